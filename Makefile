@@ -1,0 +1,109 @@
+# ssl-tools: one plain Makefile.
+#
+#   make            build every tool into bin/
+#   make check      build and run the whole test suite (ends with "N passed, N failed")
+#   make asan       build into build-asan/ and bin-asan/ with ASan + UBSan, run the suite there
+#   make bench      print throughput figures (and PyTorch's, when python3-torch is installed)
+#   make fuzz       run each libFuzzer target for FUZZ_SECONDS (clang needed)
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make demo       the default pipeline on Fashion-MNIST (pipelines/fashion-mnist)
+#
+# BUILD and BIN may be overridden so that several builds share one tree
+# (make BUILD=build-x BIN=bin-x check).
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+BIN     ?= bin
+CC      ?= cc
+PKG_CONFIG ?= pkg-config
+
+# msgpack-c: Debian 12 ships 4.x as "msgpack"; 6.x renamed it "msgpack-c".
+MSGPACK_PC := $(shell $(PKG_CONFIG) --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
+# OpenBLAS: prefer the pkg-config file, fall back to -lopenblas.
+OPENBLAS_CFLAGS := $(shell $(PKG_CONFIG) --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
+OPENBLAS_LIBS   := $(shell $(PKG_CONFIG) --libs openblas 2>/dev/null || echo -lopenblas)
+PC_PKGS := libarchive $(MSGPACK_PC) libzstd libpng libjpeg
+PC_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PC_PKGS) 2>/dev/null)
+PC_LIBS   := $(shell $(PKG_CONFIG) --libs $(PC_PKGS) 2>/dev/null)
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+OPT     ?= -O2
+ARCHFLAGS ?= -march=native
+CFLAGS  ?= $(OPT) -g -Wall -Wextra -Wno-unused-parameter $(ARCHFLAGS)
+ALL_CFLAGS = -std=gnu11 -pthread -Ilib -Itools -DSSL_VERSION=\"$(VERSION)\" \
+             $(OPENBLAS_CFLAGS) $(PC_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS  = $(PC_LIBS) $(OPENBLAS_LIBS) -lm -pthread $(EXTRA_LDLIBS)
+
+LIB_SRC   := $(sort $(wildcard lib/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_A     := $(BUILD)/libssltools.a
+COMMON_OBJ := $(BUILD)/tools/common.o
+TOOL_SRC  := $(sort $(wildcard tools/ssl-*.c))
+TOOLS     := $(TOOL_SRC:tools/%.c=$(BIN)/%)
+TEST_SRC  := $(sort $(wildcard tests/test_*.c))
+TESTS     := $(TEST_SRC:tests/%.c=$(BIN)/tests/%)
+MAN_PAGES := $(sort $(wildcard man/*.[157]))
+
+.PHONY: all check check-all asan bench fuzz install uninstall demo clean tests manlint
+.DELETE_ON_ERROR:
+
+all: $(TOOLS)
+
+tests: $(TOOLS) $(TESTS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB_A): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/ssl-%: $(BUILD)/tools/ssl-%.o $(COMMON_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/tests/%: $(BUILD)/tests/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+check: tests
+	@BIN=$(BIN) sh tests/run.sh
+
+# What CI runs: the suite, then the suite again under ASan + UBSan.
+check-all:
+	$(MAKE) check
+	$(MAKE) asan
+
+manlint:
+	@for m in $(MAN_PAGES); do groff -man -ww -z $$m || exit 1; done
+
+asan:
+	$(MAKE) BUILD=build-asan BIN=bin-asan OPT=-O1 \
+	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  EXTRA_LDLIBS="-fsanitize=address,undefined" check
+
+bench: all
+	@BIN=$(BIN) sh tests/bench.sh
+
+fuzz:
+	@sh tests/fuzz/run.sh
+
+demo: all
+	$(MAKE) -C pipelines fashion-mnist
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	for m in $(MAN_PAGES); do s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+
+uninstall:
+	for t in $(TOOLS); do rm -f $(DESTDIR)$(PREFIX)/bin/$${t##*/}; done
+	for m in $(MAN_PAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(PREFIX)/share/man/man$$s/$${m##*/}; done
+
+clean:
+	rm -rf build bin build-* bin-*
+
+-include $(LIB_OBJ:.o=.d) $(COMMON_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUILD)/%.d)

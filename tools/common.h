@@ -1,0 +1,54 @@
+/* common.h: the front end every ssl-* tool shares.
+ *
+ * One voice for errors ("prog: message" on stderr), one way to parse
+ * numbers (strict, range-checked, naming the flag), one meaning for the
+ * shared flags. Exit codes: 0 success, 1 runtime failure, 2 usage error. */
+#ifndef SSL_TOOLS_COMMON_H
+#define SSL_TOOLS_COMMON_H
+#include <stdint.h>
+#include <stdio.h>
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+extern const char *prog;          /* set by tool_init */
+extern int verbosity;             /* 0 with -q, 1 default, 2+ with -v */
+
+/* Set prog from argv[0] (basename) and install nothing else. */
+void tool_init(int argc, char **argv);
+
+/* "prog: message\n" on stderr. */
+void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* warnx_ then exit(EXIT_RUNTIME). */
+void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* warnx_, a hint to --help, then exit(EXIT_USAGE). */
+void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* Informational line on stderr unless -q (level 1) or only with -v (level 2). */
+void info(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Strict number parsing: the whole string must be a number within
+ * [lo, hi]; otherwise usage_error naming the flag. */
+long long parse_int(const char *flag, const char *s, long long lo, long long hi);
+double parse_double(const char *flag, const char *s, double lo, double hi);
+uint64_t parse_seed(const char *flag, const char *s);
+/* Comma-separated lists ("20,200"): returns the count, at most max. */
+int parse_int_list(const char *flag, const char *s, long long *out, int max, long long lo, long long hi);
+int parse_double_list(const char *flag, const char *s, double *out, int max, double lo, double hi);
+/* One of a set of words: returns its index; usage_error otherwise. */
+int parse_choice(const char *flag, const char *s, const char *const *choices);
+
+/* --threads: sets OpenBLAS and the library's own pool. n = 0 means "all cores". */
+void set_threads(int n);
+
+/* Refuse to write binary data to a terminal: call with the output path
+ * ("-" or NULL for stdout) before writing. */
+void refuse_tty_output(const char *path);
+
+/* Print "prog VERSION" on stdout and exit 0. */
+void print_version(void) __attribute__((noreturn));
+
+/* Peak resident set size of this process in MiB. */
+double peak_rss_mib(void);
+/* Monotonic seconds. */
+double now_seconds(void);
+#endif
