@@ -43,6 +43,8 @@ TOOL_SRC  := $(sort $(wildcard tools/ssl-*.c))
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BIN)/%)
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TESTS     := $(TEST_SRC:tests/%.c=$(BIN)/tests/%)
+BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
+BENCHES   := $(BENCH_SRC:tests/bench/%.c=$(BIN)/bench/%)
 MAN_PAGES := $(sort $(wildcard man/*.[157]))
 
 .PHONY: all check check-all asan bench fuzz install uninstall demo clean tests manlint
@@ -68,6 +70,10 @@ $(BIN)/tests/%: $(BUILD)/tests/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BIN)/bench/%: $(BUILD)/tests/bench/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
 check: tests
 	@BIN=$(BIN) sh tests/run.sh
 
@@ -84,7 +90,7 @@ asan:
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  EXTRA_LDLIBS="-fsanitize=address,undefined" check
 
-bench: all
+bench: all $(BENCHES)
 	@BIN=$(BIN) sh tests/bench.sh
 
 fuzz:
@@ -106,4 +112,4 @@ uninstall:
 clean:
 	rm -rf build bin build-* bin-*
 
--include $(LIB_OBJ:.o=.d) $(COMMON_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUILD)/%.d)
+-include $(LIB_OBJ:.o=.d) $(COMMON_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUILD)/%.d) $(BENCH_SRC:%.c=$(BUILD)/%.d)
