@@ -53,6 +53,16 @@ void info(int level, const char *fmt, ...) {
     va_list ap; va_start(ap, fmt); vmsg(fmt, ap); va_end(ap);
 }
 
+void bad_option(int c, char **argv) {
+    extern int optind, optopt;
+    const char *arg = optind > 0 ? argv[optind - 1] : "?";
+    if (c == ':')
+        usage_error("option '%s' needs a value", arg);
+    if (optopt)
+        usage_error("unknown option '-%c'", optopt);
+    usage_error("unknown option '%s'", arg);
+}
+
 long long parse_int(const char *flag, const char *s, long long lo, long long hi) {
     char *end;
     errno = 0;

@@ -26,6 +26,11 @@ void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), nore
 /* Informational line on stderr unless -q (level 1) or only with -v (level 2). */
 void info(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* For getopt_long with opterr = 0: call on '?' or ':' to report the bad
+ * option in one line and exit 2. Set opterr = 0 before the loop so getopt
+ * does not print a second line. */
+void bad_option(int c, char **argv) __attribute__((noreturn));
+
 /* Strict number parsing: the whole string must be a number within
  * [lo, hi]; otherwise usage_error naming the flag. */
 long long parse_int(const char *flag, const char *s, long long lo, long long hi);
