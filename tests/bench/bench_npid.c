@@ -1,0 +1,102 @@
+/* bench_npid.c: time npid_step (logits, loss, df, bank write) per shape.
+ *
+ * usage: bench_npid [SHAPE...] [--steps N] [--threads N]
+ * SHAPE: paper (B=512, d=2048, k=10000, N=50000, tau 0.2, lambda 20,
+ * CutMix, grad write) or npid (B=128, d=128, all negatives, N=50000,
+ * tau 0.1, lambda 0, npid write); both when none is named. Prints one line
+ * per shape on stdout:
+ *     paper: B=512 d=2048 K'=10512 N=50000 write=grad: 312.4 ms/step, 212.3 GFLOP/s
+ * GFLOP/s counts the big products only: 2 B K' d for s = z Ws^T, the same
+ * for dz = dS Ws and, with the grad write, for the deltas. Speed is
+ * reported, never asserted. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "npid.h"
+#include "rng.h"
+#include "threads.h"
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static int bench(const char *shape, int steps) {
+    int paper = !strcmp(shape, "paper");
+    if (!paper && strcmp(shape, "npid")) {
+        fprintf(stderr, "bench_npid: %s: unknown shape (paper or npid)\n", shape);
+        return 2;
+    }
+    const int64_t N = 50000;
+    const int B = paper ? 512 : 128, d = paper ? 2048 : 128;
+    npid_config cfg = {paper ? NEG_K : NEG_ALL, 10000, paper ? 0.2f : 0.1f,
+                       paper ? 20.0f : 0.0f, 0.5f, 0.5f,
+                       paper ? BANK_WRITE_GRAD : BANK_WRITE_NPID, 1.0f};
+    npid *p = npid_new(&cfg, N, d, B);
+    float *bank = malloc(sizeof *bank * N * d), *f = malloc(sizeof *f * B * d);
+    float *df = malloc(sizeof *df * B * d);
+    int32_t *order = malloc(sizeof *order * N), perm[512];
+    int64_t idx[512];
+    if (!p || !bank || !f || !df || !order) {
+        fprintf(stderr, "bench_npid: out of memory\n");
+        return 1;
+    }
+    npid_bank_random(bank, N, d, 1);
+    l2_normalize_rows(bank, bank, N, d);
+    rng r;
+    rng_init(&r, 1, RNG_NEGATIVES, 0);
+    for (int64_t i = 0; i < N; i++) order[i] = (int32_t)i;
+    rng_shuffle_i32(&r, order, N);
+    for (int64_t i = 0; i < (int64_t)B * d; i++) f[i] = (float)rng_normal(&r);
+    for (int b = 0; b < B; b++) perm[b] = b;
+    rng_shuffle_i32(&r, perm, B);
+    npid_stats st;
+    double t0 = 0, best = 1e30, total = 0;
+    for (int s = -1; s < steps; s++) {          /* step -1 warms up */
+        for (int b = 0; b < B; b++) idx[b] = order[((int64_t)(s + 1) * B + b) % N];
+        t0 = now();
+        int rc = npid_step(p, f, B, idx, paper ? perm : NULL, 0.7f, bank, &r, df, 1, &st);
+        double t = now() - t0;
+        if (rc) {
+            fprintf(stderr, "bench_npid: %s\n", npid_error(p));
+            return 1;
+        }
+        if (s >= 0) {
+            total += t;
+            if (t < best) best = t;
+        }
+    }
+    double ms = 1e3 * total / steps;
+    double flop = (paper ? 3.0 : 2.0) * 2.0 * B * (double)st.ncols * d;
+    printf("%s: B=%d d=%d K'=%lld N=%lld write=%s threads=%d: %.1f ms/step (best %.1f), %.1f GFLOP/s\n",
+           shape, B, d, (long long)st.ncols, (long long)N, paper ? "grad" : "npid",
+           ssl_threads(), ms, 1e3 * best, flop / (ms * 1e-3) * 1e-9);
+    npid_free(p);
+    free(bank); free(f); free(df); free(order);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int steps = 5, threads = 2, nshape = 0;
+    const char *shapes[8];
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (argv[i][0] != '-' && nshape < 8) shapes[nshape++] = argv[i];
+        else {
+            fprintf(stderr, "usage: bench_npid [paper|npid...] [--steps N] [--threads N]\n");
+            return 2;
+        }
+    }
+    if (steps < 1) steps = 1;
+    ssl_set_threads(threads);
+    if (!nshape) { shapes[0] = "paper"; shapes[1] = "npid"; nshape = 2; }
+    for (int i = 0; i < nshape; i++) {
+        int rc = bench(shapes[i], steps);
+        if (rc) return rc;
+    }
+    return 0;
+}
