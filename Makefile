@@ -31,7 +31,7 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 OPT     ?= -O2
 ARCHFLAGS ?= -march=native
 CFLAGS  ?= $(OPT) -g -Wall -Wextra -Wno-unused-parameter $(ARCHFLAGS)
-ALL_CFLAGS = -std=gnu11 -pthread -Ilib -Itools -DSSL_VERSION=\"$(VERSION)\" \
+ALL_CFLAGS = -std=gnu11 -pthread -iquote lib -iquote tools -DSSL_VERSION=\"$(VERSION)\" \
              $(OPENBLAS_CFLAGS) $(PC_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS  = $(PC_LIBS) $(OPENBLAS_LIBS) -lm -pthread $(EXTRA_LDLIBS)
 
