@@ -1,0 +1,86 @@
+/* knn.h: weighted k-nearest-neighbour evaluation of features (METHOD.md
+ * section 8, the NPID protocol).
+ *
+ * Train and test rows are L2-normalised (norms accumulated in double);
+ * cosine similarities come from blocked GEMM (a block of queries against a
+ * block of training rows at a time, so the working set is bounded); each
+ * query keeps its Kmax most similar training rows (Kmax = the largest K
+ * asked for) in a small heap. Then for every (K, sigma) pair the class
+ * score is sum over the K nearest of exp(sim / sigma), and the rank of
+ * the true class among the class scores gives top-1 and top-5. One pass
+ * over the data answers the whole (K list x sigma list) sweep.
+ *
+ * Tie rules (documented, deterministic):
+ *   - neighbours: higher similarity first; for equal similarity the lower
+ *     training index comes first (is kept when only one fits in K);
+ *   - classes: higher score first; for equal scores the lower class index
+ *     ranks first. A class with no neighbour has score 0 and still takes a
+ *     rank, so "top-5" means the true class is among the first 5 classes
+ *     of that order.
+ * Threads: selection and voting run in parallel over the queries of a
+ * block (lib/threads.h); sgemm uses OpenBLAS's threads. Results do not
+ * depend on the thread count except through sgemm's rounding, which
+ * OpenBLAS keeps fixed for a given thread count. */
+#ifndef SSL_KNN_H
+#define SSL_KNN_H
+#include <stdint.h>
+
+#define KNN_ERRLEN 256
+/* Default block sizes: queries x training rows per GEMM (32 MiB of floats). */
+#define KNN_QUERY_BLOCK 1024
+#define KNN_TRAIN_BLOCK 8192
+
+typedef struct {
+    const int *k;                 /* [nk] neighbour counts, each >= 1 */
+    int nk;
+    const double *sigma;          /* [nsigma] temperatures, each > 0 */
+    int nsigma;
+    int64_t query_block;          /* queries per GEMM block; 0: KNN_QUERY_BLOCK */
+    int64_t train_block;          /* training rows per GEMM block; 0: KNN_TRAIN_BLOCK */
+    int normalized;               /* 1: rows are already L2-normalised (no copies made) */
+} knn_config;
+
+typedef struct {
+    int k;
+    double sigma;
+    int64_t correct1, correct5;   /* test items whose class ranks first / in the first 5 */
+    double top1, top5;            /* fractions of n_test; top5 is NAN when nclasses <= 5 */
+    int64_t *class_correct1;      /* [nclasses] top-1 hits per true class (owned) */
+} knn_result;
+
+typedef struct {
+    int nresults;                 /* nk * nsigma */
+    knn_result *res;              /* order: for each k in the list, each sigma */
+    int nclasses;
+    int has_top5;                 /* nclasses > 5 */
+    int64_t n_test, n_train;
+    int64_t *class_count;         /* [nclasses] test items per class */
+} knn_report;
+
+/* L2-normalise n rows of dim in place: x_i /= max(||x_i||, 1e-12), the
+ * norm accumulated in double. Returns 0, or -1 and sets *bad_row if a row
+ * holds a value that is not finite. */
+int knn_normalize_rows(float *x, int64_t n, int dim, int64_t *bad_row);
+
+/* The kmax nearest training rows of every query, by cosine similarity of
+ * the rows AS GIVEN (the caller normalises). train [ntrain, dim], test
+ * [ntest, dim]; sims [ntest, kmax] and idx [ntest, kmax] (caller-owned)
+ * receive, per query, the similarities and training indices best first
+ * (tie rule above). 1 <= kmax <= ntrain. qblock/tblock: block sizes (0:
+ * defaults). Returns 0, or -1 on a bad argument or out of memory. */
+int knn_topk(const float *train, int64_t ntrain, const float *test, int64_t ntest,
+             int dim, int kmax, int64_t qblock, int64_t tblock, float *sims,
+             int64_t *idx);
+
+/* Weighted kNN evaluation. train [ntrain, dim] with labels ytrain [ntrain],
+ * test [ntest, dim] with ytest [ntest]; labels in [0, nclasses). Inputs
+ * are not modified (unless cfg->normalized, they are copied and
+ * normalised). Fills *rep (free with knn_report_destroy). Returns 0, or -1
+ * with err: empty sets, dim < 1, a K larger than ntrain, a sigma <= 0, a
+ * label out of range, a non-finite feature, out of memory. */
+int knn_evaluate(const float *train, const int32_t *ytrain, int64_t ntrain,
+                 const float *test, const int32_t *ytest, int64_t ntest,
+                 int dim, int nclasses, const knn_config *cfg, knn_report *rep,
+                 char err[KNN_ERRLEN]);
+void knn_report_destroy(knn_report *rep);
+#endif

@@ -1,0 +1,95 @@
+# ssl-knn: results against the brute-force double-precision reference of
+# tests/test_knn.c (its --gen mode writes the feature streams and the
+# expected values), stdin operands, bad inputs, and the raw-pixel
+# Fashion-MNIST figures of REFERENCE.md when the data and ssl-prep exist.
+. "$TOP/tests/lib.sh"
+
+G="$T/gen"
+mkdir -p "$G"
+if ! "$BIN/tests/test_knn" --gen "$G"; then
+    fail "knn fixtures" "test_knn --gen failed"
+    done_tests
+fi
+
+# One line per result, "k sigma top1 top5", from the --json object.
+results() { tr '{' '\n' | sed -n -E 's/^"k":([0-9]+),"sigma":([^,]+),"top1":([^,]+),"top5":([^}]+)}.*/\1 \2 \3 \4/p'; }
+# Both files hold the same (k, sigma) lines with values within 1e-9.
+same_results() {
+    awk 'NR == FNR { a[$1 " " $2] = $3 " " $4; n++; next }
+         { split(a[$1 " " $2], e, " ");
+           if (!(($1 " " $2) in a) || ($3 - e[1])^2 > 1e-18 || ($4 - e[2])^2 > 1e-18) bad++; m++ }
+         END { exit !(n == m && n > 0 && !bad) }' "$1" "$2"
+}
+
+ok "knn --json runs" ssl-knn -q --json -k 1,10,50,500 --sigma 0.1,0.5 "$G/train.sslt" "$G/test.sslt"
+cp "$T/.out" "$T/json"
+check "knn --json: one line on stdout" "$(wc -l <"$T/json")" -eq 1
+check "knn --json: -q leaves stderr empty" ! -s "$T/.err"
+results <"$T/json" >"$T/got"
+if same_results "$G/expected" "$T/got"; then pass "knn: all 8 (k, sigma) pairs match the reference"
+else fail "knn: all 8 (k, sigma) pairs match the reference" "$(paste "$G/expected" "$T/got" | head -8 | tr '\n' ';')"; fi
+want=$(head -1 "$G/expected" | awk '{print $3, $4}')
+got=$(sed -n -E 's/^\{"top1":([^,]+),"top5":([^,]+),"k":1,.*/\1 \2/p' "$T/json")
+check "knn --json: top1/top5 of the first pair at the top level" "$(echo "$want $got" | awk '{print ($1 - $3)^2 + ($2 - $4)^2 < 1e-18}')" = 1
+check "knn --json: sizes" "$(grep -c '"n_train":500,"n_test":120,"dim":32,"nclasses":10' "$T/json")" -eq 1
+
+# Test features on stdin (operand omitted, and '-'), 1 vs 2 threads.
+ssl-knn -q --json -k 10 --sigma 0.5 "$G/train.sslt" <"$G/test.sslt" >"$T/a" 2>"$T/a.err"
+check "knn: test features from stdin (omitted operand)" "$(results <"$T/a")" = "$(grep '^10 0.5 ' "$G/expected")"
+ssl-knn -q --json -k 10 --sigma 0.5 --threads 1 - "$G/test.sslt" <"$G/train.sslt" >"$T/b" 2>"$T/b.err"
+check "knn: training features from stdin ('-'), 1 thread, same result" "$(results <"$T/b")" = "$(results <"$T/a")"
+
+# Text table and -v per-class lines.
+ok "knn: text table" ssl-knn -q -k 50 --sigma 0.1 "$G/train.sslt" "$G/test.sslt"
+check "knn: table has a header and one row" "$(wc -l <"$T/.out")" -eq 2
+check "knn: table row" "$(awk 'NR == 2 {print $1, $2, $3}' "$T/.out")" = "50 0.1 $(awk '$1 == 50 && $2 == 0.1 {printf "%.4f", $3}' "$G/expected")"
+ok "knn -v: per-class table" ssl-knn -v -k 50 "$G/train.sslt" "$G/test.sslt"
+check "knn -v: one line per class" "$(grep -c '^[0-9] *c[0-9] ' "$T/.out")" -eq 10
+check "knn -v: timing on stderr, one line" "$(wc -l <"$T/.err")" -eq 1
+ok "knn -v --json: per_class array" ssl-knn -q -v --json "$G/train.sslt" "$G/test.sslt"
+check "knn -v --json: 10 classes" "$(grep -o '"class":' "$T/.out" | wc -l)" -eq 10
+ok "knn: test without class list accepted" ssl-knn -q -k 5 "$G/train.sslt" "$G/test_nolist.sslt"
+ok "knn: K = N_train accepted" ssl-knn -q -k 500 "$G/train.sslt" "$G/test.sslt"
+
+# Bad inputs: one line "ssl-knn: FILE: problem", exit 1.
+fails "knn: K larger than the training set" 1 "^ssl-knn: .*train.sslt: .*larger than the training set" \
+    ssl-knn -k 501 "$G/train.sslt" "$G/test.sslt"
+fails "knn: feature dimension mismatch" 1 "^ssl-knn: .*test_dim.sslt: feature dimension 31 .*32" \
+    ssl-knn "$G/train.sslt" "$G/test_dim.sslt"
+fails "knn: class lists disagree" 1 "^ssl-knn: .*test_classes.sslt: class 9 is .X." \
+    ssl-knn "$G/train.sslt" "$G/test_classes.sslt"
+fails "knn: checkpoint given as features" 1 "^ssl-knn: .*checkpoint.sslt: .*checkpoint" \
+    ssl-knn "$G/train.sslt" "$G/checkpoint.sslt"
+fails "knn: NaN feature" 1 "^ssl-knn: .*test_nan.sslt: row 5 .*not finite" ssl-knn "$G/train.sslt" "$G/test_nan.sslt"
+fails "knn: zero-row features" 1 "^ssl-knn: .*empty.sslt: " ssl-knn "$G/empty.sslt" "$G/test.sslt"
+: >"$T/zero"
+fails "knn: empty file" 1 "^ssl-knn: .*zero: " ssl-knn "$G/train.sslt" "$T/zero"
+fails "knn: empty stdin" 1 "^ssl-knn: <stdin>: " ssl-knn "$G/train.sslt" </dev/null
+fails "knn: missing file" 1 "^ssl-knn: .*no-such: " ssl-knn "$G/train.sslt" "$T/no-such"
+head -c 3000 "$G/test.sslt" >"$T/trunc"
+fails "knn: truncated stream" 1 "^ssl-knn: .*trunc: " ssl-knn "$G/train.sslt" "$T/trunc"
+fails "knn: bad -k" 2 "^ssl-knn: .*-k" ssl-knn -k 0 "$G/train.sslt" "$G/test.sslt"
+fails "knn: bad --sigma" 2 "^ssl-knn: .*--sigma" ssl-knn --sigma x "$G/train.sslt" "$G/test.sslt"
+fails "knn: three operands" 2 "^ssl-knn: " ssl-knn a b c
+fails "knn: no operand" 2 "^ssl-knn: " ssl-knn
+fails "knn: both operands stdin" 2 "^ssl-knn: .*standard input" ssl-knn - -
+
+# Raw pixels of Fashion-MNIST (REFERENCE.md section 1, numpy float64):
+# k=200 sigma=0.1 top-1 0.7885, k=20 sigma=0.07 top-1 0.8459, within 0.0005.
+FM=/usr/share/datasets/fashion-mnist
+if [ ! -x "$BIN/ssl-prep" ]; then
+    skip "knn: Fashion-MNIST raw pixels" "$BIN/ssl-prep not built"
+elif [ ! -f "$FM/train-images-idx3-ubyte.gz" ]; then
+    skip "knn: Fashion-MNIST raw pixels" "$FM not installed"
+elif ssl-prep -q "$FM" -o "$T/fm-train.sslt" 2>"$T/prep.err" &&
+     ssl-prep -q --split test "$FM" -o "$T/fm-test.sslt" 2>>"$T/prep.err"; then
+    ssl-knn -q --json -k 200,20 --sigma 0.1,0.07 "$T/fm-train.sslt" "$T/fm-test.sslt" >"$T/fm" 2>"$T/fm.err"
+    results <"$T/fm" >"$T/fm.res"
+    check "knn: Fashion-MNIST k=200 sigma=0.1 top-1 0.7885 +- 0.0005 (got $(awk '$1 == 200 && $2 == 0.1 {print $3}' "$T/fm.res"))" \
+        "$(awk '$1 == 200 && $2 == 0.1 {print ($3 - 0.7885)^2 <= 0.0005^2}' "$T/fm.res")" = 1
+    check "knn: Fashion-MNIST k=20 sigma=0.07 top-1 0.8459 +- 0.0005 (got $(awk '$1 == 20 && $2 == 0.07 {print $3}' "$T/fm.res"))" \
+        "$(awk '$1 == 20 && $2 == 0.07 {print ($3 - 0.8459)^2 <= 0.0005^2}' "$T/fm.res")" = 1
+else
+    fail "knn: Fashion-MNIST raw pixels" "ssl-prep failed: $(head -c 300 "$T/prep.err")"
+fi
+done_tests

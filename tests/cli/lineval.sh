@@ -1,0 +1,82 @@
+# ssl-lineval: accuracies against the plain double-precision training of
+# tests/test_lineval.c (its --gen mode writes the feature streams and the
+# expected values), repeatability, --save, -v, bad inputs and flags.
+. "$TOP/tests/lib.sh"
+
+G="$T/gen"
+mkdir -p "$G"
+if ! "$BIN/tests/test_lineval" --gen "$G"; then
+    fail "lineval fixtures" "test_lineval --gen failed"
+    done_tests
+fi
+R="--epochs 8 --batch 32 --wd 1e-3 --momentum 0.9 --seed 5"
+field() { sed -n -E "s/.*\"$1\":([^,}]+).*/\\1/p" "$2"; }
+# within one test item (1/200) of the expected value: float vs double training
+near() { echo "$1 $2" | awk '{ exit !(($1 - $2)^2 <= (1 / 200 + 1e-9)^2) }'; }
+
+for norm in none l2; do
+    lr=$(awk -v n=$norm '$1 == n {print $2}' "$G/expected")
+    ok "lineval $norm: --json runs" ssl-lineval -q --json $R --lr "$lr" --normalize $norm "$G/train.sslt" "$G/test.sslt"
+    cp "$T/.out" "$T/$norm.json"
+    check "lineval $norm: one JSON line, nothing on stderr" "$(wc -l <"$T/$norm.json")$(wc -c <"$T/.err")" = 10
+    want=$(awk -v n=$norm '$1 == n {print $3}' "$G/expected")
+    got=$(field top1 "$T/$norm.json")
+    if near "$got" "$want"; then pass "lineval $norm: test top1 $got matches the plain implementation"
+    else fail "lineval $norm: test top1 matches the plain implementation" "$got vs $want"; fi
+    want=$(awk -v n=$norm '$1 == n {print $4}' "$G/expected")
+    got=$(field train_top1 "$T/$norm.json")
+    if near "$got" "$want"; then pass "lineval $norm: train top1 $got matches the plain implementation"
+    else fail "lineval $norm: train top1 matches the plain implementation" "$got vs $want"; fi
+    check "lineval $norm: top5 is a fraction" "$(field top5 "$T/$norm.json" | awk '{print ($1 >= 0 && $1 <= 1)}')" = 1
+done
+
+# Same seed and threads: the same output; other seed: runs too.
+ssl-lineval -q --json $R --lr 3 "$G/train.sslt" "$G/test.sslt" >"$T/r1" 2>/dev/null
+ssl-lineval -q --json $R --lr 3 "$G/train.sslt" "$G/test.sslt" >"$T/r2" 2>/dev/null
+check "lineval: repeatable" "$(cat "$T/r1")" = "$(cat "$T/r2")"
+check "lineval: --lr 3 with default l2 equals the l2 run" "$(field top1 "$T/r1")" = "$(field top1 "$T/l2.json")"
+ssl-lineval -q --json $R --lr 3 --threads 1 - "$G/test.sslt" <"$G/train.sslt" >"$T/r3" 2>/dev/null
+check "lineval: training features from stdin, 1 thread" "$(field top1 "$T/r3")" = "$(field top1 "$T/r1")"
+ok "lineval: standardize runs" ssl-lineval -q --json $R --lr 0.1 --normalize standardize "$G/train.sslt" "$G/test.sslt"
+
+# Text output, -v per-epoch lines.
+ok "lineval: text output" ssl-lineval -q $R --lr 3 "$G/train.sslt" "$G/test.sslt"
+check "lineval: text has train_top1, top1, top5" "$(awk '{print $1}' "$T/.out" | tr '\n' ' ')" = "train_top1 top1 top5 "
+ok "lineval -v" ssl-lineval -v $R --lr 3 "$G/train.sslt" "$G/test.sslt"
+check "lineval -v: one stderr line per epoch and a summary" "$(grep -c '^ssl-lineval: epoch [0-9]*/8 ' "$T/.err") $(wc -l <"$T/.err")" = "8 9"
+
+# --save: a classifier stream, written atomically.
+ok "lineval --save" ssl-lineval -q $R --lr 3 --save "$T/cls.sslt" "$G/train.sslt" "$G/test.sslt"
+check "lineval --save: file written" -s "$T/cls.sslt"
+check "lineval --save: no temporary left" "$(ls "$T" | grep -c 'cls.sslt.')" -eq 0
+if [ -x "$BIN/ssl-info" ]; then
+    ssl-info "$T/cls.sslt" >"$T/info" 2>&1
+    check "lineval --save: kind classifier" "$(grep -c 'classifier' "$T/info")" -ge 1
+    check "lineval --save: weight [7, 6]" "$(grep -c 'weight.*\[7, 6\]' "$T/info")" -eq 1
+else
+    skip "lineval --save: contents" "$BIN/ssl-info not built"
+fi
+fails "lineval --save: unwritable place" 1 "^ssl-lineval: .*no-such-dir" \
+    ssl-lineval -q $R --save "$T/no-such-dir/c.sslt" "$G/train.sslt" "$G/test.sslt"
+check "lineval --save failure: nothing on stdout" ! -s "$T/.out"
+
+# Bad inputs: one line "ssl-lineval: FILE: problem", exit 1.
+fails "lineval: feature dimension mismatch" 1 "^ssl-lineval: .*test_dim.sslt: feature dimension 5 .*6" \
+    ssl-lineval "$G/train.sslt" "$G/test_dim.sslt"
+fails "lineval: class lists disagree" 1 "^ssl-lineval: .*test_classes.sslt: class 6 is .h." \
+    ssl-lineval "$G/train.sslt" "$G/test_classes.sslt"
+fails "lineval: checkpoint given as features" 1 "^ssl-lineval: .*checkpoint.sslt: .*checkpoint" \
+    ssl-lineval "$G/checkpoint.sslt" "$G/test.sslt"
+fails "lineval: infinite feature" 1 "^ssl-lineval: .*test_inf.sslt: row 7 .*not finite" ssl-lineval "$G/train.sslt" "$G/test_inf.sslt"
+fails "lineval: zero-row features" 1 "^ssl-lineval: .*empty.sslt: " ssl-lineval "$G/train.sslt" "$G/empty.sslt"
+: >"$T/zero"
+fails "lineval: empty file" 1 "^ssl-lineval: .*zero: " ssl-lineval "$T/zero" "$G/test.sslt"
+fails "lineval: missing file" 1 "^ssl-lineval: .*no-such: " ssl-lineval "$G/train.sslt" "$T/no-such"
+fails "lineval: bad --normalize" 2 "^ssl-lineval: .*--normalize" ssl-lineval --normalize l3 a b
+fails "lineval: bad --lr" 2 "^ssl-lineval: .*--lr" ssl-lineval --lr -1 a b
+fails "lineval: bad --epochs" 2 "^ssl-lineval: .*--epochs" ssl-lineval --epochs 0 a b
+fails "lineval: bad --momentum" 2 "^ssl-lineval: .*--momentum" ssl-lineval --momentum 1 a b
+fails "lineval: --save -" 2 "^ssl-lineval: .*--save" ssl-lineval --save - a b
+fails "lineval: one operand" 2 "^ssl-lineval: " ssl-lineval "$G/train.sslt"
+fails "lineval: both operands stdin" 2 "^ssl-lineval: .*standard input" ssl-lineval - -
+done_tests

@@ -1,0 +1,213 @@
+/* ssl-knn: weighted kNN accuracy of test features against training
+ * features (the NPID protocol, METHOD.md section 8; lib/knn.h). Reads two
+ * features (or dataset) streams, prints a table of k, sigma, top-1, top-5,
+ * or one JSON object with --json. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "dataset.h"
+#include "knn.h"
+
+#define MAX_LIST 64
+
+static void usage(void) {
+    printf("usage: %s [options] TRAIN_FEATURES [TEST_FEATURES]\n"
+           "Weighted kNN evaluation: for each test row, the k most cosine-similar training\n"
+           "rows vote exp(sim/sigma) for their class. Inputs are features or dataset\n"
+           "streams; TEST_FEATURES omitted or '-' is standard input.\n"
+           "  -k, --k LIST         neighbour counts, comma-separated (default 200)\n"
+           "  -s, --sigma LIST     temperatures, comma-separated (default 0.1)\n"
+           "      --json           one JSON object on stdout\n"
+           "      --threads N      threads (default: all cores)\n"
+           "  -q, --quiet          no timing line on stderr\n"
+           "  -v, --verbose        per-class top-1 as well\n"
+           "      --help           this help\n"
+           "      --version        version\n", prog);
+}
+
+typedef struct {
+    const char *train_path, *test_path;
+    int k[MAX_LIST], nk;
+    double sigma[MAX_LIST];
+    int nsigma;
+    int json, threads;
+} options;
+
+static void load(ssl_features *f, const char *path) {
+    char err[SSLT_ERRLEN];
+    if (features_load(f, path, err)) {
+        const char *name = strcmp(path, "-") ? path : "<stdin>";
+        if (!strncmp(err, name, strlen(name))) die("%s", err);
+        die("%s: %s", name, err);
+    }
+    if (f->n < 1) die("%s: no rows (empty set)", path);
+}
+
+/* Classes of the two sets must agree; returns the class count. */
+static int check_pair(const ssl_features *tr, const ssl_features *te, const options *o) {
+    if (tr->dim != te->dim)
+        die("%s: feature dimension %d does not match the training features (%d)",
+            o->test_path, te->dim, tr->dim);
+    int nc = tr->nclasses > te->nclasses ? tr->nclasses : te->nclasses;
+    if (tr->classes && te->classes) {
+        if (tr->nclasses != te->nclasses)
+            die("%s: %d classes, the training features have %d", o->test_path, te->nclasses,
+                tr->nclasses);
+        for (int i = 0; i < tr->nclasses; i++)
+            if (strcmp(tr->classes[i], te->classes[i]))
+                die("%s: class %d is '%s', in the training features '%s'", o->test_path, i,
+                    te->classes[i], tr->classes[i]);
+    } else if (tr->classes || te->classes) {
+        nc = tr->classes ? tr->nclasses : te->nclasses;
+    }
+    const ssl_features *s[2] = { tr, te };
+    const char *p[2] = { o->train_path, o->test_path };
+    for (int k = 0; k < 2; k++)
+        for (int64_t i = 0; i < s[k]->n; i++)
+            if (s[k]->labels[i] < 0 || s[k]->labels[i] >= nc)
+                die("%s: label %d (row %lld) is outside the %d classes", p[k],
+                    (int)s[k]->labels[i], (long long)i, nc);
+    return nc;
+}
+
+static void json_str(const char *s) {
+    sv *v = sv_str(s);
+    if (!v) die("out of memory");
+    sv_write_json(v, stdout, -1);
+    sv_free(v);
+}
+
+static void json_num(const char *key, double x, int comma) {
+    if (isfinite(x)) printf("\"%s\":%.10g%s", key, x, comma ? "," : "");
+    else printf("\"%s\":null%s", key, comma ? "," : "");
+}
+
+static void print_per_class(const knn_report *r, const ssl_features *tr, int json) {
+    const knn_result *f = &r->res[0];
+    if (json) printf(",\"per_class\":[");
+    else printf("\nper-class top-1 (k=%d, sigma=%g)\n%-6s %-24s %8s %8s\n", f->k, f->sigma,
+                "class", "name", "n", "top1");
+    for (int c = 0; c < r->nclasses; c++) {
+        double a = r->class_count[c] ? (double)f->class_correct1[c] / r->class_count[c] : NAN;
+        const char *name = tr->classes && c < tr->nclasses ? tr->classes[c] : "";
+        if (json) {
+            printf("%s{\"class\":%d,\"name\":", c ? "," : "", c);
+            json_str(name);
+            printf(",\"n\":%lld,", (long long)r->class_count[c]);
+            json_num("top1", a, 0);
+            printf("}");
+        } else {
+            printf("%-6d %-24s %8lld %8.4f\n", c, name, (long long)r->class_count[c], a);
+        }
+    }
+    if (json) printf("]");
+}
+
+static int run(const options *o) {
+    ssl_features tr, te;
+    double t0 = now_seconds();
+    load(&tr, o->train_path);
+    load(&te, o->test_path);
+    int nc = check_pair(&tr, &te, o);
+    for (int i = 0; i < o->nk; i++)
+        if (o->k[i] > tr.n)
+            die("%s: k = %d is larger than the training set (%lld rows)", o->train_path,
+                o->k[i], (long long)tr.n);
+    /* Normalise in place (the library would otherwise copy both sets). */
+    int64_t bad;
+    if (knn_normalize_rows(tr.x, tr.n, tr.dim, &bad))
+        die("%s: row %lld holds a value that is not finite", o->train_path, (long long)bad);
+    if (knn_normalize_rows(te.x, te.n, te.dim, &bad))
+        die("%s: row %lld holds a value that is not finite", o->test_path, (long long)bad);
+    double t1 = now_seconds();
+    knn_config cfg = { o->k, o->nk, o->sigma, o->nsigma, 0, 0, 1 };
+    knn_report r;
+    char err[KNN_ERRLEN];
+    if (knn_evaluate(tr.x, tr.labels, tr.n, te.x, te.labels, te.n, tr.dim, nc, &cfg, &r, err))
+        die("%s: %s", o->train_path, err);
+    double t2 = now_seconds();
+    if (o->json) {
+        printf("{");
+        json_num("top1", r.res[0].top1, 1);
+        json_num("top5", r.res[0].top5, 1);
+        printf("\"k\":%d,", r.res[0].k);
+        json_num("sigma", r.res[0].sigma, 1);
+        printf("\"n_train\":%lld,\"n_test\":%lld,\"dim\":%d,\"nclasses\":%d,\"results\":[",
+               (long long)tr.n, (long long)te.n, tr.dim, nc);
+        for (int i = 0; i < r.nresults; i++) {
+            printf("%s{\"k\":%d,", i ? "," : "", r.res[i].k);
+            json_num("sigma", r.res[i].sigma, 1);
+            json_num("top1", r.res[i].top1, 1);
+            json_num("top5", r.res[i].top5, 0);
+            printf("}");
+        }
+        printf("]");
+        if (verbosity >= 2) print_per_class(&r, &tr, 1);
+        printf("}\n");
+    } else {
+        printf("%6s %8s %8s %8s\n", "k", "sigma", "top1", "top5");
+        for (int i = 0; i < r.nresults; i++) {
+            printf("%6d %8g %8.4f ", r.res[i].k, r.res[i].sigma, r.res[i].top1);
+            if (r.has_top5) printf("%8.4f\n", r.res[i].top5);
+            else printf("%8s\n", "-");
+        }
+        if (verbosity >= 2) print_per_class(&r, &tr, 0);
+    }
+    if (fflush(stdout) || ferror(stdout)) die("standard output: write error");
+    info(1, "%lld test x %lld training rows of %d: load %.2f s, kNN %.2f s",
+         (long long)te.n, (long long)tr.n, tr.dim, t1 - t0, t2 - t1);
+    knn_report_destroy(&r);
+    features_destroy(&tr);
+    features_destroy(&te);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    enum { OPT_JSON = 256, OPT_THREADS, OPT_HELP, OPT_VERSION };
+    static const struct option longs[] = {
+        { "k", required_argument, NULL, 'k' },
+        { "sigma", required_argument, NULL, 's' },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "threads", required_argument, NULL, OPT_THREADS },
+        { "quiet", no_argument, NULL, 'q' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, OPT_HELP },
+        { "version", no_argument, NULL, OPT_VERSION },
+        { NULL, 0, NULL, 0 },
+    };
+    options o = { .k = { 200 }, .nk = 1, .sigma = { 0.1 }, .nsigma = 1 };
+    long long kl[MAX_LIST];
+    int c;
+    tool_init(argc, argv);
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":k:s:qv", longs, NULL)) != -1) {
+        switch (c) {
+        case 'k':
+            o.nk = parse_int_list("--k", optarg, kl, MAX_LIST, 1, 100000000);
+            for (int i = 0; i < o.nk; i++) o.k[i] = (int)kl[i];
+            break;
+        case 's':
+            o.nsigma = parse_double_list("--sigma", optarg, o.sigma, MAX_LIST, 1e-6, 1e6);
+            break;
+        case OPT_JSON: o.json = 1; break;
+        case OPT_THREADS: o.threads = (int)parse_int("--threads", optarg, 0, 1024); break;
+        case 'q': verbosity = 0; break;
+        case 'v': verbosity = 2; break;
+        case OPT_HELP: usage(); return 0;
+        case OPT_VERSION: print_version();
+        default: bad_option(c, argv);
+        }
+    }
+    int nops = argc - optind;
+    if (nops < 1 || nops > 2) usage_error("expected TRAIN_FEATURES [TEST_FEATURES]");
+    o.train_path = argv[optind];
+    o.test_path = nops == 2 ? argv[optind + 1] : "-";
+    if (!strcmp(o.train_path, "-") && !strcmp(o.test_path, "-"))
+        usage_error("only one of TRAIN_FEATURES and TEST_FEATURES can be standard input");
+    set_threads(o.threads);
+    return run(&o);
+}
