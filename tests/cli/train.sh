@@ -1,0 +1,89 @@
+# ssl-train from the shell: resume equivalence bit for bit (2 epochs ==
+# 1 epoch + a continued run), refusal of changed critical settings and of
+# another dataset, --max-steps, JSON logs, the kNN monitor, clipping
+# notices, a non-finite loss (exit 1, checkpoint unchanged), SIGINT (exit
+# 130 with a loadable checkpoint), usage errors. Tiny synthetic data.
+. "$TOP/tests/lib.sh"
+gen="$BIN/tests/test_train"
+NET="--width 0.125 --head mlp3 --hidden 32 --dim 16 --threads 2"
+TR="--batch 8 -k 8 --lr 0.05 --threads 2 -q"
+ok "make a dataset" "$gen" --write-dataset "$T/d.sslt" 24 28 1
+ok "make another dataset" "$gen" --write-dataset "$T/e.sslt" 32 28 1
+ok "init" ssl-init-bank $NET --batch 8 --seed 1 "$T/d.sslt" -o "$T/0.ckpt"
+
+ok "2 epochs in one run" ssl-train $TR --epochs 2 "$T/0.ckpt" "$T/d.sslt" -o "$T/a.ckpt"
+ok "1 epoch" ssl-train $TR --epochs 1 "$T/0.ckpt" "$T/d.sslt" -o "$T/b.ckpt"
+cp "$T/b.ckpt" "$T/b1.ckpt"
+ok "continue to epoch 2 in place" ssl-train --threads 2 -q --epochs 2 "$T/b.ckpt" "$T/d.sslt"
+check "2 epochs == 1 + 1, bit for bit" "$(cmp "$T/a.ckpt" "$T/b.ckpt" >/dev/null 2>&1 && echo same)" = same
+ssl-info --json "$T/b.ckpt" >"$T/b.json"
+check "continued checkpoint at epoch 2, step 6" "$(grep -c '"epoch":2,"step":6,' "$T/b.json")" -eq 1
+check "settings stored with the run" "$(grep -c '"train":{"recipe":"paper","negatives":"k","k_negatives":8' "$T/b.json")" -eq 1
+check "critical keys stored" "$(grep -c '"critical":\["recipe"' "$T/b.json")" -eq 1
+
+fails "changed tau refused" 1 "b1.ckpt: --tau: 0.2 in the checkpoint, 0.1 now" \
+    ssl-train --tau 0.1 --epochs 2 "$T/b1.ckpt" "$T/d.sslt" -o "$T/x.ckpt"
+fails "changed recipe refused" 1 "--recipe: paper in the checkpoint, npid now" \
+    ssl-train --recipe npid --epochs 2 "$T/b1.ckpt" "$T/d.sslt" -o "$T/x.ckpt"
+fails "changed seed refused" 1 "--seed" ssl-train --seed 5 --epochs 2 "$T/b1.ckpt" "$T/d.sslt" -o "$T/x.ckpt"
+check "nothing written when refused" ! -e "$T/x.ckpt"
+fails "another dataset refused" 1 "e.sslt: 32 images .* built from 24 images" \
+    ssl-train $TR "$T/0.ckpt" "$T/e.sslt" -o "$T/x.ckpt"
+fails "a dataset is not a checkpoint" 1 "d.sslt: not a checkpoint" \
+    ssl-train $TR "$T/d.sslt" "$T/d.sslt" -o "$T/x.ckpt"
+fails "missing operand" 2 "CKPT and DATA" ssl-train "$T/0.ckpt"
+fails "stdin twice" 2 "both be stdin" ssl-train - -
+fails "stdin checkpoint needs -o" 2 "give -o" ssl-train - "$T/d.sslt"
+fails "bad negatives" 2 "--negatives: 'some'" ssl-train --negatives some "$T/0.ckpt" "$T/d.sslt"
+fails "bad lr" 2 "--lr" ssl-train --lr x "$T/0.ckpt" "$T/d.sslt"
+ok "checkpoint from stdin" sh -c "ssl-train $TR --epochs 1 --max-steps 1 - '$T/d.sslt' -o '$T/s.ckpt' < '$T/0.ckpt'"
+
+ok "--max-steps with a log and the monitor" ssl-train $TR --epochs 3 --max-steps 4 \
+    --log "$T/run.jsonl" --monitor "$T/e.sslt" --monitor-k 5 "$T/0.ckpt" "$T/d.sslt" -o "$T/m.ckpt"
+check "stopped at step 4" "$(ssl-info --json "$T/m.ckpt" | grep -c '"epoch":1,"step":4,')" -eq 1
+check "one step line per step" "$(grep -c '"event":"step"' "$T/run.jsonl")" -eq 4
+check "step lines carry the fields" "$(grep -c '"loss":.*"inst_acc":.*"lr":.*"img_s":.*"eta_s":.*"rss_mib":' "$T/run.jsonl")" -eq 4
+check "an epoch line with the kNN monitor" "$(grep -c '"event":"epoch","epoch":1,"step":3,.*"knn_top1":0\.[0-9]' "$T/run.jsonl")" -eq 1
+
+ssl-train --batch 100 -k 50 --epochs 1 --threads 2 "$T/0.ckpt" "$T/d.sslt" -o "$T/c.ckpt" 2>"$T/c.err"
+check "batch clipped with a notice" "$(grep -c 'notice: --batch 100 clipped to the 24 images' "$T/c.err")" -eq 1
+check "k clipped: in-batch negatives" "$(grep -c 'notice: --negatives k: no image outside the batch' "$T/c.err")" -eq 1
+ssl-train --batch 8 -k 50 --epochs 1 --threads 2 "$T/0.ckpt" "$T/d.sslt" -o "$T/c.ckpt" 2>"$T/c.err"
+check "k clipped to N - batch" "$(grep -c 'notice: --k-negatives 50 clipped to 16' "$T/c.err")" -eq 1
+
+cp "$T/0.ckpt" "$T/n.ckpt"
+fails "a huge lr ends in a non-finite loss or gradient" 1 "is not finite at step [0-9]+.*last good" \
+    ssl-train $TR --epochs 3 --lr 1e30 --schedule constant "$T/n.ckpt" "$T/d.sslt"
+check "the last good checkpoint stays" "$(cmp "$T/n.ckpt" "$T/0.ckpt" >/dev/null 2>&1 && echo same)" = same
+
+ssl-train --batch 8 -k 8 --lr 0.05 --threads 2 -v --epochs 1 --ckpt-every-steps 2 "$T/0.ckpt" "$T/d.sslt" -o "$T/e.ckpt" 2>"$T/e.err"
+check "--ckpt-every-steps 2: written at step 2 and at the epoch end" \
+    "$(grep -cE 'checkpoint written: .*e.ckpt \(step (2|3)\)' "$T/e.err")" -eq 2
+
+# --deterministic: the thread count goes with the run.
+D="--batch 8 -k 8 --lr 0.05 -q --deterministic"
+ok "deterministic, 1 thread, 2 epochs" ssl-train $D --threads 1 --epochs 2 "$T/0.ckpt" "$T/d.sslt" -o "$T/da.ckpt"
+ok "deterministic, 1 thread, 1 epoch" ssl-train $D --threads 1 --epochs 1 "$T/0.ckpt" "$T/d.sslt" -o "$T/db.ckpt"
+fails "deterministic resume refuses other threads" 1 "--threads: 1 in the checkpoint's deterministic run, 2 now" \
+    ssl-train -q --threads 2 --epochs 2 "$T/db.ckpt" "$T/d.sslt" -o "$T/x.ckpt"
+ok "deterministic resume keeps 1 thread" ssl-train -q --epochs 2 "$T/db.ckpt" "$T/d.sslt"
+check "deterministic: 2 == 1 + 1, bit for bit" "$(cmp "$T/da.ckpt" "$T/db.ckpt" >/dev/null 2>&1 && echo same)" = same
+
+# SIGINT: finish the step, write the checkpoint, exit 130.
+ssl-train $TR --epochs 100000 --log "$T/sig.jsonl" "$T/0.ckpt" "$T/d.sslt" -o "$T/i.ckpt" 2>"$T/sig.err" &
+pid=$!
+i=0
+while :; do
+    n=$(grep -c '"event":"step"' "$T/sig.jsonl" 2>/dev/null)
+    [ "${n:-0}" -ge 2 ] || [ $i -ge 600 ] && break
+    sleep 0.1; i=$((i + 1))
+done
+kill -INT $pid
+wait $pid
+rc=$?
+check "SIGINT exits 130" "$rc" -eq 130
+check "SIGINT leaves no temporary file" "$(ls "$T" | grep -c 'i\.ckpt.')" -eq 0
+ok "the interrupted checkpoint loads and continues" ssl-train --threads 2 -q --max-steps 1 "$T/i.ckpt" "$T/d.sslt" -o "$T/i2.ckpt"
+steps=$(grep -c '"event":"step"' "$T/sig.jsonl")
+check "the checkpoint holds every finished step" "$(ssl-info --json "$T/i.ckpt" | grep -c "\"step\":$steps,")" -eq 1
+done_tests

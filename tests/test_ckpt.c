@@ -1,0 +1,193 @@
+/* test_ckpt.c: checkpoint save/load (lib/ckpt.h).
+ *
+ * Round trip of every tensor, momentum buffer, the bank and its labels,
+ * epoch/step/seed and the configuration, bit for bit; loading without the
+ * bank and momentum; identical bytes for identical state; and the errors:
+ * a stream of another kind, a tensor whose shape disagrees with the
+ * configured network (named, with both shapes), an unexpected tensor, a
+ * missing file, a truncated file, an unwritable path. */
+#include "t.h"
+#include "train_fixture.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "npid.h"
+#include "threads.h"
+
+static char tmpdir[512];
+
+static const char *tmp(const char *name) {
+    static char buf[4][1024];
+    static int k;
+    char *b = buf[k++ & 3];
+    snprintf(b, sizeof buf[0], "%s/%s", tmpdir, name);
+    return b;
+}
+
+static void make_ckpt(ssl_ckpt *c, const char *head, int dim) {
+    char err[512];
+    memset(c, 0, sizeof *c);
+    net_config nc = tf_net_config(1, 28, 28, 0.125f, head, 32, dim);
+    c->net = net_new(&nc, 2, err);
+    net_init(c->net, 5);
+    rng r;
+    rng_init(&r, 1, 2, 3);
+    for (int i = 0; i < net_ntensors(c->net); i++) {
+        net_tensor *t = net_tensor_at(c->net, i);
+        for (int64_t k = 0; k < t->numel; k++) {
+            if (t->is_buffer) t->data[k] = rng_uniform(&r);
+            if (t->mom) t->mom[k] = (float)rng_normal(&r);
+        }
+    }
+    c->n = 7;
+    c->d = net_out_dim(c->net);
+    c->bank = malloc(sizeof(float) * c->n * c->d);
+    c->bank_labels = malloc(sizeof(int32_t) * c->n);
+    npid_bank_random(c->bank, c->n, c->d, 3);
+    for (int i = 0; i < c->n; i++) c->bank_labels[i] = i % 3;
+    c->config = sv_map();
+    sv_set(c->config, "net", net_config_to_sv(&nc));
+    sv_set(c->config, "note", sv_str("test"));
+    c->epoch = 3, c->step = 17, c->seed = 99;
+}
+
+static int same_tensors(ssl_ckpt *a, ssl_ckpt *b, int mom) {
+    if (net_ntensors(a->net) != net_ntensors(b->net)) return 0;
+    for (int i = 0; i < net_ntensors(a->net); i++) {
+        net_tensor *x = net_tensor_at(a->net, i), *y = net_tensor_at(b->net, i);
+        if (strcmp(x->name, y->name) || memcmp(x->data, y->data, x->numel * sizeof(float)))
+            return 0;
+        if (mom && x->mom && memcmp(x->mom, y->mom, x->numel * sizeof(float))) return 0;
+    }
+    return 1;
+}
+
+static long file_size(const char *p) {
+    struct stat st;
+    return stat(p, &st) ? -1 : (long)st.st_size;
+}
+
+static int same_file(const char *a, const char *b) {
+    FILE *f = fopen(a, "rb"), *g = fopen(b, "rb");
+    int same = f && g, x, y;
+    while (same && (x = fgetc(f)) != EOF) same = (y = fgetc(g)) == x;
+    if (same) same = fgetc(g) == EOF;
+    if (f) fclose(f);
+    if (g) fclose(g);
+    return same;
+}
+
+static void roundtrip(void) {
+    ssl_ckpt a, b;
+    char err[SSLT_ERRLEN];
+    make_ckpt(&a, "mlp3", 16);
+    T_EQ(ckpt_save(&a, tmp("a.ckpt"), "test", err), 0, "save");
+    T_EQ(ckpt_load(&b, tmp("a.ckpt"), 4, CKPT_LOAD_ALL, err), 0, "load");
+    T_OK(same_tensors(&a, &b, 1), "round trip: every tensor and momentum buffer, bit for bit");
+    T_OK(b.bank && !memcmp(a.bank, b.bank, sizeof(float) * a.n * a.d), "round trip: bank");
+    T_OK(b.bank_labels && !memcmp(a.bank_labels, b.bank_labels, sizeof(int32_t) * a.n),
+         "round trip: bank labels");
+    T_OK(b.n == 7 && b.d == 16 && b.epoch == 3 && b.step == 17 && b.seed == 99,
+         "round trip: n, d, epoch, step, seed");
+    T_OK(sv_equal(a.config, b.config), "round trip: configuration");
+    ckpt_destroy(&b);
+    T_EQ(ckpt_load(&b, tmp("a.ckpt"), 4, 0, err), 0, "load without bank and momentum");
+    net_tensor *t = net_find(b.net, "head.6.weight");
+    int zero = 1;
+    for (int64_t k = 0; t && k < t->numel; k++) zero &= t->mom[k] == 0;
+    T_OK(same_tensors(&a, &b, 0) && !b.bank && !b.bank_labels && zero && b.n == 7,
+         "weights only: bank skipped, momentum left zero");
+    ckpt_destroy(&b);
+    T_EQ(ckpt_save(&a, tmp("a2.ckpt"), "test", err), 0, "save again");
+    T_OK(same_file(tmp("a.ckpt"), tmp("a2.ckpt")), "the same state gives the same bytes");
+    ckpt_destroy(&b);
+    ckpt_destroy(&a);
+}
+
+static void errors(void) {
+    ssl_ckpt a, b;
+    char err[SSLT_ERRLEN];
+    ssl_dataset d;
+    tf_make_dataset(&d, 4, 1, 28, 28, 2, 1);
+    tf_write_dataset(&d, tmp("d.sslt"));
+    tf_free_dataset(&d);
+    T_OK(ckpt_load(&b, tmp("d.sslt"), 2, CKPT_LOAD_ALL, err) < 0 &&
+         strstr(err, "not a checkpoint") && strstr(err, "dataset"),
+         "a dataset stream is not a checkpoint");
+    printf("# %s\n", err);
+
+    /* Tensors of a dim-16 head under a configuration that says dim 32. */
+    make_ckpt(&a, "mlp3", 16);
+    net_config nc32 = *net_get_config(a.net);
+    nc32.dim = 32;
+    sv_set(a.config, "net", net_config_to_sv(&nc32));
+    ckpt_save(&a, tmp("shape.ckpt"), "test", err);
+    T_OK(ckpt_load(&b, tmp("shape.ckpt"), 2, CKPT_LOAD_ALL, err) < 0 &&
+         strstr(err, "head.6.weight") && strstr(err, "[16,32]") && strstr(err, "[32,32]"),
+         "shape mismatch names the tensor and both shapes");
+    printf("# %s\n", err);
+
+    /* A configuration without a head: the head tensors are unexpected. */
+    net_config none = *net_get_config(a.net);
+    snprintf(none.head, sizeof none.head, "none");
+    sv_set(a.config, "net", net_config_to_sv(&none));
+    ckpt_save(&a, tmp("extra.ckpt"), "test", err);
+    T_OK(ckpt_load(&b, tmp("extra.ckpt"), 2, CKPT_LOAD_ALL, err) < 0 &&
+         strstr(err, "unexpected tensor") && strstr(err, "head."),
+         "an unexpected tensor is an error");
+    printf("# %s\n", err);
+
+    /* A linear head configured: head.weight is missing. */
+    net_config lin = *net_get_config(a.net);
+    snprintf(lin.head, sizeof lin.head, "linear");
+    sv_set(a.config, "net", net_config_to_sv(&lin));
+    ckpt_save(&a, tmp("missing.ckpt"), "test", err);
+    T_OK(ckpt_load(&b, tmp("missing.ckpt"), 2, CKPT_LOAD_ALL, err) < 0 &&
+         strstr(err, "head.weight") && strstr(err, "missing"),
+         "a missing tensor is named");
+    ckpt_destroy(&a);
+
+    T_OK(ckpt_load(&b, tmp("nosuch.ckpt"), 2, CKPT_LOAD_ALL, err) < 0 && strstr(err, "nosuch.ckpt"),
+         "a missing file is named");
+
+    /* Truncated copies of a good checkpoint. */
+    make_ckpt(&a, "linear", 8);
+    ckpt_save(&a, tmp("good.ckpt"), "test", err);
+    long sz = file_size(tmp("good.ckpt"));
+    FILE *f = fopen(tmp("good.ckpt"), "rb");
+    char *buf = malloc((size_t)sz);
+    size_t got = fread(buf, 1, (size_t)sz, f);
+    fclose(f);
+    int all_fail = got == (size_t)sz;
+    long cuts[] = {1, 10, sz / 3, sz / 2, sz - 40, sz - 1};
+    for (int i = 0; i < 6; i++) {
+        FILE *g = fopen(tmp("cut.ckpt"), "wb");
+        fwrite(buf, 1, (size_t)cuts[i], g);
+        fclose(g);
+        if (ckpt_load(&b, tmp("cut.ckpt"), 2, CKPT_LOAD_ALL, err) == 0) {
+            all_fail = 0;
+            ckpt_destroy(&b);
+        }
+    }
+    T_OK(all_fail, "truncated checkpoints are refused");
+    free(buf);
+
+    T_OK(ckpt_save(&a, tmp("no/such/dir/x.ckpt"), "test", err) < 0, "unwritable path fails");
+    T_OK(file_size(tmp("no/such/dir/x.ckpt")) < 0, "nothing written under the real name");
+    ckpt_destroy(&a);
+}
+
+int main(void) {
+    snprintf(tmpdir, sizeof tmpdir, "%s/ckpt.XXXXXX", getenv("SSL_TEST_TMP") ? getenv("SSL_TEST_TMP") : "/tmp");
+    if (!mkdtemp(tmpdir)) return perror("mkdtemp"), 1;
+    ssl_set_threads(1);
+    roundtrip();
+    errors();
+    const char *names[] = {"a.ckpt", "a2.ckpt", "d.sslt", "shape.ckpt", "extra.ckpt",
+                           "missing.ckpt", "good.ckpt", "cut.ckpt"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) unlink(tmp(names[i]));
+    rmdir(tmpdir);
+    return t_done();
+}

@@ -1,0 +1,389 @@
+/* ssl-train: train a checkpoint on a dataset stream (NPID with the
+ * improvements of Cao & Wu), writing a checkpoint every epoch; resumes
+ * where a checkpoint stopped. See man ssl-train(1).
+ *
+ * The tool resolves the configuration (recipe defaults, then the settings
+ * stored in a checkpoint being continued, then the flags), refuses changed
+ * critical settings on a resume, prints progress and JSON logs, saves on
+ * SIGINT/SIGTERM; the loop itself is lib/train.c. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "common.h"
+#include "dataset.h"
+#include "threads.h"
+#include "train.h"
+
+static const char usage_text[] =
+    "usage: ssl-train [options] CKPT DATA [-o CKPT]\n"
+    "Train the checkpoint CKPT on the dataset stream DATA ('-': stdin) for --epochs\n"
+    "epochs in total; write a checkpoint every epoch (default: over CKPT, atomically).\n"
+    "Defaults: the checkpoint's own settings when it is continued, else --recipe's.\n"
+    "\n"
+    "  --recipe paper|npid     defaults of METHOD.md section 4 (the bank-init recipe)\n"
+    "  --negatives all|k|0     negatives per step (paper: k, npid: all)\n"
+    "  -k, --k-negatives N     negatives drawn with 'k' (10000; clipped to N - batch)\n"
+    "  --tau T                 temperature (paper 0.2, npid 0.1)\n"
+    "  --bank-momentum M       bank momentum m (0.5)\n"
+    "  --bank-write npid|grad  bank write rule (paper: grad, npid: npid)\n"
+    "  --bank-lr F             grad write step factor ((1-m)/m)\n"
+    "  --lambda L, --alpha A   SqrtKL weight and power (paper 20 and 0.5, npid 0)\n"
+    "  --cutmix A, --no-cutmix CutMix Beta(A, A) (paper 0.5, npid off)\n"
+    "  --batch B               batch (paper 512, npid 128; clipped to N)\n"
+    "  --lr LR, --wd WD, --momentum MU   SGD (paper 1.0 1e-4 0.9, npid 0.03 5e-4 0.9)\n"
+    "  --schedule cosine|step|constant, --milestones E1,E2, --gamma G, --warmup E\n"
+    "  --flip P, --jitter P, --gray P, --crop-scale MIN, --blur P   augmentation\n"
+    "  --epochs E              total epochs (200)\n"
+    "  --ckpt-every-steps N    also write the checkpoint every N steps\n"
+    "  --max-steps N           stop after N steps in this run (checkpoint written)\n"
+    "  --deterministic         keep the thread count of the run (bit-exact resume)\n"
+    "  --seed N                seed of order, augmentation, CutMix, negatives\n"
+    "                          (default: the checkpoint's)\n"
+    "  --log FILE              append JSON lines (every step and epoch) to FILE\n"
+    "  --monitor TEST          weighted kNN of TEST against the bank every epoch\n"
+    "  --monitor-k K, --monitor-sigma S   (200, 0.1)\n"
+    "  -o, --output FILE       checkpoint path (default: CKPT)\n"
+    "      --threads N         threads (0: all cores)\n"
+    "  -q, --quiet / -v, --verbose   less / more on stderr\n"
+    "      --help, --version\n";
+
+enum {
+    O_RECIPE = 256, O_NEG, O_TAU, O_BANKM, O_BANKW, O_BANKLR, O_LAMBDA, O_ALPHA, O_CUTMIX,
+    O_NOCUTMIX, O_BATCH, O_LR, O_WD, O_MOM, O_SCHED, O_MILES, O_GAMMA, O_WARMUP, O_FLIP,
+    O_JITTER, O_GRAY, O_CROP, O_BLUR, O_EPOCHS, O_CKEVERY, O_MAXSTEPS, O_DET, O_SEED, O_LOG,
+    O_MON, O_MONK, O_MONS, O_THREADS, O_HELP, O_VERSION
+};
+
+static const struct option long_opts[] = {
+    {"recipe", 1, 0, O_RECIPE}, {"negatives", 1, 0, O_NEG}, {"k-negatives", 1, 0, 'k'},
+    {"tau", 1, 0, O_TAU}, {"bank-momentum", 1, 0, O_BANKM}, {"bank-write", 1, 0, O_BANKW},
+    {"bank-lr", 1, 0, O_BANKLR}, {"lambda", 1, 0, O_LAMBDA}, {"alpha", 1, 0, O_ALPHA},
+    {"cutmix", 1, 0, O_CUTMIX}, {"no-cutmix", 0, 0, O_NOCUTMIX}, {"batch", 1, 0, O_BATCH},
+    {"lr", 1, 0, O_LR}, {"wd", 1, 0, O_WD}, {"momentum", 1, 0, O_MOM},
+    {"schedule", 1, 0, O_SCHED}, {"milestones", 1, 0, O_MILES}, {"gamma", 1, 0, O_GAMMA},
+    {"warmup", 1, 0, O_WARMUP}, {"flip", 1, 0, O_FLIP}, {"jitter", 1, 0, O_JITTER},
+    {"gray", 1, 0, O_GRAY}, {"crop-scale", 1, 0, O_CROP}, {"blur", 1, 0, O_BLUR},
+    {"epochs", 1, 0, O_EPOCHS}, {"ckpt-every-steps", 1, 0, O_CKEVERY},
+    {"max-steps", 1, 0, O_MAXSTEPS}, {"deterministic", 0, 0, O_DET}, {"seed", 1, 0, O_SEED},
+    {"log", 1, 0, O_LOG}, {"monitor", 1, 0, O_MON}, {"monitor-k", 1, 0, O_MONK},
+    {"monitor-sigma", 1, 0, O_MONS}, {"output", 1, 0, 'o'}, {"threads", 1, 0, O_THREADS},
+    {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, O_HELP},
+    {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+
+typedef struct {
+    sv *ov;                       /* flag overrides, train_config keys */
+    const char *recipe, *ckpt, *data, *out, *log, *monitor;
+    int has_seed, threads, has_threads;
+    uint64_t seed;
+    long long max_steps;
+} opts;
+
+typedef struct {
+    const opts *o;
+    ssl_ckpt *ck;
+    const train_config *tc;
+    FILE *log;
+    int tty, bar;
+    double last_print;
+    int64_t step0;
+} run_ctx;
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig) {
+    stop_signal = sig;
+    signal(sig, SIG_DFL);         /* a second signal ends the process at once */
+}
+
+static void fmt_eta(char *buf, size_t len, double s) {
+    if (!isfinite(s) || s < 0) snprintf(buf, len, "?");
+    else if (s >= 3600) snprintf(buf, len, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+    else snprintf(buf, len, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+}
+
+static void on_step(void *vctx, const train_status *st) {
+    run_ctx *c = vctx;
+    int64_t done = st->step - c->step0;
+    double ips = st->seconds > 0 ? st->images / st->seconds : 0;
+    double eta = done > 0 ? (st->total_steps - st->step) * st->seconds / done : NAN;
+    double rss = peak_rss_mib();
+    if (c->log) {
+        fprintf(c->log,
+                "{\"event\":\"step\",\"epoch\":%lld,\"step\":%lld,\"step_in_epoch\":%lld,"
+                "\"loss\":%.6g,\"ce\":%.6g,\"kl\":%.6g,\"inst_acc\":%.6g,\"lr\":%.6g,\"lam\":%.6g,"
+                "\"img_s\":%.1f,\"eta_s\":%.0f,\"rss_mib\":%.0f,\"seconds\":%.3f}\n",
+                (long long)st->epoch, (long long)st->step, (long long)st->step_in_epoch,
+                st->loss, st->ce, st->kl, st->inst_acc, st->lr, st->lam, ips,
+                isfinite(eta) ? eta : -1, rss, st->seconds);
+        fflush(c->log);
+    }
+    if (verbosity < 1) return;
+    double now = now_seconds();
+    int last = st->step == st->total_steps;
+    if (!last && now - c->last_print < (c->tty ? 0.25 : 10)) return;
+    c->last_print = now;
+    char e[32];
+    fmt_eta(e, sizeof e, eta);
+    if (c->tty) {
+        int w = 20, fill = st->total_steps ? (int)(w * st->step / st->total_steps) : w;
+        char bar[32];
+        for (int i = 0; i < w; i++) bar[i] = i < fill ? '#' : '.';
+        bar[w] = 0;
+        fprintf(stderr, "\r%s: [%s] epoch %lld/%lld step %lld/%lld loss %.4f lr %.4g %.0f img/s "
+                "ETA %s RSS %.0f MiB\033[K", prog, bar, (long long)st->epoch + 1,
+                (long long)c->tc->epochs, (long long)st->step_in_epoch,
+                (long long)st->steps_per_epoch, st->loss, st->lr, ips, e, rss);
+        c->bar = 1;
+    } else {
+        fprintf(stderr, "%s: epoch %lld/%lld step %lld/%lld loss %.4f lr %.4g %.0f img/s ETA %s "
+                "RSS %.0f MiB\n", prog, (long long)st->epoch + 1, (long long)c->tc->epochs,
+                (long long)st->step_in_epoch, (long long)st->steps_per_epoch, st->loss, st->lr,
+                ips, e, rss);
+    }
+}
+
+static void json_num(FILE *f, const char *key, double v) {
+    if (isfinite(v)) fprintf(f, ",\"%s\":%.6g", key, v);
+    else fprintf(f, ",\"%s\":null", key);
+}
+
+static void on_epoch(void *vctx, const train_status *st) {
+    run_ctx *c = vctx;
+    double ips = st->seconds > 0 ? st->images / st->seconds : 0;
+    double busy = st->t_aug + st->t_net + st->t_bank;
+    if (c->log) {
+        fprintf(c->log, "{\"event\":\"epoch\",\"epoch\":%lld,\"step\":%lld",
+                (long long)st->epoch + 1, (long long)st->step);
+        json_num(c->log, "loss", st->epoch_loss);
+        json_num(c->log, "inst_acc", st->epoch_inst_acc);
+        json_num(c->log, "knn_top1", st->knn_top1);
+        json_num(c->log, "knn_top5", st->knn_top5);
+        json_num(c->log, "lr", st->lr);
+        json_num(c->log, "img_s", ips);
+        json_num(c->log, "aug_share", busy > 0 ? st->t_aug / busy : NAN);
+        json_num(c->log, "rss_mib", peak_rss_mib());
+        json_num(c->log, "seconds", st->seconds);
+        fprintf(c->log, "}\n");
+        fflush(c->log);
+    }
+    if (verbosity < 1) return;
+    if (c->bar) fputc('\n', stderr), c->bar = 0;
+    char knn[64] = "";
+    if (isfinite(st->knn_top1)) snprintf(knn, sizeof knn, " kNN top-1 %.4f", st->knn_top1);
+    fprintf(stderr, "%s: epoch %lld/%lld done: loss %.4f inst_acc %.4f%s, %.0f img/s "
+            "(augmentation %.0f%%)\n", prog, (long long)st->epoch + 1, (long long)c->tc->epochs,
+            st->epoch_loss, st->epoch_inst_acc, knn, ips, busy > 0 ? 100 * st->t_aug / busy : 0);
+}
+
+static int save(void *vctx, const train_status *st, char err[TRAIN_ERRLEN]) {
+    run_ctx *c = vctx;
+    char by[64], serr[SSLT_ERRLEN];
+    (void)st;
+    snprintf(by, sizeof by, "ssl-train %s", SSL_VERSION);
+    if (ckpt_save(c->ck, c->o->out, by, serr)) {
+        snprintf(err, TRAIN_ERRLEN, "%s", serr);
+        return -1;
+    }
+    info(2, "checkpoint written: %s (step %lld)", c->o->out, (long long)c->ck->step);
+    return 0;
+}
+
+static int run(opts *o) {
+    char err[SSLT_ERRLEN], terr[TRAIN_ERRLEN];
+    const char *dname = strcmp(o->data, "-") ? o->data : "<stdin>";
+    ckpt_reader *cr = ckpt_open(o->ckpt, err);
+    if (!cr) die("%s", err);
+    const sv *meta = ckpt_meta(cr);
+    const sv *cfg = sv_get(meta, "config");
+    const sv *stored = sv_get(cfg, "train");
+    int64_t step = sv_get_int(meta, "step", 0);
+    int resuming = stored && step > 0;
+    uint64_t seed = o->has_seed ? o->seed : (uint64_t)sv_get_int(meta, "seed", 0);
+    if (resuming && (uint64_t)sv_get_int(meta, "seed", 0) != seed)
+        die("--seed: %lld in the checkpoint, %llu now; a resumed run must keep its critical "
+            "settings", (long long)sv_get_int(meta, "seed", 0), (unsigned long long)seed);
+
+    ssl_dataset d;
+    if (dataset_load(&d, o->data, err)) die("%s", err);
+    if (train_data_check(sv_get(cfg, "data"), &d, terr)) die("%s: %s", dname, terr);
+
+    /* Resolve: recipe defaults < stored settings < flags. */
+    const char *recipe = o->recipe ? o->recipe
+                       : stored ? sv_get_str(stored, "recipe", "paper")
+                       : sv_get_str(sv_get(cfg, "init"), "recipe", "paper");
+    train_config tc;
+    if (train_config_default(&tc, recipe, d.h, d.w)) die("--recipe: unknown recipe '%s'", recipe);
+    if (stored && train_config_apply(&tc, stored, terr)) die("%s: %s", o->ckpt, terr);
+    if (train_config_apply(&tc, o->ov, terr)) die("%s", terr);
+    if (tc.batch > d.n) {
+        info(1, "notice: --batch %lld clipped to the %lld images of %s", (long long)tc.batch,
+             (long long)d.n, dname);
+        tc.batch = d.n;
+    }
+    if (!strcmp(tc.negatives, "k") && tc.k_negatives > d.n - tc.batch) {
+        if (d.n - tc.batch < 1) {
+            info(1, "notice: --negatives k: no image outside the batch; using in-batch "
+                 "negatives (--negatives 0)");
+            snprintf(tc.negatives, sizeof tc.negatives, "0");
+        } else {
+            info(1, "notice: --k-negatives %lld clipped to %lld (N - batch)",
+                 (long long)tc.k_negatives, (long long)(d.n - tc.batch));
+            tc.k_negatives = d.n - tc.batch;
+        }
+    }
+    if (train_config_check(&tc, terr)) usage_error("%s", terr);
+    sv *now = train_config_to_sv(&tc);
+    if (!now) die("out of memory");
+    if (resuming && train_config_compare(stored, now, terr)) die("%s: %s", o->ckpt, terr);
+    /* --deterministic: keep the thread count the run started with. */
+    int threads = o->threads;
+    if (tc.deterministic) {
+        int64_t st_thr = sv_get_int(cfg, "threads", 0);
+        if (resuming && st_thr > 0 && sv_get_int(stored, "deterministic", 0)) {
+            if (o->has_threads && o->threads != st_thr)
+                die("--threads: %lld in the checkpoint's deterministic run, %d now",
+                    (long long)st_thr, o->threads);
+            threads = (int)st_thr;
+        }
+    }
+    set_threads(threads);
+
+    ssl_ckpt ck;
+    if (ckpt_read(cr, &ck, (int)tc.batch, CKPT_LOAD_ALL, err)) die("%s", err);
+    ckpt_close(cr);
+    ck.seed = seed;
+    sv_set(ck.config, "train", now);
+    sv_set(ck.config, "critical", train_critical_keys());
+    sv_set(ck.config, "threads", sv_int(ssl_threads()));
+    if (verbosity >= 2) {
+        fprintf(stderr, "%s: configuration (seed %llu, step %lld): ", prog,
+                (unsigned long long)seed, (long long)ck.step);
+        sv_write_json(ck.config, stderr, -1);
+        fputc('\n', stderr);
+    }
+
+    ssl_dataset mon;
+    int has_mon = 0;
+    if (o->monitor) {
+        if (dataset_load(&mon, o->monitor, err)) die("%s", err);
+        has_mon = 1;
+    }
+    run_ctx rc = {.o = o, .ck = &ck, .tc = &tc, .tty = isatty(STDERR_FILENO), .step0 = ck.step};
+    if (o->log && !(rc.log = fopen(o->log, "a"))) die("%s: %s", o->log, strerror(errno));
+    trainer *t = trainer_new(&ck, &d, &tc, seed, terr);
+    if (!t) die("%s: %s", dname, terr);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    train_hooks h = {.max_steps = o->max_steps, .stop = &stop_signal,
+                     .monitor = has_mon ? &mon : NULL, .ctx = &rc, .on_step = on_step,
+                     .on_epoch = on_epoch, .save = save};
+    train_status st;
+    int r = train_run(t, &h, &st, terr);
+    if (rc.bar) fputc('\n', stderr);
+    if (r < 0) die("%s", terr);
+    if (rc.log && fclose(rc.log)) die("%s: %s", o->log, strerror(errno));
+    if (stop_signal) {
+        info(1, "stopped by signal %d at epoch %lld, step %lld; checkpoint written to %s",
+             (int)stop_signal, (long long)(ck.step / (d.n / tc.batch)), (long long)ck.step, o->out);
+        return 128 + stop_signal;
+    }
+    info(2, "done: step %lld, %.1f s", (long long)ck.step, st.seconds);
+    trainer_free(t);
+    ckpt_destroy(&ck);
+    dataset_destroy(&d);
+    if (has_mon) dataset_destroy(&mon);
+    sv_free(o->ov);
+    return 0;
+}
+
+static void set_ov(opts *o, const char *key, sv *v) {
+    if (sv_set(o->ov, key, v)) die("out of memory");
+}
+
+int main(int argc, char **argv) {
+    static const char *const recipes[] = {"paper", "npid", NULL};
+    static const char *const negs[] = {"all", "k", "0", NULL};
+    static const char *const writes[] = {"npid", "grad", NULL};
+    static const char *const scheds[] = {"cosine", "step", "constant", NULL};
+    opts o = {.max_steps = -1};
+    long long ll[TRAIN_MAX_MILESTONES];
+    int c, n;
+    tool_init(argc, argv);
+    if (!(o.ov = sv_map())) die("out of memory");
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "k:o:qv", long_opts, NULL)) != -1) {
+        switch (c) {
+        case O_RECIPE:
+            o.recipe = recipes[parse_choice("--recipe", optarg, recipes)];
+            set_ov(&o, "recipe", sv_str(o.recipe));
+            break;
+        case O_NEG: set_ov(&o, "negatives", sv_str(negs[parse_choice("--negatives", optarg, negs)])); break;
+        case 'k': set_ov(&o, "k_negatives", sv_int(parse_int("--k-negatives", optarg, 1, 1LL << 40))); break;
+        case O_TAU: set_ov(&o, "tau", sv_float(parse_double("--tau", optarg, 1e-6, 1e6))); break;
+        case O_BANKM: set_ov(&o, "bank_momentum", sv_float(parse_double("--bank-momentum", optarg, 1e-6, 1 - 1e-6))); break;
+        case O_BANKW: set_ov(&o, "bank_write", sv_str(writes[parse_choice("--bank-write", optarg, writes)])); break;
+        case O_BANKLR: set_ov(&o, "bank_lr", sv_float(parse_double("--bank-lr", optarg, 0, 1e6))); break;
+        case O_LAMBDA: set_ov(&o, "lambda", sv_float(parse_double("--lambda", optarg, 0, 1e6))); break;
+        case O_ALPHA: set_ov(&o, "alpha", sv_float(parse_double("--alpha", optarg, 1e-6, 1 - 1e-6))); break;
+        case O_CUTMIX: set_ov(&o, "cutmix", sv_float(parse_double("--cutmix", optarg, 0, 1e6))); break;
+        case O_NOCUTMIX: set_ov(&o, "cutmix", sv_float(0)); break;
+        case O_BATCH: set_ov(&o, "batch", sv_int(parse_int("--batch", optarg, 2, 1 << 20))); break;
+        case O_LR: set_ov(&o, "lr", sv_float(parse_double("--lr", optarg, 0, 1e30))); break;
+        case O_WD: set_ov(&o, "wd", sv_float(parse_double("--wd", optarg, 0, 1))); break;
+        case O_MOM: set_ov(&o, "momentum", sv_float(parse_double("--momentum", optarg, 0, 0.999999))); break;
+        case O_SCHED: set_ov(&o, "schedule", sv_str(scheds[parse_choice("--schedule", optarg, scheds)])); break;
+        case O_MILES: {
+            n = parse_int_list("--milestones", optarg, ll, TRAIN_MAX_MILESTONES, 0, 1 << 20);
+            int64_t v[TRAIN_MAX_MILESTONES];
+            for (int i = 0; i < n; i++) v[i] = ll[i];
+            set_ov(&o, "milestones", sv_int_array(v, (size_t)n));
+            break;
+        }
+        case O_GAMMA: set_ov(&o, "gamma", sv_float(parse_double("--gamma", optarg, 1e-9, 1))); break;
+        case O_WARMUP: set_ov(&o, "warmup", sv_int(parse_int("--warmup", optarg, 0, 1 << 20))); break;
+        case O_FLIP: set_ov(&o, "flip", sv_float(parse_double("--flip", optarg, 0, 1))); break;
+        case O_JITTER: set_ov(&o, "jitter", sv_float(parse_double("--jitter", optarg, 0, 1))); break;
+        case O_GRAY: set_ov(&o, "gray", sv_float(parse_double("--gray", optarg, 0, 1))); break;
+        case O_CROP: set_ov(&o, "crop_scale", sv_float(parse_double("--crop-scale", optarg, 0.01, 1))); break;
+        case O_BLUR: set_ov(&o, "blur", sv_float(parse_double("--blur", optarg, 0, 1))); break;
+        case O_EPOCHS: set_ov(&o, "epochs", sv_int(parse_int("--epochs", optarg, 0, 1 << 20))); break;
+        case O_CKEVERY: set_ov(&o, "ckpt_every_steps", sv_int(parse_int("--ckpt-every-steps", optarg, 0, 1LL << 40))); break;
+        case O_DET: set_ov(&o, "deterministic", sv_int(1)); break;
+        case O_MONK: set_ov(&o, "monitor_k", sv_int(parse_int("--monitor-k", optarg, 1, 1 << 20))); break;
+        case O_MONS: set_ov(&o, "monitor_sigma", sv_float(parse_double("--monitor-sigma", optarg, 1e-6, 1e6))); break;
+        case O_MAXSTEPS: o.max_steps = parse_int("--max-steps", optarg, 0, 1LL << 40); break;
+        case O_SEED: o.seed = parse_seed("--seed", optarg), o.has_seed = 1; break;
+        case O_LOG: o.log = optarg; break;
+        case O_MON: o.monitor = optarg; break;
+        case O_THREADS: o.threads = (int)parse_int("--threads", optarg, 0, 1024), o.has_threads = 1; break;
+        case 'o': o.out = optarg; break;
+        case 'q': verbosity = 0; break;
+        case 'v': verbosity++; break;
+        case O_HELP: fputs(usage_text, stdout); return 0;
+        case O_VERSION: print_version();
+        default: usage_error("unknown option or missing argument: '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind != 2) usage_error("expected CKPT and DATA operands");
+    o.ckpt = argv[optind];
+    o.data = argv[optind + 1];
+    if (!strcmp(o.ckpt, "-") && !strcmp(o.data, "-"))
+        usage_error("CKPT and DATA cannot both be stdin");
+    if (!o.out) {
+        if (!strcmp(o.ckpt, "-")) usage_error("CKPT is stdin: give -o FILE");
+        o.out = o.ckpt;
+    }
+    if (!strcmp(o.out, "-")) usage_error("-o: checkpoints are written to a file, not stdout");
+    return run(&o);
+}
