@@ -1,0 +1,275 @@
+/* conv.c: 2-D convolution on NHWC float32, forward and backward.
+ *
+ * Method (darknet's im2col + GEMM, batch-level): the output rows
+ * (b, oh, ow) of a block of whole images form a matrix col[rows, K] with
+ * K = KH*KW*C in (kh, kw, c) order, so each (kh, kw) tap is one contiguous
+ * copy of C floats. The PyTorch weight [OC, C, KH, KW] is repacked once per
+ * call into wp[OC, K] in that order, and
+ *     forward:          out[rows, OC]  = col * wp^T        (one sgemm)
+ *     backward weights: dwp[OC, K]    += dout^T * col      (one sgemm)
+ *     backward data:    dcol[rows, K]  = dout * wp         (one sgemm),
+ *                       then col2im, written as a gather (each input pixel
+ *                       sums the taps that read it), so threads never write
+ *                       the same element.
+ * 1x1 stride-1 unpadded convolutions skip im2col: the input is col.
+ * Blocks hold whole images, sized so col stays under COL_BUDGET floats
+ * (one image at least), which bounds memory for any batch.
+ * The workspace holds wp, dwp and the col block.
+ *
+ * conv2d_*_ref are direct loops in double, used by the tests. */
+#include "ops.h"
+
+#include "conv_blas.h"
+#include <string.h>
+
+#include "threads.h"
+
+#define COL_BUDGET (4LL << 20)   /* floats of col per block (16 MiB) */
+
+int conv_shape_init(conv_shape *s, int B, int H, int W, int C, int OC, int KH,
+                    int KW, int stride, int pad) {
+    memset(s, 0, sizeof *s);
+    if (B <= 0 || H <= 0 || W <= 0 || C <= 0 || OC <= 0 || KH <= 0 || KW <= 0 ||
+        stride <= 0 || pad < 0)
+        return -1;
+    s->B = B; s->H = H; s->W = W; s->C = C; s->OC = OC; s->KH = KH; s->KW = KW;
+    s->stride = stride; s->pad = pad;
+    if (H + 2 * pad < KH || W + 2 * pad < KW) return -1;
+    s->OH = (H + 2 * pad - KH) / stride + 1;
+    s->OW = (W + 2 * pad - KW) / stride + 1;
+    return 0;
+}
+
+static int is_pointwise(const conv_shape *s) {
+    return s->KH == 1 && s->KW == 1 && s->stride == 1 && s->pad == 0;
+}
+
+/* Images per col block. */
+static int block_images(const conv_shape *s) {
+    int64_t per = (int64_t)s->OH * s->OW * s->KH * s->KW * s->C;
+    int64_t n = COL_BUDGET / (per > 0 ? per : 1);
+    if (n < 1) n = 1;
+    if (n > s->B) n = s->B;
+    return (int)n;
+}
+
+int64_t conv2d_workspace(const conv_shape *s) {
+    int64_t K = (int64_t)s->KH * s->KW * s->C;
+    int64_t w = 2 * (int64_t)s->OC * K;
+    if (!is_pointwise(s)) w += (int64_t)block_images(s) * s->OH * s->OW * K;
+    return w;
+}
+
+/* wp[oc][(kh*KW + kw)*C + c] = w[oc][c][kh][kw] */
+static void pack_weight(float *wp, const float *w, const conv_shape *s) {
+    int C = s->C, KK = s->KH * s->KW;
+    for (int oc = 0; oc < s->OC; oc++) {
+        const float *src = w + (int64_t)oc * C * KK;
+        float *dst = wp + (int64_t)oc * C * KK;
+        for (int c = 0; c < C; c++)
+            for (int k = 0; k < KK; k++) dst[k * C + c] = src[c * KK + k];
+    }
+}
+
+/* dw[oc][c][kh][kw] += dwp[oc][(kh*KW + kw)*C + c] */
+static void unpack_add_grad(float *dw, const float *dwp, const conv_shape *s) {
+    int C = s->C, KK = s->KH * s->KW;
+    for (int oc = 0; oc < s->OC; oc++) {
+        const float *src = dwp + (int64_t)oc * C * KK;
+        float *dst = dw + (int64_t)oc * C * KK;
+        for (int c = 0; c < C; c++)
+            for (int k = 0; k < KK; k++) dst[c * KK + k] += src[k * C + c];
+    }
+}
+
+typedef struct {
+    const conv_shape *s;
+    const float *in;      /* image b0 */
+    float *col;
+    float *din;           /* image b0 */
+    int accumulate;
+} im2col_ctx;
+
+static void im2col_range(void *vctx, int64_t r0, int64_t r1, int tid) {
+    im2col_ctx *x = vctx;
+    const conv_shape *s = x->s;
+    int C = s->C, OHW = s->OH * s->OW;
+    int64_t K = (int64_t)s->KH * s->KW * C;
+    size_t bytes = (size_t)C * sizeof(float);
+    for (int64_t r = r0; r < r1; r++) {
+        int b = (int)(r / OHW), p = (int)(r % OHW);
+        int oh = p / s->OW, ow = p % s->OW;
+        const float *img = x->in + (int64_t)b * s->H * s->W * C;
+        float *dst = x->col + r * K;
+        for (int kh = 0; kh < s->KH; kh++) {
+            int ih = oh * s->stride - s->pad + kh;
+            for (int kw = 0; kw < s->KW; kw++, dst += C) {
+                int iw = ow * s->stride - s->pad + kw;
+                if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W)
+                    memset(dst, 0, bytes);
+                else
+                    memcpy(dst, img + ((int64_t)ih * s->W + iw) * C, bytes);
+            }
+        }
+    }
+}
+
+/* One index per input pixel (b, ih, iw) of the block: sum the taps. */
+static void col2im_range(void *vctx, int64_t q0, int64_t q1, int tid) {
+    im2col_ctx *x = vctx;
+    const conv_shape *s = x->s;
+    int C = s->C, HW = s->H * s->W, OHW = s->OH * s->OW;
+    int64_t K = (int64_t)s->KH * s->KW * C;
+    for (int64_t q = q0; q < q1; q++) {
+        int b = (int)(q / HW), p = (int)(q % HW);
+        int ih = p / s->W, iw = p % s->W;
+        float *dst = x->din + q * C;
+        if (!x->accumulate) memset(dst, 0, (size_t)C * sizeof(float));
+        for (int kh = 0; kh < s->KH; kh++) {
+            int th = ih + s->pad - kh;
+            if (th < 0 || th % s->stride) continue;
+            int oh = th / s->stride;
+            if (oh >= s->OH) continue;
+            for (int kw = 0; kw < s->KW; kw++) {
+                int tw = iw + s->pad - kw;
+                if (tw < 0 || tw % s->stride) continue;
+                int ow = tw / s->stride;
+                if (ow >= s->OW) continue;
+                const float *src = x->col + ((int64_t)b * OHW + oh * s->OW + ow) * K +
+                                   (int64_t)(kh * s->KW + kw) * C;
+                for (int c = 0; c < C; c++) dst[c] += src[c];
+            }
+        }
+    }
+}
+
+typedef struct { float *out; const float *bias; int OC; } bias_ctx;
+
+static void bias_range(void *vctx, int64_t r0, int64_t r1, int tid) {
+    bias_ctx *x = vctx;
+    for (int64_t r = r0; r < r1; r++) {
+        float *o = x->out + r * x->OC;
+        for (int c = 0; c < x->OC; c++) o[c] += x->bias[c];
+    }
+}
+
+void conv2d_forward(float *out, const float *in, const float *w, const float *bias,
+                    const conv_shape *s, float *ws) {
+    int64_t K = (int64_t)s->KH * s->KW * s->C;
+    int64_t OHW = (int64_t)s->OH * s->OW;
+    float *wp = ws, *col = ws + 2 * (int64_t)s->OC * K;
+    if (is_pointwise(s)) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(s->B * OHW), s->OC,
+                    (int)K, 1.0f, in, (int)K, w, (int)K, 0.0f, out, s->OC);
+    } else {
+        pack_weight(wp, w, s);
+        int nb = block_images(s);
+        for (int b0 = 0; b0 < s->B; b0 += nb) {
+            int bn = s->B - b0 < nb ? s->B - b0 : nb;
+            im2col_ctx x = { s, in + (int64_t)b0 * s->H * s->W * s->C, col, NULL, 0 };
+            ssl_parallel_for(bn * OHW, 64, im2col_range, &x);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(bn * OHW), s->OC,
+                        (int)K, 1.0f, col, (int)K, wp, (int)K, 0.0f,
+                        out + b0 * OHW * s->OC, s->OC);
+        }
+    }
+    if (bias) {
+        bias_ctx x = { out, bias, s->OC };
+        ssl_parallel_for(s->B * OHW, 256, bias_range, &x);
+    }
+}
+
+void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
+                     const float *in, const float *w, const conv_shape *s,
+                     int accumulate, float *ws) {
+    int64_t K = (int64_t)s->KH * s->KW * s->C;
+    int64_t OHW = (int64_t)s->OH * s->OW, HWC = (int64_t)s->H * s->W * s->C;
+    int64_t M = s->B * OHW;
+    if (dbias) {
+        for (int64_t r = 0; r < M; r++) {
+            const float *g = dout + r * s->OC;
+            for (int c = 0; c < s->OC; c++) dbias[c] += g[c];
+        }
+    }
+    if (is_pointwise(s)) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s->OC, (int)K, (int)M, 1.0f,
+                    dout, s->OC, in, (int)K, 1.0f, dw, (int)K);
+        if (din)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)K, s->OC,
+                        1.0f, dout, s->OC, w, (int)K, accumulate ? 1.0f : 0.0f, din,
+                        (int)K);
+        return;
+    }
+    float *wp = ws, *dwp = ws + (int64_t)s->OC * K, *col = ws + 2 * (int64_t)s->OC * K;
+    if (din) pack_weight(wp, w, s);
+    int nb = block_images(s);
+    for (int b0 = 0; b0 < s->B; b0 += nb) {
+        int bn = s->B - b0 < nb ? s->B - b0 : nb;
+        im2col_ctx x = { s, in + b0 * HWC, col, din ? din + b0 * HWC : NULL, accumulate };
+        const float *g = dout + b0 * OHW * s->OC;
+        ssl_parallel_for(bn * OHW, 64, im2col_range, &x);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s->OC, (int)K, (int)(bn * OHW),
+                    1.0f, g, s->OC, col, (int)K, b0 ? 1.0f : 0.0f, dwp, (int)K);
+        if (din) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(bn * OHW), (int)K,
+                        s->OC, 1.0f, g, s->OC, wp, (int)K, 0.0f, col, (int)K);
+            ssl_parallel_for((int64_t)bn * s->H * s->W, 32, col2im_range, &x);
+        }
+    }
+    unpack_add_grad(dw, dwp, s);
+}
+
+/* ---- reference: direct loops ---- */
+
+void conv2d_forward_ref(float *out, const float *in, const float *w, const float *bias,
+                        const conv_shape *s) {
+    for (int b = 0; b < s->B; b++)
+        for (int oh = 0; oh < s->OH; oh++)
+            for (int ow = 0; ow < s->OW; ow++)
+                for (int oc = 0; oc < s->OC; oc++) {
+                    double acc = bias ? bias[oc] : 0.0;
+                    for (int c = 0; c < s->C; c++)
+                        for (int kh = 0; kh < s->KH; kh++)
+                            for (int kw = 0; kw < s->KW; kw++) {
+                                int ih = oh * s->stride - s->pad + kh;
+                                int iw = ow * s->stride - s->pad + kw;
+                                if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W) continue;
+                                acc += (double)in[(((int64_t)b * s->H + ih) * s->W + iw) * s->C + c] *
+                                       w[(((int64_t)oc * s->C + c) * s->KH + kh) * s->KW + kw];
+                            }
+                    out[(((int64_t)b * s->OH + oh) * s->OW + ow) * s->OC + oc] = (float)acc;
+                }
+}
+
+void conv2d_backward_ref(float *din, float *dw, float *dbias, const float *dout,
+                         const float *in, const float *w, const conv_shape *s,
+                         int accumulate) {
+    int64_t nin = (int64_t)s->B * s->H * s->W * s->C;
+    if (din && !accumulate) memset(din, 0, (size_t)nin * sizeof(float));
+    for (int oc = 0; oc < s->OC; oc++) {
+        if (dbias) {
+            double acc = 0;
+            for (int64_t r = 0; r < (int64_t)s->B * s->OH * s->OW; r++)
+                acc += dout[r * s->OC + oc];
+            dbias[oc] += (float)acc;
+        }
+        for (int c = 0; c < s->C; c++)
+            for (int kh = 0; kh < s->KH; kh++)
+                for (int kw = 0; kw < s->KW; kw++) {
+                    double acc = 0;
+                    for (int b = 0; b < s->B; b++)
+                        for (int oh = 0; oh < s->OH; oh++)
+                            for (int ow = 0; ow < s->OW; ow++) {
+                                int ih = oh * s->stride - s->pad + kh;
+                                int iw = ow * s->stride - s->pad + kw;
+                                if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W) continue;
+                                double g = dout[(((int64_t)b * s->OH + oh) * s->OW + ow) * s->OC + oc];
+                                int64_t ii = (((int64_t)b * s->H + ih) * s->W + iw) * s->C + c;
+                                acc += g * in[ii];
+                                if (din)
+                                    din[ii] += (float)(g * w[(((int64_t)oc * s->C + c) * s->KH + kh) * s->KW + kw]);
+                            }
+                    dw[(((int64_t)oc * s->C + c) * s->KH + kh) * s->KW + kw] += (float)acc;
+                }
+    }
+}

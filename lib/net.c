@@ -1,0 +1,256 @@
+/* net.c: running a net (lib/net.h): forward in training or evaluation
+ * mode, backward, zero_grad, PyTorch SGD, and the per-layer profile.
+ * Construction and the tensor table are in net_build.c.
+ *
+ * Data flow (NHWC): conv -> BN (+ReLU fused) per layer; a block's last BN
+ * fuses the residual add and the ReLU: out = relu(bn(conv(...)) + shortcut).
+ * Every layer keeps its output for the backward, so nothing is recomputed.
+ * The backward walks the blocks in reverse with four activation-gradient
+ * buffers (g[0..3]) of the largest activation size; nothing allocates. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "net_impl.h"
+#include "threads.h"
+
+#define BN_MOMENTUM 0.1f
+#define BN_EPS 1e-5f
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static double tic(const net *n) { return n->prof_on ? now_s() : 0; }
+static void toc(net *n, int slot, double t0, int bwd) {
+    if (!n->prof_on) return;
+    double dt = now_s() - t0;
+    if (bwd) n->prof[slot].t_bwd += dt; else { n->prof[slot].t_fwd += dt; n->prof[slot].calls++; }
+}
+
+static float *P(net *n, int i) { return n->t[i].data; }
+static float *G(net *n, int i) { return n->t[i].grad; }
+
+static void conv_fwd(net *n, conv_l *c, const float *in, int B) {
+    double t0 = tic(n);
+    conv_shape s = c->s;
+    s.B = B;
+    conv2d_forward(c->out, in, P(n, c->w), NULL, &s, n->ws);
+    toc(n, c->prof, t0, 0);
+}
+
+static void bn_fwd(net *n, bn_l *b, const float *x, const float *res, int relu, int B,
+                   int train) {
+    double t0 = tic(n);
+    int64_t N = (int64_t)B * b->rows;
+    if (train)
+        bn_forward_train(b->out, b->mean, b->rstd, x, P(n, b->g), P(n, b->b), res, relu, N,
+                         b->C, P(n, b->rm), P(n, b->rv), BN_MOMENTUM, BN_EPS);
+    else
+        bn_forward_eval(b->out, x, P(n, b->g), P(n, b->b), res, relu, N, b->C, P(n, b->rm),
+                        P(n, b->rv), BN_EPS);
+    toc(n, b->prof, t0, 0);
+}
+
+static void lin_fwd(net *n, lin_l *l, const float *in, int B) {
+    double t0 = tic(n);
+    linear_forward(l->out_buf, in, P(n, l->w), P(n, l->b), B, l->in, l->out);
+    toc(n, l->prof, t0, 0);
+}
+
+int net_forward(net *n, const float *x, int B, int train) {
+    if (B < 1 || B > n->max_batch) return -1;
+    n->x = x;
+    n->B = B;
+    n->trained = train != 0;
+    conv_fwd(n, &n->conv1, x, B);
+    bn_fwd(n, &n->bn1, n->conv1.out, NULL, 1, B, train);
+    const float *h = n->bn1.out;
+    if (n->imagenet) {
+        double t0 = tic(n);
+        conv_shape *s = &n->conv1.s;
+        maxpool_forward(n->pool_out, n->pool_arg, h, B, s->OH, s->OW, s->OC, 3, 2, 1,
+                        n->pool_h, n->pool_w);
+        toc(n, n->bn1.prof + 1, t0, 0);
+        h = n->pool_out;
+    }
+    for (int i = 0; i < n->nblk; i++) {
+        net_block *b = &n->blk[i];
+        const float *in = h, *res = in;
+        if (b->has_ds) {
+            conv_fwd(n, &b->ds, in, B);
+            bn_fwd(n, &b->dsbn, b->ds.out, NULL, 0, B, train);
+            res = b->dsbn.out;
+        }
+        for (int j = 0; j < b->n; j++) {
+            conv_fwd(n, &b->conv[j], h, B);
+            int last = j == b->n - 1;
+            bn_fwd(n, &b->bn[j], b->conv[j].out, last ? res : NULL, 1, B, train);
+            h = b->bn[j].out;
+        }
+    }
+    double t0 = tic(n);
+    int avg_slot = n->head ? n->lin[0].prof - 1 : n->nprof - 1;
+    avgpool_forward(n->feat, h, B, n->feat_h, n->feat_w, n->F);
+    toc(n, avg_slot, t0, 0);
+    if (n->head == 1) {
+        lin_fwd(n, &n->lin[0], n->feat, B);
+    } else if (n->head == 2) {
+        lin_fwd(n, &n->lin[0], n->feat, B);
+        bn_fwd(n, &n->hbn[0], n->lin[0].out_buf, NULL, 1, B, train);
+        lin_fwd(n, &n->lin[1], n->hbn[0].out, B);
+        bn_fwd(n, &n->hbn[1], n->lin[1].out_buf, NULL, 1, B, train);
+        lin_fwd(n, &n->lin[2], n->hbn[1].out, B);
+    }
+    return 0;
+}
+
+const float *net_features(const net *n) { return n->feat; }
+
+const float *net_output(const net *n) {
+    if (n->head == 1) return n->lin[0].out_buf;
+    if (n->head == 2) return n->lin[2].out_buf;
+    return n->feat;
+}
+
+static void conv_bwd(net *n, conv_l *c, float *din, const float *dout, const float *in,
+                     int accumulate) {
+    double t0 = tic(n);
+    conv_shape s = c->s;
+    s.B = n->B;
+    conv2d_backward(din, G(n, c->w), NULL, dout, in, P(n, c->w), &s, accumulate, n->ws);
+    toc(n, c->prof, t0, 1);
+}
+
+static void bn_bwd(net *n, bn_l *b, float *dx, const float *dy, const float *x, int mask) {
+    double t0 = tic(n);
+    bn_backward(dx, G(n, b->g), G(n, b->b), dy, mask ? b->out : NULL, x, b->mean, b->rstd,
+                P(n, b->g), (int64_t)n->B * b->rows, b->C);
+    toc(n, b->prof, t0, 1);
+}
+
+static void lin_bwd(net *n, lin_l *l, float *din, const float *dout, const float *in) {
+    double t0 = tic(n);
+    linear_backward(din, G(n, l->w), G(n, l->b), dout, in, P(n, l->w), n->B, l->in, l->out);
+    toc(n, l->prof, t0, 1);
+}
+
+void net_backward(net *n, const float *dout) {
+    int B = n->B;
+    /* head: gradient w.r.t. the pooled features ends in dfeat */
+    const float *dfeat = dout;
+    if (n->head == 1) {
+        lin_bwd(n, &n->lin[0], n->hg[0], dout, n->feat);
+        dfeat = n->hg[0];
+    } else if (n->head == 2) {
+        lin_bwd(n, &n->lin[2], n->hg[0], dout, n->hbn[1].out);
+        bn_bwd(n, &n->hbn[1], n->hg[1], n->hg[0], n->lin[1].out_buf, 1);
+        lin_bwd(n, &n->lin[1], n->hg[0], n->hg[1], n->hbn[0].out);
+        bn_bwd(n, &n->hbn[0], n->hg[1], n->hg[0], n->lin[0].out_buf, 1);
+        lin_bwd(n, &n->lin[0], n->hg[0], n->hg[1], n->feat);
+        dfeat = n->hg[0];
+    }
+    float *g = n->g[0], *gin = n->g[1], *t1 = n->g[2], *t2 = n->g[3];
+    double t0 = tic(n);
+    int avg_slot = n->head ? n->lin[0].prof - 1 : n->nprof - 1;
+    avgpool_backward(g, dfeat, B, n->feat_h, n->feat_w, n->F);
+    toc(n, avg_slot, t0, 1);
+    for (int i = n->nblk - 1; i >= 0; i--) {
+        net_block *b = &n->blk[i];
+        const float *in = i > 0 ? n->blk[i - 1].bn[n->blk[i - 1].n - 1].out
+                                : (n->imagenet ? n->pool_out : n->bn1.out);
+        int L = b->n - 1;
+        relu_backward(g, g, b->bn[L].out, (int64_t)B * b->out_n);   /* d(sum) */
+        bn_bwd(n, &b->bn[L], t1, g, b->conv[L].out, 0);
+        for (int j = L; j >= 0; j--) {
+            const float *cin = j > 0 ? b->bn[j - 1].out : in;
+            float *din = j > 0 ? t2 : gin;
+            conv_bwd(n, &b->conv[j], din, t1, cin, 0);
+            if (j > 0) bn_bwd(n, &b->bn[j - 1], t1, t2, b->conv[j - 1].out, 1);
+        }
+        if (b->has_ds) {
+            bn_bwd(n, &b->dsbn, t1, g, b->ds.out, 0);
+            conv_bwd(n, &b->ds, gin, t1, in, 1);
+        } else {
+            add_inplace(gin, g, (int64_t)B * b->out_n);
+        }
+        float *tmp = g; g = gin; gin = tmp;
+    }
+    if (n->imagenet) {
+        t0 = tic(n);
+        conv_shape *s = &n->conv1.s;
+        maxpool_backward(t2, g, n->pool_arg, B, s->OH, s->OW, s->OC, n->pool_h, n->pool_w);
+        toc(n, n->bn1.prof + 1, t0, 1);
+        g = t2;
+    }
+    bn_bwd(n, &n->bn1, t1, g, n->conv1.out, 1);
+    conv_bwd(n, &n->conv1, NULL, t1, n->x, 0);
+}
+
+void net_zero_grad(net *n) { memset(n->grads, 0, (size_t)n->nparams * sizeof(float)); }
+
+typedef struct { float *p, *g, *v; float lr, mom, wd; } sgd_ctx;
+
+static void sgd_range(void *vctx, int64_t i0, int64_t i1, int tid) {
+    sgd_ctx *k = vctx;
+    for (int64_t i = i0; i < i1; i++) {
+        float g = k->g[i] + k->wd * k->p[i];
+        float v = k->mom * k->v[i] + g;
+        k->v[i] = v;
+        k->p[i] -= k->lr * v;
+    }
+}
+
+void net_sgd_step(net *n, float lr, float momentum, float wd) {
+    sgd_ctx k = { n->params, n->grads, n->moms, lr, momentum, wd };
+    ssl_parallel_for(n->nparams, 1 << 16, sgd_range, &k);
+}
+
+double net_grad_sumsq(const net *n) {
+    double s = 0;
+    for (int64_t i = 0; i < n->nparams; i++) s += (double)n->grads[i] * n->grads[i];
+    return s;
+}
+
+void net_profile_enable(net *n, int on) {
+    n->prof_on = on != 0;
+    for (int i = 0; i < n->nprof; i++) {
+        n->prof[i].t_fwd = n->prof[i].t_bwd = 0;
+        n->prof[i].calls = 0;
+    }
+}
+
+void net_profile_print(const net *n, void *FILE_f) {
+    FILE *f = FILE_f;
+    double tf = 0, tb = 0, conv_f = 0, conv_b = 0, bn_f = 0, bn_b = 0;
+    long calls = 0;
+    for (int i = 0; i < n->nprof; i++) {
+        tf += n->prof[i].t_fwd;
+        tb += n->prof[i].t_bwd;
+        if (n->prof[i].calls > calls) calls = n->prof[i].calls;
+    }
+    if (calls < 1) calls = 1;
+    fprintf(f, "%-36s %10s %10s %8s %9s\n", "layer", "fwd ms", "bwd ms", "share", "GFLOP/s");
+    for (int i = 0; i < n->nprof; i++) {
+        const net_prof *p = &n->prof[i];
+        double t = p->t_fwd + p->t_bwd;
+        /* a conv's backward does 2x its forward's FLOPs (data and weights),
+         * the stem conv only the weights' half */
+        double fl = p->flops * (p->calls > 0 ? p->calls : 0) * n->B;
+        double gf = p->flops > 0 && t > 0 ? (fl + (n->trained ? 2 * fl : 0)) / t * 1e-9 : 0;
+        if (strstr(p->name, "conv") || strstr(p->name, "downsample.0")) {
+            conv_f += p->t_fwd; conv_b += p->t_bwd;
+        } else if (strstr(p->name, "bn") || strstr(p->name, "downsample.1")) {
+            bn_f += p->t_fwd; bn_b += p->t_bwd;
+        }
+        fprintf(f, "%-36s %10.2f %10.2f %7.1f%% %9.1f\n", p->name, 1e3 * p->t_fwd / calls,
+                1e3 * p->t_bwd / calls, 100 * t / (tf + tb > 0 ? tf + tb : 1), gf);
+    }
+    fprintf(f, "%-36s %10.2f %10.2f\n", "total (per call)", 1e3 * tf / calls, 1e3 * tb / calls);
+    fprintf(f, "%-36s %10.2f %10.2f\n", "  convolutions", 1e3 * conv_f / calls, 1e3 * conv_b / calls);
+    fprintf(f, "%-36s %10.2f %10.2f\n", "  batch norm (+relu, +add)", 1e3 * bn_f / calls,
+            1e3 * bn_b / calls);
+}

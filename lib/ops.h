@@ -1,0 +1,125 @@
+/* ops.h: the layer operations of the networks, as free functions on raw
+ * float32 buffers (llm.c style). The caller owns every buffer.
+ *
+ * Layout: activations are NHWC ([B, H, W, C], C fastest); a 2-D activation
+ * [N, C] is the same thing with H = W = 1. Parameters use PyTorch's shapes:
+ * conv weight [OC, C, KH, KW], linear weight [O, I].
+ *
+ * Conventions: every backward ACCUMULATES (+=) into parameter gradients
+ * (dweight, dbias, dgamma, dbeta), so one zero_grad clears them. Whether an
+ * input gradient is written (=) or accumulated (+=) is stated per function.
+ * Optimised kernels (conv2d_*, bn_*) use lib/threads.h's pool and OpenBLAS;
+ * the *_ref versions are plain loops kept for the tests. No function here
+ * allocates, prints or fails: shapes are the caller's contract. */
+#ifndef SSL_OPS_H
+#define SSL_OPS_H
+#include <stdint.h>
+
+/* ---- 2-D convolution (conv.c) ---- */
+typedef struct {
+    int B, H, W, C;        /* input [B, H, W, C] */
+    int OC, KH, KW;        /* weight [OC, C, KH, KW] */
+    int stride, pad;       /* the same in both directions */
+    int OH, OW;            /* output [B, OH, OW, OC]: PyTorch's formula */
+} conv_shape;
+
+/* Fills s; OH = (H + 2 pad - KH) / stride + 1 (floor), likewise OW.
+ * Returns 0, or -1 when the output would be empty or an argument is <= 0. */
+int conv_shape_init(conv_shape *s, int B, int H, int W, int C, int OC, int KH,
+                    int KW, int stride, int pad);
+
+/* Floats of workspace conv2d_forward/backward need for shape s (for any
+ * batch up to s->B). Several convolutions may share one workspace of the
+ * largest size. */
+int64_t conv2d_workspace(const conv_shape *s);
+
+/* out[B,OH,OW,OC] = conv(in[B,H,W,C], w[OC,C,KH,KW]) (+ bias[OC] if not
+ * NULL). Written. ws: conv2d_workspace(s) floats, clobbered. */
+void conv2d_forward(float *out, const float *in, const float *w, const float *bias,
+                    const conv_shape *s, float *ws);
+/* dw[OC,C,KH,KW] += dL/dw; dbias[OC] += dL/dbias (if not NULL);
+ * din[B,H,W,C] (if not NULL) is written (accumulate == 0) or accumulated
+ * (accumulate != 0). in and w are the forward's inputs. */
+void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
+                     const float *in, const float *w, const conv_shape *s,
+                     int accumulate, float *ws);
+/* Direct loops (double accumulation), same contracts, no workspace. */
+void conv2d_forward_ref(float *out, const float *in, const float *w, const float *bias,
+                        const conv_shape *s);
+void conv2d_backward_ref(float *din, float *dw, float *dbias, const float *dout,
+                         const float *in, const float *w, const conv_shape *s,
+                         int accumulate);
+
+/* ---- batch normalisation over [N, C] rows (bn.c; N = B*H*W for 2-D) ----
+ * Fused epilogue: y = act(gamma * xhat + beta + res), where res [N, C] is an
+ * optional residual (NULL: none) and act is ReLU when relu != 0. */
+
+/* Training mode: batch statistics, biased variance for normalising; saves
+ * mean[C] and rstd[C] = 1/sqrt(var + eps) for the backward; updates
+ * running_mean/var (if not NULL) with momentum: r = (1-m) r + m * stat,
+ * using the unbiased variance (N/(N-1), PyTorch; N == 1 keeps var as is).
+ * y written. Statistics are accumulated in double. */
+void bn_forward_train(float *y, float *mean, float *rstd, const float *x,
+                      const float *gamma, const float *beta, const float *res,
+                      int relu, int64_t N, int C, float *running_mean,
+                      float *running_var, float momentum, float eps);
+/* Eval mode: normalise with the running statistics. y written. */
+void bn_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
+                     const float *res, int relu, int64_t N, int C,
+                     const float *running_mean, const float *running_var, float eps);
+/* Backward of a training-mode forward. If y is not NULL, dy is first masked
+ * by y > 0 (the fused ReLU; y is the forward's output). dx written;
+ * dgamma, dbeta accumulated. The residual's gradient is the masked dy:
+ * the caller handles it (relu_backward). */
+void bn_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
+                 const float *y, const float *x, const float *mean,
+                 const float *rstd, const float *gamma, int64_t N, int C);
+/* Plain loops (double), same contracts. */
+void bn_forward_train_ref(float *y, float *mean, float *rstd, const float *x,
+                          const float *gamma, const float *beta, const float *res,
+                          int relu, int64_t N, int C, float *running_mean,
+                          float *running_var, float momentum, float eps);
+void bn_backward_ref(float *dx, float *dgamma, float *dbeta, const float *dy,
+                     const float *y, const float *x, const float *mean,
+                     const float *rstd, const float *gamma, int64_t N, int C);
+
+/* ---- pooling (pool.c) ---- */
+/* Max-pool k x k, stride, pad (padding never wins). in [B,H,W,C] ->
+ * out [B,OH,OW,C], OH = (H + 2 pad - k) / stride + 1. arg [B,OH,OW,C]
+ * receives the flat input index (h*W + w)*C + c within the image of each
+ * maximum (the first one on ties), for the backward. Written. */
+void maxpool_forward(float *out, int32_t *arg, const float *in, int B, int H, int W,
+                     int C, int k, int stride, int pad, int OH, int OW);
+/* din [B,H,W,C] written (zeroed, then each dout added at its argmax). */
+void maxpool_backward(float *din, const float *dout, const int32_t *arg, int B, int H,
+                      int W, int C, int OH, int OW);
+/* Global average pool: in [B,H,W,C] -> out [B,C]. Written. */
+void avgpool_forward(float *out, const float *in, int B, int H, int W, int C);
+/* din [B,H,W,C] written: dout[b,c] / (H*W) everywhere. */
+void avgpool_backward(float *din, const float *dout, int B, int H, int W, int C);
+
+/* ---- linear (linear.c) ---- */
+/* out[N,O] = in[N,I] w[O,I]^T + bias[O] (bias may be NULL). Written. */
+void linear_forward(float *out, const float *in, const float *w, const float *bias,
+                    int N, int I, int O);
+/* dw += dout^T in; dbias += column sums of dout; din[N,I] (if not NULL)
+ * written = dout w. */
+void linear_backward(float *din, float *dw, float *dbias, const float *dout,
+                     const float *in, const float *w, int N, int I, int O);
+
+/* ---- elementwise (act.c) ---- */
+void relu_forward(float *out, const float *in, int64_t n);          /* written */
+/* dx = dy * (y > 0), written; dx may equal dy (in place). */
+void relu_backward(float *dx, const float *dy, const float *y, int64_t n);
+/* out = a + b, written; out may alias a or b. */
+void add_forward(float *out, const float *a, const float *b, int64_t n);
+/* acc += x. */
+void add_inplace(float *acc, const float *x, int64_t n);
+/* Rows of x [N, D] scaled to unit L2 norm: out = x / max(||x||, eps).
+ * Written; out may equal x. */
+void l2norm_forward(float *out, const float *x, int N, int D, float eps);
+/* dx = (dout - (dout . z) z) / max(||x||, eps) with z the forward output;
+ * written. */
+void l2norm_backward(float *dx, const float *dout, const float *x, int N, int D,
+                     float eps);
+#endif

@@ -1,0 +1,141 @@
+/* bench_net.c: throughput of the networks (lib/net.h) on this machine.
+ *
+ * Runs `--warmup` untimed then `--iters` timed iterations of either a
+ * training step (forward in training mode, backward of a fixed random
+ * gradient, SGD step) or an inference forward, on random inputs, and
+ * prints one line: median img/s, achieved GFLOP/s (training counts 3x the
+ * forward FLOPs), its fraction of the 234 GFLOP/s peak of this 2-core
+ * machine, and peak RSS. --profile adds the per-layer table (stderr).
+ * --json prints the same figures as one JSON object instead. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "net.h"
+#include "rng.h"
+#include "threads.h"
+
+#define PEAK_GFLOPS 234.0
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static long num(const char *flag, const char *s, long lo, long hi) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "bench_net: %s: '%s' is not an integer in [%ld, %ld]\n", flag, s, lo, hi);
+        exit(2);
+    }
+    return v;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: bench_net [--arch resnet18|resnet34|resnet50] [--stem cifar|imagenet]\n"
+               "  [--width W] [--size S] [--in-ch C] [--head none|linear|mlp3] [--batch B]\n"
+               "  [--mode train|infer] [--iters N] [--warmup N] [--threads N] [--profile] [--json]\n");
+}
+
+int main(int argc, char **argv) {
+    net_config c;
+    memset(&c, 0, sizeof c);
+    strcpy(c.arch, "resnet18"); strcpy(c.stem, "cifar"); strcpy(c.head, "none");
+    c.width = 1; c.in_ch = 3; c.in_h = c.in_w = 32; c.hidden = 2048; c.dim = 128;
+    int B = 128, iters = 5, warmup = 1, threads = 2, profile = 0, json = 0, train = 1;
+    static const struct option opts[] = {
+        { "arch", 1, 0, 'a' }, { "stem", 1, 0, 's' }, { "width", 1, 0, 'w' },
+        { "size", 1, 0, 'S' }, { "in-ch", 1, 0, 'c' }, { "head", 1, 0, 'H' },
+        { "batch", 1, 0, 'b' }, { "mode", 1, 0, 'm' }, { "iters", 1, 0, 'i' },
+        { "warmup", 1, 0, 'W' }, { "threads", 1, 0, 't' }, { "profile", 0, 0, 'p' },
+        { "json", 0, 0, 'j' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 }
+    };
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 'a': snprintf(c.arch, sizeof c.arch, "%s", optarg); break;
+        case 's': snprintf(c.stem, sizeof c.stem, "%s", optarg); break;
+        case 'H': snprintf(c.head, sizeof c.head, "%s", optarg); break;
+        case 'w': {
+            char *end;
+            c.width = strtof(optarg, &end);
+            if (end == optarg || *end || !(c.width > 0)) {
+                fprintf(stderr, "bench_net: --width: '%s' is not a positive number\n", optarg);
+                return 2;
+            }
+            break;
+        }
+        case 'S': c.in_h = c.in_w = (int)num("--size", optarg, 8, 4096); break;
+        case 'c': c.in_ch = (int)num("--in-ch", optarg, 1, 4096); break;
+        case 'b': B = (int)num("--batch", optarg, 1, 1 << 16); break;
+        case 'i': iters = (int)num("--iters", optarg, 1, 100000); break;
+        case 'W': warmup = (int)num("--warmup", optarg, 0, 100000); break;
+        case 't': threads = (int)num("--threads", optarg, 1, 64); break;
+        case 'p': profile = 1; break;
+        case 'j': json = 1; break;
+        case 'm':
+            if (!strcmp(optarg, "train")) train = 1;
+            else if (!strcmp(optarg, "infer")) train = 0;
+            else { fprintf(stderr, "bench_net: --mode: '%s' is not train or infer\n", optarg); return 2; }
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    ssl_set_threads(threads);
+    char err[512];
+    net *n = net_new(&c, B, err);
+    if (!n) { fprintf(stderr, "bench_net: %s\n", err); return 1; }
+    net_init(n, 1);
+    size_t nx = (size_t)B * c.in_h * c.in_w * c.in_ch, nd = (size_t)B * net_out_dim(n);
+    float *x = malloc(nx * sizeof *x), *dout = malloc(nd * sizeof *dout);
+    if (!x || !dout) { fprintf(stderr, "bench_net: out of memory\n"); return 1; }
+    rng r;
+    rng_init(&r, 1, 0, 0);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)rng_normal(&r);
+    for (size_t i = 0; i < nd; i++) dout[i] = (float)rng_normal(&r) * 1e-3f;
+    double *t = malloc((size_t)iters * sizeof *t);
+    for (int it = 0; it < warmup + iters; it++) {
+        if (profile && it == warmup) net_profile_enable(n, 1);
+        double t0 = now_s();
+        if (train) {
+            net_zero_grad(n);
+            net_forward(n, x, B, 1);
+            net_backward(n, dout);
+            net_sgd_step(n, 1e-6f, 0.9f, 5e-4f);
+        } else {
+            net_forward(n, x, B, 0);
+        }
+        if (it >= warmup) t[it - warmup] = now_s() - t0;
+    }
+    qsort(t, (size_t)iters, sizeof *t, cmp_d);
+    double med = iters % 2 ? t[iters / 2] : 0.5 * (t[iters / 2 - 1] + t[iters / 2]);
+    double ips = B / med, gf = ips * net_flops(n) * (train ? 3 : 1) * 1e-9;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double rss = ru.ru_maxrss / 1024.0;
+    if (json)
+        printf("{\"arch\":\"%s\",\"width\":%g,\"batch\":%d,\"mode\":\"%s\",\"threads\":%d,"
+               "\"img_per_s\":%.2f,\"gflops\":%.1f,\"peak_frac\":%.3f,\"rss_mib\":%.0f}\n",
+               c.arch, c.width, B, train ? "train" : "infer", threads, ips, gf, gf / PEAK_GFLOPS, rss);
+    else
+        printf("%-8s w%-5g %-5s B%-4d %8.1f img/s %7.1f GFLOP/s (%4.1f%% of %g) RSS %6.0f MiB\n",
+               c.arch, c.width, train ? "train" : "infer", B, ips, gf, 100 * gf / PEAK_GFLOPS,
+               PEAK_GFLOPS, rss);
+    if (profile) net_profile_print(n, stderr);
+    free(t); free(x); free(dout);
+    net_free(n);
+    return 0;
+}

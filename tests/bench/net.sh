@@ -1,0 +1,24 @@
+#!/bin/sh
+# net.sh: network throughput, ours and (when python3-torch is present)
+# PyTorch's, measured in the same run: CIFAR ResNet-18 at 32x32x3, 2 threads,
+# training step (forward + backward + SGD) and inference, widths 1 and 0.25.
+# Environment: BIN (default bin), NET_BENCH_ITERS (default 3).
+BIN=${BIN:-bin}
+ITERS=${NET_BENCH_ITERS:-3}
+B="$BIN/bench/bench_net"
+[ -x "$B" ] || { echo "net.sh: $B not built (make bench)"; exit 1; }
+have_torch=0
+/usr/bin/python3 -c 'import torch' 2>/dev/null && have_torch=1
+for cfg in "1 128 train" "0.25 256 train" "1 256 infer" "0.25 256 infer"; do
+    set -- $cfg
+    ours=$("$B" --width "$1" --batch "$2" --mode "$3" --iters "$ITERS" --threads 2)
+    echo "$ours"
+    if [ "$have_torch" = 1 ]; then
+        t=$(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 \
+            /usr/bin/python3 "$TOP/tests/bench/torch_resnet.py" "$1" "$2" "$3" "$ITERS" | awk '{print $3}')
+        o=$(echo "$ours" | awk '{for (i = 1; i <= NF; i++) if ($i == "img/s") print $(i-1)}')
+        echo "    PyTorch $t img/s; ours/PyTorch $(awk -v a="$o" -v b="$t" 'BEGIN { printf "%.2f", a / b }')"
+    else
+        echo "    PyTorch: not measured (/usr/bin/python3 cannot import torch)"
+    fi
+done

@@ -1,0 +1,48 @@
+#!/usr/bin/python3
+"""torch_resnet.py: PyTorch's throughput on the same networks as bench_net.
+
+usage: torch_resnet.py WIDTH BATCH MODE(train|infer) [ITERS]
+Prints one line: "torch img/s X". CIFAR-style ResNet-18 (the module of
+tests/gen_net_fixtures.py), channels_last, torch.set_num_threads(2),
+median of ITERS timed iterations after one warm-up. Run it with
+MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 (tests/bench/net.sh
+does)."""
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+from gen_net_fixtures import Net  # noqa: E402
+
+
+def main():
+    width, batch, mode = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    iters = int(sys.argv[4]) if len(sys.argv) > 4 else 5
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    net = Net('resnet18', 'cifar', width, 3, 'none', 0, 0).to(memory_format=torch.channels_last)
+    x = torch.randn(batch, 3, 32, 32).to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(net.parameters(), lr=1e-6, momentum=0.9, weight_decay=5e-4)
+    times = []
+    for it in range(iters + 1):
+        t0 = time.perf_counter()
+        if mode == 'train':
+            net.train()
+            opt.zero_grad()
+            out = net(x)
+            out.backward(torch.ones_like(out) * 1e-3)
+            opt.step()
+        else:
+            net.eval()
+            with torch.no_grad():
+                net(x)
+        if it > 0:
+            times.append(time.perf_counter() - t0)
+    times.sort()
+    print('torch img/s %.1f' % (batch / times[len(times) // 2]))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,351 @@
+/* test_ops.c: every op of lib/ops.h against central finite differences and
+ * the optimised kernels against their plain reference versions.
+ *
+ * Loss: L = sum(out * R) for a fixed random R, summed in double. Its
+ * gradient w.r.t. out is R, which is what the backward gets as dout.
+ * Finite differences: each checked element is perturbed by +-eps on the
+ * float input, L evaluated twice; for the ops linear in the checked
+ * argument (conv, linear, pooling) eps = 1e-2 and the only error is float
+ * rounding of out; for BN eps = 5e-3. Tolerance for every FD check:
+ * |fd - analytic| <= 1e-2 * max|analytic over the tensor| + 1e-2 * |analytic|
+ * (a wrong formula is off by O(max|analytic|)). At most 48 elements per
+ * tensor are checked (chosen at random), to stay fast.
+ * Kinks: ReLU inputs have |x| >= 0.1 > eps; max-pool inputs are distinct
+ * values 0.05 apart (a shuffled ramp), so no perturbation reorders a
+ * window; BN is checked without the fused ReLU (its mask is then checked
+ * against relu_backward + bn_backward exactly).
+ * Optimised vs reference: |a - b| <= 1e-4 * max|b| + 1e-4 * |b|. */
+#include <stdint.h>
+
+#include "ops.h"
+#include "rng.h"
+#include "t.h"
+#include "threads.h"
+
+static rng R;
+
+static float *rnd(size_t n, float lo, float hi) {
+    float *p = malloc(n * sizeof *p);
+    for (size_t i = 0; i < n; i++) p[i] = lo + (hi - lo) * rng_uniform(&R);
+    return p;
+}
+
+static double maxabs(const float *a, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) if (fabs(a[i]) > m) m = fabs(a[i]);
+    return m;
+}
+
+/* |a-b| <= rel * max|b| + rel * |b| elementwise. */
+static void check_close(const float *a, const float *b, size_t n, double rel, const char *name) {
+    double scale = maxabs(b, n);
+    T_ALLCLOSE(a, b, n, rel * scale + 1e-30, rel, name);
+}
+
+typedef double (*loss_fn)(void *ctx);
+
+static void fd_check(const char *name, float *x, size_t n, const float *analytic,
+                     loss_fn f, void *ctx, float eps) {
+    double scale = maxabs(analytic, n), worst = 0;
+    size_t worst_i = 0;
+    double worst_fd = 0;
+    int count = n < 48 ? (int)n : 48;
+    for (int k = 0; k < count; k++) {
+        size_t i = n <= 48 ? (size_t)k : (size_t)rng_below(&R, n);
+        float keep = x[i];
+        x[i] = keep + eps;
+        double lp = f(ctx);
+        x[i] = keep - eps;
+        double lm = f(ctx);
+        x[i] = keep;
+        double fd = (lp - lm) / (2.0 * eps);
+        double e = fabs(fd - analytic[i]) / (1e-2 * scale + 1e-2 * fabs(analytic[i]) + 1e-30);
+        if (!(e <= worst)) { worst = e; worst_i = i; worst_fd = fd; }
+    }
+    t_report(worst <= 1.0 && scale > 0, name, "at %zu: fd %.7g vs analytic %.7g (%.3g x tol, max %.3g)",
+             worst_i, worst_fd, (double)analytic[worst_i], worst, scale);
+}
+
+static double dot(const float *a, const float *r, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * r[i];
+    return s;
+}
+
+/* ---- convolution ---- */
+typedef struct { conv_shape s; float *in, *w, *b, *out, *r, *ws; } conv_case;
+
+static double conv_loss(void *v) {
+    conv_case *c = v;
+    conv2d_forward(c->out, c->in, c->w, c->b, &c->s, c->ws);
+    return dot(c->out, c->r, (size_t)c->s.B * c->s.OH * c->s.OW * c->s.OC);
+}
+
+static void test_conv(int B, int H, int W, int C, int OC, int k, int stride, int pad, int bias) {
+    conv_case c;
+    char nm[160], tag[96];
+    snprintf(tag, sizeof tag, "conv %dx%dx%dx%d oc%d k%d s%d p%d%s", B, H, W, C, OC, k, stride,
+             pad, bias ? " bias" : "");
+    if (conv_shape_init(&c.s, B, H, W, C, OC, k, k, stride, pad) < 0) {
+        snprintf(nm, sizeof nm, "%s: shape", tag);
+        T_OK(0, nm);
+        return;
+    }
+    size_t nin = (size_t)B * H * W * C, nw = (size_t)OC * C * k * k;
+    size_t nout = (size_t)B * c.s.OH * c.s.OW * OC;
+    c.in = rnd(nin, -1, 1); c.w = rnd(nw, -1, 1); c.b = bias ? rnd(OC, -1, 1) : NULL;
+    c.out = malloc(nout * 4); c.r = rnd(nout, -1, 1);
+    c.ws = malloc((size_t)conv2d_workspace(&c.s) * 4);
+    float *ref = malloc(nout * 4);
+    conv2d_forward(c.out, c.in, c.w, c.b, &c.s, c.ws);
+    conv2d_forward_ref(ref, c.in, c.w, c.b, &c.s);
+    snprintf(nm, sizeof nm, "%s: forward vs ref", tag);
+    check_close(c.out, ref, nout, 1e-4, nm);
+    float *din = calloc(nin, 4), *dw = calloc(nw, 4), *db = calloc(OC, 4);
+    float *din_r = calloc(nin, 4), *dw_r = calloc(nw, 4), *db_r = calloc(OC, 4);
+    for (size_t i = 0; i < nin; i++) din[i] = 7;                    /* written, not added */
+    conv2d_backward(din, dw, bias ? db : NULL, c.r, c.in, c.w, &c.s, 0, c.ws);
+    conv2d_backward_ref(din_r, dw_r, bias ? db_r : NULL, c.r, c.in, c.w, &c.s, 0);
+    snprintf(nm, sizeof nm, "%s: dinput vs ref", tag);
+    check_close(din, din_r, nin, 1e-4, nm);
+    snprintf(nm, sizeof nm, "%s: dweight vs ref", tag);
+    check_close(dw, dw_r, nw, 1e-4, nm);
+    snprintf(nm, sizeof nm, "%s: dinput fd", tag);
+    fd_check(nm, c.in, nin, din, conv_loss, &c, 1e-2f);
+    snprintf(nm, sizeof nm, "%s: dweight fd", tag);
+    fd_check(nm, c.w, nw, dw, conv_loss, &c, 1e-2f);
+    if (bias) {
+        snprintf(nm, sizeof nm, "%s: dbias fd", tag);
+        fd_check(nm, c.b, OC, db, conv_loss, &c, 1e-2f);
+    }
+    /* accumulate: a second backward adds to din and dw */
+    float *din2 = malloc(nin * 4), *dw2 = malloc(nw * 4);
+    memcpy(din2, din, nin * 4); memcpy(dw2, dw, nw * 4);
+    conv2d_backward(din2, dw2, NULL, c.r, c.in, c.w, &c.s, 1, c.ws);
+    for (size_t i = 0; i < nin; i++) din[i] *= 2;
+    for (size_t i = 0; i < nw; i++) dw[i] *= 2;
+    snprintf(nm, sizeof nm, "%s: accumulate", tag);
+    check_close(din2, din, nin, 1e-5, nm);
+    snprintf(nm, sizeof nm, "%s: dweight accumulates", tag);
+    check_close(dw2, dw, nw, 1e-5, nm);
+    free(c.in); free(c.w); free(c.b); free(c.out); free(c.r); free(c.ws); free(ref);
+    free(din); free(dw); free(db); free(din_r); free(dw_r); free(db_r); free(din2); free(dw2);
+}
+
+/* ---- batch norm ---- */
+typedef struct { int64_t N; int C; float *x, *g, *b, *res, *y, *mean, *rstd, *r; } bn_case;
+
+static double bn_loss(void *v) {
+    bn_case *c = v;
+    bn_forward_train(c->y, c->mean, c->rstd, c->x, c->g, c->b, c->res, 0, c->N, c->C, NULL,
+                     NULL, 0.1f, 1e-5f);
+    return dot(c->y, c->r, (size_t)c->N * c->C);
+}
+
+static void test_bn(int64_t N, int C) {
+    char nm[128], tag[64];
+    snprintf(tag, sizeof tag, "bn N%lld C%d", (long long)N, C);
+    size_t n = (size_t)N * C;
+    bn_case c = { N, C, rnd(n, -2, 3), rnd(C, 0.5, 1.5), rnd(C, -1, 1), rnd(n, -1, 1),
+                  malloc(n * 4), malloc(C * 4), malloc(C * 4), rnd(n, -1, 1) };
+    float *rm = rnd(C, -1, 1), *rv = rnd(C, 0.5, 2), *rm0 = malloc(C * 4), *rv0 = malloc(C * 4);
+    memcpy(rm0, rm, C * 4); memcpy(rv0, rv, C * 4);
+    float *yr = malloc(n * 4), *mr = malloc(C * 4), *sr = malloc(C * 4);
+    bn_forward_train(c.y, c.mean, c.rstd, c.x, c.g, c.b, c.res, 1, N, C, rm, rv, 0.1f, 1e-5f);
+    bn_forward_train_ref(yr, mr, sr, c.x, c.g, c.b, c.res, 1, N, C, NULL, NULL, 0.1f, 1e-5f);
+    snprintf(nm, sizeof nm, "%s: forward (res, relu) vs ref", tag);
+    check_close(c.y, yr, n, 1e-4, nm);
+    /* running statistics: unbiased variance, momentum 0.1 */
+    double worst = 0;
+    for (int j = 0; j < C; j++) {
+        double s = 0, q = 0;
+        for (int64_t i = 0; i < N; i++) s += c.x[i * C + j];
+        s /= N;
+        for (int64_t i = 0; i < N; i++) q += (c.x[i * C + j] - s) * (c.x[i * C + j] - s);
+        double em = 0.9 * rm0[j] + 0.1 * s, ev = 0.9 * rv0[j] + 0.1 * q / (N - 1);
+        double e = fabs(rm[j] - em) + fabs(rv[j] - ev);
+        if (e > worst) worst = e;
+    }
+    snprintf(nm, sizeof nm, "%s: running stats (unbiased var)", tag);
+    t_report(worst < 1e-5, nm, "err %.3g", worst);
+    /* backward with the fused mask vs ref, and vs relu_backward + unmasked */
+    float *dx = malloc(n * 4), *dg = calloc(C, 4), *db = calloc(C, 4);
+    float *dxr = malloc(n * 4), *dgr = calloc(C, 4), *dbr = calloc(C, 4);
+    bn_backward(dx, dg, db, c.r, c.y, c.x, c.mean, c.rstd, c.g, N, C);
+    bn_backward_ref(dxr, dgr, dbr, c.r, yr, c.x, mr, sr, c.g, N, C);
+    snprintf(nm, sizeof nm, "%s: backward (relu mask) vs ref", tag);
+    check_close(dx, dxr, n, 1e-4, nm);
+    snprintf(nm, sizeof nm, "%s: dgamma (relu mask) vs ref", tag);
+    check_close(dg, dgr, C, 1e-4, nm);
+    float *m = malloc(n * 4);
+    relu_backward(m, c.r, c.y, (int64_t)n);
+    memset(dgr, 0, C * 4); memset(dbr, 0, C * 4);
+    bn_backward(dxr, dgr, dbr, m, NULL, c.x, c.mean, c.rstd, c.g, N, C);
+    snprintf(nm, sizeof nm, "%s: fused mask == relu_backward then bn_backward", tag);
+    check_close(dx, dxr, n, 1e-6, nm);
+    /* finite differences without the ReLU */
+    memset(dg, 0, C * 4); memset(db, 0, C * 4);
+    bn_loss(&c);
+    bn_backward(dx, dg, db, c.r, NULL, c.x, c.mean, c.rstd, c.g, N, C);
+    snprintf(nm, sizeof nm, "%s: dx fd", tag);
+    fd_check(nm, c.x, n, dx, bn_loss, &c, 5e-3f);
+    snprintf(nm, sizeof nm, "%s: dgamma fd", tag);
+    fd_check(nm, c.g, C, dg, bn_loss, &c, 5e-3f);
+    snprintf(nm, sizeof nm, "%s: dbeta fd", tag);
+    fd_check(nm, c.b, C, db, bn_loss, &c, 5e-3f);
+    /* eval mode: (x - rm) / sqrt(rv + eps) * g + b */
+    bn_forward_eval(c.y, c.x, c.g, c.b, NULL, 0, N, C, rm, rv, 1e-5f);
+    worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        int j = (int)(i % C);
+        double e = (c.x[i] - rm[j]) / sqrt(rv[j] + 1e-5) * c.g[j] + c.b[j];
+        if (fabs(e - c.y[i]) > worst) worst = fabs(e - c.y[i]);
+    }
+    snprintf(nm, sizeof nm, "%s: eval uses running stats", tag);
+    t_report(worst < 1e-5, nm, "err %.3g", worst);
+    free(c.x); free(c.g); free(c.b); free(c.res); free(c.y); free(c.mean); free(c.rstd);
+    free(c.r); free(rm); free(rv); free(rm0); free(rv0); free(yr); free(mr); free(sr);
+    free(dx); free(dg); free(db); free(dxr); free(dgr); free(dbr); free(m);
+}
+
+/* ---- pooling, linear, relu, l2norm ---- */
+typedef struct { int B, H, W, C, OH, OW; float *in, *out, *r; int32_t *arg; } pool_case;
+
+static double maxpool_loss(void *v) {
+    pool_case *c = v;
+    maxpool_forward(c->out, c->arg, c->in, c->B, c->H, c->W, c->C, 3, 2, 1, c->OH, c->OW);
+    return dot(c->out, c->r, (size_t)c->B * c->OH * c->OW * c->C);
+}
+
+static double avgpool_loss(void *v) {
+    pool_case *c = v;
+    avgpool_forward(c->out, c->in, c->B, c->H, c->W, c->C);
+    return dot(c->out, c->r, (size_t)c->B * c->C);
+}
+
+static void test_pool(void) {
+    pool_case c = { .B = 2, .H = 7, .W = 6, .C = 3, .OH = 4, .OW = 3 };
+    size_t nin = (size_t)c.B * c.H * c.W * c.C, nout = (size_t)c.B * c.OH * c.OW * c.C;
+    c.in = malloc(nin * 4);
+    int64_t *perm = malloc(nin * sizeof *perm);
+    for (size_t i = 0; i < nin; i++) perm[i] = (int64_t)i;
+    rng_shuffle_i64(&R, perm, (int64_t)nin);
+    for (size_t i = 0; i < nin; i++) c.in[i] = -5.0f + 0.05f * (float)perm[i];  /* distinct, 0.05 apart */
+    c.out = malloc(nout * 4); c.r = rnd(nout, -1, 1); c.arg = malloc(nout * 4);
+    float *din = malloc(nin * 4);
+    maxpool_loss(&c);
+    int ok = 1;   /* each output is the max of its clipped window */
+    for (int b = 0; b < c.B; b++)
+        for (int oh = 0; oh < c.OH; oh++)
+            for (int ow = 0; ow < c.OW; ow++)
+                for (int ch = 0; ch < c.C; ch++) {
+                    float m = -1e30f;
+                    for (int ih = 2 * oh - 1; ih <= 2 * oh + 1; ih++)
+                        for (int iw = 2 * ow - 1; iw <= 2 * ow + 1; iw++)
+                            if (ih >= 0 && ih < c.H && iw >= 0 && iw < c.W) {
+                                float v = c.in[((b * c.H + ih) * c.W + iw) * c.C + ch];
+                                if (v > m) m = v;
+                            }
+                    if (c.out[((b * c.OH + oh) * c.OW + ow) * c.C + ch] != m) ok = 0;
+                }
+    T_OK(ok, "maxpool 3x3 s2 p1: forward is the window max");
+    maxpool_backward(din, c.r, c.arg, c.B, c.H, c.W, c.C, c.OH, c.OW);
+    fd_check("maxpool: dinput fd", c.in, nin, din, maxpool_loss, &c, 1e-2f);
+    free(c.out); free(c.r);
+    c.out = malloc((size_t)c.B * c.C * 4); c.r = rnd((size_t)c.B * c.C, -1, 1);
+    avgpool_backward(din, c.r, c.B, c.H, c.W, c.C);
+    fd_check("avgpool: dinput fd", c.in, nin, din, avgpool_loss, &c, 1e-2f);
+    free(c.in); free(c.out); free(c.r); free(c.arg); free(din); free(perm);
+}
+
+typedef struct { int N, I, O; float *in, *w, *b, *out, *r; } lin_case;
+
+static double lin_loss(void *v) {
+    lin_case *c = v;
+    linear_forward(c->out, c->in, c->w, c->b, c->N, c->I, c->O);
+    return dot(c->out, c->r, (size_t)c->N * c->O);
+}
+
+static void test_linear(void) {
+    lin_case c = { 5, 7, 4, rnd(35, -1, 1), rnd(28, -1, 1), rnd(4, -1, 1), malloc(20 * 4),
+                   rnd(20, -1, 1) };
+    float *din = malloc(35 * 4), *dw = calloc(28, 4), *db = calloc(4, 4);
+    lin_loss(&c);
+    double e = 0;
+    for (int n = 0; n < 5; n++)
+        for (int o = 0; o < 4; o++) {
+            double s = c.b[o];
+            for (int i = 0; i < 7; i++) s += (double)c.in[n * 7 + i] * c.w[o * 7 + i];
+            if (fabs(s - c.out[n * 4 + o]) > e) e = fabs(s - c.out[n * 4 + o]);
+        }
+    t_report(e < 1e-5, "linear: forward = in w^T + b", "err %.3g", e);
+    linear_backward(din, dw, db, c.r, c.in, c.w, 5, 7, 4);
+    fd_check("linear: dinput fd", c.in, 35, din, lin_loss, &c, 1e-2f);
+    fd_check("linear: dweight fd", c.w, 28, dw, lin_loss, &c, 1e-2f);
+    fd_check("linear: dbias fd", c.b, 4, db, lin_loss, &c, 1e-2f);
+    free(c.in); free(c.w); free(c.b); free(c.out); free(c.r); free(din); free(dw); free(db);
+}
+
+typedef struct { int64_t n; int N, D; float *x, *y, *r; } ew_case;
+
+static double relu_loss(void *v) {
+    ew_case *c = v;
+    relu_forward(c->y, c->x, c->n);
+    return dot(c->y, c->r, (size_t)c->n);
+}
+
+static double l2_loss(void *v) {
+    ew_case *c = v;
+    l2norm_forward(c->y, c->x, c->N, c->D, 1e-12f);
+    return dot(c->y, c->r, (size_t)c->N * c->D);
+}
+
+static void test_elementwise(void) {
+    ew_case c = { 64, 4, 16, rnd(64, 0.1f, 1), malloc(64 * 4), rnd(64, -1, 1) };
+    for (int i = 0; i < 64; i += 2) c.x[i] = -c.x[i];      /* |x| >= 0.1, both signs */
+    float *dx = malloc(64 * 4);
+    relu_loss(&c);
+    relu_backward(dx, c.r, c.y, 64);
+    fd_check("relu: dinput fd (|x| >= 0.1)", c.x, 64, dx, relu_loss, &c, 1e-2f);
+    float a[3] = { 1, 2, 3 }, b[3] = { 0.5f, -2, 4 }, o[3];
+    add_forward(o, a, b, 3);
+    T_OK(o[0] == 1.5f && o[1] == 0 && o[2] == 7, "add: forward");
+    add_inplace(a, b, 3);
+    T_OK(a[0] == 1.5f && a[1] == 0 && a[2] == 7, "add: in place");
+    l2_loss(&c);
+    double e = 0;
+    for (int i = 0; i < 4; i++) {
+        double s = 0;
+        for (int j = 0; j < 16; j++) s += (double)c.y[i * 16 + j] * c.y[i * 16 + j];
+        if (fabs(s - 1) > e) e = fabs(s - 1);
+    }
+    t_report(e < 1e-6, "l2norm: unit rows", "err %.3g", e);
+    l2norm_backward(dx, c.r, c.x, 4, 16, 1e-12f);
+    for (int i = 0; i < 64; i++) c.x[i] *= 3;     /* gradient scale matters: norm ~ 3 */
+    l2norm_backward(dx, c.r, c.x, 4, 16, 1e-12f);
+    fd_check("l2norm: dinput fd", c.x, 64, dx, l2_loss, &c, 1e-3f);
+    free(c.x); free(c.y); free(c.r); free(dx);
+}
+
+int main(void) {
+    rng_init(&R, 42, 0, 0);
+    ssl_set_threads(2);
+    test_conv(2, 5, 6, 3, 4, 3, 1, 1, 1);
+    test_conv(3, 7, 7, 5, 6, 3, 2, 1, 0);
+    test_conv(2, 4, 5, 8, 6, 1, 1, 0, 1);      /* pointwise: straight GEMM */
+    test_conv(2, 7, 6, 4, 5, 1, 2, 0, 0);      /* downsample */
+    test_conv(2, 11, 9, 2, 3, 7, 2, 3, 0);     /* imagenet stem */
+    test_conv(1, 6, 6, 3, 2, 2, 2, 0, 1);      /* even kernel, no overlap */
+    test_bn(40, 5);
+    test_bn(6000, 17);                         /* the threaded reduction path */
+    test_pool();
+    test_linear();
+    test_elementwise();
+    conv_shape s;
+    T_OK(conv_shape_init(&s, 1, 2, 2, 1, 1, 7, 7, 2, 0) < 0, "conv shape: too small input rejected");
+    T_OK(conv_shape_init(&s, 1, 28, 28, 1, 1, 3, 3, 2, 1) == 0 && s.OH == 14,
+         "conv shape: PyTorch output size (28, k3 s2 p1 -> 14)");
+    T_OK(conv_shape_init(&s, 1, 7, 7, 1, 1, 3, 3, 2, 1) == 0 && s.OH == 4,
+         "conv shape: 7 -> 4 (floor((7+2-3)/2)+1)");
+    return t_done();
+}
