@@ -1,6 +1,9 @@
 /* image.c: PNG (libpng) and JPEG (libjpeg-turbo) decoding from memory into
  * planar u8 images, grey/RGB conversion and separable resizing (area
- * averaging when shrinking, bilinear when growing). See image.h. */
+ * averaging when shrinking, bilinear when growing). See image.h. Image
+ * sizes declared by a header are checked against max_side and against the
+ * encoded bytes present (decompression bombs) before pixels are allocated;
+ * libjpeg's own working memory is capped at JPEG_MAX_MEMORY. */
 #include "image.h"
 
 #include <math.h>
@@ -53,6 +56,17 @@ static int planarise(image *im, const uint8_t *rows, int h, int w, int c, int wa
     return 0;
 }
 
+/* Decompression bombs: 1 if raw bytes of pixels cannot come from n encoded
+ * bytes at a compression ratio of at most `ratio` (deflate cannot exceed
+ * 1032:1); the first DECODE_FREE_BYTES are always allowed, so ordinary
+ * images never meet the check. */
+#define DECODE_FREE_BYTES ((uint64_t)16 << 20)
+static int implausible(size_t n, uint64_t raw, uint64_t ratio) {
+    return raw > DECODE_FREE_BYTES && raw - DECODE_FREE_BYTES > ratio * (uint64_t)n;
+}
+/* libjpeg's working memory (coefficient buffers of progressive images). */
+#define JPEG_MAX_MEMORY (256L << 20)
+
 /* ---- PNG ---- */
 typedef struct {
     const uint8_t *p;
@@ -101,6 +115,8 @@ static int decode_png(image *im, const uint8_t *buf, size_t n, int want_c, int m
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
     if (w < 1 || h < 1 || w > (png_uint_32)max_side || h > (png_uint_32)max_side)
         png_error(png, "image size out of range");
+    if (implausible(n, (uint64_t)h * (png_get_rowbytes(png, info) + 1), 1032))
+        png_error(png, "image size implausible for the data (decompression bomb?)");
     int ct = png_get_color_type(png, info);
     png_set_expand(png);              /* palette -> RGB, grey < 8 bits -> 8, tRNS -> alpha */
     png_set_strip_16(png);
@@ -161,12 +177,20 @@ static int decode_jpeg(image *im, const uint8_t *buf, size_t n, int want_c, int 
         return -1;
     }
     jpeg_create_decompress(&cinfo);
+    cinfo.mem->max_memory_to_use = JPEG_MAX_MEMORY;
     jpeg_mem_src(&cinfo, buf, (unsigned long)n);
     jpeg_read_header(&cinfo, TRUE);
     if (cinfo.image_width < 1 || cinfo.image_height < 1 ||
         cinfo.image_width > (unsigned)max_side || cinfo.image_height > (unsigned)max_side) {
         snprintf(err, errlen, "corrupt JPEG: image size %ux%u out of range",
                  cinfo.image_width, cinfo.image_height);
+        jpeg_destroy_decompress(&cinfo);
+        return -1;
+    }
+    if (implausible(n, (uint64_t)cinfo.image_width * cinfo.image_height * cinfo.num_components,
+                    1024)) {
+        snprintf(err, errlen, "corrupt JPEG: image size %ux%u implausible for %zu bytes of data "
+                 "(decompression bomb?)", cinfo.image_width, cinfo.image_height, n);
         jpeg_destroy_decompress(&cinfo);
         return -1;
     }

@@ -4,7 +4,10 @@
  * byte + 3072 pixel bytes; pixels are the R, G, B planes of a 32x32 image,
  * which is already our planar [c][h][w] order. Members of a split are used
  * in name order (data_batch_1.bin .. data_batch_5.bin), whatever their
- * order in the archive. Also prep_archive_open, shared with prep_images.c. */
+ * order in the archive. Also prep_archive_open and prep_archive_read, shared
+ * with prep_images.c: members are read into buffers that grow as data
+ * arrives, within a per-member limit, and a compression ratio above 100:1
+ * past 64 MiB is refused as a decompression bomb. */
 #include "prep.h"
 
 #include <archive.h>
@@ -51,6 +54,18 @@ struct archive *prep_archive_open(const char *path, char err[PREP_ERRLEN]) {
     return a;
 }
 
+/* Decompression bombs: past BOMB_FREE_BYTES of decompressed data, a ratio
+ * above BOMB_RATIO:1 to the compressed bytes read is refused. Real
+ * datasets compress a few times at most (PNG/JPEG not at all); gzip'ed
+ * zeros reach 1000:1. */
+#define BOMB_FREE_BYTES ((int64_t)64 << 20)
+#define BOMB_RATIO 100
+static int is_bomb(struct archive *a, int64_t *out, int64_t *in) {
+    *out = archive_filter_bytes(a, 0);
+    *in = archive_filter_bytes(a, -1);
+    return *out > BOMB_FREE_BYTES && *out / BOMB_RATIO > (*in > 0 ? *in : 1);
+}
+
 int prep_archive_read(struct archive *a, struct archive_entry *e, uint8_t **data, int64_t *n,
                       int64_t limit, const char *path, char err[PREP_ERRLEN]) {
     const char *name = archive_entry_pathname(e);
@@ -61,6 +76,9 @@ int prep_archive_read(struct archive *a, struct archive_entry *e, uint8_t **data
         return -1;
     }
     if (cap < 1) cap = 1;
+    /* Start small and grow as data arrives: an entry header declaring a
+     * large size costs nothing until the bytes are really there. */
+    if (cap > (1 << 20)) cap = 1 << 20;
     uint8_t *buf = malloc((size_t)cap);
     if (!buf) { prep_errf(err, "%s: %s: out of memory", path, name); return -1; }
     for (;;) {
@@ -75,7 +93,9 @@ int prep_archive_read(struct archive *a, struct archive_entry *e, uint8_t **data
             if (!nb) { free(buf); prep_errf(err, "%s: %s: out of memory", path, name); return -1; }
             buf = nb; cap = ncap;
         }
-        la_ssize_t r = archive_read_data(a, buf + have, (size_t)(cap - have));
+        /* At most 4 MiB per call, so the bomb check below runs often. */
+        int64_t want = cap - have < ((int64_t)4 << 20) ? cap - have : ((int64_t)4 << 20);
+        la_ssize_t r = archive_read_data(a, buf + have, (size_t)want);
         if (r < 0) {
             free(buf);
             prep_errf(err, "%s: %s: corrupt or truncated archive: %s", path, name,
@@ -84,6 +104,13 @@ int prep_archive_read(struct archive *a, struct archive_entry *e, uint8_t **data
         }
         if (r == 0) break;
         have += r;
+        int64_t bout, bin;
+        if (is_bomb(a, &bout, &bin)) {
+            free(buf);
+            prep_errf(err, "%s: %s: decompression bomb refused (%lld bytes from %lld compressed)",
+                      path, name, (long long)bout, (long long)bin);
+            return -1;
+        }
     }
     if (archive_entry_size_is_set(e) && have != archive_entry_size(e)) {
         free(buf);
@@ -150,6 +177,8 @@ oom:
 }
 
 #define MAX_MEMBERS 5
+/* The largest CIFAR member: 50000 records of 3074 bytes is 154 MB. */
+#define CIFAR_MEMBER_LIMIT ((int64_t)1 << 30)
 
 int prep_cifar_load(prep_data *d, const char *path, const prep_opts *o, char err[PREP_ERRLEN]) {
     const char *split = o && o->split ? o->split : "train";
@@ -189,7 +218,7 @@ int prep_cifar_load(prep_data *d, const char *path, const prep_opts *o, char err
         uint8_t **dst = is_names ? &names_txt : &part[slot];
         int64_t *dn = is_names ? &names_n : &part_n[slot];
         if (*dst) { prep_errf(err, "%s: %s: member appears twice", path, name); goto out; }
-        if (prep_archive_read(a, e, dst, dn, is_names ? (1 << 20) : PREP_MAX_BYTES, path, err)) goto out;
+        if (prep_archive_read(a, e, dst, dn, is_names ? (1 << 20) : CIFAR_MEMBER_LIMIT, path, err)) goto out;
         int rs = kind == 1 ? 1 + CIFAR_PIXELS : 2 + CIFAR_PIXELS;
         if (!is_names && (*dn == 0 || *dn % rs)) {
             prep_errf(err, "%s: %s: truncated record (%lld bytes is not a whole number of %d-byte records)",

@@ -71,7 +71,7 @@ static int raw_open(raw_file *f, const char *path, char *err) {
     if (archive_read_open_filename(f->a, path, 1 << 16) != ARCHIVE_OK ||
         archive_read_next_header(f->a, &e) != ARCHIVE_OK) {
         prep_errf(err, "%s: cannot read: %s", path, archive_error_string(f->a) ?
-                 archive_error_string(f->a) : "unknown error");
+                 archive_error_string(f->a) : "corrupt or truncated compressed data");
         raw_close(f);
         return -1;
     }
@@ -83,7 +83,9 @@ static int raw_open(raw_file *f, const char *path, char *err) {
 static int64_t raw_read(raw_file *f, void *buf, int64_t n, char *err) {
     int64_t got = 0;
     while (got < n) {
-        la_ssize_t r = archive_read_data(f->a, (char *)buf + got, (size_t)(n - got));
+        /* At most 4 MiB per call, so the bomb check below runs often. */
+        int64_t want = n - got < ((int64_t)4 << 20) ? n - got : ((int64_t)4 << 20);
+        la_ssize_t r = archive_read_data(f->a, (char *)buf + got, (size_t)want);
         if (r < 0) {
             prep_errf(err, "%s: corrupt or truncated data: %s", f->path,
                      archive_error_string(f->a) ? archive_error_string(f->a) : "read error");
@@ -91,6 +93,13 @@ static int64_t raw_read(raw_file *f, void *buf, int64_t n, char *err) {
         }
         if (r == 0) break;
         got += r;
+        /* Decompression bombs: over 100:1 past 64 MiB (MNIST's gzip is ~5:1). */
+        int64_t out = archive_filter_bytes(f->a, 0), in = archive_filter_bytes(f->a, -1);
+        if (f->compressed && out > ((int64_t)64 << 20) && out / 100 > (in > 0 ? in : 1)) {
+            prep_errf(err, "%s: decompression bomb refused (%lld bytes from %lld compressed)",
+                      f->path, (long long)out, (long long)in);
+            return -1;
+        }
     }
     return got;
 }

@@ -30,6 +30,9 @@
 #define BATCH_IMAGES 256
 #define BATCH_BYTES (64 << 20)
 #define TEXT_LIMIT (64 << 20)
+/* The largest encoded image file accepted (a 16384^2 RGB PNG is ~800 MB
+ * raw; real ones are far smaller). */
+#define IMAGE_FILE_LIMIT ((int64_t)1 << 28)
 
 typedef struct {
     char *name;                   /* relative to the directory, or the member name */
@@ -405,7 +408,7 @@ static int decode_all(listing *l, const prep_opts *o, char *err) {
             uint8_t *buf;
             int64_t len;
             snprintf(full, sizeof full, "%s/%s", l->path, l->items[i].name);
-            rc = read_whole_file(full, &buf, &len, PREP_MAX_BYTES, err);
+            rc = read_whole_file(full, &buf, &len, IMAGE_FILE_LIMIT, err);
             if (!rc) rc = add_to_batch(bt, i, buf, len, &done, err);
         }
     } else {
@@ -424,7 +427,7 @@ static int decode_all(listing *l, const prep_opts *o, char *err) {
             if (dup) continue;
             uint8_t *buf;
             int64_t len;
-            rc = prep_archive_read(a, e, &buf, &len, PREP_MAX_BYTES, l->path, err);
+            rc = prep_archive_read(a, e, &buf, &len, IMAGE_FILE_LIMIT, l->path, err);
             if (!rc) rc = add_to_batch(bt, i, buf, len, &done, err);
         }
         if (!rc && r != ARCHIVE_EOF) {

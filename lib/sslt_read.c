@@ -5,7 +5,9 @@
  * without a content size or with one above SSLT_MAX_RECORD_BYTES is refused
  * before anything is allocated for it; then exactly that frame is
  * decompressed with the streaming API (bytes after it stay buffered for the
- * next record) and zstd checks its content checksum. The content must be
+ * next record) into a buffer that grows only as content arrives, so a frame
+ * that merely declares a large size costs nothing, and zstd checks its
+ * content checksum. The content must be
  * one msgpack map: a small scanner first checks that it is well formed and
  * that no array or map claims more items than there are bytes left (so
  * msgpack-c never allocates for absurd counts), then msgpack-c unpacks it
@@ -222,15 +224,18 @@ static int next_record(sslt_reader *r, const msgpack_object **map) {
     if (size > SSLT_MAX_RECORD_BYTES)
         return rfail(r, "record too large (%llu bytes, the limit is %u)", size,
                      SSLT_MAX_RECORD_BYTES);
-    if (size + 1 > r->rec_cap) {
+    /* The buffer grows as content actually arrives (from 1 MiB, doubling),
+     * so a frame header declaring a large size costs nothing by itself. */
+    size_t first = size + 1 < (1u << 20) ? (size_t)size + 1 : (1u << 20);
+    if (first > r->rec_cap) {
         free(r->rec);
         r->rec_cap = 0;
-        if (!(r->rec = malloc(size + 1))) return rfail(r, "out of memory");
-        r->rec_cap = size + 1;
+        if (!(r->rec = malloc(first))) return rfail(r, "out of memory");
+        r->rec_cap = first;
     }
     /* Decompress exactly one frame. */
     ZSTD_DCtx_reset(r->dctx, ZSTD_reset_session_only);
-    ZSTD_outBuffer out = {r->rec, (size_t)size, 0};
+    ZSTD_outBuffer out = {r->rec, r->rec_cap - 1 < size ? r->rec_cap - 1 : (size_t)size, 0};
     for (;;) {
         ZSTD_inBuffer in = {r->in + r->in_pos, r->in_len - r->in_pos, 0};
         size_t rc = ZSTD_decompressStream(r->dctx, &out, &in);
@@ -238,6 +243,16 @@ static int next_record(sslt_reader *r, const msgpack_object **map) {
         r->compressed += (int64_t)in.pos;
         if (ZSTD_isError(rc)) return rfail(r, "damaged zstd frame: %s", ZSTD_getErrorName(rc));
         if (rc == 0) break;
+        if (out.pos == out.size && out.size < size) {
+            size_t nc = r->rec_cap * 2 < size + 1 ? r->rec_cap * 2 : (size_t)size + 1;
+            unsigned char *q = realloc(r->rec, nc);
+            if (!q) return rfail(r, "out of memory");
+            r->rec = q;
+            r->rec_cap = nc;
+            out.dst = q;
+            out.size = nc - 1;
+            continue;
+        }
         if (r->in_pos == r->in_len) {
             int k = fill(r);
             if (k < 0) return -1;
@@ -475,20 +490,36 @@ int sslt_reader_read_all(sslt_reader *r, void **data, const int *only) {
     int n = r->hdr.ntensors, ti, k;
     int64_t row, nrows;
     const void *p;
+    size_t *cap;
     if (r->state != ST_SECTION) return rfail(r, "no section to read");
     for (int i = 0; i < n; i++) data[i] = NULL;
-    for (int i = 0; i < n; i++) {
-        if (only && !only[i]) continue;
-        int64_t b = sslt_tensor_bytes(&r->hdr.tensors[i]);
-        if (!(data[i] = malloc(b ? (size_t)b : 1))) { k = rfail(r, "out of memory"); goto fail; }
-    }
+    /* Buffers grow as chunks arrive (doubling, up to the declared size), so
+     * a header declaring a huge tensor costs only what the stream holds. */
+    if (!(cap = calloc(n ? (size_t)n : 1, sizeof *cap))) return rfail(r, "out of memory");
     while ((k = sslt_reader_chunk(r, &ti, &row, &nrows, &p)) > 0) {
-        if (!data[ti]) continue;
-        size_t rb = sslt_tensor_row_bytes(&r->hdr.tensors[ti]);
+        if (only && !only[ti]) continue;
+        const sslt_tensor *t = &r->hdr.tensors[ti];
+        size_t rb = sslt_tensor_row_bytes(t), need = (size_t)(row + nrows) * rb;
+        if (rb == 0) continue;        /* a tensor of no bytes: nothing to copy */
+        if (need > cap[ti]) {
+            size_t full = (size_t)sslt_tensor_bytes(t), nc = cap[ti] ? cap[ti] : 65536;
+            while (nc < need) nc *= 2;
+            if (nc > full) nc = full;
+            void *q = realloc(data[ti], nc);
+            if (!q) { k = rfail(r, "out of memory"); break; }
+            data[ti] = q;
+            cap[ti] = nc;
+        }
         memcpy((char *)data[ti] + (size_t)row * rb, p, (size_t)nrows * rb);
     }
+    if (k == 0)     /* complete and verified: tensors with no bytes get 1 */
+        for (int i = 0; i < n; i++)
+            if (!data[i] && (!only || only[i]) && !(data[i] = malloc(1))) {
+                k = rfail(r, "out of memory");
+                break;
+            }
+    free(cap);
     if (k == 0) return 0;
-fail:
     for (int i = 0; i < n; i++) { free(data[i]); data[i] = NULL; }
     return -1;
 }

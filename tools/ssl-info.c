@@ -7,6 +7,7 @@
  * (long lists shortened); --json prints one JSON object per file on one
  * line, metadata in full; --check prints nothing but errors. See
  * man ssl-info(1) and ssl-tensor(5). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,7 +185,9 @@ static int run(int nfiles, char **files) {
         }
         sv_free(doc);
     }
-    if (fflush(stdout) || ferror(stdout)) die("<stdout>: write error");
+    /* errno is that of the failed write (fflush's, or the last buffered one). */
+    if (fflush(stdout) || ferror(stdout))
+        die("<stdout>: write error: %s", errno ? strerror(errno) : "unknown error");
     return status;
 }
 

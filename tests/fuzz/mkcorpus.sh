@@ -1,0 +1,79 @@
+#!/bin/sh
+# tests/fuzz/mkcorpus.sh: regenerate the committed seed corpora in
+# tests/fuzz/corpus/<target>/ from a built tree (BIN, default bin; needs
+# ssl-prep, bin/tests/test_prep, tar, gzip, zip). Seeds are small valid
+# inputs; the fuzzer mutates them. Run from anywhere:
+#   BIN=bin sh tests/fuzz/mkcorpus.sh
+set -eu
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${BIN:-bin}
+case "$BIN" in /*) ;; *) BIN="$TOP/$BIN" ;; esac
+C="$TOP/tests/fuzz/corpus"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+export TZ=UTC
+rm -rf "$C"
+mkdir -p "$C/sslt" "$C/dataset" "$C/idx" "$C/cifar" "$C/images" "$C/options"
+
+# Images: a tiny class-per-folder tree (4 PNG, 1 JPEG), as tar, tar.gz, zip,
+# and single files for the decoders.
+"$BIN/tests/test_prep" --mkfolder "$T/f"
+touch -d 2020-01-01 "$T/f" "$T/f"/* "$T/f"/*/*
+(cd "$T" && tar --sort=name --owner=0 --group=0 --numeric-owner -cf "$C/images/tree.tar" f)
+gzip -9n <"$C/images/tree.tar" >"$C/images/tree.tar.gz"
+(cd "$T" && zip -qrX "$C/images/tree.zip" f)
+cp "$T/f/dog/c.png" "$C/images/c.png"
+cp "$T/f/cat/b.jpg" "$C/images/b.jpg"
+
+# Tensor streams: datasets written by ssl-prep, and two concatenated.
+(cd "$T" && "$BIN/ssl-prep" -q --size 4 --channels 1 f -o "$C/sslt/grey4.sslt")
+(cd "$T" && "$BIN/ssl-prep" -q --size 3x2 f -o "$C/sslt/rgb3x2.sslt")
+cat "$C/sslt/grey4.sslt" "$C/sslt/rgb3x2.sslt" >"$C/sslt/two.sslt"
+# A features stream (ssl-extract of a tiny random network), when built.
+if [ -x "$BIN/ssl-extract" ] && [ -x "$BIN/ssl-init-bank" ]; then
+    (cd "$T" && "$BIN/ssl-prep" -q --size 8 --channels 1 f -o grey8.sslt &&
+     "$BIN/ssl-init-bank" -q --width 0.125 --head linear --dim 8 --bank random --threads 1 \
+         --batch 5 grey8.sslt -o c.ckpt &&
+     "$BIN/ssl-extract" -q --threads 1 --layer head c.ckpt grey8.sslt -o "$C/sslt/features.sslt")
+fi
+cp "$C/sslt/"*.sslt "$C/dataset/"
+
+# IDX: 3 images of 2x2 and 3 labels. Input = split byte + images + labels
+# (see fuzz_idx.c): seed() picks the split byte that cuts between the two.
+printf '\000\000\010\003\000\000\000\003\000\000\000\002\000\000\000\002\001\002\003\004\005\006\007\010\011\012\013\014' >"$T/img"
+printf '\000\000\010\001\000\000\000\003\000\001\011' >"$T/lab"
+gzip -9n <"$T/img" >"$T/img.gz"
+gzip -9n <"$T/lab" >"$T/lab.gz"
+seed() { # out images labels: choose the split byte so the cut falls right
+    ni=$(wc -c <"$2"); nl=$(wc -c <"$3")
+    b=$(( (ni * 256 + ni + nl - 1) / (ni + nl) ))
+    [ "$b" -gt 255 ] && b=255
+    printf "\\$(printf %03o "$b")" >"$1"
+    cat "$2" "$3" >>"$1"
+}
+seed "$C/idx/plain" "$T/img" "$T/lab"
+seed "$C/idx/gzip" "$T/img.gz" "$T/lab.gz"
+seed "$C/idx/mixed" "$T/img.gz" "$T/lab"
+
+# CIFAR: test_prep's CIFAR-10 tarball (10 + 2 records), and a CIFAR-100
+# tar with 2 train and 1 test records.
+"$BIN/tests/test_prep" --mkcifar "$C/cifar/cifar10.tar.gz"
+gzip -dc "$C/cifar/cifar10.tar.gz" >"$C/cifar/cifar10.tar"
+mkdir -p "$T/cifar-100-binary"
+{ printf '\001\007'; head -c 3072 /dev/zero; printf '\002\011'; head -c 3072 /dev/zero | tr '\000' '\177'; } >"$T/cifar-100-binary/train.bin"
+{ printf '\000\000'; head -c 3072 /dev/zero | tr '\000' '\377'; } >"$T/cifar-100-binary/test.bin"
+printf 'c0\nc1\nc2\n' >"$T/cifar-100-binary/coarse_label_names.txt"
+for i in 0 1 2 3 4 5 6 7 8 9; do echo "fine$i"; done >"$T/cifar-100-binary/fine_label_names.txt"
+touch -d 2020-01-01 "$T/cifar-100-binary" "$T/cifar-100-binary"/*
+(cd "$T" && tar --sort=name --owner=0 --group=0 --numeric-owner -czf "$C/cifar/cifar100.tar.gz" cifar-100-binary)
+
+# Options: NUL-separated argument vectors for ssl-prep's parser.
+opt() { f=$1; shift; : >"$C/options/$f"; for a in "$@"; do printf '%s\000' "$a" >>"$C/options/$f"; done; }
+opt basic -o out.sslt --split test --channels 1 in
+opt size --size 32x24 --subset 0.25 --seed 7 --level 3 dir
+opt classes --classes a,b,c --subset 10 --labels coarse --threads 2 -q x.tar.gz
+opt bad --size 0x9 --channels 2 --level 99 --subset 1e-9 a b c
+opt lists 1,2,3 1.5,2e3 -0 99999999999999999999 nan inf
+opt help --help
+opt long --spli=val -v -v --thr 1 a
+echo "corpus: $(find "$C" -type f | wc -l) files, $(du -sk "$C" | cut -f1) KiB"
