@@ -44,9 +44,11 @@ typedef struct {
  * (status 141 from the shell); this covers callers that ignore SIGPIPE. */
 static void write_failed(sslt_writer *w, const char *msg) {
     int pipe_gone = errno == EPIPE || strstr(msg, "Broken pipe") || strstr(msg, "EPIPE");
+    char m[SSLT_ERRLEN];
+    snprintf(m, sizeof m, "%s", msg);   /* msg may live inside w */
     if (w) sslt_writer_abort(w);
     if (pipe_gone) exit(EXIT_RUNTIME);
-    die("%s", msg);
+    die("%s", m);
 }
 
 static int run(const opts *o) {

@@ -133,12 +133,13 @@ static int run(options *o) {
         const char *const *cls = tr.classes && tr.nclasses == nc ? (const char *const *)tr.classes
                                  : te.classes && te.nclasses == nc ? (const char *const *)te.classes
                                  : NULL;
-        if (lineval_save(&m, o->save_path, cls, recipe, extra, err)) {
+        int bad = lineval_save(&m, o->save_path, cls, recipe, extra, err);
+        sv_free(recipe);
+        sv_free(extra);
+        if (bad) {
             if (!strncmp(err, o->save_path, strlen(o->save_path))) die("%s", err);
             die("%s: %s", o->save_path, err);
         }
-        sv_free(recipe);
-        sv_free(extra);
     }
     if (o->json) {
         printf("{");

@@ -293,18 +293,20 @@ static int run(opts *o) {
     if (rc.bar) fputc('\n', stderr);
     if (r < 0) die("%s", terr);
     if (rc.log && fclose(rc.log)) die("%s: %s", o->log, strerror(errno));
+    int status = 0;
     if (stop_signal) {
         info(1, "stopped by signal %d at epoch %lld, step %lld; checkpoint written to %s",
              (int)stop_signal, (long long)(ck.step / (d.n / tc.batch)), (long long)ck.step, o->out);
-        return 128 + stop_signal;
+        status = 128 + stop_signal;
+    } else {
+        info(2, "done: step %lld, %.1f s", (long long)ck.step, st.seconds);
     }
-    info(2, "done: step %lld, %.1f s", (long long)ck.step, st.seconds);
     trainer_free(t);
     ckpt_destroy(&ck);
     dataset_destroy(&d);
     if (has_mon) dataset_destroy(&mon);
     sv_free(o->ov);
-    return 0;
+    return status;
 }
 
 static void set_ov(opts *o, const char *key, sv *v) {
@@ -370,7 +372,7 @@ int main(int argc, char **argv) {
         case 'o': o.out = optarg; break;
         case 'q': verbosity = 0; break;
         case 'v': verbosity++; break;
-        case O_HELP: fputs(usage_text, stdout); return 0;
+        case O_HELP: fputs(usage_text, stdout); sv_free(o.ov); return 0;
         case O_VERSION: print_version();
         default: usage_error("unknown option or missing argument: '%s'", argv[optind - 1]);
         }
