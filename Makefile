@@ -49,6 +49,7 @@ MAN_PAGES := $(sort $(wildcard man/*.[157]))
 
 .PHONY: all check check-all asan bench fuzz install uninstall demo clean tests manlint
 .DELETE_ON_ERROR:
+.SECONDARY:
 
 all: $(TOOLS)
 
