@@ -2,9 +2,11 @@
  * N = B*H*W, BatchNorm1d with N = B), PyTorch semantics, with an optional
  * fused residual add and ReLU in the forward epilogue.
  *
- * Reductions run in parallel over channel ranges (each thread owns some
- * channels and walks all rows), accumulating in double: the result does not
- * depend on the thread count. Elementwise passes run in parallel over rows.
+ * Reductions run in parallel over fixed row blocks (each block sums its
+ * rows, vectorised along C, in double; the blocks are then added in order):
+ * one pass over x for the mean and variance (shifted by the first row), one
+ * over x, dy (and y) for the backward sums; the result does not depend on
+ * the thread count. Elementwise passes run in parallel over rows.
  * The *_ref versions are plain loops for the tests. */
 #include "ops.h"
 
@@ -19,41 +21,106 @@
 typedef struct {
     float *y, *dx;
     const float *x, *dy, *yin, *res, *gamma, *beta, *mean, *rstd;
-    double *s1, *s2;          /* per-channel sums (size C) */
+    double *p1, *p2;          /* per-block partial sums [nblk][C] */
     float *scale, *shift;     /* per-channel affine for the epilogue */
-    int64_t N;
+    int64_t N, nblk;
     int C, relu;
 } bn_ctx;
 
-/* s1[c] = sum x; then s2[c] = sum (x - mean)^2 with the mean of s1. */
-static void stats_range(void *vctx, int64_t c0, int64_t c1, int tid) {
+/* Reductions: rows are cut into nblk blocks fixed by N and C alone (not by
+ * the thread count); each block's sums go to its own row of p1/p2 and the
+ * blocks are added in order afterwards, so the bits do not depend on the
+ * thread count. At most PART_DOUBLES doubles of partials per sum. */
+#define PART_DOUBLES 4096
+#define MAX_BLOCKS 32
+
+static int64_t n_blocks(int64_t N, int C) {
+    int64_t nb = PART_DOUBLES / (C > 0 ? C : 1), by_rows = N / 256;
+    if (nb > MAX_BLOCKS) nb = MAX_BLOCKS;
+    if (nb > by_rows) nb = by_rows;
+    return nb < 1 ? 1 : nb;
+}
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+
+/* AVX-512 versions: 16 channels at a time (masked tail), the row-block
+ * sums in double in registers, channels outer and rows inner. */
+static __mmask16 cmask(int left) {
+    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+}
+/* Plain moves for whole vectors (masked stores are slow on this core). */
+static inline __m512 ld(const float *p, __mmask16 m) {
+    return m == 0xffff ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
+}
+static inline void st(float *p, __mmask16 m, __m512 v) {
+    if (m == 0xffff) _mm512_storeu_ps(p, v); else _mm512_mask_storeu_ps(p, m, v);
+}
+static __m512d lo_pd(__m512 v) { return _mm512_cvtps_pd(_mm512_castps512_ps256(v)); }
+static __m512d hi_pd(__m512 v) {
+    return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+static void store2(double *d, int left, __m512d lo, __m512d hi) {
+    __mmask16 m = cmask(left);
+    _mm512_mask_storeu_pd(d, (__mmask8)(m & 0xff), lo);
+    _mm512_mask_storeu_pd(d + 8, (__mmask8)(m >> 8), hi);
+}
+
+/* Forward statistics, shifted by the first row (x0) against cancellation:
+ * p1 = sum d, p2 = sum d^2, d = x - x0. */
+static void stats_block(void *vctx, int64_t b0, int64_t b1, int tid) {
     bn_ctx *k = vctx;
-    double acc[256];
-    for (int64_t cb = c0; cb < c1; cb += 256) {
-        int m = (int)(c1 - cb < 256 ? c1 - cb : 256);
-        for (int j = 0; j < m; j++) acc[j] = 0;
-        for (int64_t r = 0; r < k->N; r++) {
-            const float *xr = k->x + r * k->C + cb;
-            for (int j = 0; j < m; j++) acc[j] += xr[j];
-        }
-        float mu[256];
-        for (int j = 0; j < m; j++) {
-            k->s1[cb + j] = acc[j];
-            mu[j] = (float)(acc[j] / (double)k->N);
-            acc[j] = 0;
-        }
-        for (int64_t r = 0; r < k->N; r++) {
-            const float *xr = k->x + r * k->C + cb;
-            for (int j = 0; j < m; j++) {
-                double d = (double)xr[j] - mu[j];
-                acc[j] += d * d;
+    int C = k->C;
+    for (int64_t blk = b0; blk < b1; blk++) {
+        int64_t r0 = blk * k->N / k->nblk, r1 = (blk + 1) * k->N / k->nblk;
+        for (int c0 = 0; c0 < C; c0 += 16) {
+            __mmask16 m = cmask(C - c0);
+            __m512 x0 = ld(k->x + c0, m);
+            __m512d sl = lo_pd(x0), sh = hi_pd(x0);
+            __m512d a1l = _mm512_setzero_pd(), a1h = a1l, a2l = a1l, a2h = a1l;
+            const float *xp = k->x + r0 * C + c0;
+            for (int64_t r = r0; r < r1; r++, xp += C) {
+                __m512 v = ld(xp, m);
+                __m512d dl = _mm512_sub_pd(lo_pd(v), sl), dh = _mm512_sub_pd(hi_pd(v), sh);
+                a1l = _mm512_add_pd(a1l, dl);
+                a1h = _mm512_add_pd(a1h, dh);
+                a2l = _mm512_fmadd_pd(dl, dl, a2l);
+                a2h = _mm512_fmadd_pd(dh, dh, a2h);
             }
+            store2(k->p1 + blk * C + c0, C - c0, a1l, a1h);
+            store2(k->p2 + blk * C + c0, C - c0, a2l, a2h);
         }
-        for (int j = 0; j < m; j++) {
-            /* correct for mu being the float-rounded mean */
-            double dm = acc[j] / (double)k->N;
-            double e = k->s1[cb + j] / (double)k->N - mu[j];
-            k->s2[cb + j] = dm - e * e;
+    }
+}
+
+/* Backward sums: p1 = sum g, p2 = sum g * (x - mean), g = dy masked by y > 0. */
+static void bwd_block(void *vctx, int64_t b0, int64_t b1, int tid) {
+    bn_ctx *k = vctx;
+    int C = k->C;
+    for (int64_t blk = b0; blk < b1; blk++) {
+        int64_t r0 = blk * k->N / k->nblk, r1 = (blk + 1) * k->N / k->nblk;
+        for (int c0 = 0; c0 < C; c0 += 16) {
+            __mmask16 m = cmask(C - c0);
+            __m512 mu = ld(k->mean + c0, m);
+            __m512d ml = lo_pd(mu), mh = hi_pd(mu);
+            __m512d a1l = _mm512_setzero_pd(), a1h = a1l, a2l = a1l, a2h = a1l;
+            int64_t off = r0 * C + c0;
+            for (int64_t r = r0; r < r1; r++, off += C) {
+                __m512 g = ld(k->dy + off, m);
+                if (k->yin) {
+                    __m512 y = ld(k->yin + off, m);
+                    g = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(),
+                                                               _CMP_GT_OQ), g);
+                }
+                __m512 x = ld(k->x + off, m);
+                __m512d gl = lo_pd(g), gh = hi_pd(g);
+                a1l = _mm512_add_pd(a1l, gl);
+                a1h = _mm512_add_pd(a1h, gh);
+                a2l = _mm512_fmadd_pd(gl, _mm512_sub_pd(lo_pd(x), ml), a2l);
+                a2h = _mm512_fmadd_pd(gh, _mm512_sub_pd(hi_pd(x), mh), a2h);
+            }
+            store2(k->p1 + blk * C + c0, C - c0, a1l, a1h);
+            store2(k->p2 + blk * C + c0, C - c0, a2l, a2h);
         }
     }
 }
@@ -61,22 +128,162 @@ static void stats_range(void *vctx, int64_t c0, int64_t c1, int tid) {
 static void affine_range(void *vctx, int64_t r0, int64_t r1, int tid) {
     bn_ctx *k = vctx;
     int C = k->C;
+    __m512 z = _mm512_setzero_ps();
     for (int64_t r = r0; r < r1; r++) {
-        const float *xr = k->x + r * C;
-        float *yr = k->y + r * C;
-        const float *rr = k->res ? k->res + r * C : NULL;
-        if (rr) {
-            for (int c = 0; c < C; c++) yr[c] = xr[c] * k->scale[c] + k->shift[c] + rr[c];
-        } else {
-            for (int c = 0; c < C; c++) yr[c] = xr[c] * k->scale[c] + k->shift[c];
+        int64_t off = r * C;
+        for (int c0 = 0; c0 < C; c0 += 16) {
+            __mmask16 m = cmask(C - c0);
+            __m512 v = _mm512_fmadd_ps(ld(k->x + off + c0, m),
+                                       ld(k->scale + c0, m),
+                                       ld(k->shift + c0, m));
+            if (k->res) v = _mm512_add_ps(v, ld(k->res + off + c0, m));
+            if (k->relu) v = _mm512_max_ps(v, z);
+            st(k->y + off + c0, m, v);
         }
-        if (k->relu)
-            for (int c = 0; c < C; c++) yr[c] = yr[c] > 0 ? yr[c] : 0;
     }
 }
 
+/* dx = scale * (g - s1/N - xhat * s2/N), using arrays scale[c] = gamma*rstd,
+ * shift[c] = s1/N, shift[C + c] = s2/N as floats. */
+static void bwd_dx_range(void *vctx, int64_t r0, int64_t r1, int tid) {
+    bn_ctx *k = vctx;
+    int C = k->C;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t off = r * C;
+        for (int c0 = 0; c0 < C; c0 += 16) {
+            __mmask16 m = cmask(C - c0);
+            __m512 g = ld(k->dy + off + c0, m);
+            if (k->yin) {
+                __m512 y = ld(k->yin + off + c0, m);
+                g = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(),
+                                                           _CMP_GT_OQ), g);
+            }
+            __m512 xh = _mm512_mul_ps(_mm512_sub_ps(ld(k->x + off + c0, m),
+                                                    ld(k->mean + c0, m)),
+                                      ld(k->rstd + c0, m));
+            __m512 t = _mm512_sub_ps(g, ld(k->shift + c0, m));
+            t = _mm512_sub_ps(t, _mm512_mul_ps(xh, ld(k->shift + C + c0, m)));
+            st(k->dx + off + c0, m, _mm512_mul_ps(ld(k->scale + c0, m), t));
+        }
+    }
+}
+
+#else   /* plain loops */
+
+/* Forward statistics, shifted by the first row (x0) against cancellation:
+ * p1 = sum d, p2 = sum d^2, d = x - x0. */
+static void stats_block(void *vctx, int64_t b0, int64_t b1, int tid) {
+    bn_ctx *k = vctx;
+    int C = k->C;
+    const float *x0 = k->x;
+    for (int64_t blk = b0; blk < b1; blk++) {
+        double *restrict a1 = k->p1 + blk * C, *restrict a2 = k->p2 + blk * C;
+        for (int c = 0; c < C; c++) a1[c] = a2[c] = 0;
+        int64_t r0 = blk * k->N / k->nblk, r1 = (blk + 1) * k->N / k->nblk;
+        for (int64_t r = r0; r < r1; r++) {
+            const float *xr = k->x + r * C;
+            for (int c = 0; c < C; c++) {
+                double d = (double)xr[c] - (double)x0[c];
+                a1[c] += d;
+                a2[c] += d * d;
+            }
+        }
+    }
+}
+
+/* Backward sums: p1 = sum g, p2 = sum g * (x - mean), g = dy masked by y > 0. */
+static void bwd_block(void *vctx, int64_t b0, int64_t b1, int tid) {
+    bn_ctx *k = vctx;
+    int C = k->C;
+    const float *mu = k->mean;
+    for (int64_t blk = b0; blk < b1; blk++) {
+        double *restrict a1 = k->p1 + blk * C, *restrict a2 = k->p2 + blk * C;
+        for (int c = 0; c < C; c++) a1[c] = a2[c] = 0;
+        int64_t r0 = blk * k->N / k->nblk, r1 = (blk + 1) * k->N / k->nblk;
+        for (int64_t r = r0; r < r1; r++) {
+            const float *xr = k->x + r * C, *gr = k->dy + r * C;
+            if (k->yin) {
+                const float *yr = k->yin + r * C;
+                for (int c = 0; c < C; c++) {
+                    float g = yr[c] > 0 ? gr[c] : 0.0f;
+                    a1[c] += g;
+                    a2[c] += (double)g * ((double)xr[c] - mu[c]);
+                }
+            } else {
+                for (int c = 0; c < C; c++) {
+                    a1[c] += gr[c];
+                    a2[c] += (double)gr[c] * ((double)xr[c] - mu[c]);
+                }
+            }
+        }
+    }
+}
+
+static void affine_range(void *vctx, int64_t r0, int64_t r1, int tid) {
+    bn_ctx *k = vctx;
+    int C = k->C;
+    const float *restrict sc = k->scale, *restrict sh = k->shift;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *restrict xr = k->x + r * C;
+        float *restrict yr = k->y + r * C;
+        const float *restrict rr = k->res ? k->res + r * C : NULL;
+        if (rr && k->relu) {
+            for (int c = 0; c < C; c++) {
+                float v = xr[c] * sc[c] + sh[c] + rr[c];
+                yr[c] = v > 0 ? v : 0;
+            }
+        } else if (rr) {
+            for (int c = 0; c < C; c++) yr[c] = xr[c] * sc[c] + sh[c] + rr[c];
+        } else if (k->relu) {
+            for (int c = 0; c < C; c++) {
+                float v = xr[c] * sc[c] + sh[c];
+                yr[c] = v > 0 ? v : 0;
+            }
+        } else {
+            for (int c = 0; c < C; c++) yr[c] = xr[c] * sc[c] + sh[c];
+        }
+    }
+}
+
+/* dx = scale * (g - s1/N - xhat * s2/N), using arrays scale[c] = gamma*rstd,
+ * shift[c] = s1/N, shift[C + c] = s2/N as floats. */
+static void bwd_dx_range(void *vctx, int64_t r0, int64_t r1, int tid) {
+    bn_ctx *k = vctx;
+    int C = k->C;
+    const float *restrict mg = k->shift, *restrict mgx = k->shift + C;
+    const float *restrict sc = k->scale, *restrict mu = k->mean, *restrict rs = k->rstd;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *restrict xr = k->x + r * C, *restrict gr = k->dy + r * C;
+        const float *restrict yr = k->yin ? k->yin + r * C : NULL;
+        float *restrict dr = k->dx + r * C;
+        if (yr) {
+            for (int c = 0; c < C; c++) {
+                float g = yr[c] > 0 ? gr[c] : 0.0f;
+                float xh = (xr[c] - mu[c]) * rs[c];
+                dr[c] = sc[c] * (g - mg[c] - xh * mgx[c]);
+            }
+        } else {
+            for (int c = 0; c < C; c++) {
+                float xh = (xr[c] - mu[c]) * rs[c];
+                dr[c] = sc[c] * (gr[c] - mg[c] - xh * mgx[c]);
+            }
+        }
+    }
+}
+
+#endif
+
+/* s1[c], s2[c] = the block partials summed in block order. */
+static void reduce_blocks(double *s1, double *s2, const bn_ctx *k) {
+    for (int c = 0; c < k->C; c++) { s1[c] = 0; s2[c] = 0; }
+    for (int64_t b = 0; b < k->nblk; b++)
+        for (int c = 0; c < k->C; c++) {
+            s1[c] += k->p1[b * k->C + c];
+            s2[c] += k->p2[b * k->C + c];
+        }
+}
+
 static int64_t row_grain(int C) { int64_t g = 16384 / (C > 0 ? C : 1); return g < 1 ? 1 : g; }
-static int64_t chan_grain(int64_t N) { return N >= 4096 ? 8 : 1 << 30; }
 
 void bn_forward_train(float *y, float *mean, float *rstd, const float *x,
                       const float *gamma, const float *beta, const float *res,
@@ -87,13 +294,15 @@ void bn_forward_train(float *y, float *mean, float *rstd, const float *x,
                              running_mean, running_var, momentum, eps);
         return;
     }
-    double s1[MAXC_STACK], s2[MAXC_STACK];
+    double p1[PART_DOUBLES], p2[PART_DOUBLES], s1[MAXC_STACK], s2[MAXC_STACK];
     float scale[MAXC_STACK], shift[MAXC_STACK];
     bn_ctx k = { 0 };
-    k.x = x; k.N = N; k.C = C; k.s1 = s1; k.s2 = s2;
-    ssl_parallel_for(C, chan_grain(N), stats_range, &k);
+    k.x = x; k.N = N; k.C = C; k.p1 = p1; k.p2 = p2; k.nblk = n_blocks(N, C);
+    ssl_parallel_for(k.nblk, 1, stats_block, &k);
+    reduce_blocks(s1, s2, &k);
     for (int c = 0; c < C; c++) {
-        double mu = s1[c] / (double)N, var = s2[c];
+        double m1 = s1[c] / (double)N;
+        double mu = (double)x[c] + m1, var = s2[c] / (double)N - m1 * m1;
         if (var < 0) var = 0;
         double rs = 1.0 / sqrt(var + eps);
         mean[c] = (float)mu;
@@ -111,6 +320,15 @@ void bn_forward_train(float *y, float *mean, float *rstd, const float *x,
     ssl_parallel_for(N, row_grain(C), affine_range, &k);
 }
 
+void bn_eval_affine(float *scale, float *shift, const float *gamma, const float *beta,
+                    const float *running_mean, const float *running_var, int C, float eps) {
+    for (int c = 0; c < C; c++) {
+        double rs = 1.0 / sqrt((double)running_var[c] + eps);
+        scale[c] = (float)(gamma[c] * rs);
+        shift[c] = (float)(beta[c] - running_mean[c] * gamma[c] * rs);
+    }
+}
+
 void bn_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
                      const float *res, int relu, int64_t N, int C,
                      const float *running_mean, const float *running_var, float eps) {
@@ -126,54 +344,11 @@ void bn_forward_eval(float *y, const float *x, const float *gamma, const float *
             }
         return;
     }
-    for (int c = 0; c < C; c++) {
-        double rs = 1.0 / sqrt((double)running_var[c] + eps);
-        scale[c] = (float)(gamma[c] * rs);
-        shift[c] = (float)(beta[c] - running_mean[c] * gamma[c] * rs);
-    }
+    bn_eval_affine(scale, shift, gamma, beta, running_mean, running_var, C, eps);
     bn_ctx a = { 0 };
     a.x = x; a.y = y; a.res = res; a.scale = scale; a.shift = shift;
     a.N = N; a.C = C; a.relu = relu;
     ssl_parallel_for(N, row_grain(C), affine_range, &a);
-}
-
-/* s1[c] = sum g, s2[c] = sum g * xhat, g = dy masked by y > 0. */
-static void bwd_sums_range(void *vctx, int64_t c0, int64_t c1, int tid) {
-    bn_ctx *k = vctx;
-    double a1[256], a2[256];
-    for (int64_t cb = c0; cb < c1; cb += 256) {
-        int m = (int)(c1 - cb < 256 ? c1 - cb : 256);
-        for (int j = 0; j < m; j++) a1[j] = a2[j] = 0;
-        const float *mu = k->mean + cb, *rs = k->rstd + cb;
-        for (int64_t r = 0; r < k->N; r++) {
-            const float *xr = k->x + r * k->C + cb, *gr = k->dy + r * k->C + cb;
-            const float *yr = k->yin ? k->yin + r * k->C + cb : NULL;
-            for (int j = 0; j < m; j++) {
-                float g = (yr && !(yr[j] > 0)) ? 0.0f : gr[j];
-                a1[j] += g;
-                a2[j] += (double)g * ((xr[j] - mu[j]) * rs[j]);
-            }
-        }
-        for (int j = 0; j < m; j++) { k->s1[cb + j] = a1[j]; k->s2[cb + j] = a2[j]; }
-    }
-}
-
-/* dx = scale * (g - shift_a - xhat * shift_b), using scale/shift arrays:
- * scale[c] = gamma*rstd, and s1, s2 pre-divided by N (as floats in shift). */
-static void bwd_dx_range(void *vctx, int64_t r0, int64_t r1, int tid) {
-    bn_ctx *k = vctx;
-    int C = k->C;
-    const float *mg = k->shift, *mgx = k->shift + C;
-    for (int64_t r = r0; r < r1; r++) {
-        const float *xr = k->x + r * C, *gr = k->dy + r * C;
-        const float *yr = k->yin ? k->yin + r * C : NULL;
-        float *dr = k->dx + r * C;
-        for (int c = 0; c < C; c++) {
-            float g = (yr && !(yr[c] > 0)) ? 0.0f : gr[c];
-            float xh = (xr[c] - k->mean[c]) * k->rstd[c];
-            dr[c] = k->scale[c] * (g - mg[c] - xh * mgx[c]);
-        }
-    }
 }
 
 void bn_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
@@ -183,18 +358,20 @@ void bn_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
         bn_backward_ref(dx, dgamma, dbeta, dy, y, x, mean, rstd, gamma, N, C);
         return;
     }
-    double s1[MAXC_STACK / 2], s2[MAXC_STACK / 2];
+    double p1[PART_DOUBLES], p2[PART_DOUBLES], s1[MAXC_STACK / 2], s2[MAXC_STACK / 2];
     float scale[MAXC_STACK / 2], sh[MAXC_STACK];
     bn_ctx k = { 0 };
     k.x = x; k.dy = dy; k.yin = y; k.mean = mean; k.rstd = rstd;
-    k.s1 = s1; k.s2 = s2; k.N = N; k.C = C;
-    ssl_parallel_for(C, chan_grain(N), bwd_sums_range, &k);
+    k.p1 = p1; k.p2 = p2; k.N = N; k.C = C; k.nblk = n_blocks(N, C);
+    ssl_parallel_for(k.nblk, 1, bwd_block, &k);
+    reduce_blocks(s1, s2, &k);
     for (int c = 0; c < C; c++) {
+        double gx = s2[c] * rstd[c];           /* sum g * xhat */
         dbeta[c] += (float)s1[c];
-        dgamma[c] += (float)s2[c];
+        dgamma[c] += (float)gx;
         scale[c] = gamma[c] * rstd[c];
         sh[c] = (float)(s1[c] / (double)N);
-        sh[C + c] = (float)(s2[c] / (double)N);
+        sh[C + c] = (float)(gx / (double)N);
     }
     k.dx = dx; k.scale = scale; k.shift = sh;
     ssl_parallel_for(N, row_grain(C), bwd_dx_range, &k);

@@ -4,9 +4,13 @@
  *
  * Data flow (NHWC): conv -> BN (+ReLU fused) per layer; a block's last BN
  * fuses the residual add and the ReLU: out = relu(bn(conv(...)) + shortcut).
- * Every layer keeps its output for the backward, so nothing is recomputed.
- * The backward walks the blocks in reverse with four activation-gradient
- * buffers (g[0..3]) of the largest activation size; nothing allocates. */
+ * In training mode every layer keeps its output for the backward, so
+ * nothing is recomputed. The backward walks the blocks in reverse with four
+ * activation-gradient buffers (g[0..3]) of the largest activation size;
+ * nothing allocates. In evaluation mode each BN is folded into its
+ * convolution's epilogue and the activations rotate through those same
+ * four buffers (see backbone_eval), so inference touches a fraction of the
+ * memory. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,29 +49,22 @@ static void conv_fwd(net *n, conv_l *c, const float *in, int B) {
 static void bn_fwd(net *n, bn_l *b, const float *x, const float *res, int relu, int B,
                    int train) {
     double t0 = tic(n);
+    float *y = b->out;
     int64_t N = (int64_t)B * b->rows;
     if (train)
-        bn_forward_train(b->out, b->mean, b->rstd, x, P(n, b->g), P(n, b->b), res, relu, N,
+        bn_forward_train(y, b->mean, b->rstd, x, P(n, b->g), P(n, b->b), res, relu, N,
                          b->C, P(n, b->rm), P(n, b->rv), BN_MOMENTUM, BN_EPS);
     else
-        bn_forward_eval(b->out, x, P(n, b->g), P(n, b->b), res, relu, N, b->C, P(n, b->rm),
+        bn_forward_eval(y, x, P(n, b->g), P(n, b->b), res, relu, N, b->C, P(n, b->rm),
                         P(n, b->rv), BN_EPS);
     toc(n, b->prof, t0, 0);
 }
 
-static void lin_fwd(net *n, lin_l *l, const float *in, int B) {
-    double t0 = tic(n);
-    linear_forward(l->out_buf, in, P(n, l->w), P(n, l->b), B, l->in, l->out);
-    toc(n, l->prof, t0, 0);
-}
-
-int net_forward(net *n, const float *x, int B, int train) {
-    if (B < 1 || B > n->max_batch) return -1;
-    n->x = x;
-    n->B = B;
-    n->trained = train != 0;
+/* Training-mode backbone: every layer keeps its output for the backward.
+ * Returns the last stage's output. */
+static const float *backbone_train(net *n, const float *x, int B) {
     conv_fwd(n, &n->conv1, x, B);
-    bn_fwd(n, &n->bn1, n->conv1.out, NULL, 1, B, train);
+    bn_fwd(n, &n->bn1, n->conv1.out, NULL, 1, B, 1);
     const float *h = n->bn1.out;
     if (n->imagenet) {
         double t0 = tic(n);
@@ -82,16 +79,82 @@ int net_forward(net *n, const float *x, int B, int train) {
         const float *in = h, *res = in;
         if (b->has_ds) {
             conv_fwd(n, &b->ds, in, B);
-            bn_fwd(n, &b->dsbn, b->ds.out, NULL, 0, B, train);
+            bn_fwd(n, &b->dsbn, b->ds.out, NULL, 0, B, 1);
             res = b->dsbn.out;
         }
         for (int j = 0; j < b->n; j++) {
             conv_fwd(n, &b->conv[j], h, B);
             int last = j == b->n - 1;
-            bn_fwd(n, &b->bn[j], b->conv[j].out, last ? res : NULL, 1, B, train);
+            bn_fwd(n, &b->bn[j], b->conv[j].out, last ? res : NULL, 1, B, 1);
             h = b->bn[j].out;
         }
     }
+    return h;
+}
+
+/* Eval mode: conv c then BN b folded into the convolution's epilogue,
+ * out = act(bn(conv(in)) + res). Timed as the convolution. */
+static void conv_bn_eval(net *n, conv_l *c, bn_l *b, const float *in, const float *res,
+                         int relu, int B, float *out) {
+    double t0 = tic(n);
+    conv_shape s = c->s;
+    s.B = B;
+    float *sc = n->aff, *sh = n->aff + b->C;
+    bn_eval_affine(sc, sh, P(n, b->g), P(n, b->b), P(n, b->rm), P(n, b->rv), b->C, BN_EPS);
+    conv2d_forward_affine(out, in, P(n, c->w), sc, sh, res, relu, &s, n->ws);
+    toc(n, c->prof, t0, 0);
+}
+
+/* Evaluation-mode backbone: nothing is kept for a backward, so the
+ * activations rotate through the four gradient buffers (n->g, max_act
+ * floats each), each BN folded into its convolution. The per-layer buffers
+ * stay untouched: a process that only extracts features never pages them
+ * in. Returns the last stage's output. */
+static const float *backbone_eval(net *n, const float *x, int B) {
+    float **g = n->g;
+    conv_bn_eval(n, &n->conv1, &n->bn1, x, NULL, 1, B, g[0]);
+    const float *h = g[0];
+    if (n->imagenet) {
+        double t0 = tic(n);
+        conv_shape *s = &n->conv1.s;
+        maxpool_forward(g[1], n->pool_arg, h, B, s->OH, s->OW, s->OC, 3, 2, 1, n->pool_h,
+                        n->pool_w);
+        toc(n, n->bn1.prof + 1, t0, 0);
+        h = g[1];
+    }
+    for (int i = 0; i < n->nblk; i++) {
+        net_block *b = &n->blk[i];
+        float *fr[3];
+        int k = 0;
+        for (int j = 0; j < 4; j++)
+            if (g[j] != h) fr[k++] = g[j];
+        const float *res = h, *cur = h;
+        if (b->has_ds) {
+            conv_bn_eval(n, &b->ds, &b->dsbn, h, NULL, 0, B, fr[2]);
+            res = fr[2];
+        }
+        for (int j = 0; j < b->n; j++) {
+            float *o = fr[j % 2];
+            conv_bn_eval(n, &b->conv[j], &b->bn[j], cur, j == b->n - 1 ? res : NULL, 1, B, o);
+            cur = o;
+        }
+        h = cur;
+    }
+    return h;
+}
+
+static void lin_fwd(net *n, lin_l *l, const float *in, int B) {
+    double t0 = tic(n);
+    linear_forward(l->out_buf, in, P(n, l->w), P(n, l->b), B, l->in, l->out);
+    toc(n, l->prof, t0, 0);
+}
+
+int net_forward(net *n, const float *x, int B, int train) {
+    if (B < 1 || B > n->max_batch) return -1;
+    n->x = x;
+    n->B = B;
+    n->trained = train != 0;
+    const float *h = train ? backbone_train(n, x, B) : backbone_eval(n, x, B);
     double t0 = tic(n);
     int avg_slot = n->head ? n->lin[0].prof - 1 : n->nprof - 1;
     avgpool_forward(n->feat, h, B, n->feat_h, n->feat_w, n->F);

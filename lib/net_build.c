@@ -83,6 +83,7 @@ static int add_bn(net *n, bn_l *b, const char *name, int C, int64_t rows, char *
     int64_t shape[1] = { C };
     b->C = C;
     b->rows = rows;
+    if (C > n->max_c) n->max_c = C;
     snprintf(buf, sizeof buf, "%s.weight", name);
     b->g = net_add_tensor(n, buf, 1, shape, NT_BN_WEIGHT);
     snprintf(buf, sizeof buf, "%s.bias", name);
@@ -258,9 +259,10 @@ static int finalize(net *n, char *err) {
     n->moms = alloc_floats(np);
     n->bufs = alloc_floats(nb);
     n->ws = alloc_floats(n->ws_n);
+    n->aff = alloc_floats(2 * (int64_t)n->max_c);
     for (int i = 0; i < 4; i++) n->g[i] = alloc_floats(n->max_act);
-    if (!n->params || !n->grads || !n->moms || !n->bufs || !n->ws || !n->g[0] || !n->g[1] ||
-        !n->g[2] || !n->g[3]) {
+    if (!n->params || !n->grads || !n->moms || !n->bufs || !n->ws || !n->aff || !n->g[0] ||
+        !n->g[1] || !n->g[2] || !n->g[3]) {
         snprintf(err, 512, "out of memory (%lld parameters, %lld activation floats)",
                  (long long)np, (long long)n->max_act);
         return -1;
@@ -312,6 +314,7 @@ void net_free(net *n) {
     for (int i = 0; i < n->nt; i++) free((char *)n->t[i].name);
     free(n->t); free(n->kind); free(n->fan_in);
     free(n->params); free(n->grads); free(n->moms); free(n->bufs); free(n->ws);
+    free(n->aff);
     for (int i = 0; i < 4; i++) free(n->g[i]);
     for (int i = 0; i < 2; i++) free(n->hg[i]);
     free_conv(&n->conv1); free_bn(&n->bn1);

@@ -86,6 +86,8 @@ struct net {
     float *g[4];             /* activation gradient buffers, max_act each */
     float *hg[2];            /* head gradient buffers [max_batch, max head width] */
     int64_t max_act;
+    float *aff;              /* [2 * max_c]: folded eval BN scale, shift */
+    int max_c;               /* widest BN */
     /* profile */
     int prof_on;
     net_prof prof[NET_MAX_PROF];

@@ -8,9 +8,12 @@
  * Conventions: every backward ACCUMULATES (+=) into parameter gradients
  * (dweight, dbias, dgamma, dbeta), so one zero_grad clears them. Whether an
  * input gradient is written (=) or accumulated (+=) is stated per function.
- * Optimised kernels (conv2d_*, bn_*) use lib/threads.h's pool and OpenBLAS;
- * the *_ref versions are plain loops kept for the tests. No function here
- * allocates, prints or fails: shapes are the caller's contract. */
+ * Optimised kernels (conv2d_*, bn_*) use lib/threads.h's pool: the
+ * convolutions are direct AVX-512 kernels (conv_direct.c) where the build
+ * has AVX-512, im2col + OpenBLAS sgemm otherwise. Results do not depend on
+ * the thread count. The *_ref versions are plain loops kept for the tests.
+ * No function here allocates, prints or fails: shapes are the caller's
+ * contract. */
 #ifndef SSL_OPS_H
 #define SSL_OPS_H
 #include <stdint.h>
@@ -28,9 +31,10 @@ typedef struct {
 int conv_shape_init(conv_shape *s, int B, int H, int W, int C, int OC, int KH,
                     int KW, int stride, int pad);
 
-/* Floats of workspace conv2d_forward/backward need for shape s (for any
- * batch up to s->B). Several convolutions may share one workspace of the
- * largest size. */
+/* Floats of workspace conv2d_forward/backward/forward_affine need for
+ * shape s (for any batch up to s->B and up to 8 threads' scratch; more
+ * threads than that use 8). Several convolutions may share one workspace
+ * of the largest size. */
 int64_t conv2d_workspace(const conv_shape *s);
 
 /* out[B,OH,OW,OC] = conv(in[B,H,W,C], w[OC,C,KH,KW]) (+ bias[OC] if not
@@ -43,6 +47,14 @@ void conv2d_forward(float *out, const float *in, const float *w, const float *bi
 void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
                      const float *in, const float *w, const conv_shape *s,
                      int accumulate, float *ws);
+/* Convolution with a per-channel affine epilogue (an eval-mode BN folded
+ * in, see bn_eval_affine): out[B,OH,OW,OC] = act(conv(in, w) * scale[oc] +
+ * shift[oc] + res), res [B,OH,OW,OC] or NULL, act ReLU when relu != 0.
+ * Written; the same bits as conv2d_forward then bn_forward_eval. ws as
+ * for conv2d_forward. */
+void conv2d_forward_affine(float *out, const float *in, const float *w,
+                           const float *scale, const float *shift, const float *res,
+                           int relu, const conv_shape *s, float *ws);
 /* Direct loops (double accumulation), same contracts, no workspace. */
 void conv2d_forward_ref(float *out, const float *in, const float *w, const float *bias,
                         const conv_shape *s);
@@ -63,7 +75,12 @@ void bn_forward_train(float *y, float *mean, float *rstd, const float *x,
                       const float *gamma, const float *beta, const float *res,
                       int relu, int64_t N, int C, float *running_mean,
                       float *running_var, float momentum, float eps);
-/* Eval mode: normalise with the running statistics. y written. */
+/* The affine of an eval-mode BN: scale[c] = gamma / sqrt(var + eps),
+ * shift[c] = beta - mean * scale (computed in double, then rounded). */
+void bn_eval_affine(float *scale, float *shift, const float *gamma, const float *beta,
+                    const float *running_mean, const float *running_var, int C, float eps);
+/* Eval mode: normalise with the running statistics. y written; y may
+ * equal x. */
 void bn_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
                      const float *res, int relu, int64_t N, int C,
                      const float *running_mean, const float *running_var, float eps);

@@ -17,6 +17,7 @@
  * Optimised vs reference: |a - b| <= 1e-4 * max|b| + 1e-4 * |b|. */
 #include <stdint.h>
 
+#include "conv_direct.h"
 #include "ops.h"
 #include "rng.h"
 #include "t.h"
@@ -130,6 +131,56 @@ static void test_conv(int B, int H, int W, int C, int OC, int k, int stride, int
     check_close(dw2, dw, nw, 1e-5, nm);
     free(c.in); free(c.w); free(c.b); free(c.out); free(c.r); free(c.ws); free(ref);
     free(din); free(dw); free(db); free(din_r); free(dw_r); free(db_r); free(din2); free(dw2);
+}
+
+/* The same bits with 1 and 2 threads (forward, dinput, dweight): a
+ * property of the direct kernels; OpenBLAS's sgemm (the fallback without
+ * AVX-512) splits its sums by thread count. */
+static void test_conv_threads(int B, int H, int W, int C, int OC) {
+    if (!cd_available()) {
+        T_SKIP("conv: same bits with 1 and 2 threads", "built without AVX-512 (sgemm path)");
+        return;
+    }
+    conv_shape s;
+    conv_shape_init(&s, B, H, W, C, OC, 3, 3, 1, 1);
+    size_t nin = (size_t)B * H * W * C, nw = (size_t)OC * C * 9;
+    size_t nout = (size_t)B * s.OH * s.OW * OC;
+    float *in = rnd(nin, -1, 1), *w = rnd(nw, -1, 1), *r = rnd(nout, -1, 1);
+    float *ws = malloc((size_t)conv2d_workspace(&s) * 4);
+    float *o[2], *di[2], *dw[2];
+    for (int t = 0; t < 2; t++) {
+        ssl_set_threads(t + 1);
+        o[t] = malloc(nout * 4); di[t] = malloc(nin * 4); dw[t] = calloc(nw, 4);
+        conv2d_forward(o[t], in, w, NULL, &s, ws);
+        conv2d_backward(di[t], dw[t], NULL, r, in, w, &s, 0, ws);
+    }
+    T_OK(!memcmp(o[0], o[1], nout * 4) && !memcmp(di[0], di[1], nin * 4) &&
+         !memcmp(dw[0], dw[1], nw * 4), "conv: same bits with 1 and 2 threads");
+    for (int t = 0; t < 2; t++) { free(o[t]); free(di[t]); free(dw[t]); }
+    free(in); free(w); free(r); free(ws);
+}
+
+/* conv2d_forward_affine == conv2d_forward then bn_forward_eval, bit for bit. */
+static void test_conv_affine(int B, int H, int C, int OC, int k, int stride, int pad, int res,
+                             int relu) {
+    conv_shape s;
+    char nm[128];
+    conv_shape_init(&s, B, H, H, C, OC, k, k, stride, pad);
+    size_t nin = (size_t)B * H * H * C, nw = (size_t)OC * C * k * k;
+    size_t nout = (size_t)B * s.OH * s.OW * OC;
+    float *in = rnd(nin, -1, 1), *w = rnd(nw, -1, 1), *r = res ? rnd(nout, -1, 1) : NULL;
+    float *g = rnd(OC, 0.5, 1.5), *b = rnd(OC, -1, 1), *rm = rnd(OC, -1, 1), *rv = rnd(OC, 0.5, 2);
+    float *ws = malloc((size_t)conv2d_workspace(&s) * 4), *sc = malloc(OC * 4), *sh = malloc(OC * 4);
+    float *a = malloc(nout * 4), *e = malloc(nout * 4);
+    conv2d_forward(e, in, w, NULL, &s, ws);
+    bn_forward_eval(e, e, g, b, r, relu, (int64_t)B * s.OH * s.OW, OC, rm, rv, 1e-5f);
+    bn_eval_affine(sc, sh, g, b, rm, rv, OC, 1e-5f);
+    conv2d_forward_affine(a, in, w, sc, sh, r, relu, &s, ws);
+    snprintf(nm, sizeof nm, "conv+bn eval %dx%dx%d oc%d k%d s%d%s%s: fused == unfused", B, H, C,
+             OC, k, stride, res ? " res" : "", relu ? " relu" : "");
+    T_OK(!memcmp(a, e, nout * 4), nm);
+    free(in); free(w); free(r); free(g); free(b); free(rm); free(rv); free(ws); free(sc);
+    free(sh); free(a); free(e);
 }
 
 /* ---- batch norm ---- */
@@ -336,6 +387,19 @@ int main(void) {
     test_conv(2, 7, 6, 4, 5, 1, 2, 0, 0);      /* downsample */
     test_conv(2, 11, 9, 2, 3, 7, 2, 3, 0);     /* imagenet stem */
     test_conv(1, 6, 6, 3, 2, 2, 2, 0, 1);      /* even kernel, no overlap */
+    /* direct kernels: channel blocks of 16/32/64 with tails, two image
+     * groups, k chunks, strided and pointwise */
+    test_conv(3, 9, 8, 16, 16, 3, 1, 1, 1);
+    test_conv(20, 4, 4, 130, 70, 3, 1, 1, 0);
+    test_conv(2, 8, 8, 19, 40, 3, 2, 1, 0);
+    test_conv(2, 6, 6, 20, 33, 1, 1, 0, 0);
+    test_conv(2, 9, 9, 24, 30, 1, 2, 0, 0);
+    test_conv(12, 8, 8, 3, 20, 3, 1, 1, 0);    /* stem as im2col groups */
+    test_conv_threads(20, 8, 8, 24, 40);
+    test_conv_affine(3, 8, 16, 16, 3, 1, 1, 1, 1);
+    test_conv_affine(20, 4, 130, 70, 3, 1, 1, 1, 1);     /* k chunks, channel tail */
+    test_conv_affine(2, 9, 19, 40, 1, 2, 0, 0, 0);
+    test_conv_affine(2, 8, 5, 33, 3, 2, 1, 0, 1);
     test_bn(40, 5);
     test_bn(6000, 17);                         /* the threaded reduction path */
     test_pool();

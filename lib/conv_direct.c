@@ -1,0 +1,586 @@
+/* conv_direct.c: the direct AVX-512 convolution kernels (conv_direct.h).
+ *
+ * Work split: the batch is cut into groups of G whole images (G*OH*OW of
+ * about GROUP_PIXELS output pixels, the padded group under GROUP_FLOATS).
+ * The forward's tasks are (group, output-channel block) pairs; the weight
+ * gradient's are (k tile, output-channel block) pairs, each summing over
+ * all groups in order. Tasks are cut into at most CD_MAX_PARTS contiguous
+ * ranges, one per thread (each with its own padded-group buffer). */
+#include "conv_direct.h"
+
+#include <string.h>
+
+#include "threads.h"
+
+#define CD_MAX_PARTS 8
+#define GROUP_PIXELS 256
+#define GROUP_FLOATS (256 * 1024)
+#define CHUNK_FLOATS (64 * 1024)     /* weight panel floats per k chunk (256 KiB) */
+
+int cd_block(int OC) { return OC <= 16 ? 16 : OC <= 32 ? 32 : 64; }
+
+static int64_t nblocks(int OC) { int nb = cd_block(OC); return (OC + nb - 1) / nb; }
+
+int64_t cd_packed_size(const conv_shape *s) {
+    return nblocks(s->OC) * cd_block(s->OC) * (int64_t)s->KH * s->KW * s->C;
+}
+
+int64_t cd_packed_size_bwd_data(const conv_shape *s) {
+    return nblocks(s->C) * cd_block(s->C) * (int64_t)s->KH * s->KW * s->OC;
+}
+
+int cd_bwd_data_shape(conv_shape *t, const conv_shape *s) {
+    if (s->stride != 1 || s->pad > s->KH - 1 || s->pad > s->KW - 1) return -1;
+    if (conv_shape_init(t, s->B, s->OH, s->OW, s->OC, s->C, s->KH, s->KW, 1,
+                        s->KH - 1 - s->pad) < 0 || s->KH != s->KW)
+        return -1;
+    return t->OH == s->H && t->OW == s->W ? 0 : -1;
+}
+
+/* Images per group, and the padded group's size. */
+static int group_images(const conv_shape *s) {
+    int64_t px = (int64_t)s->OH * s->OW;
+    int64_t img = (int64_t)(s->H + 2 * s->pad) * (s->W + 2 * s->pad) * s->C;
+    int64_t g = (GROUP_PIXELS + px - 1) / px;
+    if (g * img > GROUP_FLOATS) g = GROUP_FLOATS / img;
+    if (g < 1) g = 1;
+    if (g > s->B) g = s->B;
+    return (int)g;
+}
+
+static int64_t group_buffer(const conv_shape *s);
+
+int64_t cd_scratch(const conv_shape *s) {
+    int64_t n = CD_MAX_PARTS * group_buffer(s);
+    return n > 0 ? n : 1;
+}
+
+void cd_pack(float *wpk, const float *w, const conv_shape *s) {
+    int NB = cd_block(s->OC), KK = s->KH * s->KW;
+    int64_t K = (int64_t)KK * s->C, nob = nblocks(s->OC);
+    for (int64_t ob = 0; ob < nob; ob++)
+        for (int t = 0; t < KK; t++)
+            for (int c = 0; c < s->C; c++) {
+                float *dst = wpk + (ob * K + (int64_t)t * s->C + c) * NB;
+                for (int j = 0; j < NB; j++) {
+                    int64_t oc = ob * NB + j;
+                    dst[j] = oc < s->OC ? w[(oc * s->C + c) * KK + t] : 0.0f;
+                }
+            }
+}
+
+void cd_pack_bwd_data(float *wpk, const float *w, const conv_shape *s) {
+    /* transposed conv: input channels OC, outputs C, taps flipped */
+    int NB = cd_block(s->C), KK = s->KH * s->KW;
+    int64_t K = (int64_t)KK * s->OC, nob = nblocks(s->C);
+    for (int64_t ob = 0; ob < nob; ob++)
+        for (int t = 0; t < KK; t++)
+            for (int oc = 0; oc < s->OC; oc++) {
+                float *dst = wpk + (ob * K + (int64_t)t * s->OC + oc) * NB;
+                for (int j = 0; j < NB; j++) {
+                    int64_t c = ob * NB + j;
+                    dst[j] = c < s->C ? w[((int64_t)oc * s->C + c) * KK + (KK - 1 - t)] : 0.0f;
+                }
+            }
+}
+
+/* Copies images [b0, b0+n) of in into buf with a zero border of s->pad;
+ * returns the source to read (in itself when pad is 0). */
+static const float *pad_group(float *buf, const float *in, const conv_shape *s, int b0,
+                              int n) {
+    int C = s->C, p = s->pad, Wp = s->W + 2 * p, Hp = s->H + 2 * p;
+    const float *src = in + (int64_t)b0 * s->H * s->W * C;
+    if (p == 0) return src;
+    size_t row = (size_t)s->W * C * sizeof(float), edge = (size_t)p * C * sizeof(float);
+    for (int b = 0; b < n; b++) {
+        float *img = buf + (int64_t)b * Hp * Wp * C;
+        memset(img, 0, (size_t)p * Wp * C * sizeof(float));
+        memset(img + (int64_t)(Hp - p) * Wp * C, 0, (size_t)p * Wp * C * sizeof(float));
+        for (int h = 0; h < s->H; h++) {
+            float *d = img + ((int64_t)(h + p) * Wp) * C;
+            memset(d, 0, edge);
+            memcpy(d + (int64_t)p * C, src + ((int64_t)b * s->H + h) * s->W * C, row);
+            memset(d + (int64_t)(p + s->W) * C, 0, edge);
+        }
+    }
+    return buf;
+}
+
+
+/* Floats of one part's padded-group buffer for s. */
+static int64_t group_buffer(const conv_shape *s) {
+    if (s->pad == 0) return 0;
+    return (int64_t)group_images(s) * (s->H + 2 * s->pad) * (s->W + 2 * s->pad) * s->C;
+}
+
+/* ---- backward-data of strided convolutions ----
+ * din pixel (ih, iw) = (s*u + ph, s*v + pw) of parity class (ph, pw) reads
+ * exactly the taps with kh = ph + pad (mod s), kw likewise, at dout pixel
+ * (u + dh, v + dw), dh = (ph + pad - kh) / s. The taps are packed class by
+ * class; dout is padded by Q on every side so every read is in bounds. */
+static int sd_border(const conv_shape *s) { return (s->KH - 1 + s->pad) / s->stride + 1; }
+
+static int mod_pos(int a, int m) { int r = a % m; return r < 0 ? r + m : r; }
+
+/* The padded dout (as the shape pad_group reads). */
+static void sd_dout_shape(conv_shape *d, const conv_shape *s) {
+    memset(d, 0, sizeof *d);
+    d->B = s->B; d->H = s->OH; d->W = s->OW; d->C = s->OC; d->pad = sd_border(s);
+    d->OH = s->H; d->OW = s->W;     /* din pixels per image, for group sizing */
+    d->stride = 1;
+}
+
+int64_t cd_scratch_bwd_data_strided(const conv_shape *s) {
+    conv_shape d;
+    sd_dout_shape(&d, s);
+    return CD_MAX_PARTS * (int64_t)group_images(&d) * (d.H + 2 * d.pad) * (d.W + 2 * d.pad) *
+           d.C;
+}
+
+/* Taps of class cls (ph * stride + pw), in (kh, kw) order; returns count. */
+static int class_taps(int *kh_out, int *kw_out, const conv_shape *s, int cls) {
+    int ph = cls / s->stride, pw = cls % s->stride, n = 0;
+    for (int kh = 0; kh < s->KH; kh++)
+        for (int kw = 0; kw < s->KW; kw++)
+            if (mod_pos(kh - s->pad, s->stride) == ph && mod_pos(kw - s->pad, s->stride) == pw) {
+                kh_out[n] = kh;
+                kw_out[n] = kw;
+                n++;
+            }
+    return n;
+}
+
+void cd_pack_bwd_data_strided(float *wpk, const float *w, const conv_shape *s) {
+    int NB = cd_block(s->C), KK = s->KH * s->KW, ncls = s->stride * s->stride;
+    int64_t K = (int64_t)KK * s->OC, nob = nblocks(s->C);
+    int kh[KK], kw[KK];
+    for (int64_t ob = 0; ob < nob; ob++) {
+        int64_t t = 0;
+        for (int cls = 0; cls < ncls; cls++) {
+            int nt = class_taps(kh, kw, s, cls);
+            for (int i = 0; i < nt; i++, t++)
+                for (int oc = 0; oc < s->OC; oc++) {
+                    float *dst = wpk + (ob * K + t * s->OC + oc) * NB;
+                    for (int j = 0; j < NB; j++) {
+                        int64_t c = ob * NB + j;
+                        dst[j] = c < s->C
+                                     ? w[(((int64_t)oc * s->C + c) * s->KH + kh[i]) * s->KW + kw[i]]
+                                     : 0.0f;
+                    }
+                }
+        }
+    }
+}
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+
+int cd_available(void) { return 1; }
+
+static __mmask16 lane_mask(int left) {
+    return left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+}
+
+/* 16 floats at p of which `left` are real: plain moves when all are (masked
+ * stores are slow on this core), masked ones for the tail. */
+static inline __m512 load16(const float *p, int left) {
+    return left >= 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(lane_mask(left), p);
+}
+static inline void store16(float *p, int left, __m512 v) {
+    if (left >= 16) _mm512_storeu_ps(p, v);
+    else _mm512_mask_storeu_ps(p, lane_mask(left), v);
+}
+
+/* acc[p * J + j] = act(acc * scale + shift + res) (the fused eval BN). */
+static inline __attribute__((always_inline)) void
+epilogue(__m512 *acc, int P, int J, int np, int left, const int64_t *obase,
+         const cd_epilogue *ep) {
+    for (int j = 0; j < J; j++) {
+        int l = left - 16 * j;
+        __m512 sc = load16(ep->scale + 16 * j, l);
+        __m512 sh = load16(ep->shift + 16 * j, l);
+        for (int p = 0; p < np; p++) {
+            __m512 v = _mm512_fmadd_ps(acc[p * J + j], sc, sh);
+            if (ep->res) v = _mm512_add_ps(v, load16(ep->res + obase[p] + 16 * j, l));
+            if (ep->relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+            acc[p * J + j] = v;
+        }
+    }
+    (void)P;
+}
+
+/* One forward tile: np (<= P) pixels read at src + base[p] + tapoff[t] for
+ * the nt taps (weight rows wpan[t][C][NB]), written at out + obase[p];
+ * NB = 16*J channels of which `left` are real. */
+#define FWD_TILE(P, J)                                                                   \
+static void fwd_tile_##P##_##J(float *out, const int64_t *obase, int np, int left,     \
+                               const float *src, const int64_t *base,                  \
+                               const int64_t *tapoff, int nt, int C,                   \
+                               const float *wpan, int load, const cd_epilogue *ep) {   \
+    __m512 acc[P][J];                                                                    \
+    _Pragma("GCC unroll 16") for (int p = 0; p < P; p++)                                \
+        _Pragma("GCC unroll 4") for (int j = 0; j < J; j++) {                          \
+            acc[p][j] = _mm512_setzero_ps();                                             \
+            if (load && p < np)                                                          \
+                acc[p][j] = load16(out + obase[p] + 16 * j, left - 16 * j);              \
+        }                                                                                \
+    for (int t = 0; t < nt; t++) {                                                       \
+        const float *xp[P];                                                              \
+        _Pragma("GCC unroll 16") for (int p = 0; p < P; p++)                            \
+            xp[p] = src + base[p] + tapoff[t];                                           \
+        const float *wr = wpan + (int64_t)t * C * (16 * J);                             \
+        for (int c = 0; c < C; c++) {                                                    \
+            __m512 wv[J];                                                                \
+            _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                         \
+                wv[j] = _mm512_loadu_ps(wr + (int64_t)c * (16 * J) + 16 * j);            \
+            _Pragma("GCC unroll 16") for (int p = 0; p < P; p++) {                      \
+                __m512 x = _mm512_set1_ps(xp[p][c]);                                     \
+                _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                     \
+                    acc[p][j] = _mm512_fmadd_ps(x, wv[j], acc[p][j]);                   \
+            }                                                                            \
+        }                                                                                \
+    }                                                                                    \
+    if (ep) epilogue(acc[0], P, J, np, left, obase, ep);                                 \
+    _Pragma("GCC unroll 16") for (int p = 0; p < P; p++)                                \
+        if (p < np)                                                                      \
+            _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                         \
+                store16(out + obase[p] + 16 * j, left - 16 * j, acc[p][j]);              \
+}
+FWD_TILE(14, 1)
+FWD_TILE(12, 2)
+FWD_TILE(6, 4)
+
+/* One weight-gradient tile: KP rows k (nk of them real) of dwp (NB = 16*J
+ * floats each) are loaded, summed over the pixels of a group and stored
+ * back. FULL: the rows are channels c0.. of one tap, read at xb + toff + k
+ * (constant displacements); otherwise at xb + offs[k]. */
+#define BWW_TILE(KP, J, FULL, NAME)                                                      \
+static void NAME(float *dwp, int nk, const int64_t *offs, int64_t toff,                 \
+                 const float *src, const conv_shape *s, int nimg, const float *dout,   \
+                 int left) {                                                             \
+    __m512 acc[KP][J];                                                                   \
+    __mmask16 msk[J];                                                                    \
+    _Pragma("GCC unroll 4") for (int j = 0; j < J; j++) msk[j] = lane_mask(left - 16 * j); \
+    _Pragma("GCC unroll 24") for (int k = 0; k < KP; k++)                               \
+        _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                            \
+            acc[k][j] = k < nk ? _mm512_loadu_ps(dwp + (int64_t)k * (16 * J) + 16 * j)  \
+                               : _mm512_setzero_ps();                                   \
+    int Hp = s->H + 2 * s->pad, Wp = s->W + 2 * s->pad, C = s->C;                       \
+    const float *g = dout;                                                               \
+    for (int b = 0; b < nimg; b++)                                                       \
+        for (int oh = 0; oh < s->OH; oh++) {                                             \
+            const float *xr = src + (((int64_t)b * Hp + oh * s->stride) * Wp) * C;       \
+            for (int ow = 0; ow < s->OW; ow++, g += s->OC) {                             \
+                const float *xb = xr + (int64_t)ow * s->stride * C;                      \
+                __m512 dv[J];                                                            \
+                _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                     \
+                    dv[j] = left >= 16 * (j + 1) ? _mm512_loadu_ps(g + 16 * j)            \
+                                                 : _mm512_maskz_loadu_ps(msk[j], g + 16 * j); \
+                _Pragma("GCC unroll 24") for (int k = 0; k < KP; k++) {                 \
+                    __m512 x = _mm512_set1_ps(FULL ? xb[toff + k] : xb[offs[k]]);        \
+                    _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                 \
+                        acc[k][j] = _mm512_fmadd_ps(x, dv[j], acc[k][j]);               \
+                }                                                                        \
+            }                                                                            \
+        }                                                                                \
+    _Pragma("GCC unroll 24") for (int k = 0; k < KP; k++)                               \
+        if (k < nk)                                                                      \
+            _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                        \
+                _mm512_storeu_ps(dwp + (int64_t)k * (16 * J) + 16 * j, acc[k][j]);      \
+}
+BWW_TILE(16, 1, 1, bww_full_1)
+BWW_TILE(16, 1, 0, bww_part_1)
+BWW_TILE(8, 2, 1, bww_full_2)
+BWW_TILE(8, 2, 0, bww_part_2)
+BWW_TILE(6, 4, 1, bww_full_4)
+BWW_TILE(6, 4, 0, bww_part_4)
+
+static void fwd_tile(int J, float *out, const int64_t *obase, int np, int left,
+                     const float *src, const int64_t *base, const int64_t *tapoff, int nt,
+                     int C, const float *wpan, int load, const cd_epilogue *ep) {
+    if (J == 1)
+        fwd_tile_14_1(out, obase, np, left, src, base, tapoff, nt, C, wpan, load, ep);
+    else if (J == 2)
+        fwd_tile_12_2(out, obase, np, left, src, base, tapoff, nt, C, wpan, load, ep);
+    else
+        fwd_tile_6_4(out, obase, np, left, src, base, tapoff, nt, C, wpan, load, ep);
+}
+
+static int fwd_pixels(int J) { return J == 1 ? 14 : J == 2 ? 12 : 6; }
+static int bww_rows(int J) { return J == 1 ? 16 : J == 2 ? 8 : 6; }
+
+typedef struct {
+    const conv_shape *s;
+    const float *in, *wpk, *dout;
+    float *out, *dwp, *scratch;
+    int accumulate, G, ngroups, nob, NB;
+    int64_t ntasks, buf_n;
+    int nparts;
+    const cd_epilogue *ep;
+} cd_ctx;
+
+static const float *load_group(float *buf, const cd_ctx *x, int b0, int nimg) {
+    return pad_group(buf, x->in, x->s, b0, nimg);
+}
+
+/* Sets x->s, G, ngroups, buf_n for shape s. */
+static void setup_groups(cd_ctx *x, const conv_shape *s) {
+    x->s = s;
+    x->buf_n = group_buffer(s);
+    x->G = group_images(x->s);
+    x->ngroups = (s->B + x->G - 1) / x->G;
+}
+
+static void tap_offsets(int64_t *tapoff, const conv_shape *s) {
+    int Wp = s->W + 2 * s->pad;
+    for (int kh = 0; kh < s->KH; kh++)
+        for (int kw = 0; kw < s->KW; kw++)
+            tapoff[kh * s->KW + kw] = ((int64_t)kh * Wp + kw) * s->C;
+}
+
+static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
+    cd_ctx *x = vctx;
+    const conv_shape *s = x->s;
+    int NB = x->NB, J = NB / 16, P = fwd_pixels(J), KK = s->KH * s->KW, C = s->C;
+    int Hp = s->H + 2 * s->pad, Wp = s->W + 2 * s->pad;
+    int64_t OHW = (int64_t)s->OH * s->OW, K = (int64_t)KK * C;
+    int64_t tapoff[KK];
+    tap_offsets(tapoff, s);
+    int tchunk = (int)(CHUNK_FLOATS / ((int64_t)C * NB));
+    if (tchunk < 1) tchunk = 1;
+    for (int64_t part = i0; part < i1; part++) {
+        float *buf = x->scratch + part * x->buf_n;
+        int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
+        int have = -1;
+        const float *src = NULL;
+        for (int64_t task = a; task < e; task++) {
+            int g = (int)(task / x->nob), ob = (int)(task % x->nob);
+            int b0 = g * x->G, nimg = s->B - b0 < x->G ? s->B - b0 : x->G;
+            if (g != have) { src = load_group(buf, x, b0, nimg); have = g; }
+            int left = s->OC - ob * NB;
+            const float *wpan = x->wpk + ob * K * NB;
+            int64_t npx = nimg * OHW;
+            float *outg = x->out + (int64_t)b0 * OHW * s->OC + (int64_t)ob * NB;
+            cd_epilogue ep = { 0 };
+            if (x->ep) {
+                ep = *x->ep;
+                ep.scale += ob * NB;
+                ep.shift += ob * NB;
+                if (ep.res) ep.res += outg - x->out;
+            }
+            for (int t0 = 0; t0 < KK; t0 += tchunk) {
+                int t1 = t0 + tchunk < KK ? t0 + tchunk : KK;
+                int load = t0 > 0 || x->accumulate;
+                int64_t base[16], obase[16];
+                const float *wt = wpan + (int64_t)t0 * C * NB;
+                int b = 0, oh = 0, ow = 0;        /* pixel q0, stepped along */
+                for (int64_t q0 = 0; q0 < npx; q0 += P) {
+                    int np = npx - q0 < P ? (int)(npx - q0) : P;
+                    for (int p = 0; p < np; p++) {
+                        base[p] = (((int64_t)b * Hp + oh * s->stride) * Wp + ow * s->stride) * C;
+                        obase[p] = (q0 + p) * s->OC;
+                        if (++ow == s->OW) { ow = 0; if (++oh == s->OH) { oh = 0; b++; } }
+                    }
+                    for (int p = np; p < P; p++) {
+                        base[p] = base[np - 1];
+                        obase[p] = obase[np - 1];
+                    }
+                    fwd_tile(J, outg, obase, np, left, src, base, tapoff + t0, t1 - t0, C, wt,
+                             load, t1 == KK && x->ep ? &ep : NULL);
+                }
+            }
+        }
+    }
+}
+
+static int nparts_for(int64_t ntasks) {
+    int p = ssl_threads();
+    if (p > CD_MAX_PARTS) p = CD_MAX_PARTS;
+    if (p > ntasks) p = (int)ntasks;
+    return p < 1 ? 1 : p;
+}
+
+void cd_forward(float *out, const float *in, const float *wpk, const conv_shape *s,
+                int accumulate, const cd_epilogue *ep, float *scratch) {
+    cd_ctx x = { 0 };
+    x.in = in; x.wpk = wpk; x.out = out; x.scratch = scratch; x.ep = ep;
+    setup_groups(&x, s);
+    x.accumulate = accumulate;
+    x.NB = cd_block(s->OC);
+    x.nob = (int)nblocks(s->OC);
+    x.ntasks = (int64_t)x.ngroups * x.nob;
+    x.nparts = nparts_for(x.ntasks);
+    ssl_parallel_for(x.nparts, 1, fwd_part, &x);
+}
+
+/* Weight-gradient tasks: (ob, tap, chunk of KP channels), so a full tile's
+ * rows are consecutive channels of one tap; with fewer than KP channels
+ * (stems), (ob, tile of KP rows of k) across taps instead. */
+static int64_t bww_tiles_per_ob(const conv_shape *s, int KP) {
+    int64_t KK = (int64_t)s->KH * s->KW;
+    return s->C >= KP ? KK * ((s->C + KP - 1) / KP) : (KK * s->C + KP - 1) / KP;
+}
+
+static void bww_part(void *vctx, int64_t i0, int64_t i1, int tid) {
+    cd_ctx *x = vctx;
+    const conv_shape *s = x->s;
+    int NB = x->NB, J = NB / 16, KP = bww_rows(J), C = s->C, KK = s->KH * s->KW;
+    int64_t K = (int64_t)KK * C, ncc = (C + KP - 1) / KP, per_ob = bww_tiles_per_ob(s, KP);
+    int flat = C < KP;
+    int64_t tapoff[KK];
+    tap_offsets(tapoff, s);
+    for (int64_t part = i0; part < i1; part++) {
+        float *buf = x->scratch + part * x->buf_n;
+        int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
+        for (int g = 0; g < x->ngroups; g++) {
+            int b0 = g * x->G, nimg = s->B - b0 < x->G ? s->B - b0 : x->G;
+            const float *src = load_group(buf, x, b0, nimg);
+            for (int64_t task = a; task < e; task++) {
+                int ob = (int)(task / per_ob);
+                int64_t k0, offs[24], toff;
+                int nk;
+                if (flat) {
+                    k0 = task % per_ob * KP;
+                    nk = K - k0 < KP ? (int)(K - k0) : KP;
+                    for (int k = 0; k < KP; k++) {
+                        int64_t kk = k0 + (k < nk ? k : nk - 1);
+                        offs[k] = tapoff[kk / C] + kk % C;
+                    }
+                    toff = 0;
+                } else {
+                    int t = (int)(task % per_ob / ncc), c0 = (int)(task % ncc) * KP;
+                    nk = C - c0 < KP ? C - c0 : KP;
+                    toff = tapoff[t] + c0;
+                    for (int k = 0; k < KP; k++) offs[k] = toff + (k < nk ? k : nk - 1);
+                    k0 = (int64_t)t * C + c0;
+                }
+                float *d = x->dwp + (ob * K + k0) * NB;
+                const float *gd = x->dout + (int64_t)b0 * s->OH * s->OW * s->OC + ob * NB;
+                int left = s->OC - ob * NB;
+                if (nk == KP && !flat) {
+                    if (J == 1) bww_full_1(d, nk, offs, toff, src, s, nimg, gd, left);
+                    else if (J == 2) bww_full_2(d, nk, offs, toff, src, s, nimg, gd, left);
+                    else bww_full_4(d, nk, offs, toff, src, s, nimg, gd, left);
+                } else {
+                    if (J == 1) bww_part_1(d, nk, offs, toff, src, s, nimg, gd, left);
+                    else if (J == 2) bww_part_2(d, nk, offs, toff, src, s, nimg, gd, left);
+                    else bww_part_4(d, nk, offs, toff, src, s, nimg, gd, left);
+                }
+            }
+        }
+    }
+}
+
+void cd_backward_weights(float *dw, const float *dout, const float *in,
+                         const conv_shape *s, float *dwp, float *scratch) {
+    cd_ctx x = { 0 };
+    x.in = in; x.dout = dout; x.dwp = dwp; x.scratch = scratch;
+    setup_groups(&x, s);
+    x.NB = cd_block(s->OC);
+    x.nob = (int)nblocks(s->OC);
+    int KP = bww_rows(x.NB / 16);
+    x.ntasks = x.nob * bww_tiles_per_ob(s, KP);
+    x.nparts = nparts_for(x.ntasks);
+    memset(dwp, 0, (size_t)cd_packed_size(s) * sizeof(float));
+    ssl_parallel_for(x.nparts, 1, bww_part, &x);
+    int NB = x.NB, KK = s->KH * s->KW;
+    int64_t K = (int64_t)KK * s->C;
+    for (int oc = 0; oc < s->OC; oc++) {
+        const float *src = dwp + ((int64_t)(oc / NB) * K) * NB + oc % NB;
+        float *d = dw + (int64_t)oc * K;
+        for (int c = 0; c < s->C; c++)
+            for (int t = 0; t < KK; t++) d[c * KK + t] += src[((int64_t)t * s->C + c) * NB];
+    }
+}
+
+typedef struct {
+    const conv_shape *s;
+    conv_shape d;             /* padded dout */
+    const float *dout, *wpk;
+    float *din, *scratch;
+    int accumulate, G, nob, NB;
+    int64_t ntasks, buf_n;
+    int nparts;
+} sd_ctx;
+
+static void sd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
+    sd_ctx *x = vctx;
+    const conv_shape *s = x->s;
+    int NB = x->NB, J = NB / 16, P = fwd_pixels(J), KK = s->KH * s->KW, st = s->stride;
+    int Q = x->d.pad, Hq = s->OH + 2 * Q, Wq = s->OW + 2 * Q, OC = s->OC;
+    int64_t K = (int64_t)KK * OC;
+    int kh[KK], kw[KK];
+    int64_t tapoff[KK];
+    for (int64_t part = i0; part < i1; part++) {
+        float *buf = x->scratch + part * x->buf_n;
+        int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
+        int have = -1;
+        const float *src = NULL;
+        for (int64_t task = a; task < e; task++) {
+            int g = (int)(task / x->nob), ob = (int)(task % x->nob);
+            int b0 = g * x->G, nimg = s->B - b0 < x->G ? s->B - b0 : x->G;
+            if (g != have) { src = pad_group(buf, x->dout, &x->d, b0, nimg); have = g; }
+            int left = s->C - ob * NB;
+            float *dg = x->din + (int64_t)b0 * s->H * s->W * s->C + (int64_t)ob * NB;
+            const float *wt = x->wpk + ob * K * NB;
+            for (int cls = 0; cls < st * st; cls++) {
+                int ph = cls / st, pw = cls % st;
+                int nt = class_taps(kh, kw, s, cls);
+                for (int i = 0; i < nt; i++) {
+                    int dh = (ph + s->pad - kh[i]) / st, dw = (pw + s->pad - kw[i]) / st;
+                    tapoff[i] = ((int64_t)dh * Wq + dw) * OC;
+                }
+                int Hc = ph < s->H ? (s->H - ph + st - 1) / st : 0;
+                int Wc = pw < s->W ? (s->W - pw + st - 1) / st : 0;
+                int64_t per = (int64_t)Hc * Wc, npx = nimg * per;
+                int64_t base[16], obase[16];
+                for (int64_t q0 = 0; q0 < npx; q0 += P) {
+                    int np = npx - q0 < P ? (int)(npx - q0) : P;
+                    for (int p = 0; p < P; p++) {
+                        int64_t q = q0 + (p < np ? p : np - 1);
+                        int b = (int)(q / per), r = (int)(q % per);
+                        int u = r / Wc, v = r % Wc;
+                        base[p] = (((int64_t)b * Hq + u + Q) * Wq + v + Q) * OC;
+                        obase[p] = (((int64_t)b * s->H + st * u + ph) * s->W + st * v + pw) * s->C;
+                    }
+                    fwd_tile(J, dg, obase, np, left, src, base, tapoff, nt, OC, wt,
+                             x->accumulate, NULL);
+                }
+                wt += (int64_t)nt * OC * NB;
+            }
+        }
+    }
+}
+
+void cd_backward_data_strided(float *din, const float *dout, const float *wpk,
+                              const conv_shape *s, int accumulate, float *scratch) {
+    sd_ctx x = { 0 };
+    x.s = s; x.dout = dout; x.wpk = wpk; x.din = din; x.scratch = scratch;
+    x.accumulate = accumulate;
+    sd_dout_shape(&x.d, s);
+    x.NB = cd_block(s->C);
+    x.nob = (int)nblocks(s->C);
+    x.G = group_images(&x.d);
+    x.ntasks = (int64_t)((s->B + x.G - 1) / x.G) * x.nob;
+    x.buf_n = (int64_t)x.G * (x.d.H + 2 * x.d.pad) * (x.d.W + 2 * x.d.pad) * x.d.C;
+    x.nparts = nparts_for(x.ntasks);
+    ssl_parallel_for(x.nparts, 1, sd_part, &x);
+}
+
+#else   /* no AVX-512: conv.c uses im2col + sgemm */
+
+int cd_available(void) { return 0; }
+void cd_forward(float *out, const float *in, const float *wpk, const conv_shape *s,
+                int accumulate, const cd_epilogue *ep, float *scratch) {
+    (void)ep; (void)out; (void)in; (void)wpk; (void)s; (void)accumulate; (void)scratch;
+    (void)pad_group;
+}
+void cd_backward_data_strided(float *din, const float *dout, const float *wpk,
+                              const conv_shape *s, int accumulate, float *scratch) {
+    (void)din; (void)dout; (void)wpk; (void)s; (void)accumulate; (void)scratch;
+}
+void cd_backward_weights(float *dw, const float *dout, const float *in,
+                         const conv_shape *s, float *dwp, float *scratch) {
+    (void)dw; (void)dout; (void)in; (void)s; (void)dwp; (void)scratch;
+}
+#endif
