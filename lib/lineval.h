@@ -35,7 +35,7 @@
 
 #include "value.h"
 
-#define LINEVAL_ERRLEN 256
+#define LINEVAL_ERRLEN 512
 #define LINEVAL_DEFAULT_LR 10.0
 
 typedef enum { LINEVAL_NORM_NONE, LINEVAL_NORM_L2, LINEVAL_NORM_STANDARDIZE } lineval_norm;

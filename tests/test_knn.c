@@ -121,7 +121,7 @@ static void compare(const char *tag, const float *tr, const int32_t *ytr, int64_
                     const float *te, const int32_t *yte, int64_t nte, int dim, int C,
                     const int *ks, int nk, const double *sg, int ns, int64_t qb, int64_t tb,
                     const int64_t *order, const double *ss) {
-    char name[256], err[KNN_ERRLEN] = "";
+    char name[512], err[KNN_ERRLEN] = "";
     knn_config cfg = { ks, nk, sg, ns, qb, tb, 0 };
     knn_report rep;
     int rc = knn_evaluate(tr, ytr, ntr, te, yte, nte, dim, C, &cfg, &rep, err);
