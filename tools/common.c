@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dataset.h"
 #include "threads.h"
 
 const char *prog = "ssl";
@@ -165,4 +166,51 @@ double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- feature pairs (ssl-knn, ssl-lineval) ---- */
+
+static void load_features(ssl_features *f, const char *path) {
+    char err[SSLT_ERRLEN];
+    if (features_load(f, path, err)) {
+        const char *name = strcmp(path, "-") ? path : "<stdin>";
+        if (!strncmp(err, name, strlen(name))) die("%s", err);
+        die("%s: %s", name, err);
+    }
+    if (f->n < 1) die("%s: no rows (empty set)", path);
+}
+
+int load_feature_pair(ssl_features *tr, ssl_features *te, const char *train_path,
+                      const char *test_path, int check_finite) {
+    load_features(tr, train_path);
+    load_features(te, test_path);
+    if (tr->dim != te->dim)
+        die("%s: feature dimension %d does not match the training features (%d)",
+            test_path, te->dim, tr->dim);
+    int nc = tr->nclasses > te->nclasses ? tr->nclasses : te->nclasses;
+    if (tr->classes && te->classes) {
+        if (tr->nclasses != te->nclasses)
+            die("%s: %d classes, the training features have %d", test_path, te->nclasses,
+                tr->nclasses);
+        for (int i = 0; i < tr->nclasses; i++)
+            if (strcmp(tr->classes[i], te->classes[i]))
+                die("%s: class %d is '%s', in the training features '%s'", test_path, i,
+                    te->classes[i], tr->classes[i]);
+    } else if (tr->classes || te->classes) {
+        nc = tr->classes ? tr->nclasses : te->nclasses;
+    }
+    const ssl_features *s[2] = { tr, te };
+    const char *p[2] = { train_path, test_path };
+    for (int k = 0; k < 2; k++)
+        for (int64_t i = 0; i < s[k]->n; i++)
+            if (s[k]->labels[i] < 0 || s[k]->labels[i] >= nc)
+                die("%s: label %d (row %lld) is outside the %d classes", p[k],
+                    (int)s[k]->labels[i], (long long)i, nc);
+    if (check_finite)
+        for (int k = 0; k < 2; k++)
+            for (int64_t i = 0; i < s[k]->n * s[k]->dim; i++)
+                if (!isfinite(s[k]->x[i]))
+                    die("%s: row %lld holds a value that is not finite", p[k],
+                        (long long)(i / s[k]->dim));
+    return nc;
 }

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "dataset.h"
+
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
 
@@ -56,4 +58,11 @@ void print_version(void) __attribute__((noreturn));
 double peak_rss_mib(void);
 /* Monotonic seconds. */
 double now_seconds(void);
+
+/* Load training and test features (features or dataset streams; "-" is
+ * stdin), die with "prog: FILE: problem" on any error, and check that the
+ * two agree: feature dimension, class lists, labels within the classes,
+ * and, with check_finite, every value finite. Returns the class count. */
+int load_feature_pair(ssl_features *tr, ssl_features *te, const char *train_path,
+                      const char *test_path, int check_finite);
 #endif

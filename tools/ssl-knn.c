@@ -37,42 +37,6 @@ typedef struct {
     int json, threads;
 } options;
 
-static void load(ssl_features *f, const char *path) {
-    char err[SSLT_ERRLEN];
-    if (features_load(f, path, err)) {
-        const char *name = strcmp(path, "-") ? path : "<stdin>";
-        if (!strncmp(err, name, strlen(name))) die("%s", err);
-        die("%s: %s", name, err);
-    }
-    if (f->n < 1) die("%s: no rows (empty set)", path);
-}
-
-/* Classes of the two sets must agree; returns the class count. */
-static int check_pair(const ssl_features *tr, const ssl_features *te, const options *o) {
-    if (tr->dim != te->dim)
-        die("%s: feature dimension %d does not match the training features (%d)",
-            o->test_path, te->dim, tr->dim);
-    int nc = tr->nclasses > te->nclasses ? tr->nclasses : te->nclasses;
-    if (tr->classes && te->classes) {
-        if (tr->nclasses != te->nclasses)
-            die("%s: %d classes, the training features have %d", o->test_path, te->nclasses,
-                tr->nclasses);
-        for (int i = 0; i < tr->nclasses; i++)
-            if (strcmp(tr->classes[i], te->classes[i]))
-                die("%s: class %d is '%s', in the training features '%s'", o->test_path, i,
-                    te->classes[i], tr->classes[i]);
-    } else if (tr->classes || te->classes) {
-        nc = tr->classes ? tr->nclasses : te->nclasses;
-    }
-    const ssl_features *s[2] = { tr, te };
-    const char *p[2] = { o->train_path, o->test_path };
-    for (int k = 0; k < 2; k++)
-        for (int64_t i = 0; i < s[k]->n; i++)
-            if (s[k]->labels[i] < 0 || s[k]->labels[i] >= nc)
-                die("%s: label %d (row %lld) is outside the %d classes", p[k],
-                    (int)s[k]->labels[i], (long long)i, nc);
-    return nc;
-}
 
 static void json_str(const char *s) {
     sv *v = sv_str(s);
@@ -110,9 +74,7 @@ static void print_per_class(const knn_report *r, const ssl_features *tr, int jso
 static int run(const options *o) {
     ssl_features tr, te;
     double t0 = now_seconds();
-    load(&tr, o->train_path);
-    load(&te, o->test_path);
-    int nc = check_pair(&tr, &te, o);
+    int nc = load_feature_pair(&tr, &te, o->train_path, o->test_path, 0);
     for (int i = 0; i < o->nk; i++)
         if (o->k[i] > tr.n)
             die("%s: k = %d is larger than the training set (%lld rows)", o->train_path,

@@ -39,46 +39,6 @@ typedef struct {
     int json, threads;
 } options;
 
-static void load(ssl_features *f, const char *path) {
-    char err[SSLT_ERRLEN];
-    if (features_load(f, path, err)) {
-        const char *name = strcmp(path, "-") ? path : "<stdin>";
-        if (!strncmp(err, name, strlen(name))) die("%s", err);
-        die("%s: %s", name, err);
-    }
-    if (f->n < 1) die("%s: no rows (empty set)", path);
-}
-
-static int check_pair(const ssl_features *tr, const ssl_features *te, const options *o) {
-    if (tr->dim != te->dim)
-        die("%s: feature dimension %d does not match the training features (%d)",
-            o->test_path, te->dim, tr->dim);
-    int nc = tr->nclasses > te->nclasses ? tr->nclasses : te->nclasses;
-    if (tr->classes && te->classes) {
-        if (tr->nclasses != te->nclasses)
-            die("%s: %d classes, the training features have %d", o->test_path, te->nclasses,
-                tr->nclasses);
-        for (int i = 0; i < tr->nclasses; i++)
-            if (strcmp(tr->classes[i], te->classes[i]))
-                die("%s: class %d is '%s', in the training features '%s'", o->test_path, i,
-                    te->classes[i], tr->classes[i]);
-    } else if (tr->classes || te->classes) {
-        nc = tr->classes ? tr->nclasses : te->nclasses;
-    }
-    const ssl_features *s[2] = { tr, te };
-    const char *p[2] = { o->train_path, o->test_path };
-    for (int k = 0; k < 2; k++)
-        for (int64_t i = 0; i < s[k]->n; i++)
-            if (s[k]->labels[i] < 0 || s[k]->labels[i] >= nc)
-                die("%s: label %d (row %lld) is outside the %d classes", p[k],
-                    (int)s[k]->labels[i], (long long)i, nc);
-    for (int k = 0; k < 2; k++)
-        for (int64_t i = 0; i < s[k]->n * s[k]->dim; i++)
-            if (!isfinite(s[k]->x[i]))
-                die("%s: row %lld holds a value that is not finite", p[k],
-                    (long long)(i / s[k]->dim));
-    return nc;
-}
 
 static void on_epoch(void *ctx, int e, double lr, double loss, double acc) {
     const options *o = ctx;
@@ -110,9 +70,7 @@ static int run(options *o) {
     ssl_features tr, te;
     char err[LINEVAL_ERRLEN];
     double t0 = now_seconds();
-    load(&tr, o->train_path);
-    load(&te, o->test_path);
-    int nc = check_pair(&tr, &te, o);
+    int nc = load_feature_pair(&tr, &te, o->train_path, o->test_path, 1);
     o->cfg.on_epoch = on_epoch;
     o->cfg.ctx = o;
     lineval_model m;
