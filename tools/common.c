@@ -168,6 +168,11 @@ double now_seconds(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+void json_num(const char *key, double x, int comma) {
+    if (isfinite(x)) printf("\"%s\":%.10g%s", key, x, comma ? "," : "");
+    else printf("\"%s\":null%s", key, comma ? "," : "");
+}
+
 /* ---- feature pairs (ssl-knn, ssl-lineval) ---- */
 
 static void load_features(ssl_features *f, const char *path) {

@@ -59,6 +59,10 @@ double peak_rss_mib(void);
 /* Monotonic seconds. */
 double now_seconds(void);
 
+/* One JSON member "key":x on stdout (10 significant digits; null when x is
+ * not finite), followed by a comma when comma != 0. */
+void json_num(const char *key, double x, int comma);
+
 /* Load training and test features (features or dataset streams; "-" is
  * stdin), die with "prog: FILE: problem" on any error, and check that the
  * two agree: feature dimension, class lists, labels within the classes,

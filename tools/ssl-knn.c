@@ -45,11 +45,6 @@ static void json_str(const char *s) {
     sv_free(v);
 }
 
-static void json_num(const char *key, double x, int comma) {
-    if (isfinite(x)) printf("\"%s\":%.10g%s", key, x, comma ? "," : "");
-    else printf("\"%s\":null%s", key, comma ? "," : "");
-}
-
 static void print_per_class(const knn_report *r, const ssl_features *tr, int json) {
     const knn_result *f = &r->res[0];
     if (json) printf(",\"per_class\":[");

@@ -61,11 +61,6 @@ static sv *recipe_sv(const options *o) {
     return r;
 }
 
-static void json_num(const char *key, double x, int comma) {
-    if (isfinite(x)) printf("\"%s\":%.10g%s", key, x, comma ? "," : "");
-    else printf("\"%s\":null%s", key, comma ? "," : "");
-}
-
 static int run(options *o) {
     ssl_features tr, te;
     char err[LINEVAL_ERRLEN];

@@ -149,7 +149,7 @@ static void on_step(void *vctx, const train_status *st) {
     }
 }
 
-static void json_num(FILE *f, const char *key, double v) {
+static void log_num(FILE *f, const char *key, double v) {
     if (isfinite(v)) fprintf(f, ",\"%s\":%.6g", key, v);
     else fprintf(f, ",\"%s\":null", key);
 }
@@ -161,15 +161,15 @@ static void on_epoch(void *vctx, const train_status *st) {
     if (c->log) {
         fprintf(c->log, "{\"event\":\"epoch\",\"epoch\":%lld,\"step\":%lld",
                 (long long)st->epoch + 1, (long long)st->step);
-        json_num(c->log, "loss", st->epoch_loss);
-        json_num(c->log, "inst_acc", st->epoch_inst_acc);
-        json_num(c->log, "knn_top1", st->knn_top1);
-        json_num(c->log, "knn_top5", st->knn_top5);
-        json_num(c->log, "lr", st->lr);
-        json_num(c->log, "img_s", ips);
-        json_num(c->log, "aug_share", busy > 0 ? st->t_aug / busy : NAN);
-        json_num(c->log, "rss_mib", peak_rss_mib());
-        json_num(c->log, "seconds", st->seconds);
+        log_num(c->log, "loss", st->epoch_loss);
+        log_num(c->log, "inst_acc", st->epoch_inst_acc);
+        log_num(c->log, "knn_top1", st->knn_top1);
+        log_num(c->log, "knn_top5", st->knn_top5);
+        log_num(c->log, "lr", st->lr);
+        log_num(c->log, "img_s", ips);
+        log_num(c->log, "aug_share", busy > 0 ? st->t_aug / busy : NAN);
+        log_num(c->log, "rss_mib", peak_rss_mib());
+        log_num(c->log, "seconds", st->seconds);
         fprintf(c->log, "}\n");
         fflush(c->log);
     }
