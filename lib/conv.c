@@ -81,7 +81,7 @@ int64_t conv2d_workspace(const conv_shape *s) {
     if (!cd_available()) return gemm_workspace(s);
     conv_shape t;
     int64_t sc = cd_scratch(s);
-    int64_t w = direct_p1(s) + sc;
+    int64_t w = max64(direct_p1(s), cd_bww_size(s)) + sc;
     if (cd_bwd_data_shape(&t, s) == 0)
         w = max64(w, direct_p1(s) + cd_scratch(&t));
     else
@@ -258,7 +258,7 @@ void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
     }
     if (cd_available()) {
         conv_shape t;
-        cd_backward_weights(dw, dout, in, s, ws, ws + cd_packed_size(s));
+        cd_backward_weights(dw, dout, in, s, ws, ws + cd_bww_size(s));
         if (!din) return;
         if (cd_bwd_data_shape(&t, s) == 0) {
             cd_pack_bwd_data(ws, w, s);

@@ -50,9 +50,9 @@ static int group_images(const conv_shape *s) {
 
 static int64_t group_buffer(const conv_shape *s);
 
+/* Per part: the padded group, then (weight gradient) its pixel table. */
 int64_t cd_scratch(const conv_shape *s) {
-    int64_t n = CD_MAX_PARTS * group_buffer(s);
-    return n > 0 ? n : 1;
+    return CD_MAX_PARTS * (group_buffer(s) + (int64_t)group_images(s) * s->OH * s->OW);
 }
 
 void cd_pack(float *wpk, const float *w, const conv_shape *s) {
@@ -250,14 +250,74 @@ FWD_TILE(14, 1)
 FWD_TILE(12, 2)
 FWD_TILE(6, 4)
 
+/* One row tile: P pixels of one output row, pixel p's taps read at
+ * x + p * SC + tapoff[t] (SC = stride * C, a compile-time constant, so
+ * every broadcast is a constant displacement from one pointer per tap),
+ * written at out + obase[p]; all P pixels are real. For the small-channel
+ * layers, whose per-tap loop over C is too short to amortise the generic
+ * tile's per-pixel pointers. */
+#define FWD_ROW(P, J, SC)                                                                \
+static void fwd_row_##P##_##J##_##SC(float *out, const int64_t *obase, int left,        \
+                                     const float *x, const int64_t *tapoff, int nt,      \
+                                     int C, const float *wpan, int load,                 \
+                                     const cd_epilogue *ep) {                            \
+    __m512 acc[P][J];                                                                    \
+    _Pragma("GCC unroll 16") for (int p = 0; p < P; p++)                                \
+        _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                            \
+            acc[p][j] = load ? load16(out + obase[p] + 16 * j, left - 16 * j)           \
+                             : _mm512_setzero_ps();                                      \
+    for (int t = 0; t < nt; t++) {                                                       \
+        const float *xt = x + tapoff[t];                                                 \
+        const float *wr = wpan + (int64_t)t * C * (16 * J);                             \
+        for (int c = 0; c < C; c++, xt++, wr += 16 * J) {                               \
+            __m512 wv[J];                                                                \
+            _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                         \
+                wv[j] = _mm512_loadu_ps(wr + 16 * j);                                    \
+            _Pragma("GCC unroll 16") for (int p = 0; p < P; p++) {                      \
+                __m512 b = _mm512_set1_ps(xt[p * (SC)]);                                 \
+                _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                     \
+                    acc[p][j] = _mm512_fmadd_ps(b, wv[j], acc[p][j]);                   \
+            }                                                                            \
+        }                                                                                \
+    }                                                                                    \
+    if (ep) epilogue(acc[0], P, J, P, left, obase, ep);                                  \
+    _Pragma("GCC unroll 16") for (int p = 0; p < P; p++)                                \
+        _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                            \
+            store16(out + obase[p] + 16 * j, left - 16 * j, acc[p][j]);                  \
+}
+FWD_ROW(16, 1, 16)
+FWD_ROW(14, 1, 16)
+FWD_ROW(8, 2, 32)
+FWD_ROW(7, 2, 32)
+
+typedef void (*row_fn)(float *, const int64_t *, int, const float *, const int64_t *, int,
+                       int, const float *, int, const cd_epilogue *);
+
+/* The row kernel for shape s with NB-channel blocks, and its pixels per
+ * tile (a divisor of OW); NULL where there is none. */
+static row_fn pick_row(const conv_shape *s, int NB, int *P) {
+    static const struct { int sc, nb, p; row_fn f; } k[] = {
+        { 16, 16, 16, fwd_row_16_1_16 }, { 16, 16, 14, fwd_row_14_1_16 },
+        { 32, 32, 8, fwd_row_8_2_32 }, { 32, 32, 7, fwd_row_7_2_32 },
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+        if (k[i].sc == s->stride * s->C && k[i].nb == NB && s->OW % k[i].p == 0) {
+            *P = k[i].p;
+            return k[i].f;
+        }
+    return NULL;
+}
+
 /* One weight-gradient tile: KP rows k (nk of them real) of dwp (NB = 16*J
- * floats each) are loaded, summed over the pixels of a group and stored
- * back. FULL: the rows are channels c0.. of one tap, read at xb + toff + k
- * (constant displacements); otherwise at xb + offs[k]. */
+ * floats each) are loaded, summed over the npix pixels of a group and
+ * stored back. Pixel q's taps start at src + pix[q]; its dout row is
+ * dout + q * OC. FULL: the rows are channels c0.. of one tap, read at
+ * src + pix[q] + toff + k (constant displacements); otherwise at
+ * src + pix[q] + offs[k]. */
 #define BWW_TILE(KP, J, FULL, NAME)                                                      \
 static void NAME(float *dwp, int nk, const int64_t *offs, int64_t toff,                 \
-                 const float *src, const conv_shape *s, int nimg, const float *dout,   \
-                 int left) {                                                             \
+                 const float *src, const int32_t *pix, int npix, int OC,                \
+                 const float *dout, int left) {                                          \
     __m512 acc[KP][J];                                                                   \
     __mmask16 msk[J];                                                                    \
     _Pragma("GCC unroll 4") for (int j = 0; j < J; j++) msk[j] = lane_mask(left - 16 * j); \
@@ -265,24 +325,19 @@ static void NAME(float *dwp, int nk, const int64_t *offs, int64_t toff,         
         _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                            \
             acc[k][j] = k < nk ? _mm512_loadu_ps(dwp + (int64_t)k * (16 * J) + 16 * j)  \
                                : _mm512_setzero_ps();                                   \
-    int Hp = s->H + 2 * s->pad, Wp = s->W + 2 * s->pad, C = s->C;                       \
-    const float *g = dout;                                                               \
-    for (int b = 0; b < nimg; b++)                                                       \
-        for (int oh = 0; oh < s->OH; oh++) {                                             \
-            const float *xr = src + (((int64_t)b * Hp + oh * s->stride) * Wp) * C;       \
-            for (int ow = 0; ow < s->OW; ow++, g += s->OC) {                             \
-                const float *xb = xr + (int64_t)ow * s->stride * C;                      \
-                __m512 dv[J];                                                            \
-                _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                     \
-                    dv[j] = left >= 16 * (j + 1) ? _mm512_loadu_ps(g + 16 * j)            \
-                                                 : _mm512_maskz_loadu_ps(msk[j], g + 16 * j); \
-                _Pragma("GCC unroll 24") for (int k = 0; k < KP; k++) {                 \
-                    __m512 x = _mm512_set1_ps(FULL ? xb[toff + k] : xb[offs[k]]);        \
-                    _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                 \
-                        acc[k][j] = _mm512_fmadd_ps(x, dv[j], acc[k][j]);               \
-                }                                                                        \
-            }                                                                            \
+    const float *g = dout, *xs = src + (FULL ? toff : 0);                               \
+    for (int q = 0; q < npix; q++, g += OC) {                                            \
+        const float *xb = xs + pix[q];                                                   \
+        __m512 dv[J];                                                                    \
+        _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                             \
+            dv[j] = left >= 16 * (j + 1) ? _mm512_loadu_ps(g + 16 * j)                    \
+                                         : _mm512_maskz_loadu_ps(msk[j], g + 16 * j);   \
+        _Pragma("GCC unroll 24") for (int k = 0; k < KP; k++) {                         \
+            __m512 x = _mm512_set1_ps(FULL ? xb[k] : xb[offs[k]]);                       \
+            _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                         \
+                acc[k][j] = _mm512_fmadd_ps(x, dv[j], acc[k][j]);                       \
         }                                                                                \
+    }                                                                                    \
     _Pragma("GCC unroll 24") for (int k = 0; k < KP; k++)                               \
         if (k < nk)                                                                      \
             _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                        \
@@ -313,7 +368,7 @@ typedef struct {
     const conv_shape *s;
     const float *in, *wpk, *dout;
     float *out, *dwp, *scratch;
-    int accumulate, G, ngroups, nob, NB;
+    int accumulate, G, ngroups, nob, NB, nslices;
     int64_t ntasks, buf_n;
     int nparts;
     const cd_epilogue *ep;
@@ -348,6 +403,8 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
     tap_offsets(tapoff, s);
     int tchunk = (int)(CHUNK_FLOATS / ((int64_t)C * NB));
     if (tchunk < 1) tchunk = 1;
+    int RP = 0;
+    row_fn row = pick_row(s, NB, &RP);
     for (int64_t part = i0; part < i1; part++) {
         float *buf = x->scratch + part * x->buf_n;
         int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
@@ -373,6 +430,22 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
                 int load = t0 > 0 || x->accumulate;
                 int64_t base[16], obase[16];
                 const float *wt = wpan + (int64_t)t0 * C * NB;
+                const cd_epilogue *e1 = t1 == KK && x->ep ? &ep : NULL;
+                if (row) {
+                    for (int p = 0; p < RP; p++) obase[p] = (int64_t)p * s->OC;
+                    int64_t q = 0;
+                    for (int b = 0; b < nimg; b++)
+                        for (int oh = 0; oh < s->OH; oh++)
+                            for (int ow = 0; ow < s->OW; ow += RP, q += RP) {
+                                const float *xr = src + (((int64_t)b * Hp + oh * s->stride) * Wp +
+                                                         (int64_t)ow * s->stride) * C;
+                                cd_epilogue er = ep;
+                                if (er.res) er.res += q * s->OC;
+                                row(outg + q * s->OC, obase, left, xr, tapoff + t0, t1 - t0, C,
+                                    wt, load, e1 ? &er : NULL);
+                            }
+                    continue;
+                }
                 int b = 0, oh = 0, ow = 0;        /* pixel q0, stepped along */
                 for (int64_t q0 = 0; q0 < npx; q0 += P) {
                     int np = npx - q0 < P ? (int)(npx - q0) : P;
@@ -386,7 +459,7 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
                         obase[p] = obase[np - 1];
                     }
                     fwd_tile(J, outg, obase, np, left, src, base, tapoff + t0, t1 - t0, C, wt,
-                             load, t1 == KK && x->ep ? &ep : NULL);
+                             load, e1);
                 }
             }
         }
@@ -421,50 +494,86 @@ static int64_t bww_tiles_per_ob(const conv_shape *s, int KP) {
     return s->C >= KP ? KK * ((s->C + KP - 1) / KP) : (KK * s->C + KP - 1) / KP;
 }
 
+/* The batch is cut into bww_slices(s) slices of whole groups, fixed by the
+ * shape alone; each slice sums into its own copy of dwp and the copies are
+ * added in order at the end. Tasks are (slice, tile), so two threads pad
+ * disjoint groups and split even shapes with few tiles evenly, with the
+ * bits independent of the thread count. */
+#define BWW_SLICE_FLOATS (256 * 1024)   /* all slices' dwp copies, at most (L2) */
+
+static int bww_slices(const conv_shape *s) {
+    int G = group_images(s), ng = (s->B + G - 1) / G, S = 4;
+    while (S > 1 && (S > ng || S * cd_packed_size(s) > BWW_SLICE_FLOATS)) S /= 2;
+    return S;
+}
+
+int64_t cd_bww_size(const conv_shape *s) { return bww_slices(s) * cd_packed_size(s); }
+
+/* Pixel q of images [0, nimg) reads its taps at pix[q] in the (padded)
+ * group. */
+static void pixel_table(int32_t *pix, const conv_shape *s, int nimg) {
+    int Hp = s->H + 2 * s->pad, Wp = s->W + 2 * s->pad, q = 0;
+    for (int b = 0; b < nimg; b++)
+        for (int oh = 0; oh < s->OH; oh++)
+            for (int ow = 0; ow < s->OW; ow++)
+                pix[q++] = (int32_t)((((int64_t)b * Hp + oh * s->stride) * Wp +
+                                      (int64_t)ow * s->stride) * s->C);
+}
+
 static void bww_part(void *vctx, int64_t i0, int64_t i1, int tid) {
     cd_ctx *x = vctx;
     const conv_shape *s = x->s;
     int NB = x->NB, J = NB / 16, KP = bww_rows(J), C = s->C, KK = s->KH * s->KW;
     int64_t K = (int64_t)KK * C, ncc = (C + KP - 1) / KP, per_ob = bww_tiles_per_ob(s, KP);
-    int flat = C < KP;
+    int64_t tt = x->nob * per_ob, OHW = (int64_t)s->OH * s->OW;
+    int flat = C < KP, gps = (x->ngroups + x->nslices - 1) / x->nslices;
     int64_t tapoff[KK];
     tap_offsets(tapoff, s);
     for (int64_t part = i0; part < i1; part++) {
-        float *buf = x->scratch + part * x->buf_n;
+        float *buf = x->scratch + part * (x->buf_n + x->G * OHW);
+        int32_t *pix = (int32_t *)(buf + x->buf_n);
         int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
-        for (int g = 0; g < x->ngroups; g++) {
-            int b0 = g * x->G, nimg = s->B - b0 < x->G ? s->B - b0 : x->G;
-            const float *src = load_group(buf, x, b0, nimg);
-            for (int64_t task = a; task < e; task++) {
-                int ob = (int)(task / per_ob);
-                int64_t k0, offs[24], toff;
-                int nk;
-                if (flat) {
-                    k0 = task % per_ob * KP;
-                    nk = K - k0 < KP ? (int)(K - k0) : KP;
-                    for (int k = 0; k < KP; k++) {
-                        int64_t kk = k0 + (k < nk ? k : nk - 1);
-                        offs[k] = tapoff[kk / C] + kk % C;
+        for (int64_t sl = a / tt; sl * tt < e; sl++) {
+            int64_t ta = a > sl * tt ? a : sl * tt, te = e < (sl + 1) * tt ? e : (sl + 1) * tt;
+            float *dws = x->dwp + sl * cd_packed_size(s);
+            int g1 = (int)(sl + 1) * gps < x->ngroups ? (int)(sl + 1) * gps : x->ngroups;
+            for (int g = (int)sl * gps; g < g1; g++) {
+                int b0 = g * x->G, nimg = s->B - b0 < x->G ? s->B - b0 : x->G;
+                const float *src = load_group(buf, x, b0, nimg);
+                int npix = (int)(nimg * OHW);
+                pixel_table(pix, s, nimg);
+                for (int64_t task = ta; task < te; task++) {
+                    int64_t tile = task - sl * tt;
+                    int ob = (int)(tile / per_ob);
+                    int64_t k0, offs[24], toff;
+                    int nk;
+                    if (flat) {
+                        k0 = tile % per_ob * KP;
+                        nk = K - k0 < KP ? (int)(K - k0) : KP;
+                        for (int k = 0; k < KP; k++) {
+                            int64_t kk = k0 + (k < nk ? k : nk - 1);
+                            offs[k] = tapoff[kk / C] + kk % C;
+                        }
+                        toff = 0;
+                    } else {
+                        int t = (int)(tile % per_ob / ncc), c0 = (int)(tile % ncc) * KP;
+                        nk = C - c0 < KP ? C - c0 : KP;
+                        toff = tapoff[t] + c0;
+                        for (int k = 0; k < KP; k++) offs[k] = toff + (k < nk ? k : nk - 1);
+                        k0 = (int64_t)t * C + c0;
                     }
-                    toff = 0;
-                } else {
-                    int t = (int)(task % per_ob / ncc), c0 = (int)(task % ncc) * KP;
-                    nk = C - c0 < KP ? C - c0 : KP;
-                    toff = tapoff[t] + c0;
-                    for (int k = 0; k < KP; k++) offs[k] = toff + (k < nk ? k : nk - 1);
-                    k0 = (int64_t)t * C + c0;
-                }
-                float *d = x->dwp + (ob * K + k0) * NB;
-                const float *gd = x->dout + (int64_t)b0 * s->OH * s->OW * s->OC + ob * NB;
-                int left = s->OC - ob * NB;
-                if (nk == KP && !flat) {
-                    if (J == 1) bww_full_1(d, nk, offs, toff, src, s, nimg, gd, left);
-                    else if (J == 2) bww_full_2(d, nk, offs, toff, src, s, nimg, gd, left);
-                    else bww_full_4(d, nk, offs, toff, src, s, nimg, gd, left);
-                } else {
-                    if (J == 1) bww_part_1(d, nk, offs, toff, src, s, nimg, gd, left);
-                    else if (J == 2) bww_part_2(d, nk, offs, toff, src, s, nimg, gd, left);
-                    else bww_part_4(d, nk, offs, toff, src, s, nimg, gd, left);
+                    float *d = dws + (ob * K + k0) * NB;
+                    const float *gd = x->dout + (int64_t)b0 * OHW * s->OC + ob * NB;
+                    int left = s->OC - ob * NB, OC = s->OC;
+                    if (nk == KP && !flat) {
+                        if (J == 1) bww_full_1(d, nk, offs, toff, src, pix, npix, OC, gd, left);
+                        else if (J == 2) bww_full_2(d, nk, offs, toff, src, pix, npix, OC, gd, left);
+                        else bww_full_4(d, nk, offs, toff, src, pix, npix, OC, gd, left);
+                    } else {
+                        if (J == 1) bww_part_1(d, nk, offs, toff, src, pix, npix, OC, gd, left);
+                        else if (J == 2) bww_part_2(d, nk, offs, toff, src, pix, npix, OC, gd, left);
+                        else bww_part_4(d, nk, offs, toff, src, pix, npix, OC, gd, left);
+                    }
                 }
             }
         }
@@ -478,10 +587,12 @@ void cd_backward_weights(float *dw, const float *dout, const float *in,
     setup_groups(&x, s);
     x.NB = cd_block(s->OC);
     x.nob = (int)nblocks(s->OC);
+    x.nslices = bww_slices(s);
     int KP = bww_rows(x.NB / 16);
-    x.ntasks = x.nob * bww_tiles_per_ob(s, KP);
+    x.ntasks = x.nslices * x.nob * bww_tiles_per_ob(s, KP);
     x.nparts = nparts_for(x.ntasks);
-    memset(dwp, 0, (size_t)cd_packed_size(s) * sizeof(float));
+    int64_t np = cd_packed_size(s);
+    memset(dwp, 0, (size_t)(x.nslices * np) * sizeof(float));
     ssl_parallel_for(x.nparts, 1, bww_part, &x);
     int NB = x.NB, KK = s->KH * s->KW;
     int64_t K = (int64_t)KK * s->C;
@@ -489,7 +600,12 @@ void cd_backward_weights(float *dw, const float *dout, const float *in,
         const float *src = dwp + ((int64_t)(oc / NB) * K) * NB + oc % NB;
         float *d = dw + (int64_t)oc * K;
         for (int c = 0; c < s->C; c++)
-            for (int t = 0; t < KK; t++) d[c * KK + t] += src[((int64_t)t * s->C + c) * NB];
+            for (int t = 0; t < KK; t++) {
+                int64_t o = ((int64_t)t * s->C + c) * NB;
+                float v = src[o];
+                for (int sl = 1; sl < x.nslices; sl++) v += src[sl * np + o];
+                d[c * KK + t] += v;
+            }
     }
 }
 
@@ -570,6 +686,7 @@ void cd_backward_data_strided(float *din, const float *dout, const float *wpk,
 #else   /* no AVX-512: conv.c uses im2col + sgemm */
 
 int cd_available(void) { return 0; }
+int64_t cd_bww_size(const conv_shape *s) { return cd_packed_size(s); }
 void cd_forward(float *out, const float *in, const float *wpk, const conv_shape *s,
                 int accumulate, const cd_epilogue *ep, float *scratch) {
     (void)ep; (void)out; (void)in; (void)wpk; (void)s; (void)accumulate; (void)scratch;

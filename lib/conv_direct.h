@@ -63,8 +63,11 @@ typedef struct {
  * ep NULL: no epilogue. scratch: cd_scratch(s) floats. */
 void cd_forward(float *out, const float *in, const float *wpk, const conv_shape *s,
                 int accumulate, const cd_epilogue *ep, float *scratch);
+/* Floats of the weight gradient's packed partial sums (cd_backward_weights'
+ * dwp): one packed weight per batch slice. */
+int64_t cd_bww_size(const conv_shape *s);
 /* dw [OC, C, KH, KW] += dL/dw, from dout [B, OH, OW, OC] and in.
- * dwp: cd_packed_size(s) floats of scratch; scratch: cd_scratch(s). */
+ * dwp: cd_bww_size(s) floats of scratch; scratch: cd_scratch(s). */
 void cd_backward_weights(float *dw, const float *dout, const float *in,
                          const conv_shape *s, float *dwp, float *scratch);
 #endif
