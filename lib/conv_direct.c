@@ -289,19 +289,26 @@ FWD_ROW(16, 1, 16)
 FWD_ROW(14, 1, 16)
 FWD_ROW(8, 2, 32)
 FWD_ROW(7, 2, 32)
+FWD_ROW(16, 1, 32)
+FWD_ROW(14, 1, 32)
+FWD_ROW(8, 2, 64)
+FWD_ROW(7, 2, 64)
 
 typedef void (*row_fn)(float *, const int64_t *, int, const float *, const int64_t *, int,
                        int, const float *, int, const cd_epilogue *);
 
-/* The row kernel for shape s with NB-channel blocks, and its pixels per
- * tile (a divisor of OW); NULL where there is none. */
-static row_fn pick_row(const conv_shape *s, int NB, int *P) {
+/* The row kernel for pixels SC floats apart, NB-channel blocks and rows of
+ * OW pixels, and its pixels per tile (a divisor of OW); NULL where there is
+ * none. */
+static row_fn pick_row(int SC, int NB, int OW, int *P) {
     static const struct { int sc, nb, p; row_fn f; } k[] = {
         { 16, 16, 16, fwd_row_16_1_16 }, { 16, 16, 14, fwd_row_14_1_16 },
         { 32, 32, 8, fwd_row_8_2_32 }, { 32, 32, 7, fwd_row_7_2_32 },
+        { 32, 16, 16, fwd_row_16_1_32 }, { 32, 16, 14, fwd_row_14_1_32 },
+        { 64, 32, 8, fwd_row_8_2_64 }, { 64, 32, 7, fwd_row_7_2_64 },
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
-        if (k[i].sc == s->stride * s->C && k[i].nb == NB && s->OW % k[i].p == 0) {
+        if (k[i].sc == SC && k[i].nb == NB && OW % k[i].p == 0) {
             *P = k[i].p;
             return k[i].f;
         }
@@ -404,7 +411,7 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
     int tchunk = (int)(CHUNK_FLOATS / ((int64_t)C * NB));
     if (tchunk < 1) tchunk = 1;
     int RP = 0;
-    row_fn row = pick_row(s, NB, &RP);
+    row_fn row = pick_row(s->stride * C, NB, s->OW, &RP);
     for (int64_t part = i0; part < i1; part++) {
         float *buf = x->scratch + part * x->buf_n;
         int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
@@ -650,6 +657,25 @@ static void sd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
                 int Wc = pw < s->W ? (s->W - pw + st - 1) / st : 0;
                 int64_t per = (int64_t)Hc * Wc, npx = nimg * per;
                 int64_t base[16], obase[16];
+                if (nt == 0 && x->accumulate) continue;   /* nothing to add */
+                int RP = 0;
+                row_fn row = nt > 0 ? pick_row(OC, NB, Wc, &RP) : NULL;
+                if (row) {
+                    /* a row of the class: dout pixels OC apart, din st*C */
+                    for (int p = 0; p < RP; p++) obase[p] = (int64_t)p * st * s->C;
+                    for (int b = 0; b < nimg; b++)
+                        for (int u = 0; u < Hc; u++)
+                            for (int v = 0; v < Wc; v += RP) {
+                                const float *xr =
+                                    src + (((int64_t)b * Hq + u + Q) * Wq + v + Q) * OC;
+                                float *o = dg + (((int64_t)b * s->H + st * u + ph) * s->W +
+                                                 (int64_t)st * v + pw) * s->C;
+                                row(o, obase, left, xr, tapoff, nt, OC, wt, x->accumulate,
+                                    NULL);
+                            }
+                    wt += (int64_t)nt * OC * NB;
+                    continue;
+                }
                 for (int64_t q0 = 0; q0 < npx; q0 += P) {
                     int np = npx - q0 < P ? (int)(npx - q0) : P;
                     for (int p = 0; p < P; p++) {

@@ -411,6 +411,13 @@ int main(void) {
     test_conv(3, 7, 7, 32, 30, 3, 1, 1, 0);    /* channel tail in a row tile */
     test_conv(3, 16, 16, 16, 32, 3, 2, 1, 0);  /* strided: stride * C = 32 */
     test_conv(3, 16, 16, 16, 32, 1, 2, 0, 0);  /* downsample, unpadded rows */
+    test_conv(2, 16, 16, 16, 32, 3, 1, 1, 0);  /* backward-data: stride * C = 32, NB 16 */
+    /* strided backward-data by parity class, rows of dout pixels OC apart */
+    test_conv(2, 32, 32, 16, 32, 3, 2, 1, 0);
+    test_conv(2, 28, 28, 16, 32, 3, 2, 1, 0);
+    test_conv(2, 16, 16, 32, 64, 3, 2, 1, 0);
+    test_conv(2, 14, 14, 32, 64, 3, 2, 1, 0);
+    test_conv(2, 32, 32, 16, 32, 1, 2, 0, 0);
     conv_fd = 1;
     test_conv_threads(6, 16, 16, 16, 16);
     test_conv_threads(5, 14, 14, 32, 32);
