@@ -587,6 +587,82 @@ static void bww_part(void *vctx, int64_t i0, int64_t i1, int tid) {
     }
 }
 
+/* ---- weight gradient, transposed: for few output channels ----
+ * With OC <= 32 the tiles above broadcast one input scalar per FMA. Here
+ * the vector runs over 16 input channels instead: acc[t][r] (the 16
+ * channels of k-vector kv0 + t, for output channel r0 + r) += x vector *
+ * dout[r] broadcast, BWT_T k-vectors x BWT_R channels per tile, so a pixel
+ * costs BWT_T loads and BWT_R broadcasts for BWT_T * BWT_R FMAs. The sums
+ * go to dwt[oc][k] (k = t*C + c), one copy per batch slice as above. */
+#define BWT_T 3
+#define BWT_R 8
+
+static int bwt_applies(const conv_shape *s) {
+    int64_t kv = (int64_t)s->KH * s->KW * s->C / 16;
+    return s->C % 16 == 0 && kv % BWT_T == 0 && s->OC % BWT_R == 0 && s->OC <= 32;
+}
+
+static void bwt_tile(float *dwt, int64_t ldw, const float *src, const int32_t *pix, int npix,
+                     const int64_t *kvoff, const float *dout, int OC) {
+    __m512 acc[BWT_T][BWT_R];
+    _Pragma("GCC unroll 4") for (int t = 0; t < BWT_T; t++)
+        _Pragma("GCC unroll 8") for (int r = 0; r < BWT_R; r++)
+            acc[t][r] = _mm512_loadu_ps(dwt + r * ldw + 16 * t);
+    const float *x0 = src + kvoff[0], *x1 = src + kvoff[1], *x2 = src + kvoff[2];
+    const float *g = dout;
+    for (int q = 0; q < npix; q++, g += OC) {
+        int64_t o = pix[q];
+        __m512 xv[BWT_T] = { _mm512_loadu_ps(x0 + o), _mm512_loadu_ps(x1 + o),
+                             _mm512_loadu_ps(x2 + o) };
+        _Pragma("GCC unroll 8") for (int r = 0; r < BWT_R; r++) {
+            __m512 b = _mm512_set1_ps(g[r]);
+            _Pragma("GCC unroll 4") for (int t = 0; t < BWT_T; t++)
+                acc[t][r] = _mm512_fmadd_ps(xv[t], b, acc[t][r]);
+        }
+    }
+    _Pragma("GCC unroll 4") for (int t = 0; t < BWT_T; t++)
+        _Pragma("GCC unroll 8") for (int r = 0; r < BWT_R; r++)
+            _mm512_storeu_ps(dwt + r * ldw + 16 * t, acc[t][r]);
+}
+
+static void bwt_part(void *vctx, int64_t i0, int64_t i1, int tid) {
+    cd_ctx *x = vctx;
+    const conv_shape *s = x->s;
+    int C = s->C, KK = s->KH * s->KW, CV = C / 16, OC = s->OC;
+    int64_t K = (int64_t)KK * C, nkt = KK * CV / BWT_T, tt = nkt * (OC / BWT_R);
+    int64_t OHW = (int64_t)s->OH * s->OW;
+    int gps = (x->ngroups + x->nslices - 1) / x->nslices;
+    int64_t tapoff[KK];
+    tap_offsets(tapoff, s);
+    for (int64_t part = i0; part < i1; part++) {
+        float *buf = x->scratch + part * (x->buf_n + x->G * OHW);
+        int32_t *pix = (int32_t *)(buf + x->buf_n);
+        int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
+        for (int64_t sl = a / tt; sl * tt < e; sl++) {
+            int64_t ta = a > sl * tt ? a : sl * tt, te = e < (sl + 1) * tt ? e : (sl + 1) * tt;
+            float *dws = x->dwp + sl * cd_packed_size(s);
+            int g1 = (int)(sl + 1) * gps < x->ngroups ? (int)(sl + 1) * gps : x->ngroups;
+            for (int g = (int)sl * gps; g < g1; g++) {
+                int b0 = g * x->G, nimg = s->B - b0 < x->G ? s->B - b0 : x->G;
+                const float *src = load_group(buf, x, b0, nimg);
+                pixel_table(pix, s, nimg);
+                const float *gd = x->dout + (int64_t)b0 * OHW * OC;
+                for (int64_t task = ta; task < te; task++) {
+                    int64_t tile = task - sl * tt;
+                    int r0 = (int)(tile / nkt) * BWT_R, kv0 = (int)(tile % nkt) * BWT_T;
+                    int64_t kvoff[BWT_T];
+                    for (int t = 0; t < BWT_T; t++) {
+                        int kv = kv0 + t;
+                        kvoff[t] = tapoff[kv / CV] + 16 * (kv % CV);
+                    }
+                    bwt_tile(dws + r0 * K + 16 * kv0, K, src, pix, (int)(nimg * OHW), kvoff,
+                             gd + r0, OC);
+                }
+            }
+        }
+    }
+}
+
 void cd_backward_weights(float *dw, const float *dout, const float *in,
                          const conv_shape *s, float *dwp, float *scratch) {
     cd_ctx x = { 0 };
@@ -595,14 +671,29 @@ void cd_backward_weights(float *dw, const float *dout, const float *in,
     x.NB = cd_block(s->OC);
     x.nob = (int)nblocks(s->OC);
     x.nslices = bww_slices(s);
-    int KP = bww_rows(x.NB / 16);
+    int KP = bww_rows(x.NB / 16), NB = x.NB, KK = s->KH * s->KW;
+    int64_t np = cd_packed_size(s), K = (int64_t)KK * s->C;
+    memset(dwp, 0, (size_t)(x.nslices * np) * sizeof(float));
+    if (bwt_applies(s)) {
+        x.ntasks = x.nslices * (KK * s->C / 16 / BWT_T) * (s->OC / BWT_R);
+        x.nparts = nparts_for(x.ntasks);
+        ssl_parallel_for(x.nparts, 1, bwt_part, &x);
+        for (int oc = 0; oc < s->OC; oc++) {
+            const float *src = dwp + (int64_t)oc * K;
+            float *d = dw + (int64_t)oc * K;
+            for (int c = 0; c < s->C; c++)
+                for (int t = 0; t < KK; t++) {
+                    int64_t o = (int64_t)t * s->C + c;
+                    float v = src[o];
+                    for (int sl = 1; sl < x.nslices; sl++) v += src[sl * np + o];
+                    d[c * KK + t] += v;
+                }
+        }
+        return;
+    }
     x.ntasks = x.nslices * x.nob * bww_tiles_per_ob(s, KP);
     x.nparts = nparts_for(x.ntasks);
-    int64_t np = cd_packed_size(s);
-    memset(dwp, 0, (size_t)(x.nslices * np) * sizeof(float));
     ssl_parallel_for(x.nparts, 1, bww_part, &x);
-    int NB = x.NB, KK = s->KH * s->KW;
-    int64_t K = (int64_t)KK * s->C;
     for (int oc = 0; oc < s->OC; oc++) {
         const float *src = dwp + ((int64_t)(oc / NB) * K) * NB + oc % NB;
         float *d = dw + (int64_t)oc * K;
@@ -722,6 +813,82 @@ void cd_backward_data_strided(float *din, const float *dout, const float *wpk,
                               const conv_shape *s, int accumulate, float *scratch) {
     (void)din; (void)dout; (void)wpk; (void)s; (void)accumulate; (void)scratch;
 }
+/* ---- weight gradient, transposed: for few output channels ----
+ * With OC <= 32 the tiles above broadcast one input scalar per FMA. Here
+ * the vector runs over 16 input channels instead: acc[t][r] (the 16
+ * channels of k-vector kv0 + t, for output channel r0 + r) += x vector *
+ * dout[r] broadcast, BWT_T k-vectors x BWT_R channels per tile, so a pixel
+ * costs BWT_T loads and BWT_R broadcasts for BWT_T * BWT_R FMAs. The sums
+ * go to dwt[oc][k] (k = t*C + c), one copy per batch slice as above. */
+#define BWT_T 3
+#define BWT_R 8
+
+static int bwt_applies(const conv_shape *s) {
+    int64_t kv = (int64_t)s->KH * s->KW * s->C / 16;
+    return s->C % 16 == 0 && kv % BWT_T == 0 && s->OC % BWT_R == 0 && s->OC <= 32;
+}
+
+static void bwt_tile(float *dwt, int64_t ldw, const float *src, const int32_t *pix, int npix,
+                     const int64_t *kvoff, const float *dout, int OC) {
+    __m512 acc[BWT_T][BWT_R];
+    _Pragma("GCC unroll 4") for (int t = 0; t < BWT_T; t++)
+        _Pragma("GCC unroll 8") for (int r = 0; r < BWT_R; r++)
+            acc[t][r] = _mm512_loadu_ps(dwt + r * ldw + 16 * t);
+    const float *x0 = src + kvoff[0], *x1 = src + kvoff[1], *x2 = src + kvoff[2];
+    const float *g = dout;
+    for (int q = 0; q < npix; q++, g += OC) {
+        int64_t o = pix[q];
+        __m512 xv[BWT_T] = { _mm512_loadu_ps(x0 + o), _mm512_loadu_ps(x1 + o),
+                             _mm512_loadu_ps(x2 + o) };
+        _Pragma("GCC unroll 8") for (int r = 0; r < BWT_R; r++) {
+            __m512 b = _mm512_set1_ps(g[r]);
+            _Pragma("GCC unroll 4") for (int t = 0; t < BWT_T; t++)
+                acc[t][r] = _mm512_fmadd_ps(xv[t], b, acc[t][r]);
+        }
+    }
+    _Pragma("GCC unroll 4") for (int t = 0; t < BWT_T; t++)
+        _Pragma("GCC unroll 8") for (int r = 0; r < BWT_R; r++)
+            _mm512_storeu_ps(dwt + r * ldw + 16 * t, acc[t][r]);
+}
+
+static void bwt_part(void *vctx, int64_t i0, int64_t i1, int tid) {
+    cd_ctx *x = vctx;
+    const conv_shape *s = x->s;
+    int C = s->C, KK = s->KH * s->KW, CV = C / 16, OC = s->OC;
+    int64_t K = (int64_t)KK * C, nkt = KK * CV / BWT_T, tt = nkt * (OC / BWT_R);
+    int64_t OHW = (int64_t)s->OH * s->OW;
+    int gps = (x->ngroups + x->nslices - 1) / x->nslices;
+    int64_t tapoff[KK];
+    tap_offsets(tapoff, s);
+    for (int64_t part = i0; part < i1; part++) {
+        float *buf = x->scratch + part * (x->buf_n + x->G * OHW);
+        int32_t *pix = (int32_t *)(buf + x->buf_n);
+        int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
+        for (int64_t sl = a / tt; sl * tt < e; sl++) {
+            int64_t ta = a > sl * tt ? a : sl * tt, te = e < (sl + 1) * tt ? e : (sl + 1) * tt;
+            float *dws = x->dwp + sl * cd_packed_size(s);
+            int g1 = (int)(sl + 1) * gps < x->ngroups ? (int)(sl + 1) * gps : x->ngroups;
+            for (int g = (int)sl * gps; g < g1; g++) {
+                int b0 = g * x->G, nimg = s->B - b0 < x->G ? s->B - b0 : x->G;
+                const float *src = load_group(buf, x, b0, nimg);
+                pixel_table(pix, s, nimg);
+                const float *gd = x->dout + (int64_t)b0 * OHW * OC;
+                for (int64_t task = ta; task < te; task++) {
+                    int64_t tile = task - sl * tt;
+                    int r0 = (int)(tile / nkt) * BWT_R, kv0 = (int)(tile % nkt) * BWT_T;
+                    int64_t kvoff[BWT_T];
+                    for (int t = 0; t < BWT_T; t++) {
+                        int kv = kv0 + t;
+                        kvoff[t] = tapoff[kv / CV] + 16 * (kv % CV);
+                    }
+                    bwt_tile(dws + r0 * K + 16 * kv0, K, src, pix, (int)(nimg * OHW), kvoff,
+                             gd + r0, OC);
+                }
+            }
+        }
+    }
+}
+
 void cd_backward_weights(float *dw, const float *dout, const float *in,
                          const conv_shape *s, float *dwp, float *scratch) {
     (void)dw; (void)dout; (void)in; (void)s; (void)dwp; (void)scratch;
