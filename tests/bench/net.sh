@@ -1,7 +1,8 @@
 #!/bin/sh
 # net.sh: network throughput, ours and (when python3-torch is present)
 # PyTorch's, measured in the same run: CIFAR ResNet-18 at 32x32x3, 2 threads,
-# training step (forward + backward + SGD) and inference, widths 1 and 0.25.
+# training step (forward + backward + SGD) and inference, widths 1 and 0.25,
+# with each side's peak RSS (PyTorch's includes the interpreter and torch).
 # Environment: BIN (default bin), NET_BENCH_ITERS (default 3).
 BIN=${BIN:-bin}
 ITERS=${NET_BENCH_ITERS:-3}
@@ -14,10 +15,14 @@ for cfg in "1 128 train" "0.25 256 train" "1 256 infer" "0.25 256 infer"; do
     ours=$("$B" --width "$1" --batch "$2" --mode "$3" --iters "$ITERS" --threads 2)
     echo "$ours"
     if [ "$have_torch" = 1 ]; then
-        t=$(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 \
-            /usr/bin/python3 "$TOP/tests/bench/torch_resnet.py" "$1" "$2" "$3" "$ITERS" | awk '{print $3}')
+        tl=$(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 \
+            /usr/bin/python3 "$TOP/tests/bench/torch_resnet.py" "$1" "$2" "$3" "$ITERS")
+        t=$(echo "$tl" | awk '{print $3}')
+        trss=$(echo "$tl" | awk '{print $5}')
         o=$(echo "$ours" | awk '{for (i = 1; i <= NF; i++) if ($i == "img/s") print $(i-1)}')
-        echo "    PyTorch $t img/s; ours/PyTorch $(awk -v a="$o" -v b="$t" 'BEGIN { printf "%.2f", a / b }')"
+        orss=$(echo "$ours" | awk '{for (i = 1; i <= NF; i++) if ($i == "MiB") print $(i-1)}')
+        echo "    PyTorch $t img/s, peak RSS $trss MiB; ours/PyTorch $(awk -v a="$o" -v b="$t" 'BEGIN { printf "%.2f", a / b }')" \
+             "(RSS $(awk -v a="$orss" -v b="$trss" 'BEGIN { printf "%.2f", a / b }'))"
     else
         echo "    PyTorch: not measured (/usr/bin/python3 cannot import torch)"
     fi

@@ -2,12 +2,14 @@
 """torch_resnet.py: PyTorch's throughput on the same networks as bench_net.
 
 usage: torch_resnet.py WIDTH BATCH MODE(train|infer) [ITERS]
-Prints one line: "torch img/s X". CIFAR-style ResNet-18 (the module of
+Prints one line: "torch img/s X rss_mib Y" (Y: this process's peak RSS,
+the interpreter and torch included). CIFAR-style ResNet-18 (the module of
 tests/gen_net_fixtures.py), channels_last, torch.set_num_threads(2),
 median of ITERS timed iterations after one warm-up. Run it with
 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 (tests/bench/net.sh
 does)."""
 import os
+import resource
 import sys
 import time
 
@@ -41,7 +43,8 @@ def main():
         if it > 0:
             times.append(time.perf_counter() - t0)
     times.sort()
-    print('torch img/s %.1f' % (batch / times[len(times) // 2]))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print('torch img/s %.1f rss_mib %.0f' % (batch / times[len(times) // 2], rss))
 
 
 if __name__ == '__main__':
