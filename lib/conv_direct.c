@@ -294,6 +294,55 @@ FWD_ROW(14, 1, 32)
 FWD_ROW(8, 2, 64)
 FWD_ROW(7, 2, 64)
 
+/* The same row tile for a 3x3 stride-1 convolution (all 9 taps, nt == 9):
+ * each input scalar x[i] of a kernel row is broadcast once and feeds the
+ * three outputs i, i-1, i-2 (taps kw = 0, 1, 2), so a channel of a kernel
+ * row costs P + 2 broadcasts and 3J weight loads for 3PJ FMAs (the plain
+ * row tile: P broadcasts per PJ FMAs). Sums per output in (kh, c, kw)
+ * order. */
+#define FWD_ROW3(P, J, SC)                                                               \
+static void fwd_row3_##P##_##J##_##SC(float *out, const int64_t *obase, int left,       \
+                                      const float *x, const int64_t *tapoff, int nt,     \
+                                      int C, const float *wpan, int load,                \
+                                      const cd_epilogue *ep) {                           \
+    __m512 acc[P][J];                                                                    \
+    _Pragma("GCC unroll 16") for (int p = 0; p < P; p++)                                \
+        _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                            \
+            acc[p][j] = load ? load16(out + obase[p] + 16 * j, left - 16 * j)           \
+                             : _mm512_setzero_ps();                                      \
+    int64_t wstep = (int64_t)C * (16 * J);                                               \
+    for (int kh = 0; kh < 3; kh++) {                                                     \
+        const float *xr = x + tapoff[3 * kh];                                            \
+        const float *w0 = wpan + 3 * kh * wstep, *w1 = w0 + wstep, *w2 = w1 + wstep;     \
+        for (int c = 0; c < C; c++, xr++, w0 += 16 * J, w1 += 16 * J, w2 += 16 * J) {  \
+            __m512 wa[J], wb[J], wc[J];                                                  \
+            _Pragma("GCC unroll 4") for (int j = 0; j < J; j++) {                       \
+                wa[j] = _mm512_loadu_ps(w0 + 16 * j);                                    \
+                wb[j] = _mm512_loadu_ps(w1 + 16 * j);                                    \
+                wc[j] = _mm512_loadu_ps(w2 + 16 * j);                                    \
+            }                                                                            \
+            _Pragma("GCC unroll 18") for (int i = 0; i < P + 2; i++) {                  \
+                __m512 b = _mm512_set1_ps(xr[i * (SC)]);                                 \
+                _Pragma("GCC unroll 4") for (int j = 0; j < J; j++) {                   \
+                    if (i < P) acc[i][j] = _mm512_fmadd_ps(b, wa[j], acc[i][j]);         \
+                    if (i >= 1 && i - 1 < P)                                             \
+                        acc[i - 1][j] = _mm512_fmadd_ps(b, wb[j], acc[i - 1][j]);        \
+                    if (i >= 2) acc[i - 2][j] = _mm512_fmadd_ps(b, wc[j], acc[i - 2][j]); \
+                }                                                                        \
+            }                                                                            \
+        }                                                                                \
+    }                                                                                    \
+    (void)nt;                                                                            \
+    if (ep) epilogue(acc[0], P, J, P, left, obase, ep);                                  \
+    _Pragma("GCC unroll 16") for (int p = 0; p < P; p++)                                \
+        _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                            \
+            store16(out + obase[p] + 16 * j, left - 16 * j, acc[p][j]);                  \
+}
+FWD_ROW3(16, 1, 16)
+FWD_ROW3(14, 1, 16)
+FWD_ROW3(8, 2, 32)
+FWD_ROW3(7, 2, 32)
+
 typedef void (*row_fn)(float *, const int64_t *, int, const float *, const int64_t *, int,
                        int, const float *, int, const cd_epilogue *);
 
@@ -306,6 +355,20 @@ static row_fn pick_row(int SC, int NB, int OW, int *P) {
         { 32, 32, 8, fwd_row_8_2_32 }, { 32, 32, 7, fwd_row_7_2_32 },
         { 32, 16, 16, fwd_row_16_1_32 }, { 32, 16, 14, fwd_row_14_1_32 },
         { 64, 32, 8, fwd_row_8_2_64 }, { 64, 32, 7, fwd_row_7_2_64 },
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+        if (k[i].sc == SC && k[i].nb == NB && OW % k[i].p == 0) {
+            *P = k[i].p;
+            return k[i].f;
+        }
+    return NULL;
+}
+
+/* The 3x3 stride-1 row kernel (FWD_ROW3), as pick_row. */
+static row_fn pick_row3(int SC, int NB, int OW, int *P) {
+    static const struct { int sc, nb, p; row_fn f; } k[] = {
+        { 16, 16, 16, fwd_row3_16_1_16 }, { 16, 16, 14, fwd_row3_14_1_16 },
+        { 32, 32, 8, fwd_row3_8_2_32 }, { 32, 32, 7, fwd_row3_7_2_32 },
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
         if (k[i].sc == SC && k[i].nb == NB && OW % k[i].p == 0) {
@@ -412,6 +475,11 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
     if (tchunk < 1) tchunk = 1;
     int RP = 0;
     row_fn row = pick_row(s->stride * C, NB, s->OW, &RP);
+    if (s->KH == 3 && s->KW == 3 && s->stride == 1 && tchunk >= 9) {
+        int P3 = 0;
+        row_fn r3 = pick_row3(C, NB, s->OW, &P3);
+        if (r3) { row = r3; RP = P3; }
+    }
     for (int64_t part = i0; part < i1; part++) {
         float *buf = x->scratch + part * x->buf_n;
         int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;

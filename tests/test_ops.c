@@ -412,6 +412,11 @@ int main(void) {
     test_conv(3, 16, 16, 16, 32, 3, 2, 1, 0);  /* strided: stride * C = 32 */
     test_conv(3, 16, 16, 16, 32, 1, 2, 0, 0);  /* downsample, unpadded rows */
     test_conv(2, 16, 16, 16, 32, 3, 1, 1, 0);  /* backward-data: stride * C = 32, NB 16 */
+    /* two row tiles per row: the 3x3 row kernels' inner edges */
+    test_conv(2, 32, 32, 16, 16, 3, 1, 1, 0);
+    test_conv(2, 28, 28, 16, 16, 3, 1, 1, 0);
+    test_conv(2, 16, 16, 32, 32, 3, 1, 1, 0);
+    test_conv(2, 14, 14, 32, 32, 3, 1, 1, 0);
     /* strided backward-data by parity class, rows of dout pixels OC apart */
     test_conv(2, 32, 32, 16, 32, 3, 2, 1, 0);
     test_conv(2, 28, 28, 16, 32, 3, 2, 1, 0);
