@@ -7,7 +7,16 @@
  * In training mode every layer keeps its output for the backward, so
  * nothing is recomputed. The backward walks the blocks in reverse with four
  * activation-gradient buffers (g[0..3]) of the largest activation size;
- * nothing allocates. In evaluation mode each BN is folded into its
+ * nothing allocates. It is bandwidth bound, so it saves passes over the
+ * activations (lib/bn.c): a BN + ReLU without residual takes its ReLU mask
+ * from its input and the affine the forward saved (bn_backward_xmask), not
+ * from its output; a block's last BN masks its output gradient in its own
+ * sums pass (bn_backward_res), and the identity shortcut's gradient of the
+ * block above is added where the next BN reads its output gradient (the
+ * next block's last BN, or the stem's BN), so neither relu_backward nor
+ * add_inplace runs as a pass of its own (add_inplace remains only before
+ * the imagenet stem's max-pool). The results are the same bits as with
+ * the separate passes. In evaluation mode each BN is folded into its
  * convolution's epilogue and the activations rotate through those same
  * four buffers (see backbone_eval), so inference touches a fraction of the
  * memory. */
@@ -52,8 +61,9 @@ static void bn_fwd(net *n, bn_l *b, const float *x, const float *res, int relu, 
     float *y = b->out;
     int64_t N = (int64_t)B * b->rows;
     if (train)
-        bn_forward_train(y, b->mean, b->rstd, x, P(n, b->g), P(n, b->b), res, relu, N,
-                         b->C, P(n, b->rm), P(n, b->rv), BN_MOMENTUM, BN_EPS);
+        bn_forward_train_aff(y, b->mean, b->rstd, b->scale, b->shift, x, P(n, b->g),
+                             P(n, b->b), res, relu, N, b->C, P(n, b->rm), P(n, b->rv),
+                             BN_MOMENTUM, BN_EPS);
     else
         bn_forward_eval(y, x, P(n, b->g), P(n, b->b), res, relu, N, b->C, P(n, b->rm),
                         P(n, b->rv), BN_EPS);
@@ -188,10 +198,30 @@ static void conv_bwd(net *n, conv_l *c, float *din, const float *dout, const flo
     toc(n, c->prof, t0, 1);
 }
 
-static void bn_bwd(net *n, bn_l *b, float *dx, const float *dy, const float *x, int mask) {
+/* Backward of BN b (input x), output gradient dy (+ dy2 if not NULL:
+ * relu only); relu: it has the fused ReLU (and no residual), whose mask is
+ * recomputed from x, so b->out is not read. */
+static void bn_bwd(net *n, bn_l *b, float *dx, const float *dy, const float *dy2,
+                   const float *x, int relu) {
     double t0 = tic(n);
-    bn_backward(dx, G(n, b->g), G(n, b->b), dy, mask ? b->out : NULL, x, b->mean, b->rstd,
-                P(n, b->g), (int64_t)n->B * b->rows, b->C);
+    int64_t N = (int64_t)n->B * b->rows;
+    if (relu)
+        bn_backward_xmask(dx, G(n, b->g), G(n, b->b), dy, dy2, x, b->scale, b->shift, b->mean,
+                          b->rstd, P(n, b->g), N, b->C);
+    else
+        bn_backward(dx, G(n, b->g), G(n, b->b), dy, NULL, x, b->mean, b->rstd, P(n, b->g),
+                    N, b->C);
+    toc(n, b->prof, t0, 1);
+}
+
+/* Backward of a block's last BN b (residual + ReLU): its output gradient
+ * is dy + dy2 (dy2 may be NULL); dres = that masked by b->out > 0 (the
+ * shortcut's gradient), dx from it. */
+static void bn_bwd_res(net *n, bn_l *b, float *dx, float *dres, const float *dy,
+                       const float *dy2, const float *x) {
+    double t0 = tic(n);
+    bn_backward_res(dx, dres, G(n, b->g), G(n, b->b), dy, dy2, b->out, x, b->mean, b->rstd,
+                    P(n, b->g), (int64_t)n->B * b->rows, b->C);
     toc(n, b->prof, t0, 1);
 }
 
@@ -210,13 +240,17 @@ void net_backward(net *n, const float *dout) {
         dfeat = n->hg[0];
     } else if (n->head == 2) {
         lin_bwd(n, &n->lin[2], n->hg[0], dout, n->hbn[1].out);
-        bn_bwd(n, &n->hbn[1], n->hg[1], n->hg[0], n->lin[1].out_buf, 1);
+        bn_bwd(n, &n->hbn[1], n->hg[1], n->hg[0], NULL, n->lin[1].out_buf, 1);
         lin_bwd(n, &n->lin[1], n->hg[0], n->hg[1], n->hbn[0].out);
-        bn_bwd(n, &n->hbn[0], n->hg[1], n->hg[0], n->lin[0].out_buf, 1);
+        bn_bwd(n, &n->hbn[0], n->hg[1], n->hg[0], NULL, n->lin[0].out_buf, 1);
         lin_bwd(n, &n->lin[0], n->hg[0], n->hg[1], n->feat);
         dfeat = n->hg[0];
     }
     float *g = n->g[0], *gin = n->g[1], *t1 = n->g[2], *t2 = n->g[3];
+    /* The gradient of a block's output is g + g2 when the block above has
+     * an identity shortcut (g2 its masked gradient, NULL otherwise): the
+     * BN backward that reads it adds it, not a pass of its own. */
+    const float *g2 = NULL;
     double t0 = tic(n);
     int avg_slot = n->head ? n->lin[0].prof - 1 : n->nprof - 1;
     avgpool_backward(g, dfeat, B, n->feat_h, n->feat_w, n->F);
@@ -226,30 +260,33 @@ void net_backward(net *n, const float *dout) {
         const float *in = i > 0 ? n->blk[i - 1].bn[n->blk[i - 1].n - 1].out
                                 : (n->imagenet ? n->pool_out : n->bn1.out);
         int L = b->n - 1;
-        relu_backward(g, g, b->bn[L].out, (int64_t)B * b->out_n);   /* d(sum) */
-        bn_bwd(n, &b->bn[L], t1, g, b->conv[L].out, 0);
+        /* g = d(sum) = (g + g2) * (out > 0), in place; t1 = the BN's dx */
+        bn_bwd_res(n, &b->bn[L], t1, g, g, g2, b->conv[L].out);
         for (int j = L; j >= 0; j--) {
             const float *cin = j > 0 ? b->bn[j - 1].out : in;
             float *din = j > 0 ? t2 : gin;
             conv_bwd(n, &b->conv[j], din, t1, cin, 0);
-            if (j > 0) bn_bwd(n, &b->bn[j - 1], t1, t2, b->conv[j - 1].out, 1);
+            if (j > 0) bn_bwd(n, &b->bn[j - 1], t1, t2, NULL, b->conv[j - 1].out, 1);
         }
         if (b->has_ds) {
-            bn_bwd(n, &b->dsbn, t1, g, b->ds.out, 0);
+            bn_bwd(n, &b->dsbn, t1, g, NULL, b->ds.out, 0);
             conv_bwd(n, &b->ds, gin, t1, in, 1);
+            g2 = NULL;
         } else {
-            add_inplace(gin, g, (int64_t)B * b->out_n);
+            g2 = g;   /* the input's gradient is gin + g */
         }
         float *tmp = g; g = gin; gin = tmp;
     }
     if (n->imagenet) {
+        if (g2) add_inplace(g, g2, (int64_t)B * n->blk[0].in_n);
         t0 = tic(n);
         conv_shape *s = &n->conv1.s;
         maxpool_backward(t2, g, n->pool_arg, B, s->OH, s->OW, s->OC, n->pool_h, n->pool_w);
         toc(n, n->bn1.prof + 1, t0, 1);
         g = t2;
+        g2 = NULL;
     }
-    bn_bwd(n, &n->bn1, t1, g, n->conv1.out, 1);
+    bn_bwd(n, &n->bn1, t1, g, g2, n->conv1.out, 1);
     conv_bwd(n, &n->conv1, NULL, t1, n->x, 0);
 }
 

@@ -94,8 +94,11 @@ static int add_bn(net *n, bn_l *b, const char *name, int C, int64_t rows, char *
     b->rv = net_add_tensor(n, buf, 1, shape, NT_RUNNING_VAR);
     b->mean = alloc_floats(C);
     b->rstd = alloc_floats(C);
+    b->scale = alloc_floats(C);
+    b->shift = alloc_floats(C);
     b->out = alloc_floats((int64_t)n->max_batch * rows * C);
-    if (b->g < 0 || b->b < 0 || b->rm < 0 || b->rv < 0 || !b->mean || !b->rstd || !b->out) {
+    if (b->g < 0 || b->b < 0 || b->rm < 0 || b->rv < 0 || !b->mean || !b->rstd ||
+        !b->scale || !b->shift || !b->out) {
         snprintf(err, 512, "out of memory");
         return -1;
     }
@@ -307,7 +310,9 @@ net *net_new(const net_config *cfg, int max_batch, char err[512]) {
 }
 
 static void free_conv(conv_l *c) { free(c->out); }
-static void free_bn(bn_l *b) { free(b->mean); free(b->rstd); free(b->out); }
+static void free_bn(bn_l *b) {
+    free(b->mean); free(b->rstd); free(b->scale); free(b->shift); free(b->out);
+}
 
 void net_free(net *n) {
     if (!n) return;

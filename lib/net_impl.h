@@ -31,6 +31,7 @@ typedef struct {
     int64_t rows;            /* rows per image (H*W; 1 for BatchNorm1d) */
     int g, b, rm, rv;        /* tensor indices */
     float *mean, *rstd;      /* [C], saved by the training forward */
+    float *scale, *shift;    /* [C], its epilogue affine (bn_forward_train_aff) */
     float *out;              /* [max_batch * rows, C] */
     int prof;
 } bn_l;

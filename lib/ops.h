@@ -75,6 +75,19 @@ void bn_forward_train(float *y, float *mean, float *rstd, const float *x,
                       const float *gamma, const float *beta, const float *res,
                       int relu, int64_t N, int C, float *running_mean,
                       float *running_var, float momentum, float eps);
+/* bn_forward_train that also saves the epilogue's affine: scale[C],
+ * shift[C] (both or neither; NULL: as bn_forward_train) written, the float
+ * rounding of gamma * rstd and beta - mean * gamma * rstd, such that
+ * y = act(fma(x, scale, shift) + res) exactly (one rounding in the fma;
+ * x * scale + shift where the target has no FMA). bn_backward_xmask uses
+ * them. The same bits in y, mean, rstd and the running statistics as
+ * bn_forward_train up to 4096 channels; above, y is computed from the
+ * affine instead of in double (a last-bit difference). */
+void bn_forward_train_aff(float *y, float *mean, float *rstd, float *scale, float *shift,
+                          const float *x, const float *gamma, const float *beta,
+                          const float *res, int relu, int64_t N, int C,
+                          float *running_mean, float *running_var, float momentum,
+                          float eps);
 /* The affine of an eval-mode BN: scale[c] = gamma / sqrt(var + eps),
  * shift[c] = beta - mean * scale (computed in double, then rounded). */
 void bn_eval_affine(float *scale, float *shift, const float *gamma, const float *beta,
@@ -87,10 +100,30 @@ void bn_forward_eval(float *y, const float *x, const float *gamma, const float *
 /* Backward of a training-mode forward. If y is not NULL, dy is first masked
  * by y > 0 (the fused ReLU; y is the forward's output). dx written;
  * dgamma, dbeta accumulated. The residual's gradient is the masked dy:
- * the caller handles it (relu_backward). */
+ * the caller handles it (relu_backward), or see bn_backward_res. */
 void bn_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
                  const float *y, const float *x, const float *mean,
                  const float *rstd, const float *gamma, int64_t N, int C);
+/* Backward of a BN with the fused ReLU and no residual, without reading y,
+ * whose output gradient is dy + dy2 (dy2 may be NULL): the mask y > 0 is
+ * recomputed from x as fma(x, scale, shift) > 0, with scale, shift as
+ * saved by bn_forward_train_aff for this x with relu and no residual (the
+ * same mask, NaN included).
+ * dx written; dgamma, dbeta accumulated. The same bits as add_inplace(dy,
+ * dy2) then bn_backward with y. */
+void bn_backward_xmask(float *dx, float *dgamma, float *dbeta, const float *dy,
+                       const float *dy2, const float *x, const float *scale,
+                       const float *shift, const float *mean, const float *rstd,
+                       const float *gamma, int64_t N, int C);
+/* Backward of a BN with the fused residual and ReLU, whose output gradient
+ * is dy + dy2 (dy2 may be NULL): dres = (dy + dy2) * (y > 0), the
+ * residual's gradient, and dx (from dres) written; dgamma, dbeta
+ * accumulated. dres may equal dy or dy2 (in place). The same bits as
+ * add_inplace(dy, dy2), relu_backward(dres, dy, y), then bn_backward with
+ * y NULL, in two passes over [N, C] instead of four. */
+void bn_backward_res(float *dx, float *dres, float *dgamma, float *dbeta, const float *dy,
+                     const float *dy2, const float *y, const float *x, const float *mean,
+                     const float *rstd, const float *gamma, int64_t N, int C);
 /* Plain loops (double), same contracts. */
 void bn_forward_train_ref(float *y, float *mean, float *rstd, const float *x,
                           const float *gamma, const float *beta, const float *res,
