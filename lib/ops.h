@@ -10,8 +10,12 @@
  * input gradient is written (=) or accumulated (+=) is stated per function.
  * Optimised kernels (conv2d_*, bn_*) use lib/threads.h's pool: the
  * convolutions are direct AVX-512 kernels (conv_direct.c) where the build
- * has AVX-512, im2col + OpenBLAS sgemm otherwise. Results do not depend on
- * the thread count. The *_ref versions are plain loops kept for the tests.
+ * has AVX-512, im2col + OpenBLAS sgemm otherwise. The direct convolutions
+ * and the BN, activation and pooling ops give the same bits at any thread
+ * count; whatever runs on OpenBLAS sgemm (linear_*, the convolutions
+ * without AVX-512) may not, as OpenBLAS splits its sums by thread count
+ * (seen with a 3000-wide linear layer). The same thread count gives the
+ * same bits. The *_ref versions are plain loops kept for the tests.
  * No function here allocates, prints or fails: shapes are the caller's
  * contract. */
 #ifndef SSL_OPS_H
