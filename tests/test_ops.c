@@ -423,9 +423,11 @@ int main(void) {
     test_conv(2, 16, 16, 32, 64, 3, 2, 1, 0);
     test_conv(2, 14, 14, 32, 64, 3, 2, 1, 0);
     test_conv(2, 32, 32, 16, 32, 1, 2, 0, 0);
+    test_conv(2, 6, 6, 16, 72, 3, 1, 1, 0);    /* transposed weight gradient, 9 oc groups */
     conv_fd = 1;
     test_conv_threads(6, 16, 16, 16, 16);
     test_conv_threads(5, 14, 14, 32, 32);
+    test_conv_threads(6, 8, 8, 64, 64);
     test_conv_affine(3, 16, 16, 16, 3, 1, 1, 1, 1);
     test_conv_affine(2, 14, 32, 32, 3, 1, 1, 1, 1);
     test_conv_threads(20, 8, 8, 24, 40);
