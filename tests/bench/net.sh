@@ -3,26 +3,43 @@
 # PyTorch's, measured in the same run: CIFAR ResNet-18 at 32x32x3, 2 threads,
 # training step (forward + backward + SGD) and inference, widths 1 and 0.25,
 # with each side's peak RSS (PyTorch's includes the interpreter and torch).
-# Environment: BIN (default bin), NET_BENCH_ITERS (default 3).
+# This shared machine changes speed by tens of percent from one minute to
+# the next, so each configuration runs ROUNDS alternating rounds (ours,
+# then PyTorch) and prints every round's ratio and their median.
+# Environment: BIN (default bin), NET_BENCH_ITERS (timed iterations per
+# measurement, default 3), NET_BENCH_ROUNDS (default 3).
 BIN=${BIN:-bin}
 ITERS=${NET_BENCH_ITERS:-3}
+ROUNDS=${NET_BENCH_ROUNDS:-3}
 B="$BIN/bench/bench_net"
 [ -x "$B" ] || { echo "net.sh: $B not built (make bench)"; exit 1; }
 have_torch=0
 /usr/bin/python3 -c 'import torch' 2>/dev/null && have_torch=1
+field() { awk -v k="$1" '{for (i = 2; i <= NF; i++) if ($i == k) print $(i-1)}'; }
 for cfg in "1 128 train" "0.25 256 train" "1 256 infer" "0.25 256 infer"; do
     set -- $cfg
-    ours=$("$B" --width "$1" --batch "$2" --mode "$3" --iters "$ITERS" --threads 2)
-    echo "$ours"
+    ratios=
+    r=1
+    while [ "$r" -le "$ROUNDS" ]; do
+        ours=$("$B" --width "$1" --batch "$2" --mode "$3" --iters "$ITERS" --threads 2)
+        echo "$ours"
+        if [ "$have_torch" = 1 ]; then
+            tl=$(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 \
+                /usr/bin/python3 "$TOP/tests/bench/torch_resnet.py" "$1" "$2" "$3" "$ITERS")
+            t=$(echo "$tl" | awk '{print $3}')
+            trss=$(echo "$tl" | awk '{print $5}')
+            o=$(echo "$ours" | field img/s)
+            orss=$(echo "$ours" | field MiB)
+            ratio=$(awk -v a="$o" -v b="$t" 'BEGIN { printf "%.2f", a / b }')
+            ratios="$ratios $ratio"
+            echo "    PyTorch $t img/s, peak RSS $trss MiB; ours/PyTorch $ratio" \
+                 "(RSS $(awk -v a="$orss" -v b="$trss" 'BEGIN { printf "%.2f", a / b }'))"
+        fi
+        r=$((r + 1))
+    done
     if [ "$have_torch" = 1 ]; then
-        tl=$(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 \
-            /usr/bin/python3 "$TOP/tests/bench/torch_resnet.py" "$1" "$2" "$3" "$ITERS")
-        t=$(echo "$tl" | awk '{print $3}')
-        trss=$(echo "$tl" | awk '{print $5}')
-        o=$(echo "$ours" | awk '{for (i = 1; i <= NF; i++) if ($i == "img/s") print $(i-1)}')
-        orss=$(echo "$ours" | awk '{for (i = 1; i <= NF; i++) if ($i == "MiB") print $(i-1)}')
-        echo "    PyTorch $t img/s, peak RSS $trss MiB; ours/PyTorch $(awk -v a="$o" -v b="$t" 'BEGIN { printf "%.2f", a / b }')" \
-             "(RSS $(awk -v a="$orss" -v b="$trss" 'BEGIN { printf "%.2f", a / b }'))"
+        echo "  w$1 $3 B$2: ours/PyTorch per round:$ratios; median" \
+             "$(echo $ratios | tr ' ' '\n' | sort -n | awk '{a[NR] = $1} END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }')"
     else
         echo "    PyTorch: not measured (/usr/bin/python3 cannot import torch)"
     fi
