@@ -108,19 +108,27 @@ static void fmt_eta(char *buf, size_t len, double s) {
     else snprintf(buf, len, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
 }
 
+/* Images per second of training steps (augmentation, network, bank):
+ * the speed, without the monitor and checkpoint writes between epochs. */
+static double step_ips(const train_status *st) {
+    double busy = st->t_aug + st->t_net + st->t_bank;
+    return busy > 0 ? st->images / busy : 0;
+}
+
 static void on_step(void *vctx, const train_status *st) {
     run_ctx *c = vctx;
     int64_t done = st->step - c->step0;
-    double ips = st->seconds > 0 ? st->images / st->seconds : 0;
+    double ips = st->seconds > 0 ? st->images / st->seconds : 0, sips = step_ips(st);
     double eta = done > 0 ? (st->total_steps - st->step) * st->seconds / done : NAN;
     double rss = peak_rss_mib();
     if (c->log) {
         fprintf(c->log,
                 "{\"event\":\"step\",\"epoch\":%lld,\"step\":%lld,\"step_in_epoch\":%lld,"
                 "\"loss\":%.6g,\"ce\":%.6g,\"kl\":%.6g,\"inst_acc\":%.6g,\"lr\":%.6g,\"lam\":%.6g,"
-                "\"img_s\":%.1f,\"eta_s\":%.0f,\"rss_mib\":%.0f,\"seconds\":%.3f}\n",
+                "\"img_s\":%.1f,\"step_img_s\":%.1f,\"eta_s\":%.0f,\"rss_mib\":%.0f,"
+                "\"seconds\":%.3f}\n",
                 (long long)st->epoch, (long long)st->step, (long long)st->step_in_epoch,
-                st->loss, st->ce, st->kl, st->inst_acc, st->lr, st->lam, ips,
+                st->loss, st->ce, st->kl, st->inst_acc, st->lr, st->lam, ips, sips,
                 isfinite(eta) ? eta : -1, rss, st->seconds);
         fflush(c->log);
     }
@@ -139,13 +147,13 @@ static void on_step(void *vctx, const train_status *st) {
         fprintf(stderr, "\r%s: [%s] epoch %lld/%lld step %lld/%lld loss %.4f lr %.4g %.0f img/s "
                 "ETA %s RSS %.0f MiB\033[K", prog, bar, (long long)st->epoch + 1,
                 (long long)c->tc->epochs, (long long)st->step_in_epoch,
-                (long long)st->steps_per_epoch, st->loss, st->lr, ips, e, rss);
+                (long long)st->steps_per_epoch, st->loss, st->lr, sips, e, rss);
         c->bar = 1;
     } else {
         fprintf(stderr, "%s: epoch %lld/%lld step %lld/%lld loss %.4f lr %.4g %.0f img/s ETA %s "
                 "RSS %.0f MiB\n", prog, (long long)st->epoch + 1, (long long)c->tc->epochs,
                 (long long)st->step_in_epoch, (long long)st->steps_per_epoch, st->loss, st->lr,
-                ips, e, rss);
+                sips, e, rss);
     }
 }
 
@@ -167,6 +175,7 @@ static void on_epoch(void *vctx, const train_status *st) {
         log_num(c->log, "knn_top5", st->knn_top5);
         log_num(c->log, "lr", st->lr);
         log_num(c->log, "img_s", ips);
+        log_num(c->log, "step_img_s", step_ips(st));
         log_num(c->log, "aug_share", busy > 0 ? st->t_aug / busy : NAN);
         log_num(c->log, "rss_mib", peak_rss_mib());
         log_num(c->log, "seconds", st->seconds);
@@ -178,8 +187,9 @@ static void on_epoch(void *vctx, const train_status *st) {
     char knn[64] = "";
     if (isfinite(st->knn_top1)) snprintf(knn, sizeof knn, " kNN top-1 %.4f", st->knn_top1);
     fprintf(stderr, "%s: epoch %lld/%lld done: loss %.4f inst_acc %.4f%s, %.0f img/s "
-            "(augmentation %.0f%%)\n", prog, (long long)st->epoch + 1, (long long)c->tc->epochs,
-            st->epoch_loss, st->epoch_inst_acc, knn, ips, busy > 0 ? 100 * st->t_aug / busy : 0);
+            "(%.0f with monitor and checkpoints; augmentation %.0f%%)\n", prog,
+            (long long)st->epoch + 1, (long long)c->tc->epochs, st->epoch_loss,
+            st->epoch_inst_acc, knn, step_ips(st), ips, busy > 0 ? 100 * st->t_aug / busy : 0);
 }
 
 static int save(void *vctx, const train_status *st, char err[TRAIN_ERRLEN]) {

@@ -42,7 +42,7 @@ ok "--max-steps with a log and the monitor" ssl-train $TR --epochs 3 --max-steps
     --log "$T/run.jsonl" --monitor "$T/e.sslt" --monitor-k 5 "$T/0.ckpt" "$T/d.sslt" -o "$T/m.ckpt"
 check "stopped at step 4" "$(ssl-info --json "$T/m.ckpt" | grep -c '"epoch":1,"step":4,')" -eq 1
 check "one step line per step" "$(grep -c '"event":"step"' "$T/run.jsonl")" -eq 4
-check "step lines carry the fields" "$(grep -c '"loss":.*"inst_acc":.*"lr":.*"img_s":.*"eta_s":.*"rss_mib":' "$T/run.jsonl")" -eq 4
+check "step lines carry the fields" "$(grep -c '"loss":.*"inst_acc":.*"lr":.*"img_s":.*"step_img_s":.*"eta_s":.*"rss_mib":' "$T/run.jsonl")" -eq 4
 check "an epoch line with the kNN monitor" "$(grep -c '"event":"epoch","epoch":1,"step":3,.*"knn_top1":0\.[0-9]' "$T/run.jsonl")" -eq 1
 
 ssl-train --batch 100 -k 50 --epochs 1 --threads 2 "$T/0.ckpt" "$T/d.sslt" -o "$T/c.ckpt" 2>"$T/c.err"
