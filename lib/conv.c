@@ -223,7 +223,11 @@ static void affine_rows(void *vctx, int64_t r0, int64_t r1, int tid) {
         float *o = x->out + r * x->OC;
         const float *rr = x->res ? x->res + r * x->OC : NULL;
         for (int c = 0; c < x->OC; c++) {
+#ifdef FP_FAST_FMAF   /* as bn_forward_eval computes it (lib/bn.c AFF) */
             float v = fmaf(o[c], x->scale[c], x->shift[c]);
+#else
+            float v = o[c] * x->scale[c] + x->shift[c];
+#endif
             if (rr) v += rr[c];
             o[c] = x->relu && !(v > 0) ? 0.0f : v;
         }
