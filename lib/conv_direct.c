@@ -342,6 +342,14 @@ FWD_ROW3(16, 1, 16)
 FWD_ROW3(14, 1, 16)
 FWD_ROW3(8, 2, 32)
 FWD_ROW3(7, 2, 32)
+FWD_ROW3(16, 1, 3)     /* stems: RGB and gray inputs */
+FWD_ROW3(14, 1, 3)
+FWD_ROW3(16, 1, 1)
+FWD_ROW3(14, 1, 1)
+FWD_ROW3(8, 2, 3)
+FWD_ROW3(7, 2, 3)
+FWD_ROW3(8, 2, 1)
+FWD_ROW3(7, 2, 1)
 
 typedef void (*row_fn)(float *, const int64_t *, int, const float *, const int64_t *, int,
                        int, const float *, int, const cd_epilogue *);
@@ -369,6 +377,10 @@ static row_fn pick_row3(int SC, int NB, int OW, int *P) {
     static const struct { int sc, nb, p; row_fn f; } k[] = {
         { 16, 16, 16, fwd_row3_16_1_16 }, { 16, 16, 14, fwd_row3_14_1_16 },
         { 32, 32, 8, fwd_row3_8_2_32 }, { 32, 32, 7, fwd_row3_7_2_32 },
+        { 3, 16, 16, fwd_row3_16_1_3 }, { 3, 16, 14, fwd_row3_14_1_3 },
+        { 1, 16, 16, fwd_row3_16_1_1 }, { 1, 16, 14, fwd_row3_14_1_1 },
+        { 3, 32, 8, fwd_row3_8_2_3 }, { 3, 32, 7, fwd_row3_7_2_3 },
+        { 1, 32, 8, fwd_row3_8_2_1 }, { 1, 32, 7, fwd_row3_7_2_1 },
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
         if (k[i].sc == SC && k[i].nb == NB && OW % k[i].p == 0) {

@@ -417,6 +417,11 @@ int main(void) {
     test_conv(2, 28, 28, 16, 16, 3, 1, 1, 0);
     test_conv(2, 16, 16, 32, 32, 3, 1, 1, 0);
     test_conv(2, 14, 14, 32, 32, 3, 1, 1, 0);
+    /* stems: 3 and 1 input channels, 16 and 32 outputs */
+    test_conv(2, 32, 32, 3, 16, 3, 1, 1, 0);
+    test_conv(2, 28, 28, 1, 16, 3, 1, 1, 1);
+    test_conv(2, 16, 16, 3, 32, 3, 1, 1, 0);
+    test_conv(2, 14, 14, 1, 32, 3, 1, 1, 0);
     /* strided backward-data by parity class, rows of dout pixels OC apart */
     test_conv(2, 32, 32, 16, 32, 3, 2, 1, 0);
     test_conv(2, 28, 28, 16, 32, 3, 2, 1, 0);
