@@ -6,8 +6,9 @@
 #   npid:  linear head d 128, batch 128, all negatives, npid write
 # plus the bank-init pass and ssl-extract. Data: a Fashion-MNIST subset
 # when /usr/share/datasets/fashion-mnist exists, else synthetic images.
-# Figures come from ssl-train's JSON log (epoch line: img_s over the whole
-# epoch, aug_share = augmentation / (augmentation + network + bank)).
+# Figures come from ssl-train's JSON log (epoch line: step_img_s over the
+# training steps, aug_share = augmentation / (augmentation + network +
+# bank)).
 # PyTorch reference (REFERENCE.md, same machine type): about 265 img/s for
 # the authors' code (paper), 350 (our PyTorch, npid write) and 200-230
 # (grad write). Speed is reported, never asserted.
@@ -43,7 +44,8 @@ for r in paper npid; do
     pass=""
     [ $r = paper ] && pass=$(awk "BEGIN { printf \"; bank-init pass (forward) %.1f img/s\", 1540 / ($t1 - $t0) }")
     printf '%-6s train step (augment + net + bank): %6.1f img/s, augmentation %.2f%% of the step, peak RSS %.0f MiB%s\n' \
-        $r "$(field img_s "$T/$r.jsonl")" "$(awk "BEGIN { print 100 * $(field aug_share "$T/$r.jsonl") }")" \
+        $r "$(field step_img_s "$T/$r.jsonl")" \
+        "$(awk "BEGIN { print 100 * $(field aug_share "$T/$r.jsonl") }")" \
         "$(field rss_mib "$T/$r.jsonl")" "$pass"
 done
 t0=$(date +%s.%N)
