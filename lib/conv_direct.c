@@ -3,9 +3,23 @@
  * Work split: the batch is cut into groups of G whole images (G*OH*OW of
  * about GROUP_PIXELS output pixels, the padded group under GROUP_FLOATS).
  * The forward's tasks are (group, output-channel block) pairs; the weight
- * gradient's are (k tile, output-channel block) pairs, each summing over
- * all groups in order. Tasks are cut into at most CD_MAX_PARTS contiguous
- * ranges, one per thread (each with its own padded-group buffer). */
+ * gradient's are (batch slice, tile) pairs, the slice count fixed by the
+ * shape (bww_slices), each slice summing its groups in order into its own
+ * partial sums, added in slice order at the end. Tasks are cut into at
+ * most CD_MAX_PARTS contiguous ranges, one per thread (each with its own
+ * padded-group buffer), so no result depends on the thread count.
+ *
+ * Kernels, by shape:
+ *   forward / stride-1 backward-data: the 3x3 stride-1 row kernel
+ *     (FWD_ROW3: a broadcast feeds three taps) for the (C, channel block)
+ *     pairs of pick_row3's table: C 16 or 32 with as many outputs, C 1 or 3
+ *     with 16 or 32; the row kernel (FWD_ROW: the pixels of one row at
+ *     constant displacements) for the (stride*C, block) pairs of
+ *     pick_row's; otherwise the generic tile (FWD_TILE, a pointer per
+ *     pixel);
+ *   strided backward-data: the same kernels per parity class (sd_part);
+ *   weight gradient: the transposed tile (vectors over 16 input channels)
+ *     where C % 16 == 0, else the KP x 16J tile over a pixel table. */
 #include "conv_direct.h"
 
 #include <string.h>

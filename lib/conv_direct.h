@@ -7,7 +7,8 @@
  *   forward      out[p, oc] (+)= sum_k x[p, k] wpk[k, oc]   (tile P pixels x
  *                16*J channels, the input scalars broadcast)
  *   weight grad  dwp[k, oc]    += sum_p x[p, k] dout[p, oc] (tile KP of k x
- *                16*J channels, summed over every pixel of the batch)
+ *                16*J channels, or 48 k x 8 channels with the vector over
+ *                input channels; summed per batch slice, then over slices)
  * with k = (kh*KW + kw)*C + c. Weights are packed per block of NB = 16*J
  * output channels: wpk[ob][k][NB], zero beyond OC. Backward-data of a
  * stride-1 convolution is the forward of the transposed, flipped weight
