@@ -12,11 +12,10 @@
  * Kernels, by shape:
  *   forward / stride-1 backward-data: the 3x3 stride-1 row kernel
  *     (FWD_ROW3: a broadcast feeds three taps) for the (C, channel block)
- *     pairs of pick_row3's table: C 16 or 32 with as many outputs, C 1 or 3
+ *     pairs of pick_row's table: C 16 or 32 with as many outputs, C 1 or 3
  *     with 16 or 32; the row kernel (FWD_ROW: the pixels of one row at
- *     constant displacements) for the (stride*C, block) pairs of
- *     pick_row's; otherwise the generic tile (FWD_TILE, a pointer per
- *     pixel);
+ *     constant displacements) for its (stride*C, block) pairs; otherwise
+ *     the generic tile (FWD_TILE, a pointer per pixel);
  *   strided backward-data: the same kernels per parity class (sd_part);
  *   weight gradient: the transposed tile (vectors over 16 input channels)
  *     where C % 16 == 0, else the KP x 16J tile over a pixel table. */
@@ -264,6 +263,25 @@ FWD_TILE(14, 1)
 FWD_TILE(12, 2)
 FWD_TILE(6, 4)
 
+/* A row tile's accumulators acc[p * J + j] (all P pixels real): loaded
+ * from out (load) or zero; then the epilogue (ep) and the store. */
+static inline __attribute__((always_inline)) void
+row_begin(__m512 *acc, int P, int J, const float *out, const int64_t *obase, int left,
+          int load) {
+    for (int p = 0; p < P; p++)
+        for (int j = 0; j < J; j++)
+            acc[p * J + j] = load ? load16(out + obase[p] + 16 * j, left - 16 * j)
+                                  : _mm512_setzero_ps();
+}
+static inline __attribute__((always_inline)) void
+row_end(__m512 *acc, int P, int J, float *out, const int64_t *obase, int left,
+        const cd_epilogue *ep) {
+    if (ep) epilogue(acc, P, J, P, left, obase, ep);
+    for (int p = 0; p < P; p++)
+        for (int j = 0; j < J; j++)
+            store16(out + obase[p] + 16 * j, left - 16 * j, acc[p * J + j]);
+}
+
 /* One row tile: P pixels of one output row, pixel p's taps read at
  * x + p * SC + tapoff[t] (SC = stride * C, a compile-time constant, so
  * every broadcast is a constant displacement from one pointer per tap),
@@ -276,10 +294,7 @@ static void fwd_row_##P##_##J##_##SC(float *out, const int64_t *obase, int left,
                                      int C, const float *wpan, int load,                 \
                                      const cd_epilogue *ep) {                            \
     __m512 acc[P][J];                                                                    \
-    _Pragma("GCC unroll 16") for (int p = 0; p < P; p++)                                \
-        _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                            \
-            acc[p][j] = load ? load16(out + obase[p] + 16 * j, left - 16 * j)           \
-                             : _mm512_setzero_ps();                                      \
+    row_begin(acc[0], P, J, out, obase, left, load);                                     \
     for (int t = 0; t < nt; t++) {                                                       \
         const float *xt = x + tapoff[t];                                                 \
         const float *wr = wpan + (int64_t)t * C * (16 * J);                             \
@@ -294,10 +309,7 @@ static void fwd_row_##P##_##J##_##SC(float *out, const int64_t *obase, int left,
             }                                                                            \
         }                                                                                \
     }                                                                                    \
-    if (ep) epilogue(acc[0], P, J, P, left, obase, ep);                                  \
-    _Pragma("GCC unroll 16") for (int p = 0; p < P; p++)                                \
-        _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                            \
-            store16(out + obase[p] + 16 * j, left - 16 * j, acc[p][j]);                  \
+    row_end(acc[0], P, J, out, obase, left, ep);                                         \
 }
 FWD_ROW(16, 1, 16)
 FWD_ROW(14, 1, 16)
@@ -320,10 +332,7 @@ static void fwd_row3_##P##_##J##_##SC(float *out, const int64_t *obase, int left
                                       int C, const float *wpan, int load,                \
                                       const cd_epilogue *ep) {                           \
     __m512 acc[P][J];                                                                    \
-    _Pragma("GCC unroll 16") for (int p = 0; p < P; p++)                                \
-        _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                            \
-            acc[p][j] = load ? load16(out + obase[p] + 16 * j, left - 16 * j)           \
-                             : _mm512_setzero_ps();                                      \
+    row_begin(acc[0], P, J, out, obase, left, load);                                     \
     int64_t wstep = (int64_t)C * (16 * J);                                               \
     for (int kh = 0; kh < 3; kh++) {                                                     \
         const float *xr = x + tapoff[3 * kh];                                            \
@@ -347,10 +356,7 @@ static void fwd_row3_##P##_##J##_##SC(float *out, const int64_t *obase, int left
         }                                                                                \
     }                                                                                    \
     (void)nt;                                                                            \
-    if (ep) epilogue(acc[0], P, J, P, left, obase, ep);                                  \
-    _Pragma("GCC unroll 16") for (int p = 0; p < P; p++)                                \
-        _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                            \
-            store16(out + obase[p] + 16 * j, left - 16 * j, acc[p][j]);                  \
+    row_end(acc[0], P, J, out, obase, left, ep);                                         \
 }
 FWD_ROW3(16, 1, 16)
 FWD_ROW3(14, 1, 16)
@@ -369,35 +375,23 @@ typedef void (*row_fn)(float *, const int64_t *, int, const float *, const int64
                        int, const float *, int, const cd_epilogue *);
 
 /* The row kernel for pixels SC floats apart, NB-channel blocks and rows of
- * OW pixels, and its pixels per tile (a divisor of OW); NULL where there is
- * none. */
-static row_fn pick_row(int SC, int NB, int OW, int *P) {
-    static const struct { int sc, nb, p; row_fn f; } k[] = {
-        { 16, 16, 16, fwd_row_16_1_16 }, { 16, 16, 14, fwd_row_14_1_16 },
-        { 32, 32, 8, fwd_row_8_2_32 }, { 32, 32, 7, fwd_row_7_2_32 },
-        { 32, 16, 16, fwd_row_16_1_32 }, { 32, 16, 14, fwd_row_14_1_32 },
-        { 64, 32, 8, fwd_row_8_2_64 }, { 64, 32, 7, fwd_row_7_2_64 },
+ * OW pixels (three: the 3x3 stride-1 FWD_ROW3, whose SC is C), and its
+ * pixels per tile (a divisor of OW); NULL where there is none. */
+static row_fn pick_row(int three, int SC, int NB, int OW, int *P) {
+    static const struct { int three, sc, nb, p; row_fn f; } k[] = {
+        { 0, 16, 16, 16, fwd_row_16_1_16 }, { 0, 16, 16, 14, fwd_row_14_1_16 },
+        { 0, 32, 32, 8, fwd_row_8_2_32 },   { 0, 32, 32, 7, fwd_row_7_2_32 },
+        { 0, 32, 16, 16, fwd_row_16_1_32 }, { 0, 32, 16, 14, fwd_row_14_1_32 },
+        { 0, 64, 32, 8, fwd_row_8_2_64 },   { 0, 64, 32, 7, fwd_row_7_2_64 },
+        { 1, 16, 16, 16, fwd_row3_16_1_16 }, { 1, 16, 16, 14, fwd_row3_14_1_16 },
+        { 1, 32, 32, 8, fwd_row3_8_2_32 },   { 1, 32, 32, 7, fwd_row3_7_2_32 },
+        { 1, 3, 16, 16, fwd_row3_16_1_3 },   { 1, 3, 16, 14, fwd_row3_14_1_3 },
+        { 1, 1, 16, 16, fwd_row3_16_1_1 },   { 1, 1, 16, 14, fwd_row3_14_1_1 },
+        { 1, 3, 32, 8, fwd_row3_8_2_3 },     { 1, 3, 32, 7, fwd_row3_7_2_3 },
+        { 1, 1, 32, 8, fwd_row3_8_2_1 },     { 1, 1, 32, 7, fwd_row3_7_2_1 },
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
-        if (k[i].sc == SC && k[i].nb == NB && OW % k[i].p == 0) {
-            *P = k[i].p;
-            return k[i].f;
-        }
-    return NULL;
-}
-
-/* The 3x3 stride-1 row kernel (FWD_ROW3), as pick_row. */
-static row_fn pick_row3(int SC, int NB, int OW, int *P) {
-    static const struct { int sc, nb, p; row_fn f; } k[] = {
-        { 16, 16, 16, fwd_row3_16_1_16 }, { 16, 16, 14, fwd_row3_14_1_16 },
-        { 32, 32, 8, fwd_row3_8_2_32 }, { 32, 32, 7, fwd_row3_7_2_32 },
-        { 3, 16, 16, fwd_row3_16_1_3 }, { 3, 16, 14, fwd_row3_14_1_3 },
-        { 1, 16, 16, fwd_row3_16_1_1 }, { 1, 16, 14, fwd_row3_14_1_1 },
-        { 3, 32, 8, fwd_row3_8_2_3 }, { 3, 32, 7, fwd_row3_7_2_3 },
-        { 1, 32, 8, fwd_row3_8_2_1 }, { 1, 32, 7, fwd_row3_7_2_1 },
-    };
-    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
-        if (k[i].sc == SC && k[i].nb == NB && OW % k[i].p == 0) {
+        if (k[i].three == three && k[i].sc == SC && k[i].nb == NB && OW % k[i].p == 0) {
             *P = k[i].p;
             return k[i].f;
         }
@@ -500,12 +494,9 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
     int tchunk = (int)(CHUNK_FLOATS / ((int64_t)C * NB));
     if (tchunk < 1) tchunk = 1;
     int RP = 0;
-    row_fn row = pick_row(s->stride * C, NB, s->OW, &RP);
-    if (s->KH == 3 && s->KW == 3 && s->stride == 1 && tchunk >= 9) {
-        int P3 = 0;
-        row_fn r3 = pick_row3(C, NB, s->OW, &P3);
-        if (r3) { row = r3; RP = P3; }
-    }
+    row_fn row = s->KH == 3 && s->KW == 3 && s->stride == 1 && tchunk >= 9
+                     ? pick_row(1, C, NB, s->OW, &RP) : NULL;
+    if (!row) row = pick_row(0, s->stride * C, NB, s->OW, &RP);
     for (int64_t part = i0; part < i1; part++) {
         float *buf = x->scratch + part * x->buf_n;
         int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
@@ -621,64 +612,80 @@ static void pixel_table(int32_t *pix, const conv_shape *s, int nimg) {
                                       (int64_t)ow * s->stride) * s->C);
 }
 
-static void bww_part(void *vctx, int64_t i0, int64_t i1, int tid) {
-    cd_ctx *x = vctx;
+/* One weight-gradient tile of a slice over one group: `tile` in
+ * [0, tiles per slice), dws the slice's partial sums, src the (padded)
+ * group of images from b0, pix its pixel table (npix pixels). */
+typedef void (*bw_tile_fn)(const cd_ctx *x, int64_t tile, float *dws, const float *src,
+                           const int32_t *pix, int npix, int b0, const int64_t *tapoff);
+
+/* The (slice, tile) tasks of part's range, tt tiles per slice: each group
+ * of a slice is padded and tabled once, then every tile of the range runs
+ * over it. */
+static void bw_tasks(const cd_ctx *x, int64_t part, int64_t tt, bw_tile_fn fn) {
     const conv_shape *s = x->s;
-    int NB = x->NB, J = NB / 16, KP = bww_rows(J), C = s->C, KK = s->KH * s->KW;
-    int64_t K = (int64_t)KK * C, ncc = (C + KP - 1) / KP, per_ob = bww_tiles_per_ob(s, KP);
-    int64_t tt = x->nob * per_ob, OHW = (int64_t)s->OH * s->OW;
-    int flat = C < KP, gps = (x->ngroups + x->nslices - 1) / x->nslices;
-    int64_t tapoff[KK];
+    int64_t OHW = (int64_t)s->OH * s->OW, tapoff[s->KH * s->KW];
+    int gps = (x->ngroups + x->nslices - 1) / x->nslices;
     tap_offsets(tapoff, s);
-    for (int64_t part = i0; part < i1; part++) {
-        float *buf = x->scratch + part * (x->buf_n + x->G * OHW);
-        int32_t *pix = (int32_t *)(buf + x->buf_n);
-        int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
-        for (int64_t sl = a / tt; sl * tt < e; sl++) {
-            int64_t ta = a > sl * tt ? a : sl * tt, te = e < (sl + 1) * tt ? e : (sl + 1) * tt;
-            float *dws = x->dwp + sl * cd_packed_size(s);
-            int g1 = (int)(sl + 1) * gps < x->ngroups ? (int)(sl + 1) * gps : x->ngroups;
-            for (int g = (int)sl * gps; g < g1; g++) {
-                int b0 = g * x->G, nimg = s->B - b0 < x->G ? s->B - b0 : x->G;
-                const float *src = load_group(buf, x, b0, nimg);
-                int npix = (int)(nimg * OHW);
-                pixel_table(pix, s, nimg);
-                for (int64_t task = ta; task < te; task++) {
-                    int64_t tile = task - sl * tt;
-                    int ob = (int)(tile / per_ob);
-                    int64_t k0, offs[24], toff;
-                    int nk;
-                    if (flat) {
-                        k0 = tile % per_ob * KP;
-                        nk = K - k0 < KP ? (int)(K - k0) : KP;
-                        for (int k = 0; k < KP; k++) {
-                            int64_t kk = k0 + (k < nk ? k : nk - 1);
-                            offs[k] = tapoff[kk / C] + kk % C;
-                        }
-                        toff = 0;
-                    } else {
-                        int t = (int)(tile % per_ob / ncc), c0 = (int)(tile % ncc) * KP;
-                        nk = C - c0 < KP ? C - c0 : KP;
-                        toff = tapoff[t] + c0;
-                        for (int k = 0; k < KP; k++) offs[k] = toff + (k < nk ? k : nk - 1);
-                        k0 = (int64_t)t * C + c0;
-                    }
-                    float *d = dws + (ob * K + k0) * NB;
-                    const float *gd = x->dout + (int64_t)b0 * OHW * s->OC + ob * NB;
-                    int left = s->OC - ob * NB, OC = s->OC;
-                    if (nk == KP && !flat) {
-                        if (J == 1) bww_full_1(d, nk, offs, toff, src, pix, npix, OC, gd, left);
-                        else if (J == 2) bww_full_2(d, nk, offs, toff, src, pix, npix, OC, gd, left);
-                        else bww_full_4(d, nk, offs, toff, src, pix, npix, OC, gd, left);
-                    } else {
-                        if (J == 1) bww_part_1(d, nk, offs, toff, src, pix, npix, OC, gd, left);
-                        else if (J == 2) bww_part_2(d, nk, offs, toff, src, pix, npix, OC, gd, left);
-                        else bww_part_4(d, nk, offs, toff, src, pix, npix, OC, gd, left);
-                    }
-                }
-            }
+    float *buf = x->scratch + part * (x->buf_n + x->G * OHW);
+    int32_t *pix = (int32_t *)(buf + x->buf_n);
+    int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
+    for (int64_t sl = a / tt; sl * tt < e; sl++) {
+        int64_t ta = a > sl * tt ? a : sl * tt, te = e < (sl + 1) * tt ? e : (sl + 1) * tt;
+        float *dws = x->dwp + sl * cd_packed_size(s);
+        int g1 = (int)(sl + 1) * gps < x->ngroups ? (int)(sl + 1) * gps : x->ngroups;
+        for (int g = (int)sl * gps; g < g1; g++) {
+            int b0 = g * x->G, nimg = s->B - b0 < x->G ? s->B - b0 : x->G;
+            const float *src = load_group(buf, x, b0, nimg);
+            pixel_table(pix, s, nimg);
+            for (int64_t task = ta; task < te; task++)
+                fn(x, task - sl * tt, dws, src, pix, (int)(nimg * OHW), b0, tapoff);
         }
     }
+}
+
+/* A KP x 16J tile: (ob, tap, chunk of KP channels), or with fewer than KP
+ * channels (ob, KP rows of k across taps). */
+static void bww_one(const cd_ctx *x, int64_t tile, float *dws, const float *src,
+                    const int32_t *pix, int npix, int b0, const int64_t *tapoff) {
+    const conv_shape *s = x->s;
+    int NB = x->NB, J = NB / 16, KP = bww_rows(J), C = s->C, OC = s->OC;
+    int64_t K = (int64_t)s->KH * s->KW * C, ncc = (C + KP - 1) / KP;
+    int64_t per_ob = bww_tiles_per_ob(s, KP);
+    int flat = C < KP, ob = (int)(tile / per_ob), nk;
+    int64_t k0, offs[24], toff;
+    if (flat) {
+        k0 = tile % per_ob * KP;
+        nk = K - k0 < KP ? (int)(K - k0) : KP;
+        for (int k = 0; k < KP; k++) {
+            int64_t kk = k0 + (k < nk ? k : nk - 1);
+            offs[k] = tapoff[kk / C] + kk % C;
+        }
+        toff = 0;
+    } else {
+        int t = (int)(tile % per_ob / ncc), c0 = (int)(tile % ncc) * KP;
+        nk = C - c0 < KP ? C - c0 : KP;
+        toff = tapoff[t] + c0;
+        for (int k = 0; k < KP; k++) offs[k] = toff + (k < nk ? k : nk - 1);
+        k0 = (int64_t)t * C + c0;
+    }
+    float *d = dws + (ob * K + k0) * NB;
+    const float *gd = x->dout + (int64_t)b0 * s->OH * s->OW * OC + ob * NB;
+    int left = OC - ob * NB;
+    if (nk == KP && !flat) {
+        if (J == 1) bww_full_1(d, nk, offs, toff, src, pix, npix, OC, gd, left);
+        else if (J == 2) bww_full_2(d, nk, offs, toff, src, pix, npix, OC, gd, left);
+        else bww_full_4(d, nk, offs, toff, src, pix, npix, OC, gd, left);
+    } else {
+        if (J == 1) bww_part_1(d, nk, offs, toff, src, pix, npix, OC, gd, left);
+        else if (J == 2) bww_part_2(d, nk, offs, toff, src, pix, npix, OC, gd, left);
+        else bww_part_4(d, nk, offs, toff, src, pix, npix, OC, gd, left);
+    }
+}
+
+static void bww_part(void *vctx, int64_t i0, int64_t i1, int tid) {
+    const cd_ctx *x = vctx;
+    int64_t tt = x->nob * bww_tiles_per_ob(x->s, bww_rows(x->NB / 16));
+    for (int64_t part = i0; part < i1; part++) bw_tasks(x, part, tt, bww_one);
 }
 
 /* ---- weight gradient, transposed ----
@@ -723,42 +730,29 @@ static void bwt_tile(float *dwt, int64_t ldw, const float *src, const int32_t *p
             _mm512_storeu_ps(dwt + r * ldw + 16 * t, acc[t][r]);
 }
 
-static void bwt_part(void *vctx, int64_t i0, int64_t i1, int tid) {
-    cd_ctx *x = vctx;
+/* A transposed tile: (group of BWT_R output channels, BWT_T k-vectors). */
+static void bwt_one(const cd_ctx *x, int64_t tile, float *dws, const float *src,
+                    const int32_t *pix, int npix, int b0, const int64_t *tapoff) {
     const conv_shape *s = x->s;
-    int C = s->C, KK = s->KH * s->KW, CV = C / 16, OC = s->OC;
-    int64_t K = (int64_t)KK * C, nkt = KK * CV / BWT_T, tt = nkt * (OC / BWT_R);
-    int64_t OHW = (int64_t)s->OH * s->OW;
-    int gps = (x->ngroups + x->nslices - 1) / x->nslices;
-    int64_t tapoff[KK];
-    tap_offsets(tapoff, s);
-    for (int64_t part = i0; part < i1; part++) {
-        float *buf = x->scratch + part * (x->buf_n + x->G * OHW);
-        int32_t *pix = (int32_t *)(buf + x->buf_n);
-        int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
-        for (int64_t sl = a / tt; sl * tt < e; sl++) {
-            int64_t ta = a > sl * tt ? a : sl * tt, te = e < (sl + 1) * tt ? e : (sl + 1) * tt;
-            float *dws = x->dwp + sl * cd_packed_size(s);
-            int g1 = (int)(sl + 1) * gps < x->ngroups ? (int)(sl + 1) * gps : x->ngroups;
-            for (int g = (int)sl * gps; g < g1; g++) {
-                int b0 = g * x->G, nimg = s->B - b0 < x->G ? s->B - b0 : x->G;
-                const float *src = load_group(buf, x, b0, nimg);
-                pixel_table(pix, s, nimg);
-                const float *gd = x->dout + (int64_t)b0 * OHW * OC;
-                for (int64_t task = ta; task < te; task++) {
-                    int64_t tile = task - sl * tt;
-                    int r0 = (int)(tile / nkt) * BWT_R, kv0 = (int)(tile % nkt) * BWT_T;
-                    int64_t kvoff[BWT_T];
-                    for (int t = 0; t < BWT_T; t++) {
-                        int kv = kv0 + t;
-                        kvoff[t] = tapoff[kv / CV] + 16 * (kv % CV);
-                    }
-                    bwt_tile(dws + r0 * K + 16 * kv0, K, src, pix, (int)(nimg * OHW), kvoff,
-                             gd + r0, OC);
-                }
-            }
-        }
+    int CV = s->C / 16, OC = s->OC;
+    int64_t K = (int64_t)s->KH * s->KW * s->C, nkt = s->KH * s->KW * CV / BWT_T;
+    int r0 = (int)(tile / nkt) * BWT_R, kv0 = (int)(tile % nkt) * BWT_T;
+    int64_t kvoff[BWT_T];
+    for (int t = 0; t < BWT_T; t++) {
+        int kv = kv0 + t;
+        kvoff[t] = tapoff[kv / CV] + 16 * (kv % CV);
     }
+    bwt_tile(dws + r0 * K + 16 * kv0, K, src, pix, npix, kvoff,
+             x->dout + (int64_t)b0 * s->OH * s->OW * OC + r0, OC);
+}
+
+static int64_t bwt_tiles(const conv_shape *s) {
+    return (int64_t)s->KH * s->KW * s->C / 16 / BWT_T * (s->OC / BWT_R);
+}
+
+static void bwt_part(void *vctx, int64_t i0, int64_t i1, int tid) {
+    const cd_ctx *x = vctx;
+    for (int64_t part = i0; part < i1; part++) bw_tasks(x, part, bwt_tiles(x->s), bwt_one);
 }
 
 void cd_backward_weights(float *dw, const float *dout, const float *in,
@@ -769,35 +763,22 @@ void cd_backward_weights(float *dw, const float *dout, const float *in,
     x.NB = cd_block(s->OC);
     x.nob = (int)nblocks(s->OC);
     x.nslices = bww_slices(s);
-    int KP = bww_rows(x.NB / 16), NB = x.NB, KK = s->KH * s->KW;
+    int KK = s->KH * s->KW, tr = bwt_applies(s);
     int64_t np = cd_packed_size(s), K = (int64_t)KK * s->C;
     memset(dwp, 0, (size_t)(x.nslices * np) * sizeof(float));
-    if (bwt_applies(s)) {
-        x.ntasks = x.nslices * (KK * s->C / 16 / BWT_T) * (s->OC / BWT_R);
-        x.nparts = nparts_for(x.ntasks);
-        ssl_parallel_for(x.nparts, 1, bwt_part, &x);
-        for (int oc = 0; oc < s->OC; oc++) {
-            const float *src = dwp + (int64_t)oc * K;
-            float *d = dw + (int64_t)oc * K;
-            for (int c = 0; c < s->C; c++)
-                for (int t = 0; t < KK; t++) {
-                    int64_t o = (int64_t)t * s->C + c;
-                    float v = src[o];
-                    for (int sl = 1; sl < x.nslices; sl++) v += src[sl * np + o];
-                    d[c * KK + t] += v;
-                }
-        }
-        return;
-    }
-    x.ntasks = x.nslices * x.nob * bww_tiles_per_ob(s, KP);
+    x.ntasks = x.nslices * (tr ? bwt_tiles(s)
+                               : x.nob * bww_tiles_per_ob(s, bww_rows(x.NB / 16)));
     x.nparts = nparts_for(x.ntasks);
-    ssl_parallel_for(x.nparts, 1, bww_part, &x);
+    ssl_parallel_for(x.nparts, 1, tr ? bwt_part : bww_part, &x);
+    /* dw += the slices' sums, in slice order. Element k = t*C + c of output
+     * channel oc: dwt[oc][k] (transposed) or dwp[oc / NB][k][oc % NB]. */
+    int NB = x.NB, es = tr ? 1 : NB;
     for (int oc = 0; oc < s->OC; oc++) {
-        const float *src = dwp + ((int64_t)(oc / NB) * K) * NB + oc % NB;
+        const float *src = dwp + (tr ? (int64_t)oc * K : (int64_t)(oc / NB) * K * NB + oc % NB);
         float *d = dw + (int64_t)oc * K;
         for (int c = 0; c < s->C; c++)
             for (int t = 0; t < KK; t++) {
-                int64_t o = ((int64_t)t * s->C + c) * NB;
+                int64_t o = ((int64_t)t * s->C + c) * es;
                 float v = src[o];
                 for (int sl = 1; sl < x.nslices; sl++) v += src[sl * np + o];
                 d[c * KK + t] += v;
@@ -819,10 +800,26 @@ static void sd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
     sd_ctx *x = vctx;
     const conv_shape *s = x->s;
     int NB = x->NB, J = NB / 16, P = fwd_pixels(J), KK = s->KH * s->KW, st = s->stride;
-    int Q = x->d.pad, Hq = s->OH + 2 * Q, Wq = s->OW + 2 * Q, OC = s->OC;
+    int Q = x->d.pad, Hq = s->OH + 2 * Q, Wq = s->OW + 2 * Q, OC = s->OC, NC = st * st;
     int64_t K = (int64_t)KK * OC;
-    int kh[KK], kw[KK];
-    int64_t tapoff[KK];
+    /* per parity class, fixed by the shape: its taps (offsets into the
+     * padded dout), din pixels Hc x Wc, row kernel and weight panel */
+    int kh[KK], kw[KK], nt[NC], Hc[NC], Wc[NC], RP[NC];
+    int64_t tapoff[NC][KK], woff[NC];
+    row_fn row[NC];
+    for (int cls = 0, w = 0; cls < NC; cls++) {
+        int ph = cls / st, pw = cls % st;
+        nt[cls] = class_taps(kh, kw, s, cls);
+        for (int i = 0; i < nt[cls]; i++) {
+            int dh = (ph + s->pad - kh[i]) / st, dw = (pw + s->pad - kw[i]) / st;
+            tapoff[cls][i] = ((int64_t)dh * Wq + dw) * OC;
+        }
+        Hc[cls] = ph < s->H ? (s->H - ph + st - 1) / st : 0;
+        Wc[cls] = pw < s->W ? (s->W - pw + st - 1) / st : 0;
+        row[cls] = nt[cls] > 0 ? pick_row(0, OC, NB, Wc[cls], &RP[cls]) : NULL;
+        woff[cls] = (int64_t)w * OC * NB;
+        w += nt[cls];
+    }
     for (int64_t part = i0; part < i1; part++) {
         float *buf = x->scratch + part * x->buf_n;
         int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
@@ -834,50 +831,40 @@ static void sd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
             if (g != have) { src = pad_group(buf, x->dout, &x->d, b0, nimg); have = g; }
             int left = s->C - ob * NB;
             float *dg = x->din + (int64_t)b0 * s->H * s->W * s->C + (int64_t)ob * NB;
-            const float *wt = x->wpk + ob * K * NB;
-            for (int cls = 0; cls < st * st; cls++) {
-                int ph = cls / st, pw = cls % st;
-                int nt = class_taps(kh, kw, s, cls);
-                for (int i = 0; i < nt; i++) {
-                    int dh = (ph + s->pad - kh[i]) / st, dw = (pw + s->pad - kw[i]) / st;
-                    tapoff[i] = ((int64_t)dh * Wq + dw) * OC;
-                }
-                int Hc = ph < s->H ? (s->H - ph + st - 1) / st : 0;
-                int Wc = pw < s->W ? (s->W - pw + st - 1) / st : 0;
-                int64_t per = (int64_t)Hc * Wc, npx = nimg * per;
+            for (int cls = 0; cls < NC; cls++) {
+                if (nt[cls] == 0 && x->accumulate) continue;   /* nothing to add */
+                int ph = cls / st, pw = cls % st, wc = Wc[cls];
+                const float *wt = x->wpk + ob * K * NB + woff[cls];
                 int64_t base[16], obase[16];
-                if (nt == 0 && x->accumulate) continue;   /* nothing to add */
-                int RP = 0;
-                row_fn row = nt > 0 ? pick_row(OC, NB, Wc, &RP) : NULL;
-                if (row) {
+                if (row[cls]) {
                     /* a row of the class: dout pixels OC apart, din st*C */
-                    for (int p = 0; p < RP; p++) obase[p] = (int64_t)p * st * s->C;
+                    int rp = RP[cls];
+                    for (int p = 0; p < rp; p++) obase[p] = (int64_t)p * st * s->C;
                     for (int b = 0; b < nimg; b++)
-                        for (int u = 0; u < Hc; u++)
-                            for (int v = 0; v < Wc; v += RP) {
+                        for (int u = 0; u < Hc[cls]; u++)
+                            for (int v = 0; v < wc; v += rp) {
                                 const float *xr =
                                     src + (((int64_t)b * Hq + u + Q) * Wq + v + Q) * OC;
                                 float *o = dg + (((int64_t)b * s->H + st * u + ph) * s->W +
                                                  (int64_t)st * v + pw) * s->C;
-                                row(o, obase, left, xr, tapoff, nt, OC, wt, x->accumulate,
-                                    NULL);
+                                row[cls](o, obase, left, xr, tapoff[cls], nt[cls], OC, wt,
+                                         x->accumulate, NULL);
                             }
-                    wt += (int64_t)nt * OC * NB;
                     continue;
                 }
+                int64_t per = (int64_t)Hc[cls] * wc, npx = nimg * per;
                 for (int64_t q0 = 0; q0 < npx; q0 += P) {
                     int np = npx - q0 < P ? (int)(npx - q0) : P;
                     for (int p = 0; p < P; p++) {
                         int64_t q = q0 + (p < np ? p : np - 1);
                         int b = (int)(q / per), r = (int)(q % per);
-                        int u = r / Wc, v = r % Wc;
+                        int u = r / wc, v = r % wc;
                         base[p] = (((int64_t)b * Hq + u + Q) * Wq + v + Q) * OC;
                         obase[p] = (((int64_t)b * s->H + st * u + ph) * s->W + st * v + pw) * s->C;
                     }
-                    fwd_tile(J, dg, obase, np, left, src, base, tapoff, nt, OC, wt,
+                    fwd_tile(J, dg, obase, np, left, src, base, tapoff[cls], nt[cls], OC, wt,
                              x->accumulate, NULL);
                 }
-                wt += (int64_t)nt * OC * NB;
             }
         }
     }
