@@ -54,7 +54,7 @@ typedef struct {
     const float *x, *dy, *dy2, *yin, *res, *gamma, *beta, *mean, *rstd;
     const float *msc, *msh;   /* MASK_X: the forward's scale, shift */
     double *p1, *p2;          /* per-block partial sums [nblk][C] */
-    float *scale, *shift;     /* per-channel affine for the epilogue */
+    const float *scale, *shift;   /* per-channel affine for the epilogue */
     int64_t N, nblk;
     int C, relu, mask;
 } bn_ctx;
@@ -423,6 +423,11 @@ void bn_forward_eval(float *y, const float *x, const float *gamma, const float *
         return;
     }
     bn_eval_affine(scale, shift, gamma, beta, running_mean, running_var, C, eps);
+    bn_apply_affine(y, x, scale, shift, res, relu, N, C);
+}
+
+void bn_apply_affine(float *y, const float *x, const float *scale, const float *shift,
+                     const float *res, int relu, int64_t N, int C) {
     bn_ctx a = { 0 };
     a.x = x; a.y = y; a.res = res; a.scale = scale; a.shift = shift;
     a.N = N; a.C = C; a.relu = relu;

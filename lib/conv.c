@@ -211,29 +211,6 @@ void conv2d_forward(float *out, const float *in, const float *w, const float *bi
     }
 }
 
-typedef struct {
-    float *out;
-    const float *scale, *shift, *res;
-    int OC, relu;
-} affine_ctx;
-
-static void affine_rows(void *vctx, int64_t r0, int64_t r1, int tid) {
-    affine_ctx *x = vctx;
-    for (int64_t r = r0; r < r1; r++) {
-        float *o = x->out + r * x->OC;
-        const float *rr = x->res ? x->res + r * x->OC : NULL;
-        for (int c = 0; c < x->OC; c++) {
-#ifdef FP_FAST_FMAF   /* as bn_forward_eval computes it (lib/bn.c AFF) */
-            float v = fmaf(o[c], x->scale[c], x->shift[c]);
-#else
-            float v = o[c] * x->scale[c] + x->shift[c];
-#endif
-            if (rr) v += rr[c];
-            o[c] = x->relu && !(v > 0) ? 0.0f : v;
-        }
-    }
-}
-
 void conv2d_forward_affine(float *out, const float *in, const float *w,
                            const float *scale, const float *shift, const float *res,
                            int relu, const conv_shape *s, float *ws) {
@@ -244,8 +221,7 @@ void conv2d_forward_affine(float *out, const float *in, const float *w,
         return;
     }
     conv2d_forward(out, in, w, NULL, s, ws);
-    affine_ctx x = { out, scale, shift, res, s->OC, relu };
-    ssl_parallel_for((int64_t)s->B * s->OH * s->OW, 256, affine_rows, &x);
+    bn_apply_affine(out, out, scale, shift, res, relu, (int64_t)s->B * s->OH * s->OW, s->OC);
 }
 
 void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,

@@ -96,6 +96,11 @@ void bn_forward_train_aff(float *y, float *mean, float *rstd, float *scale, floa
  * shift[c] = beta - mean * scale (computed in double, then rounded). */
 void bn_eval_affine(float *scale, float *shift, const float *gamma, const float *beta,
                     const float *running_mean, const float *running_var, int C, float eps);
+/* y = act(fma(x, scale[c], shift[c]) + res), res [N, C] or NULL, act ReLU
+ * when relu != 0: the affine pass of bn_forward_eval (and of the training
+ * forward), the one rounding rule of lib/bn.c. y written; y may equal x. */
+void bn_apply_affine(float *y, const float *x, const float *scale, const float *shift,
+                     const float *res, int relu, int64_t N, int C);
 /* Eval mode: normalise with the running statistics. y written; y may
  * equal x. */
 void bn_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
