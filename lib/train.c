@@ -92,7 +92,7 @@ struct trainer {
     int64_t *order, order_epoch;
     int32_t *perm;
     double mean[SSL_MAX_CHANNELS], std[SSL_MAX_CHANNELS];
-    double ep_loss, ep_acc;
+    double ep_loss, ep_ce, ep_kl, ep_acc;
     int64_t ep_n;
     double t_aug, t_net, t_bank;
 };
@@ -203,7 +203,7 @@ int trainer_step(trainer *t, train_status *st, char err[TRAIN_ERRLEN]) {
     if (t->order_epoch != e) {
         train_order(t->order, d->n, t->seed, (uint64_t)e);
         t->order_epoch = e;
-        t->ep_loss = t->ep_acc = 0;
+        t->ep_loss = t->ep_ce = t->ep_kl = t->ep_acc = 0;
         t->ep_n = 0;
     }
     const int64_t *idx = t->order + pos * t->B;
@@ -226,6 +226,8 @@ int trainer_step(trainer *t, train_status *st, char err[TRAIN_ERRLEN]) {
     ck->step++;
     ck->epoch = ck->step / t->spe;
     t->ep_loss += ns.loss;
+    t->ep_ce += ns.ce;
+    t->ep_kl += ns.kl;
     t->ep_acc += ns.inst_acc;
     t->ep_n++;
     st->epoch = e;
@@ -240,6 +242,8 @@ int trainer_step(trainer *t, train_status *st, char err[TRAIN_ERRLEN]) {
     st->lr = lr;
     st->lam = lam;
     st->epoch_loss = t->ep_loss / t->ep_n;
+    st->epoch_ce = t->ep_ce / t->ep_n;
+    st->epoch_kl = t->ep_kl / t->ep_n;
     st->epoch_inst_acc = t->ep_acc / t->ep_n;
     st->t_aug = t->t_aug;
     st->t_net = t->t_net;

@@ -107,7 +107,7 @@ typedef struct {
     int64_t step_in_epoch;        /* steps completed in this epoch */
     int64_t steps_per_epoch, total_steps;
     double loss, ce, kl, inst_acc, lr, lam;   /* of the last step */
-    double epoch_loss, epoch_inst_acc;        /* means over the epoch so far */
+    double epoch_loss, epoch_ce, epoch_kl, epoch_inst_acc;  /* means over the epoch so far */
     double knn_top1, knn_top5;    /* monitor (NAN when not run) */
     double seconds;               /* wall time of this run so far */
     double t_aug, t_net, t_bank;  /* seconds in augmentation, network, npid step */

@@ -170,6 +170,8 @@ static void on_epoch(void *vctx, const train_status *st) {
         fprintf(c->log, "{\"event\":\"epoch\",\"epoch\":%lld,\"step\":%lld",
                 (long long)st->epoch + 1, (long long)st->step);
         log_num(c->log, "loss", st->epoch_loss);
+        log_num(c->log, "ce", st->epoch_ce);
+        log_num(c->log, "kl", st->epoch_kl);
         log_num(c->log, "inst_acc", st->epoch_inst_acc);
         log_num(c->log, "knn_top1", st->knn_top1);
         log_num(c->log, "knn_top5", st->knn_top5);

@@ -44,6 +44,7 @@ check "stopped at step 4" "$(ssl-info --json "$T/m.ckpt" | grep -c '"epoch":1,"s
 check "one step line per step" "$(grep -c '"event":"step"' "$T/run.jsonl")" -eq 4
 check "step lines carry the fields" "$(grep -c '"loss":.*"inst_acc":.*"lr":.*"img_s":.*"step_img_s":.*"eta_s":.*"rss_mib":' "$T/run.jsonl")" -eq 4
 check "an epoch line with the kNN monitor" "$(grep -c '"event":"epoch","epoch":1,"step":3,.*"knn_top1":0\.[0-9]' "$T/run.jsonl")" -eq 1
+check "the epoch line carries mean ce and kl" "$(grep -c '"event":"epoch",.*"loss":[0-9.e+-]*,"ce":[0-9.e+-]*,"kl":[0-9.e+-]*,' "$T/run.jsonl")" -eq 1
 
 ssl-train --batch 100 -k 50 --epochs 1 --threads 2 "$T/0.ckpt" "$T/d.sslt" -o "$T/c.ckpt" 2>"$T/c.err"
 check "batch clipped with a notice" "$(grep -c 'notice: --batch 100 clipped to the 24 images' "$T/c.err")" -eq 1
