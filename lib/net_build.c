@@ -42,9 +42,24 @@ int net_add_tensor(net *n, const char *name, int ndim, const int64_t *shape, int
     return n->nt++;
 }
 
+/* Zeroed floats on a 64-byte boundary, so that the AVX-512 kernels'
+ * vector loads and stores never split a cache line (calloc's blocks sit
+ * 16 bytes off one, which cost the Winograd kernels about 7%). calloc
+ * underneath, so that large blocks stay untouched (not resident) until
+ * used; the block's own pointer is kept just before the aligned start.
+ * Free with free_floats. */
 static float *alloc_floats(int64_t count) {
     if (count < 1) count = 1;
-    return calloc((size_t)count, sizeof(float));
+    if ((uint64_t)count > (SIZE_MAX - 128) / sizeof(float)) return NULL;
+    char *raw = calloc(1, (size_t)count * sizeof(float) + 64 + sizeof(void *));
+    if (!raw) return NULL;
+    uintptr_t a = ((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63;
+    ((void **)a)[-1] = raw;
+    return (float *)a;
+}
+
+static void free_floats(float *p) {
+    if (p) free(((void **)p)[-1]);
 }
 
 static int new_prof(net *n, const char *name, double flops) {
@@ -309,28 +324,29 @@ net *net_new(const net_config *cfg, int max_batch, char err[512]) {
     return n;
 }
 
-static void free_conv(conv_l *c) { free(c->out); }
+static void free_conv(conv_l *c) { free_floats(c->out); }
 static void free_bn(bn_l *b) {
-    free(b->mean); free(b->rstd); free(b->scale); free(b->shift); free(b->out);
+    free_floats(b->mean); free_floats(b->rstd); free_floats(b->scale);
+    free_floats(b->shift); free_floats(b->out);
 }
 
 void net_free(net *n) {
     if (!n) return;
     for (int i = 0; i < n->nt; i++) free((char *)n->t[i].name);
     free(n->t); free(n->kind); free(n->fan_in);
-    free(n->params); free(n->grads); free(n->moms); free(n->bufs); free(n->ws);
-    free(n->aff);
-    for (int i = 0; i < 4; i++) free(n->g[i]);
-    for (int i = 0; i < 2; i++) free(n->hg[i]);
+    free_floats(n->params); free_floats(n->grads); free_floats(n->moms);
+    free_floats(n->bufs); free_floats(n->ws); free_floats(n->aff);
+    for (int i = 0; i < 4; i++) free_floats(n->g[i]);
+    for (int i = 0; i < 2; i++) free_floats(n->hg[i]);
     free_conv(&n->conv1); free_bn(&n->bn1);
-    free(n->pool_out); free(n->pool_arg);
+    free_floats(n->pool_out); free(n->pool_arg);
     for (int i = 0; i < n->nblk; i++) {
         net_block *b = &n->blk[i];
         for (int j = 0; j < b->n; j++) { free_conv(&b->conv[j]); free_bn(&b->bn[j]); }
         if (b->has_ds) { free_conv(&b->ds); free_bn(&b->dsbn); }
     }
-    free(n->feat);
-    for (int i = 0; i < 3; i++) free(n->lin[i].out_buf);
+    free_floats(n->feat);
+    for (int i = 0; i < 3; i++) free_floats(n->lin[i].out_buf);
     for (int i = 0; i < 2; i++) free_bn(&n->hbn[i]);
     free(n);
 }
