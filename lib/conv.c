@@ -23,12 +23,23 @@
  * layers of these networks and need no col matrix. Without AVX-512 the
  * im2col + sgemm path below runs.
  *
+ * The 3x3 stride-1 pad-1 convolutions with C and OC multiples of 16 have a
+ * third path, Winograd F(2x2, 3x3) (conv_winograd.c: 16 multiplies per
+ * 2x2 output tile and channel pair instead of 36), for the forward, the
+ * backward-data and the weight gradient, each where wg_preferred says it
+ * was measured faster; conv_set_winograd (or SSL_CONV_WINOGRAD) turns it
+ * off or on everywhere for comparisons. Its workspace needs are included
+ * in conv2d_workspace whatever the switch says.
+ *
  * conv2d_*_ref are direct loops in double, used by the tests. */
 #include "ops.h"
 
 #include "conv_blas.h"
 #include "conv_direct.h"
+#include "conv_winograd.h"
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "threads.h"
@@ -71,6 +82,38 @@ static int64_t gemm_workspace(const conv_shape *s) {
 
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
+/* The Winograd switch: -1 until set, then conv_set_winograd's mode; the
+ * environment's SSL_CONV_WINOGRAD, read once, until then. */
+static int wg_mode = -1, wg_env_mode = 1;
+static pthread_once_t wg_env_once = PTHREAD_ONCE_INIT;
+
+static void wg_read_env(void) {
+    const char *v = getenv("SSL_CONV_WINOGRAD");
+    if (v && (v[0] == '0' || v[0] == '1' || v[0] == '2') && v[1] == 0) wg_env_mode = v[0] - '0';
+}
+
+void conv_set_winograd(int mode) { wg_mode = mode < 0 ? -1 : mode > 2 ? 2 : mode; }
+
+int conv_winograd(void) {
+    if (wg_mode >= 0) return wg_mode;
+    pthread_once(&wg_env_once, wg_read_env);
+    return wg_env_mode;
+}
+
+/* The Winograd kernels' part of the workspace starts at a 64-byte
+ * boundary (whole-cache-line vector stores); the workspace has 16 floats
+ * of slack for it. */
+static float *wg_base(float *ws) {
+    return (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+}
+
+/* 1 if part (WG_FORWARD, ...) of shape s runs on the Winograd kernels. */
+static int use_winograd(const conv_shape *s, int part) {
+    if (!wg_available() || !wg_applies(s)) return 0;
+    int m = conv_winograd();
+    return m == 2 || (m == 1 && wg_preferred(s, part));
+}
+
 /* Direct path layout: [packed weight P1][scratch] for the forwards and
  * backward-data, [dwp][scratch] for the weight gradient (run first). */
 static int64_t direct_p1(const conv_shape *s) {
@@ -86,6 +129,12 @@ int64_t conv2d_workspace(const conv_shape *s) {
         w = max64(w, direct_p1(s) + cd_scratch(&t));
     else
         w = max64(w, direct_p1(s) + cd_scratch_bwd_data_strided(s));
+    if (wg_available() && wg_applies(s)) {
+        /* [U][scratch] for the forwards and backward-data, [dU][scratch]
+         * for the weight gradient, whatever the switch says now */
+        w = max64(w, 16 + wg_packed_size(s) + max64(wg_scratch(s), wg_scratch(&t)));
+        w = max64(w, 16 + wg_bww_size(s) + wg_scratch_bww(s));
+    }
     return w;
 }
 
@@ -187,7 +236,11 @@ void conv2d_forward(float *out, const float *in, const float *w, const float *bi
     int64_t K = (int64_t)s->KH * s->KW * s->C;
     int64_t OHW = (int64_t)s->OH * s->OW;
     float *wp = ws, *col = ws + 2 * (int64_t)s->OC * K;
-    if (cd_available()) {
+    if (use_winograd(s, WG_FORWARD)) {
+        float *u = wg_base(ws);
+        wg_pack(u, w, s);
+        wg_forward(out, in, u, s, 0, NULL, u + wg_packed_size(s));
+    } else if (cd_available()) {
         cd_pack(ws, w, s);
         cd_forward(out, in, ws, s, 0, NULL, ws + direct_p1(s));
     } else if (is_pointwise(s)) {
@@ -214,6 +267,13 @@ void conv2d_forward(float *out, const float *in, const float *w, const float *bi
 void conv2d_forward_affine(float *out, const float *in, const float *w,
                            const float *scale, const float *shift, const float *res,
                            int relu, const conv_shape *s, float *ws) {
+    if (use_winograd(s, WG_FORWARD)) {
+        cd_epilogue ep = { scale, shift, res, relu };
+        float *u = wg_base(ws);
+        wg_pack(u, w, s);
+        wg_forward(out, in, u, s, 0, &ep, u + wg_packed_size(s));
+        return;
+    }
     if (cd_available()) {
         cd_epilogue ep = { scale, shift, res, relu };
         cd_pack(ws, w, s);
@@ -238,9 +298,16 @@ void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
     }
     if (cd_available()) {
         conv_shape t;
-        cd_backward_weights(dw, dout, in, s, ws, ws + cd_bww_size(s));
+        if (use_winograd(s, WG_BWD_WEIGHTS))
+            wg_backward_weights(dw, dout, in, s, wg_base(ws), wg_base(ws) + wg_bww_size(s));
+        else
+            cd_backward_weights(dw, dout, in, s, ws, ws + cd_bww_size(s));
         if (!din) return;
-        if (cd_bwd_data_shape(&t, s) == 0) {
+        if (use_winograd(s, WG_BWD_DATA) && cd_bwd_data_shape(&t, s) == 0) {
+            float *u = wg_base(ws);
+            wg_pack_bwd_data(u, w, s);
+            wg_forward(din, dout, u, &t, accumulate, NULL, u + wg_packed_size(s));
+        } else if (cd_bwd_data_shape(&t, s) == 0) {
             cd_pack_bwd_data(ws, w, s);
             cd_forward(din, dout, ws, &t, accumulate, NULL, ws + direct_p1(s));
         } else {

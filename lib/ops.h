@@ -9,8 +9,10 @@
  * (dweight, dbias, dgamma, dbeta), so one zero_grad clears them. Whether an
  * input gradient is written (=) or accumulated (+=) is stated per function.
  * Optimised kernels (conv2d_*, bn_*) use lib/threads.h's pool: the
- * convolutions are direct AVX-512 kernels (conv_direct.c) where the build
- * has AVX-512, im2col + OpenBLAS sgemm otherwise. The direct convolutions
+ * convolutions are direct AVX-512 kernels (conv_direct.c), or Winograd
+ * F(2x2, 3x3) ones (conv_winograd.c) for the 3x3 stride-1 pad-1 shapes
+ * with channel counts that are multiples of 16, where the build has
+ * AVX-512, im2col + OpenBLAS sgemm otherwise. The AVX-512 convolutions
  * and the BN, activation and pooling ops give the same bits at any thread
  * count; whatever runs on OpenBLAS sgemm (linear_*, the convolutions
  * without AVX-512) may not, as OpenBLAS splits its sums by thread count
@@ -59,6 +61,18 @@ void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
 void conv2d_forward_affine(float *out, const float *in, const float *w,
                            const float *scale, const float *shift, const float *res,
                            int relu, const conv_shape *s, float *ws);
+/* The 3x3 stride-1 pad-1 convolutions with C and OC multiples of 16 have
+ * a second kernel, Winograd F(2x2, 3x3) (conv_winograd.c, AVX-512 builds
+ * only). mode 0: never use it; 1 (the default): for the shapes and parts
+ * (forward, backward-data, weight gradient) where it was measured faster
+ * than the direct kernels; 2: wherever it applies (tests, benchmarks).
+ * Until conv_set_winograd is called, the environment variable
+ * SSL_CONV_WINOGRAD (0, 1 or 2), read once, sets the mode; a negative
+ * mode returns to it. Set it while no convolution runs. conv_winograd()
+ * returns the mode in force. Both kernels give the same bits at any
+ * thread count, but not the same bits as each other. */
+void conv_set_winograd(int mode);
+int conv_winograd(void);
 /* Direct loops (double accumulation), same contracts, no workspace. */
 void conv2d_forward_ref(float *out, const float *in, const float *w, const float *bias,
                         const conv_shape *s);

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "conv_direct.h"
+#include "conv_winograd.h"
 #include "ops.h"
 #include "rng.h"
 #include "t.h"
@@ -187,6 +188,97 @@ static void test_conv_affine(int B, int H, int C, int OC, int k, int stride, int
     T_OK(!memcmp(a, e, nout * 4), nm);
     free(in); free(w); free(r); free(g); free(b); free(rm); free(rv); free(ws); free(sc);
     free(sh); free(a); free(e);
+}
+
+/* ---- Winograd F(2x2, 3x3) ----
+ * Every qualifying shape (3x3 s1 p1, C and OC multiples of 16) against the
+ * double-precision references. Tolerance: |a - b| <= 1e-5 * max|b| +
+ * 1e-5 * |b|, ten times tighter than the optimised-vs-reference checks
+ * above. Measured (inputs and weights in [-1, 1], C and OC 16..128): both
+ * the direct kernels and Winograd stay under 1e-6 of max|b| (Winograd's
+ * forward lower than direct's, its backward-data and weight gradient
+ * within 1.5x), so 1e-5 leaves a margin of ten; a wrong transform
+ * coefficient is off by 1e-2 or more. */
+#define WG_TOL 1e-5
+
+/* Forward, backward-data (written and accumulated) and weight gradient
+ * (accumulated onto nonzero values) through conv.c with the Winograd mode
+ * forced; wg_forward with accumulate and the epilogue; the same bits with
+ * 1, 2 and 3 threads. */
+static void test_wg(int B, int H, int W, int C, int OC) {
+    char nm[160], tag[96];
+    snprintf(tag, sizeof tag, "winograd %dx%dx%dx%d oc%d", B, H, W, C, OC);
+    if (!wg_available()) {
+        T_SKIP(tag, "built without AVX-512");
+        return;
+    }
+    conv_shape s;
+    conv_shape_init(&s, B, H, W, C, OC, 3, 3, 1, 1);
+    T_OK(wg_applies(&s), tag);
+    size_t nin = (size_t)B * H * W * C, nw = (size_t)OC * C * 9, nout = (size_t)B * H * W * OC;
+    float *in = rnd(nin, -1, 1), *w = rnd(nw, -1, 1), *r = rnd(nout, -1, 1);
+    float *ws = malloc((size_t)conv2d_workspace(&s) * 4);
+    float *out = malloc(nout * 4), *ref = malloc(nout * 4);
+    float *din = malloc(nin * 4), *din_r = malloc(nin * 4);
+    float *dw0 = rnd(nw, -1, 1), *dw = malloc(nw * 4), *dw_r = malloc(nw * 4);
+    conv_set_winograd(2);
+    conv2d_forward(out, in, w, NULL, &s, ws);
+    conv2d_forward_ref(ref, in, w, NULL, &s);
+    snprintf(nm, sizeof nm, "%s: forward vs ref", tag);
+    check_close(out, ref, nout, WG_TOL, nm);
+    /* backward, written: din starts as garbage, dw as nonzero values */
+    for (size_t i = 0; i < nin; i++) din[i] = 7;
+    memcpy(dw, dw0, nw * 4);
+    memcpy(dw_r, dw0, nw * 4);
+    conv2d_backward(din, dw, NULL, r, in, w, &s, 0, ws);
+    conv2d_backward_ref(din_r, dw_r, NULL, r, in, w, &s, 0);
+    snprintf(nm, sizeof nm, "%s: dinput vs ref", tag);
+    check_close(din, din_r, nin, WG_TOL, nm);
+    snprintf(nm, sizeof nm, "%s: dweight (+=) vs ref", tag);
+    check_close(dw, dw_r, nw, WG_TOL, nm);
+    /* backward-data accumulated onto other values */
+    float *din0 = rnd(nin, -1, 1);
+    memcpy(din, din0, nin * 4);
+    memcpy(din_r, din0, nin * 4);
+    conv2d_backward(din, dw, NULL, r, in, w, &s, 1, ws);
+    conv2d_backward_ref(din_r, dw_r, NULL, r, in, w, &s, 1);
+    snprintf(nm, sizeof nm, "%s: dinput accumulated vs ref", tag);
+    check_close(din, din_r, nin, WG_TOL, nm);
+    /* wg_forward itself: accumulate onto out0, then the epilogue with a
+     * residual and ReLU, against the same in double */
+    float *out0 = rnd(nout, -1, 1), *res = rnd(nout, -1, 1);
+    float *sc = rnd(OC, 0.5, 1.5), *sh = rnd(OC, -1, 1);
+    float *u = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+    cd_epilogue ep = { sc, sh, res, 1 };
+    memcpy(out, out0, nout * 4);
+    wg_pack(u, w, &s);
+    wg_forward(out, in, u, &s, 1, &ep, u + wg_packed_size(&s));
+    for (size_t i = 0; i < nout; i++) {
+        int oc = (int)(i % OC);
+        double v = ((double)out0[i] + ref[i]) * sc[oc] + sh[oc] + res[i];
+        out0[i] = (float)(v > 0 ? v : 0);
+    }
+    snprintf(nm, sizeof nm, "%s: accumulate + epilogue vs ref", tag);
+    check_close(out, out0, nout, WG_TOL, nm);
+    /* thread count: forward, dinput, dweight bit for bit */
+    float *o[3], *di[3], *dwt[3];
+    for (int t = 0; t < 3; t++) {
+        ssl_set_threads(t + 1);
+        o[t] = malloc(nout * 4); di[t] = malloc(nin * 4); dwt[t] = calloc(nw, 4);
+        conv2d_forward(o[t], in, w, NULL, &s, ws);
+        conv2d_backward(di[t], dwt[t], NULL, r, in, w, &s, 0, ws);
+    }
+    ssl_set_threads(2);
+    int same = 1;
+    for (int t = 1; t < 3; t++)
+        same &= !memcmp(o[0], o[t], nout * 4) && !memcmp(di[0], di[t], nin * 4) &&
+                !memcmp(dwt[0], dwt[t], nw * 4);
+    snprintf(nm, sizeof nm, "%s: same bits with 1, 2 and 3 threads", tag);
+    T_OK(same, nm);
+    conv_set_winograd(-1);
+    for (int t = 0; t < 3; t++) { free(o[t]); free(di[t]); free(dwt[t]); }
+    free(in); free(w); free(r); free(ws); free(out); free(ref); free(din); free(din_r);
+    free(dw0); free(dw); free(dw_r); free(din0); free(out0); free(res); free(sc); free(sh);
 }
 
 /* ---- batch norm ---- */
@@ -387,6 +479,16 @@ static void test_elementwise(void) {
 int main(void) {
     rng_init(&R, 42, 0, 0);
     ssl_set_threads(2);
+    /* the environment sets the Winograd mode until conv_set_winograd */
+    setenv("SSL_CONV_WINOGRAD", "0", 1);
+    T_EQ(conv_winograd(), 0, "SSL_CONV_WINOGRAD=0 read");
+    conv_set_winograd(2);
+    T_EQ(conv_winograd(), 2, "conv_set_winograd(2) overrides it");
+    conv_set_winograd(-1);
+    T_EQ(conv_winograd(), 0, "conv_set_winograd(-1) returns to it");
+    /* everything below with the direct kernels first, then the conv
+     * tests that qualify again with Winograd */
+    conv_set_winograd(0);
     test_conv(2, 5, 6, 3, 4, 3, 1, 1, 1);
     test_conv(3, 7, 7, 5, 6, 3, 2, 1, 0);
     test_conv(2, 4, 5, 8, 6, 1, 1, 0, 1);      /* pointwise: straight GEMM */
@@ -440,6 +542,58 @@ int main(void) {
     test_conv_affine(20, 4, 130, 70, 3, 1, 1, 1, 1);     /* k chunks, channel tail */
     test_conv_affine(2, 9, 19, 40, 1, 2, 0, 0, 0);
     test_conv_affine(2, 8, 5, 33, 3, 2, 1, 0, 1);
+    /* Winograd: the qualifying shapes above with the mode forced, then
+     * channel pairs of 16..128, even and odd sizes down to 1 (partial
+     * tiles), one to five images, several tasks and weight-gradient
+     * slices (5x32x32 at 16 channels; 128 channels at 8x8) */
+    conv_set_winograd(2);
+    conv_fd = 1;
+    test_conv(3, 9, 8, 16, 16, 3, 1, 1, 1);
+    conv_fd = 0;
+    test_conv(5, 16, 16, 16, 16, 3, 1, 1, 0);
+    test_conv(3, 14, 14, 16, 16, 3, 1, 1, 1);
+    test_conv(4, 8, 8, 32, 32, 3, 1, 1, 0);
+    test_conv(2, 32, 32, 16, 16, 3, 1, 1, 0);
+    test_conv(2, 28, 28, 16, 16, 3, 1, 1, 0);
+    test_conv(2, 16, 16, 32, 32, 3, 1, 1, 0);
+    test_conv(2, 14, 14, 32, 32, 3, 1, 1, 0);
+    test_conv(2, 16, 16, 16, 32, 3, 1, 1, 0);
+    conv_fd = 1;
+    test_conv_threads(6, 16, 16, 16, 16);
+    test_conv_threads(5, 14, 14, 32, 32);
+    test_conv_threads(6, 8, 8, 64, 64);
+    test_conv_affine(3, 16, 16, 16, 3, 1, 1, 1, 1);
+    test_conv_affine(2, 14, 32, 32, 3, 1, 1, 1, 1);
+    test_conv_affine(3, 8, 16, 16, 3, 1, 1, 1, 1);
+    test_conv_affine(2, 7, 64, 64, 3, 1, 1, 1, 0);
+    test_conv_affine(2, 7, 16, 48, 3, 1, 1, 0, 1);
+    conv_set_winograd(-1);
+    test_wg(1, 1, 1, 16, 16);
+    test_wg(2, 2, 2, 16, 32);
+    test_wg(3, 3, 3, 32, 16);
+    test_wg(1, 4, 4, 48, 64);
+    test_wg(2, 7, 7, 64, 64);
+    test_wg(5, 8, 8, 16, 16);
+    test_wg(1, 14, 14, 32, 32);
+    test_wg(2, 28, 28, 16, 16);
+    test_wg(1, 32, 32, 16, 16);
+    test_wg(5, 32, 32, 16, 16);       /* several forward tasks, four slices */
+    test_wg(3, 4, 4, 128, 128);
+    test_wg(3, 8, 8, 128, 128);       /* two forward tasks; dU in 2 x 2 parts */
+    test_wg(2, 7, 7, 128, 64);
+    test_wg(2, 8, 8, 64, 128);
+    test_wg(1, 3, 5, 16, 48);
+    test_wg(4, 5, 3, 48, 16);
+    test_wg(2, 1, 7, 32, 16);
+    test_wg(1, 7, 1, 16, 32);
+    test_wg(1, 14, 14, 16, 48);
+    test_wg(2, 9, 9, 32, 64);
+    test_wg(5, 2, 3, 16, 16);
+    test_wg(1, 28, 32, 16, 32);
+    test_wg(4, 14, 14, 48, 48);
+    test_wg(2, 4, 4, 128, 16);
+    test_wg(2, 4, 4, 16, 128);
+    conv_set_winograd(-1);
     test_bn(40, 5);
     test_bn(6000, 17);                         /* the threaded reduction path */
     test_pool();

@@ -1,7 +1,14 @@
 /* bench_conv.c: one convolution's forward and backward (lib/ops.h) at a
- * given shape, on this machine: GFLOP/s of the forward, of the whole
- * backward (weights + data) and of the backward's weight half alone.
- * Usage: bench_conv B H W C OC K stride pad [threads [iters]]. */
+ * given shape, on this machine: milliseconds and GFLOP/s of the forward,
+ * of the backward-data and of the weight gradient, each the median over
+ * the iterations (this machine's speed moves between runs; medians are
+ * steadier than minima).
+ * Usage: bench_conv B H W C OC K stride pad [threads [iters [winograd]]].
+ * winograd: the conv_set_winograd mode, 0 (direct kernels only), 1 (the
+ * default dispatch) or 2 (Winograd wherever it applies: 3x3 s1 p1, C and
+ * OC multiples of 16); without it SSL_CONV_WINOGRAD decides, as in the
+ * library. The backward-data time is that of conv2d_backward with the
+ * data gradient less that of the same call without it, per iteration. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -25,14 +32,38 @@ static float *randn(int64_t n, uint64_t seed) {
     return p;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static int parse_int(const char *s, const char *what, int lo, int hi) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == 0 || *end != 0 || v < lo || v > hi) {
+        fprintf(stderr, "bench_conv: bad %s: %s\n", what, s);
+        exit(2);
+    }
+    return (int)v;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 9) {
-        fprintf(stderr, "usage: bench_conv B H W C OC K stride pad [threads [iters]]\n");
+    static const char *names[8] = { "B", "H", "W", "C", "OC", "K", "stride", "pad" };
+    if (argc < 9 || argc > 12) {
+        fprintf(stderr, "usage: bench_conv B H W C OC K stride pad [threads [iters "
+                        "[winograd]]]\n");
         return 2;
     }
     int a[8];
-    for (int i = 0; i < 8; i++) a[i] = atoi(argv[i + 1]);
-    int threads = argc > 9 ? atoi(argv[9]) : 1, iters = argc > 10 ? atoi(argv[10]) : 10;
+    for (int i = 0; i < 8; i++) a[i] = parse_int(argv[i + 1], names[i], i == 7 ? 0 : 1, 1 << 20);
+    int threads = argc > 9 ? parse_int(argv[9], "threads", 1, 64) : 1;
+    int iters = argc > 10 ? parse_int(argv[10], "iters", 1, 1 << 20) : 10;
+    if (argc > 11) conv_set_winograd(parse_int(argv[11], "winograd", 0, 2));
     conv_shape s;
     if (conv_shape_init(&s, a[0], a[1], a[2], a[3], a[4], a[5], a[5], a[6], a[7]) < 0) {
         fprintf(stderr, "bench_conv: bad shape\n");
@@ -43,7 +74,10 @@ int main(int argc, char **argv) {
     int64_t nw = (int64_t)s.OC * s.C * s.KH * s.KW;
     float *in = randn(nin, 1), *w = randn(nw, 2), *dout = randn(nout, 3), *out = randn(nout, 4);
     float *din = randn(nin, 5), *dw = randn(nw, 6), *ws = randn(conv2d_workspace(&s), 7);
-    double fl = 2.0 * nout * s.C * s.KH * s.KW, tf = 1e30, tb = 1e30, tw = 1e30;
+    double *tf = malloc(3 * (size_t)iters * sizeof *tf), *td = tf + iters, *tw = td + iters;
+    if (!tf) { fprintf(stderr, "bench_conv: out of memory\n"); return 1; }
+    double fl = 2.0 * nout * s.C * s.KH * s.KW;
+    conv2d_forward(out, in, w, NULL, &s, ws);                 /* warm up */
     for (int it = 0; it < iters; it++) {
         double t0 = now_s();
         conv2d_forward(out, in, w, NULL, &s, ws);
@@ -52,15 +86,16 @@ int main(int argc, char **argv) {
         double t2 = now_s();
         conv2d_backward(NULL, dw, NULL, dout, in, w, &s, 0, ws);
         double t3 = now_s();
-        if (t1 - t0 < tf) tf = t1 - t0;
-        if (t2 - t1 < tb) tb = t2 - t1;
-        if (t3 - t2 < tw) tw = t3 - t2;
+        tf[it] = t1 - t0;
+        tw[it] = t3 - t2;
+        td[it] = (t2 - t1) - (t3 - t2);
     }
-    printf("B%d %dx%dx%d -> %dx%dx%d k%d s%d p%d t%d: fwd %.2f ms %.1f GFLOP/s; "
-           "bwd %.2f ms %.1f GFLOP/s (weights %.2f ms %.1f, data %.2f ms %.1f)\n",
-           s.B, s.H, s.W, s.C, s.OH, s.OW, s.OC, s.KH, s.stride, s.pad, threads, 1e3 * tf,
-           fl / tf * 1e-9, 1e3 * tb, 2 * fl / tb * 1e-9, 1e3 * tw, fl / tw * 1e-9,
-           1e3 * (tb - tw), fl / (tb - tw) * 1e-9);
-    free(in); free(w); free(dout); free(out); free(din); free(dw); free(ws);
+    double f = median(tf, iters), d = median(td, iters), g = median(tw, iters);
+    printf("B%d %dx%dx%d -> %dx%dx%d k%d s%d p%d t%d wg%d: fwd %.2f ms %.1f GFLOP/s; "
+           "data %.2f ms %.1f; weights %.2f ms %.1f\n",
+           s.B, s.H, s.W, s.C, s.OH, s.OW, s.OC, s.KH, s.stride, s.pad, threads,
+           conv_winograd(), 1e3 * f, fl / f * 1e-9, 1e3 * d, fl / d * 1e-9, 1e3 * g,
+           fl / g * 1e-9);
+    free(in); free(w); free(dout); free(out); free(din); free(dw); free(ws); free(tf);
     return 0;
 }

@@ -9,9 +9,12 @@
  * build has it), and peak RSS. --profile adds the per-layer table
  * (stderr). --json prints the same figures as one JSON object instead.
  *
- * The peak is measured, not quoted: on this machine (AMD EPYC, 2 cores)
- * the AVX-512 FMA loop reaches about 210-220 GFLOP/s per core, twice the
- * 234 GFLOP/s for 2 cores that an AVX2 loop gives. */
+ * The peak is measured, not quoted, as it depends on the CPU: the
+ * development machines (AMD EPYC, 2 cores) have given an AVX-512 FMA loop
+ * 210-220 GFLOP/s per core on one CPU and 115-117 on another (Zen 4, one
+ * 512-bit FMA per cycle). The FLOPs are the network's nominal ones, those
+ * of direct convolutions; the Winograd kernels do fewer multiplies, so
+ * the fraction of the peak can exceed 100%. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
