@@ -124,10 +124,11 @@ int64_t wg_scratch_bww(const conv_shape *s) {
 }
 
 /* Where Winograd pays. Measured with bench_conv (2 threads, this 2-core
- * Zen 4, medians of three interleaved rounds): every part of every
- * qualifying layer of the CIFAR ResNet-18 at widths 0.25 and 1 (32x32 down
- * to 4x4, 16 to 512 channels, batch 256 and 128) runs 1.3-2.1x faster than
- * on the direct kernels. What decides is how much of the last tiles is
+ * Zen 4, medians of interleaved rounds): every part of every qualifying
+ * layer of the CIFAR ResNet-18 at widths 0.25 and 1 (32x32 down to 4x4, 16
+ * to 512 channels, batch 256 and 128) runs faster than on the direct
+ * kernels: 1.43-1.85x at width 0.25, 1.25-2x at width 1 (measured while
+ * other jobs ran). What decides is how much of the last tiles is
  * padding: a tile costs 16 multiplies per channel pair, the direct method
  * 9 per output pixel, and at 64 channels 3x3 and 2x2 images still gain
  * (16 * 4 per 9 pixels, 16 per 4) while a 1x8 row breaks even (16 * 4 per
