@@ -107,17 +107,34 @@ static float *wg_base(float *ws) {
     return (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
 }
 
-/* 1 if part (WG_FORWARD, ...) of shape s runs on the Winograd kernels. */
-static int use_winograd(const conv_shape *s, int part) {
+/* 1 if shape s runs on the Winograd kernels. */
+static int use_winograd(const conv_shape *s) {
     if (!wg_available() || !wg_applies(s)) return 0;
     int m = conv_winograd();
-    return m == 2 || (m == 1 && wg_preferred(s, part));
+    return m == 2 || (m == 1 && wg_preferred(s));
 }
 
 /* Direct path layout: [packed weight P1][scratch] for the forwards and
  * backward-data, [dwp][scratch] for the weight gradient (run first). */
 static int64_t direct_p1(const conv_shape *s) {
     return max64(cd_packed_size(s), cd_packed_size_bwd_data(s));
+}
+
+/* The AVX-512 forward, Winograd or direct, with epilogue ep (NULL:
+ * none). Returns 0 when the build has neither. */
+static int forward_avx512(float *out, const float *in, const float *w,
+                          const cd_epilogue *ep, const conv_shape *s, float *ws) {
+    if (use_winograd(s)) {
+        float *u = wg_base(ws);
+        wg_pack(u, w, s);
+        wg_forward(out, in, u, s, 0, ep, u + wg_packed_size(s));
+    } else if (cd_available()) {
+        cd_pack(ws, w, s);
+        cd_forward(out, in, ws, s, 0, ep, ws + direct_p1(s));
+    } else {
+        return 0;
+    }
+    return 1;
 }
 
 int64_t conv2d_workspace(const conv_shape *s) {
@@ -236,13 +253,8 @@ void conv2d_forward(float *out, const float *in, const float *w, const float *bi
     int64_t K = (int64_t)s->KH * s->KW * s->C;
     int64_t OHW = (int64_t)s->OH * s->OW;
     float *wp = ws, *col = ws + 2 * (int64_t)s->OC * K;
-    if (use_winograd(s, WG_FORWARD)) {
-        float *u = wg_base(ws);
-        wg_pack(u, w, s);
-        wg_forward(out, in, u, s, 0, NULL, u + wg_packed_size(s));
-    } else if (cd_available()) {
-        cd_pack(ws, w, s);
-        cd_forward(out, in, ws, s, 0, NULL, ws + direct_p1(s));
+    if (forward_avx512(out, in, w, NULL, s, ws)) {
+        /* done */
     } else if (is_pointwise(s)) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(s->B * OHW), s->OC,
                     (int)K, 1.0f, in, (int)K, w, (int)K, 0.0f, out, s->OC);
@@ -267,19 +279,8 @@ void conv2d_forward(float *out, const float *in, const float *w, const float *bi
 void conv2d_forward_affine(float *out, const float *in, const float *w,
                            const float *scale, const float *shift, const float *res,
                            int relu, const conv_shape *s, float *ws) {
-    if (use_winograd(s, WG_FORWARD)) {
-        cd_epilogue ep = { scale, shift, res, relu };
-        float *u = wg_base(ws);
-        wg_pack(u, w, s);
-        wg_forward(out, in, u, s, 0, &ep, u + wg_packed_size(s));
-        return;
-    }
-    if (cd_available()) {
-        cd_epilogue ep = { scale, shift, res, relu };
-        cd_pack(ws, w, s);
-        cd_forward(out, in, ws, s, 0, &ep, ws + direct_p1(s));
-        return;
-    }
+    cd_epilogue ep = { scale, shift, res, relu };
+    if (forward_avx512(out, in, w, &ep, s, ws)) return;
     conv2d_forward(out, in, w, NULL, s, ws);
     bn_apply_affine(out, out, scale, shift, res, relu, (int64_t)s->B * s->OH * s->OW, s->OC);
 }
@@ -298,12 +299,12 @@ void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
     }
     if (cd_available()) {
         conv_shape t;
-        if (use_winograd(s, WG_BWD_WEIGHTS))
+        if (use_winograd(s))
             wg_backward_weights(dw, dout, in, s, wg_base(ws), wg_base(ws) + wg_bww_size(s));
         else
             cd_backward_weights(dw, dout, in, s, ws, ws + cd_bww_size(s));
         if (!din) return;
-        if (use_winograd(s, WG_BWD_DATA) && cd_bwd_data_shape(&t, s) == 0) {
+        if (use_winograd(s) && cd_bwd_data_shape(&t, s) == 0) {
             float *u = wg_base(ws);
             wg_pack_bwd_data(u, w, s);
             wg_forward(din, dout, u, &t, accumulate, NULL, u + wg_packed_size(s));

@@ -558,13 +558,6 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
     }
 }
 
-static int nparts_for(int64_t ntasks) {
-    int p = ssl_threads();
-    if (p > CD_MAX_PARTS) p = CD_MAX_PARTS;
-    if (p > ntasks) p = (int)ntasks;
-    return p < 1 ? 1 : p;
-}
-
 void cd_forward(float *out, const float *in, const float *wpk, const conv_shape *s,
                 int accumulate, const cd_epilogue *ep, float *scratch) {
     cd_ctx x = { 0 };
@@ -574,7 +567,7 @@ void cd_forward(float *out, const float *in, const float *wpk, const conv_shape 
     x.NB = cd_block(s->OC);
     x.nob = (int)nblocks(s->OC);
     x.ntasks = (int64_t)x.ngroups * x.nob;
-    x.nparts = nparts_for(x.ntasks);
+    x.nparts = ssl_parts(x.ntasks, CD_MAX_PARTS);
     ssl_parallel_for(x.nparts, 1, fwd_part, &x);
 }
 
@@ -768,7 +761,7 @@ void cd_backward_weights(float *dw, const float *dout, const float *in,
     memset(dwp, 0, (size_t)(x.nslices * np) * sizeof(float));
     x.ntasks = x.nslices * (tr ? bwt_tiles(s)
                                : x.nob * bww_tiles_per_ob(s, bww_rows(x.NB / 16)));
-    x.nparts = nparts_for(x.ntasks);
+    x.nparts = ssl_parts(x.ntasks, CD_MAX_PARTS);
     ssl_parallel_for(x.nparts, 1, tr ? bwt_part : bww_part, &x);
     /* dw += the slices' sums, in slice order. Element k = t*C + c of output
      * channel oc: dwt[oc][k] (transposed) or dwp[oc / NB][k][oc % NB]. */
@@ -881,7 +874,7 @@ void cd_backward_data_strided(float *din, const float *dout, const float *wpk,
     x.G = group_images(&x.d);
     x.ntasks = (int64_t)((s->B + x.G - 1) / x.G) * x.nob;
     x.buf_n = (int64_t)x.G * (x.d.H + 2 * x.d.pad) * (x.d.W + 2 * x.d.pad) * x.d.C;
-    x.nparts = nparts_for(x.ntasks);
+    x.nparts = ssl_parts(x.ntasks, CD_MAX_PARTS);
     ssl_parallel_for(x.nparts, 1, sd_part, &x);
 }
 

@@ -134,8 +134,7 @@ int64_t wg_scratch_bww(const conv_shape *s) {
  * (16 * 4 per 9 pixels, 16 per 4) while a 1x8 row breaks even (16 * 4 per
  * 8) and a 1x1 image loses 1.5x (16 per 1). So: Winograd for all three
  * parts where the tiles hold fewer than 8 multiplies per pixel. */
-int wg_preferred(const conv_shape *s, int part) {
-    (void)part;
+int wg_preferred(const conv_shape *s) {
     int64_t tiles = (int64_t)((s->OH + 1) / 2) * ((s->OW + 1) / 2);
     return wg_applies(s) && 2 * tiles < (int64_t)s->OH * s->OW;
 }
@@ -459,13 +458,6 @@ typedef struct {
     int nparts;
 } wg_ctx;
 
-static int nparts_for(int64_t ntasks) {
-    int p = ssl_threads();
-    if (p > WG_MAX_PARTS) p = WG_MAX_PARTS;
-    if (p > ntasks) p = (int)ntasks;
-    return p < 1 ? 1 : p;
-}
-
 static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
     const wg_ctx *x = vctx;
     const conv_shape *s = x->s;
@@ -519,7 +511,7 @@ void wg_forward(float *out, const float *in, const float *u, const conv_shape *s
     x.ntiles = ntiles(s);
     x.ntasks = (x.ntiles + x.NP - 1) / x.NP;
     x.part_n = wg_scratch(s) / WG_MAX_PARTS;
-    x.nparts = nparts_for(x.ntasks);
+    x.nparts = ssl_parts(x.ntasks, WG_MAX_PARTS);
     ssl_parallel_for(x.nparts, 1, fwd_part, &x);
 }
 
@@ -677,7 +669,7 @@ void wg_backward_weights(float *dw, const float *dout, const float *in,
     bww_split(&x.ncp, &x.nop, s);
     x.ntasks = (int64_t)x.nslices * x.ncp * x.nop;
     x.part_n = wg_scratch_bww(s) / WG_MAX_PARTS;
-    x.nparts = nparts_for(x.ntasks);
+    x.nparts = ssl_parts(x.ntasks, WG_MAX_PARTS);
     ssl_parallel_for(x.nparts, 1, bww_part, &x);
     ssl_parallel_for(s->OC / 8, 2, bww_finish, &x);
 }

@@ -27,10 +27,10 @@ int wg_available(void);
 /* 1 if s is a shape they handle: 3x3, stride 1, pad 1, C % 16 == 0,
  * OC % 16 == 0. */
 int wg_applies(const conv_shape *s);
-/* The parts of a training step the conv.c dispatch gives to Winograd
- * where it was measured faster than the direct kernels. */
-enum { WG_FORWARD, WG_BWD_DATA, WG_BWD_WEIGHTS };
-int wg_preferred(const conv_shape *s, int part);
+/* 1 if the conv.c dispatch gives s to Winograd (forward, backward-data
+ * and weight gradient alike): where it was measured faster than the
+ * direct kernels. */
+int wg_preferred(const conv_shape *s);
 
 /* Floats of transformed weight (16 * C * OC, both directions). */
 int64_t wg_packed_size(const conv_shape *s);

@@ -61,6 +61,12 @@ void ssl_set_threads(int n) {
 
 int ssl_threads(void) { return nthreads; }
 
+int ssl_parts(int64_t ntasks, int max_parts) {
+    int p = nthreads < max_parts ? nthreads : max_parts;
+    if (p > ntasks) p = (int)ntasks;
+    return p < 1 ? 1 : p;
+}
+
 void ssl_parallel_for(int64_t n, int64_t grain, ssl_range_fn fn, void *ctx) {
     if (n <= 0) return;
     if (grain < 1) grain = 1;

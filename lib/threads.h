@@ -18,4 +18,8 @@ int ssl_threads(void);
  * ranges hold at least `grain` indices (except the last); tid < ssl_threads(). */
 typedef void (*ssl_range_fn)(void *ctx, int64_t begin, int64_t end, int tid);
 void ssl_parallel_for(int64_t n, int64_t grain, ssl_range_fn fn, void *ctx);
+/* How many contiguous parts to cut ntasks tasks into for one
+ * ssl_parallel_for(parts, 1, ...): the thread count, at most max_parts
+ * (the callers' per-part scratch) and ntasks, at least 1. */
+int ssl_parts(int64_t ntasks, int max_parts);
 #endif
