@@ -35,7 +35,7 @@ ALL_CFLAGS = -std=gnu11 -pthread -iquote lib -iquote tools -DSSL_VERSION=\"$(VER
              $(OPENBLAS_CFLAGS) $(PC_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS  = $(PC_LIBS) $(OPENBLAS_LIBS) -lm -pthread $(EXTRA_LDLIBS)
 
-LIB_SRC   := $(sort $(wildcard lib/*.c))
+LIB_SRC   := $(sort $(shell find lib -name "*.c"))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB_A     := $(BUILD)/libssltools.a
 COMMON_OBJ := $(BUILD)/tools/common.o

@@ -17,11 +17,11 @@
  *    Beta and Gamma sample moments. */
 #include <stdint.h>
 
-#include "augment.h"
-#include "augment_ops.h"
-#include "rng.h"
+#include "data/augment.h"
+#include "data/pixel_ops.h"
+#include "util/rng.h"
 #include "t.h"
-#include "threads.h"
+#include "util/threads.h"
 
 #define MAXIMG 8
 static struct { char name[32]; int c, h, w; uint8_t *px; } imgs[MAXIMG];

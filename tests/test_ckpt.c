@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ckpt.h"
-#include "npid.h"
-#include "threads.h"
+#include "run/ckpt.h"
+#include "ssl/npid.h"
+#include "util/threads.h"
 
 static char tmpdir[512];
 

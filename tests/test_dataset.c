@@ -4,8 +4,8 @@
  * label range, mean/std, damaged streams). */
 #include <unistd.h>
 
-#include "dataset.h"
-#include "sslt_internal.h"
+#include "stream/dataset.h"
+#include "stream/sslt_internal.h"
 #include "t.h"
 
 #define N 37

@@ -24,10 +24,10 @@
  * with 1 and 2 threads; the two must give the same bits. */
 #include <stdint.h>
 
-#include "ops.h"
-#include "rng.h"
+#include "nn/ops/ops.h"
+#include "util/rng.h"
 #include "t.h"
-#include "threads.h"
+#include "util/threads.h"
 
 static rng R;
 

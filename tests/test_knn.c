@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "knn.h"
-#include "rng.h"
-#include "sslt.h"
+#include "eval/knn.h"
+#include "util/rng.h"
+#include "stream/sslt.h"
 #include "t.h"
-#include "threads.h"
+#include "util/threads.h"
 
 /* ---- the reference ---- */
 

@@ -10,11 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lineval.h"
-#include "rng.h"
-#include "sslt.h"
+#include "eval/lineval.h"
+#include "util/rng.h"
+#include "stream/sslt.h"
 #include "t.h"
-#include "threads.h"
+#include "util/threads.h"
 
 /* ---- plain reference, double precision ---- */
 

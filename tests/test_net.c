@@ -25,9 +25,9 @@
  * at 28x28, FLOPs, initialisation bounds, config maps. */
 #include <stdint.h>
 
-#include "net.h"
+#include "nn/net.h"
 #include "t.h"
-#include "threads.h"
+#include "util/threads.h"
 
 #define SAMPLE 256
 #define FULL_UP_TO 1024

@@ -9,10 +9,10 @@
  * against a PyTorch autograd fixture (tests/gen_npid_fixtures.py). */
 #include <stdint.h>
 
-#include "npid.h"
-#include "rng.h"
+#include "ssl/npid.h"
+#include "util/rng.h"
 #include "t.h"
-#include "threads.h"
+#include "util/threads.h"
 
 /* ---- double reference of the loss ---- */
 

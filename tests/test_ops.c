@@ -17,12 +17,12 @@
  * Optimised vs reference: |a - b| <= 1e-4 * max|b| + 1e-4 * |b|. */
 #include <stdint.h>
 
-#include "conv_direct.h"
-#include "conv_winograd.h"
-#include "ops.h"
-#include "rng.h"
+#include "nn/ops/conv_direct.h"
+#include "nn/ops/conv_winograd.h"
+#include "nn/ops/ops.h"
+#include "util/rng.h"
 #include "t.h"
-#include "threads.h"
+#include "util/threads.h"
 
 static rng R;
 

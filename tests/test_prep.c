@@ -18,10 +18,10 @@
 #include <unistd.h>
 
 #include "t.h"
-#include "image.h"
-#include "prep.h"
-#include "sslt.h"
-#include "threads.h"
+#include "data/image.h"
+#include "data/prep.h"
+#include "stream/sslt.h"
+#include "util/threads.h"
 
 static char tmpdir[4096];
 

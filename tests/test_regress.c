@@ -28,9 +28,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "dataset.h"
-#include "prep.h"
-#include "sslt.h"
+#include "stream/dataset.h"
+#include "data/prep.h"
+#include "stream/sslt.h"
 #include "t.h"
 
 #if defined(__SANITIZE_ADDRESS__)

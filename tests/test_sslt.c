@@ -19,8 +19,8 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include "sslt.h"
-#include "sslt_internal.h"
+#include "stream/sslt.h"
+#include "stream/sslt_internal.h"
 #include "t.h"
 
 static char dir[4096];

@@ -20,9 +20,9 @@
 #include "t.h"
 #include "train_fixture.h"
 
-#include "ckpt.h"
-#include "threads.h"
-#include "train.h"
+#include "run/ckpt.h"
+#include "util/threads.h"
+#include "run/train.h"
 
 #define B_ 6
 #define N_ 10

@@ -17,9 +17,9 @@
 
 #include <unistd.h>
 
-#include "ckpt.h"
-#include "threads.h"
-#include "train.h"
+#include "run/ckpt.h"
+#include "util/threads.h"
+#include "run/train.h"
 
 static int config_tests(void) {
     train_config p, n, q;

@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "t.h"
-#include "value.h"
+#include "util/value.h"
 
 /* JSON of v as a string (static buffer). */
 static const char *json(const sv *v, int indent) {

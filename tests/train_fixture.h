@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dataset.h"
-#include "net.h"
-#include "rng.h"
-#include "sslt.h"
+#include "stream/dataset.h"
+#include "nn/net.h"
+#include "util/rng.h"
+#include "stream/sslt.h"
 
 /* n images of c x h x w: class k = i % nclasses shows a bright square
  * whose place depends on the class, moved a little per image, plus two

@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dataset.h"
-#include "threads.h"
+#include "stream/dataset.h"
+#include "util/threads.h"
 
 const char *prog = "ssl";
 int verbosity = 1;

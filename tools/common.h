@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "dataset.h"
+#include "stream/dataset.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2

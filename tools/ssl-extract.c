@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "augment.h"
-#include "ckpt.h"
+#include "data/augment.h"
+#include "run/ckpt.h"
 #include "common.h"
-#include "dataset.h"
-#include "train.h"
+#include "stream/dataset.h"
+#include "run/train.h"
 
 static const char usage_text[] =
     "usage: ssl-extract [options] CKPT [DATA] [-o FEATURES]\n"

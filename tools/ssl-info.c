@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "common.h"
-#include "sslt.h"
-#include "sslt_internal.h"
+#include "stream/sslt.h"
+#include "stream/sslt_internal.h"
 
 static const char usage_text[] =
     "usage: ssl-info [options] [FILE...]\n"

@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ckpt.h"
+#include "run/ckpt.h"
 #include "common.h"
-#include "dataset.h"
-#include "net.h"
-#include "npid.h"
-#include "train.h"
+#include "stream/dataset.h"
+#include "nn/net.h"
+#include "ssl/npid.h"
+#include "run/train.h"
 
 static const char usage_text[] =
     "usage: ssl-init-bank [options] [DATA] [-o CKPT]\n"

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "common.h"
-#include "dataset.h"
-#include "knn.h"
+#include "stream/dataset.h"
+#include "eval/knn.h"
 
 #define MAX_LIST 64
 

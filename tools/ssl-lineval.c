@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "common.h"
-#include "dataset.h"
-#include "lineval.h"
+#include "stream/dataset.h"
+#include "eval/lineval.h"
 
 static void usage(void) {
     printf("usage: %s [options] TRAIN_FEATURES TEST_FEATURES\n"

@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "dataset.h"
-#include "prep.h"
-#include "sslt.h"
+#include "stream/dataset.h"
+#include "data/prep.h"
+#include "stream/sslt.h"
 
 #define DEFAULT_LEVEL 1         /* Fashion-MNIST: as small as 3, faster; see tests/bench/prep.sh */
 

@@ -15,11 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ckpt.h"
+#include "run/ckpt.h"
 #include "common.h"
-#include "dataset.h"
-#include "threads.h"
-#include "train.h"
+#include "stream/dataset.h"
+#include "util/threads.h"
+#include "run/train.h"
 
 static const char usage_text[] =
     "usage: ssl-train [options] CKPT DATA [-o CKPT]\n"

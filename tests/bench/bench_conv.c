@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "ops.h"
-#include "rng.h"
-#include "threads.h"
+#include "nn/ops/ops.h"
+#include "util/rng.h"
+#include "util/threads.h"
 
 static double now_s(void) {
     struct timespec ts;

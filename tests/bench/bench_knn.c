@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "knn.h"
-#include "rng.h"
-#include "threads.h"
+#include "eval/knn.h"
+#include "util/rng.h"
+#include "util/threads.h"
 
 static double now(void) {
     struct timespec t;

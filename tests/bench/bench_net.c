@@ -23,9 +23,9 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "net.h"
-#include "rng.h"
-#include "threads.h"
+#include "nn/net.h"
+#include "util/rng.h"
+#include "util/threads.h"
 
 #ifdef __AVX512F__
 #include <immintrin.h>

@@ -14,9 +14,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "npid.h"
-#include "rng.h"
-#include "threads.h"
+#include "ssl/npid.h"
+#include "util/rng.h"
+#include "util/threads.h"
 
 static double now(void) {
     struct timespec t;

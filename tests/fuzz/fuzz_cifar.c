@@ -3,7 +3,7 @@
  * splits, fine and coarse labels. Seeds: tests/fuzz/corpus/cifar/. */
 #include "fuzz.h"
 
-#include "prep.h"
+#include "data/prep.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char path[64], err[PREP_ERRLEN];

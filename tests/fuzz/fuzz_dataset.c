@@ -6,7 +6,7 @@
 
 #include <stdlib.h>
 
-#include "dataset.h"
+#include "stream/dataset.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char path[64], err[SSLT_ERRLEN];

@@ -7,7 +7,7 @@
  * with prep_idx_load in both orders. Seeds: tests/fuzz/corpus/idx/. */
 #include "fuzz.h"
 
-#include "prep.h"
+#include "data/prep.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char pi[64], pl[64], err[PREP_ERRLEN];

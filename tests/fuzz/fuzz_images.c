@@ -8,9 +8,9 @@
  * tests/fuzz/corpus/images/ (small tar/zip trees and single PNG/JPEG files). */
 #include "fuzz.h"
 
-#include "image.h"
-#include "prep.h"
-#include "threads.h"
+#include "data/image.h"
+#include "data/prep.h"
+#include "util/threads.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static int once;

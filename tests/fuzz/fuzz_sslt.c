@@ -8,7 +8,7 @@
 
 #include <stdlib.h>
 
-#include "sslt.h"
+#include "stream/sslt.h"
 
 static FILE *devnull;
 

@@ -40,13 +40,13 @@ CFLAGS="-std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread -iquote lib -iquote t
 LIBS="$(pkg-config --libs $PKGS) -lopenblas -lm -pthread"
 # The library sources every target may need (readers of outside data and
 # what they call); nothing from the compute library.
-LIB_SRC="value sslt_common sslt_read sslt_write dataset prep_idx prep_cifar prep_images
-         image subset threads rng"
+LIB_SRC="util/value stream/sslt_common stream/sslt_read stream/sslt_write stream/dataset
+         data/prep_idx data/prep_cifar data/prep_images data/image data/prep util/threads util/rng"
 mkdir -p "$OUT/obj" "$OUT/crashes" || exit 1
 
 objs=
 for s in $LIB_SRC; do
-    o="$OUT/obj/$s.o"
+    o="$OUT/obj/$(echo "$s" | tr / _).o"
     if [ ! -f "$o" ] || [ "lib/$s.c" -nt "$o" ] || [ -n "$(find lib -name '*.h' -newer "$o")" ]; then
         echo "fuzz: cc lib/$s.c"
         $CLANG $CFLAGS -fsanitize=fuzzer-no-link -c "lib/$s.c" -o "$o" || exit 1

@@ -1,0 +1,526 @@
+/* prep_images.c: PNG/JPEG image folders and archives (tar, tar.gz, zip, any
+ * format libarchive reads) in class-per-subfolder layout, and Tiny-ImageNet,
+ * into a prep_data.
+ *
+ * Two passes. The first lists the image names (and reads the few small text
+ * files Tiny-ImageNet needs) and decides the label of every image; names
+ * are sorted, so the output order does not depend on the archive order or
+ * on readdir. The second reads the chosen images in batches (about 256
+ * images or 64 MiB of encoded data) and decodes each batch on the
+ * library's thread pool, resizing as it goes so that only the final pixels
+ * stay in memory. Class of an image: in a directory, the first path
+ * component below the directory; in an archive, the first component below
+ * the longest directory common to all images (so "root/CLASS/x.png"
+ * archives work with or without the top directory). */
+#include "data/prep.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "data/image.h"
+#include "util/threads.h"
+
+#define BATCH_IMAGES 256
+#define BATCH_BYTES (64 << 20)
+#define TEXT_LIMIT (64 << 20)
+/* The largest encoded image file accepted (a 16384^2 RGB PNG is ~800 MB
+ * raw; real ones are far smaller). */
+#define IMAGE_FILE_LIMIT ((int64_t)1 << 28)
+
+typedef struct {
+    char *name;                   /* relative to the directory, or the member name */
+    int label;
+    image im;
+} item;
+
+typedef struct {
+    const char *path;
+    int is_dir;
+    item *items;
+    int64_t n, cap;
+    char *wnids_name;             /* Tiny-ImageNet files, when seen */
+    uint8_t *wnids, *annot;
+    int64_t wnids_n, annot_n;
+    char *annot_name;
+} listing;
+
+static int has_image_ext(const char *name) {
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    if (base[0] == '.' || strstr(name, "__MACOSX/")) return 0;
+    const char *dot = strrchr(base, '.');
+    return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
+}
+
+static const char *base_name(const char *name) {
+    const char *s = strrchr(name, '/');
+    return s ? s + 1 : name;
+}
+
+static int add_item(listing *l, const char *name) {
+    if (l->n == l->cap) {
+        int64_t nc = l->cap ? l->cap * 2 : 1024;
+        item *ni = realloc(l->items, sizeof(item) * (size_t)nc);
+        if (!ni) return -1;
+        l->items = ni; l->cap = nc;
+    }
+    memset(&l->items[l->n], 0, sizeof(item));
+    if (!(l->items[l->n].name = strdup(name))) return -1;
+    l->items[l->n].label = -1;
+    l->n++;
+    return 0;
+}
+
+static int read_whole_file(const char *path, uint8_t **data, int64_t *n, int64_t limit, char *err) {
+    FILE *f = fopen(path, "rb");
+    *data = NULL; *n = 0;
+    if (!f) { prep_errf(err, "%s: %s", path, strerror(errno)); return -1; }
+    struct stat st;
+    if (fstat(fileno(f), &st) || st.st_size > limit) {
+        fclose(f);
+        prep_errf(err, "%s: file too large", path);
+        return -1;
+    }
+    uint8_t *buf = malloc((size_t)st.st_size + 1);
+    if (!buf) { fclose(f); prep_errf(err, "%s: out of memory", path); return -1; }
+    size_t got = fread(buf, 1, (size_t)st.st_size, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || got != (size_t)st.st_size) {
+        free(buf);
+        prep_errf(err, "%s: read error", path);
+        return -1;
+    }
+    *data = buf; *n = (int64_t)got;
+    return 0;
+}
+
+/* Text files Tiny-ImageNet needs: remember them (directory) or read them now (archive). */
+static int note_text(listing *l, const char *name, struct archive *a, struct archive_entry *e, char *err) {
+    const char *b = base_name(name);
+    int is_w = !strcmp(b, "wnids.txt"), is_a = !strcmp(b, "val_annotations.txt");
+    if (!is_w && !is_a) return 0;
+    char **nm = is_w ? &l->wnids_name : &l->annot_name;
+    if (*nm && strlen(*nm) <= strlen(name)) return 0;   /* keep the shallowest */
+    free(*nm);
+    if (!(*nm = strdup(name))) { prep_errf(err, "%s: out of memory", l->path); return -1; }
+    if (!a) return 0;
+    uint8_t **buf = is_w ? &l->wnids : &l->annot;
+    int64_t *bn = is_w ? &l->wnids_n : &l->annot_n;
+    free(*buf);
+    return prep_archive_read(a, e, buf, bn, TEXT_LIMIT, l->path, err);
+}
+
+static int list_dir(listing *l, const char *rel, int depth, char *err) {
+    char full[4096];
+    snprintf(full, sizeof full, "%s%s%s", l->path, *rel ? "/" : "", rel);
+    if (depth > 32) { prep_errf(err, "%s: directories nested too deep", full); return -1; }
+    DIR *dp = opendir(full);
+    if (!dp) { prep_errf(err, "%s: %s", full, strerror(errno)); return -1; }
+    struct dirent *de;
+    int rc = 0;
+    while (!rc && (de = readdir(dp))) {
+        if (de->d_name[0] == '.') continue;
+        char sub[4096], subfull[8192];
+        if ((size_t)snprintf(sub, sizeof sub, "%s%s%s", rel, *rel ? "/" : "", de->d_name) >= sizeof sub) continue;
+        if ((size_t)snprintf(subfull, sizeof subfull, "%s/%s", l->path, sub) >= sizeof subfull) continue;
+        struct stat st;
+        if (stat(subfull, &st)) continue;             /* dangling link */
+        if (S_ISDIR(st.st_mode)) rc = list_dir(l, sub, depth + 1, err);
+        else if (S_ISREG(st.st_mode)) {
+            if (has_image_ext(sub)) {
+                if (add_item(l, sub)) { prep_errf(err, "%s: out of memory", l->path); rc = -1; }
+            } else rc = note_text(l, sub, NULL, NULL, err);
+        }
+    }
+    closedir(dp);
+    return rc;
+}
+
+static int list_archive(listing *l, char *err) {
+    struct archive *a = prep_archive_open(l->path, err);
+    if (!a) return -1;
+    struct archive_entry *e;
+    int r, rc = 0;
+    while (!rc && ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN)) {
+        const char *name = archive_entry_pathname(e);
+        if (!name || archive_entry_filetype(e) != AE_IFREG) continue;
+        if (has_image_ext(name)) {
+            if (add_item(l, name)) { prep_errf(err, "%s: out of memory", l->path); rc = -1; }
+        } else rc = note_text(l, name, a, e, err);
+    }
+    if (!rc && r != ARCHIVE_EOF) {
+        prep_errf(err, "%s: %s", l->path, l->n || r != ARCHIVE_FATAL
+                 ? "corrupt or truncated archive" : "not a dataset: unrecognised format");
+        if (archive_error_string(a)) {
+            size_t k = strlen(err);
+            snprintf(err + k, PREP_ERRLEN - k, " (%s)", archive_error_string(a));
+        }
+        rc = -1;
+    }
+    archive_read_free(a);
+    return rc;
+}
+
+static int cmp_item(const void *a, const void *b) {
+    return strcmp(((const item *)a)->name, ((const item *)b)->name);
+}
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Split text into lines (in place: buf gets NULs); returns lines, *count. */
+static char **split_lines(uint8_t *buf, int64_t n, int *count) {
+    int cap = 256, k = 0;
+    char **v = malloc(sizeof(char *) * cap);
+    if (!v) return NULL;
+    int64_t i = 0;
+    while (i < n) {
+        int64_t j = i;
+        while (j < n && buf[j] != '\n') j++;
+        int64_t e = j;
+        while (e > i && (buf[e - 1] == '\r' || buf[e - 1] == ' ')) e--;
+        if (j < n) buf[j] = 0;
+        buf[e] = 0;
+        if (e > i) {
+            if (k == cap) {
+                char **nv = realloc(v, sizeof(char *) * (cap *= 2));
+                if (!nv) { free(v); return NULL; }
+                v = nv;
+            }
+            v[k++] = (char *)buf + i;
+        }
+        i = j + 1;
+    }
+    *count = k;
+    return v;
+}
+
+static int find_class(char **classes, int n, const char *key) {
+    char *const *p = bsearch(&key, classes, (size_t)n, sizeof(char *), cmp_str);
+    return p ? (int)(p - classes) : -1;
+}
+
+/* Keep only items[i] with keep[i]; frees the rest. */
+static void compact(listing *l, const char *keep) {
+    int64_t k = 0;
+    for (int64_t i = 0; i < l->n; i++) {
+        if (keep[i]) l->items[k++] = l->items[i];
+        else free(l->items[i].name);
+    }
+    l->n = k;
+}
+
+/* Labels for Tiny-ImageNet (base: directory holding wnids.txt, with '/'). */
+static int label_tiny(listing *l, prep_data *d, const char *base, const char *split, char *err) {
+    int nw = 0;
+    char **w = split_lines(l->wnids, l->wnids_n, &nw);
+    char *keep = calloc((size_t)l->n + 1, 1);
+    if (!w || !keep) { free(w); free(keep); prep_errf(err, "%s: out of memory", l->path); return -1; }
+    qsort(w, (size_t)nw, sizeof(char *), cmp_str);
+    d->nclasses = nw;
+    d->classes = calloc((size_t)nw + 1, sizeof(char *));
+    for (int i = 0; d->classes && i < nw; i++) d->classes[i] = strdup(w[i]);
+    char **annot = NULL;
+    int na = 0, rc = -1;
+    size_t bl = strlen(base);
+    if (!strcmp(split, "val")) {
+        if (!l->annot) {
+            prep_errf(err, "%s: no %sval/val_annotations.txt for the val split", l->path, base);
+            goto out;
+        }
+        if (!(annot = split_lines(l->annot, l->annot_n, &na))) goto oom;
+        for (int i = 0; i < na; i++) {               /* "file\twnid\t..." -> "file\0wnid" */
+            char *t = strchr(annot[i], '\t');
+            if (!t) { prep_errf(err, "%s: %s: line %d: no tab", l->path, l->annot_name, i + 1); goto out; }
+            *t = 0;
+            char *t2 = strchr(t + 1, '\t');
+            if (t2) *t2 = 0;
+        }
+        qsort(annot, (size_t)na, sizeof(char *), cmp_str);
+    }
+    for (int64_t i = 0; i < l->n; i++) {
+        item *it = &l->items[i];
+        const char *rest = it->name + bl;
+        if (strncmp(it->name, base, bl)) continue;
+        if (!strcmp(split, "train")) {
+            if (strncmp(rest, "train/", 6)) continue;
+            const char *cls = rest + 6, *slash = strchr(cls, '/');
+            if (!slash) continue;
+            char key[256];
+            snprintf(key, sizeof key, "%.*s", (int)(slash - cls), cls);
+            if ((it->label = find_class(w, nw, key)) < 0) {
+                prep_errf(err, "%s: %s: class '%s' is not in wnids.txt", l->path, it->name, key);
+                goto out;
+            }
+        } else {
+            if (strncmp(rest, "val/images/", 11)) continue;
+            const char *b = base_name(it->name);
+            char **p = bsearch(&b, annot, (size_t)na, sizeof(char *), cmp_str);
+            if (!p || (it->label = find_class(w, nw, *p + strlen(*p) + 1)) < 0) {
+                prep_errf(err, "%s: %s: %s in val_annotations.txt", l->path, it->name,
+                         p ? "unknown wnid" : "no label");
+                goto out;
+            }
+        }
+        keep[i] = 1;
+    }
+    if (!d->classes) goto oom;
+    for (int i = 0; i < nw; i++) if (!d->classes[i]) goto oom;
+    compact(l, keep);
+    snprintf(d->format, sizeof d->format, "tiny-imagenet");
+    rc = 0;
+    goto out;
+oom:
+    prep_errf(err, "%s: out of memory", l->path);
+out:
+    free(w); free(annot); free(keep);
+    return rc;
+}
+
+/* Labels for class-per-subfolder layout. */
+static int label_folders(listing *l, prep_data *d, char *err) {
+    size_t pl = 0;                    /* common directory prefix length (archives) */
+    if (!l->is_dir) {
+        const char *first = l->items[0].name;
+        const char *s = strrchr(first, '/');
+        pl = s ? (size_t)(s - first) + 1 : 0;
+        size_t first_dl = pl;
+        int same_dir = 1;
+        for (int64_t i = 1; i < l->n; i++) {
+            const char *nm = l->items[i].name, *t = strrchr(nm, '/');
+            size_t dl = t ? (size_t)(t - nm) + 1 : 0;
+            if (dl != first_dl || strncmp(nm, first, first_dl)) same_dir = 0;
+            size_t k = 0;
+            while (k < pl && nm[k] == first[k]) k++;
+            while (k > 0 && first[k - 1] != '/') k--;
+            pl = k;
+        }
+        if (same_dir && pl > 0) {         /* one folder: it is the one class */
+            pl--;
+            while (pl > 0 && first[pl - 1] != '/') pl--;
+        }
+    }
+    char **names = malloc(sizeof(char *) * (size_t)l->n);
+    if (!names) { prep_errf(err, "%s: out of memory", l->path); return -1; }
+    int nc = 0;
+    for (int64_t i = 0; i < l->n; i++) {    /* items are sorted: classes come in order */
+        const char *rest = l->items[i].name + pl, *slash = strchr(rest, '/');
+        if (!slash) {
+            prep_errf(err, "%s: %s: image is not in a class subfolder", l->path, l->items[i].name);
+            goto fail;
+        }
+        size_t len = (size_t)(slash - rest);
+        if (!nc || strlen(names[nc - 1]) != len || strncmp(names[nc - 1], rest, len)) {
+            if (!(names[nc] = strndup(rest, len))) goto fail;
+            nc++;
+        }
+        l->items[i].label = nc - 1;
+    }
+    d->classes = names;
+    d->nclasses = nc;
+    snprintf(d->format, sizeof d->format, "image-folder");
+    return 0;
+fail:
+    for (int i = 0; i < nc; i++) free(names[i]);
+    free(names);
+    if (!*err) prep_errf(err, "%s: out of memory", l->path);
+    return -1;
+}
+
+/* ---- decoding ---- */
+typedef struct {
+    listing *l;
+    const prep_opts *o;
+    int64_t idx[BATCH_IMAGES];
+    uint8_t *buf[BATCH_IMAGES];
+    int64_t len[BATCH_IMAGES];
+    char err[BATCH_IMAGES][PREP_ERRLEN / 2];
+    int n;
+    int64_t bytes;
+} batch;
+
+static void decode_range(void *ctx, int64_t b, int64_t e, int tid) {
+    batch *bt = ctx;
+    for (int64_t k = b; k < e; k++) {
+        image *im = &bt->l->items[bt->idx[k]].im;
+        char *er = bt->err[k];
+        er[0] = 0;
+        if (image_decode(im, bt->buf[k], (size_t)bt->len[k], bt->o->channels, PREP_MAX_SIDE, er,
+                         sizeof bt->err[k]))
+            continue;
+        if (bt->o->height && (im->h != bt->o->height || im->w != bt->o->width)) {
+            image r = { im->c, bt->o->height, bt->o->width, NULL };
+            r.px = malloc((size_t)r.c * r.h * r.w);
+            if (!r.px || image_resize(im->px, im->c, im->h, im->w, r.px, r.h, r.w)) {
+                free(r.px);
+                snprintf(er, sizeof bt->err[k], "out of memory");
+                image_free(im);
+                continue;
+            }
+            image_free(im);
+            *im = r;
+        }
+    }
+}
+
+static int flush_batch(batch *bt, int64_t *done, char *err) {
+    ssl_parallel_for(bt->n, 1, decode_range, bt);
+    int rc = 0;
+    for (int k = 0; k < bt->n; k++) {
+        if (!rc && bt->err[k][0]) {
+            prep_errf(err, "%s%s%s: %s", bt->l->path, bt->l->is_dir ? "/" : ": ",
+                     bt->l->items[bt->idx[k]].name, bt->err[k]);
+            rc = -1;
+        }
+        free(bt->buf[k]);
+    }
+    *done += bt->n;
+    bt->n = 0; bt->bytes = 0;
+    if (!rc && bt->o->progress) bt->o->progress(bt->o->progress_ctx, "images", *done, bt->l->n);
+    return rc;
+}
+
+static int add_to_batch(batch *bt, int64_t idx, uint8_t *buf, int64_t len, int64_t *done, char *err) {
+    bt->idx[bt->n] = idx; bt->buf[bt->n] = buf; bt->len[bt->n] = len;
+    bt->n++;
+    bt->bytes += len;
+    if (bt->n == BATCH_IMAGES || bt->bytes >= BATCH_BYTES) return flush_batch(bt, done, err);
+    return 0;
+}
+
+static int decode_all(listing *l, const prep_opts *o, char *err) {
+    batch *bt = calloc(1, sizeof *bt);
+    if (!bt) { prep_errf(err, "%s: out of memory", l->path); return -1; }
+    bt->l = l; bt->o = o;
+    int64_t done = 0;
+    int rc = 0;
+    if (l->is_dir) {
+        for (int64_t i = 0; !rc && i < l->n; i++) {
+            char full[8192];
+            uint8_t *buf;
+            int64_t len;
+            snprintf(full, sizeof full, "%s/%s", l->path, l->items[i].name);
+            rc = read_whole_file(full, &buf, &len, IMAGE_FILE_LIMIT, err);
+            if (!rc) rc = add_to_batch(bt, i, buf, len, &done, err);
+        }
+    } else {
+        struct archive *a = prep_archive_open(l->path, err);
+        if (!a) { free(bt); return -1; }
+        struct archive_entry *e;
+        int r;
+        while (!rc && ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN)) {
+            item key = { (char *)archive_entry_pathname(e), 0, {0, 0, 0, NULL} };
+            if (!key.name || archive_entry_filetype(e) != AE_IFREG) continue;
+            item *it = bsearch(&key, l->items, (size_t)l->n, sizeof(item), cmp_item);
+            if (!it || it->im.px) continue;
+            int64_t i = it - l->items;
+            int dup = 0;                              /* a name twice in one batch */
+            for (int k = 0; k < bt->n; k++) dup |= bt->idx[k] == i;
+            if (dup) continue;
+            uint8_t *buf;
+            int64_t len;
+            rc = prep_archive_read(a, e, &buf, &len, IMAGE_FILE_LIMIT, l->path, err);
+            if (!rc) rc = add_to_batch(bt, i, buf, len, &done, err);
+        }
+        if (!rc && r != ARCHIVE_EOF) {
+            prep_errf(err, "%s: corrupt or truncated archive (%s)", l->path,
+                     archive_error_string(a) ? archive_error_string(a) : "read error");
+            rc = -1;
+        }
+        archive_read_free(a);
+    }
+    if (!rc && bt->n) rc = flush_batch(bt, &done, err);
+    for (int k = 0; k < bt->n; k++) free(bt->buf[k]);
+    free(bt);
+    return rc;
+}
+
+static void listing_free(listing *l) {
+    for (int64_t i = 0; i < l->n; i++) { free(l->items[i].name); image_free(&l->items[i].im); }
+    free(l->items);
+    free(l->wnids_name); free(l->annot_name); free(l->wnids); free(l->annot);
+}
+
+int prep_images_load(prep_data *d, const char *path, const prep_opts *o, char err[PREP_ERRLEN]) {
+    prep_opts dflt = {0};
+    listing l;
+    struct stat st;
+    int rc = -1;
+    if (!o) o = &dflt;
+    const char *split = o->split ? o->split : "train";
+    memset(d, 0, sizeof *d);
+    memset(&l, 0, sizeof l);
+    err[0] = 0;
+    l.path = path;
+    if (stat(path, &st)) { prep_errf(err, "%s: %s", path, strerror(errno)); return -1; }
+    l.is_dir = S_ISDIR(st.st_mode);
+    if (l.is_dir ? list_dir(&l, "", 0, err) : list_archive(&l, err)) goto out;
+    if (l.n == 0) { prep_errf(err, "%s: no PNG or JPEG images found", path); goto out; }
+    qsort(l.items, (size_t)l.n, sizeof(item), cmp_item);
+    /* Tiny-ImageNet: wnids.txt next to train/ or val/. */
+    int tiny = 0;
+    char base[4096] = "";
+    if (l.wnids_name) {
+        const char *s = strrchr(l.wnids_name, '/');
+        snprintf(base, sizeof base, "%.*s", s ? (int)(s - l.wnids_name) + 1 : 0, l.wnids_name);
+        for (int64_t i = 0; i < l.n && !tiny; i++)
+            tiny = !strncmp(l.items[i].name, base, strlen(base)) &&
+                   (!strncmp(l.items[i].name + strlen(base), "train/", 6) ||
+                    !strncmp(l.items[i].name + strlen(base), "val/", 4));
+    }
+    if (tiny) {
+        if (strcmp(split, "train") && strcmp(split, "val")) {
+            prep_errf(err, "%s: Tiny-ImageNet has labelled splits train and val, not '%s'", path, split);
+            goto out;
+        }
+        if (l.is_dir) {               /* read the text files now */
+            char full[8192];
+            snprintf(full, sizeof full, "%s/%s", path, l.wnids_name);
+            if (read_whole_file(full, &l.wnids, &l.wnids_n, TEXT_LIMIT, err)) goto out;
+            if (l.annot_name) {
+                snprintf(full, sizeof full, "%s/%s", path, l.annot_name);
+                if (read_whole_file(full, &l.annot, &l.annot_n, TEXT_LIMIT, err)) goto out;
+            }
+        }
+        if (label_tiny(&l, d, base, split, err)) goto out;
+        if (l.n == 0) { prep_errf(err, "%s: no images in the %s split", path, split); goto out; }
+    } else if (label_folders(&l, d, err)) goto out;
+    if (decode_all(&l, o, err)) goto out;
+    /* Assemble: channels and a common size. */
+    int c = o->channels, h = l.items[0].im.h, w = l.items[0].im.w;
+    if (!c) {
+        c = 1;
+        for (int64_t i = 0; i < l.n; i++) if (l.items[i].im.c == 3) c = 3;
+    }
+    for (int64_t i = 0; i < l.n; i++)
+        if (l.items[i].im.h != h || l.items[i].im.w != w) {
+            prep_errf(err, "%s: %s: image is %dx%d but %s is %dx%d (use --size)", path,
+                     l.items[i].name, l.items[i].im.w, l.items[i].im.h, l.items[0].name, w, h);
+            goto out;
+        }
+    size_t np = (size_t)h * w, row = (size_t)c * np;
+    d->n = l.n; d->c = c; d->h = h; d->w = w;
+    d->images = malloc(row * (size_t)l.n);
+    d->labels = malloc(sizeof(int32_t) * (size_t)l.n);
+    if (!d->images || !d->labels) { prep_errf(err, "%s: out of memory", path); goto out; }
+    for (int64_t i = 0; i < l.n; i++) {
+        image *im = &l.items[i].im;
+        if (im->c == c) memcpy(d->images + row * i, im->px, row);
+        else image_grey_to_rgb(im->px, d->images + row * i, np);
+        d->labels[i] = l.items[i].label;
+        image_free(im);
+    }
+    rc = 0;
+out:
+    if (rc) prep_data_destroy(d);
+    listing_free(&l);
+    return rc;
+}

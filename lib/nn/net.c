@@ -1,0 +1,356 @@
+/* net.c: running a net (lib/net.h): forward in training or evaluation
+ * mode, backward, zero_grad, PyTorch SGD, and the per-layer profile.
+ * Construction and the tensor table are in net_build.c.
+ *
+ * Data flow (NHWC): conv -> BN (+ReLU fused) per layer; a block's last BN
+ * fuses the residual add and the ReLU: out = relu(bn(conv(...)) + shortcut).
+ * In training mode every layer keeps its output for the backward, so
+ * nothing is recomputed. The backward walks the blocks in reverse with four
+ * activation-gradient buffers (g[0..3]) of the largest activation size;
+ * nothing allocates. It is bandwidth bound, so it saves passes over the
+ * activations (lib/bn.c): a BN + ReLU without residual takes its ReLU mask
+ * from its input and the affine the forward saved (bn_backward_xmask), not
+ * from its output; a block's last BN masks its output gradient in its own
+ * sums pass (bn_backward_res), and the identity shortcut's gradient of the
+ * block above is added where the next BN reads its output gradient (the
+ * next block's last BN, or the stem's BN), so neither relu_backward nor
+ * add_inplace runs as a pass of its own (add_inplace remains only before
+ * the imagenet stem's max-pool). The results are the same bits as with
+ * the separate passes. In evaluation mode each BN is folded into its
+ * convolution's epilogue and the activations rotate through those same
+ * four buffers (see backbone_eval), so inference touches a fraction of the
+ * memory. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "nn/net_impl.h"
+#include "util/threads.h"
+
+#define BN_MOMENTUM 0.1f
+#define BN_EPS 1e-5f
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static double tic(const net *n) { return n->prof_on ? now_s() : 0; }
+static void toc(net *n, int slot, double t0, int bwd) {
+    if (!n->prof_on) return;
+    double dt = now_s() - t0;
+    if (bwd) n->prof[slot].t_bwd += dt; else { n->prof[slot].t_fwd += dt; n->prof[slot].calls++; }
+}
+
+static float *P(net *n, int i) { return n->t[i].data; }
+static float *G(net *n, int i) { return n->t[i].grad; }
+
+static void conv_fwd(net *n, conv_l *c, const float *in, int B) {
+    double t0 = tic(n);
+    conv_shape s = c->s;
+    s.B = B;
+    conv2d_forward(c->out, in, P(n, c->w), NULL, &s, n->ws);
+    toc(n, c->prof, t0, 0);
+}
+
+static void bn_fwd(net *n, bn_l *b, const float *x, const float *res, int relu, int B,
+                   int train) {
+    double t0 = tic(n);
+    float *y = b->out;
+    int64_t N = (int64_t)B * b->rows;
+    if (train)
+        bn_forward_train_aff(y, b->mean, b->rstd, b->scale, b->shift, x, P(n, b->g),
+                             P(n, b->b), res, relu, N, b->C, P(n, b->rm), P(n, b->rv),
+                             BN_MOMENTUM, BN_EPS);
+    else
+        bn_forward_eval(y, x, P(n, b->g), P(n, b->b), res, relu, N, b->C, P(n, b->rm),
+                        P(n, b->rv), BN_EPS);
+    toc(n, b->prof, t0, 0);
+}
+
+/* Training-mode backbone: every layer keeps its output for the backward.
+ * Returns the last stage's output. */
+static const float *backbone_train(net *n, const float *x, int B) {
+    conv_fwd(n, &n->conv1, x, B);
+    bn_fwd(n, &n->bn1, n->conv1.out, NULL, 1, B, 1);
+    const float *h = n->bn1.out;
+    if (n->imagenet) {
+        double t0 = tic(n);
+        conv_shape *s = &n->conv1.s;
+        maxpool_forward(n->pool_out, n->pool_arg, h, B, s->OH, s->OW, s->OC, 3, 2, 1,
+                        n->pool_h, n->pool_w);
+        toc(n, n->bn1.prof + 1, t0, 0);
+        h = n->pool_out;
+    }
+    for (int i = 0; i < n->nblk; i++) {
+        net_block *b = &n->blk[i];
+        const float *in = h, *res = in;
+        if (b->has_ds) {
+            conv_fwd(n, &b->ds, in, B);
+            bn_fwd(n, &b->dsbn, b->ds.out, NULL, 0, B, 1);
+            res = b->dsbn.out;
+        }
+        for (int j = 0; j < b->n; j++) {
+            conv_fwd(n, &b->conv[j], h, B);
+            int last = j == b->n - 1;
+            bn_fwd(n, &b->bn[j], b->conv[j].out, last ? res : NULL, 1, B, 1);
+            h = b->bn[j].out;
+        }
+    }
+    return h;
+}
+
+/* Eval mode: conv c then BN b folded into the convolution's epilogue,
+ * out = act(bn(conv(in)) + res). Timed as the convolution. */
+static void conv_bn_eval(net *n, conv_l *c, bn_l *b, const float *in, const float *res,
+                         int relu, int B, float *out) {
+    double t0 = tic(n);
+    conv_shape s = c->s;
+    s.B = B;
+    float *sc = n->aff, *sh = n->aff + b->C;
+    bn_eval_affine(sc, sh, P(n, b->g), P(n, b->b), P(n, b->rm), P(n, b->rv), b->C, BN_EPS);
+    conv2d_forward_affine(out, in, P(n, c->w), sc, sh, res, relu, &s, n->ws);
+    toc(n, c->prof, t0, 0);
+}
+
+/* Evaluation-mode backbone: nothing is kept for a backward, so the
+ * activations rotate through the four gradient buffers (n->g, max_act
+ * floats each), each BN folded into its convolution. The per-layer buffers
+ * stay untouched: a process that only extracts features never pages them
+ * in. Returns the last stage's output. */
+static const float *backbone_eval(net *n, const float *x, int B) {
+    float **g = n->g;
+    conv_bn_eval(n, &n->conv1, &n->bn1, x, NULL, 1, B, g[0]);
+    const float *h = g[0];
+    if (n->imagenet) {
+        double t0 = tic(n);
+        conv_shape *s = &n->conv1.s;
+        maxpool_forward(g[1], n->pool_arg, h, B, s->OH, s->OW, s->OC, 3, 2, 1, n->pool_h,
+                        n->pool_w);
+        toc(n, n->bn1.prof + 1, t0, 0);
+        h = g[1];
+    }
+    for (int i = 0; i < n->nblk; i++) {
+        net_block *b = &n->blk[i];
+        float *fr[3];
+        int k = 0;
+        for (int j = 0; j < 4; j++)
+            if (g[j] != h) fr[k++] = g[j];
+        const float *res = h, *cur = h;
+        if (b->has_ds) {
+            conv_bn_eval(n, &b->ds, &b->dsbn, h, NULL, 0, B, fr[2]);
+            res = fr[2];
+        }
+        for (int j = 0; j < b->n; j++) {
+            float *o = fr[j % 2];
+            conv_bn_eval(n, &b->conv[j], &b->bn[j], cur, j == b->n - 1 ? res : NULL, 1, B, o);
+            cur = o;
+        }
+        h = cur;
+    }
+    return h;
+}
+
+static void lin_fwd(net *n, lin_l *l, const float *in, int B) {
+    double t0 = tic(n);
+    linear_forward(l->out_buf, in, P(n, l->w), P(n, l->b), B, l->in, l->out);
+    toc(n, l->prof, t0, 0);
+}
+
+int net_forward(net *n, const float *x, int B, int train) {
+    if (B < 1 || B > n->max_batch) return -1;
+    n->x = x;
+    n->B = B;
+    n->trained = train != 0;
+    const float *h = train ? backbone_train(n, x, B) : backbone_eval(n, x, B);
+    double t0 = tic(n);
+    int avg_slot = n->head ? n->lin[0].prof - 1 : n->nprof - 1;
+    avgpool_forward(n->feat, h, B, n->feat_h, n->feat_w, n->F);
+    toc(n, avg_slot, t0, 0);
+    if (n->head == 1) {
+        lin_fwd(n, &n->lin[0], n->feat, B);
+    } else if (n->head == 2) {
+        lin_fwd(n, &n->lin[0], n->feat, B);
+        bn_fwd(n, &n->hbn[0], n->lin[0].out_buf, NULL, 1, B, train);
+        lin_fwd(n, &n->lin[1], n->hbn[0].out, B);
+        bn_fwd(n, &n->hbn[1], n->lin[1].out_buf, NULL, 1, B, train);
+        lin_fwd(n, &n->lin[2], n->hbn[1].out, B);
+    }
+    return 0;
+}
+
+const float *net_features(const net *n) { return n->feat; }
+
+const float *net_output(const net *n) {
+    if (n->head == 1) return n->lin[0].out_buf;
+    if (n->head == 2) return n->lin[2].out_buf;
+    return n->feat;
+}
+
+static void conv_bwd(net *n, conv_l *c, float *din, const float *dout, const float *in,
+                     int accumulate) {
+    double t0 = tic(n);
+    conv_shape s = c->s;
+    s.B = n->B;
+    conv2d_backward(din, G(n, c->w), NULL, dout, in, P(n, c->w), &s, accumulate, n->ws);
+    toc(n, c->prof, t0, 1);
+}
+
+/* Backward of BN b (input x), output gradient dy (+ dy2 if not NULL:
+ * relu only); relu: it has the fused ReLU (and no residual), whose mask is
+ * recomputed from x, so b->out is not read. */
+static void bn_bwd(net *n, bn_l *b, float *dx, const float *dy, const float *dy2,
+                   const float *x, int relu) {
+    double t0 = tic(n);
+    int64_t N = (int64_t)n->B * b->rows;
+    if (relu)
+        bn_backward_xmask(dx, G(n, b->g), G(n, b->b), dy, dy2, x, b->scale, b->shift, b->mean,
+                          b->rstd, P(n, b->g), N, b->C);
+    else
+        bn_backward(dx, G(n, b->g), G(n, b->b), dy, NULL, x, b->mean, b->rstd, P(n, b->g),
+                    N, b->C);
+    toc(n, b->prof, t0, 1);
+}
+
+/* Backward of a block's last BN b (residual + ReLU): its output gradient
+ * is dy + dy2 (dy2 may be NULL); dres = that masked by b->out > 0 (the
+ * shortcut's gradient), dx from it. */
+static void bn_bwd_res(net *n, bn_l *b, float *dx, float *dres, const float *dy,
+                       const float *dy2, const float *x) {
+    double t0 = tic(n);
+    bn_backward_res(dx, dres, G(n, b->g), G(n, b->b), dy, dy2, b->out, x, b->mean, b->rstd,
+                    P(n, b->g), (int64_t)n->B * b->rows, b->C);
+    toc(n, b->prof, t0, 1);
+}
+
+static void lin_bwd(net *n, lin_l *l, float *din, const float *dout, const float *in) {
+    double t0 = tic(n);
+    linear_backward(din, G(n, l->w), G(n, l->b), dout, in, P(n, l->w), n->B, l->in, l->out);
+    toc(n, l->prof, t0, 1);
+}
+
+void net_backward(net *n, const float *dout) {
+    int B = n->B;
+    /* head: gradient w.r.t. the pooled features ends in dfeat */
+    const float *dfeat = dout;
+    if (n->head == 1) {
+        lin_bwd(n, &n->lin[0], n->hg[0], dout, n->feat);
+        dfeat = n->hg[0];
+    } else if (n->head == 2) {
+        lin_bwd(n, &n->lin[2], n->hg[0], dout, n->hbn[1].out);
+        bn_bwd(n, &n->hbn[1], n->hg[1], n->hg[0], NULL, n->lin[1].out_buf, 1);
+        lin_bwd(n, &n->lin[1], n->hg[0], n->hg[1], n->hbn[0].out);
+        bn_bwd(n, &n->hbn[0], n->hg[1], n->hg[0], NULL, n->lin[0].out_buf, 1);
+        lin_bwd(n, &n->lin[0], n->hg[0], n->hg[1], n->feat);
+        dfeat = n->hg[0];
+    }
+    float *g = n->g[0], *gin = n->g[1], *t1 = n->g[2], *t2 = n->g[3];
+    /* The gradient of a block's output is g + g2 when the block above has
+     * an identity shortcut (g2 its masked gradient, NULL otherwise): the
+     * BN backward that reads it adds it, not a pass of its own. */
+    const float *g2 = NULL;
+    double t0 = tic(n);
+    int avg_slot = n->head ? n->lin[0].prof - 1 : n->nprof - 1;
+    avgpool_backward(g, dfeat, B, n->feat_h, n->feat_w, n->F);
+    toc(n, avg_slot, t0, 1);
+    for (int i = n->nblk - 1; i >= 0; i--) {
+        net_block *b = &n->blk[i];
+        const float *in = i > 0 ? n->blk[i - 1].bn[n->blk[i - 1].n - 1].out
+                                : (n->imagenet ? n->pool_out : n->bn1.out);
+        int L = b->n - 1;
+        /* g = d(sum) = (g + g2) * (out > 0), in place; t1 = the BN's dx */
+        bn_bwd_res(n, &b->bn[L], t1, g, g, g2, b->conv[L].out);
+        for (int j = L; j >= 0; j--) {
+            const float *cin = j > 0 ? b->bn[j - 1].out : in;
+            float *din = j > 0 ? t2 : gin;
+            conv_bwd(n, &b->conv[j], din, t1, cin, 0);
+            if (j > 0) bn_bwd(n, &b->bn[j - 1], t1, t2, NULL, b->conv[j - 1].out, 1);
+        }
+        if (b->has_ds) {
+            bn_bwd(n, &b->dsbn, t1, g, NULL, b->ds.out, 0);
+            conv_bwd(n, &b->ds, gin, t1, in, 1);
+            g2 = NULL;
+        } else {
+            g2 = g;   /* the input's gradient is gin + g */
+        }
+        float *tmp = g; g = gin; gin = tmp;
+    }
+    if (n->imagenet) {
+        if (g2) add_inplace(g, g2, (int64_t)B * n->blk[0].in_n);
+        t0 = tic(n);
+        conv_shape *s = &n->conv1.s;
+        maxpool_backward(t2, g, n->pool_arg, B, s->OH, s->OW, s->OC, n->pool_h, n->pool_w);
+        toc(n, n->bn1.prof + 1, t0, 1);
+        g = t2;
+        g2 = NULL;
+    }
+    bn_bwd(n, &n->bn1, t1, g, g2, n->conv1.out, 1);
+    conv_bwd(n, &n->conv1, NULL, t1, n->x, 0);
+}
+
+void net_zero_grad(net *n) { memset(n->grads, 0, (size_t)n->nparams * sizeof(float)); }
+
+typedef struct { float *p, *g, *v; float lr, mom, wd; } sgd_ctx;
+
+static void sgd_range(void *vctx, int64_t i0, int64_t i1, int tid) {
+    sgd_ctx *k = vctx;
+    for (int64_t i = i0; i < i1; i++) {
+        float g = k->g[i] + k->wd * k->p[i];
+        float v = k->mom * k->v[i] + g;
+        k->v[i] = v;
+        k->p[i] -= k->lr * v;
+    }
+}
+
+void net_sgd_step(net *n, float lr, float momentum, float wd) {
+    sgd_ctx k = { n->params, n->grads, n->moms, lr, momentum, wd };
+    ssl_parallel_for(n->nparams, 1 << 16, sgd_range, &k);
+}
+
+double net_grad_sumsq(const net *n) {
+    double s = 0;
+    for (int64_t i = 0; i < n->nparams; i++) s += (double)n->grads[i] * n->grads[i];
+    return s;
+}
+
+void net_profile_enable(net *n, int on) {
+    n->prof_on = on != 0;
+    for (int i = 0; i < n->nprof; i++) {
+        n->prof[i].t_fwd = n->prof[i].t_bwd = 0;
+        n->prof[i].calls = 0;
+    }
+}
+
+void net_profile_print(const net *n, void *FILE_f) {
+    FILE *f = FILE_f;
+    double tf = 0, tb = 0, conv_f = 0, conv_b = 0, bn_f = 0, bn_b = 0;
+    long calls = 0;
+    for (int i = 0; i < n->nprof; i++) {
+        tf += n->prof[i].t_fwd;
+        tb += n->prof[i].t_bwd;
+        if (n->prof[i].calls > calls) calls = n->prof[i].calls;
+    }
+    if (calls < 1) calls = 1;
+    fprintf(f, "%-36s %10s %10s %8s %9s\n", "layer", "fwd ms", "bwd ms", "share", "GFLOP/s");
+    for (int i = 0; i < n->nprof; i++) {
+        const net_prof *p = &n->prof[i];
+        double t = p->t_fwd + p->t_bwd;
+        /* a conv's backward does 2x its forward's FLOPs (data and weights),
+         * the stem conv only the weights' half */
+        double fl = p->flops * (p->calls > 0 ? p->calls : 0) * n->B;
+        double gf = p->flops > 0 && t > 0 ? (fl + (n->trained ? 2 * fl : 0)) / t * 1e-9 : 0;
+        if (strstr(p->name, "conv") || strstr(p->name, "downsample.0")) {
+            conv_f += p->t_fwd; conv_b += p->t_bwd;
+        } else if (strstr(p->name, "bn") || strstr(p->name, "downsample.1")) {
+            bn_f += p->t_fwd; bn_b += p->t_bwd;
+        }
+        fprintf(f, "%-36s %10.2f %10.2f %7.1f%% %9.1f\n", p->name, 1e3 * p->t_fwd / calls,
+                1e3 * p->t_bwd / calls, 100 * t / (tf + tb > 0 ? tf + tb : 1), gf);
+    }
+    fprintf(f, "%-36s %10.2f %10.2f\n", "total (per call)", 1e3 * tf / calls, 1e3 * tb / calls);
+    fprintf(f, "%-36s %10.2f %10.2f\n", "  convolutions", 1e3 * conv_f / calls, 1e3 * conv_b / calls);
+    fprintf(f, "%-36s %10.2f %10.2f\n", "  batch norm (+relu, +add)", 1e3 * bn_f / calls,
+            1e3 * bn_b / calls);
+}

@@ -1,0 +1,94 @@
+/* net.h: the networks (ResNet backbones + heads), their parameters and SGD.
+ *
+ * Layouts: inputs and activations NHWC float32; parameters are stored with
+ * PyTorch's names and shapes (conv weight [Cout, Cin, KH, KW], linear weight
+ * [out, in]), so checkpoints load into torch directly and fixtures compare
+ * element for element. Parameters, gradients and momentum each live in one
+ * arena with a table of named views (lib conventions, STYLE.md item 6).
+ *
+ * Backbones (METHOD.md section 7): "resnet18", "resnet34" (BasicBlock),
+ * "resnet50" (Bottleneck), stem "cifar" (3x3 s1, no max-pool) or "imagenet"
+ * (7x7 s2 + 3x3 max-pool s2), width multiplier, any input channels and
+ * sizes from 28x28 up. Heads: "none", "linear" (Linear(F, d)), "mlp3"
+ * (Linear(F,h) BN ReLU Linear(h,h) BN ReLU Linear(h,d)).
+ *
+ * Names follow PyTorch modules: backbone.conv1.weight, backbone.bn1.weight,
+ * backbone.layer1.0.conv1.weight, backbone.layer2.0.downsample.0.weight,
+ * head.0.weight (mlp3: head.0 Linear, head.1 BN, head.3 Linear, head.4 BN,
+ * head.6 Linear; linear: head.weight, head.bias), and BN buffers
+ * *.running_mean, *.running_var. */
+#ifndef SSL_NET_H
+#define SSL_NET_H
+#include <stdint.h>
+
+#include "util/value.h"
+
+typedef struct {
+    char arch[16];                /* "resnet18", "resnet34", "resnet50" */
+    char stem[16];                /* "cifar" or "imagenet" */
+    float width;                  /* channel multiplier: 1, 0.5, 0.25, ... */
+    int in_ch, in_h, in_w;        /* input channels and size */
+    char head[16];                /* "none", "linear", "mlp3" */
+    int hidden;                   /* mlp3 hidden width (2048) */
+    int dim;                      /* head output dimension d */
+} net_config;
+
+typedef struct {
+    const char *name;
+    int ndim;
+    int64_t shape[4];
+    int64_t numel;
+    float *data;
+    float *grad;                  /* NULL for buffers (BN running statistics) */
+    float *mom;                   /* SGD momentum; NULL for buffers */
+    int is_buffer;
+} net_tensor;
+
+typedef struct net net;
+
+/* Build a network able to run batches of up to max_batch. Weights are not
+ * initialised (call net_init or load them). NULL with err on bad config. */
+net *net_new(const net_config *cfg, int max_batch, char err[512]);
+void net_free(net *n);                           /* NULL is a no-op */
+const net_config *net_get_config(const net *n);
+
+/* PyTorch's default initialisation from seed; BN running stats reset
+ * (mean 0, var 1); momentum zeroed. */
+void net_init(net *n, uint64_t seed);
+
+int net_feature_dim(const net *n);               /* F: pooled backbone width */
+int net_out_dim(const net *n);                   /* d, or F with head "none" */
+/* Forward FLOPs per image (multiply-adds x 2), for reports. */
+double net_flops(const net *n);
+
+int net_ntensors(const net *n);
+net_tensor *net_tensor_at(net *n, int i);
+net_tensor *net_find(net *n, const char *name);
+
+/* x: [B, H, W, C] float32, normalised. train != 0: BN uses batch statistics
+ * and updates the running statistics (momentum 0.1), and activations are
+ * kept for net_backward; train == 0: BN uses running statistics.
+ * Returns 0, or -1 if B > max_batch. Outputs valid until the next forward. */
+int net_forward(net *n, const float *x, int B, int train);
+const float *net_features(const net *n);         /* [B, F] pooled backbone output */
+const float *net_output(const net *n);           /* [B, d] head output (= features for "none") */
+
+void net_zero_grad(net *n);
+/* dout: [B, d] gradient of the loss w.r.t. net_output of the last
+ * training-mode forward. Accumulates into the parameter gradients. */
+void net_backward(net *n, const float *dout);
+/* PyTorch SGD: g += wd*p; v = mom*v + g; p -= lr*v. Every parameter
+ * (BN and biases included), buffers excluded. */
+void net_sgd_step(net *n, float lr, float momentum, float wd);
+/* Sum of squares of all gradients; non-finite if any gradient is. */
+double net_grad_sumsq(const net *n);
+
+/* Configuration <-> value map (for checkpoint metadata). */
+sv *net_config_to_sv(const net_config *cfg);
+int net_config_from_sv(net_config *cfg, const sv *m, char err[512]);
+
+/* Optional per-layer timing (for make bench): when enabled, forward and
+ * backward accumulate seconds per layer; print writes a table to f. */
+void net_profile_enable(net *n, int on);
+void net_profile_print(const net *n, void *FILE_f);
+#endif

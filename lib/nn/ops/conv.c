@@ -1,0 +1,401 @@
+/* conv.c: 2-D convolution on NHWC float32, forward and backward.
+ *
+ * Method (darknet's im2col + GEMM, batch-level): the output rows
+ * (b, oh, ow) of a block of whole images form a matrix col[rows, K] with
+ * K = KH*KW*C in (kh, kw, c) order, so each (kh, kw) tap is one contiguous
+ * copy of C floats. The PyTorch weight [OC, C, KH, KW] is repacked once per
+ * call into wp[OC, K] in that order, and
+ *     forward:          out[rows, OC]  = col * wp^T        (one sgemm)
+ *     backward weights: dwp[OC, K]    += dout^T * col      (one sgemm)
+ *     backward data:    dcol[rows, K]  = dout * wp         (one sgemm),
+ *                       then col2im, written as a gather (each input pixel
+ *                       sums the taps that read it), so threads never write
+ *                       the same element.
+ * 1x1 stride-1 unpadded convolutions skip im2col: the input is col.
+ * Blocks hold whole images, sized so col stays under COL_BUDGET floats
+ * (one image at least), which bounds memory for any batch.
+ * The workspace holds wp, dwp and the col block.
+ *
+ * Where the direct AVX-512 kernels of conv_direct.c are compiled in, they
+ * replace the GEMM path entirely: the forward, the weight gradient, and
+ * the backward-data (stride 1: the forward of the transposed convolution;
+ * strided: by parity class). They run 2-10x faster on the small-channel
+ * layers of these networks and need no col matrix. Without AVX-512 the
+ * im2col + sgemm path below runs.
+ *
+ * The 3x3 stride-1 pad-1 convolutions with C and OC multiples of 16 have a
+ * third path, Winograd F(2x2, 3x3) (conv_winograd.c: 16 multiplies per
+ * 2x2 output tile and channel pair instead of 36), for the forward, the
+ * backward-data and the weight gradient, each where wg_preferred says it
+ * was measured faster; conv_set_winograd (or SSL_CONV_WINOGRAD) turns it
+ * off or on everywhere for comparisons. Its workspace needs are included
+ * in conv2d_workspace whatever the switch says.
+ *
+ * conv2d_*_ref are direct loops in double, used by the tests. */
+#include "nn/ops/ops.h"
+
+#include <cblas.h>
+#include "nn/ops/conv_direct.h"
+#include "nn/ops/conv_winograd.h"
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/threads.h"
+
+#define COL_BUDGET (4LL << 20)   /* floats of col per block (16 MiB) */
+
+int conv_shape_init(conv_shape *s, int B, int H, int W, int C, int OC, int KH,
+                    int KW, int stride, int pad) {
+    memset(s, 0, sizeof *s);
+    if (B <= 0 || H <= 0 || W <= 0 || C <= 0 || OC <= 0 || KH <= 0 || KW <= 0 ||
+        stride <= 0 || pad < 0)
+        return -1;
+    s->B = B; s->H = H; s->W = W; s->C = C; s->OC = OC; s->KH = KH; s->KW = KW;
+    s->stride = stride; s->pad = pad;
+    if (H + 2 * pad < KH || W + 2 * pad < KW) return -1;
+    s->OH = (H + 2 * pad - KH) / stride + 1;
+    s->OW = (W + 2 * pad - KW) / stride + 1;
+    return 0;
+}
+
+static int is_pointwise(const conv_shape *s) {
+    return s->KH == 1 && s->KW == 1 && s->stride == 1 && s->pad == 0;
+}
+
+/* Images per col block. */
+static int block_images(const conv_shape *s) {
+    int64_t per = (int64_t)s->OH * s->OW * s->KH * s->KW * s->C;
+    int64_t n = COL_BUDGET / (per > 0 ? per : 1);
+    if (n < 1) n = 1;
+    if (n > s->B) n = s->B;
+    return (int)n;
+}
+
+static int64_t gemm_workspace(const conv_shape *s) {
+    int64_t K = (int64_t)s->KH * s->KW * s->C;
+    int64_t w = 2 * (int64_t)s->OC * K;
+    if (!is_pointwise(s)) w += (int64_t)block_images(s) * s->OH * s->OW * K;
+    return w;
+}
+
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* The Winograd switch: -1 until set, then conv_set_winograd's mode; the
+ * environment's SSL_CONV_WINOGRAD, read once, until then. */
+static int wg_mode = -1, wg_env_mode = 1;
+static pthread_once_t wg_env_once = PTHREAD_ONCE_INIT;
+
+static void wg_read_env(void) {
+    const char *v = getenv("SSL_CONV_WINOGRAD");
+    if (v && (v[0] == '0' || v[0] == '1' || v[0] == '2') && v[1] == 0) wg_env_mode = v[0] - '0';
+}
+
+void conv_set_winograd(int mode) { wg_mode = mode < 0 ? -1 : mode > 2 ? 2 : mode; }
+
+int conv_winograd(void) {
+    if (wg_mode >= 0) return wg_mode;
+    pthread_once(&wg_env_once, wg_read_env);
+    return wg_env_mode;
+}
+
+/* The Winograd kernels' part of the workspace starts at a 64-byte
+ * boundary (whole-cache-line vector stores); the workspace has 16 floats
+ * of slack for it. */
+static float *wg_base(float *ws) {
+    return (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+}
+
+/* 1 if shape s runs on the Winograd kernels. */
+static int use_winograd(const conv_shape *s) {
+    if (!wg_available() || !wg_applies(s)) return 0;
+    int m = conv_winograd();
+    return m == 2 || (m == 1 && wg_preferred(s));
+}
+
+/* Direct path layout: [packed weight P1][scratch] for the forwards and
+ * backward-data, [dwp][scratch] for the weight gradient (run first). */
+static int64_t direct_p1(const conv_shape *s) {
+    return max64(cd_packed_size(s), cd_packed_size_bwd_data(s));
+}
+
+/* The AVX-512 forward, Winograd or direct, with epilogue ep (NULL:
+ * none). Returns 0 when the build has neither. */
+static int forward_avx512(float *out, const float *in, const float *w,
+                          const cd_epilogue *ep, const conv_shape *s, float *ws) {
+    if (use_winograd(s)) {
+        float *u = wg_base(ws);
+        wg_pack(u, w, s);
+        wg_forward(out, in, u, s, 0, ep, u + wg_packed_size(s));
+    } else if (cd_available()) {
+        cd_pack(ws, w, s);
+        cd_forward(out, in, ws, s, 0, ep, ws + direct_p1(s));
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+int64_t conv2d_workspace(const conv_shape *s) {
+    if (!cd_available()) return gemm_workspace(s);
+    conv_shape t;
+    int64_t sc = cd_scratch(s);
+    int64_t w = max64(direct_p1(s), cd_bww_size(s)) + sc;
+    if (cd_bwd_data_shape(&t, s) == 0)
+        w = max64(w, direct_p1(s) + cd_scratch(&t));
+    else
+        w = max64(w, direct_p1(s) + cd_scratch_bwd_data_strided(s));
+    if (wg_available() && wg_applies(s)) {
+        /* [U][scratch] for the forwards and backward-data, [dU][scratch]
+         * for the weight gradient, whatever the switch says now */
+        w = max64(w, 16 + wg_packed_size(s) + max64(wg_scratch(s), wg_scratch(&t)));
+        w = max64(w, 16 + wg_bww_size(s) + wg_scratch_bww(s));
+    }
+    return w;
+}
+
+/* wp[oc][(kh*KW + kw)*C + c] = w[oc][c][kh][kw] */
+static void pack_weight(float *wp, const float *w, const conv_shape *s) {
+    int C = s->C, KK = s->KH * s->KW;
+    for (int oc = 0; oc < s->OC; oc++) {
+        const float *src = w + (int64_t)oc * C * KK;
+        float *dst = wp + (int64_t)oc * C * KK;
+        for (int c = 0; c < C; c++)
+            for (int k = 0; k < KK; k++) dst[k * C + c] = src[c * KK + k];
+    }
+}
+
+/* dw[oc][c][kh][kw] += dwp[oc][(kh*KW + kw)*C + c] */
+static void unpack_add_grad(float *dw, const float *dwp, const conv_shape *s) {
+    int C = s->C, KK = s->KH * s->KW;
+    for (int oc = 0; oc < s->OC; oc++) {
+        const float *src = dwp + (int64_t)oc * C * KK;
+        float *dst = dw + (int64_t)oc * C * KK;
+        for (int c = 0; c < C; c++)
+            for (int k = 0; k < KK; k++) dst[c * KK + k] += src[k * C + c];
+    }
+}
+
+typedef struct {
+    const conv_shape *s;
+    const float *in;      /* image b0 */
+    float *col;
+    float *din;           /* image b0 */
+    int accumulate;
+} im2col_ctx;
+
+static void im2col_range(void *vctx, int64_t r0, int64_t r1, int tid) {
+    im2col_ctx *x = vctx;
+    const conv_shape *s = x->s;
+    int C = s->C, OHW = s->OH * s->OW;
+    int64_t K = (int64_t)s->KH * s->KW * C;
+    size_t bytes = (size_t)C * sizeof(float);
+    for (int64_t r = r0; r < r1; r++) {
+        int b = (int)(r / OHW), p = (int)(r % OHW);
+        int oh = p / s->OW, ow = p % s->OW;
+        const float *img = x->in + (int64_t)b * s->H * s->W * C;
+        float *dst = x->col + r * K;
+        for (int kh = 0; kh < s->KH; kh++) {
+            int ih = oh * s->stride - s->pad + kh;
+            for (int kw = 0; kw < s->KW; kw++, dst += C) {
+                int iw = ow * s->stride - s->pad + kw;
+                if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W)
+                    memset(dst, 0, bytes);
+                else
+                    memcpy(dst, img + ((int64_t)ih * s->W + iw) * C, bytes);
+            }
+        }
+    }
+}
+
+/* One index per input pixel (b, ih, iw) of the block: sum the taps. */
+static void col2im_range(void *vctx, int64_t q0, int64_t q1, int tid) {
+    im2col_ctx *x = vctx;
+    const conv_shape *s = x->s;
+    int C = s->C, HW = s->H * s->W, OHW = s->OH * s->OW;
+    int64_t K = (int64_t)s->KH * s->KW * C;
+    for (int64_t q = q0; q < q1; q++) {
+        int b = (int)(q / HW), p = (int)(q % HW);
+        int ih = p / s->W, iw = p % s->W;
+        float *dst = x->din + q * C;
+        if (!x->accumulate) memset(dst, 0, (size_t)C * sizeof(float));
+        for (int kh = 0; kh < s->KH; kh++) {
+            int th = ih + s->pad - kh;
+            if (th < 0 || th % s->stride) continue;
+            int oh = th / s->stride;
+            if (oh >= s->OH) continue;
+            for (int kw = 0; kw < s->KW; kw++) {
+                int tw = iw + s->pad - kw;
+                if (tw < 0 || tw % s->stride) continue;
+                int ow = tw / s->stride;
+                if (ow >= s->OW) continue;
+                const float *src = x->col + ((int64_t)b * OHW + oh * s->OW + ow) * K +
+                                   (int64_t)(kh * s->KW + kw) * C;
+                for (int c = 0; c < C; c++) dst[c] += src[c];
+            }
+        }
+    }
+}
+
+typedef struct { float *out; const float *bias; int OC; } bias_ctx;
+
+static void bias_range(void *vctx, int64_t r0, int64_t r1, int tid) {
+    bias_ctx *x = vctx;
+    for (int64_t r = r0; r < r1; r++) {
+        float *o = x->out + r * x->OC;
+        for (int c = 0; c < x->OC; c++) o[c] += x->bias[c];
+    }
+}
+
+void conv2d_forward(float *out, const float *in, const float *w, const float *bias,
+                    const conv_shape *s, float *ws) {
+    int64_t K = (int64_t)s->KH * s->KW * s->C;
+    int64_t OHW = (int64_t)s->OH * s->OW;
+    float *wp = ws, *col = ws + 2 * (int64_t)s->OC * K;
+    if (forward_avx512(out, in, w, NULL, s, ws)) {
+        /* done */
+    } else if (is_pointwise(s)) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(s->B * OHW), s->OC,
+                    (int)K, 1.0f, in, (int)K, w, (int)K, 0.0f, out, s->OC);
+    } else {
+        pack_weight(wp, w, s);
+        int nb = block_images(s);
+        for (int b0 = 0; b0 < s->B; b0 += nb) {
+            int bn = s->B - b0 < nb ? s->B - b0 : nb;
+            im2col_ctx x = { s, in + (int64_t)b0 * s->H * s->W * s->C, col, NULL, 0 };
+            ssl_parallel_for(bn * OHW, 64, im2col_range, &x);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(bn * OHW), s->OC,
+                        (int)K, 1.0f, col, (int)K, wp, (int)K, 0.0f,
+                        out + b0 * OHW * s->OC, s->OC);
+        }
+    }
+    if (bias) {
+        bias_ctx x = { out, bias, s->OC };
+        ssl_parallel_for(s->B * OHW, 256, bias_range, &x);
+    }
+}
+
+void conv2d_forward_affine(float *out, const float *in, const float *w,
+                           const float *scale, const float *shift, const float *res,
+                           int relu, const conv_shape *s, float *ws) {
+    cd_epilogue ep = { scale, shift, res, relu };
+    if (forward_avx512(out, in, w, &ep, s, ws)) return;
+    conv2d_forward(out, in, w, NULL, s, ws);
+    bn_apply_affine(out, out, scale, shift, res, relu, (int64_t)s->B * s->OH * s->OW, s->OC);
+}
+
+void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
+                     const float *in, const float *w, const conv_shape *s,
+                     int accumulate, float *ws) {
+    int64_t K = (int64_t)s->KH * s->KW * s->C;
+    int64_t OHW = (int64_t)s->OH * s->OW, HWC = (int64_t)s->H * s->W * s->C;
+    int64_t M = s->B * OHW;
+    if (dbias) {
+        for (int64_t r = 0; r < M; r++) {
+            const float *g = dout + r * s->OC;
+            for (int c = 0; c < s->OC; c++) dbias[c] += g[c];
+        }
+    }
+    if (cd_available()) {
+        conv_shape t;
+        if (use_winograd(s))
+            wg_backward_weights(dw, dout, in, s, wg_base(ws), wg_base(ws) + wg_bww_size(s));
+        else
+            cd_backward_weights(dw, dout, in, s, ws, ws + cd_bww_size(s));
+        if (!din) return;
+        if (use_winograd(s) && cd_bwd_data_shape(&t, s) == 0) {
+            float *u = wg_base(ws);
+            wg_pack_bwd_data(u, w, s);
+            wg_forward(din, dout, u, &t, accumulate, NULL, u + wg_packed_size(s));
+        } else if (cd_bwd_data_shape(&t, s) == 0) {
+            cd_pack_bwd_data(ws, w, s);
+            cd_forward(din, dout, ws, &t, accumulate, NULL, ws + direct_p1(s));
+        } else {
+            cd_pack_bwd_data_strided(ws, w, s);
+            cd_backward_data_strided(din, dout, ws, s, accumulate, ws + direct_p1(s));
+        }
+        return;
+    }
+    if (is_pointwise(s)) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s->OC, (int)K, (int)M, 1.0f,
+                    dout, s->OC, in, (int)K, 1.0f, dw, (int)K);
+        if (din)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)K, s->OC,
+                        1.0f, dout, s->OC, w, (int)K, accumulate ? 1.0f : 0.0f, din,
+                        (int)K);
+        return;
+    }
+    float *wp = ws, *dwp = ws + (int64_t)s->OC * K, *col = ws + 2 * (int64_t)s->OC * K;
+    if (din) pack_weight(wp, w, s);
+    int nb = block_images(s);
+    for (int b0 = 0; b0 < s->B; b0 += nb) {
+        int bn = s->B - b0 < nb ? s->B - b0 : nb;
+        im2col_ctx x = { s, in + b0 * HWC, col, din ? din + b0 * HWC : NULL, accumulate };
+        const float *g = dout + b0 * OHW * s->OC;
+        ssl_parallel_for(bn * OHW, 64, im2col_range, &x);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s->OC, (int)K, (int)(bn * OHW),
+                    1.0f, g, s->OC, col, (int)K, b0 ? 1.0f : 0.0f, dwp, (int)K);
+        if (din) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(bn * OHW), (int)K,
+                        s->OC, 1.0f, g, s->OC, wp, (int)K, 0.0f, col, (int)K);
+            ssl_parallel_for((int64_t)bn * s->H * s->W, 32, col2im_range, &x);
+        }
+    }
+    unpack_add_grad(dw, dwp, s);
+}
+
+/* ---- reference: direct loops ---- */
+
+void conv2d_forward_ref(float *out, const float *in, const float *w, const float *bias,
+                        const conv_shape *s) {
+    for (int b = 0; b < s->B; b++)
+        for (int oh = 0; oh < s->OH; oh++)
+            for (int ow = 0; ow < s->OW; ow++)
+                for (int oc = 0; oc < s->OC; oc++) {
+                    double acc = bias ? bias[oc] : 0.0;
+                    for (int c = 0; c < s->C; c++)
+                        for (int kh = 0; kh < s->KH; kh++)
+                            for (int kw = 0; kw < s->KW; kw++) {
+                                int ih = oh * s->stride - s->pad + kh;
+                                int iw = ow * s->stride - s->pad + kw;
+                                if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W) continue;
+                                acc += (double)in[(((int64_t)b * s->H + ih) * s->W + iw) * s->C + c] *
+                                       w[(((int64_t)oc * s->C + c) * s->KH + kh) * s->KW + kw];
+                            }
+                    out[(((int64_t)b * s->OH + oh) * s->OW + ow) * s->OC + oc] = (float)acc;
+                }
+}
+
+void conv2d_backward_ref(float *din, float *dw, float *dbias, const float *dout,
+                         const float *in, const float *w, const conv_shape *s,
+                         int accumulate) {
+    int64_t nin = (int64_t)s->B * s->H * s->W * s->C;
+    if (din && !accumulate) memset(din, 0, (size_t)nin * sizeof(float));
+    for (int oc = 0; oc < s->OC; oc++) {
+        if (dbias) {
+            double acc = 0;
+            for (int64_t r = 0; r < (int64_t)s->B * s->OH * s->OW; r++)
+                acc += dout[r * s->OC + oc];
+            dbias[oc] += (float)acc;
+        }
+        for (int c = 0; c < s->C; c++)
+            for (int kh = 0; kh < s->KH; kh++)
+                for (int kw = 0; kw < s->KW; kw++) {
+                    double acc = 0;
+                    for (int b = 0; b < s->B; b++)
+                        for (int oh = 0; oh < s->OH; oh++)
+                            for (int ow = 0; ow < s->OW; ow++) {
+                                int ih = oh * s->stride - s->pad + kh;
+                                int iw = ow * s->stride - s->pad + kw;
+                                if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W) continue;
+                                double g = dout[(((int64_t)b * s->OH + oh) * s->OW + ow) * s->OC + oc];
+                                int64_t ii = (((int64_t)b * s->H + ih) * s->W + iw) * s->C + c;
+                                acc += g * in[ii];
+                                if (din)
+                                    din[ii] += (float)(g * w[(((int64_t)oc * s->C + c) * s->KH + kh) * s->KW + kw]);
+                            }
+                    dw[(((int64_t)oc * s->C + c) * s->KH + kh) * s->KW + kw] += (float)acc;
+                }
+    }
+}

@@ -1,0 +1,692 @@
+/* conv_winograd.c: Winograd F(2x2, 3x3) convolution kernels
+ * (conv_winograd.h), after Lavin & Gray, "Fast Algorithms for
+ * Convolutional Neural Networks" (2015):
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+ *   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+ *   A^T = [1 1 1 0; 0 1 -1 -1]
+ * Tile (b, th, tw) is the 2x2 output at rows 2th.., columns 2tw..; it reads
+ * the 4x4 input at rows 2th-1 .. 2th+2, columns likewise, zero outside the
+ * image. The 16 transformed positions xi = 4r + s are 16 independent
+ * products over the channels.
+ *
+ * Forward: the tiles of the whole batch, in (b, th, tw) order, are cut
+ * into blocks of NP tiles, one task each. A task transforms its input
+ * into V[xi][cg][t][16] (16 channels of group cg, tile t; along a tile row
+ * neighbouring tiles share two input columns, transformed once), runs per
+ * xi the product M[xi][t][oc] = sum_c V[xi][t][c] U[xi][c][oc] (the
+ * micro-kernel holds T tiles x 16J output channels in registers, the
+ * input values broadcast from V), and transforms M back into the output,
+ * with the accumulate and the epilogue. V and M of a block stay under
+ * FWD_FLOATS (L2); while the products run, the next block's input and
+ * output rows are prefetched, so the transforms seldom wait for memory.
+ * Backward-data is this forward over dout with the transposed weight.
+ *
+ * Weight gradient: the batch's tiles are cut into bww_slices(s) slices,
+ * fixed by the shape. A task is (slice, part of the input channels, part
+ * of the output channels), the parts sized by bww_split so that the
+ * task's block of dU stays in L2. It transforms the slice's tiles, NP at a
+ * time, into V (its input channels) and dM = A dY A^T (its output
+ * channels) and adds sum_t V[xi][t][c] dM[xi][t][oc] into its block of
+ * the slice's dU[xi][c][oc] (16 input x 16 output channels in registers,
+ * summed over the block's tiles). The slices' sums are then added in
+ * slice order and dw += G^T dU G, in double.
+ *
+ * Tasks are cut into at most WG_MAX_PARTS contiguous ranges, one per
+ * thread with its own scratch; every output element is computed by one
+ * task in a fixed order, so no result depends on the thread count. */
+#include "nn/ops/conv_winograd.h"
+
+#include <string.h>
+
+#include "util/threads.h"
+
+#define WG_MAX_PARTS 8
+#define PF_TILES 4                     /* prefetch distance, in tiles */
+#define FWD_FLOATS (128 * 1024)        /* V + M of a forward block */
+#define BWW_FLOATS (128 * 1024)        /* V + dM of a weight-gradient block */
+#define BWW_PART_FLOATS (64 * 1024)    /* a weight-gradient task's block of dU */
+#define BWW_SLICE_FLOATS (256 * 1024)  /* all slices' dU, at most */
+
+int wg_applies(const conv_shape *s) {
+    /* (the weight gathers index it with int32) */
+    return s->KH == 3 && s->KW == 3 && s->stride == 1 && s->pad == 1 && s->C % 16 == 0 &&
+           s->OC % 16 == 0 && s->OH == s->H && s->OW == s->W &&
+           (int64_t)s->C * s->OC * 9 < INT32_MAX;
+}
+
+int64_t wg_packed_size(const conv_shape *s) { return 16 * (int64_t)s->C * s->OC; }
+
+static int64_t ntiles(const conv_shape *s) {
+    return (int64_t)s->B * ((s->OH + 1) / 2) * ((s->OW + 1) / 2);
+}
+
+/* Forward blocking: NB output channels per micro-kernel (16J), T tiles
+ * per micro-kernel, NP tiles per task (a multiple of T). */
+static int fwd_nb(int OC) { return OC % 32 == 0 ? 32 : 16; }
+static int fwd_rows(int NB) { return NB == 32 ? 14 : 28; }
+
+/* Floats between the planes of NP tiles x 16 channels in V and dM, and
+ * of NP tiles x NB channels in M: one cache line more than they hold, so
+ * that the sixteen planes a tile's transform writes do not fall into one
+ * L1 set when NP * 64 bytes is a multiple of 4 KiB. */
+static int64_t gstride(int NP) { return (int64_t)NP * 16 + 16; }
+static int64_t mstride(int NP, int NB) { return (int64_t)NP * NB + 16; }
+
+static int fwd_tiles(const conv_shape *s) {
+    int T = fwd_rows(fwd_nb(s->OC));
+    int64_t n = FWD_FLOATS / (16 * (int64_t)(s->C + s->OC)) / T * T;
+    if (n > 252) n = 252;
+    return n < T ? T : (int)n;
+}
+
+int64_t wg_scratch(const conv_shape *s) {
+    int NP = fwd_tiles(s), NB = fwd_nb(s->OC);
+    return WG_MAX_PARTS * 16 * (s->C / 16 * gstride(NP) + s->OC / NB * mstride(NP, NB));
+}
+
+/* Weight-gradient blocking: a task's block of dU is ncp x nop parts of
+ * the (input, output) channel groups, at most BWW_PART_FLOATS floats; its
+ * V and dM hold NP tiles (a multiple of 16) in about BWW_FLOATS; the
+ * batch is cut into bww_slices slices. All fixed by the shape. */
+static void bww_split(int *ncp, int *nop, const conv_shape *s) {
+    int CG = s->C / 16, OG = s->OC / 16, a = 1, b = 1;
+    while ((int64_t)((CG + a - 1) / a) * ((OG + b - 1) / b) * 256 * 16 > BWW_PART_FLOATS) {
+        if ((CG + a - 1) / a >= (OG + b - 1) / b) a++;
+        else b++;
+    }
+    *ncp = a;
+    *nop = b;
+}
+
+static int bww_tiles(const conv_shape *s) {
+    int ncp, nop;
+    bww_split(&ncp, &nop, s);
+    int64_t cp = (s->C / 16 + ncp - 1) / ncp, op = (s->OC / 16 + nop - 1) / nop;
+    int64_t n = BWW_FLOATS / (256 * (cp + op)) / 16 * 16;
+    if (n > 512) n = 512;
+    return n < 16 ? 16 : (int)n;
+}
+
+static int bww_slices(const conv_shape *s) {
+    int64_t blocks = (ntiles(s) + bww_tiles(s) - 1) / bww_tiles(s);
+    int S = 4;
+    while (S > 1 && (S > blocks || S * wg_packed_size(s) > BWW_SLICE_FLOATS)) S /= 2;
+    return S;
+}
+
+int64_t wg_bww_size(const conv_shape *s) { return bww_slices(s) * wg_packed_size(s); }
+
+int64_t wg_scratch_bww(const conv_shape *s) {
+    int ncp, nop;
+    bww_split(&ncp, &nop, s);
+    int64_t cp = (s->C / 16 + ncp - 1) / ncp, op = (s->OC / 16 + nop - 1) / nop;
+    return WG_MAX_PARTS * 16 * (cp + op) * gstride(bww_tiles(s));
+}
+
+/* Where Winograd pays. Measured with bench_conv (2 threads, this 2-core
+ * Zen 4, medians of interleaved rounds): every part of every qualifying
+ * layer of the CIFAR ResNet-18 at widths 0.25 and 1 (32x32 down to 4x4, 16
+ * to 512 channels, batch 256 and 128) runs faster than on the direct
+ * kernels: 1.43-1.85x at width 0.25, 1.25-2x at width 1 (measured while
+ * other jobs ran). What decides is how much of the last tiles is
+ * padding: a tile costs 16 multiplies per channel pair, the direct method
+ * 9 per output pixel, and at 64 channels 3x3 and 2x2 images still gain
+ * (16 * 4 per 9 pixels, 16 per 4) while a 1x8 row breaks even (16 * 4 per
+ * 8) and a 1x1 image loses 1.5x (16 per 1). So: Winograd for all three
+ * parts where the tiles hold fewer than 8 multiplies per pixel. */
+int wg_preferred(const conv_shape *s) {
+    int64_t tiles = (int64_t)((s->OH + 1) / 2) * ((s->OW + 1) / 2);
+    return wg_applies(s) && 2 * tiles < (int64_t)s->OH * s->OW;
+}
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+
+int wg_available(void) { return 1; }
+
+#define ADD _mm512_add_ps
+#define SUB _mm512_sub_ps
+
+/* u[4r + s] = (G g G^T)[r][s] for the 3x3 kernels g[3a + b], eight at a
+ * time in double: G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]. The
+ * halvings are exact and the sums of a few floats nearly always exact in
+ * double, so rounding the result to float rounds once. */
+static inline __attribute__((always_inline)) void g_transform(__m512d *u, const __m512d *g) {
+    __m512d h = _mm512_set1_pd(0.5), t[4][3];
+    for (int b = 0; b < 3; b++) {
+        __m512d ac = _mm512_add_pd(g[b], g[6 + b]);
+        t[0][b] = g[b];
+        t[1][b] = _mm512_mul_pd(h, _mm512_add_pd(ac, g[3 + b]));
+        t[2][b] = _mm512_mul_pd(h, _mm512_sub_pd(ac, g[3 + b]));
+        t[3][b] = g[6 + b];
+    }
+    for (int r = 0; r < 4; r++) {
+        __m512d ac = _mm512_add_pd(t[r][0], t[r][2]);
+        u[4 * r] = t[r][0];
+        u[4 * r + 1] = _mm512_mul_pd(h, _mm512_add_pd(ac, t[r][1]));
+        u[4 * r + 2] = _mm512_mul_pd(h, _mm512_sub_pd(ac, t[r][1]));
+        u[4 * r + 3] = t[r][2];
+    }
+}
+
+/* u[xi][ob][ci][NB] for a convolution of CI inputs and CO outputs whose
+ * kernel (co, ci) is w[co][ci] (flip 0) or w[ci][co] rotated by 180
+ * degrees (flip 1: the transposed convolution of w [CI, CO, 3, 3]);
+ * eight output channels at a time, gathered. */
+static void pack(float *u, const float *w, int CI, int CO, int flip) {
+    int NB = fwd_nb(CO), NOB = CO / NB;
+    int64_t xs = (int64_t)NOB * CI * NB;
+    __m256i lane = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+    for (int co0 = 0; co0 < CO; co0 += 8)
+        for (int ci = 0; ci < CI; ci++) {
+            /* tap k of (co0 + lane, ci) at w + i + step * lane (+ k, or - k flipped) */
+            int i = flip ? (ci * CO + co0) * 9 + 8 : (co0 * CI + ci) * 9;
+            __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(i),
+                                           _mm256_mullo_epi32(lane, _mm256_set1_epi32(flip ? 9 : 9 * CI)));
+            __m512d g[9], v[16];
+            for (int k = 0; k < 9; k++)
+                g[k] = _mm512_cvtps_pd(_mm256_i32gather_ps(
+                    w, _mm256_add_epi32(idx, _mm256_set1_epi32(flip ? -k : k)), 4));
+            g_transform(v, g);
+            float *d = u + ((int64_t)(co0 / NB) * CI + ci) * NB + co0 % NB;
+            for (int xi = 0; xi < 16; xi++) _mm256_storeu_ps(d + xi * xs, _mm512_cvtpd_ps(v[xi]));
+        }
+}
+
+void wg_pack(float *u, const float *w, const conv_shape *s) { pack(u, w, s->C, s->OC, 0); }
+
+void wg_pack_bwd_data(float *u, const float *w, const conv_shape *s) {
+    pack(u, w, s->OC, s->C, 1);
+}
+
+/* The tiles of a block, q0 .. q0+nt-1, walked as runs along one tile row:
+ * image b, tile row th, tiles tw0 .. tw0+n-1, the first the block's t-th. */
+typedef struct { int b, th, tw0, n, t; } tile_run;
+
+static int next_run(tile_run *r, const conv_shape *s, int64_t q0, int nt) {
+    int64_t q = q0 + r->t + r->n;          /* after the previous run */
+    if (q >= q0 + nt) return 0;
+    int TH = (s->OH + 1) / 2, TW = (s->OW + 1) / 2;
+    int64_t per = (int64_t)TH * TW, rem = q % per;
+    r->b = (int)(q / per);
+    r->th = (int)(rem / TW);
+    r->tw0 = (int)(rem % TW);
+    r->t = (int)(q - q0);
+    r->n = TW - r->tw0 < q0 + nt - q ? TW - r->tw0 : (int)(q0 + nt - q);
+    return 1;
+}
+
+/* Stores d[16] at v + xi * xs: four bases and two strides, so that the
+ * compiler needs few registers for the sixteen addresses. */
+static inline __attribute__((always_inline)) void store16(float *v, int64_t xs,
+                                                          const __m512 *d) {
+    float *v4 = v + 4 * xs, *v8 = v4 + 4 * xs, *v12 = v8 + 4 * xs;
+    int64_t x3 = 3 * xs;
+    _mm512_storeu_ps(v, d[0]);    _mm512_storeu_ps(v + xs, d[1]);
+    _mm512_storeu_ps(v + 2 * xs, d[2]);  _mm512_storeu_ps(v + x3, d[3]);
+    _mm512_storeu_ps(v4, d[4]);   _mm512_storeu_ps(v4 + xs, d[5]);
+    _mm512_storeu_ps(v4 + 2 * xs, d[6]); _mm512_storeu_ps(v4 + x3, d[7]);
+    _mm512_storeu_ps(v8, d[8]);   _mm512_storeu_ps(v8 + xs, d[9]);
+    _mm512_storeu_ps(v8 + 2 * xs, d[10]); _mm512_storeu_ps(v8 + x3, d[11]);
+    _mm512_storeu_ps(v12, d[12]); _mm512_storeu_ps(v12 + xs, d[13]);
+    _mm512_storeu_ps(v12 + 2 * xs, d[14]); _mm512_storeu_ps(v12 + x3, d[15]);
+}
+
+/* c[4] = B^T times input column iw of a tile row (rows xr[i], lanes
+ * masked off by mr[i] where row i is outside the image; zero where the
+ * column is). */
+static inline __attribute__((always_inline)) void
+col_bt(__m512 *c, const float *const *xr, const __mmask16 *mr, int iw, int W, int C) {
+    __m512 d0 = _mm512_setzero_ps(), d1 = d0, d2 = d0, d3 = d0;
+    if (iw >= 0 && iw < W) {
+        int64_t o = (int64_t)iw * C;
+        d0 = _mm512_maskz_loadu_ps(mr[0], xr[0] + o);
+        d1 = _mm512_maskz_loadu_ps(mr[1], xr[1] + o);
+        d2 = _mm512_maskz_loadu_ps(mr[2], xr[2] + o);
+        d3 = _mm512_maskz_loadu_ps(mr[3], xr[3] + o);
+    }
+    c[0] = SUB(d0, d2);
+    c[1] = ADD(d1, d2);
+    c[2] = SUB(d2, d1);
+    c[3] = SUB(d1, d3);
+}
+
+/* Tiles q0 .. q0+nt-1 of x [B, H, W, C], channel groups cg0 .. cg0+ncg-1,
+ * into V[xi][cg][t][16] (NP tiles per group, cg counted from cg0); tiles
+ * nt .. ntp-1 zero. Along a tile row, neighbouring tiles share two input
+ * columns, so each column's B^T d is computed once. Rows and columns
+ * outside the image read as zero (masked loads do not touch memory for
+ * masked-off lanes). */
+static void in_transform(float *V, int NP, const float *x, const conv_shape *s, int cg0,
+                         int ncg, int64_t q0, int nt, int ntp) {
+    int C = s->C, H = s->H, W = s->W;
+    int64_t gs = gstride(NP), xs = ncg * gs;
+    tile_run r = { 0 };
+    while (next_run(&r, s, q0, nt)) {
+        const float *xr[4];
+        __mmask16 mr[4];
+        for (int i = 0; i < 4; i++) {
+            int h = 2 * r.th - 1 + i, in = h >= 0 && h < H;
+            mr[i] = in ? 0xffff : 0;
+            xr[i] = in ? x + ((int64_t)r.b * H + h) * W * C + 16 * cg0 : x;
+        }
+        for (int cg = 0; cg < ncg; cg++) {
+            const float *xc[4] = { xr[0] + 16 * cg, xr[1] + 16 * cg, xr[2] + 16 * cg,
+                                   xr[3] + 16 * cg };
+            float *vt = V + cg * gs + (int64_t)r.t * 16;
+            int iw = 2 * r.tw0 - 1;
+            __m512 c0[4], c1[4], d[16];
+            col_bt(c0, xc, mr, iw, W, C);
+            col_bt(c1, xc, mr, iw + 1, W, C);
+            for (int k = 0; k < r.n; k++, vt += 16, iw += 2) {
+                __m512 c2[4], c3[4];
+                /* rows 2 and 3 are new to this tile row: fetch ahead,
+                 * into the next rows past the right edge */
+                __builtin_prefetch(xc[2] + (int64_t)(iw + 2 + 2 * PF_TILES) * C, 0, 3);
+                __builtin_prefetch(xc[3] + (int64_t)(iw + 2 + 2 * PF_TILES) * C, 0, 3);
+                __builtin_prefetch(xc[2] + (int64_t)(iw + 3 + 2 * PF_TILES) * C, 0, 3);
+                __builtin_prefetch(xc[3] + (int64_t)(iw + 3 + 2 * PF_TILES) * C, 0, 3);
+                col_bt(c2, xc, mr, iw + 2, W, C);
+                col_bt(c3, xc, mr, iw + 3, W, C);
+                _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {
+                    d[4 * i] = SUB(c0[i], c2[i]);
+                    d[4 * i + 1] = ADD(c1[i], c2[i]);
+                    d[4 * i + 2] = SUB(c2[i], c1[i]);
+                    d[4 * i + 3] = SUB(c1[i], c3[i]);
+                    c0[i] = c2[i];
+                    c1[i] = c3[i];
+                }
+                store16(vt, xs, d);
+            }
+        }
+    }
+    for (int xi = 0; xi < 16; xi++)
+        for (int cg = 0; cg < ncg; cg++)
+            for (int t = nt; t < ntp; t++)
+                _mm512_storeu_ps(V + xi * xs + cg * gs + (int64_t)t * 16, _mm512_setzero_ps());
+}
+
+/* Prefetching the next block while the products run: the rows of x
+ * [B, H, W, C] (H, W of shape s) that tiles q0 .. q0+nt-1 read (halo 1:
+ * the input rows 2th-1 .. 2th+2) or write (halo 0: rows 2th, 2th+1) are
+ * one contiguous span, fetched a few cache lines per call of pf_step. */
+typedef struct { const char *p, *end; int write; } pf_span;
+
+static void pf_init(pf_span *f, const float *x, const conv_shape *s, int C, int halo,
+                    int64_t q0, int nt, int write) {
+    int TH = (s->OH + 1) / 2, TW = (s->OW + 1) / 2;
+    int64_t per = (int64_t)TH * TW, qa = q0, qe = q0 + nt - 1;
+    int64_t ra = qa / per * s->H + 2 * (qa % per / TW) - halo;
+    int64_t re = qe / per * s->H + 2 * (qe % per / TW) + 2 + halo;   /* past the last row */
+    int64_t lo = ra < 0 ? 0 : ra, hi = re > (int64_t)s->B * s->H ? (int64_t)s->B * s->H : re;
+    f->p = (const char *)(x + lo * s->W * C);
+    f->end = (const char *)(x + hi * s->W * C);
+    f->write = write;
+}
+
+static inline void pf_step(pf_span *f, int lines) {
+    for (int i = 0; i < lines && f->p < f->end; i++, f->p += 64) {
+        if (f->write) __builtin_prefetch(f->p, 1, 2);
+        else __builtin_prefetch(f->p, 0, 2);
+    }
+}
+
+/* ---- forward ----
+ * V[xi][cg][t][16] as above; M[xi][ob][t][NB], planes mstride apart. */
+
+/* M[t][NB] (T tiles, NB = 16J channels) = sum over CG groups of 16
+ * channels of V (tile t, channel k at v[16 t + k], broadcast) times
+ * U[16 cg + k][NB]; vs: floats between V's groups. */
+#define WG_GEMM(T, J)                                                                    \
+static void gemm_##T##_##J(float *m, const float *v, int64_t vs,                        \
+                           const float *u, int CG) {                                     \
+    __m512 acc[T][J];                                                                    \
+    _Pragma("GCC unroll 28") for (int t = 0; t < T; t++)                                \
+        _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                            \
+            acc[t][j] = _mm512_setzero_ps();                                             \
+    for (int cg = 0; cg < CG; cg++, v += vs, u += 16 * 16 * J) {                        \
+        _Pragma("GCC unroll 16") for (int k = 0; k < 16; k++) {                         \
+            __m512 w[J];                                                                 \
+            _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                         \
+                w[j] = _mm512_loadu_ps(u + k * 16 * J + 16 * j);                         \
+            _Pragma("GCC unroll 28") for (int t = 0; t < T; t++) {                      \
+                __m512 b = _mm512_set1_ps(v[t * 16 + k]);                                \
+                _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                     \
+                    acc[t][j] = _mm512_fmadd_ps(b, w[j], acc[t][j]);                     \
+            }                                                                            \
+        }                                                                                \
+    }                                                                                    \
+    _Pragma("GCC unroll 28") for (int t = 0; t < T; t++)                                \
+        _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                            \
+            _mm512_storeu_ps(m + t * 16 * J + 16 * j, acc[t][j]);                        \
+}
+WG_GEMM(28, 1)
+WG_GEMM(14, 2)
+
+/* y[4] (the 2x2 output, row-major) = A^T M A for M[xi] at m0 + xi * xs. */
+static inline __attribute__((always_inline)) void at_m_a(__m512 *y, const float *m0,
+                                                         int64_t xs) {
+    const float *m4 = m0 + 4 * xs, *m8 = m4 + 4 * xs, *m12 = m8 + 4 * xs;
+    int64_t x3 = 3 * xs;
+    __m512 r0[4], r1[4];
+    /* rows of A^T M: r0 = M0 + M1 + M2, r1 = M1 - M2 - M3 */
+#define WG_COL(k, o)                                                                     \
+    {                                                                                    \
+        __m512 a = _mm512_loadu_ps(m0 + (o)), b = _mm512_loadu_ps(m4 + (o));           \
+        __m512 c = _mm512_loadu_ps(m8 + (o)), d = _mm512_loadu_ps(m12 + (o));          \
+        r0[k] = ADD(ADD(a, b), c);                                                       \
+        r1[k] = SUB(SUB(b, c), d);                                                       \
+    }
+    WG_COL(0, 0)
+    WG_COL(1, xs)
+    WG_COL(2, 2 * xs)
+    WG_COL(3, x3)
+#undef WG_COL
+    y[0] = ADD(ADD(r0[0], r0[1]), r0[2]);
+    y[1] = SUB(SUB(r0[1], r0[2]), r0[3]);
+    y[2] = ADD(ADD(r1[0], r1[1]), r1[2]);
+    y[3] = SUB(SUB(r1[1], r1[2]), r1[3]);
+}
+
+/* One output vector: the accumulate and the epilogue in cd_forward's
+ * order, then the store. */
+static inline __attribute__((always_inline)) void
+out_store(float *o, const float *res, __m512 v, int accumulate, const cd_epilogue *ep,
+          __m512 sc, __m512 sh) {
+    if (accumulate) v = ADD(_mm512_loadu_ps(o), v);
+    if (ep) {
+        v = _mm512_fmadd_ps(v, sc, sh);
+        if (ep->res) v = ADD(v, _mm512_loadu_ps(res));
+        if (ep->relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+    }
+    _mm512_storeu_ps(o, v);
+}
+
+/* M back into tiles q0 .. q0+nt-1 of out [B, OH, OW, OC]: Y = A^T M A,
+ * then out_store; pixels outside the image are dropped. accumulate and
+ * ep are constants where the callers below inline it. */
+static inline __attribute__((always_inline)) void
+out_transform_k(float *out, const float *M, int NP, const conv_shape *s, int64_t q0, int nt,
+                int accumulate, const cd_epilogue *ep) {
+    int OC = s->OC, NB = fwd_nb(OC), OW = s->OW;
+    int64_t ms = mstride(NP, NB), xs = OC / NB * ms, rs = (int64_t)OW * OC;
+    const float *res = ep && ep->res ? ep->res : out;
+    tile_run r = { 0 };
+    while (next_run(&r, s, q0, nt)) {
+        int two = s->OH - 2 * r.th >= 2;             /* a second output row */
+        int full = r.n - (2 * (r.tw0 + r.n) > OW);   /* tiles with two columns */
+        int64_t o0 = (((int64_t)r.b * s->OH + 2 * r.th) * OW + 2 * r.tw0) * OC;
+        for (int oc = 0; oc < OC; oc += 16) {
+            const float *m = M + oc / NB * ms + (int64_t)r.t * NB + oc % NB;
+            float *o = out + o0 + oc;
+            const float *rp = res + o0 + oc;
+            __m512 sc = _mm512_setzero_ps(), sh = sc;
+            if (ep) {
+                sc = _mm512_loadu_ps(ep->scale + oc);
+                sh = _mm512_loadu_ps(ep->shift + oc);
+            }
+            for (int k = 0; k < r.n; k++, m += NB, o += 2 * OC, rp += 2 * OC) {
+                __m512 y[4];
+                at_m_a(y, m, xs);
+                __builtin_prefetch(o + 2 * PF_TILES * OC, 1, 3);
+                out_store(o, rp, y[0], accumulate, ep, sc, sh);
+                if (k < full) out_store(o + OC, rp + OC, y[1], accumulate, ep, sc, sh);
+                if (two) {
+                    __builtin_prefetch(o + rs + 2 * PF_TILES * OC, 1, 3);
+                    out_store(o + rs, rp + rs, y[2], accumulate, ep, sc, sh);
+                    if (k < full) out_store(o + rs + OC, rp + rs + OC, y[3], accumulate, ep, sc, sh);
+                }
+            }
+        }
+    }
+}
+
+static void out_transform(float *out, const float *M, int NP, const conv_shape *s, int64_t q0,
+                          int nt, int accumulate, const cd_epilogue *ep) {
+    if (ep) out_transform_k(out, M, NP, s, q0, nt, accumulate, ep);
+    else if (accumulate) out_transform_k(out, M, NP, s, q0, nt, 1, NULL);
+    else out_transform_k(out, M, NP, s, q0, nt, 0, NULL);
+}
+
+typedef struct {
+    const conv_shape *s;
+    const float *in, *u, *dout;
+    float *out, *du, *dw, *scratch;
+    const cd_epilogue *ep;
+    int accumulate, NP, nslices, ncp, nop;
+    int64_t ntiles, ntasks, part_n;
+    int nparts;
+} wg_ctx;
+
+static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
+    const wg_ctx *x = vctx;
+    const conv_shape *s = x->s;
+    int C = s->C, OC = s->OC, CG = C / 16, NP = x->NP, NB = fwd_nb(OC), NOB = OC / NB;
+    int T = fwd_rows(NB);
+    (void)tid;
+    for (int64_t part = i0; part < i1; part++) {
+        int64_t gs = gstride(NP), ms = mstride(NP, NB);
+        float *V = x->scratch + part * x->part_n, *M = V + 16 * CG * gs;
+        int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
+        for (int64_t task = a; task < e; task++) {
+            int64_t q0 = task * NP;
+            int nt = x->ntiles - q0 < NP ? (int)(x->ntiles - q0) : NP;
+            int ntp = (nt + T - 1) / T * T;
+            in_transform(V, NP, x->in, s, 0, CG, q0, nt, ntp);
+            /* the next block's input and output, spread over the products */
+            pf_span pi = { 0 }, po = { 0 };
+            int lines = 0;
+            if (task + 1 < e) {
+                int nn = x->ntiles - q0 - NP < NP ? (int)(x->ntiles - q0 - NP) : NP;
+                pf_init(&pi, x->in, s, C, 1, q0 + NP, nn, 0);
+                pf_init(&po, x->out, s, OC, 0, q0 + NP, nn, 1);
+                int calls = 16 * NOB * (ntp / T);
+                lines = (int)(((pi.end - pi.p) + (po.end - po.p)) / 64 / calls) + 1;
+            }
+            for (int xi = 0; xi < 16; xi++)
+                for (int ob = 0; ob < NOB; ob++) {
+                    const float *up = x->u + ((int64_t)xi * NOB + ob) * C * NB;
+                    const float *vp = V + xi * CG * gs;
+                    float *mp = M + (xi * NOB + ob) * ms;
+                    for (int t0 = 0; t0 < ntp; t0 += T) {
+                        pf_step(&pi, lines);
+                        pf_step(&po, pi.p < pi.end ? 0 : lines);
+                        if (NB == 32)
+                            gemm_14_2(mp + t0 * NB, vp + t0 * 16, gs, up, CG);
+                        else
+                            gemm_28_1(mp + t0 * NB, vp + t0 * 16, gs, up, CG);
+                    }
+                }
+            out_transform(x->out, M, NP, s, q0, nt, x->accumulate, x->ep);
+        }
+    }
+}
+
+void wg_forward(float *out, const float *in, const float *u, const conv_shape *s,
+                int accumulate, const cd_epilogue *ep, float *scratch) {
+    wg_ctx x = { 0 };
+    x.s = s; x.in = in; x.u = u; x.out = out; x.scratch = scratch; x.ep = ep;
+    x.accumulate = accumulate;
+    x.NP = fwd_tiles(s);
+    x.ntiles = ntiles(s);
+    x.ntasks = (x.ntiles + x.NP - 1) / x.NP;
+    x.part_n = wg_scratch(s) / WG_MAX_PARTS;
+    x.nparts = ssl_parts(x.ntasks, WG_MAX_PARTS);
+    ssl_parallel_for(x.nparts, 1, fwd_part, &x);
+}
+
+/* ---- weight gradient ----
+ * A task (slice, c part, oc part) transforms its slice's tiles NP at a
+ * time: V[xi][g][t][16] for its input channels (g counting groups of 16
+ * from the part's first), and dM = A dY A^T as dM[xi][o][t][16] for its
+ * output channels, then adds the products into its block of dU. */
+
+/* dM of tiles q0 .. q0+nt-1 of dout [B, OH, OW, OC], groups o0 .. o0+no-1
+ * of 16 output channels; outputs outside the image count as zero. */
+static void dout_transform(float *dM, int NP, const float *dout, const conv_shape *s, int o0,
+                           int no, int64_t q0, int nt) {
+    int OC = s->OC, OW = s->OW;
+    int64_t gs = gstride(NP), xs = no * gs, rs = (int64_t)OW * OC;
+    tile_run r = { 0 };
+    while (next_run(&r, s, q0, nt)) {
+        __mmask16 m1 = s->OH - 2 * r.th >= 2 ? 0xffff : 0;   /* second row */
+        int full = r.n - (2 * (r.tw0 + r.n) > OW);
+        const float *y0 = dout + (((int64_t)r.b * s->OH + 2 * r.th) * OW + 2 * r.tw0) * OC +
+                          16 * o0;
+        for (int g = 0; g < no; g++) {
+            const float *y = y0 + 16 * g;
+            float *mt = dM + g * gs + (int64_t)r.t * 16;
+            for (int k = 0; k < r.n; k++, y += 2 * OC, mt += 16) {
+                __mmask16 mc = k < full ? 0xffff : 0;
+                __m512 a0 = _mm512_loadu_ps(y), a1 = _mm512_maskz_loadu_ps(mc, y + OC);
+                __m512 b0 = _mm512_maskz_loadu_ps(m1, y + rs);
+                __m512 b1 = _mm512_maskz_loadu_ps(m1 & mc, y + rs + OC);
+                /* rows of A dY, A = [1 0; 1 1; 1 -1; 0 -1], then each times A^T */
+                __m512 z = _mm512_setzero_ps(), d[16];
+                __m512 e[4][2] = { { a0, a1 }, { ADD(a0, b0), ADD(a1, b1) },
+                                   { SUB(a0, b0), SUB(a1, b1) }, { SUB(z, b0), SUB(z, b1) } };
+                _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {
+                    d[4 * i] = e[i][0];
+                    d[4 * i + 1] = ADD(e[i][0], e[i][1]);
+                    d[4 * i + 2] = SUB(e[i][0], e[i][1]);
+                    d[4 * i + 3] = SUB(z, e[i][1]);
+                }
+                store16(mt, xs, d);
+            }
+        }
+    }
+}
+
+/* du[k * ld] (16 rows of 16 output channels) += sum over nt tiles of
+ * v[16 t + k] (broadcast) * g[16 t .. +16]. */
+static void bww_kernel(float *du, int64_t ld, const float *v, const float *g, int nt) {
+    __m512 acc[16];
+    _Pragma("GCC unroll 16") for (int k = 0; k < 16; k++)
+        acc[k] = _mm512_loadu_ps(du + k * ld);
+    for (int t = 0; t < nt; t++, v += 16, g += 16) {
+        __m512 gv = _mm512_loadu_ps(g);
+        _Pragma("GCC unroll 16") for (int k = 0; k < 16; k++)
+            acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(v[k]), gv, acc[k]);
+    }
+    _Pragma("GCC unroll 16") for (int k = 0; k < 16; k++)
+        _mm512_storeu_ps(du + k * ld, acc[k]);
+}
+
+static void bww_part(void *vctx, int64_t i0, int64_t i1, int tid) {
+    const wg_ctx *x = vctx;
+    const conv_shape *s = x->s;
+    int C = s->C, OC = s->OC, NP = x->NP, CG = C / 16, OG = OC / 16;
+    int cpn = (CG + x->ncp - 1) / x->ncp;
+    int64_t P = wg_packed_size(s);
+    (void)tid;
+    for (int64_t part = i0; part < i1; part++) {
+        int64_t gs = gstride(NP);
+        float *V = x->scratch + part * x->part_n, *dM = V + 16 * cpn * gs;
+        int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
+        for (int64_t task = a; task < e; task++) {
+            int pp = x->ncp * x->nop, sl = (int)(task / pp);
+            int cp = (int)(task % pp / x->nop), op = (int)(task % x->nop);
+            int c0 = cp * CG / x->ncp, nc = (cp + 1) * CG / x->ncp - c0;
+            int o0 = op * OG / x->nop, no = (op + 1) * OG / x->nop - o0;
+            int64_t qa = sl * x->ntiles / x->nslices, qe = (sl + 1) * x->ntiles / x->nslices;
+            float *dus = x->du + sl * P;
+            for (int xi = 0; xi < 16; xi++)
+                for (int c = 16 * c0; c < 16 * (c0 + nc); c++)
+                    memset(dus + ((int64_t)xi * C + c) * OC + 16 * o0, 0,
+                           (size_t)no * 16 * sizeof(float));
+            for (int64_t q0 = qa; q0 < qe; q0 += NP) {
+                int nt = qe - q0 < NP ? (int)(qe - q0) : NP;
+                in_transform(V, NP, x->in, s, c0, nc, q0, nt, nt);
+                dout_transform(dM, NP, x->dout, s, o0, no, q0, nt);
+                /* the next block's input and dout, spread over the products */
+                pf_span pi = { 0 }, po = { 0 };
+                int lines = 0;
+                if (q0 + NP < qe) {
+                    int nn = qe - q0 - NP < NP ? (int)(qe - q0 - NP) : NP;
+                    pf_init(&pi, x->in, s, C, 1, q0 + NP, nn, 0);
+                    pf_init(&po, x->dout, s, OC, 0, q0 + NP, nn, 0);
+                    lines = (int)(((pi.end - pi.p) + (po.end - po.p)) / 64 / (16 * nc * no)) + 1;
+                }
+                for (int xi = 0; xi < 16; xi++)
+                    for (int g = 0; g < nc; g++)
+                        for (int o = 0; o < no; o++) {
+                            pf_step(&pi, lines);
+                            pf_step(&po, pi.p < pi.end ? 0 : lines);
+                            bww_kernel(dus + ((int64_t)xi * C + 16 * (c0 + g)) * OC + 16 * (o0 + o),
+                                       OC, V + (xi * nc + g) * gs, dM + (xi * no + o) * gs, nt);
+                        }
+            }
+        }
+    }
+}
+
+/* dw += G^T (sum over slices of dU, in slice order) G, in double (rounded
+ * once, then added), for the groups of eight output channels [g0, g1):
+ * G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1]. */
+static void bww_finish(void *vctx, int64_t g0, int64_t g1, int tid) {
+    const wg_ctx *x = vctx;
+    const conv_shape *s = x->s;
+    int C = s->C, OC = s->OC;
+    int64_t P = wg_packed_size(s), xs = (int64_t)C * OC;
+    __m512d h = _mm512_set1_pd(0.5);
+    (void)tid;
+    for (int64_t g = g0; g < g1; g++)
+        for (int c = 0; c < C; c++) {
+            __m512d d[16], t[3][4];
+            const float *p = x->du + (int64_t)c * OC + 8 * g;
+            for (int xi = 0; xi < 16; xi++) {
+                d[xi] = _mm512_cvtps_pd(_mm256_loadu_ps(p + xi * xs));
+                for (int sl = 1; sl < x->nslices; sl++)
+                    d[xi] = _mm512_add_pd(d[xi], _mm512_cvtps_pd(_mm256_loadu_ps(p + sl * P + xi * xs)));
+            }
+            for (int k = 0; k < 4; k++) {
+                __m512d a = _mm512_add_pd(d[4 + k], d[8 + k]);
+                t[0][k] = _mm512_fmadd_pd(h, a, d[k]);
+                t[1][k] = _mm512_mul_pd(h, _mm512_sub_pd(d[4 + k], d[8 + k]));
+                t[2][k] = _mm512_fmadd_pd(h, a, d[12 + k]);
+            }
+            float r[9][8], *dw = x->dw + (8 * g * C + c) * 9;
+            for (int a = 0; a < 3; a++) {
+                __m512d e = _mm512_add_pd(t[a][1], t[a][2]);
+                _mm256_storeu_ps(r[3 * a], _mm512_cvtpd_ps(_mm512_fmadd_pd(h, e, t[a][0])));
+                _mm256_storeu_ps(r[3 * a + 1], _mm512_cvtpd_ps(
+                    _mm512_mul_pd(h, _mm512_sub_pd(t[a][1], t[a][2]))));
+                _mm256_storeu_ps(r[3 * a + 2], _mm512_cvtpd_ps(_mm512_fmadd_pd(h, e, t[a][3])));
+            }
+            /* dw[(8 g + l) * C + c][k] */
+            for (int l = 0; l < 8; l++, dw += (int64_t)9 * C)
+                for (int k = 0; k < 9; k++) dw[k] += r[k][l];
+        }
+}
+
+void wg_backward_weights(float *dw, const float *dout, const float *in,
+                         const conv_shape *s, float *du, float *scratch) {
+    wg_ctx x = { 0 };
+    x.s = s; x.in = in; x.dout = dout; x.du = du; x.dw = dw; x.scratch = scratch;
+    x.NP = bww_tiles(s);
+    x.ntiles = ntiles(s);
+    x.nslices = bww_slices(s);
+    bww_split(&x.ncp, &x.nop, s);
+    x.ntasks = (int64_t)x.nslices * x.ncp * x.nop;
+    x.part_n = wg_scratch_bww(s) / WG_MAX_PARTS;
+    x.nparts = ssl_parts(x.ntasks, WG_MAX_PARTS);
+    ssl_parallel_for(x.nparts, 1, bww_part, &x);
+    ssl_parallel_for(s->OC / 8, 2, bww_finish, &x);
+}
+
+#else   /* no AVX-512: conv.c never calls these */
+
+int wg_available(void) { return 0; }
+void wg_pack(float *u, const float *w, const conv_shape *s) { (void)u; (void)w; (void)s; }
+void wg_pack_bwd_data(float *u, const float *w, const conv_shape *s) {
+    (void)u; (void)w; (void)s;
+}
+void wg_forward(float *out, const float *in, const float *u, const conv_shape *s,
+                int accumulate, const cd_epilogue *ep, float *scratch) {
+    (void)out; (void)in; (void)u; (void)s; (void)accumulate; (void)ep; (void)scratch;
+}
+void wg_backward_weights(float *dw, const float *dout, const float *in,
+                         const conv_shape *s, float *du, float *scratch) {
+    (void)dw; (void)dout; (void)in; (void)s; (void)du; (void)scratch;
+}
+#endif

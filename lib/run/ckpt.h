@@ -1,0 +1,73 @@
+/* ckpt.h: training checkpoints as tensor streams (one section of kind
+ * "checkpoint").
+ *
+ * Tensors: every net tensor under its own name in PyTorch layout (weights,
+ * biases, BN running statistics), f32; the SGD momentum of every parameter
+ * as "opt.momentum.<name>"; the memory bank "bank" f32 [N, d] and the
+ * training labels of its rows "bank_labels" i32 [N] (for the kNN monitor).
+ * Metadata: format (1), config (the resolved configuration: net, data,
+ * init, train, critical), epoch (completed epochs), step (global steps
+ * completed; the position in the data order is step mod steps-per-epoch),
+ * seed, created_by. No time stamps: two runs that compute the same state
+ * write the same bytes.
+ *
+ * Writing goes through sslt_writer (temporary file, fsync, rename), so a
+ * crash never leaves a half-written checkpoint under the real name.
+ * Reading checks the kind, that every expected tensor is present with the
+ * expected dtype and shape (the error names the tensor and both shapes),
+ * and that there are no unexpected tensors. */
+#ifndef SSL_CKPT_H
+#define SSL_CKPT_H
+#include <stdint.h>
+
+#include "nn/net.h"
+#include "stream/sslt.h"
+#include "util/value.h"
+
+#define CKPT_KIND "checkpoint"
+#define CKPT_FORMAT 1
+
+typedef struct {
+    net *net;                     /* owned */
+    int64_t n;                    /* bank rows N */
+    int d;                        /* bank width = net_out_dim */
+    float *bank;                  /* [n, d], owned (NULL if not loaded) */
+    int32_t *bank_labels;         /* [n], owned (NULL if not loaded) */
+    sv *config;                   /* owned map: net, data, init, [train], [critical] */
+    int64_t epoch;                /* completed epochs */
+    int64_t step;                 /* global steps completed */
+    uint64_t seed;
+} ssl_ckpt;
+
+/* What ckpt_read loads besides the network weights and buffers. */
+#define CKPT_LOAD_BANK 1          /* bank and bank_labels */
+#define CKPT_LOAD_MOMENTUM 2      /* SGD momentum (else left zero) */
+#define CKPT_LOAD_ALL (CKPT_LOAD_BANK | CKPT_LOAD_MOMENTUM)
+
+/* Write c to path ("-": stdout) atomically. created_by: a short string
+ * ("ssl-train 0.1.0"). The network's momentum buffers are written as
+ * they are (zero for a fresh network). Returns 0, or -1 with err. */
+int ckpt_save(const ssl_ckpt *c, const char *path, const char *created_by,
+              char err[SSLT_ERRLEN]);
+
+/* Two-phase reading, so that a caller can look at the stored configuration
+ * before it sizes the network (and so that stdin can be read once). */
+typedef struct ckpt_reader ckpt_reader;
+/* Open path ("-": stdin) and read the section header. NULL with err if
+ * the stream is unreadable or not a checkpoint. */
+ckpt_reader *ckpt_open(const char *path, char err[SSLT_ERRLEN]);
+/* The section's metadata (config, epoch, step, seed, ...), valid until
+ * ckpt_close. */
+const sv *ckpt_meta(const ckpt_reader *r);
+/* Build the network (batches up to max_batch) and read the tensors that
+ * flags ask for into a zeroed *c (the others are verified for presence
+ * and shape, and skipped). Returns 0, or -1 with err; on error *c is
+ * left destroyed. */
+int ckpt_read(ckpt_reader *r, ssl_ckpt *c, int max_batch, int flags, char err[SSLT_ERRLEN]);
+void ckpt_close(ckpt_reader *r);  /* NULL is a no-op */
+
+/* ckpt_open + ckpt_read + ckpt_close. */
+int ckpt_load(ssl_ckpt *c, const char *path, int max_batch, int flags, char err[SSLT_ERRLEN]);
+/* Free everything c owns and zero it. */
+void ckpt_destroy(ssl_ckpt *c);
+#endif

@@ -1,0 +1,348 @@
+/* train.c: the bank-initialisation pass, the training step, the epoch loop
+ * and the kNN monitor (see train.h; the configuration is in
+ * train_config.c).
+ *
+ * A step (METHOD.md section 2): augment the batch (lib/augment, parallel
+ * over images) -> CutMix -> net_forward (training mode) -> npid_step (loss,
+ * df, bank write) -> net_zero_grad -> net_backward -> finite check ->
+ * net_sgd_step. Augmentation runs serially before the network, not
+ * overlapped with it: on two cores a helper thread would take a core from
+ * the GEMMs; its share of the step is reported by train_status.t_aug.
+ *
+ * The position in training is the checkpoint's global step counter; the
+ * epoch, the place in the epoch's order and every random draw follow from
+ * it, so resuming needs nothing else. */
+#include "run/train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "eval/knn.h"
+
+static double wall(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void train_order(int64_t *order, int64_t n, uint64_t seed, uint64_t epoch) {
+    rng r;
+    for (int64_t i = 0; i < n; i++) order[i] = i;
+    rng_init(&r, seed ^ RNG_ORDER, epoch, 0);
+    rng_shuffle_i64(&r, order, n);
+}
+
+int train_bank_forward(net *n, const ssl_dataset *d, const aug_config *a,
+                       const double *mean, const double *std, int B, uint64_t seed,
+                       float *bank, char err[TRAIN_ERRLEN]) {
+    int64_t N = d->n;
+    int dim = net_out_dim(n);
+    if (N < 1) {
+        snprintf(err, TRAIN_ERRLEN, "the dataset is empty");
+        return -1;
+    }
+    if (B > N) B = (int)N;
+    if (B < 1) B = 1;
+    int64_t *order = malloc((size_t)N * sizeof *order);
+    int64_t *idx = malloc((size_t)B * sizeof *idx);
+    float *x = malloc((size_t)B * a->out_h * a->out_w * d->c * sizeof *x);
+    if (!order || !idx || !x) {
+        free(order), free(idx), free(x);
+        snprintf(err, TRAIN_ERRLEN, "out of memory");
+        return -1;
+    }
+    train_order(order, N, seed, TRAIN_INIT_EPOCH);
+    int rc = 0;
+    for (int64_t start = 0; start < N; start += B) {
+        int cnt = (int)(N - start < B ? N - start : B);
+        for (int b = 0; b < B; b++)
+            /* Pad the last batch with images already seen (the start of
+             * the order), so that BN never sees a tiny batch. */
+            idx[b] = b < cnt ? order[start + b] : order[b - cnt];
+        augment_batch(a, d->images, idx, B, d->c, d->h, d->w, mean, std, seed,
+                      TRAIN_INIT_EPOCH, x);
+        if (net_forward(n, x, B, 1)) {
+            snprintf(err, TRAIN_ERRLEN, "batch %d is larger than the network's maximum", B);
+            rc = -1;
+            break;
+        }
+        const float *out = net_output(n);
+        for (int b = 0; b < cnt; b++)
+            l2_normalize_rows(bank + idx[b] * dim, out + (size_t)b * dim, 1, dim);
+    }
+    free(order), free(idx), free(x);
+    return rc;
+}
+
+struct trainer {
+    ssl_ckpt *ck;
+    const ssl_dataset *d;
+    train_config cfg;
+    npid_config nc;
+    aug_config aug;
+    lr_sched sch;
+    uint64_t seed;
+    int B;
+    int64_t spe;
+    npid *np;
+    float *x, *df;
+    int64_t *order, order_epoch;
+    int32_t *perm;
+    double mean[SSL_MAX_CHANNELS], std[SSL_MAX_CHANNELS];
+    double ep_loss, ep_ce, ep_kl, ep_acc;
+    int64_t ep_n;
+    double t_aug, t_net, t_bank;
+};
+
+trainer *trainer_new(ssl_ckpt *ck, const ssl_dataset *d, const train_config *cfg,
+                     uint64_t seed, char err[TRAIN_ERRLEN]) {
+    const net_config *ncfg = net_get_config(ck->net);
+    if (ncfg->in_ch != d->c || ncfg->in_h != d->h || ncfg->in_w != d->w) {
+        snprintf(err, TRAIN_ERRLEN, "images are %dx%dx%d, the network expects %dx%dx%d", d->c,
+                 d->h, d->w, ncfg->in_ch, ncfg->in_h, ncfg->in_w);
+        return NULL;
+    }
+    if (ck->n != d->n || !ck->bank) {
+        snprintf(err, TRAIN_ERRLEN, "the bank has %lld rows, the dataset %lld images",
+                 (long long)ck->n, (long long)d->n);
+        return NULL;
+    }
+    if (cfg->batch > d->n || cfg->batch < 1) {
+        snprintf(err, TRAIN_ERRLEN, "batch %lld does not fit %lld images", (long long)cfg->batch,
+                 (long long)d->n);
+        return NULL;
+    }
+    trainer *t = calloc(1, sizeof *t);
+    if (!t) {
+        snprintf(err, TRAIN_ERRLEN, "out of memory");
+        return NULL;
+    }
+    t->ck = ck;
+    t->d = d;
+    t->cfg = *cfg;
+    t->seed = seed;
+    t->B = (int)cfg->batch;
+    t->spe = d->n / t->B;
+    train_npid_config(cfg, &t->nc);
+    train_aug_config(cfg, d->h, d->w, &t->aug);
+    train_sched(cfg, &t->sch);
+    train_data_norm(sv_get(ck->config, "data"), d, t->mean, t->std);
+    t->order_epoch = -1;
+    size_t xs = (size_t)t->B * t->aug.out_h * t->aug.out_w * d->c;
+    t->x = malloc(xs * sizeof *t->x);
+    t->df = malloc((size_t)t->B * ck->d * sizeof *t->df);
+    t->order = malloc((size_t)d->n * sizeof *t->order);
+    t->perm = malloc((size_t)t->B * sizeof *t->perm);
+    t->np = npid_new(&t->nc, d->n, ck->d, t->B);
+    if (!t->x || !t->df || !t->order || !t->perm || !t->np) {
+        snprintf(err, TRAIN_ERRLEN, "out of memory (batch %d, bank %lld x %d)", t->B,
+                 (long long)d->n, ck->d);
+        trainer_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void trainer_free(trainer *t) {
+    if (!t) return;
+    npid_free(t->np);
+    free(t->x), free(t->df), free(t->order), free(t->perm);
+    free(t);
+}
+
+const float *trainer_last_input(const trainer *t) { return t->x; }
+
+int trainer_step_on(trainer *t, const float *x, int B, const int64_t *idx,
+                    const int32_t *perm, float lam, double lr, npid_stats *ns,
+                    char err[TRAIN_ERRLEN]) {
+    net *n = t->ck->net;
+    double t0 = wall();
+    if (net_forward(n, x, B, 1)) {
+        snprintf(err, TRAIN_ERRLEN, "batch %d is larger than the network's maximum", B);
+        return -1;
+    }
+    double t1 = wall();
+    rng rn;
+    rng_init(&rn, t->seed ^ RNG_NEGATIVES, (uint64_t)t->ck->step, 0);
+    memset(ns, 0, sizeof *ns);
+    int rc = npid_step(t->np, net_output(n), B, idx, perm, lam, t->ck->bank, &rn, t->df, 1, ns);
+    if (rc == -2) {
+        snprintf(err, TRAIN_ERRLEN, "bank step: %s", npid_error(t->np));
+        return -1;
+    }
+    if (rc) {
+        snprintf(err, TRAIN_ERRLEN, "the loss is not finite at step %lld (epoch %lld): "
+                 "training stopped; the last checkpoint written is the last good one",
+                 (long long)t->ck->step, (long long)(t->ck->step / t->spe));
+        return -1;
+    }
+    double t2 = wall();
+    net_zero_grad(n);
+    net_backward(n, t->df);
+    double g = net_grad_sumsq(n);
+    if (!isfinite(g)) {
+        snprintf(err, TRAIN_ERRLEN, "a gradient is not finite at step %lld (loss %g): "
+                 "training stopped; the last checkpoint written is the last good one",
+                 (long long)t->ck->step, ns->loss);
+        return -1;
+    }
+    net_sgd_step(n, (float)lr, (float)t->cfg.momentum, (float)t->cfg.wd);
+    double t3 = wall();
+    t->t_net += (t1 - t0) + (t3 - t2);
+    t->t_bank += t2 - t1;
+    return 0;
+}
+
+int trainer_step(trainer *t, train_status *st, char err[TRAIN_ERRLEN]) {
+    ssl_ckpt *ck = t->ck;
+    const ssl_dataset *d = t->d;
+    int64_t e = ck->step / t->spe, pos = ck->step % t->spe;
+    if (t->order_epoch != e) {
+        train_order(t->order, d->n, t->seed, (uint64_t)e);
+        t->order_epoch = e;
+        t->ep_loss = t->ep_ce = t->ep_kl = t->ep_acc = 0;
+        t->ep_n = 0;
+    }
+    const int64_t *idx = t->order + pos * t->B;
+    double t0 = wall();
+    augment_batch(&t->aug, d->images, idx, t->B, d->c, d->h, d->w, t->mean, t->std, t->seed,
+                  (uint64_t)e, t->x);
+    const int32_t *perm = NULL;
+    float lam = 1;
+    if (t->cfg.cutmix > 0) {
+        rng r;
+        rng_init(&r, t->seed ^ RNG_CUTMIX, (uint64_t)ck->step, 0);
+        lam = cutmix_batch(t->x, t->B, t->aug.out_h, t->aug.out_w, d->c, (float)t->cfg.cutmix,
+                           &r, t->perm);
+        perm = t->perm;
+    }
+    t->t_aug += wall() - t0;
+    double lr = lr_sched_rate(&t->sch, (int)e, ck->step, t->spe);
+    npid_stats ns;
+    if (trainer_step_on(t, t->x, t->B, idx, perm, lam, lr, &ns, err)) return -1;
+    ck->step++;
+    ck->epoch = ck->step / t->spe;
+    t->ep_loss += ns.loss;
+    t->ep_ce += ns.ce;
+    t->ep_kl += ns.kl;
+    t->ep_acc += ns.inst_acc;
+    t->ep_n++;
+    st->epoch = e;
+    st->step = ck->step;
+    st->step_in_epoch = pos + 1;
+    st->steps_per_epoch = t->spe;
+    st->total_steps = t->cfg.epochs * t->spe;
+    st->loss = ns.loss;
+    st->ce = ns.ce;
+    st->kl = ns.kl;
+    st->inst_acc = ns.inst_acc;
+    st->lr = lr;
+    st->lam = lam;
+    st->epoch_loss = t->ep_loss / t->ep_n;
+    st->epoch_ce = t->ep_ce / t->ep_n;
+    st->epoch_kl = t->ep_kl / t->ep_n;
+    st->epoch_inst_acc = t->ep_acc / t->ep_n;
+    st->t_aug = t->t_aug;
+    st->t_net = t->t_net;
+    st->t_bank = t->t_bank;
+    st->images += t->B;
+    return 0;
+}
+
+int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
+                    double *top1, double *top5, char err[TRAIN_ERRLEN]) {
+    net *n = t->ck->net;
+    const net_config *nc = net_get_config(n);
+    int dim = t->ck->d, B = t->B;
+    int64_t N = t->ck->n, nt = test->n;
+    *top1 = *top5 = NAN;
+    if (test->c != nc->in_ch || test->h != nc->in_h || test->w != nc->in_w) {
+        snprintf(err, TRAIN_ERRLEN, "monitor images are %dx%dx%d, the network expects %dx%dx%d",
+                 test->c, test->h, test->w, nc->in_ch, nc->in_h, nc->in_w);
+        return -1;
+    }
+    float *feat = malloc((size_t)(nt ? nt : 1) * dim * sizeof *feat);
+    float *x = malloc((size_t)B * test->c * test->h * test->w * sizeof *x);
+    if (!feat || !x) {
+        free(feat), free(x);
+        snprintf(err, TRAIN_ERRLEN, "out of memory");
+        return -1;
+    }
+    size_t img = (size_t)test->c * test->h * test->w;
+    for (int64_t s = 0; s < nt; s += B) {
+        int cnt = (int)(nt - s < B ? nt - s : B);
+        preprocess_batch(test->images + s * img, cnt, test->c, test->h, test->w, t->mean,
+                         t->std, x);
+        net_forward(n, x, cnt, 0);
+        memcpy(feat + s * dim, net_output(n), (size_t)cnt * dim * sizeof *feat);
+    }
+    free(x);
+    l2_normalize_rows(feat, feat, nt, dim);
+    /* The bank is used in place when every row is unit length (it is, once
+     * written); a fresh random bank is normalised in a copy by knn. */
+    int unit = 1;
+    for (int64_t i = 0; i < N && unit; i++) {
+        double s = 0;
+        const float *r = t->ck->bank + i * dim;
+        for (int j = 0; j < dim; j++) s += (double)r[j] * r[j];
+        unit = fabs(s - 1) < 1e-3;
+    }
+    int nclasses = t->d->nclasses > test->nclasses ? t->d->nclasses : test->nclasses;
+    int kk = k < N ? k : (int)N;
+    knn_config kc = {.k = &kk, .nk = 1, .sigma = &sigma, .nsigma = 1, .normalized = unit};
+    knn_report rep;
+    char kerr[KNN_ERRLEN];
+    int rc = knn_evaluate(t->ck->bank, t->ck->bank_labels, N, feat, test->labels, nt, dim,
+                          nclasses, &kc, &rep, kerr);
+    free(feat);
+    if (rc) {
+        snprintf(err, TRAIN_ERRLEN, "monitor: %s", kerr);
+        return -1;
+    }
+    *top1 = rep.res[0].top1;
+    *top5 = rep.has_top5 ? rep.res[0].top5 : NAN;
+    knn_report_destroy(&rep);
+    return 0;
+}
+
+int train_run(trainer *t, const train_hooks *h, train_status *st, char err[TRAIN_ERRLEN]) {
+    ssl_ckpt *ck = t->ck;
+    int64_t total = t->cfg.epochs * t->spe, done = 0, saved = -1;
+    double start = wall();
+    int stopped = 0;
+    memset(st, 0, sizeof *st);
+    st->knn_top1 = st->knn_top5 = NAN;
+    st->steps_per_epoch = t->spe;
+    st->total_steps = total;
+    st->step = ck->step;
+    st->epoch = ck->step / t->spe;
+    st->step_in_epoch = ck->step % t->spe;
+    while (ck->step < total) {
+        if ((h->max_steps >= 0 && done >= h->max_steps) || (h->stop && *h->stop)) {
+            stopped = 1;
+            break;
+        }
+        if (trainer_step(t, st, err)) return -1;
+        done++;
+        st->seconds = wall() - start;
+        if (h->on_step) h->on_step(h->ctx, st);
+        int epoch_end = ck->step % t->spe == 0;
+        if (epoch_end) {
+            st->knn_top1 = st->knn_top5 = NAN;
+            if (h->monitor &&
+                trainer_monitor(t, h->monitor, (int)t->cfg.monitor_k, t->cfg.monitor_sigma,
+                                &st->knn_top1, &st->knn_top5, err))
+                return -1;
+            if (h->on_epoch) h->on_epoch(h->ctx, st);
+        }
+        if (epoch_end || (t->cfg.ckpt_every_steps > 0 && ck->step % t->cfg.ckpt_every_steps == 0)) {
+            if (h->save && h->save(h->ctx, st, err)) return -1;
+            saved = ck->step;
+        }
+    }
+    if (saved != ck->step && h->save && h->save(h->ctx, st, err)) return -1;
+    return stopped;
+}

@@ -1,0 +1,166 @@
+/* train.h: the training loop as a library: configuration (recipes, flags,
+ * resume checks), the bank-initialisation pass, one training step, the
+ * epoch loop with its hooks, and the kNN monitor.
+ *
+ * Randomness is a function of (seed, purpose, epoch/step/index) (lib/rng.h),
+ * so a run resumes from a checkpoint with no RNG state beyond its step
+ * counter:
+ *   data order of epoch e   rng_init(seed ^ RNG_ORDER, e, 0), Fisher-Yates
+ *   augmentation            augment_batch(seed, epoch e, dataset index)
+ *   CutMix of global step s rng_init(seed ^ RNG_CUTMIX, s, 0)
+ *   negatives of step s     rng_init(seed ^ RNG_NEGATIVES, s, 0)
+ *   bank-init pass          epoch TRAIN_INIT_EPOCH for order and augmentation
+ * Steps per epoch: floor(N / B) (drop_last); epoch = step / spe.
+ *
+ * Configuration as a value map (train_config_to_sv) uses the long flag
+ * names with '-' written '_' (tau, bank_momentum, k_negatives, ...), so a
+ * refused resume names the flag. */
+#ifndef SSL_TRAIN_H
+#define SSL_TRAIN_H
+#include <signal.h>
+#include <stdint.h>
+
+#include "data/augment.h"
+#include "run/ckpt.h"
+#include "stream/dataset.h"
+#include "ssl/npid.h"
+#include "nn/lr_sched.h"
+#include "util/value.h"
+
+#define TRAIN_ERRLEN 512
+#define TRAIN_INIT_EPOCH UINT64_C(0xFFFFFFFF)   /* "epoch" of the bank-init pass */
+#define TRAIN_MAX_MILESTONES 8
+
+typedef struct {
+    char recipe[16];              /* "paper" or "npid" */
+    char negatives[8];            /* "all", "k", "0" */
+    int64_t k_negatives;
+    double tau, bank_momentum;
+    char bank_write[8];           /* "npid" or "grad" */
+    double bank_lr;               /* grad write step factor, default (1-m)/m */
+    double lambda, alpha;         /* SqrtKL */
+    double cutmix;                /* Beta(alpha, alpha); 0 = off */
+    int64_t batch;
+    double lr, wd, momentum;
+    char schedule[16];            /* "cosine", "step", "constant" */
+    int64_t milestones[TRAIN_MAX_MILESTONES];
+    int64_t nmilestones;
+    double gamma;
+    int64_t warmup, epochs;
+    double flip, jitter, gray, crop_scale;
+    double brightness, contrast, saturation, hue, blur;
+    int64_t ckpt_every_steps;     /* 0: only at epoch ends */
+    int64_t deterministic;        /* 0/1 */
+    int64_t monitor_k;
+    double monitor_sigma;
+} train_config;
+
+/* Defaults of a recipe ("paper" or "npid") for images of h x w (the
+ * augmentation defaults come from aug_config_default). 0, or -1 if the
+ * recipe is unknown. */
+int train_config_default(train_config *c, const char *recipe, int h, int w);
+/* The configuration as a flat map; NULL on out of memory. */
+sv *train_config_to_sv(const train_config *c);
+/* Set every key present in m (a map of the same keys; unknown keys and
+ * values of the wrong type are errors naming the key). Setting
+ * bank_momentum without bank_lr resets bank_lr to (1-m)/m. */
+int train_config_apply(train_config *c, const sv *m, char err[TRAIN_ERRLEN]);
+/* Check ranges and choices: 0, or -1 with err naming the flag. */
+int train_config_check(const train_config *c, char err[TRAIN_ERRLEN]);
+/* The keys whose change makes a resumed run a different run (everything
+ * but epochs, ckpt_every_steps, deterministic and the monitor settings). */
+sv *train_critical_keys(void);
+/* Compare the critical keys of two configuration maps: 0 if equal, else
+ * -1 with err "--tau: 0.1 in the checkpoint, 0.2 now" style. */
+int train_config_compare(const sv *stored, const sv *now, char err[TRAIN_ERRLEN]);
+/* Derived settings for the compute library. */
+void train_npid_config(const train_config *c, npid_config *n);
+void train_aug_config(const train_config *c, int h, int w, aug_config *a);
+void train_sched(const train_config *c, lr_sched *s);
+
+/* The dataset part of a checkpoint's config: n, c, h, w, mean, std,
+ * source, labels_crc. NULL on out of memory. */
+sv *train_data_sv(const ssl_dataset *d);
+/* Check that d is the dataset the checkpoint's bank was built from (size,
+ * shape, labels). 0, or -1 with err. */
+int train_data_check(const sv *data_cfg, const ssl_dataset *d, char err[TRAIN_ERRLEN]);
+/* The per-channel mean/std stored in data_cfg (falls back to d's). */
+void train_data_norm(const sv *data_cfg, const ssl_dataset *d, double *mean, double *std);
+
+/* ---- bank initialisation (METHOD.md section 3) ---- */
+/* forward: one no-gradient pass over all N images of d in a seeded
+ * shuffled order (TRAIN_INIT_EPOCH), training augmentation a, BN in
+ * training mode (running statistics updated), batches of B (the net's
+ * max_batch must be >= B; B is clipped to N); the last partial batch is
+ * padded with images already seen; bank[i] = normalised head output of
+ * image i. Every row is written. mean/std: normalisation. */
+int train_bank_forward(net *n, const ssl_dataset *d, const aug_config *a,
+                       const double *mean, const double *std, int B, uint64_t seed,
+                       float *bank, char err[TRAIN_ERRLEN]);
+/* The order of that pass (and of training epoch e): a permutation of [0, n). */
+void train_order(int64_t *order, int64_t n, uint64_t seed, uint64_t epoch);
+
+/* ---- training ---- */
+typedef struct {
+    int64_t epoch;                /* current epoch (0-based) */
+    int64_t step;                 /* global steps completed */
+    int64_t step_in_epoch;        /* steps completed in this epoch */
+    int64_t steps_per_epoch, total_steps;
+    double loss, ce, kl, inst_acc, lr, lam;   /* of the last step */
+    double epoch_loss, epoch_ce, epoch_kl, epoch_inst_acc;  /* means over the epoch so far */
+    double knn_top1, knn_top5;    /* monitor (NAN when not run) */
+    double seconds;               /* wall time of this run so far */
+    double t_aug, t_net, t_bank;  /* seconds in augmentation, network, npid step */
+    int64_t images;               /* images trained in this run */
+} train_status;
+
+typedef struct trainer trainer;
+
+/* A trainer over checkpoint ck (network with max_batch >= cfg->batch,
+ * bank loaded) and dataset d (in memory). Both are borrowed and must
+ * outlive the trainer. cfg must be checked and clipped (batch <= N,
+ * k_negatives <= N - batch). NULL with err. */
+trainer *trainer_new(ssl_ckpt *ck, const ssl_dataset *d, const train_config *cfg,
+                     uint64_t seed, char err[TRAIN_ERRLEN]);
+void trainer_free(trainer *t);
+
+/* One step at the checkpoint's position: augmentation, CutMix, forward,
+ * loss and bank write, backward, SGD. Advances ck->step (and ck->epoch at
+ * an epoch end). Returns 0, or -1 with err when the loss or a gradient is
+ * not finite (the network or bank may then be partly updated: do not save). */
+int trainer_step(trainer *t, train_status *st, char err[TRAIN_ERRLEN]);
+/* The core of a step on a given batch x [B, H, W, C] (already augmented and
+ * mixed): perm NULL for no CutMix. The negatives are drawn for the
+ * checkpoint's current step. Does not advance the step. */
+int trainer_step_on(trainer *t, const float *x, int B, const int64_t *idx,
+                    const int32_t *perm, float lam, double lr, npid_stats *ns,
+                    char err[TRAIN_ERRLEN]);
+/* The last batch trainer_step fed to the network (after CutMix), for tests. */
+const float *trainer_last_input(const trainer *t);
+
+/* Monitor: test images through the network in eval mode, head output,
+ * L2-normalised, weighted kNN (k, sigma) against the bank with
+ * bank_labels. Fills *top1 and *top5 (top5 NAN with <= 5 classes). */
+int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
+                    double *top1, double *top5, char err[TRAIN_ERRLEN]);
+
+typedef struct {
+    int64_t max_steps;            /* stop after this many steps in this run; <0: no limit */
+    volatile sig_atomic_t *stop;  /* set (by a signal handler) to stop after the step */
+    const ssl_dataset *monitor;   /* test set for the kNN monitor, or NULL */
+    void *ctx;
+    /* Called after every step. */
+    void (*on_step)(void *ctx, const train_status *st);
+    /* Called after every epoch (after the monitor). */
+    void (*on_epoch)(void *ctx, const train_status *st);
+    /* Write the checkpoint; 0 or -1 with err. Called at every epoch end,
+     * every cfg->ckpt_every_steps steps, and when stopping early. */
+    int (*save)(void *ctx, const train_status *st, char err[TRAIN_ERRLEN]);
+} train_hooks;
+
+/* Train until cfg->epochs epochs are complete, max_steps are done or *stop
+ * is set. Returns 0 when finished, 1 when stopped early (after saving),
+ * -1 with err on failure (a non-finite loss: nothing saved after the last
+ * good checkpoint). */
+int train_run(trainer *t, const train_hooks *h, train_status *st, char err[TRAIN_ERRLEN]);
+#endif

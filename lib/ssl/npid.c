@@ -1,0 +1,577 @@
+/* npid.c: the instance-discrimination step (METHOD.md section 2, steps 3-8).
+ *
+ * One step normalises the head outputs (z = f / max(||f||, 1e-12)), picks
+ * the bank columns (the batch's own rows first, then the negatives),
+ * gathers those rows (Ws), computes the cosine logits s = z Ws^T, the loss
+ * CE(p^tau) + lambda * SqrtKL and its logit gradient row by row, then
+ * dz = dS Ws, df (the gradient through the normalisation) and finally the
+ * bank write (`npid` momentum rule or the `grad` rule, whose deltas are one
+ * more GEMM). The three large products are cblas_sgemm; the per-row
+ * softmax work runs on the library's thread pool over disjoint rows, so a
+ * step is deterministic for a given thread count. With negatives `all` no
+ * copy of the bank is made: the columns are the bank rows in place (the
+ * loss does not depend on column order) and only the targets move.
+ *
+ * Negatives `k` are drawn with a partial Fisher-Yates over a persistent
+ * permutation of [0, N), rejecting batch rows (a marker array), then the
+ * swaps are undone: O(k + B) per step, and the draw depends only on the
+ * RNG state. All buffers come from npid_new; npid_step does not allocate. */
+#include "ssl/npid.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/threads.h"
+
+#include <cblas.h>
+
+#define NORM_EPS 1e-12
+
+struct npid {
+    npid_config cfg;
+    int64_t N, kmax;              /* bank rows; largest K' */
+    int d, max_batch;
+    float *z, *dz;                /* [max_batch, d] */
+    double *rnorm;                /* [max_batch] 1 / max(||f_b||, eps) */
+    float *s, *ds, *pt;           /* [max_batch, kmax] logits, dL/ds, p^tau */
+    float *ws;                    /* [kmax, d] gathered rows (not for NEG_ALL) */
+    int64_t *sel;                 /* [kmax] columns of the last step */
+    int64_t *t1, *t2;             /* [max_batch] target columns */
+    double *row_ce, *row_kl;      /* [max_batch] per-row loss terms */
+    unsigned char *row_ok;        /* [max_batch] own column is the argmax */
+    unsigned char *mark;          /* [N] 1 for batch rows during a step */
+    int32_t *pool;                /* [N] identity between steps (NEG_K) */
+    int64_t *swaps;               /* [kmax] swap log of the partial shuffle */
+    int64_t ncols;
+    int pending_B;                /* batch of the last step not yet written, or 0 */
+    float pending_lam;            /* its CutMix lam (1 without CutMix) */
+    char err[200];
+};
+
+/* ---- the loss, row by row ---- */
+
+typedef struct {
+    const float *s;
+    int64_t K;
+    int B;
+    const int64_t *t1, *t2;       /* t2 NULL: lam = 1 */
+    float lam, tau, lambda, alpha;
+    float *ds, *pt;               /* [B, K] outputs (pt also scratch) */
+    double *ce, *kl;              /* [B] */
+    unsigned char *ok;            /* [B] or NULL */
+} loss_job;
+
+/* For each row: max, then (pass 1) the unnormalised exponentials and their
+ * sums in double, then (pass 2) p^tau and dL/ds. pass 1 keeps exp((s-mx)/tau)
+ * in ds and exp(s-mx) in pt so that pass 2 needs no other scratch. */
+static void loss_rows(void *ctx, int64_t b0, int64_t b1, int tid) {
+    const loss_job *j = ctx;
+    const int64_t K = j->K;
+    const double invt = 1.0 / j->tau;
+    const float invtf = (float)invt;
+    const int kl_on = j->lambda != 0;
+    const int half = j->alpha == 0.5f;
+    (void)tid;
+    for (int64_t b = b0; b < b1; b++) {
+        const float *x = j->s + b * K;
+        float *ds = j->ds + b * K, *pt = j->pt + b * K;
+        int64_t a = j->t1[b], c = j->t2 ? j->t2[b] : a;
+        double lam = j->t2 ? j->lam : 1.0;
+        float mx = x[0];
+        for (int64_t k = 1; k < K; k++)
+            if (x[k] > mx) mx = x[k];
+        if (j->ok) {
+            int ok = x[a] == mx;
+            for (int64_t k = 0; ok && k < K; k++)
+                if (k != a && x[k] == mx) ok = 0;     /* a tie is not a hit */
+            j->ok[b] = (unsigned char)ok;
+        }
+        double zt = 0, z1 = 0, A = 0, q = 0;
+        if (!kl_on) {
+            for (int64_t k = 0; k < K; k++) {
+                float e = expf((x[k] - mx) * invtf);
+                ds[k] = e;
+                zt += e;
+            }
+        } else {
+            for (int64_t k = 0; k < K; k++) {
+                float u = x[k] - mx;
+                float e = expf(u * invtf), e1 = expf(u);
+                ds[k] = e;
+                pt[k] = e1;
+                zt += e;
+                z1 += e1;
+                A += (double)e1 * u;
+                q += half ? sqrtf(e1) : expf(j->alpha * u);
+            }
+        }
+        double lzt = log(zt);
+        j->ce[b] = -(lam * (((double)x[a] - mx) * invt - lzt)
+                     + (1 - lam) * (((double)x[c] - mx) * invt - lzt));
+        const double ct = invt / j->B;
+        const float rzt = (float)(1.0 / zt), ctf = (float)ct;
+        if (!kl_on) {
+            j->kl[b] = 0;
+            for (int64_t k = 0; k < K; k++) {
+                float p = ds[k] * rzt;
+                pt[k] = p;
+                ds[k] = p * ctf;
+            }
+        } else {
+            /* SqrtKL = (1-alpha) sum p log p + log sum p^alpha, with
+             * sum p log p = A/z1 - log z1, sum p^alpha = q / z1^alpha. */
+            double lz1 = log(z1), pbar = A / z1;
+            j->kl[b] = (1 - j->alpha) * (pbar - lz1) + log(q) - j->alpha * lz1;
+            const float ck = (float)(j->lambda * (1.0 - j->alpha) / j->B);
+            const float rz1 = (float)(1.0 / z1), pbf = (float)pbar;
+            for (int64_t k = 0; k < K; k++) {
+                float p = ds[k] * rzt, p1 = pt[k] * rz1;
+                pt[k] = p;
+                ds[k] = p * ctf + ck * p1 * ((x[k] - mx) - pbf);
+            }
+        }
+        ds[a] -= (float)(lam * ct);
+        ds[c] -= (float)((1 - lam) * ct);
+    }
+}
+
+double npid_loss(const float *s, int B, int K, const int32_t *t1,
+                 const int32_t *t2, float lam, float tau, float lambda,
+                 float alpha, float *ds, float *ptau, double *ce, double *kl) {
+    double loss = NAN, sce = 0, skl = 0;
+    int64_t *tt = malloc(sizeof *tt * 2 * (size_t)B);
+    double *rows = malloc(sizeof *rows * 2 * (size_t)B);
+    float *pt = ptau ? ptau : malloc(sizeof *pt * (size_t)B * K);
+    if (tt && rows && pt) {
+        for (int b = 0; b < B; b++) {
+            tt[b] = t1[b];
+            tt[B + b] = t2 ? t2[b] : t1[b];
+        }
+        loss_job j = {s, K, B, tt, t2 ? tt + B : NULL, lam, tau, lambda, alpha,
+                      ds, pt, rows, rows + B, NULL};
+        ssl_parallel_for(B, 1, loss_rows, &j);
+        for (int b = 0; b < B; b++) {
+            sce += rows[b];
+            skl += rows[B + b];
+        }
+        sce /= B;
+        skl /= B;
+        loss = sce + lambda * skl;
+    } else {
+        sce = skl = NAN;
+    }
+    if (ce) *ce = sce;
+    if (kl) *kl = skl;
+    if (!ptau) free(pt);
+    free(tt);
+    free(rows);
+    return loss;
+}
+
+/* ---- row helpers ---- */
+
+/* Dot product accumulated in double in 8 fixed lanes (the compiler turns the
+ * lanes into one vector; the order, hence the result, is fixed). */
+static double dot_d(const float *a, const float *b, int d) {
+    double acc[8] = {0}, s = 0;
+    int i = 0;
+    for (; i + 8 <= d; i += 8)
+        for (int l = 0; l < 8; l++) acc[l] += (double)a[i + l] * b[i + l];
+    for (; i < d; i++) s += (double)a[i] * b[i];
+    for (int l = 0; l < 8; l++) s += acc[l];
+    return s;
+}
+
+typedef struct { float *dst; const float *src; int d; } norm_job;
+
+static void norm_rows(void *ctx, int64_t i0, int64_t i1, int tid) {
+    const norm_job *j = ctx;
+    (void)tid;
+    for (int64_t i = i0; i < i1; i++) {
+        const float *x = j->src + i * j->d;
+        float *y = j->dst + i * j->d;
+        double n = sqrt(dot_d(x, x, j->d));
+        float r = (float)(1.0 / (n > NORM_EPS ? n : NORM_EPS));
+        for (int k = 0; k < j->d; k++) y[k] = x[k] * r;
+    }
+}
+
+void l2_normalize_rows(float *dst, const float *src, int64_t n, int d) {
+    norm_job j = {dst, src, d};
+    ssl_parallel_for(n, 256, norm_rows, &j);
+}
+
+typedef struct { float *bank; int d; uint64_t seed; } rand_job;
+
+static void rand_rows(void *ctx, int64_t i0, int64_t i1, int tid) {
+    const rand_job *j = ctx;
+    const double a = 1.0 / sqrt(j->d / 3.0);
+    (void)tid;
+    for (int64_t i = i0; i < i1; i++) {
+        rng r;
+        rng_init(&r, j->seed ^ RNG_BANK, (uint64_t)i, 0);
+        float *w = j->bank + i * j->d;
+        for (int k = 0; k < j->d; k++) w[k] = (float)((2 * rng_uniform_d(&r) - 1) * a);
+    }
+}
+
+void npid_bank_random(float *bank, int64_t N, int d, uint64_t seed) {
+    rand_job j = {bank, d, seed};
+    ssl_parallel_for(N, 256, rand_rows, &j);
+}
+
+/* ---- bank writes ---- */
+
+typedef struct {
+    float *bank;
+    const float *z;
+    const int64_t *rows;          /* npid: idx; grad: sel */
+    float *work;                  /* grad: [K, d] rows to normalise and scatter */
+    int d;
+    float m;
+} write_job;
+
+static void write_npid_rows(void *ctx, int64_t b0, int64_t b1, int tid) {
+    const write_job *j = ctx;
+    const int d = j->d;
+    (void)tid;
+    for (int64_t b = b0; b < b1; b++) {
+        float *w = j->bank + j->rows[b] * d;
+        const float *z = j->z + b * d;
+        double n = 0;
+        for (int k = 0; k < d; k++) {
+            w[k] = j->m * w[k] + (1 - j->m) * z[k];
+            n += (double)w[k] * w[k];
+        }
+        n = sqrt(n);
+        float r = (float)(1.0 / (n > NORM_EPS ? n : NORM_EPS));
+        for (int k = 0; k < d; k++) w[k] *= r;
+    }
+}
+
+void npid_write_npid(float *bank, int d, const int64_t *idx, int B,
+                     const float *z, float m) {
+    write_job j = {bank, z, idx, NULL, d, m};
+    ssl_parallel_for(B, 8, write_npid_rows, &j);
+}
+
+static void gather_rows(void *ctx, int64_t k0, int64_t k1, int tid) {
+    const write_job *j = ctx;
+    (void)tid;
+    for (int64_t k = k0; k < k1; k++)
+        memcpy(j->work + k * j->d, j->bank + j->rows[k] * j->d, sizeof(float) * j->d);
+}
+
+static void scatter_rows(void *ctx, int64_t k0, int64_t k1, int tid) {
+    const write_job *j = ctx;
+    (void)tid;
+    for (int64_t k = k0; k < k1; k++) {
+        norm_job nj = {j->bank + j->rows[k] * j->d, j->work + k * j->d, j->d};
+        norm_rows(&nj, 0, 1, 0);
+    }
+}
+
+/* The grad write once work [K, d] already holds bank[sel] (or sel NULL:
+ * the bank itself). g: [B, K]. */
+static void write_grad_gathered(float *bank, int d, const int64_t *sel, int64_t K,
+                                const float *g, const float *z, int B, float step,
+                                float *work) {
+    float *c = sel ? work : bank;
+    /* c [K, d] += step * g^T [K, B] z [B, d] */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, d, B, step,
+                g, (int)K, z, d, 1.0f, c, d);
+    if (sel) {
+        write_job j = {bank, z, sel, work, d, 0};
+        ssl_parallel_for(K, 64, scatter_rows, &j);
+    } else {
+        l2_normalize_rows(bank, bank, K, d);
+    }
+}
+
+void npid_write_grad(float *bank, int d, const int64_t *sel, int64_t K,
+                     const float *g, const float *z, int B, float step,
+                     float *work) {
+    if (sel) {
+        write_job j = {bank, z, sel, work, d, 0};
+        ssl_parallel_for(K, 64, gather_rows, &j);
+    }
+    write_grad_gathered(bank, d, sel, K, g, z, B, step, work);
+}
+
+/* ---- the workspace ---- */
+
+npid *npid_new(const npid_config *cfg, int64_t N, int d, int max_batch) {
+    if (!cfg || N < 1 || N > INT32_MAX || d < 1 || max_batch < 1 || max_batch > N)
+        return NULL;
+    if (!(cfg->tau > 0) || !isfinite(cfg->tau) || !(cfg->lambda >= 0) ||
+        !isfinite(cfg->lambda) || !isfinite(cfg->alpha) || !(cfg->m > 0 && cfg->m <= 1) ||
+        !isfinite(cfg->bank_lr) || (cfg->neg == NEG_K && cfg->k < 0) ||
+        (cfg->neg != NEG_ALL && cfg->neg != NEG_K && cfg->neg != NEG_NONE) ||
+        (cfg->write != BANK_WRITE_NPID && cfg->write != BANK_WRITE_GRAD))
+        return NULL;
+    npid *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->cfg = *cfg;
+    p->N = N;
+    p->d = d;
+    p->max_batch = max_batch;
+    if (cfg->neg == NEG_ALL) p->kmax = N;
+    else if (cfg->neg == NEG_NONE) p->kmax = max_batch;
+    else p->kmax = cfg->k < N - max_batch ? max_batch + cfg->k : N;
+    size_t Bd = (size_t)max_batch * d, BK = (size_t)max_batch * p->kmax;
+    int ok = 1;
+#define NPID_ALLOC(f, n) ok = ok && (p->f = malloc(sizeof *p->f * (n))) != NULL
+    NPID_ALLOC(z, Bd);
+    NPID_ALLOC(dz, Bd);
+    NPID_ALLOC(rnorm, max_batch);
+    NPID_ALLOC(s, BK);
+    NPID_ALLOC(ds, BK);
+    NPID_ALLOC(pt, BK);
+    NPID_ALLOC(sel, p->kmax);
+    NPID_ALLOC(t1, max_batch);
+    NPID_ALLOC(t2, max_batch);
+    NPID_ALLOC(row_ce, max_batch);
+    NPID_ALLOC(row_kl, max_batch);
+    NPID_ALLOC(row_ok, max_batch);
+    if (cfg->neg != NEG_ALL) NPID_ALLOC(ws, (size_t)p->kmax * d);
+    if (cfg->neg == NEG_K) {
+        NPID_ALLOC(pool, N);
+        NPID_ALLOC(swaps, p->kmax);
+    }
+#undef NPID_ALLOC
+    if (ok) ok = (p->mark = calloc((size_t)N, 1)) != NULL;
+    if (!ok) {
+        npid_free(p);
+        return NULL;
+    }
+    if (p->pool)
+        for (int64_t i = 0; i < N; i++) p->pool[i] = (int32_t)i;
+    return p;
+}
+
+void npid_free(npid *p) {
+    if (!p) return;
+    free(p->z); free(p->dz); free(p->rnorm);
+    free(p->s); free(p->ds); free(p->pt); free(p->ws);
+    free(p->sel); free(p->t1); free(p->t2);
+    free(p->row_ce); free(p->row_kl); free(p->row_ok);
+    free(p->mark); free(p->pool); free(p->swaps);
+    free(p);
+}
+
+const char *npid_error(const npid *p) { return p ? p->err : "no npid workspace"; }
+
+const int64_t *npid_columns(const npid *p, int64_t *ncols) {
+    if (ncols) *ncols = p->ncols;
+    return p->sel;
+}
+
+/* ---- one step ---- */
+
+typedef struct { npid *p; const float *f; float *df; } row_job;
+
+static void normalize_batch(void *ctx, int64_t b0, int64_t b1, int tid) {
+    const row_job *j = ctx;
+    const int d = j->p->d;
+    (void)tid;
+    for (int64_t b = b0; b < b1; b++) {
+        const float *f = j->f + b * d;
+        double n = sqrt(dot_d(f, f, d));
+        double r = 1.0 / (n > NORM_EPS ? n : NORM_EPS);
+        j->p->rnorm[b] = r;
+        for (int k = 0; k < d; k++) j->p->z[b * d + k] = (float)(f[k] * r);
+    }
+}
+
+/* df_b = (dz_b - (dz_b . z_b) z_b) / max(||f_b||, eps) */
+static void grad_batch(void *ctx, int64_t b0, int64_t b1, int tid) {
+    const row_job *j = ctx;
+    const int d = j->p->d;
+    (void)tid;
+    for (int64_t b = b0; b < b1; b++) {
+        const float *z = j->p->z + b * d, *dz = j->p->dz + b * d;
+        float *df = j->df + b * d;
+        double c = dot_d(dz, z, d), r = j->p->rnorm[b];
+        for (int k = 0; k < d; k++) df[k] = (float)((dz[k] - c * z[k]) * r);
+    }
+}
+
+typedef struct { float *g; const int64_t *t1, *t2; int64_t K; float lam; } target_job;
+
+/* g = y - p^tau, in place over p^tau. */
+static void target_rows(void *ctx, int64_t b0, int64_t b1, int tid) {
+    const target_job *j = ctx;
+    (void)tid;
+    for (int64_t b = b0; b < b1; b++) {
+        float *g = j->g + b * j->K;
+        for (int64_t k = 0; k < j->K; k++) g[k] = -g[k];
+        g[j->t1[b]] += j->lam;
+        g[j->t2[b]] += 1 - j->lam;
+    }
+}
+
+/* sel: the batch, then the negatives; returns K'. */
+static int64_t pick_columns(npid *p, int B, const int64_t *idx, rng *r) {
+    int64_t K = B, N = p->N;
+    memcpy(p->sel, idx, sizeof *idx * B);
+    if (p->cfg.neg == NEG_ALL) {
+        for (int64_t v = 0; v < N; v++)
+            if (!p->mark[v]) p->sel[K++] = v;
+    } else if (p->cfg.neg == NEG_K) {
+        int64_t want = p->cfg.k < N - B ? p->cfg.k : N - B, i = 0;
+        while (K - B < want) {   /* i <= want + B <= N: at most B rejections */
+            int64_t j = i + (int64_t)rng_below(r, (uint64_t)(N - i));
+            int32_t v = p->pool[j];
+            p->pool[j] = p->pool[i];
+            p->pool[i] = v;
+            p->swaps[i++] = j;
+            if (!p->mark[v]) p->sel[K++] = v;
+        }
+        while (i-- > 0) {        /* undo: the pool is the identity again */
+            int64_t j = p->swaps[i];
+            int32_t v = p->pool[j];
+            p->pool[j] = p->pool[i];
+            p->pool[i] = v;
+        }
+    }
+    return K;
+}
+
+static int check_args(npid *p, const float *f, int B, const int64_t *idx,
+                      const int32_t *perm, float lam, const float *bank, rng *r,
+                      const float *df) {
+    if (!f || !idx || !bank || !df) {
+        snprintf(p->err, sizeof p->err, "npid_step: NULL argument");
+        return -2;
+    }
+    if (B < 1 || B > p->max_batch) {
+        snprintf(p->err, sizeof p->err, "npid_step: batch %d not in [1, %d]", B, p->max_batch);
+        return -2;
+    }
+    if (p->cfg.neg == NEG_K && !r) {
+        snprintf(p->err, sizeof p->err, "npid_step: negatives k need an rng");
+        return -2;
+    }
+    if (perm) {
+        if (!(lam >= 0 && lam <= 1)) {
+            snprintf(p->err, sizeof p->err, "npid_step: CutMix lam %g not in [0, 1]", lam);
+            return -2;
+        }
+        for (int b = 0; b < B; b++)
+            if (perm[b] < 0 || perm[b] >= B) {
+                snprintf(p->err, sizeof p->err, "npid_step: perm[%d] = %d not in [0, %d)",
+                         b, (int)perm[b], B);
+                return -2;
+            }
+    }
+    int bad = -1;
+    for (int b = 0; b < B && bad < 0; b++) {
+        if (idx[b] < 0 || idx[b] >= p->N) {
+            snprintf(p->err, sizeof p->err, "npid_step: idx[%d] = %lld not in [0, %lld)",
+                     b, (long long)idx[b], (long long)p->N);
+            bad = b;
+        } else if (p->mark[idx[b]]) {
+            snprintf(p->err, sizeof p->err, "npid_step: idx[%d] = %lld repeats an earlier index",
+                     b, (long long)idx[b]);
+            bad = b;
+        } else {
+            p->mark[idx[b]] = 1;
+        }
+    }
+    if (bad >= 0) {
+        for (int b = 0; b < bad; b++) p->mark[idx[b]] = 0;
+        return -2;
+    }
+    return 0;
+}
+
+int npid_step(npid *p, const float *f, int B, const int64_t *idx,
+              const int32_t *perm, float lam, float *bank, rng *r,
+              float *df, int write_bank, npid_stats *st) {
+    p->pending_B = 0;
+    int rc = check_args(p, f, B, idx, perm, lam, bank, r, df);
+    if (rc) return rc;                 /* check_args leaves mark clear on error */
+    const int d = p->d;
+    const int all = p->cfg.neg == NEG_ALL;
+    row_job rj = {p, f, df};
+    ssl_parallel_for(B, 8, normalize_batch, &rj);
+
+    int64_t K = pick_columns(p, B, idx, r);
+    for (int b = 0; b < B; b++) p->mark[idx[b]] = 0;
+    p->ncols = K;
+    const float *W;
+    for (int b = 0; b < B; b++) {
+        int pb = perm ? perm[b] : b;
+        p->t1[b] = all ? idx[b] : b;
+        p->t2[b] = all ? idx[pb] : pb;
+    }
+    if (all) {
+        W = bank;                      /* sel is a permutation of the rows */
+    } else {
+        write_job gj = {bank, NULL, p->sel, p->ws, d, 0};
+        ssl_parallel_for(K, 64, gather_rows, &gj);
+        W = p->ws;
+    }
+
+    /* s [B, K] = z [B, d] W^T */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, (int)K, d, 1.0f,
+                p->z, d, W, d, 0.0f, p->s, (int)K);
+    loss_job lj = {p->s, K, B, p->t1, perm ? p->t2 : NULL, lam, p->cfg.tau,
+                   p->cfg.lambda, p->cfg.alpha, p->ds, p->pt, p->row_ce, p->row_kl,
+                   p->row_ok};
+    ssl_parallel_for(B, 1, loss_rows, &lj);
+    double ce = 0, kl = 0;
+    int hits = 0;
+    for (int b = 0; b < B; b++) {
+        ce += p->row_ce[b];
+        kl += p->row_kl[b];
+        hits += p->row_ok[b];
+    }
+    ce /= B;
+    kl /= B;
+    double loss = ce + p->cfg.lambda * kl;
+    if (st) {
+        st->loss = loss;
+        st->ce = ce;
+        st->kl = kl;
+        st->inst_acc = (double)hits / B;
+        st->ncols = K;
+    }
+    if (!isfinite(loss)) {
+        snprintf(p->err, sizeof p->err, "npid_step: loss is not finite (%g)", loss);
+        return -1;
+    }
+
+    /* dz [B, d] = dS [B, K] W [K, d] */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, d, (int)K, 1.0f,
+                p->ds, (int)K, W, d, 0.0f, p->dz, d);
+    ssl_parallel_for(B, 8, grad_batch, &rj);
+
+    p->pending_B = B;
+    p->pending_lam = perm ? lam : 1.0f;
+    if (write_bank) npid_write_last(p, bank);
+    return 0;
+}
+
+/* The write of the last step, from what the step left in the workspace:
+ * z, p^tau, the targets, the columns and (not `all`) the gathered rows. */
+int npid_write_last(npid *p, float *bank) {
+    const int B = p->pending_B, d = p->d;
+    if (B < 1 || !bank) {
+        snprintf(p->err, sizeof p->err, "npid_write_last: no step to write");
+        return -2;
+    }
+    p->pending_B = 0;
+    if (p->cfg.write == BANK_WRITE_NPID) {
+        npid_write_npid(bank, d, p->sel, B, p->z, p->cfg.m);
+    } else {
+        const int64_t K = p->ncols;
+        target_job tj = {p->pt, p->t1, p->t2, K, p->pending_lam};
+        ssl_parallel_for(B, 1, target_rows, &tj);
+        write_grad_gathered(bank, d, p->cfg.neg == NEG_ALL ? NULL : p->sel, K, p->pt,
+                            p->z, B, p->cfg.bank_lr, p->ws);
+    }
+    return 0;
+}

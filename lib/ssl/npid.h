@@ -1,0 +1,100 @@
+/* npid.h: the instance-discrimination head of a training step: logits
+ * against the memory bank, CE + SqrtKL loss, the gradient w.r.t. the head
+ * output, and the bank write (METHOD.md section 2, steps 3-8; section 3).
+ *
+ * The memory bank is caller-owned float32 [N, d], rows L2-normalised
+ * (except a fresh random bank). */
+#ifndef SSL_NPID_H
+#define SSL_NPID_H
+#include <stdint.h>
+
+#include "util/rng.h"
+
+typedef enum { NEG_ALL, NEG_K, NEG_NONE } npid_negatives;
+typedef enum { BANK_WRITE_NPID, BANK_WRITE_GRAD } npid_write_rule;
+
+typedef struct {
+    npid_negatives neg;           /* all / k / 0 (in-batch only) */
+    int64_t k;                    /* with NEG_K: negatives drawn per step */
+    float tau;                    /* CE temperature */
+    float lambda, alpha;          /* SqrtKL weight and power */
+    float m;                      /* bank momentum */
+    npid_write_rule write;        /* npid or grad */
+    float bank_lr;                /* grad write step factor, default (1-m)/m */
+} npid_config;
+
+typedef struct {
+    double loss, ce, kl;          /* batch means: loss = ce + lambda * kl */
+    double inst_acc;              /* share of rows whose largest logit is their own column */
+    int64_t ncols;                /* K' = |sel| */
+} npid_stats;
+
+typedef struct npid npid;
+
+/* Workspace for batches up to max_batch against a bank of N rows of d.
+ * Everything npid_step needs is allocated here (about 3 * max_batch * K'
+ * floats for the logits, K' * d for the gathered rows unless neg is all,
+ * N bytes + 4 N bytes for the sampler). A NEG_K with k > N - max_batch is
+ * clipped per step to N - B (no error). Returns NULL on a bad config
+ * (N < 1, d < 1, max_batch < 1 or > N, tau <= 0, k < 0, m not in (0, 1],
+ * lambda < 0, non-finite values) or when out of memory. */
+npid *npid_new(const npid_config *cfg, int64_t N, int d, int max_batch);
+void npid_free(npid *p);          /* NULL is a no-op */
+/* The detail of the last error of npid_step (never NULL). */
+const char *npid_error(const npid *p);
+/* The columns of the last npid_step: sel [K'] (dataset indices: the batch
+ * idx in batch order, then the negatives; `all` in index order, `k` in draw
+ * order). Valid until the next step. *ncols gets K'. */
+const int64_t *npid_columns(const npid *p, int64_t *ncols);
+
+/* One step. f: [B, d] head outputs; idx: [B] distinct dataset indices;
+ * perm/lam: CutMix (perm NULL for none): row b's target is column b with
+ * weight lam and column perm[b] with weight 1 - lam; r: draws the
+ * negatives (NEG_K; may be NULL otherwise). Writes df [B, d] = dL/df and,
+ * if write_bank, the bank rows (rule from cfg). Returns 0, or -1 if the
+ * loss is not finite (the bank and df are then left unchanged; st is
+ * filled), or -2 on bad arguments (B out of range, idx out of range or
+ * repeated, perm out of range, lam not in [0, 1]; npid_error says which).
+ * The draw of the negatives is a function of the state of r only. */
+int npid_step(npid *p, const float *f, int B, const int64_t *idx,
+              const int32_t *perm, float lam, float *bank, rng *r,
+              float *df, int write_bank, npid_stats *st);
+
+/* The bank write of the last successful npid_step that was called with
+ * write_bank = 0, on the same bank, unchanged since: lets a caller check the
+ * network's gradients first and write the bank only for a good step. Valid
+ * once per step (until the next npid_step). Returns 0, or -2 when there is
+ * no such step (none yet, it failed, or it was already written). */
+int npid_write_last(npid *p, float *bank);
+
+/* The loss on given logits s [B, K] (cosines), targets t1[b] (weight lam)
+ * and t2[b] (weight 1 - lam; t2 NULL: lam = 1). Writes ds [B, K] = dL/ds
+ * (u = p^alpha / sum p^alpha held constant, METHOD.md step 7) and, if
+ * ptau != NULL, p^tau [B, K]. Returns the loss, *ce and *kl (batch means;
+ * with lambda == 0 the temperature-1 softmax is skipped and *kl is 0).
+ * Rows run on the thread pool; the result does not depend on the thread
+ * count. Returns NaN if out of memory (it allocates when ptau is NULL). */
+double npid_loss(const float *s, int B, int K, const int32_t *t1,
+                 const int32_t *t2, float lam, float tau, float lambda,
+                 float alpha, float *ds, float *ptau, double *ce, double *kl);
+
+/* The two bank writes on their own (npid_step calls them; tests use them).
+ * npid: bank[idx[b]] <- normalize(m bank[idx[b]] + (1 - m) z[b]) for B
+ * distinct rows; z [B, d]. */
+void npid_write_npid(float *bank, int d, const int64_t *idx, int B,
+                     const float *z, float m);
+/* grad: g [B, K] = y - p^tau, z [B, d]; for every column k:
+ * bank[sel[k]] <- normalize(bank[sel[k]] + step * sum_b g[b][k] z[b]).
+ * sel: K distinct rows, with work [K, d] scratch; or sel NULL: the columns
+ * are bank rows 0..K-1, written in place (work unused). */
+void npid_write_grad(float *bank, int d, const int64_t *sel, int64_t K,
+                     const float *g, const float *z, int B, float step,
+                     float *work);
+
+/* NPID's random bank: U(-a, a), a = 1/sqrt(d/3), not normalised. Row i
+ * draws from rng_init(seed ^ RNG_BANK, i, 0): independent of threads. */
+void npid_bank_random(float *bank, int64_t N, int d, uint64_t seed);
+/* dst[i] = src[i] / max(||src[i]||, 1e-12) for n rows of d (dst may be src;
+ * the norm is accumulated in double). */
+void l2_normalize_rows(float *dst, const float *src, int64_t n, int d);
+#endif

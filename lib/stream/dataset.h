@@ -1,0 +1,61 @@
+/* dataset.h: datasets and feature sets as tensor streams, loaded or streamed.
+ *
+ * Dataset stream (kind "dataset", written by ssl-prep):
+ *   tensors  images u8 [N, C, H, W], labels i32 [N] (chunks interleaved by rows)
+ *   meta     classes: [str] (class names, index = label), mean: [f64] and
+ *            std: [f64] per channel of the [0,1]-scaled pixels over the split,
+ *            source: str, split: str, subset: map (when --subset was used)
+ * Features stream (kind "features", written by ssl-extract):
+ *   tensors  features f32 [N, F], labels i32 [N]
+ *   meta     classes, checkpoint: str, layer: str, dataset: map (the source's meta)
+ */
+#ifndef SSL_DATASET_H
+#define SSL_DATASET_H
+#include <stdint.h>
+
+#include "stream/sslt.h"
+
+#define SSL_MAX_CHANNELS 4
+
+typedef struct {
+    int64_t n;
+    int c, h, w;
+    uint8_t *images;              /* [n, c, h, w] */
+    int32_t *labels;              /* [n] */
+    int nclasses;                 /* len(classes), or 1 + max label when absent */
+    char **classes;               /* NULL when the stream has none */
+    double mean[SSL_MAX_CHANNELS], std[SSL_MAX_CHANNELS];
+    sv *meta;                     /* the section's metadata (owned) */
+} ssl_dataset;
+
+/* Load the first section of a dataset stream wholly into memory. Checks
+ * kind, tensor names, dtypes, shapes, label range. 0 or -1 with err. */
+int dataset_load(ssl_dataset *d, const char *path, char err[SSLT_ERRLEN]);
+void dataset_destroy(ssl_dataset *d);
+
+/* Streaming access to a dataset in bounded memory (ssl-extract). */
+typedef struct ssl_dstream ssl_dstream;
+ssl_dstream *dstream_open(const char *path, char err[SSLT_ERRLEN]);
+/* Shape and metadata, valid while open (images/labels fields are NULL). */
+const ssl_dataset *dstream_info(const ssl_dstream *s);
+/* Next up to max images: returns the count (0 at end), -1 on error. */
+int64_t dstream_next(ssl_dstream *s, uint8_t *images, int32_t *labels, int64_t max);
+const char *dstream_error(const ssl_dstream *s);
+void dstream_close(ssl_dstream *s);
+
+typedef struct {
+    int64_t n;
+    int dim;
+    float *x;                     /* [n, dim] */
+    int32_t *labels;              /* [n] */
+    int nclasses;
+    char **classes;               /* NULL when absent */
+    char *kind;                   /* "features" or "dataset" */
+    sv *meta;
+} ssl_features;
+
+/* Load a features stream, or a dataset stream as features (each image
+ * flattened in C,H,W order and scaled to [0,1]). 0 or -1 with err. */
+int features_load(ssl_features *f, const char *path, char err[SSLT_ERRLEN]);
+void features_destroy(ssl_features *f);
+#endif

@@ -1,0 +1,126 @@
+/* sslt.h: tensor streams, the one file format of ssl-tools (man ssl-tensor(5)).
+ *
+ * A stream is a sequence of records; each record is one zstd frame whose
+ * content is one msgpack map. Records form sections:
+ *     header  (kind, typed metadata, the list of tensors: name, dtype, shape)
+ *     chunk*  (rows [row, row+n) of one tensor, raw little-endian bytes)
+ *     end     (per-tensor row counts and CRC-32 of the bytes: truncation and
+ *              damage are detected, not silently accepted)
+ * A stream holds one or more sections, so `cat a b` of two streams is a
+ * stream. Large tensors are chunked along their first axis (rows), so a
+ * dataset streams through in bounded memory. Chunks of one tensor come in
+ * row order; chunks of different tensors may interleave (a dataset writes
+ * images and labels of the same rows in turn).
+ *
+ * Kinds in use: "dataset" (images u8 [N,C,H,W], labels i32 [N]),
+ * "features" (features f32 [N,F], labels i32 [N]), "checkpoint" (named
+ * parameters, optimizer state, bank f32 [N,d]), "classifier".
+ *
+ * Errors: functions return -1 (or NULL) and the object's error string names
+ * the file, the record number and what was wrong, e.g.
+ *     "train.sslt: record 12: truncated (stream ends inside a zstd frame)".
+ * The library never prints or exits. */
+#ifndef SSL_SSLT_H
+#define SSL_SSLT_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/value.h"
+
+#define SSLT_MAGIC "sslt"
+#define SSLT_VERSION 1
+#define SSLT_MAX_DIMS 8
+#define SSLT_MAX_TENSORS 65536
+#define SSLT_ERRLEN 512
+/* Writers split tensors into chunks of about this many bytes. */
+#define SSLT_CHUNK_BYTES (4u << 20)
+/* Readers refuse records (zstd frame content) larger than this. */
+#define SSLT_MAX_RECORD_BYTES (256u << 20)
+/* Readers refuse tensors whose declared size exceeds this. */
+#define SSLT_MAX_TENSOR_BYTES ((int64_t)1 << 40)
+
+typedef enum { SSLT_U8 = 1, SSLT_I32, SSLT_I64, SSLT_F32, SSLT_F64 } sslt_dtype;
+
+const char *sslt_dtype_name(sslt_dtype t);       /* "u8", "i32", "i64", "f32", "f64" */
+int sslt_dtype_parse(const char *name);          /* dtype or -1 */
+size_t sslt_dtype_size(sslt_dtype t);
+
+typedef struct {
+    char *name;                   /* owned by the header */
+    sslt_dtype dtype;
+    int ndim;                     /* 0 for a scalar: one row of one element */
+    int64_t shape[SSLT_MAX_DIMS];
+} sslt_tensor;
+
+int64_t sslt_tensor_rows(const sslt_tensor *t);  /* shape[0], 1 for a scalar */
+size_t sslt_tensor_row_bytes(const sslt_tensor *t);
+int64_t sslt_tensor_bytes(const sslt_tensor *t);
+
+typedef struct {
+    char *kind;
+    sv *meta;                     /* a map, never NULL */
+    int ntensors;
+    sslt_tensor *tensors;
+} sslt_header;
+
+/* Index of the tensor named `name`, or -1. */
+int sslt_find(const sslt_header *h, const char *name);
+
+/* ---- writing ---- */
+typedef struct sslt_writer sslt_writer;
+
+/* Open for writing. path "-" or NULL is stdout. A regular file is written
+ * to a temporary name in the same directory and renamed over `path` by
+ * sslt_writer_close after fsync; anything else (a pipe, /dev/full) is
+ * written directly. level: zstd level (0 = the default, 3). On failure
+ * returns NULL with err filled. */
+sslt_writer *sslt_writer_open(const char *path, int level, char err[SSLT_ERRLEN]);
+sslt_writer *sslt_writer_open_fd(int fd, const char *name, int level, char err[SSLT_ERRLEN]);
+
+/* Start a section. meta may be NULL (an empty map is written); it is
+ * copied. Tensors are copied. */
+int sslt_writer_begin(sslt_writer *w, const char *kind, const sv *meta,
+                      int ntensors, const sslt_tensor *tensors);
+/* Append nrows rows of tensor ti (rows follow those already written). The
+ * data is split into chunk records as needed. */
+int sslt_writer_rows(sslt_writer *w, int ti, const void *data, int64_t nrows);
+/* Close the section: every tensor must be complete. */
+int sslt_writer_end(sslt_writer *w);
+/* Flush, and for a regular file fsync and rename into place. Frees w.
+ * Returns 0, or -1 with err filled (the temporary file is removed). */
+int sslt_writer_close(sslt_writer *w, char err[SSLT_ERRLEN]);
+/* Give up: remove the temporary file, free w. NULL is a no-op. */
+void sslt_writer_abort(sslt_writer *w);
+const char *sslt_writer_error(const sslt_writer *w);
+
+/* Convenience: write one whole section whose tensors are all in memory. */
+int sslt_write_section(sslt_writer *w, const char *kind, const sv *meta,
+                       int ntensors, const sslt_tensor *tensors, const void *const *data);
+
+/* ---- reading ---- */
+typedef struct sslt_reader sslt_reader;
+
+/* path "-" or NULL is stdin. */
+sslt_reader *sslt_reader_open(const char *path, char err[SSLT_ERRLEN]);
+sslt_reader *sslt_reader_open_fd(int fd, const char *name, char err[SSLT_ERRLEN]);
+void sslt_reader_close(sslt_reader *r);          /* NULL is a no-op */
+const char *sslt_reader_error(const sslt_reader *r);
+const char *sslt_reader_name(const sslt_reader *r);
+
+/* Next section: 1 and *h set (valid until the next call to sslt_reader_next
+ * or close), 0 at a clean end of stream, -1 on error. Unread chunks of the
+ * current section are read and verified first. An empty input is an error
+ * ("empty stream") on the first call. */
+int sslt_reader_next(sslt_reader *r, const sslt_header **h);
+/* Next chunk of the current section: 1 with *ti, *row, *nrows, *data set
+ * (data valid until the next call), 0 when the section's end record has
+ * been read and verified, -1 on error. */
+int sslt_reader_chunk(sslt_reader *r, int *ti, int64_t *row, int64_t *nrows, const void **data);
+/* Read the rest of the current section into memory: data[i] gets a
+ * malloc'ed buffer of tensor i's full size (caller frees each). If only is
+ * not NULL, only tensors with only[i] != 0 are kept (others NULL). */
+int sslt_reader_read_all(sslt_reader *r, void **data, const int *only);
+
+/* ---- helpers ---- */
+uint32_t sslt_crc32(uint32_t crc, const void *data, size_t n);
+#endif
