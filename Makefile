@@ -30,7 +30,7 @@ PC_LIBS   := $(shell $(PKG_CONFIG) --libs $(PC_PKGS) 2>/dev/null)
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 OPT     ?= -O2
 ARCHFLAGS ?= -march=native
-CFLAGS  ?= $(OPT) -g -Wall -Wextra -Wno-unused-parameter $(ARCHFLAGS)
+CFLAGS  ?= $(OPT) -g -Wall -Wextra -Wno-unused-parameter -Werror=incompatible-pointer-types $(ARCHFLAGS)
 ALL_CFLAGS = -std=gnu11 -pthread -iquote lib -iquote tools -DSSL_VERSION=\"$(VERSION)\" \
              $(OPENBLAS_CFLAGS) $(PC_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS  = $(PC_LIBS) $(OPENBLAS_LIBS) -lm -pthread $(EXTRA_LDLIBS)

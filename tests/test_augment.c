@@ -198,19 +198,19 @@ static void ops_extra(void) {
 
 static void config(void) {
     aug_config a;
-    char err[128];
+    ssl_err err = {0};
     T_EQ(aug_config_default(&a, "bogus", 32, 32), -1, "unknown recipe");
     T_EQ(aug_config_default(&a, "paper", 32, 32), 0, "paper recipe");
     T_OK(a.flip_p == 0.5f && a.jitter_p == 0.8f && a.hue == 0.1f && a.gray_p == 0.2f &&
          a.blur_p == 0 && a.crop && a.out_h == 32 && a.scale_min == 0.2f, "paper values");
-    T_EQ(aug_config_check(&a, err, sizeof err), 0, "paper config valid");
+    T_EQ(aug_config_check(&a, &err), 0, "paper config valid");
     T_EQ(aug_config_default(&a, "npid", 64, 64), 0, "npid recipe");
     T_OK(a.flip_p == 0 && a.jitter_p == 1 && a.hue == 0.4f && a.blur_p == 0.5f, "npid values, blur at 64 px");
     T_EQ(aug_config_default(&a, "none", 28, 28), 0, "none recipe");
     T_OK(!a.crop && a.jitter_p == 0 && a.gray_p == 0 && a.flip_p == 0 && a.blur_p == 0, "none values");
     aug_config_default(&a, "paper", 32, 32);
     a.hue = 0.6f;
-    T_EQ(aug_config_check(&a, err, sizeof err), -1, "hue > 0.5 rejected");
+    T_EQ(aug_config_check(&a, &err), -1, "hue > 0.5 rejected");
 }
 
 static void sampling(void) {

@@ -27,10 +27,10 @@ static const char *tmp(const char *name) {
 }
 
 static void make_ckpt(ssl_ckpt *c, const char *head, int dim) {
-    char err[512];
+    ssl_err err = {0};
     memset(c, 0, sizeof *c);
     net_config nc = tf_net_config(1, 28, 28, 0.125f, head, 32, dim);
-    c->net = net_new(&nc, 2, err);
+    c->net = net_new(&nc, 2, &err);
     net_init(c->net, 5);
     rng r;
     rng_init(&r, 1, 2, 3);
@@ -81,10 +81,10 @@ static int same_file(const char *a, const char *b) {
 
 static void roundtrip(void) {
     ssl_ckpt a, b;
-    char err[SSLT_ERRLEN];
+    ssl_err err = {0};
     make_ckpt(&a, "mlp3", 16);
-    T_EQ(ckpt_save(&a, tmp("a.ckpt"), "test", err), 0, "save");
-    T_EQ(ckpt_load(&b, tmp("a.ckpt"), 4, CKPT_LOAD_ALL, err), 0, "load");
+    T_EQ(ckpt_save(&a, tmp("a.ckpt"), "test", &err), 0, "save");
+    T_EQ(ckpt_load(&b, tmp("a.ckpt"), 4, CKPT_LOAD_ALL, &err), 0, "load");
     T_OK(same_tensors(&a, &b, 1), "round trip: every tensor and momentum buffer, bit for bit");
     T_OK(b.bank && !memcmp(a.bank, b.bank, sizeof(float) * a.n * a.d), "round trip: bank");
     T_OK(b.bank_labels && !memcmp(a.bank_labels, b.bank_labels, sizeof(int32_t) * a.n),
@@ -93,14 +93,14 @@ static void roundtrip(void) {
          "round trip: n, d, epoch, step, seed");
     T_OK(sv_equal(a.config, b.config), "round trip: configuration");
     ckpt_destroy(&b);
-    T_EQ(ckpt_load(&b, tmp("a.ckpt"), 4, 0, err), 0, "load without bank and momentum");
+    T_EQ(ckpt_load(&b, tmp("a.ckpt"), 4, 0, &err), 0, "load without bank and momentum");
     net_tensor *t = net_find(b.net, "head.6.weight");
     int zero = 1;
     for (int64_t k = 0; t && k < t->numel; k++) zero &= t->mom[k] == 0;
     T_OK(same_tensors(&a, &b, 0) && !b.bank && !b.bank_labels && zero && b.n == 7,
          "weights only: bank skipped, momentum left zero");
     ckpt_destroy(&b);
-    T_EQ(ckpt_save(&a, tmp("a2.ckpt"), "test", err), 0, "save again");
+    T_EQ(ckpt_save(&a, tmp("a2.ckpt"), "test", &err), 0, "save again");
     T_OK(same_file(tmp("a.ckpt"), tmp("a2.ckpt")), "the same state gives the same bytes");
     ckpt_destroy(&b);
     ckpt_destroy(&a);
@@ -108,53 +108,53 @@ static void roundtrip(void) {
 
 static void errors(void) {
     ssl_ckpt a, b;
-    char err[SSLT_ERRLEN];
+    ssl_err err = {0};
     ssl_dataset d;
     tf_make_dataset(&d, 4, 1, 28, 28, 2, 1);
     tf_write_dataset(&d, tmp("d.sslt"));
     tf_free_dataset(&d);
-    T_OK(ckpt_load(&b, tmp("d.sslt"), 2, CKPT_LOAD_ALL, err) < 0 &&
-         strstr(err, "not a checkpoint") && strstr(err, "dataset"),
+    T_OK(ckpt_load(&b, tmp("d.sslt"), 2, CKPT_LOAD_ALL, &err) < 0 &&
+         strstr(err.msg, "not a checkpoint") && strstr(err.msg, "dataset"),
          "a dataset stream is not a checkpoint");
-    printf("# %s\n", err);
+    printf("# %s\n", err.msg);
 
     /* Tensors of a dim-16 head under a configuration that says dim 32. */
     make_ckpt(&a, "mlp3", 16);
     net_config nc32 = *net_get_config(a.net);
     nc32.dim = 32;
     sv_set(a.config, "net", net_config_to_sv(&nc32));
-    ckpt_save(&a, tmp("shape.ckpt"), "test", err);
-    T_OK(ckpt_load(&b, tmp("shape.ckpt"), 2, CKPT_LOAD_ALL, err) < 0 &&
-         strstr(err, "head.6.weight") && strstr(err, "[16,32]") && strstr(err, "[32,32]"),
+    ckpt_save(&a, tmp("shape.ckpt"), "test", &err);
+    T_OK(ckpt_load(&b, tmp("shape.ckpt"), 2, CKPT_LOAD_ALL, &err) < 0 &&
+         strstr(err.msg, "head.6.weight") && strstr(err.msg, "[16,32]") && strstr(err.msg, "[32,32]"),
          "shape mismatch names the tensor and both shapes");
-    printf("# %s\n", err);
+    printf("# %s\n", err.msg);
 
     /* A configuration without a head: the head tensors are unexpected. */
     net_config none = *net_get_config(a.net);
     snprintf(none.head, sizeof none.head, "none");
     sv_set(a.config, "net", net_config_to_sv(&none));
-    ckpt_save(&a, tmp("extra.ckpt"), "test", err);
-    T_OK(ckpt_load(&b, tmp("extra.ckpt"), 2, CKPT_LOAD_ALL, err) < 0 &&
-         strstr(err, "unexpected tensor") && strstr(err, "head."),
+    ckpt_save(&a, tmp("extra.ckpt"), "test", &err);
+    T_OK(ckpt_load(&b, tmp("extra.ckpt"), 2, CKPT_LOAD_ALL, &err) < 0 &&
+         strstr(err.msg, "unexpected tensor") && strstr(err.msg, "head."),
          "an unexpected tensor is an error");
-    printf("# %s\n", err);
+    printf("# %s\n", err.msg);
 
     /* A linear head configured: head.weight is missing. */
     net_config lin = *net_get_config(a.net);
     snprintf(lin.head, sizeof lin.head, "linear");
     sv_set(a.config, "net", net_config_to_sv(&lin));
-    ckpt_save(&a, tmp("missing.ckpt"), "test", err);
-    T_OK(ckpt_load(&b, tmp("missing.ckpt"), 2, CKPT_LOAD_ALL, err) < 0 &&
-         strstr(err, "head.weight") && strstr(err, "missing"),
+    ckpt_save(&a, tmp("missing.ckpt"), "test", &err);
+    T_OK(ckpt_load(&b, tmp("missing.ckpt"), 2, CKPT_LOAD_ALL, &err) < 0 &&
+         strstr(err.msg, "head.weight") && strstr(err.msg, "missing"),
          "a missing tensor is named");
     ckpt_destroy(&a);
 
-    T_OK(ckpt_load(&b, tmp("nosuch.ckpt"), 2, CKPT_LOAD_ALL, err) < 0 && strstr(err, "nosuch.ckpt"),
+    T_OK(ckpt_load(&b, tmp("nosuch.ckpt"), 2, CKPT_LOAD_ALL, &err) < 0 && strstr(err.msg, "nosuch.ckpt"),
          "a missing file is named");
 
     /* Truncated copies of a good checkpoint. */
     make_ckpt(&a, "linear", 8);
-    ckpt_save(&a, tmp("good.ckpt"), "test", err);
+    ckpt_save(&a, tmp("good.ckpt"), "test", &err);
     long sz = file_size(tmp("good.ckpt"));
     FILE *f = fopen(tmp("good.ckpt"), "rb");
     char *buf = malloc((size_t)sz);
@@ -166,7 +166,7 @@ static void errors(void) {
         FILE *g = fopen(tmp("cut.ckpt"), "wb");
         fwrite(buf, 1, (size_t)cuts[i], g);
         fclose(g);
-        if (ckpt_load(&b, tmp("cut.ckpt"), 2, CKPT_LOAD_ALL, err) == 0) {
+        if (ckpt_load(&b, tmp("cut.ckpt"), 2, CKPT_LOAD_ALL, &err) == 0) {
             all_fail = 0;
             ckpt_destroy(&b);
         }
@@ -174,7 +174,7 @@ static void errors(void) {
     T_OK(all_fail, "truncated checkpoints are refused");
     free(buf);
 
-    T_OK(ckpt_save(&a, tmp("no/such/dir/x.ckpt"), "test", err) < 0, "unwritable path fails");
+    T_OK(ckpt_save(&a, tmp("no/such/dir/x.ckpt"), "test", &err) < 0, "unwritable path fails");
     T_OK(file_size(tmp("no/such/dir/x.ckpt")) < 0, "nothing written under the real name");
     ckpt_destroy(&a);
 }

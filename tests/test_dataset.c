@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include "stream/dataset.h"
-#include "stream/sslt_internal.h"
 #include "t.h"
 
 #define N 37
@@ -40,9 +39,9 @@ static sv *meta_with(int nclasses, int nmean) {
 /* mode 0: write_section (interleaved); 1: all images, then all labels;
  * 2: labels first, images in odd batches. chunk: writer chunk bytes. */
 static int write_ds(const char *path, const char *kind, int mode, size_t chunk, const sv *meta) {
-    char err[SSLT_ERRLEN];
+    ssl_err err = {0};
     sslt_tensor t[2] = {{"labels", SSLT_I32, 1, {N}}, {"images", SSLT_U8, 4, {N, C, H, W}}};
-    sslt_writer *w = sslt_writer_open(path, 0, err);
+    sslt_writer *w = sslt_writer_open(path, 0, &err);
     if (!w) return -1;
     sslt_writer_set_chunk_bytes(w, chunk);
     int rc;
@@ -62,27 +61,27 @@ static int write_ds(const char *path, const char *kind, int mode, size_t chunk, 
         rc |= sslt_writer_end(w);
     }
     if (rc) { sslt_writer_abort(w); return -1; }
-    return sslt_writer_close(w, err);
+    return sslt_writer_close(w, &err);
 }
 
 static void test_load(void) {
-    char err[SSLT_ERRLEN];
+    ssl_err err = {0};
     sv *meta = meta_with(7, 3);
     for (int mode = 0; mode < 3; mode++) {
         char name[64];
         snprintf(name, sizeof name, "load (writer mode %d)", mode);
         write_ds(tmp("d.sslt"), "dataset", mode, 100, meta);
         ssl_dataset d;
-        int rc = dataset_load(&d, tmp("d.sslt"), err);
+        int rc = dataset_load(&d, tmp("d.sslt"), &err);
         t_report(rc == 0 && d.n == N && d.c == C && d.h == H && d.w == W && d.nclasses == 7 &&
                  !memcmp(d.images, img, sizeof img) && !memcmp(d.labels, lab, sizeof lab) &&
                  !strcmp(d.classes[6], "g") && d.mean[2] == 0.3 && d.std[1] == 0.25 &&
                  !strcmp(sv_get_str(d.meta, "split", ""), "train"),
-                 name, "%s", rc ? err : "values differ");
+                 name, "%s", rc ? err.msg : "values differ");
         dataset_destroy(&d);
 
         /* Stream it in odd batch sizes. */
-        ssl_dstream *s = dstream_open(tmp("d.sslt"), err);
+        ssl_dstream *s = dstream_open(tmp("d.sslt"), &err);
         uint8_t got[N * C * H * W];
         int32_t gl[N];
         int64_t total = 0, k;
@@ -90,7 +89,7 @@ static void test_load(void) {
         snprintf(name, sizeof name, "dstream (writer mode %d)", mode);
         t_report(s && k == 0 && total == N && !memcmp(got, img, sizeof img) &&
                  !memcmp(gl, lab, sizeof lab) && dstream_info(s)->nclasses == 7 &&
-                 dstream_info(s)->images == NULL, name, "%s", s ? dstream_error(s) : err);
+                 dstream_info(s)->images == NULL, name, "%s", s ? dstream_error(s)->msg : err.msg);
         dstream_close(s);
     }
     sv_free(meta);
@@ -99,13 +98,13 @@ static void test_load(void) {
     meta = meta_with(0, 0);
     write_ds(tmp("d.sslt"), "dataset", 0, 0, meta);
     ssl_dataset d;
-    T_EQ(dataset_load(&d, tmp("d.sslt"), err), 0, "load without classes");
+    T_EQ(dataset_load(&d, tmp("d.sslt"), &err), 0, "load without classes");
     T_OK(d.nclasses == 5 && d.classes == NULL && d.mean[0] == 0 && d.std[2] == 1,
          "defaults without classes and mean/std");
     dataset_destroy(&d);
 
     ssl_features f;
-    T_EQ(features_load(&f, tmp("d.sslt"), err), 0, "dataset as features");
+    T_EQ(features_load(&f, tmp("d.sslt"), &err), 0, "dataset as features");
     int ok = f.n == N && f.dim == C * H * W && !strcmp(f.kind, "dataset") && f.nclasses == 5;
     for (int i = 0; ok && i < N * C * H * W; i++) ok = f.x[i] == img[i] / 255.0f;
     T_OK(ok && !memcmp(f.labels, lab, sizeof lab), "dataset as features: values in [0,1]");
@@ -118,36 +117,36 @@ static void test_load(void) {
     sslt_tensor t[2] = {{"features", SSLT_F32, 2, {N, 6}}, {"labels", SSLT_I32, 1, {N}}};
     const void *dd[2] = {x, lab};
     meta = meta_with(5, 0);
-    sslt_writer *w = sslt_writer_open(tmp("f.sslt"), 0, err);
+    sslt_writer *w = sslt_writer_open(tmp("f.sslt"), 0, &err);
     sslt_write_section(w, "features", meta, 2, t, dd);
-    sslt_writer_close(w, err);
-    T_EQ(features_load(&f, tmp("f.sslt"), err), 0, "features load");
+    sslt_writer_close(w, &err);
+    T_EQ(features_load(&f, tmp("f.sslt"), &err), 0, "features load");
     T_OK(f.n == N && f.dim == 6 && !memcmp(f.x, x, sizeof x) && f.nclasses == 5 &&
          !strcmp(f.classes[4], "e") && !strcmp(f.kind, "features"), "features values");
     features_destroy(&f);
-    t_report(dataset_load(&d, tmp("f.sslt"), err) == -1 && strstr(err, "not a dataset"),
-             "features are not a dataset", "%s", err);
+    t_report(dataset_load(&d, tmp("f.sslt"), &err) == -1 && strstr(err.msg, "not a dataset"),
+             "features are not a dataset", "%s", err.msg);
     sv_free(meta);
 }
 
 static void expect_fail(const char *name, const char *path, const char *want) {
-    char err[SSLT_ERRLEN] = "";
+    ssl_err err = {0};
     ssl_dataset d;
-    int rc = dataset_load(&d, path, err);
-    t_report(rc == -1 && strstr(err, want) && strstr(err, path), name, "'%s'", err);
+    int rc = dataset_load(&d, path, &err);
+    t_report(rc == -1 && strstr(err.msg, want) && strstr(err.msg, path), name, "'%s'", err.msg);
 }
 
 static void test_errors(void) {
-    char err[SSLT_ERRLEN];
+    ssl_err err = {0};
     sv *meta = meta_with(4, 3);   /* labels reach 4: out of range */
     write_ds(tmp("e.sslt"), "dataset", 0, 0, meta);
     expect_fail("label out of range", tmp("e.sslt"), "out of range");
-    ssl_dstream *s = dstream_open(tmp("e.sslt"), err);
+    ssl_dstream *s = dstream_open(tmp("e.sslt"), &err);
     uint8_t got[N * C * H * W];
     int32_t gl[N];
     int64_t k = 0;
     while (s && (k = dstream_next(s, got, gl, N)) > 0) {}
-    T_OK(s && k == -1 && strstr(dstream_error(s), "out of range"), "dstream: label out of range");
+    T_OK(s && k == -1 && strstr(dstream_error(s)->msg, "out of range"), "dstream: label out of range");
     dstream_close(s);
     sv_free(meta);
     meta = meta_with(7, 2);
@@ -163,17 +162,17 @@ static void test_errors(void) {
     expect_fail("wrong kind", tmp("e.sslt"), "a 'checkpoint' stream");
     sslt_tensor t = {"images", SSLT_U8, 4, {N, C, H, W}};
     const void *dd[1] = {img};
-    sslt_writer *w = sslt_writer_open(tmp("e.sslt"), 0, err);
+    sslt_writer *w = sslt_writer_open(tmp("e.sslt"), 0, &err);
     sslt_write_section(w, "dataset", NULL, 1, &t, dd);
-    sslt_writer_close(w, err);
+    sslt_writer_close(w, &err);
     expect_fail("no labels", tmp("e.sslt"), "no tensor 'labels'");
     t.dtype = SSLT_F32;
-    w = sslt_writer_open(tmp("e.sslt"), 0, err);
+    w = sslt_writer_open(tmp("e.sslt"), 0, &err);
     sslt_tensor t2[2] = {t, {"labels", SSLT_I32, 1, {N}}};
     float *fi = calloc(N * C * H * W, sizeof(float));
     const void *d2[2] = {fi, lab};
     sslt_write_section(w, "dataset", NULL, 2, t2, d2);
-    sslt_writer_close(w, err);
+    sslt_writer_close(w, &err);
     free(fi);
     expect_fail("images of the wrong dtype", tmp("e.sslt"), "images must be u8");
     expect_fail("missing file", tmp("nothing.sslt"), "No such file");
@@ -190,10 +189,10 @@ static void test_errors(void) {
     fwrite(buf, 1, n * 2 / 3, f);
     fclose(f);
     expect_fail("truncated dataset", tmp("t.sslt"), "truncated");
-    s = dstream_open(tmp("t.sslt"), err);
+    s = dstream_open(tmp("t.sslt"), &err);
     int64_t total = 0;
     while (s && (k = dstream_next(s, got, gl, 4)) > 0) total += k;
-    T_OK(s && k == -1 && total > 0 && total < N && strstr(dstream_error(s), "truncated"),
+    T_OK(s && k == -1 && total > 0 && total < N && strstr(dstream_error(s)->msg, "truncated"),
          "dstream: truncation is an error");
     dstream_close(s);
 }

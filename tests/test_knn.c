@@ -121,11 +121,12 @@ static void compare(const char *tag, const float *tr, const int32_t *ytr, int64_
                     const float *te, const int32_t *yte, int64_t nte, int dim, int C,
                     const int *ks, int nk, const double *sg, int ns, int64_t qb, int64_t tb,
                     const int64_t *order, const double *ss) {
-    char name[512], err[KNN_ERRLEN] = "";
+    char name[512];
+    ssl_err err = {0};
     knn_config cfg = { ks, nk, sg, ns, qb, tb, 0 };
     knn_report rep;
-    int rc = knn_evaluate(tr, ytr, ntr, te, yte, nte, dim, C, &cfg, &rep, err);
-    snprintf(name, sizeof name, "%s: knn_evaluate returns 0 (%s)", tag, err);
+    int rc = knn_evaluate(tr, ytr, ntr, te, yte, nte, dim, C, &cfg, &rep, &err);
+    snprintf(name, sizeof name, "%s: knn_evaluate returns 0 (%.200s)", tag, err.msg);
     T_EQ(rc, 0, name);
     if (rc) return;
     int bad = 0;
@@ -275,29 +276,29 @@ static void test_ties(void) {
 static void test_errors(void) {
     float x[6 * 3] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 0, 0, 0, 1, 0, 0, 0, 1 };
     int32_t y[6] = { 0, 1, 0, 1, 0, 1 };
-    char err[KNN_ERRLEN];
+    ssl_err err = {0};
     knn_report rep;
     int k7 = 7, k6 = 6, k0 = 0;
     double s1 = 0.1, s0 = 0;
     knn_config big = { &k7, 1, &s1, 1, 0, 0, 0 };
-    err[0] = 0;
-    T_EQ(knn_evaluate(x, y, 6, x, y, 6, 3, 2, &big, &rep, err), -1, "K > N_train fails");
-    T_OK(strstr(err, "larger than the training set") != NULL, "K > N_train: message says so");
+    ssl_err_clear(&err);
+    T_EQ(knn_evaluate(x, y, 6, x, y, 6, 3, 2, &big, &rep, &err), -1, "K > N_train fails");
+    T_OK(strstr(err.msg, "larger than the training set") != NULL, "K > N_train: message says so");
     knn_config eq = { &k6, 1, &s1, 1, 0, 0, 0 };
-    T_EQ(knn_evaluate(x, y, 6, x, y, 6, 3, 2, &eq, &rep, err), 0, "K = N_train runs");
+    T_EQ(knn_evaluate(x, y, 6, x, y, 6, 3, 2, &eq, &rep, &err), 0, "K = N_train runs");
     knn_report_destroy(&rep);
     knn_config kz = { &k0, 1, &s1, 1, 0, 0, 0 };
-    T_EQ(knn_evaluate(x, y, 6, x, y, 6, 3, 2, &kz, &rep, err), -1, "K = 0 fails");
+    T_EQ(knn_evaluate(x, y, 6, x, y, 6, 3, 2, &kz, &rep, &err), -1, "K = 0 fails");
     knn_config sz = { &k6, 1, &s0, 1, 0, 0, 0 };
-    T_EQ(knn_evaluate(x, y, 6, x, y, 6, 3, 2, &sz, &rep, err), -1, "sigma = 0 fails");
-    T_EQ(knn_evaluate(x, y, 6, x, y, 0, 3, 2, &eq, &rep, err), -1, "empty test set fails");
-    T_EQ(knn_evaluate(x, y, 0, x, y, 6, 3, 2, &eq, &rep, err), -1, "empty training set fails");
+    T_EQ(knn_evaluate(x, y, 6, x, y, 6, 3, 2, &sz, &rep, &err), -1, "sigma = 0 fails");
+    T_EQ(knn_evaluate(x, y, 6, x, y, 0, 3, 2, &eq, &rep, &err), -1, "empty test set fails");
+    T_EQ(knn_evaluate(x, y, 0, x, y, 6, 3, 2, &eq, &rep, &err), -1, "empty training set fails");
     int32_t yb[6] = { 0, 1, 2, 1, 0, 1 };
-    T_EQ(knn_evaluate(x, yb, 6, x, y, 6, 3, 2, &eq, &rep, err), -1, "label out of range fails");
-    T_OK(strstr(err, "outside") != NULL, "label out of range: message says so");
+    T_EQ(knn_evaluate(x, yb, 6, x, y, 6, 3, 2, &eq, &rep, &err), -1, "label out of range fails");
+    T_OK(strstr(err.msg, "outside") != NULL, "label out of range: message says so");
     x[4] = NAN;
-    T_EQ(knn_evaluate(x, y, 6, x + 3, y, 5, 3, 2, &eq, &rep, err), -1, "NaN feature fails");
-    T_OK(strstr(err, "training row 1") != NULL, "NaN feature: message names the row");
+    T_EQ(knn_evaluate(x, y, 6, x + 3, y, 5, 3, 2, &eq, &rep, &err), -1, "NaN feature fails");
+    T_OK(strstr(err.msg, "training row 1") != NULL, "NaN feature: message names the row");
     T_OK(rep.res == NULL, "failed call leaves an empty report");
 }
 
@@ -305,15 +306,15 @@ static void test_errors(void) {
 
 static int write_stream(const char *path, const char *kind, const float *x, const int32_t *y,
                         int64_t n, int dim, const char *const *classes, int C) {
-    char err[SSLT_ERRLEN];
+    ssl_err err = {0};
     sslt_tensor t[2] = { { (char *)"features", SSLT_F32, 2, { n, dim } },
                          { (char *)"labels", SSLT_I32, 1, { n } } };
     const void *data[2] = { x, y };
     sv *meta = sv_map();
     if (classes) sv_set(meta, "classes", sv_str_array(classes, (size_t)C));
-    sslt_writer *w = sslt_writer_open(path, 0, err);
-    if (!w || sslt_write_section(w, kind, meta, 2, t, data) || sslt_writer_close(w, err)) {
-        fprintf(stderr, "test_knn: %s: %s\n", path, w ? sslt_writer_error(w) : err);
+    sslt_writer *w = sslt_writer_open(path, 0, &err);
+    if (!w || sslt_write_section(w, kind, meta, 2, t, data) || sslt_writer_close(w, &err)) {
+        fprintf(stderr, "test_knn: %s: %s\n", path, w ? sslt_writer_error(w)->msg : err.msg);
         sv_free(meta);
         return -1;
     }

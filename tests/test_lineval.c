@@ -151,10 +151,10 @@ static void test_train_vs_plain(void) {
     cfg.epochs = 6; cfg.lr = 0.3; cfg.batch = 32; cfg.wd = 1e-3; cfg.momentum = 0.9;
     cfg.norm = LINEVAL_NORM_NONE; cfg.seed = 9;
     lineval_model m;
-    char err[LINEVAL_ERRLEN] = "";
-    int rc = lineval_train(&cfg, x, y, N, F, C, &m, err);
+    ssl_err err = {0};
+    int rc = lineval_train(&cfg, x, y, N, F, C, &m, &err);
     T_EQ(rc, 0, "train (vs plain): returns 0");
-    if (rc) { printf("  %s\n", err); return; }
+    if (rc) { printf("  %s\n", err.msg); return; }
     double w[C * F], b[C];
     ref_train(x, y, N, F, C, 6, 0.3, 32, 1e-3, 0.9, 9, w, b);
     float wf[C * F], bf[C];
@@ -186,9 +186,9 @@ static void test_separable(void) {
         cfg.on_epoch = count_epochs; cfg.ctx = &epochs_seen;
         lineval_model m;
         lineval_acc a;
-        char err[LINEVAL_ERRLEN] = "";
-        T_EQ(lineval_train(&cfg, x, y, N, F, C, &m, err), 0, "separable: train returns 0");
-        lineval_evaluate(&m, x, y, N, &a, err);
+        ssl_err err = {0};
+        T_EQ(lineval_train(&cfg, x, y, N, F, C, &m, &err), 0, "separable: train returns 0");
+        lineval_evaluate(&m, x, y, N, &a, &err);
         snprintf(name, sizeof name, "separable, %s: 100%% training top-1 (%g)",
                  lineval_norm_name(norms[k]), a.top1);
         T_EQ(a.correct1, N, name);
@@ -237,28 +237,28 @@ static void test_ties_and_errors(void) {
     float p[3 * 2 + 3] = { 0 };
     lineval_model m = { 3, 2, p, p, p + 6, LINEVAL_NORM_NONE, NULL, NULL };
     lineval_acc a;
-    char err[LINEVAL_ERRLEN];
-    T_EQ(lineval_evaluate(&m, x, y, 6, &a, err), 0, "zero model: evaluates");
+    ssl_err err = {0};
+    T_EQ(lineval_evaluate(&m, x, y, 6, &a, &err), 0, "zero model: evaluates");
     T_EQ(a.correct1, 2, "zero model: equal logits go to class 0");
     T_OK(isnan(a.top5), "3 classes: no top-5");
     T_NEAR(a.loss, log(3.0), 1e-6, 0, "zero model: loss is log C");
     int32_t yb[6] = { 0, 1, 3, 0, 1, 1 };
-    T_EQ(lineval_evaluate(&m, x, yb, 6, &a, err), -1, "evaluate: label out of range fails");
+    T_EQ(lineval_evaluate(&m, x, yb, 6, &a, &err), -1, "evaluate: label out of range fails");
     lineval_config cfg;
     lineval_config_default(&cfg);
     lineval_model t;
-    T_EQ(lineval_train(&cfg, x, yb, 6, 2, 3, &t, err), -1, "train: label out of range fails");
-    T_OK(strstr(err, "row 2") != NULL, "train: the message names the row");
-    T_EQ(lineval_train(&cfg, x, y, 0, 2, 3, &t, err), -1, "train: empty set fails");
+    T_EQ(lineval_train(&cfg, x, yb, 6, 2, 3, &t, &err), -1, "train: label out of range fails");
+    T_OK(strstr(err.msg, "row 2") != NULL, "train: the message names the row");
+    T_EQ(lineval_train(&cfg, x, y, 0, 2, 3, &t, &err), -1, "train: empty set fails");
     cfg.lr = 0;
-    T_EQ(lineval_train(&cfg, x, y, 6, 2, 3, &t, err), -1, "train: lr 0 fails");
+    T_EQ(lineval_train(&cfg, x, y, 6, 2, 3, &t, &err), -1, "train: lr 0 fails");
     lineval_config_default(&cfg);
     x[5] = INFINITY;
-    T_EQ(lineval_train(&cfg, x, y, 6, 2, 3, &t, err), -1, "train: non-finite feature fails");
+    T_EQ(lineval_train(&cfg, x, y, 6, 2, 3, &t, &err), -1, "train: non-finite feature fails");
     x[5] = 6;
     cfg.lr = 1e38; cfg.norm = LINEVAL_NORM_NONE; cfg.epochs = 3;
-    T_EQ(lineval_train(&cfg, x, y, 6, 2, 3, &t, err), -1, "train: diverging loss fails");
-    T_OK(strstr(err, "not finite") != NULL, "train: divergence is named");
+    T_EQ(lineval_train(&cfg, x, y, 6, 2, 3, &t, &err), -1, "train: diverging loss fails");
+    T_OK(strstr(err.msg, "not finite") != NULL, "train: divergence is named");
     T_EQ(lineval_norm_parse("standardize"), LINEVAL_NORM_STANDARDIZE, "norm names parse");
     T_EQ(lineval_norm_parse("l3"), -1, "unknown norm name is refused");
 }
@@ -273,14 +273,15 @@ static void test_save(void) {
     cfg.epochs = 3; cfg.norm = LINEVAL_NORM_STANDARDIZE; cfg.lr = 0.1;
     lineval_model m;
     lineval_train(&cfg, x, y, N, F, C, &m, NULL);
-    char path[256], err[LINEVAL_ERRLEN] = "", rerr[SSLT_ERRLEN] = "";
+    char path[256];
+    ssl_err err = {0}, rerr = {0};
     const char *tmp = getenv("SSL_TEST_TMP");
     snprintf(path, sizeof path, "%s/test_lineval.%d.sslt", tmp ? tmp : "/tmp", (int)getpid());
     const char *cls[] = { "a", "b", "c" };
-    int rc = lineval_save(&m, path, cls, NULL, NULL, err);
+    int rc = lineval_save(&m, path, cls, NULL, NULL, &err);
     T_EQ(rc, 0, "save: returns 0");
-    if (rc) { printf("  %s\n", err); lineval_model_destroy(&m); return; }
-    sslt_reader *r = sslt_reader_open(path, rerr);
+    if (rc) { printf("  %s\n", err.msg); lineval_model_destroy(&m); return; }
+    sslt_reader *r = sslt_reader_open(path, &rerr);
     const sslt_header *h = NULL;
     int ok = r && sslt_reader_next(r, &h) == 1;
     T_OK(ok, "save: the stream reads back");
@@ -295,7 +296,7 @@ static void test_save(void) {
             T_OK(!memcmp(data[wi], m.weight, sizeof(float) * C * F), "save: weight bits read back");
             T_OK(!memcmp(data[si], m.std, sizeof(float) * F), "save: std bits read back");
         } else {
-            t_report(0, "save: tensors read back", "%s", sslt_reader_error(r));
+            t_report(0, "save: tensors read back", "%s", sslt_reader_error(r)->msg);
         }
         for (int i = 0; i < 8; i++) free(data[i]);
     }
@@ -308,15 +309,15 @@ static void test_save(void) {
 
 static int write_stream(const char *path, const char *kind, const float *x, const int32_t *y,
                         int64_t n, int dim, const char *const *classes, int C) {
-    char err[SSLT_ERRLEN];
+    ssl_err err = {0};
     sslt_tensor t[2] = { { (char *)"features", SSLT_F32, 2, { n, dim } },
                          { (char *)"labels", SSLT_I32, 1, { n } } };
     const void *data[2] = { x, y };
     sv *meta = sv_map();
     if (classes) sv_set(meta, "classes", sv_str_array(classes, (size_t)C));
-    sslt_writer *w = sslt_writer_open(path, 0, err);
-    if (!w || sslt_write_section(w, kind, meta, 2, t, data) || sslt_writer_close(w, err)) {
-        fprintf(stderr, "test_lineval: %s: %s\n", path, w ? sslt_writer_error(w) : err);
+    sslt_writer *w = sslt_writer_open(path, 0, &err);
+    if (!w || sslt_write_section(w, kind, meta, 2, t, data) || sslt_writer_close(w, &err)) {
+        fprintf(stderr, "test_lineval: %s: %s\n", path, w ? sslt_writer_error(w)->msg : err.msg);
         sv_free(meta);
         return -1;
     }

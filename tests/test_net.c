@@ -203,21 +203,22 @@ static void check_array(const float *ours, const rec *r, int64_t n, const char *
         if (fabs(r->v[j]) > den) den = fabs(r->v[j]);
     }
     e = den > 0 ? num / den : num;
-    snprintf(nm, sizeof nm, "%s: %s within %.2g (max rel err %.2e)", casename, what, r->tol, e);
-    t_report(e <= r->tol, nm, "max rel err %.3g", e);
+    snprintf(nm, sizeof nm, "%s: %s within %.2g (max rel &err %.2e)", casename, what, r->tol, e);
+    t_report(e <= r->tol, nm, "max rel err.msg %.3g", e);
 }
 
 static void run_fixture(const char *casename) {
     fixture f;
-    char err[512], nm[256];
+    char nm[256];
+    ssl_err err = {0};
     if (load_fixture(&f, casename) < 0) {
         snprintf(nm, sizeof nm, "%s: fixture loads", casename);
         T_OK(0, nm);
         return;
     }
-    net *n = net_new(&f.cfg, f.B, err);
+    net *n = net_new(&f.cfg, f.B, &err);
     snprintf(nm, sizeof nm, "%s: net_new", casename);
-    t_report(n != NULL, nm, "%s", err);
+    t_report(n != NULL, nm, "%s", err.msg);
     if (!n) return;
     fixture_fill(n);
     const rec *x = get(&f, "x"), *R = get(&f, "R");
@@ -263,34 +264,34 @@ static net_config cfg_of(const char *arch, const char *stem, float width, int in
 }
 
 static void test_bad_configs(void) {
-    char err[512];
+    ssl_err err = {0};
     net_config c = cfg_of("resnet19", "cifar", 1, 3, 32, 32, "linear", 0, 128);
-    T_OK(!net_new(&c, 2, err) && strstr(err, "arch"), "bad config: unknown arch");
+    T_OK(!net_new(&c, 2, &err) && strstr(err.msg, "arch"), "bad config: unknown arch");
     c = cfg_of("resnet18", "tiny", 1, 3, 32, 32, "linear", 0, 128);
-    T_OK(!net_new(&c, 2, err) && strstr(err, "stem"), "bad config: unknown stem");
+    T_OK(!net_new(&c, 2, &err) && strstr(err.msg, "stem"), "bad config: unknown stem");
     c = cfg_of("resnet18", "cifar", 1, 3, 32, 32, "mlp4", 0, 128);
-    T_OK(!net_new(&c, 2, err) && strstr(err, "head"), "bad config: unknown head");
+    T_OK(!net_new(&c, 2, &err) && strstr(err.msg, "head"), "bad config: unknown head");
     c = cfg_of("resnet18", "cifar", 0, 3, 32, 32, "linear", 0, 128);
-    T_OK(!net_new(&c, 2, err) && strstr(err, "width"), "bad config: width 0");
+    T_OK(!net_new(&c, 2, &err) && strstr(err.msg, "width"), "bad config: width 0");
     c = cfg_of("resnet18", "cifar", -0.5f, 3, 32, 32, "linear", 0, 128);
-    T_OK(!net_new(&c, 2, err) && strstr(err, "width"), "bad config: negative width");
+    T_OK(!net_new(&c, 2, &err) && strstr(err.msg, "width"), "bad config: negative width");
     c = cfg_of("resnet18", "cifar", 1, 3, 4, 32, "linear", 0, 128);
-    T_OK(!net_new(&c, 2, err) && strstr(err, "small"), "bad config: input too small");
+    T_OK(!net_new(&c, 2, &err) && strstr(err.msg, "small"), "bad config: input too small");
     c = cfg_of("resnet18", "cifar", 1, 0, 32, 32, "linear", 0, 128);
-    T_OK(!net_new(&c, 2, err) && strstr(err, "in_ch"), "bad config: in_ch 0");
+    T_OK(!net_new(&c, 2, &err) && strstr(err.msg, "in_ch"), "bad config: in_ch 0");
     c = cfg_of("resnet18", "cifar", 1, 3, 32, 32, "linear", 0, 0);
-    T_OK(!net_new(&c, 2, err) && strstr(err, "dim"), "bad config: dim 0");
+    T_OK(!net_new(&c, 2, &err) && strstr(err.msg, "dim"), "bad config: dim 0");
     c = cfg_of("resnet18", "cifar", 1, 3, 32, 32, "mlp3", -1, 8);
-    T_OK(!net_new(&c, 2, err) && strstr(err, "hidden"), "bad config: hidden < 1");
+    T_OK(!net_new(&c, 2, &err) && strstr(err.msg, "hidden"), "bad config: hidden < 1");
     c = cfg_of("resnet18", "cifar", 0.25f, 3, 32, 32, "linear", 0, 8);
-    T_OK(!net_new(&c, 0, err) && strstr(err, "max_batch"), "bad config: max_batch 0");
+    T_OK(!net_new(&c, 0, &err) && strstr(err.msg, "max_batch"), "bad config: max_batch 0");
 }
 
 static void test_structure(void) {
-    char err[512];
+    ssl_err err = {0};
     net_config c = cfg_of("resnet18", "cifar", 0.25f, 1, 28, 28, "mlp3", 64, 32);
-    net *n = net_new(&c, 3, err);
-    t_report(n != NULL, "resnet18 28x28 builds", "%s", err);
+    net *n = net_new(&c, 3, &err);
+    t_report(n != NULL, "resnet18 28x28 builds", "%s", err.msg);
     if (!n) return;
     T_EQ(net_feature_dim(n), 128, "width 0.25: F = 128");
     T_EQ(net_out_dim(n), 32, "mlp3: out dim");
@@ -332,31 +333,31 @@ static void test_structure(void) {
     net_free(NULL);
     /* widths: round(64 * 2^s * w) */
     c = cfg_of("resnet18", "cifar", 0.3f, 3, 32, 32, "none", 0, 0);
-    n = net_new(&c, 1, err);
+    n = net_new(&c, 1, &err);
     T_OK(n && net_find(n, "backbone.conv1.weight")->shape[0] == 19 && net_feature_dim(n) == 154,
          "width 0.3: 19 ... 154 (rounded)");
     net_free(n);
     c = cfg_of("resnet50", "cifar", 0.25f, 3, 32, 32, "none", 0, 0);
-    n = net_new(&c, 1, err);
+    n = net_new(&c, 1, &err);
     T_OK(n && net_feature_dim(n) == 512 && net_find(n, "backbone.layer1.0.conv3.weight") &&
          net_find(n, "backbone.layer4.2.bn3.weight"), "resnet50: bottleneck names, F = 4*128");
     net_free(n);
     c = cfg_of("resnet18", "cifar", 1, 3, 32, 32, "none", 0, 0);
-    n = net_new(&c, 1, err);
+    n = net_new(&c, 1, &err);
     T_NEAR(n ? net_flops(n) : 0, 2 * 0.5562e9, 0, 0.01, "flops: CIFAR ResNet-18 = 2 x 0.556 GMAC");
     net_free(n);
 }
 
 static void test_config_sv(void) {
-    char err[512];
+    ssl_err err = {0};
     net_config c = cfg_of("resnet34", "imagenet", 0.5f, 1, 64, 48, "mlp3", 2048, 128), d;
     sv *m = net_config_to_sv(&c);
-    T_OK(m && net_config_from_sv(&d, m, err) == 0 && !strcmp(d.arch, c.arch) &&
+    T_OK(m && net_config_from_sv(&d, m, &err) == 0 && !strcmp(d.arch, c.arch) &&
          !strcmp(d.stem, c.stem) && !strcmp(d.head, c.head) && d.width == c.width &&
          d.in_ch == 1 && d.in_h == 64 && d.in_w == 48 && d.hidden == 2048 && d.dim == 128,
          "config: to_sv / from_sv round trip");
     sv_set(m, "in_h", sv_str("big"));
-    T_OK(net_config_from_sv(&d, m, err) < 0 && strstr(err, "in_h"), "config: bad in_h named");
+    T_OK(net_config_from_sv(&d, m, &err) < 0 && strstr(err.msg, "in_h"), "config: bad in_h named");
     sv_free(m);
 }
 
@@ -364,9 +365,9 @@ static void test_config_sv(void) {
  * v = g); p -= lr v. Two steps, every parameter, buffers untouched;
  * expectations computed in double from the values before each step. */
 static void test_sgd(void) {
-    char err[512];
+    ssl_err err = {0};
     net_config c = cfg_of("resnet18", "cifar", 0.25f, 1, 8, 8, "linear", 0, 4);
-    net *n = net_new(&c, 1, err);
+    net *n = net_new(&c, 1, &err);
     if (!n) { T_OK(0, "sgd: net_new"); return; }
     net_init(n, 3);
     int nt = net_ntensors(n);
@@ -398,7 +399,7 @@ static void test_sgd(void) {
         }
     }
     t_report(worst < 1e-6, "sgd: two steps of v = 0.9 v + g + wd p; p -= lr v (buffers untouched)",
-             "err %.3g", worst);
+             "err.msg %.3g", worst);
     free(v); free(p);
     net_free(n);
 }

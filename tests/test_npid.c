@@ -170,7 +170,7 @@ static void test_hand(void) {
     npid_stats st;
     for (int w = 0; w < 2; w++) {
         npid_config cfg = config(NEG_NONE, 0, 1.0f, 0, w ? BANK_WRITE_GRAD : BANK_WRITE_NPID);
-        npid *p = npid_new(&cfg, 4, 2, 2);
+        npid *p = npid_new(&cfg, 4, 2, 2, NULL);
         memcpy(bank, W0, sizeof bank);
         int rc = npid_step(p, f, 2, idx, NULL, 0, bank, NULL, df, 1, &st);
         T_EQ(rc, 0, w ? "hand grad: step ok" : "hand npid: step ok");
@@ -254,7 +254,7 @@ static void test_negatives(void) {
     int64_t idx[B];
     for (int b = 0; b < B; b++) idx[b] = 97 * b + 13;
     npid_config cfg = config(NEG_K, 50, 0.2f, 0, BANK_WRITE_NPID);
-    npid *p = npid_new(&cfg, N, 4, B), *q = npid_new(&cfg, N, 4, B);
+    npid *p = npid_new(&cfg, N, 4, B, NULL), *q = npid_new(&cfg, N, 4, B, NULL);
     rng r0, r;
     rng_init(&r0, 5, RNG_NEGATIVES, 0);
     r = r0;
@@ -288,7 +288,7 @@ static void test_negatives(void) {
     int count[N2] = {0};
     for (int b = 0; b < B2; b++) idx2[b] = 10 * b + 3;
     cfg = config(NEG_K, K2, 0.2f, 0, BANK_WRITE_NPID);
-    p = npid_new(&cfg, N2, 4, B2);
+    p = npid_new(&cfg, N2, 4, B2, NULL);
     for (int t = 0; t < STEPS; t++) {
         int64_t k = columns(p, N2, B2, idx2, &r, cols);
         for (int64_t i = B2; i < k; i++) count[cols[i]]++;
@@ -305,7 +305,7 @@ static void test_negatives(void) {
 
     /* k > N - B is clipped: every row exactly once, no error */
     cfg = config(NEG_K, 50, 0.2f, 0, BANK_WRITE_NPID);
-    p = npid_new(&cfg, 20, 4, B);
+    p = npid_new(&cfg, 20, 4, B, NULL);
     K = columns(p, 20, B, (int64_t[]){19, 0, 5, 7, 2, 11, 13, 3, 17, 8}, &r, s1);
     qsort(s1, K, sizeof *s1, cmp_i64);
     bad = K != 20;
@@ -315,7 +315,7 @@ static void test_negatives(void) {
 
     /* all: the batch, then every other row in index order */
     cfg = config(NEG_ALL, 0, 0.2f, 0, BANK_WRITE_NPID);
-    p = npid_new(&cfg, 30, 4, 5);
+    p = npid_new(&cfg, 30, 4, 5, NULL);
     int64_t idx3[5] = {29, 4, 0, 17, 6};
     K = columns(p, 30, 5, idx3, NULL, s1);
     T_EQ(K, 30, "all: K' = N");
@@ -327,7 +327,7 @@ static void test_negatives(void) {
     npid_free(p);
 
     cfg = config(NEG_NONE, 0, 0.2f, 0, BANK_WRITE_NPID);
-    p = npid_new(&cfg, 30, 4, 5);
+    p = npid_new(&cfg, 30, 4, 5, NULL);
     K = columns(p, 30, 5, idx3, NULL, s1);
     T_OK(K == 5 && memcmp(s1, idx3, sizeof idx3) == 0, "0: K' = B, the batch only");
     npid_free(p);
@@ -368,7 +368,7 @@ static void test_df_fd(void) {
     l2_normalize_rows(bank, bank, N, D);
     fill_uniform(&r, f, B * D, -2, 2);
     npid_config cfg = config(NEG_ALL, 0, 0.2f, 20, BANK_WRITE_GRAD);
-    npid *p = npid_new(&cfg, N, D, B);
+    npid *p = npid_new(&cfg, N, D, B, NULL);
     npid_stats st;
     int rc = npid_step(p, f, B, idx, perm, 0.6875f, bank, NULL, df, 0, &st);
     T_EQ(rc, 0, "df: step ok");
@@ -447,7 +447,7 @@ static void test_fixture(void) {
             npid_config cfg = {mode ? NEG_K : NEG_ALL, N - B, (float)hy[0], (float)hy[1],
                                (float)hy[2], (float)hy[3], w ? BANK_WRITE_GRAD : BANK_WRITE_NPID,
                                (float)hy[4]};
-            npid *p = npid_new(&cfg, N, D, B);
+            npid *p = npid_new(&cfg, N, D, B, NULL);
             rng r;
             rng_init(&r, 1, RNG_NEGATIVES, 0);
             npid_stats st;
@@ -494,11 +494,11 @@ static void test_errors(void) {
     fill_uniform(&r, f, B * D, -1, 1);
     memcpy(keep, bank, sizeof bank);
     npid_config cfg = config(NEG_K, 4, 0.2f, 20, BANK_WRITE_GRAD);
-    npid *p = npid_new(&cfg, N, D, B);
+    npid *p = npid_new(&cfg, N, D, B, NULL);
     npid_stats st;
     int64_t dup[B] = {1, 4, 1}, out[B] = {1, 10, 2}, good[B] = {1, 4, 2};
     T_EQ(npid_step(p, f, B, dup, NULL, 0, bank, &r, df, 1, &st), -2, "error: repeated idx is -2");
-    T_OK(strstr(npid_error(p), "repeats") != NULL, "error: message names the repeat");
+    T_OK(strstr(npid_error(p)->msg, "repeats") != NULL, "error: message names the repeat");
     T_EQ(npid_step(p, f, B, out, NULL, 0, bank, &r, df, 1, &st), -2, "error: idx out of range is -2");
     T_EQ(npid_step(p, f, B + 1, good, NULL, 0, bank, &r, df, 1, &st), -2, "error: batch too large is -2");
     T_EQ(npid_step(p, f, B, good, (int32_t[]){0, 3, 1}, 0.5f, bank, &r, df, 1, &st), -2,
@@ -513,9 +513,13 @@ static void test_errors(void) {
     npid_free(p);
     npid_free(NULL);
     cfg.tau = 0;
-    T_OK(npid_new(&cfg, N, D, B) == NULL, "npid_new refuses tau 0");
+    ssl_err e = {0};
+    T_OK(npid_new(&cfg, N, D, B, &e) == NULL && e.code == SSL_EARG && strstr(e.msg, "tau 0"),
+         "npid_new refuses tau 0, saying why");
     cfg.tau = 0.2f;
-    T_OK(npid_new(&cfg, N, D, N + 1) == NULL, "npid_new refuses max_batch > N");
+    T_OK(npid_new(&cfg, N, D, N + 1, &e) == NULL && e.code == SSL_EARG &&
+         strstr(e.msg, "batches of"), "npid_new refuses max_batch > N, saying why");
+    T_OK(npid_new(&cfg, N, D, N + 1, NULL) == NULL, "npid_new takes a NULL error");
 }
 
 static void test_bank_init(void) {

@@ -154,8 +154,8 @@ static void test_idx(void) {
     write_archive(tpath("mnist/t10k-labels-idx1-ubyte.gz"), "gz", &m, 1);
 
     prep_data d;
-    char err[PREP_ERRLEN];
-    int rc = prep_idx_load(&d, tpath("fashion/train-images-idx3-ubyte"), tpath("fashion/train-labels-idx1-ubyte"), err);
+    ssl_err err = {0};
+    int rc = prep_idx_load(&d, tpath("fashion/train-images-idx3-ubyte"), tpath("fashion/train-labels-idx1-ubyte"), &err);
     T_EQ(rc, 0, "idx plain loads");
     if (!rc) {
         T_OK(d.n == 3 && d.c == 1 && d.h == 2 && d.w == 3, "idx plain shape 3x1x2x3");
@@ -170,7 +170,7 @@ static void test_idx(void) {
     const char *p = tpath("mnist");
     prep_opts o = {0};
     o.split = "test";
-    rc = prep_load(&d, &p, 1, &o, err);
+    rc = prep_load(&d, &p, 1, &o, &err);
     T_EQ(rc, 0, "idx gz directory split test loads");
     if (!rc) {
         T_OK(d.n == 3 && !memcmp(d.images, px, sizeof px) && d.labels[1] == 9, "idx gz pixels and labels");
@@ -178,34 +178,34 @@ static void test_idx(void) {
         prep_data_destroy(&d);
     }
     o.split = "train";
-    rc = prep_load(&d, &p, 1, &o, err);
-    T_OK(rc == -1 && strstr(err, "train"), "idx directory without the train files refused");
+    rc = prep_load(&d, &p, 1, &o, &err);
+    T_OK(rc == -1 && strstr(err.msg, "train"), "idx directory without the train files refused");
     /* Two files in reverse order (labels first). */
     const char *two[2] = { tpath("mnist/t10k-labels-idx1-ubyte.gz"), tpath("mnist/t10k-images-idx3-ubyte.gz") };
-    rc = prep_load(&d, two, 2, NULL, err);
+    rc = prep_load(&d, two, 2, NULL, &err);
     T_OK(rc == 0 && d.n == 3 && d.labels[2] == 4, "idx files in either order");
     prep_data_destroy(&d);
 
     /* Bad inputs. */
     ni = idx_bytes(buf, 3, di, px, sizeof px - 1);
     write_file(tpath("bad/trunc-images-idx3-ubyte"), buf, ni);
-    rc = prep_idx_load(&d, tpath("bad/trunc-images-idx3-ubyte"), tpath("fashion/train-labels-idx1-ubyte"), err);
-    T_OK(rc == -1 && strstr(err, "truncated") && strstr(err, "trunc-images"), "idx truncated plain refused");
+    rc = prep_idx_load(&d, tpath("bad/trunc-images-idx3-ubyte"), tpath("fashion/train-labels-idx1-ubyte"), &err);
+    T_OK(rc == -1 && strstr(err.msg, "truncated") && strstr(err.msg, "trunc-images"), "idx truncated plain refused");
     m.data = buf; m.n = ni;
     write_archive(tpath("bad/truncz-images-idx3-ubyte.gz"), "gz", &m, 1);
-    rc = prep_idx_load(&d, tpath("bad/truncz-images-idx3-ubyte.gz"), tpath("fashion/train-labels-idx1-ubyte"), err);
-    T_OK(rc == -1 && strstr(err, "truncated"), "idx truncated gz payload refused");
+    rc = prep_idx_load(&d, tpath("bad/truncz-images-idx3-ubyte.gz"), tpath("fashion/train-labels-idx1-ubyte"), &err);
+    T_OK(rc == -1 && strstr(err.msg, "truncated"), "idx truncated gz payload refused");
     uint32_t absurd[3] = {0xFFFFFFFFu, 28, 28};
     ni = idx_bytes(buf, 3, absurd, px, sizeof px);
     m.n = ni;
     write_archive(tpath("bad/absurd-images-idx3-ubyte.gz"), "gz", &m, 1);
-    rc = prep_idx_load(&d, tpath("bad/absurd-images-idx3-ubyte.gz"), tpath("fashion/train-labels-idx1-ubyte"), err);
-    T_OK(rc == -1 && strstr(err, "limit"), "idx absurd count refused before allocating");
+    rc = prep_idx_load(&d, tpath("bad/absurd-images-idx3-ubyte.gz"), tpath("fashion/train-labels-idx1-ubyte"), &err);
+    T_OK(rc == -1 && strstr(err.msg, "limit"), "idx absurd count refused before allocating");
     uint32_t dl2[1] = {2};
     nl = idx_bytes(buf, 1, dl2, lab, 2);
     write_file(tpath("bad/two-labels-idx1-ubyte"), buf, nl);
-    rc = prep_idx_load(&d, tpath("fashion/train-images-idx3-ubyte"), tpath("bad/two-labels-idx1-ubyte"), err);
-    T_OK(rc == -1 && strstr(err, "2 labels for the 3 images"), "idx count mismatch refused");
+    rc = prep_idx_load(&d, tpath("fashion/train-images-idx3-ubyte"), tpath("bad/two-labels-idx1-ubyte"), &err);
+    T_OK(rc == -1 && strstr(err.msg, "2 labels for the 3 images"), "idx count mismatch refused");
     T_OK(d.images == NULL && d.n == 0, "failed load leaves the data empty");
 }
 
@@ -247,9 +247,9 @@ static void test_cifar(void) {
     enum { R100 = 3074 };
     build_cifar10(tpath("cifar-10-binary.tar.gz"), 0);
     prep_data d;
-    char err[PREP_ERRLEN];
+    ssl_err err = {0};
     const char *p = tpath("cifar-10-binary.tar.gz");
-    int rc = prep_load(&d, &p, 1, NULL, err);
+    int rc = prep_load(&d, &p, 1, NULL, &err);
     T_EQ(rc, 0, "cifar-10 train loads");
     if (!rc) {
         T_OK(d.n == 10 && d.c == 3 && d.h == 32 && d.w == 32, "cifar-10 train 10x3x32x32");
@@ -269,14 +269,14 @@ static void test_cifar(void) {
     }
     prep_opts o = {0};
     o.split = "test";
-    rc = prep_load(&d, &p, 1, &o, err);
+    rc = prep_load(&d, &p, 1, &o, &err);
     T_OK(rc == 0 && d.n == 2 && d.labels[0] == 0 && d.images[0] == cifar_px(10, 0, 0, 0), "cifar-10 test split");
     prep_data_destroy(&d);
     /* Truncated record. */
     build_cifar10(tpath("cifar-bad.tar.gz"), 3);
     p = tpath("cifar-bad.tar.gz");
-    rc = prep_load(&d, &p, 1, NULL, err);
-    T_OK(rc == -1 && strstr(err, "truncated record") && strstr(err, "data_batch_"), "cifar truncated record refused");
+    rc = prep_load(&d, &p, 1, NULL, &err);
+    T_OK(rc == -1 && strstr(err.msg, "truncated record") && strstr(err.msg, "data_batch_"), "cifar truncated record refused");
 
     /* CIFAR-100: coarse byte, fine byte. */
     uint8_t *tr = malloc(3 * R100);
@@ -296,7 +296,7 @@ static void test_cifar(void) {
     };
     write_archive(tpath("cifar-100-binary.tar.gz"), "tar.gz", m100, 4);
     p = tpath("cifar-100-binary.tar.gz");
-    rc = prep_load(&d, &p, 1, NULL, err);
+    rc = prep_load(&d, &p, 1, NULL, &err);
     T_EQ(rc, 0, "cifar-100 train loads");
     if (!rc) {
         T_OK(d.n == 3 && d.labels[0] == 0 && d.labels[1] == 33 && d.labels[2] == 66, "cifar-100 fine labels");
@@ -305,7 +305,7 @@ static void test_cifar(void) {
         prep_data_destroy(&d);
     }
     o.split = NULL; o.labels = "coarse";
-    rc = prep_load(&d, &p, 1, &o, err);
+    rc = prep_load(&d, &p, 1, &o, &err);
     T_OK(rc == 0 && d.labels[2] == 19 && d.nclasses == 20 && !strcmp(d.classes[19], "c19"), "cifar-100 coarse labels and names");
     prep_data_destroy(&d);
     free(tr);
@@ -367,7 +367,8 @@ static void check_folder(const prep_data *d, const char *what) {
 
 static void test_folders(void) {
     member mv[16];
-    char names[16][256], err[PREP_ERRLEN];
+    char names[16][256];
+    ssl_err err = {0};
     prep_data d, dz;
     make_images();
     int n = folder_members(mv, "", names);
@@ -378,13 +379,13 @@ static void test_folders(void) {
     }
     const char *p = tpath("folder");
     ssl_set_threads(2);
-    int rc = prep_load(&d, &p, 1, NULL, err);
+    int rc = prep_load(&d, &p, 1, NULL, &err);
     T_EQ(rc, 0, "image folder (directory) loads");
     if (!rc) check_folder(&d, "directory");
     n = folder_members(mv, "root/", names);
     write_archive(tpath("folder.zip"), "zip", mv, n);
     p = tpath("folder.zip");
-    rc = prep_load(&dz, &p, 1, NULL, err);
+    rc = prep_load(&dz, &p, 1, NULL, &err);
     T_EQ(rc, 0, "image folder (zip, top directory) loads");
     if (!rc) check_folder(&dz, "zip");
     /* tar.gz in reverse member order, without a top directory. */
@@ -394,7 +395,7 @@ static void test_folders(void) {
     write_archive(tpath("folder.tar.gz"), "tar.gz", rev, 5);
     p = tpath("folder.tar.gz");
     prep_data dt;
-    rc = prep_load(&dt, &p, 1, NULL, err);
+    rc = prep_load(&dt, &p, 1, NULL, &err);
     T_OK(rc == 0 && d.n == dt.n && !memcmp(d.images, dt.images, 5 * 48) && !memcmp(d.labels, dt.labels, 20),
          "tar.gz in any member order gives the same data as the directory");
     prep_data_destroy(&dt); prep_data_destroy(&dz);
@@ -402,7 +403,7 @@ static void test_folders(void) {
     prep_opts o = {0};
     o.channels = 1; o.height = 2; o.width = 2;
     p = tpath("folder");
-    rc = prep_load(&dt, &p, 1, &o, err);
+    rc = prep_load(&dt, &p, 1, &o, &err);
     T_OK(rc == 0 && dt.c == 1 && dt.h == 2 && dt.w == 2 && dt.n == 5, "--channels 1 --size 2 gives 1x2x2");
     if (!rc) {   /* c.png grey: 2x2 block means of i*16 */
         int want0 = (0 + 16 + 64 + 80) / 4;
@@ -415,35 +416,35 @@ static void test_folders(void) {
     write_file(tpath("greyfolder/y/b.jpg"), jpg.p, jpg.n);
     write_file(tpath("greyfolder/y/notes.txt"), "hello", 5);
     p = tpath("greyfolder");
-    rc = prep_load(&d, &p, 1, NULL, err);
+    rc = prep_load(&d, &p, 1, NULL, &err);
     T_OK(rc == 0 && d.c == 1 && d.n == 2, "all-grey folder gives 1 channel, text files ignored");
     prep_data_destroy(&d);
     /* Bad: corrupt image, differing sizes, empty. */
     write_file(tpath("corrupt/x/a.png"), pngs[1].p, pngs[1].n / 2);
     p = tpath("corrupt");
-    rc = prep_load(&d, &p, 1, NULL, err);
-    T_OK(rc == -1 && strstr(err, "x/a.png") && strstr(err, "PNG"), "truncated PNG refused, named");
+    rc = prep_load(&d, &p, 1, NULL, &err);
+    T_OK(rc == -1 && strstr(err.msg, "x/a.png") && strstr(err.msg, "PNG"), "truncated PNG refused, named");
     uint8_t big[36] = {0};
     membuf b6 = png_encode(big, 6, 6, PNG_COLOR_TYPE_GRAY, NULL, 0);
     write_file(tpath("sizes/x/a.png"), pngs[1].p, pngs[1].n);
     write_file(tpath("sizes/y/b.png"), b6.p, b6.n);
     p = tpath("sizes");
-    rc = prep_load(&d, &p, 1, NULL, err);
-    T_OK(rc == -1 && strstr(err, "--size"), "differing sizes without --size refused");
+    rc = prep_load(&d, &p, 1, NULL, &err);
+    T_OK(rc == -1 && strstr(err.msg, "--size"), "differing sizes without --size refused");
     o.channels = 0; o.height = o.width = 5;
-    rc = prep_load(&d, &p, 1, &o, err);
+    rc = prep_load(&d, &p, 1, &o, &err);
     T_OK(rc == 0 && d.h == 5 && d.w == 5, "differing sizes with --size 5");
     prep_data_destroy(&d);
     free(b6.p);
     mkdirs(tpath("empty/a"));
     p = tpath("empty");
-    rc = prep_load(&d, &p, 1, NULL, err);
-    T_OK(rc == -1 && strstr(err, "no PNG or JPEG"), "empty folder refused");
+    rc = prep_load(&d, &p, 1, NULL, &err);
+    T_OK(rc == -1 && strstr(err.msg, "no PNG or JPEG"), "empty folder refused");
 }
 
 static void test_tiny(void) {
     member mv[16];
-    char err[PREP_ERRLEN];
+    ssl_err err = {0};
     const char *wn = "n02\nn01\n";
     const char *ann = "val_0.JPEG\tn02\t0\t0\t10\t10\nval_1.JPEG\tn01\t1\t1\t5\t5\n";
     int k = 0;
@@ -460,20 +461,20 @@ static void test_tiny(void) {
     write_archive(tpath("tiny-imagenet-200.zip"), "zip", mv, k);
     const char *p = tpath("tiny-imagenet-200.zip");
     prep_data d;
-    int rc = prep_load(&d, &p, 1, NULL, err);
+    int rc = prep_load(&d, &p, 1, NULL, &err);
     T_OK(rc == 0 && d.n == 3 && d.nclasses == 2 && !strcmp(d.classes[0], "n01") &&
          d.labels[0] == 0 && d.labels[1] == 1 && d.labels[2] == 1 && !strcmp(d.format, "tiny-imagenet"),
          "tiny-imagenet train: classes = sorted wnids, label = directory above images/");
     prep_data_destroy(&d);
     prep_opts o = {0};
     o.split = "val";
-    rc = prep_load(&d, &p, 1, &o, err);
+    rc = prep_load(&d, &p, 1, &o, &err);
     T_OK(rc == 0 && d.n == 2 && d.labels[0] == 1 && d.labels[1] == 0,
          "tiny-imagenet val: labels from val_annotations.txt");
     prep_data_destroy(&d);
     o.split = "test";
-    rc = prep_load(&d, &p, 1, &o, err);
-    T_OK(rc == -1 && strstr(err, "train and val"), "tiny-imagenet test split refused");
+    rc = prep_load(&d, &p, 1, &o, &err);
+    T_OK(rc == -1 && strstr(err.msg, "train and val"), "tiny-imagenet test split refused");
 }
 
 /* ---- resize, subset, stats ---- */
@@ -506,8 +507,8 @@ static void test_subset_stats(void) {
     e.classes = calloc(3, sizeof(char *));
     for (int i = 0; i < 3; i++) e.classes[i] = strdup(d.classes[i]);
     int64_t *idx, *idx2, n, n2;
-    char err[PREP_ERRLEN];
-    int rc = prep_subset(&d, 4, 0, 7, &idx, &n, err);
+    ssl_err err = {0};
+    int rc = prep_subset(&d, 4, 0, 7, &idx, &n, &err);
     T_OK(rc == 0 && n == 12 && d.n == 12, "subset 4 per class keeps 12");
     int ok = 1;
     for (int i = 0; i < 12; i++) {
@@ -517,7 +518,7 @@ static void test_subset_stats(void) {
         ok &= (idx[i] * 7) % 3 == d.labels[i];
     }
     T_OK(ok, "subset rows: class order, then source index order, labels match");
-    rc = prep_subset(&e, 4, 0, 7, &idx2, &n2, err);
+    rc = prep_subset(&e, 4, 0, 7, &idx2, &n2, &err);
     T_OK(rc == 0 && n2 == 12 && !memcmp(idx, idx2, 12 * sizeof(int64_t)), "subset deterministic for a seed");
     free(idx2);
     prep_data_destroy(&e);
@@ -532,15 +533,15 @@ static void test_subset_stats(void) {
     g.labels = malloc(400); memcpy(g.labels, f.labels, 400);
     g.classes = calloc(10, sizeof(char *));
     for (int i = 0; i < 10; i++) g.classes[i] = strdup("k");
-    prep_subset(&f, 0, 0.25, 1, &idx2, &n2, err);
+    prep_subset(&f, 0, 0.25, 1, &idx2, &n2, &err);
     T_EQ(n2, 30, "subset fraction 0.25 of 10 per class rounds to 3 per class");
     int64_t *idx3, n3;
-    prep_subset(&g, 0, 0.25, 2, &idx3, &n3, err);
+    prep_subset(&g, 0, 0.25, 2, &idx3, &n3, &err);
     T_OK(n3 == 30 && memcmp(idx2, idx3, 30 * sizeof(int64_t)), "another seed chooses other images");
     free(idx2); free(idx3);
     prep_data_destroy(&f); prep_data_destroy(&g);
-    rc = prep_subset(&d, 5, 0, 7, &idx2, &n2, err);
-    T_OK(rc == -1 && strstr(err, "only 4"), "subset larger than a class refused");
+    rc = prep_subset(&d, 5, 0, 7, &idx2, &n2, &err);
+    T_OK(rc == -1 && strstr(err.msg, "only 4"), "subset larger than a class refused");
     free(idx);
     /* Stats: pixels 0 and 255 in equal numbers -> mean 0.5, std 0.5. */
     for (int i = 0; i < 24; i++) d.images[i] = i % 2 ? 255 : 0;
@@ -558,12 +559,12 @@ static void test_subset_stats(void) {
 
 /* ---- helper modes ---- */
 static int count_mode(const char *path) {
-    char err[SSLT_ERRLEN];
-    sslt_reader *r = sslt_reader_open(path, err);
+    ssl_err err = {0};
+    sslt_reader *r = sslt_reader_open(path, &err);
     const sslt_header *h;
-    if (!r) { fprintf(stderr, "%s\n", err); return 1; }
+    if (!r) { fprintf(stderr, "%s\n", err.msg); return 1; }
     if (sslt_reader_next(r, &h) != 1 || strcmp(h->kind, "dataset")) {
-        fprintf(stderr, "%s: not a dataset stream: %s\n", path, sslt_reader_error(r));
+        fprintf(stderr, "%s: not a dataset stream: %s\n", path, sslt_reader_error(r)->msg);
         return 1;
     }
     int ii = sslt_find(h, "images"), li = sslt_find(h, "labels");
@@ -590,7 +591,7 @@ static int count_mode(const char *path) {
     printf(" mean=%.5f bad=%lld\n", mean, (long long)bad);
     free(counts);
     int rc = got == 0 ? 0 : 1;
-    if (rc) fprintf(stderr, "%s\n", sslt_reader_error(r));
+    if (rc) fprintf(stderr, "%s\n", sslt_reader_error(r)->msg);
     sslt_reader_close(r);
     return rc;
 }

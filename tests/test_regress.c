@@ -66,9 +66,9 @@ static const char *fx(const char *name) {
 
 /* Read every section and chunk: the error string, or "" when it succeeds. */
 static const char *read_stream(const char *path) {
-    static char err[SSLT_ERRLEN];
-    sslt_reader *r = sslt_reader_open(path, err);
-    if (!r) return err;
+    static ssl_err err;
+    sslt_reader *r = sslt_reader_open(path, &err);
+    if (!r) return err.msg;
     const sslt_header *h;
     int k;
     while ((k = sslt_reader_next(r, &h)) > 0) {
@@ -77,9 +77,9 @@ static const char *read_stream(const char *path) {
         if ((k = sslt_reader_read_all(r, data, NULL)) < 0) break;
         for (int i = 0; i < h->ntensors; i++) free(data[i]);
     }
-    snprintf(err, sizeof err, "%s", k < 0 ? sslt_reader_error(r) : "");
+    snprintf(err.msg, sizeof err.msg, "%s", k < 0 ? sslt_reader_error(r)->msg : "");
     sslt_reader_close(r);
-    return err;
+    return err.msg;
 }
 
 static void expect(const char *got, const char *want, const char *name) {
@@ -159,7 +159,7 @@ int main(void) {
 }
 
 static int capped_checks(void) {
-    char err[PREP_ERRLEN];
+    ssl_err err = {0};
     prep_data d;
     prep_opts o = {0};
     if (UNDER_ASAN) T_SKIP("memory cap", "under AddressSanitizer: messages only");
@@ -174,34 +174,34 @@ static int capped_checks(void) {
            "1 TB tensor with one chunk: truncated");
 
     ssl_dataset ds;
-    char serr[SSLT_ERRLEN];
-    int rc = dataset_load(&ds, fx("huge-tensor-end.sslt"), serr);
+    ssl_err serr = {0};
+    int rc = dataset_load(&ds, fx("huge-tensor-end.sslt"), &serr);
     T_OK(rc < 0, "dataset_load of a 1 TB declared tensor fails");
-    if (rc < 0) expect(serr, "incomplete", "dataset_load: incomplete, not out of memory");
+    if (rc < 0) expect(serr.msg, "incomplete", "dataset_load: incomplete, not out of memory");
     else dataset_destroy(&ds);
     ssl_features fe;
-    rc = features_load(&fe, fx("huge-tensor-end.sslt"), serr);
+    rc = features_load(&fe, fx("huge-tensor-end.sslt"), &serr);
     T_OK(rc < 0, "features_load of a 1 TB declared tensor fails");
-    if (rc < 0) expect(serr, "incomplete", "features_load: incomplete, not out of memory");
+    if (rc < 0) expect(serr.msg, "incomplete", "features_load: incomplete, not out of memory");
     else features_destroy(&fe);
 
-    rc = prep_idx_load(&d, fx("idx-short-images.gz"), fx("idx-labels"), err);
+    rc = prep_idx_load(&d, fx("idx-short-images.gz"), fx("idx-labels"), &err);
     T_OK(rc < 0, "IDX gzip claiming 47 MB fails");
-    if (rc < 0) expect(err, "but only 7840 follow", "IDX gzip: truncated, not out of memory");
+    if (rc < 0) expect(err.msg, "but only 7840 follow", "IDX gzip: truncated, not out of memory");
     else prep_data_destroy(&d);
 
     const char *tb = fx("tar-big-member.tar");
-    rc = prep_load(&d, &tb, 1, &o, err);
+    rc = prep_load(&d, &tb, 1, &o, &err);
     T_OK(rc < 0, "tar member claiming 1 GiB fails");
-    if (rc < 0) expect(err, "runcated", "tar member: truncated, not out of memory");
+    if (rc < 0) expect(err.msg, "runcated", "tar member: truncated, not out of memory");
     else prep_data_destroy(&d);
 
     const char *pb = fx("png-bomb.tar"), *jb = fx("jpeg-bomb.tar");
-    rc = prep_load(&d, &pb, 1, &o, err);
-    if (rc < 0) expect(err, "decompression bomb", "PNG of 16000x16000 in 64 bytes refused");
+    rc = prep_load(&d, &pb, 1, &o, &err);
+    if (rc < 0) expect(err.msg, "decompression bomb", "PNG of 16000x16000 in 64 bytes refused");
     else { T_OK(0, "PNG bomb refused"); prep_data_destroy(&d); }
-    rc = prep_load(&d, &jb, 1, &o, err);
-    if (rc < 0) expect(err, "decompression bomb", "JPEG of 16000x16000 in 128 bytes refused");
+    rc = prep_load(&d, &jb, 1, &o, &err);
+    if (rc < 0) expect(err.msg, "decompression bomb", "JPEG of 16000x16000 in 128 bytes refused");
     else { T_OK(0, "JPEG bomb refused"); prep_data_destroy(&d); }
     fflush(stdout);
     return t_done();

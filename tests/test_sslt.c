@@ -20,7 +20,6 @@
 #include <zstd.h>
 
 #include "stream/sslt.h"
-#include "stream/sslt_internal.h"
 #include "t.h"
 
 static char dir[4096];
@@ -105,7 +104,7 @@ static sv *sample_meta(void) {
 }
 
 /* Write the sample (section "dataset" with images/labels, then section
- * "test" with every dtype) in small chunks. 0 or -1 with err. */
+ * "test" with every dtype) in small chunks. 0 or -1 with err.msg. */
 static int write_sample(sslt_writer *w, size_t chunk) {
     sslt_tensor ds[2] = {{"images", SSLT_U8, 4, {6, 1, 4, 4}}, {"labels", SSLT_I32, 1, {6}}};
     void *dd[2] = {sample_data(&ds[0]), sample_data(&ds[1])};
@@ -124,11 +123,11 @@ static int write_sample(sslt_writer *w, size_t chunk) {
 }
 
 static int write_sample_file(const char *path, size_t chunk) {
-    char err[SSLT_ERRLEN];
-    sslt_writer *w = sslt_writer_open(path, 0, err);
+    ssl_err err = {0};
+    sslt_writer *w = sslt_writer_open(path, 0, &err);
     if (!w) return -1;
     if (write_sample(w, chunk)) { sslt_writer_abort(w); return -1; }
-    return sslt_writer_close(w, err);
+    return sslt_writer_close(w, &err);
 }
 
 /* Digest of everything a reader delivers: kinds, meta, tensor headers, data. */
@@ -153,13 +152,13 @@ static void digest_header(const sslt_header *h) {
 
 /* Read a whole stream from fd; check the second section against the sample
  * when `check`. Returns sections read (>= 0), -1 on a read error (message
- * in err), -2 when data differ. Sets `digest`. */
-static int read_stream_fd(int fd, int check, char err[SSLT_ERRLEN]) {
+ * in &err), -2 when data differ. Sets `digest`. */
+static int read_stream_fd(int fd, int check, ssl_err *err) {
     sslt_reader *r = sslt_reader_open_fd(fd, "mem", err);
     const sslt_header *h;
     int sections = 0, k, bad = 0;
     digest = 0;
-    err[0] = 0;
+    ssl_err_clear(err);
     while ((k = sslt_reader_next(r, &h)) > 0) {
         void *data[NT + 1] = {0};
         if (h->ntensors > NT + 1) { bad = 1; break; }
@@ -177,17 +176,17 @@ static int read_stream_fd(int fd, int check, char err[SSLT_ERRLEN]) {
         for (int i = 0; i < h->ntensors; i++) free(data[i]);
         sections++;
     }
-    if (k < 0) snprintf(err, SSLT_ERRLEN, "%s", sslt_reader_error(r));
+    if (k < 0) ssl_forward(err, sslt_reader_error(r));
     sslt_reader_close(r);
-    if (bad) { snprintf(err, SSLT_ERRLEN, "data differs"); return -2; }
+    if (bad) { ssl_fail(err, SSL_EDATA, "data differs"); return -2; }
     return k < 0 ? -1 : sections;
 }
 
-static int read_mem(const void *b, size_t n, int check, char err[SSLT_ERRLEN]) {
+static int read_mem(const void *b, size_t n, int check, ssl_err *err) {
     /* Through a memfd: the reader wants an fd. */
     int fd = memfd_create("mem", 0);
     if (fd < 0 || write(fd, b, n) != (ssize_t)n || lseek(fd, 0, SEEK_SET)) {
-        snprintf(err, SSLT_ERRLEN, "memfd: %s", strerror(errno));
+        ssl_fail(err, SSL_EIO, "memfd: %s", strerror(errno));
         return -3;
     }
     int rc = read_stream_fd(fd, check, err);
@@ -233,11 +232,11 @@ static void test_dtypes(void) {
 }
 
 static void test_roundtrip(void) {
-    char err[SSLT_ERRLEN] = "";
+    ssl_err err = {0};
     const char *p = tmp("sample.sslt");
     T_EQ(write_sample_file(p, 16), 0, "write sample (16-byte chunks)");
     int fd = open(p, O_RDONLY);
-    sslt_reader *r = sslt_reader_open_fd(fd, "sample", err);
+    sslt_reader *r = sslt_reader_open_fd(fd, "sample", &err);
     const sslt_header *h;
     T_EQ(sslt_reader_next(r, &h), 1, "first section");
     sv *meta = sample_meta();
@@ -282,7 +281,7 @@ static void test_roundtrip(void) {
 
     /* Sections can be skipped unread (their chunks are still verified). */
     fd = open(p, O_RDONLY);
-    r = sslt_reader_open_fd(fd, "sample", err);
+    r = sslt_reader_open_fd(fd, "sample", &err);
     int k1 = sslt_reader_next(r, &h), k2 = sslt_reader_next(r, &h), k3 = sslt_reader_next(r, &h);
     T_OK(k1 == 1 && k2 == 1 && k3 == 0, "skipping sections");
     sslt_reader_close(r);
@@ -297,7 +296,7 @@ static void test_roundtrip(void) {
     unsigned char *c = malloc(n1 + n2);
     memcpy(c, a, n1);
     memcpy(c + n1, b, n2);
-    T_EQ(read_mem(c, n1 + n2, 1, err), 4, "concatenation reads as 4 sections");
+    T_EQ(read_mem(c, n1 + n2, 1, &err), 4, "concatenation reads as 4 sections");
     free(a);
     free(b);
     free(c);
@@ -311,24 +310,24 @@ static void test_pipe(void) {
     pid_t pid = fork();
     if (pid == 0) {
         close(fds[0]);
-        char err[SSLT_ERRLEN];
+        ssl_err err = {0};
         float *x = malloc(sizeof(float) * 750000);
         for (int i = 0; i < 750000; i++) x[i] = (float)i;
-        sslt_writer *w = sslt_writer_open_fd(fds[1], "pipe", 1, err);
+        sslt_writer *w = sslt_writer_open_fd(fds[1], "pipe", 1, &err);
         sslt_writer_set_chunk_bytes(w, 100000);
         const void *d[1] = {x};
-        int rc = sslt_write_section(w, "t", NULL, 1, &t, d) || sslt_writer_close(w, err);
+        int rc = sslt_write_section(w, "t", NULL, 1, &t, d) || sslt_writer_close(w, &err);
         _exit(rc ? 1 : 0);
     }
     close(fds[1]);
-    char err[SSLT_ERRLEN];
-    sslt_reader *r = sslt_reader_open_fd(fds[0], "pipe", err);
+    ssl_err err = {0};
+    sslt_reader *r = sslt_reader_open_fd(fds[0], "pipe", &err);
     const sslt_header *h;
     void *d[1] = {0};
     int ok = sslt_reader_next(r, &h) == 1 && sslt_reader_read_all(r, d, NULL) == 0 &&
              sslt_reader_next(r, &h) == 0;
     for (int i = 0; ok && i < 750000; i++) if (((float *)d[0])[i] != (float)i) ok = 0;
-    t_report(ok, "3 MB through a pipe", "%s", sslt_reader_error(r));
+    t_report(ok, "3 MB through a pipe", "%s", sslt_reader_error(r)->msg);
     free(d[0]);
     sslt_reader_close(r);
     close(fds[0]);
@@ -347,19 +346,19 @@ static int count_tmp_files(void) {
 }
 
 static void test_writer_errors(void) {
-    char err[SSLT_ERRLEN] = "";
+    ssl_err err = {0};
     sslt_tensor t = {"x", SSLT_U8, 1, {100000}};
     static unsigned char zeros[100000];
     const void *d[1] = {zeros};
 
-    sslt_writer *w = sslt_writer_open("/dev/full", 0, err);
+    sslt_writer *w = sslt_writer_open("/dev/full", 0, &err);
     int rc = w ? sslt_write_section(w, "t", NULL, 1, &t, d) : -1;
-    rc |= sslt_writer_close(w, err);
-    t_report(rc && strstr(err, "/dev/full") && strstr(err, "No space left"),
-             "/dev/full: error names the file", "%s", err);
+    rc |= sslt_writer_close(w, &err);
+    t_report(rc && strstr(err.msg, "/dev/full") && strstr(err.msg, "No space left"),
+             "/dev/full: error names the file", "%s", err.msg);
 
-    w = sslt_writer_open("/dev/null", 0, err);
-    rc = sslt_write_section(w, "t", NULL, 1, &t, d) || sslt_writer_close(w, err);
+    w = sslt_writer_open("/dev/null", 0, &err);
+    rc = sslt_write_section(w, "t", NULL, 1, &t, d) || sslt_writer_close(w, &err);
     T_EQ(rc, 0, "/dev/null is written directly");
 
     /* A closed pipe: EPIPE with SIGPIPE ignored (tools leave it default). */
@@ -367,10 +366,10 @@ static void test_writer_errors(void) {
     if (pipe(fds) == 0) {
         void (*old)(int) = signal(SIGPIPE, SIG_IGN);
         close(fds[0]);
-        w = sslt_writer_open_fd(fds[1], "pipe", 0, err);
+        w = sslt_writer_open_fd(fds[1], "pipe", 0, &err);
         rc = sslt_write_section(w, "t", NULL, 1, &t, d);
-        t_report(rc && strstr(sslt_writer_error(w), "Broken pipe"), "EPIPE says Broken pipe",
-                 "%s", sslt_writer_error(w));
+        t_report(rc && strstr(sslt_writer_error(w)->msg, "Broken pipe"), "EPIPE says Broken pipe",
+                 "%s", sslt_writer_error(w)->msg);
         sslt_writer_abort(w);
         close(fds[1]);
         signal(SIGPIPE, old);
@@ -379,7 +378,7 @@ static void test_writer_errors(void) {
     /* Atomic replace: the old file stays until close; abort leaves nothing. */
     const char *p = tmp("atomic.sslt");
     spit(p, "old", 3);
-    w = sslt_writer_open(p, 0, err);
+    w = sslt_writer_open(p, 0, &err);
     sslt_write_section(w, "t", NULL, 1, &t, d);
     size_t n;
     unsigned char *b = slurp(p, &n);
@@ -389,45 +388,45 @@ static void test_writer_errors(void) {
     b = slurp(p, &n);
     T_OK(n == 3 && count_tmp_files() == 0, "abort removes the temp file");
     free(b);
-    w = sslt_writer_open(p, 0, err);
+    w = sslt_writer_open(p, 0, &err);
     sslt_write_section(w, "t", NULL, 1, &t, d);
-    T_EQ(sslt_writer_close(w, err), 0, "close renames");
+    T_EQ(sslt_writer_close(w, &err), 0, "close renames");
     b = slurp(p, &n);
-    T_OK(read_mem(b, n, 0, err) == 1 && count_tmp_files() == 0, "renamed file reads back");
+    T_OK(read_mem(b, n, 0, &err) == 1 && count_tmp_files() == 0, "renamed file reads back");
     free(b);
     struct stat st;
     T_OK(stat(p, &st) == 0 && (st.st_mode & 0600) == 0600, "renamed file has normal permissions");
 
     /* Misuse is an error, not a crash. */
-    w = sslt_writer_open(tmp("misuse.sslt"), 0, err);
+    w = sslt_writer_open(tmp("misuse.sslt"), 0, &err);
     sslt_writer_begin(w, "t", NULL, 1, &t);
     T_EQ(sslt_writer_rows(w, 0, zeros, 100001), -1, "too many rows refused");
     sslt_writer_abort(w);
-    w = sslt_writer_open(tmp("misuse.sslt"), 0, err);
+    w = sslt_writer_open(tmp("misuse.sslt"), 0, &err);
     sslt_writer_begin(w, "t", NULL, 1, &t);
     sslt_writer_rows(w, 0, zeros, 10);
     T_EQ(sslt_writer_end(w), -1, "incomplete tensor refused at end");
     sslt_writer_abort(w);
-    w = sslt_writer_open(tmp("misuse.sslt"), 0, err);
+    w = sslt_writer_open(tmp("misuse.sslt"), 0, &err);
     sslt_writer_begin(w, "t", NULL, 1, &t);
-    t_report(sslt_writer_close(w, err) == -1 && access(tmp("misuse.sslt"), F_OK) != 0,
-             "close inside a section fails, leaves no file", "%s", err);
+    t_report(sslt_writer_close(w, &err) == -1 && access(tmp("misuse.sslt"), F_OK) != 0,
+             "close inside a section fails, leaves no file", "%s", err.msg);
     sslt_tensor huge = {"h", SSLT_F32, 2, {(int64_t)1 << 50, 4}};
-    w = sslt_writer_open(tmp("misuse.sslt"), 0, err);
+    w = sslt_writer_open(tmp("misuse.sslt"), 0, &err);
     T_EQ(sslt_writer_begin(w, "t", NULL, 1, &huge), -1, "writer refuses absurd shapes");
     sslt_writer_abort(w);
-    T_OK(sslt_writer_open(tmp("no/such/dir/x.sslt"), 0, err) == NULL && strstr(err, "No such file"),
+    T_OK(sslt_writer_open(tmp("no/such/dir/x.sslt"), 0, &err) == NULL && strstr(err.msg, "No such file"),
          "open in a missing directory fails");
-    T_OK(sslt_writer_open(tmp("x.sslt"), 99, err) == NULL, "bad level refused");
+    T_OK(sslt_writer_open(tmp("x.sslt"), 99, &err) == NULL, "bad level refused");
 }
 
 static void test_truncation(void) {
-    char err[SSLT_ERRLEN];
+    ssl_err err = {0};
     size_t n1, n;
     T_EQ(write_sample_file(tmp("s1.sslt"), 64), 0, "small sample");
     unsigned char *b = slurp(tmp("s1.sslt"), &n);
     /* Where the first section ends (the only truncation that reads cleanly). */
-    sslt_reader *r = sslt_reader_open(tmp("s1.sslt"), err);
+    sslt_reader *r = sslt_reader_open(tmp("s1.sslt"), &err);
     const sslt_header *h;
     sslt_reader_next(r, &h);
     sslt_reader_read_all(r, (void *[2]){0}, (int[2]){0, 0});
@@ -437,28 +436,28 @@ static void test_truncation(void) {
     sslt_reader_close(r);
     int bad = 0, prefix_ok = 0;
     for (size_t len = 0; len < n; len++) {
-        int k = read_mem(b, len, 0, err);
+        int k = read_mem(b, len, 0, &err);
         if (k >= 0 && !(len == n1 && k == 1)) { bad++; fprintf(stderr, "len %zu: %d sections\n", len, k); }
         if (k == 1) prefix_ok++;
-        if (k < 0 && len > 0 && !strstr(err, "record")) { bad++; fprintf(stderr, "len %zu: %s\n", len, err); }
-        if (k < 0 && len > 0 && !strstr(err, "truncated")) { bad++; fprintf(stderr, "len %zu: %s\n", len, err); }
+        if (k < 0 && len > 0 && !strstr(err.msg, "record")) { bad++; fprintf(stderr, "len %zu: %s\n", len, err.msg); }
+        if (k < 0 && len > 0 && !strstr(err.msg, "truncated")) { bad++; fprintf(stderr, "len %zu: %s\n", len, err.msg); }
     }
     t_report(bad == 0 && prefix_ok == 1, "every truncation is an error (but the section boundary)",
              "%d bad of %zu", bad, n);
-    T_EQ(read_mem(b, 0, 0, err), -1, "empty input is an error");
-    T_OK(strstr(err, "empty stream") != NULL, "empty stream message");
+    T_EQ(read_mem(b, 0, 0, &err), -1, "empty input is an error");
+    T_OK(strstr(err.msg, "empty stream") != NULL, "empty stream message");
 
     /* Every flipped byte: an error, or identical content (zstd ignores a
      * few bits, e.g. in table descriptions; its checksum then matches). */
-    read_mem(b, n, 1, err);
+    read_mem(b, n, 1, &err);
     uint32_t good = digest;
     int same = 0;
     bad = 0;
     for (size_t i = 0; i < n; i++) {
         b[i] ^= 0x5a;
-        int k = read_mem(b, n, 1, err);
+        int k = read_mem(b, n, 1, &err);
         if (k >= 0 && digest == good) same++;
-        else if (k != -1) { bad++; fprintf(stderr, "flip at %zu: %d %s\n", i, k, err); }
+        else if (k != -1) { bad++; fprintf(stderr, "flip at %zu: %d %s\n", i, k, err.msg); }
         b[i] ^= 0x5a;
     }
     t_report(bad == 0 && same < 10, "every flipped byte is detected or harmless",
@@ -467,8 +466,8 @@ static void test_truncation(void) {
     unsigned char *g = malloc(n + 3);
     memcpy(g, b, n);
     memcpy(g + n, "xyz", 3);
-    T_OK(read_mem(g, n + 3, 0, err) == -1 && strstr(err, "trailing garbage"), "trailing garbage");
-    T_OK(read_mem("hello world\n", 12, 0, err) == -1 && strstr(err, "not a tensor stream"),
+    T_OK(read_mem(g, n + 3, 0, &err) == -1 && strstr(err.msg, "trailing garbage"), "trailing garbage");
+    T_OK(read_mem("hello world\n", 12, 0, &err) == -1 && strstr(err.msg, "not a tensor stream"),
          "garbage: not a tensor stream");
     free(g);
     free(b);
@@ -514,19 +513,19 @@ static void end(int64_t rows, uint32_t crc, int chunks) {
 
 /* Expect the hand-made stream to fail with `want` in the message. */
 static void expect(const char *name, const char *want) {
-    char err[SSLT_ERRLEN] = "";
-    int k = read_mem(raw, rawn, 0, err);
-    t_report(k == -1 && strstr(err, want) && strstr(err, "mem: record"), name, "%d '%s'", k, err);
+    ssl_err err = {0};
+    int k = read_mem(raw, rawn, 0, &err);
+    t_report(k == -1 && strstr(err.msg, want) && strstr(err.msg, "mem: record"), name, "%d '%s'", k, err.msg);
     rawn = 0;
 }
 
 static void test_bad_records(void) {
-    char err[SSLT_ERRLEN];
+    ssl_err err = {0};
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     uint32_t crc = sslt_crc32(0, "abab", 4);
     hdr(2); chunk(0, 0, 1, 2); chunk(0, 1, 1, 2); end(2, crc, 2);
-    t_report(read_mem(raw, rawn, 0, err) == 1, "hand-made stream reads", "%s", err);
+    t_report(read_mem(raw, rawn, 0, &err) == 1, "hand-made stream reads", "%s", err.msg);
     crc = sslt_crc32(0, "abcd", 4);
     rawn = 0;
     hdr(2); chunk(0, 0, 2, 4); end(2, crc ^ 1, 1); expect("CRC mismatch", "CRC-32 mismatch");

@@ -31,13 +31,14 @@ enum { C_TAU, C_LAMBDA, C_ALPHA, C_M, C_BANKLR, C_LAM, C_LR, C_WD, C_MOM, C_GRAD
 
 static int gen_one(const char *dir, const char *which) {
     int paper = !strcmp(which, "paper");
-    char path[1024], err[512];
+    char path[1024];
+    ssl_err err = {0};
     snprintf(path, sizeof path, "%s/%s_in.bin", dir, which);
     FILE *f = fopen(path, "wb");
     if (!f) return perror(path), 1;
     net_config nc = tf_net_config(1, 28, 28, 0.03125f, paper ? "mlp3" : "linear", 32, 16);
-    net *n = net_new(&nc, B_, err);
-    if (!n) return fprintf(stderr, "%s\n", err), 1;
+    net *n = net_new(&nc, B_, &err);
+    if (!n) return fprintf(stderr, "%s\n", err.msg), 1;
     net_init(n, paper ? 5 : 6);
     rng r;
     rng_init(&r, 77, paper, 0);
@@ -87,7 +88,8 @@ static double max_abs(const float *v, int64_t n) {
 }
 
 static void check_case(const char *which) {
-    char pin[512], pout[512], name[256], err[SSLT_ERRLEN];
+    char pin[512], pout[512], name[256];
+    ssl_err err = {0};
     snprintf(pin, sizeof pin, "tests/fixtures/step/%s_in.bin", which);
     snprintf(pout, sizeof pout, "tests/fixtures/step/%s_out.bin", which);
     tf_rec *in = NULL, *out = NULL;
@@ -100,7 +102,7 @@ static void check_case(const char *which) {
                                   nv[6] == 2 ? "mlp3" : "linear", (int)nv[4], (int)nv[5]);
     ssl_ckpt ck;
     memset(&ck, 0, sizeof ck);
-    ck.net = net_new(&nc, B_, err);
+    ck.net = net_new(&nc, B_, &err);
     int missing = 0;
     for (int i = 0; i < net_ntensors(ck.net); i++) {
         net_tensor *t = net_tensor_at(ck.net, i);
@@ -131,7 +133,7 @@ static void check_case(const char *which) {
     tc.bank_momentum = cfg[C_M], tc.bank_lr = cfg[C_BANKLR];
     snprintf(tc.bank_write, sizeof tc.bank_write, "%s", cfg[C_GRAD] != 0 ? "grad" : "npid");
     tc.wd = cfg[C_WD], tc.momentum = cfg[C_MOM], tc.batch = B_;
-    trainer *t = trainer_new(&ck, &d, &tc, 1, err);
+    trainer *t = trainer_new(&ck, &d, &tc, 1, &err);
     snprintf(name, sizeof name, "step %s: trainer", which);
     T_OK(t != NULL, name);
     if (!t) return;
@@ -140,7 +142,7 @@ static void check_case(const char *which) {
     for (int b = 0; pr && b < B_; b++) perm[b] = (int32_t)((int64_t *)pr->data)[b];
     npid_stats ns;
     int rc = trainer_step_on(t, tf_find(in, nin, "x")->data, B_, tf_find(in, nin, "idx")->data,
-                             pr ? perm : NULL, pr ? cfg[C_LAM] : 1, cfg[C_LR], &ns, err);
+                             pr ? perm : NULL, pr ? cfg[C_LAM] : 1, cfg[C_LR], &ns, &err);
     snprintf(name, sizeof name, "step %s: step runs", which);
     T_EQ(rc, 0, name);
     const float *want;

@@ -23,7 +23,7 @@
 
 static int config_tests(void) {
     train_config p, n, q;
-    char err[TRAIN_ERRLEN];
+    ssl_err err = {0};
     T_EQ(train_config_default(&p, "paper", 32, 32), 0, "config: paper defaults");
     T_EQ(train_config_default(&n, "npid", 32, 32), 0, "config: npid defaults");
     T_OK(train_config_default(&q, "simclr", 32, 32) < 0, "config: unknown recipe refused");
@@ -35,36 +35,36 @@ static int config_tests(void) {
          n.lambda == 0 && n.cutmix == 0 && n.batch == 128 && n.lr == 0.03 && n.wd == 5e-4 &&
          !strcmp(n.schedule, "step") && n.nmilestones == 2 && n.milestones[1] == 160 && n.flip == 0,
          "config: npid recipe matches METHOD.md section 4");
-    T_EQ(train_config_check(&p, err), 0, "config: paper passes checks");
+    T_EQ(train_config_check(&p, &err), 0, "config: paper passes checks");
     sv *m = train_config_to_sv(&p);
     train_config r;
     train_config_default(&r, "npid", 32, 32);
-    T_EQ(train_config_apply(&r, m, err), 0, "config: apply a full map");
+    T_EQ(train_config_apply(&r, m, &err), 0, "config: apply a full map");
     sv *m2 = train_config_to_sv(&r);
     T_OK(sv_equal(m, m2), "config: to_sv/apply round trip");
-    T_EQ(train_config_compare(m, m2, err), 0, "config: equal maps compare equal");
+    T_EQ(train_config_compare(m, m2, &err), 0, "config: equal maps compare equal");
     sv *ov = sv_map();
     sv_set(ov, "epochs", sv_int(7));
-    train_config_apply(&r, ov, err);
+    train_config_apply(&r, ov, &err);
     sv_free(m2);
     m2 = train_config_to_sv(&r);
-    T_EQ(train_config_compare(m, m2, err), 0, "config: epochs is not critical");
+    T_EQ(train_config_compare(m, m2, &err), 0, "config: epochs is not critical");
     sv_set(ov, "tau", sv_float(0.1));
-    train_config_apply(&r, ov, err);
+    train_config_apply(&r, ov, &err);
     sv_free(m2);
     m2 = train_config_to_sv(&r);
-    T_OK(train_config_compare(m, m2, err) < 0 && strstr(err, "--tau"),
+    T_OK(train_config_compare(m, m2, &err) < 0 && strstr(err.msg, "--tau"),
          "config: a changed tau is refused, naming --tau");
     sv_free(ov);
     ov = sv_map();
     sv_set(ov, "bank_momentum", sv_float(0.8));
-    train_config_apply(&r, ov, err);
+    train_config_apply(&r, ov, &err);
     T_NEAR(r.bank_lr, 0.25, 1e-12, 0, "config: bank_lr follows bank_momentum");
     sv_set(ov, "no_such_key", sv_int(1));
-    T_OK(train_config_apply(&r, ov, err) < 0 && strstr(err, "no_such_key"),
+    T_OK(train_config_apply(&r, ov, &err) < 0 && strstr(err.msg, "no_such_key"),
          "config: unknown key refused");
     r.tau = -1;
-    T_OK(train_config_check(&r, err) < 0 && strstr(err, "--tau"), "config: bad tau named");
+    T_OK(train_config_check(&r, &err) < 0 && strstr(err.msg, "--tau"), "config: bad tau named");
     sv_free(ov), sv_free(m), sv_free(m2);
     return 0;
 }
@@ -73,8 +73,8 @@ static void bank_forward_tests(void) {
     ssl_dataset d;
     tf_make_dataset(&d, 10, 1, 28, 28, 3, 5);
     net_config nc = tf_net_config(1, 28, 28, 0.125f, "mlp3", 32, 16);
-    char err[512];
-    net *a = net_new(&nc, 4, err), *b = net_new(&nc, 4, err);
+    ssl_err err = {0};
+    net *a = net_new(&nc, 4, &err), *b = net_new(&nc, 4, &err);
     net_init(a, 11);
     net_init(b, 11);
     train_config tc;
@@ -83,7 +83,7 @@ static void bank_forward_tests(void) {
     train_aug_config(&tc, 28, 28, &aug);
     int dim = net_out_dim(a);
     float *bank = calloc((size_t)d.n * dim, sizeof *bank);
-    T_EQ(train_bank_forward(a, &d, &aug, d.mean, d.std, 4, 3, bank, err), 0, "bank: forward pass");
+    T_EQ(train_bank_forward(a, &d, &aug, d.mean, d.std, 4, 3, bank, &err), 0, "bank: forward pass");
     /* Recompute by hand: same order, same padding, same augmentation. */
     int64_t order[10], idx[4];
     train_order(order, 10, 3, TRAIN_INIT_EPOCH);
@@ -127,10 +127,10 @@ static void bank_forward_tests(void) {
 /* A small training setup: checkpoint with a forward bank, dataset d. */
 static void setup_net(ssl_ckpt *ck, const ssl_dataset *d, const train_config *tc, uint64_t seed,
                       int hidden, int dim) {
-    char err[512];
+    ssl_err err = {0};
     memset(ck, 0, sizeof *ck);
     net_config nc = tf_net_config(1, 28, 28, 0.125f, "mlp3", hidden, dim);
-    ck->net = net_new(&nc, (int)tc->batch, err);
+    ck->net = net_new(&nc, (int)tc->batch, &err);
     net_init(ck->net, seed);
     ck->n = d->n, ck->d = net_out_dim(ck->net), ck->seed = seed;
     ck->bank = calloc((size_t)d->n * ck->d, sizeof(float));
@@ -141,7 +141,7 @@ static void setup_net(ssl_ckpt *ck, const ssl_dataset *d, const train_config *tc
     sv_set(ck->config, "data", train_data_sv(d));
     aug_config aug;
     train_aug_config(tc, 28, 28, &aug);
-    train_bank_forward(ck->net, d, &aug, d->mean, d->std, (int)tc->batch, seed, ck->bank, err);
+    train_bank_forward(ck->net, d, &aug, d->mean, d->std, (int)tc->batch, seed, ck->bank, &err);
 }
 
 static void setup(ssl_ckpt *ck, const ssl_dataset *d, const train_config *tc, uint64_t seed) {
@@ -160,14 +160,14 @@ static int same_state(ssl_ckpt *a, ssl_ckpt *b) {
 
 static int run_to(ssl_ckpt *ck, const ssl_dataset *d, train_config tc, int64_t epochs,
                   int64_t max_steps) {
-    char err[TRAIN_ERRLEN];
+    ssl_err err = {0};
     tc.epochs = epochs;
-    trainer *t = trainer_new(ck, d, &tc, ck->seed, err);
-    if (!t) return printf("trainer_new: %s\n", err), -1;
+    trainer *t = trainer_new(ck, d, &tc, ck->seed, &err);
+    if (!t) return printf("trainer_new: %s\n", err.msg), -1;
     train_hooks h = {.max_steps = max_steps};
     train_status st;
-    int rc = train_run(t, &h, &st, err);
-    if (rc < 0) printf("train_run: %s\n", err);
+    int rc = train_run(t, &h, &st, &err);
+    if (rc < 0) printf("train_run: %s\n", err.msg);
     trainer_free(t);
     return rc;
 }
@@ -184,10 +184,11 @@ static void resume_tests(void) {
     T_EQ(run_to(&a, &d, tc, 2, -1), 0, "resume: 2 epochs in one run");
     T_EQ(a.step, 6, "resume: 2 epochs of floor(12/4) steps");
     T_EQ(run_to(&b, &d, tc, 1, -1), 0, "resume: first epoch");
-    char path[256], err[SSLT_ERRLEN];
+    char path[256];
+    ssl_err err = {0};
     snprintf(path, sizeof path, "%s/resume.ckpt", getenv("SSL_TEST_TMP") ? getenv("SSL_TEST_TMP") : "/tmp");
-    T_EQ(ckpt_save(&b, path, "test", err), 0, "resume: save after epoch 1");
-    T_EQ(ckpt_load(&b2, path, 4, CKPT_LOAD_ALL, err), 0, "resume: load");
+    T_EQ(ckpt_save(&b, path, "test", &err), 0, "resume: save after epoch 1");
+    T_EQ(ckpt_load(&b2, path, 4, CKPT_LOAD_ALL, &err), 0, "resume: load");
     T_EQ(b2.step, 3, "resume: loaded step");
     T_EQ(b2.epoch, 1, "resume: loaded epoch");
     T_EQ(run_to(&b2, &d, tc, 2, -1), 0, "resume: continue to epoch 2");
@@ -196,8 +197,8 @@ static void resume_tests(void) {
     /* A stop in the middle of epoch 0 (data order position). */
     T_EQ(run_to(&c, &d, tc, 2, 2), 1, "resume: stop after 2 steps");
     ssl_ckpt c2;
-    ckpt_save(&c, path, "test", err);
-    T_EQ(ckpt_load(&c2, path, 4, CKPT_LOAD_ALL, err), 0, "resume: load mid-epoch");
+    ckpt_save(&c, path, "test", &err);
+    T_EQ(ckpt_load(&c2, path, 4, CKPT_LOAD_ALL, &err), 0, "resume: load mid-epoch");
     T_EQ(run_to(&c2, &d, tc, 2, -1), 0, "resume: continue from mid-epoch");
     T_OK(same_state(&a, &c2), "resume: mid-epoch stop + resume equals the straight run");
     unlink(path);
@@ -213,8 +214,8 @@ static void nan_tests(void) {
     tc.batch = 4, tc.k_negatives = 4;
     ssl_ckpt ck;
     setup(&ck, &d, &tc, 3);
-    char err[TRAIN_ERRLEN] = "";
-    trainer *t = trainer_new(&ck, &d, &tc, 3, err);
+    ssl_err err = {0};
+    trainer *t = trainer_new(&ck, &d, &tc, 3, &err);
     size_t bs = (size_t)d.n * ck.d * sizeof(float);
     float *before = malloc(bs);
     memcpy(before, ck.bank, bs);
@@ -226,13 +227,13 @@ static void nan_tests(void) {
     net_tensor *hw = net_find(ck.net, "head.6.weight");
     float keep = hw->data[3];
     hw->data[3] = NAN;
-    T_OK(trainer_step_on(t, x, 4, idx, NULL, 1, 0.1, &ns, err) < 0 && strstr(err, "loss is not finite"),
+    T_OK(trainer_step_on(t, x, 4, idx, NULL, 1, 0.1, &ns, &err) < 0 && strstr(err.msg, "loss is not finite"),
          "nan: a NaN loss stops the step with 'loss is not finite'");
     T_OK(!memcmp(before, ck.bank, bs), "nan: the bank is left unchanged");
     hw->data[3] = keep;
     /* A NaN in the input stops the step too (at the loss or the gradient). */
     x[5] = NAN;
-    T_OK(trainer_step_on(t, x, 4, idx, NULL, 1, 0.1, &ns, err) < 0 && strstr(err, "not finite"),
+    T_OK(trainer_step_on(t, x, 4, idx, NULL, 1, 0.1, &ns, &err) < 0 && strstr(err.msg, "not finite"),
          "nan: a NaN input stops the step");
     trainer_free(t);
     free(x), free(before);
@@ -262,14 +263,15 @@ static void learning_tests(const char *recipe) {
     tc.cutmix = 0;
     setup_net(&ck, &d, &tc, 4, 128, 128);
     if (!strcmp(recipe, "npid")) npid_bank_random(ck.bank, d.n, ck.d, 4);
-    char err[TRAIN_ERRLEN], name[96];
-    trainer *t = trainer_new(&ck, &d, &tc, 4, err);
+    char name[96];
+    ssl_err err = {0};
+    trainer *t = trainer_new(&ck, &d, &tc, 4, &err);
     train_status st;
     memset(&st, 0, sizeof st);
     double l0 = 0, a0 = 0, l1 = 0, a1 = 0;
     int ok = 1;
     for (int s = 0; s < 30 && ok; s++) {
-        ok = !trainer_step(t, &st, err);
+        ok = !trainer_step(t, &st, &err);
         if (s < 3) l0 += st.ce / 3, a0 += st.inst_acc / 3;
         if (s >= 27) l1 += st.ce / 3, a1 += st.inst_acc / 3;
     }

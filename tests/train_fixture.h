@@ -77,7 +77,7 @@ static void __attribute__((unused)) tf_free_dataset(ssl_dataset *d) {
 
 /* Write d as a dataset stream; 0 or -1 (message on stderr). */
 static int __attribute__((unused)) tf_write_dataset(const ssl_dataset *d, const char *path) {
-    char err[SSLT_ERRLEN];
+    ssl_err err = {0};
     sv *meta = sv_copy(d->meta);
     sv *classes = sv_array();
     for (int k = 0; k < d->nclasses; k++) {
@@ -95,11 +95,11 @@ static int __attribute__((unused)) tf_write_dataset(const ssl_dataset *d, const 
     ts[0].shape[0] = d->n, ts[0].shape[1] = d->c, ts[0].shape[2] = d->h, ts[0].shape[3] = d->w;
     ts[1].name = "labels", ts[1].dtype = SSLT_I32, ts[1].ndim = 1, ts[1].shape[0] = d->n;
     const void *data[2] = {d->images, d->labels};
-    sslt_writer *w = sslt_writer_open(path, 0, err);
+    sslt_writer *w = sslt_writer_open(path, 0, &err);
     int rc = -1;
-    if (w && !sslt_write_section(w, "dataset", meta, 2, ts, data)) rc = sslt_writer_close(w, err);
-    else if (w) snprintf(err, sizeof err, "%s", sslt_writer_error(w)), sslt_writer_abort(w);
-    if (rc) fprintf(stderr, "tf_write_dataset: %s\n", err);
+    if (w && !sslt_write_section(w, "dataset", meta, 2, ts, data)) rc = sslt_writer_close(w, &err);
+    else if (w) snprintf(err.msg, sizeof err.msg, "%s", sslt_writer_error(w)->msg), sslt_writer_abort(w);
+    if (rc) fprintf(stderr, "tf_write_dataset: %s\n", err.msg);
     sv_free(meta);
     return rc;
 }

@@ -176,11 +176,11 @@ void json_num(const char *key, double x, int comma) {
 /* ---- feature pairs (ssl-knn, ssl-lineval) ---- */
 
 static void load_features(ssl_features *f, const char *path) {
-    char err[SSLT_ERRLEN];
-    if (features_load(f, path, err)) {
+    ssl_err err;
+    if (features_load(f, path, &err)) {
         const char *name = strcmp(path, "-") ? path : "<stdin>";
-        if (!strncmp(err, name, strlen(name))) die("%s", err);
-        die("%s: %s", name, err);
+        if (!strncmp(err.msg, name, strlen(name))) die("%s", err.msg);
+        die("%s: %s", name, err.msg);
     }
     if (f->n < 1) die("%s: no rows (empty set)", path);
 }

@@ -44,7 +44,7 @@ typedef struct {
  * (status 141 from the shell); this covers callers that ignore SIGPIPE. */
 static void write_failed(sslt_writer *w, const char *msg) {
     int pipe_gone = errno == EPIPE || strstr(msg, "Broken pipe") || strstr(msg, "EPIPE");
-    char m[SSLT_ERRLEN];
+    char m[SSL_ERRLEN];
     snprintf(m, sizeof m, "%s", msg);   /* msg may live inside w */
     if (w) sslt_writer_abort(w);
     if (pipe_gone) exit(EXIT_RUNTIME);
@@ -52,19 +52,19 @@ static void write_failed(sslt_writer *w, const char *msg) {
 }
 
 static int run(const opts *o) {
-    char err[SSLT_ERRLEN];
+    ssl_err err;
     const char *dname = strcmp(o->data, "-") ? o->data : "<stdin>";
-    ckpt_reader *cr = ckpt_open(o->ckpt, err);
-    if (!cr) die("%s", err);
+    ckpt_reader *cr = ckpt_open(o->ckpt, &err);
+    if (!cr) die("%s", err.msg);
     ssl_ckpt ck;
-    if (ckpt_read(cr, &ck, o->batch, 0, err)) die("%s", err);
+    if (ckpt_read(cr, &ck, o->batch, 0, &err)) die("%s", err.msg);
     ckpt_close(cr);
     const net_config *nc = net_get_config(ck.net);
     int head = !strcmp(o->layer, "head");
     int F = head ? net_out_dim(ck.net) : net_feature_dim(ck.net);
 
-    ssl_dstream *s = dstream_open(o->data, err);
-    if (!s) die("%s", err);
+    ssl_dstream *s = dstream_open(o->data, &err);
+    if (!s) die("%s", err.msg);
     const ssl_dataset *info_ = dstream_info(s);
     if (info_->c != nc->in_ch || info_->h != nc->in_h || info_->w != nc->in_w)
         die("%s: images are %dx%dx%d, the network of %s expects %dx%dx%d", dname, info_->c,
@@ -97,9 +97,9 @@ static int run(const opts *o) {
     int32_t *labels = malloc((size_t)o->batch * sizeof *labels);
     float *x = malloc((size_t)o->batch * img * sizeof *x);
     if (!images || !labels || !x) die("out of memory");
-    sslt_writer *w = sslt_writer_open(o->out, 0, err);
-    if (!w) die("%s", err);
-    if (sslt_writer_begin(w, "features", meta, 2, ts)) write_failed(w, sslt_writer_error(w));
+    sslt_writer *w = sslt_writer_open(o->out, 0, &err);
+    if (!w) die("%s", err.msg);
+    if (sslt_writer_begin(w, "features", meta, 2, ts)) write_failed(w, sslt_writer_error(w)->msg);
     double t0 = now_seconds();
     int64_t done = 0, cnt;
     while ((cnt = dstream_next(s, images, labels, o->batch)) > 0) {
@@ -111,19 +111,19 @@ static int run(const opts *o) {
         net_forward(ck.net, x, (int)cnt, 0);
         const float *f = head ? net_output(ck.net) : net_features(ck.net);
         if (sslt_writer_rows(w, 0, f, cnt) || sslt_writer_rows(w, 1, labels, cnt))
-            write_failed(w, sslt_writer_error(w));
+            write_failed(w, sslt_writer_error(w)->msg);
         done += cnt;
     }
     if (cnt < 0) {
         sslt_writer_abort(w);
-        die("%s", dstream_error(s));
+        die("%s", dstream_error(s)->msg);
     }
     if (done != N) {
         sslt_writer_abort(w);
         die("%s: %lld images, the header announced %lld", dname, (long long)done, (long long)N);
     }
-    if (sslt_writer_end(w)) write_failed(w, sslt_writer_error(w));
-    if (sslt_writer_close(w, err)) write_failed(NULL, err);
+    if (sslt_writer_end(w)) write_failed(w, sslt_writer_error(w)->msg);
+    if (sslt_writer_close(w, &err)) write_failed(NULL, err.msg);
     double dt = now_seconds() - t0;
     info(2, "%lld images, %s features of %d, %.2f s (%.0f img/s), peak RSS %.0f MiB",
          (long long)N, o->layer, F, dt, dt > 0 ? N / dt : 0, peak_rss_mib());

@@ -15,7 +15,6 @@
 
 #include "common.h"
 #include "stream/sslt.h"
-#include "stream/sslt_internal.h"
 
 static const char usage_text[] =
     "usage: ssl-info [options] [FILE...]\n"
@@ -40,7 +39,7 @@ static int json_mode, check_mode;
 
 /* Read a whole stream; on success return its description as a value tree
  * (file, totals, sections), else NULL with err set. */
-static sv *describe(const char *path, char err[SSLT_ERRLEN]) {
+static sv *describe(const char *path, ssl_err *err) {
     sslt_reader *r = sslt_reader_open(path, err);
     if (!r) return NULL;
     sv *doc = sv_map(), *sections = sv_array();
@@ -76,7 +75,7 @@ static sv *describe(const char *path, char err[SSLT_ERRLEN]) {
         sv_push(sections, s);
     }
     if (k < 0) {
-        snprintf(err, SSLT_ERRLEN, "%s", sslt_reader_error(r));
+        ssl_forward(err, sslt_reader_error(r));
         sslt_reader_close(r);
         sv_free(sections);
         sv_free(doc);
@@ -167,10 +166,10 @@ static int run(int nfiles, char **files) {
     int status = 0;
     if (nfiles == 0) { nfiles = 1; files = stdin_only; }
     for (int i = 0; i < nfiles; i++) {
-        char err[SSLT_ERRLEN];
-        sv *doc = describe(files[i], err);
+        ssl_err err;
+        sv *doc = describe(files[i], &err);
         if (!doc) {
-            warnx_("%s", err);
+            warnx_("%s", err.msg);
             status = EXIT_RUNTIME;
             continue;
         }

@@ -62,11 +62,11 @@ typedef struct {
 } opts;
 
 static int run(const opts *o) {
-    char err[SSLT_ERRLEN], terr[TRAIN_ERRLEN];
+    ssl_err err, terr;
     ssl_dataset d;
     const char *dname = strcmp(o->data, "-") ? o->data : "<stdin>";
     int paper = !strcmp(o->recipe, "paper");
-    if (dataset_load(&d, o->data, err)) die("%s", err);
+    if (dataset_load(&d, o->data, &err)) die("%s", err.msg);
     if (d.n < 1) die("%s: the dataset is empty", dname);
 
     net_config nc;
@@ -98,7 +98,7 @@ static int run(const opts *o) {
 
     ssl_ckpt ck;
     memset(&ck, 0, sizeof ck);
-    if (!(ck.net = net_new(&nc, (int)B, err))) die("invalid network: %s", err);
+    if (!(ck.net = net_new(&nc, (int)B, &err))) die("invalid network: %s", err.msg);
     net_init(ck.net, o->seed);
     ck.n = d.n;
     ck.d = net_out_dim(ck.net);
@@ -136,8 +136,8 @@ static int run(const opts *o) {
     if (!strcmp(bank, "forward")) {
         double mean[SSL_MAX_CHANNELS], std[SSL_MAX_CHANNELS];
         train_data_norm(sv_get(ck.config, "data"), &d, mean, std);
-        if (train_bank_forward(ck.net, &d, &aug, mean, std, (int)B, o->seed, ck.bank, terr))
-            die("%s: %s", dname, terr);
+        if (train_bank_forward(ck.net, &d, &aug, mean, std, (int)B, o->seed, ck.bank, &terr))
+            die("%s: %s", dname, terr.msg);
     } else {
         npid_bank_random(ck.bank, d.n, ck.d, o->seed);
     }
@@ -147,7 +147,7 @@ static int run(const opts *o) {
          peak_rss_mib());
     char by[64];
     snprintf(by, sizeof by, "ssl-init-bank %s", SSL_VERSION);
-    if (ckpt_save(&ck, o->out, by, err)) die("%s", err);
+    if (ckpt_save(&ck, o->out, by, &err)) die("%s", err.msg);
     ckpt_destroy(&ck);
     dataset_destroy(&d);
     return 0;

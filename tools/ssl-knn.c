@@ -83,9 +83,9 @@ static int run(const options *o) {
     double t1 = now_seconds();
     knn_config cfg = { o->k, o->nk, o->sigma, o->nsigma, 0, 0, 1 };
     knn_report r;
-    char err[KNN_ERRLEN];
-    if (knn_evaluate(tr.x, tr.labels, tr.n, te.x, te.labels, te.n, tr.dim, nc, &cfg, &r, err))
-        die("%s: %s", o->train_path, err);
+    ssl_err err;
+    if (knn_evaluate(tr.x, tr.labels, tr.n, te.x, te.labels, te.n, tr.dim, nc, &cfg, &r, &err))
+        die("%s: %s", o->train_path, err.msg);
     double t2 = now_seconds();
     if (o->json) {
         printf("{");

@@ -63,19 +63,19 @@ static sv *recipe_sv(const options *o) {
 
 static int run(options *o) {
     ssl_features tr, te;
-    char err[LINEVAL_ERRLEN];
+    ssl_err err;
     double t0 = now_seconds();
     int nc = load_feature_pair(&tr, &te, o->train_path, o->test_path, 1);
     o->cfg.on_epoch = on_epoch;
     o->cfg.ctx = o;
     lineval_model m;
     double t1 = now_seconds();
-    if (lineval_train(&o->cfg, tr.x, tr.labels, tr.n, tr.dim, nc, &m, err))
-        die("%s: %s", o->train_path, err);
+    if (lineval_train(&o->cfg, tr.x, tr.labels, tr.n, tr.dim, nc, &m, &err))
+        die("%s: %s", o->train_path, err.msg);
     double t2 = now_seconds();
     lineval_acc atr, ate;
-    if (lineval_evaluate(&m, tr.x, tr.labels, tr.n, &atr, err)) die("%s: %s", o->train_path, err);
-    if (lineval_evaluate(&m, te.x, te.labels, te.n, &ate, err)) die("%s: %s", o->test_path, err);
+    if (lineval_evaluate(&m, tr.x, tr.labels, tr.n, &atr, &err)) die("%s: %s", o->train_path, err.msg);
+    if (lineval_evaluate(&m, te.x, te.labels, te.n, &ate, &err)) die("%s: %s", o->test_path, err.msg);
     if (o->save_path) {
         sv *recipe = recipe_sv(o), *extra = sv_map();
         if (!recipe || !extra) die("out of memory");
@@ -86,12 +86,12 @@ static int run(options *o) {
         const char *const *cls = tr.classes && tr.nclasses == nc ? (const char *const *)tr.classes
                                  : te.classes && te.nclasses == nc ? (const char *const *)te.classes
                                  : NULL;
-        int bad = lineval_save(&m, o->save_path, cls, recipe, extra, err);
+        int bad = lineval_save(&m, o->save_path, cls, recipe, extra, &err);
         sv_free(recipe);
         sv_free(extra);
         if (bad) {
-            if (!strncmp(err, o->save_path, strlen(o->save_path))) die("%s", err);
-            die("%s: %s", o->save_path, err);
+            if (!strncmp(err.msg, o->save_path, strlen(o->save_path))) die("%s", err.msg);
+            die("%s: %s", o->save_path, err.msg);
         }
     }
     if (o->json) {

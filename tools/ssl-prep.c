@@ -164,9 +164,9 @@ static sv *make_meta(const options *o, const prep_data *d, const double *mean, c
 }
 
 static int write_stream(const options *o, const prep_data *d, const sv *meta) {
-    char err[SSLT_ERRLEN];
-    sslt_writer *w = sslt_writer_open(o->output, o->level, err);
-    if (!w) { warnx_("%s", err); return -1; }
+    ssl_err err;
+    sslt_writer *w = sslt_writer_open(o->output, o->level, &err);
+    if (!w) { warnx_("%s", err.msg); return -1; }
     sslt_tensor t[2];
     memset(t, 0, sizeof t);
     t[0].name = "images"; t[0].dtype = SSLT_U8; t[0].ndim = 4;
@@ -183,16 +183,16 @@ static int write_stream(const options *o, const prep_data *d, const sv *meta) {
     }
     if (!rc) rc = sslt_writer_end(w);
     if (rc) {
-        warnx_("%s", sslt_writer_error(w));
+        warnx_("%s", sslt_writer_error(w)->msg);
         sslt_writer_abort(w);
         return -1;
     }
-    if (sslt_writer_close(w, err)) { warnx_("%s", err); return -1; }
+    if (sslt_writer_close(w, &err)) { warnx_("%s", err.msg); return -1; }
     return 0;
 }
 
 static int run(options *o) {
-    char err[PREP_ERRLEN];
+    ssl_err err;
     prep_data d;
     progress pr = { now_seconds(), 0, isatty(2), 0 };
     int64_t *idx = NULL, nidx = 0;
@@ -201,15 +201,15 @@ static int run(options *o) {
         o->po.progress = on_progress;
         o->po.progress_ctx = &pr;
     }
-    int rc = prep_load(&d, (const char *const *)o->paths, o->npaths, &o->po, err);
+    int rc = prep_load(&d, (const char *const *)o->paths, o->npaths, &o->po, &err);
     if (pr.shown && pr.tty) fputc('\n', stderr);
-    if (rc) { warnx_("%s", err); return -1; }
-    if (o->classes && prep_set_classes(&d, o->classes, err)) { warnx_("%s: %s", o->paths[0], err); goto fail; }
-    if (prep_check_labels(&d, o->paths[0], err)) { warnx_("%s", err); goto fail; }
+    if (rc) { warnx_("%s", err.msg); return -1; }
+    if (o->classes && prep_set_classes(&d, o->classes, &err)) { warnx_("%s: %s", o->paths[0], err.msg); goto fail; }
+    if (prep_check_labels(&d, o->paths[0], &err)) { warnx_("%s", err.msg); goto fail; }
     if (o->subset) {
         int64_t per; double frac;
         prep_subset_parse(o->subset, &per, &frac);
-        if (prep_subset(&d, per, frac, o->seed, &idx, &nidx, err)) { warnx_("%s", err); goto fail; }
+        if (prep_subset(&d, per, frac, o->seed, &idx, &nidx, &err)) { warnx_("%s", err.msg); goto fail; }
     }
     prep_stats(&d, mean, std);
     sv *meta = make_meta(o, &d, mean, std, idx, nidx);

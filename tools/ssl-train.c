@@ -194,24 +194,21 @@ static void on_epoch(void *vctx, const train_status *st) {
             st->epoch_inst_acc, knn, step_ips(st), ips, busy > 0 ? 100 * st->t_aug / busy : 0);
 }
 
-static int save(void *vctx, const train_status *st, char err[TRAIN_ERRLEN]) {
+static int save(void *vctx, const train_status *st, ssl_err *err) {
     run_ctx *c = vctx;
-    char by[64], serr[SSLT_ERRLEN];
+    char by[64];
     (void)st;
     snprintf(by, sizeof by, "ssl-train %s", SSL_VERSION);
-    if (ckpt_save(c->ck, c->o->out, by, serr)) {
-        snprintf(err, TRAIN_ERRLEN, "%s", serr);
-        return -1;
-    }
+    if (ckpt_save(c->ck, c->o->out, by, err)) return -1;
     info(2, "checkpoint written: %s (step %lld)", c->o->out, (long long)c->ck->step);
     return 0;
 }
 
 static int run(opts *o) {
-    char err[SSLT_ERRLEN], terr[TRAIN_ERRLEN];
+    ssl_err err, terr;
     const char *dname = strcmp(o->data, "-") ? o->data : "<stdin>";
-    ckpt_reader *cr = ckpt_open(o->ckpt, err);
-    if (!cr) die("%s", err);
+    ckpt_reader *cr = ckpt_open(o->ckpt, &err);
+    if (!cr) die("%s", err.msg);
     const sv *meta = ckpt_meta(cr);
     const sv *cfg = sv_get(meta, "config");
     const sv *stored = sv_get(cfg, "train");
@@ -223,8 +220,8 @@ static int run(opts *o) {
             "settings", (long long)sv_get_int(meta, "seed", 0), (unsigned long long)seed);
 
     ssl_dataset d;
-    if (dataset_load(&d, o->data, err)) die("%s", err);
-    if (train_data_check(sv_get(cfg, "data"), &d, terr)) die("%s: %s", dname, terr);
+    if (dataset_load(&d, o->data, &err)) die("%s", err.msg);
+    if (train_data_check(sv_get(cfg, "data"), &d, &terr)) die("%s: %s", dname, terr.msg);
 
     /* Resolve: recipe defaults < stored settings < flags. */
     const char *recipe = o->recipe ? o->recipe
@@ -232,8 +229,8 @@ static int run(opts *o) {
                        : sv_get_str(sv_get(cfg, "init"), "recipe", "paper");
     train_config tc;
     if (train_config_default(&tc, recipe, d.h, d.w)) die("--recipe: unknown recipe '%s'", recipe);
-    if (stored && train_config_apply(&tc, stored, terr)) die("%s: %s", o->ckpt, terr);
-    if (train_config_apply(&tc, o->ov, terr)) die("%s", terr);
+    if (stored && train_config_apply(&tc, stored, &terr)) die("%s: %s", o->ckpt, terr.msg);
+    if (train_config_apply(&tc, o->ov, &terr)) die("%s", terr.msg);
     if (tc.batch > d.n) {
         info(1, "notice: --batch %lld clipped to the %lld images of %s", (long long)tc.batch,
              (long long)d.n, dname);
@@ -250,10 +247,10 @@ static int run(opts *o) {
             tc.k_negatives = d.n - tc.batch;
         }
     }
-    if (train_config_check(&tc, terr)) usage_error("%s", terr);
+    if (train_config_check(&tc, &terr)) usage_error("%s", terr.msg);
     sv *now = train_config_to_sv(&tc);
     if (!now) die("out of memory");
-    if (resuming && train_config_compare(stored, now, terr)) die("%s: %s", o->ckpt, terr);
+    if (resuming && train_config_compare(stored, now, &terr)) die("%s: %s", o->ckpt, terr.msg);
     /* --deterministic: keep the thread count the run started with. */
     int threads = o->threads;
     if (tc.deterministic) {
@@ -268,7 +265,7 @@ static int run(opts *o) {
     set_threads(threads);
 
     ssl_ckpt ck;
-    if (ckpt_read(cr, &ck, (int)tc.batch, CKPT_LOAD_ALL, err)) die("%s", err);
+    if (ckpt_read(cr, &ck, (int)tc.batch, CKPT_LOAD_ALL, &err)) die("%s", err.msg);
     ckpt_close(cr);
     ck.seed = seed;
     sv_set(ck.config, "train", now);
@@ -284,13 +281,13 @@ static int run(opts *o) {
     ssl_dataset mon;
     int has_mon = 0;
     if (o->monitor) {
-        if (dataset_load(&mon, o->monitor, err)) die("%s", err);
+        if (dataset_load(&mon, o->monitor, &err)) die("%s", err.msg);
         has_mon = 1;
     }
     run_ctx rc = {.o = o, .ck = &ck, .tc = &tc, .tty = isatty(STDERR_FILENO), .step0 = ck.step};
     if (o->log && !(rc.log = fopen(o->log, "a"))) die("%s: %s", o->log, strerror(errno));
-    trainer *t = trainer_new(&ck, &d, &tc, seed, terr);
-    if (!t) die("%s: %s", dname, terr);
+    trainer *t = trainer_new(&ck, &d, &tc, seed, &terr);
+    if (!t) die("%s: %s", dname, terr.msg);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -301,9 +298,9 @@ static int run(opts *o) {
                      .monitor = has_mon ? &mon : NULL, .ctx = &rc, .on_step = on_step,
                      .on_epoch = on_epoch, .save = save};
     train_status st;
-    int r = train_run(t, &h, &st, terr);
+    int r = train_run(t, &h, &st, &terr);
     if (rc.bar) fputc('\n', stderr);
-    if (r < 0) die("%s", terr);
+    if (r < 0) die("%s", terr.msg);
     if (rc.log && fclose(rc.log)) die("%s: %s", o->log, strerror(errno));
     int status = 0;
     if (stop_signal) {

@@ -52,7 +52,7 @@ int aug_config_default(aug_config *a, const char *recipe, int h, int w) {
     return 0;
 }
 
-int aug_config_check(const aug_config *a, char *err, size_t errlen) {
+int aug_config_check(const aug_config *a, ssl_err *err) {
     const char *why = NULL;
     if (a->out_h <= 0 || a->out_w <= 0) why = "output size must be positive";
     else if (!(a->scale_min > 0 && a->scale_min <= a->scale_max && a->scale_max <= 1))
@@ -69,7 +69,7 @@ int aug_config_check(const aug_config *a, char *err, size_t errlen) {
     else if (!(a->blur_sigma_min > 0 && a->blur_sigma_min <= a->blur_sigma_max &&
                isfinite(a->blur_sigma_max)))
         why = "blur sigma must satisfy 0 < min <= max";
-    if (why && err && errlen) snprintf(err, errlen, "%s", why);
+    if (why) ssl_fail(err, SSL_EARG, "%s", why);
     return why ? -1 : 0;
 }
 

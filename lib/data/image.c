@@ -71,8 +71,7 @@ static int implausible(size_t n, uint64_t raw, uint64_t ratio) {
 typedef struct {
     const uint8_t *p;
     size_t n, off;
-    char *err;
-    size_t errlen;
+    ssl_err *err;
     jmp_buf jb;
 } png_src;
 
@@ -85,23 +84,23 @@ static void png_read_mem(png_structp png, png_bytep out, png_size_t len) {
 
 static void png_on_error(png_structp png, png_const_charp msg) {
     png_src *s = png_get_error_ptr(png);
-    snprintf(s->err, s->errlen, "corrupt PNG: %s", msg);
+    ssl_fail(s->err, SSL_EDATA, "corrupt PNG: %s", msg);
     longjmp(s->jb, 1);
 }
 
 static void png_on_warning(png_structp png, png_const_charp msg) { (void)png; (void)msg; }
 
 static int decode_png(image *im, const uint8_t *buf, size_t n, int want_c, int max_side,
-                      char *err, size_t errlen) {
+                      ssl_err *err) {
     png_src s;
-    s.p = buf; s.n = n; s.off = 0; s.err = err; s.errlen = errlen;
+    s.p = buf; s.n = n; s.off = 0; s.err = err;
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &s, png_on_error, png_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     uint8_t *volatile rows = NULL;
     png_bytep *volatile rowp = NULL;
     if (!info) {
         png_destroy_read_struct(&png, NULL, NULL);
-        snprintf(err, errlen, "out of memory");
+        ssl_fail(err, SSL_ENOMEM, "out of memory");
         return -1;
     }
     if (setjmp(s.jb)) {
@@ -136,7 +135,7 @@ static int decode_png(image *im, const uint8_t *buf, size_t n, int want_c, int m
     int rc = planarise(im, rows, (int)h, (int)w, c, want_c);
     free(rows); free(rowp);
     png_destroy_read_struct(&png, &info, NULL);
-    if (rc) snprintf(err, errlen, "out of memory");
+    if (rc) ssl_fail(err, SSL_ENOMEM, "out of memory");
     return rc;
 }
 
@@ -158,7 +157,7 @@ static void jpeg_on_message(j_common_ptr cinfo, int level) {
 }
 
 static int decode_jpeg(image *im, const uint8_t *buf, size_t n, int want_c, int max_side,
-                       char *err, size_t errlen) {
+                       ssl_err *err) {
     struct jpeg_decompress_struct cinfo;
     jpeg_err je;
     uint8_t *volatile rows = NULL;
@@ -170,7 +169,7 @@ static int decode_jpeg(image *im, const uint8_t *buf, size_t n, int want_c, int 
     if (setjmp(je.jb)) {
         char msg[JMSG_LENGTH_MAX];
         (*cinfo.err->format_message)((j_common_ptr)&cinfo, msg);
-        snprintf(err, errlen, "corrupt JPEG: %s", msg);
+        ssl_fail(err, SSL_EDATA, "corrupt JPEG: %s", msg);
         free(rows);
         jpeg_destroy_decompress(&cinfo);
         image_free(im);
@@ -182,14 +181,14 @@ static int decode_jpeg(image *im, const uint8_t *buf, size_t n, int want_c, int 
     jpeg_read_header(&cinfo, TRUE);
     if (cinfo.image_width < 1 || cinfo.image_height < 1 ||
         cinfo.image_width > (unsigned)max_side || cinfo.image_height > (unsigned)max_side) {
-        snprintf(err, errlen, "corrupt JPEG: image size %ux%u out of range",
+        ssl_fail(err, SSL_EDATA, "corrupt JPEG: image size %ux%u out of range",
                  cinfo.image_width, cinfo.image_height);
         jpeg_destroy_decompress(&cinfo);
         return -1;
     }
     if (implausible(n, (uint64_t)cinfo.image_width * cinfo.image_height * cinfo.num_components,
                     1024)) {
-        snprintf(err, errlen, "corrupt JPEG: image size %ux%u implausible for %zu bytes of data "
+        ssl_fail(err, SSL_EDATA, "corrupt JPEG: image size %ux%u implausible for %zu bytes of data "
                  "(decompression bomb?)", cinfo.image_width, cinfo.image_height, n);
         jpeg_destroy_decompress(&cinfo);
         return -1;
@@ -199,7 +198,7 @@ static int decode_jpeg(image *im, const uint8_t *buf, size_t n, int want_c, int 
     } else if (cinfo.jpeg_color_space == JCS_YCbCr || cinfo.jpeg_color_space == JCS_RGB) {
         cinfo.out_color_space = JCS_RGB;
     } else {
-        snprintf(err, errlen, "unsupported JPEG colour space (CMYK or YCCK)");
+        ssl_fail(err, SSL_EDATA, "unsupported JPEG colour space (CMYK or YCCK)");
         jpeg_destroy_decompress(&cinfo);
         return -1;
     }
@@ -208,7 +207,7 @@ static int decode_jpeg(image *im, const uint8_t *buf, size_t n, int want_c, int 
     rows = malloc((size_t)w * h * c);
     if (!rows) {
         jpeg_destroy_decompress(&cinfo);
-        snprintf(err, errlen, "out of memory");
+        ssl_fail(err, SSL_ENOMEM, "out of memory");
         return -1;
     }
     while (cinfo.output_scanline < cinfo.output_height) {
@@ -219,27 +218,27 @@ static int decode_jpeg(image *im, const uint8_t *buf, size_t n, int want_c, int 
     jpeg_destroy_decompress(&cinfo);
     if (je.eof) {
         free(rows);
-        snprintf(err, errlen, "corrupt JPEG: premature end of data");
+        ssl_fail(err, SSL_EDATA, "corrupt JPEG: premature end of data");
         return -1;
     }
     int rc = planarise(im, rows, h, w, c, want_c);
     free(rows);
-    if (rc) snprintf(err, errlen, "out of memory");
+    if (rc) ssl_fail(err, SSL_ENOMEM, "out of memory");
     return rc;
 }
 
 int image_decode(image *im, const void *buf, size_t n, int want_c, int max_side,
-                 char *err, size_t errlen) {
+                 ssl_err *err) {
     memset(im, 0, sizeof *im);
     if (want_c != 0 && want_c != 1 && want_c != 3) {
-        snprintf(err, errlen, "bad channel count %d", want_c);
+        ssl_fail(err, SSL_EDATA, "bad channel count %d", want_c);
         return -1;
     }
     switch (image_sniff(buf, n)) {
-    case IMAGE_PNG: return decode_png(im, buf, n, want_c, max_side, err, errlen);
-    case IMAGE_JPEG: return decode_jpeg(im, buf, n, want_c, max_side, err, errlen);
+    case IMAGE_PNG: return decode_png(im, buf, n, want_c, max_side, err);
+    case IMAGE_JPEG: return decode_jpeg(im, buf, n, want_c, max_side, err);
     default:
-        snprintf(err, errlen, "not a PNG or JPEG file");
+        ssl_fail(err, SSL_EDATA, "not a PNG or JPEG file");
         return -1;
     }
 }

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/err.h"
+
 enum { IMAGE_UNKNOWN = 0, IMAGE_PNG = 1, IMAGE_JPEG = 2 };
 
 typedef struct {
@@ -33,7 +35,7 @@ int image_sniff(const void *buf, size_t n);
  * (errlen bytes) describing the problem ("corrupt PNG: ...", "not a PNG or
  * JPEG file", "unsupported JPEG colour space"); im is then empty. */
 int image_decode(image *im, const void *buf, size_t n, int want_c, int max_side,
-                 char *err, size_t errlen);
+                 ssl_err *err);
 void image_free(image *im);       /* frees px, zeroes im; NULL is a no-op */
 
 /* Resize one plane src [sh][sw] into dst [dh][dw] (see above). Returns 0,

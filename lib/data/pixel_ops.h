@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/err.h"
+
 #include "data/augment.h"
 #include "util/rng.h"
 
@@ -34,7 +36,7 @@ typedef struct {
  * 0 < ratio_min <= ratio_max, probabilities in [0, 1], jitter strengths
  * >= 0 with hue <= 0.5, 0 < sigma_min <= sigma_max). Returns 0, or -1 with
  * a message in err (may be NULL). */
-int aug_config_check(const aug_config *a, char *err, size_t errlen);
+int aug_config_check(const aug_config *a, ssl_err *err);
 
 /* RandomResizedCrop.get_params: up to 10 tries of area scale U(smin, smax)
  * and log-uniform ratio in [rmin, rmax], w = round(sqrt(area*ratio)),

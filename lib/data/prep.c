@@ -16,7 +16,7 @@
 #include "util/threads.h"
 
 int prep_load(prep_data *d, const char *const *paths, int npaths, const prep_opts *o,
-              char err[PREP_ERRLEN]) {
+              ssl_err *err) {
     prep_opts dflt = {0};
     if (!o) o = &dflt;
     memset(d, 0, sizeof *d);
@@ -24,11 +24,11 @@ int prep_load(prep_data *d, const char *const *paths, int npaths, const prep_opt
     if (npaths == 2) {
         int k0 = prep_idx_kind(paths[0], err), k1;
         if (k0 < 0) return -1;
-        if (k0 == 0) { prep_errf(err, "%s: not an IDX file (bad magic)", paths[0]); return -1; }
+        if (k0 == 0) { ssl_fail(err, SSL_EDATA, "%s: not an IDX file (bad magic)", paths[0]); return -1; }
         if ((k1 = prep_idx_kind(paths[1], err)) < 0) return -1;
-        if (k1 == 0) { prep_errf(err, "%s: not an IDX file (bad magic)", paths[1]); return -1; }
+        if (k1 == 0) { ssl_fail(err, SSL_EDATA, "%s: not an IDX file (bad magic)", paths[1]); return -1; }
         if (k0 == k1) {
-            prep_errf(err, "%s: both inputs are IDX %s files; give one images and one labels file",
+            ssl_fail(err, SSL_EDATA, "%s: both inputs are IDX %s files; give one images and one labels file",
                      paths[1], k0 == 3 ? "images" : "labels");
             return -1;
         }
@@ -36,7 +36,7 @@ int prep_load(prep_data *d, const char *const *paths, int npaths, const prep_opt
     } else if (npaths == 1) {
         const char *p = paths[0];
         struct stat st;
-        if (stat(p, &st)) { prep_errf(err, "%s: %s", p, strerror(errno)); return -1; }
+        if (stat(p, &st)) { ssl_fail(err, SSL_EIO, "%s: %s", p, strerror(errno)); return -1; }
         if (S_ISDIR(st.st_mode)) {
             char ipath[4096], lpath[4096];
             int f = prep_idx_find(p, o->split, ipath, lpath, sizeof ipath, err);
@@ -46,7 +46,7 @@ int prep_load(prep_data *d, const char *const *paths, int npaths, const prep_opt
             int k = prep_idx_kind(p, err);
             if (k < 0) return -1;
             if (k > 0) {
-                prep_errf(err, "%s: an IDX %s file alone; give the images and labels files together, or their directory",
+                ssl_fail(err, SSL_EDATA, "%s: an IDX %s file alone; give the images and labels files together, or their directory",
                          p, k == 3 ? "images" : "labels");
                 return -1;
             }
@@ -55,7 +55,7 @@ int prep_load(prep_data *d, const char *const *paths, int npaths, const prep_opt
             rc = c ? prep_cifar_load(d, p, o, err) : prep_images_load(d, p, o, err);
         }
     } else {
-        prep_errf(err, "%d inputs: expected a directory or archive, or two IDX files", npaths);
+        ssl_fail(err, SSL_EDATA, "%d inputs: expected a directory or archive, or two IDX files", npaths);
         return -1;
     }
     if (rc) return -1;
@@ -87,20 +87,20 @@ static void convert_range(void *ctx, int64_t b, int64_t e, int tid) {
     free(tmp);
 }
 
-int prep_convert(prep_data *d, int channels, int h, int w, char err[PREP_ERRLEN]) {
+int prep_convert(prep_data *d, int channels, int h, int w, ssl_err *err) {
     int oc = channels ? channels : d->c, oh = h ? h : d->h, ow = w ? w : d->w;
     if (oc == d->c && oh == d->h && ow == d->w) return 0;
     if ((oc != 1 && oc != 3) || (d->c != 1 && d->c != 3) || oh < 1 || ow < 1) {
-        prep_errf(err, "cannot convert %d to %d channels", d->c, oc);
+        ssl_fail(err, SSL_EDATA, "cannot convert %d to %d channels", d->c, oc);
         return -1;
     }
     convert_job j = { d, NULL, oc, oh, ow, 0 };
     j.out = malloc((size_t)d->n * oc * oh * ow);
-    if (!j.out) { prep_errf(err, "out of memory converting %lld images", (long long)d->n); return -1; }
+    if (!j.out) { ssl_fail(err, SSL_ENOMEM, "out of memory converting %lld images", (long long)d->n); return -1; }
     ssl_parallel_for(d->n, 64, convert_range, &j);
     if (j.failed) {
         free(j.out);
-        prep_errf(err, "out of memory converting %lld images", (long long)d->n);
+        ssl_fail(err, SSL_ENOMEM, "out of memory converting %lld images", (long long)d->n);
         return -1;
     }
     free(d->images);
@@ -109,21 +109,21 @@ int prep_convert(prep_data *d, int channels, int h, int w, char err[PREP_ERRLEN]
     return 0;
 }
 
-int prep_check_labels(const prep_data *d, const char *name, char err[PREP_ERRLEN]) {
+int prep_check_labels(const prep_data *d, const char *name, ssl_err *err) {
     for (int64_t i = 0; i < d->n; i++)
         if (d->labels[i] < 0 || d->labels[i] >= d->nclasses) {
-            prep_errf(err, "%s: image %lld has label %d, outside the %d classes",
+            ssl_fail(err, SSL_EDATA, "%s: image %lld has label %d, outside the %d classes",
                      name, (long long)i, d->labels[i], d->nclasses);
             return -1;
         }
     return 0;
 }
 
-int prep_set_classes(prep_data *d, const char *list, char err[PREP_ERRLEN]) {
+int prep_set_classes(prep_data *d, const char *list, ssl_err *err) {
     int n = 1;
     for (const char *p = list; *p; p++) n += *p == ',';
     char **v = calloc((size_t)n, sizeof(char *));
-    if (!v) { prep_errf(err, "out of memory"); return -1; }
+    if (!v) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return -1; }
     const char *p = list;
     for (int i = 0; i < n; i++) {
         const char *c = strchr(p, ',');
@@ -131,7 +131,7 @@ int prep_set_classes(prep_data *d, const char *list, char err[PREP_ERRLEN]) {
         if (!len || !(v[i] = strndup(p, len))) {
             for (int k = 0; k < i; k++) free(v[k]);
             free(v);
-            prep_errf(err, "--classes: %s", len ? "out of memory" : "empty class name");
+            ssl_fail(err, SSL_ENOMEM, "--classes: %s", len ? "out of memory" : "empty class name");
             return -1;
         }
         p = c ? c + 1 : p + len;
@@ -141,7 +141,7 @@ int prep_set_classes(prep_data *d, const char *list, char err[PREP_ERRLEN]) {
     if (n <= maxl) {
         for (int k = 0; k < n; k++) free(v[k]);
         free(v);
-        prep_errf(err, "--classes: %d names, but the data has labels up to %d", n, maxl);
+        ssl_fail(err, SSL_EDATA, "--classes: %d names, but the data has labels up to %d", n, maxl);
         return -1;
     }
     for (int k = 0; k < d->nclasses; k++) free(d->classes[k]);
@@ -180,7 +180,7 @@ static int cmp_i64(const void *a, const void *b) {
 }
 
 int prep_subset(prep_data *d, int64_t per_class, double fraction, uint64_t seed,
-                int64_t **indices, int64_t *n_out, char err[PREP_ERRLEN]) {
+                int64_t **indices, int64_t *n_out, ssl_err *err) {
     int64_t *counts = calloc((size_t)d->nclasses + 1, sizeof(int64_t));
     int64_t *pool = malloc(sizeof(int64_t) * (size_t)(d->n ? d->n : 1));
     int64_t *keep = malloc(sizeof(int64_t) * (size_t)(d->n ? d->n : 1));
@@ -196,7 +196,7 @@ int prep_subset(prep_data *d, int64_t per_class, double fraction, uint64_t seed,
         for (int64_t i = 0; i < d->n; i++) if (d->labels[i] == c) pool[m++] = i;
         int64_t want = per_class ? per_class : (int64_t)floor(fraction * (double)m + 0.5);
         if (want > m) {
-            prep_errf(err, "--subset %lld: class '%s' has only %lld images",
+            ssl_fail(err, SSL_EDATA, "--subset %lld: class '%s' has only %lld images",
                      (long long)per_class, d->classes[c], (long long)m);
             goto fail;
         }
@@ -207,7 +207,7 @@ int prep_subset(prep_data *d, int64_t per_class, double fraction, uint64_t seed,
         memcpy(keep + nk, pool, sizeof(int64_t) * (size_t)want);
         nk += want;
     }
-    if (nk == 0) { prep_errf(err, "--subset: the subset is empty"); goto fail; }
+    if (nk == 0) { ssl_fail(err, SSL_EDATA, "--subset: the subset is empty"); goto fail; }
     size_t row = (size_t)d->c * d->h * d->w;
     img = malloc(row * (size_t)nk);
     lab = malloc(sizeof(int32_t) * (size_t)nk);
@@ -222,7 +222,7 @@ int prep_subset(prep_data *d, int64_t per_class, double fraction, uint64_t seed,
     *indices = keep; *n_out = nk;
     return 0;
 oom:
-    prep_errf(err, "out of memory choosing a subset");
+    ssl_fail(err, SSL_ENOMEM, "out of memory choosing a subset");
 fail:
     free(counts); free(pool); free(keep); free(img); free(lab);
     return -1;

@@ -18,7 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PREP_ERRLEN 512
+#include "util/err.h"
+
 /* Refuse splits larger than this many pixel bytes (sanity limit). */
 #define PREP_MAX_BYTES ((int64_t)1 << 36)
 /* Refuse images with more pixels than this per side. */
@@ -58,7 +59,7 @@ void prep_data_destroy(prep_data *d);   /* frees the buffers, zeroes d; NULL is 
  *   a file             a CIFAR tarball, or an archive of images
  * Then applies opts->channels and opts->height/width (prep_convert). */
 int prep_load(prep_data *d, const char *const *paths, int npaths, const prep_opts *o,
-              char err[PREP_ERRLEN]);
+              ssl_err *err);
 
 /* ---- IDX (prep_idx.c) ---- */
 /* Load an IDX image file (magic 0x00000803, u8, [n, rows, cols]) and an IDX
@@ -67,15 +68,15 @@ int prep_load(prep_data *d, const char *const *paths, int npaths, const prep_opt
  * present before anything large is allocated. Class names: Fashion-MNIST's
  * when either path contains "fashion" (any case), else "0".."9". */
 int prep_idx_load(prep_data *d, const char *images_path, const char *labels_path,
-                  char err[PREP_ERRLEN]);
+                  ssl_err *err);
 /* Classify a file by its IDX magic: 3 images, 1 labels, 0 not IDX, -1
  * unreadable (err filled). */
-int prep_idx_kind(const char *path, char err[PREP_ERRLEN]);
+int prep_idx_kind(const char *path, ssl_err *err);
 /* In directory dir, find the images and labels files of split ("train" or
  * "test"). Returns 1 (found, paths written), 0 (no IDX files there), or
  * -1 (err: only one of the two, or a bad split). */
 int prep_idx_find(const char *dir, const char *split, char *images, char *labels,
-                  size_t size, char err[PREP_ERRLEN]);
+                  size_t size, ssl_err *err);
 
 /* ---- CIFAR (prep_cifar.c) ---- */
 /* Load a split from cifar-10-binary.tar.gz or cifar-100-binary.tar.gz (any
@@ -84,22 +85,20 @@ int prep_idx_find(const char *dir, const char *split, char *images, char *labels
  * CIFAR-100: coarse byte, fine byte, 3072 bytes. Split train or test;
  * o->labels picks fine/coarse for CIFAR-100. Class names from
  * batches.meta.txt / fine_label_names.txt / coarse_label_names.txt. */
-int prep_cifar_load(prep_data *d, const char *path, const prep_opts *o, char err[PREP_ERRLEN]);
+int prep_cifar_load(prep_data *d, const char *path, const prep_opts *o, ssl_err *err);
 /* 1 if the archive at path looks like a CIFAR tarball, 0 if not, -1 if it
  * is not a readable archive at all (err filled). */
-int prep_cifar_detect(const char *path, char err[PREP_ERRLEN]);
+int prep_cifar_detect(const char *path, ssl_err *err);
 
 /* Internal helpers shared by the loaders (prep_cifar.c). Open an archive
  * (tar, zip, 7z, cpio, rar; every filter) for reading; NULL with err. */
 struct archive;
 struct archive_entry;
-struct archive *prep_archive_open(const char *path, char err[PREP_ERRLEN]);
-/* snprintf into err (PREP_ERRLEN bytes), truncating silently. */
-void prep_errf(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+struct archive *prep_archive_open(const char *path, ssl_err *err);
 /* Read the current member's data (at most limit bytes) into *data
  * (malloc'ed, caller frees), *n bytes. A short member is an error. */
 int prep_archive_read(struct archive *a, struct archive_entry *e, uint8_t **data, int64_t *n,
-                      int64_t limit, const char *path, char err[PREP_ERRLEN]);
+                      int64_t limit, const char *path, ssl_err *err);
 
 /* ---- image folders (prep_images.c) ---- */
 /* Load PNG/JPEG images from a directory or an archive (tar, tar.gz, zip)
@@ -112,18 +111,18 @@ int prep_archive_read(struct archive *a, struct archive_entry *e, uint8_t **data
  * wnids, split train or val. Images are sorted by path. Without
  * o->height/width every image must have the same size. Decoding runs on
  * the library's thread pool. */
-int prep_images_load(prep_data *d, const char *path, const prep_opts *o, char err[PREP_ERRLEN]);
+int prep_images_load(prep_data *d, const char *path, const prep_opts *o, ssl_err *err);
 
 /* ---- generic steps (subset.c) ---- */
 /* Convert to `channels` (1: luma 0.299R+0.587G+0.114B rounded; 3: grey
  * replicated; 0: keep) and resize to h x w (0: keep) with image_resize.
  * -1 only on out of memory. */
-int prep_convert(prep_data *d, int channels, int h, int w, char err[PREP_ERRLEN]);
+int prep_convert(prep_data *d, int channels, int h, int w, ssl_err *err);
 /* Replace the class names by a comma-separated list; it must name at least
  * 1 + the largest label. */
-int prep_set_classes(prep_data *d, const char *list, char err[PREP_ERRLEN]);
+int prep_set_classes(prep_data *d, const char *list, ssl_err *err);
 /* Check every label is in [0, nclasses). */
-int prep_check_labels(const prep_data *d, const char *name, char err[PREP_ERRLEN]);
+int prep_check_labels(const prep_data *d, const char *name, ssl_err *err);
 
 /* Parse a --subset value: an integer >= 1 (images per class) or a fraction
  * in (0, 1] (written with a '.' or an exponent). 0 or -1. */
@@ -135,7 +134,7 @@ int prep_subset_parse(const char *s, int64_t *per_class, double *fraction);
  * the source index of each kept row, *n_out their count. A class with
  * fewer than per_class images is an error. */
 int prep_subset(prep_data *d, int64_t per_class, double fraction, uint64_t seed,
-                int64_t **indices, int64_t *n_out, char err[PREP_ERRLEN]);
+                int64_t **indices, int64_t *n_out, ssl_err *err);
 
 /* Per-channel mean and (population) standard deviation of the pixels
  * scaled to [0,1], exact (from 256-bin histograms). mean/std hold d->c. */

@@ -21,21 +21,14 @@
 
 #define CIFAR_PIXELS 3072
 
-void prep_errf(char *err, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, PREP_ERRLEN, fmt, ap);
-    va_end(ap);
-}
-
-struct archive *prep_archive_open(const char *path, char err[PREP_ERRLEN]) {
+struct archive *prep_archive_open(const char *path, ssl_err *err) {
     struct stat st;
     if (stat(path, &st)) {
-        prep_errf(err, "%s: %s", path, strerror(errno));
+        ssl_fail(err, SSL_EIO, "%s: %s", path, strerror(errno));
         return NULL;
     }
     struct archive *a = archive_read_new();
-    if (!a) { prep_errf(err, "%s: out of memory", path); return NULL; }
+    if (!a) { ssl_fail(err, SSL_ENOMEM, "%s: out of memory", path); return NULL; }
     archive_read_support_filter_all(a);
     /* Not format_all: its mtree reader takes any text file for an archive. */
     archive_read_support_format_tar(a);
@@ -46,7 +39,7 @@ struct archive *prep_archive_open(const char *path, char err[PREP_ERRLEN]) {
     archive_read_support_format_rar5(a);
     archive_read_support_format_empty(a);
     if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
-        prep_errf(err, "%s: unrecognised format (not IDX, CIFAR or an image archive): %s", path,
+        ssl_fail(err, SSL_EDATA, "%s: unrecognised format (not IDX, CIFAR or an image archive): %s", path,
                  archive_error_string(a) ? archive_error_string(a) : "unknown error");
         archive_read_free(a);
         return NULL;
@@ -67,12 +60,12 @@ static int is_bomb(struct archive *a, int64_t *out, int64_t *in) {
 }
 
 int prep_archive_read(struct archive *a, struct archive_entry *e, uint8_t **data, int64_t *n,
-                      int64_t limit, const char *path, char err[PREP_ERRLEN]) {
+                      int64_t limit, const char *path, ssl_err *err) {
     const char *name = archive_entry_pathname(e);
     int64_t cap = archive_entry_size_is_set(e) ? archive_entry_size(e) : 65536, have = 0;
     *data = NULL; *n = 0;
     if (cap > limit) {
-        prep_errf(err, "%s: %s: member too large (%lld bytes)", path, name, (long long)cap);
+        ssl_fail(err, SSL_EDATA, "%s: %s: member too large (%lld bytes)", path, name, (long long)cap);
         return -1;
     }
     if (cap < 1) cap = 1;
@@ -80,17 +73,17 @@ int prep_archive_read(struct archive *a, struct archive_entry *e, uint8_t **data
      * large size costs nothing until the bytes are really there. */
     if (cap > (1 << 20)) cap = 1 << 20;
     uint8_t *buf = malloc((size_t)cap);
-    if (!buf) { prep_errf(err, "%s: %s: out of memory", path, name); return -1; }
+    if (!buf) { ssl_fail(err, SSL_ENOMEM, "%s: %s: out of memory", path, name); return -1; }
     for (;;) {
         if (have == cap) {
             if (cap >= limit) {
                 free(buf);
-                prep_errf(err, "%s: %s: member too large", path, name);
+                ssl_fail(err, SSL_EDATA, "%s: %s: member too large", path, name);
                 return -1;
             }
             int64_t ncap = cap * 2 < limit ? cap * 2 : limit;
             uint8_t *nb = realloc(buf, (size_t)ncap);
-            if (!nb) { free(buf); prep_errf(err, "%s: %s: out of memory", path, name); return -1; }
+            if (!nb) { free(buf); ssl_fail(err, SSL_ENOMEM, "%s: %s: out of memory", path, name); return -1; }
             buf = nb; cap = ncap;
         }
         /* At most 4 MiB per call, so the bomb check below runs often. */
@@ -98,7 +91,7 @@ int prep_archive_read(struct archive *a, struct archive_entry *e, uint8_t **data
         la_ssize_t r = archive_read_data(a, buf + have, (size_t)want);
         if (r < 0) {
             free(buf);
-            prep_errf(err, "%s: %s: corrupt or truncated archive: %s", path, name,
+            ssl_fail(err, SSL_EDATA, "%s: %s: corrupt or truncated archive: %s", path, name,
                      archive_error_string(a) ? archive_error_string(a) : "read error");
             return -1;
         }
@@ -107,14 +100,14 @@ int prep_archive_read(struct archive *a, struct archive_entry *e, uint8_t **data
         int64_t bout, bin;
         if (is_bomb(a, &bout, &bin)) {
             free(buf);
-            prep_errf(err, "%s: %s: decompression bomb refused (%lld bytes from %lld compressed)",
+            ssl_fail(err, SSL_EDATA, "%s: %s: decompression bomb refused (%lld bytes from %lld compressed)",
                       path, name, (long long)bout, (long long)bin);
             return -1;
         }
     }
     if (archive_entry_size_is_set(e) && have != archive_entry_size(e)) {
         free(buf);
-        prep_errf(err, "%s: %s: truncated archive member (%lld of %lld bytes)", path,
+        ssl_fail(err, SSL_EDATA, "%s: %s: truncated archive member (%lld of %lld bytes)", path,
                  name, (long long)have, (long long)archive_entry_size(e));
         return -1;
     }
@@ -129,7 +122,7 @@ static int cifar_member_kind(const char *name) {
     return 0;
 }
 
-int prep_cifar_detect(const char *path, char err[PREP_ERRLEN]) {
+int prep_cifar_detect(const char *path, ssl_err *err) {
     struct archive *a = prep_archive_open(path, err);
     if (!a) return -1;
     struct archive_entry *e;
@@ -137,7 +130,7 @@ int prep_cifar_detect(const char *path, char err[PREP_ERRLEN]) {
     r = archive_read_next_header(a, &e);
     if (r == ARCHIVE_OK || r == ARCHIVE_WARN) kind = cifar_member_kind(archive_entry_pathname(e));
     else if (r != ARCHIVE_EOF) {
-        prep_errf(err, "%s: not a dataset: unrecognised format (%s)", path,
+        ssl_fail(err, SSL_EDATA, "%s: not a dataset: unrecognised format (%s)", path,
                  archive_error_string(a) ? archive_error_string(a) : "unknown");
         archive_read_free(a);
         return -1;
@@ -180,7 +173,7 @@ oom:
 /* The largest CIFAR member: 50000 records of 3074 bytes is 154 MB. */
 #define CIFAR_MEMBER_LIMIT ((int64_t)1 << 30)
 
-int prep_cifar_load(prep_data *d, const char *path, const prep_opts *o, char err[PREP_ERRLEN]) {
+int prep_cifar_load(prep_data *d, const char *path, const prep_opts *o, ssl_err *err) {
     const char *split = o && o->split ? o->split : "train";
     int coarse = o && o->labels && !strcmp(o->labels, "coarse");
     uint8_t *part[MAX_MEMBERS] = {0}, *names_txt = NULL;
@@ -188,7 +181,7 @@ int prep_cifar_load(prep_data *d, const char *path, const prep_opts *o, char err
     int kind = 0, rc = -1;
     memset(d, 0, sizeof *d);
     if (strcmp(split, "train") && strcmp(split, "test")) {
-        prep_errf(err, "%s: CIFAR has splits train and test, not '%s'", path, split);
+        ssl_fail(err, SSL_EDATA, "%s: CIFAR has splits train and test, not '%s'", path, split);
         return -1;
     }
     struct archive *a = prep_archive_open(path, err);
@@ -200,7 +193,7 @@ int prep_cifar_load(prep_data *d, const char *path, const prep_opts *o, char err
         int k = cifar_member_kind(name);
         if (!k || archive_entry_filetype(e) != AE_IFREG) continue;
         if (kind && k != kind) {
-            prep_errf(err, "%s: holds both CIFAR-10 and CIFAR-100 members", path);
+            ssl_fail(err, SSL_EDATA, "%s: holds both CIFAR-10 and CIFAR-100 members", path);
             goto out;
         }
         kind = k;
@@ -217,22 +210,22 @@ int prep_cifar_load(prep_data *d, const char *path, const prep_opts *o, char err
         if (slot < 0 && !is_names) continue;
         uint8_t **dst = is_names ? &names_txt : &part[slot];
         int64_t *dn = is_names ? &names_n : &part_n[slot];
-        if (*dst) { prep_errf(err, "%s: %s: member appears twice", path, name); goto out; }
+        if (*dst) { ssl_fail(err, SSL_EDATA, "%s: %s: member appears twice", path, name); goto out; }
         if (prep_archive_read(a, e, dst, dn, is_names ? (1 << 20) : CIFAR_MEMBER_LIMIT, path, err)) goto out;
         int rs = kind == 1 ? 1 + CIFAR_PIXELS : 2 + CIFAR_PIXELS;
         if (!is_names && (*dn == 0 || *dn % rs)) {
-            prep_errf(err, "%s: %s: truncated record (%lld bytes is not a whole number of %d-byte records)",
+            ssl_fail(err, SSL_EDATA, "%s: %s: truncated record (%lld bytes is not a whole number of %d-byte records)",
                      path, name, (long long)*dn, rs);
             goto out;
         }
     }
     if (r != ARCHIVE_EOF) {
-        prep_errf(err, "%s: corrupt or truncated archive: %s", path,
+        ssl_fail(err, SSL_EDATA, "%s: corrupt or truncated archive: %s", path,
                  archive_error_string(a) ? archive_error_string(a) : "read error");
         goto out;
     }
     if (!kind) {
-        prep_errf(err, "%s: no cifar-10-batches-bin/ or cifar-100-binary/ members", path);
+        ssl_fail(err, SSL_EDATA, "%s: no cifar-10-batches-bin/ or cifar-100-binary/ members", path);
         goto out;
     }
     int nparts = kind == 1 && !strcmp(split, "train") ? 5 : 1;
@@ -243,7 +236,7 @@ int prep_cifar_load(prep_data *d, const char *path, const prep_opts *o, char err
             char want[32];
             if (kind == 1 && nparts == 5) snprintf(want, sizeof want, "data_batch_%d.bin", i + 1);
             else snprintf(want, sizeof want, "%s", kind == 1 ? "test_batch.bin" : !strcmp(split, "train") ? "train.bin" : "test.bin");
-            prep_errf(err, "%s: missing member %s", path, want);
+            ssl_fail(err, SSL_EDATA, "%s: missing member %s", path, want);
             goto out;
         }
         total += part_n[i] / rs;
@@ -252,7 +245,7 @@ int prep_cifar_load(prep_data *d, const char *path, const prep_opts *o, char err
     if (names_txt) {
         if (read_names(names_txt, names_n, &d->classes, &d->nclasses)) goto oom;
         if (d->nclasses < 1) {
-            prep_errf(err, "%s: the label names file is empty", path);
+            ssl_fail(err, SSL_EDATA, "%s: the label names file is empty", path);
             goto out;
         }
         maxlabels = d->nclasses;
@@ -276,7 +269,7 @@ int prep_cifar_load(prep_data *d, const char *path, const prep_opts *o, char err
             const uint8_t *rec = part[i] + k * rs;
             int lab = kind == 1 ? rec[0] : coarse ? rec[0] : rec[1];
             if (lab >= maxlabels) {
-                prep_errf(err, "%s: record %lld: label %d out of range (%d classes)",
+                ssl_fail(err, SSL_EDATA, "%s: record %lld: label %d out of range (%d classes)",
                          path, (long long)row, lab, maxlabels);
                 goto out;
             }
@@ -288,7 +281,7 @@ int prep_cifar_load(prep_data *d, const char *path, const prep_opts *o, char err
     rc = 0;
     goto out;
 oom:
-    prep_errf(err, "%s: out of memory", path);
+    ssl_fail(err, SSL_ENOMEM, "%s: out of memory", path);
 out:
     if (rc) prep_data_destroy(d);
     for (int i = 0; i < MAX_MEMBERS; i++) free(part[i]);

@@ -78,24 +78,24 @@ static int add_item(listing *l, const char *name) {
     return 0;
 }
 
-static int read_whole_file(const char *path, uint8_t **data, int64_t *n, int64_t limit, char *err) {
+static int read_whole_file(const char *path, uint8_t **data, int64_t *n, int64_t limit, ssl_err *err) {
     FILE *f = fopen(path, "rb");
     *data = NULL; *n = 0;
-    if (!f) { prep_errf(err, "%s: %s", path, strerror(errno)); return -1; }
+    if (!f) { ssl_fail(err, SSL_EIO, "%s: %s", path, strerror(errno)); return -1; }
     struct stat st;
     if (fstat(fileno(f), &st) || st.st_size > limit) {
         fclose(f);
-        prep_errf(err, "%s: file too large", path);
+        ssl_fail(err, SSL_EDATA, "%s: file too large", path);
         return -1;
     }
     uint8_t *buf = malloc((size_t)st.st_size + 1);
-    if (!buf) { fclose(f); prep_errf(err, "%s: out of memory", path); return -1; }
+    if (!buf) { fclose(f); ssl_fail(err, SSL_ENOMEM, "%s: out of memory", path); return -1; }
     size_t got = fread(buf, 1, (size_t)st.st_size, f);
     int bad = ferror(f);
     fclose(f);
     if (bad || got != (size_t)st.st_size) {
         free(buf);
-        prep_errf(err, "%s: read error", path);
+        ssl_fail(err, SSL_EDATA, "%s: read error", path);
         return -1;
     }
     *data = buf; *n = (int64_t)got;
@@ -103,14 +103,14 @@ static int read_whole_file(const char *path, uint8_t **data, int64_t *n, int64_t
 }
 
 /* Text files Tiny-ImageNet needs: remember them (directory) or read them now (archive). */
-static int note_text(listing *l, const char *name, struct archive *a, struct archive_entry *e, char *err) {
+static int note_text(listing *l, const char *name, struct archive *a, struct archive_entry *e, ssl_err *err) {
     const char *b = base_name(name);
     int is_w = !strcmp(b, "wnids.txt"), is_a = !strcmp(b, "val_annotations.txt");
     if (!is_w && !is_a) return 0;
     char **nm = is_w ? &l->wnids_name : &l->annot_name;
     if (*nm && strlen(*nm) <= strlen(name)) return 0;   /* keep the shallowest */
     free(*nm);
-    if (!(*nm = strdup(name))) { prep_errf(err, "%s: out of memory", l->path); return -1; }
+    if (!(*nm = strdup(name))) { ssl_fail(err, SSL_ENOMEM, "%s: out of memory", l->path); return -1; }
     if (!a) return 0;
     uint8_t **buf = is_w ? &l->wnids : &l->annot;
     int64_t *bn = is_w ? &l->wnids_n : &l->annot_n;
@@ -118,12 +118,12 @@ static int note_text(listing *l, const char *name, struct archive *a, struct arc
     return prep_archive_read(a, e, buf, bn, TEXT_LIMIT, l->path, err);
 }
 
-static int list_dir(listing *l, const char *rel, int depth, char *err) {
+static int list_dir(listing *l, const char *rel, int depth, ssl_err *err) {
     char full[4096];
     snprintf(full, sizeof full, "%s%s%s", l->path, *rel ? "/" : "", rel);
-    if (depth > 32) { prep_errf(err, "%s: directories nested too deep", full); return -1; }
+    if (depth > 32) { ssl_fail(err, SSL_EIO, "%s: directories nested too deep", full); return -1; }
     DIR *dp = opendir(full);
-    if (!dp) { prep_errf(err, "%s: %s", full, strerror(errno)); return -1; }
+    if (!dp) { ssl_fail(err, SSL_EIO, "%s: %s", full, strerror(errno)); return -1; }
     struct dirent *de;
     int rc = 0;
     while (!rc && (de = readdir(dp))) {
@@ -136,7 +136,7 @@ static int list_dir(listing *l, const char *rel, int depth, char *err) {
         if (S_ISDIR(st.st_mode)) rc = list_dir(l, sub, depth + 1, err);
         else if (S_ISREG(st.st_mode)) {
             if (has_image_ext(sub)) {
-                if (add_item(l, sub)) { prep_errf(err, "%s: out of memory", l->path); rc = -1; }
+                if (add_item(l, sub)) { ssl_fail(err, SSL_ENOMEM, "%s: out of memory", l->path); rc = -1; }
             } else rc = note_text(l, sub, NULL, NULL, err);
         }
     }
@@ -144,7 +144,7 @@ static int list_dir(listing *l, const char *rel, int depth, char *err) {
     return rc;
 }
 
-static int list_archive(listing *l, char *err) {
+static int list_archive(listing *l, ssl_err *err) {
     struct archive *a = prep_archive_open(l->path, err);
     if (!a) return -1;
     struct archive_entry *e;
@@ -153,16 +153,14 @@ static int list_archive(listing *l, char *err) {
         const char *name = archive_entry_pathname(e);
         if (!name || archive_entry_filetype(e) != AE_IFREG) continue;
         if (has_image_ext(name)) {
-            if (add_item(l, name)) { prep_errf(err, "%s: out of memory", l->path); rc = -1; }
+            if (add_item(l, name)) { ssl_fail(err, SSL_ENOMEM, "%s: out of memory", l->path); rc = -1; }
         } else rc = note_text(l, name, a, e, err);
     }
     if (!rc && r != ARCHIVE_EOF) {
-        prep_errf(err, "%s: %s", l->path, l->n || r != ARCHIVE_FATAL
-                 ? "corrupt or truncated archive" : "not a dataset: unrecognised format");
-        if (archive_error_string(a)) {
-            size_t k = strlen(err);
-            snprintf(err + k, PREP_ERRLEN - k, " (%s)", archive_error_string(a));
-        }
+        const char *why = archive_error_string(a);
+        ssl_fail(err, SSL_EDATA, "%s: %s%s%s%s", l->path, l->n || r != ARCHIVE_FATAL
+                 ? "corrupt or truncated archive" : "not a dataset: unrecognised format",
+                 why ? " (" : "", why ? why : "", why ? ")" : "");
         rc = -1;
     }
     archive_read_free(a);
@@ -219,11 +217,11 @@ static void compact(listing *l, const char *keep) {
 }
 
 /* Labels for Tiny-ImageNet (base: directory holding wnids.txt, with '/'). */
-static int label_tiny(listing *l, prep_data *d, const char *base, const char *split, char *err) {
+static int label_tiny(listing *l, prep_data *d, const char *base, const char *split, ssl_err *err) {
     int nw = 0;
     char **w = split_lines(l->wnids, l->wnids_n, &nw);
     char *keep = calloc((size_t)l->n + 1, 1);
-    if (!w || !keep) { free(w); free(keep); prep_errf(err, "%s: out of memory", l->path); return -1; }
+    if (!w || !keep) { free(w); free(keep); ssl_fail(err, SSL_ENOMEM, "%s: out of memory", l->path); return -1; }
     qsort(w, (size_t)nw, sizeof(char *), cmp_str);
     d->nclasses = nw;
     d->classes = calloc((size_t)nw + 1, sizeof(char *));
@@ -233,13 +231,13 @@ static int label_tiny(listing *l, prep_data *d, const char *base, const char *sp
     size_t bl = strlen(base);
     if (!strcmp(split, "val")) {
         if (!l->annot) {
-            prep_errf(err, "%s: no %sval/val_annotations.txt for the val split", l->path, base);
+            ssl_fail(err, SSL_EDATA, "%s: no %sval/val_annotations.txt for the val split", l->path, base);
             goto out;
         }
         if (!(annot = split_lines(l->annot, l->annot_n, &na))) goto oom;
         for (int i = 0; i < na; i++) {               /* "file\twnid\t..." -> "file\0wnid" */
             char *t = strchr(annot[i], '\t');
-            if (!t) { prep_errf(err, "%s: %s: line %d: no tab", l->path, l->annot_name, i + 1); goto out; }
+            if (!t) { ssl_fail(err, SSL_EDATA, "%s: %s: line %d: no tab", l->path, l->annot_name, i + 1); goto out; }
             *t = 0;
             char *t2 = strchr(t + 1, '\t');
             if (t2) *t2 = 0;
@@ -257,7 +255,7 @@ static int label_tiny(listing *l, prep_data *d, const char *base, const char *sp
             char key[256];
             snprintf(key, sizeof key, "%.*s", (int)(slash - cls), cls);
             if ((it->label = find_class(w, nw, key)) < 0) {
-                prep_errf(err, "%s: %s: class '%s' is not in wnids.txt", l->path, it->name, key);
+                ssl_fail(err, SSL_EDATA, "%s: %s: class '%s' is not in wnids.txt", l->path, it->name, key);
                 goto out;
             }
         } else {
@@ -265,7 +263,7 @@ static int label_tiny(listing *l, prep_data *d, const char *base, const char *sp
             const char *b = base_name(it->name);
             char **p = bsearch(&b, annot, (size_t)na, sizeof(char *), cmp_str);
             if (!p || (it->label = find_class(w, nw, *p + strlen(*p) + 1)) < 0) {
-                prep_errf(err, "%s: %s: %s in val_annotations.txt", l->path, it->name,
+                ssl_fail(err, SSL_EDATA, "%s: %s: %s in val_annotations.txt", l->path, it->name,
                          p ? "unknown wnid" : "no label");
                 goto out;
             }
@@ -279,14 +277,14 @@ static int label_tiny(listing *l, prep_data *d, const char *base, const char *sp
     rc = 0;
     goto out;
 oom:
-    prep_errf(err, "%s: out of memory", l->path);
+    ssl_fail(err, SSL_ENOMEM, "%s: out of memory", l->path);
 out:
     free(w); free(annot); free(keep);
     return rc;
 }
 
 /* Labels for class-per-subfolder layout. */
-static int label_folders(listing *l, prep_data *d, char *err) {
+static int label_folders(listing *l, prep_data *d, ssl_err *err) {
     size_t pl = 0;                    /* common directory prefix length (archives) */
     if (!l->is_dir) {
         const char *first = l->items[0].name;
@@ -309,12 +307,12 @@ static int label_folders(listing *l, prep_data *d, char *err) {
         }
     }
     char **names = malloc(sizeof(char *) * (size_t)l->n);
-    if (!names) { prep_errf(err, "%s: out of memory", l->path); return -1; }
+    if (!names) { ssl_fail(err, SSL_ENOMEM, "%s: out of memory", l->path); return -1; }
     int nc = 0;
     for (int64_t i = 0; i < l->n; i++) {    /* items are sorted: classes come in order */
         const char *rest = l->items[i].name + pl, *slash = strchr(rest, '/');
         if (!slash) {
-            prep_errf(err, "%s: %s: image is not in a class subfolder", l->path, l->items[i].name);
+            ssl_fail(err, SSL_EDATA, "%s: %s: image is not in a class subfolder", l->path, l->items[i].name);
             goto fail;
         }
         size_t len = (size_t)(slash - rest);
@@ -331,7 +329,7 @@ static int label_folders(listing *l, prep_data *d, char *err) {
 fail:
     for (int i = 0; i < nc; i++) free(names[i]);
     free(names);
-    if (!*err) prep_errf(err, "%s: out of memory", l->path);
+    if (!err || err->code == SSL_OK) ssl_fail(err, SSL_ENOMEM, "%s: out of memory", l->path);
     return -1;
 }
 
@@ -342,7 +340,7 @@ typedef struct {
     int64_t idx[BATCH_IMAGES];
     uint8_t *buf[BATCH_IMAGES];
     int64_t len[BATCH_IMAGES];
-    char err[BATCH_IMAGES][PREP_ERRLEN / 2];
+    ssl_err err[BATCH_IMAGES];
     int n;
     int64_t bytes;
 } batch;
@@ -351,17 +349,16 @@ static void decode_range(void *ctx, int64_t b, int64_t e, int tid) {
     batch *bt = ctx;
     for (int64_t k = b; k < e; k++) {
         image *im = &bt->l->items[bt->idx[k]].im;
-        char *er = bt->err[k];
-        er[0] = 0;
-        if (image_decode(im, bt->buf[k], (size_t)bt->len[k], bt->o->channels, PREP_MAX_SIDE, er,
-                         sizeof bt->err[k]))
+        ssl_err *er = &bt->err[k];
+        ssl_err_clear(er);
+        if (image_decode(im, bt->buf[k], (size_t)bt->len[k], bt->o->channels, PREP_MAX_SIDE, er))
             continue;
         if (bt->o->height && (im->h != bt->o->height || im->w != bt->o->width)) {
             image r = { im->c, bt->o->height, bt->o->width, NULL };
             r.px = malloc((size_t)r.c * r.h * r.w);
             if (!r.px || image_resize(im->px, im->c, im->h, im->w, r.px, r.h, r.w)) {
                 free(r.px);
-                snprintf(er, sizeof bt->err[k], "out of memory");
+                ssl_fail(er, SSL_ENOMEM, "out of memory");
                 image_free(im);
                 continue;
             }
@@ -371,13 +368,13 @@ static void decode_range(void *ctx, int64_t b, int64_t e, int tid) {
     }
 }
 
-static int flush_batch(batch *bt, int64_t *done, char *err) {
+static int flush_batch(batch *bt, int64_t *done, ssl_err *err) {
     ssl_parallel_for(bt->n, 1, decode_range, bt);
     int rc = 0;
     for (int k = 0; k < bt->n; k++) {
-        if (!rc && bt->err[k][0]) {
-            prep_errf(err, "%s%s%s: %s", bt->l->path, bt->l->is_dir ? "/" : ": ",
-                     bt->l->items[bt->idx[k]].name, bt->err[k]);
+        if (!rc && bt->err[k].code != SSL_OK) {
+            ssl_fail(err, bt->err[k].code, "%s%s%s: %s", bt->l->path, bt->l->is_dir ? "/" : ": ",
+                     bt->l->items[bt->idx[k]].name, bt->err[k].msg);
             rc = -1;
         }
         free(bt->buf[k]);
@@ -388,7 +385,7 @@ static int flush_batch(batch *bt, int64_t *done, char *err) {
     return rc;
 }
 
-static int add_to_batch(batch *bt, int64_t idx, uint8_t *buf, int64_t len, int64_t *done, char *err) {
+static int add_to_batch(batch *bt, int64_t idx, uint8_t *buf, int64_t len, int64_t *done, ssl_err *err) {
     bt->idx[bt->n] = idx; bt->buf[bt->n] = buf; bt->len[bt->n] = len;
     bt->n++;
     bt->bytes += len;
@@ -396,9 +393,9 @@ static int add_to_batch(batch *bt, int64_t idx, uint8_t *buf, int64_t len, int64
     return 0;
 }
 
-static int decode_all(listing *l, const prep_opts *o, char *err) {
+static int decode_all(listing *l, const prep_opts *o, ssl_err *err) {
     batch *bt = calloc(1, sizeof *bt);
-    if (!bt) { prep_errf(err, "%s: out of memory", l->path); return -1; }
+    if (!bt) { ssl_fail(err, SSL_ENOMEM, "%s: out of memory", l->path); return -1; }
     bt->l = l; bt->o = o;
     int64_t done = 0;
     int rc = 0;
@@ -431,7 +428,7 @@ static int decode_all(listing *l, const prep_opts *o, char *err) {
             if (!rc) rc = add_to_batch(bt, i, buf, len, &done, err);
         }
         if (!rc && r != ARCHIVE_EOF) {
-            prep_errf(err, "%s: corrupt or truncated archive (%s)", l->path,
+            ssl_fail(err, SSL_EDATA, "%s: corrupt or truncated archive (%s)", l->path,
                      archive_error_string(a) ? archive_error_string(a) : "read error");
             rc = -1;
         }
@@ -449,7 +446,7 @@ static void listing_free(listing *l) {
     free(l->wnids_name); free(l->annot_name); free(l->wnids); free(l->annot);
 }
 
-int prep_images_load(prep_data *d, const char *path, const prep_opts *o, char err[PREP_ERRLEN]) {
+int prep_images_load(prep_data *d, const char *path, const prep_opts *o, ssl_err *err) {
     prep_opts dflt = {0};
     listing l;
     struct stat st;
@@ -458,12 +455,12 @@ int prep_images_load(prep_data *d, const char *path, const prep_opts *o, char er
     const char *split = o->split ? o->split : "train";
     memset(d, 0, sizeof *d);
     memset(&l, 0, sizeof l);
-    err[0] = 0;
+    ssl_err_clear(err);
     l.path = path;
-    if (stat(path, &st)) { prep_errf(err, "%s: %s", path, strerror(errno)); return -1; }
+    if (stat(path, &st)) { ssl_fail(err, SSL_EIO, "%s: %s", path, strerror(errno)); return -1; }
     l.is_dir = S_ISDIR(st.st_mode);
     if (l.is_dir ? list_dir(&l, "", 0, err) : list_archive(&l, err)) goto out;
-    if (l.n == 0) { prep_errf(err, "%s: no PNG or JPEG images found", path); goto out; }
+    if (l.n == 0) { ssl_fail(err, SSL_EDATA, "%s: no PNG or JPEG images found", path); goto out; }
     qsort(l.items, (size_t)l.n, sizeof(item), cmp_item);
     /* Tiny-ImageNet: wnids.txt next to train/ or val/. */
     int tiny = 0;
@@ -478,7 +475,7 @@ int prep_images_load(prep_data *d, const char *path, const prep_opts *o, char er
     }
     if (tiny) {
         if (strcmp(split, "train") && strcmp(split, "val")) {
-            prep_errf(err, "%s: Tiny-ImageNet has labelled splits train and val, not '%s'", path, split);
+            ssl_fail(err, SSL_EDATA, "%s: Tiny-ImageNet has labelled splits train and val, not '%s'", path, split);
             goto out;
         }
         if (l.is_dir) {               /* read the text files now */
@@ -491,7 +488,7 @@ int prep_images_load(prep_data *d, const char *path, const prep_opts *o, char er
             }
         }
         if (label_tiny(&l, d, base, split, err)) goto out;
-        if (l.n == 0) { prep_errf(err, "%s: no images in the %s split", path, split); goto out; }
+        if (l.n == 0) { ssl_fail(err, SSL_EDATA, "%s: no images in the %s split", path, split); goto out; }
     } else if (label_folders(&l, d, err)) goto out;
     if (decode_all(&l, o, err)) goto out;
     /* Assemble: channels and a common size. */
@@ -502,7 +499,7 @@ int prep_images_load(prep_data *d, const char *path, const prep_opts *o, char er
     }
     for (int64_t i = 0; i < l.n; i++)
         if (l.items[i].im.h != h || l.items[i].im.w != w) {
-            prep_errf(err, "%s: %s: image is %dx%d but %s is %dx%d (use --size)", path,
+            ssl_fail(err, SSL_EDATA, "%s: %s: image is %dx%d but %s is %dx%d (use --size)", path,
                      l.items[i].name, l.items[i].im.w, l.items[i].im.h, l.items[0].name, w, h);
             goto out;
         }
@@ -510,7 +507,7 @@ int prep_images_load(prep_data *d, const char *path, const prep_opts *o, char er
     d->n = l.n; d->c = c; d->h = h; d->w = w;
     d->images = malloc(row * (size_t)l.n);
     d->labels = malloc(sizeof(int32_t) * (size_t)l.n);
-    if (!d->images || !d->labels) { prep_errf(err, "%s: out of memory", path); goto out; }
+    if (!d->images || !d->labels) { ssl_fail(err, SSL_ENOMEM, "%s: out of memory", path); goto out; }
     for (int64_t i = 0; i < l.n; i++) {
         image *im = &l.items[i].im;
         if (im->c == c) memcpy(d->images + row * i, im->px, row);

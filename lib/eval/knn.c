@@ -197,11 +197,6 @@ static void vote_rows(void *vctx, int64_t b, int64_t e, int tid) {
     }
 }
 
-static int fail(char *err, const char *msg) {
-    if (err) snprintf(err, KNN_ERRLEN, "%s", msg);
-    return -1;
-}
-
 void knn_report_destroy(knn_report *rep) {
     if (!rep) return;
     if (rep->res)
@@ -219,38 +214,34 @@ static int cmp_int(const void *a, const void *b) {
 int knn_evaluate(const float *train, const int32_t *ytrain, int64_t ntrain,
                  const float *test, const int32_t *ytest, int64_t ntest,
                  int dim, int nclasses, const knn_config *cfg, knn_report *rep,
-                 char err[KNN_ERRLEN]) {
-    char msg[KNN_ERRLEN];
+                 ssl_err *err) {
     memset(rep, 0, sizeof *rep);
-    if (ntrain < 1) return fail(err, "the training set is empty");
-    if (ntest < 1) return fail(err, "the test set is empty");
-    if (dim < 1) return fail(err, "feature dimension must be at least 1");
-    if (nclasses < 1) return fail(err, "no classes");
-    if (!cfg || cfg->nk < 1 || cfg->nsigma < 1) return fail(err, "empty K or sigma list");
+    if (ntrain < 1) return ssl_fail(err, SSL_EARG, "the training set is empty");
+    if (ntest < 1) return ssl_fail(err, SSL_EARG, "the test set is empty");
+    if (dim < 1) return ssl_fail(err, SSL_EARG, "feature dimension must be at least 1");
+    if (nclasses < 1) return ssl_fail(err, SSL_EARG, "no classes");
+    if (!cfg || cfg->nk < 1 || cfg->nsigma < 1) return ssl_fail(err, SSL_EARG, "empty K or sigma list");
     int kmax = 0;
     for (int i = 0; i < cfg->nk; i++) {
-        if (cfg->k[i] < 1) return fail(err, "K must be at least 1");
+        if (cfg->k[i] < 1) return ssl_fail(err, SSL_EARG, "K must be at least 1");
         if (cfg->k[i] > ntrain) {
-            snprintf(msg, sizeof msg, "K = %d is larger than the training set (%lld items)",
+            return ssl_fail(err, SSL_EARG, "K = %d is larger than the training set (%lld items)",
                      cfg->k[i], (long long)ntrain);
-            return fail(err, msg);
         }
         if (cfg->k[i] > kmax) kmax = cfg->k[i];
     }
     for (int i = 0; i < cfg->nsigma; i++)
         if (!(cfg->sigma[i] > 0) || !isfinite(cfg->sigma[i]))
-            return fail(err, "sigma must be a positive number");
+            return ssl_fail(err, SSL_EARG, "sigma must be a positive number");
     for (int64_t i = 0; i < ntrain; i++)
         if (ytrain[i] < 0 || ytrain[i] >= nclasses) {
-            snprintf(msg, sizeof msg, "training label %d (row %lld) is outside [0, %d)",
+            return ssl_fail(err, SSL_EARG, "training label %d (row %lld) is outside [0, %d)",
                      (int)ytrain[i], (long long)i, nclasses);
-            return fail(err, msg);
         }
     for (int64_t i = 0; i < ntest; i++)
         if (ytest[i] < 0 || ytest[i] >= nclasses) {
-            snprintf(msg, sizeof msg, "test label %d (row %lld) is outside [0, %d)",
+            return ssl_fail(err, SSL_EARG, "test label %d (row %lld) is outside [0, %d)",
                      (int)ytest[i], (long long)i, nclasses);
-            return fail(err, msg);
         }
 
     int nres = cfg->nk * cfg->nsigma, nthr = ssl_threads();
@@ -311,15 +302,13 @@ int knn_evaluate(const float *train, const int32_t *ytrain, int64_t ntrain,
         memcpy(tr, train, (size_t)ntrain * (size_t)dim * sizeof *tr);
         memcpy(te, test, (size_t)ntest * (size_t)dim * sizeof *te);
         if (knn_normalize_rows(tr, ntrain, dim, &bad)) {
-            snprintf(msg, sizeof msg, "training row %lld holds a value that is not finite",
+            ssl_fail(err, SSL_ENUM, "training row %lld holds a value that is not finite",
                      (long long)bad);
-            fail(err, msg);
             goto out;
         }
         if (knn_normalize_rows(te, ntest, dim, &bad)) {
-            snprintf(msg, sizeof msg, "test row %lld holds a value that is not finite",
+            ssl_fail(err, SSL_ENUM, "test row %lld holds a value that is not finite",
                      (long long)bad);
-            fail(err, msg);
             goto out;
         }
         train = tr;
@@ -355,7 +344,7 @@ int knn_evaluate(const float *train, const int32_t *ytrain, int64_t ntrain,
     rc = 0;
     goto out;
 oom:
-    fail(err, "out of memory");
+    ssl_fail(err, SSL_ENOMEM, "out of memory");
 out:
     free(tr); free(te); free(sims); free(idx); free(rank); free(scratch);
     free(uk); free(kpos); free(kstart);

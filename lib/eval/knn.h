@@ -25,7 +25,8 @@
 #define SSL_KNN_H
 #include <stdint.h>
 
-#define KNN_ERRLEN 256
+#include "util/err.h"
+
 /* Default block sizes: queries x training rows per GEMM (32 MiB of floats). */
 #define KNN_QUERY_BLOCK 1024
 #define KNN_TRAIN_BLOCK 8192
@@ -81,6 +82,6 @@ int knn_topk(const float *train, int64_t ntrain, const float *test, int64_t ntes
 int knn_evaluate(const float *train, const int32_t *ytrain, int64_t ntrain,
                  const float *test, const int32_t *ytest, int64_t ntest,
                  int dim, int nclasses, const knn_config *cfg, knn_report *rep,
-                 char err[KNN_ERRLEN]);
+                 ssl_err *err);
 void knn_report_destroy(knn_report *rep);
 #endif

@@ -48,17 +48,6 @@ void lineval_model_destroy(lineval_model *m) {
     memset(m, 0, sizeof *m);
 }
 
-static int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(char *err, const char *fmt, ...) {
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, LINEVAL_ERRLEN, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 void lineval_apply_norm(const lineval_model *m, float *x, int64_t n) {
     int F = m->dim;
     if (m->norm == LINEVAL_NORM_L2) {
@@ -141,21 +130,21 @@ static int fit_standardize(lineval_model *m, const float *x, int64_t n) {
 }
 
 int lineval_train(const lineval_config *cfg, const float *x, const int32_t *y, int64_t n,
-                  int dim, int nclasses, lineval_model *m, char err[LINEVAL_ERRLEN]) {
+                  int dim, int nclasses, lineval_model *m, ssl_err *err) {
     memset(m, 0, sizeof *m);
-    if (n < 1) return fail(err, "the training set is empty");
-    if (dim < 1 || nclasses < 1) return fail(err, "bad sizes: dim %d, %d classes", dim, nclasses);
+    if (n < 1) return ssl_fail(err, SSL_EARG, "the training set is empty");
+    if (dim < 1 || nclasses < 1) return ssl_fail(err, SSL_EARG, "bad sizes: dim %d, %d classes", dim, nclasses);
     if (cfg->epochs < 1 || cfg->batch < 1 || !(cfg->lr > 0) || !isfinite(cfg->lr) ||
         !(cfg->wd >= 0) || !(cfg->momentum >= 0) || !(cfg->momentum < 1) ||
         cfg->norm < LINEVAL_NORM_NONE || cfg->norm > LINEVAL_NORM_STANDARDIZE)
-        return fail(err, "bad hyper-parameters (epochs, batch, lr, wd, momentum or normalisation)");
+        return ssl_fail(err, SSL_EARG, "bad hyper-parameters (epochs, batch, lr, wd, momentum or normalisation)");
     for (int64_t i = 0; i < n; i++)
         if (y[i] < 0 || y[i] >= nclasses)
-            return fail(err, "training label %d (row %lld) is outside [0, %d)", (int)y[i],
+            return ssl_fail(err, SSL_EARG, "training label %d (row %lld) is outside [0, %d)", (int)y[i],
                         (long long)i, nclasses);
     for (int64_t i = 0; i < n * dim; i++)
         if (!isfinite(x[i]))
-            return fail(err, "training row %lld holds a value that is not finite",
+            return ssl_fail(err, SSL_ENUM, "training row %lld holds a value that is not finite",
                         (long long)(i / dim));
 
     int C = nclasses, F = dim, B = cfg->batch;
@@ -202,7 +191,7 @@ int lineval_train(const lineval_config *cfg, const float *x, const int32_t *y, i
             double loss = lineval_loss_grad(m->weight, m->bias, xb, yb, bn, F, C, g,
                                             g + (size_t)C * F, logits, &ok);
             if (!isfinite(loss)) {
-                fail(err, "the loss is not finite in epoch %d (learning rate %g too large?)",
+                ssl_fail(err, SSL_ENUM, "the loss is not finite in epoch %d (learning rate %g too large?)",
                      e, cfg->lr);
                 goto out;
             }
@@ -219,7 +208,7 @@ int lineval_train(const lineval_config *cfg, const float *x, const int32_t *y, i
     rc = 0;
     goto out;
 oom:
-    fail(err, "out of memory");
+    ssl_fail(err, SSL_ENOMEM, "out of memory");
 out:
     free(xn); free(v); free(g); free(xb); free(logits); free(yb); free(perm);
     if (rc) lineval_model_destroy(m);
@@ -227,19 +216,19 @@ out:
 }
 
 int lineval_evaluate(const lineval_model *m, const float *x, const int32_t *y, int64_t n,
-                     lineval_acc *acc, char err[LINEVAL_ERRLEN]) {
+                     lineval_acc *acc, ssl_err *err) {
     int C = m->nclasses, F = m->dim;
     memset(acc, 0, sizeof *acc);
     for (int64_t i = 0; i < n; i++)
         if (y[i] < 0 || y[i] >= C)
-            return fail(err, "label %d (row %lld) is outside [0, %d)", (int)y[i],
+            return ssl_fail(err, SSL_EARG, "label %d (row %lld) is outside [0, %d)", (int)y[i],
                         (long long)i, C);
     int64_t blk = n < EVAL_BLOCK ? n : EVAL_BLOCK;
     if (blk < 1) blk = 1;
     float *xb = malloc((size_t)blk * F * sizeof *xb), *l = malloc((size_t)blk * C * sizeof *l);
     if (!xb || !l) {
         free(xb); free(l);
-        return fail(err, "out of memory");
+        return ssl_fail(err, SSL_ENOMEM, "out of memory");
     }
     double loss = 0;
     for (int64_t b0 = 0; b0 < n; b0 += blk) {
@@ -271,8 +260,8 @@ int lineval_evaluate(const lineval_model *m, const float *x, const int32_t *y, i
 }
 
 int lineval_save(const lineval_model *m, const char *path, const char *const *classes,
-                 const sv *recipe, const sv *extra, char err[LINEVAL_ERRLEN]) {
-    char e[SSLT_ERRLEN] = "";
+                 const sv *recipe, const sv *extra, ssl_err *err) {
+    ssl_err e;
     int C = m->nclasses, F = m->dim, nt = 2;
     sslt_tensor t[4] = {
         { (char *)"weight", SSLT_F32, 2, { C, F } },
@@ -293,24 +282,22 @@ int lineval_save(const lineval_model *m, const char *path, const char *const *cl
         bad = sv_set(meta, sv_key(extra, i), sv_copy(sv_at(extra, i)));
     if (bad) {
         sv_free(meta);
-        return fail(err, "out of memory");
+        return ssl_fail(err, SSL_ENOMEM, "out of memory");
     }
-    sslt_writer *w = sslt_writer_open(path, 0, e);
+    sslt_writer *w = sslt_writer_open(path, 0, &e);
     if (!w) {
         sv_free(meta);
-        snprintf(err, LINEVAL_ERRLEN, "%s", e);
-        return -1;
+        return ssl_forward(err, &e);
     }
     if (sslt_write_section(w, "classifier", meta, nt, t, data)) {
-        snprintf(err, LINEVAL_ERRLEN, "%s", sslt_writer_error(w));
+        ssl_forward(err, sslt_writer_error(w));
         sslt_writer_abort(w);
         sv_free(meta);
         return -1;
     }
     sv_free(meta);
-    if (sslt_writer_close(w, e)) {
-        snprintf(err, LINEVAL_ERRLEN, "%s", e);
-        return -1;
+    if (sslt_writer_close(w, &e)) {
+        return ssl_forward(err, &e);
     }
     return 0;
 }

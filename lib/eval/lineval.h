@@ -33,9 +33,9 @@
 #define SSL_LINEVAL_H
 #include <stdint.h>
 
+#include "util/err.h"
 #include "util/value.h"
 
-#define LINEVAL_ERRLEN 512
 #define LINEVAL_DEFAULT_LR 10.0
 
 typedef enum { LINEVAL_NORM_NONE, LINEVAL_NORM_L2, LINEVAL_NORM_STANDARDIZE } lineval_norm;
@@ -91,7 +91,7 @@ double lineval_loss_grad(const float *w, const float *b, const float *x, const i
  * labels out of range, a non-finite feature, a loss that became
  * non-finite, out of memory. */
 int lineval_train(const lineval_config *cfg, const float *x, const int32_t *y, int64_t n,
-                  int dim, int nclasses, lineval_model *m, char err[LINEVAL_ERRLEN]);
+                  int dim, int nclasses, lineval_model *m, ssl_err *err);
 
 typedef struct {
     int64_t n, correct1, correct5;
@@ -103,7 +103,7 @@ typedef struct {
  * normalised block by block). Returns 0, or -1 with err (labels out of
  * range, out of memory). */
 int lineval_evaluate(const lineval_model *m, const float *x, const int32_t *y, int64_t n,
-                     lineval_acc *acc, char err[LINEVAL_ERRLEN]);
+                     lineval_acc *acc, ssl_err *err);
 
 /* Write m as a stream of kind "classifier" to path ("-": stdout), atomically
  * for a regular file: tensors weight f32 [C, F], bias f32 [C], and with
@@ -111,5 +111,5 @@ int lineval_evaluate(const lineval_model *m, const float *x, const int32_t *y, i
  * nclasses, dim, classes ([str], if given), recipe (map, if given; copied),
  * and the entries of extra (a map, if given; copied). 0 or -1 with err. */
 int lineval_save(const lineval_model *m, const char *path, const char *const *classes,
-                 const sv *recipe, const sv *extra, char err[LINEVAL_ERRLEN]);
+                 const sv *recipe, const sv *extra, ssl_err *err);
 #endif

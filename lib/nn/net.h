@@ -21,6 +21,7 @@
 #define SSL_NET_H
 #include <stdint.h>
 
+#include "util/err.h"
 #include "util/value.h"
 
 typedef struct {
@@ -48,7 +49,7 @@ typedef struct net net;
 
 /* Build a network able to run batches of up to max_batch. Weights are not
  * initialised (call net_init or load them). NULL with err on bad config. */
-net *net_new(const net_config *cfg, int max_batch, char err[512]);
+net *net_new(const net_config *cfg, int max_batch, ssl_err *err);
 void net_free(net *n);                           /* NULL is a no-op */
 const net_config *net_get_config(const net *n);
 
@@ -85,7 +86,7 @@ double net_grad_sumsq(const net *n);
 
 /* Configuration <-> value map (for checkpoint metadata). */
 sv *net_config_to_sv(const net_config *cfg);
-int net_config_from_sv(net_config *cfg, const sv *m, char err[512]);
+int net_config_from_sv(net_config *cfg, const sv *m, ssl_err *err);
 
 /* Optional per-layer timing (for make bench): when enabled, forward and
  * backward accumulate seconds per layer; print writes a table to f. */

@@ -71,10 +71,10 @@ static int new_prof(net *n, const char *name, double flops) {
 }
 
 static int add_conv(net *n, conv_l *c, const char *name, int H, int W, int C, int OC,
-                    int k, int stride, int pad, char *err) {
+                    int k, int stride, int pad, ssl_err *err) {
     char buf[128];
     if (conv_shape_init(&c->s, n->max_batch, H, W, C, OC, k, k, stride, pad) < 0) {
-        snprintf(err, 512, "input %dx%d too small for %s", n->cfg.in_h, n->cfg.in_w, name);
+        ssl_fail(err, SSL_EARG, "input %dx%d too small for %s", n->cfg.in_h, n->cfg.in_w, name);
         return -1;
     }
     int64_t shape[4] = { OC, C, k, k };
@@ -84,7 +84,7 @@ static int add_conv(net *n, conv_l *c, const char *name, int H, int W, int C, in
     int64_t outn = (int64_t)n->max_batch * c->s.OH * c->s.OW * OC;
     int64_t inn = (int64_t)n->max_batch * H * W * C;
     c->out = alloc_floats(outn);
-    if (c->w < 0 || !c->out) { snprintf(err, 512, "out of memory"); return -1; }
+    if (c->w < 0 || !c->out) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return -1; }
     if (outn > n->max_act) n->max_act = outn;
     if (inn > n->max_act) n->max_act = inn;
     int64_t ws = conv2d_workspace(&c->s);
@@ -93,7 +93,7 @@ static int add_conv(net *n, conv_l *c, const char *name, int H, int W, int C, in
     return 0;
 }
 
-static int add_bn(net *n, bn_l *b, const char *name, int C, int64_t rows, char *err) {
+static int add_bn(net *n, bn_l *b, const char *name, int C, int64_t rows, ssl_err *err) {
     char buf[128];
     int64_t shape[1] = { C };
     b->C = C;
@@ -114,14 +114,14 @@ static int add_bn(net *n, bn_l *b, const char *name, int C, int64_t rows, char *
     b->out = alloc_floats((int64_t)n->max_batch * rows * C);
     if (b->g < 0 || b->b < 0 || b->rm < 0 || b->rv < 0 || !b->mean || !b->rstd ||
         !b->scale || !b->shift || !b->out) {
-        snprintf(err, 512, "out of memory");
+        ssl_fail(err, SSL_ENOMEM, "out of memory");
         return -1;
     }
     b->prof = new_prof(n, name, 0);
     return 0;
 }
 
-static int add_linear(net *n, lin_l *l, const char *name, int in, int out, char *err) {
+static int add_linear(net *n, lin_l *l, const char *name, int in, int out, ssl_err *err) {
     char buf[128];
     int64_t ws[2] = { out, in }, bs[1] = { out };
     l->in = in;
@@ -131,50 +131,50 @@ static int add_linear(net *n, lin_l *l, const char *name, int in, int out, char 
     snprintf(buf, sizeof buf, "%s.bias", name);
     l->b = net_add_tensor(n, buf, 1, bs, NT_BIAS);
     l->out_buf = alloc_floats((int64_t)n->max_batch * out);
-    if (l->w < 0 || l->b < 0 || !l->out_buf) { snprintf(err, 512, "out of memory"); return -1; }
+    if (l->w < 0 || l->b < 0 || !l->out_buf) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return -1; }
     n->fan_in[l->w] = n->fan_in[l->b] = in;
     l->prof = new_prof(n, name, 2.0 * in * out);
     return 0;
 }
 
-static int check_config(const net_config *c, char *err) {
+static int check_config(const net_config *c, ssl_err *err) {
     if (strcmp(c->arch, "resnet18") && strcmp(c->arch, "resnet34") && strcmp(c->arch, "resnet50")) {
-        snprintf(err, 512, "unknown arch '%.16s' (resnet18, resnet34, resnet50)", c->arch);
+        ssl_fail(err, SSL_EARG, "unknown arch '%.16s' (resnet18, resnet34, resnet50)", c->arch);
         return -1;
     }
     if (strcmp(c->stem, "cifar") && strcmp(c->stem, "imagenet")) {
-        snprintf(err, 512, "unknown stem '%.16s' (cifar, imagenet)", c->stem);
+        ssl_fail(err, SSL_EARG, "unknown stem '%.16s' (cifar, imagenet)", c->stem);
         return -1;
     }
     if (strcmp(c->head, "none") && strcmp(c->head, "linear") && strcmp(c->head, "mlp3")) {
-        snprintf(err, 512, "unknown head '%.16s' (none, linear, mlp3)", c->head);
+        ssl_fail(err, SSL_EARG, "unknown head '%.16s' (none, linear, mlp3)", c->head);
         return -1;
     }
     if (!(c->width > 0) || !(c->width <= 16)) {
-        snprintf(err, 512, "width %g out of range (0, 16]", c->width);
+        ssl_fail(err, SSL_EARG, "width %g out of range (0, 16]", c->width);
         return -1;
     }
     if (c->in_ch < 1 || c->in_ch > 4096) {
-        snprintf(err, 512, "in_ch %d out of range [1, 4096]", c->in_ch);
+        ssl_fail(err, SSL_EARG, "in_ch %d out of range [1, 4096]", c->in_ch);
         return -1;
     }
     if (c->in_h < 8 || c->in_w < 8 || c->in_h > 4096 || c->in_w > 4096) {
-        snprintf(err, 512, "input %dx%d too small or too large (8 to 4096 pixels a side)",
+        ssl_fail(err, SSL_EARG, "input %dx%d too small or too large (8 to 4096 pixels a side)",
                  c->in_h, c->in_w);
         return -1;
     }
     if (!strcmp(c->head, "mlp3") && (c->hidden < 1 || c->hidden > 65536)) {
-        snprintf(err, 512, "hidden %d out of range [1, 65536]", c->hidden);
+        ssl_fail(err, SSL_EARG, "hidden %d out of range [1, 65536]", c->hidden);
         return -1;
     }
     if (strcmp(c->head, "none") && (c->dim < 1 || c->dim > 65536)) {
-        snprintf(err, 512, "dim %d out of range [1, 65536]", c->dim);
+        ssl_fail(err, SSL_EARG, "dim %d out of range [1, 65536]", c->dim);
         return -1;
     }
     return 0;
 }
 
-static int build(net *n, char *err) {
+static int build(net *n, ssl_err *err) {
     const net_config *c = &n->cfg;
     int bottleneck = !strcmp(c->arch, "resnet50");
     int depth[4] = { 2, 2, 2, 2 };
@@ -197,7 +197,7 @@ static int build(net *n, char *err) {
         int64_t pn = (int64_t)n->max_batch * n->pool_h * n->pool_w * C;
         n->pool_out = alloc_floats(pn);
         n->pool_arg = calloc((size_t)pn, sizeof(int32_t));
-        if (!n->pool_out || !n->pool_arg) { snprintf(err, 512, "out of memory"); return -1; }
+        if (!n->pool_out || !n->pool_arg) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return -1; }
         H = n->pool_h; W = n->pool_w;
         new_prof(n, "backbone.maxpool", 0);
     }
@@ -236,7 +236,7 @@ static int build(net *n, char *err) {
         }
     n->feat_h = H; n->feat_w = W; n->F = C;
     n->feat = alloc_floats((int64_t)n->max_batch * C);
-    if (!n->feat) { snprintf(err, 512, "out of memory"); return -1; }
+    if (!n->feat) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return -1; }
     new_prof(n, "backbone.avgpool", 0);
     int hw = n->F;
     if (!strcmp(c->head, "linear")) {
@@ -259,13 +259,13 @@ static int build(net *n, char *err) {
     if (n->d > hw) hw = n->d;
     for (int i = 0; i < 2; i++) {
         n->hg[i] = alloc_floats((int64_t)n->max_batch * hw);
-        if (!n->hg[i]) { snprintf(err, 512, "out of memory"); return -1; }
+        if (!n->hg[i]) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return -1; }
     }
     return 0;
 }
 
 /* Assign arena storage to the table, parameters first, in table order. */
-static int finalize(net *n, char *err) {
+static int finalize(net *n, ssl_err *err) {
     int64_t np = 0, nb = 0;
     for (int i = 0; i < n->nt; i++) {
         if (n->t[i].is_buffer) nb += n->t[i].numel; else np += n->t[i].numel;
@@ -281,7 +281,7 @@ static int finalize(net *n, char *err) {
     for (int i = 0; i < 4; i++) n->g[i] = alloc_floats(n->max_act);
     if (!n->params || !n->grads || !n->moms || !n->bufs || !n->ws || !n->aff || !n->g[0] ||
         !n->g[1] || !n->g[2] || !n->g[3]) {
-        snprintf(err, 512, "out of memory (%lld parameters, %lld activation floats)",
+        ssl_fail(err, SSL_ENOMEM, "out of memory (%lld parameters, %lld activation floats)",
                  (long long)np, (long long)n->max_act);
         return -1;
     }
@@ -301,18 +301,16 @@ static int finalize(net *n, char *err) {
     return 0;
 }
 
-net *net_new(const net_config *cfg, int max_batch, char err[512]) {
-    char dummy[512];
-    if (!err) err = dummy;
-    err[0] = 0;
-    if (!cfg) { snprintf(err, 512, "no configuration"); return NULL; }
+net *net_new(const net_config *cfg, int max_batch, ssl_err *err) {
+    ssl_err_clear(err);
+    if (!cfg) { ssl_fail(err, SSL_EARG, "no configuration"); return NULL; }
     if (check_config(cfg, err) < 0) return NULL;
     if (max_batch < 1 || max_batch > 1 << 20) {
-        snprintf(err, 512, "max_batch %d out of range [1, 1048576]", max_batch);
+        ssl_fail(err, SSL_EARG, "max_batch %d out of range [1, 1048576]", max_batch);
         return NULL;
     }
     net *n = calloc(1, sizeof *n);
-    if (!n) { snprintf(err, 512, "out of memory"); return NULL; }
+    if (!n) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return NULL; }
     n->cfg = *cfg;
     n->cfg.arch[sizeof n->cfg.arch - 1] = 0;
     n->max_batch = max_batch;

@@ -24,42 +24,40 @@ sv *net_config_to_sv(const net_config *c) {
     return m;
 }
 
-static int get_str(char *dst, size_t cap, const sv *m, const char *key, char *err) {
+static int get_str(char *dst, size_t cap, const sv *m, const char *key, ssl_err *err) {
     const sv *v = sv_get(m, key);
     if (!v || v->type != SV_STR) {
-        snprintf(err, 512, "network configuration: '%s' missing or not a string", key);
+        ssl_fail(err, SSL_EARG, "network configuration: '%s' missing or not a string", key);
         return -1;
     }
     if (v->u.str.len >= cap) {
-        snprintf(err, 512, "network configuration: '%s' too long", key);
+        ssl_fail(err, SSL_EARG, "network configuration: '%s' too long", key);
         return -1;
     }
     memcpy(dst, v->u.str.s, v->u.str.len + 1);
     return 0;
 }
 
-static int get_int(int *dst, const sv *m, const char *key, char *err) {
+static int get_int(int *dst, const sv *m, const char *key, ssl_err *err) {
     const sv *v = sv_get(m, key);
     if (!v || v->type != SV_INT || v->u.i < -2147483647LL || v->u.i > 2147483647LL) {
-        snprintf(err, 512, "network configuration: '%s' missing or not an integer", key);
+        ssl_fail(err, SSL_EARG, "network configuration: '%s' missing or not an integer", key);
         return -1;
     }
     *dst = (int)v->u.i;
     return 0;
 }
 
-int net_config_from_sv(net_config *c, const sv *m, char err[512]) {
-    char dummy[512];
-    if (!err) err = dummy;
+int net_config_from_sv(net_config *c, const sv *m, ssl_err *err) {
     memset(c, 0, sizeof *c);
     if (!m || m->type != SV_MAP) {
-        snprintf(err, 512, "network configuration: not a map");
+        ssl_fail(err, SSL_EARG, "network configuration: not a map");
         return -1;
     }
     double w;
     const sv *wv = sv_get(m, "width");
     if (!wv || sv_number(wv, &w) < 0) {
-        snprintf(err, 512, "network configuration: 'width' missing or not a number");
+        ssl_fail(err, SSL_EARG, "network configuration: 'width' missing or not a number");
         return -1;
     }
     c->width = (float)w;

@@ -23,7 +23,7 @@ static void shape_str(char *buf, size_t len, int ndim, const int64_t *shape) {
 }
 
 int ckpt_save(const ssl_ckpt *c, const char *path, const char *created_by,
-              char err[SSLT_ERRLEN]) {
+              ssl_err *err) {
     const char *name = path && strcmp(path, "-") ? path : "<stdout>";
     int nt = net_ntensors(c->net), nparams = 0;
     for (int i = 0; i < nt; i++)
@@ -36,7 +36,7 @@ int ckpt_save(const ssl_ckpt *c, const char *path, const char *created_by,
     sslt_writer *w = NULL;
     int rc = -1, k = 0, m = 0;
     if (!ts || !data || !names || !meta) {
-        snprintf(err, SSLT_ERRLEN, "%s: out of memory", name);
+        ssl_fail(err, SSL_ENOMEM, "%s: out of memory", name);
         goto out;
     }
     for (int i = 0; i < nt; i++) {
@@ -52,7 +52,7 @@ int ckpt_save(const ssl_ckpt *c, const char *path, const char *created_by,
         if (t->is_buffer) continue;
         size_t len = strlen(MOM_PREFIX) + strlen(t->name) + 1;
         if (!(names[m] = malloc(len))) {
-            snprintf(err, SSLT_ERRLEN, "%s: out of memory", name);
+            ssl_fail(err, SSL_ENOMEM, "%s: out of memory", name);
             goto out;
         }
         snprintf(names[m], len, MOM_PREFIX "%s", t->name);
@@ -79,12 +79,12 @@ int ckpt_save(const ssl_ckpt *c, const char *path, const char *created_by,
         sv_set(meta, "epoch", sv_int(c->epoch)) || sv_set(meta, "step", sv_int(c->step)) ||
         sv_set(meta, "seed", sv_int((int64_t)c->seed)) ||
         sv_set(meta, "created_by", sv_str(created_by ? created_by : "ssl-tools"))) {
-        snprintf(err, SSLT_ERRLEN, "%s: out of memory", name);
+        ssl_fail(err, SSL_ENOMEM, "%s: out of memory", name);
         goto out;
     }
     if (!(w = sslt_writer_open(path, 0, err))) goto out;
     if (sslt_write_section(w, CKPT_KIND, meta, k, ts, data)) {
-        snprintf(err, SSLT_ERRLEN, "%s", sslt_writer_error(w));
+        ssl_forward(err, sslt_writer_error(w));
         sslt_writer_abort(w);
         goto out;
     }
@@ -105,10 +105,10 @@ struct ckpt_reader {
     char name[256];
 };
 
-ckpt_reader *ckpt_open(const char *path, char err[SSLT_ERRLEN]) {
+ckpt_reader *ckpt_open(const char *path, ssl_err *err) {
     ckpt_reader *cr = calloc(1, sizeof *cr);
     if (!cr) {
-        snprintf(err, SSLT_ERRLEN, "out of memory");
+        ssl_fail(err, SSL_ENOMEM, "out of memory");
         return NULL;
     }
     snprintf(cr->name, sizeof cr->name, "%s", path && strcmp(path, "-") ? path : "<stdin>");
@@ -118,12 +118,13 @@ ckpt_reader *ckpt_open(const char *path, char err[SSLT_ERRLEN]) {
     }
     int rc = sslt_reader_next(cr->r, &cr->h);
     if (rc <= 0) {
-        snprintf(err, SSLT_ERRLEN, "%s", rc < 0 ? sslt_reader_error(cr->r) : "empty stream");
+        if (rc < 0) ssl_forward(err, sslt_reader_error(cr->r));
+        else ssl_fail(err, SSL_EDATA, "%s: empty stream", cr->name);
         ckpt_close(cr);
         return NULL;
     }
     if (strcmp(cr->h->kind, CKPT_KIND)) {
-        snprintf(err, SSLT_ERRLEN, "%.200s: not a checkpoint (a stream of kind '%.64s')",
+        ssl_fail(err, SSL_EDATA, "%.200s: not a checkpoint (a stream of kind '%.64s')",
                  cr->name, cr->h->kind);
         ckpt_close(cr);
         return NULL;
@@ -156,26 +157,26 @@ typedef struct {
 
 /* Check that header tensor ti exists as `name` with dtype/shape. */
 static int expect(const ckpt_reader *cr, const char *tname, sslt_dtype dt, int ndim,
-                  const int64_t *shape, int *ti, char err[SSLT_ERRLEN]) {
+                  const int64_t *shape, int *ti, ssl_err *err) {
     const sslt_header *h = cr->h;
     int i = sslt_find(h, tname);
     char want[96], got[96];
     if (i < 0) {
-        snprintf(err, SSLT_ERRLEN, "%.160s: tensor '%.200s' is missing", cr->name, tname);
+        ssl_fail(err, SSL_EDATA, "%.160s: tensor '%.200s' is missing", cr->name, tname);
         return -1;
     }
     const sslt_tensor *t = &h->tensors[i];
     shape_str(want, sizeof want, ndim, shape);
     shape_str(got, sizeof got, t->ndim, t->shape);
     if (t->dtype != dt) {
-        snprintf(err, SSLT_ERRLEN, "%.160s: tensor '%.200s' is %s, expected %s", cr->name, tname,
+        ssl_fail(err, SSL_EDATA, "%.160s: tensor '%.200s' is %s, expected %s", cr->name, tname,
                  sslt_dtype_name(t->dtype), sslt_dtype_name(dt));
         return -1;
     }
     int same = t->ndim == ndim;
     for (int k = 0; same && k < ndim; k++) same = t->shape[k] == shape[k];
     if (!same) {
-        snprintf(err, SSLT_ERRLEN, "%.150s: tensor '%.150s' has shape %.80s in the file, %.80s expected",
+        ssl_fail(err, SSL_EDATA, "%.150s: tensor '%.150s' has shape %.80s in the file, %.80s expected",
                  cr->name, tname, got, want);
         return -1;
     }
@@ -183,25 +184,22 @@ static int expect(const ckpt_reader *cr, const char *tname, sslt_dtype dt, int n
     return 0;
 }
 
-int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, char err[SSLT_ERRLEN]) {
+int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, ssl_err *err) {
     const sslt_header *h = cr->h;
     const sv *meta = h->meta;
     slot *slots = NULL;
-    char nerr[512];
     memset(c, 0, sizeof *c);
     const sv *cfg = sv_get(meta, "config");
     const sv *netcfg = sv_get(cfg, "net");
     if (!netcfg) {
-        snprintf(err, SSLT_ERRLEN, "%s: checkpoint has no config.net", cr->name);
+        ssl_fail(err, SSL_EDATA, "%s: checkpoint has no config.net", cr->name);
         return -1;
     }
     net_config nc;
-    if (net_config_from_sv(&nc, netcfg, nerr)) {
-        snprintf(err, SSLT_ERRLEN, "%.100s: config.net: %.380s", cr->name, nerr);
-        return -1;
-    }
-    if (!(c->net = net_new(&nc, max_batch > 0 ? max_batch : 1, nerr))) {
-        snprintf(err, SSLT_ERRLEN, "%.100s: config.net: %.380s", cr->name, nerr);
+    if (net_config_from_sv(&nc, netcfg, err) ||
+        !(c->net = net_new(&nc, max_batch > 0 ? max_batch : 1, err))) {
+        if (err && err->code != SSL_ENOMEM) err->code = SSL_EDATA;
+        ssl_prefix(err, "%s: config.net: ", cr->name);
         return -1;
     }
     c->config = sv_copy(cfg);
@@ -210,7 +208,7 @@ int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, char err[S
     c->seed = (uint64_t)sv_get_int(meta, "seed", 0);
     c->d = net_out_dim(c->net);
     if (!c->config || !(slots = calloc(h->ntensors, sizeof *slots))) {
-        snprintf(err, SSLT_ERRLEN, "%s: out of memory", cr->name);
+        ssl_fail(err, SSL_ENOMEM, "%s: out of memory", cr->name);
         goto fail;
     }
     int nt = net_ntensors(c->net), ti;
@@ -231,12 +229,12 @@ int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, char err[S
     int bi = sslt_find(h, "bank"), li = sslt_find(h, "bank_labels");
     for (int i = 0; i < h->ntensors; i++)
         if (!slots[i].found && i != bi && i != li) {
-            snprintf(err, SSLT_ERRLEN, "%.160s: unexpected tensor '%.150s' (not part of the %.16s network)",
+            ssl_fail(err, SSL_EDATA, "%.160s: unexpected tensor '%.150s' (not part of the %.16s network)",
                      cr->name, h->tensors[i].name, nc.arch);
             goto fail;
         }
     if (bi < 0) {
-        snprintf(err, SSLT_ERRLEN, "%s: tensor 'bank' is missing", cr->name);
+        ssl_fail(err, SSL_EDATA, "%s: tensor 'bank' is missing", cr->name);
         goto fail;
     }
     c->n = h->tensors[bi].ndim == 2 ? h->tensors[bi].shape[0] : 0;
@@ -247,7 +245,7 @@ int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, char err[S
         c->bank = malloc((size_t)(c->n ? c->n : 1) * c->d * sizeof(float));
         c->bank_labels = malloc((size_t)(c->n ? c->n : 1) * sizeof(int32_t));
         if (!c->bank || !c->bank_labels) {
-            snprintf(err, SSLT_ERRLEN, "%s: out of memory for a bank of %lld x %d", cr->name,
+            ssl_fail(err, SSL_ENOMEM, "%s: out of memory for a bank of %lld x %d", cr->name,
                      (long long)c->n, c->d);
             goto fail;
         }
@@ -265,7 +263,7 @@ int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, char err[S
         memcpy((char *)slots[cti].dst + (size_t)row * rb, data, (size_t)nrows * rb);
     }
     if (rc < 0) {
-        snprintf(err, SSLT_ERRLEN, "%s", sslt_reader_error(cr->r));
+        ssl_forward(err, sslt_reader_error(cr->r));
         goto fail;
     }
     free(slots);
@@ -276,7 +274,7 @@ fail:
     return -1;
 }
 
-int ckpt_load(ssl_ckpt *c, const char *path, int max_batch, int flags, char err[SSLT_ERRLEN]) {
+int ckpt_load(ssl_ckpt *c, const char *path, int max_batch, int flags, ssl_err *err) {
     ckpt_reader *r = ckpt_open(path, err);
     memset(c, 0, sizeof *c);
     if (!r) return -1;

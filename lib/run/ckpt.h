@@ -48,14 +48,14 @@ typedef struct {
  * ("ssl-train 0.1.0"). The network's momentum buffers are written as
  * they are (zero for a fresh network). Returns 0, or -1 with err. */
 int ckpt_save(const ssl_ckpt *c, const char *path, const char *created_by,
-              char err[SSLT_ERRLEN]);
+              ssl_err *err);
 
 /* Two-phase reading, so that a caller can look at the stored configuration
  * before it sizes the network (and so that stdin can be read once). */
 typedef struct ckpt_reader ckpt_reader;
 /* Open path ("-": stdin) and read the section header. NULL with err if
  * the stream is unreadable or not a checkpoint. */
-ckpt_reader *ckpt_open(const char *path, char err[SSLT_ERRLEN]);
+ckpt_reader *ckpt_open(const char *path, ssl_err *err);
 /* The section's metadata (config, epoch, step, seed, ...), valid until
  * ckpt_close. */
 const sv *ckpt_meta(const ckpt_reader *r);
@@ -63,11 +63,11 @@ const sv *ckpt_meta(const ckpt_reader *r);
  * flags ask for into a zeroed *c (the others are verified for presence
  * and shape, and skipped). Returns 0, or -1 with err; on error *c is
  * left destroyed. */
-int ckpt_read(ckpt_reader *r, ssl_ckpt *c, int max_batch, int flags, char err[SSLT_ERRLEN]);
+int ckpt_read(ckpt_reader *r, ssl_ckpt *c, int max_batch, int flags, ssl_err *err);
 void ckpt_close(ckpt_reader *r);  /* NULL is a no-op */
 
 /* ckpt_open + ckpt_read + ckpt_close. */
-int ckpt_load(ssl_ckpt *c, const char *path, int max_batch, int flags, char err[SSLT_ERRLEN]);
+int ckpt_load(ssl_ckpt *c, const char *path, int max_batch, int flags, ssl_err *err);
 /* Free everything c owns and zero it. */
 void ckpt_destroy(ssl_ckpt *c);
 #endif

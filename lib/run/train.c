@@ -37,11 +37,11 @@ void train_order(int64_t *order, int64_t n, uint64_t seed, uint64_t epoch) {
 
 int train_bank_forward(net *n, const ssl_dataset *d, const aug_config *a,
                        const double *mean, const double *std, int B, uint64_t seed,
-                       float *bank, char err[TRAIN_ERRLEN]) {
+                       float *bank, ssl_err *err) {
     int64_t N = d->n;
     int dim = net_out_dim(n);
     if (N < 1) {
-        snprintf(err, TRAIN_ERRLEN, "the dataset is empty");
+        ssl_fail(err, SSL_EARG, "the dataset is empty");
         return -1;
     }
     if (B > N) B = (int)N;
@@ -51,7 +51,7 @@ int train_bank_forward(net *n, const ssl_dataset *d, const aug_config *a,
     float *x = malloc((size_t)B * a->out_h * a->out_w * d->c * sizeof *x);
     if (!order || !idx || !x) {
         free(order), free(idx), free(x);
-        snprintf(err, TRAIN_ERRLEN, "out of memory");
+        ssl_fail(err, SSL_ENOMEM, "out of memory");
         return -1;
     }
     train_order(order, N, seed, TRAIN_INIT_EPOCH);
@@ -65,7 +65,7 @@ int train_bank_forward(net *n, const ssl_dataset *d, const aug_config *a,
         augment_batch(a, d->images, idx, B, d->c, d->h, d->w, mean, std, seed,
                       TRAIN_INIT_EPOCH, x);
         if (net_forward(n, x, B, 1)) {
-            snprintf(err, TRAIN_ERRLEN, "batch %d is larger than the network's maximum", B);
+            ssl_fail(err, SSL_EARG, "batch %d is larger than the network's maximum", B);
             rc = -1;
             break;
         }
@@ -98,26 +98,26 @@ struct trainer {
 };
 
 trainer *trainer_new(ssl_ckpt *ck, const ssl_dataset *d, const train_config *cfg,
-                     uint64_t seed, char err[TRAIN_ERRLEN]) {
+                     uint64_t seed, ssl_err *err) {
     const net_config *ncfg = net_get_config(ck->net);
     if (ncfg->in_ch != d->c || ncfg->in_h != d->h || ncfg->in_w != d->w) {
-        snprintf(err, TRAIN_ERRLEN, "images are %dx%dx%d, the network expects %dx%dx%d", d->c,
+        ssl_fail(err, SSL_EARG, "images are %dx%dx%d, the network expects %dx%dx%d", d->c,
                  d->h, d->w, ncfg->in_ch, ncfg->in_h, ncfg->in_w);
         return NULL;
     }
     if (ck->n != d->n || !ck->bank) {
-        snprintf(err, TRAIN_ERRLEN, "the bank has %lld rows, the dataset %lld images",
+        ssl_fail(err, SSL_EARG, "the bank has %lld rows, the dataset %lld images",
                  (long long)ck->n, (long long)d->n);
         return NULL;
     }
     if (cfg->batch > d->n || cfg->batch < 1) {
-        snprintf(err, TRAIN_ERRLEN, "batch %lld does not fit %lld images", (long long)cfg->batch,
+        ssl_fail(err, SSL_EARG, "batch %lld does not fit %lld images", (long long)cfg->batch,
                  (long long)d->n);
         return NULL;
     }
     trainer *t = calloc(1, sizeof *t);
     if (!t) {
-        snprintf(err, TRAIN_ERRLEN, "out of memory");
+        ssl_fail(err, SSL_ENOMEM, "out of memory");
         return NULL;
     }
     t->ck = ck;
@@ -136,9 +136,12 @@ trainer *trainer_new(ssl_ckpt *ck, const ssl_dataset *d, const train_config *cfg
     t->df = malloc((size_t)t->B * ck->d * sizeof *t->df);
     t->order = malloc((size_t)d->n * sizeof *t->order);
     t->perm = malloc((size_t)t->B * sizeof *t->perm);
-    t->np = npid_new(&t->nc, d->n, ck->d, t->B);
-    if (!t->x || !t->df || !t->order || !t->perm || !t->np) {
-        snprintf(err, TRAIN_ERRLEN, "out of memory (batch %d, bank %lld x %d)", t->B,
+    if (!(t->np = npid_new(&t->nc, d->n, ck->d, t->B, err))) {
+        trainer_free(t);
+        return NULL;
+    }
+    if (!t->x || !t->df || !t->order || !t->perm) {
+        ssl_fail(err, SSL_ENOMEM, "out of memory (batch %d, bank %lld x %d)", t->B,
                  (long long)d->n, ck->d);
         trainer_free(t);
         return NULL;
@@ -157,11 +160,11 @@ const float *trainer_last_input(const trainer *t) { return t->x; }
 
 int trainer_step_on(trainer *t, const float *x, int B, const int64_t *idx,
                     const int32_t *perm, float lam, double lr, npid_stats *ns,
-                    char err[TRAIN_ERRLEN]) {
+                    ssl_err *err) {
     net *n = t->ck->net;
     double t0 = wall();
     if (net_forward(n, x, B, 1)) {
-        snprintf(err, TRAIN_ERRLEN, "batch %d is larger than the network's maximum", B);
+        ssl_fail(err, SSL_EARG, "batch %d is larger than the network's maximum", B);
         return -1;
     }
     double t1 = wall();
@@ -170,11 +173,12 @@ int trainer_step_on(trainer *t, const float *x, int B, const int64_t *idx,
     memset(ns, 0, sizeof *ns);
     int rc = npid_step(t->np, net_output(n), B, idx, perm, lam, t->ck->bank, &rn, t->df, 1, ns);
     if (rc == -2) {
-        snprintf(err, TRAIN_ERRLEN, "bank step: %s", npid_error(t->np));
+        ssl_forward(err, npid_error(t->np));
+        ssl_prefix(err, "bank step: ");
         return -1;
     }
     if (rc) {
-        snprintf(err, TRAIN_ERRLEN, "the loss is not finite at step %lld (epoch %lld): "
+        ssl_fail(err, SSL_ENUM, "the loss is not finite at step %lld (epoch %lld): "
                  "training stopped; the last checkpoint written is the last good one",
                  (long long)t->ck->step, (long long)(t->ck->step / t->spe));
         return -1;
@@ -184,7 +188,7 @@ int trainer_step_on(trainer *t, const float *x, int B, const int64_t *idx,
     net_backward(n, t->df);
     double g = net_grad_sumsq(n);
     if (!isfinite(g)) {
-        snprintf(err, TRAIN_ERRLEN, "a gradient is not finite at step %lld (loss %g): "
+        ssl_fail(err, SSL_ENUM, "a gradient is not finite at step %lld (loss %g): "
                  "training stopped; the last checkpoint written is the last good one",
                  (long long)t->ck->step, ns->loss);
         return -1;
@@ -196,7 +200,7 @@ int trainer_step_on(trainer *t, const float *x, int B, const int64_t *idx,
     return 0;
 }
 
-int trainer_step(trainer *t, train_status *st, char err[TRAIN_ERRLEN]) {
+int trainer_step(trainer *t, train_status *st, ssl_err *err) {
     ssl_ckpt *ck = t->ck;
     const ssl_dataset *d = t->d;
     int64_t e = ck->step / t->spe, pos = ck->step % t->spe;
@@ -253,14 +257,14 @@ int trainer_step(trainer *t, train_status *st, char err[TRAIN_ERRLEN]) {
 }
 
 int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
-                    double *top1, double *top5, char err[TRAIN_ERRLEN]) {
+                    double *top1, double *top5, ssl_err *err) {
     net *n = t->ck->net;
     const net_config *nc = net_get_config(n);
     int dim = t->ck->d, B = t->B;
     int64_t N = t->ck->n, nt = test->n;
     *top1 = *top5 = NAN;
     if (test->c != nc->in_ch || test->h != nc->in_h || test->w != nc->in_w) {
-        snprintf(err, TRAIN_ERRLEN, "monitor images are %dx%dx%d, the network expects %dx%dx%d",
+        ssl_fail(err, SSL_EARG, "monitor images are %dx%dx%d, the network expects %dx%dx%d",
                  test->c, test->h, test->w, nc->in_ch, nc->in_h, nc->in_w);
         return -1;
     }
@@ -268,7 +272,7 @@ int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
     float *x = malloc((size_t)B * test->c * test->h * test->w * sizeof *x);
     if (!feat || !x) {
         free(feat), free(x);
-        snprintf(err, TRAIN_ERRLEN, "out of memory");
+        ssl_fail(err, SSL_ENOMEM, "out of memory");
         return -1;
     }
     size_t img = (size_t)test->c * test->h * test->w;
@@ -294,12 +298,11 @@ int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
     int kk = k < N ? k : (int)N;
     knn_config kc = {.k = &kk, .nk = 1, .sigma = &sigma, .nsigma = 1, .normalized = unit};
     knn_report rep;
-    char kerr[KNN_ERRLEN];
     int rc = knn_evaluate(t->ck->bank, t->ck->bank_labels, N, feat, test->labels, nt, dim,
-                          nclasses, &kc, &rep, kerr);
+                          nclasses, &kc, &rep, err);
     free(feat);
     if (rc) {
-        snprintf(err, TRAIN_ERRLEN, "monitor: %s", kerr);
+        ssl_prefix(err, "monitor: ");
         return -1;
     }
     *top1 = rep.res[0].top1;
@@ -308,7 +311,7 @@ int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
     return 0;
 }
 
-int train_run(trainer *t, const train_hooks *h, train_status *st, char err[TRAIN_ERRLEN]) {
+int train_run(trainer *t, const train_hooks *h, train_status *st, ssl_err *err) {
     ssl_ckpt *ck = t->ck;
     int64_t total = t->cfg.epochs * t->spe, done = 0, saved = -1;
     double start = wall();

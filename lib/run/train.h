@@ -27,7 +27,6 @@
 #include "nn/lr_sched.h"
 #include "util/value.h"
 
-#define TRAIN_ERRLEN 512
 #define TRAIN_INIT_EPOCH UINT64_C(0xFFFFFFFF)   /* "epoch" of the bank-init pass */
 #define TRAIN_MAX_MILESTONES 8
 
@@ -64,15 +63,15 @@ sv *train_config_to_sv(const train_config *c);
 /* Set every key present in m (a map of the same keys; unknown keys and
  * values of the wrong type are errors naming the key). Setting
  * bank_momentum without bank_lr resets bank_lr to (1-m)/m. */
-int train_config_apply(train_config *c, const sv *m, char err[TRAIN_ERRLEN]);
+int train_config_apply(train_config *c, const sv *m, ssl_err *err);
 /* Check ranges and choices: 0, or -1 with err naming the flag. */
-int train_config_check(const train_config *c, char err[TRAIN_ERRLEN]);
+int train_config_check(const train_config *c, ssl_err *err);
 /* The keys whose change makes a resumed run a different run (everything
  * but epochs, ckpt_every_steps, deterministic and the monitor settings). */
 sv *train_critical_keys(void);
 /* Compare the critical keys of two configuration maps: 0 if equal, else
  * -1 with err "--tau: 0.1 in the checkpoint, 0.2 now" style. */
-int train_config_compare(const sv *stored, const sv *now, char err[TRAIN_ERRLEN]);
+int train_config_compare(const sv *stored, const sv *now, ssl_err *err);
 /* Derived settings for the compute library. */
 void train_npid_config(const train_config *c, npid_config *n);
 void train_aug_config(const train_config *c, int h, int w, aug_config *a);
@@ -83,7 +82,7 @@ void train_sched(const train_config *c, lr_sched *s);
 sv *train_data_sv(const ssl_dataset *d);
 /* Check that d is the dataset the checkpoint's bank was built from (size,
  * shape, labels). 0, or -1 with err. */
-int train_data_check(const sv *data_cfg, const ssl_dataset *d, char err[TRAIN_ERRLEN]);
+int train_data_check(const sv *data_cfg, const ssl_dataset *d, ssl_err *err);
 /* The per-channel mean/std stored in data_cfg (falls back to d's). */
 void train_data_norm(const sv *data_cfg, const ssl_dataset *d, double *mean, double *std);
 
@@ -96,7 +95,7 @@ void train_data_norm(const sv *data_cfg, const ssl_dataset *d, double *mean, dou
  * image i. Every row is written. mean/std: normalisation. */
 int train_bank_forward(net *n, const ssl_dataset *d, const aug_config *a,
                        const double *mean, const double *std, int B, uint64_t seed,
-                       float *bank, char err[TRAIN_ERRLEN]);
+                       float *bank, ssl_err *err);
 /* The order of that pass (and of training epoch e): a permutation of [0, n). */
 void train_order(int64_t *order, int64_t n, uint64_t seed, uint64_t epoch);
 
@@ -121,20 +120,20 @@ typedef struct trainer trainer;
  * outlive the trainer. cfg must be checked and clipped (batch <= N,
  * k_negatives <= N - batch). NULL with err. */
 trainer *trainer_new(ssl_ckpt *ck, const ssl_dataset *d, const train_config *cfg,
-                     uint64_t seed, char err[TRAIN_ERRLEN]);
+                     uint64_t seed, ssl_err *err);
 void trainer_free(trainer *t);
 
 /* One step at the checkpoint's position: augmentation, CutMix, forward,
  * loss and bank write, backward, SGD. Advances ck->step (and ck->epoch at
  * an epoch end). Returns 0, or -1 with err when the loss or a gradient is
  * not finite (the network or bank may then be partly updated: do not save). */
-int trainer_step(trainer *t, train_status *st, char err[TRAIN_ERRLEN]);
+int trainer_step(trainer *t, train_status *st, ssl_err *err);
 /* The core of a step on a given batch x [B, H, W, C] (already augmented and
  * mixed): perm NULL for no CutMix. The negatives are drawn for the
  * checkpoint's current step. Does not advance the step. */
 int trainer_step_on(trainer *t, const float *x, int B, const int64_t *idx,
                     const int32_t *perm, float lam, double lr, npid_stats *ns,
-                    char err[TRAIN_ERRLEN]);
+                    ssl_err *err);
 /* The last batch trainer_step fed to the network (after CutMix), for tests. */
 const float *trainer_last_input(const trainer *t);
 
@@ -142,7 +141,7 @@ const float *trainer_last_input(const trainer *t);
  * L2-normalised, weighted kNN (k, sigma) against the bank with
  * bank_labels. Fills *top1 and *top5 (top5 NAN with <= 5 classes). */
 int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
-                    double *top1, double *top5, char err[TRAIN_ERRLEN]);
+                    double *top1, double *top5, ssl_err *err);
 
 typedef struct {
     int64_t max_steps;            /* stop after this many steps in this run; <0: no limit */
@@ -155,12 +154,12 @@ typedef struct {
     void (*on_epoch)(void *ctx, const train_status *st);
     /* Write the checkpoint; 0 or -1 with err. Called at every epoch end,
      * every cfg->ckpt_every_steps steps, and when stopping early. */
-    int (*save)(void *ctx, const train_status *st, char err[TRAIN_ERRLEN]);
+    int (*save)(void *ctx, const train_status *st, ssl_err *err);
 } train_hooks;
 
 /* Train until cfg->epochs epochs are complete, max_steps are done or *stop
  * is set. Returns 0 when finished, 1 when stopped early (after saving),
  * -1 with err on failure (a non-finite loss: nothing saved after the last
  * good checkpoint). */
-int train_run(trainer *t, const train_hooks *h, train_status *st, char err[TRAIN_ERRLEN]);
+int train_run(trainer *t, const train_hooks *h, train_status *st, ssl_err *err);
 #endif

@@ -119,7 +119,7 @@ static void flag_name(char *buf, size_t len, const char *key) {
         if (*p == '_') *p = '-';
 }
 
-int train_config_apply(train_config *c, const sv *m, char err[TRAIN_ERRLEN]) {
+int train_config_apply(train_config *c, const sv *m, ssl_err *err) {
     int set_m = 0, set_blr = 0;
     for (size_t j = 0; j < sv_len(m); j++) {
         const char *key = sv_key(m, j);
@@ -129,7 +129,7 @@ int train_config_apply(train_config *c, const sv *m, char err[TRAIN_ERRLEN]) {
             if (!strcmp(keys[i].key, key)) k = &keys[i];
         if (!k) {
             if (!strcmp(key, "critical")) continue;   /* informational */
-            snprintf(err, TRAIN_ERRLEN, "train configuration: unknown key '%.100s'", key);
+            ssl_fail(err, SSL_EARG, "train configuration: unknown key '%.100s'", key);
             return -1;
         }
         char *p = (char *)c + k->off;
@@ -160,7 +160,7 @@ int train_config_apply(train_config *c, const sv *m, char err[TRAIN_ERRLEN]) {
         if (!strcmp(key, "bank_lr")) set_blr = 1;
         continue;
     bad:
-        snprintf(err, TRAIN_ERRLEN, "train configuration: '%.100s' has a value of the wrong type", key);
+        ssl_fail(err, SSL_EARG, "train configuration: '%.100s' has a value of the wrong type", key);
         return -1;
     }
     if (set_m && !set_blr && c->bank_momentum > 0)
@@ -169,9 +169,9 @@ int train_config_apply(train_config *c, const sv *m, char err[TRAIN_ERRLEN]) {
 }
 
 #define RANGE(cond, flag, ...) do { if (!(cond)) { \
-    snprintf(err, TRAIN_ERRLEN, flag ": " __VA_ARGS__); return -1; } } while (0)
+    ssl_fail(err, SSL_EARG, flag ": " __VA_ARGS__); return -1; } } while (0)
 
-int train_config_check(const train_config *c, char err[TRAIN_ERRLEN]) {
+int train_config_check(const train_config *c, ssl_err *err) {
     RANGE(!strcmp(c->recipe, "paper") || !strcmp(c->recipe, "npid"), "--recipe",
           "'%s' is not one of paper, npid", c->recipe);
     RANGE(!strcmp(c->negatives, "all") || !strcmp(c->negatives, "k") ||
@@ -233,7 +233,7 @@ static void value_str(char *buf, size_t len, const sv *v) {
     } else snprintf(buf, len, "?");
 }
 
-int train_config_compare(const sv *stored, const sv *now, char err[TRAIN_ERRLEN]) {
+int train_config_compare(const sv *stored, const sv *now, ssl_err *err) {
     for (int i = 0; i < NKEYS; i++) {
         if (!keys[i].critical) continue;
         const sv *a = sv_get(stored, keys[i].key), *b = sv_get(now, keys[i].key);
@@ -242,7 +242,7 @@ int train_config_compare(const sv *stored, const sv *now, char err[TRAIN_ERRLEN]
         flag_name(flag, sizeof flag, keys[i].key);
         value_str(va, sizeof va, a);
         value_str(vb, sizeof vb, b);
-        snprintf(err, TRAIN_ERRLEN,
+        ssl_fail(err, SSL_EARG,
                  "%s: %s in the checkpoint, %s now; a resumed run must keep its critical settings",
                  flag, va, vb);
         return -1;
@@ -308,11 +308,11 @@ sv *train_data_sv(const ssl_dataset *d) {
     return m;
 }
 
-int train_data_check(const sv *dc, const ssl_dataset *d, char err[TRAIN_ERRLEN]) {
+int train_data_check(const sv *dc, const ssl_dataset *d, ssl_err *err) {
     int64_t n = sv_get_int(dc, "n", -1), c = sv_get_int(dc, "c", -1);
     int64_t h = sv_get_int(dc, "h", -1), w = sv_get_int(dc, "w", -1);
     if (n != d->n || c != d->c || h != d->h || w != d->w) {
-        snprintf(err, TRAIN_ERRLEN,
+        ssl_fail(err, SSL_EDATA,
                  "%lld images of %dx%dx%d, but the checkpoint's bank was built from "
                  "%lld images of %lldx%lldx%lld",
                  (long long)d->n, d->c, d->h, d->w, (long long)n, (long long)c, (long long)h,
@@ -320,7 +320,7 @@ int train_data_check(const sv *dc, const ssl_dataset *d, char err[TRAIN_ERRLEN])
         return -1;
     }
     if (sv_get_int(dc, "labels_crc", -1) != (int64_t)labels_crc(d)) {
-        snprintf(err, TRAIN_ERRLEN,
+        ssl_fail(err, SSL_EDATA,
                  "labels differ from those of the checkpoint's bank (another dataset, or "
                  "another order of the same images)");
         return -1;

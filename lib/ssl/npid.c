@@ -47,7 +47,7 @@ struct npid {
     int64_t ncols;
     int pending_B;                /* batch of the last step not yet written, or 0 */
     float pending_lam;            /* its CutMix lam (1 without CutMix) */
-    char err[200];
+    ssl_err err;
 };
 
 /* ---- the loss, row by row ---- */
@@ -302,17 +302,25 @@ void npid_write_grad(float *bank, int d, const int64_t *sel, int64_t K,
 
 /* ---- the workspace ---- */
 
-npid *npid_new(const npid_config *cfg, int64_t N, int d, int max_batch) {
-    if (!cfg || N < 1 || N > INT32_MAX || d < 1 || max_batch < 1 || max_batch > N)
+npid *npid_new(const npid_config *cfg, int64_t N, int d, int max_batch, ssl_err *err) {
+    if (!cfg) { ssl_fail(err, SSL_EARG, "npid: no configuration"); return NULL; }
+    if (N < 1 || N > INT32_MAX || d < 1 || max_batch < 1 || max_batch > N) {
+        ssl_fail(err, SSL_EARG, "npid: a bank of %lld x %d with batches of %d (need 1 <= N <= "
+                 "2^31 - 1, d >= 1, 1 <= batch <= N)", (long long)N, d, max_batch);
         return NULL;
+    }
     if (!(cfg->tau > 0) || !isfinite(cfg->tau) || !(cfg->lambda >= 0) ||
         !isfinite(cfg->lambda) || !isfinite(cfg->alpha) || !(cfg->m > 0 && cfg->m <= 1) ||
         !isfinite(cfg->bank_lr) || (cfg->neg == NEG_K && cfg->k < 0) ||
         (cfg->neg != NEG_ALL && cfg->neg != NEG_K && cfg->neg != NEG_NONE) ||
-        (cfg->write != BANK_WRITE_NPID && cfg->write != BANK_WRITE_GRAD))
+        (cfg->write != BANK_WRITE_NPID && cfg->write != BANK_WRITE_GRAD)) {
+        ssl_fail(err, SSL_EARG, "npid: bad configuration (tau %g, lambda %g, alpha %g, m %g, "
+                 "bank_lr %g, k %lld)", cfg->tau, cfg->lambda, cfg->alpha, cfg->m, cfg->bank_lr,
+                 (long long)cfg->k);
         return NULL;
+    }
     npid *p = calloc(1, sizeof *p);
-    if (!p) return NULL;
+    if (!p) { ssl_fail(err, SSL_ENOMEM, "npid: out of memory"); return NULL; }
     p->cfg = *cfg;
     p->N = N;
     p->d = d;
@@ -344,6 +352,8 @@ npid *npid_new(const npid_config *cfg, int64_t N, int d, int max_batch) {
     if (ok) ok = (p->mark = calloc((size_t)N, 1)) != NULL;
     if (!ok) {
         npid_free(p);
+        ssl_fail(err, SSL_ENOMEM, "npid: out of memory for batches of %d against %lld columns "
+                 "of %d", max_batch, (long long)p->kmax, d);
         return NULL;
     }
     if (p->pool)
@@ -361,7 +371,10 @@ void npid_free(npid *p) {
     free(p);
 }
 
-const char *npid_error(const npid *p) { return p ? p->err : "no npid workspace"; }
+const ssl_err *npid_error(const npid *p) {
+    static const ssl_err none = {SSL_EARG, "no npid workspace"};
+    return p ? &p->err : &none;
+}
 
 const int64_t *npid_columns(const npid *p, int64_t *ncols) {
     if (ncols) *ncols = p->ncols;
@@ -443,25 +456,25 @@ static int check_args(npid *p, const float *f, int B, const int64_t *idx,
                       const int32_t *perm, float lam, const float *bank, rng *r,
                       const float *df) {
     if (!f || !idx || !bank || !df) {
-        snprintf(p->err, sizeof p->err, "npid_step: NULL argument");
+        ssl_fail(&p->err, SSL_EARG, "npid_step: NULL argument");
         return -2;
     }
     if (B < 1 || B > p->max_batch) {
-        snprintf(p->err, sizeof p->err, "npid_step: batch %d not in [1, %d]", B, p->max_batch);
+        ssl_fail(&p->err, SSL_EARG, "npid_step: batch %d not in [1, %d]", B, p->max_batch);
         return -2;
     }
     if (p->cfg.neg == NEG_K && !r) {
-        snprintf(p->err, sizeof p->err, "npid_step: negatives k need an rng");
+        ssl_fail(&p->err, SSL_EARG, "npid_step: negatives k need an rng");
         return -2;
     }
     if (perm) {
         if (!(lam >= 0 && lam <= 1)) {
-            snprintf(p->err, sizeof p->err, "npid_step: CutMix lam %g not in [0, 1]", lam);
+            ssl_fail(&p->err, SSL_EARG, "npid_step: CutMix lam %g not in [0, 1]", lam);
             return -2;
         }
         for (int b = 0; b < B; b++)
             if (perm[b] < 0 || perm[b] >= B) {
-                snprintf(p->err, sizeof p->err, "npid_step: perm[%d] = %d not in [0, %d)",
+                ssl_fail(&p->err, SSL_EARG, "npid_step: perm[%d] = %d not in [0, %d)",
                          b, (int)perm[b], B);
                 return -2;
             }
@@ -469,11 +482,11 @@ static int check_args(npid *p, const float *f, int B, const int64_t *idx,
     int bad = -1;
     for (int b = 0; b < B && bad < 0; b++) {
         if (idx[b] < 0 || idx[b] >= p->N) {
-            snprintf(p->err, sizeof p->err, "npid_step: idx[%d] = %lld not in [0, %lld)",
+            ssl_fail(&p->err, SSL_EARG, "npid_step: idx[%d] = %lld not in [0, %lld)",
                      b, (long long)idx[b], (long long)p->N);
             bad = b;
         } else if (p->mark[idx[b]]) {
-            snprintf(p->err, sizeof p->err, "npid_step: idx[%d] = %lld repeats an earlier index",
+            ssl_fail(&p->err, SSL_EARG, "npid_step: idx[%d] = %lld repeats an earlier index",
                      b, (long long)idx[b]);
             bad = b;
         } else {
@@ -540,7 +553,7 @@ int npid_step(npid *p, const float *f, int B, const int64_t *idx,
         st->ncols = K;
     }
     if (!isfinite(loss)) {
-        snprintf(p->err, sizeof p->err, "npid_step: loss is not finite (%g)", loss);
+        ssl_fail(&p->err, SSL_ENUM, "npid_step: loss is not finite (%g)", loss);
         return -1;
     }
 
@@ -560,7 +573,7 @@ int npid_step(npid *p, const float *f, int B, const int64_t *idx,
 int npid_write_last(npid *p, float *bank) {
     const int B = p->pending_B, d = p->d;
     if (B < 1 || !bank) {
-        snprintf(p->err, sizeof p->err, "npid_write_last: no step to write");
+        ssl_fail(&p->err, SSL_EARG, "npid_write_last: no step to write");
         return -2;
     }
     p->pending_B = 0;

@@ -8,6 +8,7 @@
 #define SSL_NPID_H
 #include <stdint.h>
 
+#include "util/err.h"
 #include "util/rng.h"
 
 typedef enum { NEG_ALL, NEG_K, NEG_NONE } npid_negatives;
@@ -35,13 +36,13 @@ typedef struct npid npid;
  * Everything npid_step needs is allocated here (about 3 * max_batch * K'
  * floats for the logits, K' * d for the gathered rows unless neg is all,
  * N bytes + 4 N bytes for the sampler). A NEG_K with k > N - max_batch is
- * clipped per step to N - B (no error). Returns NULL on a bad config
+ * clipped per step to N - B (no error). Returns NULL with err on a bad config
  * (N < 1, d < 1, max_batch < 1 or > N, tau <= 0, k < 0, m not in (0, 1],
  * lambda < 0, non-finite values) or when out of memory. */
-npid *npid_new(const npid_config *cfg, int64_t N, int d, int max_batch);
+npid *npid_new(const npid_config *cfg, int64_t N, int d, int max_batch, ssl_err *err);
 void npid_free(npid *p);          /* NULL is a no-op */
 /* The detail of the last error of npid_step (never NULL). */
-const char *npid_error(const npid *p);
+const ssl_err *npid_error(const npid *p);
 /* The columns of the last npid_step: sel [K'] (dataset indices: the batch
  * idx in batch order, then the negatives; `all` in index order, `k` in draw
  * order). Valid until the next step. *ncols gets K'. */

@@ -18,16 +18,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int dfail(char err[SSLT_ERRLEN], const char *name, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int dfail(char err[SSLT_ERRLEN], const char *name, const char *fmt, ...) {
-    int k = snprintf(err, SSLT_ERRLEN, "%s: ", name);
-    if (k >= 0 && k < SSLT_ERRLEN) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err + k, SSLT_ERRLEN - k, fmt, ap);
-        va_end(ap);
-    }
+/* "NAME: message" into err; returns -1. */
+static int dfail(ssl_err *err, ssl_code code, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int dfail(ssl_err *err, ssl_code code, const char *name, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    ssl_failv(err, code, fmt, ap);
+    va_end(ap);
+    ssl_prefix(err, "%s: ", name);
     return -1;
 }
 
@@ -38,20 +37,20 @@ static void free_classes(char **c, int n) {
 
 /* Class names from meta.classes: 0 with *out (NULL when absent), or -1. */
 static int get_classes(const sv *meta, char ***out, int *n, const char *name,
-                       char err[SSLT_ERRLEN]) {
+                       ssl_err *err) {
     const sv *c = sv_get(meta, "classes");
     *out = NULL;
     *n = 0;
     if (!c) return 0;
     if (c->type != SV_ARRAY || sv_len(c) < 1 || sv_len(c) > (1u << 24))
-        return dfail(err, name, "meta.classes is not a list of names");
+        return dfail(err, SSL_EDATA, name, "meta.classes is not a list of names");
     char **v = calloc(sv_len(c), sizeof *v);
-    if (!v) return dfail(err, name, "out of memory");
+    if (!v) return dfail(err, SSL_ENOMEM, name, "out of memory");
     for (size_t i = 0; i < sv_len(c); i++) {
         const sv *s = sv_at(c, i);
         if (s->type != SV_STR || !(v[i] = strdup(s->u.str.s))) {
             free_classes(v, (int)i);
-            return dfail(err, name, "meta.classes[%zu] is not a string", i);
+            return dfail(err, SSL_EDATA, name, "meta.classes[%zu] is not a string", i);
         }
     }
     *out = v;
@@ -62,22 +61,22 @@ static int get_classes(const sv *meta, char ***out, int *n, const char *name,
 /* Check a header's kind and images/labels tensors; fill d's shape, meta,
  * classes, mean, std. Returns 0 or -1. *ii and *li get the tensor indices. */
 static int check_dataset(const sslt_header *h, ssl_dataset *d, int *ii, int *li,
-                         const char *name, char err[SSLT_ERRLEN]) {
+                         const char *name, ssl_err *err) {
     if (strcmp(h->kind, "dataset"))
-        return dfail(err, name, "a '%s' stream, not a dataset", h->kind);
+        return dfail(err, SSL_EDATA, name, "a '%s' stream, not a dataset", h->kind);
     *ii = sslt_find(h, "images");
     *li = sslt_find(h, "labels");
-    if (*ii < 0) return dfail(err, name, "no tensor 'images'");
-    if (*li < 0) return dfail(err, name, "no tensor 'labels'");
+    if (*ii < 0) return dfail(err, SSL_EDATA, name, "no tensor 'images'");
+    if (*li < 0) return dfail(err, SSL_EDATA, name, "no tensor 'labels'");
     const sslt_tensor *im = &h->tensors[*ii], *lb = &h->tensors[*li];
     if (im->dtype != SSLT_U8 || im->ndim != 4)
-        return dfail(err, name, "images must be u8 [N, C, H, W]");
+        return dfail(err, SSL_EDATA, name, "images must be u8 [N, C, H, W]");
     if (lb->dtype != SSLT_I32 || lb->ndim != 1 || lb->shape[0] != im->shape[0])
-        return dfail(err, name, "labels must be i32 [N] with N = %lld", (long long)im->shape[0]);
+        return dfail(err, SSL_EDATA, name, "labels must be i32 [N] with N = %lld", (long long)im->shape[0]);
     if (im->shape[1] < 1 || im->shape[1] > SSL_MAX_CHANNELS)
-        return dfail(err, name, "%lld channels (1 to %d)", (long long)im->shape[1], SSL_MAX_CHANNELS);
+        return dfail(err, SSL_EDATA, name, "%lld channels (1 to %d)", (long long)im->shape[1], SSL_MAX_CHANNELS);
     if (im->shape[2] < 1 || im->shape[3] < 1 || im->shape[2] > 65536 || im->shape[3] > 65536)
-        return dfail(err, name, "bad image size %lldx%lld", (long long)im->shape[2],
+        return dfail(err, SSL_EDATA, name, "bad image size %lldx%lld", (long long)im->shape[2],
                      (long long)im->shape[3]);
     memset(d, 0, sizeof *d);
     d->n = im->shape[0];
@@ -90,27 +89,27 @@ static int check_dataset(const sslt_header *h, ssl_dataset *d, int *ii, int *li,
         d->std[c] = 1;
         if (mean && (sv_len(mean) != (size_t)d->c || sv_number(sv_at(mean, c), &d->mean[c]) ||
                      !isfinite(d->mean[c])))
-            return dfail(err, name, "meta.mean is not %d numbers", d->c);
+            return dfail(err, SSL_EDATA, name, "meta.mean is not %d numbers", d->c);
         if (std && (sv_len(std) != (size_t)d->c || sv_number(sv_at(std, c), &d->std[c]) ||
                     !(d->std[c] > 0) || !isfinite(d->std[c])))
-            return dfail(err, name, "meta.std is not %d positive numbers", d->c);
+            return dfail(err, SSL_EDATA, name, "meta.std is not %d positive numbers", d->c);
     }
     if (get_classes(h->meta, &d->classes, &d->nclasses, name, err)) return -1;
     if (!(d->meta = sv_copy(h->meta))) {
         free_classes(d->classes, d->nclasses);
         d->classes = NULL;
-        return dfail(err, name, "out of memory");
+        return dfail(err, SSL_ENOMEM, name, "out of memory");
     }
     return 0;
 }
 
 /* Labels in range; sets *nclasses when it is 0 (no class list). */
 static int check_labels(const int32_t *lab, int64_t n, int *nclasses, const char *name,
-                        char err[SSLT_ERRLEN]) {
+                        ssl_err *err) {
     int32_t mx = -1;
     for (int64_t i = 0; i < n; i++) {
         if (lab[i] < 0 || (*nclasses && lab[i] >= *nclasses))
-            return dfail(err, name, "label %d of row %lld is out of range [0, %d)", lab[i],
+            return dfail(err, SSL_EDATA, name, "label %d of row %lld is out of range [0, %d)", lab[i],
                          (long long)i, *nclasses);
         if (lab[i] > mx) mx = lab[i];
     }
@@ -129,17 +128,17 @@ void dataset_destroy(ssl_dataset *d) {
 
 /* Load the section whose header h was just read from r. */
 static int dataset_read(ssl_dataset *d, sslt_reader *r, const sslt_header *h,
-                        char err[SSLT_ERRLEN]) {
+                        ssl_err *err) {
     const char *name = sslt_reader_name(r);
     int ii, li, rc = -1;
     if (check_dataset(h, d, &ii, &li, name, err)) return -1;
     void **data = calloc(h->ntensors, sizeof *data);
     int *only = calloc(h->ntensors, sizeof *only);
-    if (!data || !only) dfail(err, name, "out of memory");
+    if (!data || !only) dfail(err, SSL_ENOMEM, name, "out of memory");
     else {
         only[ii] = only[li] = 1;
         if (sslt_reader_read_all(r, data, only))
-            snprintf(err, SSLT_ERRLEN, "%s", sslt_reader_error(r));
+            ssl_forward(err, sslt_reader_error(r));
         else {
             d->images = data[ii];
             d->labels = data[li];
@@ -153,18 +152,18 @@ static int dataset_read(ssl_dataset *d, sslt_reader *r, const sslt_header *h,
 }
 
 /* Open path and read the first section header: the reader, or NULL. */
-static sslt_reader *open_first(const char *path, const sslt_header **h, char err[SSLT_ERRLEN]) {
+static sslt_reader *open_first(const char *path, const sslt_header **h, ssl_err *err) {
     sslt_reader *r = sslt_reader_open(path, err);
     if (!r) return NULL;
     int k = sslt_reader_next(r, h);
     if (k > 0) return r;
-    if (k < 0) snprintf(err, SSLT_ERRLEN, "%s", sslt_reader_error(r));
-    else dfail(err, sslt_reader_name(r), "no section");
+    if (k < 0) ssl_forward(err, sslt_reader_error(r));
+    else dfail(err, SSL_EDATA, sslt_reader_name(r), "no section");
     sslt_reader_close(r);
     return NULL;
 }
 
-int dataset_load(ssl_dataset *d, const char *path, char err[SSLT_ERRLEN]) {
+int dataset_load(ssl_dataset *d, const char *path, ssl_err *err) {
     memset(d, 0, sizeof *d);
     const sslt_header *h;
     sslt_reader *r = open_first(path, &h, err);
@@ -189,12 +188,12 @@ struct ssl_dstream {
     int ii, li, done;
     int64_t pos;                  /* rows delivered */
     rowbuf b[2];                  /* images, labels */
-    char err[SSLT_ERRLEN];
+    ssl_err err;
 };
 
-ssl_dstream *dstream_open(const char *path, char err[SSLT_ERRLEN]) {
+ssl_dstream *dstream_open(const char *path, ssl_err *err) {
     ssl_dstream *s = calloc(1, sizeof *s);
-    if (!s) { snprintf(err, SSLT_ERRLEN, "%s: out of memory", path ? path : "-"); return NULL; }
+    if (!s) { ssl_fail(err, SSL_ENOMEM, "%s: out of memory", path ? path : "-"); return NULL; }
     const sslt_header *h;
     if (!(s->r = open_first(path, &h, err))) { free(s); return NULL; }
     if (check_dataset(h, &s->info, &s->ii, &s->li, sslt_reader_name(s->r), err)) {
@@ -207,7 +206,7 @@ ssl_dstream *dstream_open(const char *path, char err[SSLT_ERRLEN]) {
 }
 
 const ssl_dataset *dstream_info(const ssl_dstream *s) { return &s->info; }
-const char *dstream_error(const ssl_dstream *s) { return s->err; }
+const ssl_err *dstream_error(const ssl_dstream *s) { return &s->err; }
 
 void dstream_close(ssl_dstream *s) {
     if (!s) return;
@@ -253,7 +252,7 @@ int64_t dstream_next(ssl_dstream *s, uint8_t *images, int32_t *labels, int64_t m
             const int32_t *lab = (const int32_t *)s->b[1].p + (s->pos - s->b[1].lo);
             for (int64_t i = 0; i < n; i++) {
                 if (lab[i] < 0 || (s->info.nclasses && lab[i] >= s->info.nclasses)) {
-                    dfail(s->err, name, "label %d of row %lld is out of range", lab[i],
+                    dfail(&s->err, SSL_EDATA, name, "label %d of row %lld is out of range", lab[i],
                           (long long)(s->pos + i));
                     return -1;
                 }
@@ -269,18 +268,18 @@ int64_t dstream_next(ssl_dstream *s, uint8_t *images, int32_t *labels, int64_t m
         const void *data;
         int k = sslt_reader_chunk(s->r, &ti, &row, &n, &data);
         if (k < 0) {
-            snprintf(s->err, SSLT_ERRLEN, "%s", sslt_reader_error(s->r));
+            s->err = *sslt_reader_error(s->r);
             return -1;
         }
         if (k == 0) { s->done = 1; continue; }
         int which = ti == s->ii ? 0 : ti == s->li ? 1 : -1;
         if (which >= 0 && rowbuf_add(&s->b[which], s->pos, row, n, data)) {
-            dfail(s->err, name, "out of memory");
+            dfail(&s->err, SSL_ENOMEM, name, "out of memory");
             return -1;
         }
     }
     if (got == 0 && s->done && s->pos != s->info.n) {
-        dfail(s->err, name, "%lld of %lld rows", (long long)s->pos, (long long)s->info.n);
+        dfail(&s->err, SSL_EDATA, name, "%lld of %lld rows", (long long)s->pos, (long long)s->info.n);
         return -1;
     }
     return got;
@@ -298,7 +297,7 @@ void features_destroy(ssl_features *f) {
     memset(f, 0, sizeof *f);
 }
 
-int features_load(ssl_features *f, const char *path, char err[SSLT_ERRLEN]) {
+int features_load(ssl_features *f, const char *path, ssl_err *err) {
     memset(f, 0, sizeof *f);
     const sslt_header *h;
     sslt_reader *r = open_first(path, &h, err);
@@ -315,7 +314,7 @@ int features_load(ssl_features *f, const char *path, char err[SSLT_ERRLEN]) {
         f->x = malloc(d.n ? (size_t)d.n * dim * sizeof(float) : 1);
         f->kind = strdup("dataset");
         if (!f->x || !f->kind) {
-            dfail(err, name, "out of memory");
+            dfail(err, SSL_ENOMEM, name, "out of memory");
             dataset_destroy(&d);
             features_destroy(f);
             sslt_reader_close(r);
@@ -334,7 +333,7 @@ int features_load(ssl_features *f, const char *path, char err[SSLT_ERRLEN]) {
         return 0;
     }
     if (strcmp(h->kind, "features")) {
-        dfail(err, name, "a '%s' stream, not features or a dataset", h->kind);
+        dfail(err, SSL_EDATA, name, "a '%s' stream, not features or a dataset", h->kind);
         sslt_reader_close(r);
         return -1;
     }
@@ -342,22 +341,22 @@ int features_load(ssl_features *f, const char *path, char err[SSLT_ERRLEN]) {
     const sslt_tensor *xt = xi >= 0 ? &h->tensors[xi] : NULL, *lt = li >= 0 ? &h->tensors[li] : NULL;
     void **data = calloc(h->ntensors, sizeof *data);
     int *only = calloc(h->ntensors, sizeof *only);
-    if (!xt) dfail(err, name, "no tensor 'features'");
-    else if (!lt) dfail(err, name, "no tensor 'labels'");
+    if (!xt) dfail(err, SSL_EDATA, name, "no tensor 'features'");
+    else if (!lt) dfail(err, SSL_EDATA, name, "no tensor 'labels'");
     else if (xt->dtype != SSLT_F32 || xt->ndim != 2 || xt->shape[1] < 1 || xt->shape[1] > INT32_MAX)
-        dfail(err, name, "features must be f32 [N, F]");
+        dfail(err, SSL_EDATA, name, "features must be f32 [N, F]");
     else if (lt->dtype != SSLT_I32 || lt->ndim != 1 || lt->shape[0] != xt->shape[0])
-        dfail(err, name, "labels must be i32 [N] with N = %lld", (long long)xt->shape[0]);
-    else if (!data || !only) dfail(err, name, "out of memory");
+        dfail(err, SSL_EDATA, name, "labels must be i32 [N] with N = %lld", (long long)xt->shape[0]);
+    else if (!data || !only) dfail(err, SSL_ENOMEM, name, "out of memory");
     else if (get_classes(h->meta, &f->classes, &f->nclasses, name, err)) {}
     else if (!(f->meta = sv_copy(h->meta)) || !(f->kind = strdup(h->kind)))
-        dfail(err, name, "out of memory");
+        dfail(err, SSL_ENOMEM, name, "out of memory");
     else {
         f->n = xt->shape[0];
         f->dim = (int)xt->shape[1];
         only[xi] = only[li] = 1;
         if (sslt_reader_read_all(r, data, only))
-            snprintf(err, SSLT_ERRLEN, "%s", sslt_reader_error(r));
+            ssl_forward(err, sslt_reader_error(r));
         else {
             f->x = data[xi];
             f->labels = data[li];

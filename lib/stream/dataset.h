@@ -30,17 +30,17 @@ typedef struct {
 
 /* Load the first section of a dataset stream wholly into memory. Checks
  * kind, tensor names, dtypes, shapes, label range. 0 or -1 with err. */
-int dataset_load(ssl_dataset *d, const char *path, char err[SSLT_ERRLEN]);
+int dataset_load(ssl_dataset *d, const char *path, ssl_err *err);
 void dataset_destroy(ssl_dataset *d);
 
 /* Streaming access to a dataset in bounded memory (ssl-extract). */
 typedef struct ssl_dstream ssl_dstream;
-ssl_dstream *dstream_open(const char *path, char err[SSLT_ERRLEN]);
+ssl_dstream *dstream_open(const char *path, ssl_err *err);
 /* Shape and metadata, valid while open (images/labels fields are NULL). */
 const ssl_dataset *dstream_info(const ssl_dstream *s);
 /* Next up to max images: returns the count (0 at end), -1 on error. */
 int64_t dstream_next(ssl_dstream *s, uint8_t *images, int32_t *labels, int64_t max);
-const char *dstream_error(const ssl_dstream *s);
+const ssl_err *dstream_error(const ssl_dstream *s);
 void dstream_close(ssl_dstream *s);
 
 typedef struct {
@@ -56,6 +56,6 @@ typedef struct {
 
 /* Load a features stream, or a dataset stream as features (each image
  * flattened in C,H,W order and scaled to [0,1]). 0 or -1 with err. */
-int features_load(ssl_features *f, const char *path, char err[SSLT_ERRLEN]);
+int features_load(ssl_features *f, const char *path, ssl_err *err);
 void features_destroy(ssl_features *f);
 #endif

@@ -25,13 +25,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/err.h"
 #include "util/value.h"
 
 #define SSLT_MAGIC "sslt"
 #define SSLT_VERSION 1
 #define SSLT_MAX_DIMS 8
 #define SSLT_MAX_TENSORS 65536
-#define SSLT_ERRLEN 512
 /* Writers split tensors into chunks of about this many bytes. */
 #define SSLT_CHUNK_BYTES (4u << 20)
 /* Readers refuse records (zstd frame content) larger than this. */
@@ -74,8 +74,8 @@ typedef struct sslt_writer sslt_writer;
  * sslt_writer_close after fsync; anything else (a pipe, /dev/full) is
  * written directly. level: zstd level (0 = the default, 3). On failure
  * returns NULL with err filled. */
-sslt_writer *sslt_writer_open(const char *path, int level, char err[SSLT_ERRLEN]);
-sslt_writer *sslt_writer_open_fd(int fd, const char *name, int level, char err[SSLT_ERRLEN]);
+sslt_writer *sslt_writer_open(const char *path, int level, ssl_err *err);
+sslt_writer *sslt_writer_open_fd(int fd, const char *name, int level, ssl_err *err);
 
 /* Start a section. meta may be NULL (an empty map is written); it is
  * copied. Tensors are copied. */
@@ -88,10 +88,10 @@ int sslt_writer_rows(sslt_writer *w, int ti, const void *data, int64_t nrows);
 int sslt_writer_end(sslt_writer *w);
 /* Flush, and for a regular file fsync and rename into place. Frees w.
  * Returns 0, or -1 with err filled (the temporary file is removed). */
-int sslt_writer_close(sslt_writer *w, char err[SSLT_ERRLEN]);
+int sslt_writer_close(sslt_writer *w, ssl_err *err);
 /* Give up: remove the temporary file, free w. NULL is a no-op. */
 void sslt_writer_abort(sslt_writer *w);
-const char *sslt_writer_error(const sslt_writer *w);
+const ssl_err *sslt_writer_error(const sslt_writer *w);  /* never NULL */
 
 /* Convenience: write one whole section whose tensors are all in memory. */
 int sslt_write_section(sslt_writer *w, const char *kind, const sv *meta,
@@ -101,10 +101,10 @@ int sslt_write_section(sslt_writer *w, const char *kind, const sv *meta,
 typedef struct sslt_reader sslt_reader;
 
 /* path "-" or NULL is stdin. */
-sslt_reader *sslt_reader_open(const char *path, char err[SSLT_ERRLEN]);
-sslt_reader *sslt_reader_open_fd(int fd, const char *name, char err[SSLT_ERRLEN]);
+sslt_reader *sslt_reader_open(const char *path, ssl_err *err);
+sslt_reader *sslt_reader_open_fd(int fd, const char *name, ssl_err *err);
 void sslt_reader_close(sslt_reader *r);          /* NULL is a no-op */
-const char *sslt_reader_error(const sslt_reader *r);
+const ssl_err *sslt_reader_error(const sslt_reader *r);  /* never NULL */
 const char *sslt_reader_name(const sslt_reader *r);
 
 /* Next section: 1 and *h set (valid until the next call to sslt_reader_next
@@ -120,6 +120,19 @@ int sslt_reader_chunk(sslt_reader *r, int *ti, int64_t *row, int64_t *nrows, con
  * malloc'ed buffer of tensor i's full size (caller frees each). If only is
  * not NULL, only tensors with only[i] != 0 are kept (others NULL). */
 int sslt_reader_read_all(sslt_reader *r, void **data, const int *only);
+
+/* ---- inspection and tuning (ssl-info, tests) ---- */
+/* Counters of a reader so far: records read, compressed bytes consumed
+ * (whole zstd frames), decompressed record bytes. Any pointer may be NULL. */
+void sslt_reader_stats(const sslt_reader *r, int64_t *records, int64_t *compressed,
+                       int64_t *uncompressed);
+/* Number (1-based) of the last record read; 0 before the first. */
+int64_t sslt_reader_record(const sslt_reader *r);
+/* Split chunks at about `bytes` instead of SSLT_CHUNK_BYTES (at least one
+ * row per chunk); 0 restores the default. Call before writing rows. */
+void sslt_writer_set_chunk_bytes(sslt_writer *w, size_t bytes);
+/* Records written so far. */
+int64_t sslt_writer_records(const sslt_writer *w);
 
 /* ---- helpers ---- */
 uint32_t sslt_crc32(uint32_t crc, const void *data, size_t n);

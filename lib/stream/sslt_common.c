@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "stream/sslt.h"
-#include "stream/sslt_internal.h"
+#include "stream/sslt_impl.h"
 
 static const char *const dtype_names[] = {NULL, "u8", "i32", "i64", "f32", "f64"};
 static const size_t dtype_sizes[] = {0, 1, 4, 8, 4, 8};
@@ -43,14 +43,14 @@ int64_t sslt_tensor_bytes(const sslt_tensor *t) {
 
 /* 0 if t is a valid tensor description (dtype, 0 <= ndim <= 8, dims >= 0,
  * total bytes <= SSLT_MAX_TENSOR_BYTES without overflow); else -1 and why. */
-int sslt_check_tensor(const sslt_tensor *t, char *why, size_t whylen) {
-    if (!t->name || !*t->name) { snprintf(why, whylen, "tensor without a name"); return -1; }
+int sslt_check_tensor(const sslt_tensor *t, ssl_err *why) {
+    if (!t->name || !*t->name) return ssl_fail(why, SSL_EDATA, "tensor without a name");
     if (t->dtype < SSLT_U8 || t->dtype > SSLT_F64) {
-        snprintf(why, whylen, "tensor %s: bad dtype", t->name);
+        ssl_fail(why, SSL_EDATA, "tensor %s: bad dtype", t->name);
         return -1;
     }
     if (t->ndim < 0 || t->ndim > SSLT_MAX_DIMS) {
-        snprintf(why, whylen, "tensor %s: %d dimensions (at most %d)", t->name, t->ndim,
+        ssl_fail(why, SSL_EDATA, "tensor %s: %d dimensions (at most %d)", t->name, t->ndim,
                  SSLT_MAX_DIMS);
         return -1;
     }
@@ -59,12 +59,12 @@ int sslt_check_tensor(const sslt_tensor *t, char *why, size_t whylen) {
     for (int i = 0; i < t->ndim; i++) {
         int64_t d = t->shape[i];
         if (d < 0) {
-            snprintf(why, whylen, "tensor %s: negative dimension %lld", t->name, (long long)d);
+            ssl_fail(why, SSL_EDATA, "tensor %s: negative dimension %lld", t->name, (long long)d);
             return -1;
         }
         if (d == 0) zero = 1;
         else if (!zero && total > SSLT_MAX_TENSOR_BYTES / d) {
-            snprintf(why, whylen, "tensor %s: declared size exceeds %lld bytes", t->name,
+            ssl_fail(why, SSL_EDATA, "tensor %s: declared size exceeds %lld bytes", t->name,
                      (long long)SSLT_MAX_TENSOR_BYTES);
             return -1;
         }
@@ -76,7 +76,7 @@ int sslt_check_tensor(const sslt_tensor *t, char *why, size_t whylen) {
         for (int i = 1; i < t->ndim; i++) {
             int64_t d = t->shape[i];
             if (d && rb > SSLT_MAX_TENSOR_BYTES / d) {
-                snprintf(why, whylen, "tensor %s: declared row size exceeds %lld bytes",
+                ssl_fail(why, SSL_EDATA, "tensor %s: declared row size exceeds %lld bytes",
                          t->name, (long long)SSLT_MAX_TENSOR_BYTES);
                 return -1;
             }

@@ -27,7 +27,7 @@
 #include <zstd.h>
 
 #include "stream/sslt.h"
-#include "stream/sslt_internal.h"
+#include "stream/sslt_impl.h"
 
 #define IN_BLOCK (128u << 10)     /* read(2) size */
 #define FRAME_HEADER_MAX 18       /* ZSTD_FRAMEHEADERSIZE_MAX */
@@ -50,32 +50,30 @@ struct sslt_reader {
     int64_t *rows;                /* rows read per tensor in this section */
     uint32_t *crc;
     int64_t nchunks;
-    char err[SSLT_ERRLEN];
+    ssl_err err;
 };
 
-static int rfail(sslt_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int rfail(sslt_reader *r, const char *fmt, ...) {
+static int rfail(sslt_reader *r, ssl_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int rfail(sslt_reader *r, ssl_code code, const char *fmt, ...) {
     if (r->state == ST_FAILED) return -1;
     va_list ap;
-    int k = r->recno > 0 ? snprintf(r->err, sizeof r->err, "%s: record %lld: ", r->name,
-                                    (long long)r->recno)
-                         : snprintf(r->err, sizeof r->err, "%s: ", r->name);
-    if (k >= 0 && (size_t)k < sizeof r->err) {
-        va_start(ap, fmt);
-        vsnprintf(r->err + k, sizeof r->err - (size_t)k, fmt, ap);
-        va_end(ap);
-    }
+    va_start(ap, fmt);
+    ssl_failv(&r->err, code, fmt, ap);
+    va_end(ap);
+    if (r->recno > 0) ssl_prefix(&r->err, "%s: record %lld: ", r->name, (long long)r->recno);
+    else ssl_prefix(&r->err, "%s: ", r->name);
     r->state = ST_FAILED;
     return -1;
 }
 
-sslt_reader *sslt_reader_open_fd(int fd, const char *name, char err[SSLT_ERRLEN]) {
+sslt_reader *sslt_reader_open_fd(int fd, const char *name, ssl_err *err) {
     if (!name) name = "<stdin>";
     sslt_reader *r = calloc(1, sizeof *r);
     if (!r || !(r->name = strdup(name)) || !(r->dctx = ZSTD_createDCtx()) ||
         !(r->in = malloc(IN_BLOCK))) {
         if (r) { free(r->name); ZSTD_freeDCtx(r->dctx); free(r); }
-        snprintf(err, SSLT_ERRLEN, "%s: out of memory", name);
+        ssl_fail(err, SSL_ENOMEM, "%s: out of memory", name);
         return NULL;
     }
     r->in_cap = IN_BLOCK;
@@ -85,11 +83,11 @@ sslt_reader *sslt_reader_open_fd(int fd, const char *name, char err[SSLT_ERRLEN]
     return r;
 }
 
-sslt_reader *sslt_reader_open(const char *path, char err[SSLT_ERRLEN]) {
+sslt_reader *sslt_reader_open(const char *path, ssl_err *err) {
     if (!path || !strcmp(path, "-")) return sslt_reader_open_fd(0, "<stdin>", err);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, SSLT_ERRLEN, "%s: %s", path, strerror(errno));
+        ssl_fail(err, SSL_EIO, "%s: %s", path, strerror(errno));
         return NULL;
     }
     sslt_reader *r = sslt_reader_open_fd(fd, path, err);
@@ -122,7 +120,10 @@ void sslt_reader_close(sslt_reader *r) {
     free(r);
 }
 
-const char *sslt_reader_error(const sslt_reader *r) { return r ? r->err : "no reader"; }
+const ssl_err *sslt_reader_error(const sslt_reader *r) {
+    static const ssl_err none = {SSL_EARG, "no reader"};
+    return r ? &r->err : &none;
+}
 const char *sslt_reader_name(const sslt_reader *r) { return r ? r->name : ""; }
 int64_t sslt_reader_record(const sslt_reader *r) { return r->recno; }
 
@@ -144,7 +145,7 @@ static int fill(sslt_reader *r) {
     for (;;) {
         ssize_t k = read(r->fd, r->in + r->in_len, r->in_cap - r->in_len);
         if (k < 0 && errno == EINTR) continue;
-        if (k < 0) return rfail(r, "%s", strerror(errno));
+        if (k < 0) return rfail(r, SSL_EIO, "%s", strerror(errno));
         if (k == 0) { r->eof = 1; return 0; }
         r->in_len += (size_t)k;
         return 1;
@@ -209,20 +210,20 @@ static int next_record(sslt_reader *r, const msgpack_object **map) {
     const unsigned char *p = r->in + r->in_pos;
     static const unsigned char zmagic[4] = {0x28, 0xb5, 0x2f, 0xfd};
     if (memcmp(p, zmagic, avail < 4 ? avail : 4)) {
-        if (r->recno == 1) return rfail(r, "not a tensor stream (not zstd data)");
-        return rfail(r, "trailing garbage after the last record");
+        if (r->recno == 1) return rfail(r, SSL_EDATA, "not a tensor stream (not zstd data)");
+        return rfail(r, SSL_EDATA, "trailing garbage after the last record");
     }
-    if (avail < 4) return rfail(r, "truncated (stream ends inside a zstd frame)");
+    if (avail < 4) return rfail(r, SSL_EDATA, "truncated (stream ends inside a zstd frame)");
     unsigned long long size = ZSTD_getFrameContentSize(p, avail);
     if (size == ZSTD_CONTENTSIZE_ERROR) {
         if (r->eof && avail < FRAME_HEADER_MAX)
-            return rfail(r, "truncated (stream ends inside a zstd frame)");
-        return rfail(r, "bad zstd frame header");
+            return rfail(r, SSL_EDATA, "truncated (stream ends inside a zstd frame)");
+        return rfail(r, SSL_EDATA, "bad zstd frame header");
     }
     if (size == ZSTD_CONTENTSIZE_UNKNOWN)
-        return rfail(r, "zstd frame without a content size");
+        return rfail(r, SSL_EDATA, "zstd frame without a content size");
     if (size > SSLT_MAX_RECORD_BYTES)
-        return rfail(r, "record too large (%llu bytes, the limit is %u)", size,
+        return rfail(r, SSL_EDATA, "record too large (%llu bytes, the limit is %u)", size,
                      SSLT_MAX_RECORD_BYTES);
     /* The buffer grows as content actually arrives (from 1 MiB, doubling),
      * so a frame header declaring a large size costs nothing by itself. */
@@ -230,7 +231,7 @@ static int next_record(sslt_reader *r, const msgpack_object **map) {
     if (first > r->rec_cap) {
         free(r->rec);
         r->rec_cap = 0;
-        if (!(r->rec = malloc(first))) return rfail(r, "out of memory");
+        if (!(r->rec = malloc(first))) return rfail(r, SSL_ENOMEM, "out of memory");
         r->rec_cap = first;
     }
     /* Decompress exactly one frame. */
@@ -241,12 +242,12 @@ static int next_record(sslt_reader *r, const msgpack_object **map) {
         size_t rc = ZSTD_decompressStream(r->dctx, &out, &in);
         r->in_pos += in.pos;
         r->compressed += (int64_t)in.pos;
-        if (ZSTD_isError(rc)) return rfail(r, "damaged zstd frame: %s", ZSTD_getErrorName(rc));
+        if (ZSTD_isError(rc)) return rfail(r, SSL_EDATA, "damaged zstd frame: %s", ZSTD_getErrorName(rc));
         if (rc == 0) break;
         if (out.pos == out.size && out.size < size) {
             size_t nc = r->rec_cap * 2 < size + 1 ? r->rec_cap * 2 : (size_t)size + 1;
             unsigned char *q = realloc(r->rec, nc);
-            if (!q) return rfail(r, "out of memory");
+            if (!q) return rfail(r, SSL_ENOMEM, "out of memory");
             r->rec = q;
             r->rec_cap = nc;
             out.dst = q;
@@ -256,24 +257,24 @@ static int next_record(sslt_reader *r, const msgpack_object **map) {
         if (r->in_pos == r->in_len) {
             int k = fill(r);
             if (k < 0) return -1;
-            if (k == 0) return rfail(r, "truncated (stream ends inside a zstd frame)");
+            if (k == 0) return rfail(r, SSL_EDATA, "truncated (stream ends inside a zstd frame)");
         } else if (in.pos == 0 && out.pos == out.size) {
-            return rfail(r, "damaged zstd frame: more content than declared");
+            return rfail(r, SSL_EDATA, "damaged zstd frame: more content than declared");
         }
     }
-    if (out.pos != size) return rfail(r, "damaged zstd frame: content size mismatch");
+    if (out.pos != size) return rfail(r, SSL_EDATA, "damaged zstd frame: content size mismatch");
     r->rec_len = (size_t)size;
     r->uncompressed += (int64_t)size;
 
     const unsigned char *end = mp_skip(r->rec, r->rec + r->rec_len, 0);
-    if (!end) return rfail(r, "not a valid msgpack record");
-    if (end != r->rec + r->rec_len) return rfail(r, "extra bytes after the record's map");
+    if (!end) return rfail(r, SSL_EDATA, "not a valid msgpack record");
+    if (end != r->rec + r->rec_len) return rfail(r, SSL_EDATA, "extra bytes after the record's map");
     size_t off = 0;
     if (msgpack_unpack_next(&r->unp, (const char *)r->rec, r->rec_len, &off) !=
         MSGPACK_UNPACK_SUCCESS)
-        return rfail(r, "not a valid msgpack record");
+        return rfail(r, SSL_EDATA, "not a valid msgpack record");
     const msgpack_object *o = &r->unp.data;
-    if (o->type != MSGPACK_OBJECT_MAP) return rfail(r, "record is not a map");
+    if (o->type != MSGPACK_OBJECT_MAP) return rfail(r, SSL_EDATA, "record is not a map");
     *map = o;
     return 1;
 }
@@ -298,9 +299,9 @@ static int mp_is_str(const msgpack_object *o, const char *s) {
 /* An integer field >= 0: 0 and *v, or -1 (error set) naming the field. */
 static int field_int(sslt_reader *r, const msgpack_object *m, const char *key, int64_t *v) {
     const msgpack_object *o = mp_get(m, key);
-    if (!o) return rfail(r, "missing field '%s'", key);
+    if (!o) return rfail(r, SSL_EDATA, "missing field '%s'", key);
     if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > (uint64_t)INT64_MAX)
-        return rfail(r, "field '%s' is not a non-negative integer", key);
+        return rfail(r, SSL_EDATA, "field '%s' is not a non-negative integer", key);
     *v = (int64_t)o->via.u64;
     return 0;
 }
@@ -318,70 +319,70 @@ static char *mp_strdup(const msgpack_object *o) {
 static int read_typed(sslt_reader *r, int *type, const msgpack_object **m) {
     int k = next_record(r, m);
     if (k <= 0) return k;
-    if (!mp_is_str(mp_get(*m, "magic"), SSLT_MAGIC)) return rfail(r, "bad magic (not sslt)");
+    if (!mp_is_str(mp_get(*m, "magic"), SSLT_MAGIC)) return rfail(r, SSL_EDATA, "bad magic (not sslt)");
     int64_t version;
     if (field_int(r, *m, "version", &version)) return -1;
     if (version != SSLT_VERSION)
-        return rfail(r, "unsupported version %lld (this reader knows %d)", (long long)version,
+        return rfail(r, SSL_EDATA, "unsupported version %lld (this reader knows %d)", (long long)version,
                      SSLT_VERSION);
     const msgpack_object *t = mp_get(*m, "type");
     for (int i = 0; i < 3; i++)
         if (mp_is_str(t, rec_types[i])) { *type = i; return 1; }
-    return rfail(r, "unknown record type");
+    return rfail(r, SSL_EDATA, "unknown record type");
 }
 
 static int parse_header(sslt_reader *r, const msgpack_object *m) {
     header_clear(r);
     const msgpack_object *kind = mp_get(m, "kind"), *meta = mp_get(m, "meta"),
                          *tens = mp_get(m, "tensors");
-    if (!kind || kind->type != MSGPACK_OBJECT_STR) return rfail(r, "header: 'kind' is not a string");
-    if (!meta || meta->type != MSGPACK_OBJECT_MAP) return rfail(r, "header: 'meta' is not a map");
-    if (!tens || tens->type != MSGPACK_OBJECT_ARRAY) return rfail(r, "header: 'tensors' is not an array");
+    if (!kind || kind->type != MSGPACK_OBJECT_STR) return rfail(r, SSL_EDATA, "header: 'kind' is not a string");
+    if (!meta || meta->type != MSGPACK_OBJECT_MAP) return rfail(r, SSL_EDATA, "header: 'meta' is not a map");
+    if (!tens || tens->type != MSGPACK_OBJECT_ARRAY) return rfail(r, SSL_EDATA, "header: 'tensors' is not an array");
     if (tens->via.array.size > SSLT_MAX_TENSORS)
-        return rfail(r, "header: %u tensors (at most %d)", tens->via.array.size, SSLT_MAX_TENSORS);
+        return rfail(r, SSL_EDATA, "header: %u tensors (at most %d)", tens->via.array.size, SSLT_MAX_TENSORS);
     int n = (int)tens->via.array.size;
-    if (!(r->hdr.kind = mp_strdup(kind))) return rfail(r, "out of memory");
+    if (!(r->hdr.kind = mp_strdup(kind))) return rfail(r, SSL_ENOMEM, "out of memory");
     if (!(r->hdr.meta = sv_from_msgpack(meta)))
-        return rfail(r, "header: metadata has values that cannot be represented");
+        return rfail(r, SSL_EDATA, "header: metadata has values that cannot be represented");
     r->hdr.tensors = calloc(n ? n : 1, sizeof *r->hdr.tensors);
     r->rows = calloc(n ? n : 1, sizeof *r->rows);
     r->crc = calloc(n ? n : 1, sizeof *r->crc);
-    if (!r->hdr.tensors || !r->rows || !r->crc) return rfail(r, "out of memory");
+    if (!r->hdr.tensors || !r->rows || !r->crc) return rfail(r, SSL_ENOMEM, "out of memory");
     for (int i = 0; i < n; i++) {
         const msgpack_object *t = &tens->via.array.ptr[i];
-        if (t->type != MSGPACK_OBJECT_MAP) return rfail(r, "header: tensor %d is not a map", i);
+        if (t->type != MSGPACK_OBJECT_MAP) return rfail(r, SSL_EDATA, "header: tensor %d is not a map", i);
         const msgpack_object *name = mp_get(t, "name"), *dt = mp_get(t, "dtype"),
                              *shape = mp_get(t, "shape");
         if (!name || name->type != MSGPACK_OBJECT_STR || !name->via.str.size ||
             memchr(name->via.str.ptr, 0, name->via.str.size))
-            return rfail(r, "header: tensor %d: 'name' is not a string", i);
+            return rfail(r, SSL_EDATA, "header: tensor %d: 'name' is not a string", i);
         sslt_tensor *st = &r->hdr.tensors[i];
-        if (!(st->name = mp_strdup(name))) return rfail(r, "out of memory");
+        if (!(st->name = mp_strdup(name))) return rfail(r, SSL_ENOMEM, "out of memory");
         r->hdr.ntensors = i + 1;
         char dtype[8] = "";
         if (dt && dt->type == MSGPACK_OBJECT_STR && dt->via.str.size < sizeof dtype)
             memcpy(dtype, dt->via.str.ptr, dt->via.str.size);
         int d = sslt_dtype_parse(dtype);
-        if (d < 0) return rfail(r, "header: tensor %s: bad dtype", st->name);
+        if (d < 0) return rfail(r, SSL_EDATA, "header: tensor %s: bad dtype", st->name);
         st->dtype = (sslt_dtype)d;
         if (!shape || shape->type != MSGPACK_OBJECT_ARRAY)
-            return rfail(r, "header: tensor %s: 'shape' is not an array", st->name);
+            return rfail(r, SSL_EDATA, "header: tensor %s: 'shape' is not an array", st->name);
         if (shape->via.array.size > SSLT_MAX_DIMS)
-            return rfail(r, "header: tensor %s: %u dimensions (at most %d)", st->name,
+            return rfail(r, SSL_EDATA, "header: tensor %s: %u dimensions (at most %d)", st->name,
                          shape->via.array.size, SSLT_MAX_DIMS);
         st->ndim = (int)shape->via.array.size;
         for (int j = 0; j < st->ndim; j++) {
             const msgpack_object *e = &shape->via.array.ptr[j];
             if (e->type != MSGPACK_OBJECT_POSITIVE_INTEGER || e->via.u64 > (uint64_t)INT64_MAX)
-                return rfail(r, "header: tensor %s: dimension %d is not a non-negative integer",
+                return rfail(r, SSL_EDATA, "header: tensor %s: dimension %d is not a non-negative integer",
                              st->name, j);
             st->shape[j] = (int64_t)e->via.u64;
         }
-        char why[256];
-        if (sslt_check_tensor(st, why, sizeof why)) return rfail(r, "header: %s", why);
+        ssl_err why;
+        if (sslt_check_tensor(st, &why)) return rfail(r, SSL_EDATA, "header: %s", why.msg);
         for (int j = 0; j < i && n <= 4096; j++)
             if (!strcmp(st->name, r->hdr.tensors[j].name))
-                return rfail(r, "header: duplicate tensor name %s", st->name);
+                return rfail(r, SSL_EDATA, "header: duplicate tensor name %s", st->name);
     }
     r->nchunks = 0;
     r->state = ST_SECTION;
@@ -394,19 +395,19 @@ static int parse_chunk(sslt_reader *r, const msgpack_object *m, int *ti, int64_t
     if (field_int(r, m, "tensor", &t) || field_int(r, m, "row", &rw) ||
         field_int(r, m, "rows", &n))
         return -1;
-    if (t >= r->hdr.ntensors) return rfail(r, "chunk of unknown tensor %lld", (long long)t);
+    if (t >= r->hdr.ntensors) return rfail(r, SSL_EDATA, "chunk of unknown tensor %lld", (long long)t);
     const sslt_tensor *st = &r->hdr.tensors[t];
     if (rw != r->rows[t])
-        return rfail(r, "chunk of %s starts at row %lld, expected %lld", st->name,
+        return rfail(r, SSL_EDATA, "chunk of %s starts at row %lld, expected %lld", st->name,
                      (long long)rw, (long long)r->rows[t]);
     if (n < 1 || n > sslt_tensor_rows(st) - rw)
-        return rfail(r, "chunk of %s has %lld rows at row %lld, the tensor has %lld", st->name,
+        return rfail(r, SSL_EDATA, "chunk of %s has %lld rows at row %lld, the tensor has %lld", st->name,
                      (long long)n, (long long)rw, (long long)sslt_tensor_rows(st));
     const msgpack_object *d = mp_get(m, "data");
-    if (!d || d->type != MSGPACK_OBJECT_BIN) return rfail(r, "chunk: 'data' is not bin");
+    if (!d || d->type != MSGPACK_OBJECT_BIN) return rfail(r, SSL_EDATA, "chunk: 'data' is not bin");
     uint64_t want = (uint64_t)n * sslt_tensor_row_bytes(st);
     if (d->via.bin.size != want)
-        return rfail(r, "chunk of %s: %u data bytes for %lld rows, expected %llu", st->name,
+        return rfail(r, SSL_EDATA, "chunk of %s: %u data bytes for %lld rows, expected %llu", st->name,
                      d->via.bin.size, (long long)n, (unsigned long long)want);
     r->crc[t] = sslt_crc32(r->crc[t], d->via.bin.ptr, d->via.bin.size);
     r->rows[t] += n;
@@ -423,26 +424,26 @@ static int check_end(sslt_reader *r, const msgpack_object *m) {
     int n = r->hdr.ntensors;
     int64_t chunks;
     if (!rows || rows->type != MSGPACK_OBJECT_ARRAY || (int)rows->via.array.size != n)
-        return rfail(r, "end: 'rows' is not an array of %d counts", n);
+        return rfail(r, SSL_EDATA, "end: 'rows' is not an array of %d counts", n);
     if (!crc || crc->type != MSGPACK_OBJECT_ARRAY || (int)crc->via.array.size != n)
-        return rfail(r, "end: 'crc32' is not an array of %d checksums", n);
+        return rfail(r, SSL_EDATA, "end: 'crc32' is not an array of %d checksums", n);
     if (field_int(r, m, "chunks", &chunks)) return -1;
     for (int i = 0; i < n; i++) {
         const sslt_tensor *t = &r->hdr.tensors[i];
         const msgpack_object *a = &rows->via.array.ptr[i], *c = &crc->via.array.ptr[i];
         if (a->type != MSGPACK_OBJECT_POSITIVE_INTEGER || c->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-            return rfail(r, "end: counts and checksums must be non-negative integers");
+            return rfail(r, SSL_EDATA, "end: counts and checksums must be non-negative integers");
         if (r->rows[i] != sslt_tensor_rows(t))
-            return rfail(r, "tensor %s is incomplete: %lld of %lld rows", t->name,
+            return rfail(r, SSL_EDATA, "tensor %s is incomplete: %lld of %lld rows", t->name,
                          (long long)r->rows[i], (long long)sslt_tensor_rows(t));
         if (a->via.u64 != (uint64_t)r->rows[i])
-            return rfail(r, "end: tensor %s: %llu rows recorded, %lld read", t->name,
+            return rfail(r, SSL_EDATA, "end: tensor %s: %llu rows recorded, %lld read", t->name,
                          (unsigned long long)a->via.u64, (long long)r->rows[i]);
         if (c->via.u64 != r->crc[i])
-            return rfail(r, "tensor %s: CRC-32 mismatch (data damaged)", t->name);
+            return rfail(r, SSL_EDATA, "tensor %s: CRC-32 mismatch (data damaged)", t->name);
     }
     if (chunks != r->nchunks)
-        return rfail(r, "end: %lld chunks recorded, %lld read", (long long)chunks,
+        return rfail(r, SSL_EDATA, "end: %lld chunks recorded, %lld read", (long long)chunks,
                      (long long)r->nchunks);
     r->state = ST_OUTSIDE;
     return 0;
@@ -457,9 +458,9 @@ int sslt_reader_chunk(sslt_reader *r, int *ti, int64_t *row, int64_t *nrows, con
     if (k < 0) return -1;
     if (k == 0) {
         r->recno++;
-        return rfail(r, "truncated (stream ends before the section's end record)");
+        return rfail(r, SSL_EDATA, "truncated (stream ends before the section's end record)");
     }
-    if (type == 0) return rfail(r, "header inside a section (the previous one has no end record)");
+    if (type == 0) return rfail(r, SSL_EDATA, "header inside a section (the previous one has no end record)");
     if (type == 2) return check_end(r, m) ? -1 : 0;
     return parse_chunk(r, m, ti, row, nrows, data) ? -1 : 1;
 }
@@ -476,11 +477,11 @@ int sslt_reader_next(sslt_reader *r, const sslt_header **h) {
     k = read_typed(r, &type, &m);
     if (k < 0) return -1;
     if (k == 0) {
-        if (before == 0) return rfail(r, "empty stream");
+        if (before == 0) return rfail(r, SSL_EDATA, "empty stream");
         return 0;
     }
     if (type != 0)
-        return rfail(r, "%s record where a section header was expected", rec_types[type]);
+        return rfail(r, SSL_EDATA, "%s record where a section header was expected", rec_types[type]);
     if (parse_header(r, m)) return -1;
     *h = &r->hdr;
     return 1;
@@ -491,11 +492,11 @@ int sslt_reader_read_all(sslt_reader *r, void **data, const int *only) {
     int64_t row, nrows;
     const void *p;
     size_t *cap;
-    if (r->state != ST_SECTION) return rfail(r, "no section to read");
+    if (r->state != ST_SECTION) return rfail(r, SSL_EDATA, "no section to read");
     for (int i = 0; i < n; i++) data[i] = NULL;
     /* Buffers grow as chunks arrive (doubling, up to the declared size), so
      * a header declaring a huge tensor costs only what the stream holds. */
-    if (!(cap = calloc(n ? (size_t)n : 1, sizeof *cap))) return rfail(r, "out of memory");
+    if (!(cap = calloc(n ? (size_t)n : 1, sizeof *cap))) return rfail(r, SSL_ENOMEM, "out of memory");
     while ((k = sslt_reader_chunk(r, &ti, &row, &nrows, &p)) > 0) {
         if (only && !only[ti]) continue;
         const sslt_tensor *t = &r->hdr.tensors[ti];
@@ -506,7 +507,7 @@ int sslt_reader_read_all(sslt_reader *r, void **data, const int *only) {
             while (nc < need) nc *= 2;
             if (nc > full) nc = full;
             void *q = realloc(data[ti], nc);
-            if (!q) { k = rfail(r, "out of memory"); break; }
+            if (!q) { k = rfail(r, SSL_ENOMEM, "out of memory"); break; }
             data[ti] = q;
             cap[ti] = nc;
         }
@@ -515,7 +516,7 @@ int sslt_reader_read_all(sslt_reader *r, void **data, const int *only) {
     if (k == 0)     /* complete and verified: tensors with no bytes get 1 */
         for (int i = 0; i < n; i++)
             if (!data[i] && (!only || only[i]) && !(data[i] = malloc(1))) {
-                k = rfail(r, "out of memory");
+                k = rfail(r, SSL_ENOMEM, "out of memory");
                 break;
             }
     free(cap);

@@ -23,7 +23,7 @@
 #include <zstd.h>
 
 #include "stream/sslt.h"
-#include "stream/sslt_internal.h"
+#include "stream/sslt_impl.h"
 
 struct sslt_writer {
     int fd, own_fd;
@@ -42,19 +42,18 @@ struct sslt_writer {
     int64_t *rows;
     uint32_t *crc;
     int64_t nchunks;
-    char err[SSLT_ERRLEN];
+    ssl_err err;
 };
 
-static int wfail(sslt_writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int wfail(sslt_writer *w, const char *fmt, ...) {
+static int wfail(sslt_writer *w, ssl_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int wfail(sslt_writer *w, ssl_code code, const char *fmt, ...) {
     if (!w->failed) {
         va_list ap;
-        int k = snprintf(w->err, sizeof w->err, "%s: ", w->name);
-        if (k >= 0 && (size_t)k < sizeof w->err) {
-            va_start(ap, fmt);
-            vsnprintf(w->err + k, sizeof w->err - (size_t)k, fmt, ap);
-            va_end(ap);
-        }
+        va_start(ap, fmt);
+        ssl_failv(&w->err, code, fmt, ap);
+        va_end(ap);
+        ssl_prefix(&w->err, "%s: ", w->name);
         w->failed = 1;
     }
     return -1;
@@ -66,7 +65,7 @@ static int write_all(sslt_writer *w, const void *buf, size_t n) {
         ssize_t k = write(w->fd, p, n);
         if (k < 0) {
             if (errno == EINTR) continue;
-            return wfail(w, "%s", strerror(errno));
+            return wfail(w, SSL_EIO, "%s", strerror(errno));
         }
         p += k;
         n -= (size_t)k;
@@ -78,12 +77,12 @@ static int write_all(sslt_writer *w, const void *buf, size_t n) {
 static int write_record(sslt_writer *w, const void *data, size_t n) {
     size_t total = w->sbuf.size + n;
     if (total > SSLT_MAX_RECORD_BYTES)
-        return wfail(w, "record of %zu bytes exceeds the limit of %u", total,
+        return wfail(w, SSL_EARG, "record of %zu bytes exceeds the limit of %u", total,
                      SSLT_MAX_RECORD_BYTES);
     size_t bound = ZSTD_compressBound(total);
     if (bound > w->zcap) {
         unsigned char *z = realloc(w->zbuf, bound);
-        if (!z) return wfail(w, "out of memory");
+        if (!z) return wfail(w, SSL_ENOMEM, "out of memory");
         w->zbuf = z;
         w->zcap = bound;
     }
@@ -96,13 +95,13 @@ static int write_record(sslt_writer *w, const void *data, size_t n) {
         /* The fields first, then the data straight from the caller. */
         while (in.pos < in.size) {
             rc = ZSTD_compressStream2(w->cctx, &out, &in, ZSTD_e_continue);
-            if (ZSTD_isError(rc)) return wfail(w, "zstd: %s", ZSTD_getErrorName(rc));
+            if (ZSTD_isError(rc)) return wfail(w, SSL_EIO, "zstd: %s", ZSTD_getErrorName(rc));
         }
         in = (ZSTD_inBuffer){data, n, 0};
     }
     do {
         rc = ZSTD_compressStream2(w->cctx, &out, &in, ZSTD_e_end);
-        if (ZSTD_isError(rc)) return wfail(w, "zstd: %s", ZSTD_getErrorName(rc));
+        if (ZSTD_isError(rc)) return wfail(w, SSL_EIO, "zstd: %s", ZSTD_getErrorName(rc));
     } while (rc);
     w->sbuf.size = 0;
     w->records++;
@@ -124,17 +123,17 @@ static void pack_head(sslt_writer *w, const char *type, int nfields) {
     pack_s(&w->pk, "type"); pack_s(&w->pk, type);
 }
 
-static sslt_writer *writer_new(int fd, const char *name, int level, char err[SSLT_ERRLEN]) {
+static sslt_writer *writer_new(int fd, const char *name, int level, ssl_err *err) {
     if (level == 0) level = 3;
     if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel()) {
-        snprintf(err, SSLT_ERRLEN, "%s: zstd level %d out of range [%d, %d]", name, level,
+        ssl_fail(err, SSL_EARG, "%s: zstd level %d out of range [%d, %d]", name, level,
                  ZSTD_minCLevel(), ZSTD_maxCLevel());
         return NULL;
     }
     sslt_writer *w = calloc(1, sizeof *w);
     if (!w || !(w->name = strdup(name)) || !(w->cctx = ZSTD_createCCtx())) {
         if (w) { free(w->name); free(w); }
-        snprintf(err, SSLT_ERRLEN, "%s: out of memory", name);
+        ssl_fail(err, SSL_ENOMEM, "%s: out of memory", name);
         return NULL;
     }
     w->fd = fd;
@@ -148,11 +147,11 @@ static sslt_writer *writer_new(int fd, const char *name, int level, char err[SSL
     return w;
 }
 
-sslt_writer *sslt_writer_open_fd(int fd, const char *name, int level, char err[SSLT_ERRLEN]) {
+sslt_writer *sslt_writer_open_fd(int fd, const char *name, int level, ssl_err *err) {
     return writer_new(fd, name ? name : "<stdout>", level, err);
 }
 
-sslt_writer *sslt_writer_open(const char *path, int level, char err[SSLT_ERRLEN]) {
+sslt_writer *sslt_writer_open(const char *path, int level, ssl_err *err) {
     if (!path || !strcmp(path, "-")) return sslt_writer_open_fd(1, "<stdout>", level, err);
     struct stat st;
     int fd;
@@ -162,7 +161,7 @@ sslt_writer *sslt_writer_open(const char *path, int level, char err[SSLT_ERRLEN]
     } else {
         size_t n = strlen(path);
         tmp = malloc(n + 12);
-        if (!tmp) { snprintf(err, SSLT_ERRLEN, "%s: out of memory", path); return NULL; }
+        if (!tmp) { ssl_fail(err, SSL_ENOMEM, "%s: out of memory", path); return NULL; }
         memcpy(tmp, path, n);
         memcpy(tmp + n, ".tmp.XXXXXX", 12);
         fd = mkstemp(tmp);
@@ -173,7 +172,7 @@ sslt_writer *sslt_writer_open(const char *path, int level, char err[SSLT_ERRLEN]
         }
     }
     if (fd < 0) {
-        snprintf(err, SSLT_ERRLEN, "%s: %s", path, strerror(errno));
+        ssl_fail(err, SSL_EIO, "%s: %s", path, strerror(errno));
         free(tmp);
         return NULL;
     }
@@ -182,7 +181,7 @@ sslt_writer *sslt_writer_open(const char *path, int level, char err[SSLT_ERRLEN]
         if (tmp) unlink(tmp);
         close(fd);
         free(tmp);
-        if (w) { snprintf(err, SSLT_ERRLEN, "%s: out of memory", path); w->tmp = NULL; sslt_writer_abort(w); }
+        if (w) { ssl_fail(err, SSL_ENOMEM, "%s: out of memory", path); w->tmp = NULL; sslt_writer_abort(w); }
         return NULL;
     }
     w->own_fd = 1;
@@ -195,7 +194,10 @@ void sslt_writer_set_chunk_bytes(sslt_writer *w, size_t bytes) {
 }
 
 int64_t sslt_writer_records(const sslt_writer *w) { return w->records; }
-const char *sslt_writer_error(const sslt_writer *w) { return w ? w->err : "no writer"; }
+const ssl_err *sslt_writer_error(const sslt_writer *w) {
+    static const ssl_err none = {SSL_EARG, "no writer"};
+    return w ? &w->err : &none;
+}
 
 static void section_free(sslt_writer *w) {
     for (int i = 0; i < w->ntensors; i++) free(w->tensors[i].name);
@@ -212,32 +214,32 @@ static void section_free(sslt_writer *w) {
 int sslt_writer_begin(sslt_writer *w, const char *kind, const sv *meta, int ntensors,
                       const sslt_tensor *tensors) {
     if (w->failed) return -1;
-    if (w->in_section) return wfail(w, "section begun before the previous one ended");
+    if (w->in_section) return wfail(w, SSL_EARG, "section begun before the previous one ended");
     if (!kind) kind = "";
-    if (meta && meta->type != SV_MAP) return wfail(w, "metadata is not a map");
+    if (meta && meta->type != SV_MAP) return wfail(w, SSL_EARG, "metadata is not a map");
     if (ntensors < 0 || ntensors > SSLT_MAX_TENSORS)
-        return wfail(w, "%d tensors (at most %d)", ntensors, SSLT_MAX_TENSORS);
-    char why[256];
+        return wfail(w, SSL_EARG, "%d tensors (at most %d)", ntensors, SSLT_MAX_TENSORS);
+    ssl_err why;
     for (int i = 0; i < ntensors; i++) {
-        if (sslt_check_tensor(&tensors[i], why, sizeof why)) return wfail(w, "%s", why);
+        if (sslt_check_tensor(&tensors[i], &why)) return wfail(w, SSL_EARG, "%s", why.msg);
         if (sslt_tensor_row_bytes(&tensors[i]) > SSLT_MAX_RECORD_BYTES - 4096)
-            return wfail(w, "tensor %s: a row of %zu bytes does not fit in a record",
+            return wfail(w, SSL_EARG, "tensor %s: a row of %zu bytes does not fit in a record",
                          tensors[i].name, sslt_tensor_row_bytes(&tensors[i]));
         for (int j = 0; j < i; j++)
             if (!strcmp(tensors[i].name, tensors[j].name))
-                return wfail(w, "duplicate tensor name %s", tensors[i].name);
+                return wfail(w, SSL_EARG, "duplicate tensor name %s", tensors[i].name);
     }
     w->tensors = calloc(ntensors ? ntensors : 1, sizeof *w->tensors);
     w->rows = calloc(ntensors ? ntensors : 1, sizeof *w->rows);
     w->crc = calloc(ntensors ? ntensors : 1, sizeof *w->crc);
     w->in_section = 1;
-    if (!w->tensors || !w->rows || !w->crc) { section_free(w); return wfail(w, "out of memory"); }
+    if (!w->tensors || !w->rows || !w->crc) { section_free(w); return wfail(w, SSL_ENOMEM, "out of memory"); }
     w->ntensors = ntensors;
     for (int i = 0; i < ntensors; i++) {
         w->tensors[i] = tensors[i];
         if (!(w->tensors[i].name = strdup(tensors[i].name))) {
             section_free(w);
-            return wfail(w, "out of memory");
+            return wfail(w, SSL_ENOMEM, "out of memory");
         }
     }
     w->nchunks = 0;
@@ -270,12 +272,12 @@ static int64_t chunk_rows(const sslt_writer *w, const sslt_tensor *t) {
 
 int sslt_writer_rows(sslt_writer *w, int ti, const void *data, int64_t nrows) {
     if (w->failed) return -1;
-    if (!w->in_section) return wfail(w, "rows written outside a section");
-    if (ti < 0 || ti >= w->ntensors) return wfail(w, "no tensor number %d", ti);
+    if (!w->in_section) return wfail(w, SSL_EARG, "rows written outside a section");
+    if (ti < 0 || ti >= w->ntensors) return wfail(w, SSL_EARG, "no tensor number %d", ti);
     const sslt_tensor *t = &w->tensors[ti];
     int64_t total = sslt_tensor_rows(t);
     if (nrows < 0 || nrows > total - w->rows[ti])
-        return wfail(w, "tensor %s: %lld rows written after %lld, it has %lld", t->name,
+        return wfail(w, SSL_EARG, "tensor %s: %lld rows written after %lld, it has %lld", t->name,
                      (long long)nrows, (long long)w->rows[ti], (long long)total);
     size_t rb = sslt_tensor_row_bytes(t);
     int64_t per = chunk_rows(w, t);
@@ -300,10 +302,10 @@ int sslt_writer_rows(sslt_writer *w, int ti, const void *data, int64_t nrows) {
 
 int sslt_writer_end(sslt_writer *w) {
     if (w->failed) return -1;
-    if (!w->in_section) return wfail(w, "section ended before it began");
+    if (!w->in_section) return wfail(w, SSL_EARG, "section ended before it began");
     for (int i = 0; i < w->ntensors; i++)
         if (w->rows[i] != sslt_tensor_rows(&w->tensors[i]))
-            return wfail(w, "tensor %s: %lld of %lld rows written", w->tensors[i].name,
+            return wfail(w, SSL_EARG, "tensor %s: %lld of %lld rows written", w->tensors[i].name,
                          (long long)w->rows[i], (long long)sslt_tensor_rows(&w->tensors[i]));
     pack_head(w, "end", 3);
     pack_s(&w->pk, "rows");
@@ -361,23 +363,22 @@ static void writer_free(sslt_writer *w) {
     free(w);
 }
 
-int sslt_writer_close(sslt_writer *w, char err[SSLT_ERRLEN]) {
+int sslt_writer_close(sslt_writer *w, ssl_err *err) {
     if (!w) {
-        if (err) snprintf(err, SSLT_ERRLEN, "no writer");
-        return -1;
+        return ssl_fail(err, SSL_EARG, "no writer");
     }
-    if (!w->failed && w->in_section) wfail(w, "closed inside a section (no end record)");
-    if (!w->failed && w->tmp && fsync(w->fd)) wfail(w, "%s", strerror(errno));
-    if (w->own_fd && close(w->fd) && !w->failed) wfail(w, "%s", strerror(errno));
+    if (!w->failed && w->in_section) wfail(w, SSL_EARG, "closed inside a section (no end record)");
+    if (!w->failed && w->tmp && fsync(w->fd)) wfail(w, SSL_EIO, "%s", strerror(errno));
+    if (w->own_fd && close(w->fd) && !w->failed) wfail(w, SSL_EIO, "%s", strerror(errno));
     w->own_fd = 0;
     if (!w->failed && w->tmp) {
-        if (rename(w->tmp, w->path)) wfail(w, "%s", strerror(errno));
+        if (rename(w->tmp, w->path)) wfail(w, SSL_EIO, "%s", strerror(errno));
         else { free(w->tmp); w->tmp = NULL; }
     }
     int rc = w->failed ? -1 : 0;
     if (err) {
-        if (rc) memcpy(err, w->err, SSLT_ERRLEN);
-        else err[0] = 0;
+        if (rc) *err = w->err;
+        else ssl_err_clear(err);
     }
     writer_free(w);
     return rc;

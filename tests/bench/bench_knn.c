@@ -39,10 +39,10 @@ int main(int argc, char **argv) {
     double sigma = 0.1;
     knn_config cfg = { &k, 1, &sigma, 1, 0, 0, 0 };
     knn_report rep;
-    char err[KNN_ERRLEN];
+    ssl_err err = {0};
     double t = now();
-    if (knn_evaluate(tr, ytr, ntr, te, yte, nte, dim, C, &cfg, &rep, err)) {
-        fprintf(stderr, "bench_knn: %s\n", err);
+    if (knn_evaluate(tr, ytr, ntr, te, yte, nte, dim, C, &cfg, &rep, &err)) {
+        fprintf(stderr, "bench_knn: %s\n", err.msg);
         return 1;
     }
     t = now() - t;

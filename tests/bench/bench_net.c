@@ -155,9 +155,9 @@ int main(int argc, char **argv) {
     }
     ssl_set_threads(threads);
     double peak = measure_peak(threads);
-    char err[512];
-    net *n = net_new(&c, B, err);
-    if (!n) { fprintf(stderr, "bench_net: %s\n", err); return 1; }
+    ssl_err err = {0};
+    net *n = net_new(&c, B, &err);
+    if (!n) { fprintf(stderr, "bench_net: %s\n", err.msg); return 1; }
     net_init(n, 1);
     size_t nx = (size_t)B * c.in_h * c.in_w * c.in_ch, nd = (size_t)B * net_out_dim(n);
     float *x = malloc(nx * sizeof *x), *dout = malloc(nd * sizeof *dout);

@@ -35,7 +35,9 @@ static int bench(const char *shape, int steps) {
     npid_config cfg = {paper ? NEG_K : NEG_ALL, 10000, paper ? 0.2f : 0.1f,
                        paper ? 20.0f : 0.0f, 0.5f, 0.5f,
                        paper ? BANK_WRITE_GRAD : BANK_WRITE_NPID, 1.0f};
-    npid *p = npid_new(&cfg, N, d, B);
+    ssl_err err = {0};
+    npid *p = npid_new(&cfg, N, d, B, &err);
+    if (!p) { fprintf(stderr, "bench_npid: %s\n", err.msg); return 1; }
     float *bank = malloc(sizeof *bank * N * d), *f = malloc(sizeof *f * B * d);
     float *df = malloc(sizeof *df * B * d);
     int32_t *order = malloc(sizeof *order * N), perm[512];
@@ -61,7 +63,7 @@ static int bench(const char *shape, int steps) {
         int rc = npid_step(p, f, B, idx, paper ? perm : NULL, 0.7f, bank, &r, df, 1, &st);
         double t = now() - t0;
         if (rc) {
-            fprintf(stderr, "bench_npid: %s\n", npid_error(p));
+            fprintf(stderr, "bench_npid: %s\n", npid_error(p)->msg);
             return 1;
         }
         if (s >= 0) {

@@ -6,17 +6,18 @@
 #include "data/prep.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    char path[64], err[PREP_ERRLEN];
+    char path[64];
+    ssl_err err = {0};
     int fd = fuzz_memfile(data, size, path);
     if (fd < 0) return 0;
-    if (prep_cifar_detect(path, err) == 1) {
+    if (prep_cifar_detect(path, &err) == 1) {
         static const char *const splits[] = {"train", "test"};
         for (int i = 0; i < 2; i++) {
             prep_opts o = {0};
             prep_data d;
             o.split = splits[i];
             o.labels = i ? "coarse" : NULL;
-            if (prep_cifar_load(&d, path, &o, err) == 0) prep_data_destroy(&d);
+            if (prep_cifar_load(&d, path, &o, &err) == 0) prep_data_destroy(&d);
         }
     }
     close(fd);

@@ -14,12 +14,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static int once;
-    char path[64], err[PREP_ERRLEN];
+    char path[64];
+    ssl_err err = {0};
     if (!once) { ssl_set_threads(1); once = 1; }
     if (image_sniff(data, size) != IMAGE_UNKNOWN) {
         for (int c = 0; c <= 3; c += c ? 2 : 1) {
             image im = {0};
-            if (image_decode(&im, data, size, c, 4096, err, sizeof err) == 0) image_free(&im);
+            if (image_decode(&im, data, size, c, 4096, &err) == 0) image_free(&im);
         }
         return 0;
     }
@@ -27,10 +28,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (fd < 0) return 0;
     prep_opts o = {0};
     prep_data d;
-    if (prep_images_load(&d, path, &o, err) == 0) {
+    if (prep_images_load(&d, path, &o, &err) == 0) {
         prep_data_destroy(&d);
         o.channels = 1; o.height = 8; o.width = 8;
-        if (prep_images_load(&d, path, &o, err) == 0) prep_data_destroy(&d);
+        if (prep_images_load(&d, path, &o, &err) == 0) prep_data_destroy(&d);
     }
     close(fd);
     return 0;

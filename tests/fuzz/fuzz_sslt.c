@@ -13,11 +13,12 @@
 static FILE *devnull;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    char path[64], err[SSLT_ERRLEN];
+    char path[64];
+    ssl_err err = {0};
     if (!devnull) devnull = fopen("/dev/null", "w");
     int fd = fuzz_memfile(data, size, path);
     if (fd < 0) return 0;
-    sslt_reader *r = sslt_reader_open_fd(fd, "fuzz", err);
+    sslt_reader *r = sslt_reader_open_fd(fd, "fuzz", &err);
     if (!r) { close(fd); return 0; }
     const sslt_header *h;
     int k, section = 0;
@@ -40,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (k < 0) break;
         }
     }
-    (void)sslt_reader_error(r);
+    (void)sslt_reader_error(r)->msg;
     sslt_reader_close(r);
     close(fd);
     return 0;
