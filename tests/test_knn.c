@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "eval/knn.h"
+#include "nn/ops/ops.h"
 #include "util/rng.h"
 #include "stream/sslt.h"
 #include "t.h"
@@ -188,8 +189,8 @@ static void test_random(void) {
     float *ntr = malloc(sizeof tr), *nte = malloc(sizeof te);
     memcpy(ntr, tr, sizeof tr);
     memcpy(nte, te, sizeof te);
-    T_EQ(knn_normalize_rows(ntr, NTR, DIM, NULL), 0, "knn_normalize_rows returns 0");
-    knn_normalize_rows(nte, NTE, DIM, NULL);
+    T_EQ(l2norm_forward(ntr, ntr, NTR, DIM, L2_EPS), -1, "l2norm_forward: every row finite");
+    l2norm_forward(nte, nte, NTE, DIM, L2_EPS);
     float *s = malloc(sizeof(float) * NTE * NTR);
     int64_t *ix = malloc(sizeof(int64_t) * NTE * NTR);
     int kk = 37, idx_bad = 0;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "ssl/npid.h"
+#include "nn/ops/ops.h"
 #include "util/rng.h"
 #include "t.h"
 #include "util/threads.h"
@@ -205,9 +206,9 @@ static void test_grad_is_npid(void) {
     rng r;
     rng_init(&r, 11, 0, 0);
     fill_uniform(&r, bank, N * D, -1, 1);
-    l2_normalize_rows(bank, bank, N, D);
+    l2norm_forward(bank, bank, N, D, L2_EPS);
     fill_uniform(&r, z, B * D, -1, 1);
-    l2_normalize_rows(z, z, B, D);
+    l2norm_forward(z, z, B, D, L2_EPS);
     const float ms[2] = {0.5f, 0.3f};
     for (int t = 0; t < 2; t++) {
         float m = ms[t];
@@ -365,7 +366,7 @@ static void test_df_fd(void) {
     rng r;
     rng_init(&r, 21, 0, 0);
     fill_uniform(&r, bank, N * D, -1, 1);
-    l2_normalize_rows(bank, bank, N, D);
+    l2norm_forward(bank, bank, N, D, L2_EPS);
     fill_uniform(&r, f, B * D, -2, 2);
     npid_config cfg = config(NEG_ALL, 0, 0.2f, 20, BANK_WRITE_GRAD);
     npid *p = npid_new(&cfg, N, D, B, NULL);
@@ -490,7 +491,7 @@ static void test_errors(void) {
     rng r;
     rng_init(&r, 2, 0, 0);
     fill_uniform(&r, bank, N * D, -1, 1);
-    l2_normalize_rows(bank, bank, N, D);
+    l2norm_forward(bank, bank, N, D, L2_EPS);
     fill_uniform(&r, f, B * D, -1, 1);
     memcpy(keep, bank, sizeof bank);
     npid_config cfg = config(NEG_K, 4, 0.2f, 20, BANK_WRITE_GRAD);
@@ -535,11 +536,11 @@ static void test_bank_init(void) {
     T_OK(mx < lim && mx > 0.99 * lim, "random bank: values in (-a, a), a = 1/sqrt(d/3)");
     T_NEAR(sq / N, 1.0, 0.03, 0, "random bank: mean squared row norm ~ 1 (var a^2/3 = 1/d)");
     float x[3 * 4] = {3, 4, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1}, y[12];
-    l2_normalize_rows(y, x, 3, 4);
+    l2norm_forward(y, x, 3, 4, L2_EPS);
     const float want[12] = {0.6f, 0.8f, 0, 0, 0, 0, 0, 0, 0.5f, 0.5f, 0.5f, 0.5f};
-    T_ALLCLOSE(y, want, 12, 1e-7, 1e-6, "l2_normalize_rows: unit rows, zero row stays zero");
-    l2_normalize_rows(x, x, 3, 4);
-    T_ALLCLOSE(x, want, 12, 1e-7, 1e-6, "l2_normalize_rows: in place");
+    T_ALLCLOSE(y, want, 12, 1e-7, 1e-6, "l2norm_forward: unit rows, zero row stays zero");
+    l2norm_forward(x, x, 3, 4, L2_EPS);
+    T_ALLCLOSE(x, want, 12, 1e-7, 1e-6, "l2norm_forward: in place");
 }
 
 int main(void) {

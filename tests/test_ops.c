@@ -25,6 +25,16 @@
 #include "util/threads.h"
 
 static rng R;
+/* The Winograd mode the convolution tests run with (conv_shape.winograd). */
+static int wg_mode = CONV_WINOGRAD_OFF;
+
+/* conv_shape_init with the mode under test. */
+static int shape_init(conv_shape *s, int B, int H, int W, int C, int OC, int KH, int KW,
+                      int stride, int pad) {
+    int rc = conv_shape_init(s, B, H, W, C, OC, KH, KW, stride, pad);
+    s->winograd = wg_mode;
+    return rc;
+}
 
 static float *rnd(size_t n, float lo, float hi) {
     float *p = malloc(n * sizeof *p);
@@ -92,7 +102,7 @@ static void test_conv(int B, int H, int W, int C, int OC, int k, int stride, int
     char nm[160], tag[96];
     snprintf(tag, sizeof tag, "conv %dx%dx%dx%d oc%d k%d s%d p%d%s", B, H, W, C, OC, k, stride,
              pad, bias ? " bias" : "");
-    if (conv_shape_init(&c.s, B, H, W, C, OC, k, k, stride, pad) < 0) {
+    if (shape_init(&c.s, B, H, W, C, OC, k, k, stride, pad) < 0) {
         snprintf(nm, sizeof nm, "%s: shape", tag);
         T_OK(0, nm);
         return;
@@ -149,7 +159,7 @@ static void test_conv_threads(int B, int H, int W, int C, int OC) {
         return;
     }
     conv_shape s;
-    conv_shape_init(&s, B, H, W, C, OC, 3, 3, 1, 1);
+    shape_init(&s, B, H, W, C, OC, 3, 3, 1, 1);
     size_t nin = (size_t)B * H * W * C, nw = (size_t)OC * C * 9;
     size_t nout = (size_t)B * s.OH * s.OW * OC;
     float *in = rnd(nin, -1, 1), *w = rnd(nw, -1, 1), *r = rnd(nout, -1, 1);
@@ -172,7 +182,7 @@ static void test_conv_affine(int B, int H, int C, int OC, int k, int stride, int
                              int relu) {
     conv_shape s;
     char nm[128];
-    conv_shape_init(&s, B, H, H, C, OC, k, k, stride, pad);
+    shape_init(&s, B, H, H, C, OC, k, k, stride, pad);
     size_t nin = (size_t)B * H * H * C, nw = (size_t)OC * C * k * k;
     size_t nout = (size_t)B * s.OH * s.OW * OC;
     float *in = rnd(nin, -1, 1), *w = rnd(nw, -1, 1), *r = res ? rnd(nout, -1, 1) : NULL;
@@ -213,7 +223,7 @@ static void test_wg(int B, int H, int W, int C, int OC) {
         return;
     }
     conv_shape s;
-    conv_shape_init(&s, B, H, W, C, OC, 3, 3, 1, 1);
+    shape_init(&s, B, H, W, C, OC, 3, 3, 1, 1);
     T_OK(wg_applies(&s), tag);
     size_t nin = (size_t)B * H * W * C, nw = (size_t)OC * C * 9, nout = (size_t)B * H * W * OC;
     float *in = rnd(nin, -1, 1), *w = rnd(nw, -1, 1), *r = rnd(nout, -1, 1);
@@ -221,7 +231,7 @@ static void test_wg(int B, int H, int W, int C, int OC) {
     float *out = malloc(nout * 4), *ref = malloc(nout * 4);
     float *din = malloc(nin * 4), *din_r = malloc(nin * 4);
     float *dw0 = rnd(nw, -1, 1), *dw = malloc(nw * 4), *dw_r = malloc(nw * 4);
-    conv_set_winograd(2);
+    s.winograd = CONV_WINOGRAD_ALWAYS;
     conv2d_forward(out, in, w, NULL, &s, ws);
     conv2d_forward_ref(ref, in, w, NULL, &s);
     snprintf(nm, sizeof nm, "%s: forward vs ref", tag);
@@ -275,7 +285,6 @@ static void test_wg(int B, int H, int W, int C, int OC) {
                 !memcmp(dwt[0], dwt[t], nw * 4);
     snprintf(nm, sizeof nm, "%s: same bits with 1, 2 and 3 threads", tag);
     T_OK(same, nm);
-    conv_set_winograd(-1);
     for (int t = 0; t < 3; t++) { free(o[t]); free(di[t]); free(dwt[t]); }
     free(in); free(w); free(r); free(ws); free(out); free(ref); free(din); free(din_r);
     free(dw0); free(dw); free(dw_r); free(din0); free(out0); free(res); free(sc); free(sh);
@@ -474,21 +483,30 @@ static void test_elementwise(void) {
     l2norm_backward(dx, c.r, c.x, 4, 16, 1e-12f);
     fd_check("l2norm: dinput fd", c.x, 64, dx, l2_loss, &c, 1e-3f);
     free(c.x); free(c.y); free(c.r); free(dx);
+    /* the one row normalisation: a non-finite row is named (the first of
+     * several), and the bits do not depend on the thread count */
+    int64_t nr = 1000, dd = 37;
+    float *x = rnd((size_t)(nr * dd), -2, 2), *y1 = malloc(nr * dd * 4), *y2 = malloc(nr * dd * 4);
+    T_EQ(l2norm_forward(y1, x, nr, (int)dd, L2_EPS), -1, "l2norm: finite rows return -1");
+    ssl_set_threads(1);
+    l2norm_forward(y2, x, nr, (int)dd, L2_EPS);
+    ssl_set_threads(2);
+    T_OK(!memcmp(y1, y2, nr * dd * 4), "l2norm: same bits with 1 and 2 threads");
+    x[700 * dd + 3] = INFINITY;
+    x[900 * dd] = NAN;
+    T_EQ(l2norm_forward(y1, x, nr, (int)dd, L2_EPS), 700, "l2norm: the first non-finite row is named");
+    free(x); free(y1); free(y2);
 }
 
 int main(void) {
     rng_init(&R, 42, 0, 0);
     ssl_set_threads(2);
-    /* the environment sets the Winograd mode until conv_set_winograd */
-    setenv("SSL_CONV_WINOGRAD", "0", 1);
-    T_EQ(conv_winograd(), 0, "SSL_CONV_WINOGRAD=0 read");
-    conv_set_winograd(2);
-    T_EQ(conv_winograd(), 2, "conv_set_winograd(2) overrides it");
-    conv_set_winograd(-1);
-    T_EQ(conv_winograd(), 0, "conv_set_winograd(-1) returns to it");
+    conv_shape s0;
+    T_OK(conv_shape_init(&s0, 2, 8, 8, 16, 16, 3, 3, 1, 1) == 0 &&
+         s0.winograd == CONV_WINOGRAD_AUTO, "conv_shape_init chooses Winograd where measured faster");
     /* everything below with the direct kernels first, then the conv
      * tests that qualify again with Winograd */
-    conv_set_winograd(0);
+    wg_mode = CONV_WINOGRAD_OFF;
     test_conv(2, 5, 6, 3, 4, 3, 1, 1, 1);
     test_conv(3, 7, 7, 5, 6, 3, 2, 1, 0);
     test_conv(2, 4, 5, 8, 6, 1, 1, 0, 1);      /* pointwise: straight GEMM */
@@ -546,7 +564,7 @@ int main(void) {
      * channel pairs of 16..128, even and odd sizes down to 1 (partial
      * tiles), one to five images, several tasks and weight-gradient
      * slices (5x32x32 at 16 channels; 128 channels at 8x8) */
-    conv_set_winograd(2);
+    wg_mode = CONV_WINOGRAD_ALWAYS;
     conv_fd = 1;
     test_conv(3, 9, 8, 16, 16, 3, 1, 1, 1);
     conv_fd = 0;
@@ -567,7 +585,7 @@ int main(void) {
     test_conv_affine(3, 8, 16, 16, 3, 1, 1, 1, 1);
     test_conv_affine(2, 7, 64, 64, 3, 1, 1, 1, 0);
     test_conv_affine(2, 7, 16, 48, 3, 1, 1, 0, 1);
-    conv_set_winograd(-1);
+    wg_mode = CONV_WINOGRAD_AUTO;
     test_wg(1, 1, 1, 16, 16);
     test_wg(2, 2, 2, 16, 32);
     test_wg(3, 3, 3, 32, 16);
@@ -593,7 +611,7 @@ int main(void) {
     test_wg(4, 14, 14, 48, 48);
     test_wg(2, 4, 4, 128, 16);
     test_wg(2, 4, 4, 16, 128);
-    conv_set_winograd(-1);
+    wg_mode = CONV_WINOGRAD_AUTO;
     test_bn(40, 5);
     test_bn(6000, 17);                         /* the threaded reduction path */
     test_pool();

@@ -18,6 +18,7 @@
  * for the momentum buffers (they hold the raw gradients) and for the
  * parameter updates (after - before = -lr * v). */
 #include "t.h"
+#include "nn/ops/ops.h"
 #include "train_fixture.h"
 
 #include "run/ckpt.h"
@@ -61,7 +62,7 @@ static int gen_one(const char *dir, const char *which) {
     float *x = malloc(sizeof(float) * B_ * 28 * 28), bank[N_ * 16];
     for (int i = 0; i < B_ * 28 * 28; i++) x[i] = (float)rng_normal(&r);
     for (int i = 0; i < N_ * 16; i++) bank[i] = (float)rng_normal(&r);
-    l2_normalize_rows(bank, bank, N_, 16);
+    l2norm_forward(bank, bank, N_, 16, L2_EPS);
     int64_t idx[B_] = {7, 2, 9, 0, 4, 5}, perm[B_] = {3, 0, 5, 1, 2, 4};
     tf_put(f, "net", 0, 1, &s7, netv);
     tf_put(f, "cfg", 0, 1, &sc, cfg);

@@ -1,5 +1,6 @@
 /* common.c: the shared front end of the ssl-* tools (see common.h). */
 #include "common.h"
+#include "nn/ops/ops.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -146,6 +147,13 @@ void set_threads(int n) {
     ssl_set_threads(n);
 }
 
+int conv_mode_from_env(void) {
+    const char *v = getenv("SSL_CONV_WINOGRAD");
+    if (!v || !*v) return CONV_WINOGRAD_AUTO;
+    if ((v[0] == '0' || v[0] == '1' || v[0] == '2') && v[1] == 0) return v[0] - '0';
+    usage_error("SSL_CONV_WINOGRAD: '%s' is not 0, 1 or 2", v);
+}
+
 void refuse_tty_output(const char *path) {
     if ((!path || !strcmp(path, "-")) && isatty(STDOUT_FILENO))
         usage_error("refusing to write binary data to a terminal; use -o FILE or a pipe");
@@ -160,12 +168,6 @@ double peak_rss_mib(void) {
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru)) return 0;
     return ru.ru_maxrss / 1024.0;
-}
-
-double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 void json_num(const char *key, double x, int comma) {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "stream/dataset.h"
+#include "util/clock.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -47,6 +48,12 @@ int parse_choice(const char *flag, const char *s, const char *const *choices);
 /* --threads: sets OpenBLAS and the library's own pool. n = 0 means "all cores". */
 void set_threads(int n);
 
+/* The convolution kernels the environment asks for: SSL_CONV_WINOGRAD
+ * 0 (direct kernels only), 1 or unset (the default dispatch), 2 (Winograd
+ * wherever it applies); anything else is a usage error. The library reads
+ * no environment: the tools pass this on (net_set_winograd). */
+int conv_mode_from_env(void);
+
 /* Refuse to write binary data to a terminal: call with the output path
  * ("-" or NULL for stdout) before writing. */
 void refuse_tty_output(const char *path);
@@ -56,8 +63,6 @@ void print_version(void) __attribute__((noreturn));
 
 /* Peak resident set size of this process in MiB. */
 double peak_rss_mib(void);
-/* Monotonic seconds. */
-double now_seconds(void);
 
 /* One JSON member "key":x on stdout (10 significant digits; null when x is
  * not finite), followed by a comma when comma != 0. */

@@ -59,6 +59,7 @@ static int run(const opts *o) {
     ssl_ckpt ck;
     if (ckpt_read(cr, &ck, o->batch, 0, &err)) die("%s", err.msg);
     ckpt_close(cr);
+    net_set_winograd(ck.net, conv_mode_from_env());
     const net_config *nc = net_get_config(ck.net);
     int head = !strcmp(o->layer, "head");
     int F = head ? net_out_dim(ck.net) : net_feature_dim(ck.net);
@@ -100,7 +101,7 @@ static int run(const opts *o) {
     sslt_writer *w = sslt_writer_open(o->out, 0, &err);
     if (!w) die("%s", err.msg);
     if (sslt_writer_begin(w, "features", meta, 2, ts)) write_failed(w, sslt_writer_error(w)->msg);
-    double t0 = now_seconds();
+    double t0 = ssl_clock();
     int64_t done = 0, cnt;
     while ((cnt = dstream_next(s, images, labels, o->batch)) > 0) {
         if (done + cnt > N) {
@@ -124,7 +125,7 @@ static int run(const opts *o) {
     }
     if (sslt_writer_end(w)) write_failed(w, sslt_writer_error(w)->msg);
     if (sslt_writer_close(w, &err)) write_failed(NULL, err.msg);
-    double dt = now_seconds() - t0;
+    double dt = ssl_clock() - t0;
     info(2, "%lld images, %s features of %d, %.2f s (%.0f img/s), peak RSS %.0f MiB",
          (long long)N, o->layer, F, dt, dt > 0 ? N / dt : 0, peak_rss_mib());
     dstream_close(s);

@@ -100,6 +100,7 @@ static int run(const opts *o) {
     memset(&ck, 0, sizeof ck);
     if (!(ck.net = net_new(&nc, (int)B, &err))) die("invalid network: %s", err.msg);
     net_init(ck.net, o->seed);
+    net_set_winograd(ck.net, conv_mode_from_env());
     ck.n = d.n;
     ck.d = net_out_dim(ck.net);
     ck.seed = o->seed;
@@ -132,7 +133,7 @@ static int run(const opts *o) {
         fprintf(stderr, "\n");
     }
 
-    double t0 = now_seconds();
+    double t0 = ssl_clock();
     if (!strcmp(bank, "forward")) {
         double mean[SSL_MAX_CHANNELS], std[SSL_MAX_CHANNELS];
         train_data_norm(sv_get(ck.config, "data"), &d, mean, std);
@@ -141,7 +142,7 @@ static int run(const opts *o) {
     } else {
         npid_bank_random(ck.bank, d.n, ck.d, o->seed);
     }
-    double dt = now_seconds() - t0;
+    double dt = ssl_clock() - t0;
     info(2, "bank %s: %lld x %d in %.2f s (%.0f img/s), peak RSS %.0f MiB", bank,
          (long long)d.n, ck.d, dt, strcmp(bank, "forward") ? 0 : d.n / (dt > 0 ? dt : 1e-9),
          peak_rss_mib());

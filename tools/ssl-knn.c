@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "nn/ops/ops.h"
 #include "stream/dataset.h"
 #include "eval/knn.h"
 
@@ -68,7 +69,7 @@ static void print_per_class(const knn_report *r, const ssl_features *tr, int jso
 
 static int run(const options *o) {
     ssl_features tr, te;
-    double t0 = now_seconds();
+    double t0 = ssl_clock();
     int nc = load_feature_pair(&tr, &te, o->train_path, o->test_path, 0);
     for (int i = 0; i < o->nk; i++)
         if (o->k[i] > tr.n)
@@ -76,17 +77,17 @@ static int run(const options *o) {
                 o->k[i], (long long)tr.n);
     /* Normalise in place (the library would otherwise copy both sets). */
     int64_t bad;
-    if (knn_normalize_rows(tr.x, tr.n, tr.dim, &bad))
+    if ((bad = l2norm_forward(tr.x, tr.x, tr.n, tr.dim, L2_EPS)) >= 0)
         die("%s: row %lld holds a value that is not finite", o->train_path, (long long)bad);
-    if (knn_normalize_rows(te.x, te.n, te.dim, &bad))
+    if ((bad = l2norm_forward(te.x, te.x, te.n, te.dim, L2_EPS)) >= 0)
         die("%s: row %lld holds a value that is not finite", o->test_path, (long long)bad);
-    double t1 = now_seconds();
+    double t1 = ssl_clock();
     knn_config cfg = { o->k, o->nk, o->sigma, o->nsigma, 0, 0, 1 };
     knn_report r;
     ssl_err err;
     if (knn_evaluate(tr.x, tr.labels, tr.n, te.x, te.labels, te.n, tr.dim, nc, &cfg, &r, &err))
         die("%s: %s", o->train_path, err.msg);
-    double t2 = now_seconds();
+    double t2 = ssl_clock();
     if (o->json) {
         printf("{");
         json_num("top1", r.res[0].top1, 1);

@@ -64,15 +64,15 @@ static sv *recipe_sv(const options *o) {
 static int run(options *o) {
     ssl_features tr, te;
     ssl_err err;
-    double t0 = now_seconds();
+    double t0 = ssl_clock();
     int nc = load_feature_pair(&tr, &te, o->train_path, o->test_path, 1);
     o->cfg.on_epoch = on_epoch;
     o->cfg.ctx = o;
     lineval_model m;
-    double t1 = now_seconds();
+    double t1 = ssl_clock();
     if (lineval_train(&o->cfg, tr.x, tr.labels, tr.n, tr.dim, nc, &m, &err))
         die("%s: %s", o->train_path, err.msg);
-    double t2 = now_seconds();
+    double t2 = ssl_clock();
     lineval_acc atr, ate;
     if (lineval_evaluate(&m, tr.x, tr.labels, tr.n, &atr, &err)) die("%s: %s", o->train_path, err.msg);
     if (lineval_evaluate(&m, te.x, te.labels, te.n, &ate, &err)) die("%s: %s", o->test_path, err.msg);

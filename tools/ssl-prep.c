@@ -57,7 +57,7 @@ typedef struct { double start, last; int tty, shown; } progress;
 
 static void on_progress(void *ctx, const char *what, int64_t done, int64_t total) {
     progress *p = ctx;
-    double t = now_seconds();
+    double t = ssl_clock();
     if (t - p->last < (p->tty ? 0.25 : 2.0) && done != total) return;
     p->last = t;
     double rate = done / (t - p->start > 1e-9 ? t - p->start : 1e-9);
@@ -194,7 +194,7 @@ static int write_stream(const options *o, const prep_data *d, const sv *meta) {
 static int run(options *o) {
     ssl_err err;
     prep_data d;
-    progress pr = { now_seconds(), 0, isatty(2), 0 };
+    progress pr = { ssl_clock(), 0, isatty(2), 0 };
     int64_t *idx = NULL, nidx = 0;
     double mean[SSL_MAX_CHANNELS], std[SSL_MAX_CHANNELS];
     if (verbosity >= 2 || (verbosity >= 1 && pr.tty)) {

@@ -133,7 +133,7 @@ static void on_step(void *vctx, const train_status *st) {
         fflush(c->log);
     }
     if (verbosity < 1) return;
-    double now = now_seconds();
+    double now = ssl_clock();
     int last = st->step == st->total_steps;
     if (!last && now - c->last_print < (c->tty ? 0.25 : 10)) return;
     c->last_print = now;
@@ -267,6 +267,7 @@ static int run(opts *o) {
     ssl_ckpt ck;
     if (ckpt_read(cr, &ck, (int)tc.batch, CKPT_LOAD_ALL, &err)) die("%s", err.msg);
     ckpt_close(cr);
+    net_set_winograd(ck.net, conv_mode_from_env());
     ck.seed = seed;
     sv_set(ck.config, "train", now);
     sv_set(ck.config, "critical", train_critical_keys());

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/ops/ops.h"
 #include "util/threads.h"
 
 #include <cblas.h>
@@ -16,23 +17,6 @@
 #define KNN_MAX_LIST_ENTRIES ((int64_t)1 << 22)
 /* Bound on one block of similarities (floats): 128 MiB. */
 #define KNN_MAX_BLOCK_FLOATS ((int64_t)1 << 25)
-
-int knn_normalize_rows(float *x, int64_t n, int dim, int64_t *bad_row) {
-    for (int64_t i = 0; i < n; i++) {
-        float *r = x + i * (int64_t)dim;
-        double ss = 0;
-        for (int j = 0; j < dim; j++) ss += (double)r[j] * r[j];
-        if (!isfinite(ss)) {
-            if (bad_row) *bad_row = i;
-            return -1;
-        }
-        double nrm = sqrt(ss);
-        if (nrm < 1e-12) nrm = 1e-12;
-        float inv = (float)(1.0 / nrm);
-        for (int j = 0; j < dim; j++) r[j] *= inv;
-    }
-    return 0;
-}
 
 /* ---- bounded heap: the root is the worst kept neighbour ---- */
 
@@ -301,12 +285,12 @@ int knn_evaluate(const float *train, const int32_t *ytrain, int64_t ntrain,
         if (!tr || !te) goto oom;
         memcpy(tr, train, (size_t)ntrain * (size_t)dim * sizeof *tr);
         memcpy(te, test, (size_t)ntest * (size_t)dim * sizeof *te);
-        if (knn_normalize_rows(tr, ntrain, dim, &bad)) {
+        if ((bad = l2norm_forward(tr, tr, ntrain, dim, L2_EPS)) >= 0) {
             ssl_fail(err, SSL_ENUM, "training row %lld holds a value that is not finite",
                      (long long)bad);
             goto out;
         }
-        if (knn_normalize_rows(te, ntest, dim, &bad)) {
+        if ((bad = l2norm_forward(te, te, ntest, dim, L2_EPS)) >= 0) {
             ssl_fail(err, SSL_ENUM, "test row %lld holds a value that is not finite",
                      (long long)bad);
             goto out;

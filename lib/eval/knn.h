@@ -58,11 +58,6 @@ typedef struct {
     int64_t *class_count;         /* [nclasses] test items per class */
 } knn_report;
 
-/* L2-normalise n rows of dim in place: x_i /= max(||x_i||, 1e-12), the
- * norm accumulated in double. Returns 0, or -1 and sets *bad_row if a row
- * holds a value that is not finite. */
-int knn_normalize_rows(float *x, int64_t n, int dim, int64_t *bad_row);
-
 /* The kmax nearest training rows of every query, by cosine similarity of
  * the rows AS GIVEN (the caller normalises). train [ntrain, dim], test
  * [ntest, dim]; sims [ntest, kmax] and idx [ntest, kmax] (caller-owned)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/ops/ops.h"
 #include "util/rng.h"
 #include "nn/lr_sched.h"
 #include "stream/sslt.h"
@@ -51,14 +52,7 @@ void lineval_model_destroy(lineval_model *m) {
 void lineval_apply_norm(const lineval_model *m, float *x, int64_t n) {
     int F = m->dim;
     if (m->norm == LINEVAL_NORM_L2) {
-        for (int64_t i = 0; i < n; i++) {
-            float *r = x + i * F;
-            double ss = 0;
-            for (int j = 0; j < F; j++) ss += (double)r[j] * r[j];
-            double nrm = sqrt(ss);
-            float inv = (float)(1.0 / (nrm > 1e-12 ? nrm : 1e-12));
-            for (int j = 0; j < F; j++) r[j] *= inv;
-        }
+        l2norm_forward(x, x, n, F, L2_EPS);
     } else if (m->norm == LINEVAL_NORM_STANDARDIZE) {
         for (int64_t i = 0; i < n; i++) {
             float *r = x + i * F;

@@ -26,21 +26,16 @@
 #include <time.h>
 
 #include "nn/net_impl.h"
+#include "util/clock.h"
 #include "util/threads.h"
 
 #define BN_MOMENTUM 0.1f
 #define BN_EPS 1e-5f
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-static double tic(const net *n) { return n->prof_on ? now_s() : 0; }
+static double tic(const net *n) { return n->prof_on ? ssl_clock() : 0; }
 static void toc(net *n, int slot, double t0, int bwd) {
     if (!n->prof_on) return;
-    double dt = now_s() - t0;
+    double dt = ssl_clock() - t0;
     if (bwd) n->prof[slot].t_bwd += dt; else { n->prof[slot].t_fwd += dt; n->prof[slot].calls++; }
 }
 
@@ -313,6 +308,15 @@ double net_grad_sumsq(const net *n) {
     double s = 0;
     for (int64_t i = 0; i < n->nparams; i++) s += (double)n->grads[i] * n->grads[i];
     return s;
+}
+
+void net_set_winograd(net *n, int mode) {
+    n->conv1.s.winograd = mode;
+    for (int i = 0; i < n->nblk; i++) {
+        net_block *b = &n->blk[i];
+        for (int j = 0; j < b->n; j++) b->conv[j].s.winograd = mode;
+        if (b->has_ds) b->ds.s.winograd = mode;
+    }
 }
 
 void net_profile_enable(net *n, int on) {

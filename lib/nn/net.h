@@ -88,6 +88,11 @@ double net_grad_sumsq(const net *n);
 sv *net_config_to_sv(const net_config *cfg);
 int net_config_from_sv(net_config *cfg, const sv *m, ssl_err *err);
 
+/* Which convolution kernels the network's 3x3 layers may use:
+ * CONV_WINOGRAD_OFF, _AUTO (net_new's default) or _ALWAYS (nn/ops/ops.h).
+ * The two kernels give different bits; each repeats exactly. */
+void net_set_winograd(net *n, int mode);
+
 /* Optional per-layer timing (for make bench): when enabled, forward and
  * backward accumulate seconds per layer; print writes a table to f. */
 void net_profile_enable(net *n, int on);

@@ -21,12 +21,8 @@
 #include <time.h>
 
 #include "eval/knn.h"
-
-static double wall(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "nn/ops/ops.h"
+#include "util/clock.h"
 
 void train_order(int64_t *order, int64_t n, uint64_t seed, uint64_t epoch) {
     rng r;
@@ -71,7 +67,7 @@ int train_bank_forward(net *n, const ssl_dataset *d, const aug_config *a,
         }
         const float *out = net_output(n);
         for (int b = 0; b < cnt; b++)
-            l2_normalize_rows(bank + idx[b] * dim, out + (size_t)b * dim, 1, dim);
+            l2norm_forward(bank + idx[b] * dim, out + (size_t)b * dim, 1, dim, L2_EPS);
     }
     free(order), free(idx), free(x);
     return rc;
@@ -162,12 +158,12 @@ int trainer_step_on(trainer *t, const float *x, int B, const int64_t *idx,
                     const int32_t *perm, float lam, double lr, npid_stats *ns,
                     ssl_err *err) {
     net *n = t->ck->net;
-    double t0 = wall();
+    double t0 = ssl_clock();
     if (net_forward(n, x, B, 1)) {
         ssl_fail(err, SSL_EARG, "batch %d is larger than the network's maximum", B);
         return -1;
     }
-    double t1 = wall();
+    double t1 = ssl_clock();
     rng rn;
     rng_init(&rn, t->seed ^ RNG_NEGATIVES, (uint64_t)t->ck->step, 0);
     memset(ns, 0, sizeof *ns);
@@ -183,7 +179,7 @@ int trainer_step_on(trainer *t, const float *x, int B, const int64_t *idx,
                  (long long)t->ck->step, (long long)(t->ck->step / t->spe));
         return -1;
     }
-    double t2 = wall();
+    double t2 = ssl_clock();
     net_zero_grad(n);
     net_backward(n, t->df);
     double g = net_grad_sumsq(n);
@@ -194,7 +190,7 @@ int trainer_step_on(trainer *t, const float *x, int B, const int64_t *idx,
         return -1;
     }
     net_sgd_step(n, (float)lr, (float)t->cfg.momentum, (float)t->cfg.wd);
-    double t3 = wall();
+    double t3 = ssl_clock();
     t->t_net += (t1 - t0) + (t3 - t2);
     t->t_bank += t2 - t1;
     return 0;
@@ -211,7 +207,7 @@ int trainer_step(trainer *t, train_status *st, ssl_err *err) {
         t->ep_n = 0;
     }
     const int64_t *idx = t->order + pos * t->B;
-    double t0 = wall();
+    double t0 = ssl_clock();
     augment_batch(&t->aug, d->images, idx, t->B, d->c, d->h, d->w, t->mean, t->std, t->seed,
                   (uint64_t)e, t->x);
     const int32_t *perm = NULL;
@@ -223,7 +219,7 @@ int trainer_step(trainer *t, train_status *st, ssl_err *err) {
                            &r, t->perm);
         perm = t->perm;
     }
-    t->t_aug += wall() - t0;
+    t->t_aug += ssl_clock() - t0;
     double lr = lr_sched_rate(&t->sch, (int)e, ck->step, t->spe);
     npid_stats ns;
     if (trainer_step_on(t, t->x, t->B, idx, perm, lam, lr, &ns, err)) return -1;
@@ -284,7 +280,7 @@ int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
         memcpy(feat + s * dim, net_output(n), (size_t)cnt * dim * sizeof *feat);
     }
     free(x);
-    l2_normalize_rows(feat, feat, nt, dim);
+    l2norm_forward(feat, feat, nt, dim, L2_EPS);
     /* The bank is used in place when every row is unit length (it is, once
      * written); a fresh random bank is normalised in a copy by knn. */
     int unit = 1;
@@ -314,7 +310,7 @@ int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
 int train_run(trainer *t, const train_hooks *h, train_status *st, ssl_err *err) {
     ssl_ckpt *ck = t->ck;
     int64_t total = t->cfg.epochs * t->spe, done = 0, saved = -1;
-    double start = wall();
+    double start = ssl_clock();
     int stopped = 0;
     memset(st, 0, sizeof *st);
     st->knn_top1 = st->knn_top5 = NAN;
@@ -330,7 +326,7 @@ int train_run(trainer *t, const train_hooks *h, train_status *st, ssl_err *err) 
         }
         if (trainer_step(t, st, err)) return -1;
         done++;
-        st->seconds = wall() - start;
+        st->seconds = ssl_clock() - start;
         if (h->on_step) h->on_step(h->ctx, st);
         int epoch_end = ck->step % t->spe == 0;
         if (epoch_end) {

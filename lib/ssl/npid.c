@@ -23,11 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/ops/ops.h"
 #include "util/threads.h"
 
 #include <cblas.h>
 
-#define NORM_EPS 1e-12
 
 struct npid {
     npid_config cfg;
@@ -184,25 +184,6 @@ static double dot_d(const float *a, const float *b, int d) {
     return s;
 }
 
-typedef struct { float *dst; const float *src; int d; } norm_job;
-
-static void norm_rows(void *ctx, int64_t i0, int64_t i1, int tid) {
-    const norm_job *j = ctx;
-    (void)tid;
-    for (int64_t i = i0; i < i1; i++) {
-        const float *x = j->src + i * j->d;
-        float *y = j->dst + i * j->d;
-        double n = sqrt(dot_d(x, x, j->d));
-        float r = (float)(1.0 / (n > NORM_EPS ? n : NORM_EPS));
-        for (int k = 0; k < j->d; k++) y[k] = x[k] * r;
-    }
-}
-
-void l2_normalize_rows(float *dst, const float *src, int64_t n, int d) {
-    norm_job j = {dst, src, d};
-    ssl_parallel_for(n, 256, norm_rows, &j);
-}
-
 typedef struct { float *bank; int d; uint64_t seed; } rand_job;
 
 static void rand_rows(void *ctx, int64_t i0, int64_t i1, int tid) {
@@ -246,7 +227,7 @@ static void write_npid_rows(void *ctx, int64_t b0, int64_t b1, int tid) {
             n += (double)w[k] * w[k];
         }
         n = sqrt(n);
-        float r = (float)(1.0 / (n > NORM_EPS ? n : NORM_EPS));
+        float r = (float)(1.0 / (n > L2_EPS ? n : L2_EPS));
         for (int k = 0; k < d; k++) w[k] *= r;
     }
 }
@@ -268,8 +249,7 @@ static void scatter_rows(void *ctx, int64_t k0, int64_t k1, int tid) {
     const write_job *j = ctx;
     (void)tid;
     for (int64_t k = k0; k < k1; k++) {
-        norm_job nj = {j->bank + j->rows[k] * j->d, j->work + k * j->d, j->d};
-        norm_rows(&nj, 0, 1, 0);
+        l2norm_row(j->bank + j->rows[k] * j->d, j->work + k * j->d, j->d, L2_EPS);
     }
 }
 
@@ -286,7 +266,7 @@ static void write_grad_gathered(float *bank, int d, const int64_t *sel, int64_t 
         write_job j = {bank, z, sel, work, d, 0};
         ssl_parallel_for(K, 64, scatter_rows, &j);
     } else {
-        l2_normalize_rows(bank, bank, K, d);
+        l2norm_forward(bank, bank, K, d, L2_EPS);
     }
 }
 
@@ -392,7 +372,7 @@ static void normalize_batch(void *ctx, int64_t b0, int64_t b1, int tid) {
     for (int64_t b = b0; b < b1; b++) {
         const float *f = j->f + b * d;
         double n = sqrt(dot_d(f, f, d));
-        double r = 1.0 / (n > NORM_EPS ? n : NORM_EPS);
+        double r = 1.0 / (n > L2_EPS ? n : L2_EPS);
         j->p->rnorm[b] = r;
         for (int k = 0; k < d; k++) j->p->z[b * d + k] = (float)(f[k] * r);
     }

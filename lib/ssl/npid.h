@@ -95,7 +95,4 @@ void npid_write_grad(float *bank, int d, const int64_t *sel, int64_t K,
 /* NPID's random bank: U(-a, a), a = 1/sqrt(d/3), not normalised. Row i
  * draws from rng_init(seed ^ RNG_BANK, i, 0): independent of threads. */
 void npid_bank_random(float *bank, int64_t N, int d, uint64_t seed);
-/* dst[i] = src[i] / max(||src[i]||, 1e-12) for n rows of d (dst may be src;
- * the norm is accumulated in double). */
-void l2_normalize_rows(float *dst, const float *src, int64_t n, int d);
 #endif

@@ -6,10 +6,10 @@
 
 void openblas_set_num_threads(int);   /* from OpenBLAS; declared here to avoid cblas.h */
 
-#define MAX_THREADS 64
+
 
 static int nthreads = 1;
-static pthread_t workers[MAX_THREADS];
+static pthread_t workers[SSL_MAX_THREADS];
 static int nworkers;                  /* workers started (nthreads - 1) */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv_work = PTHREAD_COND_INITIALIZER;
@@ -45,7 +45,7 @@ static void *worker_main(void *arg) {
 
 void ssl_set_threads(int n) {
     if (n < 1) n = 1;
-    if (n > MAX_THREADS) n = MAX_THREADS;
+    if (n > SSL_MAX_THREADS) n = SSL_MAX_THREADS;
     openblas_set_num_threads(n);
     pthread_mutex_lock(&mu);
     nthreads = n;

@@ -11,6 +11,9 @@
 #define SSL_THREADS_H
 #include <stdint.h>
 
+/* The most threads the pool runs; ssl_set_threads clips to it. */
+#define SSL_MAX_THREADS 64
+
 void ssl_set_threads(int n);
 int ssl_threads(void);
 

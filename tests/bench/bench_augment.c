@@ -15,14 +15,9 @@
 #include <time.h>
 
 #include "data/augment.h"
+#include "util/clock.h"
 #include "util/rng.h"
 #include "util/threads.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 static int bench(const char *shape, double seconds) {
     int c, s;
@@ -46,16 +41,16 @@ static int bench(const char *shape, double seconds) {
     aug_config a;
     aug_config_default(&a, "paper", s, s);
     const double mean[3] = {0.5, 0.5, 0.5}, std[3] = {0.25, 0.25, 0.25};
-    double t0 = now(), t = 0, tmix = 0;
+    double t0 = ssl_clock(), t = 0, tmix = 0;
     long batches = 0;
     for (long k = -1;; k++) {               /* batch -1 warms up */
         for (int b = 0; b < B; b++) idx[b] = (int64_t)((k + 1) * B + b) % N;
-        double t1 = now();
+        double t1 = ssl_clock();
         augment_batch(&a, data, idx, B, c, s, s, mean, std, 42, (uint64_t)(k + 1), out);
-        double t2 = now();
+        double t2 = ssl_clock();
         rng_init(&r, 42 ^ RNG_CUTMIX, (uint64_t)(k + 1), 0);
         cutmix_batch(out, B, s, s, c, 0.5f, &r, perm);
-        double t3 = now();
+        double t3 = ssl_clock();
         if (k < 0) { t0 = t3; continue; }
         t += t2 - t1; tmix += t3 - t2; batches++;
         if (t3 - t0 >= seconds) break;

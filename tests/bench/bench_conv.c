@@ -1,27 +1,21 @@
-/* bench_conv.c: one convolution's forward and backward (lib/ops.h) at a
+/* bench_conv.c: one convolution's forward and backward (nn/ops/ops.h) at a
  * given shape, on this machine: milliseconds and GFLOP/s of the forward,
  * of the backward-data and of the weight gradient, each the median over
  * the iterations (this machine's speed moves between runs; medians are
  * steadier than minima).
  * Usage: bench_conv B H W C OC K stride pad [threads [iters [winograd]]].
- * winograd: the conv_set_winograd mode, 0 (direct kernels only), 1 (the
- * default dispatch) or 2 (Winograd wherever it applies: 3x3 s1 p1, C and
- * OC multiples of 16); without it SSL_CONV_WINOGRAD decides, as in the
- * library. The backward-data time is that of conv2d_backward with the
+ * winograd: the shape's CONV_WINOGRAD_* mode, 0 (direct kernels only), 1
+ * (the default dispatch) or 2 (Winograd wherever it applies: 3x3 s1 p1, C
+ * and OC multiples of 16). The backward-data time is that of conv2d_backward with the
  * data gradient less that of the same call without it, per iteration. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "nn/ops/ops.h"
+#include "util/clock.h"
 #include "util/rng.h"
 #include "util/threads.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 static float *randn(int64_t n, uint64_t seed) {
     float *p = malloc((size_t)n * sizeof *p);
@@ -63,12 +57,12 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 8; i++) a[i] = parse_int(argv[i + 1], names[i], i == 7 ? 0 : 1, 1 << 20);
     int threads = argc > 9 ? parse_int(argv[9], "threads", 1, 64) : 1;
     int iters = argc > 10 ? parse_int(argv[10], "iters", 1, 1 << 20) : 10;
-    if (argc > 11) conv_set_winograd(parse_int(argv[11], "winograd", 0, 2));
     conv_shape s;
     if (conv_shape_init(&s, a[0], a[1], a[2], a[3], a[4], a[5], a[5], a[6], a[7]) < 0) {
         fprintf(stderr, "bench_conv: bad shape\n");
         return 2;
     }
+    if (argc > 11) s.winograd = parse_int(argv[11], "winograd", 0, 2);
     ssl_set_threads(threads);
     int64_t nin = (int64_t)s.B * s.H * s.W * s.C, nout = (int64_t)s.B * s.OH * s.OW * s.OC;
     int64_t nw = (int64_t)s.OC * s.C * s.KH * s.KW;
@@ -79,13 +73,13 @@ int main(int argc, char **argv) {
     double fl = 2.0 * nout * s.C * s.KH * s.KW;
     conv2d_forward(out, in, w, NULL, &s, ws);                 /* warm up */
     for (int it = 0; it < iters; it++) {
-        double t0 = now_s();
+        double t0 = ssl_clock();
         conv2d_forward(out, in, w, NULL, &s, ws);
-        double t1 = now_s();
+        double t1 = ssl_clock();
         conv2d_backward(din, dw, NULL, dout, in, w, &s, 0, ws);
-        double t2 = now_s();
+        double t2 = ssl_clock();
         conv2d_backward(NULL, dw, NULL, dout, in, w, &s, 0, ws);
-        double t3 = now_s();
+        double t3 = ssl_clock();
         tf[it] = t1 - t0;
         tw[it] = t3 - t2;
         td[it] = (t2 - t1) - (t3 - t2);
@@ -94,7 +88,7 @@ int main(int argc, char **argv) {
     printf("B%d %dx%dx%d -> %dx%dx%d k%d s%d p%d t%d wg%d: fwd %.2f ms %.1f GFLOP/s; "
            "data %.2f ms %.1f; weights %.2f ms %.1f\n",
            s.B, s.H, s.W, s.C, s.OH, s.OW, s.OC, s.KH, s.stride, s.pad, threads,
-           conv_winograd(), 1e3 * f, fl / f * 1e-9, 1e3 * d, fl / d * 1e-9, 1e3 * g,
+           s.winograd, 1e3 * f, fl / f * 1e-9, 1e3 * d, fl / d * 1e-9, 1e3 * g,
            fl / g * 1e-9);
     free(in); free(w); free(dout); free(out); free(din); free(dw); free(ws); free(tf);
     return 0;

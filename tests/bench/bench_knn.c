@@ -9,14 +9,9 @@
 #include <time.h>
 
 #include "eval/knn.h"
+#include "util/clock.h"
 #include "util/rng.h"
 #include "util/threads.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 int main(int argc, char **argv) {
     int64_t nte = argc > 3 ? atoll(argv[1]) : 10000, ntr = argc > 3 ? atoll(argv[2]) : 50000;
@@ -40,12 +35,12 @@ int main(int argc, char **argv) {
     knn_config cfg = { &k, 1, &sigma, 1, 0, 0, 0 };
     knn_report rep;
     ssl_err err = {0};
-    double t = now();
+    double t = ssl_clock();
     if (knn_evaluate(tr, ytr, ntr, te, yte, nte, dim, C, &cfg, &rep, &err)) {
         fprintf(stderr, "bench_knn: %s\n", err.msg);
         return 1;
     }
-    t = now() - t;
+    t = ssl_clock() - t;
     printf("knn %lld x %lld x %d k=200, %d threads: %.2f s (%.0f GFLOP/s over the GEMM work), top1 %.4f\n",
            (long long)nte, (long long)ntr, dim, thr, t, 2.0 * nte * ntr * dim / t * 1e-9,
            rep.res[0].top1);

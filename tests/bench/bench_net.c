@@ -24,18 +24,13 @@
 #include <time.h>
 
 #include "nn/net.h"
+#include "util/clock.h"
 #include "util/rng.h"
 #include "util/threads.h"
 
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 static long num(const char *flag, const char *s, long lo, long hi) {
     char *end;
@@ -85,9 +80,9 @@ static double measure_peak(int threads) {
     float sink[64];
     double best = 0;
     for (int r = 0; r < 3; r++) {
-        double t0 = now_s();
+        double t0 = ssl_clock();
         ssl_parallel_for(threads, 1, fma_loop, sink);
-        double g = threads * (double)PEAK_ITERS * 12 * 32 / (now_s() - t0) * 1e-9;
+        double g = threads * (double)PEAK_ITERS * 12 * 32 / (ssl_clock() - t0) * 1e-9;
         if (g > best) best = g;
     }
     return best;
@@ -169,7 +164,7 @@ int main(int argc, char **argv) {
     double *t = malloc((size_t)iters * sizeof *t);
     for (int it = 0; it < warmup + iters; it++) {
         if (profile && it == warmup) net_profile_enable(n, 1);
-        double t0 = now_s();
+        double t0 = ssl_clock();
         if (train) {
             net_zero_grad(n);
             net_forward(n, x, B, 1);
@@ -178,7 +173,7 @@ int main(int argc, char **argv) {
         } else {
             net_forward(n, x, B, 0);
         }
-        if (it >= warmup) t[it - warmup] = now_s() - t0;
+        if (it >= warmup) t[it - warmup] = ssl_clock() - t0;
     }
     qsort(t, (size_t)iters, sizeof *t, cmp_d);
     double med = iters % 2 ? t[iters / 2] : 0.5 * (t[iters / 2 - 1] + t[iters / 2]);

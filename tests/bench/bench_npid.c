@@ -15,14 +15,10 @@
 #include <time.h>
 
 #include "ssl/npid.h"
+#include "util/clock.h"
+#include "nn/ops/ops.h"
 #include "util/rng.h"
 #include "util/threads.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 static int bench(const char *shape, int steps) {
     int paper = !strcmp(shape, "paper");
@@ -47,7 +43,7 @@ static int bench(const char *shape, int steps) {
         return 1;
     }
     npid_bank_random(bank, N, d, 1);
-    l2_normalize_rows(bank, bank, N, d);
+    l2norm_forward(bank, bank, N, d, L2_EPS);
     rng r;
     rng_init(&r, 1, RNG_NEGATIVES, 0);
     for (int64_t i = 0; i < N; i++) order[i] = (int32_t)i;
@@ -59,9 +55,9 @@ static int bench(const char *shape, int steps) {
     double t0 = 0, best = 1e30, total = 0;
     for (int s = -1; s < steps; s++) {          /* step -1 warms up */
         for (int b = 0; b < B; b++) idx[b] = order[((int64_t)(s + 1) * B + b) % N];
-        t0 = now();
+        t0 = ssl_clock();
         int rc = npid_step(p, f, B, idx, paper ? perm : NULL, 0.7f, bank, &r, df, 1, &st);
-        double t = now() - t0;
+        double t = ssl_clock() - t0;
         if (rc) {
             fprintf(stderr, "bench_npid: %s\n", npid_error(p)->msg);
             return 1;

@@ -72,17 +72,44 @@ void add_inplace(float *acc, const float *x, int64_t n) {
     ssl_parallel_for(n, GRAIN, add_range, &k);
 }
 
-void l2norm_forward(float *out, const float *x, int N, int D, float eps) {
-    for (int n = 0; n < N; n++) {
-        const float *xr = x + (int64_t)n * D;
-        double s = 0;
-        for (int j = 0; j < D; j++) s += (double)xr[j] * xr[j];
-        double nr = sqrt(s);
-        if (nr < eps) nr = eps;
-        float inv = (float)(1.0 / nr);
-        float *o = out + (int64_t)n * D;
-        for (int j = 0; j < D; j++) o[j] = xr[j] * inv;
+/* The squared norm in double with 8 partial sums (exact products, a fixed
+ * order), so every caller gets the same bits for the same row. */
+static double sumsq_d(const float *a, int d) {
+    double acc[8] = {0}, s = 0;
+    int i = 0;
+    for (; i + 8 <= d; i += 8)
+        for (int l = 0; l < 8; l++) acc[l] += (double)a[i + l] * a[i + l];
+    for (; i < d; i++) s += (double)a[i] * a[i];
+    for (int l = 0; l < 8; l++) s += acc[l];
+    return s;
+}
+
+typedef struct { float *dst; const float *src; int d; double eps; int64_t *bad; } l2_job;
+
+double l2norm_row(float *y, const float *x, int d, double eps) {
+    double n = sqrt(sumsq_d(x, d));
+    float r = (float)(1.0 / (n > eps ? n : eps));
+    for (int k = 0; k < d; k++) y[k] = x[k] * r;
+    return n;
+}
+
+static void l2_rows(void *ctx, int64_t i0, int64_t i1, int tid) {
+    l2_job *j = ctx;
+    for (int64_t i = i0; i < i1; i++) {
+        double n = l2norm_row(j->dst + i * j->d, j->src + i * j->d, j->d, j->eps);
+        if (!isfinite(n) && j->bad[tid] < 0) j->bad[tid] = i;
     }
+}
+
+int64_t l2norm_forward(float *out, const float *x, int64_t N, int D, double eps) {
+    int64_t bad[SSL_MAX_THREADS];
+    for (int i = 0; i < SSL_MAX_THREADS; i++) bad[i] = -1;
+    l2_job j = {out, x, D, eps, bad};
+    ssl_parallel_for(N, 256, l2_rows, &j);
+    int64_t first = -1;
+    for (int i = 0; i < SSL_MAX_THREADS; i++)
+        if (bad[i] >= 0 && (first < 0 || bad[i] < first)) first = bad[i];
+    return first;
 }
 
 void l2norm_backward(float *dx, const float *dout, const float *x, int N, int D,

@@ -27,9 +27,9 @@
  * third path, Winograd F(2x2, 3x3) (conv_winograd.c: 16 multiplies per
  * 2x2 output tile and channel pair instead of 36), for the forward, the
  * backward-data and the weight gradient, each where wg_preferred says it
- * was measured faster; conv_set_winograd (or SSL_CONV_WINOGRAD) turns it
- * off or on everywhere for comparisons. Its workspace needs are included
- * in conv2d_workspace whatever the switch says.
+ * was measured faster; a shape's winograd field (ops.h) turns it off or on
+ * everywhere for comparisons. Its workspace needs are included in
+ * conv2d_workspace whatever the field says.
  *
  * conv2d_*_ref are direct loops in double, used by the tests. */
 #include "nn/ops/ops.h"
@@ -38,27 +38,12 @@
 #include "nn/ops/conv_direct.h"
 #include "nn/ops/conv_winograd.h"
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/threads.h"
 
 #define COL_BUDGET (4LL << 20)   /* floats of col per block (16 MiB) */
-
-int conv_shape_init(conv_shape *s, int B, int H, int W, int C, int OC, int KH,
-                    int KW, int stride, int pad) {
-    memset(s, 0, sizeof *s);
-    if (B <= 0 || H <= 0 || W <= 0 || C <= 0 || OC <= 0 || KH <= 0 || KW <= 0 ||
-        stride <= 0 || pad < 0)
-        return -1;
-    s->B = B; s->H = H; s->W = W; s->C = C; s->OC = OC; s->KH = KH; s->KW = KW;
-    s->stride = stride; s->pad = pad;
-    if (H + 2 * pad < KH || W + 2 * pad < KW) return -1;
-    s->OH = (H + 2 * pad - KH) / stride + 1;
-    s->OW = (W + 2 * pad - KW) / stride + 1;
-    return 0;
-}
 
 static int is_pointwise(const conv_shape *s) {
     return s->KH == 1 && s->KW == 1 && s->stride == 1 && s->pad == 0;
@@ -82,24 +67,6 @@ static int64_t gemm_workspace(const conv_shape *s) {
 
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
-/* The Winograd switch: -1 until set, then conv_set_winograd's mode; the
- * environment's SSL_CONV_WINOGRAD, read once, until then. */
-static int wg_mode = -1, wg_env_mode = 1;
-static pthread_once_t wg_env_once = PTHREAD_ONCE_INIT;
-
-static void wg_read_env(void) {
-    const char *v = getenv("SSL_CONV_WINOGRAD");
-    if (v && (v[0] == '0' || v[0] == '1' || v[0] == '2') && v[1] == 0) wg_env_mode = v[0] - '0';
-}
-
-void conv_set_winograd(int mode) { wg_mode = mode < 0 ? -1 : mode > 2 ? 2 : mode; }
-
-int conv_winograd(void) {
-    if (wg_mode >= 0) return wg_mode;
-    pthread_once(&wg_env_once, wg_read_env);
-    return wg_env_mode;
-}
-
 /* The Winograd kernels' part of the workspace starts at a 64-byte
  * boundary (whole-cache-line vector stores); the workspace has 16 floats
  * of slack for it. */
@@ -110,8 +77,8 @@ static float *wg_base(float *ws) {
 /* 1 if shape s runs on the Winograd kernels. */
 static int use_winograd(const conv_shape *s) {
     if (!wg_available() || !wg_applies(s)) return 0;
-    int m = conv_winograd();
-    return m == 2 || (m == 1 && wg_preferred(s));
+    return s->winograd == CONV_WINOGRAD_ALWAYS ||
+           (s->winograd == CONV_WINOGRAD_AUTO && wg_preferred(s));
 }
 
 /* Direct path layout: [packed weight P1][scratch] for the forwards and

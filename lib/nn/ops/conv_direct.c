@@ -47,6 +47,7 @@ int cd_bwd_data_shape(conv_shape *t, const conv_shape *s) {
     if (conv_shape_init(t, s->B, s->OH, s->OW, s->OC, s->C, s->KH, s->KW, 1,
                         s->KH - 1 - s->pad) < 0 || s->KH != s->KW)
         return -1;
+    t->winograd = s->winograd;
     return t->OH == s->H && t->OW == s->W ? 0 : -1;
 }
 

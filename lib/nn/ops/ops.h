@@ -30,9 +30,22 @@ typedef struct {
     int OC, KH, KW;        /* weight [OC, C, KH, KW] */
     int stride, pad;       /* the same in both directions */
     int OH, OW;            /* output [B, OH, OW, OC]: PyTorch's formula */
+    int winograd;          /* CONV_WINOGRAD_*: which kernel may run (below) */
 } conv_shape;
 
-/* Fills s; OH = (H + 2 pad - KH) / stride + 1 (floor), likewise OW.
+/* The 3x3 stride-1 pad-1 convolutions with C and OC multiples of 16 have
+ * a second kernel, Winograd F(2x2, 3x3) (conv_winograd.c, AVX-512 builds
+ * only). A shape's winograd field chooses: OFF never uses it; AUTO
+ * (conv_shape_init's default) uses it for the shapes and parts (forward,
+ * backward-data, weight gradient) where it was measured faster than the
+ * direct kernels; ALWAYS wherever it applies (tests, benchmarks). Both
+ * kernels give the same bits at any thread count, but not the same bits
+ * as each other. conv2d_workspace covers both, so the field may change
+ * between calls. */
+enum { CONV_WINOGRAD_OFF = 0, CONV_WINOGRAD_AUTO = 1, CONV_WINOGRAD_ALWAYS = 2 };
+
+/* Fills s (winograd = CONV_WINOGRAD_AUTO); OH = (H + 2 pad - KH) /
+ * stride + 1 (floor), likewise OW.
  * Returns 0, or -1 when the output would be empty or an argument is <= 0. */
 int conv_shape_init(conv_shape *s, int B, int H, int W, int C, int OC, int KH,
                     int KW, int stride, int pad);
@@ -61,18 +74,6 @@ void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
 void conv2d_forward_affine(float *out, const float *in, const float *w,
                            const float *scale, const float *shift, const float *res,
                            int relu, const conv_shape *s, float *ws);
-/* The 3x3 stride-1 pad-1 convolutions with C and OC multiples of 16 have
- * a second kernel, Winograd F(2x2, 3x3) (conv_winograd.c, AVX-512 builds
- * only). mode 0: never use it; 1 (the default): for the shapes and parts
- * (forward, backward-data, weight gradient) where it was measured faster
- * than the direct kernels; 2: wherever it applies (tests, benchmarks).
- * Until conv_set_winograd is called, the environment variable
- * SSL_CONV_WINOGRAD (0, 1 or 2), read once, sets the mode; a negative
- * mode returns to it. Set it while no convolution runs. conv_winograd()
- * returns the mode in force. Both kernels give the same bits at any
- * thread count, but not the same bits as each other. */
-void conv_set_winograd(int mode);
-int conv_winograd(void);
 /* Direct loops (double accumulation), same contracts, no workspace. */
 void conv2d_forward_ref(float *out, const float *in, const float *w, const float *bias,
                         const conv_shape *s);
@@ -189,8 +190,15 @@ void add_forward(float *out, const float *a, const float *b, int64_t n);
 /* acc += x. */
 void add_inplace(float *acc, const float *x, int64_t n);
 /* Rows of x [N, D] scaled to unit L2 norm: out = x / max(||x||, eps).
- * Written; out may equal x. */
-void l2norm_forward(float *out, const float *x, int N, int D, float eps);
+ * Written; out may equal x. The library's one row normalisation (the
+ * bank, the kNN monitor, ssl-knn, ssl-lineval): the squared norm is summed
+ * in double in a fixed order and the scale rounded to float, so the same
+ * row gives the same bits everywhere, at any thread count. Returns -1, or
+ * the first row whose norm is not finite (every row is still written). */
+#define L2_EPS 1e-12
+int64_t l2norm_forward(float *out, const float *x, int64_t N, int D, double eps);
+/* One row of it (y may equal x), on the calling thread; returns ||x||. */
+double l2norm_row(float *y, const float *x, int d, double eps);
 /* dx = (dout - (dout . z) z) / max(||x||, eps) with z the forward output;
  * written. */
 void l2norm_backward(float *dx, const float *dout, const float *x, int N, int D,
