@@ -90,7 +90,7 @@ int prep_cifar_load(prep_data *d, const char *path, const prep_opts *o, ssl_err 
  * is not a readable archive at all (err filled). */
 int prep_cifar_detect(const char *path, ssl_err *err);
 
-/* Internal helpers shared by the loaders (prep_cifar.c). Open an archive
+/* Internal helpers shared by the loaders (prep_archive.c). Open an archive
  * (tar, zip, 7z, cpio, rar; every filter) for reading; NULL with err. */
 struct archive;
 struct archive_entry;

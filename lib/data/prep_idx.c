@@ -3,8 +3,7 @@
  * stream through libarchive; the header is validated against sane limits
  * and, for uncompressed files, against the file size before the payload is
  * allocated; compressed payloads are read into a buffer that grows only as
- * data actually arrives, so a header claiming absurd sizes costs nothing.
- * Also prep_data_destroy, shared by every loader. */
+ * data actually arrives, so a header claiming absurd sizes costs nothing. */
 #define _GNU_SOURCE             /* strcasestr */
 #include "data/prep.h"
 
@@ -22,16 +21,6 @@ static const char *const fashion_names[10] = {
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
 };
-
-void prep_data_destroy(prep_data *d) {
-    if (!d) return;
-    free(d->images);
-    free(d->labels);
-    if (d->classes)
-        for (int i = 0; i < d->nclasses; i++) free(d->classes[i]);
-    free(d->classes);
-    memset(d, 0, sizeof *d);
-}
 
 /* One file as a raw stream. */
 typedef struct {

@@ -41,7 +41,8 @@ LIBS="$(pkg-config --libs $PKGS) -lopenblas -lm -pthread"
 # The library sources every target may need (readers of outside data and
 # what they call); nothing from the compute library.
 LIB_SRC="util/value stream/sslt_common stream/sslt_read stream/sslt_write stream/dataset
-         data/prep_idx data/prep_cifar data/prep_images data/image data/prep util/threads util/rng"
+         data/prep_idx data/prep_cifar data/prep_images data/prep_archive data/image data/prep
+         util/threads util/rng util/err util/clock"
 mkdir -p "$OUT/obj" "$OUT/crashes" || exit 1
 
 objs=
