@@ -139,14 +139,6 @@ int parse_choice(const char *flag, const char *s, const char *const *choices) {
     usage_error("%s: '%s' is not one of %s", flag, s, list);
 }
 
-void set_threads(int n) {
-    if (n <= 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        n = c > 0 ? (int)c : 1;
-    }
-    ssl_set_threads(n);
-}
-
 int conv_mode_from_env(void) {
     const char *v = getenv("SSL_CONV_WINOGRAD");
     if (!v || !*v) return CONV_WINOGRAD_AUTO;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "run/run.h"
 #include "stream/dataset.h"
 #include "util/clock.h"
 
@@ -44,9 +45,6 @@ int parse_int_list(const char *flag, const char *s, long long *out, int max, lon
 int parse_double_list(const char *flag, const char *s, double *out, int max, double lo, double hi);
 /* One of a set of words: returns its index; usage_error otherwise. */
 int parse_choice(const char *flag, const char *s, const char *const *choices);
-
-/* --threads: sets OpenBLAS and the library's own pool. n = 0 means "all cores". */
-void set_threads(int n);
 
 /* The convolution kernels the environment asks for: SSL_CONV_WINOGRAD
  * 0 (direct kernels only), 1 or unset (the default dispatch), 2 (Winograd

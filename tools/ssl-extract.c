@@ -8,11 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/augment.h"
-#include "run/ckpt.h"
 #include "common.h"
-#include "stream/dataset.h"
-#include "run/train.h"
+#include "run/run.h"
 
 static const char usage_text[] =
     "usage: ssl-extract [options] CKPT [DATA] [-o FEATURES]\n"
@@ -39,99 +36,25 @@ typedef struct {
     int batch, threads;
 } opts;
 
-/* A write error because the reader went away: exit quietly (status 1).
- * With SIGPIPE at its default the process has already died silently
- * (status 141 from the shell); this covers callers that ignore SIGPIPE. */
-static void write_failed(sslt_writer *w, const char *msg) {
-    int pipe_gone = errno == EPIPE || strstr(msg, "Broken pipe") || strstr(msg, "EPIPE");
-    char m[SSL_ERRLEN];
-    snprintf(m, sizeof m, "%s", msg);   /* msg may live inside w */
-    if (w) sslt_writer_abort(w);
-    if (pipe_gone) exit(EXIT_RUNTIME);
-    die("%s", m);
+/* A failure. A write error because the reader went away exits quietly
+ * (status 1): with SIGPIPE at its default the process has already died
+ * silently (status 141 from the shell); this covers callers that ignore
+ * SIGPIPE. */
+static void failed(const ssl_err *err) {
+    if (err->code == SSL_EIO && strstr(err->msg, strerror(EPIPE))) exit(EXIT_RUNTIME);
+    die("%s", err->msg);
 }
 
 static int run(const opts *o) {
+    run_extract_opts eo = {.ckpt = o->ckpt, .data = o->data, .out = o->out,
+                           .head = !strcmp(o->layer, "head"), .batch = o->batch,
+                           .winograd = conv_mode_from_env()};
+    run_extract_result res;
     ssl_err err;
-    const char *dname = strcmp(o->data, "-") ? o->data : "<stdin>";
-    ckpt_reader *cr = ckpt_open(o->ckpt, &err);
-    if (!cr) die("%s", err.msg);
-    ssl_ckpt ck;
-    if (ckpt_read(cr, &ck, o->batch, 0, &err)) die("%s", err.msg);
-    ckpt_close(cr);
-    net_set_winograd(ck.net, conv_mode_from_env());
-    const net_config *nc = net_get_config(ck.net);
-    int head = !strcmp(o->layer, "head");
-    int F = head ? net_out_dim(ck.net) : net_feature_dim(ck.net);
-
-    ssl_dstream *s = dstream_open(o->data, &err);
-    if (!s) die("%s", err.msg);
-    const ssl_dataset *info_ = dstream_info(s);
-    if (info_->c != nc->in_ch || info_->h != nc->in_h || info_->w != nc->in_w)
-        die("%s: images are %dx%dx%d, the network of %s expects %dx%dx%d", dname, info_->c,
-            info_->h, info_->w, o->ckpt, nc->in_ch, nc->in_h, nc->in_w);
-    int64_t N = info_->n;
-    double mean[SSL_MAX_CHANNELS], std[SSL_MAX_CHANNELS];
-    /* The training set's normalisation (stored in the checkpoint). */
-    train_data_norm(sv_get(ck.config, "data"), info_, mean, std);
-
-    sv *meta = sv_map();
-    const sv *classes = sv_get(info_->meta, "classes");
-    if (classes) sv_set(meta, "classes", sv_copy(classes));
-    sv_set(meta, "checkpoint", sv_str(strcmp(o->ckpt, "-") ? o->ckpt : "<stdin>"));
-    sv_set(meta, "layer", sv_str(o->layer));
-    sv_set(meta, "dataset", sv_copy(info_->meta));
-    sslt_tensor ts[2];
-    memset(ts, 0, sizeof ts);
-    ts[0].name = "features";
-    ts[0].dtype = SSLT_F32;
-    ts[0].ndim = 2;
-    ts[0].shape[0] = N;
-    ts[0].shape[1] = F;
-    ts[1].name = "labels";
-    ts[1].dtype = SSLT_I32;
-    ts[1].ndim = 1;
-    ts[1].shape[0] = N;
-
-    size_t img = (size_t)info_->c * info_->h * info_->w;
-    uint8_t *images = malloc((size_t)o->batch * img);
-    int32_t *labels = malloc((size_t)o->batch * sizeof *labels);
-    float *x = malloc((size_t)o->batch * img * sizeof *x);
-    if (!images || !labels || !x) die("out of memory");
-    sslt_writer *w = sslt_writer_open(o->out, 0, &err);
-    if (!w) die("%s", err.msg);
-    if (sslt_writer_begin(w, "features", meta, 2, ts)) write_failed(w, sslt_writer_error(w)->msg);
-    double t0 = ssl_clock();
-    int64_t done = 0, cnt;
-    while ((cnt = dstream_next(s, images, labels, o->batch)) > 0) {
-        if (done + cnt > N) {
-            sslt_writer_abort(w);
-            die("%s: more images than the header's %lld", dname, (long long)N);
-        }
-        preprocess_batch(images, (int)cnt, info_->c, info_->h, info_->w, mean, std, x);
-        net_forward(ck.net, x, (int)cnt, 0);
-        const float *f = head ? net_output(ck.net) : net_features(ck.net);
-        if (sslt_writer_rows(w, 0, f, cnt) || sslt_writer_rows(w, 1, labels, cnt))
-            write_failed(w, sslt_writer_error(w)->msg);
-        done += cnt;
-    }
-    if (cnt < 0) {
-        sslt_writer_abort(w);
-        die("%s", dstream_error(s)->msg);
-    }
-    if (done != N) {
-        sslt_writer_abort(w);
-        die("%s: %lld images, the header announced %lld", dname, (long long)done, (long long)N);
-    }
-    if (sslt_writer_end(w)) write_failed(w, sslt_writer_error(w)->msg);
-    if (sslt_writer_close(w, &err)) write_failed(NULL, err.msg);
-    double dt = ssl_clock() - t0;
+    if (run_extract(&eo, &res, &err)) failed(&err);
     info(2, "%lld images, %s features of %d, %.2f s (%.0f img/s), peak RSS %.0f MiB",
-         (long long)N, o->layer, F, dt, dt > 0 ? N / dt : 0, peak_rss_mib());
-    dstream_close(s);
-    sv_free(meta);
-    free(images), free(labels), free(x);
-    ckpt_destroy(&ck);
+         (long long)res.n, o->layer, res.dim, res.seconds,
+         res.seconds > 0 ? res.n / res.seconds : 0, peak_rss_mib());
     return 0;
 }
 
@@ -162,6 +85,6 @@ int main(int argc, char **argv) {
         usage_error("CKPT and DATA cannot both be stdin");
     if (!o.out) o.out = "-";
     refuse_tty_output(o.out);
-    set_threads(o.threads);
+    run_threads(o.threads);
     return run(&o);
 }

@@ -8,12 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "run/ckpt.h"
 #include "common.h"
-#include "stream/dataset.h"
-#include "nn/net.h"
-#include "ssl/npid.h"
-#include "run/train.h"
+#include "run/run.h"
 
 static const char usage_text[] =
     "usage: ssl-init-bank [options] [DATA] [-o CKPT]\n"
@@ -52,103 +48,35 @@ static const struct option long_opts[] = {
     {"threads", 1, 0, O_THREADS}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'},
     {"help", 0, 0, O_HELP}, {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
 
-typedef struct {
-    const char *recipe, *arch, *stem, *head, *bank, *data, *out;
-    double width;
-    long long dim, hidden, batch;
-    double flip, jitter, gray, crop;   /* < 0: recipe default */
-    uint64_t seed;
-    int threads;
-} opts;
+static void on_notice(void *ctx, const char *msg) {
+    (void)ctx;
+    info(1, "%s", msg);
+}
 
-static int run(const opts *o) {
-    ssl_err err, terr;
+static int run(const run_init_opts *o, const char *data, const char *out) {
+    ssl_err err;
     ssl_dataset d;
-    const char *dname = strcmp(o->data, "-") ? o->data : "<stdin>";
-    int paper = !strcmp(o->recipe, "paper");
-    if (dataset_load(&d, o->data, &err)) die("%s", err.msg);
-    if (d.n < 1) die("%s: the dataset is empty", dname);
-
-    net_config nc;
-    memset(&nc, 0, sizeof nc);
-    snprintf(nc.arch, sizeof nc.arch, "%s", o->arch);
-    snprintf(nc.stem, sizeof nc.stem, "%s", o->stem);
-    snprintf(nc.head, sizeof nc.head, "%s", o->head ? o->head : paper ? "mlp3" : "linear");
-    nc.width = (float)o->width;
-    nc.in_ch = d.c;
-    nc.in_h = d.h;
-    nc.in_w = d.w;
-    nc.hidden = (int)o->hidden;
-    nc.dim = (int)(o->dim > 0 ? o->dim : paper ? 2048 : 128);
-    const char *bank = o->bank ? o->bank : paper ? "forward" : "random";
-    long long B = o->batch > 0 ? o->batch : paper ? 512 : 128;
-    if (B > d.n) {
-        info(1, "notice: --batch %lld clipped to the %lld images of %s", B, (long long)d.n, dname);
-        B = d.n;
-    }
-
-    train_config tc;
-    if (train_config_default(&tc, o->recipe, d.h, d.w)) die("--recipe: unknown recipe");
-    if (o->flip >= 0) tc.flip = o->flip;
-    if (o->jitter >= 0) tc.jitter = o->jitter;
-    if (o->gray >= 0) tc.gray = o->gray;
-    if (o->crop >= 0) tc.crop_scale = o->crop;
-    aug_config aug;
-    train_aug_config(&tc, d.h, d.w, &aug);
-
+    const char *dname = strcmp(data, "-") ? data : "<stdin>";
+    if (dataset_load(&d, data, &err)) die("%s", err.msg);
+    run_report rep = {.notice = on_notice};
     ssl_ckpt ck;
-    memset(&ck, 0, sizeof ck);
-    if (!(ck.net = net_new(&nc, (int)B, &err))) die("invalid network: %s", err.msg);
-    net_init(ck.net, o->seed);
-    net_set_winograd(ck.net, conv_mode_from_env());
-    ck.n = d.n;
-    ck.d = net_out_dim(ck.net);
-    ck.seed = o->seed;
-    ck.bank = malloc((size_t)d.n * ck.d * sizeof(float));
-    ck.bank_labels = malloc((size_t)d.n * sizeof(int32_t));
-    if (!ck.bank || !ck.bank_labels)
-        die("out of memory for a bank of %lld x %d floats", (long long)d.n, ck.d);
-    memcpy(ck.bank_labels, d.labels, (size_t)d.n * sizeof(int32_t));
-
-    sv *init = sv_map(), *augm = sv_map();
-    sv_set(augm, "flip", sv_float(tc.flip));
-    sv_set(augm, "jitter", sv_float(tc.jitter));
-    sv_set(augm, "gray", sv_float(tc.gray));
-    sv_set(augm, "crop_scale", sv_float(tc.crop_scale));
-    sv_set(init, "recipe", sv_str(o->recipe));
-    sv_set(init, "bank", sv_str(bank));
-    sv_set(init, "seed", sv_int((int64_t)o->seed));
-    sv_set(init, "batch", sv_int(B));
-    sv_set(init, "augment", augm);
-    sv_set(init, "bn_stats", sv_str(strcmp(bank, "forward") ? "initial"
-                                    : "updated by the bank-init pass"));
-    ck.config = sv_map();
-    sv_set(ck.config, "net", net_config_to_sv(&nc));
-    sv_set(ck.config, "data", train_data_sv(&d));
-    sv_set(ck.config, "init", init);
-    if (!sv_get(ck.config, "data") || !sv_get(ck.config, "net")) die("out of memory");
+    double dt;
+    if (run_init_bank(o, &d, dname, &rep, &ck, &dt, &err)) {
+        if (err.code == SSL_EARG) usage_error("%s", err.msg);
+        die("%s", err.msg);
+    }
     if (verbosity >= 2) {
         fprintf(stderr, "%s: configuration: ", prog);
         sv_write_json(ck.config, stderr, -1);
         fprintf(stderr, "\n");
     }
-
-    double t0 = ssl_clock();
-    if (!strcmp(bank, "forward")) {
-        double mean[SSL_MAX_CHANNELS], std[SSL_MAX_CHANNELS];
-        train_data_norm(sv_get(ck.config, "data"), &d, mean, std);
-        if (train_bank_forward(ck.net, &d, &aug, mean, std, (int)B, o->seed, ck.bank, &terr))
-            die("%s: %s", dname, terr.msg);
-    } else {
-        npid_bank_random(ck.bank, d.n, ck.d, o->seed);
-    }
-    double dt = ssl_clock() - t0;
+    const char *bank = sv_get_str(sv_get(ck.config, "init"), "bank", "?");
+    int fwd = !strcmp(bank, "forward");
     info(2, "bank %s: %lld x %d in %.2f s (%.0f img/s), peak RSS %.0f MiB", bank,
-         (long long)d.n, ck.d, dt, strcmp(bank, "forward") ? 0 : d.n / (dt > 0 ? dt : 1e-9),
-         peak_rss_mib());
+         (long long)d.n, ck.d, dt, fwd ? d.n / (dt > 0 ? dt : 1e-9) : 0, peak_rss_mib());
     char by[64];
     snprintf(by, sizeof by, "ssl-init-bank %s", SSL_VERSION);
-    if (ckpt_save(&ck, o->out, by, &err)) die("%s", err.msg);
+    if (ckpt_save(&ck, out, by, &err)) die("%s", err.msg);
     ckpt_destroy(&ck);
     dataset_destroy(&d);
     return 0;
@@ -160,9 +88,10 @@ int main(int argc, char **argv) {
     static const char *const stems[] = {"cifar", "imagenet", NULL};
     static const char *const heads[] = {"none", "linear", "mlp3", NULL};
     static const char *const banks[] = {"forward", "random", NULL};
-    opts o = {.recipe = "paper", .arch = "resnet18", .stem = "cifar", .width = 1,
-              .hidden = 2048, .flip = -1, .jitter = -1, .gray = -1, .crop = -1};
-    int c;
+    run_init_opts o;
+    const char *out = NULL, *data;
+    int c, threads = 0;
+    run_init_opts_default(&o);
     tool_init(argc, argv);
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:qv", long_opts, NULL)) != -1) {
@@ -179,10 +108,10 @@ int main(int argc, char **argv) {
         case O_FLIP: o.flip = parse_double("--flip", optarg, 0, 1); break;
         case O_JITTER: o.jitter = parse_double("--jitter", optarg, 0, 1); break;
         case O_GRAY: o.gray = parse_double("--gray", optarg, 0, 1); break;
-        case O_CROP: o.crop = parse_double("--crop-scale", optarg, 0.01, 1); break;
+        case O_CROP: o.crop_scale = parse_double("--crop-scale", optarg, 0.01, 1); break;
         case O_SEED: o.seed = parse_seed("--seed", optarg); break;
-        case O_THREADS: o.threads = (int)parse_int("--threads", optarg, 0, 1024); break;
-        case 'o': o.out = optarg; break;
+        case O_THREADS: threads = (int)parse_int("--threads", optarg, 0, 1024); break;
+        case 'o': out = optarg; break;
         case 'q': verbosity = 0; break;
         case 'v': verbosity++; break;
         case O_HELP: fputs(usage_text, stdout); return 0;
@@ -191,9 +120,10 @@ int main(int argc, char **argv) {
         }
     }
     if (argc - optind > 1) usage_error("too many operands");
-    o.data = optind < argc ? argv[optind] : "-";
-    if (!o.out) o.out = "-";
-    refuse_tty_output(o.out);
-    set_threads(o.threads);
-    return run(&o);
+    data = optind < argc ? argv[optind] : "-";
+    if (!out) out = "-";
+    refuse_tty_output(out);
+    o.winograd = conv_mode_from_env();
+    run_threads(threads);
+    return run(&o, data, out);
 }

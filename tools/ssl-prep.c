@@ -165,29 +165,11 @@ static sv *make_meta(const options *o, const prep_data *d, const double *mean, c
 
 static int write_stream(const options *o, const prep_data *d, const sv *meta) {
     ssl_err err;
-    sslt_writer *w = sslt_writer_open(o->output, o->level, &err);
-    if (!w) { warnx_("%s", err.msg); return -1; }
-    sslt_tensor t[2];
-    memset(t, 0, sizeof t);
-    t[0].name = "images"; t[0].dtype = SSLT_U8; t[0].ndim = 4;
-    t[0].shape[0] = d->n; t[0].shape[1] = d->c; t[0].shape[2] = d->h; t[0].shape[3] = d->w;
-    t[1].name = "labels"; t[1].dtype = SSLT_I32; t[1].ndim = 1; t[1].shape[0] = d->n;
-    size_t row = (size_t)d->c * d->h * d->w;
-    int64_t block = (int64_t)(SSLT_CHUNK_BYTES / row);
-    if (block < 1) block = 1;
-    int rc = sslt_writer_begin(w, "dataset", meta, 2, t);
-    for (int64_t r = 0; !rc && r < d->n; r += block) {
-        int64_t nb = d->n - r < block ? d->n - r : block;
-        rc = sslt_writer_rows(w, 0, d->images + (size_t)r * row, nb);
-        if (!rc) rc = sslt_writer_rows(w, 1, d->labels + r, nb);
-    }
-    if (!rc) rc = sslt_writer_end(w);
-    if (rc) {
-        warnx_("%s", sslt_writer_error(w)->msg);
-        sslt_writer_abort(w);
+    if (dataset_write(o->output, o->level, meta, d->n, d->c, d->h, d->w, d->images, d->labels,
+                      &err)) {
+        warnx_("%s", err.msg);
         return -1;
     }
-    if (sslt_writer_close(w, &err)) { warnx_("%s", err.msg); return -1; }
     return 0;
 }
 
@@ -234,6 +216,6 @@ int main(int argc, char **argv) {
     tool_init(argc, argv);
     parse_options(argc, argv, &o);
     refuse_tty_output(o.output);
-    set_threads(o.threads);
+    run_threads(o.threads);
     return run(&o) ? EXIT_RUNTIME : 0;
 }

@@ -2,10 +2,10 @@
  * improvements of Cao & Wu), writing a checkpoint every epoch; resumes
  * where a checkpoint stopped. See man ssl-train(1).
  *
- * The tool resolves the configuration (recipe defaults, then the settings
- * stored in a checkpoint being continued, then the flags), refuses changed
- * critical settings on a resume, prints progress and JSON logs, saves on
- * SIGINT/SIGTERM; the loop itself is lib/train.c. */
+ * The tool parses flags, prints progress and JSON logs and turns
+ * SIGINT/SIGTERM into a stop after the step; run_train (lib/run/run.c)
+ * resolves the configuration (recipe < checkpoint < flags), checks a
+ * resume, clips, trains and writes the checkpoints. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -15,11 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "run/ckpt.h"
 #include "common.h"
-#include "stream/dataset.h"
-#include "util/threads.h"
-#include "run/train.h"
+#include "run/run.h"
 
 static const char usage_text[] =
     "usage: ssl-train [options] CKPT DATA [-o CKPT]\n"
@@ -87,8 +84,7 @@ typedef struct {
 
 typedef struct {
     const opts *o;
-    ssl_ckpt *ck;
-    const train_config *tc;
+    int64_t epochs;               /* of the resolved configuration */
     FILE *log;
     int tty, bar;
     double last_print;
@@ -146,12 +142,12 @@ static void on_step(void *vctx, const train_status *st) {
         bar[w] = 0;
         fprintf(stderr, "\r%s: [%s] epoch %lld/%lld step %lld/%lld loss %.4f lr %.4g %.0f img/s "
                 "ETA %s RSS %.0f MiB\033[K", prog, bar, (long long)st->epoch + 1,
-                (long long)c->tc->epochs, (long long)st->step_in_epoch,
+                (long long)c->epochs, (long long)st->step_in_epoch,
                 (long long)st->steps_per_epoch, st->loss, st->lr, sips, e, rss);
         c->bar = 1;
     } else {
         fprintf(stderr, "%s: epoch %lld/%lld step %lld/%lld loss %.4f lr %.4g %.0f img/s ETA %s "
-                "RSS %.0f MiB\n", prog, (long long)st->epoch + 1, (long long)c->tc->epochs,
+                "RSS %.0f MiB\n", prog, (long long)st->epoch + 1, (long long)c->epochs,
                 (long long)st->step_in_epoch, (long long)st->steps_per_epoch, st->loss, st->lr,
                 sips, e, rss);
     }
@@ -190,131 +186,70 @@ static void on_epoch(void *vctx, const train_status *st) {
     if (isfinite(st->knn_top1)) snprintf(knn, sizeof knn, " kNN top-1 %.4f", st->knn_top1);
     fprintf(stderr, "%s: epoch %lld/%lld done: loss %.4f inst_acc %.4f%s, %.0f img/s "
             "(%.0f with monitor and checkpoints; augmentation %.0f%%)\n", prog,
-            (long long)st->epoch + 1, (long long)c->tc->epochs, st->epoch_loss,
+            (long long)st->epoch + 1, (long long)c->epochs, st->epoch_loss,
             st->epoch_inst_acc, knn, step_ips(st), ips, busy > 0 ? 100 * st->t_aug / busy : 0);
 }
 
-static int save(void *vctx, const train_status *st, ssl_err *err) {
+static void on_notice(void *vctx, const char *msg) {
+    (void)vctx;
+    info(1, "%s", msg);
+}
+
+static void on_start(void *vctx, const sv *config, uint64_t seed, int64_t step,
+                     const train_config *tc) {
     run_ctx *c = vctx;
-    char by[64];
-    (void)st;
-    snprintf(by, sizeof by, "ssl-train %s", SSL_VERSION);
-    if (ckpt_save(c->ck, c->o->out, by, err)) return -1;
-    info(2, "checkpoint written: %s (step %lld)", c->o->out, (long long)c->ck->step);
-    return 0;
+    c->epochs = tc->epochs;
+    c->step0 = step;
+    /* Opened once the run is known to start, so a refused run leaves no log. */
+    if (c->o->log && !(c->log = fopen(c->o->log, "a")))
+        die("%s: %s", c->o->log, strerror(errno));
+    if (verbosity >= 2) {
+        fprintf(stderr, "%s: configuration (seed %llu, step %lld): ", prog,
+                (unsigned long long)seed, (long long)step);
+        sv_write_json(config, stderr, -1);
+        fputc('\n', stderr);
+    }
+}
+
+static void on_save(void *vctx, const char *path, int64_t step) {
+    (void)vctx;
+    info(2, "checkpoint written: %s (step %lld)", path, (long long)step);
 }
 
 static int run(opts *o) {
-    ssl_err err, terr;
-    const char *dname = strcmp(o->data, "-") ? o->data : "<stdin>";
-    ckpt_reader *cr = ckpt_open(o->ckpt, &err);
-    if (!cr) die("%s", err.msg);
-    const sv *meta = ckpt_meta(cr);
-    const sv *cfg = sv_get(meta, "config");
-    const sv *stored = sv_get(cfg, "train");
-    int64_t step = sv_get_int(meta, "step", 0);
-    int resuming = stored && step > 0;
-    uint64_t seed = o->has_seed ? o->seed : (uint64_t)sv_get_int(meta, "seed", 0);
-    if (resuming && (uint64_t)sv_get_int(meta, "seed", 0) != seed)
-        die("--seed: %lld in the checkpoint, %llu now; a resumed run must keep its critical "
-            "settings", (long long)sv_get_int(meta, "seed", 0), (unsigned long long)seed);
-
-    ssl_dataset d;
-    if (dataset_load(&d, o->data, &err)) die("%s", err.msg);
-    if (train_data_check(sv_get(cfg, "data"), &d, &terr)) die("%s: %s", dname, terr.msg);
-
-    /* Resolve: recipe defaults < stored settings < flags. */
-    const char *recipe = o->recipe ? o->recipe
-                       : stored ? sv_get_str(stored, "recipe", "paper")
-                       : sv_get_str(sv_get(cfg, "init"), "recipe", "paper");
-    train_config tc;
-    if (train_config_default(&tc, recipe, d.h, d.w)) die("--recipe: unknown recipe '%s'", recipe);
-    if (stored && train_config_apply(&tc, stored, &terr)) die("%s: %s", o->ckpt, terr.msg);
-    if (train_config_apply(&tc, o->ov, &terr)) die("%s", terr.msg);
-    if (tc.batch > d.n) {
-        info(1, "notice: --batch %lld clipped to the %lld images of %s", (long long)tc.batch,
-             (long long)d.n, dname);
-        tc.batch = d.n;
-    }
-    if (!strcmp(tc.negatives, "k") && tc.k_negatives > d.n - tc.batch) {
-        if (d.n - tc.batch < 1) {
-            info(1, "notice: --negatives k: no image outside the batch; using in-batch "
-                 "negatives (--negatives 0)");
-            snprintf(tc.negatives, sizeof tc.negatives, "0");
-        } else {
-            info(1, "notice: --k-negatives %lld clipped to %lld (N - batch)",
-                 (long long)tc.k_negatives, (long long)(d.n - tc.batch));
-            tc.k_negatives = d.n - tc.batch;
-        }
-    }
-    if (train_config_check(&tc, &terr)) usage_error("%s", terr.msg);
-    sv *now = train_config_to_sv(&tc);
-    if (!now) die("out of memory");
-    if (resuming && train_config_compare(stored, now, &terr)) die("%s: %s", o->ckpt, terr.msg);
-    /* --deterministic: keep the thread count the run started with. */
-    int threads = o->threads;
-    if (tc.deterministic) {
-        int64_t st_thr = sv_get_int(cfg, "threads", 0);
-        if (resuming && st_thr > 0 && sv_get_int(stored, "deterministic", 0)) {
-            if (o->has_threads && o->threads != st_thr)
-                die("--threads: %lld in the checkpoint's deterministic run, %d now",
-                    (long long)st_thr, o->threads);
-            threads = (int)st_thr;
-        }
-    }
-    set_threads(threads);
-
-    ssl_ckpt ck;
-    if (ckpt_read(cr, &ck, (int)tc.batch, CKPT_LOAD_ALL, &err)) die("%s", err.msg);
-    ckpt_close(cr);
-    net_set_winograd(ck.net, conv_mode_from_env());
-    ck.seed = seed;
-    sv_set(ck.config, "train", now);
-    sv_set(ck.config, "critical", train_critical_keys());
-    sv_set(ck.config, "threads", sv_int(ssl_threads()));
-    if (verbosity >= 2) {
-        fprintf(stderr, "%s: configuration (seed %llu, step %lld): ", prog,
-                (unsigned long long)seed, (long long)ck.step);
-        sv_write_json(ck.config, stderr, -1);
-        fputc('\n', stderr);
-    }
-
-    ssl_dataset mon;
-    int has_mon = 0;
-    if (o->monitor) {
-        if (dataset_load(&mon, o->monitor, &err)) die("%s", err.msg);
-        has_mon = 1;
-    }
-    run_ctx rc = {.o = o, .ck = &ck, .tc = &tc, .tty = isatty(STDERR_FILENO), .step0 = ck.step};
-    if (o->log && !(rc.log = fopen(o->log, "a"))) die("%s: %s", o->log, strerror(errno));
-    trainer *t = trainer_new(&ck, &d, &tc, seed, &terr);
-    if (!t) die("%s: %s", dname, terr.msg);
-
+    run_ctx rc = {.o = o, .tty = isatty(STDERR_FILENO)};
+    char by[64];
+    snprintf(by, sizeof by, "ssl-train %s", SSL_VERSION);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    train_hooks h = {.max_steps = o->max_steps, .stop = &stop_signal,
-                     .monitor = has_mon ? &mon : NULL, .ctx = &rc, .on_step = on_step,
-                     .on_epoch = on_epoch, .save = save};
+    run_train_opts to = {
+        .ckpt = o->ckpt, .data = o->data, .out = o->out, .monitor = o->monitor,
+        .recipe = o->recipe, .flags = o->ov, .has_seed = o->has_seed, .seed = o->seed,
+        .threads = o->threads, .has_threads = o->has_threads, .max_steps = o->max_steps,
+        .winograd = conv_mode_from_env(), .created_by = by, .stop = &stop_signal,
+        .report = {.ctx = &rc, .notice = on_notice}, .on_start = on_start,
+        .on_step = on_step, .on_epoch = on_epoch, .on_save = on_save};
     train_status st;
-    int r = train_run(t, &h, &st, &terr);
+    ssl_err err;
+    int r = run_train(&to, &st, &err);
     if (rc.bar) fputc('\n', stderr);
-    if (r < 0) die("%s", terr.msg);
+    if (r < 0) {
+        if (err.code == SSL_EARG) usage_error("%s", err.msg);
+        die("%s", err.msg);
+    }
     if (rc.log && fclose(rc.log)) die("%s: %s", o->log, strerror(errno));
     int status = 0;
     if (stop_signal) {
         info(1, "stopped by signal %d at epoch %lld, step %lld; checkpoint written to %s",
-             (int)stop_signal, (long long)(ck.step / (d.n / tc.batch)), (long long)ck.step, o->out);
+             (int)stop_signal, (long long)(st.steps_per_epoch ? st.step / st.steps_per_epoch : 0),
+             (long long)st.step, o->out);
         status = 128 + stop_signal;
     } else {
-        info(2, "done: step %lld, %.1f s", (long long)ck.step, st.seconds);
+        info(2, "done: step %lld, %.1f s", (long long)st.step, st.seconds);
     }
-    trainer_free(t);
-    ckpt_destroy(&ck);
-    dataset_destroy(&d);
-    if (has_mon) dataset_destroy(&mon);
     sv_free(o->ov);
     return status;
 }

@@ -338,10 +338,10 @@ int train_run(trainer *t, const train_hooks *h, train_status *st, ssl_err *err) 
             if (h->on_epoch) h->on_epoch(h->ctx, st);
         }
         if (epoch_end || (t->cfg.ckpt_every_steps > 0 && ck->step % t->cfg.ckpt_every_steps == 0)) {
-            if (h->save && h->save(h->ctx, st, err)) return -1;
+            if (h->save && h->save(h->save_ctx ? h->save_ctx : h->ctx, st, err)) return -1;
             saved = ck->step;
         }
     }
-    if (saved != ck->step && h->save && h->save(h->ctx, st, err)) return -1;
+    if (saved != ck->step && h->save && h->save(h->save_ctx ? h->save_ctx : h->ctx, st, err)) return -1;
     return stopped;
 }

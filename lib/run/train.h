@@ -152,9 +152,11 @@ typedef struct {
     void (*on_step)(void *ctx, const train_status *st);
     /* Called after every epoch (after the monitor). */
     void (*on_epoch)(void *ctx, const train_status *st);
-    /* Write the checkpoint; 0 or -1 with err. Called at every epoch end,
-     * every cfg->ckpt_every_steps steps, and when stopping early. */
+    /* Write the checkpoint; 0 or -1 with err. Called (with save_ctx, or
+     * ctx when save_ctx is NULL) at every epoch end, every
+     * cfg->ckpt_every_steps steps, and when stopping early. */
     int (*save)(void *ctx, const train_status *st, ssl_err *err);
+    void *save_ctx;
 } train_hooks;
 
 /* Train until cfg->epochs epochs are complete, max_steps are done or *stop

@@ -62,7 +62,7 @@ static int get_classes(const sv *meta, char ***out, int *n, const char *name,
  * classes, mean, std. Returns 0 or -1. *ii and *li get the tensor indices. */
 static int check_dataset(const sslt_header *h, ssl_dataset *d, int *ii, int *li,
                          const char *name, ssl_err *err) {
-    if (strcmp(h->kind, "dataset"))
+    if (strcmp(h->kind, DATASET_KIND))
         return dfail(err, SSL_EDATA, name, "a '%s' stream, not a dataset", h->kind);
     *ii = sslt_find(h, "images");
     *li = sslt_find(h, "labels");
@@ -304,7 +304,7 @@ int features_load(ssl_features *f, const char *path, ssl_err *err) {
     if (!r) return -1;
     const char *name = sslt_reader_name(r);
     int rc = -1;
-    if (!strcmp(h->kind, "dataset")) {
+    if (!strcmp(h->kind, DATASET_KIND)) {
         ssl_dataset d;
         memset(&d, 0, sizeof d);
         if (dataset_read(&d, r, h, err)) { sslt_reader_close(r); return -1; }
@@ -312,7 +312,7 @@ int features_load(ssl_features *f, const char *path, ssl_err *err) {
         f->n = d.n;
         f->dim = (int)dim;
         f->x = malloc(d.n ? (size_t)d.n * dim * sizeof(float) : 1);
-        f->kind = strdup("dataset");
+        f->kind = strdup(DATASET_KIND);
         if (!f->x || !f->kind) {
             dfail(err, SSL_ENOMEM, name, "out of memory");
             dataset_destroy(&d);
@@ -332,7 +332,7 @@ int features_load(ssl_features *f, const char *path, ssl_err *err) {
         sslt_reader_close(r);
         return 0;
     }
-    if (strcmp(h->kind, "features")) {
+    if (strcmp(h->kind, FEATURES_KIND)) {
         dfail(err, SSL_EDATA, name, "a '%s' stream, not features or a dataset", h->kind);
         sslt_reader_close(r);
         return -1;
@@ -368,4 +368,91 @@ int features_load(ssl_features *f, const char *path, ssl_err *err) {
     sslt_reader_close(r);
     if (rc) features_destroy(f);
     return rc;
+}
+
+/* ---- writing ---- */
+
+int dataset_write(const char *path, int level, const sv *meta, int64_t n, int c, int h, int w,
+                  const uint8_t *images, const int32_t *labels, ssl_err *err) {
+    sslt_writer *wr = sslt_writer_open(path, level, err);
+    if (!wr) return -1;
+    sslt_tensor t[2];
+    memset(t, 0, sizeof t);
+    t[0].name = "images"; t[0].dtype = SSLT_U8; t[0].ndim = 4;
+    t[0].shape[0] = n; t[0].shape[1] = c; t[0].shape[2] = h; t[0].shape[3] = w;
+    t[1].name = "labels"; t[1].dtype = SSLT_I32; t[1].ndim = 1; t[1].shape[0] = n;
+    size_t row = (size_t)c * h * w;
+    int64_t block = row ? (int64_t)(SSLT_CHUNK_BYTES / row) : 1;
+    if (block < 1) block = 1;
+    /* Images and labels of the same rows in turn, so that a reader
+     * streams both in bounded memory. */
+    int rc = sslt_writer_begin(wr, DATASET_KIND, meta, 2, t);
+    for (int64_t r = 0; !rc && r < n; r += block) {
+        int64_t nb = n - r < block ? n - r : block;
+        rc = sslt_writer_rows(wr, 0, images + (size_t)r * row, nb);
+        if (!rc) rc = sslt_writer_rows(wr, 1, labels + r, nb);
+    }
+    if (!rc) rc = sslt_writer_end(wr);
+    if (rc) {
+        ssl_forward(err, sslt_writer_error(wr));
+        sslt_writer_abort(wr);
+        return -1;
+    }
+    return sslt_writer_close(wr, err);
+}
+
+struct features_writer {
+    sslt_writer *w;
+    int64_t n, done;
+};
+
+features_writer *features_writer_open(const char *path, const sv *meta, int64_t n, int dim,
+                                      ssl_err *err) {
+    features_writer *fw = calloc(1, sizeof *fw);
+    if (!fw) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return NULL; }
+    sslt_tensor t[2];
+    memset(t, 0, sizeof t);
+    t[0].name = "features"; t[0].dtype = SSLT_F32; t[0].ndim = 2;
+    t[0].shape[0] = n; t[0].shape[1] = dim;
+    t[1].name = "labels"; t[1].dtype = SSLT_I32; t[1].ndim = 1; t[1].shape[0] = n;
+    fw->n = n;
+    if (!(fw->w = sslt_writer_open(path, 0, err))) { free(fw); return NULL; }
+    if (sslt_writer_begin(fw->w, FEATURES_KIND, meta, 2, t)) {
+        ssl_forward(err, sslt_writer_error(fw->w));
+        features_writer_abort(fw);
+        return NULL;
+    }
+    return fw;
+}
+
+int features_writer_rows(features_writer *fw, const float *x, const int32_t *labels,
+                         int64_t rows, ssl_err *err) {
+    if (fw->done + rows > fw->n)
+        return ssl_fail(err, SSL_EDATA, "%s: more rows than the %lld announced",
+                        sslt_writer_name(fw->w), (long long)fw->n);
+    if (sslt_writer_rows(fw->w, 0, x, rows) || sslt_writer_rows(fw->w, 1, labels, rows))
+        return ssl_forward(err, sslt_writer_error(fw->w));
+    fw->done += rows;
+    return 0;
+}
+
+int features_writer_close(features_writer *fw, ssl_err *err) {
+    int rc = -1;
+    if (fw->done != fw->n)
+        ssl_fail(err, SSL_EDATA, "%s: %lld rows written, %lld announced",
+                 sslt_writer_name(fw->w), (long long)fw->done, (long long)fw->n);
+    else if (sslt_writer_end(fw->w))
+        ssl_forward(err, sslt_writer_error(fw->w));
+    else {
+        rc = sslt_writer_close(fw->w, err);
+        fw->w = NULL;
+    }
+    features_writer_abort(fw);
+    return rc;
+}
+
+void features_writer_abort(features_writer *fw) {
+    if (!fw) return;
+    sslt_writer_abort(fw->w);
+    free(fw);
 }

@@ -1,4 +1,5 @@
-/* dataset.h: datasets and feature sets as tensor streams, loaded or streamed.
+/* dataset.h: datasets and feature sets as tensor streams: the one reader
+ * and the one writer of each kind.
  *
  * Dataset stream (kind "dataset", written by ssl-prep):
  *   tensors  images u8 [N, C, H, W], labels i32 [N] (chunks interleaved by rows)
@@ -16,6 +17,8 @@
 #include "stream/sslt.h"
 
 #define SSL_MAX_CHANNELS 4
+#define DATASET_KIND "dataset"
+#define FEATURES_KIND "features"
 
 typedef struct {
     int64_t n;
@@ -58,4 +61,23 @@ typedef struct {
  * flattened in C,H,W order and scaled to [0,1]). 0 or -1 with err. */
 int features_load(ssl_features *f, const char *path, ssl_err *err);
 void features_destroy(ssl_features *f);
+
+/* ---- writing (atomically: a regular file appears only when complete) ---- */
+/* A whole dataset stream: images u8 [n, c, h, w] and labels i32 [n],
+ * chunks of both interleaved by rows; meta as described above (copied).
+ * level: zstd level (0: the default). 0, or -1 with err. */
+int dataset_write(const char *path, int level, const sv *meta, int64_t n, int c, int h, int w,
+                  const uint8_t *images, const int32_t *labels, ssl_err *err);
+
+/* A features stream written block by block: open with the row count and
+ * width, append rows in order, close (which checks that n rows came). */
+typedef struct features_writer features_writer;
+features_writer *features_writer_open(const char *path, const sv *meta, int64_t n, int dim,
+                                      ssl_err *err);
+int features_writer_rows(features_writer *fw, const float *x, const int32_t *labels,
+                         int64_t rows, ssl_err *err);
+/* Finish and rename into place; frees fw. 0, or -1 with err. */
+int features_writer_close(features_writer *fw, ssl_err *err);
+/* Give up (no file is left under the real name); frees fw. NULL is a no-op. */
+void features_writer_abort(features_writer *fw);
 #endif

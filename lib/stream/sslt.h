@@ -92,6 +92,7 @@ int sslt_writer_close(sslt_writer *w, ssl_err *err);
 /* Give up: remove the temporary file, free w. NULL is a no-op. */
 void sslt_writer_abort(sslt_writer *w);
 const ssl_err *sslt_writer_error(const sslt_writer *w);  /* never NULL */
+const char *sslt_writer_name(const sslt_writer *w);      /* for messages */
 
 /* Convenience: write one whole section whose tensors are all in memory. */
 int sslt_write_section(sslt_writer *w, const char *kind, const sv *meta,

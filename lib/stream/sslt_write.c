@@ -194,6 +194,8 @@ void sslt_writer_set_chunk_bytes(sslt_writer *w, size_t bytes) {
 }
 
 int64_t sslt_writer_records(const sslt_writer *w) { return w->records; }
+const char *sslt_writer_name(const sslt_writer *w) { return w ? w->name : ""; }
+
 const ssl_err *sslt_writer_error(const sslt_writer *w) {
     static const ssl_err none = {SSL_EARG, "no writer"};
     return w ? &w->err : &none;

@@ -1,0 +1,121 @@
+/* run.h: the top floor of the library: what ssl-init-bank, ssl-train and
+ * ssl-extract do, with every decision they share made here and only here:
+ * the recipes' defaults (recipe < checkpoint < flags), the checks of a
+ * resumed run (seed, critical settings, dataset, thread count of a
+ * deterministic run), the clips (batch to N, k to N - batch) and the
+ * thread rule. A tool parses its flags into one of the option structs
+ * below, makes one call and reports what comes back: the library never
+ * prints, so notices ("--batch 512 clipped to the 60 images of x.sslt")
+ * and progress reach the tool through the callbacks it gives.
+ *
+ * Errors (util/err.h): SSL_EARG means the flags themselves are wrong (a
+ * tool exits 2); anything else is a runtime failure (exit 1): a file that
+ * cannot be read, a checkpoint that does not fit the dataset or the flags
+ * of a resumed run, a non-finite loss. */
+#ifndef SSL_RUN_H
+#define SSL_RUN_H
+#include <signal.h>
+#include <stdint.h>
+
+#include "run/ckpt.h"
+#include "run/train.h"
+#include "stream/dataset.h"
+#include "util/err.h"
+#include "util/value.h"
+
+/* How a run reports to its tool. Every member may be NULL. */
+typedef struct {
+    void *ctx;
+    /* One line about a decision the user should hear of (a clip). */
+    void (*notice)(void *ctx, const char *msg);
+} run_report;
+
+/* Threads for a run: n > 0 as given, 0 all online cores. Sets the
+ * library's pool and OpenBLAS's (util/threads.h); returns the count. */
+int run_threads(int n);
+
+/* ---- the starting checkpoint (ssl-init-bank) ---- */
+typedef struct {
+    const char *recipe;           /* "paper" or "npid": the defaults below */
+    const char *arch, *stem;      /* "resnet18", "cifar" */
+    double width;                 /* 1 */
+    const char *head;             /* NULL: paper mlp3, npid linear */
+    int64_t dim;                  /* <= 0: paper 2048, npid 128 */
+    int64_t hidden;               /* mlp3 hidden width: 2048 */
+    const char *bank;             /* NULL: paper "forward", npid "random" */
+    int64_t batch;                /* <= 0: the recipe's training batch (paper 512, npid 128) */
+    double flip, jitter, gray, crop_scale;   /* < 0: the recipe's augmentation */
+    uint64_t seed;                /* weights, bank and the pass's order */
+    int winograd;                 /* CONV_WINOGRAD_* (nn/ops/ops.h) */
+} run_init_opts;
+
+/* The defaults: recipe "paper", resnet18, cifar stem, width 1, hidden
+ * 2048, every other choice the recipe's, seed 0. */
+void run_init_opts_default(run_init_opts *o);
+
+/* The starting checkpoint for dataset d (named dname in messages): the
+ * network at its seed and the bank, from one no-gradient pass of the
+ * network over every image (bank "forward", which also sets the BN
+ * running statistics) or random (NPID's). *ck is filled (free with
+ * ckpt_destroy); its config records net, data and init. *seconds gets the
+ * bank's time. 0, or -1 with err. */
+int run_init_bank(const run_init_opts *o, const ssl_dataset *d, const char *dname,
+                  const run_report *rep, ssl_ckpt *ck, double *seconds, ssl_err *err);
+
+/* ---- training (ssl-train) ---- */
+typedef struct {
+    const char *ckpt;             /* the checkpoint to train ("-": stdin) */
+    const char *data;             /* the dataset stream ("-": stdin) */
+    const char *out;              /* the checkpoint written after every epoch (a file) */
+    const char *monitor;          /* test set for the kNN monitor, or NULL */
+    const char *recipe;           /* --recipe, or NULL: the checkpoint's */
+    const sv *flags;              /* train_config keys given as flags (a map, or NULL) */
+    int has_seed;
+    uint64_t seed;                /* --seed, if has_seed; else the checkpoint's */
+    int threads;                  /* --threads (0: all cores) */
+    int has_threads;              /* --threads was given */
+    int64_t max_steps;            /* stop after this many steps; < 0: no limit */
+    int winograd;                 /* CONV_WINOGRAD_* */
+    const char *created_by;       /* recorded in the checkpoint ("ssl-train 0.1.0") */
+    volatile sig_atomic_t *stop;  /* set by a signal handler: save and stop after the step */
+    run_report report;
+    /* The resolved configuration (the checkpoint's config map), the seed
+     * and the step training starts from, before the first step. */
+    void (*on_start)(void *ctx, const sv *config, uint64_t seed, int64_t step,
+                     const train_config *tc);
+    void (*on_step)(void *ctx, const train_status *st);
+    void (*on_epoch)(void *ctx, const train_status *st);
+    /* After each checkpoint written to out. */
+    void (*on_save)(void *ctx, const char *path, int64_t step);
+} run_train_opts;
+
+/* Resolve the configuration (recipe < stored < flags), check a resume,
+ * clip, set the threads, and train until the configured epochs are done,
+ * max_steps are done or *stop is set; the checkpoint is written to out
+ * (atomically) after every epoch, every ckpt_every_steps and when
+ * stopping. Returns 0 when finished, 1 when stopped early (checkpoint
+ * written), -1 with err. *st holds the last status. */
+int run_train(const run_train_opts *o, train_status *st, ssl_err *err);
+
+/* ---- features (ssl-extract) ---- */
+typedef struct {
+    const char *ckpt;             /* checkpoint ("-": stdin) */
+    const char *data;             /* dataset stream ("-": stdin) */
+    const char *out;              /* features stream ("-": stdout) */
+    int head;                     /* 1: the head's output; 0: the pooled backbone */
+    int batch;                    /* images per forward pass */
+    int winograd;                 /* CONV_WINOGRAD_* */
+} run_extract_opts;
+
+typedef struct {
+    int64_t n;                    /* images */
+    int dim;                      /* feature width */
+    double seconds;
+} run_extract_result;
+
+/* Stream every image of data through the checkpoint's network in
+ * evaluation mode (the training set's normalisation, no augmentation) and
+ * write a features stream, in memory independent of the dataset size.
+ * 0, or -1 with err (out is then not created). */
+int run_extract(const run_extract_opts *o, run_extract_result *res, ssl_err *err);
+#endif

@@ -1,0 +1,156 @@
+/* test_run.c: the decisions of lib/run/run.c, called as the tools call
+ * them: defaults and clips reported through the notice callback, which
+ * failures are the flags' (SSL_EARG) and which the data's, the resume
+ * checks, and that the library's checkpoint equals one made in two runs
+ * (init + train) whatever the path. */
+#include <unistd.h>
+
+#include "run/run.h"
+#include "t.h"
+#include "train_fixture.h"
+
+typedef struct { int n; char last[SSL_ERRLEN]; } notes;
+
+static void on_notice(void *ctx, const char *msg) {
+    notes *nt = ctx;
+    nt->n++;
+    snprintf(nt->last, sizeof nt->last, "%s", msg);
+}
+
+static char tmpdir[256];
+
+/* A path in the test's folder; the strings live until the process ends. */
+static const char *tmp(const char *name) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s/%s", tmpdir, name);
+    return strdup(buf);
+}
+
+int main(void) {
+    const char *t = getenv("SSL_TEST_TMP");
+    snprintf(tmpdir, sizeof tmpdir, "%s", t ? t : "/tmp");
+    snprintf(tmpdir + strlen(tmpdir), sizeof tmpdir - strlen(tmpdir), "/test_run.%d", (int)getpid());
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", tmpdir);
+    if (system(cmd)) return 1;
+    run_threads(2);
+    ssl_dataset d;
+    tf_make_dataset(&d, 24, 1, 28, 28, 4, 7);
+    if (tf_write_dataset(&d, tmp("d.sslt"))) return 1;
+
+    /* ---- init ---- */
+    notes nt = {0};
+    run_report rep = {.ctx = &nt, .notice = on_notice};
+    run_init_opts o;
+    run_init_opts_default(&o);
+    o.width = 0.0625;
+    o.hidden = 32;
+    o.dim = 16;
+    o.seed = 3;
+    ssl_ckpt ck;
+    ssl_err err = {0};
+    double secs;
+    T_EQ(run_init_bank(&o, &d, "d.sslt", &rep, &ck, &secs, &err), 0, "init: paper recipe");
+    T_EQ(nt.n, 1, "init: one notice");
+    T_OK(strstr(nt.last, "--batch 512 clipped to the 24 images of d.sslt") != NULL,
+         "init: the recipe's batch 512 is clipped to N, and the notice says so");
+    T_EQ(sv_get_int(sv_get(ck.config, "init"), "batch", 0), 24, "init: the clipped batch is recorded");
+    T_OK(!strcmp(sv_get_str(sv_get(ck.config, "init"), "bank", ""), "forward") &&
+         !strcmp(net_get_config(ck.net)->head, "mlp3"), "init: paper's forward bank and mlp3 head");
+    T_EQ(ckpt_save(&ck, tmp("init.ckpt"), "test", &err), 0, "init: saved");
+    ckpt_destroy(&ck);
+
+    o.recipe = "npid";
+    o.batch = 8;
+    nt.n = 0;
+    T_EQ(run_init_bank(&o, &d, "d.sslt", &rep, &ck, &secs, &err), 0, "init: npid recipe");
+    T_OK(nt.n == 0 && !strcmp(sv_get_str(sv_get(ck.config, "init"), "bank", ""), "random") &&
+         !strcmp(net_get_config(ck.net)->head, "linear") && ck.d == 16,
+         "init: npid's random bank and linear head, no notice for a batch that fits");
+    ckpt_destroy(&ck);
+    o.recipe = "simclr";
+    T_EQ(run_init_bank(&o, &d, "d.sslt", &rep, &ck, &secs, &err), -1, "init: unknown recipe refused");
+    T_OK(err.code == SSL_EARG && strstr(err.msg, "simclr"), "init: ... as the flags' mistake, named");
+    o.recipe = "paper";
+    o.width = 100;
+    T_EQ(run_init_bank(&o, &d, "d.sslt", &rep, &ck, &secs, &err), -1, "init: absurd width refused");
+    T_OK(err.code == SSL_EARG && strstr(err.msg, "invalid network: width"), "init: ... with the reason");
+
+    /* ---- train ---- */
+    sv *flags = sv_map();
+    sv_set(flags, "epochs", sv_int(1));
+    sv_set(flags, "k_negatives", sv_int(1000));
+    sv_set(flags, "batch", sv_int(8));
+    run_train_opts to = {.ckpt = tmp("init.ckpt"), .data = tmp("d.sslt"), .out = tmp("a.ckpt"),
+                         .flags = flags, .threads = 2, .max_steps = -1, .winograd = 1,
+                         .created_by = "test", .report = rep};
+    train_status st;
+    nt.n = 0;
+    T_EQ(run_train(&to, &st, &err), 0, "train: one epoch");
+    T_OK(nt.n == 1 && strstr(nt.last, "--k-negatives 1000 clipped to 16 (N - batch)"),
+         "train: k clipped to N - batch, with a notice");
+    T_EQ(st.step, 3, "train: floor(24 / 8) steps");
+    ssl_ckpt a;
+    T_EQ(ckpt_load(&a, tmp("a.ckpt"), 8, CKPT_LOAD_ALL, &err), 0, "train: the checkpoint loads");
+    T_EQ(sv_get_int(sv_get(a.config, "train"), "k_negatives", 0), 16, "train: the clipped k is recorded");
+    T_EQ(a.seed, 3, "train: the seed of the starting checkpoint");
+    ckpt_destroy(&a);
+
+    /* resume with another seed, another critical setting, another dataset */
+    sv_set(flags, "epochs", sv_int(2));
+    to.ckpt = tmp("a.ckpt");
+    to.out = tmp("b.ckpt");
+    to.has_seed = 1, to.seed = 4;
+    T_EQ(run_train(&to, &st, &err), -1, "resume: another seed refused");
+    T_OK(err.code == SSL_EDATA && strstr(err.msg, "--seed: 3 in the checkpoint, 4 now"),
+         "resume: ... as a conflict with the checkpoint, naming both seeds");
+    to.has_seed = 0;
+    sv_set(flags, "tau", sv_float(0.5));
+    T_EQ(run_train(&to, &st, &err), -1, "resume: another tau refused");
+    T_OK(err.code == SSL_EDATA && strstr(err.msg, "--tau"), "resume: ... naming --tau");
+    sv_set(flags, "tau", sv_float(-1));
+    T_EQ(run_train(&to, &st, &err), -1, "train: a negative tau refused");
+    T_OK(err.code == SSL_EARG && strstr(err.msg, "--tau"), "train: ... as the flags' mistake");
+    sv *f2 = sv_map();
+    sv_set(f2, "epochs", sv_int(2));
+    sv_set(f2, "batch", sv_int(8));
+    to.flags = f2;
+    ssl_dataset e;
+    tf_make_dataset(&e, 24, 1, 28, 28, 3, 8);   /* other labels */
+    tf_write_dataset(&e, tmp("e.sslt"));
+    to.data = tmp("e.sslt");
+    T_EQ(run_train(&to, &st, &err), -1, "resume: another dataset refused");
+    T_OK(err.code == SSL_EDATA && strstr(err.msg, "e.sslt: "), "resume: ... naming the dataset");
+    to.data = tmp("d.sslt");
+    T_EQ(access(tmp("b.ckpt"), F_OK), -1, "resume: refused runs write no checkpoint");
+    T_EQ(run_train(&to, &st, &err), 0, "resume: the second epoch");
+    T_EQ(st.step, 6, "resume: steps continue");
+
+    /* ---- extract ---- */
+    run_extract_opts eo = {.ckpt = tmp("b.ckpt"), .data = tmp("d.sslt"), .out = tmp("f.sslt"),
+                           .batch = 5, .winograd = 1};
+    run_extract_result er;
+    T_EQ(run_extract(&eo, &er, &err), 0, "extract: backbone features");
+    ssl_features f;
+    T_EQ(features_load(&f, tmp("f.sslt"), &err), 0, "extract: the features load");
+    T_OK(f.n == 24 && er.n == 24 && f.dim == er.dim && f.dim > 0 &&
+         !memcmp(f.labels, d.labels, 24 * sizeof(int32_t)), "extract: every row, labels in order");
+    features_destroy(&f);
+    ssl_dataset big;
+    tf_make_dataset(&big, 6, 1, 32, 32, 2, 1);
+    tf_write_dataset(&big, tmp("big.sslt"));
+    eo.data = tmp("big.sslt");
+    eo.out = tmp("g.sslt");
+    T_EQ(run_extract(&eo, &er, &err), -1, "extract: images of another size refused");
+    T_OK(err.code == SSL_EDATA && strstr(err.msg, "expects 1x28x28") &&
+         access(tmp("g.sslt"), F_OK) == -1, "extract: ... saying so, no output file");
+
+    sv_free(flags);
+    sv_free(f2);
+    tf_free_dataset(&d);
+    tf_free_dataset(&e);
+    tf_free_dataset(&big);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd)) return 1;
+    return t_done();
+}
