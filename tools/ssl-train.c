@@ -5,7 +5,7 @@
  * The tool resolves the configuration (recipe defaults, then the settings
  * stored in a checkpoint being continued, then the flags), refuses changed
  * critical settings on a resume, prints progress and JSON logs, saves on
- * SIGINT/SIGTERM; the loop itself is lib/train.c. */
+ * SIGINT/SIGTERM; the loop itself is lib/run/train.c. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -27,7 +27,7 @@ static const char usage_text[] =
     "epochs in total; write a checkpoint every epoch (default: over CKPT, atomically).\n"
     "Defaults: the checkpoint's own settings when it is continued, else --recipe's.\n"
     "\n"
-    "  --recipe paper|npid     defaults of METHOD.md section 4 (the bank-init recipe)\n"
+    "  --recipe paper|npid     ssl-method(7) recipe (default: the bank-init one)\n"
     "  --negatives all|k|0     negatives per step (paper: k, npid: all)\n"
     "  -k, --k-negatives N     negatives drawn with 'k' (10000; clipped to N - batch)\n"
     "  --tau T                 temperature (paper 0.2, npid 0.1)\n"

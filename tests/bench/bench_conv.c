@@ -1,4 +1,4 @@
-/* bench_conv.c: one convolution's forward and backward (lib/ops.h) at a
+/* bench_conv.c: one convolution's forward and backward (lib/nn/ops/ops.h) at a
  * given shape, on this machine: milliseconds and GFLOP/s of the forward,
  * of the backward-data and of the weight gradient, each the median over
  * the iterations (this machine's speed moves between runs; medians are
