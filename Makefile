@@ -83,8 +83,10 @@ check-all:
 	$(MAKE) check
 	$(MAKE) asan
 
+# groff exits 0 on warnings: any output is a failure.
 manlint:
-	@for m in $(MAN_PAGES); do groff -man -ww -z $$m || exit 1; done
+	@for m in $(MAN_PAGES); do out=$$(groff -man -ww -z $$m 2>&1); \
+	  if [ -n "$$out" ]; then echo "$$out"; echo "manlint: $$m is not clean"; exit 1; fi; done
 
 asan:
 	$(MAKE) BUILD=build-asan BIN=bin-asan OPT=-O1 \

@@ -6,7 +6,7 @@ Run with Debian's Python (python3-torch 1.13, python3-torchvision 0.14):
     /usr/bin/python3 tests/gen_augment_fixtures.py
 The fixture is committed; the C test needs no Python.
 
-Every op runs on a float32 tensor image in [0, 1] (u8 / 255), as lib/augment.c
+Every op runs on a float32 tensor image in [0, 1] (u8 / 255), as lib/data/augment.c
 does, with FIXED parameters (the random draws are not torch's and are tested
 separately by statistics). Tensor ops of torchvision 0.14: bilinear resize with
 align_corners=False and antialias=False.

@@ -4,7 +4,7 @@
 Run with Debian's torch (1.13): /usr/bin/python3 tests/gen_net_fixtures.py [CASE...]
 Writes tests/fixtures/net/<case>.txt (index) and <case>.bin (float32 LE).
 
-The networks are plain nn.Modules with the names of lib/net.h (attributes
+The networks are plain nn.Modules with the names of lib/nn/net.h (attributes
 `backbone` in torchvision's ResNet naming and `head`). Weights are not
 saved: every parameter is a function of its name, computed identically in
 C (tests/test_net.c, fixture_fill):

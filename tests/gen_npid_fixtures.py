@@ -4,10 +4,10 @@
 Writes tests/fixtures/npid/step.txt, read by tests/test_npid.c. The case is
 tiny (N=50, d=16, B=6, negatives `all`, tau 0.2, lambda 20, alpha 0.5,
 m 0.5, bank_lr (1-m)/m = 1, CutMix with a given perm and lam) and follows
-METHOD.md section 2, steps 3-8, with autograd in float64 on float32 inputs:
-the loss (CE + lambda * SqrtKL with u detached), dL/df, the bank after the
-`grad` write and after the `npid` write. The grad-write delta is also checked
-here against autograd: delta = -(B * tau) * dCE/dWs.
+ssl-method(7), THE TRAINING STEP, steps 3-8, with autograd in float64 on
+float32 inputs: the loss (CE + lambda * SqrtKL with u detached), dL/df, the
+bank after the `grad` write and after the `npid` write. The grad-write delta
+is also checked here against autograd: delta = -(B * tau) * dCE/dWs.
 
 Run with Debian's python (torch 1.13):  /usr/bin/python3 tests/gen_npid_fixtures.py
 Format: lines "name count" followed by count numbers on the next line.

@@ -6,8 +6,8 @@ Reads DIR/{paper,npid}_in.bin (written by `bin/tests/test_step
 batch, the batch indices, CutMix perm/lam, the bank and the settings) and
 writes DIR/{paper,npid}_out.bin: the loss and its parts, the bank after the
 write, every parameter, BN buffer and momentum buffer after the SGD step,
-and dL/df. METHOD.md section 2, with negatives `all` (columns: the batch
-indices in batch order, then every other bank row in index order):
+and dL/df. ssl-method(7), THE TRAINING STEP, with negatives `all` (columns:
+the batch indices in batch order, then every other bank row in index order):
 
   f = net(x) (BN training mode); z = f / max(|f|, 1e-12); s = z Ws^T
   L = CE(s / tau; lam * y_b + (1 - lam) * y_perm(b)) + lambda * SqrtKL(s)
@@ -17,7 +17,7 @@ indices in batch order, then every other bank row in index order):
   p -= lr v.
 
 The network is the CIFAR ResNet-18 with PyTorch's module names (those of
-lib/net.h); when engineer C's tests/gen_net_fixtures.py offers a model
+lib/nn/net.h); when engineer C's tests/gen_net_fixtures.py offers a model
 builder it could be used instead, this file keeps its own so that it runs
 alone. Record format: see tests/train_fixture.h.
 Run: /usr/bin/python3 tests/gen_step_fixture.py tests/fixtures/step

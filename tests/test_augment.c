@@ -1,4 +1,4 @@
-/* test_augment.c: augmentation and CutMix (lib/augment.c, lib/augment_ops.c).
+/* test_augment.c: augmentation and CutMix (lib/data/augment.c, lib/data/pixel_ops.c).
  *
  * 1. Each pixel op against torchvision 0.14's tensor functional, from the
  *    committed fixture tests/fixtures/augment/cases.txt (made by

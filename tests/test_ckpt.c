@@ -1,4 +1,4 @@
-/* test_ckpt.c: checkpoint save/load (lib/ckpt.h).
+/* test_ckpt.c: checkpoint save/load (lib/run/ckpt.h).
  *
  * Round trip of every tensor, momentum buffer, the bank and its labels,
  * epoch/step/seed and the configuration, bit for bit; loading without the

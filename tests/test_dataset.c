@@ -1,4 +1,4 @@
-/* test_dataset.c: dataset and feature streams (lib/dataset.c): whole loads,
+/* test_dataset.c: dataset and feature streams (lib/stream/dataset.c): whole loads,
  * streaming in bounded batches whatever the chunk interleaving, dataset
  * streams read as features, and the checks (kind, names, dtypes, shapes,
  * label range, mean/std, damaged streams). */

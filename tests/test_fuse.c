@@ -1,4 +1,4 @@
-/* test_fuse.c: the fused batch-norm backward variants of lib/ops.h against
+/* test_fuse.c: the fused batch-norm backward variants of lib/nn/ops/ops.h against
  * the unfused sequences they replace, bit for bit (memcmp), and against
  * themselves across thread counts.
  *
@@ -31,7 +31,7 @@
 
 static rng R;
 
-/* The forward's pre-activation as lib/bn.c computes it: one rounding where
+/* The forward's pre-activation as lib/nn/ops/bn.c computes it: one rounding where
  * the target has FMA, two where it has none. */
 #ifdef FP_FAST_FMAF
 #define AFF(x, s, h) fmaf((x), (s), (h))

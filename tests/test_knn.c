@@ -1,4 +1,4 @@
-/* test_knn.c: lib/knn against a brute-force reference written plainly here
+/* test_knn.c: lib/eval/knn against a brute-force reference written plainly here
  * (double precision, full sort of every training row per query), on random
  * data, on data whose similarities are exact (so ties are real ties and the
  * documented tie rules are checked bit for bit), with block sizes smaller

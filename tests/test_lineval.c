@@ -1,4 +1,4 @@
-/* test_lineval.c: lib/lineval. The loss and gradient against a plain
+/* test_lineval.c: lib/eval/lineval. The loss and gradient against a plain
  * double-precision version and its finite differences; the whole training
  * loop against an independent plain implementation (double precision, the
  * documented init, order, cosine schedule and PyTorch SGD); 100% training

@@ -1,4 +1,4 @@
-/* test_net.c: the networks of lib/net.h against PyTorch 1.13.
+/* test_net.c: the networks of lib/nn/net.h against PyTorch 1.13.
  *
  * Fixtures (tests/fixtures/net/, from tests/gen_net_fixtures.py): for each
  * case the weights are a function of the parameter name (fixture_fill, the

@@ -1,8 +1,8 @@
-/* test_npid.c: the instance-discrimination step (lib/npid.c).
+/* test_npid.c: the instance-discrimination step (lib/ssl/npid.c).
  *
  * Checks npid_loss against an independent double-precision reference
  * (value, the SqrtKL closed form against the direct sum, the dS formulas of
- * METHOD.md step 7, and central finite differences with u held constant as
+ * ssl-method(7) THE LOSS, and central finite differences with u held constant as
  * the stop-gradient prescribes); df against finite differences through the
  * normalisation; both bank writes on a hand-computed case; that the grad
  * write with p = 0 is the npid write; the three negative modes; and one step
@@ -92,7 +92,7 @@ static void test_loss(float lambda, int cutmix, float scale) {
         T_NEAR(kl, 0, 0, 0, NM("kl not computed (0) when lambda is 0"));
     T_OK(kl >= -1e-7, NM("kl >= 0"));
 
-    /* METHOD.md step 7 written out: (p^tau - y)/(B tau) + lambda (1-alpha) p (s - sum p s)/B */
+    /* ssl-method(7), THE LOSS, written out: (p^tau - y)/(B tau) + lambda (1-alpha) p (s - sum p s)/B */
     float formula[B * K], ptd[B * K];
     for (int b = 0; b < B; b++) {
         const double *x = sd + b * K;

@@ -1,4 +1,4 @@
-/* test_ops.c: every op of lib/ops.h against central finite differences and
+/* test_ops.c: every op of lib/nn/ops/ops.h against central finite differences and
  * the optimised kernels against their plain reference versions.
  *
  * Loss: L = sum(out * R) for a fixed random R, summed in double. Its

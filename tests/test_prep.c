@@ -1,5 +1,5 @@
-/* test_prep.c: the dataset loaders of ssl-prep (lib/prep*.c, lib/image.c,
- * lib/subset.c) on tiny inputs this test writes itself: IDX files (plain and
+/* test_prep.c: the dataset loaders of ssl-prep (lib/data/prep*.c,
+ * lib/data/image.c) on tiny inputs this test writes itself: IDX files (plain and
  * gzip), CIFAR-10/100 tarballs with the exact record layout, PNG and JPEG
  * image folders (directory, zip, tar.gz, Tiny-ImageNet layout), resizing on
  * known cases, subsets and statistics.

@@ -1,4 +1,4 @@
-/* test_sslt.c: tensor streams (lib/sslt_*.c): CRC-32, round trips of every
+/* test_sslt.c: tensor streams (lib/stream/sslt_*.c): CRC-32, round trips of every
  * dtype and shape, chunking and interleaving, concatenated sections, pipes,
  * atomic and failing writes, and damage: every truncation, every flipped
  * byte, hand-made bad records, absurd sizes.

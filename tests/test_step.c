@@ -1,14 +1,15 @@
 /* test_step.c: one full training step (network forward in training mode,
  * CE + SqrtKL loss, bank write, backward, SGD with momentum and weight
  * decay, BN running statistics) through trainer_step_on, against a
- * PyTorch reimplementation of METHOD.md section 2 (tests/gen_step_fixture.py).
+ * PyTorch reimplementation of ssl-method(7), THE TRAINING STEP
+ * (tests/gen_step_fixture.py).
  *
  * Two cases in tests/fixtures/step/: "paper" (mlp3 head, grad write,
  * lambda 20, CutMix targets with a given perm and lam) and "npid" (linear
  * head, npid write, lambda 0, no CutMix). Both use negatives `all`, so
  * that no random draw has to be shared with Python, and feed the same
  * input batch to both sides (no augmentation in the fixture: that is
- * lib/augment's own test). Initial momentum and BN running statistics are
+ * lib/data/augment's own test). Initial momentum and BN running statistics are
  * random so that the full update rules are exercised.
  *
  * Regenerate: bin/tests/test_step --gen-step-input tests/fixtures/step

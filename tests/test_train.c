@@ -1,4 +1,4 @@
-/* test_train.c: the training library (lib/train.h).
+/* test_train.c: the training library (lib/run/train.h).
  *
  *  - configuration: recipe defaults, value-map round trip, critical keys;
  *  - the forward-initialised bank equals the L2-normalised features that
@@ -30,11 +30,11 @@ static int config_tests(void) {
     T_OK(!strcmp(p.negatives, "k") && p.k_negatives == 10000 && p.tau == 0.2 &&
          !strcmp(p.bank_write, "grad") && p.lambda == 20 && p.cutmix == 0.5 && p.batch == 512 &&
          p.lr == 1.0 && p.wd == 1e-4 && !strcmp(p.schedule, "cosine") && p.flip == 0.5,
-         "config: paper recipe matches METHOD.md section 4");
+         "config: paper recipe matches ssl-method(7) RECIPES");
     T_OK(!strcmp(n.negatives, "all") && n.tau == 0.1 && !strcmp(n.bank_write, "npid") &&
          n.lambda == 0 && n.cutmix == 0 && n.batch == 128 && n.lr == 0.03 && n.wd == 5e-4 &&
          !strcmp(n.schedule, "step") && n.nmilestones == 2 && n.milestones[1] == 160 && n.flip == 0,
-         "config: npid recipe matches METHOD.md section 4");
+         "config: npid recipe matches ssl-method(7) RECIPES");
     T_EQ(train_config_check(&p, &err), 0, "config: paper passes checks");
     sv *m = train_config_to_sv(&p);
     train_config r;

@@ -1,4 +1,4 @@
-/* test_value.c: the value tree (lib/value.c): construction, ownership,
+/* test_value.c: the value tree (lib/util/value.c): construction, ownership,
  * lookup, deep copy and equality, JSON output, and the msgpack round trip
  * including what sv_from_msgpack must refuse. */
 #include <msgpack.h>

@@ -1,5 +1,5 @@
 /* ssl-knn: weighted kNN accuracy of test features against training
- * features (the NPID protocol, METHOD.md section 8; lib/knn.h). Reads two
+ * features (the NPID protocol, ssl-method(7) EVALUATION; eval/knn.h). Reads two
  * features (or dataset) streams, prints a table of k, sigma, top-1, top-5,
  * or one JSON object with --json. */
 #include <getopt.h>

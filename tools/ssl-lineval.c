@@ -1,7 +1,7 @@
-/* ssl-lineval: linear evaluation of frozen features (METHOD.md section 8;
- * lib/lineval.h): trains a softmax classifier on TRAIN_FEATURES with SGD,
- * reports train and test top-1 (and top-5), optionally saves the
- * classifier as a "classifier" stream. */
+/* ssl-lineval: linear evaluation of frozen features (ssl-method(7),
+ * EVALUATION; eval/lineval.h): trains a softmax classifier on
+ * TRAIN_FEATURES with SGD, reports train and test top-1 (and top-5),
+ * optionally saves the classifier as a "classifier" stream. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * CIFAR-10/100 binary tarballs, PNG/JPEG folders and archives,
  * Tiny-ImageNet) to a dataset tensor stream (man ssl-prep(1)).
  *
- * The split is loaded into memory by lib/prep (one split at a time), an
+ * The split is loaded into memory by lib/data/prep (one split at a time), an
  * optional per-class subset is taken, the per-channel mean and std are
  * computed over what will be written, and the stream is written with
  * images and labels interleaved in row blocks. */

@@ -24,7 +24,7 @@ static const char usage_text[] =
     "epochs in total; write a checkpoint every epoch (default: over CKPT, atomically).\n"
     "Defaults: the checkpoint's own settings when it is continued, else --recipe's.\n"
     "\n"
-    "  --recipe paper|npid     defaults of METHOD.md section 4 (the bank-init recipe)\n"
+    "  --recipe paper|npid     ssl-method(7) recipe (default: the bank-init one)\n"
     "  --negatives all|k|0     negatives per step (paper: k, npid: all)\n"
     "  -k, --k-negatives N     negatives drawn with 'k' (10000; clipped to N - batch)\n"
     "  --tau T                 temperature (paper 0.2, npid 0.1)\n"

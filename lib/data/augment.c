@@ -1,8 +1,8 @@
-/* augment.c: one random view per image (METHOD.md section 6) and CutMix
- * (section 5). A view is drawn as parameters (aug_sample: crop box, jitter
+/* augment.c: one random view per image (ssl-method(7), AUGMENTATION) and
+ * CutMix (CUTMIX). A view is drawn as parameters (aug_sample: crop box, jitter
  * order and factors, grayscale, flip, blur sigma) from the image's own
  * stream rng_init(seed ^ RNG_AUGMENT, epoch, index), then applied by
- * aug_apply with the pixel ops of augment_ops.c, which follow torchvision
+ * aug_apply with the pixel ops of pixel_ops.c, which follow torchvision
  * 0.14's tensor functional. The order is torchvision's pipeline:
  * RandomResizedCrop, ColorJitter (random order of the four ops), grayscale,
  * flip, blur, normalise; the flip is folded into the resize (it commutes

@@ -1,5 +1,5 @@
-/* augment.h: one random view per image (METHOD.md section 6) and CutMix
- * (section 5), in C, from uint8 dataset images to normalised float NHWC.
+/* augment.h: one random view per image (ssl-method(7), AUGMENTATION) and
+ * CutMix (CUTMIX), in C, from uint8 dataset images to normalised float NHWC.
  *
  * Random numbers are a function of (seed, epoch, dataset index): the same
  * image in the same epoch gets the same view whatever the batch, order or
@@ -44,7 +44,7 @@ void augment_batch(const aug_config *a, const uint8_t *images, const int64_t *id
 void preprocess_batch(const uint8_t *src, int B, int c, int h, int w,
                       const double *mean, const double *std, float *dst);
 
-/* CutMix on x [B, h, w, c] in place (METHOD.md section 5): draws lam from
+/* CutMix on x [B, h, w, c] in place (ssl-method(7), CUTMIX): draws lam from
  * Beta(alpha, alpha), lam = max(lam, 1-lam), a permutation and a box from r;
  * fills perm [B] and returns lam recomputed from the box area. */
 float cutmix_batch(float *x, int B, int h, int w, int c, float alpha, rng *r, int32_t *perm);

@@ -1,4 +1,4 @@
-/* augment_ops.c: the pixel operations of one augmented view (augment_ops.h),
+/* pixel_ops.c: the pixel operations of one augmented view (pixel_ops.h),
  * each written to give torchvision 0.14's tensor functional result on a
  * float image in [0, 1]: bilinear resized crop (align_corners False, no
  * antialias), brightness / contrast / saturation as _blend with clamping,

@@ -1,4 +1,4 @@
-/* augment_ops.h: the single operations behind augment.h, exposed so that
+/* pixel_ops.h: the single operations behind augment.h, exposed so that
  * tests compare each one with torchvision 0.14's tensor functional
  * (tests/gen_augment_fixtures.py), plus the random pieces (crop box, Beta
  * and Gamma variates) and CutMix with its box.
@@ -49,7 +49,7 @@ int aug_crop_params(rng *r, int h, int w, float smin, float smax, float rmin,
 /* Draw the parameters of one view of a c x h x w image. */
 void aug_sample(const aug_config *a, int c, int h, int w, rng *r, aug_params *p);
 
-/* Floats of scratch that augment_apply needs. */
+/* Floats of scratch that aug_apply needs. */
 size_t aug_scratch_floats(int c, int out_h, int out_w);
 
 /* Apply p to src u8 [c, h, w]: crop, bilinear resize to out_h x out_w, flip,

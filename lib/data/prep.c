@@ -1,4 +1,4 @@
-/* subset.c: the generic steps of ssl-prep on an in-memory split: detecting
+/* prep.c: the generic steps of ssl-prep on an in-memory split: detecting
  * the kind of input (prep_load), channel conversion and resizing, class
  * names, per-class seeded subsets and exact per-channel pixel statistics.
  * Nothing here depends on the stream writer. */

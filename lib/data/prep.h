@@ -113,7 +113,7 @@ int prep_archive_read(struct archive *a, struct archive_entry *e, uint8_t **data
  * the library's thread pool. */
 int prep_images_load(prep_data *d, const char *path, const prep_opts *o, ssl_err *err);
 
-/* ---- generic steps (subset.c) ---- */
+/* ---- generic steps (prep.c) ---- */
 /* Convert to `channels` (1: luma 0.299R+0.587G+0.114B rounded; 3: grey
  * replicated; 0: keep) and resize to h x w (0: keep) with image_resize.
  * -1 only on out of memory. */

@@ -1,7 +1,8 @@
-/* knn.h: weighted k-nearest-neighbour evaluation of features (METHOD.md
- * section 8, the NPID protocol).
+/* knn.h: weighted k-nearest-neighbour evaluation of features (ssl-method(7),
+ * EVALUATION: the NPID protocol).
  *
- * Train and test rows are L2-normalised (norms accumulated in double);
+ * Train and test rows are L2-normalised in copies (norms accumulated in
+ * double), unless the caller says they already are (knn_config.normalized);
  * cosine similarities come from blocked GEMM (a block of queries against a
  * block of training rows at a time, so the working set is bounded); each
  * query keeps its Kmax most similar training rows (Kmax = the largest K
@@ -18,7 +19,7 @@
  *     rank, so "top-5" means the true class is among the first 5 classes
  *     of that order.
  * Threads: selection and voting run in parallel over the queries of a
- * block (lib/threads.h); sgemm uses OpenBLAS's threads. Results do not
+ * block (util/threads.h); sgemm uses OpenBLAS's threads. Results do not
  * depend on the thread count except through sgemm's rounding, which
  * OpenBLAS keeps fixed for a given thread count. */
 #ifndef SSL_KNN_H

@@ -1,9 +1,9 @@
-/* lineval.h: linear evaluation (METHOD.md section 8): a multinomial
+/* lineval.h: linear evaluation (ssl-method(7), EVALUATION): a multinomial
  * logistic-regression classifier trained on frozen features.
  *
  * Training: mean cross-entropy over a batch; SGD with PyTorch semantics
  * (g += wd * p; v = momentum * v + g; p -= lr * v; weight decay on the
- * weight and the bias); cosine learning rate per epoch (lib/sched.h:
+ * weight and the bias); cosine learning rate per epoch (nn/lr_sched.h:
  * lr_e = lr * 0.5 * (1 + cos(pi * e / E))); batches of `batch` rows in an
  * order reshuffled each epoch (rng tag RNG_LINEVAL, key (seed, 1, epoch));
  * the last, shorter batch is kept. Initialisation as MoCo's linear

@@ -1,4 +1,4 @@
-/* lr_sched.h: learning-rate schedules (METHOD.md section 2, step 9).
+/* lr_sched.h: learning-rate schedules (ssl-method(7), LEARNING-RATE SCHEDULES).
  *
  * cosine: lr_e = lr0 * 0.5 * (1 + cos(pi * e / E)), constant within epoch e
  *         (e counted from 0), as in the authors' code.

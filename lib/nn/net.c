@@ -1,4 +1,4 @@
-/* net.c: running a net (lib/net.h): forward in training or evaluation
+/* net.c: running a net (nn/net.h): forward in training or evaluation
  * mode, backward, zero_grad, PyTorch SGD, and the per-layer profile.
  * Construction and the tensor table are in net_build.c.
  *
@@ -8,7 +8,7 @@
  * nothing is recomputed. The backward walks the blocks in reverse with four
  * activation-gradient buffers (g[0..3]) of the largest activation size;
  * nothing allocates. It is bandwidth bound, so it saves passes over the
- * activations (lib/bn.c): a BN + ReLU without residual takes its ReLU mask
+ * activations (nn/ops/bn.c): a BN + ReLU without residual takes its ReLU mask
  * from its input and the affine the forward saved (bn_backward_xmask), not
  * from its output; a block's last BN masks its output gradient in its own
  * sums pass (bn_backward_res), and the identity shortcut's gradient of the

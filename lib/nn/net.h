@@ -6,7 +6,7 @@
  * element for element. Parameters, gradients and momentum each live in one
  * arena with a table of named views (lib conventions, STYLE.md item 6).
  *
- * Backbones (METHOD.md section 7): "resnet18", "resnet34" (BasicBlock),
+ * Backbones (ssl-method(7), NETWORKS): "resnet18", "resnet34" (BasicBlock),
  * "resnet50" (Bottleneck), stem "cifar" (3x3 s1, no max-pool) or "imagenet"
  * (7x7 s2 + 3x3 max-pool s2), width multiplier, any input channels and
  * sizes from 28x28 up. Heads: "none", "linear" (Linear(F, d)), "mlp3"

@@ -1,4 +1,4 @@
-/* net_build.c: construction of a net (lib/net.h): configuration checks,
+/* net_build.c: construction of a net (nn/net.h): configuration checks,
  * the layer list of the ResNet backbone and head, the tensor table with its
  * three arenas (parameters, gradients, momentum) plus one for buffers, all
  * activation memory for max_batch, and PyTorch's default initialisation.

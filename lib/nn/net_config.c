@@ -1,7 +1,8 @@
-/* net_io.c: a net_config to and from a value map (lib/value.h), for
+/* net_config.c: a net_config to and from a value map (util/value.h), for
  * checkpoint and stream metadata. Keys: arch, stem, width, in_ch, in_h,
- * in_w, head, hidden, dim. Kept apart from net.c so that programs that only
- * run networks do not pull in the value library. */
+ * in_w, head, hidden, dim. The only file of lib/nn that calls the value
+ * library (net.h includes util/value.h for the sv type of these two
+ * functions). */
 #include <stdio.h>
 #include <string.h>
 

@@ -1,6 +1,7 @@
-/* net_impl.h: the private structure of a net (lib/net.h), shared by
- * net_build.c (construction, tensor table, initialisation), net.c
- * (forward, backward, SGD, profile) and net_io.c (configuration maps).
+/* net_impl.h: the private structure of a net (nn/net.h), shared by
+ * net_build.c (construction, tensor table, initialisation) and net.c
+ * (forward, backward, SGD, profile); net_config.c (configuration maps)
+ * needs only net.h.
  * Not part of the public interface. */
 #ifndef SSL_NET_IMPL_H
 #define SSL_NET_IMPL_H

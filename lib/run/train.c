@@ -2,7 +2,7 @@
  * and the kNN monitor (see train.h; the configuration is in
  * train_config.c).
  *
- * A step (METHOD.md section 2): augment the batch (lib/augment, parallel
+ * A step (ssl-method(7), THE TRAINING STEP): augment the batch (parallel
  * over images) -> CutMix -> net_forward (training mode) -> npid_step (loss,
  * df, bank write) -> net_zero_grad -> net_backward -> finite check ->
  * net_sgd_step. Augmentation runs serially before the network, not

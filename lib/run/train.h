@@ -2,7 +2,7 @@
  * resume checks), the bank-initialisation pass, one training step, the
  * epoch loop with its hooks, and the kNN monitor.
  *
- * Randomness is a function of (seed, purpose, epoch/step/index) (lib/rng.h),
+ * Randomness is a function of (seed, purpose, epoch/step/index) (util/rng.h),
  * so a run resumes from a checkpoint with no RNG state beyond its step
  * counter:
  *   data order of epoch e   rng_init(seed ^ RNG_ORDER, e, 0), Fisher-Yates
@@ -86,7 +86,7 @@ int train_data_check(const sv *data_cfg, const ssl_dataset *d, ssl_err *err);
 /* The per-channel mean/std stored in data_cfg (falls back to d's). */
 void train_data_norm(const sv *data_cfg, const ssl_dataset *d, double *mean, double *std);
 
-/* ---- bank initialisation (METHOD.md section 3) ---- */
+/* ---- bank initialisation (ssl-method(7), BANK INITIALISATION) ---- */
 /* forward: one no-gradient pass over all N images of d in a seeded
  * shuffled order (TRAIN_INIT_EPOCH), training augmentation a, BN in
  * training mode (running statistics updated), batches of B (the net's

@@ -1,5 +1,5 @@
 /* train_config.c: the training configuration (see train.h): recipe
- * defaults (METHOD.md section 4), the flat value map stored in
+ * defaults (ssl-method(7), RECIPES), the flat value map stored in
  * checkpoints, flag overrides, range checks, the resume check on critical
  * keys, and the dataset identity (size, shape, label checksum) that binds
  * a bank to its data.

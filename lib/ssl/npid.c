@@ -1,4 +1,5 @@
-/* npid.c: the instance-discrimination step (METHOD.md section 2, steps 3-8).
+/* npid.c: the instance-discrimination step (ssl-method(7), THE
+ * TRAINING STEP, steps 3-8).
  *
  * One step normalises the head outputs (z = f / max(||f||, 1e-12)), picks
  * the bank columns (the batch's own rows first, then the negatives),

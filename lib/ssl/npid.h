@@ -1,6 +1,6 @@
 /* npid.h: the instance-discrimination head of a training step: logits
  * against the memory bank, CE + SqrtKL loss, the gradient w.r.t. the head
- * output, and the bank write (METHOD.md section 2, steps 3-8; section 3).
+ * output, and the bank write (ssl-method(7), THE TRAINING STEP, steps 3-8).
  *
  * The memory bank is caller-owned float32 [N, d], rows L2-normalised
  * (except a fresh random bank). */
@@ -70,7 +70,7 @@ int npid_write_last(npid *p, float *bank);
 
 /* The loss on given logits s [B, K] (cosines), targets t1[b] (weight lam)
  * and t2[b] (weight 1 - lam; t2 NULL: lam = 1). Writes ds [B, K] = dL/ds
- * (u = p^alpha / sum p^alpha held constant, METHOD.md step 7) and, if
+ * (u = p^alpha / sum p^alpha held constant, ssl-method(7), THE LOSS) and, if
  * ptau != NULL, p^tau [B, K]. Returns the loss, *ce and *kl (batch means;
  * with lambda == 0 the temperature-1 softmax is skipped and *kl is 0).
  * Rows run on the thread pool; the result does not depend on the thread

@@ -1,4 +1,4 @@
-/* bench_knn.c: times lib/knn on random features, by default the case the
+/* bench_knn.c: times lib/eval/knn on random features, by default the case the
  * task names: 10000 queries against 50000 training rows of 512 floats,
  * k = 200, sigma = 0.1 (make bench; tests/bench/knn.sh).
  * Usage: bench_knn [NTEST NTRAIN DIM [THREADS]]. Prints one line:

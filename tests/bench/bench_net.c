@@ -1,4 +1,4 @@
-/* bench_net.c: throughput of the networks (lib/net.h) on this machine.
+/* bench_net.c: throughput of the networks (lib/nn/net.h) on this machine.
  *
  * Runs `--warmup` untimed then `--iters` timed iterations of either a
  * training step (forward in training mode, backward of a fixed random

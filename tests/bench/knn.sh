@@ -1,5 +1,5 @@
 #!/bin/sh
-# knn.sh: lib/knn speed (bench_knn) on 10000 queries x 50000 training rows
+# knn.sh: lib/eval/knn speed (bench_knn) on 10000 queries x 50000 training rows
 # x 512 floats, k = 200, and the same computation in PyTorch (NPID's way:
 # blocked mm, topk, exp, scatter into class scores) when /usr/bin/python3
 # has torch. Prints both times and their ratio. Speed is reported, never

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""torch_train.py: an independent PyTorch trainer of METHOD.md section 2,
-for comparing ssl-train's learning curves with PyTorch's.
+"""torch_train.py: an independent PyTorch trainer of ssl-method(7), THE
+TRAINING STEP, for comparing ssl-train's learning curves with PyTorch's.
 
 usage: torch_train.py CKPT TRAIN.sslt [options]
 

@@ -1,5 +1,5 @@
 /* act.c: elementwise operations (ReLU, residual add) and row-wise L2
- * normalisation, on float32 buffers. Long loops run on lib/threads.h. */
+ * normalisation, on float32 buffers. Long loops run on util/threads.h. */
 #include "nn/ops/ops.h"
 
 #include <math.h>

@@ -8,7 +8,7 @@
  * Conventions: every backward ACCUMULATES (+=) into parameter gradients
  * (dweight, dbias, dgamma, dbeta), so one zero_grad clears them. Whether an
  * input gradient is written (=) or accumulated (+=) is stated per function.
- * Optimised kernels (conv2d_*, bn_*) use lib/threads.h's pool: the
+ * Optimised kernels (conv2d_*, bn_*) use util/threads.h's pool: the
  * convolutions are direct AVX-512 kernels (conv_direct.c), or Winograd
  * F(2x2, 3x3) ones (conv_winograd.c) for the 3x3 stride-1 pad-1 shapes
  * with channel counts that are multiples of 16, where the build has
@@ -113,7 +113,7 @@ void bn_eval_affine(float *scale, float *shift, const float *gamma, const float 
                     const float *running_mean, const float *running_var, int C, float eps);
 /* y = act(fma(x, scale[c], shift[c]) + res), res [N, C] or NULL, act ReLU
  * when relu != 0: the affine pass of bn_forward_eval (and of the training
- * forward), the one rounding rule of lib/bn.c. y written; y may equal x. */
+ * forward), the one rounding rule of bn.c. y written; y may equal x. */
 void bn_apply_affine(float *y, const float *x, const float *scale, const float *shift,
                      const float *res, int relu, int64_t N, int C);
 /* Eval mode: normalise with the running statistics. y written; y may

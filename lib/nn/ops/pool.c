@@ -1,5 +1,5 @@
 /* pool.c: max-pool (with argmax for the backward) and global average pool
- * on NHWC float32. Work is split over images (lib/threads.h), so the
+ * on NHWC float32. Work is split over images (util/threads.h), so the
  * backward scatters of different threads never touch the same element. */
 #include "nn/ops/ops.h"
 
