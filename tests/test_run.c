@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "run/run.h"
+#include "util/threads.h"
 #include "t.h"
 #include "train_fixture.h"
 
@@ -33,7 +34,7 @@ int main(void) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s'", tmpdir);
     if (system(cmd)) return 1;
-    run_threads(2);
+    ssl_set_threads(2);
     ssl_dataset d;
     tf_make_dataset(&d, 24, 1, 28, 28, 4, 7);
     if (tf_write_dataset(&d, tmp("d.sslt"))) return 1;

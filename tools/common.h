@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "run/run.h"
+#include "util/threads.h"
 #include "stream/dataset.h"
 #include "util/clock.h"
 

@@ -85,6 +85,6 @@ int main(int argc, char **argv) {
         usage_error("CKPT and DATA cannot both be stdin");
     if (!o.out) o.out = "-";
     refuse_tty_output(o.out);
-    run_threads(o.threads);
+    ssl_set_threads(o.threads);
     return run(&o);
 }

@@ -124,6 +124,6 @@ int main(int argc, char **argv) {
     if (!out) out = "-";
     refuse_tty_output(out);
     o.winograd = conv_mode_from_env();
-    run_threads(threads);
+    ssl_set_threads(threads);
     return run(&o, data, out);
 }

@@ -182,6 +182,6 @@ int main(int argc, char **argv) {
     o.test_path = argv[optind + 1];
     if (!strcmp(o.train_path, "-") && !strcmp(o.test_path, "-"))
         usage_error("only one of TRAIN_FEATURES and TEST_FEATURES can be standard input");
-    run_threads(o.threads);
+    ssl_set_threads(o.threads);
     return run(&o);
 }

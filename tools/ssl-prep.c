@@ -216,6 +216,6 @@ int main(int argc, char **argv) {
     tool_init(argc, argv);
     parse_options(argc, argv, &o);
     refuse_tty_output(o.output);
-    run_threads(o.threads);
+    ssl_set_threads(o.threads);
     return run(&o) ? EXIT_RUNTIME : 0;
 }

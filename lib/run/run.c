@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "data/augment.h"
 #include "nn/net.h"
@@ -35,15 +34,6 @@ static int not_usage(ssl_err *err) {
 
 static const char *stdin_name(const char *path) {
     return path && strcmp(path, "-") ? path : "<stdin>";
-}
-
-int run_threads(int n) {
-    if (n <= 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        n = c > 0 ? (int)c : 1;
-    }
-    ssl_set_threads(n);
-    return ssl_threads();
 }
 
 /* ---- the starting checkpoint ---- */
@@ -256,7 +246,7 @@ int run_train(const run_train_opts *o, train_status *st, ssl_err *err) {
     int threads = 0;
     if (dataset_load(&d, o->data, err)) { not_usage(err); goto out; }
     if (resolve(o, ckpt_meta(cr), &d, dname, &tc, &seed, &threads, err)) goto out;
-    run_threads(threads);
+    ssl_set_threads(threads);
     if (ckpt_read(cr, &ck, (int)tc.batch, CKPT_LOAD_ALL, err)) { not_usage(err); goto out; }
     ckpt_close(cr);
     cr = NULL;

@@ -30,10 +30,6 @@ typedef struct {
     void (*notice)(void *ctx, const char *msg);
 } run_report;
 
-/* Threads for a run: n > 0 as given, 0 all online cores. Sets the
- * library's pool and OpenBLAS's (util/threads.h); returns the count. */
-int run_threads(int n);
-
 /* ---- the starting checkpoint (ssl-init-bank) ---- */
 typedef struct {
     const char *recipe;           /* "paper" or "npid": the defaults below */

@@ -2,6 +2,7 @@
 #include "util/threads.h"
 
 #include <pthread.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 void openblas_set_num_threads(int);   /* from OpenBLAS; declared here to avoid cblas.h */
@@ -44,7 +45,10 @@ static void *worker_main(void *arg) {
 }
 
 void ssl_set_threads(int n) {
-    if (n < 1) n = 1;
+    if (n < 1) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        n = c > 0 ? (int)c : 1;
+    }
     if (n > SSL_MAX_THREADS) n = SSL_MAX_THREADS;
     openblas_set_num_threads(n);
     pthread_mutex_lock(&mu);

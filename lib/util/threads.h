@@ -1,7 +1,7 @@
 /* threads.h: the library's one thread pool and the --threads setting.
  *
  * ssl_set_threads(n) sets both OpenBLAS's pool and ours, so the two never
- * oversubscribe the cores. ssl_parallel_for splits [0, n) into contiguous
+ * oversubscribe the cores; n <= 0 means every online core (--threads 0). ssl_parallel_for splits [0, n) into contiguous
  * ranges, one per thread, in a fixed way that depends only on n, grain and
  * the thread count: work that writes disjoint outputs per index is
  * deterministic. A call from inside a worker runs serially. Do not call
