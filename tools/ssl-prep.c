@@ -2,10 +2,9 @@
  * CIFAR-10/100 binary tarballs, PNG/JPEG folders and archives,
  * Tiny-ImageNet) to a dataset tensor stream (man ssl-prep(1)).
  *
- * The split is loaded into memory by lib/data/prep (one split at a time), an
- * optional per-class subset is taken, the per-channel mean and std are
- * computed over what will be written, and the stream is written with
- * images and labels interleaved in row blocks. */
+ * The tool parses options and reports; run_prep (lib/run/prep.c) loads the
+ * split, takes the optional per-class subset, measures the per-channel
+ * mean and std over what will be written, and writes the stream. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,9 +12,7 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "stream/dataset.h"
-#include "data/prep.h"
-#include "stream/sslt.h"
+#include "run/run.h"
 
 #define DEFAULT_LEVEL 1         /* Fashion-MNIST: as small as 3, faster; see tests/bench/prep.sh */
 
@@ -137,78 +134,27 @@ static void parse_options(int argc, char **argv, options *o) {
     if (o->npaths > 2) usage_error("%d inputs: give a directory or archive, or two IDX files", o->npaths);
 }
 
-/* The section's metadata. */
-static sv *make_meta(const options *o, const prep_data *d, const double *mean, const double *std,
-                     const int64_t *idx, int64_t nidx) {
-    sv *m = sv_map();
-    if (!m) return NULL;
-    char src[4096];
-    snprintf(src, sizeof src, "%s%s%s", o->paths[0], o->npaths > 1 ? " " : "", o->npaths > 1 ? o->paths[1] : "");
-    int bad = sv_set(m, "classes", sv_str_array((const char *const *)d->classes, (size_t)d->nclasses));
-    bad |= sv_set(m, "mean", sv_float_array(mean, (size_t)d->c));
-    bad |= sv_set(m, "std", sv_float_array(std, (size_t)d->c));
-    bad |= sv_set(m, "source", sv_str(src));
-    bad |= sv_set(m, "format", sv_str(d->format));
-    bad |= sv_set(m, "split", sv_str(o->po.split ? o->po.split : "train"));
-    if (!strcmp(d->format, "cifar-100")) bad |= sv_set(m, "labels", sv_str(o->po.labels ? o->po.labels : "fine"));
-    if (o->subset) {
-        sv *s = sv_map();
-        if (!s) { sv_free(m); return NULL; }
-        bad |= sv_set(s, "spec", sv_str(o->subset));
-        bad |= sv_set(s, "seed", sv_int((int64_t)o->seed));
-        bad |= sv_set(s, "indices", sv_int_array(idx, (size_t)nidx));
-        bad |= sv_set(m, "subset", s);
-    }
-    if (bad) { sv_free(m); return NULL; }
-    return m;
-}
-
-static int write_stream(const options *o, const prep_data *d, const sv *meta) {
-    ssl_err err;
-    if (dataset_write(o->output, o->level, meta, d->n, d->c, d->h, d->w, d->images, d->labels,
-                      &err)) {
-        warnx_("%s", err.msg);
-        return -1;
-    }
-    return 0;
-}
-
 static int run(options *o) {
-    ssl_err err;
-    prep_data d;
     progress pr = { ssl_clock(), 0, isatty(2), 0 };
-    int64_t *idx = NULL, nidx = 0;
-    double mean[SSL_MAX_CHANNELS], std[SSL_MAX_CHANNELS];
     if (verbosity >= 2 || (verbosity >= 1 && pr.tty)) {
         o->po.progress = on_progress;
         o->po.progress_ctx = &pr;
     }
-    int rc = prep_load(&d, (const char *const *)o->paths, o->npaths, &o->po, &err);
+    run_prep_opts ro = {.paths = (const char *const *)o->paths, .npaths = o->npaths,
+                        .po = o->po, .classes = o->classes, .subset = o->subset,
+                        .seed = o->seed, .output = o->output, .level = o->level};
+    run_prep_result r;
+    ssl_err err;
+    int rc = run_prep(&ro, &r, &err);
     if (pr.shown && pr.tty) fputc('\n', stderr);
-    if (rc) { warnx_("%s", err.msg); return -1; }
-    if (o->classes && prep_set_classes(&d, o->classes, &err)) { warnx_("%s: %s", o->paths[0], err.msg); goto fail; }
-    if (prep_check_labels(&d, o->paths[0], &err)) { warnx_("%s", err.msg); goto fail; }
-    if (o->subset) {
-        int64_t per; double frac;
-        prep_subset_parse(o->subset, &per, &frac);
-        if (prep_subset(&d, per, frac, o->seed, &idx, &nidx, &err)) { warnx_("%s", err.msg); goto fail; }
+    if (rc) {
+        warnx_("%s", err.msg);
+        return -1;
     }
-    prep_stats(&d, mean, std);
-    sv *meta = make_meta(o, &d, mean, std, idx, nidx);
-    if (!meta) { warnx_("out of memory"); goto fail; }
-    rc = write_stream(o, &d, meta);
-    sv_free(meta);
-    if (rc) goto fail;
     info(2, "%s: %lld images %dx%dx%d, %d classes, mean %.5f std %.5f (channel 0), peak RSS %.0f MiB",
-         o->output ? o->output : "<stdout>", (long long)d.n, d.c, d.h, d.w, d.nclasses, mean[0],
-         std[0], peak_rss_mib());
-    free(idx);
-    prep_data_destroy(&d);
+         o->output ? o->output : "<stdout>", (long long)r.n, r.c, r.h, r.w, r.nclasses, r.mean[0],
+         r.std[0], peak_rss_mib());
     return 0;
-fail:
-    free(idx);
-    prep_data_destroy(&d);
-    return -1;
 }
 
 int main(int argc, char **argv) {

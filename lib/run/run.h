@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "data/prep.h"
 #include "run/ckpt.h"
 #include "run/train.h"
 #include "stream/dataset.h"
@@ -29,6 +30,30 @@ typedef struct {
     /* One line about a decision the user should hear of (a clip). */
     void (*notice)(void *ctx, const char *msg);
 } run_report;
+
+/* ---- datasets (ssl-prep) ---- */
+typedef struct {
+    const char *const *paths;     /* the inputs (data/prep.h: prep_load) */
+    int npaths;                   /* 1 or 2 */
+    prep_opts po;                 /* split, labels, channels, size, progress */
+    const char *classes;          /* comma-separated class names replacing the source's, or NULL */
+    const char *subset;           /* "N" per class or a fraction "F" per class, or NULL */
+    uint64_t seed;                /* of the subset choice */
+    const char *output;           /* the dataset stream ("-" or NULL: stdout) */
+    int level;                    /* zstd level */
+} run_prep_opts;
+
+typedef struct {
+    int64_t n;
+    int c, h, w, nclasses;
+    double mean[SSL_MAX_CHANNELS], std[SSL_MAX_CHANNELS];   /* of the [0,1] pixels written */
+} run_prep_result;
+
+/* Load, relabel, subset, measure and write one split as a dataset stream
+ * whose metadata records the class names, mean/std, source, format, split
+ * and the subset's spec, seed and indices. 0, or -1 with err (no output
+ * file is left under the name). */
+int run_prep(const run_prep_opts *o, run_prep_result *res, ssl_err *err);
 
 /* ---- the starting checkpoint (ssl-init-bank) ---- */
 typedef struct {
