@@ -175,16 +175,6 @@ double npid_loss(const float *s, int B, int K, const int32_t *t1,
 
 /* Dot product accumulated in double in 8 fixed lanes (the compiler turns the
  * lanes into one vector; the order, hence the result, is fixed). */
-static double dot_d(const float *a, const float *b, int d) {
-    double acc[8] = {0}, s = 0;
-    int i = 0;
-    for (; i + 8 <= d; i += 8)
-        for (int l = 0; l < 8; l++) acc[l] += (double)a[i + l] * b[i + l];
-    for (; i < d; i++) s += (double)a[i] * b[i];
-    for (int l = 0; l < 8; l++) s += acc[l];
-    return s;
-}
-
 typedef struct { float *bank; int d; uint64_t seed; } rand_job;
 
 static void rand_rows(void *ctx, int64_t i0, int64_t i1, int tid) {

@@ -72,14 +72,12 @@ void add_inplace(float *acc, const float *x, int64_t n) {
     ssl_parallel_for(n, GRAIN, add_range, &k);
 }
 
-/* The squared norm in double with 8 partial sums (exact products, a fixed
- * order), so every caller gets the same bits for the same row. */
-static double sumsq_d(const float *a, int d) {
+double dot_d(const float *a, const float *b, int d) {
     double acc[8] = {0}, s = 0;
     int i = 0;
     for (; i + 8 <= d; i += 8)
-        for (int l = 0; l < 8; l++) acc[l] += (double)a[i + l] * a[i + l];
-    for (; i < d; i++) s += (double)a[i] * a[i];
+        for (int l = 0; l < 8; l++) acc[l] += (double)a[i + l] * b[i + l];
+    for (; i < d; i++) s += (double)a[i] * b[i];
     for (int l = 0; l < 8; l++) s += acc[l];
     return s;
 }
@@ -87,7 +85,7 @@ static double sumsq_d(const float *a, int d) {
 typedef struct { float *dst; const float *src; int d; double eps; int64_t *bad; } l2_job;
 
 double l2norm_row(float *y, const float *x, int d, double eps) {
-    double n = sqrt(sumsq_d(x, d));
+    double n = sqrt(dot_d(x, x, d));
     float r = (float)(1.0 / (n > eps ? n : eps));
     for (int k = 0; k < d; k++) y[k] = x[k] * r;
     return n;

@@ -196,6 +196,9 @@ void add_inplace(float *acc, const float *x, int64_t n);
  * row gives the same bits everywhere, at any thread count. Returns -1, or
  * the first row whose norm is not finite (every row is still written). */
 #define L2_EPS 1e-12
+/* sum a[i] b[i] in double: 8 partial sums in a fixed order (the products
+ * are exact), so a row gives the same bits wherever it is summed. */
+double dot_d(const float *a, const float *b, int d);
 int64_t l2norm_forward(float *out, const float *x, int64_t N, int D, double eps);
 /* One row of it (y may equal x), on the calling thread; returns ||x||. */
 double l2norm_row(float *y, const float *x, int d, double eps);
