@@ -173,6 +173,11 @@ void json_num(const char *key, double x, int comma) {
     else printf("\"%s\":null%s", key, comma ? "," : "");
 }
 
+void csv_num(double x, char sep) {
+    if (isfinite(x)) printf("%.10g%c", x, sep);
+    else putchar(sep);
+}
+
 /* ---- feature pairs (ssl-knn, ssl-lineval) ---- */
 
 static void load_features(ssl_features *f, const char *path) {

@@ -62,6 +62,9 @@ double now_seconds(void);
 /* One JSON member "key":x on stdout (10 significant digits; null when x is
  * not finite), followed by a comma when comma != 0. */
 void json_num(const char *key, double x, int comma);
+/* One CSV field on stdout: x with 10 significant digits (as json_num), or
+ * nothing when x is not finite; then sep (',' or '\n'). */
+void csv_num(double x, char sep);
 
 /* Load training and test features (features or dataset streams; "-" is
  * stdin), die with "prog: FILE: problem" on any error, and check that the

@@ -1,7 +1,7 @@
 /* ssl-knn: weighted kNN accuracy of test features against training
  * features (the NPID protocol, METHOD.md section 8; lib/knn.h). Reads two
  * features (or dataset) streams, prints a table of k, sigma, top-1, top-5,
- * or one JSON object with --json. */
+ * a CSV table with --csv or one JSON object with --json. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -21,6 +21,7 @@ static void usage(void) {
            "streams; TEST_FEATURES omitted or '-' is standard input.\n"
            "  -k, --k LIST         neighbour counts, comma-separated (default 200)\n"
            "  -s, --sigma LIST     temperatures, comma-separated (default 0.1)\n"
+           "      --csv            a CSV table on stdout (header line, one row per pair)\n"
            "      --json           one JSON object on stdout\n"
            "      --threads N      threads (default: all cores)\n"
            "  -q, --quiet          no timing line on stderr\n"
@@ -34,8 +35,23 @@ typedef struct {
     int k[MAX_LIST], nk;
     double sigma[MAX_LIST];
     int nsigma;
-    int json, threads;
+    int json, csv, threads;
 } options;
+
+/* The CSV table of ssl-knn(1): one row per (k, sigma) pair. */
+static void print_csv(const knn_report *r) {
+    printf("k,sigma,labels_per_class,draws,top1,top1_std,top5,top5_std,n_train,n_test\n");
+    for (int i = 0; i < r->nresults; i++) {
+        printf("%d,", r->res[i].k);
+        csv_num(r->res[i].sigma, ',');
+        printf("all,1,");
+        csv_num(r->res[i].top1, ',');
+        csv_num(0, ',');
+        csv_num(r->res[i].top5, ',');
+        csv_num(r->has_top5 ? 0 : NAN, ',');
+        printf("%lld,%lld\n", (long long)r->n_train, (long long)r->n_test);
+    }
+}
 
 
 static void json_str(const char *s) {
@@ -105,6 +121,8 @@ static int run(const options *o) {
         printf("]");
         if (verbosity >= 2) print_per_class(&r, &tr, 1);
         printf("}\n");
+    } else if (o->csv) {
+        print_csv(&r);
     } else {
         printf("%6s %8s %8s %8s\n", "k", "sigma", "top1", "top5");
         for (int i = 0; i < r.nresults; i++) {
@@ -124,11 +142,12 @@ static int run(const options *o) {
 }
 
 int main(int argc, char **argv) {
-    enum { OPT_JSON = 256, OPT_THREADS, OPT_HELP, OPT_VERSION };
+    enum { OPT_JSON = 256, OPT_CSV, OPT_THREADS, OPT_HELP, OPT_VERSION };
     static const struct option longs[] = {
         { "k", required_argument, NULL, 'k' },
         { "sigma", required_argument, NULL, 's' },
         { "json", no_argument, NULL, OPT_JSON },
+        { "csv", no_argument, NULL, OPT_CSV },
         { "threads", required_argument, NULL, OPT_THREADS },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
@@ -151,6 +170,7 @@ int main(int argc, char **argv) {
             o.nsigma = parse_double_list("--sigma", optarg, o.sigma, MAX_LIST, 1e-6, 1e6);
             break;
         case OPT_JSON: o.json = 1; break;
+        case OPT_CSV: o.csv = 1; break;
         case OPT_THREADS: o.threads = (int)parse_int("--threads", optarg, 0, 1024); break;
         case 'q': verbosity = 0; break;
         case 'v': verbosity = 2; break;
@@ -159,6 +179,7 @@ int main(int argc, char **argv) {
         default: bad_option(c, argv);
         }
     }
+    if (o.json && o.csv) usage_error("--csv and --json cannot be used together");
     int nops = argc - optind;
     if (nops < 1 || nops > 2) usage_error("expected TRAIN_FEATURES [TEST_FEATURES]");
     o.train_path = argv[optind];

@@ -1,7 +1,8 @@
 /* ssl-lineval: linear evaluation of frozen features (METHOD.md section 8;
  * lib/lineval.h): trains a softmax classifier on TRAIN_FEATURES with SGD,
- * reports train and test top-1 (and top-5), optionally saves the
- * classifier as a "classifier" stream. */
+ * reports train and test top-1 (and top-5) as text, a CSV table (--csv) or
+ * one JSON object (--json), optionally saves the classifier as a
+ * "classifier" stream. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@ static void usage(void) {
            "      --normalize M    l2 | standardize | none (default l2)\n"
            "      --seed N         seed of the initialisation and the order (default 0)\n"
            "      --save FILE      write the classifier as a tensor stream\n"
+           "      --csv            a CSV table on stdout (header line and one row)\n"
            "      --json           one JSON object on stdout\n"
            "      --threads N      threads (default: all cores)\n"
            "  -q, --quiet          no summary line on stderr\n"
@@ -36,8 +38,24 @@ static void usage(void) {
 typedef struct {
     const char *train_path, *test_path, *save_path;
     lineval_config cfg;
-    int json, threads;
+    int json, csv, threads;
 } options;
+
+/* The CSV table of ssl-lineval(1): a header and one row. */
+static void print_csv(const options *o, const lineval_acc *ate, int64_t ntrain, int64_t ntest) {
+    printf("labels_per_class,draws,top1,top1_std,top5,top5_std,n_train,n_test,epochs,lr,wd,"
+           "batch,normalize,seed\n");
+    printf("all,1,");
+    csv_num(ate->top1, ',');
+    csv_num(0, ',');
+    csv_num(ate->top5, ',');
+    csv_num(isfinite(ate->top5) ? 0 : NAN, ',');
+    printf("%lld,%lld,%d,", (long long)ntrain, (long long)ntest, o->cfg.epochs);
+    csv_num(o->cfg.lr, ',');
+    csv_num(o->cfg.wd, ',');
+    printf("%d,%s,%llu\n", o->cfg.batch, lineval_norm_name(o->cfg.norm),
+           (unsigned long long)o->cfg.seed);
+}
 
 
 static void on_epoch(void *ctx, int e, double lr, double loss, double acc) {
@@ -111,6 +129,8 @@ static int run(options *o) {
         json_num("momentum", o->cfg.momentum, 1);
         printf("\"normalize\":\"%s\",\"seed\":%llu}\n", lineval_norm_name(o->cfg.norm),
                (unsigned long long)o->cfg.seed);
+    } else if (o->csv) {
+        print_csv(o, &ate, tr.n, te.n);
     } else {
         printf("%-12s %8.4f\n", "train_top1", atr.top1);
         printf("%-12s %8.4f\n", "top1", ate.top1);
@@ -128,7 +148,7 @@ static int run(options *o) {
 
 int main(int argc, char **argv) {
     enum { OPT_EPOCHS = 256, OPT_LR, OPT_BATCH, OPT_WD, OPT_MOMENTUM, OPT_NORMALIZE,
-           OPT_SEED, OPT_SAVE, OPT_JSON, OPT_THREADS, OPT_HELP, OPT_VERSION };
+           OPT_SEED, OPT_SAVE, OPT_JSON, OPT_CSV, OPT_THREADS, OPT_HELP, OPT_VERSION };
     static const struct option longs[] = {
         { "epochs", required_argument, NULL, OPT_EPOCHS },
         { "lr", required_argument, NULL, OPT_LR },
@@ -139,6 +159,7 @@ int main(int argc, char **argv) {
         { "seed", required_argument, NULL, OPT_SEED },
         { "save", required_argument, NULL, OPT_SAVE },
         { "json", no_argument, NULL, OPT_JSON },
+        { "csv", no_argument, NULL, OPT_CSV },
         { "threads", required_argument, NULL, OPT_THREADS },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
@@ -169,6 +190,7 @@ int main(int argc, char **argv) {
             o.save_path = optarg;
             break;
         case OPT_JSON: o.json = 1; break;
+        case OPT_CSV: o.csv = 1; break;
         case OPT_THREADS: o.threads = (int)parse_int("--threads", optarg, 0, 1024); break;
         case 'q': verbosity = 0; break;
         case 'v': verbosity = 2; break;
@@ -177,6 +199,7 @@ int main(int argc, char **argv) {
         default: bad_option(c, argv);
         }
     }
+    if (o.json && o.csv) usage_error("--csv and --json cannot be used together");
     if (argc - optind != 2) usage_error("expected TRAIN_FEATURES TEST_FEATURES");
     o.train_path = argv[optind];
     o.test_path = argv[optind + 1];

@@ -51,6 +51,30 @@ check "knn -v --json: 10 classes" "$(grep -o '"class":' "$T/.out" | wc -l)" -eq 
 ok "knn: test without class list accepted" ssl-knn -q -k 5 "$G/train.sslt" "$G/test_nolist.sslt"
 ok "knn: K = N_train accepted" ssl-knn -q -k 500 "$G/train.sslt" "$G/test.sslt"
 
+# --csv: a header and one row per (k, sigma) pair in the order given, the
+# same figures as --json; every field of the fixed columns parses.
+CSV_HEAD="k,sigma,labels_per_class,draws,top1,top1_std,top5,top5_std,n_train,n_test"
+# Each row: 10 fields; k, sigma, draws, n_* numbers; top1/top5 and their std in [0,1].
+csv_rows_ok() {
+    awk -F, 'NR == 1 { next }
+        { if (NF != 10) bad++
+          for (i = 1; i <= 10; i++) if (i != 3 && $i !~ /^-?[0-9.]+([eE][-+]?[0-9]+)?$/) bad++
+          if ($3 != "all" && $3 !~ /^[0-9]+$/) bad++
+          if ($5 < 0 || $5 > 1 || $7 < 0 || $7 > 1) bad++ }
+        END { exit !(NR > 1 && !bad) }' "$1"
+}
+ok "knn --csv runs" ssl-knn -q --csv -k 1,10,50,500 --sigma 0.1,0.5 "$G/train.sslt" "$G/test.sslt"
+cp "$T/.out" "$T/csv"
+check "knn --csv: header line" "$(head -1 "$T/csv")" = "$CSV_HEAD"
+check "knn --csv: 8 rows" "$(sed 1d "$T/csv" | wc -l)" -eq 8
+check "knn --csv: rows in the order given" "$(sed 1d "$T/csv" | cut -d, -f1,2 | tr '\n' ' ')" = "1,0.1 1,0.5 10,0.1 10,0.5 50,0.1 50,0.5 500,0.1 500,0.5 "
+if csv_rows_ok "$T/csv"; then pass "knn --csv: every field parses"; else fail "knn --csv: every field parses" "$(head -3 "$T/csv" | tr '\n' ';')"; fi
+check "knn --csv: full set: all, 1 draw, std 0, sizes" "$(sed 1d "$T/csv" | cut -d, -f3,4,6,8,9,10 | sort -u)" = "all,1,0,0,500,120"
+sed 1d "$T/csv" | awk -F, '{print $1, $2, $5, $7}' >"$T/csv.res"
+if same_results "$G/expected" "$T/csv.res"; then pass "knn --csv: figures match the reference"
+else fail "knn --csv: figures match the reference" "$(head -3 "$T/csv.res" | tr '\n' ';')"; fi
+fails "knn: --csv with --json" 2 "^ssl-knn: .*--csv.*--json" ssl-knn --csv --json "$G/train.sslt" "$G/test.sslt"
+
 # Bad inputs: one line "ssl-knn: FILE: problem", exit 1.
 fails "knn: K larger than the training set" 1 "^ssl-knn: .*train.sslt: .*larger than the training set" \
     ssl-knn -k 501 "$G/train.sslt" "$G/test.sslt"

@@ -45,6 +45,15 @@ check "lineval: text has train_top1, top1, top5" "$(awk '{print $1}' "$T/.out" |
 ok "lineval -v" ssl-lineval -v $R --lr 3 "$G/train.sslt" "$G/test.sslt"
 check "lineval -v: one stderr line per epoch and a summary" "$(grep -c '^ssl-lineval: epoch [0-9]*/8 ' "$T/.err") $(wc -l <"$T/.err")" = "8 9"
 
+# --csv: a header and one row with the figures of --json and the options.
+ok "lineval --csv" ssl-lineval -q --csv $R --lr 3 "$G/train.sslt" "$G/test.sslt"
+cp "$T/.out" "$T/csv"
+check "lineval --csv: header" "$(head -1 "$T/csv")" = "labels_per_class,draws,top1,top1_std,top5,top5_std,n_train,n_test,epochs,lr,wd,batch,normalize,seed"
+check "lineval --csv: one row of 14 fields" "$(sed 1d "$T/csv" | awk -F, '{print NF}' | tr '\n' ' ')" = "14 "
+check "lineval --csv: top1 and top5 as --json gives them" "$(sed 1d "$T/csv" | cut -d, -f3,5)" = "$(field top1 "$T/r1"),$(field top5 "$T/r1")"
+check "lineval --csv: the rest of the row" "$(sed 1d "$T/csv" | cut -d, -f1,2,4,6-)" = "all,1,0,0,300,200,8,3,0.001,32,l2,5"
+fails "lineval: --csv with --json" 2 "^ssl-lineval: .*--csv.*--json" ssl-lineval --csv --json "$G/train.sslt" "$G/test.sslt"
+
 # --save: a classifier stream, written atomically.
 ok "lineval --save" ssl-lineval -q $R --lr 3 --save "$T/cls.sslt" "$G/train.sslt" "$G/test.sslt"
 check "lineval --save: file written" -s "$T/cls.sslt"
