@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "eval/fewshot.h"
 #include "stream/dataset.h"
 #include "util/threads.h"
 
@@ -223,4 +224,35 @@ int load_feature_pair(ssl_features *tr, ssl_features *te, const char *train_path
                     die("%s: row %lld holds a value that is not finite", p[k],
                         (long long)(i / s[k]->dim));
     return nc;
+}
+
+/* ---- few-label subsets (ssl-knn, ssl-lineval) ---- */
+
+void check_labels_per_class(const ssl_features *tr, int nc, const char *train_path,
+                            const int *lpc, int n) {
+    int64_t have;
+    int c = fewshot_smallest_class(tr->labels, tr->n, nc, &have);
+    if (c < 0) die("%s: labels do not allow a labelled subset", train_path);
+    for (int i = 0; i < n; i++) {
+        if (lpc[i] <= have) continue;
+        const char *name = tr->classes && c < tr->nclasses ? tr->classes[c] : NULL;
+        die("%s: --labels-per-class %d: class %d%s%s%s has only %lld training image%s",
+            train_path, lpc[i], c, name ? " (" : "", name ? name : "", name ? ")" : "",
+            (long long)have, have == 1 ? "" : "s");
+    }
+}
+
+void draw_labelled_subset(const ssl_features *tr, int nc, const char *train_path, int per_class,
+                          uint64_t seed, int draw, float *x, int32_t *y) {
+    int64_t m = (int64_t)nc * per_class;
+    int64_t *idx = malloc((size_t)m * sizeof *idx);
+    char err[FEWSHOT_ERRLEN];
+    if (!idx) die("out of memory");
+    if (fewshot_select(tr->labels, tr->n, nc, per_class, seed, draw, idx, err))
+        die("%s: --labels-per-class %d: %s", train_path, per_class, err);
+    for (int64_t i = 0; i < m; i++) {
+        memcpy(x + i * tr->dim, tr->x + idx[i] * tr->dim, (size_t)tr->dim * sizeof *x);
+        y[i] = tr->labels[idx[i]];
+    }
+    free(idx);
 }

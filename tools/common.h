@@ -72,4 +72,16 @@ void csv_num(double x, char sep);
  * and, with check_finite, every value finite. Returns the class count. */
 int load_feature_pair(ssl_features *tr, ssl_features *te, const char *train_path,
                       const char *test_path, int check_finite);
+
+/* --labels-per-class (lib/eval/fewshot.h): die with one line
+ * "prog: TRAIN: --labels-per-class N: class C (NAME) has only M training
+ * images" unless every class of tr (nc classes) has at least each of the
+ * n values of lpc. */
+void check_labels_per_class(const ssl_features *tr, int nc, const char *train_path,
+                            const int *lpc, int n);
+/* Draw `draw` of per_class labelled rows of every class from seed: their
+ * features into x [nc * per_class, tr->dim] and labels into y (both
+ * caller-owned), in row order; dies on failure. */
+void draw_labelled_subset(const ssl_features *tr, int nc, const char *train_path, int per_class,
+                          uint64_t seed, int draw, float *x, int32_t *y);
 #endif
