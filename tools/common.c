@@ -152,8 +152,13 @@ void refuse_tty_output(const char *path) {
         usage_error("refusing to write binary data to a terminal; use -o FILE or a pipe");
 }
 
+#ifndef SSL_COMMIT
+#define SSL_COMMIT ""
+#endif
+
 void print_version(void) {
-    printf("%s %s\n", prog, SSL_VERSION);
+    if (SSL_COMMIT[0]) printf("%s %s (%s)\n", prog, SSL_VERSION, SSL_COMMIT);
+    else printf("%s %s\n", prog, SSL_VERSION);
     exit(0);
 }
 

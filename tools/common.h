@@ -51,7 +51,9 @@ void set_threads(int n);
  * ("-" or NULL for stdout) before writing. */
 void refuse_tty_output(const char *path);
 
-/* Print "prog VERSION" on stdout and exit 0. */
+/* Print "prog VERSION (COMMIT)" on stdout and exit 0; COMMIT is the git
+ * commit the build came from (git describe --always --dirty, set by the
+ * Makefile), and "prog VERSION" alone when it is unknown. */
 void print_version(void) __attribute__((noreturn));
 
 /* Peak resident set size of this process in MiB. */

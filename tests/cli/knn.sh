@@ -162,4 +162,16 @@ elif ssl-prep -q "$FM" -o "$T/fm-train.sslt" 2>"$T/prep.err" &&
 else
     fail "knn: Fashion-MNIST raw pixels" "ssl-prep failed: $(head -c 300 "$T/prep.err")"
 fi
+# --version: "ssl-knn VERSION (COMMIT)" from a checkout, the same every run.
+ok "knn --version" ssl-knn --version
+cp "$T/.out" "$T/version"
+check "knn --version: one line, the VERSION file" "$(wc -l <"$T/version") $(cut -d' ' -f1,2 "$T/version")" = "1 ssl-knn $(cat "$TOP/VERSION")"
+ssl-knn --version >"$T/version2" 2>&1
+check "knn --version: the same bytes twice" "$(cksum <"$T/version")" = "$(cksum <"$T/version2")"
+if [ -e "$TOP/.git" ] && command -v git >/dev/null 2>&1; then
+    c=$(sed -n -E 's/^ssl-knn [^ ]+ \((.*-g)?([0-9a-f]{4,})(-dirty)?\)$/\2/p' "$T/version")
+    check "knn --version: a commit of this checkout ($(cat "$T/version"))" "$(git -C "$TOP" cat-file -t "${c:-none}" 2>/dev/null)" = commit
+else
+    skip "knn --version: commit" "not a git checkout"
+fi
 done_tests

@@ -121,4 +121,16 @@ fails "lineval: bad --momentum" 2 "^ssl-lineval: .*--momentum" ssl-lineval --mom
 fails "lineval: --save -" 2 "^ssl-lineval: .*--save" ssl-lineval --save - a b
 fails "lineval: one operand" 2 "^ssl-lineval: " ssl-lineval "$G/train.sslt"
 fails "lineval: both operands stdin" 2 "^ssl-lineval: .*standard input" ssl-lineval - -
+# --version: "ssl-lineval VERSION (COMMIT)" from a checkout, the same every run.
+ok "lineval --version" ssl-lineval --version
+cp "$T/.out" "$T/version"
+check "lineval --version: one line, the VERSION file" "$(wc -l <"$T/version") $(cut -d' ' -f1,2 "$T/version")" = "1 ssl-lineval $(cat "$TOP/VERSION")"
+ssl-lineval --version >"$T/version2" 2>&1
+check "lineval --version: the same bytes twice" "$(cksum <"$T/version")" = "$(cksum <"$T/version2")"
+if [ -e "$TOP/.git" ] && command -v git >/dev/null 2>&1; then
+    c=$(sed -n -E 's/^ssl-lineval [^ ]+ \((.*-g)?([0-9a-f]{4,})(-dirty)?\)$/\2/p' "$T/version")
+    check "lineval --version: a commit of this checkout ($(cat "$T/version"))" "$(git -C "$TOP" cat-file -t "${c:-none}" 2>/dev/null)" = commit
+else
+    skip "lineval --version: commit" "not a git checkout"
+fi
 done_tests
