@@ -28,6 +28,11 @@ PC_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PC_PKGS) 2>/dev/null)
 PC_LIBS   := $(shell $(PKG_CONFIG) --libs $(PC_PKGS) 2>/dev/null)
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+# The git commit of a build from a checkout (empty otherwise, e.g. a tarball
+# unpacked inside some other repository): --version prints it. Only
+# tools/common.o carries it; $(BUILD)/commit is rewritten when it changes,
+# so a new commit recompiles that one file and relinks the tools.
+COMMIT  := $(shell test -e .git && git describe --always --dirty 2>/dev/null)
 OPT     ?= -O2
 ARCHFLAGS ?= -march=native
 CFLAGS  ?= $(OPT) -g -Wall -Wextra -Wno-unused-parameter -Werror=incompatible-pointer-types $(ARCHFLAGS)
@@ -47,7 +52,7 @@ BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
 BENCHES   := $(BENCH_SRC:tests/bench/%.c=$(BIN)/bench/%)
 MAN_PAGES := $(sort $(wildcard man/*.[157]))
 
-.PHONY: all check check-all asan bench fuzz install uninstall demo clean tests manlint
+.PHONY: all check check-all asan bench fuzz install uninstall demo clean tests manlint FORCE
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -58,6 +63,13 @@ tests: $(TOOLS) $(TESTS)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/commit: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(COMMIT)' | cmp -s - $@ || echo '$(COMMIT)' >$@
+
+$(COMMON_OBJ): $(BUILD)/commit
+$(COMMON_OBJ): ALL_CFLAGS += -DSSL_COMMIT=\"$(COMMIT)\"
 
 $(LIB_A): $(LIB_OBJ)
 	@mkdir -p $(dir $@)

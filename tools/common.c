@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "eval/fewshot.h"
 #include "stream/dataset.h"
 #include "util/threads.h"
 
@@ -151,8 +152,13 @@ void refuse_tty_output(const char *path) {
         usage_error("refusing to write binary data to a terminal; use -o FILE or a pipe");
 }
 
+#ifndef SSL_COMMIT
+#define SSL_COMMIT ""
+#endif
+
 void print_version(void) {
-    printf("%s %s\n", prog, SSL_VERSION);
+    if (SSL_COMMIT[0]) printf("%s %s (%s)\n", prog, SSL_VERSION, SSL_COMMIT);
+    else printf("%s %s\n", prog, SSL_VERSION);
     exit(0);
 }
 
@@ -165,6 +171,11 @@ double peak_rss_mib(void) {
 void json_num(const char *key, double x, int comma) {
     if (isfinite(x)) printf("\"%s\":%.10g%s", key, x, comma ? "," : "");
     else printf("\"%s\":null%s", key, comma ? "," : "");
+}
+
+void csv_num(double x, char sep) {
+    if (isfinite(x)) printf("%.10g%c", x, sep);
+    else putchar(sep);
 }
 
 /* ---- feature pairs (ssl-knn, ssl-lineval) ---- */
@@ -212,4 +223,35 @@ int load_feature_pair(ssl_features *tr, ssl_features *te, const char *train_path
                     die("%s: row %lld holds a value that is not finite", p[k],
                         (long long)(i / s[k]->dim));
     return nc;
+}
+
+/* ---- few-label subsets (ssl-knn, ssl-lineval) ---- */
+
+void check_labels_per_class(const ssl_features *tr, int nc, const char *train_path,
+                            const int *lpc, int n) {
+    int64_t have;
+    int c = fewshot_smallest_class(tr->labels, tr->n, nc, &have);
+    if (c < 0) die("%s: labels do not allow a labelled subset", train_path);
+    for (int i = 0; i < n; i++) {
+        if (lpc[i] <= have) continue;
+        const char *name = tr->classes && c < tr->nclasses ? tr->classes[c] : NULL;
+        die("%s: --labels-per-class %d: class %d%s%s%s has only %lld training image%s",
+            train_path, lpc[i], c, name ? " (" : "", name ? name : "", name ? ")" : "",
+            (long long)have, have == 1 ? "" : "s");
+    }
+}
+
+void draw_labelled_subset(const ssl_features *tr, int nc, const char *train_path, int per_class,
+                          uint64_t seed, int draw, float *x, int32_t *y) {
+    int64_t m = (int64_t)nc * per_class;
+    int64_t *idx = malloc((size_t)m * sizeof *idx);
+    ssl_err err;
+    if (!idx) die("out of memory");
+    if (fewshot_select(tr->labels, tr->n, nc, per_class, seed, draw, idx, &err))
+        die("%s: --labels-per-class %d: %s", train_path, per_class, err.msg);
+    for (int64_t i = 0; i < m; i++) {
+        memcpy(x + i * tr->dim, tr->x + idx[i] * tr->dim, (size_t)tr->dim * sizeof *x);
+        y[i] = tr->labels[idx[i]];
+    }
+    free(idx);
 }

@@ -56,7 +56,9 @@ int conv_mode_from_env(void);
  * ("-" or NULL for stdout) before writing. */
 void refuse_tty_output(const char *path);
 
-/* Print "prog VERSION" on stdout and exit 0. */
+/* Print "prog VERSION (COMMIT)" on stdout and exit 0; COMMIT is the git
+ * commit the build came from (git describe --always --dirty, set by the
+ * Makefile), and "prog VERSION" alone when it is unknown. */
 void print_version(void) __attribute__((noreturn));
 
 /* Peak resident set size of this process in MiB. */
@@ -65,6 +67,9 @@ double peak_rss_mib(void);
 /* One JSON member "key":x on stdout (10 significant digits; null when x is
  * not finite), followed by a comma when comma != 0. */
 void json_num(const char *key, double x, int comma);
+/* One CSV field on stdout: x with 10 significant digits (as json_num), or
+ * nothing when x is not finite; then sep (',' or '\n'). */
+void csv_num(double x, char sep);
 
 /* Load training and test features (features or dataset streams; "-" is
  * stdin), die with "prog: FILE: problem" on any error, and check that the
@@ -72,4 +77,16 @@ void json_num(const char *key, double x, int comma);
  * and, with check_finite, every value finite. Returns the class count. */
 int load_feature_pair(ssl_features *tr, ssl_features *te, const char *train_path,
                       const char *test_path, int check_finite);
+
+/* --labels-per-class (lib/eval/fewshot.h): die with one line
+ * "prog: TRAIN: --labels-per-class N: class C (NAME) has only M training
+ * images" unless every class of tr (nc classes) has at least each of the
+ * n values of lpc. */
+void check_labels_per_class(const ssl_features *tr, int nc, const char *train_path,
+                            const int *lpc, int n);
+/* Draw `draw` of per_class labelled rows of every class from seed: their
+ * features into x [nc * per_class, tr->dim] and labels into y (both
+ * caller-owned), in row order; dies on failure. */
+void draw_labelled_subset(const ssl_features *tr, int nc, const char *train_path, int per_class,
+                          uint64_t seed, int draw, float *x, int32_t *y);
 #endif

@@ -20,7 +20,8 @@ enum {
     RNG_CUTMIX = 0x5000,    /* per-batch CutMix */
     RNG_NEGATIVES = 0x6000, /* per-step negative sampling */
     RNG_SUBSET = 0x7000,    /* dataset subsets */
-    RNG_LINEVAL = 0x8000    /* linear evaluation */
+    RNG_LINEVAL = 0x8000,   /* linear evaluation */
+    RNG_FEWSHOT = 0x9000    /* few-label training subsets (lib/eval/fewshot.h) */
 };
 
 void rng_init(rng *r, uint64_t seed, uint64_t a, uint64_t b);

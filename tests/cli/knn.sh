@@ -12,7 +12,7 @@ if ! "$BIN/tests/test_knn" --gen "$G"; then
 fi
 
 # One line per result, "k sigma top1 top5", from the --json object.
-results() { tr '{' '\n' | sed -n -E 's/^"k":([0-9]+),"sigma":([^,]+),"top1":([^,]+),"top5":([^}]+)}.*/\1 \2 \3 \4/p'; }
+results() { tr '{' '\n' | sed -n -E 's/^"k":([0-9]+),"sigma":([^,]+),"top1":([^,]+),"top5":([^,}]+)[,}].*/\1 \2 \3 \4/p'; }
 # Both files hold the same (k, sigma) lines with values within 1e-9.
 same_results() {
     awk 'NR == FNR { a[$1 " " $2] = $3 " " $4; n++; next }
@@ -50,6 +50,76 @@ ok "knn -v --json: per_class array" ssl-knn -q -v --json "$G/train.sslt" "$G/tes
 check "knn -v --json: 10 classes" "$(grep -o '"class":' "$T/.out" | wc -l)" -eq 10
 ok "knn: test without class list accepted" ssl-knn -q -k 5 "$G/train.sslt" "$G/test_nolist.sslt"
 ok "knn: K = N_train accepted" ssl-knn -q -k 500 "$G/train.sslt" "$G/test.sslt"
+
+# --csv: a header and one row per (k, sigma) pair in the order given, the
+# same figures as --json; every field of the fixed columns parses.
+CSV_HEAD="k,sigma,labels_per_class,draws,top1,top1_std,top5,top5_std,n_train,n_test"
+# Each row: 10 fields; k, sigma, draws, n_* numbers; top1/top5 and their std in [0,1].
+csv_rows_ok() {
+    awk -F, 'NR == 1 { next }
+        { if (NF != 10) bad++
+          for (i = 1; i <= 10; i++) if (i != 3 && $i !~ /^-?[0-9.]+([eE][-+]?[0-9]+)?$/) bad++
+          if ($3 != "all" && $3 !~ /^[0-9]+$/) bad++
+          if ($5 < 0 || $5 > 1 || $7 < 0 || $7 > 1) bad++ }
+        END { exit !(NR > 1 && !bad) }' "$1"
+}
+ok "knn --csv runs" ssl-knn -q --csv -k 1,10,50,500 --sigma 0.1,0.5 "$G/train.sslt" "$G/test.sslt"
+cp "$T/.out" "$T/csv"
+check "knn --csv: header line" "$(head -1 "$T/csv")" = "$CSV_HEAD"
+check "knn --csv: 8 rows" "$(sed 1d "$T/csv" | wc -l)" -eq 8
+check "knn --csv: rows in the order given" "$(sed 1d "$T/csv" | cut -d, -f1,2 | tr '\n' ' ')" = "1,0.1 1,0.5 10,0.1 10,0.5 50,0.1 50,0.5 500,0.1 500,0.5 "
+if csv_rows_ok "$T/csv"; then pass "knn --csv: every field parses"; else fail "knn --csv: every field parses" "$(head -3 "$T/csv" | tr '\n' ';')"; fi
+check "knn --csv: full set: all, 1 draw, std 0, sizes" "$(sed 1d "$T/csv" | cut -d, -f3,4,6,8,9,10 | sort -u)" = "all,1,0,0,500,120"
+sed 1d "$T/csv" | awk -F, '{print $1, $2, $5, $7}' >"$T/csv.res"
+if same_results "$G/expected" "$T/csv.res"; then pass "knn --csv: figures match the reference"
+else fail "knn --csv: figures match the reference" "$(head -3 "$T/csv.res" | tr '\n' ';')"; fi
+fails "knn: --csv with --json" 2 "^ssl-knn: .*--csv.*--json" ssl-knn --csv --json "$G/train.sslt" "$G/test.sslt"
+
+# Few labels: class-balanced subsets of N rows per class, mean +- std over
+# the draws. The fixture's smallest class is class 4 (c4), 39 rows.
+FL="-k 1,10,500 --sigma 0.1,0.5 --labels-per-class 1,10"
+ok "knn --labels-per-class --csv" ssl-knn -q --csv $FL --draws 3 "$G/train.sslt" "$G/test.sslt"
+cp "$T/.out" "$T/fl"
+check "knn few labels --csv: header" "$(head -1 "$T/fl")" = "$CSV_HEAD"
+check "knn few labels --csv: 2 x 3 x 2 rows" "$(sed 1d "$T/fl" | wc -l)" -eq 12
+if csv_rows_ok "$T/fl"; then pass "knn few labels --csv: every field parses"; else fail "knn few labels --csv: every field parses" "$(head -3 "$T/fl" | tr '\n' ';')"; fi
+check "knn few labels --csv: labels_per_class, draws, n_train per row" \
+    "$(sed 1d "$T/fl" | cut -d, -f3,4,9,10 | uniq -c | awk '{print $1, $2}' | tr '\n' ' ')" = "6 1,3,10,120 6 10,3,100,120 "
+check "knn few labels --csv: k clipped to N x classes" "$(sed 1d "$T/fl" | cut -d, -f1 | tr '\n' ' ')" = "1 1 10 10 10 10 1 1 10 10 100 100 "
+check "knn few labels --csv: std over 3 draws is not 0" "$(sed 1d "$T/fl" | awk -F, '$6 > 0.001' | wc -l)" -ge 1
+ssl-knn -q --csv $FL --draws 3 "$G/train.sslt" "$G/test.sslt" >"$T/fl2" 2>/dev/null
+check "knn few labels: the same seed gives the same bytes" "$(cksum <"$T/fl")" = "$(cksum <"$T/fl2")"
+ssl-knn -q --csv $FL --draws 3 --threads 1 - "$G/test.sslt" <"$G/train.sslt" >"$T/fl3" 2>/dev/null
+check "knn few labels: 1 thread, training set on stdin, the same bytes" "$(cksum <"$T/fl")" = "$(cksum <"$T/fl3")"
+ssl-knn -q --csv $FL --draws 3 --seed 2 "$G/train.sslt" "$G/test.sslt" >"$T/fl4" 2>/dev/null
+check "knn few labels: another seed, other figures" "$(cksum <"$T/fl")" != "$(cksum <"$T/fl4")"
+# The mean and sample std of 3 draws from the means of 1, 2 and 3 draws
+# (draw d of a seed is the same whatever the draw count): d0 = m1,
+# d1 = 2 m2 - m1, d2 = 3 m3 - 2 m2.
+for d in 1 2 3; do
+    ssl-knn -q --csv -k 10 --labels-per-class 10 --draws $d "$G/train.sslt" "$G/test.sslt" 2>/dev/null | sed -n 2p >>"$T/m123"
+done
+check "knn few labels: mean and sample std over draws" "$(awk -F, '{ m[NR] = $5; s[NR] = $6 }
+    END { d0 = m[1]; d1 = 2 * m[2] - m[1]; d2 = 3 * m[3] - 2 * m[2]; mu = (d0 + d1 + d2) / 3
+          sd = sqrt(((d0 - mu)^2 + (d1 - mu)^2 + (d2 - mu)^2) / 2)
+          print (s[1] == 0 && (mu - m[3])^2 < 1e-18 && (sd - s[3])^2 < 1e-16 && sd > 0.001) }' "$T/m123")" = 1
+ok "knn few labels: clipping notice" ssl-knn -k 500 --labels-per-class 1 --draws 1 "$G/train.sslt" "$G/test.sslt"
+check "knn few labels: one notice line for the clipped k" "$(grep -c '^ssl-knn: notice: -k 500 clipped to the 10 labelled training rows' "$T/.err")" -eq 1
+check "knn few labels: text table shows mean +- std" "$(sed -n 2p "$T/.out" | awk '{print $1, $2, $3, $6, $9}')" = "1 1 10 ± ±"
+ok "knn few labels: --json" ssl-knn -q --json -k 10 --labels-per-class 5 "$G/train.sslt" "$G/test.sslt"
+check "knn few labels --json: the new keys" "$(grep -c '"n_train":50,"n_test":120,"dim":32,"nclasses":10,"labels_per_class":5,"draws":5,"seed":1,"top1_std":' "$T/.out")" -eq 1
+check "knn --json, full set: labels_per_class all" "$(grep -c '"labels_per_class":"all","draws":1,"top1_std":0,"top5_std":0,' "$T/json")" -eq 1
+ok "knn few labels: N = the smallest class" ssl-knn -q --csv -k 10 --labels-per-class 39 --draws 2 "$G/train.sslt" "$G/test.sslt"
+check "knn few labels: N = the smallest class: n_train" "$(sed -n 2p "$T/.out" | cut -d, -f9)" = 390
+fails "knn few labels: more than the smallest class" 1 \
+    "^ssl-knn: .*train.sslt: --labels-per-class 40: class 4 \(c4\) has only 39 training images$" \
+    ssl-knn --labels-per-class 10,40 "$G/train.sslt" "$G/test.sslt"
+fails "knn few labels: N = 0" 2 "^ssl-knn: --labels-per-class: 0 is out of range" \
+    ssl-knn --labels-per-class 0 "$G/train.sslt" "$G/test.sslt"
+fails "knn few labels: --draws 0" 2 "^ssl-knn: --draws: 0 is out of range" \
+    ssl-knn --labels-per-class 1 --draws 0 "$G/train.sslt" "$G/test.sslt"
+fails "knn: --draws without --labels-per-class" 2 "^ssl-knn: --draws needs --labels-per-class" \
+    ssl-knn --draws 3 "$G/train.sslt" "$G/test.sslt"
 
 # Bad inputs: one line "ssl-knn: FILE: problem", exit 1.
 fails "knn: K larger than the training set" 1 "^ssl-knn: .*train.sslt: .*larger than the training set" \
@@ -91,5 +161,17 @@ elif ssl-prep -q "$FM" -o "$T/fm-train.sslt" 2>"$T/prep.err" &&
         "$(awk '$1 == 20 && $2 == 0.07 {print ($3 - 0.8459)^2 <= 0.0005^2}' "$T/fm.res")" = 1
 else
     fail "knn: Fashion-MNIST raw pixels" "ssl-prep failed: $(head -c 300 "$T/prep.err")"
+fi
+# --version: "ssl-knn VERSION (COMMIT)" from a checkout, the same every run.
+ok "knn --version" ssl-knn --version
+cp "$T/.out" "$T/version"
+check "knn --version: one line, the VERSION file" "$(wc -l <"$T/version") $(cut -d' ' -f1,2 "$T/version")" = "1 ssl-knn $(cat "$TOP/VERSION")"
+ssl-knn --version >"$T/version2" 2>&1
+check "knn --version: the same bytes twice" "$(cksum <"$T/version")" = "$(cksum <"$T/version2")"
+if [ -e "$TOP/.git" ] && command -v git >/dev/null 2>&1; then
+    c=$(sed -n -E 's/^ssl-knn [^ ]+ \((.*-g)?([0-9a-f]{4,})(-dirty)?\)$/\2/p' "$T/version")
+    check "knn --version: a commit of this checkout ($(cat "$T/version"))" "$(git -C "$TOP" cat-file -t "${c:-none}" 2>/dev/null)" = commit
+else
+    skip "knn --version: commit" "not a git checkout"
 fi
 done_tests
