@@ -1,5 +1,6 @@
 /* common.c: the shared front end of the ssl-* tools (see common.h). */
 #include "common.h"
+#include "eval/pair.h"
 #include "nn/ops/ops.h"
 
 #include <errno.h>
@@ -178,80 +179,26 @@ void csv_num(double x, char sep) {
     else putchar(sep);
 }
 
-/* ---- feature pairs (ssl-knn, ssl-lineval) ---- */
-
-static void load_features(ssl_features *f, const char *path) {
-    ssl_err err;
-    if (features_load(f, path, &err)) {
-        const char *name = strcmp(path, "-") ? path : "<stdin>";
-        if (!strncmp(err.msg, name, strlen(name))) die("%s", err.msg);
-        die("%s: %s", name, err.msg);
-    }
-    if (f->n < 1) die("%s: no rows (empty set)", path);
-}
+/* ---- evaluation sets (ssl-knn, ssl-lineval) ---- */
 
 int load_feature_pair(ssl_features *tr, ssl_features *te, const char *train_path,
                       const char *test_path, int check_finite) {
-    load_features(tr, train_path);
-    load_features(te, test_path);
-    if (tr->dim != te->dim)
-        die("%s: feature dimension %d does not match the training features (%d)",
-            test_path, te->dim, tr->dim);
-    int nc = tr->nclasses > te->nclasses ? tr->nclasses : te->nclasses;
-    if (tr->classes && te->classes) {
-        if (tr->nclasses != te->nclasses)
-            die("%s: %d classes, the training features have %d", test_path, te->nclasses,
-                tr->nclasses);
-        for (int i = 0; i < tr->nclasses; i++)
-            if (strcmp(tr->classes[i], te->classes[i]))
-                die("%s: class %d is '%s', in the training features '%s'", test_path, i,
-                    te->classes[i], tr->classes[i]);
-    } else if (tr->classes || te->classes) {
-        nc = tr->classes ? tr->nclasses : te->nclasses;
-    }
-    const ssl_features *s[2] = { tr, te };
-    const char *p[2] = { train_path, test_path };
-    for (int k = 0; k < 2; k++)
-        for (int64_t i = 0; i < s[k]->n; i++)
-            if (s[k]->labels[i] < 0 || s[k]->labels[i] >= nc)
-                die("%s: label %d (row %lld) is outside the %d classes", p[k],
-                    (int)s[k]->labels[i], (long long)i, nc);
-    if (check_finite)
-        for (int k = 0; k < 2; k++)
-            for (int64_t i = 0; i < s[k]->n * s[k]->dim; i++)
-                if (!isfinite(s[k]->x[i]))
-                    die("%s: row %lld holds a value that is not finite", p[k],
-                        (long long)(i / s[k]->dim));
+    ssl_err err;
+    int nc;
+    if (eval_load_pair(tr, te, train_path, test_path, check_finite, &nc, &err))
+        die("%s", err.msg);
     return nc;
 }
 
-/* ---- few-label subsets (ssl-knn, ssl-lineval) ---- */
-
 void check_labels_per_class(const ssl_features *tr, int nc, const char *train_path,
                             const int *lpc, int n) {
-    int64_t have;
-    int c = fewshot_smallest_class(tr->labels, tr->n, nc, &have);
-    if (c < 0) die("%s: labels do not allow a labelled subset", train_path);
-    for (int i = 0; i < n; i++) {
-        if (lpc[i] <= have) continue;
-        const char *name = tr->classes && c < tr->nclasses ? tr->classes[c] : NULL;
-        die("%s: --labels-per-class %d: class %d%s%s%s has only %lld training image%s",
-            train_path, lpc[i], c, name ? " (" : "", name ? name : "", name ? ")" : "",
-            (long long)have, have == 1 ? "" : "s");
-    }
+    ssl_err err;
+    if (eval_check_labels_per_class(tr, nc, train_path, lpc, n, &err)) die("%s", err.msg);
 }
 
 void draw_labelled_subset(const ssl_features *tr, int nc, const char *train_path, int per_class,
                           uint64_t seed, int draw, float *x, int32_t *y) {
-    int64_t m = (int64_t)nc * per_class;
-    int64_t *idx = malloc((size_t)m * sizeof *idx);
     ssl_err err;
-    if (!idx) die("out of memory");
-    if (fewshot_select(tr->labels, tr->n, nc, per_class, seed, draw, idx, &err))
+    if (eval_labelled_subset(tr, nc, per_class, seed, draw, x, y, &err))
         die("%s: --labels-per-class %d: %s", train_path, per_class, err.msg);
-    for (int64_t i = 0; i < m; i++) {
-        memcpy(x + i * tr->dim, tr->x + idx[i] * tr->dim, (size_t)tr->dim * sizeof *x);
-        y[i] = tr->labels[idx[i]];
-    }
-    free(idx);
 }

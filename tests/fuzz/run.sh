@@ -42,7 +42,7 @@ LIBS="$(pkg-config --libs $PKGS) -lopenblas -lm -pthread"
 # what they call); nothing from the compute library.
 LIB_SRC="util/value stream/sslt_common stream/sslt_read stream/sslt_write stream/dataset
          data/prep_idx data/prep_cifar data/prep_images data/prep_archive data/image data/prep
-         util/threads util/rng util/err util/clock run/prep"
+         util/threads util/rng util/err util/clock run/prep eval/pair eval/fewshot"
 mkdir -p "$OUT/obj" "$OUT/crashes" || exit 1
 
 objs=
