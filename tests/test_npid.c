@@ -74,8 +74,8 @@ static void test_loss(float lambda, int cutmix, float scale) {
     rng_init(&r, 7, (uint64_t)(lambda * 10), (uint64_t)cutmix);
     fill_uniform(&r, s, B * K, -scale, scale);
     for (int i = 0; i < B * K; i++) sd[i] = s[i];
-    double L = npid_loss(s, B, K, t1, cutmix ? t2 : NULL, lam, tau, lambda, alpha,
-                         ds, pt, &ce, &kl);
+    const npid_config lc = {.tau = tau, .lambda = lambda, .alpha = alpha};
+    double L = npid_loss(s, B, K, t1, cutmix ? t2 : NULL, lam, &lc, ds, pt, &ce, &kl);
     double R = ref_loss(sd, B, K, it1, cutmix ? it2 : NULL, lam, tau, lambda, alpha,
                         NULL, u0, &rce, &kld, &klc);
     const char *tag = cutmix ? "cutmix" : "plain";
@@ -138,10 +138,11 @@ static void test_loss_threads(void) {
     rng_init(&r, 3, 0, 0);
     fill_uniform(&r, s, B * K, -1, 1);
     for (int b = 0; b < B; b++) { t1[b] = b; t2[b] = (b + 4) % B; }
+    const npid_config lc = {.tau = 0.2f, .lambda = 20, .alpha = 0.5f};
     ssl_set_threads(1);
-    double l1 = npid_loss(s, B, K, t1, t2, 0.7f, 0.2f, 20, 0.5f, d1, NULL, NULL, NULL);
+    double l1 = npid_loss(s, B, K, t1, t2, 0.7f, &lc, d1, NULL, NULL, NULL);
     ssl_set_threads(2);
-    double l2 = npid_loss(s, B, K, t1, t2, 0.7f, 0.2f, 20, 0.5f, d2, NULL, NULL, NULL);
+    double l2 = npid_loss(s, B, K, t1, t2, 0.7f, &lc, d2, NULL, NULL, NULL);
     T_OK(l1 == l2 && memcmp(d1, d2, sizeof d1) == 0, "loss: 1 and 2 threads agree bit for bit");
 }
 
@@ -149,7 +150,7 @@ static void test_loss_threads(void) {
 
 static npid_config config(npid_negatives neg, int64_t k, float tau, float lambda,
                           npid_write_rule w) {
-    npid_config c = {neg, k, tau, lambda, 0.5f, 0.5f, w, 1.0f};
+    npid_config c = {neg, k, tau, lambda, 0.5f, 0.5f, w, 1.0f, 0, 0, KL_TERMS_BOTH};
     return c;
 }
 
@@ -447,7 +448,7 @@ static void test_fixture(void) {
         for (int w = 0; w < 2; w++) {
             npid_config cfg = {mode ? NEG_K : NEG_ALL, N - B, (float)hy[0], (float)hy[1],
                                (float)hy[2], (float)hy[3], w ? BANK_WRITE_GRAD : BANK_WRITE_NPID,
-                               (float)hy[4]};
+                               (float)hy[4], 0, 0, KL_TERMS_BOTH};
             npid *p = npid_new(&cfg, N, D, B, NULL);
             rng r;
             rng_init(&r, 1, RNG_NEGATIVES, 0);

@@ -21,6 +21,54 @@
 #include "util/threads.h"
 #include "run/train.h"
 
+/* The SqrtKL variant keys: defaults, checks, the npid mapping, and
+ * checkpoints written before the keys existed (absent = default). */
+static void kl_config_tests(void) {
+    train_config c;
+    ssl_err err = {0};
+    npid_config n;
+    train_config_default(&c, "paper", 32, 32);
+    T_OK(c.kl_keepgrad == 0 && c.kl_reverse == 1 && !strcmp(c.kl_terms, "both"),
+         "config: SqrtKL variant defaults (no keepgrad, reverse, both terms)");
+    train_npid_config(&c, &n);
+    T_OK(!n.kl_keepgrad && !n.kl_forward && n.kl_terms == KL_TERMS_BOTH, "config: default npid variant");
+    sv *now = train_config_to_sv(&c), *old = sv_map();
+    for (size_t i = 0; i < sv_len(now); i++)
+        if (strncmp(sv_key(now, i), "kl_", 3)) sv_set(old, sv_key(now, i), sv_copy(sv_at(now, i)));
+    T_OK(!sv_get(old, "kl_keepgrad"), "config: a map without the SqrtKL keys (older checkpoint)");
+    T_EQ(train_config_compare(old, now, &err), 0, "config: absent SqrtKL keys compare as the defaults");
+    train_config o;
+    train_config_default(&o, "paper", 32, 32);
+    T_OK(train_config_apply(&o, old, &err) == 0 && o.kl_reverse == 1 && !strcmp(o.kl_terms, "both"),
+         "config: an older map applies, defaults kept");
+    c.kl_keepgrad = 1;
+    sv_free(now);
+    now = train_config_to_sv(&c);
+    T_OK(train_config_compare(old, now, &err) < 0 && strstr(err.msg, "--kl-keepgrad: 0 in the checkpoint, 1 now"),
+         "config: keepgrad against an older checkpoint is refused, naming --kl-keepgrad");
+    c.kl_keepgrad = 0, c.kl_reverse = 0;
+    sv_free(now);
+    now = train_config_to_sv(&c);
+    T_OK(train_config_compare(old, now, &err) < 0 && strstr(err.msg, "--kl-forward"),
+         "config: a changed direction is refused, naming --kl-forward");
+    train_npid_config(&c, &n);
+    T_OK(n.kl_forward == 1, "config: kl_reverse 0 is the forward direction");
+    c.kl_reverse = 1;
+    snprintf(c.kl_terms, sizeof c.kl_terms, "l1");
+    T_OK(train_config_check(&c, &err) < 0 && strstr(err.msg, "--kl-terms") &&
+         strstr(err.msg, "--kl-keepgrad"), "config: l1 without keepgrad refused, naming the flags");
+    c.kl_keepgrad = 1;
+    T_EQ(train_config_check(&c, &err), 0, "config: l1 with keepgrad accepted");
+    train_npid_config(&c, &n);
+    T_OK(n.kl_keepgrad == 1 && n.kl_terms == KL_TERMS_L1, "config: l1 with keepgrad mapped");
+    c.kl_reverse = 0;
+    T_OK(train_config_check(&c, &err) < 0 && strstr(err.msg, "--kl-terms"),
+         "config: l1 in the forward direction refused");
+    snprintf(c.kl_terms, sizeof c.kl_terms, "l3");
+    T_OK(train_config_check(&c, &err) < 0 && strstr(err.msg, "'l3'"), "config: unknown kl_terms refused");
+    sv_free(now), sv_free(old);
+}
+
 static int config_tests(void) {
     train_config p, n, q;
     ssl_err err = {0};
@@ -66,6 +114,7 @@ static int config_tests(void) {
     r.tau = -1;
     T_OK(train_config_check(&r, &err) < 0 && strstr(err.msg, "--tau"), "config: bad tau named");
     sv_free(ov), sv_free(m), sv_free(m2);
+    kl_config_tests();
     return 0;
 }
 

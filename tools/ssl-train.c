@@ -32,6 +32,10 @@ static const char usage_text[] =
     "  --bank-write npid|grad  bank write rule (paper: grad, npid: npid)\n"
     "  --bank-lr F             grad write step factor ((1-m)/m)\n"
     "  --lambda L, --alpha A   SqrtKL weight and power (paper 20 and 0.5, npid 0)\n"
+    "  --kl-keepgrad           SqrtKL: the gradient also flows through u = p^A / sum p^A\n"
+    "  --kl-forward            SqrtKL as KL(u||p) (default KL(p||u))\n"
+    "  --kl-terms both|l1|l2   keep both terms of KL(p||u) = L1 + L2 or one (l1, l2\n"
+    "                          need --kl-keepgrad; default both)\n"
     "  --cutmix A, --no-cutmix CutMix Beta(A, A) (paper 0.5, npid off)\n"
     "  --batch B               batch (paper 512, npid 128; clipped to N)\n"
     "  --lr LR, --wd WD, --momentum MU   SGD (paper 1.0 1e-4 0.9, npid 0.03 5e-4 0.9)\n"
@@ -55,13 +59,14 @@ enum {
     O_RECIPE = 256, O_NEG, O_TAU, O_BANKM, O_BANKW, O_BANKLR, O_LAMBDA, O_ALPHA, O_CUTMIX,
     O_NOCUTMIX, O_BATCH, O_LR, O_WD, O_MOM, O_SCHED, O_MILES, O_GAMMA, O_WARMUP, O_FLIP,
     O_JITTER, O_GRAY, O_CROP, O_BLUR, O_EPOCHS, O_CKEVERY, O_MAXSTEPS, O_DET, O_SEED, O_LOG,
-    O_MON, O_MONK, O_MONS, O_THREADS, O_HELP, O_VERSION
+    O_MON, O_MONK, O_MONS, O_THREADS, O_HELP, O_VERSION, O_KLKEEP, O_KLFWD, O_KLTERMS
 };
 
 static const struct option long_opts[] = {
     {"recipe", 1, 0, O_RECIPE}, {"negatives", 1, 0, O_NEG}, {"k-negatives", 1, 0, 'k'},
     {"tau", 1, 0, O_TAU}, {"bank-momentum", 1, 0, O_BANKM}, {"bank-write", 1, 0, O_BANKW},
     {"bank-lr", 1, 0, O_BANKLR}, {"lambda", 1, 0, O_LAMBDA}, {"alpha", 1, 0, O_ALPHA},
+    {"kl-keepgrad", 0, 0, O_KLKEEP}, {"kl-forward", 0, 0, O_KLFWD}, {"kl-terms", 1, 0, O_KLTERMS},
     {"cutmix", 1, 0, O_CUTMIX}, {"no-cutmix", 0, 0, O_NOCUTMIX}, {"batch", 1, 0, O_BATCH},
     {"lr", 1, 0, O_LR}, {"wd", 1, 0, O_WD}, {"momentum", 1, 0, O_MOM},
     {"schedule", 1, 0, O_SCHED}, {"milestones", 1, 0, O_MILES}, {"gamma", 1, 0, O_GAMMA},
@@ -263,6 +268,7 @@ int main(int argc, char **argv) {
     static const char *const negs[] = {"all", "k", "0", NULL};
     static const char *const writes[] = {"npid", "grad", NULL};
     static const char *const scheds[] = {"cosine", "step", "constant", NULL};
+    static const char *const terms[] = {"both", "l1", "l2", NULL};
     opts o = {.max_steps = -1};
     long long ll[TRAIN_MAX_MILESTONES];
     int c, n;
@@ -283,6 +289,9 @@ int main(int argc, char **argv) {
         case O_BANKLR: set_ov(&o, "bank_lr", sv_float(parse_double("--bank-lr", optarg, 0, 1e6))); break;
         case O_LAMBDA: set_ov(&o, "lambda", sv_float(parse_double("--lambda", optarg, 0, 1e6))); break;
         case O_ALPHA: set_ov(&o, "alpha", sv_float(parse_double("--alpha", optarg, 1e-6, 1 - 1e-6))); break;
+        case O_KLKEEP: set_ov(&o, "kl_keepgrad", sv_int(1)); break;
+        case O_KLFWD: set_ov(&o, "kl_reverse", sv_int(0)); break;
+        case O_KLTERMS: set_ov(&o, "kl_terms", sv_str(terms[parse_choice("--kl-terms", optarg, terms)])); break;
         case O_CUTMIX: set_ov(&o, "cutmix", sv_float(parse_double("--cutmix", optarg, 0, 1e6))); break;
         case O_NOCUTMIX: set_ov(&o, "cutmix", sv_float(0)); break;
         case O_BATCH: set_ov(&o, "batch", sv_int(parse_int("--batch", optarg, 2, 1 << 20))); break;

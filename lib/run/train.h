@@ -14,7 +14,9 @@
  *
  * Configuration as a value map (train_config_to_sv) uses the long flag
  * names with '-' written '_' (tau, bank_momentum, k_negatives, ...), so a
- * refused resume names the flag. */
+ * refused resume names the flag (kl_reverse is set by --kl-forward). Keys
+ * added after the first checkpoints (kl_keepgrad, kl_reverse, kl_terms) may
+ * be absent from a stored map: absent means the default. */
 #ifndef SSL_TRAIN_H
 #define SSL_TRAIN_H
 #include <signal.h>
@@ -38,6 +40,9 @@ typedef struct {
     char bank_write[8];           /* "npid" or "grad" */
     double bank_lr;               /* grad write step factor, default (1-m)/m */
     double lambda, alpha;         /* SqrtKL */
+    int64_t kl_keepgrad;          /* 0/1: the gradient also flows through u */
+    int64_t kl_reverse;           /* 1: KL(p||u) (default), 0: KL(u||p) (--kl-forward) */
+    char kl_terms[8];             /* "both", "l1", "l2" (l1/l2 need keepgrad, reverse) */
     double cutmix;                /* Beta(alpha, alpha); 0 = off */
     int64_t batch;
     double lr, wd, momentum;
@@ -70,7 +75,8 @@ int train_config_check(const train_config *c, ssl_err *err);
  * but epochs, ckpt_every_steps, deterministic and the monitor settings). */
 sv *train_critical_keys(void);
 /* Compare the critical keys of two configuration maps: 0 if equal, else
- * -1 with err "--tau: 0.1 in the checkpoint, 0.2 now" style. */
+ * -1 with err "--tau: 0.1 in the checkpoint, 0.2 now" style. A later key
+ * absent from stored compares as its default. */
 int train_config_compare(const sv *stored, const sv *now, ssl_err *err);
 /* Derived settings for the compute library. */
 void train_npid_config(const train_config *c, npid_config *n);

@@ -22,17 +22,24 @@ typedef struct {
     size_t off;
     size_t len;                   /* K_STR: buffer size */
     int critical;
+    int later;                    /* added after checkpoints existed: absent = default */
+    const char *flag;             /* for messages when not --key (NULL: --key) */
 } key_def;
 
-#define S(k, crit) {#k, K_STR, offsetof(train_config, k), sizeof(((train_config *)0)->k), crit}
-#define I(k, crit) {#k, K_INT, offsetof(train_config, k), 0, crit}
-#define D(k, crit) {#k, K_DBL, offsetof(train_config, k), 0, crit}
+#define S(k, crit) {#k, K_STR, offsetof(train_config, k), sizeof(((train_config *)0)->k), crit, 0, NULL}
+#define I(k, crit) {#k, K_INT, offsetof(train_config, k), 0, crit, 0, NULL}
+#define D(k, crit) {#k, K_DBL, offsetof(train_config, k), 0, crit, 0, NULL}
+/* critical keys added later (absent from older checkpoints) */
+#define LATER_S(k) {#k, K_STR, offsetof(train_config, k), sizeof(((train_config *)0)->k), 1, 1, NULL}
+#define LATER_I(k, flag) {#k, K_INT, offsetof(train_config, k), 0, 1, 1, flag}
 
 static const key_def keys[] = {
     S(recipe, 1), S(negatives, 1), I(k_negatives, 1), D(tau, 1), D(bank_momentum, 1),
-    S(bank_write, 1), D(bank_lr, 1), D(lambda, 1), D(alpha, 1), D(cutmix, 1),
-    I(batch, 1), D(lr, 1), D(wd, 1), D(momentum, 1), S(schedule, 1),
-    {"milestones", K_LIST, offsetof(train_config, milestones), 0, 1},
+    S(bank_write, 1), D(bank_lr, 1), D(lambda, 1), D(alpha, 1),
+    LATER_I(kl_keepgrad, NULL), LATER_I(kl_reverse, "--kl-forward (kl_reverse)"),
+    LATER_S(kl_terms),
+    D(cutmix, 1), I(batch, 1), D(lr, 1), D(wd, 1), D(momentum, 1), S(schedule, 1),
+    {"milestones", K_LIST, offsetof(train_config, milestones), 0, 1, 0, NULL},
     D(gamma, 1), I(warmup, 1), I(epochs, 0),
     D(flip, 1), D(jitter, 1), D(gray, 1), D(crop_scale, 1),
     D(brightness, 1), D(contrast, 1), D(saturation, 1), D(hue, 1), D(blur, 1),
@@ -61,6 +68,9 @@ int train_config_default(train_config *c, const char *recipe, int h, int w) {
     c->bank_lr = (1 - c->bank_momentum) / c->bank_momentum;
     c->lambda = paper ? 20 : 0;
     c->alpha = 0.5;
+    c->kl_keepgrad = 0;
+    c->kl_reverse = 1;
+    snprintf(c->kl_terms, sizeof c->kl_terms, "both");
     c->cutmix = paper ? 0.5 : 0;
     c->batch = paper ? 512 : 128;
     c->lr = paper ? 1.0 : 0.03;
@@ -184,6 +194,12 @@ int train_config_check(const train_config *c, ssl_err *err) {
     RANGE(c->bank_lr >= 0 && isfinite(c->bank_lr), "--bank-lr", "must be >= 0");
     RANGE(c->lambda >= 0 && isfinite(c->lambda), "--lambda", "must be >= 0");
     RANGE(c->alpha > 0 && c->alpha < 1, "--alpha", "must be in (0, 1)");
+    RANGE(c->kl_keepgrad == 0 || c->kl_keepgrad == 1, "--kl-keepgrad", "must be 0 or 1");
+    RANGE(c->kl_reverse == 0 || c->kl_reverse == 1, "--kl-forward", "kl_reverse must be 0 or 1");
+    RANGE(!strcmp(c->kl_terms, "both") || !strcmp(c->kl_terms, "l1") ||
+          !strcmp(c->kl_terms, "l2"), "--kl-terms", "'%s' is not one of both, l1, l2", c->kl_terms);
+    RANGE(!strcmp(c->kl_terms, "both") || (c->kl_keepgrad && c->kl_reverse), "--kl-terms",
+          "%s needs --kl-keepgrad and not --kl-forward", c->kl_terms);
     RANGE(c->cutmix >= 0 && isfinite(c->cutmix), "--cutmix", "must be >= 0");
     RANGE(c->batch >= 2, "--batch", "must be at least 2");
     RANGE(c->lr >= 0 && isfinite(c->lr), "--lr", "must be >= 0");
@@ -234,13 +250,20 @@ static void value_str(char *buf, size_t len, const sv *v) {
 }
 
 int train_config_compare(const sv *stored, const sv *now, ssl_err *err) {
+    train_config def;
+    train_config_default(&def, "paper", 32, 32);  /* the later keys' defaults */
     for (int i = 0; i < NKEYS; i++) {
         if (!keys[i].critical) continue;
         const sv *a = sv_get(stored, keys[i].key), *b = sv_get(now, keys[i].key);
-        if (a && b && sv_equal(a, b)) continue;
+        sv *dv = !a && keys[i].later ? key_value(&def, &keys[i]) : NULL;
+        if (dv) a = dv;
+        int same = a && b && sv_equal(a, b);
         char flag[64], va[128], vb[128];
-        flag_name(flag, sizeof flag, keys[i].key);
         value_str(va, sizeof va, a);
+        sv_free(dv);
+        if (same) continue;
+        if (keys[i].flag) snprintf(flag, sizeof flag, "%s", keys[i].flag);
+        else flag_name(flag, sizeof flag, keys[i].key);
         value_str(vb, sizeof vb, b);
         ssl_fail(err, SSL_EARG,
                  "%s: %s in the checkpoint, %s now; a resumed run must keep its critical settings",
@@ -257,6 +280,10 @@ void train_npid_config(const train_config *c, npid_config *n) {
     n->tau = (float)c->tau;
     n->lambda = (float)c->lambda;
     n->alpha = (float)c->alpha;
+    n->kl_keepgrad = c->kl_keepgrad != 0;
+    n->kl_forward = !c->kl_reverse;
+    n->kl_terms = !strcmp(c->kl_terms, "l1") ? KL_TERMS_L1
+                : !strcmp(c->kl_terms, "l2") ? KL_TERMS_L2 : KL_TERMS_BOTH;
     n->m = (float)c->bank_momentum;
     n->write = !strcmp(c->bank_write, "grad") ? BANK_WRITE_GRAD : BANK_WRITE_NPID;
     n->bank_lr = (float)c->bank_lr;

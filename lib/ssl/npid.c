@@ -4,7 +4,8 @@
  * One step normalises the head outputs (z = f / max(||f||, 1e-12)), picks
  * the bank columns (the batch's own rows first, then the negatives),
  * gathers those rows (Ws), computes the cosine logits s = z Ws^T, the loss
- * CE(p^tau) + lambda * SqrtKL and its logit gradient row by row, then
+ * CE(p^tau) + lambda * SqrtKL (or one of its variants, kl_variant_row) and
+ * its logit gradient row by row, then
  * dz = dS Ws, df (the gradient through the normalisation) and finally the
  * bank write (`npid` momentum rule or the `grad` rule, whose deltas are one
  * more GEMM). The three large products are cblas_sgemm; the per-row
@@ -53,6 +54,21 @@ struct npid {
 
 /* ---- the loss, row by row ---- */
 
+/* The SqrtKL variants (ssl-method(7), THE LOSS, SqrtKL variants): KLM_A is
+ * the default (reverse, u constant), B reverse + keepgrad, C forward (u
+ * constant), D forward + keepgrad, L1 and L2 one term of the closed form
+ * (with keepgrad, reverse). */
+enum { KLM_A, KLM_B, KLM_C, KLM_D, KLM_L1, KLM_L2 };
+
+/* The variant of cfg, or -1 for a combination that is refused. */
+static int kl_mode(const npid_config *c) {
+    if (c->kl_terms == KL_TERMS_BOTH)
+        return c->kl_forward ? (c->kl_keepgrad ? KLM_D : KLM_C) : (c->kl_keepgrad ? KLM_B : KLM_A);
+    if (c->kl_terms != KL_TERMS_L1 && c->kl_terms != KL_TERMS_L2) return -1;
+    if (!c->kl_keepgrad || c->kl_forward) return -1;
+    return c->kl_terms == KL_TERMS_L1 ? KLM_L1 : KLM_L2;
+}
+
 typedef struct {
     const float *s;
     int64_t K;
@@ -62,7 +78,62 @@ typedef struct {
     float *ds, *pt;               /* [B, K] outputs (pt also scratch) */
     double *ce, *kl;              /* [B] */
     unsigned char *ok;            /* [B] or NULL */
+    int mode;                     /* KLM_* */
 } loss_job;
+
+/* Row b of a variant other than KLM_A (lambda != 0), after the max mx: the
+ * same passes as loss_rows, with e^(alpha v) (v = s - mx) also summed
+ * weighted by v for E_u[s] and recomputed from e^v in pass 2 for
+ * u = e^(alpha v) / sum e^(alpha v). Per row, before lambda / B:
+ *   L1 = (1-a) sum p log p,  L2 = log sum p^a,  KL(p||u) = L1 + L2,
+ *   KL(u||p) = (a-1) E_u[s] + logsumexp(s) - logsumexp(a s);
+ *   g1 = (1-a) p (s - E_p[s]) = dL1,  g2 = a (u - p) = dL2,
+ *   gC = p - u (KL(u||p), u constant),  gD = a (a-1) u (s - E_u[s]) (through u).
+ * B = g1 + g2, C = gC, D = gC + gD, L1 = g1, L2 = g2. */
+static void kl_variant_row(const loss_job *j, int64_t b, float mx, int64_t a, int64_t c,
+                           double lam) {
+    const int64_t K = j->K;
+    const float *x = j->s + b * K;
+    float *ds = j->ds + b * K, *pt = j->pt + b * K;
+    const double invt = 1.0 / j->tau, al = j->alpha;
+    const float invtf = (float)invt, alf = j->alpha;
+    const int half = j->alpha == 0.5f, m = j->mode;
+    double zt = 0, z1 = 0, A = 0, q = 0, Au = 0;
+    for (int64_t k = 0; k < K; k++) {
+        float v = x[k] - mx;
+        float e = expf(v * invtf), e1 = expf(v), ea = half ? sqrtf(e1) : expf(alf * v);
+        ds[k] = e;
+        pt[k] = e1;
+        zt += e;
+        z1 += e1;
+        A += (double)e1 * v;
+        q += ea;
+        Au += (double)ea * v;
+    }
+    double lzt = log(zt);
+    j->ce[b] = -(lam * (((double)x[a] - mx) * invt - lzt)
+                 + (1 - lam) * (((double)x[c] - mx) * invt - lzt));
+    double lz1 = log(z1), lq = log(q), pbar = A / z1, ubar = Au / q;
+    double l1 = (1 - al) * (pbar - lz1), l2 = lq - al * lz1;
+    j->kl[b] = m == KLM_L1 ? l1 : m == KLM_L2 ? l2 : m == KLM_B ? l1 + l2
+             : (al - 1) * ubar + lz1 - lq;
+    const double ct = invt / j->B, cl = (double)j->lambda / j->B;
+    /* ds = p^tau / (B tau) + c1 p (v - E_p v) + cp (p - u) + cd u (v - E_u v) */
+    const float c1 = (float)(m == KLM_B || m == KLM_L1 ? cl * (1 - al) : 0);
+    const float cp = (float)(m == KLM_B || m == KLM_L2 ? -cl * al : m == KLM_C || m == KLM_D ? cl : 0);
+    const float cd = (float)(m == KLM_D ? cl * al * (al - 1) : 0);
+    const float rzt = (float)(1.0 / zt), ctf = (float)ct, rz1 = (float)(1.0 / z1);
+    const float rq = (float)(1.0 / q), pbf = (float)pbar, ubf = (float)ubar;
+    for (int64_t k = 0; k < K; k++) {
+        float v = x[k] - mx;
+        float p = ds[k] * rzt, p1 = pt[k] * rz1;
+        float u = (half ? sqrtf(pt[k]) : expf(alf * v)) * rq;
+        pt[k] = p;
+        ds[k] = p * ctf + c1 * p1 * (v - pbf) + cp * (p1 - u) + cd * u * (v - ubf);
+    }
+    ds[a] -= (float)(lam * ct);
+    ds[c] -= (float)((1 - lam) * ct);
+}
 
 /* For each row: max, then (pass 1) the unnormalised exponentials and their
  * sums in double, then (pass 2) p^tau and dL/ds. pass 1 keeps exp((s-mx)/tau)
@@ -88,6 +159,10 @@ static void loss_rows(void *ctx, int64_t b0, int64_t b1, int tid) {
             for (int64_t k = 0; ok && k < K; k++)
                 if (k != a && x[k] == mx) ok = 0;     /* a tie is not a hit */
             j->ok[b] = (unsigned char)ok;
+        }
+        if (kl_on && j->mode != KLM_A) {
+            kl_variant_row(j, b, mx, a, c, lam);
+            continue;
         }
         double zt = 0, z1 = 0, A = 0, q = 0;
         if (!kl_on) {
@@ -139,9 +214,16 @@ static void loss_rows(void *ctx, int64_t b0, int64_t b1, int tid) {
 }
 
 double npid_loss(const float *s, int B, int K, const int32_t *t1,
-                 const int32_t *t2, float lam, float tau, float lambda,
-                 float alpha, float *ds, float *ptau, double *ce, double *kl) {
+                 const int32_t *t2, float lam, const npid_config *cfg,
+                 float *ds, float *ptau, double *ce, double *kl) {
     double loss = NAN, sce = 0, skl = 0;
+    const float lambda = cfg->lambda;
+    const int mode = kl_mode(cfg);
+    if (mode < 0) {
+        if (ce) *ce = NAN;
+        if (kl) *kl = NAN;
+        return NAN;
+    }
     int64_t *tt = malloc(sizeof *tt * 2 * (size_t)B);
     double *rows = malloc(sizeof *rows * 2 * (size_t)B);
     float *pt = ptau ? ptau : malloc(sizeof *pt * (size_t)B * K);
@@ -150,8 +232,8 @@ double npid_loss(const float *s, int B, int K, const int32_t *t1,
             tt[b] = t1[b];
             tt[B + b] = t2 ? t2[b] : t1[b];
         }
-        loss_job j = {s, K, B, tt, t2 ? tt + B : NULL, lam, tau, lambda, alpha,
-                      ds, pt, rows, rows + B, NULL};
+        loss_job j = {s, K, B, tt, t2 ? tt + B : NULL, lam, cfg->tau, lambda, cfg->alpha,
+                      ds, pt, rows, rows + B, NULL, mode};
         ssl_parallel_for(B, 1, loss_rows, &j);
         for (int b = 0; b < B; b++) {
             sce += rows[b];
@@ -288,6 +370,12 @@ npid *npid_new(const npid_config *cfg, int64_t N, int d, int max_batch, ssl_err 
         ssl_fail(err, SSL_EARG, "npid: bad configuration (tau %g, lambda %g, alpha %g, m %g, "
                  "bank_lr %g, k %lld)", cfg->tau, cfg->lambda, cfg->alpha, cfg->m, cfg->bank_lr,
                  (long long)cfg->k);
+        return NULL;
+    }
+    if (kl_mode(cfg) < 0) {
+        ssl_fail(err, SSL_EARG, "npid: SqrtKL terms %d need kl_keepgrad and the reverse "
+                 "direction (kl_keepgrad %d, kl_forward %d)", (int)cfg->kl_terms,
+                 cfg->kl_keepgrad, cfg->kl_forward);
         return NULL;
     }
     npid *p = calloc(1, sizeof *p);
@@ -504,7 +592,7 @@ int npid_step(npid *p, const float *f, int B, const int64_t *idx,
                 p->z, d, W, d, 0.0f, p->s, (int)K);
     loss_job lj = {p->s, K, B, p->t1, perm ? p->t2 : NULL, lam, p->cfg.tau,
                    p->cfg.lambda, p->cfg.alpha, p->ds, p->pt, p->row_ce, p->row_kl,
-                   p->row_ok};
+                   p->row_ok, kl_mode(&p->cfg)};
     ssl_parallel_for(B, 1, loss_rows, &lj);
     double ce = 0, kl = 0;
     int hits = 0;

@@ -13,6 +13,11 @@
 
 typedef enum { NEG_ALL, NEG_K, NEG_NONE } npid_negatives;
 typedef enum { BANK_WRITE_NPID, BANK_WRITE_GRAD } npid_write_rule;
+/* Which terms of SqrtKL's closed form KL(p||u) = L1 + L2 the loss keeps:
+ * L1 = (1-alpha) sum p log p, L2 = log sum p^alpha (ssl-method(7), THE
+ * LOSS, SqrtKL variants). L1 or L2 alone needs kl_keepgrad and the reverse
+ * direction. */
+typedef enum { KL_TERMS_BOTH, KL_TERMS_L1, KL_TERMS_L2 } npid_kl_terms;
 
 typedef struct {
     npid_negatives neg;           /* all / k / 0 (in-batch only) */
@@ -22,6 +27,11 @@ typedef struct {
     float m;                      /* bank momentum */
     npid_write_rule write;        /* npid or grad */
     float bank_lr;                /* grad write step factor, default (1-m)/m */
+    /* The SqrtKL variant; all 0 is the default, KL(p||u) with
+     * u = p^alpha / sum p^alpha held constant. */
+    int kl_keepgrad;              /* 1: the gradient also flows through u */
+    int kl_forward;               /* 1: KL(u||p) (config key kl_reverse = 0) */
+    npid_kl_terms kl_terms;       /* both, or L1 / L2 alone */
 } npid_config;
 
 typedef struct {
@@ -38,7 +48,8 @@ typedef struct npid npid;
  * N bytes + 4 N bytes for the sampler). A NEG_K with k > N - max_batch is
  * clipped per step to N - B (no error). Returns NULL with err on a bad config
  * (N < 1, d < 1, max_batch < 1 or > N, tau <= 0, k < 0, m not in (0, 1],
- * lambda < 0, non-finite values) or when out of memory. */
+ * lambda < 0, non-finite values, kl_terms L1/L2 without kl_keepgrad or with
+ * kl_forward) or when out of memory. */
 npid *npid_new(const npid_config *cfg, int64_t N, int d, int max_batch, ssl_err *err);
 void npid_free(npid *p);          /* NULL is a no-op */
 /* The detail of the last error of npid_step (never NULL). */
@@ -69,15 +80,17 @@ int npid_step(npid *p, const float *f, int B, const int64_t *idx,
 int npid_write_last(npid *p, float *bank);
 
 /* The loss on given logits s [B, K] (cosines), targets t1[b] (weight lam)
- * and t2[b] (weight 1 - lam; t2 NULL: lam = 1). Writes ds [B, K] = dL/ds
- * (u = p^alpha / sum p^alpha held constant, ssl-method(7), THE LOSS) and, if
+ * and t2[b] (weight 1 - lam; t2 NULL: lam = 1), with cfg's tau, lambda,
+ * alpha and SqrtKL variant (the other fields are not used). Writes
+ * ds [B, K] = dL/ds (ssl-method(7), THE LOSS) and, if
  * ptau != NULL, p^tau [B, K]. Returns the loss, *ce and *kl (batch means;
  * with lambda == 0 the temperature-1 softmax is skipped and *kl is 0).
  * Rows run on the thread pool; the result does not depend on the thread
- * count. Returns NaN if out of memory (it allocates when ptau is NULL). */
+ * count. Returns NaN if out of memory (it allocates when ptau is NULL) or
+ * if the variant is one npid_new refuses. */
 double npid_loss(const float *s, int B, int K, const int32_t *t1,
-                 const int32_t *t2, float lam, float tau, float lambda,
-                 float alpha, float *ds, float *ptau, double *ce, double *kl);
+                 const int32_t *t2, float lam, const npid_config *cfg,
+                 float *ds, float *ptau, double *ce, double *kl);
 
 /* The two bank writes on their own (npid_step calls them; tests use them).
  * npid: bank[idx[b]] <- normalize(m bank[idx[b]] + (1 - m) z[b]) for B

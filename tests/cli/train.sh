@@ -1,5 +1,6 @@
 # ssl-train from the shell: resume equivalence bit for bit (2 epochs ==
-# 1 epoch + a continued run), refusal of changed critical settings and of
+# 1 epoch + a continued run), refusal of changed critical settings (the
+# SqrtKL variant flags among them) and of
 # another dataset, --max-steps, JSON logs, the kNN monitor, clipping
 # notices, a non-finite loss (exit 1, checkpoint unchanged), SIGINT (exit
 # 130 with a loadable checkpoint), usage errors. Tiny synthetic data.
@@ -27,6 +28,30 @@ fails "changed recipe refused" 1 "--recipe: paper in the checkpoint, npid now" \
     ssl-train --recipe npid --epochs 2 "$T/b1.ckpt" "$T/d.sslt" -o "$T/x.ckpt"
 fails "changed seed refused" 1 "--seed" ssl-train --seed 5 --epochs 2 "$T/b1.ckpt" "$T/d.sslt" -o "$T/x.ckpt"
 check "nothing written when refused" ! -e "$T/x.ckpt"
+
+# SqrtKL variants: recorded with the run, critical on resume, l1/l2 need --kl-keepgrad.
+check "the default SqrtKL variant is recorded" \
+    "$(grep -c '"alpha":0.5,"kl_keepgrad":0,"kl_reverse":1,"kl_terms":"both",' "$T/b.json")" -eq 1
+check "the SqrtKL variant keys are critical" \
+    "$(grep -c '"critical":\[[^]]*"kl_keepgrad","kl_reverse","kl_terms"' "$T/b.json")" -eq 1
+ok "--kl-keepgrad --kl-terms l2 accepted" ssl-train $TR --epochs 1 --max-steps 2 --kl-keepgrad \
+    --kl-terms l2 "$T/0.ckpt" "$T/d.sslt" -o "$T/kl.ckpt"
+check "--kl-keepgrad --kl-terms l2 recorded" \
+    "$(ssl-info --json "$T/kl.ckpt" | grep -c '"kl_keepgrad":1,"kl_reverse":1,"kl_terms":"l2",')" -eq 1
+ok "--kl-forward --kl-keepgrad accepted" ssl-train $TR --epochs 1 --max-steps 2 --kl-forward \
+    --kl-keepgrad "$T/0.ckpt" "$T/d.sslt" -o "$T/kf.ckpt"
+check "--kl-forward recorded as kl_reverse 0" \
+    "$(ssl-info --json "$T/kf.ckpt" | grep -c '"kl_keepgrad":1,"kl_reverse":0,"kl_terms":"both",')" -eq 1
+fails "changed --kl-keepgrad refused" 1 "b1.ckpt: --kl-keepgrad: 0 in the checkpoint, 1 now" \
+    ssl-train --kl-keepgrad --epochs 2 "$T/b1.ckpt" "$T/d.sslt" -o "$T/x.ckpt"
+fails "changed direction refused" 1 "b1.ckpt: --kl-forward \(kl_reverse\): 1 in the checkpoint, 0 now" \
+    ssl-train --kl-forward --epochs 2 "$T/b1.ckpt" "$T/d.sslt" -o "$T/x.ckpt"
+fails "--kl-terms l1 without --kl-keepgrad" 2 "^ssl-train: --kl-terms: l1 needs --kl-keepgrad" \
+    ssl-train -q --kl-terms l1 "$T/0.ckpt" "$T/d.sslt" -o "$T/x.ckpt"
+fails "--kl-terms l2 with --kl-forward" 2 "--kl-terms: l2 needs --kl-keepgrad and not --kl-forward" \
+    ssl-train -q --kl-keepgrad --kl-forward --kl-terms l2 "$T/0.ckpt" "$T/d.sslt" -o "$T/x.ckpt"
+fails "bad --kl-terms" 2 "--kl-terms: 'l3'" ssl-train --kl-terms l3 "$T/0.ckpt" "$T/d.sslt"
+check "nothing written by the refused SqrtKL runs" ! -e "$T/x.ckpt"
 fails "another dataset refused" 1 "e.sslt: 32 images .* built from 24 images" \
     ssl-train $TR "$T/0.ckpt" "$T/e.sslt" -o "$T/x.ckpt"
 fails "a dataset is not a checkpoint" 1 "d.sslt: not a checkpoint" \
