@@ -3,7 +3,9 @@
  * Headers that declare huge sizes (a zstd frame of 200 MB holding 16 bytes,
  * a 1 TB tensor whose end record claims it complete, an IDX gzip claiming
  * 47 MB, a tar member claiming 1 GiB, 16000x16000 PNG/JPEG images of a few
- * bytes) must be refused with their error while the process's address
+ * bytes, checkpoints asking for a 1.5e9-parameter network, 547 GiB of
+ * activations or a 512 GiB bank) must be refused with their error while
+ * the process's address
  * space is capped (RLIMIT_AS) at what it uses now plus 64 MiB: a reader
  * that allocated what a header claims would fail with "out of memory"
  * instead, which these checks tell apart. Under AddressSanitizer (which
@@ -105,6 +107,12 @@ static void expect(const char *got, const char *want, const char *name) {
 #define LLVMFuzzerTestOneInput fuzz_options
 #include "fuzz/fuzz_options.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_ckpt
+#include "fuzz/fuzz_ckpt.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_train_config
+#include "fuzz/fuzz_train_config.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int (*fuzz_fn)(const uint8_t *, size_t);
 
@@ -140,15 +148,71 @@ static void replay(const char *name, fuzz_fn fn) {
 
 static int capped_checks(void);
 
-int main(void) {
+/* Write v as msgpack to path: 0 or -1. */
+static int write_msgpack(const sv *v, const char *path) {
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    int rc = v && sv_pack(v, &pk) == 0 ? 0 : -1;
+    FILE *f = rc ? NULL : fopen(path, "wb");
+    if (!f || fwrite(sb.data, 1, sb.size, f) != sb.size) rc = -1;
+    if (f && fclose(f)) rc = -1;
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+/* test_regress --config-seeds CKPT DIR: the seeds of fuzz_train_config
+ * (tests/fuzz/mkcorpus.sh): CKPT's configuration, its train and net
+ * maps, and a few small hand-made maps, each one msgpack value. */
+static int config_seeds(const char *ckpt, const char *dir) {
+    char path[4096];
+    ssl_err err = {0};
+    ckpt_reader *r = ckpt_open(ckpt, &err);
+    if (!r) { fprintf(stderr, "test_regress: %s\n", err.msg); return 1; }
+    const sv *cfg = sv_get(ckpt_meta(r), "config");
+    sv *small = sv_map(), *odd = sv_map();
+    int bad = !small || !odd;
+    bad |= sv_set(small, "tau", sv_float(0.2)) || sv_set(small, "batch", sv_int(64)) ||
+           sv_set(small, "milestones", sv_int_array((const int64_t[]){10, 20}, 2)) ||
+           sv_set(small, "schedule", sv_str("step"));
+    bad |= sv_set(odd, "critical", sv_array()) || sv_set(odd, "bank_momentum", sv_float(0.9)) ||
+           sv_set(odd, "negatives", sv_str("k")) || sv_set(odd, "epochs", sv_int(-1));
+    const char *names[] = {"config", "train", "net", "small", "odd"};
+    const sv *vals[] = {cfg, sv_get(cfg, "train"), sv_get(cfg, "net"), small, odd};
+    for (int i = 0; i < 5 && !bad; i++) {
+        if (!vals[i]) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (write_msgpack(vals[i], path)) { fprintf(stderr, "test_regress: cannot write %s\n", path); bad = 1; }
+    }
+    sv_free(small);
+    sv_free(odd);
+    ckpt_close(r);
+    return bad;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 4 && !strcmp(argv[1], "--config-seeds")) return config_seeds(argv[2], argv[3]);
     /* Baseline before the cap: a good stream loads. */
     T_OK(!*read_stream(fx("good.sslt")), "good stream reads");
+    /* net_size counts what net_new allocates: the parameters agree. */
+    net_config nc = {"resnet18", "cifar", 0.25f, 3, 32, 32, "mlp3", 64, 8};
+    int64_t np = -1, nbytes = -1, sum = 0;
+    ssl_err nerr = {0};
+    net *nn = net_new(&nc, 4, &nerr);
+    for (int i = 0; nn && i < net_ntensors(nn); i++)
+        if (!net_tensor_at(nn, i)->is_buffer) sum += net_tensor_at(nn, i)->numel;
+    T_OK(nn && net_size(&nc, 4, &np, &nbytes, &nerr) == 0 && np == sum && nbytes > 3 * 4 * sum,
+         "net_size: parameters as built, bytes above the three arenas");
+    net_free(nn);
     replay("sslt", fuzz_sslt);
     replay("dataset", fuzz_dataset);
     replay("idx", fuzz_idx);
     replay("cifar", fuzz_cifar);
     replay("images", fuzz_images);
     replay("options", fuzz_options);
+    replay("ckpt", fuzz_ckpt);
+    replay("train_config", fuzz_train_config);
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) _exit(capped_checks());
@@ -195,6 +259,23 @@ static int capped_checks(void) {
     T_OK(rc < 0, "tar member claiming 1 GiB fails");
     if (rc < 0) expect(err.msg, "runcated", "tar member: truncated, not out of memory");
     else prep_data_destroy(&d);
+
+    /* Checkpoints whose configuration asks for absurd networks: refused
+     * from their size, not out of memory. */
+    ssl_ckpt ck;
+    ssl_err cerr = {0};
+    rc = ckpt_load(&ck, fx("ckpt-huge-net.ckpt"), 256, CKPT_LOAD_ALL, &cerr);
+    if (rc < 0) expect(cerr.msg, "parameters, more than the 1073741824 allowed",
+                       "checkpoint of a 1.5e9-parameter network refused");
+    else { T_OK(0, "checkpoint of a 1.5e9-parameter network refused"); ckpt_destroy(&ck); }
+    rc = ckpt_load(&ck, fx("ckpt-huge-act.ckpt"), 1, CKPT_LOAD_ALL, &cerr);
+    if (rc < 0) expect(cerr.msg, "GiB for batches of 1, more than the 256 GiB allowed",
+                       "checkpoint of a network for 4096x4096 images refused");
+    else { T_OK(0, "checkpoint of a network for 4096x4096 images refused"); ckpt_destroy(&ck); }
+    rc = ckpt_load(&ck, fx("ckpt-huge-bank.ckpt"), 2, CKPT_LOAD_ALL, &cerr);
+    if (rc < 0) expect(cerr.msg, "truncated (stream ends before",
+                       "checkpoint declaring a 512 GiB bank: truncated, not out of memory");
+    else { T_OK(0, "checkpoint declaring a 512 GiB bank refused"); ckpt_destroy(&ck); }
 
     const char *pb = fx("png-bomb.tar"), *jb = fx("jpeg-bomb.tar");
     rc = prep_load(&d, &pb, 1, &o, &err);

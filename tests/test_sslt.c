@@ -1,7 +1,8 @@
 /* test_sslt.c: tensor streams (lib/stream/sslt_*.c): CRC-32, round trips of every
  * dtype and shape, chunking and interleaving, concatenated sections, pipes,
  * atomic and failing writes, and damage: every truncation, every flipped
- * byte, hand-made bad records, absurd sizes.
+ * byte, hand-made bad records, absurd sizes, zstd frames asking for a
+ * window over SSLT_WINDOW_LOG.
  *
  * With arguments it is also the fixture writer of the shell tests:
  *   test_sslt --write-sample FILE   a deterministic 2-section stream
@@ -519,6 +520,126 @@ static void expect(const char *name, const char *want) {
     rawn = 0;
 }
 
+/* ---- the zstd window cap (SSLT_WINDOW_LOG) ---- */
+
+/* The window a zstd frame at p asks for (RFC 8878 3.1.1.1.2). */
+static unsigned long long frame_window(const unsigned char *p, size_t n) {
+    if (p[4] & 0x20) return ZSTD_getFrameContentSize(p, n);
+    unsigned long long base = 1ull << (10 + (p[5] >> 3));
+    return base + base / 8 * (p[5] & 7);
+}
+
+/* A stream of one tensor, one row of `row` bytes (so one record holds it
+ * whole), written at `level` into *n bytes. */
+static unsigned char *one_row_stream(int level, size_t row, size_t *n) {
+    const char *p = tmp("window.sslt");
+    ssl_err err = {0};
+    sslt_tensor t = {"big", SSLT_U8, 2, {1, (int64_t)row}};
+    unsigned char *d = malloc(row);
+    for (size_t i = 0; i < row; i++) d[i] = (unsigned char)(i % 251 * 7 + i / 4096);
+    const void *data[1] = {d};
+    sslt_writer *w = sslt_writer_open(p, level, &err);
+    int rc = !w || sslt_write_section(w, "x", NULL, 1, &t, data);
+    if (w && rc) sslt_writer_abort(w);
+    else if (w) rc = sslt_writer_close(w, &err);
+    free(d);
+    return rc ? NULL : slurp(p, n);
+}
+
+static void test_window(void) {
+    ssl_err err = {0};
+    const unsigned long long cap = 1ull << SSLT_WINDOW_LOG;
+    /* Every level the writer takes keeps within the cap, and reads back;
+     * a 9 MiB record makes levels 17-22 use their largest window. */
+    int levels[] = {-5, 1, 3, 19, 22};
+    for (int li = 0; li < 5; li++) {
+        size_t n, off = 0;
+        unsigned char *b = one_row_stream(levels[li], 9u << 20, &n);
+        unsigned long long widest = 0;
+        while (b && off < n) {
+            size_t fs = ZSTD_findFrameCompressedSize(b + off, n - off);
+            if (ZSTD_isError(fs)) break;
+            unsigned long long wn = frame_window(b + off, n - off);
+            if (wn > widest) widest = wn;
+            off += fs;
+        }
+        char name[96];
+        snprintf(name, sizeof name, "level %d: windows within %llu MiB, stream reads",
+                 levels[li], cap >> 20);
+        int rc = b ? read_mem(b, n, 0, &err) : -9;
+        t_report(b && off == n && widest <= cap && rc == 1 && (levels[li] < 17 || widest == cap),
+                 name, "widest window %llu, read %d: %s", widest, rc, err.msg);
+        free(b);
+    }
+
+    /* The same 9 MiB record recompressed with a larger window (zstd's own
+     * limit is 128 MiB): a single-segment frame whose window is its
+     * content size. Refused before decompression, naming file and record. */
+    size_t n;
+    unsigned char *b = one_row_stream(3, 9u << 20, &n);
+    size_t f1 = b ? ZSTD_findFrameCompressedSize(b, n) : 0;
+    size_t f2 = b ? ZSTD_findFrameCompressedSize(b + f1, n - f1) : 0;
+    unsigned long long csize = b ? ZSTD_getFrameContentSize(b + f1, n - f1) : 0;
+    unsigned char *content = b ? malloc(csize) : NULL, *big = NULL;
+    size_t zn = 0;
+    if (content && ZSTD_decompress(content, csize, b + f1, f2) == csize) {
+        ZSTD_CCtx *c = ZSTD_createCCtx();
+        ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, 3);
+        ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+        ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, 24);
+        ZSTD_CCtx_setParameter(c, ZSTD_c_enableLongDistanceMatching, 1);
+        size_t bound = ZSTD_compressBound(csize);
+        big = malloc(f1 + bound + (n - f1 - f2));
+        zn = ZSTD_compress2(c, big + f1, bound, content, csize);
+        ZSTD_freeCCtx(c);
+        if (ZSTD_isError(zn)) zn = 0;
+        else {
+            memcpy(big, b, f1);
+            memcpy(big + f1 + zn, b + f1 + f2, n - f1 - f2);
+            zn += n - f2;
+        }
+    }
+    char want[160];
+    snprintf(want, sizeof want, "mem: record 2: zstd frame needs a window of %.1f MiB, "
+             "more than the %llu MiB this format uses",
+             (double)((csize * 10 + 1048575) / 1048576) / 10, cap >> 20);
+    int rc = zn ? read_mem(big, zn, 0, &err) : -9;
+    t_report(zn && (big[f1 + 4] & 0x20) && rc == -1 && !strcmp(err.msg, want),
+             "single-segment frame of a 9 MiB window refused", "read %d: '%s', want '%s'", rc, err.msg, want);
+    free(big);
+    free(content);
+
+    /* A frame that is not single-segment: the header record, its window
+     * descriptor asking for 16 MiB, one raw block. A valid frame (zstd
+     * decodes it), refused by the reader. */
+    f1 = b ? ZSTD_findFrameCompressedSize(b, n) : 0;
+    csize = b ? ZSTD_getFrameContentSize(b, n) : 0;
+    unsigned char *hand = b ? malloc(14 + 3 + csize + n) : NULL, *back = malloc(csize + 1);
+    if (hand && back && csize < (1u << 16) && ZSTD_decompress(hand + 17, csize, b, f1) == csize) {
+        memcpy(hand, "\x28\xb5\x2f\xfd", 4);
+        hand[4] = 0xC0;                       /* 8-byte content size, a window descriptor */
+        hand[5] = 14 << 3;                    /* 2^(10+14): 16 MiB */
+        for (int i = 0; i < 8; i++) hand[6 + i] = (unsigned char)(csize >> (8 * i));
+        uint32_t bh = (uint32_t)csize << 3 | 1;   /* raw block, last */
+        hand[14] = bh & 255; hand[15] = bh >> 8 & 255; hand[16] = bh >> 16 & 255;
+        size_t hn = 17 + csize;
+        ZSTD_DCtx *dz = ZSTD_createDCtx();
+        size_t dk = ZSTD_decompressDCtx(dz, back, csize + 1, hand, hn);
+        ZSTD_freeDCtx(dz);
+        memcpy(hand + hn, b + f1, n - f1);
+        rc = read_mem(hand, hn + n - f1, 0, &err);
+        T_OK(dk == csize && frame_window(hand, hn) == 16u << 20, "hand-made 16 MiB-window frame is valid zstd");
+        t_report(rc == -1 && !strcmp(err.msg, "mem: record 1: zstd frame needs a window of 16.0 MiB, "
+                                           "more than the 8 MiB this format uses"),
+                 "frame with a 16 MiB window descriptor refused", "read %d: '%s'", rc, err.msg);
+    } else {
+        T_OK(0, "hand-made 16 MiB-window frame");
+    }
+    free(hand);
+    free(back);
+    free(b);
+}
+
 static void test_bad_records(void) {
     ssl_err err = {0};
     msgpack_sbuffer_init(&sb);
@@ -590,6 +711,7 @@ int main(int argc, char **argv) {
     test_writer_errors();
     test_truncation();
     test_bad_records();
+    test_window();
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd)) {}

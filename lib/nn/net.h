@@ -47,9 +47,26 @@ typedef struct {
 
 typedef struct net net;
 
+/* Limits net_new enforces, so that a configuration read from a file cannot
+ * make it allocate absurd memory: parameters (4 bytes each, three arenas:
+ * weights, gradients, momentum), and all memory (arenas, activations and
+ * workspaces for max_batch). A ResNet-50 of width 1 with an mlp3 head of
+ * 2048 has 32 million parameters and needs 25 GiB for batches of 256
+ * images of 224x224; at width 4 with a head of 8192, 511 million and
+ * 105 GiB. */
+#define NET_MAX_PARAMS ((int64_t)1 << 30)
+#define NET_MAX_BYTES ((int64_t)256 << 30)
+
 /* Build a network able to run batches of up to max_batch. Weights are not
- * initialised (call net_init or load them). NULL with err on bad config. */
+ * initialised (call net_init or load them). NULL with err on a bad
+ * configuration or one over the limits above ("... more than the 256 GiB
+ * allowed"). */
 net *net_new(const net_config *cfg, int max_batch, ssl_err *err);
+/* What net_new(cfg, max_batch) would allocate, without allocating it:
+ * *params parameters and *bytes in all (either pointer may be NULL).
+ * 0, or -1 with err on a bad configuration. */
+int net_size(const net_config *cfg, int max_batch, int64_t *params, int64_t *bytes,
+             ssl_err *err);
 void net_free(net *n);                           /* NULL is a no-op */
 const net_config *net_get_config(const net *n);
 

@@ -48,8 +48,15 @@ int net_add_tensor(net *n, const char *name, int ndim, const int64_t *shape, int
  * underneath, so that large blocks stay untouched (not resident) until
  * used; the block's own pointer is kept just before the aligned start.
  * Free with free_floats. */
-static float *alloc_floats(int64_t count) {
+static float dry_block[16] __attribute__((aligned(64)));
+
+static float *alloc_floats(net *n, int64_t count) {
     if (count < 1) count = 1;
+    if (n->dry) {                 /* net_size: count (saturating), allocate nothing */
+        const int64_t top = INT64_MAX / 8;
+        n->dry_floats = count > top - n->dry_floats ? top : n->dry_floats + count;
+        return dry_block;
+    }
     if ((uint64_t)count > (SIZE_MAX - 128) / sizeof(float)) return NULL;
     char *raw = calloc(1, (size_t)count * sizeof(float) + 64 + sizeof(void *));
     if (!raw) return NULL;
@@ -59,7 +66,7 @@ static float *alloc_floats(int64_t count) {
 }
 
 static void free_floats(float *p) {
-    if (p) free(((void **)p)[-1]);
+    if (p && p != dry_block) free(((void **)p)[-1]);
 }
 
 static int new_prof(net *n, const char *name, double flops) {
@@ -83,7 +90,7 @@ static int add_conv(net *n, conv_l *c, const char *name, int H, int W, int C, in
     if (c->w >= 0) n->fan_in[c->w] = (int64_t)C * k * k;
     int64_t outn = (int64_t)n->max_batch * c->s.OH * c->s.OW * OC;
     int64_t inn = (int64_t)n->max_batch * H * W * C;
-    c->out = alloc_floats(outn);
+    c->out = alloc_floats(n, outn);
     if (c->w < 0 || !c->out) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return -1; }
     if (outn > n->max_act) n->max_act = outn;
     if (inn > n->max_act) n->max_act = inn;
@@ -107,11 +114,11 @@ static int add_bn(net *n, bn_l *b, const char *name, int C, int64_t rows, ssl_er
     b->rm = net_add_tensor(n, buf, 1, shape, NT_RUNNING_MEAN);
     snprintf(buf, sizeof buf, "%s.running_var", name);
     b->rv = net_add_tensor(n, buf, 1, shape, NT_RUNNING_VAR);
-    b->mean = alloc_floats(C);
-    b->rstd = alloc_floats(C);
-    b->scale = alloc_floats(C);
-    b->shift = alloc_floats(C);
-    b->out = alloc_floats((int64_t)n->max_batch * rows * C);
+    b->mean = alloc_floats(n, C);
+    b->rstd = alloc_floats(n, C);
+    b->scale = alloc_floats(n, C);
+    b->shift = alloc_floats(n, C);
+    b->out = alloc_floats(n, (int64_t)n->max_batch * rows * C);
     if (b->g < 0 || b->b < 0 || b->rm < 0 || b->rv < 0 || !b->mean || !b->rstd ||
         !b->scale || !b->shift || !b->out) {
         ssl_fail(err, SSL_ENOMEM, "out of memory");
@@ -130,7 +137,7 @@ static int add_linear(net *n, lin_l *l, const char *name, int in, int out, ssl_e
     l->w = net_add_tensor(n, buf, 2, ws, NT_WEIGHT);
     snprintf(buf, sizeof buf, "%s.bias", name);
     l->b = net_add_tensor(n, buf, 1, bs, NT_BIAS);
-    l->out_buf = alloc_floats((int64_t)n->max_batch * out);
+    l->out_buf = alloc_floats(n, (int64_t)n->max_batch * out);
     if (l->w < 0 || l->b < 0 || !l->out_buf) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return -1; }
     n->fan_in[l->w] = n->fan_in[l->b] = in;
     l->prof = new_prof(n, name, 2.0 * in * out);
@@ -195,8 +202,8 @@ static int build(net *n, ssl_err *err) {
         n->pool_h = (H + 2 - 3) / 2 + 1;
         n->pool_w = (W + 2 - 3) / 2 + 1;
         int64_t pn = (int64_t)n->max_batch * n->pool_h * n->pool_w * C;
-        n->pool_out = alloc_floats(pn);
-        n->pool_arg = calloc((size_t)pn, sizeof(int32_t));
+        n->pool_out = alloc_floats(n, pn);
+        n->pool_arg = (int32_t *)alloc_floats(n, pn);   /* 4 bytes, zeroed, like a float */
         if (!n->pool_out || !n->pool_arg) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return -1; }
         H = n->pool_h; W = n->pool_w;
         new_prof(n, "backbone.maxpool", 0);
@@ -235,7 +242,7 @@ static int build(net *n, ssl_err *err) {
             b->out_n = (int64_t)H * W * C;
         }
     n->feat_h = H; n->feat_w = W; n->F = C;
-    n->feat = alloc_floats((int64_t)n->max_batch * C);
+    n->feat = alloc_floats(n, (int64_t)n->max_batch * C);
     if (!n->feat) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return -1; }
     new_prof(n, "backbone.avgpool", 0);
     int hw = n->F;
@@ -258,7 +265,7 @@ static int build(net *n, ssl_err *err) {
     }
     if (n->d > hw) hw = n->d;
     for (int i = 0; i < 2; i++) {
-        n->hg[i] = alloc_floats((int64_t)n->max_batch * hw);
+        n->hg[i] = alloc_floats(n, (int64_t)n->max_batch * hw);
         if (!n->hg[i]) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return -1; }
     }
     return 0;
@@ -272,19 +279,20 @@ static int finalize(net *n, ssl_err *err) {
     }
     n->nparams = np;
     n->nbufs = nb;
-    n->params = alloc_floats(np);
-    n->grads = alloc_floats(np);
-    n->moms = alloc_floats(np);
-    n->bufs = alloc_floats(nb);
-    n->ws = alloc_floats(n->ws_n);
-    n->aff = alloc_floats(2 * (int64_t)n->max_c);
-    for (int i = 0; i < 4; i++) n->g[i] = alloc_floats(n->max_act);
+    n->params = alloc_floats(n, np);
+    n->grads = alloc_floats(n, np);
+    n->moms = alloc_floats(n, np);
+    n->bufs = alloc_floats(n, nb);
+    n->ws = alloc_floats(n, n->ws_n);
+    n->aff = alloc_floats(n, 2 * (int64_t)n->max_c);
+    for (int i = 0; i < 4; i++) n->g[i] = alloc_floats(n, n->max_act);
     if (!n->params || !n->grads || !n->moms || !n->bufs || !n->ws || !n->aff || !n->g[0] ||
         !n->g[1] || !n->g[2] || !n->g[3]) {
         ssl_fail(err, SSL_ENOMEM, "out of memory (%lld parameters, %lld activation floats)",
                  (long long)np, (long long)n->max_act);
         return -1;
     }
+    if (n->dry) return 0;
     int64_t op = 0, ob = 0;
     for (int i = 0; i < n->nt; i++) {
         net_tensor *t = &n->t[i];
@@ -301,8 +309,9 @@ static int finalize(net *n, ssl_err *err) {
     return 0;
 }
 
-net *net_new(const net_config *cfg, int max_batch, ssl_err *err) {
-    ssl_err_clear(err);
+/* A net with its layers and tensor table built: dry counts the floats it
+ * would allocate (n->dry_floats) and allocates no arena or activation. */
+static net *net_build(const net_config *cfg, int max_batch, int dry, ssl_err *err) {
     if (!cfg) { ssl_fail(err, SSL_EARG, "no configuration"); return NULL; }
     if (check_config(cfg, err) < 0) return NULL;
     if (max_batch < 1 || max_batch > 1 << 20) {
@@ -314,11 +323,42 @@ net *net_new(const net_config *cfg, int max_batch, ssl_err *err) {
     n->cfg = *cfg;
     n->cfg.arch[sizeof n->cfg.arch - 1] = 0;
     n->max_batch = max_batch;
+    n->dry = dry;
     if (build(n, err) < 0 || finalize(n, err) < 0) {
         net_free(n);
         return NULL;
     }
-    net_init(n, 0);
+    return n;
+}
+
+int net_size(const net_config *cfg, int max_batch, int64_t *params, int64_t *bytes,
+             ssl_err *err) {
+    ssl_err_clear(err);
+    net *n = net_build(cfg, max_batch, 1, err);
+    if (!n) return -1;
+    if (params) *params = n->nparams;
+    if (bytes) *bytes = n->dry_floats * (int64_t)sizeof(float);
+    net_free(n);
+    return 0;
+}
+
+net *net_new(const net_config *cfg, int max_batch, ssl_err *err) {
+    int64_t np, bytes;
+    if (net_size(cfg, max_batch, &np, &bytes, err) < 0) return NULL;
+    /* Refused before anything large is allocated, so that a configuration
+     * from a file (a checkpoint's) cannot ask for absurd memory. */
+    if (np > NET_MAX_PARAMS) {
+        ssl_fail(err, SSL_EARG, "the network has %lld parameters, more than the %lld allowed",
+                 (long long)np, (long long)NET_MAX_PARAMS);
+        return NULL;
+    }
+    if (bytes > NET_MAX_BYTES) {
+        ssl_fail(err, SSL_EARG, "the network needs %.1f GiB for batches of %d, more than the %lld GiB "
+                 "allowed", bytes / 1073741824.0, max_batch, (long long)(NET_MAX_BYTES >> 30));
+        return NULL;
+    }
+    net *n = net_build(cfg, max_batch, 0, err);
+    if (n) net_init(n, 0);
     return n;
 }
 
@@ -337,7 +377,7 @@ void net_free(net *n) {
     for (int i = 0; i < 4; i++) free_floats(n->g[i]);
     for (int i = 0; i < 2; i++) free_floats(n->hg[i]);
     free_conv(&n->conv1); free_bn(&n->bn1);
-    free_floats(n->pool_out); free(n->pool_arg);
+    free_floats(n->pool_out); free_floats((float *)n->pool_arg);
     for (int i = 0; i < n->nblk; i++) {
         net_block *b = &n->blk[i];
         for (int j = 0; j < b->n; j++) { free_conv(&b->conv[j]); free_bn(&b->bn[j]); }

@@ -90,6 +90,9 @@ struct net {
     int64_t max_act;
     float *aff;              /* [2 * max_c]: folded eval BN scale, shift */
     int max_c;               /* widest BN */
+    /* net_size's dry run: count what would be allocated, allocate nothing */
+    int dry;
+    int64_t dry_floats;
     /* profile */
     int prof_on;
     net_prof prof[NET_MAX_PROF];

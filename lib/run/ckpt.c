@@ -152,6 +152,8 @@ void ckpt_destroy(ssl_ckpt *c) {
 /* Where one tensor of the file goes. */
 typedef struct {
     void *dst;                    /* NULL: verify and skip */
+    void **grow;                  /* or: a buffer grown as chunks arrive */
+    size_t cap;
     int found;
 } slot;
 
@@ -242,15 +244,10 @@ int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, ssl_err *e
     if (expect(cr, "bank", SSLT_F32, 2, bshape, &bi, err)) goto fail;
     if (expect(cr, "bank_labels", SSLT_I32, 1, bshape, &ti, err)) goto fail;
     if (flags & CKPT_LOAD_BANK) {
-        c->bank = malloc((size_t)(c->n ? c->n : 1) * c->d * sizeof(float));
-        c->bank_labels = malloc((size_t)(c->n ? c->n : 1) * sizeof(int32_t));
-        if (!c->bank || !c->bank_labels) {
-            ssl_fail(err, SSL_ENOMEM, "%s: out of memory for a bank of %lld x %d", cr->name,
-                     (long long)c->n, c->d);
-            goto fail;
-        }
-        slots[bi].dst = c->bank;
-        slots[ti].dst = c->bank_labels;
+        /* Grown as rows arrive (doubling, up to the declared size), so a
+         * header declaring a huge bank costs only what the stream holds. */
+        slots[bi].grow = (void **)&c->bank;
+        slots[ti].grow = (void **)&c->bank_labels;
     }
     int cti;
     int64_t row, nrows;
@@ -258,12 +255,32 @@ int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, ssl_err *e
     int rc;
     while ((rc = sslt_reader_chunk(cr->r, &cti, &row, &nrows, &data)) == 1) {
         if (cti < 0 || cti >= h->ntensors) continue;
-        if (!slots[cti].dst) continue;
-        size_t rb = sslt_tensor_row_bytes(&h->tensors[cti]);
-        memcpy((char *)slots[cti].dst + (size_t)row * rb, data, (size_t)nrows * rb);
+        slot *s = &slots[cti];
+        size_t rb = sslt_tensor_row_bytes(&h->tensors[cti]), need = (size_t)(row + nrows) * rb;
+        if (s->grow && need > s->cap) {
+            size_t full = (size_t)sslt_tensor_bytes(&h->tensors[cti]), nc = s->cap ? s->cap : 65536;
+            while (nc < need) nc *= 2;
+            if (nc > full) nc = full;
+            void *q = realloc(*s->grow, nc);
+            if (!q) {
+                ssl_fail(err, SSL_ENOMEM, "%s: out of memory for a bank of %lld x %d", cr->name,
+                         (long long)c->n, c->d);
+                goto fail;
+            }
+            *s->grow = q;
+            s->cap = nc;
+        }
+        void *dst = s->grow ? *s->grow : s->dst;
+        if (dst) memcpy((char *)dst + (size_t)row * rb, data, (size_t)nrows * rb);
     }
     if (rc < 0) {
         ssl_forward(err, sslt_reader_error(cr->r));
+        goto fail;
+    }
+    /* Complete and verified; an empty bank still gets its (1-byte) buffers. */
+    if ((flags & CKPT_LOAD_BANK) &&
+        ((!c->bank && !(c->bank = malloc(1))) || (!c->bank_labels && !(c->bank_labels = malloc(1))))) {
+        ssl_fail(err, SSL_ENOMEM, "%s: out of memory", cr->name);
         goto fail;
     }
     free(slots);

@@ -8,6 +8,7 @@
  * from the value map and the critical comparison are one loop each. */
 #include "run/train.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -131,6 +132,10 @@ static void flag_name(char *buf, size_t len, const char *key) {
 
 int train_config_apply(train_config *c, const sv *m, ssl_err *err) {
     int set_m = 0, set_blr = 0;
+    if (m && m->type != SV_MAP) {
+        ssl_fail(err, SSL_EARG, "train configuration: not a map");
+        return -1;
+    }
     for (size_t j = 0; j < sv_len(m); j++) {
         const char *key = sv_key(m, j);
         const sv *v = sv_at(m, j);
@@ -209,19 +214,21 @@ int train_config_check(const train_config *c, ssl_err *err) {
           !strcmp(c->schedule, "constant"), "--schedule",
           "'%s' is not one of cosine, step, constant", c->schedule);
     for (int i = 0; i < c->nmilestones; i++)
-        RANGE(c->milestones[i] >= 0 && (i == 0 || c->milestones[i] > c->milestones[i - 1]),
+        RANGE(c->milestones[i] >= 0 && c->milestones[i] <= INT_MAX &&
+              (i == 0 || c->milestones[i] > c->milestones[i - 1]),
               "--milestones", "must be increasing epochs");
     RANGE(c->gamma > 0 && c->gamma <= 1, "--gamma", "must be in (0, 1]");
-    RANGE(c->warmup >= 0, "--warmup", "must be >= 0");
-    RANGE(c->epochs >= 0, "--epochs", "must be >= 0");
+    /* the schedule and the monitor hold these as int */
+    RANGE(c->warmup >= 0 && c->warmup <= INT_MAX, "--warmup", "must be in [0, %d]", INT_MAX);
+    RANGE(c->epochs >= 0 && c->epochs <= INT_MAX, "--epochs", "must be in [0, %d]", INT_MAX);
     RANGE(c->flip >= 0 && c->flip <= 1, "--flip", "must be a probability");
     RANGE(c->jitter >= 0 && c->jitter <= 1, "--jitter", "must be a probability");
     RANGE(c->gray >= 0 && c->gray <= 1, "--gray", "must be a probability");
     RANGE(c->blur >= 0 && c->blur <= 1, "--blur", "must be a probability");
     RANGE(c->crop_scale > 0 && c->crop_scale <= 1, "--crop-scale", "must be in (0, 1]");
     RANGE(c->ckpt_every_steps >= 0, "--ckpt-every-steps", "must be >= 0");
-    RANGE(c->monitor_k >= 1, "--monitor-k", "must be at least 1");
-    RANGE(c->monitor_sigma > 0, "--monitor-sigma", "must be > 0");
+    RANGE(c->monitor_k >= 1 && c->monitor_k <= INT_MAX, "--monitor-k", "must be in [1, %d]", INT_MAX);
+    RANGE(c->monitor_sigma > 0 && isfinite(c->monitor_sigma), "--monitor-sigma", "must be > 0");
     return 0;
 }
 
@@ -243,9 +250,11 @@ static void value_str(char *buf, size_t len, const sv *v) {
     else if (v->type == SV_ARRAY) {
         size_t o = 0;
         buf[0] = 0;
-        for (size_t i = 0; i < sv_len(v) && o + 24 < len; i++)
-            o += snprintf(buf + o, len - o, "%s%lld", i ? "," : "",
-                          (long long)sv_at(v, i)->u.i);
+        for (size_t i = 0; i < sv_len(v) && o + 24 < len; i++) {
+            const sv *e = sv_at(v, i);
+            if (e->type == SV_INT) o += snprintf(buf + o, len - o, "%s%lld", i ? "," : "", (long long)e->u.i);
+            else o += snprintf(buf + o, len - o, "%s?", i ? "," : "");
+        }
     } else snprintf(buf, len, "?");
 }
 

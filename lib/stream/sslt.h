@@ -36,6 +36,14 @@
 #define SSLT_CHUNK_BYTES (4u << 20)
 /* Readers refuse records (zstd frame content) larger than this. */
 #define SSLT_MAX_RECORD_BYTES (256u << 20)
+/* The largest zstd window (2^SSLT_WINDOW_LOG bytes, 8 MiB) a record may
+ * need. zstd levels up to 19 never use more (levels 17-19 use 8 MiB on
+ * inputs over 4 MiB, lower levels 4 MiB or less, and a single-segment
+ * frame's window is its content size, which is within the level's window);
+ * the writer caps levels 20-22 (which would take up to 128 MiB) at this;
+ * readers refuse a frame that asks for more before anything is allocated
+ * for it (zstd's own default would accept 128 MiB). */
+#define SSLT_WINDOW_LOG 23
 /* Readers refuse tensors whose declared size exceeds this. */
 #define SSLT_MAX_TENSOR_BYTES ((int64_t)1 << 40)
 

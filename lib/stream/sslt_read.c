@@ -71,6 +71,7 @@ sslt_reader *sslt_reader_open_fd(int fd, const char *name, ssl_err *err) {
     if (!name) name = "<stdin>";
     sslt_reader *r = calloc(1, sizeof *r);
     if (!r || !(r->name = strdup(name)) || !(r->dctx = ZSTD_createDCtx()) ||
+        ZSTD_isError(ZSTD_DCtx_setParameter(r->dctx, ZSTD_d_windowLogMax, SSLT_WINDOW_LOG)) ||
         !(r->in = malloc(IN_BLOCK))) {
         if (r) { free(r->name); ZSTD_freeDCtx(r->dctx); free(r); }
         ssl_fail(err, SSL_ENOMEM, "%s: out of memory", name);
@@ -225,6 +226,20 @@ static int next_record(sslt_reader *r, const msgpack_object **map) {
     if (size > SSLT_MAX_RECORD_BYTES)
         return rfail(r, SSL_EDATA, "record too large (%llu bytes, the limit is %u)", size,
                      SSLT_MAX_RECORD_BYTES);
+    /* The window zstd allocates up front (RFC 8878 3.1.1.1): a
+     * single-segment frame's is its content size, else the window
+     * descriptor's 2^(10+exponent) * (1 + mantissa/8). A hostile frame
+     * could otherwise make zstd allocate 128 MiB before any content
+     * arrives; the dctx's windowLogMax backs this up. */
+    unsigned long long window = size;
+    if (!(p[4] & 0x20)) {
+        unsigned long long base = 1ull << (10 + (p[5] >> 3));
+        window = base + base / 8 * (p[5] & 7);
+    }
+    if (window > (1ull << SSLT_WINDOW_LOG))
+        return rfail(r, SSL_EDATA, "zstd frame needs a window of %.1f MiB, more than the %u MiB this format uses",
+                     /* MiB rounded up to a tenth: never shown as equal to the limit */
+                     (double)((window * 10 + 1048575) / 1048576) / 10, (1u << SSLT_WINDOW_LOG) >> 20);
     /* The buffer grows as content actually arrives (from 1 MiB, doubling),
      * so a frame header declaring a large size costs nothing by itself. */
     size_t first = size + 1 < (1u << 20) ? (size_t)size + 1 : (1u << 20);

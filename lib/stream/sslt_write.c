@@ -141,6 +141,9 @@ static sslt_writer *writer_new(int fd, const char *name, int level, ssl_err *err
     ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
     ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_contentSizeFlag, 1);
     ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, 0);
+    /* Levels 20-22 would use windows up to 128 MiB; keep every frame
+     * within the window readers accept (sslt.h, SSLT_WINDOW_LOG). */
+    if (level > 19) ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_windowLog, SSLT_WINDOW_LOG);
     msgpack_sbuffer_init(&w->sbuf);
     msgpack_packer_init(&w->pk, &w->sbuf, msgpack_sbuffer_write);
     w->chunk_bytes = SSLT_CHUNK_BYTES;

@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/fuzz/mkcorpus.sh: regenerate the committed seed corpora in
 # tests/fuzz/corpus/<target>/ from a built tree (BIN, default bin; needs
-# ssl-prep, bin/tests/test_prep, tar, gzip, zip). Seeds are small valid
+# ssl-prep, ssl-init-bank, ssl-train, bin/tests/test_prep and test_regress,
+# tar, gzip, zip). Seeds are small valid
 # inputs; the fuzzer mutates them. Run from anywhere:
 #   BIN=bin sh tests/fuzz/mkcorpus.sh
 set -eu
@@ -13,7 +14,8 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 export TZ=UTC
 rm -rf "$C"
-mkdir -p "$C/sslt" "$C/dataset" "$C/idx" "$C/cifar" "$C/images" "$C/options"
+mkdir -p "$C/sslt" "$C/dataset" "$C/idx" "$C/cifar" "$C/images" "$C/options" "$C/ckpt" \
+    "$C/train_config"
 
 # Images: a tiny class-per-folder tree (4 PNG, 1 JPEG), as tar, tar.gz, zip,
 # and single files for the decoders.
@@ -76,4 +78,22 @@ opt bad --size 0x9 --channels 2 --level 99 --subset 1e-9 a b c
 opt lists 1,2,3 1.5,2e3 -0 99999999999999999999 nan inf
 opt help --help
 opt long --spli=val -v -v --thr 1 a
+# Checkpoints: a tiny network (width 1/32: 2 to 16 channels) on the five
+# 8x8 images, fresh from ssl-init-bank (head linear, and none) and after one
+# epoch of ssl-train (momentum and config.train set). Each under 256 KiB,
+# run.sh's -max_len.
+if [ -x "$BIN/ssl-init-bank" ] && [ -x "$BIN/ssl-train" ]; then
+    (cd "$T" && "$BIN/ssl-prep" -q --size 8 --channels 1 f -o g8.sslt &&
+     "$BIN/ssl-init-bank" -q --width 0.03125 --head linear --dim 8 --bank random --threads 1 \
+         --batch 5 g8.sslt -o "$C/ckpt/linear.ckpt" &&
+     "$BIN/ssl-init-bank" -q --width 0.03125 --head none --bank random --threads 1 \
+         --batch 5 g8.sslt -o "$C/ckpt/none.ckpt" &&
+     "$BIN/ssl-train" -q --threads 1 --epochs 1 --batch 2 --recipe npid "$C/ckpt/linear.ckpt" \
+         g8.sslt -o "$C/ckpt/trained.ckpt")
+    # Training configurations: msgpack maps (the stored configuration, its
+    # train and net maps, two hand-made ones), from test_regress.
+    "$BIN/tests/test_regress" --config-seeds "$C/ckpt/trained.ckpt" "$C/train_config"
+    # {"train": [1]}: a train entry that is not a map (crashed apply).
+    printf '\201\245train\221\001' >"$C/train_config/train-array"
+fi
 echo "corpus: $(find "$C" -type f | wc -l) files, $(du -sk "$C" | cut -f1) KiB"

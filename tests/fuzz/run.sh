@@ -39,10 +39,15 @@ CFLAGS="-std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread -iquote lib -iquote t
  $(pkg-config --cflags $PKGS) -fsanitize=address,undefined -fno-sanitize-recover=undefined"
 LIBS="$(pkg-config --libs $PKGS) -lopenblas -lm -pthread"
 # The library sources every target may need (readers of outside data and
-# what they call); nothing from the compute library.
+# what they call). The checkpoint reader builds a network from the stored
+# configuration, so the network and its ops come too; train_config.c uses
+# the augmentation defaults and the schedules.
 LIB_SRC="util/value stream/sslt_common stream/sslt_read stream/sslt_write stream/dataset
          data/prep_idx data/prep_cifar data/prep_images data/prep_archive data/image data/prep
-         util/threads util/rng util/err util/clock run/prep eval/pair eval/fewshot"
+         util/threads util/rng util/err util/clock run/prep eval/pair eval/fewshot
+         run/ckpt run/train_config nn/net_config nn/net_build nn/net nn/lr_sched
+         nn/ops/conv nn/ops/conv_shape nn/ops/conv_direct nn/ops/conv_winograd nn/ops/bn nn/ops/act
+         nn/ops/linear nn/ops/pool data/augment data/pixel_ops"
 mkdir -p "$OUT/obj" "$OUT/crashes" || exit 1
 
 objs=
