@@ -97,6 +97,18 @@ ok "train change: fashion-mnist FM_EPOCHS=2" M fashion-mnist FM_EPOCHS=2
 check "train change: train.jsonl has the new run's epochs only" \
     "$(grep -c '"event":"epoch"' "$O/fashion-mnist/train.jsonl")" = 2
 
+# An interrupted training resumes from run.ckpt and appends to its log:
+# the stamp of FM_EPOCHS=3, then 15 of its 18 steps by hand, then make.
+F=$O/fashion-mnist
+sh "$TOP/pipelines/stamp.sh" "$F/train.flags" "$(sed 's/--epochs 2/--epochs 3/' "$F/train.flags")"
+: > "$F/train.jsonl"
+ssl-train -q --threads 2 $(cat "$F/train.flags") --max-steps 15 --log "$F/train.jsonl" \
+    "$F/init.ckpt" "$F/train.sslt" -o "$F/run.ckpt" 2>/dev/null
+ok "resume: make" M fashion-mnist FM_EPOCHS=3
+check "resume: the training resumed" "$(grep -c 'resuming from run.ckpt' "$T/.out")" = 1
+check "resume: the log kept the interrupted run's epochs" \
+    "$(grep '"event":"epoch"' "$F/train.jsonl" | sed 's/.*"epoch":\([0-9]*\),.*/\1/' | tr '\n' ' ')" = "1 2 3 "
+
 # Summaries over missing, failed or mixed runs stop, naming the run.
 S="sh $TOP/pipelines/summary.sh"
 fails "summary: missing run" 1 "summary.sh: $A/nope-s1: no such run" $S "$T" "$A/npid-s1" "$A/nope-s1"
