@@ -8,6 +8,8 @@
 #   DIR/summary.csv  one line per config and result: mean and sample std
 #                    over the seeds, and the flags with the seed left out
 #   DIR/summary.md   the table, mean ± std (n seeds) per result column
+#   DIR/curves.csv   the monitor's kNN top-1 per config and epoch, mean and
+#                    std over the seeds
 #   DIR/knn-curves.png  kNN top-1 of the bank monitor per epoch, one line
 #                    per run (colour: config, dash: seed), from RUN/train.jsonl
 # It stops, naming the run, when a run is missing or failed, when its
@@ -94,7 +96,7 @@ awk -F'\t' '
     END { for (i = 1; i <= nk; i++) { k = order[i]
             printf "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%.6f\t%.6f\t%.6f\t%.6f\t%.1f\t%s\t%s\t%s\t%s\t%s\n", cfg[k], met[k], kk[k], ss[k], lp[k],
                 n[k], seeds[k], s1[k] / n[k], sd(s1[k], q1[k], n[k]), s5[k] / n[k], sd(s5[k], q5[k], n[k]), tt[k] / n[k],
-                prep[k], init[k], train[k], evf[k], commits[k] } }' "$tmp/runs.tsv" > "$tmp/summary.tsv"
+                prep[k], init[k], train[k], evf[k], commits[k] } }' "$tmp/runs.tsv" > "$tmp/summary.tsv" || exit 1
 {
     echo "config,metric,k,sigma,labels_per_class,n_seeds,seeds,top1_mean,top1_std,top5_mean,top5_std,train_s_mean,dataset,prep_flags,init_flags,train_flags,eval_flags,commit"
     while IFS='	' read -r a b c d e f g h i j k l m n o p q; do
@@ -136,6 +138,17 @@ while read -r config; do
         plot="$plot${plot:+, }'$R/knn-curve.dat' using 1:2 with linespoints lc $ci dt $di title '$run'"
     done
 done < "$tmp/configs"
+# curves.csv: the monitor's kNN top-1 per config and epoch, mean and sample
+# std over the seeds that reached that epoch.
+for R in "$@"; do
+    run=${R##*/}
+    [ -s "$R/knn-curve.dat" ] && sed "s/^/${run%-s*} /" "$R/knn-curve.dat"
+done | awk '{ k = $1 " " $2; if (!(k in n)) o[++m] = k; n[k]++; s[k] += $3; q[k] += $3 * $3 }
+    END { print "config,epoch,n_seeds,knn_top1_mean,knn_top1_std"
+          for (i = 1; i <= m; i++) { k = o[i]; split(k, a, " "); v = n[k] > 1 ? (q[k] - s[k] * s[k] / n[k]) / (n[k] - 1) : 0
+              printf "%s,%s,%d,%.6f,%.6f\n", a[1], a[2], n[k], s[k] / n[k], (v > 0 ? sqrt(v) : 0) } }' \
+    > "$dir/curves.csv.tmp" || die "$dir/curves.csv: awk failed"
+mv "$dir/curves.csv.tmp" "$dir/curves.csv"
 if [ -n "$plot" ] && command -v gnuplot >/dev/null 2>&1; then
     gnuplot -e "set terminal pngcairo size 900,560 noenhanced; set output '$dir/knn-curves.png.tmp'; \
         set xlabel 'epoch'; set ylabel 'kNN top-1 (bank monitor)'; set key bottom right; set grid; \

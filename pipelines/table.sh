@@ -6,6 +6,7 @@
 # DIR/results.csv (one line per row and result: its hyperparameters, wall
 # time and commit) and DIR/results.md (one column per (k, sigma), linear,
 # and per labels per class; few-label figures are mean ± std over draws).
+# DIR/knn-curve.png: the training's kNN monitor per epoch beside raw pixels.
 # A missing, failed or stale result stops it with a message naming the file.
 prog=table.sh
 . "$(dirname "$0")/results.sh"
@@ -62,5 +63,22 @@ train_s=$(secs "$dir/trained.ckpt")
     [ -f "$dir/train.flags" ] && echo "Training: \`ssl-train $(flags "$dir/train.flags")\`, $train_s s; commit $(commit "$dir/trained.ckpt")."
 } > "$dir/results.md.tmp" || exit 1
 mv "$dir/results.md.tmp" "$dir/results.md"
+# knn-curve.png: the training's kNN monitor per epoch (a kNN of the test set
+# against the memory bank, k and sigma of --monitor-k/--monitor-sigma)
+# beside raw pixels' first kNN figure.
+if [ -s "$dir/train.jsonl" ] && command -v gnuplot >/dev/null 2>&1; then
+    grep '"event":"epoch"' "$dir/train.jsonl" |
+        sed -n 's/.*"epoch":\([0-9]*\),.*"knn_top1":\([0-9.eE+-]*\).*/\1 \2/p' > "$dir/knn-curve.dat"
+    raw=$(awk -F'\t' '$1 == "raw" && $2 == "knn" && $5 == "all" { print $7; exit }' "$tmp")
+    if [ -s "$dir/knn-curve.dat" ]; then
+        p="'$dir/knn-curve.dat' using 1:2 with linespoints title 'trained (bank monitor)'"
+        [ -n "$raw" ] && p="$p, $raw with lines dt 2 title 'raw pixels (kNN of the table)'"
+        for term in "pngcairo size 900,560 noenhanced" "png size 900,560 noenhanced"; do
+            gnuplot -e "set terminal $term; set output '$dir/knn-curve.png.tmp'; set xlabel 'epoch'; \
+                set ylabel 'kNN top-1'; set key bottom right; set grid; plot $p" 2>/dev/null && break
+        done
+        [ -s "$dir/knn-curve.png.tmp" ] && mv "$dir/knn-curve.png.tmp" "$dir/knn-curve.png"
+    fi
+fi
 cat "$dir/results.md"
 echo "results: $dir/results.csv"

@@ -23,7 +23,7 @@ csvshape() {
     n=$1; f=$2; h=$3; r=$4
     if [ ! -f "$f" ]; then fail "$n" "no $f"; return; fi
     got=$(head -n 1 "$f"); rows=$(($(wc -l < "$f") - 1))
-    bad=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "top1" || $i == "top1_mean") c = i; next }
+    bad=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "top1" || $i == "top1_mean" || $i == "knn_top1_mean") c = i; next }
                    { if (!c || $c !~ /^[0-9]+(\.[0-9]+)?([eE]-?[0-9]+)?$/ || $c < 0 || $c > 1) { print NR ": " $c; exit } }' "$f")
     if [ "$got" != "$h" ]; then fail "$n" "header '$got'"
     elif [ "$rows" -ne "$r" ]; then fail "$n" "$rows rows, wanted $r"
@@ -47,7 +47,9 @@ check "ablation summary.csv: 2 seeds each" "$(awk -F, 'NR > 1 && $6 == 2 && $7 =
 check "ablation summary.md: mean ± std" "$(grep -c '^| [a-z]* | 1 2 | [0-9.]* ± [0-9.]* | [0-9.]* ± [0-9.]* | [0-9.]* |$' "$O/ablation/fashion-mnist/summary.md")" = 5
 if command -v gnuplot >/dev/null 2>&1; then
     check "ablation knn-curves.png" "$(head -c 4 "$O/ablation/fashion-mnist/knn-curves.png" | tail -c 3)" = PNG
+    check "fashion-mnist knn-curve.png" "$(head -c 4 "$O/fashion-mnist/knn-curve.png" | tail -c 3)" = PNG
 fi
+csvshape "ablation curves.csv" "$O/ablation/fashion-mnist/curves.csv" "config,epoch,n_seeds,knn_top1_mean,knn_top1_std" 5
 ok "smoke data-efficiency" M data-efficiency
 csvshape "data-efficiency summary.csv" "$O/data-efficiency/fashion-mnist/summary.csv" "$SUMH" 8
 ok "smoke model-size" M model-size
