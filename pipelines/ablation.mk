@@ -6,8 +6,13 @@
 #   grad      + bank update that follows the gradient
 #   sqrtkl    + SqrtKL self-distillation (= the paper recipe)
 #   nocutmix  the paper recipe without CutMix
-#   lambdaL   the paper recipe with SqrtKL weight L (ABL_EXTRA, e.g.
-#             "lambda5 lambda50"; seeds ABL_SEEDS_lambda5, default SEEDS)
+# and the optional rows of ABL_EXTRA (seeds ABL_SEEDS_<row>, default SEEDS):
+#   lambdaL   the paper recipe with SqrtKL weight L (lambda0 ... lambda50)
+#   l1, l2    the paper recipe with one SqrtKL term, the gradient through the
+#             target (--kl-keepgrad --kl-terms l1|l2: an ssl-train that has
+#             the SqrtKL variants, issue 15 item 5)
+#   NAME      any other row with ABL_FLAGS_NAME, its ssl-train flags beside
+#             the recipe (its init pass: --bank forward)
 # All rows share the paper recipe otherwise (mlp3 head d=2048, k negatives,
 # tau 0.2, CutMix), the network and the epochs. Each row runs once per seed
 # of SEEDS (or ABL_SEEDS_<row>), in $(OUT)/ablation/$(ABL_DATA)/<row>-s<seed>.
@@ -21,9 +26,11 @@ ABL_TRAIN  ?= $(call data_train,$(ABL_DATA),$(ABL_EPOCHS))
 ABL_ROWS   ?= npid calibrate grad sqrtkl nocutmix
 ABL_EXTRA  ?=
 abl_init   = $(if $(filter npid,$(1)),--bank random,--bank forward)
-abl_train  = $(strip $(if $(filter npid calibrate,$(1)),--bank-write npid --lambda 0)\
+abl_train  = $(strip $(if $(ABL_FLAGS_$(1)),$(ABL_FLAGS_$(1)),$(abl_row)))
+abl_row    = $(strip $(if $(filter npid calibrate,$(1)),--bank-write npid --lambda 0)\
                      $(if $(filter grad,$(1)),--bank-write grad --lambda 0)\
-                     $(if $(filter sqrtkl nocutmix lambda%,$(1)),--bank-write grad)\
+                     $(if $(filter sqrtkl nocutmix lambda% l1 l2,$(1)),--bank-write grad)\
+                     $(if $(filter l1 l2,$(1)),--kl-keepgrad --kl-terms $(1))\
                      $(if $(filter nocutmix,$(1)),--no-cutmix)\
                      $(if $(filter lambda%,$(1)),--lambda $(patsubst lambda%,%,$(1))))
 abl_seeds  = $(or $(ABL_SEEDS_$(1)),$(SEEDS))
