@@ -77,7 +77,7 @@ check "unchanged: no file rewritten" "$(find "$O" -newer "$T/mark" -type f | wc 
 # A changed kNN flag reruns the kNN step only.
 A=$O/ablation/fashion-mnist
 check "knn change: make -n runs ssl-knn only" \
-    "$(M -n ablation KNN_FLAGS='-k 5,10 --sigma 0.1' | grep -o 'ssl-[a-z-]*\|summary.sh' | sort | uniq -c | awk '{ printf "%s%s %s", (NR > 1 ? " " : ""), $1, $2 }')" \
+    "$(M -n ablation KNN_FLAGS='-k 5,10 --sigma 0.1' | grep -oE ' ssl-(prep|init-bank|train|extract|knn|lineval) |summary\.sh ' | sort | uniq -c | awk '{ printf "%s%s %s", (NR > 1 ? " " : ""), $1, $2 }')" \
     = "10 ssl-knn 1 summary.sh"
 check "knn change: make -n wrote no stamp" "$(cat "$A/npid-s1/knn.flags")" = "-k 10 --sigma 0.1"
 touch "$T/mark"
@@ -92,8 +92,8 @@ ok "knn sweep: unchanged rerun is up to date" M -q ablation KNN_FLAGS='-k 5,10 -
 
 # A changed training flag reruns training and what follows, not the init pass.
 check "train change: make -n trains, does not re-init" \
-    "$(M -n ablation ABL_EPOCHS=2 KNN_FLAGS='-k 5,10 --sigma 0.1' | grep -o 'ssl-[a-z-]*\|summary.sh' | sort | uniq -c | awk '{ printf "%s%s %s", (NR > 1 ? " " : ""), $1, $2 }')" \
-    = "20 ssl-extract 10 ssl-knn 10 ssl-lineval 20 ssl-train 1 summary.sh"
+    "$(M -n ablation ABL_EPOCHS=2 KNN_FLAGS='-k 5,10 --sigma 0.1' | grep -oE ' ssl-(prep|init-bank|train|extract|knn|lineval) |summary\.sh ' | sort | uniq -c | awk '{ printf "%s%s %s", (NR > 1 ? " " : ""), $1, $2 }')" \
+    = "20 ssl-extract 10 ssl-knn 10 ssl-lineval 10 ssl-train 1 summary.sh"
 # A fresh start truncates the log: 2 epochs give 2 epoch lines, not 1 + 2.
 ok "train change: fashion-mnist FM_EPOCHS=2" M fashion-mnist FM_EPOCHS=2
 check "train change: train.jsonl has the new run's epochs only" \
