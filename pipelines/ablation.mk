@@ -1,28 +1,44 @@
-# ablation.mk: the paper's ablation on one dataset and budget:
+# ablation.mk: the paper's ablation on one dataset (ABL_DATA: fashion-mnist,
+# the demo's 20000-image subset and network, or cifar10 / cifar100 with
+# CIFAR10=... / CIFAR100=...) and budget (ABL_EPOCHS, default 10):
 #   npid      random bank, npid write, no SqrtKL
 #   calibrate + bank initialised by a forward pass (feature calibrate)
 #   grad      + bank update that follows the gradient
 #   sqrtkl    + SqrtKL self-distillation (= the paper recipe)
+#   nocutmix  the paper recipe without CutMix
+# and the optional rows of ABL_EXTRA (seeds ABL_SEEDS_<row>, default SEEDS):
+#   lambdaL   the paper recipe with SqrtKL weight L (lambda0 ... lambda50)
+#   l1, l2    the paper recipe with one SqrtKL term, the gradient through the
+#             target (--kl-keepgrad --kl-terms l1|l2: an ssl-train that has
+#             the SqrtKL variants, issue 15 item 5)
+#   NAME      any other row with ABL_FLAGS_NAME, its ssl-train flags beside
+#             the recipe (its init pass: --bank forward)
 # All rows share the paper recipe otherwise (mlp3 head d=2048, k negatives,
-# tau 0.2, CutMix), the network and the epochs. Default data: the demo's
-# 20000-image Fashion-MNIST subset; ABL_DATA=cifar10 uses CIFAR10=...
-# SEEDS="1 2 3" repeats every row per seed (one directory per seed).
-# Output: $(OUT)/ablation/summary.{csv,md} and knn-curves.png.
+# tau 0.2, CutMix), the network and the epochs. Each row runs once per seed
+# of SEEDS (or ABL_SEEDS_<row>), in $(OUT)/ablation/$(ABL_DATA)/<row>-s<seed>.
+# Output: $(OUT)/ablation/$(ABL_DATA)/summary.{csv,md}, runs.csv, knn-curves.png.
 
-SEEDS     ?= 1
-ABL_DATA  ?= fashion-mnist
-ABL_DIR   := $(OUT)/ablation
-ABL_SRC   := $(if $(filter fashion-mnist,$(ABL_DATA)),$(FM)/data,$(OUT)/$(ABL_DATA)/data)
-ABL_NET   ?= $(if $(filter fashion-mnist,$(ABL_DATA)),$(FM_NET),--arch resnet18 --width 0.25 --head mlp3 --dim 2048 --batch 256)
-ABL_TRAIN ?= $(if $(filter fashion-mnist,$(ABL_DATA)),$(FM_TRAIN),--recipe paper --epochs 20 --batch 256 --lr 0.5 -k 4096)
-ABL_ROWS  := npid calibrate grad sqrtkl
-abl_init  = $(if $(filter npid,$(1)),--bank random,--bank forward)
-abl_train = $(if $(filter npid calibrate,$(1)),--bank-write npid --lambda 0,$(if $(filter grad,$(1)),--bank-write grad --lambda 0,--bank-write grad))
+EXP_EPOCHS ?= 10
+ABL_EPOCHS ?= $(EXP_EPOCHS)
+ABL_DIR    := $(OUT)/ablation/$(ABL_DATA)
+ABL_NET    ?= $(call data_net,$(ABL_DATA))
+ABL_TRAIN  ?= $(call data_train,$(ABL_DATA),$(ABL_EPOCHS))
+ABL_ROWS   ?= npid calibrate grad sqrtkl nocutmix
+ABL_EXTRA  ?=
+abl_init   = $(if $(filter npid,$(1)),--bank random,--bank forward)
+abl_train  = $(strip $(if $(ABL_FLAGS_$(1)),$(ABL_FLAGS_$(1)),$(abl_row)))
+abl_row    = $(strip $(if $(filter npid calibrate,$(1)),--bank-write npid --lambda 0)\
+                     $(if $(filter grad,$(1)),--bank-write grad --lambda 0)\
+                     $(if $(filter sqrtkl nocutmix lambda% l1 l2,$(1)),--bank-write grad)\
+                     $(if $(filter l1 l2,$(1)),--kl-keepgrad --kl-terms $(1))\
+                     $(if $(filter nocutmix,$(1)),--no-cutmix)\
+                     $(if $(filter lambda%,$(1)),--lambda $(patsubst lambda%,%,$(1))))
+abl_seeds  = $(or $(ABL_SEEDS_$(1)),$(SEEDS))
+ABL_RUNS  := $(foreach r,$(ABL_ROWS) $(ABL_EXTRA),$(foreach s,$(call abl_seeds,$(r)),$(ABL_DIR)/$(r)-s$(s)))
 
-$(foreach s,$(SEEDS),$(foreach r,$(ABL_ROWS),\
-  $(eval $(call experiment,$(ABL_DIR)/$(r)-s$(s),$(ABL_SRC),$(ABL_NET) --seed $(s) $(call abl_init,$(r)),$(ABL_TRAIN) --seed $(s) $(call abl_train,$(r))))))
+$(foreach r,$(ABL_ROWS) $(ABL_EXTRA),$(foreach s,$(call abl_seeds,$(r)),\
+  $(eval $(call experiment,$(ABL_DIR)/$(r)-s$(s),$(call data_dir,$(ABL_DATA)),\
+    $(ABL_NET) --seed $(s) $(call abl_init,$(r)),$(ABL_TRAIN) --seed $(s) $(call abl_train,$(r)),ablation))))
+$(eval $(call summary,$(ABL_DIR),$(ABL_RUNS),ablation))
 
-ABL_RUNS := $(foreach r,$(ABL_ROWS),$(foreach s,$(SEEDS),$(r)-s$(s)))
-
-ablation: $(foreach x,$(ABL_RUNS),$(ABL_DIR)/$(x)/trained.knn.json $(ABL_DIR)/$(x)/trained.linear.json)
-	sh $(TOP)/pipelines/summary.sh $(ABL_DIR) $(ABL_RUNS)
+ablation: $(ABL_DIR)/summary.csv

@@ -9,31 +9,27 @@
 #        k=10000, cosine, CIFAR_EPOCHS (default 200).
 # npid:  the same backbone, linear head d=128, random bank, npid write,
 #        batch 128, lr 0.03, all negatives, step schedule (lemniscate).
+# SEEDS: one run per seed (paper-sN, npid-sN). Output:
+# $(OUT)/cifar10/summary.{csv,md}, runs.csv, knn-curves.png.
+# CIFAR_NET (CIFAR_ARCH, CIFAR_EXP_WIDTH, CIFAR_HEAD) / CIFAR_TRAIN_BASE: the (smaller) network and recipe of the
+# ablation and data-efficiency pipelines on CIFAR (ABL_DATA=cifar10).
 
 CIFAR_EPOCHS ?= 200
 CIFAR_WIDTH  ?= 1
-CIFAR_PAPER_NET   = --arch resnet18 --width $(CIFAR_WIDTH) --head mlp3 --dim 2048 --seed 1 --batch 512 --bank forward
-CIFAR_PAPER_TRAIN = --recipe paper --epochs $(CIFAR_EPOCHS)
-CIFAR_NPID_NET    = --arch resnet18 --width $(CIFAR_WIDTH) --head linear --dim 128 --seed 1 --bank random
-CIFAR_NPID_TRAIN  = --recipe npid --epochs $(CIFAR_EPOCHS) \
-                    --milestones $(shell echo $$(($(CIFAR_EPOCHS)*3/5))),$(shell echo $$(($(CIFAR_EPOCHS)*4/5)))
+CIFAR_PAPER_NET   ?= --arch resnet18 --width $(CIFAR_WIDTH) --head mlp3 --dim 2048 --batch 512 --bank forward
+CIFAR_PAPER_TRAIN ?= --recipe paper --epochs $(CIFAR_EPOCHS)
+CIFAR_NPID_NET    ?= --arch resnet18 --width $(CIFAR_WIDTH) --head linear --dim 128 --bank random
+CIFAR_NPID_MILESTONES ?= $(shell echo $$(($(CIFAR_EPOCHS)*3/5))),$(shell echo $$(($(CIFAR_EPOCHS)*4/5)))
+CIFAR_NPID_TRAIN  ?= --recipe npid --epochs $(CIFAR_EPOCHS) --milestones $(CIFAR_NPID_MILESTONES)
+CIFAR_ARCH        ?= --arch resnet18
+CIFAR_EXP_WIDTH   ?= 0.25
+CIFAR_HEAD        ?= --head mlp3 --dim 2048 --batch 256
+CIFAR_NET         ?= $(CIFAR_ARCH) --width $(CIFAR_EXP_WIDTH) $(CIFAR_HEAD)
+CIFAR_TRAIN_BASE  ?= --recipe paper --batch 256 --lr 0.5 -k 4096
 
-need = @test -n "$(1)" && test -f "$(1)" || { echo "pipelines: set $(2)=/path/to/$(3) (the official binary tarball)" >&2; exit 2; }
+$(foreach d,cifar10 cifar100,$(foreach s,$(SEEDS),\
+  $(eval $(call experiment,$(OUT)/$(d)/paper-s$(s),$(call data_dir,$(d)),$(CIFAR_PAPER_NET) --seed $(s),$(CIFAR_PAPER_TRAIN) --seed $(s),$(d)))\
+  $(eval $(call experiment,$(OUT)/$(d)/npid-s$(s),$(call data_dir,$(d)),$(CIFAR_NPID_NET) --seed $(s),$(CIFAR_NPID_TRAIN) --seed $(s),$(d))))\
+  $(eval $(call summary,$(OUT)/$(d),$(foreach r,paper npid,$(foreach s,$(SEEDS),$(OUT)/$(d)/$(r)-s$(s))),$(d))))
 
-$(OUT)/cifar10/data/%.sslt:
-	$(call need,$(CIFAR10),CIFAR10,cifar-10-binary.tar.gz)
-	@mkdir -p $(@D)
-	ssl-prep $(TFLAG) --split $* $(CIFAR10) -o $@
-
-$(OUT)/cifar100/data/%.sslt:
-	$(call need,$(CIFAR100),CIFAR100,cifar-100-binary.tar.gz)
-	@mkdir -p $(@D)
-	ssl-prep $(TFLAG) --split $* --labels fine $(CIFAR100) -o $@
-
-$(foreach d,cifar10 cifar100,\
-  $(eval $(call experiment,$(OUT)/$(d)/paper,$(OUT)/$(d)/data,$(CIFAR_PAPER_NET),$(CIFAR_PAPER_TRAIN)))\
-  $(eval $(call experiment,$(OUT)/$(d)/npid,$(OUT)/$(d)/data,$(CIFAR_NPID_NET),$(CIFAR_NPID_TRAIN))))
-
-cifar10 cifar100: %: $(OUT)/%/paper/trained.knn.json $(OUT)/%/paper/trained.linear.json \
-                     $(OUT)/%/npid/trained.knn.json $(OUT)/%/npid/trained.linear.json
-	sh $(TOP)/pipelines/summary.sh $(OUT)/$@ paper npid
+cifar10 cifar100: %: $(OUT)/%/summary.csv

@@ -1,0 +1,132 @@
+# The make-driven pipelines in smoke mode (SMOKE=1: 20 images per class,
+# width 0.0625, 1 epoch, 2 seeds): every pipeline target end to end into a
+# temporary OUT, the shape of every summary, that a changed flag reruns its
+# step and only the steps downstream of it, that an unchanged rerun does
+# nothing, and that summaries over missing, failed or mixed runs stop with
+# a message naming the run. CIFAR-10/100 from tiny generated tarballs.
+. "$TOP/tests/lib.sh"
+. "$TOP/tests/mkcifar.sh"
+FM=/usr/share/datasets/fashion-mnist
+if [ ! -f "$FM/train-images-idx3-ubyte.gz" ]; then
+    skip "pipelines" "no $FM (Debian's dataset-fashion-mnist: sh tools/deps.sh)"
+    exit 0
+fi
+O=$T/out
+mkcifar "$T"
+M() { make --no-print-directory -C "$TOP/pipelines" SMOKE=1 OUT="$O" BIN="$BIN" THREADS=2 FMNIST="$FM" \
+      CIFAR10="$T/cifar-10-binary.tar.gz" CIFAR100="$T/cifar-100-binary.tar.gz" "$@"; }
+num='^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$'
+
+# csvshape NAME FILE HEADER ROWS: FILE has the header line HEADER and ROWS
+# lines below it, and its top1 / top1_mean column holds numbers in [0, 1].
+csvshape() {
+    n=$1; f=$2; h=$3; r=$4
+    if [ ! -f "$f" ]; then fail "$n" "no $f"; return; fi
+    got=$(head -n 1 "$f"); rows=$(($(wc -l < "$f") - 1))
+    bad=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "top1" || $i == "top1_mean" || $i == "knn_top1_mean") c = i; next }
+                   { if (!c || $c !~ /^[0-9]+(\.[0-9]+)?([eE]-?[0-9]+)?$/ || $c < 0 || $c > 1) { print NR ": " $c; exit } }' "$f")
+    if [ "$got" != "$h" ]; then fail "$n" "header '$got'"
+    elif [ "$rows" -ne "$r" ]; then fail "$n" "$rows rows, wanted $r"
+    elif [ -n "$bad" ]; then fail "$n" "top-1 not a number in [0,1] at line $bad"
+    else pass "$n"; fi
+}
+SUMH="config,metric,k,sigma,labels_per_class,n_seeds,seeds,top1_mean,top1_std,top5_mean,top5_std,train_s_mean,dataset,prep_flags,init_flags,train_flags,eval_flags,commit"
+RUNH="config,seed,run,metric,k,sigma,labels_per_class,top1,top5,n_train,n_test,init_s,train_s,eval_s,dataset,prep_flags,init_flags,train_flags,knn_flags,lineval_flags,commit"
+
+start=$(date +%s)
+ok "smoke fashion-mnist" M fashion-mnist
+csvshape "fashion-mnist results.csv" "$O/fashion-mnist/results.csv" \
+    "features,eval,k,sigma,labels_per_class,draws,top1,top1_std,top5,top5_std,n_train,n_test,flags,wall_s,commit" 24
+check "fashion-mnist results.md: 4 rows of 7 columns" \
+    "$(grep -c '^| \(raw\|random\|init\|trained\) |\( [0-9.]* \(± [0-9.]* \)\?|\)\{6\}$' "$O/fashion-mnist/results.md")" = 4
+check "fashion-mnist results.md: headers from the flags" "$(grep -c 'kNN k=10 sigma=0.1, 5/class' "$O/fashion-mnist/results.md")" = 1
+ok "smoke ablation" M ablation
+csvshape "ablation summary.csv" "$O/ablation/fashion-mnist/summary.csv" "$SUMH" 10
+csvshape "ablation runs.csv" "$O/ablation/fashion-mnist/runs.csv" "$RUNH" 20
+check "ablation summary.csv: 2 seeds each" "$(awk -F, 'NR > 1 && $6 == 2 && $7 == "1 2"' "$O/ablation/fashion-mnist/summary.csv" | wc -l)" = 10
+check "ablation summary.md: mean ± std" "$(grep -c '^| [a-z]* | 1 2 | [0-9.]* ± [0-9.]* | [0-9.]* ± [0-9.]* | [0-9.]* |$' "$O/ablation/fashion-mnist/summary.md")" = 5
+if command -v gnuplot >/dev/null 2>&1; then
+    check "ablation knn-curves.png" "$(head -c 4 "$O/ablation/fashion-mnist/knn-curves.png" | tail -c 3)" = PNG
+    check "fashion-mnist knn-curve.png" "$(head -c 4 "$O/fashion-mnist/knn-curve.png" | tail -c 3)" = PNG
+fi
+csvshape "ablation curves.csv" "$O/ablation/fashion-mnist/curves.csv" "config,epoch,n_seeds,knn_top1_mean,knn_top1_std" 5
+ok "smoke data-efficiency" M data-efficiency
+csvshape "data-efficiency summary.csv" "$O/data-efficiency/fashion-mnist/summary.csv" "$SUMH" 8
+ok "smoke model-size" M model-size
+csvshape "model-size summary.csv" "$O/model-size/fashion-mnist/summary.csv" "$SUMH" 8
+check "model-size: the bank-init pass has the demo's augmentation" \
+    "$(grep -l -- '--jitter 0 --gray 0' "$O"/model-size/fashion-mnist/*/init.flags | wc -l)" = 8
+ok "smoke cifar10" M cifar10
+csvshape "cifar10 summary.csv" "$O/cifar10/summary.csv" "$SUMH" 4
+ok "smoke cifar100" M cifar100
+csvshape "cifar100 summary.csv" "$O/cifar100/summary.csv" "$SUMH" 4
+ok "smoke data-efficiency on cifar100" M data-efficiency DE_DATA=cifar100 DE_FRACTIONS=1
+check "DE_DATA=cifar100 reads the CIFAR-100 tarball" \
+    "$(cat "$O/data-efficiency/cifar100/f1/data/prep-train.flags")" = "--split train --labels fine $T/cifar-100-binary.tar.gz"
+check "DE_DATA=cifar100: its own run folders" "$(cut -d, -f13 "$O/data-efficiency/cifar100/summary.csv" | sort -u | head -1)" = cifar100
+echo "smoke runs: $(( $(date +%s) - start )) s"
+
+# An unchanged rerun does nothing.
+ALL="fashion-mnist ablation data-efficiency model-size cifar10 cifar100"
+touch "$T/mark"
+ok "unchanged: make -q says up to date" M -q $ALL
+M $ALL > "$T/re.out" 2>&1
+check "unchanged: make says Nothing to be done" "$(grep -c 'Nothing to be done' "$T/re.out")" = 6
+check "unchanged: no file rewritten" "$(find "$O" -newer "$T/mark" -type f | wc -l)" = 0
+
+# A changed kNN flag reruns the kNN step only.
+A=$O/ablation/fashion-mnist
+check "knn change: make -n runs ssl-knn only" \
+    "$(M -n ablation KNN_FLAGS='-k 5,10 --sigma 0.1' | grep -oE ' ssl-(prep|init-bank|train|extract|knn|lineval) |summary\.sh ' | sort | uniq -c | awk '{ printf "%s%s %s", (NR > 1 ? " " : ""), $1, $2 }')" \
+    = "10 ssl-knn 1 summary.sh"
+check "knn change: make -n wrote no stamp" "$(cat "$A/npid-s1/knn.flags")" = "-k 10 --sigma 0.1"
+touch "$T/mark"
+ok "knn change: make" M ablation KNN_FLAGS='-k 5,10 --sigma 0.1'
+check "knn change: kNN results rewritten" "$(find "$A" -newer "$T/mark" -name trained.knn.csv | wc -l)" = 10
+check "knn change: nothing else rewritten" \
+    "$(find "$A" -newer "$T/mark" -type f \( -name '*.ckpt' -o -name '*.feat' -o -name '*.linear.csv' -o -name '*.sslt' \) | wc -l)" = 0
+csvshape "knn sweep: a row per (k, sigma)" "$A/summary.csv" "$SUMH" 15
+check "knn sweep: the table's headers say k=5 and k=10" \
+    "$(grep -c 'kNN k=5 sigma=0.1 top-1 | kNN k=10 sigma=0.1 top-1' "$A/summary.md")" = 1
+ok "knn sweep: unchanged rerun is up to date" M -q ablation KNN_FLAGS='-k 5,10 --sigma 0.1'
+
+# A changed training flag reruns training and what follows, not the init pass.
+check "train change: make -n trains, does not re-init" \
+    "$(M -n ablation ABL_EPOCHS=2 KNN_FLAGS='-k 5,10 --sigma 0.1' | grep -oE ' ssl-(prep|init-bank|train|extract|knn|lineval) |summary\.sh ' | sort | uniq -c | awk '{ printf "%s%s %s", (NR > 1 ? " " : ""), $1, $2 }')" \
+    = "20 ssl-extract 10 ssl-knn 10 ssl-lineval 10 ssl-train 1 summary.sh"
+# A fresh start truncates the log: 2 epochs give 2 epoch lines, not 1 + 2.
+ok "train change: fashion-mnist FM_EPOCHS=2" M fashion-mnist FM_EPOCHS=2
+check "train change: train.jsonl has the new run's epochs only" \
+    "$(grep -c '"event":"epoch"' "$O/fashion-mnist/train.jsonl")" = 2
+
+# An interrupted training resumes from run.ckpt and appends to its log:
+# the stamp of FM_EPOCHS=3, then 15 of its 18 steps by hand, then make.
+F=$O/fashion-mnist
+sh "$TOP/pipelines/stamp.sh" "$F/train.flags" "$(sed 's/--epochs 2/--epochs 3/' "$F/train.flags")"
+: > "$F/train.jsonl"
+ssl-train -q --threads 2 $(cat "$F/train.flags") --max-steps 15 --log "$F/train.jsonl" \
+    "$F/init.ckpt" "$F/train.sslt" -o "$F/run.ckpt" 2>/dev/null
+ok "resume: make" M fashion-mnist FM_EPOCHS=3
+check "resume: the training resumed" "$(grep -c 'resuming from run.ckpt' "$T/.out")" = 1
+check "resume: the log kept the interrupted run's epochs" \
+    "$(grep '"event":"epoch"' "$F/train.jsonl" | sed 's/.*"epoch":\([0-9]*\),.*/\1/' | tr '\n' ' ')" = "1 2 3 "
+
+# Summaries over missing, failed or mixed runs stop, naming the run.
+S="sh $TOP/pipelines/summary.sh"
+fails "summary: missing run" 1 "summary.sh: $A/nope-s1: no such run" $S "$T" "$A/npid-s1" "$A/nope-s1"
+cp -a "$A/grad-s1" "$A/grad-s9"; rm "$A/grad-s9/trained.linear.csv"
+fails "summary: failed run" 1 "summary.sh: $A/grad-s9: no trained.linear.csv" $S "$T" "$A/npid-s1" "$A/grad-s9"
+fails "summary: mixed flags" 1 "summary.sh: $O/model-size/fashion-mnist/npid-w0.0625-s1: kNN flags .*mixed" \
+    $S "$T" "$A/npid-s1" "$O/model-size/fashion-mnist/npid-w0.0625-s1"
+fails "summary: mixed datasets" 1 "summary.sh: $O/cifar10/npid-s1: dataset cifar10, but .*mixed datasets" \
+    $S "$T" "$O/cifar100/npid-s1" "$O/cifar10/npid-s1"
+rm -rf "$A/grad-s9"; cp -a "$A/calibrate-s1" "$A/npid-s9"
+fails "summary: seeds of a config that differ beyond the seed" 1 "summary.sh: $A/npid-s9: .*differ from .*npid-s1" \
+    $S "$T" "$A/npid-s1" "$A/npid-s9"
+rm -rf "$A/npid-s9"
+D=$O/data-efficiency/fashion-mnist
+touch "$D/paper-f1-s1/lineval.flags"
+fails "summary: stale results" 1 "summary.sh: $D/paper-f1-s1: trained.linear.csv is older than lineval.flags" \
+    $S "$T" "$D/paper-f1-s1"
+echo "pipelines.sh: $(( $(date +%s) - start )) s"
+done_tests
