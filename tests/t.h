@@ -78,4 +78,25 @@ static const char *t_path(const char *rel) {
     snprintf(b, sizeof buf[0], "%s/%s", top ? top : ".", rel);
     return b;
 }
+/* A named array of a text fixture ("name count v1 v2 ..." lines, "#"
+ * comments): malloc'ed values and *n, or NULL when absent or malformed. */
+static __attribute__((unused)) double *t_read_array(FILE *fp, const char *want, long *n) {
+    char name[64];
+    long cnt;
+    rewind(fp);
+    int ch;
+    while ((ch = fgetc(fp)) != EOF) {
+        if (ch == '#') { while ((ch = fgetc(fp)) != EOF && ch != '\n') {} continue; }
+        ungetc(ch, fp);
+        if (fscanf(fp, "%63s %ld", name, &cnt) != 2) return NULL;
+        double *v = malloc(sizeof *v * (cnt ? cnt : 1));
+        for (long i = 0; i < cnt; i++)
+            if (fscanf(fp, "%lf", &v[i]) != 1) { free(v); return NULL; }
+        if (!strcmp(name, want)) { *n = cnt; return v; }
+        free(v);
+        while ((ch = fgetc(fp)) != EOF && ch != '\n') {}
+    }
+    return NULL;
+}
+
 #endif

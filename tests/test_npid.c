@@ -393,25 +393,6 @@ static void test_df_fd(void) {
 
 /* ---- PyTorch fixture ---- */
 
-static double *read_array(FILE *fp, const char *want, long *n) {
-    char name[64];
-    long cnt;
-    rewind(fp);
-    int ch;
-    while ((ch = fgetc(fp)) != EOF) {
-        if (ch == '#') { while ((ch = fgetc(fp)) != EOF && ch != '\n') {} continue; }
-        ungetc(ch, fp);
-        if (fscanf(fp, "%63s %ld", name, &cnt) != 2) return NULL;
-        double *v = malloc(sizeof *v * (cnt ? cnt : 1));
-        for (long i = 0; i < cnt; i++)
-            if (fscanf(fp, "%lf", &v[i]) != 1) { free(v); return NULL; }
-        if (!strcmp(name, want)) { *n = cnt; return v; }
-        free(v);
-        while ((ch = fgetc(fp)) != EOF && ch != '\n') {}
-    }
-    return NULL;
-}
-
 static float *to_f32(const double *v, long n) {
     float *o = malloc(sizeof *o * n);
     for (long i = 0; i < n; i++) o[i] = (float)v[i];
@@ -425,11 +406,11 @@ static void test_fixture(void) {
     T_OK(fp != NULL, "fixture: tests/fixtures/npid/step.txt opens");
     if (!fp) return;
     long n[10];
-    double *dims = read_array(fp, "dims", &n[0]), *hy = read_array(fp, "hyper", &n[1]);
-    double *idxd = read_array(fp, "idx", &n[2]), *permd = read_array(fp, "perm", &n[3]);
-    double *bankd = read_array(fp, "bank", &n[4]), *fdv = read_array(fp, "f", &n[5]);
-    double *lossd = read_array(fp, "loss", &n[6]), *dfd = read_array(fp, "df", &n[7]);
-    double *bgd = read_array(fp, "bank_grad", &n[8]), *bnd = read_array(fp, "bank_npid", &n[9]);
+    double *dims = t_read_array(fp, "dims", &n[0]), *hy = t_read_array(fp, "hyper", &n[1]);
+    double *idxd = t_read_array(fp, "idx", &n[2]), *permd = t_read_array(fp, "perm", &n[3]);
+    double *bankd = t_read_array(fp, "bank", &n[4]), *fdv = t_read_array(fp, "f", &n[5]);
+    double *lossd = t_read_array(fp, "loss", &n[6]), *dfd = t_read_array(fp, "df", &n[7]);
+    double *bgd = t_read_array(fp, "bank_grad", &n[8]), *bnd = t_read_array(fp, "bank_npid", &n[9]);
     fclose(fp);
     int ok = dims && hy && idxd && permd && bankd && fdv && lossd && dfd && bgd && bnd;
     T_OK(ok, "fixture: every array present");

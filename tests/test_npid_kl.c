@@ -230,25 +230,6 @@ static void test_refused(void) {
 
 /* ---- PyTorch fixture ---- */
 
-static double *read_array(FILE *fp, const char *want, long *n) {
-    char name[64];
-    long cnt;
-    rewind(fp);
-    int ch;
-    while ((ch = fgetc(fp)) != EOF) {
-        if (ch == '#') { while ((ch = fgetc(fp)) != EOF && ch != '\n') {} continue; }
-        ungetc(ch, fp);
-        if (fscanf(fp, "%63s %ld", name, &cnt) != 2) return NULL;
-        double *v = malloc(sizeof *v * (cnt ? cnt : 1));
-        for (long i = 0; i < cnt; i++)
-            if (fscanf(fp, "%lf", &v[i]) != 1) { free(v); return NULL; }
-        if (!strcmp(name, want)) { *n = cnt; return v; }
-        free(v);
-        while ((ch = fgetc(fp)) != EOF && ch != '\n') {}
-    }
-    return NULL;
-}
-
 /* Tolerance. The logits s are float32 values (exact in the fixture) and
  * torch works in float64 on them, so the difference is npid_loss's float32
  * rounding. Each ds element is a sum of at most four float32 terms (p^tau /
@@ -266,9 +247,9 @@ static void test_fixture(void) {
     T_OK(fp != NULL, "kl fixture: tests/fixtures/npid/kl.txt opens");
     if (!fp) return;
     long n, ns;
-    double *dims = read_array(fp, "dims", &n), *hy = read_array(fp, "hyper", &n);
-    double *t1d = read_array(fp, "t1", &n), *t2d = read_array(fp, "t2", &n);
-    double *sd = read_array(fp, "s", &ns);
+    double *dims = t_read_array(fp, "dims", &n), *hy = t_read_array(fp, "hyper", &n);
+    double *t1d = t_read_array(fp, "t1", &n), *t2d = t_read_array(fp, "t2", &n);
+    double *sd = t_read_array(fp, "s", &ns);
     int ok = dims && hy && t1d && t2d && sd;
     T_OK(ok, "kl fixture: inputs present");
     if (!ok) { fclose(fp); return; }
@@ -285,9 +266,9 @@ static void test_fixture(void) {
             char key[64], nm[128];
             long nl, nd;
             snprintf(key, sizeof key, "a%g_%s_loss", alphas[ai], vname[v]);
-            double *L = read_array(fp, key, &nl);
+            double *L = t_read_array(fp, key, &nl);
             snprintf(key, sizeof key, "a%g_%s_ds", alphas[ai], vname[v]);
-            double *D = read_array(fp, key, &nd);
+            double *D = t_read_array(fp, key, &nd);
             snprintf(nm, sizeof nm, "kl fixture alpha %g %s: present", alphas[ai], vname[v]);
             T_OK(L && D && nl == 3 && nd == ns, nm);
             if (!(L && D && nl == 3 && nd == ns)) { free(L); free(D); continue; }
