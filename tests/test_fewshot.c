@@ -44,7 +44,7 @@ int main(void) {
     for (int i = 0; i < N; i++) cnt[y[i]]++;
     char why[128];
     ssl_err err = {0};
-    int64_t a[C * 30], b[C * 30];
+    int64_t a[C * 30 + N], b[C * 30 + N];   /* room for C x the smallest class (<= N) */
 
     int64_t m = -1;
     int sc = fewshot_smallest_class(y, N, C, &m);
