@@ -174,6 +174,11 @@ void json_num(const char *key, double x, int comma) {
     else printf("\"%s\":null%s", key, comma ? "," : "");
 }
 
+void json_lpc(int lpc) {
+    if (lpc) printf("\"labels_per_class\":%d,", lpc);
+    else printf("\"labels_per_class\":\"all\",");
+}
+
 void csv_num(double x, char sep) {
     if (isfinite(x)) printf("%.10g%c", x, sep);
     else putchar(sep);

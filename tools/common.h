@@ -67,6 +67,8 @@ double peak_rss_mib(void);
 /* One JSON member "key":x on stdout (10 significant digits; null when x is
  * not finite), followed by a comma when comma != 0. */
 void json_num(const char *key, double x, int comma);
+/* "labels_per_class":N, or "all" for lpc 0 (the whole training set), and a comma. */
+void json_lpc(int lpc);
 /* One CSV field on stdout: x with 10 significant digits (as json_num), or
  * nothing when x is not finite; then sep (',' or '\n'). */
 void csv_num(double x, char sep);

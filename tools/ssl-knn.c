@@ -18,7 +18,6 @@
 #include "eval/knn.h"
 
 #define MAX_LIST 64
-#define DEFAULT_DRAWS 5
 
 static void usage(void) {
     printf("usage: %s [options] TRAIN_FEATURES [TEST_FEATURES]\n"
@@ -39,7 +38,7 @@ static void usage(void) {
            "  -q, --quiet          no timing line or notices on stderr\n"
            "  -v, --verbose        per-class top-1 as well\n"
            "      --help           this help\n"
-           "      --version        version\n", prog, DEFAULT_DRAWS);
+           "      --version        version\n", prog, FEWSHOT_DEFAULT_DRAWS);
 }
 
 typedef struct {
@@ -97,11 +96,6 @@ static void print_per_class(const per_class *pc, const row *r, const ssl_feature
     if (json) printf("]");
 }
 
-static void print_lpc_json(int lpc) {
-    if (lpc) printf("\"labels_per_class\":%d,", lpc);
-    else printf("\"labels_per_class\":\"all\",");
-}
-
 static void print_json(const options *o, const row *rows, int nrows, const ssl_features *tr,
                        int64_t ntest, int nc, const per_class *pc) {
     printf("{");
@@ -111,7 +105,7 @@ static void print_json(const options *o, const row *rows, int nrows, const ssl_f
     json_num("sigma", rows[0].sigma, 1);
     printf("\"n_train\":%lld,\"n_test\":%lld,\"dim\":%d,\"nclasses\":%d,",
            (long long)rows[0].n_train, (long long)ntest, tr->dim, nc);
-    print_lpc_json(rows[0].lpc);
+    json_lpc(rows[0].lpc);
     printf("\"draws\":%d,", rows[0].draws);
     if (o->nlpc) printf("\"seed\":%llu,", (unsigned long long)o->seed);
     json_num("top1_std", rows[0].top1_std, 1);
@@ -125,7 +119,7 @@ static void print_json(const options *o, const row *rows, int nrows, const ssl_f
         json_num("top5", r->top5, 1);
         json_num("top1_std", r->top1_std, 1);
         json_num("top5_std", r->top5_std, 1);
-        print_lpc_json(r->lpc);
+        json_lpc(r->lpc);
         printf("\"draws\":%d,\"n_train\":%lld}", r->draws, (long long)r->n_train);
     }
     printf("]");
@@ -337,7 +331,7 @@ int main(int argc, char **argv) {
     }
     if (o.json && o.csv) usage_error("--csv and --json cannot be used together");
     if (has_draws && !o.nlpc) usage_error("--draws needs --labels-per-class");
-    if (!has_draws) o.draws = DEFAULT_DRAWS;
+    if (!has_draws) o.draws = FEWSHOT_DEFAULT_DRAWS;
     int nops = argc - optind;
     if (nops < 1 || nops > 2) usage_error("expected TRAIN_FEATURES [TEST_FEATURES]");
     o.train_path = argv[optind];

@@ -17,7 +17,6 @@
 #include "eval/lineval.h"
 
 #define MAX_LIST 64
-#define DEFAULT_DRAWS 5
 
 static void usage(void) {
     printf("usage: %s [options] TRAIN_FEATURES TEST_FEATURES\n"
@@ -43,7 +42,7 @@ static void usage(void) {
            "  -q, --quiet          no summary line on stderr\n"
            "  -v, --verbose        per-epoch loss on stderr\n"
            "      --help           this help\n"
-           "      --version        version\n", prog, LINEVAL_DEFAULT_LR, DEFAULT_DRAWS);
+           "      --version        version\n", prog, LINEVAL_DEFAULT_LR, FEWSHOT_DEFAULT_DRAWS);
 }
 
 typedef struct {
@@ -83,11 +82,6 @@ static void print_csv(const options *o, const result *res, int nres, int64_t nte
     }
 }
 
-static void print_lpc_json(int lpc) {
-    if (lpc) printf("\"labels_per_class\":%d,", lpc);
-    else printf("\"labels_per_class\":\"all\",");
-}
-
 static void print_json(const options *o, const result *res, int nres, int64_t ntest, int dim,
                        int nc) {
     const result *r = &res[0];
@@ -107,7 +101,7 @@ static void print_json(const options *o, const result *res, int nres, int64_t nt
     json_num("momentum", o->cfg.momentum, 1);
     printf("\"normalize\":\"%s\",\"seed\":%llu,", lineval_norm_name(o->cfg.norm),
            (unsigned long long)o->cfg.seed);
-    print_lpc_json(r->lpc);
+    json_lpc(r->lpc);
     printf("\"draws\":%d,", r->draws);
     json_num("top1_std", r->top1_std, 1);
     json_num("top5_std", r->top5_std, 1);
@@ -117,7 +111,7 @@ static void print_json(const options *o, const result *res, int nres, int64_t nt
         for (int i = 0; i < nres; i++) {
             r = &res[i];
             printf("%s{", i ? "," : "");
-            print_lpc_json(r->lpc);
+            json_lpc(r->lpc);
             printf("\"draws\":%d,\"n_train\":%lld,", r->draws, (long long)r->n_train);
             json_num("top1", r->top1, 1);
             json_num("top1_std", r->top1_std, 1);
@@ -335,7 +329,7 @@ int main(int argc, char **argv) {
     if (has_draws && !o.nlpc) usage_error("--draws needs --labels-per-class");
     if (o.nlpc && o.save_path)
         usage_error("--save keeps one classifier; not with --labels-per-class");
-    if (!has_draws) o.draws = DEFAULT_DRAWS;
+    if (!has_draws) o.draws = FEWSHOT_DEFAULT_DRAWS;
     if (argc - optind != 2) usage_error("expected TRAIN_FEATURES TEST_FEATURES");
     o.train_path = argv[optind];
     o.test_path = argv[optind + 1];

@@ -15,6 +15,9 @@
 
 #include "util/err.h"
 
+/* Draws per labels-per-class setting when the user names none. */
+#define FEWSHOT_DEFAULT_DRAWS 5
+
 
 /* The class with the fewest rows among labels [n] (labels in [0,
  * nclasses)), the lowest index on ties; its row count in *count (may be 0:
