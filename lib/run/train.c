@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "eval/knn.h"
 #include "nn/ops/ops.h"
@@ -67,7 +66,7 @@ int train_bank_forward(net *n, const ssl_dataset *d, const aug_config *a,
         }
         const float *out = net_output(n);
         for (int b = 0; b < cnt; b++)
-            l2norm_forward(bank + idx[b] * dim, out + (size_t)b * dim, 1, dim, L2_EPS);
+            l2norm_row(bank + idx[b] * dim, out + (size_t)b * dim, dim, L2_EPS);
     }
     free(order), free(idx), free(x);
     return rc;
