@@ -9,6 +9,7 @@
 
 #include "data/augment.h"
 #include "nn/net.h"
+#include "nn/ops/ops.h"
 #include "ssl/npid.h"
 #include "util/clock.h"
 #include "util/threads.h"
@@ -46,7 +47,7 @@ void run_init_opts_default(run_init_opts *o) {
     o->width = 1;
     o->hidden = 2048;
     o->flip = o->jitter = o->gray = o->crop_scale = -1;
-    o->winograd = 1;
+    o->winograd = CONV_WINOGRAD_AUTO;
 }
 
 int run_init_bank(const run_init_opts *o, const ssl_dataset *d, const char *dname,
@@ -158,7 +159,7 @@ static int save(void *vctx, const train_status *st, ssl_err *err) {
 
 /* The configuration of a run on dataset d from checkpoint metadata meta:
  * recipe defaults < the stored settings < the flags; the clips; the
- * resume checks. *resuming is set. */
+ * resume checks; the thread count a deterministic resume must keep. */
 static int resolve(const run_train_opts *o, const sv *meta, const ssl_dataset *d,
                    const char *dname, train_config *tc, uint64_t *seed, int *threads,
                    ssl_err *err) {
