@@ -13,6 +13,8 @@
 #             the SqrtKL variants, issue 15 item 5)
 #   NAME      any other row with ABL_FLAGS_NAME, its ssl-train flags beside
 #             the recipe (its init pass: --bank forward)
+# The sqrtkl row also logs the backbone's kNN every epoch (--monitor-backbone:
+# training is unchanged), for the comparison with PyTorch's curves.
 # All rows share the paper recipe otherwise (mlp3 head d=2048, k negatives,
 # tau 0.2, CutMix), the network and the epochs. Each row runs once per seed
 # of SEEDS (or ABL_SEEDS_<row>), in $(OUT)/ablation/$(ABL_DATA)/<row>-s<seed>.
@@ -28,6 +30,7 @@ ABL_EXTRA  ?=
 abl_init   = $(if $(filter npid,$(1)),--bank random,--bank forward)
 abl_train  = $(strip $(if $(ABL_FLAGS_$(1)),$(ABL_FLAGS_$(1)),$(abl_row)))
 abl_row    = $(strip $(if $(filter npid calibrate,$(1)),--bank-write npid --lambda 0)\
+                     $(if $(filter sqrtkl,$(1)),--monitor-backbone)\
                      $(if $(filter grad,$(1)),--bank-write grad --lambda 0)\
                      $(if $(filter sqrtkl nocutmix lambda% l1 l2,$(1)),--bank-write grad)\
                      $(if $(filter l1 l2,$(1)),--kl-keepgrad --kl-terms $(1))\

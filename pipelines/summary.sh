@@ -10,6 +10,8 @@
 #   DIR/summary.md   the table, mean ± std (n seeds) per result column
 #   DIR/curves.csv   the monitor's kNN top-1 per config and epoch, mean and
 #                    std over the seeds
+#   DIR/backbone-curves.csv  the same for the backbone's kNN, from the runs
+#                    that logged it (ssl-train --monitor-backbone)
 #   DIR/knn-curves.png  kNN top-1 of the bank monitor per epoch, one line
 #                    per run (colour: config, dash: seed), from RUN/train.jsonl
 # It stops, naming the run, when a run is missing or failed, when its
@@ -139,16 +141,29 @@ while read -r config; do
     done
 done < "$tmp/configs"
 # curves.csv: the monitor's kNN top-1 per config and epoch, mean and sample
-# std over the seeds that reached that epoch.
+# std over the seeds that reached that epoch; backbone-curves.csv the same
+# for the backbone's kNN of the runs that logged it (--monitor-backbone).
+curves() { # DAT-NAME CSV
+    name=$1; out=$2; shift 2
+    for R in "$@"; do
+        run=${R##*/}
+        [ -s "$R/$name" ] && sed "s/^/${run%-s*} /" "$R/$name"
+    done | awk '{ k = $1 " " $2; if (!(k in n)) o[++m] = k; n[k]++; s[k] += $3; q[k] += $3 * $3 }
+        END { print "config,epoch,n_seeds,knn_top1_mean,knn_top1_std"
+              for (i = 1; i <= m; i++) { k = o[i]; split(k, a, " "); v = n[k] > 1 ? (q[k] - s[k] * s[k] / n[k]) / (n[k] - 1) : 0
+                  printf "%s,%s,%d,%.6f,%.6f\n", a[1], a[2], n[k], s[k] / n[k], (v > 0 ? sqrt(v) : 0) } }' \
+        > "$out.tmp" || die "$out: awk failed"
+    mv "$out.tmp" "$out"
+}
+curves knn-curve.dat "$dir/curves.csv" "$@"
+bb=
 for R in "$@"; do
-    run=${R##*/}
-    [ -s "$R/knn-curve.dat" ] && sed "s/^/${run%-s*} /" "$R/knn-curve.dat"
-done | awk '{ k = $1 " " $2; if (!(k in n)) o[++m] = k; n[k]++; s[k] += $3; q[k] += $3 * $3 }
-    END { print "config,epoch,n_seeds,knn_top1_mean,knn_top1_std"
-          for (i = 1; i <= m; i++) { k = o[i]; split(k, a, " "); v = n[k] > 1 ? (q[k] - s[k] * s[k] / n[k]) / (n[k] - 1) : 0
-              printf "%s,%s,%d,%.6f,%.6f\n", a[1], a[2], n[k], s[k] / n[k], (v > 0 ? sqrt(v) : 0) } }' \
-    > "$dir/curves.csv.tmp" || die "$dir/curves.csv: awk failed"
-mv "$dir/curves.csv.tmp" "$dir/curves.csv"
+    grep '"event":"epoch"' "$R/train.jsonl" 2>/dev/null |
+        sed -n 's/.*"epoch":\([0-9]*\),.*"knn_backbone_top1":\([0-9.eE+-]*\).*/\1 \2/p' > "$R/backbone-curve.dat"
+    [ -s "$R/backbone-curve.dat" ] && bb=1
+done
+rm -f "$dir/backbone-curves.csv"
+[ -n "$bb" ] && curves backbone-curve.dat "$dir/backbone-curves.csv" "$@"
 if [ -n "$plot" ] && command -v gnuplot >/dev/null 2>&1; then
     gnuplot -e "set terminal pngcairo size 900,560 noenhanced; set output '$dir/knn-curves.png.tmp'; \
         set xlabel 'epoch'; set ylabel 'kNN top-1 (bank monitor)'; set key bottom right; set grid; \

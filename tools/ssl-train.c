@@ -50,6 +50,8 @@ static const char usage_text[] =
     "  --log FILE              append JSON lines (every step and epoch) to FILE\n"
     "  --monitor TEST          weighted kNN of TEST against the bank every epoch\n"
     "  --monitor-k K, --monitor-sigma S   (200, 0.1)\n"
+    "  --monitor-backbone      the monitor also runs the backbone's kNN (the test\n"
+    "                          images against the training images, as ssl-knn)\n"
     "  -o, --output FILE       checkpoint path (default: CKPT)\n"
     "      --threads N         threads (0: all cores)\n"
     "  -q, --quiet / -v, --verbose   less / more on stderr\n"
@@ -59,7 +61,8 @@ enum {
     O_RECIPE = 256, O_NEG, O_TAU, O_BANKM, O_BANKW, O_BANKLR, O_LAMBDA, O_ALPHA, O_CUTMIX,
     O_NOCUTMIX, O_BATCH, O_LR, O_WD, O_MOM, O_SCHED, O_MILES, O_GAMMA, O_WARMUP, O_FLIP,
     O_JITTER, O_GRAY, O_CROP, O_BLUR, O_EPOCHS, O_CKEVERY, O_MAXSTEPS, O_DET, O_SEED, O_LOG,
-    O_MON, O_MONK, O_MONS, O_THREADS, O_HELP, O_VERSION, O_KLKEEP, O_KLFWD, O_KLTERMS
+    O_MON, O_MONK, O_MONS, O_THREADS, O_HELP, O_VERSION, O_KLKEEP, O_KLFWD, O_KLTERMS,
+    O_MONBB
 };
 
 static const struct option long_opts[] = {
@@ -75,14 +78,15 @@ static const struct option long_opts[] = {
     {"epochs", 1, 0, O_EPOCHS}, {"ckpt-every-steps", 1, 0, O_CKEVERY},
     {"max-steps", 1, 0, O_MAXSTEPS}, {"deterministic", 0, 0, O_DET}, {"seed", 1, 0, O_SEED},
     {"log", 1, 0, O_LOG}, {"monitor", 1, 0, O_MON}, {"monitor-k", 1, 0, O_MONK},
-    {"monitor-sigma", 1, 0, O_MONS}, {"output", 1, 0, 'o'}, {"threads", 1, 0, O_THREADS},
+    {"monitor-sigma", 1, 0, O_MONS},
+    {"monitor-backbone", 0, 0, O_MONBB}, {"output", 1, 0, 'o'}, {"threads", 1, 0, O_THREADS},
     {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, O_HELP},
     {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
 
 typedef struct {
     sv *ov;                       /* flag overrides, train_config keys */
     const char *recipe, *ckpt, *data, *out, *log, *monitor;
-    int has_seed, threads, has_threads;
+    int has_seed, threads, has_threads, monitor_backbone;
     uint64_t seed;
     long long max_steps;
 } opts;
@@ -176,6 +180,10 @@ static void on_epoch(void *vctx, const train_status *st) {
         log_num(c->log, "inst_acc", st->epoch_inst_acc);
         log_num(c->log, "knn_top1", st->knn_top1);
         log_num(c->log, "knn_top5", st->knn_top5);
+        if (c->o->monitor_backbone) {
+            log_num(c->log, "knn_backbone_top1", st->knn_bb_top1);
+            log_num(c->log, "knn_backbone_top5", st->knn_bb_top5);
+        }
         log_num(c->log, "lr", st->lr);
         log_num(c->log, "img_s", ips);
         log_num(c->log, "step_img_s", step_ips(st));
@@ -187,8 +195,11 @@ static void on_epoch(void *vctx, const train_status *st) {
     }
     if (verbosity < 1) return;
     if (c->bar) fputc('\n', stderr), c->bar = 0;
-    char knn[64] = "";
-    if (isfinite(st->knn_top1)) snprintf(knn, sizeof knn, " kNN top-1 %.4f", st->knn_top1);
+    char knn[96] = "";
+    if (isfinite(st->knn_bb_top1))
+        snprintf(knn, sizeof knn, " kNN top-1 %.4f (backbone %.4f)", st->knn_top1, st->knn_bb_top1);
+    else if (isfinite(st->knn_top1))
+        snprintf(knn, sizeof knn, " kNN top-1 %.4f", st->knn_top1);
     fprintf(stderr, "%s: epoch %lld/%lld done: loss %.4f inst_acc %.4f%s, %.0f img/s "
             "(%.0f with monitor and checkpoints; augmentation %.0f%%)\n", prog,
             (long long)st->epoch + 1, (long long)c->epochs, st->epoch_loss,
@@ -232,7 +243,7 @@ static int run(opts *o) {
     sigaction(SIGTERM, &sa, NULL);
     run_train_opts to = {
         .ckpt = o->ckpt, .data = o->data, .out = o->out, .monitor = o->monitor,
-        .recipe = o->recipe, .flags = o->ov, .has_seed = o->has_seed, .seed = o->seed,
+        .monitor_backbone = o->monitor_backbone, .recipe = o->recipe, .flags = o->ov, .has_seed = o->has_seed, .seed = o->seed,
         .threads = o->threads, .has_threads = o->has_threads, .max_steps = o->max_steps,
         .winograd = conv_mode_from_env(), .created_by = by, .stop = &stop_signal,
         .report = {.ctx = &rc, .notice = on_notice}, .on_start = on_start,
@@ -322,6 +333,7 @@ int main(int argc, char **argv) {
         case O_SEED: o.seed = parse_seed("--seed", optarg), o.has_seed = 1; break;
         case O_LOG: o.log = optarg; break;
         case O_MON: o.monitor = optarg; break;
+        case O_MONBB: o.monitor_backbone = 1; break;
         case O_THREADS: o.threads = (int)parse_int("--threads", optarg, 0, 1024), o.has_threads = 1; break;
         case 'o': o.out = optarg; break;
         case 'q': verbosity = 0; break;
@@ -332,6 +344,7 @@ int main(int argc, char **argv) {
         }
     }
     if (argc - optind != 2) usage_error("expected CKPT and DATA operands");
+    if (o.monitor_backbone && !o.monitor) usage_error("--monitor-backbone needs --monitor TEST");
     o.ckpt = argv[optind];
     o.data = argv[optind + 1];
     if (!strcmp(o.ckpt, "-") && !strcmp(o.data, "-"))

@@ -273,7 +273,8 @@ int run_train(const run_train_opts *o, train_status *st, ssl_err *err) {
     if (o->on_start) o->on_start(o->report.ctx, ck.config, seed, ck.step, &tc);
     save_ctx sc = {o, &ck};
     train_hooks h = {.max_steps = o->max_steps, .stop = o->stop,
-                     .monitor = has_mon ? &mon : NULL, .ctx = o->report.ctx,
+                     .monitor = has_mon ? &mon : NULL,
+                     .monitor_backbone = has_mon && o->monitor_backbone, .ctx = o->report.ctx,
                      .on_step = o->on_step, .on_epoch = o->on_epoch, .save = save,
                      .save_ctx = &sc};
     rc = train_run(t, &h, st, err);

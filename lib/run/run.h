@@ -89,6 +89,7 @@ typedef struct {
     const char *data;             /* the dataset stream ("-": stdin) */
     const char *out;              /* the checkpoint written after every epoch (a file) */
     const char *monitor;          /* test set for the kNN monitor, or NULL */
+    int monitor_backbone;         /* the monitor also runs the backbone's kNN */
     const char *recipe;           /* --recipe, or NULL: the checkpoint's */
     const sv *flags;              /* train_config keys given as flags (a map, or NULL) */
     int has_seed;

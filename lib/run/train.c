@@ -251,35 +251,73 @@ int trainer_step(trainer *t, train_status *st, ssl_err *err) {
     return 0;
 }
 
+/* Images of d through the network in eval mode, in batches of the
+ * trainer's B: the head output into head [n, D] and/or the pooled backbone
+ * output into feat [n, F] (either may be NULL); rows L2-normalised. */
+static int monitor_forward(trainer *t, const ssl_dataset *d, float *head, float *feat,
+                           ssl_err *err) {
+    net *n = t->ck->net;
+    int dim = t->ck->d, F = net_feature_dim(n), B = t->B;
+    size_t img = (size_t)d->c * d->h * d->w;
+    float *x = malloc((size_t)B * img * sizeof *x);
+    if (!x) {
+        ssl_fail(err, SSL_ENOMEM, "out of memory");
+        return -1;
+    }
+    for (int64_t s = 0; s < d->n; s += B) {
+        int cnt = (int)(d->n - s < B ? d->n - s : B);
+        preprocess_batch(d->images + s * img, cnt, d->c, d->h, d->w, t->mean, t->std, x);
+        net_forward(n, x, cnt, 0);
+        if (head) memcpy(head + s * dim, net_output(n), (size_t)cnt * dim * sizeof *head);
+        if (feat) memcpy(feat + s * F, net_features(n), (size_t)cnt * F * sizeof *feat);
+    }
+    free(x);
+    if (head) l2norm_forward(head, head, d->n, dim, L2_EPS);
+    if (feat) l2norm_forward(feat, feat, d->n, F, L2_EPS);
+    return 0;
+}
+
+static int monitor_knn(const float *train, const int32_t *train_labels, int64_t N,
+                       const float *test, const int32_t *test_labels, int64_t nt, int dim,
+                       int nclasses, int k, double sigma, int normalized, double *top1,
+                       double *top5, ssl_err *err) {
+    int kk = k < N ? k : (int)N;
+    knn_config kc = {.k = &kk, .nk = 1, .sigma = &sigma, .nsigma = 1, .normalized = normalized};
+    knn_report rep;
+    if (knn_evaluate(train, train_labels, N, test, test_labels, nt, dim, nclasses, &kc, &rep,
+                     err))
+        return -1;
+    *top1 = rep.res[0].top1;
+    *top5 = rep.has_top5 ? rep.res[0].top5 : NAN;
+    knn_report_destroy(&rep);
+    return 0;
+}
+
 int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
-                    double *top1, double *top5, ssl_err *err) {
+                    double *top1, double *top5, double *bb_top1, double *bb_top5,
+                    ssl_err *err) {
     net *n = t->ck->net;
     const net_config *nc = net_get_config(n);
-    int dim = t->ck->d, B = t->B;
+    int dim = t->ck->d, F = net_feature_dim(n);
     int64_t N = t->ck->n, nt = test->n;
+    int backbone = bb_top1 && bb_top5;
     *top1 = *top5 = NAN;
+    if (backbone) *bb_top1 = *bb_top5 = NAN;
     if (test->c != nc->in_ch || test->h != nc->in_h || test->w != nc->in_w) {
         ssl_fail(err, SSL_EARG, "monitor images are %dx%dx%d, the network expects %dx%dx%d",
                  test->c, test->h, test->w, nc->in_ch, nc->in_h, nc->in_w);
         return -1;
     }
-    float *feat = malloc((size_t)(nt ? nt : 1) * dim * sizeof *feat);
-    float *x = malloc((size_t)B * test->c * test->h * test->w * sizeof *x);
-    if (!feat || !x) {
-        free(feat), free(x);
+    int nclasses = t->d->nclasses > test->nclasses ? t->d->nclasses : test->nclasses;
+    float *head = malloc((size_t)(nt ? nt : 1) * dim * sizeof *head);
+    float *tf = backbone ? malloc((size_t)(nt ? nt : 1) * F * sizeof *tf) : NULL;
+    float *nf = backbone ? malloc((size_t)(N ? N : 1) * F * sizeof *nf) : NULL;
+    int rc = -1;
+    if (!head || (backbone && (!tf || !nf))) {
         ssl_fail(err, SSL_ENOMEM, "out of memory");
-        return -1;
+        goto out;
     }
-    size_t img = (size_t)test->c * test->h * test->w;
-    for (int64_t s = 0; s < nt; s += B) {
-        int cnt = (int)(nt - s < B ? nt - s : B);
-        preprocess_batch(test->images + s * img, cnt, test->c, test->h, test->w, t->mean,
-                         t->std, x);
-        net_forward(n, x, cnt, 0);
-        memcpy(feat + s * dim, net_output(n), (size_t)cnt * dim * sizeof *feat);
-    }
-    free(x);
-    l2norm_forward(feat, feat, nt, dim, L2_EPS);
+    if (monitor_forward(t, test, head, tf, err)) goto out;
     /* The bank is used in place when every row is unit length (it is, once
      * written); a fresh random bank is normalised in a copy by knn. */
     int unit = 1;
@@ -289,21 +327,20 @@ int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
         for (int j = 0; j < dim; j++) s += (double)r[j] * r[j];
         unit = fabs(s - 1) < 1e-3;
     }
-    int nclasses = t->d->nclasses > test->nclasses ? t->d->nclasses : test->nclasses;
-    int kk = k < N ? k : (int)N;
-    knn_config kc = {.k = &kk, .nk = 1, .sigma = &sigma, .nsigma = 1, .normalized = unit};
-    knn_report rep;
-    int rc = knn_evaluate(t->ck->bank, t->ck->bank_labels, N, feat, test->labels, nt, dim,
-                          nclasses, &kc, &rep, err);
-    free(feat);
-    if (rc) {
-        ssl_prefix(err, "monitor: ");
-        return -1;
-    }
-    *top1 = rep.res[0].top1;
-    *top5 = rep.has_top5 ? rep.res[0].top5 : NAN;
-    knn_report_destroy(&rep);
-    return 0;
+    if (monitor_knn(t->ck->bank, t->ck->bank_labels, N, head, test->labels, nt, dim, nclasses,
+                    k, sigma, unit, top1, top5, err))
+        goto out;
+    /* Backbone: the training images, un-augmented, as neighbours (what
+     * ssl-extract and ssl-knn compute). */
+    if (backbone && (monitor_forward(t, t->d, NULL, nf, err) ||
+                     monitor_knn(nf, t->d->labels, N, tf, test->labels, nt, F, nclasses, k,
+                                 sigma, 1, bb_top1, bb_top5, err)))
+        goto out;
+    rc = 0;
+out:
+    if (rc) ssl_prefix(err, "monitor: ");
+    free(head), free(tf), free(nf);
+    return rc;
 }
 
 int train_run(trainer *t, const train_hooks *h, train_status *st, ssl_err *err) {
@@ -312,7 +349,7 @@ int train_run(trainer *t, const train_hooks *h, train_status *st, ssl_err *err) 
     double start = ssl_clock();
     int stopped = 0;
     memset(st, 0, sizeof *st);
-    st->knn_top1 = st->knn_top5 = NAN;
+    st->knn_top1 = st->knn_top5 = st->knn_bb_top1 = st->knn_bb_top5 = NAN;
     st->steps_per_epoch = t->spe;
     st->total_steps = total;
     st->step = ck->step;
@@ -329,10 +366,12 @@ int train_run(trainer *t, const train_hooks *h, train_status *st, ssl_err *err) 
         if (h->on_step) h->on_step(h->ctx, st);
         int epoch_end = ck->step % t->spe == 0;
         if (epoch_end) {
-            st->knn_top1 = st->knn_top5 = NAN;
+            st->knn_top1 = st->knn_top5 = st->knn_bb_top1 = st->knn_bb_top5 = NAN;
             if (h->monitor &&
                 trainer_monitor(t, h->monitor, (int)t->cfg.monitor_k, t->cfg.monitor_sigma,
-                                &st->knn_top1, &st->knn_top5, err))
+                                &st->knn_top1, &st->knn_top5,
+                                h->monitor_backbone ? &st->knn_bb_top1 : NULL,
+                                h->monitor_backbone ? &st->knn_bb_top5 : NULL, err))
                 return -1;
             if (h->on_epoch) h->on_epoch(h->ctx, st);
         }

@@ -114,6 +114,7 @@ typedef struct {
     double loss, ce, kl, inst_acc, lr, lam;   /* of the last step */
     double epoch_loss, epoch_ce, epoch_kl, epoch_inst_acc;  /* means over the epoch so far */
     double knn_top1, knn_top5;    /* monitor (NAN when not run) */
+    double knn_bb_top1, knn_bb_top5;  /* backbone monitor (NAN when not run) */
     double seconds;               /* wall time of this run so far */
     double t_aug, t_net, t_bank;  /* seconds in augmentation, network, npid step */
     int64_t images;               /* images trained in this run */
@@ -145,14 +146,20 @@ const float *trainer_last_input(const trainer *t);
 
 /* Monitor: test images through the network in eval mode, head output,
  * L2-normalised, weighted kNN (k, sigma) against the bank with
- * bank_labels. Fills *top1 and *top5 (top5 NAN with <= 5 classes). */
+ * bank_labels. Fills *top1 and *top5 (top5 NAN with <= 5 classes). With
+ * bb_top1 and bb_top5 (else NULL) also the backbone's kNN: the pooled
+ * backbone features of the test images against those of the un-augmented
+ * training images, as ssl-extract + ssl-knn compute them (a forward pass
+ * over the training set: about the cost of a third of an epoch). */
 int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
-                    double *top1, double *top5, ssl_err *err);
+                    double *top1, double *top5, double *bb_top1, double *bb_top5,
+                    ssl_err *err);
 
 typedef struct {
     int64_t max_steps;            /* stop after this many steps in this run; <0: no limit */
     volatile sig_atomic_t *stop;  /* set (by a signal handler) to stop after the step */
     const ssl_dataset *monitor;   /* test set for the kNN monitor, or NULL */
+    int monitor_backbone;         /* the monitor also runs the backbone's kNN */
     void *ctx;
     /* Called after every step. */
     void (*on_step)(void *ctx, const train_status *st);

@@ -50,6 +50,8 @@ if command -v gnuplot >/dev/null 2>&1; then
     check "fashion-mnist knn-curve.png" "$(head -c 4 "$O/fashion-mnist/knn-curve.png" | tail -c 3)" = PNG
 fi
 csvshape "ablation curves.csv" "$O/ablation/fashion-mnist/curves.csv" "config,epoch,n_seeds,knn_top1_mean,knn_top1_std" 5
+csvshape "ablation backbone-curves.csv (the sqrtkl row only)" "$O/ablation/fashion-mnist/backbone-curves.csv" "config,epoch,n_seeds,knn_top1_mean,knn_top1_std" 1
+check "backbone curve: sqrtkl, 2 seeds" "$(awk -F, 'NR == 2 { print $1, $3 }' "$O/ablation/fashion-mnist/backbone-curves.csv")" = "sqrtkl 2"
 ok "smoke data-efficiency" M data-efficiency
 csvshape "data-efficiency summary.csv" "$O/data-efficiency/fashion-mnist/summary.csv" "$SUMH" 8
 ok "smoke model-size" M model-size

@@ -71,6 +71,20 @@ check "step lines carry the fields" "$(grep -c '"loss":.*"inst_acc":.*"lr":.*"im
 check "an epoch line with the kNN monitor" "$(grep -c '"event":"epoch","epoch":1,"step":3,.*"knn_top1":0\.[0-9]' "$T/run.jsonl")" -eq 1
 check "the epoch line carries mean ce and kl" "$(grep -c '"event":"epoch",.*"loss":[0-9.e+-]*,"ce":[0-9.e+-]*,"kl":[0-9.e+-]*,' "$T/run.jsonl")" -eq 1
 
+# The backbone monitor: the same top-1 as ssl-extract + ssl-knn of the
+# checkpoint after epoch 1 (the monitor runs before the next epoch).
+ok "--monitor-backbone" ssl-train $TR --epochs 2 --max-steps 3 --log "$T/bb.jsonl" \
+    --monitor "$T/e.sslt" --monitor-k 5 --monitor-backbone "$T/0.ckpt" "$T/d.sslt" -o "$T/bb.ckpt"
+ok "extract the training images" ssl-extract -q --threads 2 "$T/bb.ckpt" "$T/d.sslt" -o "$T/bb.tr.feat"
+ok "extract the monitor images" ssl-extract -q --threads 2 "$T/bb.ckpt" "$T/e.sslt" -o "$T/bb.te.feat"
+knnbb=$(ssl-knn -q --csv -k 5 --sigma 0.1 "$T/bb.tr.feat" "$T/bb.te.feat" | awk -F, 'NR == 2 { print $5 }')
+logbb=$(sed -n 's/.*"event":"epoch".*"knn_backbone_top1":\([0-9.e+-]*\),.*/\1/p' "$T/bb.jsonl")
+check "backbone monitor = ssl-knn of the extracted features ($logbb, $knnbb)" \
+    "$(awk -v a="$logbb" -v b="$knnbb" 'BEGIN { print (a != "" && a + 0 == b + 0) }')" -eq 1
+check "no backbone field without the switch" "$(grep -c knn_backbone "$T/run.jsonl")" -eq 0
+fails "--monitor-backbone needs --monitor" 2 "needs --monitor" \
+    ssl-train $TR --monitor-backbone "$T/0.ckpt" "$T/d.sslt" -o "$T/x.ckpt"
+
 ssl-train --batch 100 -k 50 --epochs 1 --threads 2 "$T/0.ckpt" "$T/d.sslt" -o "$T/c.ckpt" 2>"$T/c.err"
 check "batch clipped with a notice" "$(grep -c 'notice: --batch 100 clipped to the 24 images' "$T/c.err")" -eq 1
 check "k clipped: in-batch negatives" "$(grep -c 'notice: --negatives k: no image outside the batch' "$T/c.err")" -eq 1
