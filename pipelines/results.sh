@@ -41,6 +41,28 @@ secs() {
     for f in "$@"; do [ -f "$f.time" ] && cut -d' ' -f1 "$f.time"; done | awk '{ s += $1 } END { printf "%.1f", s }'
 }
 
+# finished R: die unless run directory R is finished and current: its
+# checkpoints and results exist and each is newer than its settings. An
+# archived run (archive.sh) was checked when it was archived and has no
+# checkpoints: it passes when its results are there.
+finished() {
+    [ -d "$1" ] || die "$1: no such run (missing)"
+    if [ -f "$1/archived" ]; then
+        for a in trained.knn.csv trained.linear.csv train.flags init.flags; do
+            [ -f "$1/$a" ] || die "$1: archived without $a"
+        done
+        return 0
+    fi
+    [ -f "$1/trained.ckpt" ] || die "$1: no trained.ckpt (the run is missing or failed)"
+    for f in trained.knn.csv:knn.flags trained.linear.csv:lineval.flags trained.ckpt:train.flags \
+             trained.ckpt:init.ckpt init.ckpt:init.flags trained.knn.csv:trained.ckpt \
+             trained.linear.csv:trained.ckpt; do
+        a=${f%%:*}; b=${f#*:}
+        [ -f "$1/$a" ] || die "$1: no $a (the run is missing or failed)"
+        [ "$1/$a" -nt "$1/$b" ] || die "$1: $a is older than $b (made with other settings: rerun the pipeline)"
+    done
+}
+
 # commit FILE: the git commit recorded in FILE.time ("unknown" without one).
 commit() { { [ -f "$1.time" ] && cut -d' ' -f2 "$1.time"; } || echo unknown; }
 

@@ -29,19 +29,18 @@ for R in "$@"; do
     run=${R##*/}
     seed=${run##*-s}; config=${run%-s*}
     case $seed in ''|*[!0-9]*) die "$R: the run's name does not end in -s<seed>" ;; esac
-    [ -d "$R" ] || die "$R: no such run (missing)"
-    [ -f "$R/trained.ckpt" ] || die "$R: no trained.ckpt (the run is missing or failed)"
+    finished "$R"
     [ -L "$R/train.sslt" ] || die "$R: train.sslt is not a link into a data directory"
-    D=$(dirname "$(readlink "$R/train.sslt")")
+    L=$(readlink "$R/train.sslt"); case $L in /*) ;; *) L=$R/$L ;; esac
+    D=$(dirname "$L")
+    # flags runs in $(...): a missing file must stop the summary here.
+    for f in "$D/dataset" "$D/prep-test.flags" "$D/prep-train.flags" "$R/init.flags" "$R/train.flags" \
+             "$R/knn.flags" "$R/lineval.flags" "$R/extract.flags"; do
+        [ -f "$f" ] || die "$R: no $f (the run or its data directory is incomplete)"
+    done
     ds=$(flags "$D/dataset"); ptest=$(flags "$D/prep-test.flags"); ptrain=$(flags "$D/prep-train.flags")
     init=$(flags "$R/init.flags"); train=$(flags "$R/train.flags")
     knn=$(flags "$R/knn.flags"); lin=$(flags "$R/lineval.flags"); ext=$(flags "$R/extract.flags")
-    for f in trained.knn.csv:knn.flags trained.linear.csv:lineval.flags trained.ckpt:train.flags \
-             trained.ckpt:init.ckpt init.ckpt:init.flags trained.knn.csv:trained.ckpt; do
-        a=${f%%:*}; b=${f#*:}
-        [ -f "$R/$a" ] || die "$R: no $a (the run is missing or failed)"
-        [ "$R/$a" -nt "$R/$b" ] || die "$R: $a is older than $b (made with other settings: rerun the pipeline)"
-    done
     # One table, one dataset, test set and evaluation.
     if [ -z "$ref" ]; then
         ref=$R; rds=$ds; rptest=$ptest; rknn=$knn; rlin=$lin; rext=$ext

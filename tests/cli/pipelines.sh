@@ -52,6 +52,22 @@ fi
 csvshape "ablation curves.csv" "$O/ablation/fashion-mnist/curves.csv" "config,epoch,n_seeds,knn_top1_mean,knn_top1_std" 5
 csvshape "ablation backbone-curves.csv (the sqrtkl row only)" "$O/ablation/fashion-mnist/backbone-curves.csv" "config,epoch,n_seeds,knn_top1_mean,knn_top1_std" 1
 check "backbone curve: sqrtkl, 2 seeds" "$(awk -F, 'NR == 2 { print $1, $3 }' "$O/ablation/fashion-mnist/backbone-curves.csv")" = "sqrtkl 2"
+# archive.sh keeps the results without checkpoints; summary.sh over the
+# archive gives the same tables.
+AR=$T/archive; AA=$AR/ablation/fashion-mnist
+ok "archive the ablation" sh "$TOP/pipelines/archive.sh" "$O" "$AR"
+check "archived: no checkpoint, feature or stream file" "$(find "$AR" -name '*.ckpt' -o -name '*.feat' -o -type f -name '*.sslt' | wc -l)" = 0
+runs=$(sed -n 1p "$O/ablation/fashion-mnist/runs.list" | sed "s,$O/ablation/fashion-mnist,$AA,g")
+ok "summary over the archive" sh "$TOP/pipelines/summary.sh" "$AA" $runs
+check "same summary.csv from the archive" "$(cmp "$AA/summary.csv" "$O/ablation/fashion-mnist/summary.csv" && echo same)" = same
+check "same backbone-curves.csv from the archive" "$(cmp "$AA/backbone-curves.csv" "$O/ablation/fashion-mnist/backbone-curves.csv" && echo same)" = same
+check "archiving again leaves the runs alone" "$(sh "$TOP/pipelines/archive.sh" "$O" "$AR" | grep -vc 'already archived')" = 0
+rm "$AA/grad-s2/trained.linear.csv"
+fails "summary: an archived run without results" 1 "grad-s2: archived without trained.linear.csv" \
+    sh "$TOP/pipelines/summary.sh" "$AA" $runs
+rm "$AR/fashion-mnist/data/dataset"
+fails "summary: a data directory without its dataset file" 1 "npid-s1: no $AA/npid-s1/../../../fashion-mnist/data/dataset" \
+    sh "$TOP/pipelines/summary.sh" "$AA" $runs
 ok "smoke data-efficiency" M data-efficiency
 csvshape "data-efficiency summary.csv" "$O/data-efficiency/fashion-mnist/summary.csv" "$SUMH" 8
 ok "smoke model-size" M model-size
