@@ -55,14 +55,13 @@ static const char usage_text[] =
     "  -o, --output FILE       checkpoint path (default: CKPT)\n"
     "      --threads N         threads (0: all cores)\n"
     "  -q, --quiet / -v, --verbose   less / more on stderr\n"
-    "      --help, --version\n";
+    "  -h, --help, -V, --version\n";
 
 enum {
     O_RECIPE = 256, O_NEG, O_TAU, O_BANKM, O_BANKW, O_BANKLR, O_LAMBDA, O_ALPHA, O_CUTMIX,
     O_NOCUTMIX, O_BATCH, O_LR, O_WD, O_MOM, O_SCHED, O_MILES, O_GAMMA, O_WARMUP, O_FLIP,
     O_JITTER, O_GRAY, O_CROP, O_BLUR, O_EPOCHS, O_CKEVERY, O_MAXSTEPS, O_DET, O_SEED, O_LOG,
-    O_MON, O_MONK, O_MONS, O_THREADS, O_HELP, O_VERSION, O_KLKEEP, O_KLFWD, O_KLTERMS,
-    O_MONBB
+    O_MON, O_MONK, O_MONS, O_THREADS, O_KLKEEP, O_KLFWD, O_KLTERMS, O_MONBB
 };
 
 static const struct option long_opts[] = {
@@ -80,8 +79,8 @@ static const struct option long_opts[] = {
     {"log", 1, 0, O_LOG}, {"monitor", 1, 0, O_MON}, {"monitor-k", 1, 0, O_MONK},
     {"monitor-sigma", 1, 0, O_MONS},
     {"monitor-backbone", 0, 0, O_MONBB}, {"output", 1, 0, 'o'}, {"threads", 1, 0, O_THREADS},
-    {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, O_HELP},
-    {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+    {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},
+    {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 
 typedef struct {
     sv *ov;                       /* flag overrides, train_config keys */
@@ -105,12 +104,6 @@ static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig) {
     stop_signal = sig;
     signal(sig, SIG_DFL);         /* a second signal ends the process at once */
-}
-
-static void fmt_eta(char *buf, size_t len, double s) {
-    if (!isfinite(s) || s < 0) snprintf(buf, len, "?");
-    else if (s >= 3600) snprintf(buf, len, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
-    else snprintf(buf, len, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
 }
 
 /* Images per second of training steps (augmentation, network, bank):
@@ -286,7 +279,7 @@ int main(int argc, char **argv) {
     tool_init(argc, argv);
     if (!(o.ov = sv_map())) die("out of memory");
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "k:o:qv", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":k:o:qvhV", long_opts, NULL)) != -1) {
         switch (c) {
         case O_RECIPE:
             o.recipe = recipes[parse_choice("--recipe", optarg, recipes)];
@@ -338,9 +331,9 @@ int main(int argc, char **argv) {
         case 'o': o.out = optarg; break;
         case 'q': verbosity = 0; break;
         case 'v': verbosity++; break;
-        case O_HELP: fputs(usage_text, stdout); sv_free(o.ov); return 0;
-        case O_VERSION: print_version();
-        default: usage_error("unknown option or missing argument: '%s'", argv[optind - 1]);
+        case 'h': fputs(usage_text, stdout); sv_free(o.ov); return 0;
+        case 'V': print_version();
+        default: bad_option(c, argv);
         }
     }
     if (argc - optind != 2) usage_error("expected CKPT and DATA operands");
@@ -354,5 +347,7 @@ int main(int argc, char **argv) {
         o.out = o.ckpt;
     }
     if (!strcmp(o.out, "-")) usage_error("-o: checkpoints are written to a file, not stdout");
+    refuse_tty_input(o.ckpt);
+    refuse_tty_input(o.data);
     return run(&o);
 }

@@ -130,7 +130,8 @@ int run_init_bank(const run_init_opts *o, const ssl_dataset *d, const char *dnam
     if (!strcmp(bank, "forward")) {
         double mean[SSL_MAX_CHANNELS], std[SSL_MAX_CHANNELS];
         train_data_norm(sv_get(ck->config, "data"), d, mean, std);
-        if (train_bank_forward(ck->net, d, &aug, mean, std, (int)B, o->seed, ck->bank, err)) {
+        if (train_bank_forward(ck->net, d, &aug, mean, std, (int)B, o->seed, ck->bank,
+                               rep ? rep->progress : NULL, rep ? rep->ctx : NULL, err)) {
             ssl_prefix(err, "%s: ", dname);
             ckpt_destroy(ck);
             return not_usage(err);
@@ -348,6 +349,7 @@ int run_extract(const run_extract_opts *o, run_extract_result *res, ssl_err *err
             goto out;
         }
         res->n += cnt;
+        if (o->report.progress) o->report.progress(o->report.ctx, "images", res->n, in->n);
     }
     if (cnt < 0) {
         ssl_forward(err, dstream_error(s));

@@ -29,6 +29,9 @@ typedef struct {
     void *ctx;
     /* One line about a decision the user should hear of (a clip). */
     void (*notice)(void *ctx, const char *msg);
+    /* Progress of a long pass (train.h: train_progress_fn); called often,
+     * the tool throttles what it draws. */
+    train_progress_fn progress;
 } run_report;
 
 /* ---- datasets (ssl-prep) ---- */
@@ -127,6 +130,7 @@ typedef struct {
     int head;                     /* 1: the head's output; 0: the pooled backbone */
     int batch;                    /* images per forward pass */
     int winograd;                 /* CONV_WINOGRAD_* */
+    run_report report;            /* progress: "images", done of the stream's N */
 } run_extract_opts;
 
 typedef struct {

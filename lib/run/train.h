@@ -92,16 +92,21 @@ int train_data_check(const sv *data_cfg, const ssl_dataset *d, ssl_err *err);
 /* The per-channel mean/std stored in data_cfg (falls back to d's). */
 void train_data_norm(const sv *data_cfg, const ssl_dataset *d, double *mean, double *std);
 
+/* Progress of a long pass: `done` of `total` units of `what` ("bank pass",
+ * images). Called often; the caller throttles what it draws. */
+typedef void (*train_progress_fn)(void *ctx, const char *what, int64_t done, int64_t total);
+
 /* ---- bank initialisation (ssl-method(7), BANK INITIALISATION) ---- */
 /* forward: one no-gradient pass over all N images of d in a seeded
  * shuffled order (TRAIN_INIT_EPOCH), training augmentation a, BN in
  * training mode (running statistics updated), batches of B (the net's
  * max_batch must be >= B; B is clipped to N); the last partial batch is
  * padded with images already seen; bank[i] = normalised head output of
- * image i. Every row is written. mean/std: normalisation. */
+ * image i. Every row is written. mean/std: normalisation. progress (may
+ * be NULL) is called with pctx after every batch (images done of N). */
 int train_bank_forward(net *n, const ssl_dataset *d, const aug_config *a,
                        const double *mean, const double *std, int B, uint64_t seed,
-                       float *bank, ssl_err *err);
+                       float *bank, train_progress_fn progress, void *pctx, ssl_err *err);
 /* The order of that pass (and of training epoch e): a permutation of [0, n). */
 void train_order(int64_t *order, int64_t n, uint64_t seed, uint64_t epoch);
 
