@@ -69,6 +69,12 @@ sv *train_config_to_sv(const train_config *c);
  * values of the wrong type are errors naming the key). Setting
  * bank_momentum without bank_lr resets bank_lr to (1-m)/m. */
 int train_config_apply(train_config *c, const sv *m, ssl_err *err);
+/* The recipe's learning rate belongs to its batch (paper 1.0 at 512, npid
+ * 0.03 at 128): set c->lr to it scaled linearly to c->batch,
+ * lr = base * batch / ref (Goyal et al. 2017; as solo-learn and lightly
+ * do). *base and *ref get the recipe's rate and batch. 0, or -1 if
+ * c->recipe is unknown. */
+int train_config_scale_lr(train_config *c, double *base, int64_t *ref);
 /* Check ranges and choices: 0, or -1 with err naming the flag. */
 int train_config_check(const train_config *c, ssl_err *err);
 /* The keys whose change makes a resumed run a different run (everything
