@@ -1,7 +1,7 @@
 /* test_dataset.c: dataset and feature streams (lib/stream/dataset.c): whole loads,
  * streaming in bounded batches whatever the chunk interleaving, dataset
  * streams read as features, and the checks (kind, names, dtypes, shapes,
- * label range, mean/std, damaged streams). */
+ * label range, mean/std, damaged streams, a second section). */
 #include <unistd.h>
 
 #include "stream/dataset.h"
@@ -197,6 +197,36 @@ static void test_errors(void) {
     dstream_close(s);
 }
 
+/* Two sections (two streams concatenated): every reader refuses the
+ * second, naming the record where it starts; dstream after delivering
+ * the first section's rows. */
+static void test_two_sections(void) {
+    ssl_err err = {0};
+    sv *meta = meta_with(7, 3);
+    write_ds(tmp("one.sslt"), "dataset", 0, 0, meta);
+    sv_free(meta);
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd, "cat '%s' '%s' > '%s'", tmp("one.sslt"), tmp("one.sslt"),
+             tmp("two.sslt"));
+    if (system(cmd)) { t_report(0, "two sections: made", "cat failed"); return; }
+    ssl_dataset d;
+    T_EQ(dataset_load(&d, tmp("one.sslt"), &err), 0, "two sections: one section loads");
+    dataset_destroy(&d);
+    expect_fail("two sections: dataset_load refuses the second", tmp("two.sslt"),
+                "record 5: a second section (kind 'dataset'): a dataset stream is one section");
+    ssl_features f;
+    int rc = features_load(&f, tmp("two.sslt"), &err);
+    T_OK(rc == -1 && strstr(err.msg, "record 5: a second section"), "two sections: features_load refuses");
+    ssl_dstream *s = dstream_open(tmp("two.sslt"), &err);
+    uint8_t got[N * C * H * W];
+    int32_t gl[N];
+    int64_t k, total = 0;
+    while (s && (k = dstream_next(s, got, gl, 8)) > 0) total += k;
+    T_OK(s && k == -1 && total == N && strstr(dstream_error(s)->msg, "record 5: a second section"),
+         "two sections: dstream delivers the first section's rows, then refuses the second");
+    dstream_close(s);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "%s/ds.XXXXXX", getenv("SSL_TEST_TMP") ? getenv("SSL_TEST_TMP") : "/tmp");
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
@@ -204,6 +234,7 @@ int main(void) {
     for (int i = 0; i < N; i++) lab[i] = i % 5;
     test_load();
     test_errors();
+    test_two_sections();
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd)) {}

@@ -35,8 +35,8 @@ static void usage(void) {
            "      --threads N       decoding threads (default: all cores)\n"
            "  -q, --quiet           no progress\n"
            "  -v, --verbose         progress even when stderr is not a terminal; a summary\n"
-           "      --help            this help\n"
-           "      --version         print the version\n", prog, DEFAULT_LEVEL);
+           "  -h, --help            this help\n"
+           "  -V, --version         print the version\n", prog, DEFAULT_LEVEL);
     exit(0);
 }
 
@@ -82,7 +82,7 @@ static void parse_size(const char *s, int *h, int *w) {
 
 static void parse_options(int argc, char **argv, options *o) {
     enum { O_SPLIT = 256, O_LABELS, O_CHANNELS, O_SIZE, O_CLASSES, O_SUBSET, O_SEED, O_LEVEL,
-           O_THREADS, O_HELP, O_VERSION };
+           O_THREADS };
     static const struct option lo[] = {
         {"output", required_argument, 0, 'o'}, {"split", required_argument, 0, O_SPLIT},
         {"labels", required_argument, 0, O_LABELS}, {"channels", required_argument, 0, O_CHANNELS},
@@ -90,7 +90,7 @@ static void parse_options(int argc, char **argv, options *o) {
         {"subset", required_argument, 0, O_SUBSET}, {"seed", required_argument, 0, O_SEED},
         {"level", required_argument, 0, O_LEVEL}, {"threads", required_argument, 0, O_THREADS},
         {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},
-        {"help", no_argument, 0, O_HELP}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}
+        {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}
     };
     static const char *const splits[] = {"train", "test", "val", NULL};
     static const char *const kinds[] = {"fine", "coarse", NULL};
@@ -98,7 +98,7 @@ static void parse_options(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
     o->level = DEFAULT_LEVEL;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:qv", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:qvhV", lo, NULL)) != -1) {
         switch (c) {
         case 'o': o->output = optarg; break;
         case O_SPLIT: o->po.split = splits[parse_choice("--split", optarg, splits)]; break;
@@ -111,7 +111,7 @@ static void parse_options(int argc, char **argv, options *o) {
         case O_CLASSES: o->classes = optarg; break;
         case O_SUBSET: {
             int64_t n; double f;
-            if (prep_subset_parse(optarg, &n, &f))
+            if (!is_decimal_number(optarg) || prep_subset_parse(optarg, &n, &f))
                 usage_error("--subset: '%s' is not a count >= 1 or a fraction in (0, 1]", optarg);
             o->subset = optarg;
             break;
@@ -121,10 +121,9 @@ static void parse_options(int argc, char **argv, options *o) {
         case O_THREADS: o->threads = (int)parse_int("--threads", optarg, 0, 64); break;
         case 'q': quiet = 1; break;
         case 'v': verbose++; break;
-        case O_HELP: usage(); break;
-        case O_VERSION: print_version(); break;
-        case ':': usage_error("option '%s' needs a value", argv[optind - 1]);
-        default: usage_error("unknown option '%s'", argv[optind - 1]);
+        case 'h': usage(); break;
+        case 'V': print_version(); break;
+        default: bad_option(c, argv);
         }
     }
     verbosity = quiet ? 0 : 1 + verbose;

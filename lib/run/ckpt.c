@@ -273,7 +273,7 @@ int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, ssl_err *e
         void *dst = s->grow ? *s->grow : s->dst;
         if (dst) memcpy((char *)dst + (size_t)row * rb, data, (size_t)nrows * rb);
     }
-    if (rc < 0) {
+    if (rc < 0 || sslt_reader_expect_end(cr->r, CKPT_KIND)) {
         ssl_forward(err, sslt_reader_error(cr->r));
         goto fail;
     }

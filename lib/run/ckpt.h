@@ -1,5 +1,5 @@
 /* ckpt.h: training checkpoints as tensor streams (one section of kind
- * "checkpoint").
+ * "checkpoint"; a second section is an error).
  *
  * Tensors: every net tensor under its own name in PyTorch layout (weights,
  * biases, BN running statistics), f32; the SGD momentum of every parameter

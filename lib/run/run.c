@@ -130,7 +130,8 @@ int run_init_bank(const run_init_opts *o, const ssl_dataset *d, const char *dnam
     if (!strcmp(bank, "forward")) {
         double mean[SSL_MAX_CHANNELS], std[SSL_MAX_CHANNELS];
         train_data_norm(sv_get(ck->config, "data"), d, mean, std);
-        if (train_bank_forward(ck->net, d, &aug, mean, std, (int)B, o->seed, ck->bank, err)) {
+        if (train_bank_forward(ck->net, d, &aug, mean, std, (int)B, o->seed, ck->bank,
+                               rep ? rep->progress : NULL, rep ? rep->ctx : NULL, err)) {
             ssl_prefix(err, "%s: ", dname);
             ckpt_destroy(ck);
             return not_usage(err);
@@ -144,9 +145,19 @@ int run_init_bank(const run_init_opts *o, const ssl_dataset *d, const char *dnam
 
 /* ---- training ---- */
 
+int run_keep_path(char *buf, size_t len, const char *out, int64_t epoch) {
+    const char *base = strrchr(out, '/');
+    base = base ? base + 1 : out;
+    const char *dot = strrchr(base, '.');
+    size_t stem = dot && dot > base ? (size_t)(dot - out) : strlen(out);
+    int n = snprintf(buf, len, "%.*s.e%04lld%s", (int)stem, out, (long long)epoch, out + stem);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
 typedef struct {
     const run_train_opts *o;
     ssl_ckpt *ck;
+    int64_t spe;                  /* steps per epoch */
 } save_ctx;
 
 static int save(void *vctx, const train_status *st, ssl_err *err) {
@@ -154,12 +165,25 @@ static int save(void *vctx, const train_status *st, ssl_err *err) {
     (void)st;
     if (ckpt_save(c->ck, c->o->out, c->o->created_by, err)) return -1;
     if (c->o->on_save) c->o->on_save(c->o->report.ctx, c->o->out, c->ck->step);
+    /* --keep-every: a copy of every N-th epoch's checkpoint as well. */
+    int64_t step = c->ck->step, epoch = c->spe > 0 ? step / c->spe : 0;
+    if (c->o->keep_every > 0 && step > 0 && step % c->spe == 0 && epoch % c->o->keep_every == 0) {
+        char kept[4096];
+        if (run_keep_path(kept, sizeof kept, c->o->out, epoch))
+            return ssl_fail(err, SSL_EARG, "%s: name too long for --keep-every", c->o->out);
+        if (ckpt_save(c->ck, kept, c->o->created_by, err)) return -1;
+        if (c->o->on_save) c->o->on_save(c->o->report.ctx, kept, step);
+    }
     return 0;
 }
 
 /* The configuration of a run on dataset d from checkpoint metadata meta:
  * recipe defaults < the stored settings < the flags; the clips; the
- * resume checks; the thread count a deterministic resume must keep. */
+ * recipe's learning rate scaled to the batch when neither the checkpoint
+ * nor the flags set one; the resume checks; the thread count a
+ * deterministic resume must keep. Returns 0, 1 when the checkpoint has
+ * already done the configured epochs (nothing to train; a notice says
+ * so), or -1 with err. */
 static int resolve(const run_train_opts *o, const sv *meta, const ssl_dataset *d,
                    const char *dname, train_config *tc, uint64_t *seed, int *threads,
                    ssl_err *err) {
@@ -205,6 +229,23 @@ static int resolve(const run_train_opts *o, const sv *meta, const ssl_dataset *d
             tc->k_negatives = d->n - tc->batch;
         }
     }
+    /* The recipe's lr belongs to its batch: scaled to the batch used. */
+    if (!sv_get(stored, "lr") && !sv_get(o->flags, "lr")) {
+        double base;
+        int64_t ref;
+        if (!train_config_scale_lr(tc, &base, &ref)) {
+            if (ref == tc->batch)
+                notice(&o->report, "notice: --lr %g: the %s recipe's, at its batch %lld", tc->lr,
+                       tc->recipe, (long long)ref);
+            else
+                notice(&o->report, "notice: --lr %g: the %s recipe's %g at batch %lld, scaled "
+                       "linearly to batch %lld (give --lr to set it)", tc->lr, tc->recipe, base,
+                       (long long)ref, (long long)tc->batch);
+        }
+    }
+    if (o->monitor && tc->monitor_k > d->n)
+        notice(&o->report, "notice: --monitor-k %lld clipped to the %lld images of %s",
+               (long long)tc->monitor_k, (long long)d->n, dname);
     if (train_config_check(tc, err)) return -1;
     if (resuming) {
         sv *now = train_config_to_sv(tc);
@@ -227,6 +268,24 @@ static int resolve(const run_train_opts *o, const sv *meta, const ssl_dataset *d
             *threads = (int)st_thr;
         }
     }
+    /* Where the checkpoint stands against --epochs. */
+    int64_t spe = d->n / tc->batch, done = spe > 0 ? step / spe : 0;
+    if (step >= tc->epochs * spe) {
+        notice(&o->report, "notice: nothing to do: %s is at epoch %lld (step %lld) and --epochs "
+               "is %lld; nothing written", stdin_name(o->ckpt), (long long)done, (long long)step,
+               (long long)tc->epochs);
+        return 1;
+    }
+    int64_t planned = sv_get_int(stored, "epochs", tc->epochs);
+    if (resuming && planned != tc->epochs && !strcmp(tc->schedule, "cosine")) {
+        lr_sched s;
+        train_sched(tc, &s);
+        notice(&o->report, "notice: --epochs %lld on a run planned for %lld (now at epoch %lld): "
+               "the cosine schedule is recomputed for %lld epochs, so epoch %lld runs at lr %g "
+               "and the run differs from one planned for %lld epochs from the start",
+               (long long)tc->epochs, (long long)planned, (long long)done, (long long)tc->epochs,
+               (long long)done + 1, lr_sched_rate(&s, (int)done, step, spe), (long long)tc->epochs);
+    }
     return 0;
 }
 
@@ -246,7 +305,13 @@ int run_train(const run_train_opts *o, train_status *st, ssl_err *err) {
     uint64_t seed;
     int threads = 0;
     if (dataset_load(&d, o->data, err)) { not_usage(err); goto out; }
-    if (resolve(o, ckpt_meta(cr), &d, dname, &tc, &seed, &threads, err)) goto out;
+    int r = resolve(o, ckpt_meta(cr), &d, dname, &tc, &seed, &threads, err);
+    if (r < 0) goto out;
+    if (r > 0) {                  /* nothing to train */
+        st->step = sv_get_int(ckpt_meta(cr), "step", 0);
+        rc = 0;
+        goto out;
+    }
     ssl_set_threads(threads);
     if (ckpt_read(cr, &ck, (int)tc.batch, CKPT_LOAD_ALL, err)) { not_usage(err); goto out; }
     ckpt_close(cr);
@@ -271,7 +336,7 @@ int run_train(const run_train_opts *o, train_status *st, ssl_err *err) {
         goto out;
     }
     if (o->on_start) o->on_start(o->report.ctx, ck.config, seed, ck.step, &tc);
-    save_ctx sc = {o, &ck};
+    save_ctx sc = {o, &ck, d.n / tc.batch};
     train_hooks h = {.max_steps = o->max_steps, .stop = o->stop,
                      .monitor = has_mon ? &mon : NULL,
                      .monitor_backbone = has_mon && o->monitor_backbone, .ctx = o->report.ctx,
@@ -348,6 +413,7 @@ int run_extract(const run_extract_opts *o, run_extract_result *res, ssl_err *err
             goto out;
         }
         res->n += cnt;
+        if (o->report.progress) o->report.progress(o->report.ctx, "images", res->n, in->n);
     }
     if (cnt < 0) {
         ssl_forward(err, dstream_error(s));

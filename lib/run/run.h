@@ -29,6 +29,9 @@ typedef struct {
     void *ctx;
     /* One line about a decision the user should hear of (a clip). */
     void (*notice)(void *ctx, const char *msg);
+    /* Progress of a long pass (train.h: train_progress_fn); called often,
+     * the tool throttles what it draws. */
+    train_progress_fn progress;
 } run_report;
 
 /* ---- datasets (ssl-prep) ---- */
@@ -88,6 +91,8 @@ typedef struct {
     const char *ckpt;             /* the checkpoint to train ("-": stdin) */
     const char *data;             /* the dataset stream ("-": stdin) */
     const char *out;              /* the checkpoint written after every epoch (a file) */
+    int64_t keep_every;           /* > 0: also keep every N-th epoch's checkpoint
+                                   * (run_keep_path); 0: none */
     const char *monitor;          /* test set for the kNN monitor, or NULL */
     int monitor_backbone;         /* the monitor also runs the backbone's kNN */
     const char *recipe;           /* --recipe, or NULL: the checkpoint's */
@@ -111,13 +116,25 @@ typedef struct {
     void (*on_save)(void *ctx, const char *path, int64_t step);
 } run_train_opts;
 
-/* Resolve the configuration (recipe < stored < flags), check a resume,
- * clip, set the threads, and train until the configured epochs are done,
- * max_steps are done or *stop is set; the checkpoint is written to out
- * (atomically) after every epoch, every ckpt_every_steps and when
- * stopping. Returns 0 when finished, 1 when stopped early (checkpoint
- * written), -1 with err. *st holds the last status. */
+/* Resolve the configuration (recipe < stored < flags; the recipe's lr
+ * scaled linearly to the batch when neither the checkpoint nor the flags
+ * give one, with a notice), check a resume, clip, set the threads, and
+ * train until the configured epochs are done, max_steps are done or *stop
+ * is set; the checkpoint is written to out (atomically) after every epoch,
+ * every ckpt_every_steps and when stopping, and with keep_every N also to
+ * run_keep_path(out, epoch) after every N-th epoch. A checkpoint that has
+ * already done the configured epochs trains nothing and writes nothing (a
+ * notice says so). Returns 0 when finished (or nothing to do), 1 when
+ * stopped early (checkpoint written), -1 with err. *st holds the last
+ * status. */
 int run_train(const run_train_opts *o, train_status *st, ssl_err *err);
+
+/* The name of the copy --keep-every keeps of epoch `epoch` beside out:
+ * ".eNNNN" (4 digits at least) inserted before the extension of out's
+ * last path component, or appended when it has none: run.ckpt ->
+ * run.e0005.ckpt, runs/a -> runs/a.e0005. 0, or -1 if it does not fit
+ * len. */
+int run_keep_path(char *buf, size_t len, const char *out, int64_t epoch);
 
 /* ---- features (ssl-extract) ---- */
 typedef struct {
@@ -127,6 +144,7 @@ typedef struct {
     int head;                     /* 1: the head's output; 0: the pooled backbone */
     int batch;                    /* images per forward pass */
     int winograd;                 /* CONV_WINOGRAD_* */
+    run_report report;            /* progress: "images", done of the stream's N */
 } run_extract_opts;
 
 typedef struct {

@@ -102,6 +102,15 @@ int train_config_default(train_config *c, const char *recipe, int h, int w) {
     return 0;
 }
 
+int train_config_scale_lr(train_config *c, double *base, int64_t *ref) {
+    train_config r;
+    if (train_config_default(&r, c->recipe, 32, 32)) return -1;
+    *base = r.lr;
+    *ref = r.batch;
+    c->lr = r.lr * (double)c->batch / (double)r.batch;
+    return 0;
+}
+
 static sv *key_value(const train_config *c, const key_def *k) {
     const char *p = (const char *)c + k->off;
     switch (k->type) {
@@ -220,7 +229,7 @@ int train_config_check(const train_config *c, ssl_err *err) {
     RANGE(c->gamma > 0 && c->gamma <= 1, "--gamma", "must be in (0, 1]");
     /* the schedule and the monitor hold these as int */
     RANGE(c->warmup >= 0 && c->warmup <= INT_MAX, "--warmup", "must be in [0, %d]", INT_MAX);
-    RANGE(c->epochs >= 0 && c->epochs <= INT_MAX, "--epochs", "must be in [0, %d]", INT_MAX);
+    RANGE(c->epochs >= 1 && c->epochs <= INT_MAX, "--epochs", "must be in [1, %d]", INT_MAX);
     RANGE(c->flip >= 0 && c->flip <= 1, "--flip", "must be a probability");
     RANGE(c->jitter >= 0 && c->jitter <= 1, "--jitter", "must be a probability");
     RANGE(c->gray >= 0 && c->gray <= 1, "--gray", "must be a probability");

@@ -1,7 +1,9 @@
 /* dataset.c: datasets and feature sets read from tensor streams (dataset.h).
  *
- * dataset_load and features_load read the first section of a stream wholly
- * into memory; ssl_dstream walks a dataset's chunks in bounded memory,
+ * dataset_load and features_load read a stream of one section wholly into
+ * memory (a second section is an error: ssl-tensor(5) allows several, but
+ * datasets and features are one each, and no tool silently reads the
+ * first of several); ssl_dstream walks a dataset's chunks in bounded memory,
  * pairing image rows with label rows however the writer interleaved them
  * (it keeps whatever one tensor has read ahead of the other). All of them
  * check the kind, the tensor names, dtypes and shapes, and that labels lie
@@ -143,6 +145,10 @@ static int dataset_read(ssl_dataset *d, sslt_reader *r, const sslt_header *h,
             d->images = data[ii];
             d->labels = data[li];
             rc = check_labels(d->labels, d->n, &d->nclasses, name, err);
+            if (!rc && sslt_reader_expect_end(r, DATASET_KIND)) {
+                ssl_forward(err, sslt_reader_error(r));
+                rc = -1;
+            }
         }
     }
     free(data);
@@ -186,6 +192,7 @@ struct ssl_dstream {
     sslt_reader *r;
     ssl_dataset info;
     int ii, li, done;
+    int ended;                    /* the end of the stream was checked */
     int64_t pos;                  /* rows delivered */
     rowbuf b[2];                  /* images, labels */
     ssl_err err;
@@ -282,6 +289,14 @@ int64_t dstream_next(ssl_dstream *s, uint8_t *images, int32_t *labels, int64_t m
         dfail(&s->err, SSL_EDATA, name, "%lld of %lld rows", (long long)s->pos, (long long)s->info.n);
         return -1;
     }
+    /* Every row delivered: the stream must end here (one section). */
+    if (got == 0 && s->done && !s->ended) {
+        s->ended = 1;
+        if (sslt_reader_expect_end(s->r, DATASET_KIND)) {
+            s->err = *sslt_reader_error(s->r);
+            return -1;
+        }
+    }
     return got;
 }
 
@@ -361,6 +376,10 @@ int features_load(ssl_features *f, const char *path, ssl_err *err) {
             f->x = data[xi];
             f->labels = data[li];
             rc = check_labels(f->labels, f->n, &f->nclasses, name, err);
+            if (!rc && sslt_reader_expect_end(r, FEATURES_KIND)) {
+                ssl_forward(err, sslt_reader_error(r));
+                rc = -1;
+            }
         }
     }
     free(data);

@@ -31,12 +31,14 @@ typedef struct {
     sv *meta;                     /* the section's metadata (owned) */
 } ssl_dataset;
 
-/* Load the first section of a dataset stream wholly into memory. Checks
- * kind, tensor names, dtypes, shapes, label range. 0 or -1 with err. */
+/* Load a dataset stream wholly into memory. Checks kind, tensor names,
+ * dtypes, shapes, label range, and that the stream is one section (a
+ * second is an error naming its record). 0 or -1 with err. */
 int dataset_load(ssl_dataset *d, const char *path, ssl_err *err);
 void dataset_destroy(ssl_dataset *d);
 
-/* Streaming access to a dataset in bounded memory (ssl-extract). */
+/* Streaming access to a dataset in bounded memory (ssl-extract); a second
+ * section after the dataset is an error at the end, as for dataset_load. */
 typedef struct ssl_dstream ssl_dstream;
 ssl_dstream *dstream_open(const char *path, ssl_err *err);
 /* Shape and metadata, valid while open (images/labels fields are NULL). */
@@ -58,7 +60,8 @@ typedef struct {
 } ssl_features;
 
 /* Load a features stream, or a dataset stream as features (each image
- * flattened in C,H,W order and scaled to [0,1]). 0 or -1 with err. */
+ * flattened in C,H,W order and scaled to [0,1]); one section, as
+ * dataset_load. 0 or -1 with err. */
 int features_load(ssl_features *f, const char *path, ssl_err *err);
 void features_destroy(ssl_features *f);
 

@@ -87,7 +87,7 @@ check "SIGKILL: at most one stray temporary file" "$(ls "$T/k" | grep -c '\.tmp\
 if have ssl-train && [ -f "$T/c.ckpt" ]; then
     cp "$T/c.ckpt" "$T/k/t.ckpt"
     for delay in 0.5 1.0 1.5; do
-        ssl-train $TR --epochs 1000 --ckpt-every-steps 1 "$T/k/t.ckpt" "$T/d.sslt" &
+        ssl-train $TR --epochs 1000 --ckpt-every-steps 1 --in-place "$T/k/t.ckpt" "$T/d.sslt" &
         pid=$!
         sleep $delay
         kill -9 $pid 2>/dev/null
@@ -97,7 +97,7 @@ if have ssl-train && [ -f "$T/c.ckpt" ]; then
     done
     rm -f "$T"/k/*.tmp.*
     cp "$T/c.ckpt" "$T/k/s.ckpt"
-    ssl-train $TR --epochs 1000 "$T/k/s.ckpt" "$T/d.sslt" 2>"$T/int.err" &
+    ssl-train $TR --epochs 1000 --in-place "$T/k/s.ckpt" "$T/d.sslt" 2>"$T/int.err" &
     pid=$!
     sleep 1.5
     kill -INT $pid
