@@ -25,6 +25,7 @@ As a program:
 writes the features of every image of a dataset stream (read with sslt.py,
 from the same folder) as a float32 .npy [N, F].
 """
+import argparse
 import json
 import math
 import struct
@@ -202,10 +203,17 @@ def features(model, meta, images, layer="backbone", batch=256):
     return torch.cat(out) if out else torch.empty(0, int(meta["features"]))
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line on stderr, exit status 2, as the ssl-* tools."""
+
+    def error(self, message):
+        print("%s: %s (try '%s --help')" % (self.prog, message, self.prog), file=sys.stderr)
+        sys.exit(2)
+
+
 def main(argv):
-    import argparse
     import os
-    ap = argparse.ArgumentParser(prog="ssl_resnet.py", description=(
+    ap = _Parser(prog="ssl_resnet.py", description=(
         "Features of a dataset stream's images from an ssl-export file, in PyTorch."))
     ap.add_argument("model", help="safetensors file written by ssl-export")
     ap.add_argument("data", help="dataset stream (ssl-prep)")
