@@ -474,11 +474,19 @@ def load(src, section=1):
 
 
 def save_npz(out, sec):
-    """One section's tensors as a .npz, its metadata as JSON text under
-    "__meta__" (np.load(out)["__meta__"].item())."""
+    """One section's tensors as a .npz written to out (a path, "-" for
+    stdout, or a binary file object; a path gets it whole or not at all),
+    its metadata as JSON text under "__meta__"
+    (json.loads(np.load(out)["__meta__"].item()))."""
     arrays = dict(sec["tensors"])
     arrays["__meta__"] = np.array(json.dumps({"kind": sec["kind"], "meta": sec["meta"]}))
-    np.savez(out, **arrays)
+    f, commit, abort = _open_out(out)
+    try:
+        np.savez(f, **arrays)
+        commit()
+    except BaseException:
+        abort()
+        raise
 
 
 class _Parser(argparse.ArgumentParser):
