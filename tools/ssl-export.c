@@ -22,18 +22,18 @@ static const char usage_text[] =
     "\n"
     "  --head              also the head (projector), e.g. head.0.weight\n"
     "  -o, --output FILE   write to FILE (atomically)\n"
-    "  --check             verify safetensors FILEs (header, dtypes, shapes, offsets,\n"
-    "                      size); no output but errors\n"
+    "  --check             verify safetensors FILEs (header, dtypes, shapes,\n"
+    "                      offsets, size); no output but errors\n"
     "  -q, --quiet         no messages on stderr but errors\n"
     "  -v, --verbose       say what was written or checked\n"
-    "      --help, --version\n";
+    "  -h, --help, -V, --version\n";
 
-enum { O_HEAD = 256, O_CHECK, O_HELP, O_VERSION };
+enum { O_HEAD = 256, O_CHECK };
 
 static const struct option long_opts[] = {
     {"head", 0, 0, O_HEAD}, {"check", 0, 0, O_CHECK}, {"output", 1, 0, 'o'},
-    {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, O_HELP},
-    {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+    {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},
+    {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 
 /* --check: every file, one error line for each bad one. */
 static int check(int nfiles, char **files) {
@@ -74,15 +74,15 @@ int main(int argc, char **argv) {
     int head = 0, check_mode = 0, c;
     tool_init(argc, argv);
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:qv", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:qvhV", long_opts, NULL)) != -1) {
         switch (c) {
         case O_HEAD: head = 1; break;
         case O_CHECK: check_mode = 1; break;
         case 'o': out = optarg; break;
         case 'q': verbosity = 0; break;
         case 'v': verbosity++; break;
-        case O_HELP: fputs(usage_text, stdout); return 0;
-        case O_VERSION: print_version();
+        case 'h': fputs(usage_text, stdout); return 0;
+        case 'V': print_version();
         default: bad_option(c, argv);
         }
     }
@@ -92,9 +92,11 @@ int main(int argc, char **argv) {
         if (head || strcmp(out, "-")) usage_error("--check takes no --head or -o");
         if (nops < 1) usage_error("--check needs at least one FILE");
         if (nstdin > 1) usage_error("stdin ('-') given more than once");
+        if (nstdin) refuse_tty_input("-");
         return check(nops, argv + optind);
     }
     if (nops != 1) usage_error("expected one CKPT");
+    refuse_tty_input(argv[optind]);
     refuse_tty_output(out);
     return run(argv[optind], out, head);
 }
