@@ -596,8 +596,42 @@ static int count_mode(const char *path) {
     return rc;
 }
 
+/* test_prep --mkpngs DIR N SIZE: N RGB PNGs of SIZE x SIZE pixels in each
+ * of DIR/discs/ and DIR/stripes/, the "own images" of README's tutorial
+ * (tests/cli/tutorial.sh): a disc or horizontal bars of random place,
+ * size and colour on a noisy background; the same files on every run. */
+static int mkpngs_mode(const char *dir, int n, int size) {
+    uint64_t x = 88172645463325252ull;
+    uint8_t *px = malloc((size_t)size * size * 3);
+    char path[4096];
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < n; i++) {
+#define NEXT() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+            int cy = (int)(NEXT() % (uint64_t)size), cx = (int)(NEXT() % (uint64_t)size);
+            int r = size / 6 + (int)(NEXT() % (uint64_t)(size / 4 + 1)), period = 4 + (int)(NEXT() % 5);
+            uint8_t col[3] = {(uint8_t)(96 + NEXT() % 160), (uint8_t)(96 + NEXT() % 160),
+                              (uint8_t)(96 + NEXT() % 160)};
+            for (int y = 0; y < size; y++)
+                for (int xx = 0; xx < size; xx++) {
+                    int on = k == 0 ? (y - cy) * (y - cy) + (xx - cx) * (xx - cx) <= r * r
+                                    : ((y + cy) / (period / 2)) % 2 == 0;
+                    for (int c = 0; c < 3; c++)
+                        px[((size_t)y * size + xx) * 3 + c] = on ? col[c] : (uint8_t)(NEXT() % 64);
+                }
+#undef NEXT
+            membuf m = png_encode(px, size, size, PNG_COLOR_TYPE_RGB, NULL, 0);
+            snprintf(path, sizeof path, "%s/%s/%03d.png", dir, k ? "stripes" : "discs", i);
+            write_file(path, m.p, m.n);
+            free(m.p);
+        }
+    free(px);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *base = getenv("SSL_TEST_TMP");
+    if (argc == 5 && !strcmp(argv[1], "--mkpngs"))
+        return mkpngs_mode(argv[2], atoi(argv[3]), atoi(argv[4]));
     snprintf(tmpdir, sizeof tmpdir, "%s/prep.XXXXXX", base ? base : "/tmp");
     if (argc == 3 && !strcmp(argv[1], "--count")) return count_mode(argv[2]);
     if (!mkdtemp(tmpdir)) { perror(tmpdir); return 2; }

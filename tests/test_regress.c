@@ -113,6 +113,9 @@ static void expect(const char *got, const char *want, const char *name) {
 #define LLVMFuzzerTestOneInput fuzz_train_config
 #include "fuzz/fuzz_train_config.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_safetensors
+#include "fuzz/fuzz_safetensors.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int (*fuzz_fn)(const uint8_t *, size_t);
 
@@ -213,6 +216,7 @@ int main(int argc, char **argv) {
     replay("options", fuzz_options);
     replay("ckpt", fuzz_ckpt);
     replay("train_config", fuzz_train_config);
+    replay("safetensors", fuzz_safetensors);
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) _exit(capped_checks());

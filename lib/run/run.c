@@ -431,3 +431,118 @@ out:
     ckpt_destroy(&ck);
     return rc < 0 ? not_usage(err) : 0;
 }
+
+/* ---- safetensors ---- */
+
+/* v as compact JSON text in a new string value (NULL on out of memory). */
+static sv *json_string(const sv *v) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
+    sv_write_json(v, f, -1);
+    if (fclose(f)) return NULL;
+    sv *s = sv_strn(buf, len);
+    free(buf);
+    return s;
+}
+
+static sv *int_string(int64_t x) {
+    char b[32];
+    snprintf(b, sizeof b, "%lld", (long long)x);
+    return sv_str(b);
+}
+
+/* __metadata__ of run_export (run.h). */
+static sv *export_meta(const run_export_opts *o, const ssl_ckpt *ck) {
+    const net_config *nc = net_get_config(ck->net);
+    const char *head = o->head ? nc->head : "none";
+    ssl_dataset d;
+    double mean[SSL_MAX_CHANNELS], std[SSL_MAX_CHANNELS];
+    memset(&d, 0, sizeof d);
+    d.c = nc->in_ch < SSL_MAX_CHANNELS ? nc->in_ch : SSL_MAX_CHANNELS;
+    for (int c = 0; c < d.c; c++) d.std[c] = 1;
+    train_data_norm(sv_get(ck->config, "data"), &d, mean, std);
+    sv *m = sv_map(), *mv = sv_float_array(mean, (size_t)d.c), *sdv = sv_float_array(std, (size_t)d.c);
+    char w[32];
+    snprintf(w, sizeof w, "%.9g", nc->width);
+    int bad = !m || !mv || !sdv || sv_set(m, "format", sv_str("pt")) ||
+              sv_set(m, "created_by", sv_str(o->created_by ? o->created_by : "ssl-tools")) ||
+              sv_set(m, "arch", sv_str(nc->arch)) || sv_set(m, "stem", sv_str(nc->stem)) ||
+              sv_set(m, "width", sv_str(w)) || sv_set(m, "in_channels", int_string(nc->in_ch)) ||
+              sv_set(m, "in_height", int_string(nc->in_h)) ||
+              sv_set(m, "in_width", int_string(nc->in_w)) ||
+              sv_set(m, "features", int_string(net_feature_dim(ck->net))) ||
+              sv_set(m, "head", sv_str(head));
+    if (!bad && strcmp(head, "none")) bad = sv_set(m, "dim", int_string(nc->dim));
+    if (!bad && !strcmp(head, "mlp3")) bad = sv_set(m, "hidden", int_string(nc->hidden));
+    bad = bad || sv_set(m, "mean", json_string(mv)) || sv_set(m, "std", json_string(sdv)) ||
+          sv_set(m, "input", sv_str("float32 [N, C, H, W]: (pixel / 255 - mean[c]) / std[c]")) ||
+          sv_set(m, "epoch", int_string(ck->epoch)) || sv_set(m, "step", int_string(ck->step)) ||
+          sv_set(m, "seed", int_string((int64_t)ck->seed)) ||
+          sv_set(m, "config", json_string(ck->config));
+    sv_free(mv);
+    sv_free(sdv);
+    if (bad) {
+        sv_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+int run_export(const run_export_opts *o, run_export_result *res, ssl_err *err) {
+    memset(res, 0, sizeof *res);
+    ssl_ckpt ck;
+    if (ckpt_load(&ck, o->ckpt, 1, 0, err)) return not_usage(err);
+    int nt = net_ntensors(ck.net), k = 0, rc = -1;
+    /* At most one num_batches_tracked per BN, i.e. per two net tensors. */
+    st_tensor *ts = calloc((size_t)nt * 3 / 2 + 1, sizeof *ts);
+    const void **data = calloc((size_t)nt * 3 / 2 + 1, sizeof *data);
+    char **names = calloc((size_t)nt + 1, sizeof *names);
+    int nnames = 0;
+    int64_t step = ck.step;
+    sv *meta = export_meta(o, &ck);
+    if (!ts || !data || !names || !meta) {
+        ssl_fail(err, SSL_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < nt; i++) {
+        net_tensor *t = net_tensor_at(ck.net, i);
+        if (strncmp(t->name, "backbone.", 9) && !(o->head && !strncmp(t->name, "head.", 5))) continue;
+        ts[k].name = (char *)t->name;
+        strcpy(ts[k].dtype, "F32");
+        ts[k].ndim = t->ndim;
+        memcpy(ts[k].shape, t->shape, sizeof t->shape);
+        data[k++] = t->data;
+        res->bytes += t->numel * 4;
+        /* PyTorch's BatchNorm also keeps a batch counter after its
+         * running_var; the checkpoint has none, so its step stands in. */
+        size_t len = strlen(t->name), suf = strlen(".running_var");
+        if (t->is_buffer && len > suf && !strcmp(t->name + len - suf, ".running_var")) {
+            char *nm = malloc(len + 16);
+            if (!nm) {
+                ssl_fail(err, SSL_ENOMEM, "out of memory");
+                goto out;
+            }
+            snprintf(nm, len + 16, "%.*s.num_batches_tracked", (int)(len - suf), t->name);
+            names[nnames++] = nm;
+            ts[k].name = nm;
+            strcpy(ts[k].dtype, "I64");
+            ts[k].ndim = 0;
+            data[k++] = &step;
+            res->bytes += 8;
+        }
+    }
+    if (st_write(o->out, meta, k, ts, data, err)) goto out;
+    res->ntensors = k;
+    res->features = net_feature_dim(ck.net);
+    rc = 0;
+out:
+    for (int i = 0; i < nnames; i++) free(names[i]);
+    free(names);
+    free(ts);
+    free(data);
+    sv_free(meta);
+    ckpt_destroy(&ck);
+    return rc < 0 ? not_usage(err) : 0;
+}

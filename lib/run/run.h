@@ -1,6 +1,6 @@
-/* run.h: the top floor of the library: what ssl-init-bank, ssl-train and
- * ssl-extract do, with every decision they share made here and only here:
- * the recipes' defaults (recipe < checkpoint < flags), the checks of a
+/* run.h: the top floor of the library: what ssl-init-bank, ssl-train,
+ * ssl-extract and ssl-export do, with every decision they share made here
+ * and only here: the recipes' defaults (recipe < checkpoint < flags), the checks of a
  * resumed run (seed, critical settings, dataset, thread count of a
  * deterministic run), the clips (batch to N, k to N - batch) and the
  * thread rule. A tool parses its flags into one of the option structs
@@ -20,6 +20,7 @@
 #include "data/prep.h"
 #include "run/ckpt.h"
 #include "run/train.h"
+#include "stream/safetensors.h"
 #include "stream/dataset.h"
 #include "util/err.h"
 #include "util/value.h"
@@ -158,4 +159,30 @@ typedef struct {
  * write a features stream, in memory independent of the dataset size.
  * 0, or -1 with err (out is then not created). */
 int run_extract(const run_extract_opts *o, run_extract_result *res, ssl_err *err);
+
+/* ---- safetensors (ssl-export) ---- */
+typedef struct {
+    const char *ckpt;             /* checkpoint ("-": stdin) */
+    const char *out;              /* the safetensors file ("-" or NULL: stdout) */
+    int head;                     /* also the head's tensors (the backbone's always) */
+    const char *created_by;       /* recorded in __metadata__ ("ssl-export 0.1.0") */
+} run_export_opts;
+
+typedef struct {
+    int ntensors;                 /* tensors written */
+    int64_t bytes;                /* bytes of tensor data */
+    int features;                 /* F, the pooled backbone's width */
+} run_export_result;
+
+/* Write the checkpoint's backbone (and with o->head its head) as a
+ * safetensors file (stream/safetensors.h) that loads into the PyTorch
+ * module of examples/ssl_resnet.py with load_state_dict(strict=True): the
+ * checkpoint's tensor names and shapes (f32), each BatchNorm's
+ * num_batches_tracked (i64 scalar: the checkpoint's step), and in
+ * __metadata__ what builds the module and prepares its input: arch, stem,
+ * width, in_channels, in_height, in_width, features, head (and dim,
+ * hidden), mean and std (JSON lists), the checkpoint's epoch, step, seed
+ * and config (JSON). ssl-export(1) lists them. 0, or -1 with err (out is
+ * then not created). */
+int run_export(const run_export_opts *o, run_export_result *res, ssl_err *err);
 #endif

@@ -44,7 +44,8 @@ check "ssl-lineval, stderr a file: the summary only" "$(wc -l <"$T/err")" -eq 1
 
 # Reading a stream from a terminal: refused, exit 2, not waited on.
 for c in "ssl-info" "ssl-init-bank -o '$T/x'" "ssl-extract '$T/c.ckpt' -o '$T/x'" \
-         "ssl-knn '$T/f.feat'" "ssl-lineval - '$T/f.feat'" "ssl-train --lr 0.1 - '$T/d.sslt' -o '$T/x'"; do
+         "ssl-knn '$T/f.feat'" "ssl-lineval - '$T/f.feat'" "ssl-train --lr 0.1 - '$T/d.sslt' -o '$T/x'" \
+         "ssl-export - -o '$T/x'" "ssl-export --check -"; do
     tty stdin "$c"
     check "${c%% *}: stdin a terminal: exit 2" "$rc" -eq 2
     check "${c%% *}: stdin a terminal: says so" "$(grep -c "stdin is a terminal: give a file or pipe data" "$T/tty")" -eq 1

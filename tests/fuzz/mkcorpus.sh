@@ -15,7 +15,7 @@ trap 'rm -rf "$T"' EXIT
 export TZ=UTC
 rm -rf "$C"
 mkdir -p "$C/sslt" "$C/dataset" "$C/idx" "$C/cifar" "$C/images" "$C/options" "$C/ckpt" \
-    "$C/train_config"
+    "$C/train_config" "$C/safetensors"
 
 # Images: a tiny class-per-folder tree (4 PNG, 1 JPEG), as tar, tar.gz, zip,
 # and single files for the decoders.
@@ -95,5 +95,16 @@ if [ -x "$BIN/ssl-init-bank" ] && [ -x "$BIN/ssl-train" ]; then
     "$BIN/tests/test_regress" --config-seeds "$C/ckpt/trained.ckpt" "$C/train_config"
     # {"train": [1]}: a train entry that is not a map (crashed apply).
     printf '\201\245train\221\001' >"$C/train_config/train-array"
+    # Safetensors: the tiny networks exported (backbone; linear head).
+    if [ -x "$BIN/ssl-export" ]; then
+        "$BIN/ssl-export" "$C/ckpt/none.ckpt" -o "$C/safetensors/none.safetensors"
+        "$BIN/ssl-export" --head "$C/ckpt/trained.ckpt" -o "$C/safetensors/head.safetensors"
+    fi
 fi
+# Safetensors by hand: the header's length (u64 LE), the JSON, the data.
+le8() { n=$1; i=0; while [ $i -lt 8 ]; do printf "\\$(printf %03o $((n % 256)))"; n=$((n / 256)); i=$((i + 1)); done; }
+st() { { le8 "${#2}"; printf '%s' "$2"; head -c "$3" /dev/zero; } >"$C/safetensors/$1"; }
+st dtypes '{"__metadata__":{"k":"v","\u00e9":"\ud83d\ude00"},"a":{"dtype":"BF16","shape":[2,2],"data_offsets":[0,8]},"b":{"dtype":"I64","shape":[],"data_offsets":[8,16]},"c":{"dtype":"BOOL","shape":[0,3],"data_offsets":[16,16]},"d":{"dtype":"F8_E4M3","shape":[3],"data_offsets":[16,19]}}' 19
+st reversed '{"b":{"dtype":"U8","shape":[1],"data_offsets":[4,5]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}  ' 5
+st empty '{}' 0
 echo "corpus: $(find "$C" -type f | wc -l) files, $(du -sk "$C" | cut -f1) KiB"
