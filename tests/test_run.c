@@ -198,6 +198,63 @@ int main(void) {
     T_OK(err.code == SSL_EDATA && strstr(err.msg, "expects 1x28x28") &&
          access(tmp("g.sslt"), F_OK) == -1, "extract: ... saying so, no output file");
 
+    /* ---- an unlabelled dataset (no labels tensor) ---- */
+    T_EQ(dataset_write(tmp("u.sslt"), 0, d.meta, d.n, d.c, d.h, d.w, d.images, NULL, &err), 0,
+         "unlabelled: written");
+    ssl_dataset u;
+    T_EQ(dataset_load(&u, tmp("u.sslt"), &err), 0, "unlabelled: loads");
+    o.recipe = "npid", o.width = 0.0625, o.batch = 8;
+    T_EQ(run_init_bank(&o, &u, "u.sslt", &rep, &ck, &secs, &err), 0, "unlabelled: init");
+    T_OK(ck.unlabelled && !ck.bank_labels &&
+         !sv_get_bool(sv_get(ck.config, "data"), "labelled", 1) &&
+         sv_get(sv_get(ck.config, "data"), "images_crc") &&
+         !sv_get(sv_get(ck.config, "data"), "labels_crc"),
+         "unlabelled: no bank labels; config.data says labelled false, with the images' CRC");
+    T_EQ(ckpt_save(&ck, tmp("u0.ckpt"), "test", &err), 0, "unlabelled: saved");
+    ckpt_destroy(&ck);
+    T_EQ(ckpt_load(&a, tmp("u0.ckpt"), 8, CKPT_LOAD_ALL, &err), 0, "unlabelled: the checkpoint loads");
+    T_OK(a.unlabelled && !a.bank_labels && a.bank && a.n == 24, "unlabelled: ... with a bank, no labels");
+    ckpt_destroy(&a);
+    sv_set(f2, "epochs", sv_int(1));
+    run_train_opts uo = {.ckpt = tmp("u0.ckpt"), .data = tmp("u.sslt"), .out = tmp("u1.ckpt"),
+                         .flags = f2, .threads = 2, .max_steps = -1, .winograd = 1,
+                         .created_by = "test", .report = rep};
+    T_EQ(run_train(&uo, &st, &err), 0, "unlabelled: one epoch of training");
+    T_EQ(st.step, 3, "unlabelled: floor(24 / 8) steps");
+    uo.out = tmp("u2.ckpt");
+    uo.monitor = tmp("d.sslt");
+    T_EQ(run_train(&uo, &st, &err), -1, "unlabelled: --monitor refused");
+    T_OK(err.code == SSL_EDATA && strstr(err.msg, "--monitor: ") && strstr(err.msg, "u.sslt has no labels") &&
+         strstr(err.msg, "training set"), "unlabelled: ... naming the training set");
+    uo.monitor = NULL;
+    uo.ckpt = tmp("a.ckpt");
+    T_EQ(run_train(&uo, &st, &err), -1, "unlabelled: a labelled run's checkpoint refused");
+    T_OK(err.code == SSL_EDATA && strstr(err.msg, "u.sslt: has no labels, but the checkpoint's "
+         "bank was built from a labelled dataset"), "unlabelled: ... saying so");
+    uo.ckpt = tmp("u1.ckpt");
+    uo.data = tmp("d.sslt");
+    T_EQ(run_train(&uo, &st, &err), -1, "unlabelled: its checkpoint refuses a labelled dataset");
+    T_OK(strstr(err.msg, "d.sslt: has labels, but the checkpoint's bank was built from an "
+         "unlabelled dataset") != NULL, "unlabelled: ... saying so");
+    T_EQ(dataset_write(tmp("u3.sslt"), 0, e.meta, e.n, e.c, e.h, e.w, e.images, NULL, &err), 0,
+         "unlabelled: other images written");
+    uo.data = tmp("u3.sslt");
+    T_EQ(run_train(&uo, &st, &err), -1, "unlabelled: other images of the same shape refused");
+    T_OK(strstr(err.msg, "images differ from those of the checkpoint's bank") != NULL,
+         "unlabelled: ... by the images' CRC");
+    uo.ckpt = tmp("a.ckpt");
+    uo.data = tmp("d.sslt");
+    uo.monitor = tmp("u.sslt");
+    T_EQ(run_train(&uo, &st, &err), -1, "labelled: an unlabelled --monitor set refused");
+    T_OK(err.code == SSL_EDATA && strstr(err.msg, "--monitor: ") && strstr(err.msg, "u.sslt has no labels") &&
+         strstr(err.msg, "test set"), "labelled: ... naming the test set");
+    eo.ckpt = tmp("u1.ckpt"), eo.data = tmp("u.sslt"), eo.out = tmp("uf.sslt");
+    T_EQ(run_extract(&eo, &er, &err), 0, "unlabelled: extract");
+    T_EQ(features_load(&f, tmp("uf.sslt"), &err), 0, "unlabelled: the features load");
+    T_OK(f.n == 24 && !f.labelled && !f.labels && !f.classes, "unlabelled: features without labels");
+    features_destroy(&f);
+    dataset_destroy(&u);
+
     sv_free(flags);
     sv_free(f2);
     tf_free_dataset(&d);

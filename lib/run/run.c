@@ -96,16 +96,17 @@ int run_init_bank(const run_init_opts *o, const ssl_dataset *d, const char *dnam
     ck->d = net_out_dim(ck->net);
     ck->seed = o->seed;
     ck->bank = malloc((size_t)d->n * ck->d * sizeof(float));
-    ck->bank_labels = malloc((size_t)d->n * sizeof(int32_t));
+    ck->unlabelled = !d->labelled;
+    ck->bank_labels = d->labelled ? malloc((size_t)d->n * sizeof(int32_t)) : NULL;
     sv *init = sv_map(), *augm = sv_map();
     ck->config = sv_map();
-    if (!ck->bank || !ck->bank_labels || !init || !augm || !ck->config) {
+    if (!ck->bank || (d->labelled && !ck->bank_labels) || !init || !augm || !ck->config) {
         sv_free(init), sv_free(augm);
         ckpt_destroy(ck);
         return ssl_fail(err, SSL_ENOMEM, "out of memory for a bank of %lld x %d floats",
                         (long long)d->n, nc.dim);
     }
-    memcpy(ck->bank_labels, d->labels, (size_t)d->n * sizeof(int32_t));
+    if (d->labelled) memcpy(ck->bank_labels, d->labels, (size_t)d->n * sizeof(int32_t));
     sv_set(augm, "flip", sv_float(tc.flip));
     sv_set(augm, "jitter", sv_float(tc.jitter));
     sv_set(augm, "gray", sv_float(tc.gray));
@@ -305,6 +306,21 @@ int run_train(const run_train_opts *o, train_status *st, ssl_err *err) {
     uint64_t seed;
     int threads = 0;
     if (dataset_load(&d, o->data, err)) { not_usage(err); goto out; }
+    /* The monitor is a kNN on labels: both sets checked before any work. */
+    if (o->monitor && !d.labelled) {
+        ssl_fail(err, SSL_EDATA, "--monitor: %s has no labels; the kNN monitor needs a labelled "
+                 "training set", dname);
+        goto out;
+    }
+    if (o->monitor) {
+        if (dataset_load(&mon, o->monitor, err)) { not_usage(err); goto out; }
+        has_mon = 1;
+        if (!mon.labelled) {
+            ssl_fail(err, SSL_EDATA, "--monitor: %s has no labels; the kNN monitor needs a "
+                     "labelled test set", stdin_name(o->monitor));
+            goto out;
+        }
+    }
     int r = resolve(o, ckpt_meta(cr), &d, dname, &tc, &seed, &threads, err);
     if (r < 0) goto out;
     if (r > 0) {                  /* nothing to train */
@@ -325,10 +341,6 @@ int run_train(const run_train_opts *o, train_status *st, ssl_err *err) {
     if (bad) {
         ssl_fail(err, SSL_ENOMEM, "out of memory");
         goto out;
-    }
-    if (o->monitor) {
-        if (dataset_load(&mon, o->monitor, err)) { not_usage(err); goto out; }
-        has_mon = 1;
     }
     if (!(t = trainer_new(&ck, &d, &tc, seed, err))) {
         ssl_prefix(err, "%s: ", dname);
@@ -401,7 +413,7 @@ int run_extract(const run_extract_opts *o, run_extract_result *res, ssl_err *err
         ssl_fail(err, SSL_ENOMEM, "out of memory");
         goto out;
     }
-    if (!(fw = features_writer_open(o->out, meta, in->n, F, err))) goto out;
+    if (!(fw = features_writer_open(o->out, meta, in->n, F, in->labelled, err))) goto out;
     double t0 = ssl_clock();
     int64_t cnt;
     while ((cnt = dstream_next(s, images, labels, o->batch)) > 0) {

@@ -39,7 +39,7 @@ typedef struct {
 typedef struct {
     const char *const *paths;     /* the inputs (data/prep.h: prep_load) */
     int npaths;                   /* 1 or 2 */
-    prep_opts po;                 /* split, labels, channels, size, progress */
+    prep_opts po;                 /* split, labels, channels, size, on_error, progress, notices */
     const char *classes;          /* comma-separated class names replacing the source's, or NULL */
     const char *subset;           /* "N" per class or a fraction "F" per class, or NULL */
     uint64_t seed;                /* of the subset choice */
@@ -49,14 +49,15 @@ typedef struct {
 
 typedef struct {
     int64_t n;
-    int c, h, w, nclasses;
+    int c, h, w, nclasses;        /* nclasses 0: unlabelled */
     double mean[SSL_MAX_CHANNELS], std[SSL_MAX_CHANNELS];   /* of the [0,1] pixels written */
 } run_prep_result;
 
 /* Load, relabel, subset, measure and write one split as a dataset stream
  * whose metadata records the class names, mean/std, source, format, split
- * and the subset's spec, seed and indices. 0, or -1 with err (no output
- * file is left under the name). */
+ * and the subset's spec, seed and indices; data without labels gives a
+ * stream without labels and classes (stream/dataset.h). 0, or -1 with err
+ * (no output file is left under the name). */
 int run_prep(const run_prep_opts *o, run_prep_result *res, ssl_err *err);
 
 /* ---- the starting checkpoint (ssl-init-bank) ---- */

@@ -309,6 +309,9 @@ int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
                  test->c, test->h, test->w, nc->in_ch, nc->in_h, nc->in_w);
         return -1;
     }
+    if (!test->labelled || !t->d->labelled || t->ck->unlabelled || !t->ck->bank_labels)
+        return ssl_fail(err, SSL_EDATA, "monitor: the kNN monitor needs labelled training and "
+                        "test sets");
     int nclasses = t->d->nclasses > test->nclasses ? t->d->nclasses : test->nclasses;
     float *head = malloc((size_t)(nt ? nt : 1) * dim * sizeof *head);
     float *tf = backbone ? malloc((size_t)(nt ? nt : 1) * F * sizeof *tf) : NULL;

@@ -90,10 +90,12 @@ void train_aug_config(const train_config *c, int h, int w, aug_config *a);
 void train_sched(const train_config *c, lr_sched *s);
 
 /* The dataset part of a checkpoint's config: n, c, h, w, mean, std,
- * source, labels_crc. NULL on out of memory. */
+ * nclasses, source, and labels_crc (the CRC-32 of the labels), or for an
+ * unlabelled dataset labelled: false and images_crc (of the pixels).
+ * NULL on out of memory. */
 sv *train_data_sv(const ssl_dataset *d);
 /* Check that d is the dataset the checkpoint's bank was built from (size,
- * shape, labels). 0, or -1 with err. */
+ * shape, labelled or not, labels or pixels). 0, or -1 with err. */
 int train_data_check(const sv *data_cfg, const ssl_dataset *d, ssl_err *err);
 /* The per-channel mean/std stored in data_cfg (falls back to d's). */
 void train_data_norm(const sv *data_cfg, const ssl_dataset *d, double *mean, double *std);
@@ -161,7 +163,8 @@ const float *trainer_last_input(const trainer *t);
  * bb_top1 and bb_top5 (else NULL) also the backbone's kNN: the pooled
  * backbone features of the test images against those of the un-augmented
  * training images, as ssl-extract + ssl-knn compute them (a forward pass
- * over the training set: about the cost of a third of an epoch). */
+ * over the training set: about the cost of a third of an epoch). Both
+ * sets must be labelled (else -1 with err). */
 int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
                     double *top1, double *top5, double *bb_top1, double *bb_top5,
                     ssl_err *err);

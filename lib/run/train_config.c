@@ -336,6 +336,11 @@ static uint32_t labels_crc(const ssl_dataset *d) {
     return sslt_crc32(0, d->labels, (size_t)d->n * sizeof(int32_t));
 }
 
+/* An unlabelled dataset is known by its pixels instead. */
+static uint32_t images_crc(const ssl_dataset *d) {
+    return sslt_crc32(0, d->images, (size_t)d->n * d->c * d->h * d->w);
+}
+
 sv *train_data_sv(const ssl_dataset *d) {
     sv *m = sv_map();
     if (!m) return NULL;
@@ -344,8 +349,10 @@ sv *train_data_sv(const ssl_dataset *d) {
               sv_set(m, "mean", sv_float_array(d->mean, (size_t)d->c)) ||
               sv_set(m, "std", sv_float_array(d->std, (size_t)d->c)) ||
               sv_set(m, "nclasses", sv_int(d->nclasses)) ||
-              sv_set(m, "source", sv_str(sv_get_str(d->meta, "source", ""))) ||
-              sv_set(m, "labels_crc", sv_int(labels_crc(d)));
+              sv_set(m, "source", sv_str(sv_get_str(d->meta, "source", "")));
+    if (!bad && d->labelled) bad = sv_set(m, "labels_crc", sv_int(labels_crc(d)));
+    else if (!bad)
+        bad = sv_set(m, "labelled", sv_bool(0)) || sv_set(m, "images_crc", sv_int(images_crc(d)));
     if (bad) {
         sv_free(m);
         return NULL;
@@ -364,12 +371,20 @@ int train_data_check(const sv *dc, const ssl_dataset *d, ssl_err *err) {
                  (long long)w);
         return -1;
     }
-    if (sv_get_int(dc, "labels_crc", -1) != (int64_t)labels_crc(d)) {
+    int stored_labelled = !!sv_get_bool(dc, "labelled", 1);
+    if (stored_labelled != d->labelled)
+        return ssl_fail(err, SSL_EDATA, "%s, but the checkpoint's bank was built from %s dataset",
+                        d->labelled ? "has labels" : "has no labels",
+                        stored_labelled ? "a labelled" : "an unlabelled");
+    if (d->labelled && sv_get_int(dc, "labels_crc", -1) != (int64_t)labels_crc(d)) {
         ssl_fail(err, SSL_EDATA,
                  "labels differ from those of the checkpoint's bank (another dataset, or "
                  "another order of the same images)");
         return -1;
     }
+    if (!d->labelled && sv_get_int(dc, "images_crc", -1) != (int64_t)images_crc(d))
+        return ssl_fail(err, SSL_EDATA, "images differ from those of the checkpoint's bank "
+                        "(another dataset, or another order of the same images)");
     return 0;
 }
 
