@@ -37,6 +37,7 @@ import math
 import os
 import struct
 import sys
+from functools import partial
 
 import numpy as np
 import torch
@@ -157,10 +158,146 @@ class Backbone(nn.Module):
         return x.mean(dim=(2, 3))
 
 
+# ---- MobileNets: torchvision 0.14's definitions (torchvision is not in
+# Debian 12; these follow torchvision/models/mobilenetv2.py and
+# mobilenetv3.py line for line, module names included), with the input
+# channels free, the classifier left out (the head replaces it) and the
+# "cifar" stem: stride 1 in the first convolution and in the first
+# stride-2 stage (V2: the 24-channel stage; V3-small: block 1).
+
+def make_divisible(v, divisor, min_value=None):
+    """torchvision.models._utils._make_divisible"""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+def conv_norm_act(cin, cout, k=3, stride=1, groups=1, norm=nn.BatchNorm2d, act=nn.ReLU6):
+    """torchvision.ops.misc.Conv2dNormActivation: conv (no bias), norm, act."""
+    layers = [nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False), norm(cout)]
+    if act is not None:
+        layers.append(act())
+    return nn.Sequential(*layers)
+
+
+class InvertedResidualV2(nn.Module):
+    def __init__(self, inp, oup, stride, expand_ratio):
+        super().__init__()
+        hidden_dim = int(round(inp * expand_ratio))
+        self.use_res_connect = stride == 1 and inp == oup
+        layers = []
+        if expand_ratio != 1:
+            layers.append(conv_norm_act(inp, hidden_dim, k=1))
+        layers.extend([conv_norm_act(hidden_dim, hidden_dim, stride=stride, groups=hidden_dim),
+                       nn.Conv2d(hidden_dim, oup, 1, 1, 0, bias=False), nn.BatchNorm2d(oup)])
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    def __init__(self, stem, width, in_ch):
+        super().__init__()
+        cifar = stem == 'cifar'
+        setting = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1],
+                   [6, 160, 3, 2], [6, 320, 1, 1]]
+        if cifar:
+            setting[1][3] = 1
+        input_channel = make_divisible(32 * width, 8)
+        last_channel = make_divisible(1280 * max(1.0, width), 8)
+        features = [conv_norm_act(in_ch, input_channel, stride=1 if cifar else 2)]
+        for t, c, n, s in setting:
+            output_channel = make_divisible(c * width, 8)
+            for i in range(n):
+                features.append(InvertedResidualV2(input_channel, output_channel,
+                                                   s if i == 0 else 1, t))
+                input_channel = output_channel
+        features.append(conv_norm_act(input_channel, last_channel, k=1))
+        self.features = nn.Sequential(*features)
+        self.F = last_channel
+
+    def forward(self, x):
+        return self.features(x).mean(dim=(2, 3))
+
+
+class SqueezeExcitation(nn.Module):
+    """torchvision.ops.misc.SqueezeExcitation with MobileNetV3's settings"""
+    def __init__(self, input_channels, squeeze_channels):
+        super().__init__()
+        self.fc1 = nn.Conv2d(input_channels, squeeze_channels, 1)
+        self.fc2 = nn.Conv2d(squeeze_channels, input_channels, 1)
+        self.activation = nn.ReLU()
+        self.scale_activation = nn.Hardsigmoid()
+
+    def forward(self, x):
+        s = x.mean(dim=(2, 3), keepdim=True)
+        s = self.scale_activation(self.fc2(self.activation(self.fc1(s))))
+        return s * x
+
+
+class InvertedResidualV3(nn.Module):
+    def __init__(self, cin, k, exp, cout, use_se, use_hs, stride, norm):
+        super().__init__()
+        self.use_res_connect = stride == 1 and cin == cout
+        act = nn.Hardswish if use_hs else nn.ReLU
+        layers = []
+        if exp != cin:
+            layers.append(conv_norm_act(cin, exp, k=1, norm=norm, act=act))
+        layers.append(conv_norm_act(exp, exp, k=k, stride=stride, groups=exp, norm=norm, act=act))
+        if use_se:
+            layers.append(SqueezeExcitation(exp, make_divisible(exp // 4, 8)))
+        layers.append(conv_norm_act(exp, cout, k=1, norm=norm, act=None))
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, x):
+        r = self.block(x)
+        return r + x if self.use_res_connect else r
+
+
+class MobileNetV3Small(nn.Module):
+    def __init__(self, stem, width, in_ch):
+        super().__init__()
+        cifar = stem == 'cifar'
+        norm = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
+        adj = lambda c: make_divisible(c * width, 8)
+        # input, kernel, expanded, out, SE, hard-swish, stride
+        setting = [(16, 3, 16, 16, True, False, 2), (16, 3, 72, 24, False, False, 2),
+                   (24, 3, 88, 24, False, False, 1), (24, 5, 96, 40, True, True, 2),
+                   (40, 5, 240, 40, True, True, 1), (40, 5, 240, 40, True, True, 1),
+                   (40, 5, 120, 48, True, True, 1), (48, 5, 144, 48, True, True, 1),
+                   (48, 5, 288, 96, True, True, 2), (96, 5, 576, 96, True, True, 1),
+                   (96, 5, 576, 96, True, True, 1)]
+        layers = [conv_norm_act(in_ch, adj(16), stride=1 if cifar else 2, norm=norm, act=nn.Hardswish)]
+        for i, (cin, k, exp, cout, se, hs, s) in enumerate(setting):
+            if cifar and i == 0:
+                s = 1
+            layers.append(InvertedResidualV3(adj(cin), k, adj(exp), adj(cout), se, hs, s, norm))
+        last_in = adj(96)
+        layers.append(conv_norm_act(last_in, 6 * last_in, k=1, norm=norm, act=nn.Hardswish))
+        self.features = nn.Sequential(*layers)
+        self.F = 6 * last_in
+
+    def forward(self, x):
+        return self.features(x).mean(dim=(2, 3))
+
+
+def make_backbone(arch, stem, width, in_ch):
+    width = float(np.float32(width))       # the C side keeps the width as a float32
+    if arch == 'mobilenetv2':
+        return MobileNetV2(stem, width, in_ch)
+    if arch == 'mobilenetv3s':
+        return MobileNetV3Small(stem, width, in_ch)
+    return Backbone(arch, stem, width, in_ch)
+
+
 class Net(nn.Module):
     def __init__(self, arch, stem, width, in_ch, head, hidden, dim):
         super().__init__()
-        self.backbone = Backbone(arch, stem, width, in_ch)
+        self.backbone = make_backbone(arch, stem, width, in_ch)
         F = self.backbone.F
         if head == 'linear':
             self.head = nn.Linear(F, dim)
@@ -193,10 +330,21 @@ def set_weights(net):
             p.copy_(torch.from_numpy(val.astype(np.float32)).reshape(p.shape))
 
 
-def zero_by_bn(name):
-    """The bias of a Linear followed by BatchNorm: its gradient is zero in
-    exact arithmetic (BN removes any constant), so it is noise in float32."""
-    return name in ('head.0.bias', 'head.3.bias')
+def zero_grads(r64):
+    """The parameters whose gradient is zero in exact arithmetic, so noise in
+    float32: the bias of a Linear followed by BatchNorm (head.0, head.3), and
+    in the MobileNets the beta of every BatchNorm whose output reaches only
+    1x1 convolutions followed by BatchNorm (a projection's, mostly: BN
+    removes any constant per channel). Found in the float64 run: a bias
+    whose gradient is below 1e-9 of its weight's."""
+    rec = dict(r64)
+    zeros = set()
+    for key, g in r64:
+        if key.startswith('grad:') and key.endswith('.bias'):
+            w = rec.get(key[:-len('bias')] + 'weight')
+            if w is not None and np.abs(g).max() <= 1e-9 * np.abs(w).max():
+                zeros.add(key.split(':', 1)[1])
+    return zeros
 
 
 def simulate(cfg, B, lr, seed, dtype):
@@ -209,12 +357,20 @@ def simulate(cfg, B, lr, seed, dtype):
     recs = []
     margin = [float('inf')]
 
-    def relu_margin(mod, inp):
-        margin[0] = min(margin[0], inp[0].detach().abs().min().item())
+    def kink_margin(kinks):
+        def hook(mod, inp):
+            x = inp[0].detach()
+            for k in kinks:
+                margin[0] = min(margin[0], (x - k).abs().min().item())
+        return hook
 
     for m in net.modules():
         if isinstance(m, nn.ReLU):
-            m.register_forward_pre_hook(relu_margin)
+            m.register_forward_pre_hook(kink_margin([0]))
+        elif isinstance(m, nn.ReLU6):
+            m.register_forward_pre_hook(kink_margin([0, 6]))
+        elif isinstance(m, (nn.Hardswish, nn.Hardsigmoid)):
+            m.register_forward_pre_hook(kink_margin([-3, 3]))
 
     def rec(key, t):
         recs.append((key, t.detach().double().numpy().ravel().copy()))
@@ -236,7 +392,7 @@ def simulate(cfg, B, lr, seed, dtype):
         rec_sampled('grad:' + name, p.grad)
     for name, b in net.named_buffers():
         if 'running' in name:
-            rec('buf1:' + name, b)
+            rec_sampled('buf1:' + name, b)
     net.eval()
     with torch.no_grad():
         rec('eval_out', net(xin))
@@ -250,7 +406,7 @@ def simulate(cfg, B, lr, seed, dtype):
         rec_sampled('sgd:' + name, p)
     for name, b in net.named_buffers():
         if 'running' in name:
-            rec('buf2:' + name, b)
+            rec_sampled('buf2:' + name, b)
     return recs, margin[0]
 
 
@@ -263,18 +419,23 @@ def disagreement(r32, r64):
     return errs
 
 
-def worst_disagreement(errs):
+def worst_disagreement(errs, zeros):
     return max(e for k, e in errs.items()
-               if not (k.startswith(('grad:', 'sgd:')) and zero_by_bn(k.split(':', 1)[1])))
+               if not (k.startswith(('grad:', 'sgd:')) and k.split(':', 1)[1] in zeros))
 
 
-def run_case(out_dir, case, cfg, B, lr, seed, sgd=True, tries=40):
+def run_case(out_dir, case, cfg, B, lr, seed, sgd=True, tries=40, by_margin=False):
     """Records are computed in float64 (the stored values are float64
     results rounded to float32). The input seed is the first from `seed` on
     for which PyTorch's own float32 run agrees with float64 within 2e-5 on
-    every record and no ReLU input is within 2e-5 of 0 (float32 rounding in
-    another implementation must not flip a ReLU mask or a max-pool choice),
-    else the best of `tries` seeds. Each record
+    every record and no activation input is within 2e-5 of a kink (ReLU: 0,
+    ReLU6: 0 and 6, hard-swish and hard-sigmoid: -3 and 3; float32 rounding in
+    another implementation must not flip a mask or a max-pool choice),
+    else the best of `tries` seeds: the smallest disagreement, or with
+    by_margin the largest distance to a kink among the seeds that disagree
+    by less than 1e-4 (the MobileNets: with ~10^6 ReLU6 inputs the smallest
+    distance is ~1e-7, within reach of float32 rounding, and one flipped
+    mask moves a BN's gradient sums by a percent). Each record
     carries PyTorch's float32 error (third column of the index): test_net.c
     allows max(1e-4, 10 x that error)."""
     if len(sys.argv) > 1 and case not in sys.argv[1:]:
@@ -287,23 +448,27 @@ def run_case(out_dir, case, cfg, B, lr, seed, sgd=True, tries=40):
             r64 = [r for r in r64 if not r[0].startswith(('sgd:', 'buf2:'))]
             r32 = [r for r in r32 if not r[0].startswith(('sgd:', 'buf2:'))]
         errs = disagreement(r32, r64)
-        w = worst_disagreement(errs)
-        if best is None or (w, -margin) < (best[0], -best[4]):
-            best = (w, s, r64, errs, margin)
+        zeros = zero_grads(r64)
+        w = worst_disagreement(errs, zeros)
+        rank = (lambda w, m: (w >= 1e-4, -m)) if by_margin else (lambda w, m: (w, -m))
+        if best is None or rank(w, margin) < rank(best[0], best[4]):
+            best = (w, s, r64, errs, margin, zeros)
         if w < 2e-5 and margin > 2e-5:
             break
-        print('%s: seed %d: float32 vs float64 %.2e, smallest |ReLU input| %.2e'
+        print('%s: seed %d: float32 vs float64 %.2e, smallest distance to a kink %.2e'
               % (case, s, w, margin), file=sys.stderr)
-    w, s, recs, errs, margin = best
+    w, s, recs, errs, margin, zeros = best
     with open(os.path.join(out_dir, case + '.txt'), 'w') as f:
         f.write('# %s: generated by tests/gen_net_fixtures.py (torch %s), input seed %d, '
-                'torch float32 vs float64 %.2e, smallest |ReLU input| %.2e; '
-                'columns: key count torch_f32_error\n' % (case, torch.__version__, s, w, margin))
+                'torch float32 vs float64 %.2e, smallest distance to a kink %.2e; '
+                'columns: key count torch_f32_error [zero: a gradient zero in exact '
+                'arithmetic]\n' % (case, torch.__version__, s, w, margin))
         f.write('config %s %s %g %d %d %d %s %d %d batch %d lr %g\n' % (
             cfg['arch'], cfg['stem'], cfg['width'], cfg['in_ch'], cfg['in_h'], cfg['in_w'],
             cfg['head'], cfg['hidden'], cfg['dim'], B, lr))
         for key, a in recs:
-            f.write('%s %d %.3g\n' % (key, a.size, errs[key]))
+            zero = key.startswith('grad:') and key.split(':', 1)[1] in zeros
+            f.write('%s %d %.3g%s\n' % (key, a.size, errs[key], ' zero' if zero else ''))
     with open(os.path.join(out_dir, case + '.bin'), 'wb') as f:
         for key, a in recs:
             f.write(a.astype('<f4').tobytes())
@@ -325,6 +490,26 @@ def main():
              in_ch=1, in_h=64, in_w=64, head='linear', hidden=0, dim=16), 4, 1e-4, 2)
     run_case(out_dir, 'r34_cifar_none', dict(arch='resnet34', stem='cifar', width=0.125, in_ch=2,
              in_h=28, in_w=30, head='none', hidden=0, dim=0), 2, 1e-4, 3, sgd=False)
+    # MobileNets at width 0.25 (most layers at the floor of 8 channels),
+    # batches of 2, except with the mlp3 head, whose BatchNorm1d over 2
+    # rows makes float32 and float64 disagree by 10%: 4 there. The
+    # "imagenet" stems are torchvision's networks unchanged (but for the
+    # input channels and the classifier), at 64x64 (V2 ends at 2x2). V2 at
+    # torchvision's strides is ill-conditioned in float32 at any small
+    # batch tried (PyTorch's own float32 gradients off by 1e-2 .. 3e-1 at
+    # 64x64 to 128x128, batches 2 and 4), so that case checks less tightly
+    # (its tolerances are recorded per tensor); lr 1e-6 for V2, whose
+    # gradients reach 10^4 x the weights.
+    run_case(out_dir, 'mnv2_cifar_linear', dict(arch='mobilenetv2', stem='cifar', width=0.25,
+             in_ch=3, in_h=32, in_w=32, head='linear', hidden=0, dim=16), 2, 1e-6, 5, tries=80, by_margin=True)
+    run_case(out_dir, 'mnv2_imagenet_none', dict(arch='mobilenetv2', stem='imagenet', width=0.25,
+             in_ch=1, in_h=64, in_w=64, head='none', hidden=0, dim=0), 4, 1e-6, 5, sgd=False,
+             tries=40, by_margin=True)
+    run_case(out_dir, 'mnv3s_cifar_mlp3', dict(arch='mobilenetv3s', stem='cifar', width=0.25,
+             in_ch=3, in_h=32, in_w=32, head='mlp3', hidden=64, dim=32), 4, 1e-4, 5, tries=12)
+    run_case(out_dir, 'mnv3s_imagenet_linear', dict(arch='mobilenetv3s', stem='imagenet',
+             width=0.25, in_ch=1, in_h=64, in_w=64, head='linear', hidden=0, dim=16), 2, 1e-4, 5,
+             sgd=False, tries=12)
     return 0
 
 

@@ -24,8 +24,12 @@
 #include "util/err.h"
 #include "util/value.h"
 
+/* The architectures, NULL-terminated: "resnet18", "resnet34", "resnet50",
+ * "mobilenetv2", "mobilenetv3s". */
+extern const char *const net_archs[];
+
 typedef struct {
-    char arch[16];                /* "resnet18", "resnet34", "resnet50" */
+    char arch[16];                /* one of net_archs */
     char stem[16];                /* "cifar" or "imagenet" */
     float width;                  /* channel multiplier: 1, 0.5, 0.25, ... */
     int in_ch, in_h, in_w;        /* input channels and size */
