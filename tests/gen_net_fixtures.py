@@ -506,10 +506,11 @@ def main():
              in_ch=1, in_h=64, in_w=64, head='none', hidden=0, dim=0), 4, 1e-6, 5, sgd=False,
              tries=40, by_margin=True)
     run_case(out_dir, 'mnv3s_cifar_mlp3', dict(arch='mobilenetv3s', stem='cifar', width=0.25,
-             in_ch=3, in_h=32, in_w=32, head='mlp3', hidden=64, dim=32), 4, 1e-4, 5, tries=12)
+             in_ch=3, in_h=32, in_w=32, head='mlp3', hidden=64, dim=32), 4, 1e-4, 5, tries=40,
+             by_margin=True)
     run_case(out_dir, 'mnv3s_imagenet_linear', dict(arch='mobilenetv3s', stem='imagenet',
              width=0.25, in_ch=1, in_h=64, in_w=64, head='linear', hidden=0, dim=16), 2, 1e-4, 5,
-             sgd=False, tries=12)
+             sgd=False, tries=40, by_margin=True)
     return 0
 
 

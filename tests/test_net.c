@@ -573,5 +573,7 @@ int main(void) {
     run_fixture("r34_cifar_none");
     run_fixture("mnv2_cifar_linear");
     run_fixture("mnv2_imagenet_none");
+    run_fixture("mnv3s_cifar_mlp3");
+    run_fixture("mnv3s_imagenet_linear");
     return t_done();
 }
