@@ -371,6 +371,21 @@ int net_size(const net_config *cfg, int max_batch, int64_t *params, int64_t *byt
     return 0;
 }
 
+int net_cost(const net_config *cfg, int64_t *params, int64_t *backbone_params, double *flops,
+             ssl_err *err) {
+    ssl_err_clear(err);
+    net *n = net_build(cfg, 1, 1, err);
+    if (!n) return -1;
+    int64_t bb = 0;
+    for (int i = 0; i < n->nt; i++)
+        if (!n->t[i].is_buffer && !strncmp(n->t[i].name, "backbone.", 9)) bb += n->t[i].numel;
+    if (params) *params = n->nparams;
+    if (backbone_params) *backbone_params = bb;
+    if (flops) *flops = net_flops(n);
+    net_free(n);
+    return 0;
+}
+
 net *net_new(const net_config *cfg, int max_batch, ssl_err *err) {
     int64_t np, bytes;
     if (net_size(cfg, max_batch, &np, &bytes, err) < 0) return NULL;
