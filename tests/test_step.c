@@ -8,7 +8,7 @@
  * lambda 20, CutMix targets with a given perm and lam), "npid" (linear
  * head, npid write, lambda 0, no CutMix), both on a CIFAR ResNet-18, and
  * "mnv3s": the paper case on a MobileNetV3-small (width 0.1: expansions
- * from block 4 on, 21k parameters). Both use negatives `all`, so
+ * from block 4 on, 21k parameters). All use negatives `all`, so
  * that no random draw has to be shared with Python, and feed the same
  * input batch to both sides (no augmentation in the fixture: that is
  * lib/data/augment's own test). Initial momentum and BN running statistics are
