@@ -60,7 +60,8 @@ typedef struct {
     conv_l conv;
     bn_l bn;
     int act;                 /* ACT_* (nn/ops/ops.h) */
-    float *act_out;          /* [max_batch, OH, OW, OC] = act(bn.out); NULL for ACT_NONE */
+    float *act_out;          /* [max_batch, OH, OW, OC] = act(bn.out) for hard-swish; NULL
+                              * otherwise (ReLU, ReLU6: in place in bn.out) */
 } cba_l;
 
 /* squeeze-and-excitation (se_forward) */

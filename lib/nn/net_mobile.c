@@ -24,8 +24,10 @@
  * the projection); an identity shortcut (stride 1, in == out channels) is
  * added in the projection BN's epilogue. SE: se_forward on the depthwise
  * layer's output. In training mode each layer keeps its convolution
- * output, its BN output and its activation output for the backward
- * (nothing recomputed); in evaluation mode each BN is folded into its
+ * output and its BN output for the backward, the hard-swish layers their
+ * activation output too (ReLU and ReLU6 run in place on the BN output,
+ * which gives their gradient's mask as well); nothing is recomputed. In
+ * evaluation mode each BN is folded into its
  * convolution and the activations rotate through the four buffers n->g,
  * as for the ResNets. The backward walks the blocks in reverse over three
  * of those buffers: a block's output gradient becomes its input gradient
@@ -58,7 +60,7 @@ static const int V3S[11][6] = {
     {5, 576, 96, 1, 1, 1}, {5, 576, 96, 1, 1, 1},
 };
 
-static const float *cba_out(const cba_l *l) { return l->act ? l->act_out : l->bn.out; }
+static const float *cba_out(const cba_l *l) { return l->act_out ? l->act_out : l->bn.out; }
 static const float *mb_out(const mb_block *b) { return b->l[b->n - 1].bn.out; }
 
 /* ---- building ---- */
@@ -79,7 +81,10 @@ static int add_cba(net *n, cba_l *l, const char *cname, const char *bname, int *
         l->bn.momentum = 0.01f;
     }
     l->act = act;
-    if (act != ACT_NONE && !(l->act_out = net_alloc_floats(n, (int64_t)n->max_batch * *H * *W * OC)))
+    /* ReLU and ReLU6 run in place on the BN output: their gradient's mask
+     * is the same read from the output (y > 0; 0 < y < 6) */
+    if ((act == ACT_HSWISH || act == ACT_HSIGMOID) &&
+        !(l->act_out = net_alloc_floats(n, (int64_t)n->max_batch * *H * *W * OC)))
         return oom(err);
     return 0;
 }
@@ -251,7 +256,7 @@ static void cba_train(net *n, cba_l *l, const float *in, const float *res, int B
     net_bn_fwd(n, &l->bn, l->conv.out, res, 0, B, 1);
     if (l->act) {
         double t0 = net_tic(n);
-        act_forward(l->act_out, l->bn.out, cba_numel(l, B), l->act);
+        act_forward(l->act_out ? l->act_out : l->bn.out, l->bn.out, cba_numel(l, B), l->act);
         act_time(n, l->bn.prof, t0, 0);
     }
 }
@@ -331,7 +336,9 @@ const float *net_mobile_eval(net *n, const float *x, int B) {
 
 /* Layer l with input in: dout (its output's gradient) is clobbered, tmp
  * receives the convolution output's gradient, din (NULL: none; may equal
- * dout) the input's, written or accumulated. */
+ * dout) the input's, written or accumulated. bn.out holds the activation's
+ * input (hard-swish) or, in place, its output (ReLU, ReLU6): either gives
+ * the gradient's mask. */
 static void cba_bwd(net *n, cba_l *l, float *din, float *dout, float *tmp, const float *in,
                     int accumulate) {
     if (l->act) {
