@@ -18,7 +18,7 @@ the batch indices in batch order, then every other bank row in index order):
 
 The network is the CIFAR ResNet-18 with PyTorch's module names (those of
 lib/nn/net.h), this file's own, or (the "mnv3s" case; an eighth value in
-the "net" record) a MobileNet from tests/gen_net_fixtures.py.
+the "net" record) a MobileNet from examples/ssl_resnet.py.
 Record format: see tests/train_fixture.h.
 Run: /usr/bin/python3 tests/gen_step_fixture.py tests/fixtures/step [CASE...]
 """
@@ -107,9 +107,10 @@ class Backbone(nn.Module):
 class Model(nn.Module):
     def __init__(self, in_ch, width, head, hidden, dim, arch=0):
         super().__init__()
-        if arch:    # a MobileNet: torchvision's, as tests/gen_net_fixtures.py defines it
-            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-            from gen_net_fixtures import make_backbone
+        if arch:    # a MobileNet: torchvision's, the module of examples/ssl_resnet.py
+            sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+                os.path.abspath(__file__))), "examples"))
+            from ssl_resnet import make_backbone
             self.backbone = make_backbone({2: 'mobilenetv2', 3: 'mobilenetv3s'}[arch], 'cifar',
                                           width, in_ch)
             Fd = self.backbone.F

@@ -23,7 +23,7 @@ for row in "mobilenetv2 0.25 237968 1280" "mobilenetv3s 0.25 80008 144"; do
     check "$a: JSON network" "$(grep -c "\"network\":{\"arch\":\"$a\",\"params\":[0-9]*,\"backbone_params\":$nb," "$T/.out")" -eq 1
     ok "$a: 2 epochs" ssl-train $TR --epochs 2 "$T/$a.ckpt" "$T/d.sslt" -o "$T/$a-2.ckpt"
     ok "$a: 1 epoch" ssl-train $TR --epochs 1 "$T/$a.ckpt" "$T/d.sslt" -o "$T/$a-1.ckpt"
-    ok "$a: continue to epoch 2" ssl-train --threads 2 -q --epochs 2 "$T/$a-1.ckpt" "$T/d.sslt"
+    ok "$a: continue to epoch 2" ssl-train --threads 2 -q --epochs 2 --in-place "$T/$a-1.ckpt" "$T/d.sslt"
     check "$a: 2 epochs == 1 + 1, bit for bit" "$(cmp "$T/$a-2.ckpt" "$T/$a-1.ckpt" >/dev/null 2>&1 && echo same)" = same
     ok "$a: backbone features" ssl-extract --threads 2 "$T/$a-2.ckpt" "$T/d.sslt" -o "$T/$a.feat"
     check "$a: N x $F features" "$(ssl-info --json "$T/$a.feat" | grep -c "\"name\":\"features\",\"dtype\":\"f32\",\"shape\":\[24,$F\]")" -eq 1
