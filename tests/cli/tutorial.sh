@@ -1,7 +1,7 @@
 # README.md's tutorial, run as written: the sh and python blocks between
 # "<!-- tutorial: begin -->" and "<!-- tutorial: end -->", in a fresh folder
-# holding photos/ (80 generated 32x32 PNGs in two class folders, test_prep
-# --mkpngs). The python block needs python3-torch (SKIP otherwise) and must
+# holding photos/ (80 generated 32x32 PNGs, test_prep --mkpngs, moved out of
+# its two class folders: a flat folder, an unlabelled stream). The python block needs python3-torch (SKIP otherwise) and must
 # print features that match ssl-extract's within 1e-4.
 . "$TOP/tests/lib.sh"
 W="$T/work"
@@ -18,6 +18,12 @@ check "README has the tutorial's python block" -s "$W/tutorial.py"
 check "the sh block runs ssl-prep, ssl-init-bank, ssl-train, ssl-export" \
     "$(grep -c '^ssl-prep \|^ssl-init-bank \|^ssl-train \|^ssl-export ' "$W/tutorial.sh")" -ge 4
 ok "generate photos/" "$BIN/tests/test_prep" --mkpngs "$W/photos" 40 32
+for d in "$W/photos"/*/; do
+    c=$(basename "$d")
+    for f in "$d"*; do mv "$f" "$W/photos/$c-$(basename "$f")"; done
+    rmdir "$d"
+done
+check "photos/ is flat: 80 files, no folder" "$(find "$W/photos" -type f | wc -l) $(find "$W/photos" -mindepth 1 -type d | wc -l)" = "80 0"
 # The modules of this tree come first; the block appends the installed folder.
 PYTHONPATH="$TOP/examples"
 export PYTHONPATH
@@ -26,8 +32,9 @@ cat "$W/tutorial.sh" >>"$W/run.sh"
 printf '\nprintf "%%s" "$PYTHONPATH" >.pythonpath\n' >>"$W/run.sh"
 ok "the sh block" sh -c "cd '$W' && sh run.sh"
 cp "$T/.err" "$T/sh.err"
-check "photos.sslt: 80 images, 3x32x32, 2 classes" \
-    "$(ssl-info --json "$W/photos.sslt" | grep -c '"classes":\["discs","stripes"\].*"shape":\[80,3,32,32\]')" -eq 1
+check "photos.sslt: 80 images, 3x32x32" \
+    "$(ssl-info --json "$W/photos.sslt" | grep -c '"name": *"images".*"shape": *\[80, *3, *32, *32\]')" -eq 1
+check "photos.sslt: unlabelled (no labels tensor)" "$(ssl-info --json "$W/photos.sslt" | grep -c '"labels"')" -eq 0
 check "trained 10 epochs" "$(grep -c 'epoch 10/10 done' "$T/sh.err")" -eq 1
 check "model.safetensors checked" "$(grep -c 'model.safetensors: ok' "$T/sh.err")" -eq 1
 PY=/usr/bin/python3
