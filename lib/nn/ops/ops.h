@@ -172,6 +172,35 @@ void avgpool_forward(float *out, const float *in, int B, int H, int W, int C);
 /* din [B,H,W,C] written: dout[b,c] / (H*W) everywhere. */
 void avgpool_backward(float *din, const float *dout, int B, int H, int W, int C);
 
+/* ---- matrix product (gemm.c) ----
+ * C[M,N] = alpha op(A) op(B) + beta C, row-major: op(A) [M,K] is A [M,K]
+ * (ta 0, lda >= K) or the transpose of A [K,M] (ta 1, lda >= M); op(B)
+ * [K,N] is B [K,N] (tb 0, ldb >= N) or the transpose of B [N,K] (tb 1,
+ * ldb >= K); ldc >= N. As in BLAS, C is not read when beta is 0 (NaN there
+ * does not propagate), and neither are A and B when alpha is 0 or K is 0.
+ * Each element is an fp32 FMA chain over k in order, restarted at every
+ * block of 256 k (one more fma folds each block into C), so
+ *   |C - exact| <= gamma(n) (|alpha| sum_k |a_ik b_kj| + |beta c_ij|),
+ *   gamma(n) = n u / (1 - n u), u = 2^-24, n = K + ceil(K / 256) + 2
+ * (tests/test_gemm.c). The same bits at any thread count. AVX-512 builds
+ * run a register-blocked kernel at the FMA rate; others a plain C one
+ * (gemm_available() says which). ws: gemm_workspace(M, N, K) floats,
+ * clobbered; that size never decreases as M, N or K grow, so one
+ * workspace for the largest shape serves the smaller ones. */
+int gemm_available(void);
+int64_t gemm_workspace(int M, int N, int K);
+void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+          const float *B, int ldb, float beta, float *C, int ldc, float *ws);
+/* What the library's callers run: gemm where gemm_available() and ws is
+ * not NULL, OpenBLAS's cblas_sgemm otherwise (same contract, but its sums
+ * may depend on the thread count). */
+void gemm_dispatch(int ta, int tb, int M, int N, int K, float alpha, const float *A,
+                   int lda, const float *B, int ldb, float beta, float *C, int ldc,
+                   float *ws);
+/* Plain loops, double accumulation, same contract (no workspace). */
+void gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+
 /* ---- linear (linear.c) ---- */
 /* out[N,O] = in[N,I] w[O,I]^T + bias[O] (bias may be NULL). Written. */
 void linear_forward(float *out, const float *in, const float *w, const float *bias,
