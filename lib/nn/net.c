@@ -149,7 +149,7 @@ static const float *backbone_eval(net *n, const float *x, int B) {
 
 static void lin_fwd(net *n, lin_l *l, const float *in, int B) {
     double t0 = tic(n);
-    linear_forward(l->out_buf, in, P(n, l->w), P(n, l->b), B, l->in, l->out);
+    linear_forward(l->out_buf, in, P(n, l->w), P(n, l->b), B, l->in, l->out, n->ws);
     toc(n, l->prof, t0, 0);
 }
 
@@ -221,7 +221,8 @@ static void bn_bwd_res(net *n, bn_l *b, float *dx, float *dres, const float *dy,
 
 static void lin_bwd(net *n, lin_l *l, float *din, const float *dout, const float *in) {
     double t0 = tic(n);
-    linear_backward(din, G(n, l->w), G(n, l->b), dout, in, P(n, l->w), n->B, l->in, l->out);
+    linear_backward(din, G(n, l->w), G(n, l->b), dout, in, P(n, l->w), n->B, l->in, l->out,
+                    n->ws);
     toc(n, l->prof, t0, 1);
 }
 

@@ -8,13 +8,14 @@
  * Conventions: every backward ACCUMULATES (+=) into parameter gradients
  * (dweight, dbias, dgamma, dbeta), so one zero_grad clears them. Whether an
  * input gradient is written (=) or accumulated (+=) is stated per function.
- * Optimised kernels (conv2d_*, bn_*) use util/threads.h's pool: the
- * convolutions are direct AVX-512 kernels (conv_direct.c), or Winograd
- * F(2x2, 3x3) ones (conv_winograd.c) for the 3x3 stride-1 pad-1 shapes
- * with channel counts that are multiples of 16, where the build has
- * AVX-512, im2col + OpenBLAS sgemm otherwise. The AVX-512 convolutions
- * and the BN, activation and pooling ops give the same bits at any thread
- * count; whatever runs on OpenBLAS sgemm (linear_*, the convolutions
+ * Optimised kernels (conv2d_*, bn_*, gemm, linear_*) use util/threads.h's
+ * pool: the convolutions are direct AVX-512 kernels (conv_direct.c), or
+ * Winograd F(2x2, 3x3) ones (conv_winograd.c) for the 3x3 stride-1 pad-1
+ * shapes with channel counts that are multiples of 16, where the build has
+ * AVX-512, im2col + OpenBLAS sgemm otherwise; the linear layers run on
+ * gemm.c's AVX-512 kernel, or OpenBLAS sgemm without AVX-512. The AVX-512
+ * convolutions, gemm, and the BN, activation and pooling ops give the
+ * same bits at any thread count; whatever runs on OpenBLAS sgemm (builds
  * without AVX-512) may not, as OpenBLAS splits its sums by thread count
  * (seen with a 3000-wide linear layer). The same thread count gives the
  * same bits. The *_ref versions are plain loops kept for the tests.
@@ -201,14 +202,21 @@ void gemm_dispatch(int ta, int tb, int M, int N, int K, float alpha, const float
 void gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
 
-/* ---- linear (linear.c) ---- */
-/* out[N,O] = in[N,I] w[O,I]^T + bias[O] (bias may be NULL). Written. */
+/* ---- linear (linear.c) ----
+ * The products are gemm's where gemm_available(), OpenBLAS's sgemm
+ * otherwise (whose sums may depend on the thread count, see above). */
+/* Floats of workspace linear_forward/backward need for N rows of I -> O
+ * (0 where gemm is not built). */
+int64_t linear_workspace(int N, int I, int O);
+/* out[N,O] = in[N,I] w[O,I]^T + bias[O] (bias may be NULL). Written.
+ * ws: linear_workspace(N, I, O) floats (or more), clobbered; NULL runs
+ * OpenBLAS's sgemm (gemm_dispatch). */
 void linear_forward(float *out, const float *in, const float *w, const float *bias,
-                    int N, int I, int O);
+                    int N, int I, int O, float *ws);
 /* dw += dout^T in; dbias += column sums of dout; din[N,I] (if not NULL)
- * written = dout w. */
+ * written = dout w. ws as for linear_forward. */
 void linear_backward(float *din, float *dw, float *dbias, const float *dout,
-                     const float *in, const float *w, int N, int I, int O);
+                     const float *in, const float *w, int N, int I, int O, float *ws);
 
 /* ---- elementwise (act.c) ---- */
 void relu_forward(float *out, const float *in, int64_t n);          /* written */
