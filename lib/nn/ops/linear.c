@@ -1,8 +1,8 @@
 /* linear.c: fully connected layer out = in w^T + b (PyTorch nn.Linear),
- * forward and backward as three matrix products on row-major buffers:
- * gemm.c's where the build has its AVX-512 kernel (measured 1.4-1.9 times
- * OpenBLAS 0.3.21's sgemm on the heads' shapes, tests/bench/gemm.sh),
- * OpenBLAS's sgemm otherwise. */
+ * forward and backward as three matrix products on row-major buffers
+ * through gemm_dispatch: gemm.c's where the build has its AVX-512 kernel
+ * and the caller gives a workspace, OpenBLAS's sgemm otherwise (lib/README,
+ * Matrix products). */
 #include "nn/ops/ops.h"
 
 int64_t linear_workspace(int N, int I, int O) {
