@@ -47,7 +47,7 @@
 #define GEMM_MC (GEMM_MR * 32)
 #endif
 #ifndef GEMM_NC
-#define GEMM_NC (GEMM_NR * 32)
+#define GEMM_NC (GEMM_NR * 16)
 #endif
 #define GEMM_MAX_PARTS 8
 
