@@ -5,7 +5,8 @@
 #   make asan       build into build-asan/ and bin-asan/ with ASan + UBSan, run the suite there
 #   make bench      print throughput figures (and PyTorch's, when python3-torch is installed)
 #   make fuzz       run each libFuzzer target for FUZZ_SECONDS (clang needed)
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (tools, man pages, and the Python
+#                   modules of examples/ in PYTHONDIR=PREFIX/share/ssl-tools/python)
 #   make demo       the default pipeline on Fashion-MNIST (pipelines/fashion-mnist)
 #
 # BUILD and BIN may be overridden so that several builds share one tree
@@ -13,6 +14,7 @@
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
+PYTHONDIR ?= $(PREFIX)/share/ssl-tools/python
 BUILD   ?= build
 BIN     ?= bin
 CC      ?= cc
@@ -51,6 +53,7 @@ TESTS     := $(TEST_SRC:tests/%.c=$(BIN)/tests/%)
 BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
 BENCHES   := $(BENCH_SRC:tests/bench/%.c=$(BIN)/bench/%)
 MAN_PAGES := $(sort $(wildcard man/*.[157]))
+PY_MODULES := examples/sslt.py examples/ssl_resnet.py
 
 .PHONY: all check check-all asan bench fuzz install uninstall demo clean tests manlint FORCE
 .DELETE_ON_ERROR:
@@ -116,13 +119,15 @@ demo: all
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
+	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PYTHONDIR)
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	for m in $(MAN_PAGES); do s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+	install -m 755 $(PY_MODULES) $(DESTDIR)$(PYTHONDIR)/
 
 uninstall:
 	for t in $(TOOLS); do rm -f $(DESTDIR)$(PREFIX)/bin/$${t##*/}; done
 	for m in $(MAN_PAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(PREFIX)/share/man/man$$s/$${m##*/}; done
+	for p in $(PY_MODULES); do rm -f $(DESTDIR)$(PYTHONDIR)/$${p##*/}; done
 
 clean:
 	rm -rf build bin build-* bin-*

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""sslt.py: read ssl-tools tensor streams (man ssl-tensor(5)) from Python.
+"""sslt.py: read and write ssl-tools tensor streams (man ssl-tensor(5)) from Python.
 
 Only numpy, msgpack and zstandard are needed. A stream is a sequence of
 zstd frames, each holding one msgpack map (a record); records form sections
@@ -15,16 +15,40 @@ order, never seeked, so pipes work:
     import sslt
     for sec in sslt.read_stream("train.sslt"):
         print(sec["kind"], sec["tensors"]["images"].shape)
+    ds = sslt.load("train.sslt")                  # the first section
 
-As a program, `python3 sslt.py FILE...` ("-" for stdin) prints a summary
-of each section and exits 1 on a damaged stream.
+Writing: save() writes one section of any kind, save_dataset() a dataset
+stream that every ssl-* tool reads, from a numpy array of uint8 images:
+[N, H, W] (one channel), [N, H, W, C] or [N, C, H, W] (C from 1 to 4;
+layout="NHWC" or "NCHW" says which, and is needed only when both readings
+are possible, e.g. [N, 3, 4, 3]), with optional integer labels [N] and
+class names. The file is written under a temporary name and renamed into
+place, so a failed write leaves nothing under the real name:
+
+    sslt.save_dataset("mine.sslt", images, labels, classes=["cat", "dog"])
+
+As a program:
+    python3 sslt.py [FILE...]              a summary of each stream ("-": stdin)
+    python3 sslt.py --npz OUT.npz FILE     one section's tensors as a .npz (and its
+                                           metadata as JSON under "__meta__")
+exit status 1 on a damaged stream, 2 on a usage error.
 """
+import argparse
+import itertools
+import json
+import os
 import sys
+import tempfile
 import zlib
 
-import msgpack
-import numpy as np
-import zstandard
+np = msgpack = zstandard = None     # imported by _import_deps (after argument parsing)
+
+
+def _import_deps():
+    global np, msgpack, zstandard
+    import msgpack
+    import numpy as np
+    import zstandard
 
 MAGIC = "sslt"
 VERSION = 1
@@ -225,12 +249,282 @@ def _short(v, limit=100):
     return s if len(s) <= limit else s[:limit - 4] + " ..."
 
 
+_WRITE_CHUNK = 4 << 20      # bytes per chunk record, as the C writer
+_NP_DTYPES = {"|u1": "u8", "<i4": "i32", "<i8": "i64", "<f4": "f32", "<f8": "f64"}
+
+
+def _record(typ, **fields):
+    rec = {"magic": MAGIC, "version": VERSION, "type": typ}
+    rec.update(fields)
+    return rec
+
+
+def _plain(v):
+    """Metadata as msgpack can hold it: numpy scalars and arrays become
+    Python numbers and lists; map keys must be strings."""
+    if isinstance(v, dict):
+        for k in v:
+            if not isinstance(k, str):
+                raise ValueError("metadata keys must be strings, not %r" % (k,))
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _plain(v.tolist())
+    if isinstance(v, np.generic):
+        return v.item()
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    raise ValueError("metadata value %r cannot be stored" % (v,))
+
+
+def _section_records(kind, meta, tensors):
+    """The records of one section (bytes of msgpack), chunks of tensors of
+    the same row count interleaved so that a reader holds about one chunk
+    of each at a time."""
+    names, arrays = [], []
+    for name, a in tensors.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError("tensor names must be non-empty strings")
+        a = np.asarray(a)
+        dt = _NP_DTYPES.get(a.dtype.newbyteorder("<").str if a.dtype.byteorder == ">" else a.dtype.str)
+        if dt is None:
+            raise ValueError("tensor %s: dtype %s is not one of uint8, int32, int64, float32, "
+                             "float64" % (name, a.dtype))
+        if a.ndim > MAX_DIMS:
+            raise ValueError("tensor %s: %d dimensions (at most %d)" % (name, a.ndim, MAX_DIMS))
+        names.append(name)
+        # (np.ascontiguousarray would make a scalar 1-d.)
+        arrays.append((dt, np.array(a, dtype=a.dtype.newbyteorder("<"), order="C", copy=False)))
+    pack = lambda r: msgpack.packb(r, use_bin_type=True)  # noqa: E731
+    yield pack(_record("header", kind=kind, meta=_plain(meta or {}),
+                       tensors=[{"name": n, "dtype": dt, "shape": list(a.shape)}
+                                for n, (dt, a) in zip(names, arrays)]))
+    rows = [a.shape[0] if a.ndim else 1 for _, a in arrays]
+    flat = [a.reshape(-1).view(np.uint8) for _, a in arrays]
+    rb = [len(f) // r if r else 0 for f, r in zip(flat, rows)]
+    step = [max(1, _WRITE_CHUNK // b) if b else max(r, 1) for b, r in zip(rb, rows)]
+    # Tensors of the same row count go in the same row blocks.
+    step = [min(step[j] for j in range(len(rows)) if rows[j] == rows[i]) for i in range(len(rows))]
+    done = [0] * len(arrays)
+    crcs = [0] * len(arrays)
+    nchunks = 0
+    while True:
+        # The tensor furthest behind (as a fraction of its rows) goes next.
+        todo = [i for i in range(len(arrays)) if done[i] < rows[i]]
+        if not todo:
+            break
+        i = min(todo, key=lambda j: (done[j] / rows[j], j))
+        r0, r1 = done[i], min(rows[i], done[i] + step[i])
+        data = flat[i][r0 * rb[i]:r1 * rb[i]].tobytes()
+        crcs[i] = zlib.crc32(data, crcs[i])
+        yield pack(_record("chunk", tensor=i, row=r0, rows=r1 - r0, data=data))
+        done[i] = r1
+        nchunks += 1
+    yield pack(_record("end", rows=rows, crc32=crcs, chunks=nchunks))
+
+
+def _open_out(dest):
+    """(file object, commit, abort) for a path ("-": stdout) or a binary
+    file object. A path that is a regular file or new is written under a
+    temporary name in its folder and renamed into place by commit."""
+    if hasattr(dest, "write"):
+        return dest, dest.flush, lambda: None
+    if dest == "-":
+        return sys.stdout.buffer, sys.stdout.buffer.flush, lambda: None
+    dest = os.fspath(dest)
+    if os.path.exists(dest) and not os.path.isfile(dest):
+        f = open(dest, "wb")
+        return f, f.close, f.close
+    d = os.path.dirname(dest) or "."
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=os.path.basename(dest) + ".tmp.")
+    f = os.fdopen(fd, "wb")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+
+    def commit():
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
+        os.replace(tmp, dest)
+
+    def abort():
+        f.close()
+        os.unlink(tmp)
+    return f, commit, abort
+
+
+def write_stream(dest, sections, level=3):
+    """Write sections (dicts {"kind", "meta", "tensors"}, as read_stream
+    yields) as one stream to dest: a path ("-": stdout) or a binary file
+    object. level: zstd level, 1 to 19."""
+    _import_deps()
+    if not 1 <= level <= 19:
+        raise ValueError("zstd level %r out of range [1, 19]" % (level,))
+    cctx = zstandard.ZstdCompressor(level=level, write_content_size=True, write_checksum=True)
+    # Build the first records before creating the file: bad input raises
+    # before anything is written.
+    gens = [_section_records(s["kind"], s.get("meta"), s["tensors"]) for s in sections]
+    firsts = [next(g) for g in gens]
+    f, commit, abort = _open_out(dest)
+    try:
+        for first, g in zip(firsts, gens):
+            for rec in itertools.chain([first], g):
+                if len(rec) > MAX_RECORD_BYTES:
+                    raise ValueError("record of %d bytes exceeds the limit" % len(rec))
+                f.write(cctx.compress(rec))
+        commit()
+    except BaseException:
+        abort()
+        raise
+
+
+def save(dest, tensors, kind="dataset", meta=None, level=3):
+    """Write one section: tensors {name: array} (uint8, int32, int64,
+    float32 or float64, in that order), kind and meta (a dict of numbers,
+    strings, lists and dicts)."""
+    write_stream(dest, [{"kind": kind, "meta": meta or {}, "tensors": tensors}], level)
+
+
+def dataset_meta(images, classes, source="sslt.py", split="train"):
+    """The metadata ssl-prep writes: class names, and the mean and
+    (population) standard deviation of each channel's pixels scaled to
+    [0, 1] (from 256-bin histograms, as ssl-prep computes them)."""
+    mean, std = [], []
+    v = np.arange(256) / 255.0
+    for c in range(images.shape[1]):
+        h = np.bincount(images[:, c].reshape(-1), minlength=256).astype(np.float64)
+        cnt = h.sum()
+        m = float((h * v).sum() / cnt) if cnt else 0.0
+        mean.append(m)
+        std.append(float(np.sqrt((h * (v - m) ** 2).sum() / cnt)) if cnt else 0.0)
+    return {"classes": list(classes), "mean": mean, "std": std, "source": source,
+            "format": "numpy", "split": split}
+
+
+def as_nchw(images, layout=None):
+    """uint8 images [N, H, W], [N, H, W, C] or [N, C, H, W] as [N, C, H, W]
+    (C from 1 to 4). layout: "NHWC", "NCHW", or None to decide from the
+    shape, which must then be unambiguous."""
+    a = np.asarray(images)
+    if a.dtype != np.uint8:
+        raise ValueError("images must be uint8, not %s" % a.dtype)
+    if a.ndim == 3 and layout is None:
+        return a[:, None]
+    if a.ndim != 4:
+        raise ValueError("images must be [N, H, W], [N, H, W, C] or [N, C, H, W], not %s"
+                         % (list(a.shape),))
+    if layout is None:
+        hwc, chw = 1 <= a.shape[3] <= 4, 1 <= a.shape[1] <= 4
+        if hwc and chw:
+            raise ValueError("images %s could be NHWC or NCHW: say layout='NHWC' or 'NCHW'"
+                             % (list(a.shape),))
+        if not hwc and not chw:
+            raise ValueError("images %s have no axis of 1 to 4 channels" % (list(a.shape),))
+        layout = "NHWC" if hwc else "NCHW"
+    if layout == "NHWC":
+        a = a.transpose(0, 3, 1, 2)
+    elif layout != "NCHW":
+        raise ValueError("layout must be 'NHWC' or 'NCHW', not %r" % (layout,))
+    if not 1 <= a.shape[1] <= 4:
+        raise ValueError("%d channels (1 to 4)" % a.shape[1])
+    return np.ascontiguousarray(a)
+
+
+def save_dataset(dest, images, labels=None, classes=None, layout=None, meta=None, level=3):
+    """Write a dataset stream (kind "dataset": images u8 [N, C, H, W],
+    labels i32 [N]) that ssl-info, ssl-init-bank, ssl-train, ssl-extract
+    and ssl-knn read. images: see as_nchw. labels: integers in
+    [0, len(classes)); without labels every image gets label 0 of the one
+    class "unlabelled". classes: names (default "0", "1", ... up to the
+    largest label). meta: extra metadata merged over the computed one."""
+    _import_deps()
+    x = as_nchw(images, layout)
+    n = x.shape[0]
+    if labels is None:
+        y = np.zeros(n, np.int32)
+        classes = ["unlabelled"] if classes is None else classes
+    else:
+        y = np.asarray(labels)
+        if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError("labels must be %d integers, not %s %s" % (n, y.dtype, list(y.shape)))
+        if n and (y.min() < 0 or y.max() >= 2 ** 31):
+            raise ValueError("labels must be non-negative int32 values")
+        y = y.astype(np.int32)
+    if classes is None:
+        classes = [str(i) for i in range(int(y.max()) + 1 if n else 1)]
+    classes = [str(c) for c in classes]
+    if not classes:
+        raise ValueError("classes must name at least one class")
+    if n and int(y.max()) >= len(classes):
+        raise ValueError("label %d is out of range for %d classes" % (int(y.max()), len(classes)))
+    m = dataset_meta(x, classes)
+    m.update(meta or {})
+    save(dest, {"images": x, "labels": y}, "dataset", m, level)
+
+
+def load(src, section=1):
+    """Section number `section` (from 1) of a stream, as read_stream yields
+    it. The whole stream is read and checked."""
+    secs = list(read_stream(src))
+    if not 1 <= section <= len(secs):
+        raise SsltError("%s: no section %d (the stream has %d)" % (src, section, len(secs)))
+    return secs[section - 1]
+
+
+def save_npz(out, sec):
+    """One section's tensors as a .npz written to out (a path, "-" for
+    stdout, or a binary file object; a path gets it whole or not at all),
+    its metadata as JSON text under "__meta__"
+    (json.loads(np.load(out)["__meta__"].item()))."""
+    arrays = dict(sec["tensors"])
+    arrays["__meta__"] = np.array(json.dumps({"kind": sec["kind"], "meta": sec["meta"]}))
+    f, commit, abort = _open_out(out)
+    try:
+        np.savez(f, **arrays)
+        commit()
+    except BaseException:
+        abort()
+        raise
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line on stderr, exit status 2, as the ssl-* tools."""
+
+    def error(self, message):
+        print("%s: %s (try '%s --help')" % (self.prog, message, self.prog), file=sys.stderr)
+        sys.exit(2)
+
+
 def main(argv):
-    if len(argv) > 1 and argv[1] in ("-h", "--help"):
-        print("usage: sslt.py [FILE...]  (stdin when none or '-')")
+    ap = _Parser(prog="sslt.py", description=(
+        "Describe ssl-tools tensor streams, or write one section as a .npz. Needs numpy, "
+        "msgpack and zstandard."))
+    ap.add_argument("files", nargs="*", metavar="FILE", help="streams (stdin when none or '-')")
+    ap.add_argument("--npz", metavar="OUT", help="write the tensors of FILE's section as OUT "
+                    "(a .npz; metadata as JSON under __meta__)")
+    ap.add_argument("--section", type=int, default=1, metavar="N",
+                    help="with --npz: which section (from 1; default 1)")
+    a = ap.parse_args(argv[1:])
+    if a.npz and len(a.files) > 1:
+        ap.error("--npz takes one FILE")
+    try:
+        _import_deps()
+    except ImportError as e:
+        print("sslt.py: %s (install python3-numpy, python3-msgpack, python3-zstandard)" % e,
+              file=sys.stderr)
+        return 1
+    if a.npz:
+        path = (a.files or ["-"])[0]
+        try:
+            save_npz(a.npz, load(path, a.section))
+        except (SsltError, OSError) as e:
+            print("sslt.py: %s" % e, file=sys.stderr)
+            return 1
         return 0
     status = 0
-    for path in argv[1:] or ["-"]:
+    for path in a.files or ["-"]:
         try:
             secs = list(read_stream(path))
         except (SsltError, OSError) as e:
@@ -242,11 +536,14 @@ def main(argv):
             print("section %d: kind %s" % (i + 1, s["kind"]))
             for k, v in s["meta"].items():
                 print("  meta %s: %s" % (k, _short(v)))
-            for k, a in s["tensors"].items():
-                rng = " min %g max %g" % (a.min(), a.max()) if a.size else ""
-                print("  tensor %-16s %-4s %-20s%s" % (k, a.dtype.str[1:], list(a.shape), rng))
+            for k, a_ in s["tensors"].items():
+                rng = " min %g max %g" % (a_.min(), a_.max()) if a_.size else ""
+                print("  tensor %-16s %-4s %-20s%s" % (k, a_.dtype.str[1:], list(a_.shape), rng))
     return status
 
+
+if __name__ != "__main__":
+    _import_deps()
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))

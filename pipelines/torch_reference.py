@@ -5,7 +5,7 @@ comparison of issue 15 (pipelines/RESULTS.md, "Fidelity against PyTorch").
 
   torch_reference.py INIT.ckpt TRAIN.sslt TEST.sslt [--steps N] [--epochs E]
       [--seed S] [--lr LR] [--batch B] [-k K] [--lambda L] [--no-cutmix]
-      [--bank-write grad|npid] [--threads T]
+      [--bank-write grad|npid] [--threads T] [--recompute-bn]
 
 Loads the network weights, BatchNorm statistics and memory bank of INIT.ckpt
 (made by ssl-init-bank), trains with ssl-method(7)'s step (CutMix, k
@@ -13,7 +13,10 @@ negatives, CE at tau + lambda SqrtKL, grad or npid bank write, SGD with
 momentum and weight decay on every parameter, cosine over E epochs constant
 within an epoch) for N steps, and prints the backbone kNN top-1 (k 200, sigma
 0.1, L2-normalised pooled features in evaluation mode, training images as
-neighbours) before and after, as ssl-extract + ssl-knn compute it. The draws
+neighbours) before and after, as ssl-extract + ssl-knn compute it. With
+--steps 0 it only evaluates the checkpoint (any ssl-train checkpoint of
+the same network), and --recompute-bn adds the kNN after BatchNorm's
+running statistics are re-estimated on the un-augmented training images. The draws
 (order, crops, flips, CutMix, negatives) are PyTorch's own, so the result is
 compared with ssl-train's as a distribution over seeds, not bit for bit.
 Augmentation as torchvision's RandomResizedCrop(scale 0.2-1, ratio 3/4-4/3,
@@ -46,6 +49,9 @@ def main():
     ap.add_argument("--bank-write", choices=["grad", "npid"], default="grad")
     ap.add_argument("--wd", type=float, default=1e-4)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--recompute-bn", action="store_true",
+                    help="also print the kNN after BatchNorm statistics re-estimated on the "
+                         "un-augmented training images (cumulative average)")
     a = ap.parse_args()
 
     import numpy as np
@@ -201,6 +207,17 @@ def main():
                       flush=True)
         epoch += 1
     print("after %d steps: backbone kNN top-1 %.4f" % (step, knn()), flush=True)
+    if a.recompute_bn:
+        bns = [m_ for m_ in model.modules() if isinstance(m_, torch.nn.modules.batchnorm._BatchNorm)]
+        for m_ in bns:
+            m_.reset_running_stats()
+            m_.momentum = None
+        model.train()
+        with torch.no_grad():
+            for s0 in range(0, N, a.batch):
+                model(prep(xtr[s0:s0 + a.batch]))
+        print("after %d steps, BN statistics re-estimated: backbone kNN top-1 %.4f"
+              % (step, knn()), flush=True)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 Run with Debian's torch (1.13): /usr/bin/python3 tests/gen_net_fixtures.py [CASE...]
 Writes tests/fixtures/net/<case>.txt (index) and <case>.bin (float32 LE).
 
-The networks are plain nn.Modules with the names of lib/nn/net.h (attributes
+The networks are the nn.Modules of examples/ssl_resnet.py (the module that
+loads ssl-export's files), with the names of lib/nn/net.h (attributes
 `backbone` in torchvision's ResNet naming and `head`). Weights are not
 saved: every parameter is a function of its name, computed identically in
 C (tests/test_net.c, fixture_fill):
@@ -42,6 +43,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                'examples'))
+from ssl_resnet import Net  # noqa: E402  (the modules ssl-export's files load into)
+
 M64 = (1 << 64) - 1
 SAMPLE = 256           # elements compared per large tensor
 FULL_UP_TO = 1024      # tensors this small are compared fully
@@ -72,108 +77,6 @@ def sample_idx(numel):
         return list(range(numel))
     step = numel // SAMPLE
     return [(j * numel) // SAMPLE + (j * 7919) % step for j in range(SAMPLE)]
-
-
-def planes_of(width):
-    return [max(1, int(math.floor(64 * (1 << s) * width + 0.5))) for s in range(4)]
-
-
-class Basic(nn.Module):
-    expansion = 1
-
-    def __init__(self, cin, p, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, p, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(p)
-        self.conv2 = nn.Conv2d(p, p, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(p)
-        self.relu = nn.ReLU()
-        self.downsample = None
-        if stride != 1 or cin != p:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, p, 1, stride, bias=False),
-                                            nn.BatchNorm2d(p))
-
-    def forward(self, x):
-        o = self.relu(self.bn1(self.conv1(x)))
-        o = self.bn2(self.conv2(o))
-        s = x if self.downsample is None else self.downsample(x)
-        return self.relu(o + s)
-
-
-class Bottle(nn.Module):
-    expansion = 4
-
-    def __init__(self, cin, p, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, p, 1, 1, 0, bias=False)
-        self.bn1 = nn.BatchNorm2d(p)
-        self.conv2 = nn.Conv2d(p, p, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(p)
-        self.conv3 = nn.Conv2d(p, 4 * p, 1, 1, 0, bias=False)
-        self.bn3 = nn.BatchNorm2d(4 * p)
-        self.relu = nn.ReLU()
-        self.downsample = None
-        if stride != 1 or cin != 4 * p:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, 4 * p, 1, stride, bias=False),
-                                            nn.BatchNorm2d(4 * p))
-
-    def forward(self, x):
-        o = self.relu(self.bn1(self.conv1(x)))
-        o = self.relu(self.bn2(self.conv2(o)))
-        o = self.bn3(self.conv3(o))
-        s = x if self.downsample is None else self.downsample(x)
-        return self.relu(o + s)
-
-
-class Backbone(nn.Module):
-    def __init__(self, arch, stem, width, in_ch):
-        super().__init__()
-        block = Bottle if arch == 'resnet50' else Basic
-        depth = [2, 2, 2, 2] if arch == 'resnet18' else [3, 4, 6, 3]
-        P = planes_of(width)
-        self.imagenet = stem == 'imagenet'
-        if self.imagenet:
-            self.conv1 = nn.Conv2d(in_ch, P[0], 7, 2, 3, bias=False)
-        else:
-            self.conv1 = nn.Conv2d(in_ch, P[0], 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(P[0])
-        self.relu = nn.ReLU()
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
-        cin = P[0]
-        for s in range(4):
-            layers = []
-            for i in range(depth[s]):
-                layers.append(block(cin, P[s], 2 if (s > 0 and i == 0) else 1))
-                cin = P[s] * block.expansion
-            setattr(self, 'layer%d' % (s + 1), nn.Sequential(*layers))
-        self.F = cin
-
-    def forward(self, x):
-        x = self.relu(self.bn1(self.conv1(x)))
-        if self.imagenet:
-            x = self.maxpool(x)
-        for s in range(4):
-            x = getattr(self, 'layer%d' % (s + 1))(x)
-        return x.mean(dim=(2, 3))
-
-
-class Net(nn.Module):
-    def __init__(self, arch, stem, width, in_ch, head, hidden, dim):
-        super().__init__()
-        self.backbone = Backbone(arch, stem, width, in_ch)
-        F = self.backbone.F
-        if head == 'linear':
-            self.head = nn.Linear(F, dim)
-        elif head == 'mlp3':
-            self.head = nn.Sequential(nn.Linear(F, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
-                                      nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden),
-                                      nn.ReLU(), nn.Linear(hidden, dim))
-        else:
-            self.head = nn.Identity()
-
-    def forward(self, x):
-        self.feat = self.backbone(x)
-        return self.head(self.feat)
 
 
 def set_weights(net):

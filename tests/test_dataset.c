@@ -1,7 +1,7 @@
 /* test_dataset.c: dataset and feature streams (lib/stream/dataset.c): whole loads,
  * streaming in bounded batches whatever the chunk interleaving, dataset
  * streams read as features, and the checks (kind, names, dtypes, shapes,
- * label range, mean/std, damaged streams). */
+ * label range, mean/std, damaged streams, a second section). */
 #include <unistd.h>
 
 #include "stream/dataset.h"
@@ -73,7 +73,7 @@ static void test_load(void) {
         write_ds(tmp("d.sslt"), "dataset", mode, 100, meta);
         ssl_dataset d;
         int rc = dataset_load(&d, tmp("d.sslt"), &err);
-        t_report(rc == 0 && d.n == N && d.c == C && d.h == H && d.w == W && d.nclasses == 7 &&
+        t_report(rc == 0 && d.labelled && d.n == N && d.c == C && d.h == H && d.w == W && d.nclasses == 7 &&
                  !memcmp(d.images, img, sizeof img) && !memcmp(d.labels, lab, sizeof lab) &&
                  !strcmp(d.classes[6], "g") && d.mean[2] == 0.3 && d.std[1] == 0.25 &&
                  !strcmp(sv_get_str(d.meta, "split", ""), "train"),
@@ -129,6 +129,57 @@ static void test_load(void) {
     sv_free(meta);
 }
 
+/* An unlabelled dataset: no labels tensor. Every reader gives labelled 0,
+ * no labels and no classes (a stray meta.classes is ignored); dstream
+ * leaves the labels buffer alone; the writers write no labels tensor. */
+static void test_unlabelled(void) {
+    ssl_err err = {0};
+    sv *meta = meta_with(7, 3);                      /* classes present, to be ignored */
+    T_EQ(dataset_write(tmp("u.sslt"), 0, meta, N, C, H, W, img, NULL, &err), 0,
+         "unlabelled: dataset_write with no labels");
+    sslt_reader *r = sslt_reader_open(tmp("u.sslt"), &err);
+    const sslt_header *h;
+    T_OK(r && sslt_reader_next(r, &h) == 1 && h->ntensors == 1 && sslt_find(h, "labels") < 0,
+         "unlabelled: the stream has one tensor, no 'labels'");
+    sslt_reader_close(r);
+    ssl_dataset d;
+    int rc = dataset_load(&d, tmp("u.sslt"), &err);
+    t_report(rc == 0 && !d.labelled && !d.labels && d.nclasses == 0 && !d.classes && d.n == N &&
+             !memcmp(d.images, img, sizeof img) && d.mean[2] == 0.3,
+             "unlabelled: dataset_load", "%s", rc ? err.msg : "fields differ");
+    if (!rc) dataset_destroy(&d);
+    ssl_dstream *s = dstream_open(tmp("u.sslt"), &err);
+    uint8_t got[N * C * H * W];
+    int32_t gl[N];
+    for (int i = 0; i < N; i++) gl[i] = 1234;
+    int64_t total = 0, k = 0;
+    while (s && (k = dstream_next(s, got + total * C * H * W, total % 2 ? NULL : gl + total, 3)) > 0)
+        total += k;
+    int untouched = 1;
+    for (int i = 0; i < N; i++) untouched &= gl[i] == 1234;
+    t_report(s && k == 0 && total == N && !memcmp(got, img, sizeof img) && untouched &&
+             !dstream_info(s)->labelled, "unlabelled: dstream, labels untouched (or NULL)", "%s",
+             s ? dstream_error(s)->msg : err.msg);
+    dstream_close(s);
+    ssl_features f;
+    rc = features_load(&f, tmp("u.sslt"), &err);
+    T_OK(rc == 0 && !f.labelled && !f.labels && f.nclasses == 0 && f.n == N,
+         "unlabelled: dataset as features");
+    if (!rc) features_destroy(&f);
+    /* A features stream without labels, written block by block. */
+    float x[N * 3];
+    for (int i = 0; i < N * 3; i++) x[i] = (float)i;
+    features_writer *fw = features_writer_open(tmp("uf.sslt"), NULL, N, 3, 0, &err);
+    rc = !fw || features_writer_rows(fw, x, NULL, 4, &err) ||
+         features_writer_rows(fw, x + 12, NULL, N - 4, &err) || features_writer_close(fw, &err);
+    T_EQ(rc, 0, "unlabelled: features writer with no labels");
+    rc = features_load(&f, tmp("uf.sslt"), &err);
+    T_OK(rc == 0 && !f.labelled && !f.labels && f.n == N && f.dim == 3 && !memcmp(f.x, x, sizeof x),
+         "unlabelled: features stream reads back");
+    if (!rc) features_destroy(&f);
+    sv_free(meta);
+}
+
 static void expect_fail(const char *name, const char *path, const char *want) {
     ssl_err err = {0};
     ssl_dataset d;
@@ -161,11 +212,14 @@ static void test_errors(void) {
     write_ds(tmp("e.sslt"), "checkpoint", 0, 0, NULL);
     expect_fail("wrong kind", tmp("e.sslt"), "a 'checkpoint' stream");
     sslt_tensor t = {"images", SSLT_U8, 4, {N, C, H, W}};
-    const void *dd[1] = {img};
-    sslt_writer *w = sslt_writer_open(tmp("e.sslt"), 0, &err);
-    sslt_write_section(w, "dataset", NULL, 1, &t, dd);
+    sslt_writer *w;
+    sslt_tensor tl[2] = {t, {"labels", SSLT_F32, 1, {N}}};
+    float fl[N] = {0};
+    const void *dl[2] = {img, fl};
+    w = sslt_writer_open(tmp("e.sslt"), 0, &err);
+    sslt_write_section(w, "dataset", NULL, 2, tl, dl);
     sslt_writer_close(w, &err);
-    expect_fail("no labels", tmp("e.sslt"), "no tensor 'labels'");
+    expect_fail("labels of floats", tmp("e.sslt"), "labels must be i32 [N]");
     t.dtype = SSLT_F32;
     w = sslt_writer_open(tmp("e.sslt"), 0, &err);
     sslt_tensor t2[2] = {t, {"labels", SSLT_I32, 1, {N}}};
@@ -197,13 +251,45 @@ static void test_errors(void) {
     dstream_close(s);
 }
 
+/* Two sections (two streams concatenated): every reader refuses the
+ * second, naming the record where it starts; dstream after delivering
+ * the first section's rows. */
+static void test_two_sections(void) {
+    ssl_err err = {0};
+    sv *meta = meta_with(7, 3);
+    write_ds(tmp("one.sslt"), "dataset", 0, 0, meta);
+    sv_free(meta);
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd, "cat '%s' '%s' > '%s'", tmp("one.sslt"), tmp("one.sslt"),
+             tmp("two.sslt"));
+    if (system(cmd)) { t_report(0, "two sections: made", "cat failed"); return; }
+    ssl_dataset d;
+    T_EQ(dataset_load(&d, tmp("one.sslt"), &err), 0, "two sections: one section loads");
+    dataset_destroy(&d);
+    expect_fail("two sections: dataset_load refuses the second", tmp("two.sslt"),
+                "record 5: a second section (kind 'dataset'): a dataset stream is one section");
+    ssl_features f;
+    int rc = features_load(&f, tmp("two.sslt"), &err);
+    T_OK(rc == -1 && strstr(err.msg, "record 5: a second section"), "two sections: features_load refuses");
+    ssl_dstream *s = dstream_open(tmp("two.sslt"), &err);
+    uint8_t got[N * C * H * W];
+    int32_t gl[N];
+    int64_t k, total = 0;
+    while (s && (k = dstream_next(s, got, gl, 8)) > 0) total += k;
+    T_OK(s && k == -1 && total == N && strstr(dstream_error(s)->msg, "record 5: a second section"),
+         "two sections: dstream delivers the first section's rows, then refuses the second");
+    dstream_close(s);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "%s/ds.XXXXXX", getenv("SSL_TEST_TMP") ? getenv("SSL_TEST_TMP") : "/tmp");
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
     for (int i = 0; i < N * C * H * W; i++) img[i] = (uint8_t)(i * 37 + 11);
     for (int i = 0; i < N; i++) lab[i] = i % 5;
     test_load();
+    test_unlabelled();
     test_errors();
+    test_two_sections();
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd)) {}

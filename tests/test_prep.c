@@ -2,13 +2,16 @@
  * lib/data/image.c) on tiny inputs this test writes itself: IDX files (plain and
  * gzip), CIFAR-10/100 tarballs with the exact record layout, PNG and JPEG
  * image folders (directory, zip, tar.gz, Tiny-ImageNet layout), resizing on
- * known cases, subsets and statistics.
+ * known cases, subsets and statistics. Layouts, unlabelled trees and bad
+ * images: test_prep_layout.c.
  *
  * Helper modes used by tests/cli/prep*.sh:
  *   test_prep --mkfolder DIR     write a small class-per-folder PNG/JPEG tree
+ *   test_prep --mkdot FILE       write a 1x1 grey PNG (value 77)
  *   test_prep --mkcifar FILE     write a CIFAR-10 tarball (2 records per batch)
  *   test_prep --count STREAM     read a dataset stream, print
- *                                "n=N shape=CxHxW classes=K counts=a,b,..." */
+ *                                "n=N shape=CxHxW classes=K counts=a,b,..."
+ *                                ("classes=none counts=-" without labels) */
 #include <archive.h>
 #include <archive_entry.h>
 #include <jpeglib.h>
@@ -18,116 +21,11 @@
 #include <unistd.h>
 
 #include "t.h"
+#include "prep_fixture.h"
 #include "data/image.h"
 #include "data/prep.h"
 #include "stream/sslt.h"
 #include "util/threads.h"
-
-static char tmpdir[4096];
-
-static const char *tpath(const char *rel) {
-    static char buf[8][4500];
-    static int k;
-    char *b = buf[k++ & 7];
-    snprintf(b, sizeof buf[0], "%s/%s", tmpdir, rel);
-    return b;
-}
-
-static void mkdirs(const char *path) {
-    char p[4096];
-    snprintf(p, sizeof p, "%s", path);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') { *s = 0; mkdir(p, 0755); *s = '/'; }
-    mkdir(p, 0755);
-}
-
-static void mkparent(const char *path) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *s = strrchr(dir, '/');
-    if (s) { *s = 0; mkdirs(dir); }
-}
-
-static void write_file(const char *path, const void *data, size_t n) {
-    mkparent(path);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(data, 1, n, f) != n || fclose(f)) { perror(path); exit(2); }
-}
-
-/* ---- encoders ---- */
-typedef struct { uint8_t *p; size_t n, cap; } membuf;
-static void mb_write(png_structp png, png_bytep d, png_size_t n) {
-    membuf *m = png_get_io_ptr(png);
-    if (m->n + n > m->cap) { m->cap = (m->n + n) * 2; m->p = realloc(m->p, m->cap); }
-    memcpy(m->p + m->n, d, n);
-    m->n += n;
-}
-static void mb_flush(png_structp png) { (void)png; }
-
-/* PNG of h x w from interleaved pixels; color_type PNG_COLOR_TYPE_*;
- * for a palette image, px holds indices and pal (n entries) the colours. */
-static membuf png_encode(const uint8_t *px, int h, int w, int ctype, const png_color *pal, int npal) {
-    membuf m = {0};
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png_create_info_struct(png);
-    if (setjmp(png_jmpbuf(png))) { fprintf(stderr, "png_encode failed\n"); exit(2); }
-    png_set_write_fn(png, &m, mb_write, mb_flush);
-    png_set_IHDR(png, info, w, h, 8, ctype, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-                 PNG_FILTER_TYPE_DEFAULT);
-    if (pal) png_set_PLTE(png, info, pal, npal);
-    png_write_info(png, info);
-    int c = ctype == PNG_COLOR_TYPE_RGB ? 3 : ctype == PNG_COLOR_TYPE_RGBA ? 4 : ctype == PNG_COLOR_TYPE_GA ? 2 : 1;
-    for (int y = 0; y < h; y++) png_write_row(png, (png_bytep)px + (size_t)y * w * c);
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    return m;
-}
-
-static membuf jpeg_encode(const uint8_t *px, int h, int w, int c) {
-    struct jpeg_compress_struct ci;
-    struct jpeg_error_mgr jerr;
-    unsigned char *out = NULL;
-    unsigned long outn = 0;
-    ci.err = jpeg_std_error(&jerr);
-    jpeg_create_compress(&ci);
-    jpeg_mem_dest(&ci, &out, &outn);
-    ci.image_width = w; ci.image_height = h; ci.input_components = c;
-    ci.in_color_space = c == 1 ? JCS_GRAYSCALE : JCS_RGB;
-    jpeg_set_defaults(&ci);
-    jpeg_set_quality(&ci, 100, TRUE);
-    jpeg_start_compress(&ci, TRUE);
-    while (ci.next_scanline < ci.image_height) {
-        JSAMPROW r = (JSAMPROW)px + (size_t)ci.next_scanline * w * c;
-        jpeg_write_scanlines(&ci, &r, 1);
-    }
-    jpeg_finish_compress(&ci);
-    jpeg_destroy_compress(&ci);
-    membuf m = { out, outn, outn };
-    return m;
-}
-
-/* Write an archive: fmt "zip", "tar.gz" or "gz" (one raw gzip'ed file). */
-typedef struct { const char *name; const void *data; size_t n; } member;
-static void write_archive(const char *path, const char *fmt, const member *mv, int n) {
-    struct archive *a = archive_write_new();
-    mkparent(path);
-    if (!strcmp(fmt, "zip")) archive_write_set_format_zip(a);
-    else if (!strcmp(fmt, "gz")) { archive_write_set_format_raw(a); archive_write_add_filter_gzip(a); }
-    else { archive_write_set_format_pax_restricted(a); archive_write_add_filter_gzip(a); }
-    if (archive_write_open_filename(a, path) != ARCHIVE_OK) { fprintf(stderr, "%s\n", archive_error_string(a)); exit(2); }
-    for (int i = 0; i < n; i++) {
-        struct archive_entry *e = archive_entry_new();
-        archive_entry_set_pathname(e, mv[i].name);
-        archive_entry_set_size(e, (la_int64_t)mv[i].n);
-        archive_entry_set_filetype(e, AE_IFREG);
-        archive_entry_set_perm(e, 0644);
-        archive_write_header(a, e);
-        archive_write_data(a, mv[i].data, mv[i].n);
-        archive_entry_free(e);
-    }
-    archive_write_close(a);
-    archive_write_free(a);
-}
 
 /* ---- IDX ---- */
 static size_t idx_bytes(uint8_t *out, int ndim, const uint32_t *dims, const uint8_t *data, size_t n) {
@@ -570,10 +468,15 @@ static int count_mode(const char *path) {
     int ii = sslt_find(h, "images"), li = sslt_find(h, "labels");
     const sv *cl = sv_get(h->meta, "classes");
     int nc = (int)sv_len(cl);
-    if (ii < 0 || li < 0 || nc < 1) { fprintf(stderr, "%s: bad dataset header\n", path); return 1; }
+    if (ii < 0 || (li >= 0 && nc < 1) || (li < 0 && cl)) {
+        fprintf(stderr, "%s: bad dataset header\n", path);
+        return 1;
+    }
     const sslt_tensor *t = &h->tensors[ii];
-    printf("n=%lld shape=%lldx%lldx%lld classes=%d counts=", (long long)t->shape[0], (long long)t->shape[1],
-           (long long)t->shape[2], (long long)t->shape[3], nc);
+    printf("n=%lld shape=%lldx%lldx%lld ", (long long)t->shape[0], (long long)t->shape[1],
+           (long long)t->shape[2], (long long)t->shape[3]);
+    if (li < 0) printf("classes=none counts=-");      /* unlabelled */
+    else printf("classes=%d counts=", nc);
     int64_t *counts = calloc((size_t)nc, sizeof(int64_t)), bad = 0;
     int ti, got;
     int64_t row, nrows;
@@ -596,8 +499,42 @@ static int count_mode(const char *path) {
     return rc;
 }
 
+/* test_prep --mkpngs DIR N SIZE: N RGB PNGs of SIZE x SIZE pixels in each
+ * of DIR/discs/ and DIR/stripes/, the "own images" of README's tutorial
+ * (tests/cli/tutorial.sh): a disc or horizontal bars of random place,
+ * size and colour on a noisy background; the same files on every run. */
+static int mkpngs_mode(const char *dir, int n, int size) {
+    uint64_t x = 88172645463325252ull;
+    uint8_t *px = malloc((size_t)size * size * 3);
+    char path[4096];
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < n; i++) {
+#define NEXT() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+            int cy = (int)(NEXT() % (uint64_t)size), cx = (int)(NEXT() % (uint64_t)size);
+            int r = size / 6 + (int)(NEXT() % (uint64_t)(size / 4 + 1)), period = 4 + (int)(NEXT() % 5);
+            uint8_t col[3] = {(uint8_t)(96 + NEXT() % 160), (uint8_t)(96 + NEXT() % 160),
+                              (uint8_t)(96 + NEXT() % 160)};
+            for (int y = 0; y < size; y++)
+                for (int xx = 0; xx < size; xx++) {
+                    int on = k == 0 ? (y - cy) * (y - cy) + (xx - cx) * (xx - cx) <= r * r
+                                    : ((y + cy) / (period / 2)) % 2 == 0;
+                    for (int c = 0; c < 3; c++)
+                        px[((size_t)y * size + xx) * 3 + c] = on ? col[c] : (uint8_t)(NEXT() % 64);
+                }
+#undef NEXT
+            membuf m = png_encode(px, size, size, PNG_COLOR_TYPE_RGB, NULL, 0);
+            snprintf(path, sizeof path, "%s/%s/%03d.png", dir, k ? "stripes" : "discs", i);
+            write_file(path, m.p, m.n);
+            free(m.p);
+        }
+    free(px);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *base = getenv("SSL_TEST_TMP");
+    if (argc == 5 && !strcmp(argv[1], "--mkpngs"))
+        return mkpngs_mode(argv[2], atoi(argv[3]), atoi(argv[4]));
     snprintf(tmpdir, sizeof tmpdir, "%s/prep.XXXXXX", base ? base : "/tmp");
     if (argc == 3 && !strcmp(argv[1], "--count")) return count_mode(argv[2]);
     if (!mkdtemp(tmpdir)) { perror(tmpdir); return 2; }
@@ -610,6 +547,14 @@ int main(int argc, char **argv) {
             snprintf(full, sizeof full, "%s/%s", argv[2], mv[i].name);
             write_file(full, mv[i].data, mv[i].n);
         }
+        rmdir(tmpdir);
+        return 0;
+    }
+    if (argc == 3 && !strcmp(argv[1], "--mkdot")) {       /* a 1x1 grey PNG */
+        uint8_t v = 77;
+        membuf m = png_encode(&v, 1, 1, PNG_COLOR_TYPE_GRAY, NULL, 0);
+        write_file(argv[2], m.p, m.n);
+        free(m.p);
         rmdir(tmpdir);
         return 0;
     }

@@ -3,7 +3,7 @@
  * Headers that declare huge sizes (a zstd frame of 200 MB holding 16 bytes,
  * a 1 TB tensor whose end record claims it complete, an IDX gzip claiming
  * 47 MB, a tar member claiming 1 GiB, 16000x16000 PNG/JPEG images of a few
- * bytes, checkpoints asking for a 1.5e9-parameter network, 547 GiB of
+ * bytes, a PNG header claiming 20000x20000, checkpoints asking for a 1.5e9-parameter network, 547 GiB of
  * activations or a 512 GiB bank) must be refused with their error while
  * the process's address
  * space is capped (RLIMIT_AS) at what it uses now plus 64 MiB: a reader
@@ -113,6 +113,9 @@ static void expect(const char *got, const char *want, const char *name) {
 #define LLVMFuzzerTestOneInput fuzz_train_config
 #include "fuzz/fuzz_train_config.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_safetensors
+#include "fuzz/fuzz_safetensors.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int (*fuzz_fn)(const uint8_t *, size_t);
 
@@ -213,6 +216,7 @@ int main(int argc, char **argv) {
     replay("options", fuzz_options);
     replay("ckpt", fuzz_ckpt);
     replay("train_config", fuzz_train_config);
+    replay("safetensors", fuzz_safetensors);
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) _exit(capped_checks());
@@ -284,6 +288,11 @@ static int capped_checks(void) {
     rc = prep_load(&d, &jb, 1, &o, &err);
     if (rc < 0) expect(err.msg, "decompression bomb", "JPEG of 16000x16000 in 128 bytes refused");
     else { T_OK(0, "JPEG bomb refused"); prep_data_destroy(&d); }
+    const char *ph = fx("png-20000.tar");
+    rc = prep_load(&d, &ph, 1, &o, &err);
+    if (rc < 0) expect(err.msg, "PNG header claims 20000x20000 pixels",
+                       "PNG header claiming 20000x20000 refused before its pixels");
+    else { T_OK(0, "PNG of 20000x20000 refused"); prep_data_destroy(&d); }
     fflush(stdout);
     return t_done();
 }

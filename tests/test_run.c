@@ -10,11 +10,12 @@
 #include "t.h"
 #include "train_fixture.h"
 
-typedef struct { int n; char last[SSL_ERRLEN]; } notes;
+typedef struct { int n, lr; char first[SSL_ERRLEN], last[SSL_ERRLEN]; } notes;
 
 static void on_notice(void *ctx, const char *msg) {
     notes *nt = ctx;
-    nt->n++;
+    nt->lr += strstr(msg, "--lr") != NULL;
+    if (!nt->n++) snprintf(nt->first, sizeof nt->first, "%s", msg);
     snprintf(nt->last, sizeof nt->last, "%s", msg);
 }
 
@@ -91,12 +92,16 @@ int main(void) {
     train_status st;
     nt.n = 0;
     T_EQ(run_train(&to, &st, &err), 0, "train: one epoch");
-    T_OK(nt.n == 1 && strstr(nt.last, "--k-negatives 1000 clipped to 16 (N - batch)"),
+    T_OK(nt.n == 2 && strstr(nt.first, "--k-negatives 1000 clipped to 16 (N - batch)"),
          "train: k clipped to N - batch, with a notice");
+    T_OK(strstr(nt.last, "--lr 0.015625: the paper recipe's 1 at batch 512, scaled linearly to "
+                "batch 8"), "train: the recipe's lr scaled to the batch, with a notice");
     T_EQ(st.step, 3, "train: floor(24 / 8) steps");
     ssl_ckpt a;
     T_EQ(ckpt_load(&a, tmp("a.ckpt"), 8, CKPT_LOAD_ALL, &err), 0, "train: the checkpoint loads");
     T_EQ(sv_get_int(sv_get(a.config, "train"), "k_negatives", 0), 16, "train: the clipped k is recorded");
+    T_OK(sv_get_float(sv_get(a.config, "train"), "lr", 0) == 1.0 * 8 / 512,
+         "train: the scaled lr is recorded");
     T_EQ(a.seed, 3, "train: the seed of the starting checkpoint");
     ckpt_destroy(&a);
 
@@ -127,8 +132,52 @@ int main(void) {
     T_OK(err.code == SSL_EDATA && strstr(err.msg, "e.sslt: "), "resume: ... naming the dataset");
     to.data = tmp("d.sslt");
     T_EQ(access(tmp("b.ckpt"), F_OK), -1, "resume: refused runs write no checkpoint");
+    nt.n = 0;
     T_EQ(run_train(&to, &st, &err), 0, "resume: the second epoch");
     T_EQ(st.step, 6, "resume: steps continue");
+    T_OK(nt.n == 1 && strstr(nt.last, "--epochs 2 on a run planned for 1 (now at epoch 1): the "
+                             "cosine schedule is recomputed for 2 epochs, so epoch 2 runs at lr "
+                             "0.0078125"), "resume: a changed cosine schedule gets a notice "
+         "(and the stored lr no scaling)");
+
+    /* nothing to do; --epochs 0 */
+    nt.n = 0;
+    to.ckpt = tmp("b.ckpt");
+    to.out = tmp("b2.ckpt");
+    T_EQ(run_train(&to, &st, &err), 0, "nothing to do: done");
+    T_OK(nt.n == 1 && strstr(nt.last, "nothing to do: ") && strstr(nt.last, "b.ckpt is at epoch 2 "
+         "(step 6) and --epochs is 2; nothing written") && access(tmp("b2.ckpt"), F_OK) == -1,
+         "nothing to do: a notice, and nothing written");
+    sv_set(f2, "epochs", sv_int(0));
+    T_EQ(run_train(&to, &st, &err), -1, "--epochs 0 refused");
+    T_OK(err.code == SSL_EARG && strstr(err.msg, "--epochs: must be in [1, "),
+         "--epochs 0: ... as the flags' mistake");
+
+    /* an explicit lr is taken as given; --keep-every */
+    sv_set(f2, "epochs", sv_int(3));
+    sv_set(f2, "lr", sv_float(0.25));
+    to.ckpt = tmp("init.ckpt");
+    to.out = tmp("k.ckpt");
+    to.keep_every = 2;
+    nt.lr = 0;
+    T_EQ(run_train(&to, &st, &err), 0, "--keep-every 2: three epochs");
+    T_OK(nt.lr == 0, "an explicit lr: no notice about it");
+    T_OK(access(tmp("k.ckpt"), F_OK) == 0 && access(tmp("k.e0002.ckpt"), F_OK) == 0 &&
+         access(tmp("k.e0001.ckpt"), F_OK) == -1 && access(tmp("k.e0003.ckpt"), F_OK) == -1,
+         "--keep-every 2: the checkpoint of epoch 2 kept, no other");
+    T_EQ(ckpt_load(&a, tmp("k.e0002.ckpt"), 8, CKPT_LOAD_ALL, &err), 0, "--keep-every: the kept copy loads");
+    T_OK(a.epoch == 2 && a.step == 6 && sv_get_float(sv_get(a.config, "train"), "lr", 0) == 0.25,
+         "--keep-every: the kept copy is at epoch 2, the lr as given");
+    ckpt_destroy(&a);
+    to.keep_every = 0;
+    char kp[64];
+    T_OK(!run_keep_path(kp, sizeof kp, "run.ckpt", 5) && !strcmp(kp, "run.e0005.ckpt"),
+         "keep path: before the extension");
+    T_OK(!run_keep_path(kp, sizeof kp, "a.b/run", 12345) && !strcmp(kp, "a.b/run.e12345"),
+         "keep path: appended without an extension, 5 digits past 9999");
+    T_OK(!run_keep_path(kp, sizeof kp, "d/.ckpt", 1) && !strcmp(kp, "d/.ckpt.e0001"),
+         "keep path: a dot file has no extension");
+    T_EQ(run_keep_path(kp, 8, "run.ckpt", 5), -1, "keep path: too long for the buffer");
 
     /* ---- extract ---- */
     run_extract_opts eo = {.ckpt = tmp("b.ckpt"), .data = tmp("d.sslt"), .out = tmp("f.sslt"),
@@ -148,6 +197,63 @@ int main(void) {
     T_EQ(run_extract(&eo, &er, &err), -1, "extract: images of another size refused");
     T_OK(err.code == SSL_EDATA && strstr(err.msg, "expects 1x28x28") &&
          access(tmp("g.sslt"), F_OK) == -1, "extract: ... saying so, no output file");
+
+    /* ---- an unlabelled dataset (no labels tensor) ---- */
+    T_EQ(dataset_write(tmp("u.sslt"), 0, d.meta, d.n, d.c, d.h, d.w, d.images, NULL, &err), 0,
+         "unlabelled: written");
+    ssl_dataset u;
+    T_EQ(dataset_load(&u, tmp("u.sslt"), &err), 0, "unlabelled: loads");
+    o.recipe = "npid", o.width = 0.0625, o.batch = 8;
+    T_EQ(run_init_bank(&o, &u, "u.sslt", &rep, &ck, &secs, &err), 0, "unlabelled: init");
+    T_OK(ck.unlabelled && !ck.bank_labels &&
+         !sv_get_bool(sv_get(ck.config, "data"), "labelled", 1) &&
+         sv_get(sv_get(ck.config, "data"), "images_crc") &&
+         !sv_get(sv_get(ck.config, "data"), "labels_crc"),
+         "unlabelled: no bank labels; config.data says labelled false, with the images' CRC");
+    T_EQ(ckpt_save(&ck, tmp("u0.ckpt"), "test", &err), 0, "unlabelled: saved");
+    ckpt_destroy(&ck);
+    T_EQ(ckpt_load(&a, tmp("u0.ckpt"), 8, CKPT_LOAD_ALL, &err), 0, "unlabelled: the checkpoint loads");
+    T_OK(a.unlabelled && !a.bank_labels && a.bank && a.n == 24, "unlabelled: ... with a bank, no labels");
+    ckpt_destroy(&a);
+    sv_set(f2, "epochs", sv_int(1));
+    run_train_opts uo = {.ckpt = tmp("u0.ckpt"), .data = tmp("u.sslt"), .out = tmp("u1.ckpt"),
+                         .flags = f2, .threads = 2, .max_steps = -1, .winograd = 1,
+                         .created_by = "test", .report = rep};
+    T_EQ(run_train(&uo, &st, &err), 0, "unlabelled: one epoch of training");
+    T_EQ(st.step, 3, "unlabelled: floor(24 / 8) steps");
+    uo.out = tmp("u2.ckpt");
+    uo.monitor = tmp("d.sslt");
+    T_EQ(run_train(&uo, &st, &err), -1, "unlabelled: --monitor refused");
+    T_OK(err.code == SSL_EDATA && strstr(err.msg, "--monitor: ") && strstr(err.msg, "u.sslt has no labels") &&
+         strstr(err.msg, "training set"), "unlabelled: ... naming the training set");
+    uo.monitor = NULL;
+    uo.ckpt = tmp("a.ckpt");
+    T_EQ(run_train(&uo, &st, &err), -1, "unlabelled: a labelled run's checkpoint refused");
+    T_OK(err.code == SSL_EDATA && strstr(err.msg, "u.sslt: has no labels, but the checkpoint's "
+         "bank was built from a labelled dataset"), "unlabelled: ... saying so");
+    uo.ckpt = tmp("u1.ckpt");
+    uo.data = tmp("d.sslt");
+    T_EQ(run_train(&uo, &st, &err), -1, "unlabelled: its checkpoint refuses a labelled dataset");
+    T_OK(strstr(err.msg, "d.sslt: has labels, but the checkpoint's bank was built from an "
+         "unlabelled dataset") != NULL, "unlabelled: ... saying so");
+    T_EQ(dataset_write(tmp("u3.sslt"), 0, e.meta, e.n, e.c, e.h, e.w, e.images, NULL, &err), 0,
+         "unlabelled: other images written");
+    uo.data = tmp("u3.sslt");
+    T_EQ(run_train(&uo, &st, &err), -1, "unlabelled: other images of the same shape refused");
+    T_OK(strstr(err.msg, "images differ from those of the checkpoint's bank") != NULL,
+         "unlabelled: ... by the images' CRC");
+    uo.ckpt = tmp("a.ckpt");
+    uo.data = tmp("d.sslt");
+    uo.monitor = tmp("u.sslt");
+    T_EQ(run_train(&uo, &st, &err), -1, "labelled: an unlabelled --monitor set refused");
+    T_OK(err.code == SSL_EDATA && strstr(err.msg, "--monitor: ") && strstr(err.msg, "u.sslt has no labels") &&
+         strstr(err.msg, "test set"), "labelled: ... naming the test set");
+    eo.ckpt = tmp("u1.ckpt"), eo.data = tmp("u.sslt"), eo.out = tmp("uf.sslt");
+    T_EQ(run_extract(&eo, &er, &err), 0, "unlabelled: extract");
+    T_EQ(features_load(&f, tmp("uf.sslt"), &err), 0, "unlabelled: the features load");
+    T_OK(f.n == 24 && !f.labelled && !f.labels && !f.classes, "unlabelled: features without labels");
+    features_destroy(&f);
+    dataset_destroy(&u);
 
     sv_free(flags);
     sv_free(f2);

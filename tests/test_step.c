@@ -126,6 +126,7 @@ static void check_case(const char *which) {
     d.n = N_, d.c = 1, d.h = 28, d.w = 28, d.nclasses = 1;
     d.images = calloc(N_, 28 * 28);
     d.labels = calloc(N_, sizeof(int32_t));
+    d.labelled = 1;
     d.mean[0] = 0, d.std[0] = 1;
     ck.config = sv_map();
     train_config tc;

@@ -94,6 +94,67 @@ static void test_json(void) {
     sv_free(m);
 }
 
+/* sv_from_json: what RFC 8259 allows, read back through sv_write_json;
+ * what it does not, refused with the byte offset. */
+static void test_json_read(void) {
+    const char *text = " {\"s\":\"a\\\"b\\\\c\\n\\u0001\\u00e9\\ud83d\\ude00\", \"f\":0.1, \"g\":-2.5e3,"
+                       "\"i\":-7,\"big\":9223372036854775808,\"a\":[1,[],{}],\"t\":true,\"n\":null}\n";
+    ssl_err err = {0};
+    sv *v = sv_from_json(text, strlen(text), &err);
+    T_OK(v != NULL, "json read: accepted");
+    if (!v) { printf("  %s\n", err.msg); return; }
+    T_OK(!strcmp(sv_get_str(v, "s", ""), "a\"b\\c\n\x01\xc3\xa9\xf0\x9f\x98\x80"),
+         "json read: escapes, \\u00e9 and a surrogate pair to UTF-8");
+    T_OK(sv_get(v, "i")->type == SV_INT && sv_get_int(v, "i", 0) == -7, "json read: int");
+    T_OK(sv_get(v, "f")->type == SV_FLOAT && sv_get_float(v, "f", 0) == 0.1, "json read: float");
+    T_OK(sv_get_float(v, "g", 0) == -2500, "json read: exponent");
+    T_OK(sv_get(v, "big")->type == SV_FLOAT, "json read: an integer past int64 becomes a float");
+    T_OK(sv_len(sv_get(v, "a")) == 3 && sv_get(v, "n")->type == SV_NIL && sv_get_bool(v, "t", 0),
+         "json read: array, null, true");
+    const char *back = json(v, -1);
+    sv *w = sv_from_json(back, strlen(back), &err);
+    T_OK(w && sv_equal(v, w), "json read: write and read again gives the same tree");
+    sv_free(v);
+    sv_free(w);
+    static const struct { const char *text, *msg; } bad[] = {
+        {"", "byte 0: unexpected end of text"},
+        {"{\"a\":1,\"a\":2}", "byte 7: duplicate key"},
+        {"{\"a\" 1}", "byte 5: expected ':' after a key"},
+        {"[1,2", "byte 4: expected ',' or ']'"},
+        {"{\"a\":1}x", "byte 7: text after the JSON value"},
+        {"\"\\ud800\"", "lone surrogate"},
+        {"\"\xff\"", "byte 1: invalid UTF-8 in a string"},
+        {"\"\xc0\xaf\"", "invalid UTF-8"},
+        {"\"a\tb\"", "control character"},
+        {"01", "byte 1: text after the JSON value"},
+        {"1.", "bad number"},
+        {"-", "not a JSON value"},
+        {"nul", "not a JSON value"},
+        {"{\"a\\u0000\":1}", "NUL in a key"},
+        {"\"abc", "unterminated string"},
+        {"{1:2}", "expected a string key"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "json read refuses '%s'", bad[i].text);
+        v = sv_from_json(bad[i].text, strlen(bad[i].text), &err);
+        t_report(!v && strstr(err.msg, bad[i].msg) != NULL, name, "%s", v ? "accepted" : err.msg);
+        sv_free(v);
+    }
+    char deep[80];
+    memset(deep, '[', 33);
+    memset(deep + 33, ']', 33);
+    v = sv_from_json(deep, 66, &err);
+    T_OK(!v && strstr(err.msg, "32 deep"), "json read refuses 33 levels");
+    v = sv_from_json(deep + 1, 64, &err);
+    T_OK(v != NULL, "json read accepts 32 levels");
+    sv_free(v);
+    /* The length is the limit, not a NUL. */
+    v = sv_from_json("[1]]", 3, &err);
+    T_OK(v && sv_len(v) == 1, "json read stops at n");
+    sv_free(v);
+}
+
 static void test_msgpack(void) {
     sv *m = sample();
     sv_set(m, "big", sv_int(INT64_MIN));
@@ -154,6 +215,7 @@ static void test_msgpack(void) {
 int main(void) {
     test_basics();
     test_json();
+    test_json_read();
     test_msgpack();
     return t_done();
 }

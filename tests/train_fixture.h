@@ -28,6 +28,7 @@ tf_make_dataset(ssl_dataset *d, int64_t n, int c, int h, int w, int nclasses, ui
     d->n = n, d->c = c, d->h = h, d->w = w, d->nclasses = nclasses;
     d->images = malloc((size_t)n * c * h * w);
     d->labels = malloc((size_t)n * sizeof(int32_t));
+    d->labelled = 1;
     d->meta = sv_map();
     sv_set(d->meta, "source", sv_str("synthetic"));
     rng r;

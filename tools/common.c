@@ -60,30 +60,66 @@ void info(int level, const char *fmt, ...) {
 void bad_option(int c, char **argv) {
     extern int optind, optopt;
     const char *arg = optind > 0 ? argv[optind - 1] : "?";
-    if (c == ':')
-        usage_error("option '%s' needs a value", arg);
-    if (optopt)
-        usage_error("unknown option '-%c'", optopt);
-    usage_error("unknown option '%s'", arg);
+    char name[128];
+    /* A long option is named as written, without any "=VALUE"; a short one
+     * as "-X", even inside a cluster ("-qk" missing its value: '-k'). */
+    if (!strncmp(arg, "--", 2)) {
+        size_t n = strcspn(arg, "=");
+        snprintf(name, sizeof name, "%.*s", (int)(n < 100 ? n : 100), arg);
+    } else if (optopt > 0 && optopt < 128) {
+        snprintf(name, sizeof name, "-%c", optopt);
+    } else {
+        snprintf(name, sizeof name, "%.100s", arg);
+    }
+    if (c == ':') usage_error("option '%s' needs a value", name);
+    if (optopt && !strncmp(arg, "--", 2) && strchr(arg, '='))
+        usage_error("option '%s' takes no value", name);
+    usage_error("unknown option '%s'", name);
 }
+
+/* The strict syntax of numbers on the command line: decimal only, an
+ * optional '-', digits, and for real numbers an optional fraction and
+ * exponent; no space, no '+' in front, no hexadecimal, no inf or nan. */
+static int digits(const char **p) {
+    const char *s = *p;
+    while (**p >= '0' && **p <= '9') (*p)++;
+    return *p > s;
+}
+
+static int decimal_syntax(const char *s, int real) {
+    if (*s == '-') s++;
+    int whole = digits(&s), frac = 0;
+    if (real && *s == '.') {
+        s++;
+        frac = digits(&s);
+    }
+    if (!whole && !frac) return 0;
+    if (real && (*s == 'e' || *s == 'E')) {
+        s++;
+        if (*s == '-' || *s == '+') s++;
+        if (!digits(&s)) return 0;
+    }
+    return *s == 0;
+}
+
+int is_decimal_number(const char *s) { return decimal_syntax(s, 1); }
 
 long long parse_int(const char *flag, const char *s, long long lo, long long hi) {
     char *end;
+    if (!decimal_syntax(s, 0)) usage_error("%s: '%s' is not a decimal integer", flag, s);
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno)
-        usage_error("%s: '%s' is not an integer", flag, s);
-    if (v < lo || v > hi)
-        usage_error("%s: %lld is out of range [%lld, %lld]", flag, v, lo, hi);
+    if (*end || errno || v < lo || v > hi)
+        usage_error("%s: %s is out of range [%lld, %lld]", flag, s, lo, hi);
     return v;
 }
 
 double parse_double(const char *flag, const char *s, double lo, double hi) {
     char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || !isfinite(v))
-        usage_error("%s: '%s' is not a number", flag, s);
+    if (!decimal_syntax(s, 1)) usage_error("%s: '%s' is not a decimal number", flag, s);
+    double v = strtod(s, &end);   /* an underflow is the tiny value it rounds to */
+    if (*end || !isfinite(v))
+        usage_error("%s: %s is out of range [%g, %g]", flag, s, lo, hi);
     if (v < lo || v > hi)
         usage_error("%s: %g is out of range [%g, %g]", flag, v, lo, hi);
     return v;
@@ -91,10 +127,11 @@ double parse_double(const char *flag, const char *s, double lo, double hi) {
 
 uint64_t parse_seed(const char *flag, const char *s) {
     char *end;
+    if (!decimal_syntax(s, 0) || *s == '-')
+        usage_error("%s: '%s' is not a non-negative decimal integer", flag, s);
     errno = 0;
-    if (!*s || *s == '-') usage_error("%s: '%s' is not a non-negative integer", flag, s);
     unsigned long long v = strtoull(s, &end, 10);
-    if (*end || errno) usage_error("%s: '%s' is not a non-negative integer", flag, s);
+    if (*end || errno) usage_error("%s: %s is out of range [0, %llu]", flag, s, ULLONG_MAX);
     return v;
 }
 
@@ -153,6 +190,11 @@ void refuse_tty_output(const char *path) {
         usage_error("refusing to write binary data to a terminal; use -o FILE or a pipe");
 }
 
+void refuse_tty_input(const char *path) {
+    if ((!path || !strcmp(path, "-")) && isatty(STDIN_FILENO))
+        usage_error("stdin is a terminal: give a file or pipe data");
+}
+
 #ifndef SSL_COMMIT
 #define SSL_COMMIT ""
 #endif
@@ -161,6 +203,44 @@ void print_version(void) {
     if (SSL_COMMIT[0]) printf("%s %s (%s)\n", prog, SSL_VERSION, SSL_COMMIT);
     else printf("%s %s\n", prog, SSL_VERSION);
     exit(0);
+}
+
+/* ---- progress ---- */
+
+void progress_init(progress_line *p, const char *unit) {
+    memset(p, 0, sizeof *p);
+    p->unit = unit;
+    p->on = verbosity >= 1 && isatty(STDERR_FILENO);
+    p->start = ssl_clock();
+    p->last = -1;
+}
+
+void fmt_eta(char *buf, size_t len, double s) {
+    if (!isfinite(s) || s < 0) snprintf(buf, len, "?");
+    else if (s >= 3600) snprintf(buf, len, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+    else snprintf(buf, len, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+}
+
+void progress_show(void *vp, const char *what, int64_t done, int64_t total) {
+    progress_line *p = vp;
+    if (!p->on) return;
+    double now = ssl_clock();
+    if (now - p->last < 0.25 && done != total) return;
+    p->last = now;
+    double t = now - p->start, rate = t > 0 ? done / t : 0;
+    char bar[21], eta[32];
+    int fill = total > 0 ? (int)(20 * done / total) : 0;
+    for (int i = 0; i < 20; i++) bar[i] = i < fill ? '#' : '.';
+    bar[20] = 0;
+    fmt_eta(eta, sizeof eta, done > 0 && total >= done ? (total - done) * t / done : NAN);
+    fprintf(stderr, "\r%s: %s [%s] %lld/%lld %.0f %s/s ETA %s\033[K", prog, what, bar,
+            (long long)done, (long long)total, rate, p->unit, eta);
+    p->shown = 1;
+}
+
+void progress_end(progress_line *p) {
+    if (p->shown) fputc('\n', stderr);
+    p->shown = 0;
 }
 
 double peak_rss_mib(void) {

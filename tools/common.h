@@ -30,16 +30,22 @@ void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), nore
 /* Informational line on stderr unless -q (level 1) or only with -v (level 2). */
 void info(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* For getopt_long with opterr = 0: call on '?' or ':' to report the bad
- * option in one line and exit 2. Set opterr = 0 before the loop so getopt
- * does not print a second line. */
+/* For getopt_long with opterr = 0 and an option string that starts with
+ * ':': call on '?' or ':' to report the bad option in one line and exit 2:
+ * "option '--lr' needs a value", "unknown option '-z'", "option '--json'
+ * takes no value". Every tool words these the same way. */
 void bad_option(int c, char **argv) __attribute__((noreturn));
 
-/* Strict number parsing: the whole string must be a number within
- * [lo, hi]; otherwise usage_error naming the flag. */
+/* Strict number parsing: the whole string must be a decimal number (an
+ * optional '-', digits, and for parse_double an optional fraction and
+ * exponent: "0.5", "-3", "1e-4", ".5"; no space, no '+' in front, no
+ * hexadecimal, no inf or nan) within [lo, hi]; otherwise usage_error
+ * naming the flag. */
 long long parse_int(const char *flag, const char *s, long long lo, long long hi);
 double parse_double(const char *flag, const char *s, double lo, double hi);
 uint64_t parse_seed(const char *flag, const char *s);
+/* Whether s has the syntax parse_double accepts. */
+int is_decimal_number(const char *s);
 /* Comma-separated lists ("20,200"): returns the count, at most max. */
 int parse_int_list(const char *flag, const char *s, long long *out, int max, long long lo, long long hi);
 int parse_double_list(const char *flag, const char *s, double *out, int max, double lo, double hi);
@@ -55,11 +61,32 @@ int conv_mode_from_env(void);
 /* Refuse to write binary data to a terminal: call with the output path
  * ("-" or NULL for stdout) before writing. */
 void refuse_tty_output(const char *path);
+/* Refuse to read a stream from a terminal (as zstd): call with an input
+ * path ("-" or NULL for stdin) before reading; a usage error "stdin is a
+ * terminal: give a file or pipe data" when stdin is a terminal. */
+void refuse_tty_input(const char *path);
 
 /* Print "prog VERSION (COMMIT)" on stdout and exit 0; COMMIT is the git
  * commit the build came from (git describe --always --dirty, set by the
  * Makefile), and "prog VERSION" alone when it is unknown. */
 void print_version(void) __attribute__((noreturn));
+
+/* A progress line on stderr, drawn only when stderr is a terminal and -q
+ * was not given (as ssl-train's): "\rprog: WHAT [#####.....] DONE/TOTAL
+ * RATE/s ETA 1m05s", redrawn at most 4 times a second; progress_end
+ * finishes the line (call it before any other message). WHAT is kept by
+ * pointer. The callback has the signature of prep_opts.progress. */
+typedef struct {
+    const char *unit;             /* "img", "epochs": the rate's unit */
+    int on;                       /* stderr is a terminal and verbosity >= 1 */
+    int shown;                    /* a line is on the screen */
+    double start, last;
+} progress_line;
+void progress_init(progress_line *p, const char *unit);
+/* s seconds as "1h05m" or "3m07s"; "?" when not finite or negative. */
+void fmt_eta(char *buf, size_t len, double s);
+void progress_show(void *p, const char *what, int64_t done, int64_t total);
+void progress_end(progress_line *p);
 
 /* Peak resident set size of this process in MiB. */
 double peak_rss_mib(void);

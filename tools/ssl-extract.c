@@ -21,15 +21,16 @@ static const char usage_text[] =
     "  --batch N              images per forward pass (256)\n"
     "  -o, --output FILE      write to FILE (atomically)\n"
     "      --threads N        threads (0: all cores)\n"
-    "  -q, --quiet / -v, --verbose\n"
-    "      --help, --version\n";
+    "  -q, --quiet            no progress line\n"
+    "  -v, --verbose          a summary line (images, time, memory)\n"
+    "  -h, --help, -V, --version\n";
 
-enum { O_LAYER = 256, O_BATCH, O_THREADS, O_HELP, O_VERSION };
+enum { O_LAYER = 256, O_BATCH, O_THREADS };
 
 static const struct option long_opts[] = {
     {"layer", 1, 0, O_LAYER}, {"batch", 1, 0, O_BATCH}, {"output", 1, 0, 'o'},
     {"threads", 1, 0, O_THREADS}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'},
-    {"help", 0, 0, O_HELP}, {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+    {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 
 typedef struct {
     const char *ckpt, *data, *out, *layer;
@@ -46,12 +47,17 @@ static void failed(const ssl_err *err) {
 }
 
 static int run(const opts *o) {
+    progress_line pl;
+    progress_init(&pl, "img");
     run_extract_opts eo = {.ckpt = o->ckpt, .data = o->data, .out = o->out,
                            .head = !strcmp(o->layer, "head"), .batch = o->batch,
-                           .winograd = conv_mode_from_env()};
+                           .winograd = conv_mode_from_env(),
+                           .report = {.ctx = &pl, .progress = progress_show}};
     run_extract_result res;
     ssl_err err;
-    if (run_extract(&eo, &res, &err)) failed(&err);
+    int rc = run_extract(&eo, &res, &err);
+    progress_end(&pl);
+    if (rc) failed(&err);
     info(2, "%lld images, %s features of %d, %.2f s (%.0f img/s), peak RSS %.0f MiB",
          (long long)res.n, o->layer, res.dim, res.seconds,
          res.seconds > 0 ? res.n / res.seconds : 0, peak_rss_mib());
@@ -64,7 +70,7 @@ int main(int argc, char **argv) {
     int c;
     tool_init(argc, argv);
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:qv", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:qvhV", long_opts, NULL)) != -1) {
         switch (c) {
         case O_LAYER: o.layer = layers[parse_choice("--layer", optarg, layers)]; break;
         case O_BATCH: o.batch = (int)parse_int("--batch", optarg, 1, 1 << 16); break;
@@ -72,9 +78,9 @@ int main(int argc, char **argv) {
         case 'o': o.out = optarg; break;
         case 'q': verbosity = 0; break;
         case 'v': verbosity++; break;
-        case O_HELP: fputs(usage_text, stdout); return 0;
-        case O_VERSION: print_version();
-        default: usage_error("unknown option or missing argument: '%s'", argv[optind - 1]);
+        case 'h': fputs(usage_text, stdout); return 0;
+        case 'V': print_version();
+        default: bad_option(c, argv);
         }
     }
     int nops = argc - optind;
@@ -84,6 +90,8 @@ int main(int argc, char **argv) {
     if (!strcmp(o.ckpt, "-") && !strcmp(o.data, "-"))
         usage_error("CKPT and DATA cannot both be stdin");
     if (!o.out) o.out = "-";
+    refuse_tty_input(o.ckpt);
+    refuse_tty_input(o.data);
     refuse_tty_output(o.out);
     ssl_set_threads(o.threads);
     return run(&o);

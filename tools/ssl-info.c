@@ -4,9 +4,9 @@
  * decompressed and every section's end record checked (row counts, CRC-32),
  * before anything is printed about it: a damaged stream gets one error line
  * and exit status 1, never a summary. Text output summarises metadata
- * (long lists shortened); --json prints one JSON object per file on one
- * line, metadata in full; --check prints nothing but errors. See
- * man ssl-info(1) and ssl-tensor(5). */
+ * (nested maps one key per line, as dotted paths; long lists shortened);
+ * --json prints one JSON object per file on one line, metadata in full;
+ * --check prints nothing but errors. See man ssl-info(1) and ssl-tensor(5). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -26,13 +26,13 @@ static const char usage_text[] =
     "  --check          only verify (counts, CRC-32, zstd checksums); no output\n"
     "  -q, --quiet      no messages on stderr but errors\n"
     "  -v, --verbose    with --check, say 'FILE: ok' on stderr\n"
-    "      --help, --version\n";
+    "  -h, --help, -V, --version\n";
 
-enum { O_JSON = 256, O_CHECK, O_HELP, O_VERSION };
+enum { O_JSON = 256, O_CHECK };
 
 static const struct option long_opts[] = {
     {"json", 0, 0, O_JSON}, {"check", 0, 0, O_CHECK}, {"quiet", 0, 0, 'q'},
-    {"verbose", 0, 0, 'v'}, {"help", 0, 0, O_HELP}, {"version", 0, 0, O_VERSION},
+    {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'},
     {0, 0, 0, 0}};
 
 static int json_mode, check_mode;
@@ -105,30 +105,40 @@ static const char *human(int64_t b) {
     return s;
 }
 
-/* One metadata value, shortened: long arrays keep their first 4 and last
- * item, and any line is cut at about 100 characters. */
+/* One metadata value on one line: long arrays keep their first 4 and last
+ * item ("[1, 2, 3, 4, ..., 9] (9 items)"); nothing else is cut. */
 static void print_meta_value(const sv *v) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f) return;
     size_t n = sv_len(v);
     if (v->type == SV_ARRAY && n > 8) {
-        fputc('[', f);
+        fputc('[', stdout);
         for (size_t i = 0; i < 4; i++) {
-            sv_write_json(sv_at(v, i), f, -1);
-            fputs(", ", f);
+            sv_write_json(sv_at(v, i), stdout, -1);
+            fputs(", ", stdout);
         }
-        fputs("..., ", f);
-        sv_write_json(sv_at(v, n - 1), f, -1);
-        fprintf(f, "] (%zu items)", n);
+        fputs("..., ", stdout);
+        sv_write_json(sv_at(v, n - 1), stdout, -1);
+        printf("] (%zu items)\n", n);
     } else {
-        sv_write_json(v, f, -1);
+        sv_write_json(v, stdout, -1);
+        putchar('\n');
     }
-    fclose(f);
-    if (len > 100) printf("%.96s ...\n", buf);
-    else printf("%s\n", buf);
-    free(buf);
+}
+
+/* The entries of map m, one per line, "  meta PATH: VALUE", where a nested
+ * map's entries follow under their dotted path (config.train.lr). An empty
+ * map is shown as {}. */
+static void print_meta(const sv *m, const char *path) {
+    for (size_t j = 0; j < sv_len(m); j++) {
+        const sv *v = sv_at(m, j);
+        char p[1024];
+        snprintf(p, sizeof p, "%s%s%s", path, *path ? "." : "", sv_key(m, j));
+        if (v->type == SV_MAP && sv_len(v) > 0) {
+            print_meta(v, p);
+        } else {
+            printf("  meta %s: ", p);
+            print_meta_value(v);
+        }
+    }
 }
 
 static void print_text(const sv *doc) {
@@ -143,21 +153,30 @@ static void print_text(const sv *doc) {
         printf("section %zu: kind %s, %lld records, %s compressed\n", i + 1,
                sv_get_str(s, "kind", "?"), (long long)sv_get_int(s, "records", 0),
                human(sv_get_int(s, "compressed_bytes", 0)));
-        for (size_t j = 0; j < sv_len(meta); j++) {
-            printf("  meta %s: ", sv_key(meta, j));
-            print_meta_value(sv_at(meta, j));
-        }
-        for (size_t j = 0; j < sv_len(ts); j++) {
-            const sv *t = sv_at(ts, j), *shape = sv_get(t, "shape");
-            char sh[256] = "[";
-            for (size_t d = 0; d < sv_len(shape); d++)
-                snprintf(sh + strlen(sh), sizeof sh - strlen(sh), "%s%lld", d ? ", " : "",
-                         (long long)sv_at(shape, d)->u.i);
-            strcat(sh, "]");
-            int64_t b = sv_get_int(t, "bytes", 0);
-            printf("  tensor %-16s %-4s %-24s %lld bytes (%s)\n", sv_get_str(t, "name", "?"),
-                   sv_get_str(t, "dtype", "?"), sh, (long long)b, human(b));
-        }
+        print_meta(meta, "");
+        /* Columns as wide as the section's longest name and shape. */
+        int wname = 0, wshape = 0, wbytes = 0;
+        for (int pass = 0; pass < 2; pass++)
+            for (size_t j = 0; j < sv_len(ts); j++) {
+                const sv *t = sv_at(ts, j), *shape = sv_get(t, "shape");
+                char sh[8 * 24 + 4] = "[";
+                for (size_t d = 0; d < sv_len(shape); d++)
+                    snprintf(sh + strlen(sh), sizeof sh - strlen(sh), "%s%lld", d ? ", " : "",
+                             (long long)sv_at(shape, d)->u.i);
+                strcat(sh, "]");
+                const char *name = sv_get_str(t, "name", "?");
+                int64_t b = sv_get_int(t, "bytes", 0);
+                char bytes[32];
+                snprintf(bytes, sizeof bytes, "%lld", (long long)b);
+                if (pass == 0) {
+                    if ((int)strlen(name) > wname) wname = (int)strlen(name);
+                    if ((int)strlen(sh) > wshape) wshape = (int)strlen(sh);
+                    if ((int)strlen(bytes) > wbytes) wbytes = (int)strlen(bytes);
+                    continue;
+                }
+                printf("  tensor %-*s  %-3s  %-*s  %*s bytes (%s)\n", wname, name,
+                       sv_get_str(t, "dtype", "?"), wshape, sh, wbytes, bytes, human(b));
+            }
     }
 }
 
@@ -174,8 +193,8 @@ static int run(int nfiles, char **files) {
             continue;
         }
         if (check_mode) {
-            info(2, "%s: ok, %zu sections", sv_get_str(doc, "file", "?"),
-                 sv_len(sv_get(doc, "sections")));
+            size_t ns = sv_len(sv_get(doc, "sections"));
+            info(2, "%s: ok, %zu section%s", sv_get_str(doc, "file", "?"), ns, ns == 1 ? "" : "s");
         } else if (json_mode) {
             sv_write_json(doc, stdout, -1);
             putchar('\n');
@@ -194,14 +213,14 @@ int main(int argc, char **argv) {
     int c;
     tool_init(argc, argv);
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":qv", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":qvhV", long_opts, NULL)) != -1) {
         switch (c) {
         case O_JSON: json_mode = 1; break;
         case O_CHECK: check_mode = 1; break;
         case 'q': verbosity = 0; break;
         case 'v': verbosity++; break;
-        case O_HELP: fputs(usage_text, stdout); return 0;
-        case O_VERSION: print_version();
+        case 'h': fputs(usage_text, stdout); return 0;
+        case 'V': print_version();
         default: bad_option(c, argv);
         }
     }
@@ -209,5 +228,6 @@ int main(int argc, char **argv) {
     int nstdin = 0;
     for (int i = optind; i < argc; i++) nstdin += !strcmp(argv[i], "-");
     if (nstdin > 1) usage_error("stdin ('-') given more than once");
+    if (nstdin || optind == argc) refuse_tty_input("-");
     return run(argc - optind, argv + optind);
 }

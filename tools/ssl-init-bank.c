@@ -30,13 +30,13 @@ static const char usage_text[] =
     "  --seed N               weights, bank and pass order (0)\n"
     "  -o, --output FILE      write the checkpoint to FILE (atomically)\n"
     "      --threads N        threads (0: all cores)\n"
-    "  -q, --quiet            no notices\n"
+    "  -q, --quiet            no notices, no progress line\n"
     "  -v, --verbose          print the resolved configuration\n"
-    "      --help, --version\n";
+    "  -h, --help, -V, --version\n";
 
 enum {
     O_RECIPE = 256, O_ARCH, O_STEM, O_WIDTH, O_HEAD, O_DIM, O_HIDDEN, O_BANK, O_BATCH,
-    O_FLIP, O_JITTER, O_GRAY, O_CROP, O_SEED, O_THREADS, O_HELP, O_VERSION
+    O_FLIP, O_JITTER, O_GRAY, O_CROP, O_SEED, O_THREADS
 };
 
 static const struct option long_opts[] = {
@@ -46,10 +46,10 @@ static const struct option long_opts[] = {
     {"flip", 1, 0, O_FLIP}, {"jitter", 1, 0, O_JITTER}, {"gray", 1, 0, O_GRAY},
     {"crop-scale", 1, 0, O_CROP}, {"seed", 1, 0, O_SEED}, {"output", 1, 0, 'o'},
     {"threads", 1, 0, O_THREADS}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'},
-    {"help", 0, 0, O_HELP}, {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+    {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 
 static void on_notice(void *ctx, const char *msg) {
-    (void)ctx;
+    progress_end(ctx);
     info(1, "%s", msg);
 }
 
@@ -58,10 +58,14 @@ static int run(const run_init_opts *o, const char *data, const char *out) {
     ssl_dataset d;
     const char *dname = strcmp(data, "-") ? data : "<stdin>";
     if (dataset_load(&d, data, &err)) die("%s", err.msg);
-    run_report rep = {.notice = on_notice};
+    progress_line pl;
+    progress_init(&pl, "img");
+    run_report rep = {.ctx = &pl, .notice = on_notice, .progress = progress_show};
     ssl_ckpt ck;
     double dt;
-    if (run_init_bank(o, &d, dname, &rep, &ck, &dt, &err)) {
+    int rc = run_init_bank(o, &d, dname, &rep, &ck, &dt, &err);
+    progress_end(&pl);
+    if (rc) {
         if (err.code == SSL_EARG) usage_error("%s", err.msg);
         die("%s", err.msg);
     }
@@ -94,7 +98,7 @@ int main(int argc, char **argv) {
     run_init_opts_default(&o);
     tool_init(argc, argv);
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:qv", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:qvhV", long_opts, NULL)) != -1) {
         switch (c) {
         case O_RECIPE: o.recipe = recipes[parse_choice("--recipe", optarg, recipes)]; break;
         case O_ARCH: o.arch = archs[parse_choice("--arch", optarg, archs)]; break;
@@ -114,14 +118,15 @@ int main(int argc, char **argv) {
         case 'o': out = optarg; break;
         case 'q': verbosity = 0; break;
         case 'v': verbosity++; break;
-        case O_HELP: fputs(usage_text, stdout); return 0;
-        case O_VERSION: print_version();
-        default: usage_error("unknown option or missing argument: '%s'", argv[optind - 1]);
+        case 'h': fputs(usage_text, stdout); return 0;
+        case 'V': print_version();
+        default: bad_option(c, argv);
         }
     }
     if (argc - optind > 1) usage_error("too many operands");
     data = optind < argc ? argv[optind] : "-";
     if (!out) out = "-";
+    refuse_tty_input(data);
     refuse_tty_output(out);
     o.winograd = conv_mode_from_env();
     ssl_set_threads(threads);

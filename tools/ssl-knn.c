@@ -24,7 +24,8 @@ static void usage(void) {
            "Weighted kNN evaluation: for each test row, the k most cosine-similar training\n"
            "rows vote exp(sim/sigma) for their class. Inputs are features or dataset\n"
            "streams; TEST_FEATURES omitted or '-' is standard input.\n"
-           "  -k, --k LIST         neighbour counts, comma-separated (default 200)\n"
+           "  -k, --k LIST         neighbour counts, comma-separated (default 200; clipped\n"
+           "                       to the training rows, with a notice)\n"
            "  -s, --sigma LIST     temperatures, comma-separated (default 0.1)\n"
            "      --labels-per-class LIST\n"
            "                       neighbours from N labelled training rows per class,\n"
@@ -37,8 +38,8 @@ static void usage(void) {
            "      --threads N      threads (default: all cores)\n"
            "  -q, --quiet          no timing line or notices on stderr\n"
            "  -v, --verbose        per-class top-1 as well\n"
-           "      --help           this help\n"
-           "      --version        version\n", prog, FEWSHOT_DEFAULT_DRAWS);
+           "  -h, --help           this help\n"
+           "  -V, --version        version\n", prog, FEWSHOT_DEFAULT_DRAWS);
 }
 
 typedef struct {
@@ -185,9 +186,12 @@ static void run_set(const options *o, int li, const ssl_features *tr, const ssl_
     int k[MAX_LIST];
     for (int i = 0; i < o->nk; i++) {
         k[i] = o->k[i] < m ? o->k[i] : (int)m;
-        if (k[i] < o->k[i])
+        if (k[i] < o->k[i] && lpc)
             info(1, "notice: -k %d clipped to the %lld labelled training rows of "
                  "--labels-per-class %d", o->k[i], (long long)m, lpc);
+        else if (k[i] < o->k[i])
+            info(1, "notice: -k %d clipped to the %lld rows of %s", o->k[i], (long long)m,
+                 strcmp(o->train_path, "-") ? o->train_path : "<stdin>");
     }
     double *t1 = malloc((size_t)npair * draws * sizeof *t1);
     double *t5 = malloc((size_t)npair * draws * sizeof *t5);
@@ -230,14 +234,7 @@ static int run(const options *o) {
     ssl_features tr, te;
     double t0 = ssl_clock();
     int nc = load_feature_pair(&tr, &te, o->train_path, o->test_path, 0);
-    if (o->nlpc) {
-        check_labels_per_class(&tr, nc, o->train_path, o->lpc, o->nlpc);
-    } else {
-        for (int i = 0; i < o->nk; i++)
-            if (o->k[i] > tr.n)
-                die("%s: k = %d is larger than the training set (%lld rows)", o->train_path,
-                    o->k[i], (long long)tr.n);
-    }
+    if (o->nlpc) check_labels_per_class(&tr, nc, o->train_path, o->lpc, o->nlpc);
     /* Normalise in place (the library would otherwise copy both sets). */
     int64_t bad;
     if ((bad = l2norm_forward(tr.x, tr.x, tr.n, tr.dim, L2_EPS)) >= 0)
@@ -279,8 +276,7 @@ static int run(const options *o) {
 }
 
 int main(int argc, char **argv) {
-    enum { OPT_JSON = 256, OPT_CSV, OPT_LPC, OPT_DRAWS, OPT_SEED, OPT_THREADS, OPT_HELP,
-           OPT_VERSION };
+    enum { OPT_JSON = 256, OPT_CSV, OPT_LPC, OPT_DRAWS, OPT_SEED, OPT_THREADS };
     static const struct option longs[] = {
         { "k", required_argument, NULL, 'k' },
         { "sigma", required_argument, NULL, 's' },
@@ -292,8 +288,8 @@ int main(int argc, char **argv) {
         { "threads", required_argument, NULL, OPT_THREADS },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
-        { "help", no_argument, NULL, OPT_HELP },
-        { "version", no_argument, NULL, OPT_VERSION },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
     options o = { .k = { 200 }, .nk = 1, .sigma = { 0.1 }, .nsigma = 1, .seed = 1 };
@@ -301,7 +297,7 @@ int main(int argc, char **argv) {
     int c, has_draws = 0;
     tool_init(argc, argv);
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":k:s:qv", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":k:s:qvhV", longs, NULL)) != -1) {
         switch (c) {
         case 'k':
             o.nk = parse_int_list("--k", optarg, kl, MAX_LIST, 1, 100000000);
@@ -324,8 +320,8 @@ int main(int argc, char **argv) {
         case OPT_THREADS: o.threads = (int)parse_int("--threads", optarg, 0, 1024); break;
         case 'q': verbosity = 0; break;
         case 'v': verbosity = 2; break;
-        case OPT_HELP: usage(); return 0;
-        case OPT_VERSION: print_version();
+        case 'h': usage(); return 0;
+        case 'V': print_version();
         default: bad_option(c, argv);
         }
     }
@@ -338,6 +334,8 @@ int main(int argc, char **argv) {
     o.test_path = nops == 2 ? argv[optind + 1] : "-";
     if (!strcmp(o.train_path, "-") && !strcmp(o.test_path, "-"))
         usage_error("only one of TRAIN_FEATURES and TEST_FEATURES can be standard input");
+    refuse_tty_input(o.train_path);
+    refuse_tty_input(o.test_path);
     ssl_set_threads(o.threads);
     return run(&o);
 }

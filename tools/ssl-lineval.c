@@ -39,10 +39,10 @@ static void usage(void) {
            "      --csv            a CSV table on stdout (header line, one row per N)\n"
            "      --json           one JSON object on stdout\n"
            "      --threads N      threads (default: all cores)\n"
-           "  -q, --quiet          no summary line on stderr\n"
+           "  -q, --quiet          no progress or summary line on stderr\n"
            "  -v, --verbose        per-epoch loss on stderr\n"
-           "      --help           this help\n"
-           "      --version        version\n", prog, LINEVAL_DEFAULT_LR, FEWSHOT_DEFAULT_DRAWS);
+           "  -h, --help           this help\n"
+           "  -V, --version        version\n", prog, LINEVAL_DEFAULT_LR, FEWSHOT_DEFAULT_DRAWS);
 }
 
 typedef struct {
@@ -51,6 +51,8 @@ typedef struct {
     int lpc[MAX_LIST], nlpc;      /* labels per class; nlpc 0: the whole training set */
     int draws;
     int json, csv, threads;
+    progress_line pl;             /* epochs trained of all the trainings */
+    int64_t epochs_done, epochs_total;
 } options;
 
 /* The figures of one labels-per-class setting: mean and std over draws. */
@@ -144,9 +146,13 @@ static void print_text(const options *o, const result *res, int nres) {
 }
 
 static void on_epoch(void *ctx, int e, double lr, double loss, double acc) {
-    const options *o = ctx;
-    info(2, "epoch %d/%d lr %.5g loss %.5f train-batch top1 %.4f", e + 1, o->cfg.epochs, lr,
-         loss, acc);
+    options *o = ctx;
+    o->epochs_done++;
+    if (verbosity >= 2)
+        info(2, "epoch %d/%d lr %.5g loss %.5f train-batch top1 %.4f", e + 1, o->cfg.epochs, lr,
+             loss, acc);
+    else
+        progress_show(&o->pl, "training", o->epochs_done, o->epochs_total);
 }
 
 static sv *recipe_sv(const options *o) {
@@ -240,7 +246,10 @@ static int run(options *o) {
     int nres = o->nlpc ? o->nlpc : 1;
     result *res = calloc((size_t)nres, sizeof *res);
     if (!res) die("out of memory");
+    progress_init(&o->pl, "epochs");
+    o->epochs_total = (int64_t)nres * (o->nlpc ? o->draws : 1) * o->cfg.epochs;
     for (int i = 0; i < nres; i++) run_set(o, i, &tr, &te, nc, &res[i]);
+    progress_end(&o->pl);
     double t2 = ssl_clock();
     if (o->json) print_json(o, res, nres, te.n, tr.dim, nc);
     else if (o->csv) print_csv(o, res, nres, te.n);
@@ -263,7 +272,7 @@ static int run(options *o) {
 
 int main(int argc, char **argv) {
     enum { OPT_EPOCHS = 256, OPT_LR, OPT_BATCH, OPT_WD, OPT_MOMENTUM, OPT_NORMALIZE,
-           OPT_SEED, OPT_SAVE, OPT_JSON, OPT_CSV, OPT_LPC, OPT_DRAWS, OPT_THREADS, OPT_HELP, OPT_VERSION };
+           OPT_SEED, OPT_SAVE, OPT_JSON, OPT_CSV, OPT_LPC, OPT_DRAWS, OPT_THREADS };
     static const struct option longs[] = {
         { "epochs", required_argument, NULL, OPT_EPOCHS },
         { "lr", required_argument, NULL, OPT_LR },
@@ -280,8 +289,8 @@ int main(int argc, char **argv) {
         { "threads", required_argument, NULL, OPT_THREADS },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
-        { "help", no_argument, NULL, OPT_HELP },
-        { "version", no_argument, NULL, OPT_VERSION },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
     static const char *const norms[] = { "none", "l2", "standardize", NULL };
@@ -291,7 +300,7 @@ int main(int argc, char **argv) {
     lineval_config_default(&o.cfg);
     tool_init(argc, argv);
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":qv", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":qvhV", longs, NULL)) != -1) {
         switch (c) {
         case OPT_EPOCHS: o.cfg.epochs = (int)parse_int("--epochs", optarg, 1, 1000000); break;
         case OPT_LR: o.cfg.lr = parse_double("--lr", optarg, 1e-12, 1e12); break;
@@ -320,8 +329,8 @@ int main(int argc, char **argv) {
         case OPT_THREADS: o.threads = (int)parse_int("--threads", optarg, 0, 1024); break;
         case 'q': verbosity = 0; break;
         case 'v': verbosity = 2; break;
-        case OPT_HELP: usage(); return 0;
-        case OPT_VERSION: print_version();
+        case 'h': usage(); return 0;
+        case 'V': print_version();
         default: bad_option(c, argv);
         }
     }
@@ -335,6 +344,8 @@ int main(int argc, char **argv) {
     o.test_path = argv[optind + 1];
     if (!strcmp(o.train_path, "-") && !strcmp(o.test_path, "-"))
         usage_error("only one of TRAIN_FEATURES and TEST_FEATURES can be standard input");
+    refuse_tty_input(o.train_path);
+    refuse_tty_input(o.test_path);
     ssl_set_threads(o.threads);
     return run(&o);
 }

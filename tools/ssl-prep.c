@@ -1,6 +1,7 @@
 /* ssl-prep: datasets as distributed (MNIST / Fashion-MNIST IDX files,
- * CIFAR-10/100 binary tarballs, PNG/JPEG folders and archives,
- * Tiny-ImageNet) to a dataset tensor stream (man ssl-prep(1)).
+ * CIFAR-10/100 binary tarballs, PNG/JPEG folders and archives, labelled
+ * by class subfolders or not, Tiny-ImageNet) to a dataset tensor stream
+ * (man ssl-prep(1)).
  *
  * The tool parses options and reports; run_prep (lib/run/prep.c) loads the
  * split, takes the optional per-class subset, measures the per-channel
@@ -20,23 +21,31 @@ static void usage(void) {
     printf("Usage: %s [options] INPUT... [-o OUT]\n"
            "Convert a dataset to a dataset tensor stream (stdout without -o).\n"
            "INPUT: a directory of IDX files, two IDX files (images and labels),\n"
-           "a CIFAR-10/100 binary tarball, or an image folder or archive (tar, zip)\n"
-           "with one subfolder per class (Tiny-ImageNet's layout too).\n"
+           "a CIFAR-10/100 binary tarball, or a folder or archive (tar, zip, ...) of\n"
+           "PNG/JPEG images in any tree: one subfolder per class gives labels\n"
+           "(Tiny-ImageNet's layout too), a flat or mixed tree an unlabelled stream.\n"
            "\n"
            "  -o, --output FILE     write here (atomically) instead of stdout\n"
            "      --split NAME      train (default), test (IDX, CIFAR), val (Tiny-ImageNet)\n"
-           "      --labels KIND     CIFAR-100 labels: fine (default) or coarse\n"
+           "      --labels KIND     none: no labels (any input); folders: class\n"
+           "                        subfolders, refusing an image outside one;\n"
+           "                        CIFAR-100: fine (default) or coarse. Image folders\n"
+           "                        default to folders when every image is in a\n"
+           "                        subfolder, else none (with a notice)\n"
            "      --channels N      1 or 3 (default: as stored; image folders: 3, or 1 if all grey)\n"
            "      --size N|HxW      resize every image (area averaging down, bilinear up)\n"
+           "      --on-error WHAT   an image file that cannot be decoded: stop (default) or\n"
+           "                        skip (warn, naming it, and leave it out)\n"
            "      --classes LIST    comma-separated class names, replacing the source's\n"
            "      --subset N|F      keep N images per class, or a fraction F (0.1) per class\n"
+           "                        (unlabelled: N images, or the fraction F, of all)\n"
            "      --seed S          seed of the subset choice (default 0)\n"
            "      --level N         zstd level, 1..19 (default %d)\n"
            "      --threads N       decoding threads (default: all cores)\n"
-           "  -q, --quiet           no progress\n"
+           "  -q, --quiet           no progress, no notices (warnings stay)\n"
            "  -v, --verbose         progress even when stderr is not a terminal; a summary\n"
-           "      --help            this help\n"
-           "      --version         print the version\n", prog, DEFAULT_LEVEL);
+           "  -h, --help            this help\n"
+           "  -V, --version         print the version\n", prog, DEFAULT_LEVEL);
     exit(0);
 }
 
@@ -51,6 +60,25 @@ typedef struct {
 
 /* ---- progress: one throttled line on stderr ---- */
 typedef struct { double start, last; int tty, shown; } progress;
+
+/* Notices (decisions, non-image files skipped) go with -q; warnings (an
+ * image left out by --on-error skip) never do. Either ends a progress
+ * line that a terminal shows. */
+static void end_progress_line(progress *p) {
+    if (p->shown && p->tty) fputc('\n', stderr);
+    p->shown = 0;
+}
+
+static void on_notice(void *ctx, const char *msg) {
+    if (verbosity < 1) return;
+    end_progress_line(ctx);
+    info(1, "%s", msg);
+}
+
+static void on_warning(void *ctx, const char *msg) {
+    end_progress_line(ctx);
+    warnx_("%s", msg);
+}
 
 static void on_progress(void *ctx, const char *what, int64_t done, int64_t total) {
     progress *p = ctx;
@@ -81,24 +109,26 @@ static void parse_size(const char *s, int *h, int *w) {
 }
 
 static void parse_options(int argc, char **argv, options *o) {
-    enum { O_SPLIT = 256, O_LABELS, O_CHANNELS, O_SIZE, O_CLASSES, O_SUBSET, O_SEED, O_LEVEL,
-           O_THREADS, O_HELP, O_VERSION };
+    enum { O_SPLIT = 256, O_LABELS, O_CHANNELS, O_SIZE, O_ON_ERROR, O_CLASSES, O_SUBSET, O_SEED,
+           O_LEVEL, O_THREADS };
     static const struct option lo[] = {
         {"output", required_argument, 0, 'o'}, {"split", required_argument, 0, O_SPLIT},
         {"labels", required_argument, 0, O_LABELS}, {"channels", required_argument, 0, O_CHANNELS},
-        {"size", required_argument, 0, O_SIZE}, {"classes", required_argument, 0, O_CLASSES},
+        {"size", required_argument, 0, O_SIZE}, {"on-error", required_argument, 0, O_ON_ERROR},
+        {"classes", required_argument, 0, O_CLASSES},
         {"subset", required_argument, 0, O_SUBSET}, {"seed", required_argument, 0, O_SEED},
         {"level", required_argument, 0, O_LEVEL}, {"threads", required_argument, 0, O_THREADS},
         {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},
-        {"help", no_argument, 0, O_HELP}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}
+        {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}
     };
     static const char *const splits[] = {"train", "test", "val", NULL};
-    static const char *const kinds[] = {"fine", "coarse", NULL};
+    static const char *const kinds[] = {"fine", "coarse", "folders", "none", NULL};
+    static const char *const on_error[] = {"stop", "skip", NULL};
     int c, verbose = 0, quiet = 0;
     memset(o, 0, sizeof *o);
     o->level = DEFAULT_LEVEL;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:qv", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:qvhV", lo, NULL)) != -1) {
         switch (c) {
         case 'o': o->output = optarg; break;
         case O_SPLIT: o->po.split = splits[parse_choice("--split", optarg, splits)]; break;
@@ -108,10 +138,14 @@ static void parse_options(int argc, char **argv, options *o) {
             if (o->po.channels == 2) usage_error("--channels: must be 1 or 3");
             break;
         case O_SIZE: parse_size(optarg, &o->po.height, &o->po.width); break;
+        case O_ON_ERROR:
+            o->po.on_error = parse_choice("--on-error", optarg, on_error) ? PREP_ON_ERROR_SKIP
+                                                                           : PREP_ON_ERROR_STOP;
+            break;
         case O_CLASSES: o->classes = optarg; break;
         case O_SUBSET: {
             int64_t n; double f;
-            if (prep_subset_parse(optarg, &n, &f))
+            if (!is_decimal_number(optarg) || prep_subset_parse(optarg, &n, &f))
                 usage_error("--subset: '%s' is not a count >= 1 or a fraction in (0, 1]", optarg);
             o->subset = optarg;
             break;
@@ -121,10 +155,9 @@ static void parse_options(int argc, char **argv, options *o) {
         case O_THREADS: o->threads = (int)parse_int("--threads", optarg, 0, 64); break;
         case 'q': quiet = 1; break;
         case 'v': verbose++; break;
-        case O_HELP: usage(); break;
-        case O_VERSION: print_version(); break;
-        case ':': usage_error("option '%s' needs a value", argv[optind - 1]);
-        default: usage_error("unknown option '%s'", argv[optind - 1]);
+        case 'h': usage(); break;
+        case 'V': print_version(); break;
+        default: bad_option(c, argv);
         }
     }
     verbosity = quiet ? 0 : 1 + verbose;
@@ -140,6 +173,9 @@ static int run(options *o) {
         o->po.progress = on_progress;
         o->po.progress_ctx = &pr;
     }
+    o->po.notice = on_notice;
+    o->po.warning = on_warning;
+    o->po.notice_ctx = &pr;
     run_prep_opts ro = {.paths = (const char *const *)o->paths, .npaths = o->npaths,
                         .po = o->po, .classes = o->classes, .subset = o->subset,
                         .seed = o->seed, .output = o->output, .level = o->level};
@@ -148,11 +184,14 @@ static int run(options *o) {
     int rc = run_prep(&ro, &r, &err);
     if (pr.shown && pr.tty) fputc('\n', stderr);
     if (rc) {
+        if (err.code == SSL_EARG) usage_error("%s", err.msg);   /* a flag that does not fit the input */
         warnx_("%s", err.msg);
         return -1;
     }
-    info(2, "%s: %lld images %dx%dx%d, %d classes, mean %.5f std %.5f (channel 0), peak RSS %.0f MiB",
-         o->output ? o->output : "<stdout>", (long long)r.n, r.c, r.h, r.w, r.nclasses, r.mean[0],
+    char classes[32] = "unlabelled";
+    if (r.nclasses) snprintf(classes, sizeof classes, "%d classes", r.nclasses);
+    info(2, "%s: %lld images %dx%dx%d, %s, mean %.5f std %.5f (channel 0), peak RSS %.0f MiB",
+         o->output ? o->output : "<stdout>", (long long)r.n, r.c, r.h, r.w, classes, r.mean[0],
          r.std[0], peak_rss_mib());
     return 0;
 }

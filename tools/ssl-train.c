@@ -19,10 +19,12 @@
 #include "run/run.h"
 
 static const char usage_text[] =
-    "usage: ssl-train [options] CKPT DATA [-o CKPT]\n"
+    "usage: ssl-train [options] CKPT DATA -o OUT\n"
+    "       ssl-train [options] --in-place CKPT DATA\n"
     "Train the checkpoint CKPT on the dataset stream DATA ('-': stdin) for --epochs\n"
-    "epochs in total; write a checkpoint every epoch (default: over CKPT, atomically).\n"
-    "Defaults: the checkpoint's own settings when it is continued, else --recipe's.\n"
+    "epochs in total; write the checkpoint to OUT every epoch (atomically), or over\n"
+    "CKPT with --in-place. Defaults: the checkpoint's own settings when it is\n"
+    "continued, else --recipe's.\n"
     "\n"
     "  --recipe paper|npid     ssl-method(7) recipe (default: the bank-init one)\n"
     "  --negatives all|k|0     negatives per step (paper: k, npid: all)\n"
@@ -38,10 +40,13 @@ static const char usage_text[] =
     "                          need --kl-keepgrad; default both)\n"
     "  --cutmix A, --no-cutmix CutMix Beta(A, A) (paper 0.5, npid off)\n"
     "  --batch B               batch (paper 512, npid 128; clipped to N)\n"
-    "  --lr LR, --wd WD, --momentum MU   SGD (paper 1.0 1e-4 0.9, npid 0.03 5e-4 0.9)\n"
+    "  --lr LR, --wd WD, --momentum MU   SGD (paper 1.0 1e-4 0.9, npid 0.03 5e-4 0.9;\n"
+    "                          the recipe's lr is for its batch, scaled linearly to\n"
+    "                          --batch: lr x batch / (512 or 128); an explicit --lr\n"
+    "                          is taken as given)\n"
     "  --schedule cosine|step|constant, --milestones E1,E2, --gamma G, --warmup E\n"
     "  --flip P, --jitter P, --gray P, --crop-scale MIN, --blur P   augmentation\n"
-    "  --epochs E              total epochs (200)\n"
+    "  --epochs E              total epochs, at least 1 (200)\n"
     "  --ckpt-every-steps N    also write the checkpoint every N steps\n"
     "  --max-steps N           stop after N steps in this run (checkpoint written)\n"
     "  --deterministic         keep the thread count of the run (bit-exact resume)\n"
@@ -52,17 +57,20 @@ static const char usage_text[] =
     "  --monitor-k K, --monitor-sigma S   (200, 0.1)\n"
     "  --monitor-backbone      the monitor also runs the backbone's kNN (the test\n"
     "                          images against the training images, as ssl-knn)\n"
-    "  -o, --output FILE       checkpoint path (default: CKPT)\n"
+    "  -o, --output FILE       write the checkpoint to FILE\n"
+    "      --in-place          write the checkpoint over CKPT\n"
+    "      --keep-every N      also keep the checkpoint of every N-th epoch beside\n"
+    "                          OUT, named with the epoch: run.ckpt -> run.e0005.ckpt\n"
     "      --threads N         threads (0: all cores)\n"
     "  -q, --quiet / -v, --verbose   less / more on stderr\n"
-    "      --help, --version\n";
+    "  -h, --help, -V, --version\n";
 
 enum {
     O_RECIPE = 256, O_NEG, O_TAU, O_BANKM, O_BANKW, O_BANKLR, O_LAMBDA, O_ALPHA, O_CUTMIX,
     O_NOCUTMIX, O_BATCH, O_LR, O_WD, O_MOM, O_SCHED, O_MILES, O_GAMMA, O_WARMUP, O_FLIP,
     O_JITTER, O_GRAY, O_CROP, O_BLUR, O_EPOCHS, O_CKEVERY, O_MAXSTEPS, O_DET, O_SEED, O_LOG,
-    O_MON, O_MONK, O_MONS, O_THREADS, O_HELP, O_VERSION, O_KLKEEP, O_KLFWD, O_KLTERMS,
-    O_MONBB
+    O_MON, O_MONK, O_MONS, O_THREADS, O_KLKEEP, O_KLFWD, O_KLTERMS, O_MONBB, O_INPLACE,
+    O_KEEP
 };
 
 static const struct option long_opts[] = {
@@ -79,16 +87,17 @@ static const struct option long_opts[] = {
     {"max-steps", 1, 0, O_MAXSTEPS}, {"deterministic", 0, 0, O_DET}, {"seed", 1, 0, O_SEED},
     {"log", 1, 0, O_LOG}, {"monitor", 1, 0, O_MON}, {"monitor-k", 1, 0, O_MONK},
     {"monitor-sigma", 1, 0, O_MONS},
-    {"monitor-backbone", 0, 0, O_MONBB}, {"output", 1, 0, 'o'}, {"threads", 1, 0, O_THREADS},
-    {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, O_HELP},
-    {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+    {"monitor-backbone", 0, 0, O_MONBB}, {"output", 1, 0, 'o'}, {"in-place", 0, 0, O_INPLACE},
+    {"keep-every", 1, 0, O_KEEP}, {"threads", 1, 0, O_THREADS},
+    {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},
+    {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 
 typedef struct {
     sv *ov;                       /* flag overrides, train_config keys */
     const char *recipe, *ckpt, *data, *out, *log, *monitor;
-    int has_seed, threads, has_threads, monitor_backbone;
+    int has_seed, threads, has_threads, monitor_backbone, in_place;
     uint64_t seed;
-    long long max_steps;
+    long long max_steps, keep_every;
 } opts;
 
 typedef struct {
@@ -105,12 +114,6 @@ static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig) {
     stop_signal = sig;
     signal(sig, SIG_DFL);         /* a second signal ends the process at once */
-}
-
-static void fmt_eta(char *buf, size_t len, double s) {
-    if (!isfinite(s) || s < 0) snprintf(buf, len, "?");
-    else if (s >= 3600) snprintf(buf, len, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
-    else snprintf(buf, len, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
 }
 
 /* Images per second of training steps (augmentation, network, bank):
@@ -207,7 +210,8 @@ static void on_epoch(void *vctx, const train_status *st) {
 }
 
 static void on_notice(void *vctx, const char *msg) {
-    (void)vctx;
+    run_ctx *c = vctx;
+    if (c->bar && verbosity >= 1) fputc('\n', stderr), c->bar = 0;
     info(1, "%s", msg);
 }
 
@@ -242,7 +246,8 @@ static int run(opts *o) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     run_train_opts to = {
-        .ckpt = o->ckpt, .data = o->data, .out = o->out, .monitor = o->monitor,
+        .ckpt = o->ckpt, .data = o->data, .out = o->out, .keep_every = o->keep_every,
+        .monitor = o->monitor,
         .monitor_backbone = o->monitor_backbone, .recipe = o->recipe, .flags = o->ov, .has_seed = o->has_seed, .seed = o->seed,
         .threads = o->threads, .has_threads = o->has_threads, .max_steps = o->max_steps,
         .winograd = conv_mode_from_env(), .created_by = by, .stop = &stop_signal,
@@ -286,7 +291,7 @@ int main(int argc, char **argv) {
     tool_init(argc, argv);
     if (!(o.ov = sv_map())) die("out of memory");
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "k:o:qv", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":k:o:qvhV", long_opts, NULL)) != -1) {
         switch (c) {
         case O_RECIPE:
             o.recipe = recipes[parse_choice("--recipe", optarg, recipes)];
@@ -324,7 +329,7 @@ int main(int argc, char **argv) {
         case O_GRAY: set_ov(&o, "gray", sv_float(parse_double("--gray", optarg, 0, 1))); break;
         case O_CROP: set_ov(&o, "crop_scale", sv_float(parse_double("--crop-scale", optarg, 0.01, 1))); break;
         case O_BLUR: set_ov(&o, "blur", sv_float(parse_double("--blur", optarg, 0, 1))); break;
-        case O_EPOCHS: set_ov(&o, "epochs", sv_int(parse_int("--epochs", optarg, 0, 1 << 20))); break;
+        case O_EPOCHS: set_ov(&o, "epochs", sv_int(parse_int("--epochs", optarg, 1, 1 << 20))); break;
         case O_CKEVERY: set_ov(&o, "ckpt_every_steps", sv_int(parse_int("--ckpt-every-steps", optarg, 0, 1LL << 40))); break;
         case O_DET: set_ov(&o, "deterministic", sv_int(1)); break;
         case O_MONK: set_ov(&o, "monitor_k", sv_int(parse_int("--monitor-k", optarg, 1, 1 << 20))); break;
@@ -336,11 +341,13 @@ int main(int argc, char **argv) {
         case O_MONBB: o.monitor_backbone = 1; break;
         case O_THREADS: o.threads = (int)parse_int("--threads", optarg, 0, 1024), o.has_threads = 1; break;
         case 'o': o.out = optarg; break;
+        case O_INPLACE: o.in_place = 1; break;
+        case O_KEEP: o.keep_every = parse_int("--keep-every", optarg, 1, 1 << 20); break;
         case 'q': verbosity = 0; break;
         case 'v': verbosity++; break;
-        case O_HELP: fputs(usage_text, stdout); sv_free(o.ov); return 0;
-        case O_VERSION: print_version();
-        default: usage_error("unknown option or missing argument: '%s'", argv[optind - 1]);
+        case 'h': fputs(usage_text, stdout); sv_free(o.ov); return 0;
+        case 'V': print_version();
+        default: bad_option(c, argv);
         }
     }
     if (argc - optind != 2) usage_error("expected CKPT and DATA operands");
@@ -349,10 +356,13 @@ int main(int argc, char **argv) {
     o.data = argv[optind + 1];
     if (!strcmp(o.ckpt, "-") && !strcmp(o.data, "-"))
         usage_error("CKPT and DATA cannot both be stdin");
-    if (!o.out) {
-        if (!strcmp(o.ckpt, "-")) usage_error("CKPT is stdin: give -o FILE");
-        o.out = o.ckpt;
-    }
+    if (o.in_place && o.out) usage_error("-o and --in-place exclude each other");
+    if (o.in_place && !strcmp(o.ckpt, "-")) usage_error("--in-place: CKPT is stdin: give -o FILE");
+    if (!o.out && !o.in_place)
+        usage_error("give -o FILE for the trained checkpoint, or --in-place to write over CKPT");
+    if (o.in_place) o.out = o.ckpt;
     if (!strcmp(o.out, "-")) usage_error("-o: checkpoints are written to a file, not stdout");
+    refuse_tty_input(o.ckpt);
+    refuse_tty_input(o.data);
     return run(&o);
 }

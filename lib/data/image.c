@@ -112,8 +112,12 @@ static int decode_png(image *im, const uint8_t *buf, size_t n, int want_c, int m
     png_set_read_fn(png, &s, png_read_mem);
     png_read_info(png, info);
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
-    if (w < 1 || h < 1 || w > (png_uint_32)max_side || h > (png_uint_32)max_side)
-        png_error(png, "image size out of range");
+    if (w < 1 || h < 1) png_error(png, "empty image");
+    if (w > (png_uint_32)max_side || h > (png_uint_32)max_side) {
+        ssl_fail(err, SSL_EDATA, "PNG header claims %lux%lu pixels, more than the %d per side "
+                 "allowed", (unsigned long)w, (unsigned long)h, max_side);
+        longjmp(s.jb, 1);
+    }
     if (implausible(n, (uint64_t)h * (png_get_rowbytes(png, info) + 1), 1032))
         png_error(png, "image size implausible for the data (decompression bomb?)");
     int ct = png_get_color_type(png, info);
@@ -179,10 +183,14 @@ static int decode_jpeg(image *im, const uint8_t *buf, size_t n, int want_c, int 
     cinfo.mem->max_memory_to_use = JPEG_MAX_MEMORY;
     jpeg_mem_src(&cinfo, buf, (unsigned long)n);
     jpeg_read_header(&cinfo, TRUE);
-    if (cinfo.image_width < 1 || cinfo.image_height < 1 ||
-        cinfo.image_width > (unsigned)max_side || cinfo.image_height > (unsigned)max_side) {
-        ssl_fail(err, SSL_EDATA, "corrupt JPEG: image size %ux%u out of range",
-                 cinfo.image_width, cinfo.image_height);
+    if (cinfo.image_width < 1 || cinfo.image_height < 1) {
+        ssl_fail(err, SSL_EDATA, "corrupt JPEG: empty image");
+        jpeg_destroy_decompress(&cinfo);
+        return -1;
+    }
+    if (cinfo.image_width > (unsigned)max_side || cinfo.image_height > (unsigned)max_side) {
+        ssl_fail(err, SSL_EDATA, "JPEG header claims %ux%u pixels, more than the %d per side "
+                 "allowed", cinfo.image_width, cinfo.image_height, max_side);
         jpeg_destroy_decompress(&cinfo);
         return -1;
     }
@@ -232,6 +240,10 @@ int image_decode(image *im, const void *buf, size_t n, int want_c, int max_side,
     memset(im, 0, sizeof *im);
     if (want_c != 0 && want_c != 1 && want_c != 3) {
         ssl_fail(err, SSL_EDATA, "bad channel count %d", want_c);
+        return -1;
+    }
+    if (n == 0) {
+        ssl_fail(err, SSL_EDATA, "empty file");
         return -1;
     }
     switch (image_sniff(buf, n)) {

@@ -15,6 +15,27 @@
 #include "util/rng.h"
 #include "util/threads.h"
 
+int prep_labels_none(const prep_opts *o) {
+    return o && o->labels && !strcmp(o->labels, "none");
+}
+
+/* --labels folders names a layout only image folders have. */
+static int folders_refused(const prep_opts *o, const char *path, const char *kind, ssl_err *err) {
+    if (!o->labels || strcmp(o->labels, "folders")) return 0;
+    return ssl_fail(err, SSL_EARG, "--labels folders: %s is %s, not an image folder or archive",
+                    path, kind);
+}
+
+/* Forget the labels and class names (--labels none). */
+static void drop_labels(prep_data *d) {
+    free(d->labels);
+    d->labels = NULL;
+    for (int i = 0; d->classes && i < d->nclasses; i++) free(d->classes[i]);
+    free(d->classes);
+    d->classes = NULL;
+    d->nclasses = 0;
+}
+
 int prep_load(prep_data *d, const char *const *paths, int npaths, const prep_opts *o,
               ssl_err *err) {
     prep_opts dflt = {0};
@@ -22,6 +43,7 @@ int prep_load(prep_data *d, const char *const *paths, int npaths, const prep_opt
     memset(d, 0, sizeof *d);
     int rc;
     if (npaths == 2) {
+        if (folders_refused(o, paths[0], "a pair of IDX files", err)) return -1;
         int k0 = prep_idx_kind(paths[0], err), k1;
         if (k0 < 0) return -1;
         if (k0 == 0) { ssl_fail(err, SSL_EDATA, "%s: not an IDX file (bad magic)", paths[0]); return -1; }
@@ -41,6 +63,7 @@ int prep_load(prep_data *d, const char *const *paths, int npaths, const prep_opt
             char ipath[4096], lpath[4096];
             int f = prep_idx_find(p, o->split, ipath, lpath, sizeof ipath, err);
             if (f < 0) return -1;
+            if (f && folders_refused(o, p, "a directory of IDX files", err)) return -1;
             rc = f ? prep_idx_load(d, ipath, lpath, err) : prep_images_load(d, p, o, err);
         } else {
             int k = prep_idx_kind(p, err);
@@ -52,6 +75,7 @@ int prep_load(prep_data *d, const char *const *paths, int npaths, const prep_opt
             }
             int c = prep_cifar_detect(p, err);
             if (c < 0) return -1;
+            if (c && folders_refused(o, p, "a CIFAR tarball", err)) return -1;
             rc = c ? prep_cifar_load(d, p, o, err) : prep_images_load(d, p, o, err);
         }
     } else {
@@ -59,6 +83,7 @@ int prep_load(prep_data *d, const char *const *paths, int npaths, const prep_opt
         return -1;
     }
     if (rc) return -1;
+    if (prep_labels_none(o)) drop_labels(d);
     if (prep_convert(d, o->channels, o->height, o->width, err)) { prep_data_destroy(d); return -1; }
     return 0;
 }
@@ -110,7 +135,7 @@ int prep_convert(prep_data *d, int channels, int h, int w, ssl_err *err) {
 }
 
 int prep_check_labels(const prep_data *d, const char *name, ssl_err *err) {
-    for (int64_t i = 0; i < d->n; i++)
+    for (int64_t i = 0; d->labels && i < d->n; i++)
         if (d->labels[i] < 0 || d->labels[i] >= d->nclasses) {
             ssl_fail(err, SSL_EDATA, "%s: image %lld has label %d, outside the %d classes",
                      name, (long long)i, d->labels[i], d->nclasses);
@@ -120,6 +145,7 @@ int prep_check_labels(const prep_data *d, const char *name, ssl_err *err) {
 }
 
 int prep_set_classes(prep_data *d, const char *list, ssl_err *err) {
+    if (!d->labels) return ssl_fail(err, SSL_EDATA, "--classes: the data has no labels");
     int n = 1;
     for (const char *p = list; *p; p++) n += *p == ',';
     char **v = calloc((size_t)n, sizeof(char *));
@@ -170,7 +196,7 @@ int prep_subset_parse(const char *s, int64_t *per_class, double *fraction) {
 
 void prep_class_counts(const prep_data *d, int64_t *counts) {
     memset(counts, 0, sizeof(int64_t) * (size_t)d->nclasses);
-    for (int64_t i = 0; i < d->n; i++)
+    for (int64_t i = 0; d->labels && i < d->n; i++)
         if (d->labels[i] >= 0 && d->labels[i] < d->nclasses) counts[d->labels[i]]++;
 }
 
@@ -181,23 +207,26 @@ static int cmp_i64(const void *a, const void *b) {
 
 int prep_subset(prep_data *d, int64_t per_class, double fraction, uint64_t seed,
                 int64_t **indices, int64_t *n_out, ssl_err *err) {
-    int64_t *counts = calloc((size_t)d->nclasses + 1, sizeof(int64_t));
     int64_t *pool = malloc(sizeof(int64_t) * (size_t)(d->n ? d->n : 1));
     int64_t *keep = malloc(sizeof(int64_t) * (size_t)(d->n ? d->n : 1));
     uint8_t *img = NULL;
     int32_t *lab = NULL;
     int64_t nk = 0;
+    int nc = d->labels ? d->nclasses : 1;     /* unlabelled: one class of every image */
     *indices = NULL; *n_out = 0;
-    if (!counts || !pool || !keep) goto oom;
+    if (!pool || !keep) goto oom;
     if (prep_check_labels(d, "subset", err)) goto fail;
-    prep_class_counts(d, counts);
-    for (int c = 0; c < d->nclasses; c++) {
+    for (int c = 0; c < nc; c++) {
         int64_t m = 0;
-        for (int64_t i = 0; i < d->n; i++) if (d->labels[i] == c) pool[m++] = i;
+        for (int64_t i = 0; i < d->n; i++) if (!d->labels || d->labels[i] == c) pool[m++] = i;
         int64_t want = per_class ? per_class : (int64_t)floor(fraction * (double)m + 0.5);
         if (want > m) {
-            ssl_fail(err, SSL_EDATA, "--subset %lld: class '%s' has only %lld images",
-                     (long long)per_class, d->classes[c], (long long)m);
+            if (d->labels)
+                ssl_fail(err, SSL_EDATA, "--subset %lld: class '%s' has only %lld images",
+                         (long long)per_class, d->classes[c], (long long)m);
+            else
+                ssl_fail(err, SSL_EDATA, "--subset %lld: the unlabelled data has only %lld images",
+                         (long long)per_class, (long long)m);
             goto fail;
         }
         rng r;
@@ -210,21 +239,21 @@ int prep_subset(prep_data *d, int64_t per_class, double fraction, uint64_t seed,
     if (nk == 0) { ssl_fail(err, SSL_EDATA, "--subset: the subset is empty"); goto fail; }
     size_t row = (size_t)d->c * d->h * d->w;
     img = malloc(row * (size_t)nk);
-    lab = malloc(sizeof(int32_t) * (size_t)nk);
-    if (!img || !lab) goto oom;
+    lab = d->labels ? malloc(sizeof(int32_t) * (size_t)nk) : NULL;
+    if (!img || (d->labels && !lab)) goto oom;
     for (int64_t i = 0; i < nk; i++) {
         memcpy(img + row * i, d->images + row * keep[i], row);
-        lab[i] = d->labels[keep[i]];
+        if (lab) lab[i] = d->labels[keep[i]];
     }
     free(d->images); free(d->labels);
     d->images = img; d->labels = lab; d->n = nk;
-    free(counts); free(pool);
+    free(pool);
     *indices = keep; *n_out = nk;
     return 0;
 oom:
     ssl_fail(err, SSL_ENOMEM, "out of memory choosing a subset");
 fail:
-    free(counts); free(pool); free(keep); free(img); free(lab);
+    free(pool); free(keep); free(img); free(lab);
     return -1;
 }
 

@@ -3,10 +3,11 @@
  * Sources: MNIST / Fashion-MNIST IDX files (plain or compressed, read through
  * libarchive), CIFAR-10 / CIFAR-100 binary tarballs (read from the archive,
  * never extracted), and PNG/JPEG image folders or archives (tar, tar.gz,
- * zip) in class-per-subfolder layout, including Tiny-ImageNet's layout.
- * Every loader fills a prep_data: images u8 [n, c, h, w] (planar channels),
- * labels i32 [n], class names. The generic steps (channel conversion and
- * resizing, subsets, pixel statistics) work on a prep_data and are
+ * zip) in any layout: class-per-subfolder (labelled), Tiny-ImageNet's, or
+ * flat and mixed trees (unlabelled). Every loader fills a prep_data: images
+ * u8 [n, c, h, w] (planar channels), labels i32 [n] and class names, or no
+ * labels (labels NULL, nclasses 0). The generic steps (channel conversion
+ * and resizing, subsets, pixel statistics) work on a prep_data and are
  * independent of the stream writer, which the tool calls afterwards.
  *
  * Errors: functions return 0, or -1 with err filled as "FILE: what is
@@ -29,9 +30,9 @@ typedef struct {
     int64_t n;
     int c, h, w;
     uint8_t *images;              /* [n, c, h, w], owned */
-    int32_t *labels;              /* [n], owned */
-    int nclasses;
-    char **classes;               /* nclasses names, owned */
+    int32_t *labels;              /* [n], owned; NULL: unlabelled */
+    int nclasses;                 /* 0 when unlabelled */
+    char **classes;               /* nclasses names, owned (NULL when unlabelled) */
     char format[32];              /* "mnist", "fashion-mnist", "cifar-10", "cifar-100",
                                      "image-folder", "tiny-imagenet" */
 } prep_data;
@@ -39,15 +40,31 @@ typedef struct {
 /* Progress: what (a short word), done so far, total (-1 when unknown).
  * Called from the loading thread only, at most every few thousand items. */
 typedef void (*prep_progress_fn)(void *ctx, const char *what, int64_t done, int64_t total);
+/* One line about a decision or a skipped file ("FILE: ..."), no newline. */
+typedef void (*prep_notice_fn)(void *ctx, const char *msg);
+
+enum { PREP_ON_ERROR_STOP = 0, PREP_ON_ERROR_SKIP = 1 };
 
 typedef struct {
     const char *split;            /* NULL: "train"; IDX/CIFAR: train|test; Tiny-ImageNet: train|val */
-    const char *labels;           /* CIFAR-100: "fine" (NULL) or "coarse" */
+    const char *labels;           /* NULL: automatic (image folders: "folders" when every image
+                                     is in a class subfolder, else "none", with a notice; CIFAR-100:
+                                     "fine"); "none": no labels, any input; "folders": image
+                                     folders only; CIFAR-100: "fine" or "coarse" */
     int channels;                 /* 0: automatic (3, or 1 if every image is grey), else 1 or 3 */
     int height, width;            /* image folders: resize every image to this (0: keep) */
+    int on_error;                 /* image folders, an image that cannot be read or decoded:
+                                     PREP_ON_ERROR_STOP fails, PREP_ON_ERROR_SKIP warns and
+                                     leaves it out */
     prep_progress_fn progress;    /* may be NULL */
     void *progress_ctx;
+    prep_notice_fn notice;        /* decisions and skipped non-image files; may be NULL */
+    prep_notice_fn warning;       /* each image left out by PREP_ON_ERROR_SKIP; may be NULL */
+    void *notice_ctx;             /* for notice and warning */
 } prep_opts;
+
+/* True when opts->labels asks for no labels. */
+int prep_labels_none(const prep_opts *o);
 
 void prep_data_destroy(prep_data *d);   /* frees the buffers, zeroes d; NULL is a no-op */
 
@@ -55,9 +72,11 @@ void prep_data_destroy(prep_data *d);   /* frees the buffers, zeroes d; NULL is 
  *   two paths          IDX images + labels, in either order (by IDX magic)
  *   a directory        holding *-images-idx3-ubyte[.gz] files: IDX (split
  *                      train -> "train-*", test -> "t10k-*"); otherwise an
- *                      image folder (root/CLASS/file.png)
+ *                      image folder (any tree of PNG/JPEG files)
  *   a file             a CIFAR tarball, or an archive of images
- * Then applies opts->channels and opts->height/width (prep_convert). */
+ * Then applies opts->channels and opts->height/width (prep_convert), and
+ * drops the labels with opts->labels "none". "folders" on an IDX or CIFAR
+ * input is an SSL_EARG error. */
 int prep_load(prep_data *d, const char *const *paths, int npaths, const prep_opts *o,
               ssl_err *err);
 
@@ -101,14 +120,25 @@ int prep_archive_read(struct archive *a, struct archive_entry *e, uint8_t **data
                       int64_t limit, const char *path, ssl_err *err);
 
 /* ---- image folders (prep_images.c) ---- */
-/* Load PNG/JPEG images from a directory or an archive (tar, tar.gz, zip)
- * in class-per-subfolder layout: the class of an image is the first path
- * component below the longest common directory of all images (sorted
- * names = labels 0..). Files whose names do not end in .png/.jpg/.jpeg
- * (any case), and hidden files, are ignored. Tiny-ImageNet's layout
- * (BASE/wnids.txt, BASE/train/WNID/images/, BASE/val/images/ with
- * BASE/val/val_annotations.txt) is recognised: classes are the sorted
- * wnids, split train or val. Images are sorted by path. Without
+/* Load PNG/JPEG images from a directory or an archive (tar, tar.gz, zip),
+ * every folder depth. The root is the directory, or in an archive the
+ * longest directory common to all images. Labels (o->labels):
+ *   automatic  "folders" when every image lies in a subfolder of the root,
+ *              else "none" with a notice naming an image outside one;
+ *   "folders"  the class of an image is the first path component below the
+ *              root (sorted names = labels 0..); an image directly in the
+ *              root is an error naming it, except that an archive whose
+ *              images all lie in one folder is that one class;
+ *   "none"     no labels.
+ * Tiny-ImageNet's layout (BASE/wnids.txt, BASE/train/WNID/images/,
+ * BASE/val/images/ with BASE/val/val_annotations.txt) is recognised unless
+ * o->labels is "none": classes are the sorted wnids, split train or val.
+ * Files whose names do not end in .png/.jpg/.jpeg (any case) are skipped
+ * and counted (one notice: the count and one name); hidden files and
+ * __MACOSX/ are skipped silently. An image file that cannot be read or
+ * decoded (empty, truncated, corrupt, not PNG/JPEG inside, sides over
+ * PREP_MAX_SIDE) fails the load, or with o->on_error PREP_ON_ERROR_SKIP
+ * is left out with a warning naming it. Images are sorted by path. Without
  * o->height/width every image must have the same size. Decoding runs on
  * the library's thread pool. */
 int prep_images_load(prep_data *d, const char *path, const prep_opts *o, ssl_err *err);
@@ -121,7 +151,7 @@ int prep_convert(prep_data *d, int channels, int h, int w, ssl_err *err);
 /* Replace the class names by a comma-separated list; it must name at least
  * 1 + the largest label. */
 int prep_set_classes(prep_data *d, const char *list, ssl_err *err);
-/* Check every label is in [0, nclasses). */
+/* Check every label is in [0, nclasses) (nothing to check without labels). */
 int prep_check_labels(const prep_data *d, const char *name, ssl_err *err);
 
 /* Parse a --subset value: an integer >= 1 (images per class) or a fraction
@@ -132,7 +162,8 @@ int prep_subset_parse(const char *s, int64_t *per_class, double *fraction);
  * when per_class is 0. The kept rows are ordered by class, then by source
  * index; d is compacted in place. *indices (malloc'ed, caller frees) gets
  * the source index of each kept row, *n_out their count. A class with
- * fewer than per_class images is an error. */
+ * fewer than per_class images is an error. Unlabelled data is one class:
+ * n images (or the fraction) of all, in source order. */
 int prep_subset(prep_data *d, int64_t per_class, double fraction, uint64_t seed,
                 int64_t **indices, int64_t *n_out, ssl_err *err);
 

@@ -1,28 +1,32 @@
 /* prep_images.c: PNG/JPEG image folders and archives (tar, tar.gz, zip, any
- * format libarchive reads) in class-per-subfolder layout, and Tiny-ImageNet,
- * into a prep_data.
+ * format libarchive reads) in any layout: class-per-subfolder (labelled),
+ * Tiny-ImageNet, flat or mixed trees (unlabelled), into a prep_data.
  *
  * Two passes. The first lists the image names (and reads the few small text
- * files Tiny-ImageNet needs) and decides the label of every image; names
- * are sorted, so the output order does not depend on the archive order or
- * on readdir. The second reads the chosen images in batches (about 256
- * images or 64 MiB of encoded data) and decodes each batch on the
- * library's thread pool, resizing as it goes so that only the final pixels
- * stay in memory. Class of an image: in a directory, the first path
- * component below the directory; in an archive, the first component below
- * the longest directory common to all images (so "root/CLASS/x.png"
- * archives work with or without the top directory). */
+ * files Tiny-ImageNet needs), counts the other files, and decides the label
+ * of every image; names are sorted, so the output order does not depend on
+ * the archive order or on readdir. The second reads the chosen images in
+ * batches (about 256 images or 64 MiB of encoded data) and decodes each
+ * batch on the library's thread pool, resizing as it goes so that only the
+ * final pixels stay in memory; in a directory each thread reads its own
+ * files, so reading is spread over the threads too. The root of the tree: the directory, or in
+ * an archive the longest directory common to all images (so
+ * "root/CLASS/x.png" archives work with or without the top directory); the
+ * class of an image is the first path component below the root. */
 #include "data/prep.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "data/image.h"
 #include "util/threads.h"
@@ -36,7 +40,8 @@
 
 typedef struct {
     char *name;                   /* relative to the directory, or the member name */
-    int label;
+    int label;                    /* -1: unlabelled */
+    int bad;                      /* could not be read or decoded (on_error skip) */
     image im;
 } item;
 
@@ -49,14 +54,40 @@ typedef struct {
     uint8_t *wnids, *annot;
     int64_t wnids_n, annot_n;
     char *annot_name;
+    int64_t others;               /* files skipped: not named as PNG or JPEG */
+    char *other_name;             /* the first of them by name */
+    int64_t nbad;                 /* images left out (on_error skip) */
 } listing;
+
+/* Hidden files and folders (a component starting with '.', other than "."
+ * and ".."), and macOS's __MACOSX/ folders: skipped without a word. */
+static int is_hidden(const char *name) {
+    for (const char *c = name; *c; ) {
+        const char *e = strchr(c, '/');
+        size_t len = e ? (size_t)(e - c) : strlen(c);
+        if (c[0] == '.' && !(len == 1 || (len == 2 && c[1] == '.'))) return 1;
+        if (len == 8 && !strncmp(c, "__MACOSX", 8)) return 1;
+        if (!e) break;
+        c = e + 1;
+    }
+    return 0;
+}
 
 static int has_image_ext(const char *name) {
     const char *base = strrchr(name, '/');
     base = base ? base + 1 : name;
-    if (base[0] == '.' || strstr(name, "__MACOSX/")) return 0;
     const char *dot = strrchr(base, '.');
     return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
+}
+
+/* A file that is not an image: counted, and the first name kept. */
+static int note_other(listing *l, const char *name, ssl_err *err) {
+    l->others++;
+    if (l->other_name && strcmp(name, l->other_name) >= 0) return 0;
+    free(l->other_name);
+    if (!(l->other_name = strdup(name)))
+        return ssl_fail(err, SSL_ENOMEM, "%s: out of memory", l->path);
+    return 0;
 }
 
 static const char *base_name(const char *name) {
@@ -78,34 +109,47 @@ static int add_item(listing *l, const char *name) {
     return 0;
 }
 
-static int read_whole_file(const char *path, uint8_t **data, int64_t *n, int64_t limit, ssl_err *err) {
-    FILE *f = fopen(path, "rb");
+/* Read a whole file (at most limit bytes) into *data (malloc'ed), *n
+ * bytes; errors without the file's name ("file too large"). */
+static int slurp(const char *path, uint8_t **data, int64_t *n, int64_t limit, ssl_err *err) {
     *data = NULL; *n = 0;
-    if (!f) { ssl_fail(err, SSL_EIO, "%s: %s", path, strerror(errno)); return -1; }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ssl_fail(err, SSL_EIO, "%s", strerror(errno));
     struct stat st;
-    if (fstat(fileno(f), &st) || st.st_size > limit) {
-        fclose(f);
-        ssl_fail(err, SSL_EDATA, "%s: file too large", path);
-        return -1;
+    if (fstat(fd, &st) || st.st_size > limit) {
+        close(fd);
+        return ssl_fail(err, SSL_EDATA, "file too large");
     }
     uint8_t *buf = malloc((size_t)st.st_size + 1);
-    if (!buf) { fclose(f); ssl_fail(err, SSL_ENOMEM, "%s: out of memory", path); return -1; }
-    size_t got = fread(buf, 1, (size_t)st.st_size, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad || got != (size_t)st.st_size) {
-        free(buf);
-        ssl_fail(err, SSL_EDATA, "%s: read error", path);
-        return -1;
+    if (!buf) { close(fd); return ssl_fail(err, SSL_ENOMEM, "out of memory"); }
+    int64_t got = 0;
+    while (got < st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)(st.st_size - got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += r;
     }
-    *data = buf; *n = (int64_t)got;
+    close(fd);
+    if (got != st.st_size) {
+        free(buf);
+        return ssl_fail(err, SSL_EDATA, "read error");
+    }
+    *data = buf; *n = got;
     return 0;
 }
 
-/* Text files Tiny-ImageNet needs: remember them (directory) or read them now (archive). */
+static int read_whole_file(const char *path, uint8_t **data, int64_t *n, int64_t limit, ssl_err *err) {
+    if (!slurp(path, data, n, limit, err)) return 0;
+    ssl_prefix(err, "%s: ", path);
+    return -1;
+}
+
+/* A file that is not named as an image: counted; the text files
+ * Tiny-ImageNet needs are remembered (directory) or read now (archive). */
 static int note_text(listing *l, const char *name, struct archive *a, struct archive_entry *e, ssl_err *err) {
     const char *b = base_name(name);
     int is_w = !strcmp(b, "wnids.txt"), is_a = !strcmp(b, "val_annotations.txt");
+    if (note_other(l, name, err)) return -1;
     if (!is_w && !is_a) return 0;
     char **nm = is_w ? &l->wnids_name : &l->annot_name;
     if (*nm && strlen(*nm) <= strlen(name)) return 0;   /* keep the shallowest */
@@ -127,14 +171,18 @@ static int list_dir(listing *l, const char *rel, int depth, ssl_err *err) {
     struct dirent *de;
     int rc = 0;
     while (!rc && (de = readdir(dp))) {
-        if (de->d_name[0] == '.') continue;
+        if (de->d_name[0] == '.' || is_hidden(de->d_name)) continue;
         char sub[4096], subfull[8192];
         if ((size_t)snprintf(sub, sizeof sub, "%s%s%s", rel, *rel ? "/" : "", de->d_name) >= sizeof sub) continue;
         if ((size_t)snprintf(subfull, sizeof subfull, "%s/%s", l->path, sub) >= sizeof subfull) continue;
-        struct stat st;
-        if (stat(subfull, &st)) continue;             /* dangling link */
-        if (S_ISDIR(st.st_mode)) rc = list_dir(l, sub, depth + 1, err);
-        else if (S_ISREG(st.st_mode)) {
+        int is_dir = de->d_type == DT_DIR, is_reg = de->d_type == DT_REG;
+        if (!is_dir && !is_reg) {                     /* a link, or a file system without d_type */
+            struct stat st;
+            if (stat(subfull, &st)) continue;         /* dangling link */
+            is_dir = S_ISDIR(st.st_mode), is_reg = S_ISREG(st.st_mode);
+        }
+        if (is_dir) rc = list_dir(l, sub, depth + 1, err);
+        else if (is_reg) {
             if (has_image_ext(sub)) {
                 if (add_item(l, sub)) { ssl_fail(err, SSL_ENOMEM, "%s: out of memory", l->path); rc = -1; }
             } else rc = note_text(l, sub, NULL, NULL, err);
@@ -151,7 +199,7 @@ static int list_archive(listing *l, ssl_err *err) {
     int r, rc = 0;
     while (!rc && ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN)) {
         const char *name = archive_entry_pathname(e);
-        if (!name || archive_entry_filetype(e) != AE_IFREG) continue;
+        if (!name || archive_entry_filetype(e) != AE_IFREG || is_hidden(name)) continue;
         if (has_image_ext(name)) {
             if (add_item(l, name)) { ssl_fail(err, SSL_ENOMEM, "%s: out of memory", l->path); rc = -1; }
         } else rc = note_text(l, name, a, e, err);
@@ -283,54 +331,81 @@ out:
     return rc;
 }
 
-/* Labels for class-per-subfolder layout. */
-static int label_folders(listing *l, prep_data *d, ssl_err *err) {
-    size_t pl = 0;                    /* common directory prefix length (archives) */
-    if (!l->is_dir) {
-        const char *first = l->items[0].name;
-        const char *s = strrchr(first, '/');
-        pl = s ? (size_t)(s - first) + 1 : 0;
-        size_t first_dl = pl;
-        int same_dir = 1;
-        for (int64_t i = 1; i < l->n; i++) {
-            const char *nm = l->items[i].name, *t = strrchr(nm, '/');
-            size_t dl = t ? (size_t)(t - nm) + 1 : 0;
-            if (dl != first_dl || strncmp(nm, first, first_dl)) same_dir = 0;
-            size_t k = 0;
-            while (k < pl && nm[k] == first[k]) k++;
-            while (k > 0 && first[k - 1] != '/') k--;
-            pl = k;
-        }
-        if (same_dir && pl > 0) {         /* one folder: it is the one class */
+/* The root's length in item names: 0 in a directory; in an archive, the
+ * longest directory (up to and with its '/') common to all images. */
+static size_t root_len(const listing *l) {
+    if (l->is_dir) return 0;
+    const char *first = l->items[0].name, *s = strrchr(first, '/');
+    size_t pl = s ? (size_t)(s - first) + 1 : 0;
+    for (int64_t i = 1; i < l->n && pl > 0; i++) {
+        const char *nm = l->items[i].name;
+        size_t k = 0;
+        while (k < pl && nm[k] == first[k]) k++;
+        while (k > 0 && first[k - 1] != '/') k--;
+        pl = k;
+    }
+    return pl;
+}
+
+static void notice(const prep_opts *o, prep_notice_fn fn, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void notice(const prep_opts *o, prep_notice_fn fn, const char *fmt, ...) {
+    if (!fn) return;
+    char msg[SSL_ERRLEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fn(o->notice_ctx, msg);
+}
+
+/* Labels from the layout (data/prep.h: prep_images_load): every image in
+ * a subfolder of the root gives classes, else no labels. */
+static int label_layout(listing *l, prep_data *d, const prep_opts *o, ssl_err *err) {
+    size_t pl = root_len(l);
+    int64_t flat = 0, first_flat = -1;
+    for (int64_t i = 0; i < l->n; i++)
+        if (!strchr(l->items[i].name + pl, '/') && flat++ == 0) first_flat = i;
+    int folders = o->labels && !strcmp(o->labels, "folders");
+    snprintf(d->format, sizeof d->format, "image-folder");
+    if (prep_labels_none(o)) return 0;
+    if (flat && folders) {
+        if (!l->is_dir && flat == l->n && pl > 0) {   /* one folder: it is the one class */
+            const char *first = l->items[0].name;
             pl--;
             while (pl > 0 && first[pl - 1] != '/') pl--;
-        }
+        } else
+            return ssl_fail(err, SSL_EDATA, "%s: %s: image is not in a class subfolder", l->path,
+                            l->items[first_flat].name);
+    } else if (flat) {
+        if (flat == l->n)
+            notice(o, o->notice, "notice: %s: no class subfolders: the stream will have no labels",
+                   l->path);
+        else
+            notice(o, o->notice, "notice: %s: %s is not in a class subfolder (%lld of %lld images "
+                   "are not): the stream will have no labels", l->path, l->items[first_flat].name,
+                   (long long)flat, (long long)l->n);
+        return 0;
     }
     char **names = malloc(sizeof(char *) * (size_t)l->n);
-    if (!names) { ssl_fail(err, SSL_ENOMEM, "%s: out of memory", l->path); return -1; }
+    if (!names) return ssl_fail(err, SSL_ENOMEM, "%s: out of memory", l->path);
     int nc = 0;
     for (int64_t i = 0; i < l->n; i++) {    /* items are sorted: classes come in order */
         const char *rest = l->items[i].name + pl, *slash = strchr(rest, '/');
-        if (!slash) {
-            ssl_fail(err, SSL_EDATA, "%s: %s: image is not in a class subfolder", l->path, l->items[i].name);
-            goto fail;
-        }
         size_t len = (size_t)(slash - rest);
         if (!nc || strlen(names[nc - 1]) != len || strncmp(names[nc - 1], rest, len)) {
-            if (!(names[nc] = strndup(rest, len))) goto fail;
+            if (!(names[nc] = strndup(rest, len))) {
+                for (int k = 0; k < nc; k++) free(names[k]);
+                free(names);
+                return ssl_fail(err, SSL_ENOMEM, "%s: out of memory", l->path);
+            }
             nc++;
         }
         l->items[i].label = nc - 1;
     }
     d->classes = names;
     d->nclasses = nc;
-    snprintf(d->format, sizeof d->format, "image-folder");
     return 0;
-fail:
-    for (int i = 0; i < nc; i++) free(names[i]);
-    free(names);
-    if (!err || err->code == SSL_OK) ssl_fail(err, SSL_ENOMEM, "%s: out of memory", l->path);
-    return -1;
 }
 
 /* ---- decoding ---- */
@@ -345,14 +420,25 @@ typedef struct {
     int64_t bytes;
 } batch;
 
+/* Decode (and resize) the batch's images; in a directory, each worker
+ * reads its own files first, so reading runs in parallel too. */
 static void decode_range(void *ctx, int64_t b, int64_t e, int tid) {
     batch *bt = ctx;
     for (int64_t k = b; k < e; k++) {
-        image *im = &bt->l->items[bt->idx[k]].im;
+        item *it = &bt->l->items[bt->idx[k]];
+        image *im = &it->im;
         ssl_err *er = &bt->err[k];
         ssl_err_clear(er);
-        if (image_decode(im, bt->buf[k], (size_t)bt->len[k], bt->o->channels, PREP_MAX_SIDE, er))
-            continue;
+        uint8_t *buf = bt->buf[k];
+        int64_t len = bt->len[k];
+        if (!buf && bt->l->is_dir) {
+            char full[8192];
+            snprintf(full, sizeof full, "%s/%s", bt->l->path, it->name);
+            if (slurp(full, &buf, &len, IMAGE_FILE_LIMIT, er)) continue;
+        }
+        int bad = image_decode(im, buf, (size_t)len, bt->o->channels, PREP_MAX_SIDE, er);
+        if (buf != bt->buf[k]) free(buf);
+        if (bad) continue;
         if (bt->o->height && (im->h != bt->o->height || im->w != bt->o->width)) {
             image r = { im->c, bt->o->height, bt->o->width, NULL };
             r.px = malloc((size_t)r.c * r.h * r.w);
@@ -368,15 +454,25 @@ static void decode_range(void *ctx, int64_t b, int64_t e, int tid) {
     }
 }
 
+/* An image that could not be read or decoded (e: its error, without the
+ * file's name): with on_error skip (and not out of memory), a warning and
+ * the item is left out; else the load fails. */
+static int image_failed(listing *l, const prep_opts *o, item *it, const ssl_err *e, ssl_err *err) {
+    const char *sep = l->is_dir ? "/" : ": ";
+    if (o->on_error != PREP_ON_ERROR_SKIP || e->code == SSL_ENOMEM)
+        return ssl_fail(err, e->code, "%s%s%s: %s", l->path, sep, it->name, e->msg);
+    it->bad = 1;
+    l->nbad++;
+    notice(o, o->warning, "warning: %s%s%s: %s (skipped)", l->path, sep, it->name, e->msg);
+    return 0;
+}
+
 static int flush_batch(batch *bt, int64_t *done, ssl_err *err) {
     ssl_parallel_for(bt->n, 1, decode_range, bt);
     int rc = 0;
     for (int k = 0; k < bt->n; k++) {
-        if (!rc && bt->err[k].code != SSL_OK) {
-            ssl_fail(err, bt->err[k].code, "%s%s%s: %s", bt->l->path, bt->l->is_dir ? "/" : ": ",
-                     bt->l->items[bt->idx[k]].name, bt->err[k].msg);
-            rc = -1;
-        }
+        if (!rc && bt->err[k].code != SSL_OK)
+            rc = image_failed(bt->l, bt->o, &bt->l->items[bt->idx[k]], &bt->err[k], err);
         free(bt->buf[k]);
     }
     *done += bt->n;
@@ -399,25 +495,18 @@ static int decode_all(listing *l, const prep_opts *o, ssl_err *err) {
     bt->l = l; bt->o = o;
     int64_t done = 0;
     int rc = 0;
-    if (l->is_dir) {
-        for (int64_t i = 0; !rc && i < l->n; i++) {
-            char full[8192];
-            uint8_t *buf;
-            int64_t len;
-            snprintf(full, sizeof full, "%s/%s", l->path, l->items[i].name);
-            rc = read_whole_file(full, &buf, &len, IMAGE_FILE_LIMIT, err);
-            if (!rc) rc = add_to_batch(bt, i, buf, len, &done, err);
-        }
+    if (l->is_dir) {                  /* the workers read the files (decode_range) */
+        for (int64_t i = 0; !rc && i < l->n; i++) rc = add_to_batch(bt, i, NULL, 0, &done, err);
     } else {
         struct archive *a = prep_archive_open(l->path, err);
         if (!a) { free(bt); return -1; }
         struct archive_entry *e;
         int r;
         while (!rc && ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN)) {
-            item key = { (char *)archive_entry_pathname(e), 0, {0, 0, 0, NULL} };
+            item key = {.name = (char *)archive_entry_pathname(e)};
             if (!key.name || archive_entry_filetype(e) != AE_IFREG) continue;
             item *it = bsearch(&key, l->items, (size_t)l->n, sizeof(item), cmp_item);
-            if (!it || it->im.px) continue;
+            if (!it || it->im.px || it->bad) continue;
             int64_t i = it - l->items;
             int dup = 0;                              /* a name twice in one batch */
             for (int k = 0; k < bt->n; k++) dup |= bt->idx[k] == i;
@@ -444,6 +533,7 @@ static void listing_free(listing *l) {
     for (int64_t i = 0; i < l->n; i++) { free(l->items[i].name); image_free(&l->items[i].im); }
     free(l->items);
     free(l->wnids_name); free(l->annot_name); free(l->wnids); free(l->annot);
+    free(l->other_name);
 }
 
 int prep_images_load(prep_data *d, const char *path, const prep_opts *o, ssl_err *err) {
@@ -460,12 +550,22 @@ int prep_images_load(prep_data *d, const char *path, const prep_opts *o, ssl_err
     if (stat(path, &st)) { ssl_fail(err, SSL_EIO, "%s: %s", path, strerror(errno)); return -1; }
     l.is_dir = S_ISDIR(st.st_mode);
     if (l.is_dir ? list_dir(&l, "", 0, err) : list_archive(&l, err)) goto out;
-    if (l.n == 0) { ssl_fail(err, SSL_EDATA, "%s: no PNG or JPEG images found", path); goto out; }
+    if (l.n == 0) {
+        if (l.others)
+            ssl_fail(err, SSL_EDATA, "%s: no PNG or JPEG images found (%lld other file%s, e.g. %s)",
+                     path, (long long)l.others, l.others == 1 ? "" : "s", l.other_name);
+        else
+            ssl_fail(err, SSL_EDATA, "%s: no PNG or JPEG images found", path);
+        goto out;
+    }
+    if (l.others)
+        notice(o, o->notice, "notice: %s: %lld file%s not named .png, .jpg or .jpeg skipped (e.g. %s)",
+               path, (long long)l.others, l.others == 1 ? "" : "s", l.other_name);
     qsort(l.items, (size_t)l.n, sizeof(item), cmp_item);
-    /* Tiny-ImageNet: wnids.txt next to train/ or val/. */
+    /* Tiny-ImageNet: wnids.txt next to train/ or val/ (unless --labels none). */
     int tiny = 0;
     char base[4096] = "";
-    if (l.wnids_name) {
+    if (l.wnids_name && !prep_labels_none(o)) {
         const char *s = strrchr(l.wnids_name, '/');
         snprintf(base, sizeof base, "%.*s", s ? (int)(s - l.wnids_name) + 1 : 0, l.wnids_name);
         for (int64_t i = 0; i < l.n && !tiny; i++)
@@ -489,8 +589,22 @@ int prep_images_load(prep_data *d, const char *path, const prep_opts *o, ssl_err
         }
         if (label_tiny(&l, d, base, split, err)) goto out;
         if (l.n == 0) { ssl_fail(err, SSL_EDATA, "%s: no images in the %s split", path, split); goto out; }
-    } else if (label_folders(&l, d, err)) goto out;
+    } else if (label_layout(&l, d, o, err)) goto out;
     if (decode_all(&l, o, err)) goto out;
+    if (l.nbad) {                     /* leave out what could not be read */
+        char *keep = malloc((size_t)l.n);
+        if (!keep) { ssl_fail(err, SSL_ENOMEM, "%s: out of memory", path); goto out; }
+        for (int64_t i = 0; i < l.n; i++) keep[i] = !l.items[i].bad;
+        int64_t all = l.n;
+        compact(&l, keep);
+        free(keep);
+        if (l.n == 0) {
+            ssl_fail(err, SSL_EDATA, "%s: none of the %lld images could be read", path, (long long)all);
+            goto out;
+        }
+        notice(o, o->warning, "warning: %s: %lld of %lld images skipped (could not be read)", path,
+               (long long)l.nbad, (long long)all);
+    }
     /* Assemble: channels and a common size. */
     int c = o->channels, h = l.items[0].im.h, w = l.items[0].im.w;
     if (!c) {
@@ -506,13 +620,16 @@ int prep_images_load(prep_data *d, const char *path, const prep_opts *o, ssl_err
     size_t np = (size_t)h * w, row = (size_t)c * np;
     d->n = l.n; d->c = c; d->h = h; d->w = w;
     d->images = malloc(row * (size_t)l.n);
-    d->labels = malloc(sizeof(int32_t) * (size_t)l.n);
-    if (!d->images || !d->labels) { ssl_fail(err, SSL_ENOMEM, "%s: out of memory", path); goto out; }
+    d->labels = d->classes ? malloc(sizeof(int32_t) * (size_t)l.n) : NULL;
+    if (!d->images || (d->classes && !d->labels)) {
+        ssl_fail(err, SSL_ENOMEM, "%s: out of memory", path);
+        goto out;
+    }
     for (int64_t i = 0; i < l.n; i++) {
         image *im = &l.items[i].im;
         if (im->c == c) memcpy(d->images + row * i, im->px, row);
         else image_grey_to_rgb(im->px, d->images + row * i, np);
-        d->labels[i] = l.items[i].label;
+        if (d->labels) d->labels[i] = l.items[i].label;
         image_free(im);
     }
     rc = 0;

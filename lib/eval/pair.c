@@ -21,6 +21,11 @@ static int load_one(ssl_features *f, const char *path, ssl_err *err) {
         features_destroy(f);
         return ssl_fail(err, SSL_EDATA, "%s: no rows (empty set)", name_of(path));
     }
+    if (!f->labelled) {
+        features_destroy(f);
+        return ssl_fail(err, SSL_EDATA, "%s: no labels (an unlabelled stream); evaluation needs "
+                        "labelled training and test sets", name_of(path));
+    }
     return 0;
 }
 

@@ -9,7 +9,7 @@
 #include "util/err.h"
 
 /* Load the training and test sets (features or dataset streams; "-" is
- * stdin) and check that they agree: both non-empty, the same feature
+ * stdin) and check that they agree: both non-empty and labelled, the same feature
  * width, the same class list where both have one, every label within the
  * classes and, with check_finite, every value finite. *nclasses gets the
  * class count. 0, or -1 with err naming the file (both sets are then

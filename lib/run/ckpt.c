@@ -68,11 +68,13 @@ int ckpt_save(const ssl_ckpt *c, const char *path, const char *created_by,
     ts[k].shape[0] = c->n;
     ts[k].shape[1] = c->d;
     data[k++] = c->bank;
-    ts[k].name = "bank_labels";
-    ts[k].dtype = SSLT_I32;
-    ts[k].ndim = 1;
-    ts[k].shape[0] = c->n;
-    data[k++] = c->bank_labels;
+    if (!c->unlabelled) {
+        ts[k].name = "bank_labels";
+        ts[k].dtype = SSLT_I32;
+        ts[k].ndim = 1;
+        ts[k].shape[0] = c->n;
+        data[k++] = c->bank_labels;
+    }
 
     if (sv_set(meta, "format", sv_int(CKPT_FORMAT)) ||
         sv_set(meta, "config", c->config ? sv_copy(c->config) : sv_map()) ||
@@ -242,12 +244,13 @@ int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, ssl_err *e
     c->n = h->tensors[bi].ndim == 2 ? h->tensors[bi].shape[0] : 0;
     int64_t bshape[2] = {c->n, c->d};
     if (expect(cr, "bank", SSLT_F32, 2, bshape, &bi, err)) goto fail;
-    if (expect(cr, "bank_labels", SSLT_I32, 1, bshape, &ti, err)) goto fail;
+    c->unlabelled = li < 0;           /* trained on an unlabelled dataset */
+    if (!c->unlabelled && expect(cr, "bank_labels", SSLT_I32, 1, bshape, &li, err)) goto fail;
     if (flags & CKPT_LOAD_BANK) {
         /* Grown as rows arrive (doubling, up to the declared size), so a
          * header declaring a huge bank costs only what the stream holds. */
         slots[bi].grow = (void **)&c->bank;
-        slots[ti].grow = (void **)&c->bank_labels;
+        if (!c->unlabelled) slots[li].grow = (void **)&c->bank_labels;
     }
     int cti;
     int64_t row, nrows;
@@ -273,13 +276,14 @@ int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, ssl_err *e
         void *dst = s->grow ? *s->grow : s->dst;
         if (dst) memcpy((char *)dst + (size_t)row * rb, data, (size_t)nrows * rb);
     }
-    if (rc < 0) {
+    if (rc < 0 || sslt_reader_expect_end(cr->r, CKPT_KIND)) {
         ssl_forward(err, sslt_reader_error(cr->r));
         goto fail;
     }
     /* Complete and verified; an empty bank still gets its (1-byte) buffers. */
     if ((flags & CKPT_LOAD_BANK) &&
-        ((!c->bank && !(c->bank = malloc(1))) || (!c->bank_labels && !(c->bank_labels = malloc(1))))) {
+        ((!c->bank && !(c->bank = malloc(1))) ||
+         (!c->unlabelled && !c->bank_labels && !(c->bank_labels = malloc(1))))) {
         ssl_fail(err, SSL_ENOMEM, "%s: out of memory", cr->name);
         goto fail;
     }

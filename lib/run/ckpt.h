@@ -1,10 +1,11 @@
 /* ckpt.h: training checkpoints as tensor streams (one section of kind
- * "checkpoint").
+ * "checkpoint"; a second section is an error).
  *
  * Tensors: every net tensor under its own name in PyTorch layout (weights,
  * biases, BN running statistics), f32; the SGD momentum of every parameter
  * as "opt.momentum.<name>"; the memory bank "bank" f32 [N, d] and the
- * training labels of its rows "bank_labels" i32 [N] (for the kNN monitor).
+ * training labels of its rows "bank_labels" i32 [N] (for the kNN monitor),
+ * absent when the training set has no labels.
  * Metadata: format (1), config (the resolved configuration: net, data,
  * init, train, critical), epoch (completed epochs), step (global steps
  * completed; the position in the data order is step mod steps-per-epoch),
@@ -32,7 +33,8 @@ typedef struct {
     int64_t n;                    /* bank rows N */
     int d;                        /* bank width = net_out_dim */
     float *bank;                  /* [n, d], owned (NULL if not loaded) */
-    int32_t *bank_labels;         /* [n], owned (NULL if not loaded) */
+    int32_t *bank_labels;         /* [n], owned (NULL if not loaded or unlabelled) */
+    int unlabelled;               /* the bank's dataset has no labels: no bank_labels */
     sv *config;                   /* owned map: net, data, init, [train], [critical] */
     int64_t epoch;                /* completed epochs */
     int64_t step;                 /* global steps completed */

@@ -1,7 +1,8 @@
 /* prep.c: ssl-prep as a library call (run.h): load a split (data/prep),
  * apply the class names, take the per-class subset, compute the
  * per-channel mean and std over what will be written, record all of it in
- * the stream's metadata and write the dataset stream (stream/dataset). */
+ * the stream's metadata and write the dataset stream (stream/dataset):
+ * without a labels tensor and without classes when the data has no labels. */
 #include "run/run.h"
 
 #include <stdio.h>
@@ -16,13 +17,15 @@ static sv *make_meta(const run_prep_opts *o, const prep_data *d, const double *m
     char src[4096];
     snprintf(src, sizeof src, "%s%s%s", o->paths[0], o->npaths > 1 ? " " : "",
              o->npaths > 1 ? o->paths[1] : "");
-    int bad = sv_set(m, "classes", sv_str_array((const char *const *)d->classes, (size_t)d->nclasses));
+    int bad = 0;
+    if (d->labels)
+        bad |= sv_set(m, "classes", sv_str_array((const char *const *)d->classes, (size_t)d->nclasses));
     bad |= sv_set(m, "mean", sv_float_array(mean, (size_t)d->c));
     bad |= sv_set(m, "std", sv_float_array(std, (size_t)d->c));
     bad |= sv_set(m, "source", sv_str(src));
     bad |= sv_set(m, "format", sv_str(d->format));
     bad |= sv_set(m, "split", sv_str(o->po.split ? o->po.split : "train"));
-    if (!strcmp(d->format, "cifar-100"))
+    if (!strcmp(d->format, "cifar-100") && d->labels)
         bad |= sv_set(m, "labels", sv_str(o->po.labels ? o->po.labels : "fine"));
     if (o->subset) {
         sv *s = sv_map();

@@ -96,16 +96,17 @@ int run_init_bank(const run_init_opts *o, const ssl_dataset *d, const char *dnam
     ck->d = net_out_dim(ck->net);
     ck->seed = o->seed;
     ck->bank = malloc((size_t)d->n * ck->d * sizeof(float));
-    ck->bank_labels = malloc((size_t)d->n * sizeof(int32_t));
+    ck->unlabelled = !d->labelled;
+    ck->bank_labels = d->labelled ? malloc((size_t)d->n * sizeof(int32_t)) : NULL;
     sv *init = sv_map(), *augm = sv_map();
     ck->config = sv_map();
-    if (!ck->bank || !ck->bank_labels || !init || !augm || !ck->config) {
+    if (!ck->bank || (d->labelled && !ck->bank_labels) || !init || !augm || !ck->config) {
         sv_free(init), sv_free(augm);
         ckpt_destroy(ck);
         return ssl_fail(err, SSL_ENOMEM, "out of memory for a bank of %lld x %d floats",
                         (long long)d->n, nc.dim);
     }
-    memcpy(ck->bank_labels, d->labels, (size_t)d->n * sizeof(int32_t));
+    if (d->labelled) memcpy(ck->bank_labels, d->labels, (size_t)d->n * sizeof(int32_t));
     sv_set(augm, "flip", sv_float(tc.flip));
     sv_set(augm, "jitter", sv_float(tc.jitter));
     sv_set(augm, "gray", sv_float(tc.gray));
@@ -130,7 +131,8 @@ int run_init_bank(const run_init_opts *o, const ssl_dataset *d, const char *dnam
     if (!strcmp(bank, "forward")) {
         double mean[SSL_MAX_CHANNELS], std[SSL_MAX_CHANNELS];
         train_data_norm(sv_get(ck->config, "data"), d, mean, std);
-        if (train_bank_forward(ck->net, d, &aug, mean, std, (int)B, o->seed, ck->bank, err)) {
+        if (train_bank_forward(ck->net, d, &aug, mean, std, (int)B, o->seed, ck->bank,
+                               rep ? rep->progress : NULL, rep ? rep->ctx : NULL, err)) {
             ssl_prefix(err, "%s: ", dname);
             ckpt_destroy(ck);
             return not_usage(err);
@@ -144,9 +146,19 @@ int run_init_bank(const run_init_opts *o, const ssl_dataset *d, const char *dnam
 
 /* ---- training ---- */
 
+int run_keep_path(char *buf, size_t len, const char *out, int64_t epoch) {
+    const char *base = strrchr(out, '/');
+    base = base ? base + 1 : out;
+    const char *dot = strrchr(base, '.');
+    size_t stem = dot && dot > base ? (size_t)(dot - out) : strlen(out);
+    int n = snprintf(buf, len, "%.*s.e%04lld%s", (int)stem, out, (long long)epoch, out + stem);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
 typedef struct {
     const run_train_opts *o;
     ssl_ckpt *ck;
+    int64_t spe;                  /* steps per epoch */
 } save_ctx;
 
 static int save(void *vctx, const train_status *st, ssl_err *err) {
@@ -154,12 +166,25 @@ static int save(void *vctx, const train_status *st, ssl_err *err) {
     (void)st;
     if (ckpt_save(c->ck, c->o->out, c->o->created_by, err)) return -1;
     if (c->o->on_save) c->o->on_save(c->o->report.ctx, c->o->out, c->ck->step);
+    /* --keep-every: a copy of every N-th epoch's checkpoint as well. */
+    int64_t step = c->ck->step, epoch = c->spe > 0 ? step / c->spe : 0;
+    if (c->o->keep_every > 0 && step > 0 && step % c->spe == 0 && epoch % c->o->keep_every == 0) {
+        char kept[4096];
+        if (run_keep_path(kept, sizeof kept, c->o->out, epoch))
+            return ssl_fail(err, SSL_EARG, "%s: name too long for --keep-every", c->o->out);
+        if (ckpt_save(c->ck, kept, c->o->created_by, err)) return -1;
+        if (c->o->on_save) c->o->on_save(c->o->report.ctx, kept, step);
+    }
     return 0;
 }
 
 /* The configuration of a run on dataset d from checkpoint metadata meta:
  * recipe defaults < the stored settings < the flags; the clips; the
- * resume checks; the thread count a deterministic resume must keep. */
+ * recipe's learning rate scaled to the batch when neither the checkpoint
+ * nor the flags set one; the resume checks; the thread count a
+ * deterministic resume must keep. Returns 0, 1 when the checkpoint has
+ * already done the configured epochs (nothing to train; a notice says
+ * so), or -1 with err. */
 static int resolve(const run_train_opts *o, const sv *meta, const ssl_dataset *d,
                    const char *dname, train_config *tc, uint64_t *seed, int *threads,
                    ssl_err *err) {
@@ -205,6 +230,23 @@ static int resolve(const run_train_opts *o, const sv *meta, const ssl_dataset *d
             tc->k_negatives = d->n - tc->batch;
         }
     }
+    /* The recipe's lr belongs to its batch: scaled to the batch used. */
+    if (!sv_get(stored, "lr") && !sv_get(o->flags, "lr")) {
+        double base;
+        int64_t ref;
+        if (!train_config_scale_lr(tc, &base, &ref)) {
+            if (ref == tc->batch)
+                notice(&o->report, "notice: --lr %g: the %s recipe's, at its batch %lld", tc->lr,
+                       tc->recipe, (long long)ref);
+            else
+                notice(&o->report, "notice: --lr %g: the %s recipe's %g at batch %lld, scaled "
+                       "linearly to batch %lld (give --lr to set it)", tc->lr, tc->recipe, base,
+                       (long long)ref, (long long)tc->batch);
+        }
+    }
+    if (o->monitor && tc->monitor_k > d->n)
+        notice(&o->report, "notice: --monitor-k %lld clipped to the %lld images of %s",
+               (long long)tc->monitor_k, (long long)d->n, dname);
     if (train_config_check(tc, err)) return -1;
     if (resuming) {
         sv *now = train_config_to_sv(tc);
@@ -227,6 +269,24 @@ static int resolve(const run_train_opts *o, const sv *meta, const ssl_dataset *d
             *threads = (int)st_thr;
         }
     }
+    /* Where the checkpoint stands against --epochs. */
+    int64_t spe = d->n / tc->batch, done = spe > 0 ? step / spe : 0;
+    if (step >= tc->epochs * spe) {
+        notice(&o->report, "notice: nothing to do: %s is at epoch %lld (step %lld) and --epochs "
+               "is %lld; nothing written", stdin_name(o->ckpt), (long long)done, (long long)step,
+               (long long)tc->epochs);
+        return 1;
+    }
+    int64_t planned = sv_get_int(stored, "epochs", tc->epochs);
+    if (resuming && planned != tc->epochs && !strcmp(tc->schedule, "cosine")) {
+        lr_sched s;
+        train_sched(tc, &s);
+        notice(&o->report, "notice: --epochs %lld on a run planned for %lld (now at epoch %lld): "
+               "the cosine schedule is recomputed for %lld epochs, so epoch %lld runs at lr %g "
+               "and the run differs from one planned for %lld epochs from the start",
+               (long long)tc->epochs, (long long)planned, (long long)done, (long long)tc->epochs,
+               (long long)done + 1, lr_sched_rate(&s, (int)done, step, spe), (long long)tc->epochs);
+    }
     return 0;
 }
 
@@ -246,7 +306,28 @@ int run_train(const run_train_opts *o, train_status *st, ssl_err *err) {
     uint64_t seed;
     int threads = 0;
     if (dataset_load(&d, o->data, err)) { not_usage(err); goto out; }
-    if (resolve(o, ckpt_meta(cr), &d, dname, &tc, &seed, &threads, err)) goto out;
+    /* The monitor is a kNN on labels: both sets checked before any work. */
+    if (o->monitor && !d.labelled) {
+        ssl_fail(err, SSL_EDATA, "--monitor: %s has no labels; the kNN monitor needs a labelled "
+                 "training set", dname);
+        goto out;
+    }
+    if (o->monitor) {
+        if (dataset_load(&mon, o->monitor, err)) { not_usage(err); goto out; }
+        has_mon = 1;
+        if (!mon.labelled) {
+            ssl_fail(err, SSL_EDATA, "--monitor: %s has no labels; the kNN monitor needs a "
+                     "labelled test set", stdin_name(o->monitor));
+            goto out;
+        }
+    }
+    int r = resolve(o, ckpt_meta(cr), &d, dname, &tc, &seed, &threads, err);
+    if (r < 0) goto out;
+    if (r > 0) {                  /* nothing to train */
+        st->step = sv_get_int(ckpt_meta(cr), "step", 0);
+        rc = 0;
+        goto out;
+    }
     ssl_set_threads(threads);
     if (ckpt_read(cr, &ck, (int)tc.batch, CKPT_LOAD_ALL, err)) { not_usage(err); goto out; }
     ckpt_close(cr);
@@ -261,17 +342,13 @@ int run_train(const run_train_opts *o, train_status *st, ssl_err *err) {
         ssl_fail(err, SSL_ENOMEM, "out of memory");
         goto out;
     }
-    if (o->monitor) {
-        if (dataset_load(&mon, o->monitor, err)) { not_usage(err); goto out; }
-        has_mon = 1;
-    }
     if (!(t = trainer_new(&ck, &d, &tc, seed, err))) {
         ssl_prefix(err, "%s: ", dname);
         not_usage(err);
         goto out;
     }
     if (o->on_start) o->on_start(o->report.ctx, ck.config, seed, ck.step, &tc);
-    save_ctx sc = {o, &ck};
+    save_ctx sc = {o, &ck, d.n / tc.batch};
     train_hooks h = {.max_steps = o->max_steps, .stop = o->stop,
                      .monitor = has_mon ? &mon : NULL,
                      .monitor_backbone = has_mon && o->monitor_backbone, .ctx = o->report.ctx,
@@ -336,7 +413,7 @@ int run_extract(const run_extract_opts *o, run_extract_result *res, ssl_err *err
         ssl_fail(err, SSL_ENOMEM, "out of memory");
         goto out;
     }
-    if (!(fw = features_writer_open(o->out, meta, in->n, F, err))) goto out;
+    if (!(fw = features_writer_open(o->out, meta, in->n, F, in->labelled, err))) goto out;
     double t0 = ssl_clock();
     int64_t cnt;
     while ((cnt = dstream_next(s, images, labels, o->batch)) > 0) {
@@ -348,6 +425,7 @@ int run_extract(const run_extract_opts *o, run_extract_result *res, ssl_err *err
             goto out;
         }
         res->n += cnt;
+        if (o->report.progress) o->report.progress(o->report.ctx, "images", res->n, in->n);
     }
     if (cnt < 0) {
         ssl_forward(err, dstream_error(s));
@@ -362,6 +440,121 @@ out:
     dstream_close(s);
     sv_free(meta);
     free(images), free(labels), free(x);
+    ckpt_destroy(&ck);
+    return rc < 0 ? not_usage(err) : 0;
+}
+
+/* ---- safetensors ---- */
+
+/* v as compact JSON text in a new string value (NULL on out of memory). */
+static sv *json_string(const sv *v) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
+    sv_write_json(v, f, -1);
+    if (fclose(f)) return NULL;
+    sv *s = sv_strn(buf, len);
+    free(buf);
+    return s;
+}
+
+static sv *int_string(int64_t x) {
+    char b[32];
+    snprintf(b, sizeof b, "%lld", (long long)x);
+    return sv_str(b);
+}
+
+/* __metadata__ of run_export (run.h). */
+static sv *export_meta(const run_export_opts *o, const ssl_ckpt *ck) {
+    const net_config *nc = net_get_config(ck->net);
+    const char *head = o->head ? nc->head : "none";
+    ssl_dataset d;
+    double mean[SSL_MAX_CHANNELS], std[SSL_MAX_CHANNELS];
+    memset(&d, 0, sizeof d);
+    d.c = nc->in_ch < SSL_MAX_CHANNELS ? nc->in_ch : SSL_MAX_CHANNELS;
+    for (int c = 0; c < d.c; c++) d.std[c] = 1;
+    train_data_norm(sv_get(ck->config, "data"), &d, mean, std);
+    sv *m = sv_map(), *mv = sv_float_array(mean, (size_t)d.c), *sdv = sv_float_array(std, (size_t)d.c);
+    char w[32];
+    snprintf(w, sizeof w, "%.9g", nc->width);
+    int bad = !m || !mv || !sdv || sv_set(m, "format", sv_str("pt")) ||
+              sv_set(m, "created_by", sv_str(o->created_by ? o->created_by : "ssl-tools")) ||
+              sv_set(m, "arch", sv_str(nc->arch)) || sv_set(m, "stem", sv_str(nc->stem)) ||
+              sv_set(m, "width", sv_str(w)) || sv_set(m, "in_channels", int_string(nc->in_ch)) ||
+              sv_set(m, "in_height", int_string(nc->in_h)) ||
+              sv_set(m, "in_width", int_string(nc->in_w)) ||
+              sv_set(m, "features", int_string(net_feature_dim(ck->net))) ||
+              sv_set(m, "head", sv_str(head));
+    if (!bad && strcmp(head, "none")) bad = sv_set(m, "dim", int_string(nc->dim));
+    if (!bad && !strcmp(head, "mlp3")) bad = sv_set(m, "hidden", int_string(nc->hidden));
+    bad = bad || sv_set(m, "mean", json_string(mv)) || sv_set(m, "std", json_string(sdv)) ||
+          sv_set(m, "input", sv_str("float32 [N, C, H, W]: (pixel / 255 - mean[c]) / std[c]")) ||
+          sv_set(m, "epoch", int_string(ck->epoch)) || sv_set(m, "step", int_string(ck->step)) ||
+          sv_set(m, "seed", int_string((int64_t)ck->seed)) ||
+          sv_set(m, "config", json_string(ck->config));
+    sv_free(mv);
+    sv_free(sdv);
+    if (bad) {
+        sv_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+int run_export(const run_export_opts *o, run_export_result *res, ssl_err *err) {
+    memset(res, 0, sizeof *res);
+    ssl_ckpt ck;
+    if (ckpt_load(&ck, o->ckpt, 1, 0, err)) return not_usage(err);
+    int nt = net_ntensors(ck.net), k = 0, rc = -1;
+    /* At most one num_batches_tracked per BN, i.e. per two net tensors. */
+    st_tensor *ts = calloc((size_t)nt * 3 / 2 + 1, sizeof *ts);
+    const void **data = calloc((size_t)nt * 3 / 2 + 1, sizeof *data);
+    char **names = calloc((size_t)nt + 1, sizeof *names);
+    int nnames = 0;
+    int64_t step = ck.step;
+    sv *meta = export_meta(o, &ck);
+    if (!ts || !data || !names || !meta) {
+        ssl_fail(err, SSL_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < nt; i++) {
+        net_tensor *t = net_tensor_at(ck.net, i);
+        if (strncmp(t->name, "backbone.", 9) && !(o->head && !strncmp(t->name, "head.", 5))) continue;
+        ts[k].name = (char *)t->name;
+        strcpy(ts[k].dtype, "F32");
+        ts[k].ndim = t->ndim;
+        memcpy(ts[k].shape, t->shape, sizeof t->shape);
+        data[k++] = t->data;
+        res->bytes += t->numel * 4;
+        /* PyTorch's BatchNorm also keeps a batch counter after its
+         * running_var; the checkpoint has none, so its step stands in. */
+        size_t len = strlen(t->name), suf = strlen(".running_var");
+        if (t->is_buffer && len > suf && !strcmp(t->name + len - suf, ".running_var")) {
+            char *nm = malloc(len + 16);
+            if (!nm) {
+                ssl_fail(err, SSL_ENOMEM, "out of memory");
+                goto out;
+            }
+            snprintf(nm, len + 16, "%.*s.num_batches_tracked", (int)(len - suf), t->name);
+            names[nnames++] = nm;
+            ts[k].name = nm;
+            strcpy(ts[k].dtype, "I64");
+            ts[k].ndim = 0;
+            data[k++] = &step;
+            res->bytes += 8;
+        }
+    }
+    if (st_write(o->out, meta, k, ts, data, err)) goto out;
+    res->ntensors = k;
+    res->features = net_feature_dim(ck.net);
+    rc = 0;
+out:
+    for (int i = 0; i < nnames; i++) free(names[i]);
+    free(names);
+    free(ts);
+    free(data);
+    sv_free(meta);
     ckpt_destroy(&ck);
     return rc < 0 ? not_usage(err) : 0;
 }

@@ -1,6 +1,6 @@
-/* run.h: the top floor of the library: what ssl-init-bank, ssl-train and
- * ssl-extract do, with every decision they share made here and only here:
- * the recipes' defaults (recipe < checkpoint < flags), the checks of a
+/* run.h: the top floor of the library: what ssl-init-bank, ssl-train,
+ * ssl-extract and ssl-export do, with every decision they share made here
+ * and only here: the recipes' defaults (recipe < checkpoint < flags), the checks of a
  * resumed run (seed, critical settings, dataset, thread count of a
  * deterministic run), the clips (batch to N, k to N - batch) and the
  * thread rule. A tool parses its flags into one of the option structs
@@ -20,6 +20,7 @@
 #include "data/prep.h"
 #include "run/ckpt.h"
 #include "run/train.h"
+#include "stream/safetensors.h"
 #include "stream/dataset.h"
 #include "util/err.h"
 #include "util/value.h"
@@ -29,13 +30,16 @@ typedef struct {
     void *ctx;
     /* One line about a decision the user should hear of (a clip). */
     void (*notice)(void *ctx, const char *msg);
+    /* Progress of a long pass (train.h: train_progress_fn); called often,
+     * the tool throttles what it draws. */
+    train_progress_fn progress;
 } run_report;
 
 /* ---- datasets (ssl-prep) ---- */
 typedef struct {
     const char *const *paths;     /* the inputs (data/prep.h: prep_load) */
     int npaths;                   /* 1 or 2 */
-    prep_opts po;                 /* split, labels, channels, size, progress */
+    prep_opts po;                 /* split, labels, channels, size, on_error, progress, notices */
     const char *classes;          /* comma-separated class names replacing the source's, or NULL */
     const char *subset;           /* "N" per class or a fraction "F" per class, or NULL */
     uint64_t seed;                /* of the subset choice */
@@ -45,14 +49,15 @@ typedef struct {
 
 typedef struct {
     int64_t n;
-    int c, h, w, nclasses;
+    int c, h, w, nclasses;        /* nclasses 0: unlabelled */
     double mean[SSL_MAX_CHANNELS], std[SSL_MAX_CHANNELS];   /* of the [0,1] pixels written */
 } run_prep_result;
 
 /* Load, relabel, subset, measure and write one split as a dataset stream
  * whose metadata records the class names, mean/std, source, format, split
- * and the subset's spec, seed and indices. 0, or -1 with err (no output
- * file is left under the name). */
+ * and the subset's spec, seed and indices; data without labels gives a
+ * stream without labels and classes (stream/dataset.h). 0, or -1 with err
+ * (no output file is left under the name). */
 int run_prep(const run_prep_opts *o, run_prep_result *res, ssl_err *err);
 
 /* ---- the starting checkpoint (ssl-init-bank) ---- */
@@ -88,6 +93,8 @@ typedef struct {
     const char *ckpt;             /* the checkpoint to train ("-": stdin) */
     const char *data;             /* the dataset stream ("-": stdin) */
     const char *out;              /* the checkpoint written after every epoch (a file) */
+    int64_t keep_every;           /* > 0: also keep every N-th epoch's checkpoint
+                                   * (run_keep_path); 0: none */
     const char *monitor;          /* test set for the kNN monitor, or NULL */
     int monitor_backbone;         /* the monitor also runs the backbone's kNN */
     const char *recipe;           /* --recipe, or NULL: the checkpoint's */
@@ -111,13 +118,25 @@ typedef struct {
     void (*on_save)(void *ctx, const char *path, int64_t step);
 } run_train_opts;
 
-/* Resolve the configuration (recipe < stored < flags), check a resume,
- * clip, set the threads, and train until the configured epochs are done,
- * max_steps are done or *stop is set; the checkpoint is written to out
- * (atomically) after every epoch, every ckpt_every_steps and when
- * stopping. Returns 0 when finished, 1 when stopped early (checkpoint
- * written), -1 with err. *st holds the last status. */
+/* Resolve the configuration (recipe < stored < flags; the recipe's lr
+ * scaled linearly to the batch when neither the checkpoint nor the flags
+ * give one, with a notice), check a resume, clip, set the threads, and
+ * train until the configured epochs are done, max_steps are done or *stop
+ * is set; the checkpoint is written to out (atomically) after every epoch,
+ * every ckpt_every_steps and when stopping, and with keep_every N also to
+ * run_keep_path(out, epoch) after every N-th epoch. A checkpoint that has
+ * already done the configured epochs trains nothing and writes nothing (a
+ * notice says so). Returns 0 when finished (or nothing to do), 1 when
+ * stopped early (checkpoint written), -1 with err. *st holds the last
+ * status. */
 int run_train(const run_train_opts *o, train_status *st, ssl_err *err);
+
+/* The name of the copy --keep-every keeps of epoch `epoch` beside out:
+ * ".eNNNN" (4 digits at least) inserted before the extension of out's
+ * last path component, or appended when it has none: run.ckpt ->
+ * run.e0005.ckpt, runs/a -> runs/a.e0005. 0, or -1 if it does not fit
+ * len. */
+int run_keep_path(char *buf, size_t len, const char *out, int64_t epoch);
 
 /* ---- features (ssl-extract) ---- */
 typedef struct {
@@ -127,6 +146,7 @@ typedef struct {
     int head;                     /* 1: the head's output; 0: the pooled backbone */
     int batch;                    /* images per forward pass */
     int winograd;                 /* CONV_WINOGRAD_* */
+    run_report report;            /* progress: "images", done of the stream's N */
 } run_extract_opts;
 
 typedef struct {
@@ -140,4 +160,30 @@ typedef struct {
  * write a features stream, in memory independent of the dataset size.
  * 0, or -1 with err (out is then not created). */
 int run_extract(const run_extract_opts *o, run_extract_result *res, ssl_err *err);
+
+/* ---- safetensors (ssl-export) ---- */
+typedef struct {
+    const char *ckpt;             /* checkpoint ("-": stdin) */
+    const char *out;              /* the safetensors file ("-" or NULL: stdout) */
+    int head;                     /* also the head's tensors (the backbone's always) */
+    const char *created_by;       /* recorded in __metadata__ ("ssl-export 0.1.0") */
+} run_export_opts;
+
+typedef struct {
+    int ntensors;                 /* tensors written */
+    int64_t bytes;                /* bytes of tensor data */
+    int features;                 /* F, the pooled backbone's width */
+} run_export_result;
+
+/* Write the checkpoint's backbone (and with o->head its head) as a
+ * safetensors file (stream/safetensors.h) that loads into the PyTorch
+ * module of examples/ssl_resnet.py with load_state_dict(strict=True): the
+ * checkpoint's tensor names and shapes (f32), each BatchNorm's
+ * num_batches_tracked (i64 scalar: the checkpoint's step), and in
+ * __metadata__ what builds the module and prepares its input: arch, stem,
+ * width, in_channels, in_height, in_width, features, head (and dim,
+ * hidden), mean and std (JSON lists), the checkpoint's epoch, step, seed
+ * and config (JSON). ssl-export(1) lists them. 0, or -1 with err (out is
+ * then not created). */
+int run_export(const run_export_opts *o, run_export_result *res, ssl_err *err);
 #endif

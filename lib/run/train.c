@@ -32,7 +32,7 @@ void train_order(int64_t *order, int64_t n, uint64_t seed, uint64_t epoch) {
 
 int train_bank_forward(net *n, const ssl_dataset *d, const aug_config *a,
                        const double *mean, const double *std, int B, uint64_t seed,
-                       float *bank, ssl_err *err) {
+                       float *bank, train_progress_fn progress, void *pctx, ssl_err *err) {
     int64_t N = d->n;
     int dim = net_out_dim(n);
     if (N < 1) {
@@ -67,6 +67,7 @@ int train_bank_forward(net *n, const ssl_dataset *d, const aug_config *a,
         const float *out = net_output(n);
         for (int b = 0; b < cnt; b++)
             l2norm_row(bank + idx[b] * dim, out + (size_t)b * dim, dim, L2_EPS);
+        if (progress) progress(pctx, "bank pass", start + cnt, N);
     }
     free(order), free(idx), free(x);
     return rc;
@@ -308,6 +309,9 @@ int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
                  test->c, test->h, test->w, nc->in_ch, nc->in_h, nc->in_w);
         return -1;
     }
+    if (!test->labelled || !t->d->labelled || t->ck->unlabelled || !t->ck->bank_labels)
+        return ssl_fail(err, SSL_EDATA, "monitor: the kNN monitor needs labelled training and "
+                        "test sets");
     int nclasses = t->d->nclasses > test->nclasses ? t->d->nclasses : test->nclasses;
     float *head = malloc((size_t)(nt ? nt : 1) * dim * sizeof *head);
     float *tf = backbone ? malloc((size_t)(nt ? nt : 1) * F * sizeof *tf) : NULL;

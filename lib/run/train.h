@@ -69,6 +69,12 @@ sv *train_config_to_sv(const train_config *c);
  * values of the wrong type are errors naming the key). Setting
  * bank_momentum without bank_lr resets bank_lr to (1-m)/m. */
 int train_config_apply(train_config *c, const sv *m, ssl_err *err);
+/* The recipe's learning rate belongs to its batch (paper 1.0 at 512, npid
+ * 0.03 at 128): set c->lr to it scaled linearly to c->batch,
+ * lr = base * batch / ref (Goyal et al. 2017; as solo-learn and lightly
+ * do). *base and *ref get the recipe's rate and batch. 0, or -1 if
+ * c->recipe is unknown. */
+int train_config_scale_lr(train_config *c, double *base, int64_t *ref);
 /* Check ranges and choices: 0, or -1 with err naming the flag. */
 int train_config_check(const train_config *c, ssl_err *err);
 /* The keys whose change makes a resumed run a different run (everything
@@ -84,13 +90,19 @@ void train_aug_config(const train_config *c, int h, int w, aug_config *a);
 void train_sched(const train_config *c, lr_sched *s);
 
 /* The dataset part of a checkpoint's config: n, c, h, w, mean, std,
- * source, labels_crc. NULL on out of memory. */
+ * nclasses, source, and labels_crc (the CRC-32 of the labels), or for an
+ * unlabelled dataset labelled: false and images_crc (of the pixels).
+ * NULL on out of memory. */
 sv *train_data_sv(const ssl_dataset *d);
 /* Check that d is the dataset the checkpoint's bank was built from (size,
- * shape, labels). 0, or -1 with err. */
+ * shape, labelled or not, labels or pixels). 0, or -1 with err. */
 int train_data_check(const sv *data_cfg, const ssl_dataset *d, ssl_err *err);
 /* The per-channel mean/std stored in data_cfg (falls back to d's). */
 void train_data_norm(const sv *data_cfg, const ssl_dataset *d, double *mean, double *std);
+
+/* Progress of a long pass: `done` of `total` units of `what` ("bank pass",
+ * images). Called often; the caller throttles what it draws. */
+typedef void (*train_progress_fn)(void *ctx, const char *what, int64_t done, int64_t total);
 
 /* ---- bank initialisation (ssl-method(7), BANK INITIALISATION) ---- */
 /* forward: one no-gradient pass over all N images of d in a seeded
@@ -98,10 +110,11 @@ void train_data_norm(const sv *data_cfg, const ssl_dataset *d, double *mean, dou
  * training mode (running statistics updated), batches of B (the net's
  * max_batch must be >= B; B is clipped to N); the last partial batch is
  * padded with images already seen; bank[i] = normalised head output of
- * image i. Every row is written. mean/std: normalisation. */
+ * image i. Every row is written. mean/std: normalisation. progress (may
+ * be NULL) is called with pctx after every batch (images done of N). */
 int train_bank_forward(net *n, const ssl_dataset *d, const aug_config *a,
                        const double *mean, const double *std, int B, uint64_t seed,
-                       float *bank, ssl_err *err);
+                       float *bank, train_progress_fn progress, void *pctx, ssl_err *err);
 /* The order of that pass (and of training epoch e): a permutation of [0, n). */
 void train_order(int64_t *order, int64_t n, uint64_t seed, uint64_t epoch);
 
@@ -150,7 +163,8 @@ const float *trainer_last_input(const trainer *t);
  * bb_top1 and bb_top5 (else NULL) also the backbone's kNN: the pooled
  * backbone features of the test images against those of the un-augmented
  * training images, as ssl-extract + ssl-knn compute them (a forward pass
- * over the training set: about the cost of a third of an epoch). */
+ * over the training set: about the cost of a third of an epoch). Both
+ * sets must be labelled (else -1 with err). */
 int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
                     double *top1, double *top5, double *bb_top1, double *bb_top5,
                     ssl_err *err);

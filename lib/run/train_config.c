@@ -102,6 +102,15 @@ int train_config_default(train_config *c, const char *recipe, int h, int w) {
     return 0;
 }
 
+int train_config_scale_lr(train_config *c, double *base, int64_t *ref) {
+    train_config r;
+    if (train_config_default(&r, c->recipe, 32, 32)) return -1;
+    *base = r.lr;
+    *ref = r.batch;
+    c->lr = r.lr * (double)c->batch / (double)r.batch;
+    return 0;
+}
+
 static sv *key_value(const train_config *c, const key_def *k) {
     const char *p = (const char *)c + k->off;
     switch (k->type) {
@@ -220,7 +229,7 @@ int train_config_check(const train_config *c, ssl_err *err) {
     RANGE(c->gamma > 0 && c->gamma <= 1, "--gamma", "must be in (0, 1]");
     /* the schedule and the monitor hold these as int */
     RANGE(c->warmup >= 0 && c->warmup <= INT_MAX, "--warmup", "must be in [0, %d]", INT_MAX);
-    RANGE(c->epochs >= 0 && c->epochs <= INT_MAX, "--epochs", "must be in [0, %d]", INT_MAX);
+    RANGE(c->epochs >= 1 && c->epochs <= INT_MAX, "--epochs", "must be in [1, %d]", INT_MAX);
     RANGE(c->flip >= 0 && c->flip <= 1, "--flip", "must be a probability");
     RANGE(c->jitter >= 0 && c->jitter <= 1, "--jitter", "must be a probability");
     RANGE(c->gray >= 0 && c->gray <= 1, "--gray", "must be a probability");
@@ -327,6 +336,11 @@ static uint32_t labels_crc(const ssl_dataset *d) {
     return sslt_crc32(0, d->labels, (size_t)d->n * sizeof(int32_t));
 }
 
+/* An unlabelled dataset is known by its pixels instead. */
+static uint32_t images_crc(const ssl_dataset *d) {
+    return sslt_crc32(0, d->images, (size_t)d->n * d->c * d->h * d->w);
+}
+
 sv *train_data_sv(const ssl_dataset *d) {
     sv *m = sv_map();
     if (!m) return NULL;
@@ -335,8 +349,10 @@ sv *train_data_sv(const ssl_dataset *d) {
               sv_set(m, "mean", sv_float_array(d->mean, (size_t)d->c)) ||
               sv_set(m, "std", sv_float_array(d->std, (size_t)d->c)) ||
               sv_set(m, "nclasses", sv_int(d->nclasses)) ||
-              sv_set(m, "source", sv_str(sv_get_str(d->meta, "source", ""))) ||
-              sv_set(m, "labels_crc", sv_int(labels_crc(d)));
+              sv_set(m, "source", sv_str(sv_get_str(d->meta, "source", "")));
+    if (!bad && d->labelled) bad = sv_set(m, "labels_crc", sv_int(labels_crc(d)));
+    else if (!bad)
+        bad = sv_set(m, "labelled", sv_bool(0)) || sv_set(m, "images_crc", sv_int(images_crc(d)));
     if (bad) {
         sv_free(m);
         return NULL;
@@ -355,12 +371,20 @@ int train_data_check(const sv *dc, const ssl_dataset *d, ssl_err *err) {
                  (long long)w);
         return -1;
     }
-    if (sv_get_int(dc, "labels_crc", -1) != (int64_t)labels_crc(d)) {
+    int stored_labelled = !!sv_get_bool(dc, "labelled", 1);
+    if (stored_labelled != d->labelled)
+        return ssl_fail(err, SSL_EDATA, "%s, but the checkpoint's bank was built from %s dataset",
+                        d->labelled ? "has labels" : "has no labels",
+                        stored_labelled ? "a labelled" : "an unlabelled");
+    if (d->labelled && sv_get_int(dc, "labels_crc", -1) != (int64_t)labels_crc(d)) {
         ssl_fail(err, SSL_EDATA,
                  "labels differ from those of the checkpoint's bank (another dataset, or "
                  "another order of the same images)");
         return -1;
     }
+    if (!d->labelled && sv_get_int(dc, "images_crc", -1) != (int64_t)images_crc(d))
+        return ssl_fail(err, SSL_EDATA, "images differ from those of the checkpoint's bank "
+                        "(another dataset, or another order of the same images)");
     return 0;
 }
 

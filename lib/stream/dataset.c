@@ -1,15 +1,19 @@
 /* dataset.c: datasets and feature sets read from tensor streams (dataset.h).
  *
- * dataset_load and features_load read the first section of a stream wholly
- * into memory; ssl_dstream walks a dataset's chunks in bounded memory,
+ * dataset_load and features_load read a stream of one section wholly into
+ * memory (a second section is an error: ssl-tensor(5) allows several, but
+ * datasets and features are one each, and no tool silently reads the
+ * first of several); ssl_dstream walks a dataset's chunks in bounded memory,
  * pairing image rows with label rows however the writer interleaved them
  * (it keeps whatever one tensor has read ahead of the other). All of them
  * check the kind, the tensor names, dtypes and shapes, and that labels lie
  * in [0, nclasses): nclasses is the length of meta.classes when present,
- * else 1 + the largest label (a stream without labels cannot be checked
- * up front, so dstream only checks labels against meta.classes). mean and
- * std come from meta (one number per channel); when absent they are 0 and
- * 1, i.e. no normalisation, the same for every reader. */
+ * else 1 + the largest label (a stream without a class list cannot be
+ * checked up front, so dstream only checks labels against meta.classes).
+ * A stream without a labels tensor is unlabelled: labelled 0, no labels,
+ * no classes. mean and std come from meta (one number per channel); when
+ * absent they are 0 and 1, i.e. no normalisation, the same for every
+ * reader. */
 #include "stream/dataset.h"
 
 #include <math.h>
@@ -59,7 +63,8 @@ static int get_classes(const sv *meta, char ***out, int *n, const char *name,
 }
 
 /* Check a header's kind and images/labels tensors; fill d's shape, meta,
- * classes, mean, std. Returns 0 or -1. *ii and *li get the tensor indices. */
+ * classes, mean, std, labelled. Returns 0 or -1. *ii and *li get the tensor
+ * indices (*li -1: unlabelled). */
 static int check_dataset(const sslt_header *h, ssl_dataset *d, int *ii, int *li,
                          const char *name, ssl_err *err) {
     if (strcmp(h->kind, DATASET_KIND))
@@ -67,11 +72,10 @@ static int check_dataset(const sslt_header *h, ssl_dataset *d, int *ii, int *li,
     *ii = sslt_find(h, "images");
     *li = sslt_find(h, "labels");
     if (*ii < 0) return dfail(err, SSL_EDATA, name, "no tensor 'images'");
-    if (*li < 0) return dfail(err, SSL_EDATA, name, "no tensor 'labels'");
-    const sslt_tensor *im = &h->tensors[*ii], *lb = &h->tensors[*li];
+    const sslt_tensor *im = &h->tensors[*ii], *lb = *li >= 0 ? &h->tensors[*li] : NULL;
     if (im->dtype != SSLT_U8 || im->ndim != 4)
         return dfail(err, SSL_EDATA, name, "images must be u8 [N, C, H, W]");
-    if (lb->dtype != SSLT_I32 || lb->ndim != 1 || lb->shape[0] != im->shape[0])
+    if (lb && (lb->dtype != SSLT_I32 || lb->ndim != 1 || lb->shape[0] != im->shape[0]))
         return dfail(err, SSL_EDATA, name, "labels must be i32 [N] with N = %lld", (long long)im->shape[0]);
     if (im->shape[1] < 1 || im->shape[1] > SSL_MAX_CHANNELS)
         return dfail(err, SSL_EDATA, name, "%lld channels (1 to %d)", (long long)im->shape[1], SSL_MAX_CHANNELS);
@@ -79,6 +83,7 @@ static int check_dataset(const sslt_header *h, ssl_dataset *d, int *ii, int *li,
         return dfail(err, SSL_EDATA, name, "bad image size %lldx%lld", (long long)im->shape[2],
                      (long long)im->shape[3]);
     memset(d, 0, sizeof *d);
+    d->labelled = lb != NULL;
     d->n = im->shape[0];
     d->c = (int)im->shape[1];
     d->h = (int)im->shape[2];
@@ -94,7 +99,7 @@ static int check_dataset(const sslt_header *h, ssl_dataset *d, int *ii, int *li,
                     !(d->std[c] > 0) || !isfinite(d->std[c])))
             return dfail(err, SSL_EDATA, name, "meta.std is not %d positive numbers", d->c);
     }
-    if (get_classes(h->meta, &d->classes, &d->nclasses, name, err)) return -1;
+    if (d->labelled && get_classes(h->meta, &d->classes, &d->nclasses, name, err)) return -1;
     if (!(d->meta = sv_copy(h->meta))) {
         free_classes(d->classes, d->nclasses);
         d->classes = NULL;
@@ -136,13 +141,18 @@ static int dataset_read(ssl_dataset *d, sslt_reader *r, const sslt_header *h,
     int *only = calloc(h->ntensors, sizeof *only);
     if (!data || !only) dfail(err, SSL_ENOMEM, name, "out of memory");
     else {
-        only[ii] = only[li] = 1;
+        only[ii] = 1;
+        if (li >= 0) only[li] = 1;
         if (sslt_reader_read_all(r, data, only))
             ssl_forward(err, sslt_reader_error(r));
         else {
             d->images = data[ii];
-            d->labels = data[li];
-            rc = check_labels(d->labels, d->n, &d->nclasses, name, err);
+            d->labels = li >= 0 ? data[li] : NULL;
+            rc = li >= 0 ? check_labels(d->labels, d->n, &d->nclasses, name, err) : 0;
+            if (!rc && sslt_reader_expect_end(r, DATASET_KIND)) {
+                ssl_forward(err, sslt_reader_error(r));
+                rc = -1;
+            }
         }
     }
     free(data);
@@ -186,6 +196,7 @@ struct ssl_dstream {
     sslt_reader *r;
     ssl_dataset info;
     int ii, li, done;
+    int ended;                    /* the end of the stream was checked */
     int64_t pos;                  /* rows delivered */
     rowbuf b[2];                  /* images, labels */
     ssl_err err;
@@ -242,15 +253,17 @@ static int rowbuf_add(rowbuf *b, int64_t keep, int64_t row, int64_t n, const voi
 int64_t dstream_next(ssl_dstream *s, uint8_t *images, int32_t *labels, int64_t max) {
     int64_t got = 0;
     const char *name = sslt_reader_name(s->r);
+    int lab_ok = s->li >= 0;              /* the labels tensor exists */
     while (got < max) {
-        int64_t avail = (s->b[0].hi < s->b[1].hi ? s->b[0].hi : s->b[1].hi) - s->pos;
-        if (avail > 0 && s->b[0].lo <= s->pos && s->b[1].lo <= s->pos) {
+        int64_t hi = lab_ok && s->b[1].hi < s->b[0].hi ? s->b[1].hi : s->b[0].hi;
+        int64_t avail = hi - s->pos;
+        if (avail > 0 && s->b[0].lo <= s->pos && (!lab_ok || s->b[1].lo <= s->pos)) {
             int64_t n = avail < max - got ? avail : max - got;
             memcpy(images + got * s->b[0].row_bytes,
                    s->b[0].p + (size_t)(s->pos - s->b[0].lo) * s->b[0].row_bytes,
                    (size_t)n * s->b[0].row_bytes);
-            const int32_t *lab = (const int32_t *)s->b[1].p + (s->pos - s->b[1].lo);
-            for (int64_t i = 0; i < n; i++) {
+            const int32_t *lab = lab_ok ? (const int32_t *)s->b[1].p + (s->pos - s->b[1].lo) : NULL;
+            for (int64_t i = 0; lab && i < n; i++) {
                 if (lab[i] < 0 || (s->info.nclasses && lab[i] >= s->info.nclasses)) {
                     dfail(&s->err, SSL_EDATA, name, "label %d of row %lld is out of range", lab[i],
                           (long long)(s->pos + i));
@@ -272,7 +285,7 @@ int64_t dstream_next(ssl_dstream *s, uint8_t *images, int32_t *labels, int64_t m
             return -1;
         }
         if (k == 0) { s->done = 1; continue; }
-        int which = ti == s->ii ? 0 : ti == s->li ? 1 : -1;
+        int which = ti == s->ii ? 0 : lab_ok && ti == s->li ? 1 : -1;
         if (which >= 0 && rowbuf_add(&s->b[which], s->pos, row, n, data)) {
             dfail(&s->err, SSL_ENOMEM, name, "out of memory");
             return -1;
@@ -281,6 +294,14 @@ int64_t dstream_next(ssl_dstream *s, uint8_t *images, int32_t *labels, int64_t m
     if (got == 0 && s->done && s->pos != s->info.n) {
         dfail(&s->err, SSL_EDATA, name, "%lld of %lld rows", (long long)s->pos, (long long)s->info.n);
         return -1;
+    }
+    /* Every row delivered: the stream must end here (one section). */
+    if (got == 0 && s->done && !s->ended) {
+        s->ended = 1;
+        if (sslt_reader_expect_end(s->r, DATASET_KIND)) {
+            s->err = *sslt_reader_error(s->r);
+            return -1;
+        }
     }
     return got;
 }
@@ -322,6 +343,7 @@ int features_load(ssl_features *f, const char *path, ssl_err *err) {
         }
         for (size_t i = 0; i < (size_t)d.n * dim; i++) f->x[i] = d.images[i] / 255.0f;
         f->labels = d.labels;
+        f->labelled = d.labelled;
         f->classes = d.classes;
         f->nclasses = d.nclasses;
         f->meta = d.meta;
@@ -342,25 +364,30 @@ int features_load(ssl_features *f, const char *path, ssl_err *err) {
     void **data = calloc(h->ntensors, sizeof *data);
     int *only = calloc(h->ntensors, sizeof *only);
     if (!xt) dfail(err, SSL_EDATA, name, "no tensor 'features'");
-    else if (!lt) dfail(err, SSL_EDATA, name, "no tensor 'labels'");
     else if (xt->dtype != SSLT_F32 || xt->ndim != 2 || xt->shape[1] < 1 || xt->shape[1] > INT32_MAX)
         dfail(err, SSL_EDATA, name, "features must be f32 [N, F]");
-    else if (lt->dtype != SSLT_I32 || lt->ndim != 1 || lt->shape[0] != xt->shape[0])
+    else if (lt && (lt->dtype != SSLT_I32 || lt->ndim != 1 || lt->shape[0] != xt->shape[0]))
         dfail(err, SSL_EDATA, name, "labels must be i32 [N] with N = %lld", (long long)xt->shape[0]);
     else if (!data || !only) dfail(err, SSL_ENOMEM, name, "out of memory");
-    else if (get_classes(h->meta, &f->classes, &f->nclasses, name, err)) {}
+    else if (lt && get_classes(h->meta, &f->classes, &f->nclasses, name, err)) {}
     else if (!(f->meta = sv_copy(h->meta)) || !(f->kind = strdup(h->kind)))
         dfail(err, SSL_ENOMEM, name, "out of memory");
     else {
         f->n = xt->shape[0];
         f->dim = (int)xt->shape[1];
-        only[xi] = only[li] = 1;
+        f->labelled = lt != NULL;
+        only[xi] = 1;
+        if (lt) only[li] = 1;
         if (sslt_reader_read_all(r, data, only))
             ssl_forward(err, sslt_reader_error(r));
         else {
             f->x = data[xi];
-            f->labels = data[li];
-            rc = check_labels(f->labels, f->n, &f->nclasses, name, err);
+            f->labels = lt ? data[li] : NULL;
+            rc = lt ? check_labels(f->labels, f->n, &f->nclasses, name, err) : 0;
+            if (!rc && sslt_reader_expect_end(r, FEATURES_KIND)) {
+                ssl_forward(err, sslt_reader_error(r));
+                rc = -1;
+            }
         }
     }
     free(data);
@@ -386,11 +413,11 @@ int dataset_write(const char *path, int level, const sv *meta, int64_t n, int c,
     if (block < 1) block = 1;
     /* Images and labels of the same rows in turn, so that a reader
      * streams both in bounded memory. */
-    int rc = sslt_writer_begin(wr, DATASET_KIND, meta, 2, t);
+    int rc = sslt_writer_begin(wr, DATASET_KIND, meta, labels ? 2 : 1, t);
     for (int64_t r = 0; !rc && r < n; r += block) {
         int64_t nb = n - r < block ? n - r : block;
         rc = sslt_writer_rows(wr, 0, images + (size_t)r * row, nb);
-        if (!rc) rc = sslt_writer_rows(wr, 1, labels + r, nb);
+        if (!rc && labels) rc = sslt_writer_rows(wr, 1, labels + r, nb);
     }
     if (!rc) rc = sslt_writer_end(wr);
     if (rc) {
@@ -404,10 +431,11 @@ int dataset_write(const char *path, int level, const sv *meta, int64_t n, int c,
 struct features_writer {
     sslt_writer *w;
     int64_t n, done;
+    int labelled;
 };
 
 features_writer *features_writer_open(const char *path, const sv *meta, int64_t n, int dim,
-                                      ssl_err *err) {
+                                      int labelled, ssl_err *err) {
     features_writer *fw = calloc(1, sizeof *fw);
     if (!fw) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return NULL; }
     sslt_tensor t[2];
@@ -416,8 +444,9 @@ features_writer *features_writer_open(const char *path, const sv *meta, int64_t 
     t[0].shape[0] = n; t[0].shape[1] = dim;
     t[1].name = "labels"; t[1].dtype = SSLT_I32; t[1].ndim = 1; t[1].shape[0] = n;
     fw->n = n;
+    fw->labelled = labelled;
     if (!(fw->w = sslt_writer_open(path, 0, err))) { free(fw); return NULL; }
-    if (sslt_writer_begin(fw->w, FEATURES_KIND, meta, 2, t)) {
+    if (sslt_writer_begin(fw->w, FEATURES_KIND, meta, labelled ? 2 : 1, t)) {
         ssl_forward(err, sslt_writer_error(fw->w));
         features_writer_abort(fw);
         return NULL;
@@ -430,7 +459,8 @@ int features_writer_rows(features_writer *fw, const float *x, const int32_t *lab
     if (fw->done + rows > fw->n)
         return ssl_fail(err, SSL_EDATA, "%s: more rows than the %lld announced",
                         sslt_writer_name(fw->w), (long long)fw->n);
-    if (sslt_writer_rows(fw->w, 0, x, rows) || sslt_writer_rows(fw->w, 1, labels, rows))
+    if (sslt_writer_rows(fw->w, 0, x, rows) ||
+        (fw->labelled && sslt_writer_rows(fw->w, 1, labels, rows)))
         return ssl_forward(err, sslt_writer_error(fw->w));
     fw->done += rows;
     return 0;

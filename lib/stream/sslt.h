@@ -125,6 +125,12 @@ int sslt_reader_next(sslt_reader *r, const sslt_header **h);
  * (data valid until the next call), 0 when the section's end record has
  * been read and verified, -1 on error. */
 int sslt_reader_chunk(sslt_reader *r, int *ti, int64_t *row, int64_t *nrows, const void **data);
+/* For the readers of kinds that are one section (a dataset, features, a
+ * checkpoint): after the section's end record, check that the stream ends
+ * there. 0 at a clean end; -1 with the reader's error when another section
+ * follows ("NAME: record N: a second section (kind 'K'): a WHAT stream is
+ * one section") or what follows is damaged. */
+int sslt_reader_expect_end(sslt_reader *r, const char *what);
 /* Read the rest of the current section into memory: data[i] gets a
  * malloc'ed buffer of tensor i's full size (caller frees each). If only is
  * not NULL, only tensors with only[i] != 0 are kept (others NULL). */

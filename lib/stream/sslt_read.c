@@ -502,6 +502,14 @@ int sslt_reader_next(sslt_reader *r, const sslt_header **h) {
     return 1;
 }
 
+int sslt_reader_expect_end(sslt_reader *r, const char *what) {
+    const sslt_header *h;
+    int k = sslt_reader_next(r, &h);
+    if (k <= 0) return k;
+    return rfail(r, SSL_EDATA, "a second section (kind '%.64s'): a %s stream is one section",
+                 h->kind, what);
+}
+
 int sslt_reader_read_all(sslt_reader *r, void **data, const int *only) {
     int n = r->hdr.ntensors, ti, k;
     int64_t row, nrows;

@@ -6,29 +6,25 @@
  * Chunk records are not copied: the map's fields up to the bin header are
  * packed into a small buffer and the data is fed to the compressor straight
  * from the caller's memory. A regular file is written under a temporary
- * name (mkstemp, same directory) and renamed into place after fsync at
- * close; pipes and devices are written directly. Errors are sticky: after
+ * name and renamed into place after fsync at close (util/outfile.h); pipes
+ * and devices are written directly. Errors are sticky: after
  * the first one every call fails with the same message, which names the
  * file ("out.sslt: No space left on device"). SIGPIPE is left alone: with
  * it ignored, a closed pipe gives "...: Broken pipe". */
 #include <errno.h>
-#include <fcntl.h>
 #include <msgpack.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zstd.h>
 
 #include "stream/sslt.h"
 #include "stream/sslt_impl.h"
+#include "util/outfile.h"
 
 struct sslt_writer {
-    int fd, own_fd;
-    char *name;                   /* for messages */
-    char *path, *tmp;             /* final and temporary names (regular files) */
+    ssl_outfile out;              /* fd, name for messages, temporary name */
     ZSTD_CCtx *cctx;
     msgpack_sbuffer sbuf;
     msgpack_packer pk;
@@ -53,24 +49,16 @@ static int wfail(sslt_writer *w, ssl_code code, const char *fmt, ...) {
         va_start(ap, fmt);
         ssl_failv(&w->err, code, fmt, ap);
         va_end(ap);
-        ssl_prefix(&w->err, "%s: ", w->name);
+        ssl_prefix(&w->err, "%s: ", w->out.name);
         w->failed = 1;
     }
     return -1;
 }
 
 static int write_all(sslt_writer *w, const void *buf, size_t n) {
-    const char *p = buf;
-    while (n) {
-        ssize_t k = write(w->fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return wfail(w, SSL_EIO, "%s", strerror(errno));
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
+    if (w->failed) return -1;
+    if (outfile_write(&w->out, buf, n, &w->err)) w->failed = 1;
+    return w->failed ? -1 : 0;
 }
 
 /* Compress sbuf's content followed by data[0..n) as one frame and write it. */
@@ -123,20 +111,23 @@ static void pack_head(sslt_writer *w, const char *type, int nfields) {
     pack_s(&w->pk, "type"); pack_s(&w->pk, type);
 }
 
-static sslt_writer *writer_new(int fd, const char *name, int level, ssl_err *err) {
+/* A writer on the open output o (taken over: aborted on failure). */
+static sslt_writer *writer_new(ssl_outfile *o, int level, ssl_err *err) {
     if (level == 0) level = 3;
     if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel()) {
-        ssl_fail(err, SSL_EARG, "%s: zstd level %d out of range [%d, %d]", name, level,
+        ssl_fail(err, SSL_EARG, "%s: zstd level %d out of range [%d, %d]", o->name, level,
                  ZSTD_minCLevel(), ZSTD_maxCLevel());
+        outfile_abort(o);
         return NULL;
     }
     sslt_writer *w = calloc(1, sizeof *w);
-    if (!w || !(w->name = strdup(name)) || !(w->cctx = ZSTD_createCCtx())) {
-        if (w) { free(w->name); free(w); }
-        ssl_fail(err, SSL_ENOMEM, "%s: out of memory", name);
+    if (!w || !(w->cctx = ZSTD_createCCtx())) {
+        free(w);
+        ssl_fail(err, SSL_ENOMEM, "%s: out of memory", o->name);
+        outfile_abort(o);
         return NULL;
     }
-    w->fd = fd;
+    w->out = *o;
     ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
     ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
     ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_contentSizeFlag, 1);
@@ -151,45 +142,15 @@ static sslt_writer *writer_new(int fd, const char *name, int level, ssl_err *err
 }
 
 sslt_writer *sslt_writer_open_fd(int fd, const char *name, int level, ssl_err *err) {
-    return writer_new(fd, name ? name : "<stdout>", level, err);
+    ssl_outfile o;
+    if (outfile_open_fd(&o, fd, name ? name : "<stdout>", err)) return NULL;
+    return writer_new(&o, level, err);
 }
 
 sslt_writer *sslt_writer_open(const char *path, int level, ssl_err *err) {
-    if (!path || !strcmp(path, "-")) return sslt_writer_open_fd(1, "<stdout>", level, err);
-    struct stat st;
-    int fd;
-    char *tmp = NULL;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-    } else {
-        size_t n = strlen(path);
-        tmp = malloc(n + 12);
-        if (!tmp) { ssl_fail(err, SSL_ENOMEM, "%s: out of memory", path); return NULL; }
-        memcpy(tmp, path, n);
-        memcpy(tmp + n, ".tmp.XXXXXX", 12);
-        fd = mkstemp(tmp);
-        if (fd >= 0) {
-            mode_t um = umask(0);
-            umask(um);
-            fchmod(fd, 0666 & ~um);
-        }
-    }
-    if (fd < 0) {
-        ssl_fail(err, SSL_EIO, "%s: %s", path, strerror(errno));
-        free(tmp);
-        return NULL;
-    }
-    sslt_writer *w = writer_new(fd, path, level, err);
-    if (!w || !(w->path = strdup(path))) {
-        if (tmp) unlink(tmp);
-        close(fd);
-        free(tmp);
-        if (w) { ssl_fail(err, SSL_ENOMEM, "%s: out of memory", path); w->tmp = NULL; sslt_writer_abort(w); }
-        return NULL;
-    }
-    w->own_fd = 1;
-    w->tmp = tmp;
-    return w;
+    ssl_outfile o;
+    if (outfile_open(&o, path, err)) return NULL;
+    return writer_new(&o, level, err);
 }
 
 void sslt_writer_set_chunk_bytes(sslt_writer *w, size_t bytes) {
@@ -197,7 +158,7 @@ void sslt_writer_set_chunk_bytes(sslt_writer *w, size_t bytes) {
 }
 
 int64_t sslt_writer_records(const sslt_writer *w) { return w->records; }
-const char *sslt_writer_name(const sslt_writer *w) { return w ? w->name : ""; }
+const char *sslt_writer_name(const sslt_writer *w) { return w ? w->out.name : ""; }
 
 const ssl_err *sslt_writer_error(const sslt_writer *w) {
     static const ssl_err none = {SSL_EARG, "no writer"};
@@ -355,13 +316,11 @@ int sslt_write_section(sslt_writer *w, const char *kind, const sv *meta, int nte
     return sslt_writer_end(w);
 }
 
-/* Free everything; unlink the temporary file when there is one. */
+/* Free everything; close the output and remove its temporary file when
+ * they are still open (after a failure or an abort). */
 static void writer_free(sslt_writer *w) {
     section_free(w);
-    if (w->tmp) unlink(w->tmp);
-    free(w->tmp);
-    free(w->path);
-    free(w->name);
+    outfile_abort(&w->out);
     free(w->zbuf);
     msgpack_sbuffer_destroy(&w->sbuf);
     ZSTD_freeCCtx(w->cctx);
@@ -373,13 +332,7 @@ int sslt_writer_close(sslt_writer *w, ssl_err *err) {
         return ssl_fail(err, SSL_EARG, "no writer");
     }
     if (!w->failed && w->in_section) wfail(w, SSL_EARG, "closed inside a section (no end record)");
-    if (!w->failed && w->tmp && fsync(w->fd)) wfail(w, SSL_EIO, "%s", strerror(errno));
-    if (w->own_fd && close(w->fd) && !w->failed) wfail(w, SSL_EIO, "%s", strerror(errno));
-    w->own_fd = 0;
-    if (!w->failed && w->tmp) {
-        if (rename(w->tmp, w->path)) wfail(w, SSL_EIO, "%s", strerror(errno));
-        else { free(w->tmp); w->tmp = NULL; }
-    }
+    if (!w->failed && outfile_commit(&w->out, &w->err)) w->failed = 1;
     int rc = w->failed ? -1 : 0;
     if (err) {
         if (rc) *err = w->err;
@@ -391,6 +344,5 @@ int sslt_writer_close(sslt_writer *w, ssl_err *err) {
 
 void sslt_writer_abort(sslt_writer *w) {
     if (!w) return;
-    if (w->own_fd) close(w->fd);
     writer_free(w);
 }

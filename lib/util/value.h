@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "util/err.h"
+
 typedef enum { SV_NIL, SV_BOOL, SV_INT, SV_FLOAT, SV_STR, SV_ARRAY, SV_MAP } sv_type;
 
 typedef struct sv sv;
@@ -64,6 +66,11 @@ int sv_number(const sv *v, double *out);
 
 /* JSON out (strings escaped; non-finite floats as null). indent < 0: one line. */
 void sv_write_json(const sv *v, FILE *f, int indent);
+/* JSON in (util/json.c): the one value of text[0..n) (strict RFC 8259,
+ * nesting at most 32 deep, no duplicate keys), or NULL with err
+ * ("byte 17: expected ':' after a key"). Integers that fit int64 become
+ * SV_INT, other numbers SV_FLOAT. */
+sv *sv_from_json(const char *text, size_t n, ssl_err *err);
 
 /* msgpack bridge (msgpack-c). Declared with forward types to keep this
  * header free of msgpack.h. sv_from_msgpack refuses (NULL) nesting deeper

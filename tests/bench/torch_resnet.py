@@ -4,7 +4,7 @@
 usage: torch_resnet.py WIDTH BATCH MODE(train|infer) [ITERS]
 Prints one line: "torch img/s X rss_mib Y" (Y: this process's peak RSS,
 the interpreter and torch included). CIFAR-style ResNet-18 (the module of
-tests/gen_net_fixtures.py), channels_last, torch.set_num_threads(2),
+examples/ssl_resnet.py), channels_last, torch.set_num_threads(2),
 median of ITERS timed iterations after one warm-up. Run it with
 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 (tests/bench/net.sh
 does)."""
@@ -15,8 +15,8 @@ import time
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from gen_net_fixtures import Net  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'examples'))
+from ssl_resnet import Net  # noqa: E402
 
 
 def main():

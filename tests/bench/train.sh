@@ -40,7 +40,7 @@ for r in paper npid; do
     t0=$(date +%s.%N)
     ssl-init-bank -q --recipe $r --width 0.25 $init --seed 1 --threads "$THREADS" "$T/d.sslt" -o "$T/$r.ckpt" || exit 1
     t1=$(date +%s.%N)
-    ssl-train -q --recipe $r $tr --epochs 1 --threads "$THREADS" --log "$T/$r.jsonl" "$T/$r.ckpt" "$T/d.sslt" || exit 1
+    ssl-train -q --recipe $r $tr --epochs 1 --threads "$THREADS" --log "$T/$r.jsonl" "$T/$r.ckpt" "$T/d.sslt" -o "$T/$r.trained.ckpt" || exit 1
     pass=""
     [ $r = paper ] && pass=$(awk "BEGIN { printf \"; bank-init pass (forward) %.1f img/s\", 1540 / ($t1 - $t0) }")
     printf '%-6s train step (augment + net + bank): %6.1f img/s, augmentation %.2f%% of the step, peak RSS %.0f MiB%s\n' \

@@ -74,4 +74,38 @@ check "info: bad then good describes the good one" "$(grep -c 'sections, ' "$T/.
 
 fails "info: --json with --check" 2 "^ssl-info: .*exclude" ssl-info --json --check "$T/s.sslt"
 fails "info: stdin twice" 2 "^ssl-info: .*stdin" ssl-info - -
+
+# Nested maps: one line per entry under its dotted path, nothing cut;
+# tensor columns as wide as the longest name; "1 section".
+check "info: a nested map, one line per entry" "$(grep -c -E '^  meta subset\.(seed: 1|ok: true)$' "$T/text")" -eq 2
+G="$BIN/tests/test_train"
+if [ -x "$G" ] && "$G" --write-dataset "$T/d.sslt" 12 28 1 &&
+   ssl-init-bank -q --width 0.0625 --head mlp3 --hidden 8 --dim 4 --threads 2 "$T/d.sslt" -o "$T/c.ckpt"; then
+    ok "info: a checkpoint" ssl-info "$T/c.ckpt"
+    check "info: the whole configuration, to its last entry" \
+        "$(grep -c -E '^  meta config\.(net\.arch: "resnet18"|data\.labels_crc: [0-9]+|init\.bn_stats: "updated by the bank-init pass")$' "$T/.out")" -eq 3
+    check "info: no line cut" "$(grep -c '\.\.\.$' "$T/.out")" -eq 0
+    check "info: tensor columns aligned (shapes and byte counts)" \
+        "$(grep '^  tensor ' "$T/.out" | awk '{ print index($0, "[") " " index($0, " bytes (") }' | sort -u | wc -l)" -eq 1
+    check "info: the shape column starts two spaces after the longest name and the dtype" \
+        "$(grep '^  tensor ' "$T/.out" | awk '{ l = length($2); if (l > m) m = l; p[NR] = index($0, "[") }
+            END { for (i in p) if (p[i] != 9 + m + 2 + 3 + 2 + 1) bad++; print (NR > 100 && !bad) }')" -eq 1
+    ok "info: --check -v of one section" ssl-info --check -v "$T/c.ckpt"
+    check "info: '1 section'" "$(grep -c 'c.ckpt: ok, 1 section$' "$T/.err")" -eq 1
+    check "info: '1 section' in the summary" "$(ssl-info "$T/d.sslt" | grep -c '^.*d.sslt: 1 section, ')" -eq 1
+else
+    fail "info: a checkpoint to describe" "test_train --write-dataset or ssl-init-bank failed"
+fi
+# A terminal on stdin is refused (as zstd), not waited on.
+if command -v script >/dev/null 2>&1; then
+    script -qec "ssl-info" /dev/null </dev/null >"$T/tty.out" 2>&1; rc=$?
+    check "info: stdin a terminal: exit 2" "$rc" -eq 2
+    check "info: stdin a terminal: says so" "$(grep -c "^ssl-info: stdin is a terminal: give a file or pipe data" "$T/tty.out")" -eq 1
+    script -qec "ssl-info - " /dev/null </dev/null >"$T/tty.out" 2>&1; rc=$?
+    check "info: '-' a terminal: exit 2" "$rc" -eq 2
+    script -qec "ssl-info '$T/s.sslt'" /dev/null </dev/null >"$T/tty.out" 2>&1; rc=$?
+    check "info: a file named, stdin a terminal: fine" "$rc" -eq 0
+else
+    skip "info: stdin a terminal" "no script(1) (bsdutils)"
+fi
 done_tests

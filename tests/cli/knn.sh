@@ -121,9 +121,20 @@ fails "knn few labels: --draws 0" 2 "^ssl-knn: --draws: 0 is out of range" \
 fails "knn: --draws without --labels-per-class" 2 "^ssl-knn: --draws needs --labels-per-class" \
     ssl-knn --draws 3 "$G/train.sslt" "$G/test.sslt"
 
+# A k larger than the training set (500 rows) is clipped to it, with a
+# notice for each clipped k of a list; the k column says the k used, and
+# the figures are those of k = 500. The default k (200) on fewer rows too.
+ok "knn: k larger than the training set" ssl-knn --csv -k 20,501,900 "$G/train.sslt" "$G/test.sslt"
+check "knn: k clipped: the k column" "$(sed 1d "$T/.out" | cut -d, -f1 | tr '\n' ' ')" = "20 500 500 "
+check "knn: k clipped: one notice per clipped k" \
+    "$(grep -c '^ssl-knn: notice: -k \(501\|900\) clipped to the 500 rows of .*train.sslt$' "$T/.err")" -eq 2
+check "knn: k clipped: the figures of k = 500" \
+    "$(sed -n 3p "$T/.out" | cut -d, -f5)" = "$(ssl-knn -q --csv -k 500 "$G/train.sslt" "$G/test.sslt" | sed -n 2p | cut -d, -f5)"
+ok "knn: the default k on 120 training rows" ssl-knn --csv "$G/test.sslt" "$G/train.sslt"
+check "knn: the default k clipped to 120" "$(sed -n 2p "$T/.out" | cut -d, -f1)" = 120
+check "knn: the default k clipped: a notice" "$(grep -c '^ssl-knn: notice: -k 200 clipped to the 120 rows' "$T/.err")" -eq 1
+
 # Bad inputs: one line "ssl-knn: FILE: problem", exit 1.
-fails "knn: K larger than the training set" 1 "^ssl-knn: .*train.sslt: .*larger than the training set" \
-    ssl-knn -k 501 "$G/train.sslt" "$G/test.sslt"
 fails "knn: feature dimension mismatch" 1 "^ssl-knn: .*test_dim.sslt: feature dimension 31 .*32" \
     ssl-knn "$G/train.sslt" "$G/test_dim.sslt"
 fails "knn: class lists disagree" 1 "^ssl-knn: .*test_classes.sslt: class 9 is .X." \

@@ -73,7 +73,28 @@ bad "bad: truncated PNG in a folder" ".*cutpng/dog/c.png: corrupt PNG" "$T/cutpn
 mkdir -p "$T/emptydir/cat"
 bad "bad: empty folder" ".*emptydir: no PNG or JPEG images found" "$T/emptydir"
 mkdir -p "$T/flat"; cp "$T/folder/cat/a.png" "$T/flat/"
-bad "bad: image outside class folders" ".*flat: a.png: image is not in a class subfolder" "$T/flat"
+bad "bad: image outside class folders (--labels folders)" ".*flat: a.png: image is not in a class subfolder" --labels folders "$T/flat"
+cp -r "$T/folder" "$T/mixed"; cp "$T/folder/cat/a.png" "$T/mixed/"
+bad "bad: mixed tree (--labels folders)" ".*mixed: a.png: image is not in a class subfolder" --labels folders "$T/mixed"
+cp -r "$T/folder" "$T/cutjpg"
+head -c 200 "$T/folder/cat/b.jpg" >"$T/cutjpg/cat/b.jpg"
+bad "bad: truncated JPEG in a folder" ".*cutjpg/cat/b.jpg: corrupt JPEG" "$T/cutjpg"
+cp -r "$T/folder" "$T/zero"
+: >"$T/zero/dog/z.png"
+bad "bad: zero-byte image" ".*zero/dog/z.png: empty file" "$T/zero"
+mkdir -p "$T/onlytext/a"; echo x >"$T/onlytext/a/notes.txt"
+bad "bad: folder of no images" ".*onlytext: no PNG or JPEG images found \(1 other file, e.g. a/notes.txt\)" "$T/onlytext"
+(cd "$T/onlytext" && tar cf ../onlytext.tar a)
+bad "bad: archive of no images" ".*onlytext.tar: no PNG or JPEG images found \(1 other file, e.g. a/notes.txt\)" "$T/onlytext.tar"
+cp -r "$T/folder" "$T/allbad"
+for f in "$T"/allbad/*/*; do printf 'junk' >"$f"; done
+ssl-prep -q --on-error skip "$T/allbad" -o "$O" 2>"$T/allbad.err"
+check "bad: nothing readable under --on-error skip: exit 1" $? -eq 1
+check "bad: ... a warning for each image, then the error" \
+    "$(grep -c 'warning: .*(skipped)$' "$T/allbad.err"),$(tail -n 1 "$T/allbad.err" | grep -c '^ssl-prep: .*allbad: none of the 5 images could be read$')" = "5,1"
+check "bad: ... no output file" ! -e "$O"
+fails "bad: --labels folders on IDX files" 2 "^ssl-prep: --labels folders: .*ok-images-idx3-ubyte is a pair of IDX files, not an image folder or archive \(try" \
+    ssl-prep --labels folders "$T/ok-images-idx3-ubyte" "$T/ok-labels-idx1-ubyte" -o "$O"
 
 # Output errors.
 if [ -w /dev/full ]; then

@@ -32,6 +32,7 @@ full "ssl-init-bank" ssl-init-bank -q $NET --batch 5 --bank random "$T/d.sslt"
 if [ -f "$T/c.ckpt" ]; then
     full "ssl-train" ssl-train $TR --epochs 1 "$T/c.ckpt" "$T/d.sslt"
     full "ssl-extract" ssl-extract -q --threads 1 "$T/c.ckpt" "$T/d.sslt"
+    full "ssl-export" ssl-export -q --head "$T/c.ckpt"
     check "ssl-train: checkpoint unchanged after failed writes" "$(ssl-info --check "$T/c.ckpt" >/dev/null 2>&1; echo $?)" -eq 0
 fi
 # stdout on a full disk: the same one line.
@@ -61,6 +62,7 @@ pipe "ssl-info --json" "141|1|0" ssl-info --json "$T/d.sslt"
 pipe "ssl-info" "141|1|0" ssl-info "$T/d.sslt"
 [ -f "$T/c.ckpt" ] && pipe "ssl-extract" "141|1|0" ssl-extract -q --threads 1 "$T/c.ckpt" "$T/d.sslt"
 [ -f "$T/c.ckpt" ] && pipe "ssl-init-bank" "141|1|0" ssl-init-bank -q $NET --batch 5 --bank random "$T/d.sslt"
+[ -f "$T/c.ckpt" ] && pipe "ssl-export" "141|1|0" ssl-export -q "$T/c.ckpt"
 
 # ---- SIGKILL while a large stream is being written over an existing file
 ok "prep the old stream" ssl-prep -q --level 1 "$T/f" -o "$T/old.sslt"
@@ -87,7 +89,7 @@ check "SIGKILL: at most one stray temporary file" "$(ls "$T/k" | grep -c '\.tmp\
 if have ssl-train && [ -f "$T/c.ckpt" ]; then
     cp "$T/c.ckpt" "$T/k/t.ckpt"
     for delay in 0.5 1.0 1.5; do
-        ssl-train $TR --epochs 1000 --ckpt-every-steps 1 "$T/k/t.ckpt" "$T/d.sslt" &
+        ssl-train $TR --epochs 1000 --ckpt-every-steps 1 --in-place "$T/k/t.ckpt" "$T/d.sslt" &
         pid=$!
         sleep $delay
         kill -9 $pid 2>/dev/null
@@ -97,7 +99,7 @@ if have ssl-train && [ -f "$T/c.ckpt" ]; then
     done
     rm -f "$T"/k/*.tmp.*
     cp "$T/c.ckpt" "$T/k/s.ckpt"
-    ssl-train $TR --epochs 1000 "$T/k/s.ckpt" "$T/d.sslt" 2>"$T/int.err" &
+    ssl-train $TR --epochs 1000 --in-place "$T/k/s.ckpt" "$T/d.sslt" 2>"$T/int.err" &
     pid=$!
     sleep 1.5
     kill -INT $pid

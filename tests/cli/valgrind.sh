@@ -1,7 +1,7 @@
 # valgrind.sh: a tiny end-to-end pipeline under valgrind (memcheck) with no
 # errors and no definite leaks: ssl-prep (image folder) -> ssl-info --check
-# -> ssl-init-bank -> ssl-train (2 steps) -> ssl-extract -> ssl-knn, one
-# thread each. SKIP when valgrind is missing or BIN is a sanitizer build.
+# -> ssl-init-bank -> ssl-train (2 steps) -> ssl-extract -> ssl-knn, and
+# ssl-export (--head, --check, a lying header), one thread each. SKIP when valgrind is missing or BIN is a sanitizer build.
 # Valgrind does not decode AVX-512, which -march=native uses on this
 # machine: when the CPU has AVX-512, a private copy of the tools is built
 # with ARCHFLAGS=-march=x86-64-v3 in build-vg/ and bin-vg/ (incremental,
@@ -46,4 +46,8 @@ vg "valgrind: ssl-init-bank" ssl-init-bank -q $NET --batch 5 --seed 1 "$T/d.sslt
 vg "valgrind: ssl-train 2 steps" ssl-train --batch 4 -k 3 --lr 0.05 --threads 1 -q --max-steps 2 "$T/c.ckpt" "$T/d.sslt" -o "$T/t.ckpt" &&
 vg "valgrind: ssl-extract" ssl-extract -q --threads 1 "$T/t.ckpt" "$T/d.sslt" -o "$T/x.feat" &&
 vg "valgrind: ssl-knn" ssl-knn -q -k 2 --threads 1 "$T/x.feat" "$T/x.feat"
+vg "valgrind: ssl-export --head" ssl-export --head "$T/t.ckpt" -o "$T/m.safetensors" &&
+vg "valgrind: ssl-export --check" ssl-export --check "$T/m.safetensors"
+WANT=1 vg "valgrind: ssl-export --check on an overlapping header: exit 1, no memcheck errors" \
+    ssl-export --check "$TOP/tests/fixtures/regress/st-overlap.safetensors"
 done_tests

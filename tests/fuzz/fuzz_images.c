@@ -33,6 +33,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         o.channels = 1; o.height = 8; o.width = 8;
         if (prep_images_load(&d, path, &o, &err) == 0) prep_data_destroy(&d);
     }
+    /* The other layouts' paths: no labels, class folders insisted on,
+     * bad images skipped (the first byte picks, so each input runs one). */
+    prep_opts p = {0};
+    p.labels = size && data[0] & 1 ? "folders" : "none";
+    p.on_error = PREP_ON_ERROR_SKIP;
+    if (prep_images_load(&d, path, &p, &err) == 0) prep_data_destroy(&d);
     close(fd);
     return 0;
 }

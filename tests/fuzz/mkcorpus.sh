@@ -15,7 +15,7 @@ trap 'rm -rf "$T"' EXIT
 export TZ=UTC
 rm -rf "$C"
 mkdir -p "$C/sslt" "$C/dataset" "$C/idx" "$C/cifar" "$C/images" "$C/options" "$C/ckpt" \
-    "$C/train_config"
+    "$C/train_config" "$C/safetensors"
 
 # Images: a tiny class-per-folder tree (4 PNG, 1 JPEG), as tar, tar.gz, zip,
 # and single files for the decoders.
@@ -26,17 +26,30 @@ gzip -9n <"$C/images/tree.tar" >"$C/images/tree.tar.gz"
 (cd "$T" && zip -qrX "$C/images/tree.zip" f)
 cp "$T/f/dog/c.png" "$C/images/c.png"
 cp "$T/f/cat/b.jpg" "$C/images/b.jpg"
+# A flat tree and a mixed one with a text file and a truncated PNG.
+mkdir -p "$T/flat" "$T/mixed"
+cp "$T"/f/*/* "$T/flat/"
+cp -r "$T"/f/* "$T/mixed/"
+cp "$T/f/cat/a.png" "$T/mixed/top.png"
+echo notes >"$T/mixed/cat/notes.txt"
+head -c 60 "$T/f/dog/c.png" >"$T/mixed/dog/cut.png"
+touch -d 2020-01-01 "$T/flat" "$T/flat"/* "$T/mixed" "$T/mixed"/* "$T/mixed"/*/*
+(cd "$T" && tar --sort=name --owner=0 --group=0 --numeric-owner -cf "$C/images/flat.tar" flat)
+(cd "$T" && tar --sort=name --owner=0 --group=0 --numeric-owner -cf "$C/images/mixed.tar" mixed)
 
 # Tensor streams: datasets written by ssl-prep, and two concatenated.
 (cd "$T" && "$BIN/ssl-prep" -q --size 4 --channels 1 f -o "$C/sslt/grey4.sslt")
 (cd "$T" && "$BIN/ssl-prep" -q --size 3x2 f -o "$C/sslt/rgb3x2.sslt")
 cat "$C/sslt/grey4.sslt" "$C/sslt/rgb3x2.sslt" >"$C/sslt/two.sslt"
+(cd "$T" && "$BIN/ssl-prep" -q --size 4 --channels 1 flat -o "$C/sslt/unlabelled.sslt")
 # A features stream (ssl-extract of a tiny random network), when built.
 if [ -x "$BIN/ssl-extract" ] && [ -x "$BIN/ssl-init-bank" ]; then
     (cd "$T" && "$BIN/ssl-prep" -q --size 8 --channels 1 f -o grey8.sslt &&
      "$BIN/ssl-init-bank" -q --width 0.125 --head linear --dim 8 --bank random --threads 1 \
          --batch 5 grey8.sslt -o c.ckpt &&
-     "$BIN/ssl-extract" -q --threads 1 --layer head c.ckpt grey8.sslt -o "$C/sslt/features.sslt")
+     "$BIN/ssl-extract" -q --threads 1 --layer head c.ckpt grey8.sslt -o "$C/sslt/features.sslt" &&
+     "$BIN/ssl-prep" -q --size 8 --channels 1 flat -o ugrey8.sslt &&
+     "$BIN/ssl-extract" -q --threads 1 --layer head c.ckpt ugrey8.sslt -o "$C/sslt/features-unlabelled.sslt")
 fi
 cp "$C/sslt/"*.sslt "$C/dataset/"
 
@@ -77,6 +90,8 @@ opt classes --classes a,b,c --subset 10 --labels coarse --threads 2 -q x.tar.gz
 opt bad --size 0x9 --channels 2 --level 99 --subset 1e-9 a b c
 opt lists 1,2,3 1.5,2e3 -0 99999999999999999999 nan inf
 opt help --help
+opt layout --labels none --on-error skip --size 8 photos.zip
+opt folders --labels=folders --on-error=stop dir
 opt long --spli=val -v -v --thr 1 a
 # Checkpoints: a tiny network (width 1/32: 2 to 16 channels) on the five
 # 8x8 images, fresh from ssl-init-bank (head linear, and none) and after one
@@ -95,5 +110,16 @@ if [ -x "$BIN/ssl-init-bank" ] && [ -x "$BIN/ssl-train" ]; then
     "$BIN/tests/test_regress" --config-seeds "$C/ckpt/trained.ckpt" "$C/train_config"
     # {"train": [1]}: a train entry that is not a map (crashed apply).
     printf '\201\245train\221\001' >"$C/train_config/train-array"
+    # Safetensors: the tiny networks exported (backbone; linear head).
+    if [ -x "$BIN/ssl-export" ]; then
+        "$BIN/ssl-export" "$C/ckpt/none.ckpt" -o "$C/safetensors/none.safetensors"
+        "$BIN/ssl-export" --head "$C/ckpt/trained.ckpt" -o "$C/safetensors/head.safetensors"
+    fi
 fi
+# Safetensors by hand: the header's length (u64 LE), the JSON, the data.
+le8() { n=$1; i=0; while [ $i -lt 8 ]; do printf "\\$(printf %03o $((n % 256)))"; n=$((n / 256)); i=$((i + 1)); done; }
+st() { { le8 "${#2}"; printf '%s' "$2"; head -c "$3" /dev/zero; } >"$C/safetensors/$1"; }
+st dtypes '{"__metadata__":{"k":"v","\u00e9":"\ud83d\ude00"},"a":{"dtype":"BF16","shape":[2,2],"data_offsets":[0,8]},"b":{"dtype":"I64","shape":[],"data_offsets":[8,16]},"c":{"dtype":"BOOL","shape":[0,3],"data_offsets":[16,16]},"d":{"dtype":"F8_E4M3","shape":[3],"data_offsets":[16,19]}}' 19
+st reversed '{"b":{"dtype":"U8","shape":[1],"data_offsets":[4,5]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}  ' 5
+st empty '{}' 0
 echo "corpus: $(find "$C" -type f | wc -l) files, $(du -sk "$C" | cut -f1) KiB"
