@@ -3,7 +3,7 @@
 reader of the safetensors files that ssl-export writes.
 
 The modules have the tensor names of lib/nn/net.h (attribute `backbone`
-in torchvision's ResNet naming, `head`), so a checkpoint's tensors load
+in torchvision's ResNet and MobileNet naming, `head`), so a checkpoint's tensors load
 with load_state_dict(strict=True); tests/gen_net_fixtures.py builds its
 PyTorch references from these same classes.
 
@@ -16,8 +16,11 @@ PyTorch references from these same classes.
 Networks (ssl-method(7), NETWORKS): resnet18, resnet34 (BasicBlock),
 resnet50 (Bottleneck); stem "cifar" (3x3 stride 1, no max-pool) or
 "imagenet" (7x7 stride 2 + 3x3 max-pool); stage s has
-max(1, round(64 * 2^s * width)) planes; the backbone ends in a global
-average pool. Heads: "none", "linear", "mlp3" (Linear BN ReLU Linear BN
+max(1, round(64 * 2^s * width)) planes; mobilenetv2, mobilenetv3s
+(MobileNetV3-small): torchvision's, with the stem "cifar" (stride 1 in the
+first convolution and the first stride-2 stage) or "imagenet"
+(torchvision's strides), see ssl-tools(7), MobileNets; every backbone ends
+in a global average pool. Heads: "none", "linear", "mlp3" (Linear BN ReLU Linear BN
 ReLU Linear).
 
 As a program:
@@ -30,6 +33,7 @@ import json
 import math
 import struct
 import sys
+from functools import partial
 
 import torch
 import torch.nn as nn
@@ -125,13 +129,154 @@ class Backbone(nn.Module):
         return x.mean(dim=(2, 3))
 
 
+# ---- MobileNets: torchvision 0.14's definitions (torchvision is not in
+# Debian 12; these follow torchvision/models/mobilenetv2.py and
+# mobilenetv3.py line for line, module names included), with the input
+# channels free, the classifier left out (the head replaces it) and the
+# "cifar" stem: stride 1 in the first convolution and in the first
+# stride-2 stage (V2: the 24-channel stage; V3-small: block 1).
+
+def make_divisible(v, divisor, min_value=None):
+    """torchvision.models._utils._make_divisible"""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+def conv_norm_act(cin, cout, k=3, stride=1, groups=1, norm=nn.BatchNorm2d, act=nn.ReLU6):
+    """torchvision.ops.misc.Conv2dNormActivation: conv (no bias), norm, act."""
+    layers = [nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False), norm(cout)]
+    if act is not None:
+        layers.append(act())
+    return nn.Sequential(*layers)
+
+
+class InvertedResidualV2(nn.Module):
+    def __init__(self, inp, oup, stride, expand_ratio):
+        super().__init__()
+        hidden_dim = int(round(inp * expand_ratio))
+        self.use_res_connect = stride == 1 and inp == oup
+        layers = []
+        if expand_ratio != 1:
+            layers.append(conv_norm_act(inp, hidden_dim, k=1))
+        layers.extend([conv_norm_act(hidden_dim, hidden_dim, stride=stride, groups=hidden_dim),
+                       nn.Conv2d(hidden_dim, oup, 1, 1, 0, bias=False), nn.BatchNorm2d(oup)])
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    def __init__(self, stem, width, in_ch):
+        super().__init__()
+        cifar = stem == 'cifar'
+        setting = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1],
+                   [6, 160, 3, 2], [6, 320, 1, 1]]
+        if cifar:
+            setting[1][3] = 1
+        input_channel = make_divisible(32 * width, 8)
+        last_channel = make_divisible(1280 * max(1.0, width), 8)
+        features = [conv_norm_act(in_ch, input_channel, stride=1 if cifar else 2)]
+        for t, c, n, s in setting:
+            output_channel = make_divisible(c * width, 8)
+            for i in range(n):
+                features.append(InvertedResidualV2(input_channel, output_channel,
+                                                   s if i == 0 else 1, t))
+                input_channel = output_channel
+        features.append(conv_norm_act(input_channel, last_channel, k=1))
+        self.features = nn.Sequential(*features)
+        self.F = last_channel
+
+    def forward(self, x):
+        return self.features(x).mean(dim=(2, 3))
+
+
+class SqueezeExcitation(nn.Module):
+    """torchvision.ops.misc.SqueezeExcitation with MobileNetV3's settings"""
+    def __init__(self, input_channels, squeeze_channels):
+        super().__init__()
+        self.fc1 = nn.Conv2d(input_channels, squeeze_channels, 1)
+        self.fc2 = nn.Conv2d(squeeze_channels, input_channels, 1)
+        self.activation = nn.ReLU()
+        self.scale_activation = nn.Hardsigmoid()
+
+    def forward(self, x):
+        s = x.mean(dim=(2, 3), keepdim=True)
+        s = self.scale_activation(self.fc2(self.activation(self.fc1(s))))
+        return s * x
+
+
+class InvertedResidualV3(nn.Module):
+    def __init__(self, cin, k, exp, cout, use_se, use_hs, stride, norm):
+        super().__init__()
+        self.use_res_connect = stride == 1 and cin == cout
+        act = nn.Hardswish if use_hs else nn.ReLU
+        layers = []
+        if exp != cin:
+            layers.append(conv_norm_act(cin, exp, k=1, norm=norm, act=act))
+        layers.append(conv_norm_act(exp, exp, k=k, stride=stride, groups=exp, norm=norm, act=act))
+        if use_se:
+            layers.append(SqueezeExcitation(exp, make_divisible(exp // 4, 8)))
+        layers.append(conv_norm_act(exp, cout, k=1, norm=norm, act=None))
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, x):
+        r = self.block(x)
+        return r + x if self.use_res_connect else r
+
+
+class MobileNetV3Small(nn.Module):
+    def __init__(self, stem, width, in_ch):
+        super().__init__()
+        cifar = stem == 'cifar'
+        norm = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
+        adj = lambda c: make_divisible(c * width, 8)
+        # input, kernel, expanded, out, SE, hard-swish, stride
+        setting = [(16, 3, 16, 16, True, False, 2), (16, 3, 72, 24, False, False, 2),
+                   (24, 3, 88, 24, False, False, 1), (24, 5, 96, 40, True, True, 2),
+                   (40, 5, 240, 40, True, True, 1), (40, 5, 240, 40, True, True, 1),
+                   (40, 5, 120, 48, True, True, 1), (48, 5, 144, 48, True, True, 1),
+                   (48, 5, 288, 96, True, True, 2), (96, 5, 576, 96, True, True, 1),
+                   (96, 5, 576, 96, True, True, 1)]
+        layers = [conv_norm_act(in_ch, adj(16), stride=1 if cifar else 2, norm=norm, act=nn.Hardswish)]
+        for i, (cin, k, exp, cout, se, hs, s) in enumerate(setting):
+            if cifar and i == 0:
+                s = 1
+            layers.append(InvertedResidualV3(adj(cin), k, adj(exp), adj(cout), se, hs, s, norm))
+        last_in = adj(96)
+        layers.append(conv_norm_act(last_in, 6 * last_in, k=1, norm=norm, act=nn.Hardswish))
+        self.features = nn.Sequential(*layers)
+        self.F = 6 * last_in
+
+    def forward(self, x):
+        return self.features(x).mean(dim=(2, 3))
+
+
+def make_backbone(arch, stem, width, in_ch):
+    """The backbone ARCH: NCHW float input, [N, F] pooled features out (F
+    its attribute F)."""
+    if stem not in ("cifar", "imagenet"):
+        raise ValueError("unknown stem %r" % stem)
+    # the C library keeps the width as a float32
+    width = struct.unpack("<f", struct.pack("<f", float(width)))[0]
+    if arch == 'mobilenetv2':
+        return MobileNetV2(stem, width, in_ch)
+    if arch == 'mobilenetv3s':
+        return MobileNetV3Small(stem, width, in_ch)
+    return Backbone(arch, stem, width, in_ch)
+
+
 class Net(nn.Module):
     """Backbone and head; forward returns the head's output and keeps the
     backbone's in self.feat."""
 
     def __init__(self, arch, stem, width, in_ch, head="none", hidden=0, dim=0):
         super().__init__()
-        self.backbone = Backbone(arch, stem, width, in_ch)
+        self.backbone = make_backbone(arch, stem, width, in_ch)
         F = self.backbone.F
         if head == 'linear':
             self.head = nn.Linear(F, dim)

@@ -19,11 +19,12 @@ data_var    = $(if $(filter cifar10,$(1)),CIFAR10,$(if $(filter cifar100,$(1)),C
 data_labels = $(if $(filter cifar100,$(1)),--labels fine)
 data_subset = $(if $(filter fashion-mnist,$(1)),$(FM_SUBSET),$(CIFAR_SUBSET))
 data_test_subset = $(if $(filter fashion-mnist,$(1)),$(FM_TEST_SUBSET),$(CIFAR_TEST_SUBSET))
-# $(call data_net,NAME) / $(call data_net_at,NAME,WIDTH) / $(call data_train,NAME,EPOCHS): the network
-# (ssl-init-bank flags but --seed and --bank) and the training recipe
-# (ssl-train flags but --seed) of the experiments on dataset NAME.
+# $(call data_net,NAME) / $(call data_net_arch,NAME,ARCH,WIDTH) / $(call data_train,NAME,EPOCHS):
+# the network (ssl-init-bank flags but --seed and --bank; with the
+# backbone ARCH at WIDTH) and the training recipe (ssl-train flags but
+# --seed) of the experiments on dataset NAME.
 data_net   = $(if $(filter fashion-mnist,$(1)),$(FM_NET),$(CIFAR_NET))
-data_net_at = $(if $(filter fashion-mnist,$(1)),$(FM_ARCH) --width $(2) $(FM_HEAD) $(FM_AUG),$(CIFAR_ARCH) --width $(2) $(CIFAR_HEAD))
+data_net_arch = --arch $(2) --width $(3) $(if $(filter fashion-mnist,$(1)),$(FM_HEAD) $(FM_AUG),$(CIFAR_HEAD))
 data_train = $(if $(filter fashion-mnist,$(1)),$(FM_TRAIN_BASE) --epochs $(2) $(FM_AUG),$(CIFAR_TRAIN_BASE) --epochs $(2))
 
 $(foreach d,fashion-mnist cifar10 cifar100,$(eval $(call dataset,$(call data_dir,$(d)),$(d),\

@@ -6,7 +6,7 @@ Writes tests/fixtures/net/<case>.txt (index) and <case>.bin (float32 LE).
 
 The networks are the nn.Modules of examples/ssl_resnet.py (the module that
 loads ssl-export's files), with the names of lib/nn/net.h (attributes
-`backbone` in torchvision's ResNet naming and `head`). Weights are not
+`backbone` in torchvision's ResNet and MobileNet naming, and `head`). Weights are not
 saved: every parameter is a function of its name, computed identically in
 C (tests/test_net.c, fixture_fill):
     h = FNV-1a-64(name); for element i: x = (h + (i+1) * 0x9E3779B97F4A7C15) mod 2^64,
@@ -96,10 +96,21 @@ def set_weights(net):
             p.copy_(torch.from_numpy(val.astype(np.float32)).reshape(p.shape))
 
 
-def zero_by_bn(name):
-    """The bias of a Linear followed by BatchNorm: its gradient is zero in
-    exact arithmetic (BN removes any constant), so it is noise in float32."""
-    return name in ('head.0.bias', 'head.3.bias')
+def zero_grads(r64):
+    """The parameters whose gradient is zero in exact arithmetic, so noise in
+    float32: the bias of a Linear followed by BatchNorm (head.0, head.3), and
+    in the MobileNets the beta of every BatchNorm whose output reaches only
+    1x1 convolutions followed by BatchNorm (a projection's, mostly: BN
+    removes any constant per channel). Found in the float64 run: a bias
+    whose gradient is below 1e-9 of its weight's."""
+    rec = dict(r64)
+    zeros = set()
+    for key, g in r64:
+        if key.startswith('grad:') and key.endswith('.bias'):
+            w = rec.get(key[:-len('bias')] + 'weight')
+            if w is not None and np.abs(g).max() <= 1e-9 * np.abs(w).max():
+                zeros.add(key.split(':', 1)[1])
+    return zeros
 
 
 def simulate(cfg, B, lr, seed, dtype):
@@ -112,12 +123,20 @@ def simulate(cfg, B, lr, seed, dtype):
     recs = []
     margin = [float('inf')]
 
-    def relu_margin(mod, inp):
-        margin[0] = min(margin[0], inp[0].detach().abs().min().item())
+    def kink_margin(kinks):
+        def hook(mod, inp):
+            x = inp[0].detach()
+            for k in kinks:
+                margin[0] = min(margin[0], (x - k).abs().min().item())
+        return hook
 
     for m in net.modules():
         if isinstance(m, nn.ReLU):
-            m.register_forward_pre_hook(relu_margin)
+            m.register_forward_pre_hook(kink_margin([0]))
+        elif isinstance(m, nn.ReLU6):
+            m.register_forward_pre_hook(kink_margin([0, 6]))
+        elif isinstance(m, (nn.Hardswish, nn.Hardsigmoid)):
+            m.register_forward_pre_hook(kink_margin([-3, 3]))
 
     def rec(key, t):
         recs.append((key, t.detach().double().numpy().ravel().copy()))
@@ -139,7 +158,7 @@ def simulate(cfg, B, lr, seed, dtype):
         rec_sampled('grad:' + name, p.grad)
     for name, b in net.named_buffers():
         if 'running' in name:
-            rec('buf1:' + name, b)
+            rec_sampled('buf1:' + name, b)
     net.eval()
     with torch.no_grad():
         rec('eval_out', net(xin))
@@ -153,7 +172,7 @@ def simulate(cfg, B, lr, seed, dtype):
         rec_sampled('sgd:' + name, p)
     for name, b in net.named_buffers():
         if 'running' in name:
-            rec('buf2:' + name, b)
+            rec_sampled('buf2:' + name, b)
     return recs, margin[0]
 
 
@@ -166,18 +185,23 @@ def disagreement(r32, r64):
     return errs
 
 
-def worst_disagreement(errs):
+def worst_disagreement(errs, zeros):
     return max(e for k, e in errs.items()
-               if not (k.startswith(('grad:', 'sgd:')) and zero_by_bn(k.split(':', 1)[1])))
+               if not (k.startswith(('grad:', 'sgd:')) and k.split(':', 1)[1] in zeros))
 
 
-def run_case(out_dir, case, cfg, B, lr, seed, sgd=True, tries=40):
+def run_case(out_dir, case, cfg, B, lr, seed, sgd=True, tries=40, by_margin=False):
     """Records are computed in float64 (the stored values are float64
     results rounded to float32). The input seed is the first from `seed` on
     for which PyTorch's own float32 run agrees with float64 within 2e-5 on
-    every record and no ReLU input is within 2e-5 of 0 (float32 rounding in
-    another implementation must not flip a ReLU mask or a max-pool choice),
-    else the best of `tries` seeds. Each record
+    every record and no activation input is within 2e-5 of a kink (ReLU: 0,
+    ReLU6: 0 and 6, hard-swish and hard-sigmoid: -3 and 3; float32 rounding in
+    another implementation must not flip a mask or a max-pool choice),
+    else the best of `tries` seeds: the smallest disagreement, or with
+    by_margin the largest distance to a kink among the seeds that disagree
+    by less than 1e-4 (the MobileNets: with ~10^6 ReLU6 inputs the smallest
+    distance is ~1e-7, within reach of float32 rounding, and one flipped
+    mask moves a BN's gradient sums by a percent). Each record
     carries PyTorch's float32 error (third column of the index): test_net.c
     allows max(1e-4, 10 x that error)."""
     if len(sys.argv) > 1 and case not in sys.argv[1:]:
@@ -190,23 +214,27 @@ def run_case(out_dir, case, cfg, B, lr, seed, sgd=True, tries=40):
             r64 = [r for r in r64 if not r[0].startswith(('sgd:', 'buf2:'))]
             r32 = [r for r in r32 if not r[0].startswith(('sgd:', 'buf2:'))]
         errs = disagreement(r32, r64)
-        w = worst_disagreement(errs)
-        if best is None or (w, -margin) < (best[0], -best[4]):
-            best = (w, s, r64, errs, margin)
+        zeros = zero_grads(r64)
+        w = worst_disagreement(errs, zeros)
+        rank = (lambda w, m: (w >= 1e-4, -m)) if by_margin else (lambda w, m: (w, -m))
+        if best is None or rank(w, margin) < rank(best[0], best[4]):
+            best = (w, s, r64, errs, margin, zeros)
         if w < 2e-5 and margin > 2e-5:
             break
-        print('%s: seed %d: float32 vs float64 %.2e, smallest |ReLU input| %.2e'
+        print('%s: seed %d: float32 vs float64 %.2e, smallest distance to a kink %.2e'
               % (case, s, w, margin), file=sys.stderr)
-    w, s, recs, errs, margin = best
+    w, s, recs, errs, margin, zeros = best
     with open(os.path.join(out_dir, case + '.txt'), 'w') as f:
         f.write('# %s: generated by tests/gen_net_fixtures.py (torch %s), input seed %d, '
-                'torch float32 vs float64 %.2e, smallest |ReLU input| %.2e; '
-                'columns: key count torch_f32_error\n' % (case, torch.__version__, s, w, margin))
+                'torch float32 vs float64 %.2e, smallest distance to a kink %.2e; '
+                'columns: key count torch_f32_error [zero: a gradient zero in exact '
+                'arithmetic]\n' % (case, torch.__version__, s, w, margin))
         f.write('config %s %s %g %d %d %d %s %d %d batch %d lr %g\n' % (
             cfg['arch'], cfg['stem'], cfg['width'], cfg['in_ch'], cfg['in_h'], cfg['in_w'],
             cfg['head'], cfg['hidden'], cfg['dim'], B, lr))
         for key, a in recs:
-            f.write('%s %d %.3g\n' % (key, a.size, errs[key]))
+            zero = key.startswith('grad:') and key.split(':', 1)[1] in zeros
+            f.write('%s %d %.3g%s\n' % (key, a.size, errs[key], ' zero' if zero else ''))
     with open(os.path.join(out_dir, case + '.bin'), 'wb') as f:
         for key, a in recs:
             f.write(a.astype('<f4').tobytes())
@@ -228,6 +256,27 @@ def main():
              in_ch=1, in_h=64, in_w=64, head='linear', hidden=0, dim=16), 4, 1e-4, 2)
     run_case(out_dir, 'r34_cifar_none', dict(arch='resnet34', stem='cifar', width=0.125, in_ch=2,
              in_h=28, in_w=30, head='none', hidden=0, dim=0), 2, 1e-4, 3, sgd=False)
+    # MobileNets at width 0.25 (most layers at the floor of 8 channels),
+    # batches of 2, except with the mlp3 head, whose BatchNorm1d over 2
+    # rows makes float32 and float64 disagree by 10%: 4 there. The
+    # "imagenet" stems are torchvision's networks unchanged (but for the
+    # input channels and the classifier), at 64x64 (V2 ends at 2x2). V2 at
+    # torchvision's strides is ill-conditioned in float32 at any small
+    # batch tried (PyTorch's own float32 gradients off by 1e-2 .. 3e-1 at
+    # 64x64 to 128x128, batches 2 and 4), so that case checks less tightly
+    # (its tolerances are recorded per tensor); lr 1e-6 for V2, whose
+    # gradients reach 10^4 x the weights.
+    run_case(out_dir, 'mnv2_cifar_linear', dict(arch='mobilenetv2', stem='cifar', width=0.25,
+             in_ch=3, in_h=32, in_w=32, head='linear', hidden=0, dim=16), 2, 1e-6, 5, tries=80, by_margin=True)
+    run_case(out_dir, 'mnv2_imagenet_none', dict(arch='mobilenetv2', stem='imagenet', width=0.25,
+             in_ch=1, in_h=64, in_w=64, head='none', hidden=0, dim=0), 4, 1e-6, 5, sgd=False,
+             tries=40, by_margin=True)
+    run_case(out_dir, 'mnv3s_cifar_mlp3', dict(arch='mobilenetv3s', stem='cifar', width=0.25,
+             in_ch=3, in_h=32, in_w=32, head='mlp3', hidden=64, dim=32), 4, 1e-4, 5, tries=40,
+             by_margin=True)
+    run_case(out_dir, 'mnv3s_imagenet_linear', dict(arch='mobilenetv3s', stem='imagenet',
+             width=0.25, in_ch=1, in_h=64, in_w=64, head='linear', hidden=0, dim=16), 2, 1e-4, 5,
+             sgd=False, tries=40, by_margin=True)
     return 0
 
 

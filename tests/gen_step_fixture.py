@@ -17,10 +17,10 @@ the batch indices in batch order, then every other bank row in index order):
   p -= lr v.
 
 The network is the CIFAR ResNet-18 with PyTorch's module names (those of
-lib/nn/net.h); when engineer C's tests/gen_net_fixtures.py offers a model
-builder it could be used instead, this file keeps its own so that it runs
-alone. Record format: see tests/train_fixture.h.
-Run: /usr/bin/python3 tests/gen_step_fixture.py tests/fixtures/step
+lib/nn/net.h), this file's own, or (the "mnv3s" case; an eighth value in
+the "net" record) a MobileNet from examples/ssl_resnet.py.
+Record format: see tests/train_fixture.h.
+Run: /usr/bin/python3 tests/gen_step_fixture.py tests/fixtures/step [CASE...]
 """
 import os
 import struct
@@ -105,10 +105,18 @@ class Backbone(nn.Module):
 
 
 class Model(nn.Module):
-    def __init__(self, in_ch, width, head, hidden, dim):
+    def __init__(self, in_ch, width, head, hidden, dim, arch=0):
         super().__init__()
-        self.backbone = Backbone(in_ch, width)
-        Fd = self.backbone.out_dim
+        if arch:    # a MobileNet: torchvision's, the module of examples/ssl_resnet.py
+            sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+                os.path.abspath(__file__))), "examples"))
+            from ssl_resnet import make_backbone
+            self.backbone = make_backbone({2: 'mobilenetv2', 3: 'mobilenetv3s'}[arch], 'cifar',
+                                          width, in_ch)
+            Fd = self.backbone.F
+        else:
+            self.backbone = Backbone(in_ch, width)
+            Fd = self.backbone.out_dim
         if head == "mlp3":
             self.head = nn.Sequential(nn.Linear(Fd, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
                                       nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
@@ -122,9 +130,11 @@ class Model(nn.Module):
 
 def one_case(d, which):
     r, order = read_records(os.path.join(d, which + "_in.bin"))
-    width, in_ch, h, w, hidden, dim, head = r["net"].tolist()
+    net = r["net"].tolist()
+    width, in_ch, h, w, hidden, dim, head = net[:7]
+    arch = int(net[7]) if len(net) > 7 else 0      # 0 resnet18, 2 mobilenetv2, 3 mobilenetv3s
     tau, lam_kl, alpha, m, bank_lr, lam, lr, wd, mu, grad, cutmix = r["cfg"].tolist()
-    model = Model(int(in_ch), width, "mlp3" if head == 2 else "linear", int(hidden), int(dim))
+    model = Model(int(in_ch), width, "mlp3" if head == 2 else "linear", int(hidden), int(dim), arch)
     sd = model.state_dict()
     new = {}
     for k in sd:
@@ -204,7 +214,7 @@ def one_case(d, which):
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/step"
     torch.set_num_threads(1)
-    for which in ("paper", "npid"):
+    for which in sys.argv[2:] or ("paper", "npid", "mnv3s"):
         one_case(d, which)
 
 

@@ -5,7 +5,9 @@
  * bank and momentum; identical bytes for identical state; and the errors:
  * a stream of another kind, a tensor whose shape disagrees with the
  * configured network (named, with both shapes), an unexpected tensor, a
- * missing file, a truncated file, an unwritable path. */
+ * missing file, a truncated file, an unwritable path; MobileNets: the
+ * round trip, and tensors of another architecture or width than the
+ * configuration says. */
 #include "t.h"
 #include "train_fixture.h"
 
@@ -179,14 +181,71 @@ static void errors(void) {
     ckpt_destroy(&a);
 }
 
+/* A MobileNet checkpoint round trip, and the refusals: mobilenetv3s
+ * tensors under a mobilenetv2 configuration (a missing tensor named),
+ * mobilenetv2 tensors of width 0.5 under width 1 (a shape named), a ResNet
+ * under a MobileNet's name. */
+static void mobile(void) {
+    ssl_err err = {0};
+    ssl_ckpt a, b;
+    for (int k = 0; k < 2; k++) {
+        const char *arch = k ? "mobilenetv3s" : "mobilenetv2";
+        char nm[128];
+        make_ckpt(&a, "linear", 8);
+        net_free(a.net);
+        net_config nc = tf_net_config(1, 28, 28, 0.5f, "linear", 0, 8);
+        snprintf(nc.arch, sizeof nc.arch, "%s", arch);
+        a.net = net_new(&nc, 2, &err);
+        net_init(a.net, 9);
+        sv_set(a.config, "net", net_config_to_sv(&nc));
+        T_EQ(ckpt_save(&a, tmp("m.ckpt"), "test", &err), 0, "mobilenet: save");
+        T_EQ(ckpt_load(&b, tmp("m.ckpt"), 4, CKPT_LOAD_ALL, &err), 0, "mobilenet: load");
+        snprintf(nm, sizeof nm, "%s: round trip, every tensor bit for bit", arch);
+        T_OK(b.net && same_tensors(&a, &b, 1), nm);
+        ckpt_destroy(&b);
+        if (k == 1) {
+            net_config v2 = nc;
+            snprintf(v2.arch, sizeof v2.arch, "mobilenetv2");
+            sv_set(a.config, "net", net_config_to_sv(&v2));
+            ckpt_save(&a, tmp("m2.ckpt"), "test", &err);
+            T_OK(ckpt_load(&b, tmp("m2.ckpt"), 2, CKPT_LOAD_ALL, &err) < 0 &&
+                 strstr(err.msg, "backbone.features.0.0.weight") && strstr(err.msg, "[8,1,3,3]") &&
+                 strstr(err.msg, "[16,1,3,3]"),
+                 "mobilenetv3s tensors under a mobilenetv2 configuration: refused, the tensor named");
+            printf("# %s\n", err.msg);
+        } else {
+            net_config w1 = nc;
+            w1.width = 1;
+            sv_set(a.config, "net", net_config_to_sv(&w1));
+            ckpt_save(&a, tmp("m2.ckpt"), "test", &err);
+            T_OK(ckpt_load(&b, tmp("m2.ckpt"), 2, CKPT_LOAD_ALL, &err) < 0 &&
+                 strstr(err.msg, "backbone.features.0.0.weight") && strstr(err.msg, "[16,1,3,3]") &&
+                 strstr(err.msg, "[32,1,3,3]"),
+                 "mobilenetv2 width 0.5 under width 1: refused, the shapes named");
+            printf("# %s\n", err.msg);
+        }
+        ckpt_destroy(&a);
+    }
+    make_ckpt(&a, "linear", 8);
+    net_config r = *net_get_config(a.net);
+    snprintf(r.arch, sizeof r.arch, "mobilenetv2");
+    sv_set(a.config, "net", net_config_to_sv(&r));
+    ckpt_save(&a, tmp("m3.ckpt"), "test", &err);
+    T_OK(ckpt_load(&b, tmp("m3.ckpt"), 2, CKPT_LOAD_ALL, &err) < 0 && strstr(err.msg, "tensor '"),
+         "a resnet18 under a mobilenetv2 configuration: refused");
+    printf("# %s\n", err.msg);
+    ckpt_destroy(&a);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "%s/ckpt.XXXXXX", getenv("SSL_TEST_TMP") ? getenv("SSL_TEST_TMP") : "/tmp");
     if (!mkdtemp(tmpdir)) return perror("mkdtemp"), 1;
     ssl_set_threads(1);
     roundtrip();
     errors();
+    mobile();
     const char *names[] = {"a.ckpt", "a2.ckpt", "d.sslt", "shape.ckpt", "extra.ckpt",
-                           "missing.ckpt", "good.ckpt", "cut.ckpt"};
+                           "missing.ckpt", "good.ckpt", "cut.ckpt", "m.ckpt", "m2.ckpt", "m3.ckpt"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) unlink(tmp(names[i]));
     rmdir(tmpdir);
     return t_done();

@@ -14,7 +14,14 @@
  * values 0.05 apart (a shuffled ramp), so no perturbation reorders a
  * window; BN is checked without the fused ReLU (its mask is then checked
  * against relu_backward + bn_backward exactly).
- * Optimised vs reference: |a - b| <= 1e-4 * max|b| + 1e-4 * |b|. */
+ * Optimised vs reference: |a - b| <= 1e-4 * max|b| + 1e-4 * |b| (1e-5 for
+ * the depthwise convolution and SE, whose sums are short).
+ * The MobileNet ops: depthwise convolution (3x3, 5x5, strides 1 and 2)
+ * against its double reference and by finite differences, same bits at 1,
+ * 2 and 3 threads; ReLU6, hard-swish, hard-sigmoid against their formulas,
+ * by finite differences 0.1 from the kinks, and at the kinks against
+ * PyTorch's rules; squeeze-and-excitation against the same in double and
+ * by finite differences (eps 1e-3, with its kink margin checked). */
 #include <stdint.h>
 
 #include "nn/ops/conv_direct.h"
@@ -506,6 +513,271 @@ static void test_elementwise(void) {
     free(x); free(y1); free(y2);
 }
 
+/* ---- MobileNet ops: depthwise convolution, activations, SE ---- */
+
+typedef struct { conv_shape s; float *in, *w, *out, *r, *ws; } dw_case;
+
+static double dw_loss(void *v) {
+    dw_case *c = v;
+    dwconv_forward(c->out, c->in, c->w, &c->s, c->ws);
+    return dot(c->out, c->r, (size_t)c->s.B * c->s.OH * c->s.OW * c->s.C);
+}
+
+/* Forward, dinput (written, then accumulated) and dweight (accumulated
+ * onto nonzero values) against the double references; finite differences;
+ * the same bits with 1, 2 and 3 threads. */
+static void test_dwconv(int B, int H, int W, int C, int k, int stride, int fd) {
+    dw_case c;
+    char nm[160], tag[96];
+    snprintf(tag, sizeof tag, "dwconv %dx%dx%dx%d k%d s%d", B, H, W, C, k, stride);
+    if (conv_shape_init(&c.s, B, H, W, C, C, k, k, stride, k / 2) < 0) {
+        snprintf(nm, sizeof nm, "%s: shape", tag);
+        T_OK(0, nm);
+        return;
+    }
+    size_t nin = (size_t)B * H * W * C, nw = (size_t)C * k * k;
+    size_t nout = (size_t)B * c.s.OH * c.s.OW * C;
+    c.in = rnd(nin, -1, 1); c.w = rnd(nw, -1, 1); c.out = malloc(nout * 4); c.r = rnd(nout, -1, 1);
+    c.ws = malloc((size_t)dwconv_workspace(&c.s) * 4);
+    float *ref = malloc(nout * 4);
+    dw_loss(&c);
+    dwconv_forward_ref(ref, c.in, c.w, &c.s);
+    snprintf(nm, sizeof nm, "%s: forward vs ref", tag);
+    check_close(c.out, ref, nout, 1e-5, nm);
+    float *din = malloc(nin * 4), *din_r = malloc(nin * 4), *dw0 = rnd(nw, -1, 1);
+    float *dw = malloc(nw * 4), *dw_r = malloc(nw * 4);
+    for (size_t i = 0; i < nin; i++) din[i] = 7;             /* written, not added */
+    memcpy(dw, dw0, nw * 4); memcpy(dw_r, dw0, nw * 4);
+    dwconv_backward(din, dw, c.r, c.in, c.w, &c.s, 0, c.ws);
+    dwconv_backward_ref(din_r, dw_r, c.r, c.in, c.w, &c.s, 0);
+    snprintf(nm, sizeof nm, "%s: dinput vs ref", tag);
+    check_close(din, din_r, nin, 1e-5, nm);
+    snprintf(nm, sizeof nm, "%s: dweight (+=) vs ref", tag);
+    check_close(dw, dw_r, nw, 1e-5, nm);
+    float *din0 = rnd(nin, -1, 1);
+    memcpy(din, din0, nin * 4); memcpy(din_r, din0, nin * 4);
+    dwconv_backward(din, dw, c.r, c.in, c.w, &c.s, 1, c.ws);
+    dwconv_backward_ref(din_r, dw_r, c.r, c.in, c.w, &c.s, 1);
+    snprintf(nm, sizeof nm, "%s: dinput accumulated vs ref", tag);
+    check_close(din, din_r, nin, 1e-5, nm);
+    if (fd) {
+        float *g = calloc(nw, 4);
+        dwconv_backward(din, g, c.r, c.in, c.w, &c.s, 0, c.ws);
+        snprintf(nm, sizeof nm, "%s: dinput fd", tag);
+        fd_check(nm, c.in, nin, din, dw_loss, &c, 1e-2f);
+        snprintf(nm, sizeof nm, "%s: dweight fd", tag);
+        fd_check(nm, c.w, nw, g, dw_loss, &c, 1e-2f);
+        free(g);
+    }
+    float *o[3], *di[3], *dwt[3];
+    for (int t = 0; t < 3; t++) {
+        ssl_set_threads(t + 1);
+        o[t] = malloc(nout * 4); di[t] = malloc(nin * 4); dwt[t] = calloc(nw, 4);
+        dwconv_forward(o[t], c.in, c.w, &c.s, c.ws);
+        dwconv_backward(di[t], dwt[t], c.r, c.in, c.w, &c.s, 0, c.ws);
+    }
+    ssl_set_threads(2);
+    int same = 1;
+    for (int t = 1; t < 3; t++)
+        same &= !memcmp(o[0], o[t], nout * 4) && !memcmp(di[0], di[t], nin * 4) &&
+                !memcmp(dwt[0], dwt[t], nw * 4);
+    snprintf(nm, sizeof nm, "%s: same bits with 1, 2 and 3 threads", tag);
+    T_OK(same, nm);
+    for (int t = 0; t < 3; t++) { free(o[t]); free(di[t]); free(dwt[t]); }
+    free(c.in); free(c.w); free(c.out); free(c.r); free(c.ws); free(ref); free(din);
+    free(din_r); free(dw0); free(dw); free(dw_r); free(din0);
+}
+
+typedef struct { int64_t n; int act; float *x, *y, *r; } act_case;
+
+static double act_loss(void *v) {
+    act_case *c = v;
+    act_forward(c->y, c->x, c->n, c->act);
+    return dot(c->y, c->r, (size_t)c->n);
+}
+
+/* Each activation: the forward against its formula in double, the
+ * gradient by finite differences (inputs at least 0.1 from every kink,
+ * in both linear and curved parts), the values at the kinks as PyTorch
+ * gives them, and in-place use. 61 elements: vector loops and a tail. */
+static void test_act(int act, const char *name, double lo, double hi) {
+    static const double kinks[] = { -3, 0, 3, 6 };
+    char nm[128];
+    act_case c = { 61, act, malloc(61 * 4), malloc(61 * 4), rnd(61, -1, 1) };
+    for (int i = 0; i < 61; i++) {
+        float v;
+        int near;
+        do {
+            v = (float)(lo + (hi - lo) * rng_uniform(&R));
+            near = 0;
+            for (int j = 0; j < 4; j++) near |= fabs(v - kinks[j]) < 0.1;
+        } while (near);
+        c.x[i] = v;
+    }
+    act_loss(&c);
+    double worst = 0;
+    for (int i = 0; i < 61; i++) {
+        double x = c.x[i], t = fmin(fmax(x + 3, 0), 6), e;
+        switch (act) {
+        case ACT_RELU6: e = fmin(fmax(x, 0), 6); break;
+        case ACT_HSWISH: e = x * t / 6; break;
+        case ACT_HSIGMOID: e = t / 6; break;
+        default: e = fmax(x, 0); break;
+        }
+        if (fabs(e - c.y[i]) > worst) worst = fabs(e - c.y[i]);
+    }
+    snprintf(nm, sizeof nm, "%s: forward = formula", name);
+    t_report(worst < 1e-6, nm, "err %.3g", worst);
+    float *dx = malloc(61 * 4);
+    act_backward(dx, c.r, c.x, 61, act);
+    snprintf(nm, sizeof nm, "%s: dinput fd (0.1 from the kinks)", name);
+    fd_check(nm, c.x, 61, dx, act_loss, &c, 1e-2f);
+    /* in place: out == in, dx == dy */
+    act_loss(&c);                /* c.y of the unperturbed x again */
+    float *y2 = malloc(61 * 4), *d2 = malloc(61 * 4);
+    memcpy(y2, c.x, 61 * 4);
+    act_forward(y2, y2, 61, act);
+    memcpy(d2, c.r, 61 * 4);
+    act_backward(d2, d2, c.x, 61, act);
+    snprintf(nm, sizeof nm, "%s: in place", name);
+    T_OK(!memcmp(y2, c.y, 61 * 4) && !memcmp(d2, dx, 61 * 4), nm);
+    /* the kinks and beyond, as PyTorch: relu6 passes 0 < x < 6, hard-swish
+     * is x/3 + 1/2 on [-3, 3], hard-sigmoid 1/6 on (-3, 3) */
+    float kx[8] = { -3.5f, -3, 0, 3, 6, 7, -1, 1.5f }, ky[8], kd[8], one[8];
+    for (int i = 0; i < 8; i++) one[i] = 1;
+    act_forward(ky, kx, 8, act);
+    act_backward(kd, one, kx, 8, act);
+    int ok = 1;
+    for (int i = 0; i < 8; i++) {
+        double x = kx[i], d;
+        switch (act) {
+        case ACT_RELU6: d = x > 0 && x < 6; break;
+        case ACT_HSWISH: d = x < -3 ? 0 : x <= 3 ? x / 3 + 0.5 : 1; break;
+        case ACT_HSIGMOID: d = x > -3 && x < 3 ? 1.0 / 6 : 0; break;
+        default: d = x > 0; break;
+        }
+        ok &= fabs(kd[i] - d) < 1e-7;
+    }
+    snprintf(nm, sizeof nm, "%s: gradient at the kinks as PyTorch", name);
+    T_OK(ok, nm);
+    free(c.x); free(c.y); free(c.r); free(dx); free(y2); free(d2);
+}
+
+typedef struct {
+    int B, C, S;
+    int64_t P;
+    float *x, *w1, *b1, *w2, *b2, *out, *pooled, *z1, *z2, *sc, *ws, *r;
+} se_case;
+
+static double se_loss(void *v) {
+    se_case *c = v;
+    se_forward(c->out, c->pooled, c->z1, c->z2, c->sc, c->x, c->w1, c->b1, c->w2, c->b2, c->B,
+               c->P, c->C, c->S, c->ws);
+    return dot(c->out, c->r, (size_t)c->B * c->P * c->C);
+}
+
+/* SE against the same computed in double (forward and every gradient),
+ * and by finite differences. The inputs keep the ReLU's and the
+ * hard-sigmoid's inputs away from their kinks (checked: the margin is
+ * reported and must exceed what a perturbation can move them). */
+static void test_se(int B, int P, int C, int S) {
+    char nm[128], tag[64];
+    snprintf(tag, sizeof tag, "se B%d P%d C%d S%d", B, P, C, S);
+    size_t nx = (size_t)B * P * C;
+    se_case c = { B, C, S, P, rnd(nx, -2, 2), rnd((size_t)S * C, -1, 1), rnd(S, -0.5f, 0.5f),
+                  rnd((size_t)C * S, -1, 1), rnd(C, -1, 1), malloc(nx * 4), malloc(B * C * 4),
+                  malloc(B * S * 4), malloc(B * C * 4), malloc(B * C * 4),
+                  malloc((size_t)se_workspace(B, C, S) * 4), rnd(nx, -1, 1) };
+    se_loss(&c);
+    /* the reference in double */
+    double *pd = calloc(B * C, 8), *z1 = calloc(B * S, 8), *z2 = calloc(B * C, 8), margin = 1e9;
+    for (int b = 0; b < B; b++) {
+        for (int p = 0; p < P; p++)
+            for (int j = 0; j < C; j++) pd[b * C + j] += c.x[((size_t)b * P + p) * C + j] / (double)P;
+        for (int s = 0; s < S; s++) {
+            z1[b * S + s] = c.b1[s];
+            for (int j = 0; j < C; j++) z1[b * S + s] += pd[b * C + j] * c.w1[s * C + j];
+            margin = fmin(margin, fabs(z1[b * S + s]));
+        }
+        for (int j = 0; j < C; j++) {
+            z2[b * C + j] = c.b2[j];
+            for (int s = 0; s < S; s++) z2[b * C + j] += fmax(z1[b * S + s], 0) * c.w2[j * S + s];
+            margin = fmin(margin, fmin(fabs(z2[b * C + j] - 3), fabs(z2[b * C + j] + 3)));
+        }
+    }
+    float *out_r = malloc(nx * 4), *dx_r = malloc(nx * 4), *dw1_r = calloc(S * C, 4);
+    float *db1_r = calloc(S, 4), *dw2_r = calloc(C * S, 4), *db2_r = calloc(C, 4);
+    for (int b = 0; b < B; b++) {
+        double dsc[64], dz1[64], dp[64];
+        for (int j = 0; j < C; j++) {
+            double sc = fmin(fmax(z2[b * C + j] + 3, 0), 6) / 6, d = 0;
+            for (int p = 0; p < P; p++) {
+                size_t i = ((size_t)b * P + p) * C + j;
+                out_r[i] = (float)(c.x[i] * sc);
+                d += (double)c.r[i] * c.x[i];
+            }
+            dsc[j] = fabs(z2[b * C + j]) < 3 ? d / 6 : 0;      /* dz2 */
+            db2_r[j] += (float)dsc[j];
+        }
+        for (int s = 0; s < S; s++) {
+            double d = 0;
+            for (int j = 0; j < C; j++) {
+                d += dsc[j] * c.w2[j * S + s];
+                dw2_r[j * S + s] += (float)(dsc[j] * fmax(z1[b * S + s], 0));
+            }
+            dz1[s] = z1[b * S + s] > 0 ? d : 0;
+            db1_r[s] += (float)dz1[s];
+        }
+        for (int j = 0; j < C; j++) {
+            dp[j] = 0;
+            for (int s = 0; s < S; s++) {
+                dp[j] += dz1[s] * c.w1[s * C + j];
+                dw1_r[s * C + j] += (float)(dz1[s] * pd[b * C + j]);
+            }
+        }
+        for (int p = 0; p < P; p++)
+            for (int j = 0; j < C; j++) {
+                size_t i = ((size_t)b * P + p) * C + j;
+                double sc = fmin(fmax(z2[b * C + j] + 3, 0), 6) / 6;
+                dx_r[i] = (float)(c.r[i] * sc + dp[j] / P);
+            }
+    }
+    snprintf(nm, sizeof nm, "%s: forward vs double", tag);
+    check_close(c.out, out_r, nx, 1e-5, nm);
+    float *dx = malloc(nx * 4), *dw1 = calloc(S * C, 4), *db1 = calloc(S, 4);
+    float *dw2 = calloc(C * S, 4), *db2 = calloc(C, 4);
+    se_backward(dx, dw1, db1, dw2, db2, c.r, c.x, c.w1, c.w2, c.pooled, c.z1, c.z2, c.sc, B, P, C,
+                S, c.ws);
+    snprintf(nm, sizeof nm, "%s: dx vs double", tag);
+    check_close(dx, dx_r, nx, 1e-5, nm);
+    snprintf(nm, sizeof nm, "%s: dfc1 weight vs double", tag);
+    check_close(dw1, dw1_r, (size_t)S * C, 1e-5, nm);
+    snprintf(nm, sizeof nm, "%s: dfc1 bias vs double", tag);
+    check_close(db1, db1_r, S, 1e-5, nm);
+    snprintf(nm, sizeof nm, "%s: dfc2 weight vs double", tag);
+    check_close(dw2, dw2_r, (size_t)C * S, 1e-5, nm);
+    snprintf(nm, sizeof nm, "%s: dfc2 bias vs double", tag);
+    check_close(db2, db2_r, C, 1e-5, nm);
+    /* a perturbation of 1e-3 moves z1 by at most 1e-3 max|w1| and z2 by
+     * 1e-3 (1 + S max|w1| max|w2|): below the margin, no kink crossed */
+    snprintf(nm, sizeof nm, "%s: kink margin %.3g above the perturbation", tag, margin);
+    T_OK(margin > 1e-3 * (1 + S), nm);
+    snprintf(nm, sizeof nm, "%s: dx fd", tag);
+    fd_check(nm, c.x, nx, dx, se_loss, &c, 1e-3f);
+    snprintf(nm, sizeof nm, "%s: dfc1 weight fd", tag);
+    fd_check(nm, c.w1, (size_t)S * C, dw1, se_loss, &c, 1e-3f);
+    snprintf(nm, sizeof nm, "%s: dfc1 bias fd", tag);
+    fd_check(nm, c.b1, S, db1, se_loss, &c, 1e-3f);
+    snprintf(nm, sizeof nm, "%s: dfc2 weight fd", tag);
+    fd_check(nm, c.w2, (size_t)C * S, dw2, se_loss, &c, 1e-3f);
+    snprintf(nm, sizeof nm, "%s: dfc2 bias fd", tag);
+    fd_check(nm, c.b2, C, db2, se_loss, &c, 1e-3f);
+    free(c.x); free(c.w1); free(c.b1); free(c.w2); free(c.b2); free(c.out); free(c.pooled);
+    free(c.z1); free(c.z2); free(c.sc); free(c.ws); free(c.r); free(pd); free(z1); free(z2);
+    free(out_r); free(dx_r); free(dw1_r); free(db1_r); free(dw2_r); free(db2_r); free(dx);
+    free(dw1); free(db1); free(dw2); free(db2);
+}
+
 int main(void) {
     rng_init(&R, 42, 0, 0);
     ssl_set_threads(2);
@@ -626,6 +898,23 @@ int main(void) {
     test_linear(1);
     test_linear(0);
     test_elementwise();
+    /* depthwise: 3x3 and 5x5 at strides 1 and 2, channel counts with and
+     * without a vector tail, odd sizes, several weight-gradient slices
+     * (batches above 8) */
+    test_dwconv(2, 6, 5, 8, 3, 1, 1);
+    test_dwconv(2, 7, 7, 19, 3, 2, 1);
+    test_dwconv(3, 6, 6, 16, 5, 1, 1);
+    test_dwconv(2, 9, 8, 24, 5, 2, 1);
+    test_dwconv(1, 3, 3, 5, 5, 2, 1);            /* kernel larger than the input */
+    test_dwconv(11, 8, 8, 40, 3, 1, 0);
+    test_dwconv(10, 16, 16, 72, 5, 2, 0);
+    test_dwconv(3, 32, 32, 144, 3, 1, 0);
+    test_act(ACT_RELU, "relu", -2, 2);
+    test_act(ACT_RELU6, "relu6", -2, 8);
+    test_act(ACT_HSWISH, "hardswish", -5, 5);
+    test_act(ACT_HSIGMOID, "hardsigmoid", -5, 5);
+    test_se(2, 9, 16, 8);
+    test_se(3, 4, 24, 8);
     conv_shape s;
     T_OK(conv_shape_init(&s, 1, 2, 2, 1, 1, 7, 7, 2, 0) < 0, "conv shape: too small input rejected");
     T_OK(conv_shape_init(&s, 1, 28, 28, 1, 1, 3, 3, 2, 1) == 0 && s.OH == 14,

@@ -24,9 +24,9 @@ static char tmpdir[256];
 /* A path in the test's folder; each call gets its own string, which lives
  * until the process ends. */
 static const char *tmp(const char *name) {
-    static char pool[48][512];
+    static char pool[64][512];
     static int used;
-    if (used == 48) abort();   /* the test asks for fewer */
+    if (used == 64) abort();   /* the test asks for fewer */
     snprintf(pool[used], sizeof pool[used], "%s/%s", tmpdir, name);
     return pool[used++];
 }

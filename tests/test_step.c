@@ -4,9 +4,11 @@
  * PyTorch reimplementation of ssl-method(7), THE TRAINING STEP
  * (tests/gen_step_fixture.py).
  *
- * Two cases in tests/fixtures/step/: "paper" (mlp3 head, grad write,
- * lambda 20, CutMix targets with a given perm and lam) and "npid" (linear
- * head, npid write, lambda 0, no CutMix). Both use negatives `all`, so
+ * Three cases in tests/fixtures/step/: "paper" (mlp3 head, grad write,
+ * lambda 20, CutMix targets with a given perm and lam), "npid" (linear
+ * head, npid write, lambda 0, no CutMix), both on a CIFAR ResNet-18, and
+ * "mnv3s": the paper case on a MobileNetV3-small (width 0.1: expansions
+ * from block 4 on, 21k parameters). All use negatives `all`, so
  * that no random draw has to be shared with Python, and feed the same
  * input batch to both sides (no augmentation in the fixture: that is
  * lib/data/augment's own test). Initial momentum and BN running statistics are
@@ -31,14 +33,31 @@
 
 enum { C_TAU, C_LAMBDA, C_ALPHA, C_M, C_BANKLR, C_LAM, C_LR, C_WD, C_MOM, C_GRAD, C_CUTMIX, C_N };
 
+/* The architecture of a case: the ResNet-18 but for "mnv3s"
+ * (MobileNetV3-small at width 0.1 with the paper's settings). Code in
+ * the fixture's "net" record: 0 resnet18, 3 mobilenetv3s. */
+static const char *arch_of(int code) { return code == 3 ? "mobilenetv3s" : "resnet18"; }
+
+/* A BN parameter: its module has running statistics. */
+static int is_bn_param(net *n, const char *name) {
+    char mod[200];
+    snprintf(mod, sizeof mod, "%s", name);
+    char *dot = strrchr(mod, '.');
+    if (!dot) return 0;
+    snprintf(dot, sizeof mod - (size_t)(dot - mod), ".running_mean");
+    return net_find(n, mod) != NULL;
+}
+
 static int gen_one(const char *dir, const char *which) {
-    int paper = !strcmp(which, "paper");
+    int mobile = !strcmp(which, "mnv3s"), paper = mobile || !strcmp(which, "paper");
     char path[1024];
     ssl_err err = {0};
     snprintf(path, sizeof path, "%s/%s_in.bin", dir, which);
     FILE *f = fopen(path, "wb");
     if (!f) return perror(path), 1;
-    net_config nc = tf_net_config(1, 28, 28, 0.03125f, paper ? "mlp3" : "linear", 32, 16);
+    net_config nc = tf_net_config(1, 28, 28, mobile ? 0.1f : 0.03125f, paper ? "mlp3" : "linear",
+                                  32, 16);
+    snprintf(nc.arch, sizeof nc.arch, "%s", arch_of(mobile ? 3 : 0));
     net *n = net_new(&nc, B_, &err);
     if (!n) return fprintf(stderr, "%s\n", err.msg), 1;
     net_init(n, paper ? 5 : 6);
@@ -46,8 +65,7 @@ static int gen_one(const char *dir, const char *which) {
     rng_init(&r, 77, paper, 0);
     for (int i = 0; i < net_ntensors(n); i++) {
         net_tensor *t = net_tensor_at(n, i);
-        int is_bn = strstr(t->name, "bn") || (strstr(t->name, "downsample.1") != NULL) ||
-                    (!paper ? 0 : (strstr(t->name, "head.1.") || strstr(t->name, "head.4.")));
+        int is_bn = is_bn_param(n, t->name);
         for (int64_t k = 0; k < t->numel; k++) {
             if (strstr(t->name, "running_mean")) t->data[k] = (float)(0.1 * rng_normal(&r));
             else if (strstr(t->name, "running_var")) t->data[k] = 0.5f + rng_uniform(&r);
@@ -56,10 +74,10 @@ static int gen_one(const char *dir, const char *which) {
             if (t->mom) t->mom[k] = (float)(0.01 * rng_normal(&r));
         }
     }
-    float netv[7] = {nc.width, 1, 28, 28, 32, 16, paper ? 2 : 1};
+    float netv[8] = {nc.width, 1, 28, 28, 32, 16, paper ? 2 : 1, mobile ? 3 : 0};
     float cfg[C_N] = {paper ? 0.2f : 0.1f, paper ? 20 : 0, 0.5f, 0.5f, 1, 0.6875f,
                       0.1f, paper ? 1e-4f : 5e-4f, 0.9f, paper, paper};
-    int64_t s7 = 7, sc = C_N, sx[4] = {B_, 28, 28, 1}, sb = B_, sbank[2] = {N_, 16};
+    int64_t s7 = mobile ? 8 : 7, sc = C_N, sx[4] = {B_, 28, 28, 1}, sb = B_, sbank[2] = {N_, 16};
     float *x = malloc(sizeof(float) * B_ * 28 * 28), bank[N_ * 16];
     for (int i = 0; i < B_ * 28 * 28; i++) x[i] = (float)rng_normal(&r);
     for (int i = 0; i < N_ * 16; i++) bank[i] = (float)rng_normal(&r);
@@ -102,6 +120,8 @@ static void check_case(const char *which) {
     const float *nv = tf_find(in, nin, "net")->data, *cfg = tf_find(in, nin, "cfg")->data;
     net_config nc = tf_net_config((int)nv[1], (int)nv[2], (int)nv[3], nv[0],
                                   nv[6] == 2 ? "mlp3" : "linear", (int)nv[4], (int)nv[5]);
+    if (tf_find(in, nin, "net")->numel > 7)
+        snprintf(nc.arch, sizeof nc.arch, "%s", arch_of((int)nv[7]));
     ssl_ckpt ck;
     memset(&ck, 0, sizeof ck);
     ck.net = net_new(&nc, B_, &err);
@@ -204,9 +224,10 @@ static void check_case(const char *which) {
 
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "--gen-step-input"))
-        return gen_one(argv[2], "paper") || gen_one(argv[2], "npid");
+        return gen_one(argv[2], "paper") || gen_one(argv[2], "npid") || gen_one(argv[2], "mnv3s");
     ssl_set_threads(2);
     check_case("paper");
     check_case("npid");
+    check_case("mnv3s");
     return t_done();
 }

@@ -10,7 +10,9 @@
  *  - learning: one batch of 32 synthetic images, both recipes (crop and
  *    flip only, no CutMix): the loss falls and the instance accuracy rises.
  * Helper modes (not run by the suite): --write-dataset FILE N SIZE C
- * writes a synthetic dataset stream for the shell tests. The step
+ * writes a synthetic dataset stream for the shell tests;
+ * --write-mismatched-ckpt DATA FILE a checkpoint whose configuration names
+ * another architecture than its tensors. The step
  * fixture against PyTorch is tests/test_step.c. */
 #include "t.h"
 #include "train_fixture.h"
@@ -337,7 +339,36 @@ static void learning_tests(const char *recipe) {
     tf_free_dataset(&d);
 }
 
+/* A checkpoint of a mobilenetv3s (width 0.25, linear head of 16) for
+ * the dataset at dpath, whose configuration says mobilenetv2: for the
+ * shell tests of its refusal. */
+static int write_mismatched(const char *dpath, const char *path) {
+    ssl_err err = {0};
+    ssl_ckpt c;
+    ssl_dataset d;
+    memset(&c, 0, sizeof c);
+    if (dataset_load(&d, dpath, &err)) return fprintf(stderr, "%s\n", err.msg), 1;
+    net_config nc = tf_net_config(d.c, d.h, d.w, 0.25f, "linear", 0, 16);
+    snprintf(nc.arch, sizeof nc.arch, "mobilenetv3s");
+    if (!(c.net = net_new(&nc, 1, &err))) return fprintf(stderr, "%s\n", err.msg), 1;
+    net_init(c.net, 1);
+    c.n = d.n, c.d = 16;
+    c.bank = calloc((size_t)c.n * c.d, sizeof(float));
+    c.bank_labels = calloc((size_t)c.n, sizeof(int32_t));
+    c.config = sv_map();
+    snprintf(nc.arch, sizeof nc.arch, "mobilenetv2");
+    sv_set(c.config, "net", net_config_to_sv(&nc));
+    sv_set(c.config, "data", train_data_sv(&d));
+    int rc = ckpt_save(&c, path, "test_train", &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    ckpt_destroy(&c);
+    dataset_destroy(&d);
+    return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 4 && !strcmp(argv[1], "--write-mismatched-ckpt"))
+        return write_mismatched(argv[2], argv[3]);
     if (argc == 6 && !strcmp(argv[1], "--write-dataset")) {
         ssl_dataset d;
         int size = atoi(argv[4]);

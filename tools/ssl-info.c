@@ -14,13 +14,15 @@
 #include <string.h>
 
 #include "common.h"
+#include "run/ckpt.h"
 #include "stream/sslt.h"
 
 static const char usage_text[] =
     "usage: ssl-info [options] [FILE...]\n"
     "Describe tensor streams (stdin when no FILE or '-'): each section's kind,\n"
-    "metadata and tensors, and the stream's records and sizes. Every record is\n"
-    "read and checked; a damaged stream is an error (exit 1).\n"
+    "metadata and tensors (a checkpoint's network: parameters and FLOPs), and\n"
+    "the stream's records and sizes. Every record is read and checked; a\n"
+    "damaged stream is an error (exit 1).\n"
     "\n"
     "  --json           one JSON object per file on stdout, metadata in full\n"
     "  --check          only verify (counts, CRC-32, zstd checksums); no output\n"
@@ -37,8 +39,32 @@ static const struct option long_opts[] = {
 
 static int json_mode, check_mode;
 
+/* A checkpoint's network, from its config.net: the architecture, its
+ * parameters (all, and the backbone's) and forward FLOPs per image, or
+ * why they cannot be had ("error"). */
+static sv *network_of(const sv *meta) {
+    sv *v = sv_map();
+    net_config nc;
+    int64_t np, nb;
+    double fl;
+    ssl_err err;
+    const sv *cfg = sv_get(sv_get(meta, "config"), "net");
+    if (!cfg) {
+        sv_set(v, "error", sv_str("no config.net"));
+    } else if (net_config_from_sv(&nc, cfg, &err) || net_cost(&nc, &np, &nb, &fl, &err)) {
+        sv_set(v, "error", sv_str(err.msg));
+    } else {
+        sv_set(v, "arch", sv_str(nc.arch));
+        sv_set(v, "params", sv_int(np));
+        sv_set(v, "backbone_params", sv_int(nb));
+        sv_set(v, "flops", sv_float(fl));
+    }
+    return v;
+}
+
 /* Read a whole stream; on success return its description as a value tree
- * (file, totals, sections), else NULL with err set. */
+ * (file, totals, sections; a checkpoint's also its network), else NULL
+ * with err set. */
 static sv *describe(const char *path, ssl_err *err) {
     sslt_reader *r = sslt_reader_open(path, err);
     if (!r) return NULL;
@@ -51,6 +77,7 @@ static sv *describe(const char *path, ssl_err *err) {
         sv *s = sv_map(), *ts = sv_array();
         sv_set(s, "kind", sv_str(h->kind));
         sv_set(s, "meta", sv_copy(h->meta));
+        if (!strcmp(h->kind, CKPT_KIND)) sv_set(s, "network", network_of(h->meta));
         for (int i = 0; i < h->ntensors; i++) {
             const sslt_tensor *t = &h->tensors[i];
             sv *tv = sv_map();
@@ -153,6 +180,14 @@ static void print_text(const sv *doc) {
         printf("section %zu: kind %s, %lld records, %s compressed\n", i + 1,
                sv_get_str(s, "kind", "?"), (long long)sv_get_int(s, "records", 0),
                human(sv_get_int(s, "compressed_bytes", 0)));
+        const sv *net = sv_get(s, "network");
+        if (net && sv_get(net, "error"))
+            printf("  network: %s\n", sv_get_str(net, "error", "?"));
+        else if (net)
+            printf("  network: %s, %lld parameters (backbone %lld), %.4g GFLOP per image\n",
+                   sv_get_str(net, "arch", "?"), (long long)sv_get_int(net, "params", 0),
+                   (long long)sv_get_int(net, "backbone_params", 0),
+                   sv_get_float(net, "flops", 0) * 1e-9);
         print_meta(meta, "");
         /* Columns as wide as the section's longest name and shape. */
         int wname = 0, wshape = 0, wbytes = 0;

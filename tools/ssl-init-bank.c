@@ -17,9 +17,12 @@ static const char usage_text[] =
     "DATA is a dataset stream (default: stdin); CKPT goes to stdout unless -o.\n"
     "\n"
     "  --recipe paper|npid    defaults for head, dim, bank, batch, augmentation (paper)\n"
-    "  --arch NAME            resnet18, resnet34, resnet50 (resnet18)\n"
-    "  --stem cifar|imagenet  stem of the backbone (cifar)\n"
-    "  --width W              channel multiplier (1)\n"
+    "  --arch NAME            resnet18, resnet34, resnet50, mobilenetv2, mobilenetv3s\n"
+    "                         (MobileNetV3-small) (resnet18)\n"
+    "  --stem cifar|imagenet  stem of the backbone: cifar for 28-32 px inputs,\n"
+    "                         imagenet (torchvision's strides) for larger (cifar)\n"
+    "  --width W              channel multiplier (1); MobileNets round each layer\n"
+    "                         to a multiple of 8, at least 8\n"
     "  --head none|linear|mlp3  projection head (paper: mlp3, npid: linear)\n"
     "  --dim D                head output and bank width (paper: 2048, npid: 128)\n"
     "  --hidden H             mlp3 hidden width (2048)\n"
@@ -88,7 +91,6 @@ static int run(const run_init_opts *o, const char *data, const char *out) {
 
 int main(int argc, char **argv) {
     static const char *const recipes[] = {"paper", "npid", NULL};
-    static const char *const archs[] = {"resnet18", "resnet34", "resnet50", NULL};
     static const char *const stems[] = {"cifar", "imagenet", NULL};
     static const char *const heads[] = {"none", "linear", "mlp3", NULL};
     static const char *const banks[] = {"forward", "random", NULL};
@@ -101,7 +103,7 @@ int main(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, ":o:qvhV", long_opts, NULL)) != -1) {
         switch (c) {
         case O_RECIPE: o.recipe = recipes[parse_choice("--recipe", optarg, recipes)]; break;
-        case O_ARCH: o.arch = archs[parse_choice("--arch", optarg, archs)]; break;
+        case O_ARCH: o.arch = net_archs[parse_choice("--arch", optarg, net_archs)]; break;
         case O_STEM: o.stem = stems[parse_choice("--stem", optarg, stems)]; break;
         case O_HEAD: o.head = heads[parse_choice("--head", optarg, heads)]; break;
         case O_BANK: o.bank = banks[parse_choice("--bank", optarg, banks)]; break;

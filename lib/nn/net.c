@@ -28,68 +28,63 @@
 #include "util/clock.h"
 #include "util/threads.h"
 
-#define BN_MOMENTUM 0.1f
-#define BN_EPS 1e-5f
-
-static double tic(const net *n) { return n->prof_on ? ssl_clock() : 0; }
-static void toc(net *n, int slot, double t0, int bwd) {
+double net_tic(const net *n) { return n->prof_on ? ssl_clock() : 0; }
+void net_toc(net *n, int slot, double t0, int bwd) {
     if (!n->prof_on) return;
     double dt = ssl_clock() - t0;
     if (bwd) n->prof[slot].t_bwd += dt; else { n->prof[slot].t_fwd += dt; n->prof[slot].calls++; }
 }
 
-static float *P(net *n, int i) { return n->t[i].data; }
-static float *G(net *n, int i) { return n->t[i].grad; }
-
-static void conv_fwd(net *n, conv_l *c, const float *in, int B) {
-    double t0 = tic(n);
+void net_conv_fwd(net *n, conv_l *c, const float *in, int B) {
+    double t0 = net_tic(n);
     conv_shape s = c->s;
     s.B = B;
-    conv2d_forward(c->out, in, P(n, c->w), NULL, &s, n->ws);
-    toc(n, c->prof, t0, 0);
+    if (c->dw) dwconv_forward(c->out, in, tdata(n, c->w), &s, n->ws);
+    else conv2d_forward(c->out, in, tdata(n, c->w), NULL, &s, n->ws);
+    net_toc(n, c->prof, t0, 0);
 }
 
-static void bn_fwd(net *n, bn_l *b, const float *x, const float *res, int relu, int B,
+void net_bn_fwd(net *n, bn_l *b, const float *x, const float *res, int relu, int B,
                    int train) {
-    double t0 = tic(n);
+    double t0 = net_tic(n);
     float *y = b->out;
     int64_t N = (int64_t)B * b->rows;
     if (train)
-        bn_forward_train_aff(y, b->mean, b->rstd, b->scale, b->shift, x, P(n, b->g),
-                             P(n, b->b), res, relu, N, b->C, P(n, b->rm), P(n, b->rv),
-                             BN_MOMENTUM, BN_EPS);
+        bn_forward_train_aff(y, b->mean, b->rstd, b->scale, b->shift, x, tdata(n, b->g),
+                             tdata(n, b->b), res, relu, N, b->C, tdata(n, b->rm), tdata(n, b->rv),
+                             b->momentum, b->eps);
     else
-        bn_forward_eval(y, x, P(n, b->g), P(n, b->b), res, relu, N, b->C, P(n, b->rm),
-                        P(n, b->rv), BN_EPS);
-    toc(n, b->prof, t0, 0);
+        bn_forward_eval(y, x, tdata(n, b->g), tdata(n, b->b), res, relu, N, b->C, tdata(n, b->rm),
+                        tdata(n, b->rv), b->eps);
+    net_toc(n, b->prof, t0, 0);
 }
 
 /* Training-mode backbone: every layer keeps its output for the backward.
  * Returns the last stage's output. */
 static const float *backbone_train(net *n, const float *x, int B) {
-    conv_fwd(n, &n->conv1, x, B);
-    bn_fwd(n, &n->bn1, n->conv1.out, NULL, 1, B, 1);
+    net_conv_fwd(n, &n->conv1, x, B);
+    net_bn_fwd(n, &n->bn1, n->conv1.out, NULL, 1, B, 1);
     const float *h = n->bn1.out;
     if (n->imagenet) {
-        double t0 = tic(n);
+        double t0 = net_tic(n);
         conv_shape *s = &n->conv1.s;
         maxpool_forward(n->pool_out, n->pool_arg, h, B, s->OH, s->OW, s->OC, 3, 2, 1,
                         n->pool_h, n->pool_w);
-        toc(n, n->bn1.prof + 1, t0, 0);
+        net_toc(n, n->bn1.prof + 1, t0, 0);
         h = n->pool_out;
     }
     for (int i = 0; i < n->nblk; i++) {
         net_block *b = &n->blk[i];
         const float *in = h, *res = in;
         if (b->has_ds) {
-            conv_fwd(n, &b->ds, in, B);
-            bn_fwd(n, &b->dsbn, b->ds.out, NULL, 0, B, 1);
+            net_conv_fwd(n, &b->ds, in, B);
+            net_bn_fwd(n, &b->dsbn, b->ds.out, NULL, 0, B, 1);
             res = b->dsbn.out;
         }
         for (int j = 0; j < b->n; j++) {
-            conv_fwd(n, &b->conv[j], h, B);
+            net_conv_fwd(n, &b->conv[j], h, B);
             int last = j == b->n - 1;
-            bn_fwd(n, &b->bn[j], b->conv[j].out, last ? res : NULL, 1, B, 1);
+            net_bn_fwd(n, &b->bn[j], b->conv[j].out, last ? res : NULL, 1, B, 1);
             h = b->bn[j].out;
         }
     }
@@ -98,15 +93,21 @@ static const float *backbone_train(net *n, const float *x, int B) {
 
 /* Eval mode: conv c then BN b folded into the convolution's epilogue,
  * out = act(bn(conv(in)) + res). Timed as the convolution. */
-static void conv_bn_eval(net *n, conv_l *c, bn_l *b, const float *in, const float *res,
+void net_conv_bn_eval(net *n, conv_l *c, bn_l *b, const float *in, const float *res,
                          int relu, int B, float *out) {
-    double t0 = tic(n);
+    double t0 = net_tic(n);
     conv_shape s = c->s;
     s.B = B;
     float *sc = n->aff, *sh = n->aff + b->C;
-    bn_eval_affine(sc, sh, P(n, b->g), P(n, b->b), P(n, b->rm), P(n, b->rv), b->C, BN_EPS);
-    conv2d_forward_affine(out, in, P(n, c->w), sc, sh, res, relu, &s, n->ws);
-    toc(n, c->prof, t0, 0);
+    bn_eval_affine(sc, sh, tdata(n, b->g), tdata(n, b->b), tdata(n, b->rm), tdata(n, b->rv), b->C,
+                   b->eps);
+    if (c->dw) {
+        dwconv_forward(out, in, tdata(n, c->w), &s, n->ws);
+        bn_apply_affine(out, out, sc, sh, res, relu, (int64_t)B * s.OH * s.OW, s.OC);
+    } else {
+        conv2d_forward_affine(out, in, tdata(n, c->w), sc, sh, res, relu, &s, n->ws);
+    }
+    net_toc(n, c->prof, t0, 0);
 }
 
 /* Evaluation-mode backbone: nothing is kept for a backward, so the
@@ -116,14 +117,14 @@ static void conv_bn_eval(net *n, conv_l *c, bn_l *b, const float *in, const floa
  * in. Returns the last stage's output. */
 static const float *backbone_eval(net *n, const float *x, int B) {
     float **g = n->g;
-    conv_bn_eval(n, &n->conv1, &n->bn1, x, NULL, 1, B, g[0]);
+    net_conv_bn_eval(n, &n->conv1, &n->bn1, x, NULL, 1, B, g[0]);
     const float *h = g[0];
     if (n->imagenet) {
-        double t0 = tic(n);
+        double t0 = net_tic(n);
         conv_shape *s = &n->conv1.s;
         maxpool_forward(g[1], n->pool_arg, h, B, s->OH, s->OW, s->OC, 3, 2, 1, n->pool_h,
                         n->pool_w);
-        toc(n, n->bn1.prof + 1, t0, 0);
+        net_toc(n, n->bn1.prof + 1, t0, 0);
         h = g[1];
     }
     for (int i = 0; i < n->nblk; i++) {
@@ -134,12 +135,12 @@ static const float *backbone_eval(net *n, const float *x, int B) {
             if (g[j] != h) fr[k++] = g[j];
         const float *res = h, *cur = h;
         if (b->has_ds) {
-            conv_bn_eval(n, &b->ds, &b->dsbn, h, NULL, 0, B, fr[2]);
+            net_conv_bn_eval(n, &b->ds, &b->dsbn, h, NULL, 0, B, fr[2]);
             res = fr[2];
         }
         for (int j = 0; j < b->n; j++) {
             float *o = fr[j % 2];
-            conv_bn_eval(n, &b->conv[j], &b->bn[j], cur, j == b->n - 1 ? res : NULL, 1, B, o);
+            net_conv_bn_eval(n, &b->conv[j], &b->bn[j], cur, j == b->n - 1 ? res : NULL, 1, B, o);
             cur = o;
         }
         h = cur;
@@ -148,9 +149,9 @@ static const float *backbone_eval(net *n, const float *x, int B) {
 }
 
 static void lin_fwd(net *n, lin_l *l, const float *in, int B) {
-    double t0 = tic(n);
-    linear_forward(l->out_buf, in, P(n, l->w), P(n, l->b), B, l->in, l->out, n->ws);
-    toc(n, l->prof, t0, 0);
+    double t0 = net_tic(n);
+    linear_forward(l->out_buf, in, tdata(n, l->w), tdata(n, l->b), B, l->in, l->out, n->ws);
+    net_toc(n, l->prof, t0, 0);
 }
 
 int net_forward(net *n, const float *x, int B, int train) {
@@ -158,18 +159,19 @@ int net_forward(net *n, const float *x, int B, int train) {
     n->x = x;
     n->B = B;
     n->trained = train != 0;
-    const float *h = train ? backbone_train(n, x, B) : backbone_eval(n, x, B);
-    double t0 = tic(n);
+    const float *h = n->mobile ? (train ? net_mobile_train(n, x, B) : net_mobile_eval(n, x, B))
+                               : (train ? backbone_train(n, x, B) : backbone_eval(n, x, B));
+    double t0 = net_tic(n);
     int avg_slot = n->head ? n->lin[0].prof - 1 : n->nprof - 1;
     avgpool_forward(n->feat, h, B, n->feat_h, n->feat_w, n->F);
-    toc(n, avg_slot, t0, 0);
+    net_toc(n, avg_slot, t0, 0);
     if (n->head == 1) {
         lin_fwd(n, &n->lin[0], n->feat, B);
     } else if (n->head == 2) {
         lin_fwd(n, &n->lin[0], n->feat, B);
-        bn_fwd(n, &n->hbn[0], n->lin[0].out_buf, NULL, 1, B, train);
+        net_bn_fwd(n, &n->hbn[0], n->lin[0].out_buf, NULL, 1, B, train);
         lin_fwd(n, &n->lin[1], n->hbn[0].out, B);
-        bn_fwd(n, &n->hbn[1], n->lin[1].out_buf, NULL, 1, B, train);
+        net_bn_fwd(n, &n->hbn[1], n->lin[1].out_buf, NULL, 1, B, train);
         lin_fwd(n, &n->lin[2], n->hbn[1].out, B);
     }
     return 0;
@@ -183,29 +185,33 @@ const float *net_output(const net *n) {
     return n->feat;
 }
 
-static void conv_bwd(net *n, conv_l *c, float *din, const float *dout, const float *in,
+void net_conv_bwd(net *n, conv_l *c, float *din, const float *dout, const float *in,
                      int accumulate) {
-    double t0 = tic(n);
+    double t0 = net_tic(n);
     conv_shape s = c->s;
     s.B = n->B;
-    conv2d_backward(din, G(n, c->w), NULL, dout, in, P(n, c->w), &s, accumulate, n->ws);
-    toc(n, c->prof, t0, 1);
+    if (c->dw)
+        dwconv_backward(din, tgrad(n, c->w), dout, in, tdata(n, c->w), &s, accumulate, n->ws);
+    else
+        conv2d_backward(din, tgrad(n, c->w), NULL, dout, in, tdata(n, c->w), &s, accumulate,
+                        n->ws);
+    net_toc(n, c->prof, t0, 1);
 }
 
 /* Backward of BN b (input x), output gradient dy (+ dy2 if not NULL:
  * relu only); relu: it has the fused ReLU (and no residual), whose mask is
  * recomputed from x, so b->out is not read. */
-static void bn_bwd(net *n, bn_l *b, float *dx, const float *dy, const float *dy2,
+void net_bn_bwd(net *n, bn_l *b, float *dx, const float *dy, const float *dy2,
                    const float *x, int relu) {
-    double t0 = tic(n);
+    double t0 = net_tic(n);
     int64_t N = (int64_t)n->B * b->rows;
     if (relu)
-        bn_backward_xmask(dx, G(n, b->g), G(n, b->b), dy, dy2, x, b->scale, b->shift, b->mean,
-                          b->rstd, P(n, b->g), N, b->C);
+        bn_backward_xmask(dx, tgrad(n, b->g), tgrad(n, b->b), dy, dy2, x, b->scale, b->shift, b->mean,
+                          b->rstd, tdata(n, b->g), N, b->C);
     else
-        bn_backward(dx, G(n, b->g), G(n, b->b), dy, NULL, x, b->mean, b->rstd, P(n, b->g),
+        bn_backward(dx, tgrad(n, b->g), tgrad(n, b->b), dy, NULL, x, b->mean, b->rstd, tdata(n, b->g),
                     N, b->C);
-    toc(n, b->prof, t0, 1);
+    net_toc(n, b->prof, t0, 1);
 }
 
 /* Backward of a block's last BN b (residual + ReLU): its output gradient
@@ -213,17 +219,17 @@ static void bn_bwd(net *n, bn_l *b, float *dx, const float *dy, const float *dy2
  * shortcut's gradient), dx from it. */
 static void bn_bwd_res(net *n, bn_l *b, float *dx, float *dres, const float *dy,
                        const float *dy2, const float *x) {
-    double t0 = tic(n);
-    bn_backward_res(dx, dres, G(n, b->g), G(n, b->b), dy, dy2, b->out, x, b->mean, b->rstd,
-                    P(n, b->g), (int64_t)n->B * b->rows, b->C);
-    toc(n, b->prof, t0, 1);
+    double t0 = net_tic(n);
+    bn_backward_res(dx, dres, tgrad(n, b->g), tgrad(n, b->b), dy, dy2, b->out, x, b->mean, b->rstd,
+                    tdata(n, b->g), (int64_t)n->B * b->rows, b->C);
+    net_toc(n, b->prof, t0, 1);
 }
 
 static void lin_bwd(net *n, lin_l *l, float *din, const float *dout, const float *in) {
-    double t0 = tic(n);
-    linear_backward(din, G(n, l->w), G(n, l->b), dout, in, P(n, l->w), n->B, l->in, l->out,
-                    n->ws);
-    toc(n, l->prof, t0, 1);
+    double t0 = net_tic(n);
+    linear_backward(din, tgrad(n, l->w), tgrad(n, l->b), dout, in, tdata(n, l->w), n->B, l->in,
+                    l->out, n->ws);
+    net_toc(n, l->prof, t0, 1);
 }
 
 void net_backward(net *n, const float *dout) {
@@ -235,9 +241,9 @@ void net_backward(net *n, const float *dout) {
         dfeat = n->hg[0];
     } else if (n->head == 2) {
         lin_bwd(n, &n->lin[2], n->hg[0], dout, n->hbn[1].out);
-        bn_bwd(n, &n->hbn[1], n->hg[1], n->hg[0], NULL, n->lin[1].out_buf, 1);
+        net_bn_bwd(n, &n->hbn[1], n->hg[1], n->hg[0], NULL, n->lin[1].out_buf, 1);
         lin_bwd(n, &n->lin[1], n->hg[0], n->hg[1], n->hbn[0].out);
-        bn_bwd(n, &n->hbn[0], n->hg[1], n->hg[0], NULL, n->lin[0].out_buf, 1);
+        net_bn_bwd(n, &n->hbn[0], n->hg[1], n->hg[0], NULL, n->lin[0].out_buf, 1);
         lin_bwd(n, &n->lin[0], n->hg[0], n->hg[1], n->feat);
         dfeat = n->hg[0];
     }
@@ -246,10 +252,14 @@ void net_backward(net *n, const float *dout) {
      * an identity shortcut (g2 its masked gradient, NULL otherwise): the
      * BN backward that reads it adds it, not a pass of its own. */
     const float *g2 = NULL;
-    double t0 = tic(n);
+    double t0 = net_tic(n);
     int avg_slot = n->head ? n->lin[0].prof - 1 : n->nprof - 1;
     avgpool_backward(g, dfeat, B, n->feat_h, n->feat_w, n->F);
-    toc(n, avg_slot, t0, 1);
+    net_toc(n, avg_slot, t0, 1);
+    if (n->mobile) {
+        net_mobile_backward(n, g);
+        return;
+    }
     for (int i = n->nblk - 1; i >= 0; i--) {
         net_block *b = &n->blk[i];
         const float *in = i > 0 ? n->blk[i - 1].bn[n->blk[i - 1].n - 1].out
@@ -260,12 +270,12 @@ void net_backward(net *n, const float *dout) {
         for (int j = L; j >= 0; j--) {
             const float *cin = j > 0 ? b->bn[j - 1].out : in;
             float *din = j > 0 ? t2 : gin;
-            conv_bwd(n, &b->conv[j], din, t1, cin, 0);
-            if (j > 0) bn_bwd(n, &b->bn[j - 1], t1, t2, NULL, b->conv[j - 1].out, 1);
+            net_conv_bwd(n, &b->conv[j], din, t1, cin, 0);
+            if (j > 0) net_bn_bwd(n, &b->bn[j - 1], t1, t2, NULL, b->conv[j - 1].out, 1);
         }
         if (b->has_ds) {
-            bn_bwd(n, &b->dsbn, t1, g, NULL, b->ds.out, 0);
-            conv_bwd(n, &b->ds, gin, t1, in, 1);
+            net_bn_bwd(n, &b->dsbn, t1, g, NULL, b->ds.out, 0);
+            net_conv_bwd(n, &b->ds, gin, t1, in, 1);
             g2 = NULL;
         } else {
             g2 = g;   /* the input's gradient is gin + g */
@@ -274,15 +284,15 @@ void net_backward(net *n, const float *dout) {
     }
     if (n->imagenet) {
         if (g2) add_inplace(g, g2, (int64_t)B * n->blk[0].in_n);
-        t0 = tic(n);
+        t0 = net_tic(n);
         conv_shape *s = &n->conv1.s;
         maxpool_backward(t2, g, n->pool_arg, B, s->OH, s->OW, s->OC, n->pool_h, n->pool_w);
-        toc(n, n->bn1.prof + 1, t0, 1);
+        net_toc(n, n->bn1.prof + 1, t0, 1);
         g = t2;
         g2 = NULL;
     }
-    bn_bwd(n, &n->bn1, t1, g, g2, n->conv1.out, 1);
-    conv_bwd(n, &n->conv1, NULL, t1, n->x, 0);
+    net_bn_bwd(n, &n->bn1, t1, g, g2, n->conv1.out, 1);
+    net_conv_bwd(n, &n->conv1, NULL, t1, n->x, 0);
 }
 
 void net_zero_grad(net *n) { memset(n->grads, 0, (size_t)n->nparams * sizeof(float)); }
@@ -311,6 +321,7 @@ double net_grad_sumsq(const net *n) {
 }
 
 void net_set_winograd(net *n, int mode) {
+    net_mobile_set_winograd(n, mode);
     n->conv1.s.winograd = mode;
     for (int i = 0; i < n->nblk; i++) {
         net_block *b = &n->blk[i];
@@ -345,9 +356,9 @@ void net_profile_print(const net *n, void *FILE_f) {
          * the stem conv only the weights' half */
         double fl = p->flops * (p->calls > 0 ? p->calls : 0) * n->B;
         double gf = p->flops > 0 && t > 0 ? (fl + (n->trained ? 2 * fl : 0)) / t * 1e-9 : 0;
-        if (strstr(p->name, "conv") || strstr(p->name, "downsample.0")) {
+        if (p->kind == PROF_CONV) {
             conv_f += p->t_fwd; conv_b += p->t_bwd;
-        } else if (strstr(p->name, "bn") || strstr(p->name, "downsample.1")) {
+        } else if (p->kind == PROF_BN) {
             bn_f += p->t_fwd; bn_b += p->t_bwd;
         }
         fprintf(f, "%-36s %10.2f %10.2f %7.1f%% %9.1f\n", p->name, 1e3 * p->t_fwd / calls,
@@ -355,6 +366,6 @@ void net_profile_print(const net *n, void *FILE_f) {
     }
     fprintf(f, "%-36s %10.2f %10.2f\n", "total (per call)", 1e3 * tf / calls, 1e3 * tb / calls);
     fprintf(f, "%-36s %10.2f %10.2f\n", "  convolutions", 1e3 * conv_f / calls, 1e3 * conv_b / calls);
-    fprintf(f, "%-36s %10.2f %10.2f\n", "  batch norm (+relu, +add)", 1e3 * bn_f / calls,
+    fprintf(f, "%-36s %10.2f %10.2f\n", "  batch norm (+activation, +add)", 1e3 * bn_f / calls,
             1e3 * bn_b / calls);
 }

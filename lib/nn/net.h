@@ -1,4 +1,5 @@
-/* net.h: the networks (ResNet backbones + heads), their parameters and SGD.
+/* net.h: the networks (ResNet and MobileNet backbones + heads), their
+ * parameters and SGD.
  *
  * Layouts: inputs and activations NHWC float32; parameters are stored with
  * PyTorch's names and shapes (conv weight [Cout, Cin, KH, KW], linear weight
@@ -8,12 +9,18 @@
  *
  * Backbones (ssl-method(7), NETWORKS): "resnet18", "resnet34" (BasicBlock),
  * "resnet50" (Bottleneck), stem "cifar" (3x3 s1, no max-pool) or "imagenet"
- * (7x7 s2 + 3x3 max-pool s2), width multiplier, any input channels and
- * sizes from 28x28 up. Heads: "none", "linear" (Linear(F, d)), "mlp3"
- * (Linear(F,h) BN ReLU Linear(h,h) BN ReLU Linear(h,d)).
+ * (7x7 s2 + 3x3 max-pool s2); "mobilenetv2", "mobilenetv3s"
+ * (MobileNetV3-small), torchvision's, stem "imagenet" (torchvision's
+ * strides) or "cifar" (stride 1 in the first convolution and the first
+ * stride-2 stage: 32x32 ends at 4x4), see net_mobile.c and ssl-tools(7);
+ * width multiplier, any input channels and sizes from 8x8 up. Heads:
+ * "none", "linear" (Linear(F, d)), "mlp3" (Linear(F,h) BN ReLU
+ * Linear(h,h) BN ReLU Linear(h,d)).
  *
  * Names follow PyTorch modules: backbone.conv1.weight, backbone.bn1.weight,
- * backbone.layer1.0.conv1.weight, backbone.layer2.0.downsample.0.weight,
+ * backbone.layer1.0.conv1.weight, backbone.layer2.0.downsample.0.weight
+ * (MobileNets: torchvision's backbone.features.3.conv.1.0.weight,
+ * backbone.features.4.block.2.fc1.bias, ...),
  * head.0.weight (mlp3: head.0 Linear, head.1 BN, head.3 Linear, head.4 BN,
  * head.6 Linear; linear: head.weight, head.bias), and BN buffers
  * *.running_mean, *.running_var. */
@@ -24,8 +31,12 @@
 #include "util/err.h"
 #include "util/value.h"
 
+/* The architectures, NULL-terminated: "resnet18", "resnet34", "resnet50",
+ * "mobilenetv2", "mobilenetv3s". */
+extern const char *const net_archs[];
+
 typedef struct {
-    char arch[16];                /* "resnet18", "resnet34", "resnet50" */
+    char arch[16];                /* one of net_archs */
     char stem[16];                /* "cifar" or "imagenet" */
     float width;                  /* channel multiplier: 1, 0.5, 0.25, ... */
     int in_ch, in_h, in_w;        /* input channels and size */
@@ -67,6 +78,13 @@ net *net_new(const net_config *cfg, int max_batch, ssl_err *err);
  * 0, or -1 with err on a bad configuration. */
 int net_size(const net_config *cfg, int max_batch, int64_t *params, int64_t *bytes,
              ssl_err *err);
+/* The size and cost of a configuration, without allocating it:
+ * *params parameters in all (BN running statistics excluded), of which
+ * *backbone_params in the backbone, and *flops forward FLOPs per image
+ * (net_flops); any pointer may be NULL. 0, or -1 with err on a bad
+ * configuration. */
+int net_cost(const net_config *cfg, int64_t *params, int64_t *backbone_params, double *flops,
+             ssl_err *err);
 void net_free(net *n);                           /* NULL is a no-op */
 const net_config *net_get_config(const net *n);
 
@@ -76,7 +94,9 @@ void net_init(net *n, uint64_t seed);
 
 int net_feature_dim(const net *n);               /* F: pooled backbone width */
 int net_out_dim(const net *n);                   /* d, or F with head "none" */
-/* Forward FLOPs per image (multiply-adds x 2), for reports. */
+/* Forward FLOPs per image (multiply-adds x 2) of the convolutions and
+ * linear layers (SE's included; BN, activations and pooling not), for
+ * reports. */
 double net_flops(const net *n);
 
 int net_ntensors(const net *n);

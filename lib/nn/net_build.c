@@ -1,5 +1,6 @@
 /* net_build.c: construction of a net (nn/net.h): configuration checks,
- * the layer list of the ResNet backbone and head, the tensor table with its
+ * the layer list of the ResNet backbone (the MobileNets': net_mobile.c)
+ * and of the head, the tensor table with its
  * three arenas (parameters, gradients, momentum) plus one for buffers, all
  * activation memory for max_batch, and PyTorch's default initialisation.
  *
@@ -50,7 +51,7 @@ int net_add_tensor(net *n, const char *name, int ndim, const int64_t *shape, int
  * Free with free_floats. */
 static float dry_block[16] __attribute__((aligned(64)));
 
-static float *alloc_floats(net *n, int64_t count) {
+float *net_alloc_floats(net *n, int64_t count) {
     if (count < 1) count = 1;
     if (n->dry) {                 /* net_size: count (saturating), allocate nothing */
         const int64_t top = INT64_MAX / 8;
@@ -65,46 +66,52 @@ static float *alloc_floats(net *n, int64_t count) {
     return (float *)a;
 }
 
-static void free_floats(float *p) {
+void net_free_floats(float *p) {
     if (p && p != dry_block) free(((void **)p)[-1]);
 }
 
-static int new_prof(net *n, const char *name, double flops) {
+int net_new_prof(net *n, const char *name, double flops, int kind) {
     if (n->nprof >= NET_MAX_PROF) return NET_MAX_PROF - 1;
     net_prof *p = &n->prof[n->nprof];
     snprintf(p->name, sizeof p->name, "%s", name);
     p->flops = flops;
+    p->kind = kind;
     return n->nprof++;
 }
 
-static int add_conv(net *n, conv_l *c, const char *name, int H, int W, int C, int OC,
-                    int k, int stride, int pad, ssl_err *err) {
+int net_add_conv(net *n, conv_l *c, const char *name, int H, int W, int C, int OC, int k,
+                 int stride, int pad, int dw, ssl_err *err) {
     char buf[128];
     if (conv_shape_init(&c->s, n->max_batch, H, W, C, OC, k, k, stride, pad) < 0) {
         ssl_fail(err, SSL_EARG, "input %dx%d too small for %s", n->cfg.in_h, n->cfg.in_w, name);
         return -1;
     }
-    int64_t shape[4] = { OC, C, k, k };
+    /* depthwise: weight [C, 1, k, k], fan_in k*k (PyTorch's C / groups * k * k) */
+    int cin = dw ? 1 : C;
+    int64_t shape[4] = { OC, cin, k, k };
+    c->dw = dw;
     snprintf(buf, sizeof buf, "%s.weight", name);
     c->w = net_add_tensor(n, buf, 4, shape, NT_WEIGHT);
-    if (c->w >= 0) n->fan_in[c->w] = (int64_t)C * k * k;
+    if (c->w >= 0) n->fan_in[c->w] = (int64_t)cin * k * k;
     int64_t outn = (int64_t)n->max_batch * c->s.OH * c->s.OW * OC;
     int64_t inn = (int64_t)n->max_batch * H * W * C;
-    c->out = alloc_floats(n, outn);
+    c->out = net_alloc_floats(n, outn);
     if (c->w < 0 || !c->out) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return -1; }
     if (outn > n->max_act) n->max_act = outn;
     if (inn > n->max_act) n->max_act = inn;
-    int64_t ws = conv2d_workspace(&c->s);
+    int64_t ws = dw ? dwconv_workspace(&c->s) : conv2d_workspace(&c->s);
     if (ws > n->ws_n) n->ws_n = ws;
-    c->prof = new_prof(n, name, 2.0 * c->s.OH * c->s.OW * OC * (double)C * k * k);
+    c->prof = net_new_prof(n, name, 2.0 * c->s.OH * c->s.OW * OC * (double)cin * k * k, PROF_CONV);
     return 0;
 }
 
-static int add_bn(net *n, bn_l *b, const char *name, int C, int64_t rows, ssl_err *err) {
+int net_add_bn(net *n, bn_l *b, const char *name, int C, int64_t rows, ssl_err *err) {
     char buf[128];
     int64_t shape[1] = { C };
     b->C = C;
     b->rows = rows;
+    b->eps = 1e-5f;
+    b->momentum = 0.1f;
     if (C > n->max_c) n->max_c = C;
     snprintf(buf, sizeof buf, "%s.weight", name);
     b->g = net_add_tensor(n, buf, 1, shape, NT_BN_WEIGHT);
@@ -114,17 +121,17 @@ static int add_bn(net *n, bn_l *b, const char *name, int C, int64_t rows, ssl_er
     b->rm = net_add_tensor(n, buf, 1, shape, NT_RUNNING_MEAN);
     snprintf(buf, sizeof buf, "%s.running_var", name);
     b->rv = net_add_tensor(n, buf, 1, shape, NT_RUNNING_VAR);
-    b->mean = alloc_floats(n, C);
-    b->rstd = alloc_floats(n, C);
-    b->scale = alloc_floats(n, C);
-    b->shift = alloc_floats(n, C);
-    b->out = alloc_floats(n, (int64_t)n->max_batch * rows * C);
+    b->mean = net_alloc_floats(n, C);
+    b->rstd = net_alloc_floats(n, C);
+    b->scale = net_alloc_floats(n, C);
+    b->shift = net_alloc_floats(n, C);
+    b->out = net_alloc_floats(n, (int64_t)n->max_batch * rows * C);
     if (b->g < 0 || b->b < 0 || b->rm < 0 || b->rv < 0 || !b->mean || !b->rstd ||
         !b->scale || !b->shift || !b->out) {
         ssl_fail(err, SSL_ENOMEM, "out of memory");
         return -1;
     }
-    b->prof = new_prof(n, name, 0);
+    b->prof = net_new_prof(n, name, 0, PROF_BN);
     return 0;
 }
 
@@ -137,18 +144,32 @@ static int add_linear(net *n, lin_l *l, const char *name, int in, int out, ssl_e
     l->w = net_add_tensor(n, buf, 2, ws, NT_WEIGHT);
     snprintf(buf, sizeof buf, "%s.bias", name);
     l->b = net_add_tensor(n, buf, 1, bs, NT_BIAS);
-    l->out_buf = alloc_floats(n, (int64_t)n->max_batch * out);
+    l->out_buf = net_alloc_floats(n, (int64_t)n->max_batch * out);
     if (l->w < 0 || l->b < 0 || !l->out_buf) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return -1; }
     n->fan_in[l->w] = n->fan_in[l->b] = in;
     int64_t lws = linear_workspace(n->max_batch, in, out);
     if (lws > n->ws_n) n->ws_n = lws;
-    l->prof = new_prof(n, name, 2.0 * in * out);
+    l->prof = net_new_prof(n, name, 2.0 * in * out, PROF_OTHER);
     return 0;
 }
 
+const char *const net_archs[] = { "resnet18", "resnet34", "resnet50", "mobilenetv2",
+                                  "mobilenetv3s", NULL };
+
+/* 0 for a ResNet, 2 for MobileNetV2, 3 for MobileNetV3-small, -1 unknown. */
+static int arch_family(const char *arch) {
+    for (int i = 0; net_archs[i]; i++)
+        if (!strcmp(arch, net_archs[i])) return i < 3 ? 0 : i == 3 ? 2 : 3;
+    return -1;
+}
+
 static int check_config(const net_config *c, ssl_err *err) {
-    if (strcmp(c->arch, "resnet18") && strcmp(c->arch, "resnet34") && strcmp(c->arch, "resnet50")) {
-        ssl_fail(err, SSL_EARG, "unknown arch '%.16s' (resnet18, resnet34, resnet50)", c->arch);
+    if (arch_family(c->arch) < 0) {
+        char list[128] = "";
+        for (int i = 0; net_archs[i]; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+                     net_archs[i]);
+        ssl_fail(err, SSL_EARG, "unknown arch '%.16s' (%s)", c->arch, list);
         return -1;
     }
     if (strcmp(c->stem, "cifar") && strcmp(c->stem, "imagenet")) {
@@ -183,7 +204,7 @@ static int check_config(const net_config *c, ssl_err *err) {
     return 0;
 }
 
-static int build(net *n, ssl_err *err) {
+static int build_resnet(net *n, ssl_err *err) {
     const net_config *c = &n->cfg;
     int bottleneck = !strcmp(c->arch, "resnet50");
     int depth[4] = { 2, 2, 2, 2 };
@@ -195,20 +216,20 @@ static int build(net *n, ssl_err *err) {
     }
     n->imagenet = !strcmp(c->stem, "imagenet");
     int H = c->in_h, W = c->in_w, C = planes[0];
-    if (add_conv(n, &n->conv1, "backbone.conv1", H, W, c->in_ch, C, n->imagenet ? 7 : 3,
-                 n->imagenet ? 2 : 1, n->imagenet ? 3 : 1, err) < 0)
+    if (net_add_conv(n, &n->conv1, "backbone.conv1", H, W, c->in_ch, C, n->imagenet ? 7 : 3,
+                     n->imagenet ? 2 : 1, n->imagenet ? 3 : 1, 0, err) < 0)
         return -1;
     H = n->conv1.s.OH; W = n->conv1.s.OW;
-    if (add_bn(n, &n->bn1, "backbone.bn1", C, (int64_t)H * W, err) < 0) return -1;
+    if (net_add_bn(n, &n->bn1, "backbone.bn1", C, (int64_t)H * W, err) < 0) return -1;
     if (n->imagenet) {
         n->pool_h = (H + 2 - 3) / 2 + 1;
         n->pool_w = (W + 2 - 3) / 2 + 1;
         int64_t pn = (int64_t)n->max_batch * n->pool_h * n->pool_w * C;
-        n->pool_out = alloc_floats(n, pn);
-        n->pool_arg = (int32_t *)alloc_floats(n, pn);   /* 4 bytes, zeroed, like a float */
+        n->pool_out = net_alloc_floats(n, pn);
+        n->pool_arg = (int32_t *)net_alloc_floats(n, pn);   /* 4 bytes, zeroed, like a float */
         if (!n->pool_out || !n->pool_arg) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return -1; }
         H = n->pool_h; W = n->pool_w;
-        new_prof(n, "backbone.maxpool", 0);
+        net_new_prof(n, "backbone.maxpool", 0, PROF_OTHER);
     }
     int exp = bottleneck ? 4 : 1;
     char nm[96];
@@ -228,25 +249,32 @@ static int build(net *n, ssl_err *err) {
                     st = j == 0 ? stride : 1;
                 }
                 snprintf(nm, sizeof nm, "backbone.layer%d.%d.conv%d", s + 1, i, j + 1);
-                if (add_conv(n, &b->conv[j], nm, h, w, ch, oc, k, st, pd, err) < 0) return -1;
+                if (net_add_conv(n, &b->conv[j], nm, h, w, ch, oc, k, st, pd, 0, err) < 0) return -1;
                 h = b->conv[j].s.OH; w = b->conv[j].s.OW; ch = oc;
                 snprintf(nm, sizeof nm, "backbone.layer%d.%d.bn%d", s + 1, i, j + 1);
-                if (add_bn(n, &b->bn[j], nm, ch, (int64_t)h * w, err) < 0) return -1;
+                if (net_add_bn(n, &b->bn[j], nm, ch, (int64_t)h * w, err) < 0) return -1;
             }
             if (stride != 1 || C != P * exp) {
                 b->has_ds = 1;
                 snprintf(nm, sizeof nm, "backbone.layer%d.%d.downsample.0", s + 1, i);
-                if (add_conv(n, &b->ds, nm, H, W, C, P * exp, 1, stride, 0, err) < 0) return -1;
+                if (net_add_conv(n, &b->ds, nm, H, W, C, P * exp, 1, stride, 0, 0, err) < 0) return -1;
                 snprintf(nm, sizeof nm, "backbone.layer%d.%d.downsample.1", s + 1, i);
-                if (add_bn(n, &b->dsbn, nm, P * exp, (int64_t)h * w, err) < 0) return -1;
+                if (net_add_bn(n, &b->dsbn, nm, P * exp, (int64_t)h * w, err) < 0) return -1;
             }
             H = h; W = w; C = ch;
             b->out_n = (int64_t)H * W * C;
         }
     n->feat_h = H; n->feat_w = W; n->F = C;
-    n->feat = alloc_floats(n, (int64_t)n->max_batch * C);
+    return 0;
+}
+
+/* The backbone, then the pooled features and the head. */
+static int build(net *n, ssl_err *err) {
+    const net_config *c = &n->cfg;
+    if ((n->mobile ? net_mobile_build(n, err) : build_resnet(n, err)) < 0) return -1;
+    n->feat = net_alloc_floats(n, (int64_t)n->max_batch * n->F);
     if (!n->feat) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return -1; }
-    new_prof(n, "backbone.avgpool", 0);
+    net_new_prof(n, "backbone.avgpool", 0, PROF_OTHER);
     int hw = n->F;
     if (!strcmp(c->head, "linear")) {
         n->head = 1;
@@ -256,9 +284,9 @@ static int build(net *n, ssl_err *err) {
         n->head = 2;
         n->d = c->dim;
         if (add_linear(n, &n->lin[0], "head.0", n->F, c->hidden, err) < 0 ||
-            add_bn(n, &n->hbn[0], "head.1", c->hidden, 1, err) < 0 ||
+            net_add_bn(n, &n->hbn[0], "head.1", c->hidden, 1, err) < 0 ||
             add_linear(n, &n->lin[1], "head.3", c->hidden, c->hidden, err) < 0 ||
-            add_bn(n, &n->hbn[1], "head.4", c->hidden, 1, err) < 0 ||
+            net_add_bn(n, &n->hbn[1], "head.4", c->hidden, 1, err) < 0 ||
             add_linear(n, &n->lin[2], "head.6", c->hidden, c->dim, err) < 0)
             return -1;
         if (c->hidden > hw) hw = c->hidden;
@@ -267,7 +295,7 @@ static int build(net *n, ssl_err *err) {
     }
     if (n->d > hw) hw = n->d;
     for (int i = 0; i < 2; i++) {
-        n->hg[i] = alloc_floats(n, (int64_t)n->max_batch * hw);
+        n->hg[i] = net_alloc_floats(n, (int64_t)n->max_batch * hw);
         if (!n->hg[i]) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return -1; }
     }
     return 0;
@@ -281,13 +309,13 @@ static int finalize(net *n, ssl_err *err) {
     }
     n->nparams = np;
     n->nbufs = nb;
-    n->params = alloc_floats(n, np);
-    n->grads = alloc_floats(n, np);
-    n->moms = alloc_floats(n, np);
-    n->bufs = alloc_floats(n, nb);
-    n->ws = alloc_floats(n, n->ws_n);
-    n->aff = alloc_floats(n, 2 * (int64_t)n->max_c);
-    for (int i = 0; i < 4; i++) n->g[i] = alloc_floats(n, n->max_act);
+    n->params = net_alloc_floats(n, np);
+    n->grads = net_alloc_floats(n, np);
+    n->moms = net_alloc_floats(n, np);
+    n->bufs = net_alloc_floats(n, nb);
+    n->ws = net_alloc_floats(n, n->ws_n);
+    n->aff = net_alloc_floats(n, 2 * (int64_t)n->max_c);
+    for (int i = 0; i < 4; i++) n->g[i] = net_alloc_floats(n, n->max_act);
     if (!n->params || !n->grads || !n->moms || !n->bufs || !n->ws || !n->aff || !n->g[0] ||
         !n->g[1] || !n->g[2] || !n->g[3]) {
         ssl_fail(err, SSL_ENOMEM, "out of memory (%lld parameters, %lld activation floats)",
@@ -324,6 +352,7 @@ static net *net_build(const net_config *cfg, int max_batch, int dry, ssl_err *er
     if (!n) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return NULL; }
     n->cfg = *cfg;
     n->cfg.arch[sizeof n->cfg.arch - 1] = 0;
+    n->mobile = arch_family(n->cfg.arch);
     n->max_batch = max_batch;
     n->dry = dry;
     if (build(n, err) < 0 || finalize(n, err) < 0) {
@@ -340,6 +369,21 @@ int net_size(const net_config *cfg, int max_batch, int64_t *params, int64_t *byt
     if (!n) return -1;
     if (params) *params = n->nparams;
     if (bytes) *bytes = n->dry_floats * (int64_t)sizeof(float);
+    net_free(n);
+    return 0;
+}
+
+int net_cost(const net_config *cfg, int64_t *params, int64_t *backbone_params, double *flops,
+             ssl_err *err) {
+    ssl_err_clear(err);
+    net *n = net_build(cfg, 1, 1, err);
+    if (!n) return -1;
+    int64_t bb = 0;
+    for (int i = 0; i < n->nt; i++)
+        if (!n->t[i].is_buffer && !strncmp(n->t[i].name, "backbone.", 9)) bb += n->t[i].numel;
+    if (params) *params = n->nparams;
+    if (backbone_params) *backbone_params = bb;
+    if (flops) *flops = net_flops(n);
     net_free(n);
     return 0;
 }
@@ -364,30 +408,31 @@ net *net_new(const net_config *cfg, int max_batch, ssl_err *err) {
     return n;
 }
 
-static void free_conv(conv_l *c) { free_floats(c->out); }
-static void free_bn(bn_l *b) {
-    free_floats(b->mean); free_floats(b->rstd); free_floats(b->scale);
-    free_floats(b->shift); free_floats(b->out);
+void net_free_conv(conv_l *c) { net_free_floats(c->out); }
+void net_free_bn(bn_l *b) {
+    net_free_floats(b->mean); net_free_floats(b->rstd); net_free_floats(b->scale);
+    net_free_floats(b->shift); net_free_floats(b->out);
 }
 
 void net_free(net *n) {
     if (!n) return;
     for (int i = 0; i < n->nt; i++) free((char *)n->t[i].name);
     free(n->t); free(n->kind); free(n->fan_in);
-    free_floats(n->params); free_floats(n->grads); free_floats(n->moms);
-    free_floats(n->bufs); free_floats(n->ws); free_floats(n->aff);
-    for (int i = 0; i < 4; i++) free_floats(n->g[i]);
-    for (int i = 0; i < 2; i++) free_floats(n->hg[i]);
-    free_conv(&n->conv1); free_bn(&n->bn1);
-    free_floats(n->pool_out); free_floats((float *)n->pool_arg);
+    net_free_floats(n->params); net_free_floats(n->grads); net_free_floats(n->moms);
+    net_free_floats(n->bufs); net_free_floats(n->ws); net_free_floats(n->aff);
+    for (int i = 0; i < 4; i++) net_free_floats(n->g[i]);
+    for (int i = 0; i < 2; i++) net_free_floats(n->hg[i]);
+    net_free_conv(&n->conv1); net_free_bn(&n->bn1);
+    net_free_floats(n->pool_out); net_free_floats((float *)n->pool_arg);
     for (int i = 0; i < n->nblk; i++) {
         net_block *b = &n->blk[i];
-        for (int j = 0; j < b->n; j++) { free_conv(&b->conv[j]); free_bn(&b->bn[j]); }
-        if (b->has_ds) { free_conv(&b->ds); free_bn(&b->dsbn); }
+        for (int j = 0; j < b->n; j++) { net_free_conv(&b->conv[j]); net_free_bn(&b->bn[j]); }
+        if (b->has_ds) { net_free_conv(&b->ds); net_free_bn(&b->dsbn); }
     }
-    free_floats(n->feat);
-    for (int i = 0; i < 3; i++) free_floats(n->lin[i].out_buf);
-    for (int i = 0; i < 2; i++) free_bn(&n->hbn[i]);
+    net_mobile_free(n);
+    net_free_floats(n->feat);
+    for (int i = 0; i < 3; i++) net_free_floats(n->lin[i].out_buf);
+    for (int i = 0; i < 2; i++) net_free_bn(&n->hbn[i]);
     free(n);
 }
 

@@ -18,11 +18,15 @@ typedef struct {
     double t_fwd, t_bwd;     /* seconds */
     double flops;            /* forward FLOPs per image */
     long calls;
+    int kind;                /* PROF_*: what net_profile_print sums it under */
 } net_prof;
+
+enum { PROF_OTHER, PROF_CONV, PROF_BN };
 
 typedef struct {
     conv_shape s;            /* at max_batch */
     int w;                   /* tensor index of the weight */
+    int dw;                  /* depthwise (groups = channels, OC == C): dwconv_* */
     float *out;              /* [max_batch, OH, OW, OC] */
     int prof;
 } conv_l;
@@ -34,6 +38,7 @@ typedef struct {
     float *mean, *rstd;      /* [C], saved by the training forward */
     float *scale, *shift;    /* [C], its epilogue affine (bn_forward_train_aff) */
     float *out;              /* [max_batch * rows, C] */
+    float eps, momentum;     /* 1e-5, 0.1 (PyTorch's defaults); MobileNetV3: 1e-3, 0.01 */
     int prof;
 } bn_l;
 
@@ -46,6 +51,37 @@ typedef struct {
     bn_l dsbn;
     int64_t in_n, out_n;     /* elements per image of the block input/output */
 } net_block;
+
+/* ---- MobileNets (net_mobile.c) ---- */
+#define NET_MAX_MBLOCKS 20
+
+/* convolution (full or depthwise) -> BN -> activation */
+typedef struct {
+    conv_l conv;
+    bn_l bn;
+    int act;                 /* ACT_* (nn/ops/ops.h) */
+    float *act_out;          /* [max_batch, OH, OW, OC] = act(bn.out) for hard-swish; NULL
+                              * otherwise (ReLU, ReLU6: in place in bn.out) */
+} cba_l;
+
+/* squeeze-and-excitation (se_forward) */
+typedef struct {
+    int C, S;
+    int64_t P;               /* pixels per image */
+    int w1, b1, w2, b2;      /* tensor indices: fc1 [S, C, 1, 1], fc2 [C, S, 1, 1] */
+    float *pooled, *z1, *z2, *sc;   /* [max_batch, C], [.., S], [.., C], [.., C] */
+    float *out;              /* [max_batch, P, C] */
+    int prof;
+} se_l;
+
+/* inverted residual block: [expand 1x1,] depthwise, [SE,] project 1x1 */
+typedef struct {
+    int n;                   /* layers: 2 (no expansion) or 3 */
+    cba_l l[3];
+    int has_se;
+    se_l se;                 /* after the depthwise layer l[n - 2] */
+    int res;                 /* identity shortcut, added in the project BN's epilogue */
+} mb_block;
 
 typedef struct {
     int in, out;             /* features */
@@ -73,6 +109,13 @@ struct net {
     int32_t *pool_arg;
     net_block blk[NET_MAX_BLOCKS];
     int nblk;
+    /* MobileNet backbone (mobile 2: V2, 3: V3-small; 0: a ResNet, above) */
+    int mobile;
+    cba_l mstem, mlast;      /* first conv, last 1x1 conv */
+    mb_block mb[NET_MAX_MBLOCKS];
+    int nmb;
+    float *se_ws;            /* SE workspace (se_workspace of the widest) */
+    int64_t se_ws_n;
     int feat_h, feat_w, F;   /* last stage size and pooled width */
     float *feat;             /* [max_batch, F] */
     /* head: 0 none, 1 linear, 2 mlp3 */
@@ -104,4 +147,45 @@ enum { NT_WEIGHT, NT_BIAS, NT_BN_WEIGHT, NT_BN_BIAS, NT_RUNNING_MEAN, NT_RUNNING
 
 /* Appends a tensor (storage assigned later); returns its index or -1. */
 int net_add_tensor(net *n, const char *name, int ndim, const int64_t *shape, int kind);
+
+static inline float *tdata(net *n, int i) { return n->t[i].data; }
+static inline float *tgrad(net *n, int i) { return n->t[i].grad; }
+
+/* net_build.c: layers and memory. alloc_floats counts instead of
+ * allocating in net_size's dry run. add_conv: a k x k convolution (dw:
+ * depthwise, OC == C) of an H x W x C input named `name` (its weight
+ * name.weight); add_bn: BatchNorm over C channels, rows per image. */
+float *net_alloc_floats(net *n, int64_t count);
+void net_free_floats(float *p);
+int net_new_prof(net *n, const char *name, double flops, int kind);
+int net_add_conv(net *n, conv_l *c, const char *name, int H, int W, int C, int OC, int k,
+                 int stride, int pad, int dw, ssl_err *err);
+int net_add_bn(net *n, bn_l *b, const char *name, int C, int64_t rows, ssl_err *err);
+void net_free_conv(conv_l *c);
+void net_free_bn(bn_l *b);
+
+/* net.c: the layer steps the backbones share (profiled, batch B). */
+double net_tic(const net *n);
+void net_toc(net *n, int slot, double t0, int bwd);
+void net_conv_fwd(net *n, conv_l *c, const float *in, int B);
+void net_bn_fwd(net *n, bn_l *b, const float *x, const float *res, int relu, int B, int train);
+/* eval mode: out = act(bn(conv(in)) + res), BN folded into the conv */
+void net_conv_bn_eval(net *n, conv_l *c, bn_l *b, const float *in, const float *res, int relu,
+                      int B, float *out);
+void net_conv_bwd(net *n, conv_l *c, float *din, const float *dout, const float *in,
+                  int accumulate);
+void net_bn_bwd(net *n, bn_l *b, float *dx, const float *dy, const float *dy2, const float *x,
+                int relu);
+
+/* net_mobile.c: the MobileNet backbones. build: the layer table from
+ * n->cfg (arch mobilenetv2 or mobilenetv3s), setting feat_h, feat_w, F;
+ * train/eval: the forward of x, returning the last layer's output;
+ * backward: g [B, feat_h, feat_w, F] the gradient of that output
+ * (n->g[0], clobbered), into the parameter gradients. */
+int net_mobile_build(net *n, ssl_err *err);
+const float *net_mobile_train(net *n, const float *x, int B);
+const float *net_mobile_eval(net *n, const float *x, int B);
+void net_mobile_backward(net *n, float *g);
+void net_mobile_free(net *n);
+void net_mobile_set_winograd(net *n, int mode);
 #endif

@@ -98,7 +98,8 @@ static int cmp_d(const void *a, const void *b) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: bench_net [--arch resnet18|resnet34|resnet50] [--stem cifar|imagenet]\n"
+    fprintf(f, "usage: bench_net [--arch resnet18|resnet34|resnet50|mobilenetv2|mobilenetv3s]\n"
+               "  [--stem cifar|imagenet]\n"
                "  [--width W] [--size S] [--in-ch C] [--head none|linear|mlp3] [--batch B]\n"
                "  [--mode train|infer] [--iters N] [--warmup N] [--threads N] [--profile] [--json]\n");
 }

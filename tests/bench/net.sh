@@ -2,7 +2,10 @@
 # net.sh: network throughput, ours and (when python3-torch is present)
 # PyTorch's, measured in the same run: CIFAR ResNet-18 at 32x32x3, 2 threads,
 # training step (forward + backward + SGD) and inference, widths 1 and 0.25,
-# with each side's peak RSS (PyTorch's includes the interpreter and torch).
+# and the CIFAR MobileNetV2 and MobileNetV3-small at width 1, with each
+# side's peak RSS (PyTorch's includes the interpreter and torch); then one
+# per-layer profile of ours for each MobileNet (bench_net --profile: where
+# the time goes, the depthwise layers included).
 # This shared machine changes speed by tens of percent from one minute to
 # the next, so each configuration runs ROUNDS alternating rounds (ours,
 # then PyTorch) and prints every round's ratio and their median.
@@ -16,16 +19,19 @@ B="$BIN/bench/bench_net"
 have_torch=0
 /usr/bin/python3 -c 'import torch' 2>/dev/null && have_torch=1
 field() { awk -v k="$1" '{for (i = 2; i <= NF; i++) if ($i == k) print $(i-1)}'; }
-for cfg in "1 128 train" "0.25 256 train" "1 256 infer" "0.25 256 infer"; do
+for cfg in "1 128 train" "0.25 256 train" "1 256 infer" "0.25 256 infer" \
+           "1 128 train mobilenetv2" "1 256 infer mobilenetv2" \
+           "1 128 train mobilenetv3s" "1 256 infer mobilenetv3s"; do
     set -- $cfg
+    arch=${4:-resnet18}
     ratios=
     r=1
     while [ "$r" -le "$ROUNDS" ]; do
-        ours=$("$B" --width "$1" --batch "$2" --mode "$3" --iters "$ITERS" --threads 2)
+        ours=$("$B" --arch "$arch" --width "$1" --batch "$2" --mode "$3" --iters "$ITERS" --threads 2)
         echo "$ours"
         if [ "$have_torch" = 1 ]; then
             tl=$(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 \
-                /usr/bin/python3 "$TOP/tests/bench/torch_resnet.py" "$1" "$2" "$3" "$ITERS")
+                /usr/bin/python3 "$TOP/tests/bench/torch_resnet.py" "$1" "$2" "$3" "$ITERS" "$arch")
             t=$(echo "$tl" | awk '{print $3}')
             trss=$(echo "$tl" | awk '{print $5}')
             o=$(echo "$ours" | field img/s)
@@ -38,9 +44,13 @@ for cfg in "1 128 train" "0.25 256 train" "1 256 infer" "0.25 256 infer"; do
         r=$((r + 1))
     done
     if [ "$have_torch" = 1 ]; then
-        echo "  w$1 $3 B$2: ours/PyTorch per round:$ratios; median" \
+        echo "  $arch w$1 $3 B$2: ours/PyTorch per round:$ratios; median" \
              "$(echo $ratios | tr ' ' '\n' | sort -n | awk '{a[NR] = $1} END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }')"
     else
         echo "    PyTorch: not measured (/usr/bin/python3 cannot import torch)"
     fi
+done
+for a in mobilenetv2 mobilenetv3s; do
+    echo "per-layer profile, $a, training, batch 128:"
+    "$B" --arch "$a" --batch 128 --mode train --iters "$ITERS" --threads 2 --profile
 done

@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """torch_resnet.py: PyTorch's throughput on the same networks as bench_net.
 
-usage: torch_resnet.py WIDTH BATCH MODE(train|infer) [ITERS]
+usage: torch_resnet.py WIDTH BATCH MODE(train|infer) [ITERS [ARCH]]
 Prints one line: "torch img/s X rss_mib Y" (Y: this process's peak RSS,
-the interpreter and torch included). CIFAR-style ResNet-18 (the module of
-examples/ssl_resnet.py), channels_last, torch.set_num_threads(2),
+the interpreter and torch included). The CIFAR-style network ARCH
+(default resnet18; mobilenetv2, mobilenetv3s), the module of
+examples/ssl_resnet.py, channels_last, torch.set_num_threads(2),
 median of ITERS timed iterations after one warm-up. Run it with
 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 (tests/bench/net.sh
 does)."""
@@ -22,9 +23,10 @@ from ssl_resnet import Net  # noqa: E402
 def main():
     width, batch, mode = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     iters = int(sys.argv[4]) if len(sys.argv) > 4 else 5
+    arch = sys.argv[5] if len(sys.argv) > 5 else 'resnet18'
     torch.set_num_threads(2)
     torch.manual_seed(0)
-    net = Net('resnet18', 'cifar', width, 3, 'none', 0, 0).to(memory_format=torch.channels_last)
+    net = Net(arch, 'cifar', width, 3, 'none', 0, 0).to(memory_format=torch.channels_last)
     x = torch.randn(batch, 3, 32, 32).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(net.parameters(), lr=1e-6, momentum=0.9, weight_decay=5e-4)
     times = []

@@ -2,7 +2,8 @@
 # structure checked from the shell (header length, JSON entries, sizes,
 # metadata), stdout and stdin, the same bytes twice, --check on good and
 # lying files, bad input; then, with python3-torch, the file loaded into
-# examples/ssl_resnet.py (strict) reproduces ssl-extract's features to 1e-4.
+# examples/ssl_resnet.py (strict) reproduces ssl-extract's features to 1e-4,
+# for ResNets and MobileNets.
 . "$TOP/tests/lib.sh"
 gen="$BIN/tests/test_train"
 NET="--width 0.125 --head mlp3 --hidden 32 --dim 16 --threads 2"
@@ -15,6 +16,18 @@ ok "train 2 epochs" ssl-train -q --epochs 2 --batch 32 -k 32 --lr 0.01 --threads
     "$T/c.ckpt" "$T/d.sslt" -o "$T/t.ckpt"
 ok "init resnet50, imagenet stem, linear head, rgb" ssl-init-bank -q --arch resnet50 --stem imagenet \
     --width 0.125 --head linear --dim 16 --batch 16 --seed 2 --threads 2 "$T/rgb.sslt" -o "$T/r.ckpt"
+# The MobileNets: V2 trained a little (grey), V3-small with torchvision's
+# strides and the mlp3 head (rgb).
+ok "init mobilenetv2" ssl-init-bank -q --arch mobilenetv2 --width 0.25 --head linear --dim 16 \
+    --batch 32 --seed 3 --threads 2 "$T/d.sslt" -o "$T/v2c.ckpt"
+ok "train mobilenetv2 1 epoch" ssl-train -q --epochs 1 --batch 32 -k 32 --lr 0.01 --threads 2 \
+    "$T/v2c.ckpt" "$T/d.sslt" -o "$T/v2.ckpt"
+ok "init mobilenetv3s, imagenet stem, mlp3 head, rgb" ssl-init-bank -q --arch mobilenetv3s \
+    --stem imagenet --width 0.5 --head mlp3 --hidden 32 --dim 16 --batch 16 --seed 4 --threads 2 \
+    "$T/rgb.sslt" -o "$T/v3.ckpt"
+ok "export mobilenetv2" ssl-export "$T/v2.ckpt" -o "$T/v2.safetensors"
+ok "export mobilenetv3s --head" ssl-export --head "$T/v3.ckpt" -o "$T/v3.safetensors"
+ok "--check the MobileNets' files" ssl-export --check "$T/v2.safetensors" "$T/v3.safetensors"
 
 ok "export" ssl-export "$T/t.ckpt" -o "$T/m.safetensors"
 ok "export --check" ssl-export --check -v "$T/m.safetensors"
@@ -126,6 +139,12 @@ PYEOF
 ok "PyTorch backbone features = ssl-extract's (1e-4)" "$PY" "$T/cmp.py" "$TOP" "$T/m.safetensors" "$T/d.sslt" "$T/t.feat" backbone
 cat "$T/.out"
 ok "PyTorch resnet50 head features = ssl-extract's (1e-4)" "$PY" "$T/cmp.py" "$TOP" "$T/r.safetensors" "$T/rgb.sslt" "$T/r.feat" head
+cat "$T/.out"
+ok "extract mobilenetv2 backbone" ssl-extract --threads 2 "$T/v2.ckpt" "$T/d.sslt" -o "$T/v2.feat"
+ok "extract mobilenetv3s head" ssl-extract --threads 2 --layer head "$T/v3.ckpt" "$T/rgb.sslt" -o "$T/v3.feat"
+ok "PyTorch mobilenetv2 backbone features = ssl-extract's (1e-4)" "$PY" "$T/cmp.py" "$TOP" "$T/v2.safetensors" "$T/d.sslt" "$T/v2.feat" backbone
+cat "$T/.out"
+ok "PyTorch mobilenetv3s head features = ssl-extract's (1e-4)" "$PY" "$T/cmp.py" "$TOP" "$T/v3.safetensors" "$T/rgb.sslt" "$T/v3.feat" head
 cat "$T/.out"
 ok "ssl_resnet.py as a program" "$PY" "$TOP/examples/ssl_resnet.py" "$T/m.safetensors" "$T/d.sslt" -o "$T/f.npy"
 check "ssl_resnet.py wrote [128, 64]" "$("$PY" -c "import numpy; print(numpy.load('$T/f.npy').shape)")" = "(128, 64)"

@@ -1,5 +1,6 @@
 # The make-driven pipelines in smoke mode (SMOKE=1: 20 images per class,
-# width 0.0625, 1 epoch, 2 seeds): every pipeline target end to end into a
+# width 0.0625 (model-size: also MobileNetV2 and V3-small at 0.25), 1 epoch,
+# 2 seeds): every pipeline target end to end into a
 # temporary OUT, the shape of every summary, that a changed flag reruns its
 # step and only the steps downstream of it, that an unchanged rerun does
 # nothing, and that summaries over missing, failed or mixed runs stop with
@@ -71,9 +72,33 @@ fails "summary: a data directory without its dataset file" 1 "npid-s1: no $AA/np
 ok "smoke data-efficiency" M data-efficiency
 csvshape "data-efficiency summary.csv" "$O/data-efficiency/fashion-mnist/summary.csv" "$SUMH" 8
 ok "smoke model-size" M model-size
-csvshape "model-size summary.csv" "$O/model-size/fashion-mnist/summary.csv" "$SUMH" 8
+MS=$O/model-size/fashion-mnist
+csvshape "model-size summary.csv: resnet18 at 2 widths, mobilenetv2, mobilenetv3s" "$MS/summary.csv" "$SUMH" 16
 check "model-size: the bank-init pass has the demo's augmentation" \
-    "$(grep -l -- '--jitter 0 --gray 0' "$O"/model-size/fashion-mnist/*/init.flags | wc -l)" = 8
+    "$(grep -l -- '--jitter 0 --gray 0' "$MS"/*/init.flags | wc -l)" = 16
+check "model-size: MS_ARCHS runs named by arch, resnet18's as before" \
+    "$(ls -d "$MS"/paper-w0.0625-s1 "$MS"/npid-mobilenetv2-w0.25-s2 "$MS"/paper-mobilenetv3s-w0.25-s1 | wc -l)" = 3
+check "model-size: --arch in the init flags" "$(grep -c -- '^--arch mobilenetv3s --width 0.25 ' "$MS/paper-mobilenetv3s-w0.25-s1/init.flags")" = 1
+csvshape "model-size sizes.csv" "$MS/sizes.csv" \
+    "config,arch,width,params,backbone_params,gflop,n_seeds,knn,knn_top1_mean,knn_top1_std,linear_top1_mean,linear_top1_std" 8
+# the networks as ssl-info counts them (the MobileNets' backbones checked
+# against torchvision's modules in tests/cli/mobile.sh and test_net)
+check "model-size sizes.csv: parameters and GFLOP per configuration" \
+    "$(awk -F, 'NR > 1 && $4 > $5 && $5 > 0 && $6 > 0 && $7 == 2' "$MS/sizes.csv" | wc -l)" = 8
+check "model-size sizes.csv: mobilenetv2's backbone" \
+    "$(grep -c '^paper-mobilenetv2-w0.25,mobilenetv2,0.25,[0-9]*,237968,' "$MS/sizes.csv")" = 1
+check "model-size sizes.md: a row per configuration" "$(grep -c '^| [a-z]*-.* | [0-9.]*M | [0-9.]*M | ' "$MS/sizes.md")" = 8
+# the table from archived runs (network.csv travels with them)
+AM=$AR/model-size/fashion-mnist
+msruns=$(sed -n 1p "$MS/runs.list")
+ok "archive the model-size runs" sh "$TOP/pipelines/archive.sh" "$O" "$AR" $msruns
+amruns=$(printf '%s\n' "$msruns" | sed "s,$MS,$AM,g")
+ok "summary over the archived model-size runs" sh "$TOP/pipelines/summary.sh" "$AM" $amruns
+ok "sizes.sh over the archived model-size runs" sh "$TOP/pipelines/sizes.sh" "$AM" $amruns
+check "same sizes.csv from the archive" "$(cmp "$AM/sizes.csv" "$MS/sizes.csv" && echo same)" = same
+rm "$AM/npid-mobilenetv2-w0.25-s1/network.csv"
+fails "sizes.sh: a run without network.csv" 1 "npid-mobilenetv2-w0.25-s1: no network.csv" \
+    sh "$TOP/pipelines/sizes.sh" "$AM" $amruns
 ok "smoke cifar10" M cifar10
 csvshape "cifar10 summary.csv" "$O/cifar10/summary.csv" "$SUMH" 4
 ok "smoke cifar100" M cifar100

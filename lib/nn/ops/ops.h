@@ -8,16 +8,17 @@
  * Conventions: every backward ACCUMULATES (+=) into parameter gradients
  * (dweight, dbias, dgamma, dbeta), so one zero_grad clears them. Whether an
  * input gradient is written (=) or accumulated (+=) is stated per function.
- * Optimised kernels (conv2d_*, bn_*, gemm, linear_*) use util/threads.h's
- * pool: the convolutions are direct AVX-512 kernels (conv_direct.c), or
- * Winograd F(2x2, 3x3) ones (conv_winograd.c) for the 3x3 stride-1 pad-1
- * shapes with channel counts that are multiples of 16, where the build has
- * AVX-512, im2col + OpenBLAS sgemm otherwise; the linear layers run on
- * gemm.c's AVX-512 kernel, or OpenBLAS sgemm without AVX-512. The AVX-512
- * convolutions, gemm, and the BN, activation and pooling ops give the
- * same bits at any thread count; whatever runs on OpenBLAS sgemm (builds
- * without AVX-512) may not, as OpenBLAS splits its sums by thread count
- * (seen with a 3000-wide linear layer). The same thread count gives the
+ * Optimised kernels (conv2d_*, dwconv_*, bn_*, gemm, linear_*) use
+ * util/threads.h's pool: the convolutions are direct AVX-512 kernels
+ * (conv_direct.c), or Winograd F(2x2, 3x3) ones (conv_winograd.c) for the
+ * 3x3 stride-1 pad-1 shapes with channel counts that are multiples of 16,
+ * where the build has AVX-512, im2col + OpenBLAS sgemm otherwise; the
+ * linear layers run on gemm.c's AVX-512 kernel when given a workspace,
+ * OpenBLAS sgemm otherwise. The AVX-512 convolutions, gemm, and the BN,
+ * activation and pooling ops give the same bits at any thread count;
+ * whatever runs on OpenBLAS sgemm (linear_* without a workspace, se_*,
+ * the convolutions without AVX-512) may not, as OpenBLAS splits its sums
+ * by thread count (seen with a 3000-wide linear layer). The same thread count gives the
  * same bits. The *_ref versions are plain loops kept for the tests.
  * No function here allocates, prints or fails: shapes are the caller's
  * contract. */
@@ -81,6 +82,30 @@ void conv2d_forward_ref(float *out, const float *in, const float *w, const float
 void conv2d_backward_ref(float *din, float *dw, float *dbias, const float *dout,
                          const float *in, const float *w, const conv_shape *s,
                          int accumulate);
+
+/* ---- depthwise 2-D convolution (dwconv.c) ----
+ * groups = channels, no bias (PyTorch Conv2d(C, C, k, stride, pad,
+ * groups=C, bias=False)): output channel c is input channel c convolved
+ * with w[c, 0, :, :]. The shape is a conv_shape with OC == C and KH * KW
+ * <= 49 (its winograd field is ignored); weight [C, 1, KH, KW]. The same
+ * bits at any thread count (vectors along the channels, every element
+ * summed in one fixed order). */
+/* Floats of workspace dwconv_forward/backward need for shape s (for any
+ * batch up to s->B). */
+int64_t dwconv_workspace(const conv_shape *s);
+/* out[B,OH,OW,C] = dwconv(in[B,H,W,C], w[C,1,KH,KW]). Written. ws:
+ * dwconv_workspace(s) floats, clobbered. */
+void dwconv_forward(float *out, const float *in, const float *w, const conv_shape *s,
+                    float *ws);
+/* dw[C,1,KH,KW] += dL/dw; din[B,H,W,C] (if not NULL) written (accumulate
+ * == 0) or accumulated (accumulate != 0). in and w are the forward's
+ * inputs. */
+void dwconv_backward(float *din, float *dw, const float *dout, const float *in,
+                     const float *w, const conv_shape *s, int accumulate, float *ws);
+/* Direct loops (double accumulation), same contracts, no workspace. */
+void dwconv_forward_ref(float *out, const float *in, const float *w, const conv_shape *s);
+void dwconv_backward_ref(float *din, float *dw, const float *dout, const float *in,
+                         const float *w, const conv_shape *s, int accumulate);
 
 /* ---- batch normalisation over [N, C] rows (bn.c; N = B*H*W for 2-D) ----
  * Fused epilogue: y = act(gamma * xhat + beta + res), where res [N, C] is an
@@ -202,6 +227,33 @@ void gemm_dispatch(int ta, int tb, int M, int N, int K, float alpha, const float
 void gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
 
+/* ---- squeeze-and-excitation (se.c) ----
+ * torchvision's SqueezeExcitation of MobileNetV3 on x [B, P, C] (P = H*W
+ * pixels), S squeeze channels:
+ *   pooled[b,c] = mean over p of x[b,p,c]                     [B, C]
+ *   z1 = pooled w1^T + b1    (fc1, a 1x1 Conv2d: w1 [S, C])   [B, S]
+ *   z2 = relu(z1) w2^T + b2  (fc2: w2 [C, S])                 [B, C]
+ *   sc = hardsigmoid(z2)                                      [B, C]
+ *   out[b,p,c] = x[b,p,c] sc[b,c]
+ * (the weights [S, C, 1, 1] of a 1x1 Conv2d are the same memory as a
+ * Linear's [S, C]). pooled, z1, z2 and sc are the caller's buffers, kept
+ * for the backward. The fully connected layers run on OpenBLAS sgemm
+ * (linear_* without a workspace), so the bits may depend on the thread
+ * count as there. */
+/* Floats of workspace se_forward/backward need for batches up to B. */
+int64_t se_workspace(int B, int C, int S);
+/* out [B, P, C] written; pooled, z1, z2, sc written. */
+void se_forward(float *out, float *pooled, float *z1, float *z2, float *sc, const float *x,
+                const float *w1, const float *b1, const float *w2, const float *b2, int B,
+                int64_t P, int C, int S, float *ws);
+/* dx [B, P, C] written (not aliasing dout or x); dw1, db1, dw2, db2
+ * accumulated. x and the weights are the forward's; pooled, z1, z2, sc as
+ * it left them. */
+void se_backward(float *dx, float *dw1, float *db1, float *dw2, float *db2, const float *dout,
+                 const float *x, const float *w1, const float *w2, const float *pooled,
+                 const float *z1, const float *z2, const float *sc, int B, int64_t P, int C,
+                 int S, float *ws);
+
 /* ---- linear (linear.c) ----
  * The products are gemm's where gemm_available(), OpenBLAS's sgemm
  * otherwise (whose sums may depend on the thread count, see above). */
@@ -219,6 +271,20 @@ void linear_backward(float *din, float *dw, float *dbias, const float *dout,
                      const float *in, const float *w, int N, int I, int O, float *ws);
 
 /* ---- elementwise (act.c) ---- */
+/* Activations of the MobileNets, PyTorch's definitions:
+ *   ACT_RELU      max(x, 0)
+ *   ACT_RELU6     min(max(x, 0), 6)                (nn.ReLU6)
+ *   ACT_HSWISH    x * min(max(x + 3, 0), 6) / 6    (nn.Hardswish)
+ *   ACT_HSIGMOID  min(max(x + 3, 0), 6) / 6        (nn.Hardsigmoid)
+ * and their gradients as PyTorch computes them at the kinks: ReLU passes
+ * where x > 0; ReLU6 where 0 < x < 6; hard-swish is 0 for x < -3,
+ * x / 3 + 0.5 for -3 <= x <= 3 and 1 above; hard-sigmoid 1/6 where
+ * -3 < x < 3, else 0. ACT_NONE is the identity. */
+enum { ACT_NONE = 0, ACT_RELU, ACT_RELU6, ACT_HSWISH, ACT_HSIGMOID };
+/* out = act(in), written; out may equal in. */
+void act_forward(float *out, const float *in, int64_t n, int act);
+/* dx = dy * act'(x) with x the forward's input, written; dx may equal dy. */
+void act_backward(float *dx, const float *dy, const float *x, int64_t n, int act);
 void relu_forward(float *out, const float *in, int64_t n);          /* written */
 /* dx = dy * (y > 0), written; dx may equal dy (in place). */
 void relu_backward(float *dx, const float *dy, const float *y, int64_t n);
