@@ -423,17 +423,20 @@ static void test_pool(void) {
     free(c.in); free(c.out); free(c.r); free(c.arg); free(din); free(perm);
 }
 
-typedef struct { int N, I, O; float *in, *w, *b, *out, *r; } lin_case;
+typedef struct { int N, I, O; float *in, *w, *b, *out, *r, *ws; } lin_case;
 
 static double lin_loss(void *v) {
     lin_case *c = v;
-    linear_forward(c->out, c->in, c->w, c->b, c->N, c->I, c->O);
+    linear_forward(c->out, c->in, c->w, c->b, c->N, c->I, c->O, c->ws);
     return dot(c->out, c->r, (size_t)c->N * c->O);
 }
 
-static void test_linear(void) {
+/* With a workspace the products are gemm's (where built), without it
+ * OpenBLAS's: both are checked. */
+static void test_linear(int with_ws) {
     lin_case c = { 5, 7, 4, rnd(35, -1, 1), rnd(28, -1, 1), rnd(4, -1, 1), malloc(20 * 4),
-                   rnd(20, -1, 1) };
+                   rnd(20, -1, 1), NULL };
+    if (with_ws) c.ws = malloc(sizeof(float) * (size_t)(linear_workspace(5, 7, 4) + 1));
     float *din = malloc(35 * 4), *dw = calloc(28, 4), *db = calloc(4, 4);
     lin_loss(&c);
     double e = 0;
@@ -443,12 +446,17 @@ static void test_linear(void) {
             for (int i = 0; i < 7; i++) s += (double)c.in[n * 7 + i] * c.w[o * 7 + i];
             if (fabs(s - c.out[n * 4 + o]) > e) e = fabs(s - c.out[n * 4 + o]);
         }
-    t_report(e < 1e-5, "linear: forward = in w^T + b", "err %.3g", e);
-    linear_backward(din, dw, db, c.r, c.in, c.w, 5, 7, 4);
-    fd_check("linear: dinput fd", c.in, 35, din, lin_loss, &c, 1e-2f);
-    fd_check("linear: dweight fd", c.w, 28, dw, lin_loss, &c, 1e-2f);
-    fd_check("linear: dbias fd", c.b, 4, db, lin_loss, &c, 1e-2f);
+    t_report(e < 1e-5, with_ws ? "linear (gemm): forward = in w^T + b"
+                               : "linear (OpenBLAS): forward = in w^T + b", "err %.3g", e);
+    linear_backward(din, dw, db, c.r, c.in, c.w, 5, 7, 4, c.ws);
+    fd_check(with_ws ? "linear (gemm): dinput fd" : "linear (OpenBLAS): dinput fd", c.in, 35,
+             din, lin_loss, &c, 1e-2f);
+    fd_check(with_ws ? "linear (gemm): dweight fd" : "linear (OpenBLAS): dweight fd", c.w, 28,
+             dw, lin_loss, &c, 1e-2f);
+    fd_check(with_ws ? "linear (gemm): dbias fd" : "linear (OpenBLAS): dbias fd", c.b, 4, db,
+             lin_loss, &c, 1e-2f);
     free(c.in); free(c.w); free(c.b); free(c.out); free(c.r); free(din); free(dw); free(db);
+    free(c.ws);
 }
 
 typedef struct { int64_t n; int N, D; float *x, *y, *r; } ew_case;
@@ -887,7 +895,8 @@ int main(void) {
     test_bn(40, 5);
     test_bn(6000, 17);                         /* the threaded reduction path */
     test_pool();
-    test_linear();
+    test_linear(1);
+    test_linear(0);
     test_elementwise();
     /* depthwise: 3x3 and 5x5 at strides 1 and 2, channel counts with and
      * without a vector tail, odd sizes, several weight-gradient slices

@@ -150,7 +150,7 @@ static const float *backbone_eval(net *n, const float *x, int B) {
 
 static void lin_fwd(net *n, lin_l *l, const float *in, int B) {
     double t0 = net_tic(n);
-    linear_forward(l->out_buf, in, tdata(n, l->w), tdata(n, l->b), B, l->in, l->out);
+    linear_forward(l->out_buf, in, tdata(n, l->w), tdata(n, l->b), B, l->in, l->out, n->ws);
     net_toc(n, l->prof, t0, 0);
 }
 
@@ -227,7 +227,8 @@ static void bn_bwd_res(net *n, bn_l *b, float *dx, float *dres, const float *dy,
 
 static void lin_bwd(net *n, lin_l *l, float *din, const float *dout, const float *in) {
     double t0 = net_tic(n);
-    linear_backward(din, tgrad(n, l->w), tgrad(n, l->b), dout, in, tdata(n, l->w), n->B, l->in, l->out);
+    linear_backward(din, tgrad(n, l->w), tgrad(n, l->b), dout, in, tdata(n, l->w), n->B, l->in,
+                    l->out, n->ws);
     net_toc(n, l->prof, t0, 1);
 }
 

@@ -147,6 +147,8 @@ static int add_linear(net *n, lin_l *l, const char *name, int in, int out, ssl_e
     l->out_buf = net_alloc_floats(n, (int64_t)n->max_batch * out);
     if (l->w < 0 || l->b < 0 || !l->out_buf) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return -1; }
     n->fan_in[l->w] = n->fan_in[l->b] = in;
+    int64_t lws = linear_workspace(n->max_batch, in, out);
+    if (lws > n->ws_n) n->ws_n = lws;
     l->prof = net_new_prof(n, name, 2.0 * in * out, PROF_OTHER);
     return 0;
 }

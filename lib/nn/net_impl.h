@@ -126,7 +126,7 @@ struct net {
     /* working memory */
     const float *x;          /* input of the last forward */
     int B, trained;          /* batch of the last forward; 1 if training mode */
-    float *ws;               /* conv workspace */
+    float *ws;               /* conv and linear workspace */
     int64_t ws_n;            /* its size in floats */
     float *g[4];             /* activation gradient buffers, max_act each */
     float *hg[2];            /* head gradient buffers [max_batch, max head width] */

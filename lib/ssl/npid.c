@@ -8,7 +8,8 @@
  * its logit gradient row by row, then
  * dz = dS Ws, df (the gradient through the normalisation) and finally the
  * bank write (`npid` momentum rule or the `grad` rule, whose deltas are one
- * more GEMM). The three large products are cblas_sgemm; the per-row
+ * more GEMM). The three large products are gemm_dispatch's (nn/ops: the
+ * AVX-512 gemm with the workspace's buffer, OpenBLAS without); the per-row
  * softmax work runs on the library's thread pool over disjoint rows, so a
  * step is deterministic for a given thread count. With negatives `all` no
  * copy of the bank is made: the columns are the bank rows in place (the
@@ -28,9 +29,6 @@
 #include "nn/ops/ops.h"
 #include "util/threads.h"
 
-#include <cblas.h>
-
-
 struct npid {
     npid_config cfg;
     int64_t N, kmax;              /* bank rows; largest K' */
@@ -39,6 +37,7 @@ struct npid {
     double *rnorm;                /* [max_batch] 1 / max(||f_b||, eps) */
     float *s, *ds, *pt;           /* [max_batch, kmax] logits, dL/ds, p^tau */
     float *ws;                    /* [kmax, d] gathered rows (not for NEG_ALL) */
+    float *gws;                   /* gemm's workspace (NULL: OpenBLAS) */
     int64_t *sel;                 /* [kmax] columns of the last step */
     int64_t *t1, *t2;             /* [max_batch] target columns */
     double *row_ce, *row_kl;      /* [max_batch] per-row loss terms */
@@ -327,14 +326,13 @@ static void scatter_rows(void *ctx, int64_t k0, int64_t k1, int tid) {
 }
 
 /* The grad write once work [K, d] already holds bank[sel] (or sel NULL:
- * the bank itself). g: [B, K]. */
+ * the bank itself). g: [B, K]. gws: gemm's workspace, or NULL. */
 static void write_grad_gathered(float *bank, int d, const int64_t *sel, int64_t K,
                                 const float *g, const float *z, int B, float step,
-                                float *work) {
+                                float *work, float *gws) {
     float *c = sel ? work : bank;
     /* c [K, d] += step * g^T [K, B] z [B, d] */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, d, B, step,
-                g, (int)K, z, d, 1.0f, c, d);
+    gemm_dispatch(1, 0, (int)K, d, B, step, g, (int)K, z, d, 1.0f, c, d, gws);
     if (sel) {
         write_job j = {bank, z, sel, work, d, 0};
         ssl_parallel_for(K, 64, scatter_rows, &j);
@@ -350,7 +348,7 @@ void npid_write_grad(float *bank, int d, const int64_t *sel, int64_t K,
         write_job j = {bank, z, sel, work, d, 0};
         ssl_parallel_for(K, 64, gather_rows, &j);
     }
-    write_grad_gathered(bank, d, sel, K, g, z, B, step, work);
+    write_grad_gathered(bank, d, sel, K, g, z, B, step, work, NULL);
 }
 
 /* ---- the workspace ---- */
@@ -403,6 +401,12 @@ npid *npid_new(const npid_config *cfg, int64_t N, int d, int max_batch, ssl_err 
     NPID_ALLOC(row_kl, max_batch);
     NPID_ALLOC(row_ok, max_batch);
     if (cfg->neg != NEG_ALL) NPID_ALLOC(ws, (size_t)p->kmax * d);
+    if (gemm_available()) {        /* the three products' shapes at the largest sizes */
+        int kmax = (int)p->kmax;
+        int64_t g1 = gemm_workspace(max_batch, kmax, d), g2 = gemm_workspace(max_batch, d, kmax),
+                g3 = gemm_workspace(kmax, d, max_batch);
+        NPID_ALLOC(gws, g1 > g2 ? (g1 > g3 ? g1 : g3) : (g2 > g3 ? g2 : g3));
+    }
     if (cfg->neg == NEG_K) {
         NPID_ALLOC(pool, N);
         NPID_ALLOC(swaps, p->kmax);
@@ -423,7 +427,7 @@ npid *npid_new(const npid_config *cfg, int64_t N, int d, int max_batch, ssl_err 
 void npid_free(npid *p) {
     if (!p) return;
     free(p->z); free(p->dz); free(p->rnorm);
-    free(p->s); free(p->ds); free(p->pt); free(p->ws);
+    free(p->s); free(p->ds); free(p->pt); free(p->ws); free(p->gws);
     free(p->sel); free(p->t1); free(p->t2);
     free(p->row_ce); free(p->row_kl); free(p->row_ok);
     free(p->mark); free(p->pool); free(p->swaps);
@@ -588,8 +592,7 @@ int npid_step(npid *p, const float *f, int B, const int64_t *idx,
     }
 
     /* s [B, K] = z [B, d] W^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, (int)K, d, 1.0f,
-                p->z, d, W, d, 0.0f, p->s, (int)K);
+    gemm_dispatch(0, 1, B, (int)K, d, 1.0f, p->z, d, W, d, 0.0f, p->s, (int)K, p->gws);
     loss_job lj = {p->s, K, B, p->t1, perm ? p->t2 : NULL, lam, p->cfg.tau,
                    p->cfg.lambda, p->cfg.alpha, p->ds, p->pt, p->row_ce, p->row_kl,
                    p->row_ok, kl_mode(&p->cfg)};
@@ -617,8 +620,7 @@ int npid_step(npid *p, const float *f, int B, const int64_t *idx,
     }
 
     /* dz [B, d] = dS [B, K] W [K, d] */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, d, (int)K, 1.0f,
-                p->ds, (int)K, W, d, 0.0f, p->dz, d);
+    gemm_dispatch(0, 0, B, d, (int)K, 1.0f, p->ds, (int)K, W, d, 0.0f, p->dz, d, p->gws);
     ssl_parallel_for(B, 8, grad_batch, &rj);
 
     p->pending_B = B;
@@ -643,7 +645,7 @@ int npid_write_last(npid *p, float *bank) {
         target_job tj = {p->pt, p->t1, p->t2, K, p->pending_lam};
         ssl_parallel_for(B, 1, target_rows, &tj);
         write_grad_gathered(bank, d, p->cfg.neg == NEG_ALL ? NULL : p->sel, K, p->pt,
-                            p->z, B, p->cfg.bank_lr, p->ws);
+                            p->z, B, p->cfg.bank_lr, p->ws, p->gws);
     }
     return 0;
 }

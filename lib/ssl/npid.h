@@ -100,7 +100,9 @@ void npid_write_npid(float *bank, int d, const int64_t *idx, int B,
 /* grad: g [B, K] = y - p^tau, z [B, d]; for every column k:
  * bank[sel[k]] <- normalize(bank[sel[k]] + step * sum_b g[b][k] z[b]).
  * sel: K distinct rows, with work [K, d] scratch; or sel NULL: the columns
- * are bank rows 0..K-1, written in place (work unused). */
+ * are bank rows 0..K-1, written in place (work unused). Its product is
+ * OpenBLAS's sgemm (npid_step's write: gemm, when built; the two agree
+ * within rounding, not bit for bit). */
 void npid_write_grad(float *bank, int d, const int64_t *sel, int64_t K,
                      const float *g, const float *z, int B, float step,
                      float *work);

@@ -58,7 +58,7 @@ static int block_images(const conv_shape *s) {
     return (int)n;
 }
 
-static int64_t gemm_workspace(const conv_shape *s) {
+static int64_t im2col_workspace(const conv_shape *s) {
     int64_t K = (int64_t)s->KH * s->KW * s->C;
     int64_t w = 2 * (int64_t)s->OC * K;
     if (!is_pointwise(s)) w += (int64_t)block_images(s) * s->OH * s->OW * K;
@@ -105,7 +105,7 @@ static int forward_avx512(float *out, const float *in, const float *w,
 }
 
 int64_t conv2d_workspace(const conv_shape *s) {
-    if (!cd_available()) return gemm_workspace(s);
+    if (!cd_available()) return im2col_workspace(s);
     conv_shape t;
     int64_t sc = cd_scratch(s);
     int64_t w = max64(direct_p1(s), cd_bww_size(s)) + sc;

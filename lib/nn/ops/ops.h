@@ -8,15 +8,17 @@
  * Conventions: every backward ACCUMULATES (+=) into parameter gradients
  * (dweight, dbias, dgamma, dbeta), so one zero_grad clears them. Whether an
  * input gradient is written (=) or accumulated (+=) is stated per function.
- * Optimised kernels (conv2d_*, dwconv_*, bn_*) use util/threads.h's pool: the
- * convolutions are direct AVX-512 kernels (conv_direct.c), or Winograd
- * F(2x2, 3x3) ones (conv_winograd.c) for the 3x3 stride-1 pad-1 shapes
- * with channel counts that are multiples of 16, where the build has
- * AVX-512, im2col + OpenBLAS sgemm otherwise. The AVX-512 convolutions
- * and the BN, activation and pooling ops give the same bits at any thread
- * count; whatever runs on OpenBLAS sgemm (linear_*, the convolutions
- * without AVX-512) may not, as OpenBLAS splits its sums by thread count
- * (seen with a 3000-wide linear layer). The same thread count gives the
+ * Optimised kernels (conv2d_*, dwconv_*, bn_*, gemm, linear_*) use
+ * util/threads.h's pool: the convolutions are direct AVX-512 kernels
+ * (conv_direct.c), or Winograd F(2x2, 3x3) ones (conv_winograd.c) for the
+ * 3x3 stride-1 pad-1 shapes with channel counts that are multiples of 16,
+ * where the build has AVX-512, im2col + OpenBLAS sgemm otherwise; the
+ * linear layers run on gemm.c's AVX-512 kernel when given a workspace,
+ * OpenBLAS sgemm otherwise. The AVX-512 convolutions, gemm, and the BN,
+ * activation and pooling ops give the same bits at any thread count;
+ * whatever runs on OpenBLAS sgemm (linear_* without a workspace, se_*,
+ * the convolutions without AVX-512) may not, as OpenBLAS splits its sums
+ * by thread count (seen with a 3000-wide linear layer). The same thread count gives the
  * same bits. The *_ref versions are plain loops kept for the tests.
  * No function here allocates, prints or fails: shapes are the caller's
  * contract. */
@@ -196,6 +198,35 @@ void avgpool_forward(float *out, const float *in, int B, int H, int W, int C);
 /* din [B,H,W,C] written: dout[b,c] / (H*W) everywhere. */
 void avgpool_backward(float *din, const float *dout, int B, int H, int W, int C);
 
+/* ---- matrix product (gemm.c) ----
+ * C[M,N] = alpha op(A) op(B) + beta C, row-major: op(A) [M,K] is A [M,K]
+ * (ta 0, lda >= K) or the transpose of A [K,M] (ta 1, lda >= M); op(B)
+ * [K,N] is B [K,N] (tb 0, ldb >= N) or the transpose of B [N,K] (tb 1,
+ * ldb >= K); ldc >= N. As in BLAS, C is not read when beta is 0 (NaN there
+ * does not propagate), and neither are A and B when alpha is 0 or K is 0.
+ * Each element is an fp32 FMA chain over k in order, restarted at every
+ * block of 256 k (one more fma folds each block into C), so
+ *   |C - exact| <= gamma(n) (|alpha| sum_k |a_ik b_kj| + |beta c_ij|),
+ *   gamma(n) = n u / (1 - n u), u = 2^-24, n = K + ceil(K / 256) + 2
+ * (tests/test_gemm.c). The same bits at any thread count. AVX-512 builds
+ * run a register-blocked kernel at the FMA rate; others a plain C one
+ * (gemm_available() says which). ws: gemm_workspace(M, N, K) floats,
+ * clobbered; that size never decreases as M, N or K grow, so one
+ * workspace for the largest shape serves the smaller ones. */
+int gemm_available(void);
+int64_t gemm_workspace(int M, int N, int K);
+void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+          const float *B, int ldb, float beta, float *C, int ldc, float *ws);
+/* What the library's callers run: gemm where gemm_available() and ws is
+ * not NULL, OpenBLAS's cblas_sgemm otherwise (same contract, but its sums
+ * may depend on the thread count). */
+void gemm_dispatch(int ta, int tb, int M, int N, int K, float alpha, const float *A,
+                   int lda, const float *B, int ldb, float beta, float *C, int ldc,
+                   float *ws);
+/* Plain loops, double accumulation, same contract (no workspace). */
+void gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+
 /* ---- squeeze-and-excitation (se.c) ----
  * torchvision's SqueezeExcitation of MobileNetV3 on x [B, P, C] (P = H*W
  * pixels), S squeeze channels:
@@ -207,7 +238,8 @@ void avgpool_backward(float *din, const float *dout, int B, int H, int W, int C)
  * (the weights [S, C, 1, 1] of a 1x1 Conv2d are the same memory as a
  * Linear's [S, C]). pooled, z1, z2 and sc are the caller's buffers, kept
  * for the backward. The fully connected layers run on OpenBLAS sgemm
- * (linear_*), so the bits may depend on the thread count as there. */
+ * (linear_* without a workspace), so the bits may depend on the thread
+ * count as there. */
 /* Floats of workspace se_forward/backward need for batches up to B. */
 int64_t se_workspace(int B, int C, int S);
 /* out [B, P, C] written; pooled, z1, z2, sc written. */
@@ -222,14 +254,21 @@ void se_backward(float *dx, float *dw1, float *db1, float *dw2, float *db2, cons
                  const float *z1, const float *z2, const float *sc, int B, int64_t P, int C,
                  int S, float *ws);
 
-/* ---- linear (linear.c) ---- */
-/* out[N,O] = in[N,I] w[O,I]^T + bias[O] (bias may be NULL). Written. */
+/* ---- linear (linear.c) ----
+ * The products are gemm's where gemm_available(), OpenBLAS's sgemm
+ * otherwise (whose sums may depend on the thread count, see above). */
+/* Floats of workspace linear_forward/backward need for N rows of I -> O
+ * (0 where gemm is not built). */
+int64_t linear_workspace(int N, int I, int O);
+/* out[N,O] = in[N,I] w[O,I]^T + bias[O] (bias may be NULL). Written.
+ * ws: linear_workspace(N, I, O) floats (or more), clobbered; NULL runs
+ * OpenBLAS's sgemm (gemm_dispatch). */
 void linear_forward(float *out, const float *in, const float *w, const float *bias,
-                    int N, int I, int O);
+                    int N, int I, int O, float *ws);
 /* dw += dout^T in; dbias += column sums of dout; din[N,I] (if not NULL)
- * written = dout w. */
+ * written = dout w. ws as for linear_forward. */
 void linear_backward(float *din, float *dw, float *dbias, const float *dout,
-                     const float *in, const float *w, int N, int I, int O);
+                     const float *in, const float *w, int N, int I, int O, float *ws);
 
 /* ---- elementwise (act.c) ---- */
 /* Activations of the MobileNets, PyTorch's definitions:
