@@ -66,6 +66,16 @@ check "archiving again leaves the runs alone" "$(sh "$TOP/pipelines/archive.sh" 
 rm "$AA/grad-s2/trained.linear.csv"
 fails "summary: an archived run without results" 1 "grad-s2: archived without trained.linear.csv" \
     sh "$TOP/pipelines/summary.sh" "$AA" $runs
+# queue.sh: runs in two chains, archived; archived runs are skipped; a run
+# no pipeline defines fails and counts.
+Q() { sh "$TOP/pipelines/queue.sh" "$@"; }
+QV="SMOKE=1 BIN=$BIN THREADS=1 FMNIST=$FM"
+ok "queue: two runs in two chains" Q -j 2 "$T/qout" "$T/qarch" ablation/fashion-mnist/npid-s1 ablation/fashion-mnist/grad-s2 -- $QV
+check "queue: both archived" "$(ls "$T/qarch/ablation/fashion-mnist"/*/archived | wc -l)" = 2
+check "queue: one line per run" "$(grep -c '^queue.sh: ablation/fashion-mnist/[a-z]*-s[12]: done ' "$T/.out")" = 2
+ok "queue again" Q -j 2 "$T/qout" "$T/qarch" ablation/fashion-mnist/npid-s1 ablation/fashion-mnist/grad-s2 -- $QV
+check "queue again: both skipped" "$(grep -c 'already archived, skipped' "$T/.out")" = 2
+fails "queue: -j 0" 2 "-j: '0' is not a positive number" Q -j 0 "$T/qout" "$T/qarch" x
 rm "$AR/fashion-mnist/data/dataset"
 fails "summary: a data directory without its dataset file" 1 "npid-s1: no $AA/npid-s1/../../../fashion-mnist/data/dataset" \
     sh "$TOP/pipelines/summary.sh" "$AA" $runs
