@@ -59,9 +59,13 @@ def main():
     import torch.nn.functional as F
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, os.path.join(here, "..", "examples"))
-    sys.path.insert(0, os.path.join(here, "..", "tests"))
+    sys.path.insert(0, os.path.join(here, "..", "tests", "bench"))
     import sslt
-    from gen_step_fixture import Model
+    # The model loader and the kNN protocol of the benchmark's PyTorch
+    # trainer (tests/bench/torch_train.py, which needs torchvision for its
+    # crops; this script does its own, so that Debian's python3-torch alone
+    # runs it).
+    from torch_train import backbone_features, knn_top1, load_model
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -74,13 +78,7 @@ def main():
     ck = one(a.init)
     cfg = ck["meta"]["config"]
     net, data = cfg["net"], cfg["data"]
-    model = Model(net["in_ch"], net["width"], net["head"], net["hidden"], net["dim"])
-    sd = model.state_dict()
-    for name in sd:
-        if name.endswith("num_batches_tracked"):
-            continue
-        sd[name] = torch.from_numpy(np.array(ck["tensors"][name], dtype=np.float32))
-    model.load_state_dict(sd)
+    model = load_model(ck["tensors"], net["in_ch"], net["width"], net["hidden"], net["dim"])
     bank = torch.from_numpy(np.array(ck["tensors"]["bank"], dtype=np.float32))
     mean = torch.tensor(data["mean"], dtype=torch.float32).view(1, -1, 1, 1)
     std = torch.tensor(data["std"], dtype=torch.float32).view(1, -1, 1, 1)
@@ -88,32 +86,19 @@ def main():
     tr, te = one(a.train), one(a.test)
     xtr = torch.from_numpy(np.array(tr["tensors"]["images"]))
     ytr = torch.from_numpy(np.array(tr["tensors"]["labels"], dtype=np.int64))
-    xte = torch.from_numpy(np.array(te["tensors"]["images"]))
     yte = torch.from_numpy(np.array(te["tensors"]["labels"], dtype=np.int64))
     N, C, H, W = xtr.shape
 
     def prep(u8):  # uint8 or float images in [0, 255]
         return (u8.float() / 255.0 - mean) / std
 
-    def feats(x):
-        model.eval()
-        out = []
-        with torch.no_grad():
-            for s in range(0, x.shape[0], 512):
-                out.append(F.normalize(model.backbone(prep(x[s:s + 512])), dim=1))
-        return torch.cat(out)
+    ncls = int(max(ytr.max(), yte.max())) + 1
 
-    def knn(k=200, sigma=0.1):
-        ftr, fte = feats(xtr), feats(xte)
-        ncls = int(max(ytr.max(), yte.max())) + 1
-        correct = 0
-        for s in range(0, fte.shape[0], 1000):
-            sim = fte[s:s + 1000] @ ftr.T
-            v, i = sim.topk(k, dim=1)
-            w = (v / sigma).exp()
-            votes = torch.zeros(sim.shape[0], ncls).scatter_add_(1, ytr[i], w)
-            correct += int((votes.argmax(1) == yte[s:s + 1000]).sum())
-        return correct / fte.shape[0]
+    def knn():
+        model.eval()
+        return knn_top1(backbone_features(model, np.array(tr["tensors"]["images"]), mean, std), ytr,
+                        backbone_features(model, np.array(te["tensors"]["images"]), mean, std), yte,
+                        nclasses=ncls)
 
     def rrc(img):
         # torchvision RandomResizedCrop.get_params, then resize (bilinear).
