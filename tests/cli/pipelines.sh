@@ -81,6 +81,12 @@ fails "summary: a data directory without its dataset file" 1 "npid-s1: no $AA/np
     sh "$TOP/pipelines/summary.sh" "$AA" $runs
 ok "smoke data-efficiency" M data-efficiency
 csvshape "data-efficiency summary.csv" "$O/data-efficiency/fashion-mnist/summary.csv" "$SUMH" 8
+ok "smoke data-efficiency DE_STEPS=equal" M data-efficiency DE_STEPS=equal SEEDS=1
+DQ=$O/data-efficiency/fashion-mnist-equal-steps
+csvshape "data-efficiency DE_STEPS=equal summary.csv" "$DQ/summary.csv" "$SUMH" 8
+check "DE_STEPS=equal: half the data, twice the epochs" \
+    "$(grep -c -- '--epochs 2 ' "$DQ/paper-f0.5-s1/train.flags" "$DQ/npid-f0.5-s1/train.flags" | grep -c ':1$')$(grep -c -- '--epochs 1 ' "$DQ/paper-f1-s1/train.flags")" = 21
+fails "DE_STEPS=bogus" 2 "DE_STEPS='bogus': not 'epochs' or 'equal'" M data-efficiency DE_STEPS=bogus
 ok "smoke model-size" M model-size
 MS=$O/model-size/fashion-mnist
 csvshape "model-size summary.csv: resnet18 at 2 widths, mobilenetv2, mobilenetv3s" "$MS/summary.csv" "$SUMH" 16
