@@ -227,6 +227,39 @@ void gemm_dispatch(int ta, int tb, int M, int N, int K, float alpha, const float
 void gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
 
+/* ---- mixed precision: bf16 inputs, fp32 sums (gemm_bf16.c) ----
+ * The precision a network or a bank step computes in (--precision):
+ * PREC_FP32 everywhere, or PREC_BF16: the matrix products' inputs rounded
+ * to bfloat16 (8 significant bits), their sums in fp32. */
+enum { PREC_FP32 = 0, PREC_BF16 = 1 };
+/* 1 if this CPU (and OS) runs AVX512-BF16 (cpuid), whatever the build's
+ * -march: the only condition for calling gemm_bf16. */
+int gemm_bf16_available(void);
+/* x rounded to bfloat16 as the kernels round their inputs
+ * (VCVTNE2PS2BF16): to nearest even on 8 significant bits, subnormals to
+ * a signed zero, NaN kept (quiet), infinities kept; returned as the
+ * float of the same value. For tests and references. */
+float bf16_round(float x);
+/* gemm's contract with op(A) and op(B) rounded by bf16_round (the
+ * products are then exact) and fp32 sums: per element one chain over k
+ * in order, two k per step, restarted at every block of 512 k and folded
+ * into C as gemm folds, so (tests/test_gemm_bf16.c)
+ *   |C - exact| <= ((1 + 2^-8)^2 (1 + gamma(n)) - 1) |alpha| sum_k |a_ik b_kj|
+ *                  + gamma(n) |beta c_ij|,  n = K + ceil(K / 512) + 2,
+ * about 2^-7 of sum |a b| (fp32 gemm: n 2^-24 of it). The same bits at
+ * any thread count. Only where gemm_bf16_available(). ws:
+ * gemm_bf16_workspace(M, N, K) floats (never more than gemm_workspace's),
+ * clobbered; that size never decreases as M, N or K grow. */
+int64_t gemm_bf16_workspace(int M, int N, int K);
+void gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+               const float *B, int ldb, float beta, float *C, int ldc, float *ws);
+/* What the library's callers run for precision prec: gemm_bf16 for
+ * PREC_BF16 where gemm_bf16_available() and ws is not NULL, gemm_dispatch
+ * otherwise. */
+void gemm_dispatch_prec(int prec, int ta, int tb, int M, int N, int K, float alpha,
+                        const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                        int ldc, float *ws);
+
 /* ---- squeeze-and-excitation (se.c) ----
  * torchvision's SqueezeExcitation of MobileNetV3 on x [B, P, C] (P = H*W
  * pixels), S squeeze channels:
