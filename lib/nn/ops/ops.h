@@ -289,19 +289,22 @@ void se_backward(float *dx, float *dw1, float *db1, float *dw2, float *db2, cons
 
 /* ---- linear (linear.c) ----
  * The products are gemm's where gemm_available(), OpenBLAS's sgemm
- * otherwise (whose sums may depend on the thread count, see above). */
+ * otherwise (whose sums may depend on the thread count, see above); with
+ * prec PREC_BF16 and a workspace, gemm_bf16's where gemm_bf16_available()
+ * (elsewhere prec is ignored: callers check first). */
 /* Floats of workspace linear_forward/backward need for N rows of I -> O
- * (0 where gemm is not built). */
+ * in either precision (0 where neither gemm nor gemm_bf16 can run). */
 int64_t linear_workspace(int N, int I, int O);
 /* out[N,O] = in[N,I] w[O,I]^T + bias[O] (bias may be NULL). Written.
  * ws: linear_workspace(N, I, O) floats (or more), clobbered; NULL runs
- * OpenBLAS's sgemm (gemm_dispatch). */
+ * OpenBLAS's sgemm (gemm_dispatch). prec: PREC_FP32 or PREC_BF16. */
 void linear_forward(float *out, const float *in, const float *w, const float *bias,
-                    int N, int I, int O, float *ws);
+                    int N, int I, int O, float *ws, int prec);
 /* dw += dout^T in; dbias += column sums of dout; din[N,I] (if not NULL)
- * written = dout w. ws as for linear_forward. */
+ * written = dout w. ws and prec as for linear_forward. */
 void linear_backward(float *din, float *dw, float *dbias, const float *dout,
-                     const float *in, const float *w, int N, int I, int O, float *ws);
+                     const float *in, const float *w, int N, int I, int O, float *ws,
+                     int prec);
 
 /* ---- elementwise (act.c) ---- */
 /* Activations of the MobileNets, PyTorch's definitions:
