@@ -333,6 +333,12 @@ void net_set_winograd(net *n, int mode) {
 
 void net_set_precision(net *n, int prec) {
     n->prec = prec == PREC_BF16 ? PREC_BF16 : PREC_FP32;
+    n->conv1.s.prec = n->prec;
+    for (int i = 0; i < n->nblk; i++) {
+        net_block *b = &n->blk[i];
+        for (int j = 0; j < b->n; j++) b->conv[j].s.prec = n->prec;
+        if (b->has_ds) b->ds.s.prec = n->prec;
+    }
 }
 
 void net_profile_enable(net *n, int on) {

@@ -33,6 +33,7 @@ typedef struct {
     int stride, pad;       /* the same in both directions */
     int OH, OW;            /* output [B, OH, OW, OC]: PyTorch's formula */
     int winograd;          /* CONV_WINOGRAD_*: which kernel may run (below) */
+    int prec;              /* PREC_FP32 (conv_shape_init's) or PREC_BF16 (below) */
 } conv_shape;
 
 /* The 3x3 stride-1 pad-1 convolutions with C and OC multiples of 16 have
@@ -45,6 +46,12 @@ typedef struct {
  * as each other. conv2d_workspace covers both, so the field may change
  * between calls. */
 enum { CONV_WINOGRAD_OFF = 0, CONV_WINOGRAD_AUTO = 1, CONV_WINOGRAD_ALWAYS = 2 };
+/* A shape's prec PREC_BF16 (gemm_bf16.c's enum), where the CPU has
+ * AVX512-BF16 (gemm_bf16_available()), runs the Winograd forward and
+ * backward-data products with bf16 inputs (the transformed input and
+ * weight rounded to 8 significant bits) and fp32 sums
+ * (tests/test_conv_bf16.c bounds the error); the direct kernels, the
+ * weight gradients and the im2col path stay fp32 whatever it says. */
 
 /* Fills s (winograd = CONV_WINOGRAD_AUTO); OH = (H + 2 pad - KH) /
  * stride + 1 (floor), likewise OW.
