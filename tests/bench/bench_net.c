@@ -233,14 +233,7 @@ int main(int argc, char **argv) {
     for (int it = 0; it < warmup + iters; it++) {
         if (profile && it == warmup) net_profile_enable(n, 1);
         double t0 = ssl_clock();
-        if (train) {
-            net_zero_grad(n);
-            net_forward(n, x, B, 1);
-            net_backward(n, dout);
-            net_sgd_step(n, 1e-6f, 0.9f, 5e-4f);
-        } else {
-            net_forward(n, x, B, 0);
-        }
+        step(n, x, dout, B, train);
         if (it >= warmup) t[it - warmup] = ssl_clock() - t0;
     }
     qsort(t, (size_t)iters, sizeof *t, cmp_d);
