@@ -150,7 +150,7 @@ static void test_loss_threads(void) {
 
 static npid_config config(npid_negatives neg, int64_t k, float tau, float lambda,
                           npid_write_rule w) {
-    npid_config c = {neg, k, tau, lambda, 0.5f, 0.5f, w, 1.0f, 0, 0, KL_TERMS_BOTH};
+    npid_config c = {neg, k, tau, lambda, 0.5f, 0.5f, w, 1.0f, 0, 0, KL_TERMS_BOTH, PREC_FP32};
     return c;
 }
 
@@ -429,7 +429,7 @@ static void test_fixture(void) {
         for (int w = 0; w < 2; w++) {
             npid_config cfg = {mode ? NEG_K : NEG_ALL, N - B, (float)hy[0], (float)hy[1],
                                (float)hy[2], (float)hy[3], w ? BANK_WRITE_GRAD : BANK_WRITE_NPID,
-                               (float)hy[4], 0, 0, KL_TERMS_BOTH};
+                               (float)hy[4], 0, 0, KL_TERMS_BOTH, PREC_FP32};
             npid *p = npid_new(&cfg, N, D, B, NULL);
             rng r;
             rng_init(&r, 1, RNG_NEGATIVES, 0);

@@ -427,7 +427,7 @@ typedef struct { int N, I, O; float *in, *w, *b, *out, *r, *ws; } lin_case;
 
 static double lin_loss(void *v) {
     lin_case *c = v;
-    linear_forward(c->out, c->in, c->w, c->b, c->N, c->I, c->O, c->ws);
+    linear_forward(c->out, c->in, c->w, c->b, c->N, c->I, c->O, c->ws, PREC_FP32);
     return dot(c->out, c->r, (size_t)c->N * c->O);
 }
 
@@ -448,7 +448,7 @@ static void test_linear(int with_ws) {
         }
     t_report(e < 1e-5, with_ws ? "linear (gemm): forward = in w^T + b"
                                : "linear (OpenBLAS): forward = in w^T + b", "err %.3g", e);
-    linear_backward(din, dw, db, c.r, c.in, c.w, 5, 7, 4, c.ws);
+    linear_backward(din, dw, db, c.r, c.in, c.w, 5, 7, 4, c.ws, PREC_FP32);
     fd_check(with_ws ? "linear (gemm): dinput fd" : "linear (OpenBLAS): dinput fd", c.in, 35,
              din, lin_loss, &c, 1e-2f);
     fd_check(with_ws ? "linear (gemm): dweight fd" : "linear (OpenBLAS): dweight fd", c.w, 28,

@@ -12,7 +12,9 @@
  * Helper modes (not run by the suite): --write-dataset FILE N SIZE C
  * writes a synthetic dataset stream for the shell tests;
  * --write-mismatched-ckpt DATA FILE a checkpoint whose configuration names
- * another architecture than its tensors. The step
+ * another architecture than its tensors; --compare-features A B TOL exits
+ * 0 when the features streams A and B have the same shape and
+ * max |a - b| <= TOL max |b| (tests/cli/precision.sh). The step
  * fixture against PyTorch is tests/test_step.c. */
 #include "t.h"
 #include "train_fixture.h"
@@ -366,6 +368,28 @@ static int write_mismatched(const char *dpath, const char *path) {
     return rc ? 1 : 0;
 }
 
+static int compare_features(char **argv) {
+    ssl_features a, b;
+    ssl_err err;
+    if (features_load(&a, argv[2], &err) || features_load(&b, argv[3], &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    double tol = atof(argv[4]), dmax = 0, bmax = 0;
+    int same = a.n == b.n && a.dim == b.dim;
+    for (int64_t i = 0; same && i < a.n * a.dim; i++) {
+        double d = fabs((double)a.x[i] - b.x[i]);
+        if (!(d <= dmax)) dmax = d;
+        if (fabs(b.x[i]) > bmax) bmax = fabs(b.x[i]);
+    }
+    fprintf(stderr, "max |a - b| %.3g, max |b| %.3g, ratio %.3g (tolerance %g)\n", dmax, bmax,
+            bmax > 0 ? dmax / bmax : dmax, tol);
+    int ok = same && dmax <= tol * bmax;
+    features_destroy(&a);
+    features_destroy(&b);
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     if (argc == 4 && !strcmp(argv[1], "--write-mismatched-ckpt"))
         return write_mismatched(argv[2], argv[3]);
@@ -377,6 +401,7 @@ int main(int argc, char **argv) {
         tf_free_dataset(&d);
         return rc ? 1 : 0;
     }
+    if (argc == 5 && !strcmp(argv[1], "--compare-features")) return compare_features(argv);
     ssl_set_threads(2);
     config_tests();
     bank_forward_tests();

@@ -185,6 +185,18 @@ int conv_mode_from_env(void) {
     usage_error("SSL_CONV_WINOGRAD: '%s' is not 0, 1 or 2", v);
 }
 
+int no_bf16_from_env(void) {
+    const char *v = getenv("SSL_NO_BF16");
+    if (!v || !*v || !strcmp(v, "0")) return 0;
+    if (!strcmp(v, "1")) return 1;
+    usage_error("SSL_NO_BF16: '%s' is not 0 or 1", v);
+}
+
+int parse_precision(const char *flag, const char *s) {
+    static const char *const precisions[] = {"fp32", "bf16", NULL};
+    return parse_choice(flag, s, precisions) == 1 ? PREC_BF16 : PREC_FP32;
+}
+
 void refuse_tty_output(const char *path) {
     if ((!path || !strcmp(path, "-")) && isatty(STDOUT_FILENO))
         usage_error("refusing to write binary data to a terminal; use -o FILE or a pipe");

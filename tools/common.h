@@ -58,6 +58,14 @@ int parse_choice(const char *flag, const char *s, const char *const *choices);
  * no environment: the tools pass this on (net_set_winograd). */
 int conv_mode_from_env(void);
 
+/* SSL_NO_BF16=1: act as if the CPU had no AVX512-BF16, so that
+ * --precision bf16 is refused as there (tests); 0 or unset: the CPU
+ * decides; anything else is a usage error. */
+int no_bf16_from_env(void);
+/* --precision: "fp32" -> PREC_FP32, "bf16" -> PREC_BF16 (nn/ops/ops.h);
+ * anything else a usage error naming flag. */
+int parse_precision(const char *flag, const char *s);
+
 /* Refuse to write binary data to a terminal: call with the output path
  * ("-" or NULL for stdout) before writing. */
 void refuse_tty_output(const char *path);

@@ -19,22 +19,25 @@ static const char usage_text[] =
     "\n"
     "  --layer backbone|head  pooled backbone output (default) or head output\n"
     "  --batch N              images per forward pass (256)\n"
+    "  --precision fp32|bf16  arithmetic of the network (fp32; bf16: bfloat16 inputs\n"
+    "                         to the matrix products, fp32 sums; needs AVX512-BF16)\n"
     "  -o, --output FILE      write to FILE (atomically)\n"
     "      --threads N        threads (0: all cores)\n"
     "  -q, --quiet            no progress line\n"
     "  -v, --verbose          a summary line (images, time, memory)\n"
     "  -h, --help, -V, --version\n";
 
-enum { O_LAYER = 256, O_BATCH, O_THREADS };
+enum { O_LAYER = 256, O_BATCH, O_THREADS, O_PREC };
 
 static const struct option long_opts[] = {
     {"layer", 1, 0, O_LAYER}, {"batch", 1, 0, O_BATCH}, {"output", 1, 0, 'o'},
-    {"threads", 1, 0, O_THREADS}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'},
+    {"threads", 1, 0, O_THREADS}, {"precision", 1, 0, O_PREC}, {"quiet", 0, 0, 'q'},
+    {"verbose", 0, 0, 'v'},
     {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 
 typedef struct {
     const char *ckpt, *data, *out, *layer;
-    int batch, threads;
+    int batch, threads, precision;
 } opts;
 
 /* A failure. A write error because the reader went away exits quietly
@@ -51,12 +54,14 @@ static int run(const opts *o) {
     progress_init(&pl, "img");
     run_extract_opts eo = {.ckpt = o->ckpt, .data = o->data, .out = o->out,
                            .head = !strcmp(o->layer, "head"), .batch = o->batch,
-                           .winograd = conv_mode_from_env(),
+                           .winograd = conv_mode_from_env(), .precision = o->precision,
+                           .no_bf16 = no_bf16_from_env(),
                            .report = {.ctx = &pl, .progress = progress_show}};
     run_extract_result res;
     ssl_err err;
     int rc = run_extract(&eo, &res, &err);
     progress_end(&pl);
+    if (rc && err.code == SSL_EARG) usage_error("%s", err.msg);
     if (rc) failed(&err);
     info(2, "%lld images, %s features of %d, %.2f s (%.0f img/s), peak RSS %.0f MiB",
          (long long)res.n, o->layer, res.dim, res.seconds,
@@ -75,6 +80,7 @@ int main(int argc, char **argv) {
         case O_LAYER: o.layer = layers[parse_choice("--layer", optarg, layers)]; break;
         case O_BATCH: o.batch = (int)parse_int("--batch", optarg, 1, 1 << 16); break;
         case O_THREADS: o.threads = (int)parse_int("--threads", optarg, 0, 1024); break;
+        case O_PREC: o.precision = parse_precision("--precision", optarg); break;
         case 'o': o.out = optarg; break;
         case 'q': verbosity = 0; break;
         case 'v': verbosity++; break;

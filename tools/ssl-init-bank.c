@@ -31,6 +31,8 @@ static const char usage_text[] =
     "  --flip P, --jitter P, --gray P, --crop-scale MIN\n"
     "                         augmentation of the forward pass (recipe defaults)\n"
     "  --seed N               weights, bank and pass order (0)\n"
+    "  --precision fp32|bf16  arithmetic of the forward pass (fp32; bf16: bfloat16\n"
+    "                         inputs to the matrix products, fp32 sums; AVX512-BF16)\n"
     "  -o, --output FILE      write the checkpoint to FILE (atomically)\n"
     "      --threads N        threads (0: all cores)\n"
     "  -q, --quiet            no notices, no progress line\n"
@@ -39,7 +41,7 @@ static const char usage_text[] =
 
 enum {
     O_RECIPE = 256, O_ARCH, O_STEM, O_WIDTH, O_HEAD, O_DIM, O_HIDDEN, O_BANK, O_BATCH,
-    O_FLIP, O_JITTER, O_GRAY, O_CROP, O_SEED, O_THREADS
+    O_FLIP, O_JITTER, O_GRAY, O_CROP, O_SEED, O_THREADS, O_PREC
 };
 
 static const struct option long_opts[] = {
@@ -47,7 +49,8 @@ static const struct option long_opts[] = {
     {"width", 1, 0, O_WIDTH}, {"head", 1, 0, O_HEAD}, {"dim", 1, 0, O_DIM},
     {"hidden", 1, 0, O_HIDDEN}, {"bank", 1, 0, O_BANK}, {"batch", 1, 0, O_BATCH},
     {"flip", 1, 0, O_FLIP}, {"jitter", 1, 0, O_JITTER}, {"gray", 1, 0, O_GRAY},
-    {"crop-scale", 1, 0, O_CROP}, {"seed", 1, 0, O_SEED}, {"output", 1, 0, 'o'},
+    {"crop-scale", 1, 0, O_CROP}, {"seed", 1, 0, O_SEED}, {"precision", 1, 0, O_PREC},
+    {"output", 1, 0, 'o'},
     {"threads", 1, 0, O_THREADS}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'},
     {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 
@@ -60,6 +63,7 @@ static int run(const run_init_opts *o, const char *data, const char *out) {
     ssl_err err;
     ssl_dataset d;
     const char *dname = strcmp(data, "-") ? data : "<stdin>";
+    if (run_check_precision(o->precision, o->no_bf16, &err)) usage_error("%s", err.msg);
     if (dataset_load(&d, data, &err)) die("%s", err.msg);
     progress_line pl;
     progress_init(&pl, "img");
@@ -117,6 +121,7 @@ int main(int argc, char **argv) {
         case O_CROP: o.crop_scale = parse_double("--crop-scale", optarg, 0.01, 1); break;
         case O_SEED: o.seed = parse_seed("--seed", optarg); break;
         case O_THREADS: threads = (int)parse_int("--threads", optarg, 0, 1024); break;
+        case O_PREC: o.precision = parse_precision("--precision", optarg); break;
         case 'o': out = optarg; break;
         case 'q': verbosity = 0; break;
         case 'v': verbosity++; break;
@@ -131,6 +136,7 @@ int main(int argc, char **argv) {
     refuse_tty_input(data);
     refuse_tty_output(out);
     o.winograd = conv_mode_from_env();
+    o.no_bf16 = no_bf16_from_env();
     ssl_set_threads(threads);
     return run(&o, data, out);
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "nn/ops/ops.h"
 #include "run/run.h"
 
 static const char usage_text[] =
@@ -50,6 +51,9 @@ static const char usage_text[] =
     "  --ckpt-every-steps N    also write the checkpoint every N steps\n"
     "  --max-steps N           stop after N steps in this run (checkpoint written)\n"
     "  --deterministic         keep the thread count of the run (bit-exact resume)\n"
+    "  --precision fp32|bf16   arithmetic of the matrix products (fp32; bf16: bfloat16\n"
+    "                          inputs, fp32 sums, on AVX512-BF16; weights, SGD, BN,\n"
+    "                          loss and bank stay fp32; kept on resume)\n"
     "  --seed N                seed of order, augmentation, CutMix, negatives\n"
     "                          (default: the checkpoint's)\n"
     "  --log FILE              append JSON lines (every step and epoch) to FILE\n"
@@ -70,7 +74,7 @@ enum {
     O_NOCUTMIX, O_BATCH, O_LR, O_WD, O_MOM, O_SCHED, O_MILES, O_GAMMA, O_WARMUP, O_FLIP,
     O_JITTER, O_GRAY, O_CROP, O_BLUR, O_EPOCHS, O_CKEVERY, O_MAXSTEPS, O_DET, O_SEED, O_LOG,
     O_MON, O_MONK, O_MONS, O_THREADS, O_KLKEEP, O_KLFWD, O_KLTERMS, O_MONBB, O_INPLACE,
-    O_KEEP
+    O_KEEP, O_PREC
 };
 
 static const struct option long_opts[] = {
@@ -88,7 +92,7 @@ static const struct option long_opts[] = {
     {"log", 1, 0, O_LOG}, {"monitor", 1, 0, O_MON}, {"monitor-k", 1, 0, O_MONK},
     {"monitor-sigma", 1, 0, O_MONS},
     {"monitor-backbone", 0, 0, O_MONBB}, {"output", 1, 0, 'o'}, {"in-place", 0, 0, O_INPLACE},
-    {"keep-every", 1, 0, O_KEEP}, {"threads", 1, 0, O_THREADS},
+    {"keep-every", 1, 0, O_KEEP}, {"threads", 1, 0, O_THREADS}, {"precision", 1, 0, O_PREC},
     {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},
     {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 
@@ -250,7 +254,8 @@ static int run(opts *o) {
         .monitor = o->monitor,
         .monitor_backbone = o->monitor_backbone, .recipe = o->recipe, .flags = o->ov, .has_seed = o->has_seed, .seed = o->seed,
         .threads = o->threads, .has_threads = o->has_threads, .max_steps = o->max_steps,
-        .winograd = conv_mode_from_env(), .created_by = by, .stop = &stop_signal,
+        .winograd = conv_mode_from_env(), .no_bf16 = no_bf16_from_env(), .created_by = by,
+        .stop = &stop_signal,
         .report = {.ctx = &rc, .notice = on_notice}, .on_start = on_start,
         .on_step = on_step, .on_epoch = on_epoch, .on_save = on_save};
     train_status st;
@@ -307,6 +312,10 @@ int main(int argc, char **argv) {
         case O_ALPHA: set_ov(&o, "alpha", sv_float(parse_double("--alpha", optarg, 1e-6, 1 - 1e-6))); break;
         case O_KLKEEP: set_ov(&o, "kl_keepgrad", sv_int(1)); break;
         case O_KLFWD: set_ov(&o, "kl_reverse", sv_int(0)); break;
+        case O_PREC:
+            set_ov(&o, "precision", sv_str(parse_precision("--precision", optarg) == PREC_BF16
+                                           ? "bf16" : "fp32"));
+            break;
         case O_KLTERMS: set_ov(&o, "kl_terms", sv_str(terms[parse_choice("--kl-terms", optarg, terms)])); break;
         case O_CUTMIX: set_ov(&o, "cutmix", sv_float(parse_double("--cutmix", optarg, 0, 1e6))); break;
         case O_NOCUTMIX: set_ov(&o, "cutmix", sv_float(0)); break;

@@ -150,7 +150,8 @@ static const float *backbone_eval(net *n, const float *x, int B) {
 
 static void lin_fwd(net *n, lin_l *l, const float *in, int B) {
     double t0 = net_tic(n);
-    linear_forward(l->out_buf, in, tdata(n, l->w), tdata(n, l->b), B, l->in, l->out, n->ws);
+    linear_forward(l->out_buf, in, tdata(n, l->w), tdata(n, l->b), B, l->in, l->out, n->ws,
+                   n->prec);
     net_toc(n, l->prof, t0, 0);
 }
 
@@ -228,7 +229,7 @@ static void bn_bwd_res(net *n, bn_l *b, float *dx, float *dres, const float *dy,
 static void lin_bwd(net *n, lin_l *l, float *din, const float *dout, const float *in) {
     double t0 = net_tic(n);
     linear_backward(din, tgrad(n, l->w), tgrad(n, l->b), dout, in, tdata(n, l->w), n->B, l->in,
-                    l->out, n->ws);
+                    l->out, n->ws, n->prec);
     net_toc(n, l->prof, t0, 1);
 }
 
@@ -327,6 +328,16 @@ void net_set_winograd(net *n, int mode) {
         net_block *b = &n->blk[i];
         for (int j = 0; j < b->n; j++) b->conv[j].s.winograd = mode;
         if (b->has_ds) b->ds.s.winograd = mode;
+    }
+}
+
+void net_set_precision(net *n, int prec) {
+    n->prec = prec == PREC_BF16 ? PREC_BF16 : PREC_FP32;
+    n->conv1.s.prec = n->prec;
+    for (int i = 0; i < n->nblk; i++) {
+        net_block *b = &n->blk[i];
+        for (int j = 0; j < b->n; j++) b->conv[j].s.prec = n->prec;
+        if (b->has_ds) b->ds.s.prec = n->prec;
     }
 }
 

@@ -130,6 +130,15 @@ int net_config_from_sv(net_config *cfg, const sv *m, ssl_err *err);
  * The two kernels give different bits; each repeats exactly. */
 void net_set_winograd(net *n, int mode);
 
+/* The precision of the network's matrix products: PREC_FP32 (net_new's
+ * default) or PREC_BF16 (nn/ops/ops.h): the head's linear layers and the
+ * ResNets' Winograd convolutions (forward and backward-data) take bf16
+ * inputs with fp32 sums; the direct convolutions, the weight gradients of
+ * the convolutions, the parameters, their gradients, SGD and BatchNorm
+ * stay fp32. The caller checks gemm_bf16_available() first (without it
+ * everything runs in fp32). */
+void net_set_precision(net *n, int prec);
+
 /* Optional per-layer timing (for make bench): when enabled, forward and
  * backward accumulate seconds per layer; print writes a table to f. */
 void net_profile_enable(net *n, int on);

@@ -127,6 +127,7 @@ struct net {
     const float *x;          /* input of the last forward */
     int B, trained;          /* batch of the last forward; 1 if training mode */
     float *ws;               /* conv and linear workspace */
+    int prec;                /* PREC_FP32 / PREC_BF16 (net_set_precision) */
     int64_t ws_n;            /* its size in floats */
     float *g[4];             /* activation gradient buffers, max_act each */
     float *hg[2];            /* head gradient buffers [max_batch, max head width] */

@@ -37,6 +37,13 @@ static const char *stdin_name(const char *path) {
     return path && strcmp(path, "-") ? path : "<stdin>";
 }
 
+int run_check_precision(int precision, int no_bf16, ssl_err *err) {
+    if (precision == PREC_BF16 && (no_bf16 || !gemm_bf16_available()))
+        return ssl_fail(err, SSL_EARG, "--precision bf16: this CPU lacks the AVX512_BF16 "
+                        "instruction set (avx512_bf16); use --precision fp32");
+    return 0;
+}
+
 /* ---- the starting checkpoint ---- */
 
 void run_init_opts_default(run_init_opts *o) {
@@ -53,6 +60,7 @@ void run_init_opts_default(run_init_opts *o) {
 int run_init_bank(const run_init_opts *o, const ssl_dataset *d, const char *dname,
                   const run_report *rep, ssl_ckpt *ck, double *seconds, ssl_err *err) {
     memset(ck, 0, sizeof *ck);
+    if (run_check_precision(o->precision, o->no_bf16, err)) return -1;
     if (d->n < 1) return ssl_fail(err, SSL_EDATA, "%s: the dataset is empty", dname);
     /* The recipe's training settings give the pass's batch and augmentation. */
     train_config tc;
@@ -92,6 +100,7 @@ int run_init_bank(const run_init_opts *o, const ssl_dataset *d, const char *dnam
     }
     net_init(ck->net, o->seed);
     net_set_winograd(ck->net, o->winograd);
+    net_set_precision(ck->net, o->precision);
     ck->n = d->n;
     ck->d = net_out_dim(ck->net);
     ck->seed = o->seed;
@@ -115,6 +124,7 @@ int run_init_bank(const run_init_opts *o, const ssl_dataset *d, const char *dnam
     sv_set(init, "bank", sv_str(bank));
     sv_set(init, "seed", sv_int((int64_t)o->seed));
     sv_set(init, "batch", sv_int(B));
+    sv_set(init, "precision", sv_str(o->precision == PREC_BF16 ? "bf16" : "fp32"));
     sv_set(init, "augment", augm);
     sv_set(init, "bn_stats", sv_str(strcmp(bank, "forward") ? "initial"
                                     : "updated by the bank-init pass"));
@@ -328,6 +338,7 @@ int run_train(const run_train_opts *o, train_status *st, ssl_err *err) {
         rc = 0;
         goto out;
     }
+    if (run_check_precision(train_precision(&tc), o->no_bf16, err)) goto out;
     ssl_set_threads(threads);
     if (ckpt_read(cr, &ck, (int)tc.batch, CKPT_LOAD_ALL, err)) { not_usage(err); goto out; }
     ckpt_close(cr);
@@ -372,8 +383,10 @@ int run_extract(const run_extract_opts *o, run_extract_result *res, ssl_err *err
     const char *dname = stdin_name(o->data);
     ssl_ckpt ck;
     memset(&ck, 0, sizeof ck);
+    if (run_check_precision(o->precision, o->no_bf16, err)) return -1;
     if (ckpt_load(&ck, o->ckpt, o->batch, 0, err)) return not_usage(err);
     net_set_winograd(ck.net, o->winograd);
+    net_set_precision(ck.net, o->precision);
     const net_config *nc = net_get_config(ck.net);
     int F = o->head ? net_out_dim(ck.net) : net_feature_dim(ck.net);
     ssl_dstream *s = dstream_open(o->data, err);

@@ -35,6 +35,12 @@ typedef struct {
     train_progress_fn progress;
 } run_report;
 
+/* Precision (--precision of ssl-init-bank, ssl-train, ssl-extract): PREC_BF16
+ * runs where gemm_bf16_available() and no_bf16 is 0; elsewhere it is
+ * refused (SSL_EARG) with "--precision bf16: this CPU lacks the
+ * AVX512_BF16 instruction set (avx512_bf16); use --precision fp32". */
+int run_check_precision(int precision, int no_bf16, ssl_err *err);
+
 /* ---- datasets (ssl-prep) ---- */
 typedef struct {
     const char *const *paths;     /* the inputs (data/prep.h: prep_load) */
@@ -73,6 +79,8 @@ typedef struct {
     double flip, jitter, gray, crop_scale;   /* < 0: the recipe's augmentation */
     uint64_t seed;                /* weights, bank and the pass's order */
     int winograd;                 /* CONV_WINOGRAD_* (nn/ops/ops.h) */
+    int precision;                /* PREC_FP32 / PREC_BF16 (nn/ops/ops.h) of the pass */
+    int no_bf16;                  /* 1: refuse bf16 as on a CPU without AVX512-BF16 */
 } run_init_opts;
 
 /* The defaults: recipe "paper", resnet18, cifar stem, width 1, hidden
@@ -105,6 +113,8 @@ typedef struct {
     int has_threads;              /* --threads was given */
     int64_t max_steps;            /* stop after this many steps; < 0: no limit */
     int winograd;                 /* CONV_WINOGRAD_* */
+    int no_bf16;                  /* 1: refuse bf16 as on a CPU without AVX512-BF16
+                                   * (the precision is the train key "precision") */
     const char *created_by;       /* recorded in the checkpoint ("ssl-train 0.1.0") */
     volatile sig_atomic_t *stop;  /* set by a signal handler: save and stop after the step */
     run_report report;
@@ -146,6 +156,8 @@ typedef struct {
     int head;                     /* 1: the head's output; 0: the pooled backbone */
     int batch;                    /* images per forward pass */
     int winograd;                 /* CONV_WINOGRAD_* */
+    int precision;                /* PREC_FP32 / PREC_BF16 */
+    int no_bf16;                  /* 1: refuse bf16 as on a CPU without AVX512-BF16 */
     run_report report;            /* progress: "images", done of the stream's N */
 } run_extract_opts;
 

@@ -123,6 +123,7 @@ trainer *trainer_new(ssl_ckpt *ck, const ssl_dataset *d, const train_config *cfg
     t->B = (int)cfg->batch;
     t->spe = d->n / t->B;
     train_npid_config(cfg, &t->nc);
+    net_set_precision(ck->net, train_precision(cfg));
     train_aug_config(cfg, d->h, d->w, &t->aug);
     train_sched(cfg, &t->sch);
     train_data_norm(sv_get(ck->config, "data"), d, t->mean, t->std);

@@ -15,8 +15,8 @@
  * Configuration as a value map (train_config_to_sv) uses the long flag
  * names with '-' written '_' (tau, bank_momentum, k_negatives, ...), so a
  * refused resume names the flag (kl_reverse is set by --kl-forward). Keys
- * added after the first checkpoints (kl_keepgrad, kl_reverse, kl_terms) may
- * be absent from a stored map: absent means the default. */
+ * added after the first checkpoints (kl_keepgrad, kl_reverse, kl_terms,
+ * precision) may be absent from a stored map: absent means the default. */
 #ifndef SSL_TRAIN_H
 #define SSL_TRAIN_H
 #include <signal.h>
@@ -57,6 +57,7 @@ typedef struct {
     int64_t deterministic;        /* 0/1 */
     int64_t monitor_k;
     double monitor_sigma;
+    char precision[8];            /* "fp32" or "bf16" (nn/ops/ops.h PREC_*) */
 } train_config;
 
 /* Defaults of a recipe ("paper" or "npid") for images of h x w (the
@@ -85,6 +86,7 @@ sv *train_critical_keys(void);
  * absent from stored compares as its default. */
 int train_config_compare(const sv *stored, const sv *now, ssl_err *err);
 /* Derived settings for the compute library. */
+int train_precision(const train_config *c);   /* PREC_FP32 or PREC_BF16 */
 void train_npid_config(const train_config *c, npid_config *n);
 void train_aug_config(const train_config *c, int h, int w, aug_config *a);
 void train_sched(const train_config *c, lr_sched *s);

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/ops/ops.h"
+
 typedef enum { K_STR, K_INT, K_DBL, K_LIST } key_type;
 
 typedef struct {
@@ -45,6 +47,7 @@ static const key_def keys[] = {
     D(flip, 1), D(jitter, 1), D(gray, 1), D(crop_scale, 1),
     D(brightness, 1), D(contrast, 1), D(saturation, 1), D(hue, 1), D(blur, 1),
     I(ckpt_every_steps, 0), I(deterministic, 0), I(monitor_k, 0), D(monitor_sigma, 0),
+    LATER_S(precision),
 };
 #define NKEYS ((int)(sizeof keys / sizeof keys[0]))
 
@@ -99,6 +102,7 @@ int train_config_default(train_config *c, const char *recipe, int h, int w) {
     c->deterministic = 0;
     c->monitor_k = 200;
     c->monitor_sigma = 0.1;
+    snprintf(c->precision, sizeof c->precision, "fp32");
     return 0;
 }
 
@@ -238,6 +242,8 @@ int train_config_check(const train_config *c, ssl_err *err) {
     RANGE(c->ckpt_every_steps >= 0, "--ckpt-every-steps", "must be >= 0");
     RANGE(c->monitor_k >= 1 && c->monitor_k <= INT_MAX, "--monitor-k", "must be in [1, %d]", INT_MAX);
     RANGE(c->monitor_sigma > 0 && isfinite(c->monitor_sigma), "--monitor-sigma", "must be > 0");
+    RANGE(!strcmp(c->precision, "fp32") || !strcmp(c->precision, "bf16"), "--precision",
+          "'%s' is not one of fp32, bf16", c->precision);
     return 0;
 }
 
@@ -291,8 +297,13 @@ int train_config_compare(const sv *stored, const sv *now, ssl_err *err) {
     return 0;
 }
 
+int train_precision(const train_config *c) {
+    return !strcmp(c->precision, "bf16") ? PREC_BF16 : PREC_FP32;
+}
+
 void train_npid_config(const train_config *c, npid_config *n) {
     memset(n, 0, sizeof *n);
+    n->prec = train_precision(c);
     n->neg = !strcmp(c->negatives, "all") ? NEG_ALL : !strcmp(c->negatives, "k") ? NEG_K : NEG_NONE;
     n->k = c->k_negatives;
     n->tau = (float)c->tau;

@@ -9,7 +9,8 @@
  * dz = dS Ws, df (the gradient through the normalisation) and finally the
  * bank write (`npid` momentum rule or the `grad` rule, whose deltas are one
  * more GEMM). The three large products are gemm_dispatch's (nn/ops: the
- * AVX-512 gemm with the workspace's buffer, OpenBLAS without); the per-row
+ * AVX-512 gemm with the workspace's buffer, OpenBLAS without), or in bf16
+ * (cfg.prec) gemm_bf16's; the per-row
  * softmax work runs on the library's thread pool over disjoint rows, so a
  * step is deterministic for a given thread count. With negatives `all` no
  * copy of the bank is made: the columns are the bank rows in place (the
@@ -329,10 +330,10 @@ static void scatter_rows(void *ctx, int64_t k0, int64_t k1, int tid) {
  * the bank itself). g: [B, K]. gws: gemm's workspace, or NULL. */
 static void write_grad_gathered(float *bank, int d, const int64_t *sel, int64_t K,
                                 const float *g, const float *z, int B, float step,
-                                float *work, float *gws) {
+                                float *work, float *gws, int prec) {
     float *c = sel ? work : bank;
     /* c [K, d] += step * g^T [K, B] z [B, d] */
-    gemm_dispatch(1, 0, (int)K, d, B, step, g, (int)K, z, d, 1.0f, c, d, gws);
+    gemm_dispatch_prec(prec, 1, 0, (int)K, d, B, step, g, (int)K, z, d, 1.0f, c, d, gws);
     if (sel) {
         write_job j = {bank, z, sel, work, d, 0};
         ssl_parallel_for(K, 64, scatter_rows, &j);
@@ -348,7 +349,7 @@ void npid_write_grad(float *bank, int d, const int64_t *sel, int64_t K,
         write_job j = {bank, z, sel, work, d, 0};
         ssl_parallel_for(K, 64, gather_rows, &j);
     }
-    write_grad_gathered(bank, d, sel, K, g, z, B, step, work, NULL);
+    write_grad_gathered(bank, d, sel, K, g, z, B, step, work, NULL, PREC_FP32);
 }
 
 /* ---- the workspace ---- */
@@ -364,7 +365,8 @@ npid *npid_new(const npid_config *cfg, int64_t N, int d, int max_batch, ssl_err 
         !isfinite(cfg->lambda) || !isfinite(cfg->alpha) || !(cfg->m > 0 && cfg->m <= 1) ||
         !isfinite(cfg->bank_lr) || (cfg->neg == NEG_K && cfg->k < 0) ||
         (cfg->neg != NEG_ALL && cfg->neg != NEG_K && cfg->neg != NEG_NONE) ||
-        (cfg->write != BANK_WRITE_NPID && cfg->write != BANK_WRITE_GRAD)) {
+        (cfg->write != BANK_WRITE_NPID && cfg->write != BANK_WRITE_GRAD) ||
+        (cfg->prec != PREC_FP32 && cfg->prec != PREC_BF16)) {
         ssl_fail(err, SSL_EARG, "npid: bad configuration (tau %g, lambda %g, alpha %g, m %g, "
                  "bank_lr %g, k %lld)", cfg->tau, cfg->lambda, cfg->alpha, cfg->m, cfg->bank_lr,
                  (long long)cfg->k);
@@ -401,7 +403,9 @@ npid *npid_new(const npid_config *cfg, int64_t N, int d, int max_batch, ssl_err 
     NPID_ALLOC(row_kl, max_batch);
     NPID_ALLOC(row_ok, max_batch);
     if (cfg->neg != NEG_ALL) NPID_ALLOC(ws, (size_t)p->kmax * d);
-    if (gemm_available()) {        /* the three products' shapes at the largest sizes */
+    /* the three products' shapes at the largest sizes (gemm_bf16_workspace
+     * never exceeds gemm_workspace) */
+    if (gemm_available() || (cfg->prec == PREC_BF16 && gemm_bf16_available())) {
         int kmax = (int)p->kmax;
         int64_t g1 = gemm_workspace(max_batch, kmax, d), g2 = gemm_workspace(max_batch, d, kmax),
                 g3 = gemm_workspace(kmax, d, max_batch);
@@ -592,7 +596,8 @@ int npid_step(npid *p, const float *f, int B, const int64_t *idx,
     }
 
     /* s [B, K] = z [B, d] W^T */
-    gemm_dispatch(0, 1, B, (int)K, d, 1.0f, p->z, d, W, d, 0.0f, p->s, (int)K, p->gws);
+    gemm_dispatch_prec(p->cfg.prec, 0, 1, B, (int)K, d, 1.0f, p->z, d, W, d, 0.0f, p->s, (int)K,
+                       p->gws);
     loss_job lj = {p->s, K, B, p->t1, perm ? p->t2 : NULL, lam, p->cfg.tau,
                    p->cfg.lambda, p->cfg.alpha, p->ds, p->pt, p->row_ce, p->row_kl,
                    p->row_ok, kl_mode(&p->cfg)};
@@ -620,7 +625,8 @@ int npid_step(npid *p, const float *f, int B, const int64_t *idx,
     }
 
     /* dz [B, d] = dS [B, K] W [K, d] */
-    gemm_dispatch(0, 0, B, d, (int)K, 1.0f, p->ds, (int)K, W, d, 0.0f, p->dz, d, p->gws);
+    gemm_dispatch_prec(p->cfg.prec, 0, 0, B, d, (int)K, 1.0f, p->ds, (int)K, W, d, 0.0f, p->dz, d,
+                       p->gws);
     ssl_parallel_for(B, 8, grad_batch, &rj);
 
     p->pending_B = B;
@@ -645,7 +651,7 @@ int npid_write_last(npid *p, float *bank) {
         target_job tj = {p->pt, p->t1, p->t2, K, p->pending_lam};
         ssl_parallel_for(B, 1, target_rows, &tj);
         write_grad_gathered(bank, d, p->cfg.neg == NEG_ALL ? NULL : p->sel, K, p->pt,
-                            p->z, B, p->cfg.bank_lr, p->ws, p->gws);
+                            p->z, B, p->cfg.bank_lr, p->ws, p->gws, p->cfg.prec);
     }
     return 0;
 }

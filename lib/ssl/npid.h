@@ -32,6 +32,11 @@ typedef struct {
     int kl_keepgrad;              /* 1: the gradient also flows through u */
     int kl_forward;               /* 1: KL(u||p) (config key kl_reverse = 0) */
     npid_kl_terms kl_terms;       /* both, or L1 / L2 alone */
+    /* PREC_FP32 (0) or PREC_BF16 (nn/ops/ops.h): the three bank products
+     * (logits, dz, the grad write's step) with bf16 inputs and fp32 sums
+     * (gemm_bf16) where gemm_bf16_available(); the bank, the loss, the
+     * softmax and the writes' normalisation stay fp32. */
+    int prec;
 } npid_config;
 
 typedef struct {

@@ -1,7 +1,9 @@
 /* bench_gemm.c: gemm (lib/nn/ops/gemm.c) against OpenBLAS's cblas_sgemm on
  * the products of the demo-shaped training step (ResNet-18 head mlp3
  * 128 -> 2048 -> 2048 -> 2048, batch 256, k 4096 negatives, bank dim 2048),
- * alternating the two in one process so that both see the same machine.
+ * alternating the two in one process so that both see the same machine;
+ * where the CPU has AVX512-BF16, gemm_bf16 (--precision bf16's product)
+ * as a third in each round, with its ratio to gemm.
  *
  * usage: bench_gemm [--threads N] [--rounds R] [--cpu-time] [MxNxK:AB ...]
  * A shape names C [M, N] and the reduction K, AB the transposes of A and B
@@ -73,7 +75,10 @@ static double timed(const shape *s, int ours, const float *A, const float *B, fl
     int lda = s->ta ? s->M : s->K, ldb = s->tb ? s->K : s->N;
     double t0 = now();
     for (int i = 0; i < reps; i++) {
-        if (ours)
+        if (ours == 2)
+            gemm_bf16(s->ta, s->tb, s->M, s->N, s->K, s->alpha, A, lda, B, ldb, s->beta, C,
+                      s->N, ws);
+        else if (ours)
             gemm(s->ta, s->tb, s->M, s->N, s->K, s->alpha, A, lda, B, ldb, s->beta, C, s->N,
                  ws);
         else
@@ -84,13 +89,16 @@ static double timed(const shape *s, int ours, const float *A, const float *B, fl
     return (now() - t0) / reps;
 }
 
-/* One shape: *tg, *tb the median seconds per product of gemm and OpenBLAS. */
-static int bench(const shape *s, int rounds, double *tg, double *tb) {
+/* One shape: *tg, *tb, *t16 the median seconds per product of gemm,
+ * OpenBLAS and gemm_bf16 (0 where the CPU has no AVX512-BF16). */
+static int bench(const shape *s, int rounds, double *tg, double *tb, double *t16) {
     size_t na = (size_t)s->M * s->K, nb = (size_t)s->K * s->N, nc = (size_t)s->M * s->N;
     int64_t nw = gemm_workspace(s->M, s->N, s->K);
     float *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B), *C = malloc(nc * sizeof *C);
     float *ws = malloc(sizeof(float) * (size_t)nw);
-    double *g = malloc(sizeof *g * 3 * rounds), *o = g + rounds, *r = o + rounds;
+    int bf = gemm_bf16_available();
+    double *g = malloc(sizeof *g * 5 * rounds), *o = g + rounds, *r = o + rounds;
+    double *h = r + rounds, *rh = h + rounds;
     if (!A || !B || !C || !ws || !g) {
         fprintf(stderr, "bench_gemm: out of memory\n");
         return 1;
@@ -103,18 +111,28 @@ static int bench(const shape *s, int rounds, double *tg, double *tb) {
     double flop = 2.0 * s->M * s->N * s->K;
     /* warm both up (first-touch pages, OpenBLAS's buffers), size the reps */
     double t = timed(s, 1, A, B, C, ws, 1) + timed(s, 0, A, B, C, ws, 1);
+    if (bf) timed(s, 2, A, B, C, ws, 1);
     int reps = (int)(0.2 / (t / 2 > 1e-6 ? t / 2 : 1e-6)) + 1;
     for (int i = 0; i < rounds; i++) {
         g[i] = timed(s, 1, A, B, C, ws, reps);
         o[i] = timed(s, 0, A, B, C, ws, reps);
         r[i] = o[i] / g[i];
+        h[i] = bf ? timed(s, 2, A, B, C, ws, reps) : 0;
+        rh[i] = bf ? g[i] / h[i] : 0;
     }
     *tg = median(g, rounds);
     *tb = median(o, rounds);
+    *t16 = bf ? median(h, rounds) : 0;
     double rm = median(r, rounds);
-    printf("%-12s %dx%dx%d:%c%c x%d: gemm %.1f, OpenBLAS %.1f GFLOP/s; ratio %.2f (%.2f-%.2f)\n",
+    printf("%-12s %dx%dx%d:%c%c x%d: gemm %.1f, OpenBLAS %.1f GFLOP/s; ratio %.2f (%.2f-%.2f)",
            s->name, s->M, s->N, s->K, s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->count,
            flop / *tg * 1e-9, flop / *tb * 1e-9, rm, r[0], r[rounds - 1]);
+    if (bf) {
+        double rhm = median(rh, rounds);
+        printf("; bf16 %.1f GFLOP/s, bf16/gemm %.2f (%.2f-%.2f)", flop / *t16 * 1e-9, rhm, rh[0],
+               rh[rounds - 1]);
+    }
+    printf("\n");
     fflush(stdout);
     free(A); free(B); free(C); free(ws); free(g);
     return 0;
@@ -165,18 +183,22 @@ int main(int argc, char **argv) {
     }
     printf("%d threads, %d rounds, %s time\n", ssl_threads(), rounds,
            cpu_time ? "thread CPU" : "wall");
-    double fg = 0, fo = 0, flop = 0;
+    double fg = 0, fo = 0, fh = 0, flop = 0;
     for (int i = 0; i < ns; i++) {
-        double tg, to;
-        if (bench(&list[i], rounds, &tg, &to)) return 1;
+        double tg, to, th;
+        if (bench(&list[i], rounds, &tg, &to, &th)) return 1;
         fg += list[i].count * tg;
         fo += list[i].count * to;
+        fh += list[i].count * th;
         flop += list[i].count * 2.0 * list[i].M * list[i].N * list[i].K;
     }
     if (ns > 1)
         printf("all %.1f GFLOP: gemm %.1f ms, %.1f GFLOP/s; OpenBLAS %.1f ms, %.1f GFLOP/s; "
                "ratio %.2f\n", flop * 1e-9, fg * 1e3, flop / fg * 1e-9, fo * 1e3,
                flop / fo * 1e-9, fo / fg);
+    if (ns > 1 && fh > 0)
+        printf("all, bf16: %.1f ms, %.1f GFLOP/s; bf16/gemm %.2f\n", fh * 1e3, flop / fh * 1e-9,
+               fg / fh);
     free(list);
     return 0;
 }

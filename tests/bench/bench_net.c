@@ -8,6 +8,11 @@
  * process on the same threads (a register-only FMA loop, AVX-512 where the
  * build has it), and peak RSS. --profile adds the per-layer table
  * (stderr). --json prints the same figures as one JSON object instead.
+ * --precision bf16 runs the network in bf16 (net_set_precision; needs
+ * AVX512-BF16); --precision ab builds the network twice, fp32 and bf16,
+ * and alternates their iterations in this one process, printing both and
+ * the ratio bf16 / fp32 of their medians (an A/B that both sides see
+ * under the same load).
  *
  * The peak is measured, not quoted, as it depends on the CPU: the
  * development machines (AMD EPYC, 2 cores) have given an AVX-512 FMA loop
@@ -24,6 +29,7 @@
 #include <time.h>
 
 #include "nn/net.h"
+#include "nn/ops/ops.h"
 #include "util/clock.h"
 #include "util/rng.h"
 #include "util/threads.h"
@@ -97,11 +103,59 @@ static int cmp_d(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+static void step(net *n, const float *x, const float *dout, int B, int train) {
+    if (train) {
+        net_zero_grad(n);
+        net_forward(n, x, B, 1);
+        net_backward(n, dout);
+        net_sgd_step(n, 1e-6f, 0.9f, 5e-4f);
+    } else {
+        net_forward(n, x, B, 0);
+    }
+}
+
+/* --precision ab: fp32 (n) and bf16 (a second copy) alternating. */
+static int ab(net *n, const net_config *c, int B, int iters, int warmup, int train, int threads) {
+    ssl_err err = {0};
+    net *h = net_new(c, B, &err);
+    if (!h) { fprintf(stderr, "bench_net: %s\n", err.msg); return 1; }
+    net_init(h, 1);
+    net_set_precision(h, PREC_BF16);
+    size_t nx = (size_t)B * c->in_h * c->in_w * c->in_ch, nd = (size_t)B * net_out_dim(n);
+    float *x = malloc(nx * sizeof *x), *dout = malloc(nd * sizeof *dout);
+    double *t = malloc(sizeof *t * 2 * (size_t)iters), *u = t + iters;
+    if (!x || !dout || !t) { fprintf(stderr, "bench_net: out of memory\n"); return 1; }
+    rng r;
+    rng_init(&r, 1, 0, 0);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)rng_normal(&r);
+    for (size_t i = 0; i < nd; i++) dout[i] = (float)rng_normal(&r) * 1e-3f;
+    for (int it = 0; it < warmup + iters; it++) {
+        double t0 = ssl_clock();
+        step(n, x, dout, B, train);
+        double t1 = ssl_clock();
+        step(h, x, dout, B, train);
+        double t2 = ssl_clock();
+        if (it >= warmup) { t[it - warmup] = t1 - t0; u[it - warmup] = t2 - t1; }
+    }
+    qsort(t, (size_t)iters, sizeof *t, cmp_d);
+    qsort(u, (size_t)iters, sizeof *u, cmp_d);
+    double m32 = iters % 2 ? t[iters / 2] : 0.5 * (t[iters / 2 - 1] + t[iters / 2]);
+    double m16 = iters % 2 ? u[iters / 2] : 0.5 * (u[iters / 2 - 1] + u[iters / 2]);
+    printf("%-8s w%-5g %-5s B%-4d threads %d: fp32 %8.1f img/s, bf16 %8.1f img/s, "
+           "bf16/fp32 %.2f (A/B, alternating)\n", c->arch, c->width, train ? "train" : "infer",
+           B, threads, B / m32, B / m16, m32 / m16);
+    free(x); free(dout); free(t);
+    net_free(h);
+    net_free(n);
+    return 0;
+}
+
 static void usage(FILE *f) {
     fprintf(f, "usage: bench_net [--arch resnet18|resnet34|resnet50|mobilenetv2|mobilenetv3s]\n"
                "  [--stem cifar|imagenet]\n"
                "  [--width W] [--size S] [--in-ch C] [--head none|linear|mlp3] [--batch B]\n"
-               "  [--mode train|infer] [--iters N] [--warmup N] [--threads N] [--profile] [--json]\n");
+               "  [--mode train|infer] [--iters N] [--warmup N] [--threads N] [--profile] [--json]\n"
+               "  [--precision fp32|bf16|ab]\n");
 }
 
 int main(int argc, char **argv) {
@@ -109,13 +163,14 @@ int main(int argc, char **argv) {
     memset(&c, 0, sizeof c);
     strcpy(c.arch, "resnet18"); strcpy(c.stem, "cifar"); strcpy(c.head, "none");
     c.width = 1; c.in_ch = 3; c.in_h = c.in_w = 32; c.hidden = 2048; c.dim = 128;
-    int B = 128, iters = 5, warmup = 1, threads = 2, profile = 0, json = 0, train = 1;
+    int B = 128, iters = 5, warmup = 1, threads = 2, profile = 0, json = 0, train = 1, prec = 0;
     static const struct option opts[] = {
         { "arch", 1, 0, 'a' }, { "stem", 1, 0, 's' }, { "width", 1, 0, 'w' },
         { "size", 1, 0, 'S' }, { "in-ch", 1, 0, 'c' }, { "head", 1, 0, 'H' },
         { "batch", 1, 0, 'b' }, { "mode", 1, 0, 'm' }, { "iters", 1, 0, 'i' },
         { "warmup", 1, 0, 'W' }, { "threads", 1, 0, 't' }, { "profile", 0, 0, 'p' },
-        { "json", 0, 0, 'j' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 }
+        { "json", 0, 0, 'j' }, { "precision", 1, 0, 'P' }, { "help", 0, 0, 'h' },
+        { 0, 0, 0, 0 }
     };
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -145,16 +200,28 @@ int main(int argc, char **argv) {
             else if (!strcmp(optarg, "infer")) train = 0;
             else { fprintf(stderr, "bench_net: --mode: '%s' is not train or infer\n", optarg); return 2; }
             break;
+        case 'P':
+            if (!strcmp(optarg, "fp32")) prec = 0;
+            else if (!strcmp(optarg, "bf16")) prec = 1;
+            else if (!strcmp(optarg, "ab")) prec = 2;
+            else { fprintf(stderr, "bench_net: --precision: '%s' is not fp32, bf16 or ab\n", optarg); return 2; }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
     ssl_set_threads(threads);
+    if (prec && !gemm_bf16_available()) {
+        fprintf(stderr, "bench_net: --precision bf16: this CPU has no AVX512-BF16\n");
+        return 1;
+    }
     double peak = measure_peak(threads);
     ssl_err err = {0};
     net *n = net_new(&c, B, &err);
     if (!n) { fprintf(stderr, "bench_net: %s\n", err.msg); return 1; }
     net_init(n, 1);
+    if (prec == 1) net_set_precision(n, PREC_BF16);
+    if (prec == 2) return ab(n, &c, B, iters, warmup, train, threads);
     size_t nx = (size_t)B * c.in_h * c.in_w * c.in_ch, nd = (size_t)B * net_out_dim(n);
     float *x = malloc(nx * sizeof *x), *dout = malloc(nd * sizeof *dout);
     if (!x || !dout) { fprintf(stderr, "bench_net: out of memory\n"); return 1; }
@@ -166,14 +233,7 @@ int main(int argc, char **argv) {
     for (int it = 0; it < warmup + iters; it++) {
         if (profile && it == warmup) net_profile_enable(n, 1);
         double t0 = ssl_clock();
-        if (train) {
-            net_zero_grad(n);
-            net_forward(n, x, B, 1);
-            net_backward(n, dout);
-            net_sgd_step(n, 1e-6f, 0.9f, 5e-4f);
-        } else {
-            net_forward(n, x, B, 0);
-        }
+        step(n, x, dout, B, train);
         if (it >= warmup) t[it - warmup] = ssl_clock() - t0;
     }
     qsort(t, (size_t)iters, sizeof *t, cmp_d);

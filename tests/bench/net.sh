@@ -9,6 +9,13 @@
 # This shared machine changes speed by tens of percent from one minute to
 # the next, so each configuration runs ROUNDS alternating rounds (ours,
 # then PyTorch) and prints every round's ratio and their median.
+# The four ResNet-18 configurations also run in bf16 where the CPU has
+# AVX512-BF16: ours with --precision bf16 and PyTorch under
+# torch.autocast('cpu', dtype=torch.bfloat16), each round ours fp32, ours
+# bf16, PyTorch fp32, PyTorch bf16, and every ratio (ours-bf16/PyTorch-bf16,
+# ours-bf16/ours-fp32, PyTorch-bf16/PyTorch-fp32, ours-fp32/PyTorch-fp32)
+# per round and as a median; then bench_net --precision ab, our bf16 and
+# fp32 alternating in one process.
 # Environment: BIN (default bin), NET_BENCH_ITERS (timed iterations per
 # measurement, default 3), NET_BENCH_ROUNDS (default 3).
 BIN=${BIN:-bin}
@@ -19,10 +26,46 @@ B="$BIN/bench/bench_net"
 have_torch=0
 /usr/bin/python3 -c 'import torch' 2>/dev/null && have_torch=1
 field() { awk -v k="$1" '{for (i = 2; i <= NF; i++) if ($i == k) print $(i-1)}'; }
+med() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR] = $1} END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
+div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+have_bf16=0
+grep -q avx512_bf16 /proc/cpuinfo && have_bf16=1
+if [ "$have_bf16" = 1 ]; then
+  for cfg in "1 128 train" "0.25 256 train" "1 256 infer" "0.25 256 infer"; do
+    set -- $cfg
+    r1=; r2=; r3=; r4=
+    r=1
+    while [ "$r" -le "$ROUNDS" ]; do
+        o32=$("$B" --width "$1" --batch "$2" --mode "$3" --iters "$ITERS" --threads 2 | field img/s)
+        o16=$("$B" --width "$1" --batch "$2" --mode "$3" --iters "$ITERS" --threads 2 --precision bf16 | field img/s)
+        line="  round $r: ours fp32 $o32, ours bf16 $o16 img/s; ours bf16/fp32 $(div "$o16" "$o32")"
+        r2="$r2 $(div "$o16" "$o32")"
+        if [ "$have_torch" = 1 ]; then
+            t32=$(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 \
+                /usr/bin/python3 "$TOP/tests/bench/torch_resnet.py" "$1" "$2" "$3" "$ITERS" resnet18 fp32 | awk '{print $3}')
+            t16=$(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 \
+                /usr/bin/python3 "$TOP/tests/bench/torch_resnet.py" "$1" "$2" "$3" "$ITERS" resnet18 bf16 | awk '{print $3}')
+            r1="$r1 $(div "$o16" "$t16")"; r3="$r3 $(div "$t16" "$t32")"; r4="$r4 $(div "$o32" "$t32")"
+            line="$line; PyTorch fp32 $t32, bf16 (autocast) $t16 img/s; ours-bf16/PyTorch-bf16 $(div "$o16" "$t16"), PyTorch bf16/fp32 $(div "$t16" "$t32"), ours-fp32/PyTorch-fp32 $(div "$o32" "$t32")"
+        fi
+        echo "$line"
+        r=$((r + 1))
+    done
+    echo "  resnet18 w$1 $3 B$2, medians: ours bf16/fp32 $(echo $r2 | med)"
+    if [ "$have_torch" = 1 ]; then
+        echo "    ours-bf16/PyTorch-bf16 $(echo $r1 | med) (rounds:$r1); PyTorch bf16/fp32 $(echo $r3 | med); ours-fp32/PyTorch-fp32 $(echo $r4 | med)"
+    fi
+    "$B" --width "$1" --batch "$2" --mode "$3" --iters "$ITERS" --threads 2 --precision ab
+  done
+else
+  echo "bf16: not measured (this CPU has no avx512_bf16)"
+fi
 for cfg in "1 128 train" "0.25 256 train" "1 256 infer" "0.25 256 infer" \
            "1 128 train mobilenetv2" "1 256 infer mobilenetv2" \
            "1 128 train mobilenetv3s" "1 256 infer mobilenetv3s"; do
     set -- $cfg
+    # the ResNet-18 rows ran above, with bf16, where the CPU has it
+    [ "$have_bf16" = 1 ] && [ -z "${4:-}" ] && continue
     arch=${4:-resnet18}
     ratios=
     r=1

@@ -1,12 +1,15 @@
 #!/usr/bin/python3
 """torch_resnet.py: PyTorch's throughput on the same networks as bench_net.
 
-usage: torch_resnet.py WIDTH BATCH MODE(train|infer) [ITERS [ARCH]]
+usage: torch_resnet.py WIDTH BATCH MODE(train|infer) [ITERS [ARCH [PRECISION]]]
 Prints one line: "torch img/s X rss_mib Y" (Y: this process's peak RSS,
 the interpreter and torch included). The CIFAR-style network ARCH
 (default resnet18; mobilenetv2, mobilenetv3s), the module of
 examples/ssl_resnet.py, channels_last, torch.set_num_threads(2),
-median of ITERS timed iterations after one warm-up. Run it with
+median of ITERS timed iterations after one warm-up; PRECISION bf16 runs
+the forward under torch.autocast('cpu', dtype=torch.bfloat16) (PyTorch's
+mixed precision: convolutions and linear layers in bf16), fp32 (the
+default) without. Run it with
 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 (tests/bench/net.sh
 does)."""
 import os
@@ -24,6 +27,7 @@ def main():
     width, batch, mode = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     iters = int(sys.argv[4]) if len(sys.argv) > 4 else 5
     arch = sys.argv[5] if len(sys.argv) > 5 else 'resnet18'
+    bf16 = len(sys.argv) > 6 and sys.argv[6] == 'bf16'
     torch.set_num_threads(2)
     torch.manual_seed(0)
     net = Net(arch, 'cifar', width, 3, 'none', 0, 0).to(memory_format=torch.channels_last)
@@ -35,12 +39,13 @@ def main():
         if mode == 'train':
             net.train()
             opt.zero_grad()
-            out = net(x)
-            out.backward(torch.ones_like(out) * 1e-3)
+            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+                out = net(x)
+            out.float().backward(torch.ones_like(out, dtype=torch.float32) * 1e-3)
             opt.step()
         else:
             net.eval()
-            with torch.no_grad():
+            with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
                 net(x)
         if it > 0:
             times.append(time.perf_counter() - t0)

@@ -4,7 +4,8 @@
 # grey images (REFERENCE.md section 2's setting, 1540 images):
 #   paper: mlp3 head d 2048, batch 256, k 4096, grad write, SqrtKL, CutMix
 #   npid:  linear head d 128, batch 128, all negatives, npid write
-# plus the bank-init pass and ssl-extract. Data: a Fashion-MNIST subset
+# plus the bank-init pass and ssl-extract, and the paper step again with
+# --precision bf16 where the CPU has AVX512-BF16. Data: a Fashion-MNIST subset
 # when /usr/share/datasets/fashion-mnist exists, else synthetic images.
 # Figures come from ssl-train's JSON log (epoch line: step_img_s over the
 # training steps, aug_share = augmentation / (augmentation + network +
@@ -48,6 +49,14 @@ for r in paper npid; do
         "$(awk "BEGIN { print 100 * $(field aug_share "$T/$r.jsonl") }")" \
         "$(field rss_mib "$T/$r.jsonl")" "$pass"
 done
+# the paper step in bf16 where the CPU has AVX512-BF16, beside fp32 above
+if grep -q avx512_bf16 /proc/cpuinfo; then
+    ssl-train -q --recipe paper --batch 256 -k 4096 --lr 0.5 --epochs 1 --precision bf16 \
+        --threads "$THREADS" --log "$T/paper16.jsonl" "$T/paper.ckpt" "$T/d.sslt" -o "$T/p16.ckpt" || exit 1
+    a=$(field step_img_s "$T/paper.jsonl"); b=$(field step_img_s "$T/paper16.jsonl")
+    printf 'paper  train step in bf16 (--precision bf16): %6.1f img/s; bf16/fp32 %.2f (one run each, not alternating)\n' \
+        "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN { print b / a }')"
+fi
 t0=$(date +%s.%N)
 ssl-extract -q --threads "$THREADS" "$T/paper.ckpt" "$T/d.sslt" -o "$T/f.feat" || exit 1
 t1=$(date +%s.%N)

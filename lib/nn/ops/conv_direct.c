@@ -48,6 +48,7 @@ int cd_bwd_data_shape(conv_shape *t, const conv_shape *s) {
                         s->KH - 1 - s->pad) < 0 || s->KH != s->KW)
         return -1;
     t->winograd = s->winograd;
+    t->prec = s->prec;
     return t->OH == s->H && t->OW == s->W ? 0 : -1;
 }
 

@@ -31,6 +31,11 @@
  * summed over the block's tiles). The slices' sums are then added in
  * slice order and dw += G^T dU G, in double.
  *
+ * In bf16 (a shape's prec PREC_BF16, where the CPU has AVX512-BF16) the
+ * forward's products (so the backward-data's too) take U and V rounded to
+ * bf16 and sum in fp32 (below, WG_GEMM_BF); the transforms, and the
+ * whole weight gradient, stay fp32.
+ *
  * Tasks are cut into at most WG_MAX_PARTS contiguous ranges, one per
  * thread with its own scratch; every output element is computed by one
  * task in a fixed order, so no result depends on the thread count. */
@@ -193,11 +198,6 @@ static void pack(float *u, const float *w, int CI, int CO, int flip) {
         }
 }
 
-void wg_pack(float *u, const float *w, const conv_shape *s) { pack(u, w, s->C, s->OC, 0); }
-
-void wg_pack_bwd_data(float *u, const float *w, const conv_shape *s) {
-    pack(u, w, s->OC, s->C, 1);
-}
 
 /* The tiles of a block, q0 .. q0+nt-1, walked as runs along one tile row:
  * image b, tile row th, tiles tw0 .. tw0+n-1, the first the block's t-th. */
@@ -363,6 +363,94 @@ static void gemm_##T##_##J(float *m, const float *v, int64_t vs,                
 WG_GEMM(28, 1)
 WG_GEMM(14, 2)
 
+/* ---- bf16 (s->prec PREC_BF16, where gemm_bf16_available()) ----
+ * The same product on AVX512-BF16: V's 16 channels of a tile and U's rows
+ * are rounded to bf16 and paired (channel 2p in a 32-bit word's low half,
+ * 2p + 1 in its high half), so one VDPBF16PS adds two channels' products
+ * into 16 fp32 accumulators. V is converted in place after in_transform
+ * (tile t's 8 words in the first half of its 16 floats); U in place after
+ * pack (block (xi, ob)'s C/2 x NB words in the first half of its C x NB
+ * floats). The transforms and the sums stay fp32. Compiled for
+ * AVX512-BF16 whatever the Makefile's -march, run only where the CPU has
+ * it. */
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")
+
+/* Planes [nplanes] of V, gs floats apart: tiles [0, ntp) to bf16 pairs. */
+static void v_to_bf16(float *V, int64_t nplanes, int64_t gs, int ntp) {
+    for (int64_t p = 0; p < nplanes; p++) {
+        float *v = V + p * gs;
+        for (int t = 0; t < ntp; t++, v += 16)
+            _mm256_storeu_si256((__m256i *)v, (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(v)));
+    }
+}
+
+/* u[xi][ob][ci][NB] (pack's, CI inputs, CO outputs) to bf16 pairs of ci. */
+static void u_to_bf16(float *u, int CI, int CO) {
+    static const uint16_t inter[32] = { 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                        8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30,
+                                        15, 31 };
+    __m512i idx = _mm512_loadu_si512(inter);
+    int NB = fwd_nb(CO);
+    int64_t nblk = 16 * (int64_t)(CO / NB);
+    for (int64_t b = 0; b < nblk; b++) {
+        float *blk = u + b * CI * NB;
+        /* word p*NB + j is written after rows 2p and 2p + 1 at j were read,
+         * and lies before every float not yet read */
+        for (int p = 0; p < CI / 2; p++)
+            for (int j = 0; j < NB; j += 16) {
+                __m512 r0 = _mm512_loadu_ps(blk + (int64_t)2 * p * NB + j);
+                __m512 r1 = _mm512_loadu_ps(blk + (int64_t)(2 * p + 1) * NB + j);
+                __m512i w = _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(r1, r0));
+                _mm512_storeu_si512(blk + (int64_t)p * NB + j, w);
+            }
+    }
+}
+
+/* M[t][NB] = sum over CG groups of 16 channels (8 pairs) of V's pair
+ * words (tile t, pair k at v[16 t + k]) times U's pair rows. */
+#define WG_GEMM_BF(T, J)                                                                 \
+static void gemm_bf_##T##_##J(float *m, const float *v, int64_t vs,                     \
+                              const float *u, int CG) {                                  \
+    __m512 acc[T][J];                                                                    \
+    _Pragma("GCC unroll 28") for (int t = 0; t < T; t++)                                \
+        _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                            \
+            acc[t][j] = _mm512_setzero_ps();                                             \
+    for (int cg = 0; cg < CG; cg++, v += vs, u += 8 * 16 * J) {                         \
+        _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {                           \
+            __m512bh w[J];                                                               \
+            _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                         \
+                w[j] = (__m512bh)_mm512_loadu_ps(u + k * 16 * J + 16 * j);               \
+            _Pragma("GCC unroll 28") for (int t = 0; t < T; t++) {                      \
+                __m512bh b = (__m512bh)_mm512_set1_ps(v[t * 16 + k]);                    \
+                _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                     \
+                    acc[t][j] = _mm512_dpbf16_ps(acc[t][j], b, w[j]);                   \
+            }                                                                            \
+        }                                                                                \
+    }                                                                                    \
+    _Pragma("GCC unroll 28") for (int t = 0; t < T; t++)                                \
+        _Pragma("GCC unroll 4") for (int j = 0; j < J; j++)                            \
+            _mm512_storeu_ps(m + t * 16 * J + 16 * j, acc[t][j]);                        \
+}
+WG_GEMM_BF(28, 1)
+WG_GEMM_BF(14, 2)
+#pragma GCC pop_options
+
+/* 1 if shape s runs its products in bf16. */
+static int use_bf16(const conv_shape *s) {
+    return s->prec == PREC_BF16 && gemm_bf16_available();
+}
+
+void wg_pack(float *u, const float *w, const conv_shape *s) {
+    pack(u, w, s->C, s->OC, 0);
+    if (use_bf16(s)) u_to_bf16(u, s->C, s->OC);
+}
+
+void wg_pack_bwd_data(float *u, const float *w, const conv_shape *s) {
+    pack(u, w, s->OC, s->C, 1);
+    if (use_bf16(s)) u_to_bf16(u, s->OC, s->C);
+}
+
 /* y[4] (the 2x2 output, row-major) = A^T M A for M[xi] at m0 + xi * xs. */
 static inline __attribute__((always_inline)) void at_m_a(__m512 *y, const float *m0,
                                                          int64_t xs) {
@@ -462,7 +550,7 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
     const wg_ctx *x = vctx;
     const conv_shape *s = x->s;
     int C = s->C, OC = s->OC, CG = C / 16, NP = x->NP, NB = fwd_nb(OC), NOB = OC / NB;
-    int T = fwd_rows(NB);
+    int T = fwd_rows(NB), bf = use_bf16(s);
     (void)tid;
     for (int64_t part = i0; part < i1; part++) {
         int64_t gs = gstride(NP), ms = mstride(NP, NB);
@@ -473,6 +561,7 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
             int nt = x->ntiles - q0 < NP ? (int)(x->ntiles - q0) : NP;
             int ntp = (nt + T - 1) / T * T;
             in_transform(V, NP, x->in, s, 0, CG, q0, nt, ntp);
+            if (bf) v_to_bf16(V, 16 * (int64_t)CG, gs, ntp);
             /* the next block's input and output, spread over the products */
             pf_span pi = { 0 }, po = { 0 };
             int lines = 0;
@@ -491,7 +580,11 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
                     for (int t0 = 0; t0 < ntp; t0 += T) {
                         pf_step(&pi, lines);
                         pf_step(&po, pi.p < pi.end ? 0 : lines);
-                        if (NB == 32)
+                        if (bf && NB == 32)
+                            gemm_bf_14_2(mp + t0 * NB, vp + t0 * 16, gs, up, CG);
+                        else if (bf)
+                            gemm_bf_28_1(mp + t0 * NB, vp + t0 * 16, gs, up, CG);
+                        else if (NB == 32)
                             gemm_14_2(mp + t0 * NB, vp + t0 * 16, gs, up, CG);
                         else
                             gemm_28_1(mp + t0 * NB, vp + t0 * 16, gs, up, CG);

@@ -34,7 +34,9 @@ int wg_preferred(const conv_shape *s);
 
 /* Floats of transformed weight (16 * C * OC, both directions). */
 int64_t wg_packed_size(const conv_shape *s);
-/* u = w [OC, C, 3, 3] transformed for the forward of s. */
+/* u = w [OC, C, 3, 3] transformed for the forward of s (in bf16 pairs
+ * when s->prec is PREC_BF16 and the CPU has AVX512-BF16: then wg_forward
+ * runs its products in bf16 with fp32 sums). */
 void wg_pack(float *u, const float *w, const conv_shape *s);
 /* u = w transformed for the forward of t = cd_bwd_data_shape(s): the
  * transposed, flipped kernel (inputs OC, outputs C). */

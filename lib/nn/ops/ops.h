@@ -33,6 +33,7 @@ typedef struct {
     int stride, pad;       /* the same in both directions */
     int OH, OW;            /* output [B, OH, OW, OC]: PyTorch's formula */
     int winograd;          /* CONV_WINOGRAD_*: which kernel may run (below) */
+    int prec;              /* PREC_FP32 (conv_shape_init's) or PREC_BF16 (below) */
 } conv_shape;
 
 /* The 3x3 stride-1 pad-1 convolutions with C and OC multiples of 16 have
@@ -45,6 +46,12 @@ typedef struct {
  * as each other. conv2d_workspace covers both, so the field may change
  * between calls. */
 enum { CONV_WINOGRAD_OFF = 0, CONV_WINOGRAD_AUTO = 1, CONV_WINOGRAD_ALWAYS = 2 };
+/* A shape's prec PREC_BF16 (gemm_bf16.c's enum), where the CPU has
+ * AVX512-BF16 (gemm_bf16_available()), runs the Winograd forward and
+ * backward-data products with bf16 inputs (the transformed input and
+ * weight rounded to 8 significant bits) and fp32 sums
+ * (tests/test_conv_bf16.c bounds the error); the direct kernels, the
+ * weight gradients and the im2col path stay fp32 whatever it says. */
 
 /* Fills s (winograd = CONV_WINOGRAD_AUTO); OH = (H + 2 pad - KH) /
  * stride + 1 (floor), likewise OW.
@@ -227,6 +234,39 @@ void gemm_dispatch(int ta, int tb, int M, int N, int K, float alpha, const float
 void gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
 
+/* ---- mixed precision: bf16 inputs, fp32 sums (gemm_bf16.c) ----
+ * The precision a network or a bank step computes in (--precision):
+ * PREC_FP32 everywhere, or PREC_BF16: the matrix products' inputs rounded
+ * to bfloat16 (8 significant bits), their sums in fp32. */
+enum { PREC_FP32 = 0, PREC_BF16 = 1 };
+/* 1 if this CPU (and OS) runs AVX512-BF16 (cpuid), whatever the build's
+ * -march: the only condition for calling gemm_bf16. */
+int gemm_bf16_available(void);
+/* x rounded to bfloat16 as the kernels round their inputs
+ * (VCVTNE2PS2BF16): to nearest even on 8 significant bits, subnormals to
+ * a signed zero, NaN kept (quiet), infinities kept; returned as the
+ * float of the same value. For tests and references. */
+float bf16_round(float x);
+/* gemm's contract with op(A) and op(B) rounded by bf16_round (the
+ * products are then exact) and fp32 sums: per element one chain over k
+ * in order, two k per step, restarted at every block of 512 k and folded
+ * into C as gemm folds, so (tests/test_gemm_bf16.c)
+ *   |C - exact| <= ((1 + 2^-8)^2 (1 + gamma(n)) - 1) |alpha| sum_k |a_ik b_kj|
+ *                  + gamma(n) |beta c_ij|,  n = K + ceil(K / 512) + 2,
+ * about 2^-7 of sum |a b| (fp32 gemm: n 2^-24 of it). The same bits at
+ * any thread count. Only where gemm_bf16_available(). ws:
+ * gemm_bf16_workspace(M, N, K) floats (never more than gemm_workspace's),
+ * clobbered; that size never decreases as M, N or K grow. */
+int64_t gemm_bf16_workspace(int M, int N, int K);
+void gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+               const float *B, int ldb, float beta, float *C, int ldc, float *ws);
+/* What the library's callers run for precision prec: gemm_bf16 for
+ * PREC_BF16 where gemm_bf16_available() and ws is not NULL, gemm_dispatch
+ * otherwise. */
+void gemm_dispatch_prec(int prec, int ta, int tb, int M, int N, int K, float alpha,
+                        const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                        int ldc, float *ws);
+
 /* ---- squeeze-and-excitation (se.c) ----
  * torchvision's SqueezeExcitation of MobileNetV3 on x [B, P, C] (P = H*W
  * pixels), S squeeze channels:
@@ -256,19 +296,22 @@ void se_backward(float *dx, float *dw1, float *db1, float *dw2, float *db2, cons
 
 /* ---- linear (linear.c) ----
  * The products are gemm's where gemm_available(), OpenBLAS's sgemm
- * otherwise (whose sums may depend on the thread count, see above). */
+ * otherwise (whose sums may depend on the thread count, see above); with
+ * prec PREC_BF16 and a workspace, gemm_bf16's where gemm_bf16_available()
+ * (elsewhere prec is ignored: callers check first). */
 /* Floats of workspace linear_forward/backward need for N rows of I -> O
- * (0 where gemm is not built). */
+ * in either precision (0 where neither gemm nor gemm_bf16 can run). */
 int64_t linear_workspace(int N, int I, int O);
 /* out[N,O] = in[N,I] w[O,I]^T + bias[O] (bias may be NULL). Written.
  * ws: linear_workspace(N, I, O) floats (or more), clobbered; NULL runs
- * OpenBLAS's sgemm (gemm_dispatch). */
+ * OpenBLAS's sgemm (gemm_dispatch). prec: PREC_FP32 or PREC_BF16. */
 void linear_forward(float *out, const float *in, const float *w, const float *bias,
-                    int N, int I, int O, float *ws);
+                    int N, int I, int O, float *ws, int prec);
 /* dw += dout^T in; dbias += column sums of dout; din[N,I] (if not NULL)
- * written = dout w. ws as for linear_forward. */
+ * written = dout w. ws and prec as for linear_forward. */
 void linear_backward(float *din, float *dw, float *dbias, const float *dout,
-                     const float *in, const float *w, int N, int I, int O, float *ws);
+                     const float *in, const float *w, int N, int I, int O, float *ws,
+                     int prec);
 
 /* ---- elementwise (act.c) ---- */
 /* Activations of the MobileNets, PyTorch's definitions:

@@ -42,9 +42,9 @@ void se_forward(float *out, float *pooled, float *z1, float *z2, float *sc, cons
                 int64_t P, int C, int S, float *ws) {
     float *h = ws;
     avgpool_forward(pooled, x, B, (int)P, 1, C);
-    linear_forward(z1, pooled, w1, b1, B, C, S, NULL);
+    linear_forward(z1, pooled, w1, b1, B, C, S, NULL, PREC_FP32);
     act_forward(h, z1, (int64_t)B * S, ACT_RELU);
-    linear_forward(z2, h, w2, b2, B, S, C, NULL);
+    linear_forward(z2, h, w2, b2, B, S, C, NULL, PREC_FP32);
     act_forward(sc, z2, (int64_t)B * C, ACT_HSIGMOID);
     se_ctx k = { .out = out, .x = x, .sc = sc, .P = P, .C = C };
     ssl_parallel_for(B, 1, scale_rows, &k);
@@ -92,8 +92,8 @@ void se_backward(float *dx, float *dw1, float *db1, float *dw2, float *db2, cons
     ssl_parallel_for(B, 1, dscale_rows, &k);
     act_backward(dz2, dz2, z2, (int64_t)B * C, ACT_HSIGMOID);
     act_forward(h, z1, (int64_t)B * S, ACT_RELU);
-    linear_backward(dz1, dw2, db2, dz2, h, w2, B, S, C, NULL);
+    linear_backward(dz1, dw2, db2, dz2, h, w2, B, S, C, NULL, PREC_FP32);
     act_backward(dz1, dz1, z1, (int64_t)B * S, ACT_RELU);
-    linear_backward(dp, dw1, db1, dz1, pooled, w1, B, C, S, NULL);
+    linear_backward(dp, dw1, db1, dz1, pooled, w1, B, C, S, NULL, PREC_FP32);
     ssl_parallel_for(B, 1, dx_rows, &k);
 }

@@ -1,0 +1,350 @@
+/* gemm_bf16.c: the mixed-precision matrix product C = alpha op(A) op(B) +
+ * beta C with op(A) and op(B) rounded to bfloat16 and fp32 sums (ops.h),
+ * on AVX512-BF16's dot product VDPBF16PS, for --precision bf16.
+ *
+ * The blocking is gemm.c's (BLIS: B panels of NR = 48 columns in L1, an A
+ * block in L2, an 8 x 48 register tile), with the reduction taken two k
+ * at a time: a packed element is a 32-bit word holding the bf16 of op()[k]
+ * in its low half and of op()[k + 1] in its high half (k even; the high
+ * half is zero past an odd K), so that one VDPBF16PS adds 16 columns' two
+ * products a_k b_k + a_k+1 b_k+1 to 16 fp32 accumulators: twice the
+ * multiply-adds of an fp32 FMA per instruction. The inputs are rounded
+ * while packing (VCVTNE2PS2BF16: to nearest even, subnormals to zero,
+ * exactly bf16_round), the products of two bf16 are exact in fp32, and
+ * every sum is fp32: per element one chain over the pairs in k order,
+ * restarted at every block of GEMM_BF16_KC k and folded into C as gemm.c
+ * folds (c = alpha acc + beta c, then c = alpha acc + c). That order
+ * depends only on K and each element is computed by one thread, so the
+ * bits do not depend on the thread count.
+ *
+ * The kernels are compiled for AVX512-BF16 whatever the Makefile's
+ * ARCHFLAGS (#pragma GCC target below) and run only where
+ * gemm_bf16_available() says the CPU has the instructions: callers check
+ * it first (the tools refuse --precision bf16 otherwise). */
+#include "nn/ops/ops.h"
+
+#include <string.h>
+
+#include "util/threads.h"
+
+#define BMR 8                    /* rows of the register tile (two per 16-row transpose) */
+#define BJ 3                     /* zmm columns of the tile */
+#define BNR (16 * BJ)
+#define GEMM_BF16_KC 512         /* k per block: 256 pairs, a B panel of 48 KiB as gemm.c's */
+#define BMC (BMR * 32)
+#define BNC (BNR * 16)
+#define BMAX_PARTS 8
+
+typedef uint32_t word;           /* two bf16: op()[k] low, op()[k + 1] high */
+
+static int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Words of one part's buffers: an A block and a B block. */
+static int64_t part_words(int M, int N, int K) {
+    int64_t kcp = (min64(GEMM_BF16_KC, K) + 1) / 2;
+    return min64(BMC, round_up(M, BMR)) * kcp + kcp * min64(BNC, round_up(N, BNR));
+}
+
+int64_t gemm_bf16_workspace(int M, int N, int K) {
+    if (M < 1 || N < 1 || K < 1) return 0;
+    return BMAX_PARTS * part_words(M, N, K);   /* a word is a float's size */
+}
+
+float bf16_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    uint32_t e = u & 0x7f800000u;
+    if (e == 0) u &= 0x80000000u;                          /* zero, subnormal: signed 0 */
+    else if (e == 0x7f800000u) u = (u & 0x7fffffffu) > 0x7f800000u
+                                       ? (u | 0x00400000u) & 0xffff0000u   /* NaN: quiet */
+                                       : u;                                /* infinity */
+    else u = (u + 0x7fffu + ((u >> 16) & 1)) & 0xffff0000u;   /* to nearest even */
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+
+static int detect(void) {
+    /* libgcc's checks include the OS's support of the zmm state (XCR0) */
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512dq"))
+        return 0;
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
+    return (a >> 5) & 1;          /* CPUID.(EAX=7,ECX=1):EAX[5] AVX512_BF16 */
+}
+
+int gemm_bf16_available(void) {
+    /* cpuid is slow under a hypervisor: asked once (any thread may ask
+     * first; they all get the same answer) */
+    static int known = -1;
+    int v = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (v < 0) {
+        v = detect();
+        __atomic_store_n(&known, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")
+#include <immintrin.h>
+
+#include "nn/ops/tr16_impl.h"
+
+typedef struct { float alpha, beta; int readc; } wb_rule;
+
+static __mmask16 lane_mask(int left) {
+    return left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+}
+
+/* 16 floats at p of which n are real (none read when n <= 0). */
+static inline __attribute__((always_inline)) __m512 load16(const float *p, int n) {
+    return n >= 16 ? _mm512_loadu_ps(p)
+         : n <= 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(lane_mask(n), p);
+}
+
+/* word n = bf16(r0[n]) | bf16(r1[n]) << 16: two rows of k interleaved. */
+static inline __attribute__((always_inline)) __m512i pair_rows(__m512 r0, __m512 r1) {
+    static const uint16_t inter[32] = { 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                        8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30,
+                                        15, 31 };
+    __m512i t = (__m512i)_mm512_cvtne2ps_pbh(r1, r0);   /* bf16(r0) low, bf16(r1) high */
+    return _mm512_permutexvar_epi16(_mm512_loadu_si512(inter), t);
+}
+
+/* word p = bf16(x[2p]) | bf16(x[2p + 1]) << 16 for 32 consecutive floats,
+ * kl of them real (the rest zero), as a float vector for tr16. */
+static inline __attribute__((always_inline)) __m512 pair_run(const float *x, int kl) {
+    __m512 lo = load16(x, kl), hi = load16(x + 16, kl - 16);
+    return _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+}
+
+/* ---- packing ----
+ * ap: mc rows from row i0 of op(A), kc k from p0, as panels of BMR rows:
+ * ap[panel][pair][BMR] words, kcp = ceil(kc / 2) pairs, zero beyond mc.
+ * bp: nc columns from j0 of op(B): bp[panel][pair][BNR], zero beyond nc.
+ * Where k runs along memory (op(A) = A, op(B) = B^T) 16 rows' runs of
+ * 32 k become words and one 16 x 16 transpose puts them in panel order;
+ * where it runs across rows (op(A) = A^T, op(B) = B), rows k and k + 1
+ * are interleaved. */
+static void pack_a_t(word *ap, const float *A, int64_t lda, int64_t i0, int mc, int64_t p0,
+                     int kc) {
+    int kcp = (kc + 1) / 2, npan = (mc + BMR - 1) / BMR;
+    for (int r = 0; r < mc; r += 16) {
+        int n = mc - r < 16 ? mc - r : 16;
+        word *dst = ap + (int64_t)(r / BMR) * BMR * kcp;
+        for (int k0 = 0; k0 < kc; k0 += 32) {
+            int kl = kc - k0 < 32 ? kc - k0 : 32;
+            __m512 v[16];
+            for (int i = 0; i < 16; i++)
+                v[i] = i < n ? pair_run(A + (i0 + r + i) * lda + p0 + k0, kl) : _mm512_setzero_ps();
+            tr16(v);
+            for (int t = 0; t < (kl + 1) / 2; t++) {
+                int64_t o = (int64_t)(k0 / 2 + t) * BMR;
+                _mm256_storeu_ps((float *)dst + o, _mm512_castps512_ps256(v[t]));
+                if (r / BMR + 1 < npan)
+                    _mm256_storeu_ps((float *)dst + (int64_t)BMR * kcp + o,
+                                     _mm512_extractf32x8_ps(v[t], 1));
+            }
+        }
+    }
+}
+
+static void pack_a_copy(word *ap, const float *A, int64_t lda, int64_t i0, int mc, int64_t p0,
+                        int kc) {
+    int kcp = (kc + 1) / 2, npan = (mc + BMR - 1) / BMR;
+    for (int r = 0; r < mc; r += 16) {
+        int n = mc - r < 16 ? mc - r : 16;
+        word *dst = ap + (int64_t)(r / BMR) * BMR * kcp;
+        for (int p = 0; p < kcp; p++) {     /* op(A)[m][k] = A[k][m] */
+            const float *s0 = A + (p0 + 2 * p) * lda + i0 + r;
+            __m512i w = pair_rows(load16(s0, n), 2 * p + 1 < kc ? load16(s0 + lda, n)
+                                                                : _mm512_setzero_ps());
+            _mm256_storeu_si256((__m256i *)(dst + (int64_t)p * BMR), _mm512_castsi512_si256(w));
+            if (r / BMR + 1 < npan)
+                _mm256_storeu_si256((__m256i *)(dst + (int64_t)BMR * kcp + (int64_t)p * BMR),
+                                    _mm512_extracti64x4_epi64(w, 1));
+        }
+    }
+}
+
+static void pack_b_copy(word *bp, const float *B, int64_t ldb, int64_t j0, int nc, int64_t p0,
+                        int kc) {
+    int kcp = (kc + 1) / 2;
+    for (int p = 0; p < kcp; p++) {         /* op(B)[k][n] = B[k][n] */
+        const float *s0 = B + (p0 + 2 * p) * ldb + j0;
+        int odd = 2 * p + 1 >= kc;
+        for (int c = 0; c < nc; c += BNR)
+            for (int g = 0; g < BNR; g += 16) {
+                int n = nc - c - g;
+                __m512i w = pair_rows(load16(s0 + c + g, n),
+                                      odd ? _mm512_setzero_ps() : load16(s0 + ldb + c + g, n));
+                _mm512_storeu_si512(bp + (int64_t)(c / BNR) * BNR * kcp + (int64_t)p * BNR + g, w);
+            }
+    }
+}
+
+static void pack_b_t(word *bp, const float *B, int64_t ldb, int64_t j0, int nc, int64_t p0,
+                     int kc) {
+    int kcp = (kc + 1) / 2;
+    for (int c = 0; c < nc; c += BNR)
+        for (int g = 0; g < BNR; g += 16) {   /* op(B)[k][n] = B[n][k] */
+            int n = nc - c - g < 16 ? nc - c - g : 16;
+            word *dst = bp + (int64_t)(c / BNR) * BNR * kcp + g;
+            for (int k0 = 0; k0 < kc; k0 += 32) {
+                int kl = kc - k0 < 32 ? kc - k0 : 32;
+                __m512 v[16];
+                for (int i = 0; i < 16; i++)
+                    v[i] = i < n ? pair_run(B + (j0 + c + g + i) * ldb + p0 + k0, kl)
+                                 : _mm512_setzero_ps();
+                tr16(v);
+                for (int t = 0; t < (kl + 1) / 2; t++)
+                    _mm512_storeu_ps((float *)dst + (int64_t)(k0 / 2 + t) * BNR, v[t]);
+            }
+        }
+}
+
+/* C[np rows][left columns] (<= BMR, BNR) at c (row stride ldc) from
+ * ap[kcp][BMR] x bp[kcp][BNR] words. */
+static void kernel(int kcp, const word *ap, const word *bp, float *c, int64_t ldc, int np,
+                   int left, const wb_rule *wb) {
+    __m512 acc[BMR][BJ];
+    _Pragma("GCC unroll 8") for (int i = 0; i < BMR; i++)
+        _Pragma("GCC unroll 4") for (int j = 0; j < BJ; j++) acc[i][j] = _mm512_setzero_ps();
+    if (wb->readc)
+        for (int i = 0; i < np; i++)
+            for (int j = 0; j < left; j += 16) __builtin_prefetch(c + i * ldc + j, 1, 3);
+    _Pragma("GCC unroll 2") for (int p = 0; p < kcp; p++) {
+        __m512bh b[BJ];
+        _Pragma("GCC unroll 4") for (int j = 0; j < BJ; j++)
+            b[j] = (__m512bh)_mm512_loadu_si512(bp + (int64_t)p * BNR + 16 * j);
+        _Pragma("GCC unroll 8") for (int i = 0; i < BMR; i++) {
+            __m512bh a = (__m512bh)_mm512_set1_epi32((int)ap[(int64_t)p * BMR + i]);
+            _Pragma("GCC unroll 4") for (int j = 0; j < BJ; j++)
+                acc[i][j] = _mm512_dpbf16_ps(acc[i][j], a, b[j]);
+        }
+    }
+    __m512 alpha = _mm512_set1_ps(wb->alpha), beta = _mm512_set1_ps(wb->beta);
+    _Pragma("GCC unroll 8") for (int i = 0; i < BMR; i++) {
+        if (i >= np) break;
+        float *ci = c + i * ldc;
+        _Pragma("GCC unroll 4") for (int j = 0; j < BJ; j++) {
+            int l = left - 16 * j;
+            if (l <= 0) break;
+            __mmask16 m = lane_mask(l);
+            __m512 v;
+            if (wb->readc) {
+                __m512 old = l >= 16 ? _mm512_loadu_ps(ci + 16 * j)
+                                     : _mm512_maskz_loadu_ps(m, ci + 16 * j);
+                v = _mm512_fmadd_ps(acc[i][j], alpha, _mm512_mul_ps(old, beta));
+            } else {
+                v = _mm512_mul_ps(acc[i][j], alpha);
+            }
+            if (l >= 16) _mm512_storeu_ps(ci + 16 * j, v);
+            else _mm512_mask_storeu_ps(ci + 16 * j, m, v);
+        }
+    }
+}
+
+typedef struct {
+    int ta, tb, M, N, K;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    int64_t lda, ldb, ldc;
+    word *ws;
+    int64_t part_n;          /* words per part */
+    int split_n;             /* parts cut the column panels (else the row panels) */
+    int64_t units, per;      /* panels to cut, panels per part */
+} job;
+
+/* C[m0:m1, n0:n1] (all K). */
+static void block(const job *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1, word *ws) {
+    int64_t kcp_max = (min64(GEMM_BF16_KC, g->K) + 1) / 2;
+    word *ap = ws, *bp = ws + min64(BMC, round_up(g->M, BMR)) * kcp_max;
+    for (int64_t jc = n0; jc < n1; jc += BNC) {
+        int nc = (int)min64(BNC, n1 - jc);
+        for (int64_t pc = 0; pc < g->K; pc += GEMM_BF16_KC) {
+            int kc = (int)min64(GEMM_BF16_KC, g->K - pc), kcp = (kc + 1) / 2;
+            wb_rule wb = { g->alpha, pc ? 1.0f : g->beta, pc || g->beta != 0.0f };
+            if (g->tb) pack_b_t(bp, g->B, g->ldb, jc, nc, pc, kc);
+            else pack_b_copy(bp, g->B, g->ldb, jc, nc, pc, kc);
+            for (int64_t ic = m0; ic < m1; ic += BMC) {
+                int mc = (int)min64(BMC, m1 - ic);
+                if (g->ta) pack_a_copy(ap, g->A, g->lda, ic, mc, pc, kc);
+                else pack_a_t(ap, g->A, g->lda, ic, mc, pc, kc);
+                for (int jr = 0; jr < nc; jr += BNR)
+                    for (int ir = 0; ir < mc; ir += BMR)
+                        kernel(kcp, ap + (int64_t)ir * kcp, bp + (int64_t)jr * kcp,
+                               g->C + (ic + ir) * g->ldc + jc + jr, g->ldc,
+                               mc - ir < BMR ? mc - ir : BMR, nc - jr < BNR ? nc - jr : BNR,
+                               &wb);
+            }
+        }
+    }
+}
+
+static void part(void *ctx, int64_t p0, int64_t p1, int tid) {
+    const job *g = ctx;
+    (void)tid;
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t u0 = p * g->per, u1 = min64(u0 + g->per, g->units);
+        if (u0 >= u1) continue;
+        word *ws = g->ws + p * g->part_n;
+        if (g->split_n)
+            block(g, 0, g->M, u0 * BNR, min64(u1 * BNR, g->N), ws);
+        else
+            block(g, u0 * BMR, min64(u1 * BMR, g->M), 0, g->N, ws);
+    }
+}
+
+static void run(job *g) {
+    int64_t np = (g->N + BNR - 1) / BNR, mp = (g->M + BMR - 1) / BMR;
+    int t = ssl_threads() < BMAX_PARTS ? ssl_threads() : BMAX_PARTS;
+    g->split_n = np >= 4 * t || np >= mp;
+    g->units = g->split_n ? np : mp;
+    int parts = ssl_parts(g->units, BMAX_PARTS);
+    g->per = (g->units + parts - 1) / parts;
+    ssl_parallel_for(parts, 1, part, g);
+}
+#pragma GCC pop_options
+
+#else   /* not x86: no AVX512-BF16 */
+
+int gemm_bf16_available(void) { return 0; }
+#endif
+
+void gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+               const float *B, int ldb, float beta, float *C, int ldc, float *ws) {
+    if (M < 1 || N < 1) return;
+    if (K < 1 || alpha == 0.0f) {           /* C = beta C (beta 0: zeros, C not read) */
+        for (int64_t i = 0; i < M; i++) {
+            float *c = C + i * ldc;
+            if (beta == 0.0f) memset(c, 0, sizeof(float) * (size_t)N);
+            else if (beta != 1.0f)
+                for (int j = 0; j < N; j++) c[j] *= beta;
+        }
+        return;
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    job g = { ta, tb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, (word *)ws,
+              part_words(M, N, K), 0, 0, 0 };
+    run(&g);
+#else
+    (void)ta; (void)tb; (void)A; (void)lda; (void)B; (void)ldb; (void)ws;
+#endif
+}
+
+void gemm_dispatch_prec(int prec, int ta, int tb, int M, int N, int K, float alpha,
+                        const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                        int ldc, float *ws) {
+    if (prec == PREC_BF16 && ws && gemm_bf16_available())
+        gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws);
+    else
+        gemm_dispatch(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws);
+}

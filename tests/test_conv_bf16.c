@@ -1,0 +1,420 @@
+/* test_conv_bf16.c: the convolutions in bf16 (a conv_shape's prec
+ * PREC_BF16): the Winograd F(2x2, 3x3) forward and backward-data products
+ * with bf16 inputs and fp32 sums (lib/nn/ops/conv_winograd.c), against
+ * double-precision references; then a whole network's forward and
+ * backward in bf16 against fp32.
+ *
+ * The kernel computes, per 2x2 output tile and output channel,
+ *   Y = A^T M A,  M[xi] = sum_c bf(V[xi][c]) bf(U[xi][c]),
+ *   V = B^T d B (fp32: each element two fp32 additions of input values),
+ *   U = G g G^T (in double, rounded to float),
+ * bf() the rounding to bf16 (bf16_round: 8 significant bits, u_b = 2^-8).
+ * Two tolerances per output element, as in test_gemm_bf16.c.
+ *
+ * 1. Accuracy, against the exact convolution (the direct sum in double).
+ *    Write |X| for the transform of the absolute values: Va = |B^T| |d| |B|
+ *    >= |V| and Ua = |G| |g| |G^T| >= |U|. V's two fp32 additions err by at
+ *    most gamma(2) Va, U's rounding to float by u |U| (u = 2^-24), each bf
+ *    by u_b of its input, and a product of two bf16 is exact in fp32, so
+ *    bf(V) bf(U) = V U + e with |e| <= ((1 + u_b)^2 (1 + gamma(2)) (1 + u) - 1) Va Ua.
+ *    M's fp32 chain (VDPBF16PS: two roundings per channel pair) and the
+ *    output transform's sums (at most 4 roundings per term of Y) put every
+ *    term through at most n = C + 6 roundings more, so
+ *      |Y - exact| <= ((1 + u_b)^2 (1 + gamma(2)) (1 + u) (1 + gamma(n)) - 1)
+ *                     sum_xi |A^T|_i |A^T|_j sum_c Va Ua.
+ *    The sum on the right is what Winograd's transforms make of the
+ *    direct method's sum |x| |w| (printed: "amplification").
+ * 2. Exactness of the kernel, against the same formula evaluated in
+ *    double from bf(V) and bf(U) replicated exactly (V's fp32 additions as
+ *    the kernel does them, U rounded to float then bf16): only the fp32
+ *    sums remain,
+ *      |Y - Y_b| <= gamma(C + 6) sum_xi |A^T|_i |A^T|_j sum_c |bf(V) bf(U)|,
+ *    about C 2^-24, 2^16 times tighter than check 1.
+ * Both references carry a slack of 2^-40 of their magnitude (the double
+ * sums' own error).
+ *
+ * The checks can fail: the kernel run on an input whose last channel is
+ * zeroed (one channel's products dropped) fails check 2; the fp32
+ * Winograd kernel's result fails check 2 (it rounds nothing) and passes
+ * check 1.
+ *
+ * Whole network (a CIFAR ResNet-18 of width 0.25 with an mlp3 head, 16x16
+ * inputs, batch 8, BN in training mode): bf16 against fp32. The bounds
+ * above do not compose into a useful network bound (they are worst cases,
+ * and each layer's BatchNorm divides by a batch statistic of the
+ * perturbed values), so the yardstick is PyTorch's own mixed precision on
+ * the same configuration: torch.autocast('cpu', dtype=torch.bfloat16)
+ * (torch 1.13, examples/ssl_resnet.py's module, seeds 0-2) puts the output
+ * 0.056-0.071 of its largest element away from fp32, and the whole
+ * gradient (all tensors, relative L2 norm) 0.33-0.45 away: a batch of 8
+ * makes the BatchNorm parameters' gradients sums with heavy cancellation.
+ * Ours measured 0.061 and 0.56 (its data gradients go through the bf16
+ * Winograd products, its weight products stay fp32). The test asks for
+ * the output within 2^-3 (about twice PyTorch's worst) and the gradient
+ * within 0.9 in L2 (twice PyTorch's worst; 1 would be a zero or
+ * unrelated gradient): they catch a broken layer, a wrong sign or a
+ * missing term, not a rounding difference. */
+#include <float.h>
+#include <stdint.h>
+
+#include "nn/net.h"
+#include "nn/ops/ops.h"
+#include "t.h"
+#include "util/rng.h"
+#include "util/threads.h"
+
+static rng R;
+
+static float *rnd(size_t n) {
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    for (size_t i = 0; i < n; i++) p[i] = (float)(2 * rng_uniform(&R) - 1);
+    return p;
+}
+
+static double gam(double n) {
+    double u = ldexp(1.0, -24);
+    return n * u / (1 - n * u);
+}
+
+static const double BT[4][4] = { {1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1} };
+static const double G[4][3] = { {1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1} };
+static const double AT[2][4] = { {1, 1, 1, 0}, {0, 1, -1, -1} };
+
+/* One fp32 addition of the two non-zero terms of row r of B^T applied to
+ * a, b, c, d: what the kernel's col_bt and its row step compute. */
+static float bt_row(int r, float a, float b, float c, float d) {
+    switch (r) {
+    case 0: return a - c;
+    case 1: return b + c;
+    case 2: return c - b;
+    default: return b - d;
+    }
+}
+
+typedef struct {
+    double *exact, *bound1;       /* check 1 */
+    double *ref_b, *bound2;       /* check 2 */
+    double amp;                   /* sum of check 1's magnitudes / direct sum |x||w| */
+} wref;
+
+/* References for out [B, H, W, OC] = conv3x3 pad 1 of x [B, H, W, C] with
+ * w [OC, C, 3, 3]. */
+static void wino_ref(wref *r, const float *x, const float *w, int B, int H, int W, int C,
+                     int OC) {
+    size_t no = (size_t)B * H * W * OC;
+    r->exact = calloc(no, sizeof(double));
+    r->bound1 = calloc(no, sizeof(double));
+    r->ref_b = calloc(no, sizeof(double));
+    r->bound2 = calloc(no, sizeof(double));
+    /* U: float (as packed), its bf16, and Ua */
+    float *Ub = malloc(sizeof(float) * 16 * (size_t)C * OC);
+    double *Ua = malloc(sizeof(double) * 16 * (size_t)C * OC);
+    for (int oc = 0; oc < OC; oc++)
+        for (int c = 0; c < C; c++) {
+            const float *g = w + ((size_t)oc * C + c) * 9;
+            for (int a = 0; a < 4; a++)
+                for (int b = 0; b < 4; b++) {
+                    double u = 0, ua = 0;
+                    for (int i = 0; i < 3; i++)
+                        for (int j = 0; j < 3; j++) {
+                            u += G[a][i] * g[3 * i + j] * G[b][j];
+                            ua += fabs(G[a][i]) * fabs(g[3 * i + j]) * fabs(G[b][j]);
+                        }
+                    size_t k = ((size_t)(4 * a + b) * C + c) * OC + oc;
+                    Ub[k] = bf16_round((float)u);
+                    Ua[k] = ua;
+                }
+        }
+    double ub = ldexp(1.0, -8), u = ldexp(1.0, -24), n = C + 6;
+    double c1 = (1 + ub) * (1 + ub) * (1 + gam(2)) * (1 + u) * (1 + gam(n)) - 1, c2 = gam(n);
+    float *Vb = malloc(sizeof(float) * 16 * (size_t)C);
+    double *Va = malloc(sizeof(double) * 16 * (size_t)C);
+    double mag_w = 0, mag_d = 0;
+    int TH = (H + 1) / 2, TW = (W + 1) / 2;
+    for (int b = 0; b < B; b++)
+        for (int th = 0; th < TH; th++)
+            for (int tw = 0; tw < TW; tw++) {
+                for (int c = 0; c < C; c++) {
+                    float d[4][4];
+                    for (int i = 0; i < 4; i++)
+                        for (int j = 0; j < 4; j++) {
+                            int h = 2 * th - 1 + i, ww = 2 * tw - 1 + j;
+                            d[i][j] = h >= 0 && h < H && ww >= 0 && ww < W
+                                          ? x[(((size_t)b * H + h) * W + ww) * C + c] : 0.0f;
+                        }
+                    /* columns first (rows of d combined), then rows */
+                    float cc[4][4];
+                    for (int rr = 0; rr < 4; rr++)
+                        for (int j = 0; j < 4; j++)
+                            cc[rr][j] = bt_row(rr, d[0][j], d[1][j], d[2][j], d[3][j]);
+                    for (int rr = 0; rr < 4; rr++)
+                        for (int s = 0; s < 4; s++) {
+                            float v = bt_row(s, cc[rr][0], cc[rr][1], cc[rr][2], cc[rr][3]);
+                            double va = 0;
+                            for (int i = 0; i < 4; i++)
+                                for (int j = 0; j < 4; j++)
+                                    va += fabs(BT[rr][i]) * fabs(d[i][j]) * fabs(BT[s][j]);
+                            Vb[(4 * rr + s) * C + c] = bf16_round(v);
+                            Va[(4 * rr + s) * C + c] = va;
+                        }
+                }
+                for (int oc = 0; oc < OC; oc++) {
+                    double Mb[16], Mab[16], Maa[16];
+                    for (int xi = 0; xi < 16; xi++) {
+                        double m = 0, ma = 0, maa = 0;
+                        for (int c = 0; c < C; c++) {
+                            size_t k = ((size_t)xi * C + c) * OC + oc;
+                            double p = (double)Vb[xi * C + c] * Ub[k];
+                            m += p;
+                            ma += fabs(p);
+                            maa += Va[xi * C + c] * Ua[k];
+                        }
+                        Mb[xi] = m; Mab[xi] = ma; Maa[xi] = maa;
+                    }
+                    for (int i = 0; i < 2; i++)
+                        for (int j = 0; j < 2; j++) {
+                            int h = 2 * th + i, ww = 2 * tw + j;
+                            if (h >= H || ww >= W) continue;
+                            double y = 0, yb = 0, ya = 0;
+                            for (int rr = 0; rr < 4; rr++)
+                                for (int s = 0; s < 4; s++) {
+                                    double a = AT[i][rr] * AT[j][s];
+                                    y += a * Mb[4 * rr + s];
+                                    yb += fabs(a) * Mab[4 * rr + s];
+                                    ya += fabs(a) * Maa[4 * rr + s];
+                                }
+                            /* the exact convolution, directly */
+                            double e = 0, ea = 0;
+                            for (int c = 0; c < C; c++)
+                                for (int kh = 0; kh < 3; kh++)
+                                    for (int kw = 0; kw < 3; kw++) {
+                                        int ih = h - 1 + kh, iw = ww - 1 + kw;
+                                        if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                                        double t = (double)x[(((size_t)b * H + ih) * W + iw) * C + c] *
+                                                   w[(((size_t)oc * C + c) * 3 + kh) * 3 + kw];
+                                        e += t;
+                                        ea += fabs(t);
+                                    }
+                            size_t o = (((size_t)b * H + h) * W + ww) * OC + oc;
+                            r->exact[o] = e;
+                            r->bound1[o] = c1 * ya + ldexp(ya, -40);
+                            r->ref_b[o] = y;
+                            r->bound2[o] = c2 * yb + ldexp(yb, -40);
+                            mag_w += ya;
+                            mag_d += ea;
+                        }
+                }
+            }
+    r->amp = mag_d > 0 ? mag_w / mag_d : 0;
+    free(Ub); free(Ua); free(Vb); free(Va);
+}
+
+static void wref_free(wref *r) { free(r->exact); free(r->bound1); free(r->ref_b); free(r->bound2); }
+
+static double worst(const float *y, const double *ref, const double *bound, size_t n) {
+    double w = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs(y[i] - ref[i]), r = e == 0 ? 0 : bound[i] > 0 ? e / bound[i] : INFINITY;
+        if (!(r <= w)) w = isnan(r) ? INFINITY : r;
+    }
+    return w;
+}
+
+/* largest |y - exact| over largest |exact| */
+static double rel_max(const float *y, const double *exact, size_t n) {
+    double e = 0, m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(y[i] - exact[i]);
+        if (!(d <= e)) e = d;
+        if (fabs(exact[i]) > m) m = fabs(exact[i]);
+    }
+    return m > 0 ? e / m : e;
+}
+
+static const int shapes[][5] = {   /* B, H, W, C, OC */
+    {2, 8, 8, 16, 16}, {1, 7, 5, 32, 48}, {2, 4, 4, 64, 32}, {1, 3, 3, 16, 64}, {3, 6, 10, 48, 32},
+};
+#define NSH (int)(sizeof shapes / sizeof shapes[0])
+
+static void test_kernels(void) {
+    double w1f = 0, w2f = 0, w1d = 0, w2d = 0, amp = 0, relw = 0;
+    int bad = 0, dw_same = 1, bits = 1, fails_drop = 1, fails_fp32 = 1, fp32_acc = 1;
+    char what[200] = "";
+    for (int si = 0; si < NSH; si++) {
+        int B = shapes[si][0], H = shapes[si][1], W = shapes[si][2], C = shapes[si][3],
+            OC = shapes[si][4];
+        conv_shape s;
+        conv_shape_init(&s, B, H, W, C, OC, 3, 3, 1, 1);
+        s.winograd = CONV_WINOGRAD_ALWAYS;
+        s.prec = PREC_BF16;
+        size_t nx = (size_t)B * H * W * C, ny = (size_t)B * H * W * OC, nw = (size_t)OC * C * 9;
+        float *x = rnd(nx), *w = rnd(nw), *dy = rnd(ny);
+        float *ws = malloc(sizeof(float) * (size_t)conv2d_workspace(&s));
+        float *y = malloc(sizeof(float) * ny), *din = malloc(sizeof(float) * nx);
+        /* forward */
+        wref r;
+        wino_ref(&r, x, w, B, H, W, C, OC);
+        conv2d_forward(y, x, w, NULL, &s, ws);
+        double a = worst(y, r.exact, r.bound1, ny), b = worst(y, r.ref_b, r.bound2, ny);
+        double rl = rel_max(y, r.exact, ny);
+        if (rl > relw) relw = rl;
+        if (a > w1f) w1f = a;
+        if (b > w2f) w2f = b;
+        if (r.amp > amp) amp = r.amp;
+        if (!(a <= 1 && b <= 1) && !bad++)
+            snprintf(what, sizeof what, "forward %dx%dx%dx%d -> %d: %.3g, %.3g x bounds", B, H, W,
+                     C, OC, a, b);
+        /* threads */
+        float *y1 = malloc(sizeof(float) * ny), *y3 = malloc(sizeof(float) * ny);
+        ssl_set_threads(1);
+        conv2d_forward(y1, x, w, NULL, &s, ws);
+        ssl_set_threads(3);
+        conv2d_forward(y3, x, w, NULL, &s, ws);
+        ssl_set_threads(2);
+        bits &= !memcmp(y, y1, sizeof(float) * ny) && !memcmp(y, y3, sizeof(float) * ny);
+        /* perturbations: the last input channel dropped; the fp32 kernel */
+        float *xz = malloc(sizeof(float) * nx);
+        memcpy(xz, x, sizeof(float) * nx);
+        for (size_t i = C - 1; i < nx; i += C) xz[i] = 0;
+        conv2d_forward(y1, xz, w, NULL, &s, ws);
+        fails_drop &= worst(y1, r.ref_b, r.bound2, ny) > 1;
+        s.prec = PREC_FP32;
+        conv2d_forward(y1, x, w, NULL, &s, ws);
+        fails_fp32 &= worst(y1, r.ref_b, r.bound2, ny) > 1;
+        fp32_acc &= worst(y1, r.exact, r.bound1, ny) <= 1;
+        s.prec = PREC_BF16;
+        wref_free(&r);
+        /* backward-data: the forward of the transposed, flipped kernel over dy */
+        float *wt = malloc(sizeof(float) * nw);
+        for (int oc = 0; oc < OC; oc++)
+            for (int c = 0; c < C; c++)
+                for (int k = 0; k < 9; k++)
+                    wt[((size_t)c * OC + oc) * 9 + k] = w[((size_t)oc * C + c) * 9 + 8 - k];
+        wino_ref(&r, dy, wt, B, H, W, OC, C);
+        float *dw = calloc(nw, sizeof(float)), *dw32 = calloc(nw, sizeof(float));
+        conv2d_backward(din, dw, NULL, dy, x, w, &s, 0, ws);
+        a = worst(din, r.exact, r.bound1, nx);
+        b = worst(din, r.ref_b, r.bound2, nx);
+        if (a > w1d) w1d = a;
+        if (b > w2d) w2d = b;
+        if (!(a <= 1 && b <= 1) && !bad++)
+            snprintf(what, sizeof what, "backward-data %dx%dx%dx%d -> %d: %.3g, %.3g x bounds", B,
+                     H, W, C, OC, a, b);
+        s.prec = PREC_FP32;
+        conv2d_backward(NULL, dw32, NULL, dy, x, w, &s, 0, ws);
+        dw_same &= !memcmp(dw, dw32, sizeof(float) * nw);
+        wref_free(&r);
+        free(x); free(w); free(dy); free(ws); free(y); free(din); free(y1); free(y3); free(xz);
+        free(wt); free(dw); free(dw32);
+    }
+    t_report(!bad, "Winograd in bf16: forward and backward-data within both bounds", "%s", what);
+    printf("  (worst error / bound: forward %.3g accuracy, %.3g exactness; backward-data %.3g, "
+           "%.3g; Winograd's amplification of the bound's magnitude at most %.3g; worst error "
+           "%.3g of the largest output)\n", w1f, w2f, w1d, w2d, amp, relw);
+    T_OK(bits, "Winograd in bf16: 1, 2 and 3 threads give the same bits");
+    T_OK(dw_same, "Winograd in bf16: the weight gradient is fp32's, bit for bit");
+    T_OK(fails_drop, "bf16 check: a product missing the last input channel fails");
+    T_OK(fails_fp32 && fp32_acc, "bf16 check: the fp32 kernel fails the exactness check and "
+         "passes the accuracy check");
+}
+
+/* The direct kernels ignore prec: a strided and a 1x1 layer give fp32's bits. */
+static void test_direct_fp32(void) {
+    conv_shape s;
+    conv_shape_init(&s, 2, 8, 8, 16, 32, 3, 3, 2, 1);
+    size_t nx = 2 * 8 * 8 * 16, ny = (size_t)2 * s.OH * s.OW * 32, nw = 32 * 16 * 9;
+    float *x = rnd(nx), *w = rnd(nw), *ws = malloc(sizeof(float) * (size_t)conv2d_workspace(&s));
+    float *a = malloc(sizeof(float) * ny), *b = malloc(sizeof(float) * ny);
+    conv2d_forward(a, x, w, NULL, &s, ws);
+    s.prec = PREC_BF16;
+    conv2d_forward(b, x, w, NULL, &s, ws);
+    T_OK(!memcmp(a, b, sizeof(float) * ny), "bf16: the direct (strided) convolution stays fp32");
+    free(x); free(w); free(ws); free(a); free(b);
+}
+
+/* largest |a - b| over largest |b|, n floats */
+static double rel_f(const float *a, const float *b, size_t n) {
+    double e = 0, m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= e)) e = d;
+        if (fabs(b[i]) > m) m = fabs(b[i]);
+    }
+    return m > 0 ? e / m : e;
+}
+
+static void test_network(void) {
+    net_config c;
+    memset(&c, 0, sizeof c);
+    strcpy(c.arch, "resnet18"); strcpy(c.stem, "cifar"); strcpy(c.head, "mlp3");
+    c.width = 0.25f; c.in_ch = 3; c.in_h = c.in_w = 16; c.hidden = 64; c.dim = 32;
+    const int B = 8;
+    ssl_err err;
+    net *n32 = net_new(&c, B, &err), *n16 = net_new(&c, B, &err);
+    if (!n32 || !n16) { t_report(0, "network", "%s", err.msg); return; }
+    net_init(n32, 3);
+    net_init(n16, 3);
+    net_set_precision(n16, PREC_BF16);
+    size_t nx = (size_t)B * 16 * 16 * 3, nd = (size_t)B * net_out_dim(n32);
+    float *x = rnd(nx), *dout = rnd(nd);
+    net_zero_grad(n32);
+    net_zero_grad(n16);
+    net_forward(n32, x, B, 1);
+    net_forward(n16, x, B, 1);
+    double ef = rel_f(net_output(n16), net_output(n32), nd);
+    int diff = memcmp(net_output(n16), net_output(n32), nd * sizeof(float)) != 0;
+    net_backward(n32, dout);
+    net_backward(n16, dout);
+    /* each parameter tensor's gradient against fp32's */
+    double eg = 0, gmax = 0, l2n = 0, l2d = 0;
+    const char *where = "";
+    int nt = net_ntensors(n32);
+    for (int i = 0; i < nt; i++) {
+        net_tensor *a = net_tensor_at(n32, i);
+        for (int64_t k = 0; a->grad && k < a->numel; k++)
+            if (fabs(a->grad[k]) > gmax) gmax = fabs(a->grad[k]);
+    }
+    for (int i = 0; i < nt; i++) {
+        net_tensor *a = net_tensor_at(n32, i), *b = net_tensor_at(n16, i);
+        if (!a->grad) continue;
+        double e = 0, m = gmax / 1024;
+        for (int64_t k = 0; k < a->numel; k++) {
+            double d = fabs((double)b->grad[k] - a->grad[k]);
+            if (!(d <= e)) e = d;
+            if (fabs(a->grad[k]) > m) m = fabs(a->grad[k]);
+        }
+        e /= m;
+        if (!(e <= eg)) { eg = e; where = a->name; }
+        for (int64_t k = 0; k < a->numel; k++) {
+            double d = (double)b->grad[k] - a->grad[k];
+            l2n += d * d;
+            l2d += (double)a->grad[k] * a->grad[k];
+        }
+    }
+    double l2 = sqrt(l2n / l2d);
+    t_report(diff && ef <= 0.125, "network in bf16: forward output within 2^-3 of fp32's largest",
+             "%.3g (bits differ: %d)", ef, diff);
+    t_report(l2 <= 0.9, "network in bf16: the gradient within 0.9 of fp32's in L2", "%.3g", l2);
+    printf("  (network: output %.3g, worst gradient %.3g (%s) of the largest, all gradients "
+           "%.3g in L2)\n", ef, eg, where, l2);
+    free(x); free(dout);
+    net_free(n32);
+    net_free(n16);
+}
+
+int main(void) {
+    rng_init(&R, 16, 7, 0);
+    ssl_set_threads(2);
+#ifndef __AVX512F__
+    printf("SKIP: conv bf16: no Winograd kernels in this build (no AVX-512)\n");
+    return t_done();
+#endif
+    if (!gemm_bf16_available()) {
+        printf("SKIP: conv bf16: this CPU has no AVX512-BF16\n");
+        return t_done();
+    }
+    test_kernels();
+    test_direct_fp32();
+    test_network();
+    return t_done();
+}
