@@ -105,6 +105,12 @@ typedef struct {
     int has_threads;              /* --threads was given */
     int64_t max_steps;            /* stop after this many steps; < 0: no limit */
     int winograd;                 /* CONV_WINOGRAD_* */
+    /* Data parallel (R = dist_size() > 1, run/dist.h): every rank calls
+     * run_train with the same options; the checks, the failures and the
+     * stop are collective, rank 0 writes the checkpoints and runs the
+     * monitor. No effect with one process. */
+    int sync_bn;                  /* BatchNorm statistics over the global batch */
+    int64_t check_replicas;       /* > 0: compare the ranks' checksums every N steps */
     const char *created_by;       /* recorded in the checkpoint ("ssl-train 0.1.0") */
     volatile sig_atomic_t *stop;  /* set by a signal handler: save and stop after the step */
     run_report report;
