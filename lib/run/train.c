@@ -207,6 +207,18 @@ uint64_t trainer_checksum(const trainer *t) {
 
 const float *trainer_last_input(const trainer *t) { return t->x; }
 
+static int fail_loss(const trainer *t, ssl_err *err) {
+    return ssl_fail(err, SSL_ENUM, "the loss is not finite at step %lld (epoch %lld): "
+                    "training stopped; the last checkpoint written is the last good one",
+                    (long long)t->ck->step, (long long)(t->ck->step / t->spe));
+}
+
+static int fail_grad(const trainer *t, double loss, ssl_err *err) {
+    return ssl_fail(err, SSL_ENUM, "a gradient is not finite at step %lld (loss %g): "
+                    "training stopped; the last checkpoint written is the last good one",
+                    (long long)t->ck->step, loss);
+}
+
 int trainer_step_on(trainer *t, const float *x, int B, const int64_t *idx,
                     const int32_t *perm, float lam, double lr, npid_stats *ns,
                     ssl_err *err) {
@@ -226,22 +238,12 @@ int trainer_step_on(trainer *t, const float *x, int B, const int64_t *idx,
         ssl_prefix(err, "bank step: ");
         return -1;
     }
-    if (rc) {
-        ssl_fail(err, SSL_ENUM, "the loss is not finite at step %lld (epoch %lld): "
-                 "training stopped; the last checkpoint written is the last good one",
-                 (long long)t->ck->step, (long long)(t->ck->step / t->spe));
-        return -1;
-    }
+    if (rc) return fail_loss(t, err);
     double t2 = ssl_clock();
     net_zero_grad(n);
     net_backward(n, t->df);
     double g = net_grad_sumsq(n);
-    if (!isfinite(g)) {
-        ssl_fail(err, SSL_ENUM, "a gradient is not finite at step %lld (loss %g): "
-                 "training stopped; the last checkpoint written is the last good one",
-                 (long long)t->ck->step, ns->loss);
-        return -1;
-    }
+    if (!isfinite(g)) return fail_grad(t, ns->loss, err);
     net_sgd_step(n, (float)lr, (float)t->cfg.momentum, (float)t->cfg.wd);
     double t3 = ssl_clock();
     t->t_net += (t1 - t0) + (t3 - t2);
@@ -306,12 +308,7 @@ static int step_on_dist(trainer *t, const int64_t *idx, const int32_t *perm, flo
     dist_sum_double(sums, 5);
     ns->loss = sums[0], ns->ce = sums[1], ns->kl = sums[2], ns->inst_acc = sums[3];
     t->stop_all = sums[4] > 0;
-    if (!isfinite(ns->loss)) {
-        ssl_fail(err, SSL_ENUM, "the loss is not finite at step %lld (epoch %lld): "
-                 "training stopped; the last checkpoint written is the last good one",
-                 (long long)t->ck->step, (long long)(t->ck->step / t->spe));
-        return -1;
-    }
+    if (!isfinite(ns->loss)) return fail_loss(t, err);
     if (t->nc.write == BANK_WRITE_NPID) {
         dist_gather_float(npid_last_z(t->np), (int64_t)t->Bl * d, t->zg);
         npid_write_npid(t->ck->bank, d, idx, t->B, t->zg, t->nc.m);
@@ -329,12 +326,7 @@ static int step_on_dist(trainer *t, const int64_t *idx, const int32_t *perm, flo
     float *g = net_grad_arena(n, &ng);
     dist_sum_float(g, ng);
     double gs = net_grad_sumsq(n);
-    if (!isfinite(gs)) {
-        ssl_fail(err, SSL_ENUM, "a gradient is not finite at step %lld (loss %g): "
-                 "training stopped; the last checkpoint written is the last good one",
-                 (long long)t->ck->step, ns->loss);
-        return -1;
-    }
+    if (!isfinite(gs)) return fail_grad(t, ns->loss, err);
     net_sgd_step(n, (float)lr, (float)t->cfg.momentum, (float)t->cfg.wd);
     if (!t->sync_bn) {
         /* Per-rank statistics moved each rank's running statistics its own

@@ -50,6 +50,15 @@ maxrel() {
     paste "$T/la" "$T/lb" | awk '{ d = $1 - $2; if (d < 0) d = -d; a = $1 < 0 ? -$1 : $1;
         if (a < 1) a = 1; if (d / a > m) m = d / a } END { printf "%.3g\n", m + 0 }'
 }
+# Wait until a log has N step lines (at most a minute).
+wait_steps() {
+    i=0
+    while :; do
+        n=$(grep -c '"event":"step"' "$1" 2>/dev/null)
+        [ "${n:-0}" -ge "$2" ] || [ $i -ge 600 ] && break
+        sleep 0.1; i=$((i + 1))
+    done
+}
 below() { awk -v x="$1" -v t="$2" 'BEGIN { exit !(x != "count" && x + 0 <= t + 0) }'; }
 
 TR="--batch 16 -k 16 --lr 0.002 --bank-lr 0.2 --epochs 6 --threads 1 -q"
@@ -94,12 +103,7 @@ check "two deterministic runs of 2 ranks: the same bits" \
 $MPI -n 2 ssl-train --batch 16 -k 16 --lr 0.002 --epochs 100000 --ckpt-every-steps 2 --threads 1 -q \
     --log "$T/kill.jsonl" "$T/0.ckpt" "$T/d.sslt" -o "$T/k.ckpt" 2>"$T/kill.err" &
 mpid=$!
-i=0
-while :; do
-    n=$(grep -c '"event":"step"' "$T/kill.jsonl" 2>/dev/null)
-    [ "${n:-0}" -ge 5 ] || [ $i -ge 600 ] && break
-    sleep 0.1; i=$((i + 1))
-done
+wait_steps "$T/kill.jsonl" 5
 rank=$(ps -o pid= --ppid $mpid | tail -n 1 | tr -d ' ')
 [ -n "$rank" ] && kill -KILL "$rank"
 wait $mpid
@@ -118,12 +122,7 @@ check "the resume continues the schedule" \
 $MPI -n 2 ssl-train --batch 16 -k 16 --lr 0.002 --epochs 100000 --threads 1 -q \
     --log "$T/mterm.jsonl" "$T/0.ckpt" "$T/d.sslt" -o "$T/m.ckpt" 2>"$T/mterm.err" &
 mpid=$!
-i=0
-while :; do
-    n=$(grep -c '"event":"step"' "$T/mterm.jsonl" 2>/dev/null)
-    [ "${n:-0}" -ge 3 ] || [ $i -ge 600 ] && break
-    sleep 0.1; i=$((i + 1))
-done
+wait_steps "$T/mterm.jsonl" 3
 kill -TERM $mpid
 wait $mpid
 rc=$?
@@ -135,12 +134,7 @@ check "SIGTERM to mpirun: the checkpoint holds every finished step" \
 $MPI -n 2 ssl-train --batch 16 -k 16 --lr 0.002 --epochs 100000 --threads 1 -q \
     --log "$T/term.jsonl" "$T/0.ckpt" "$T/d.sslt" -o "$T/s.ckpt" 2>"$T/term.err" &
 mpid=$!
-i=0
-while :; do
-    n=$(grep -c '"event":"step"' "$T/term.jsonl" 2>/dev/null)
-    [ "${n:-0}" -ge 3 ] || [ $i -ge 600 ] && break
-    sleep 0.1; i=$((i + 1))
-done
+wait_steps "$T/term.jsonl" 3
 rank=$(ps -o pid= --ppid $mpid | head -n 1 | tr -d ' ')
 [ -n "$rank" ] && kill -TERM "$rank"
 wait $mpid

@@ -375,6 +375,27 @@ static double sync_sums(double *s1, double *s2, int C, int64_t N) {
     return Nt;
 }
 
+/* Channel c of the reference forward once its mean mu and biased variance
+ * v over Nt rows are known: mean, rstd, y and the running statistics. */
+static void ref_channel_out(float *y, float *mean, float *rstd, const float *x,
+                            const float *gamma, const float *beta, const float *res,
+                            int relu, int64_t N, int C, float *running_mean,
+                            float *running_var, float momentum, float eps, int c, double mu,
+                            double v, double Nt) {
+    double rs = 1.0 / sqrt(v + eps);
+    mean[c] = (float)mu;
+    rstd[c] = (float)rs;
+    for (int64_t r = 0; r < N; r++) {
+        int64_t i = r * C + c;
+        double o = (x[i] - mu) * rs * gamma[c] + beta[c] + (res ? res[i] : 0.0);
+        y[i] = (float)(relu && o < 0 ? 0 : o);
+    }
+    if (running_mean) running_mean[c] = (float)((1 - momentum) * running_mean[c] + momentum * mu);
+    if (running_var)
+        running_var[c] = (float)((1 - momentum) * running_var[c] +
+                                 momentum * (Nt > 1 ? v * Nt / (Nt - 1) : v));
+}
+
 /* bn_forward_train_ref across replicas (C > MAXC_STACK), channel by
  * channel: the sums shifted by the running mean (or 0), then summed. */
 static void ref_forward_sync(float *y, float *mean, float *rstd, const float *x,
@@ -389,20 +410,9 @@ static void ref_forward_sync(float *y, float *mean, float *rstd, const float *x,
             s2 += d * d;
         }
         double Nt = sync_sums(&s1, &s2, 1, N), m1 = s1 / Nt;
-        double mu = x0 + m1, v = s2 / Nt - m1 * m1;
-        if (v < 0) v = 0;
-        double rs = 1.0 / sqrt(v + eps);
-        mean[c] = (float)mu;
-        rstd[c] = (float)rs;
-        for (int64_t r = 0; r < N; r++) {
-            int64_t i = r * C + c;
-            double o = (x[i] - mu) * rs * gamma[c] + beta[c] + (res ? res[i] : 0.0);
-            y[i] = (float)(relu && o < 0 ? 0 : o);
-        }
-        if (running_mean) running_mean[c] = (float)((1 - momentum) * running_mean[c] + momentum * mu);
-        if (running_var)
-            running_var[c] = (float)((1 - momentum) * running_var[c] +
-                                     momentum * (Nt > 1 ? v * Nt / (Nt - 1) : v));
+        double v = s2 / Nt - m1 * m1;
+        ref_channel_out(y, mean, rstd, x, gamma, beta, res, relu, N, C, running_mean,
+                        running_var, momentum, eps, c, x0 + m1, v < 0 ? 0 : v, Nt);
     }
 }
 
@@ -601,18 +611,8 @@ void bn_forward_train_ref(float *y, float *mean, float *rstd, const float *x,
         double mu = s / (double)N;
         for (int64_t r = 0; r < N; r++) { double d = x[r * C + c] - mu; v += d * d; }
         v /= (double)N;
-        double rs = 1.0 / sqrt(v + eps);
-        mean[c] = (float)mu;
-        rstd[c] = (float)rs;
-        for (int64_t r = 0; r < N; r++) {
-            int64_t i = r * C + c;
-            double o = (x[i] - mu) * rs * gamma[c] + beta[c] + (res ? res[i] : 0.0);
-            y[i] = (float)(relu && o < 0 ? 0 : o);
-        }
-        if (running_mean) running_mean[c] = (float)((1 - momentum) * running_mean[c] + momentum * mu);
-        if (running_var)
-            running_var[c] = (float)((1 - momentum) * running_var[c] +
-                                     momentum * (N > 1 ? v * N / (N - 1) : v));
+        ref_channel_out(y, mean, rstd, x, gamma, beta, res, relu, N, C, running_mean,
+                        running_var, momentum, eps, c, mu, v, (double)N);
     }
 }
 
