@@ -134,7 +134,12 @@ typedef struct {
  * already done the configured epochs trains nothing and writes nothing (a
  * notice says so). Returns 0 when finished (or nothing to do), 1 when
  * stopped early (checkpoint written), -1 with err. *st holds the last
- * status. */
+ * status. With R = dist_size() > 1 ranks (run/dist.h) every rank makes
+ * this call: a failure on any rank (a missing file, a refused setting)
+ * is every rank's, with that rank's message; the ranks' settings,
+ * checkpoint metadata, dataset and loaded network and bank must equal
+ * rank 0's; the batch must be a multiple of R (SSL_EARG); rank 0 writes
+ * the checkpoints and runs the monitor. */
 int run_train(const run_train_opts *o, train_status *st, ssl_err *err);
 
 /* The name of the copy --keep-every keeps of epoch `epoch` beside out:
