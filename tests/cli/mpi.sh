@@ -98,16 +98,28 @@ ok "deterministic run b, replicas compared every step" $MPI -n 2 ssl-train $DT -
 check "two deterministic runs of 2 ranks: the same bits" \
     "$(cmp "$T/det-a.ckpt" "$T/det-b.ckpt" >/dev/null 2>&1 && echo same)" = same
 
-# Faults. A rank killed mid-run: mpirun exits non-zero, the checkpoint of
-# the last save is whole, and it resumes with another R.
-$MPI -n 2 ssl-train --batch 16 -k 16 --lr 0.002 --epochs 100000 --ckpt-every-steps 2 --threads 1 -q \
-    --log "$T/kill.jsonl" "$T/0.ckpt" "$T/d.sslt" -o "$T/k.ckpt" 2>"$T/kill.err" &
-mpid=$!
-wait_steps "$T/kill.jsonl" 5
-rank=$(ps -o pid= --ppid $mpid | tail -n 1 | tr -d ' ')
-[ -n "$rank" ] && kill -KILL "$rank"
-wait $mpid
-rc=$?
+# Faults. interrupt NAME N SIGNAL WHOM [FLAGS]: a long run of 2 ranks
+# logging to NAME.jsonl, writing NAME.ckpt; after N steps SIGNAL goes to
+# mpirun (WHOM "mpirun") or to one rank ("first" or "last"); $rc gets
+# mpirun's status.
+interrupt() {
+    name=$1 n=$2 sig=$3 whom=$4; shift 4
+    $MPI -n 2 ssl-train --batch 16 -k 16 --lr 0.002 --epochs 100000 --threads 1 -q "$@" \
+        --log "$T/$name.jsonl" "$T/0.ckpt" "$T/d.sslt" -o "$T/$name.ckpt" 2>"$T/$name.err" &
+    mpid=$!
+    wait_steps "$T/$name.jsonl" "$n"
+    case $whom in
+        mpirun) pid=$mpid ;;
+        first) pid=$(ps -o pid= --ppid $mpid | head -n 1 | tr -d ' ') ;;
+        *) pid=$(ps -o pid= --ppid $mpid | tail -n 1 | tr -d ' ') ;;
+    esac
+    [ -n "$pid" ] && kill "-$sig" "$pid"
+    wait $mpid
+    rc=$?
+}
+# A rank killed mid-run: mpirun exits non-zero, the checkpoint of the last
+# save is whole, and it resumes with another R.
+interrupt k 5 KILL last --ckpt-every-steps 2
 check "a rank killed: mpirun exits non-zero" "$rc" -ne 0
 ok "the last checkpoint is whole" ssl-info --check "$T/k.ckpt"
 kstep=$(ssl-info --json "$T/k.ckpt" | sed -E 's/.*"step":([0-9]+),.*/\1/;q')
@@ -119,32 +131,15 @@ check "the resume continues the schedule" \
 
 # SIGTERM to mpirun (which passes it on to the ranks) and to one rank:
 # every rank stops after the same step, rank 0 writes the checkpoint.
-$MPI -n 2 ssl-train --batch 16 -k 16 --lr 0.002 --epochs 100000 --threads 1 -q \
-    --log "$T/mterm.jsonl" "$T/0.ckpt" "$T/d.sslt" -o "$T/m.ckpt" 2>"$T/mterm.err" &
-mpid=$!
-wait_steps "$T/mterm.jsonl" 3
-kill -TERM $mpid
-wait $mpid
-rc=$?
-check "SIGTERM to mpirun: a non-zero exit" "$rc" -ne 0
-steps=$(grep -c '"event":"step"' "$T/mterm.jsonl")
-check "SIGTERM to mpirun: the checkpoint holds every finished step" \
-    "$(ssl-info --json "$T/m.ckpt" | grep -c "\"step\":$steps,")" -eq 1
-
-$MPI -n 2 ssl-train --batch 16 -k 16 --lr 0.002 --epochs 100000 --threads 1 -q \
-    --log "$T/term.jsonl" "$T/0.ckpt" "$T/d.sslt" -o "$T/s.ckpt" 2>"$T/term.err" &
-mpid=$!
-wait_steps "$T/term.jsonl" 3
-rank=$(ps -o pid= --ppid $mpid | head -n 1 | tr -d ' ')
-[ -n "$rank" ] && kill -TERM "$rank"
-wait $mpid
-rc=$?
-check "SIGTERM to one rank: a non-zero exit" "$rc" -ne 0
-steps=$(grep -c '"event":"step"' "$T/term.jsonl")
-check "the checkpoint holds every finished step" \
-    "$(ssl-info --json "$T/s.ckpt" | grep -c "\"step\":$steps,")" -eq 1
+for whom in mpirun first; do
+    interrupt "term-$whom" 3 TERM $whom
+    check "SIGTERM to $whom: a non-zero exit" "$rc" -ne 0
+    steps=$(grep -c '"event":"step"' "$T/term-$whom.jsonl")
+    check "SIGTERM to $whom: the checkpoint holds every finished step" \
+        "$(ssl-info --json "$T/term-$whom.ckpt" | grep -c "\"step\":$steps,")" -eq 1
+done
 ok "the stopped run resumes with 2 ranks" $MPI -n 2 ssl-train --threads 1 -q --max-steps 2 \
-    "$T/s.ckpt" "$T/d.sslt" -o "$T/s2.ckpt"
+    "$T/term-first.ckpt" "$T/d.sslt" -o "$T/s2.ckpt"
 
 # Bad input: one line from rank 0, every rank stops.
 fails "a batch 2 does not divide" 2 "^ssl-train: --batch 15 does not split over 2 ranks \(15 / 2 is not whole\)" \
