@@ -5,7 +5,7 @@
 #
 # Run directory R: train.sslt and test.sslt (links into D) and
 #   init.ckpt      ssl-init-bank $(cat R/init.flags)
-#   trained.ckpt   ssl-train $(cat R/train.flags), log in R/train.jsonl;
+#   trained.ckpt   [$(MPIRUN)] ssl-train $(cat R/train.flags), log in R/train.jsonl;
 #                  resumable: an interrupted run continues from R/run.ckpt
 #                  and appends to the log, a fresh start truncates it
 #   NAME.train.feat / NAME.test.feat   ssl-extract $(cat R/extract.flags)
@@ -85,8 +85,8 @@ $(1)/trained.ckpt: $(1)/init.ckpt $(1)/train.sslt $(1)/test.sslt $(1)/train.flag
 	@if [ -f $(1)/run.ckpt ] && [ $(1)/run.ckpt -nt $(1)/init.ckpt ] && [ $(1)/run.ckpt -nt $(1)/train.flags ]; then \
 	  echo "pipelines: $(1): resuming from run.ckpt"; start=$(1)/run.ckpt; a=-a; \
 	else start=$(1)/init.ckpt; a=; rm -f $(1)/run.ckpt $$@.time; : > $(1)/train.jsonl; fi; \
-	echo "ssl-train $(TFLAG) $$$$(cat $(1)/train.flags) --monitor $(1)/test.sslt --log $(1)/train.jsonl $$$$start $(1)/train.sslt -o $(1)/run.ckpt"; \
-	$(TIMED) $$$$a $$@.time ssl-train $(TFLAG) $$$$(cat $(1)/train.flags) --monitor $(1)/test.sslt \
+	echo "$(if $(MPIRUN),$(MPIRUN) )ssl-train $(TFLAG) $$$$(cat $(1)/train.flags) --monitor $(1)/test.sslt --log $(1)/train.jsonl $$$$start $(1)/train.sslt -o $(1)/run.ckpt"; \
+	$(TIMED) $$$$a $$@.time $(MPIRUN) ssl-train $(TFLAG) $$$$(cat $(1)/train.flags) --monitor $(1)/test.sslt \
 	  --log $(1)/train.jsonl $$$$start $(1)/train.sslt -o $(1)/run.ckpt
 	mv $(1)/run.ckpt $$@
 endef

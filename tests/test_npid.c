@@ -525,8 +525,69 @@ static void test_bank_init(void) {
     T_ALLCLOSE(x, want, 12, 1e-7, 1e-6, "l2norm_forward: in place");
 }
 
+/* npid_step_part: two halves of a batch (as two replicas would run them)
+ * give the whole batch's df rows, loss shares that add to its loss, and,
+ * through npid_write_npid of their z (npid) or the sum of their updates
+ * (grad), its bank; with CutMix across the halves and negatives k and
+ * all. Tolerance: the halves' sums round differently. */
+static void test_part(npid_negatives neg, npid_write_rule w, int cutmix) {
+    enum { N = 40, D = 8, B = 8, H = B / 2 };
+    npid_config c = config(neg, 12, 0.2f, 20, w);
+    npid *whole = npid_new(&c, N, D, B, NULL), *half = npid_new(&c, N, D, B, NULL);
+    float bank[N * D], b1[N * D], b2[N * D], f[B * D], df[B * D], dfp[B * D], z[B * D];
+    float upd[N * D], upd2[N * D];
+    int64_t idx[B] = {3, 17, 5, 22, 39, 0, 11, 28};
+    int32_t perm[B] = {5, 2, 7, 0, 6, 1, 4, 3};
+    rng r;
+    rng_init(&r, 7, 0, 0);
+    fill_uniform(&r, f, B * D, -1, 1);
+    fill_uniform(&r, bank, N * D, -1, 1);
+    l2norm_forward(bank, bank, N, D, L2_EPS);
+    memcpy(b1, bank, sizeof bank);
+    memcpy(b2, bank, sizeof bank);
+    const int32_t *pm = cutmix ? perm : NULL;
+    npid_stats st, s0, s1;
+    rng_init(&r, 9, 0, 0);
+    int rc = npid_step(whole, f, B, idx, pm, 0.7f, b1, &r, df, 1, &st);
+    rng_init(&r, 9, 0, 0);
+    rc |= npid_step_part(half, f, H, 0, B, idx, pm, 0.7f, b2, &r, dfp, &s0);
+    memcpy(z, npid_last_z(half), sizeof(float) * H * D);
+    int64_t K;
+    npid_columns(half, &K);
+    if (w == BANK_WRITE_GRAD) rc |= npid_grad_update(half, upd);
+    rng_init(&r, 9, 0, 0);
+    rc |= npid_step_part(half, f + H * D, H, H, B, idx, pm, 0.7f, b2, &r, dfp + H * D, &s1);
+    memcpy(z + H * D, npid_last_z(half), sizeof(float) * H * D);
+    if (w == BANK_WRITE_GRAD) {
+        rc |= npid_grad_update(half, upd2);
+        for (int64_t i = 0; i < K * D; i++) upd[i] += upd2[i];
+        rc |= npid_apply_update(half, b2, upd);
+    } else {
+        npid_write_npid(b2, D, idx, B, z, c.m);
+    }
+    double e_df = 0, e_bank = 0;
+    for (int i = 0; i < B * D; i++) e_df = fmax(e_df, fabs(df[i] - dfp[i]));
+    for (int i = 0; i < N * D; i++) e_bank = fmax(e_bank, fabs(b1[i] - b2[i]));
+    char name[128];
+    snprintf(name, sizeof name, "part: neg %d write %d cutmix %d: halves = whole (loss %g vs "
+             "%g, df %.2g, bank %.2g)", (int)neg, (int)w, cutmix, st.loss, s0.loss + s1.loss,
+             e_df, e_bank);
+    T_OK(!rc && fabs(st.loss - s0.loss - s1.loss) < 1e-5 * fabs(st.loss) &&
+         fabs(st.inst_acc - s0.inst_acc - s1.inst_acc) < 1e-12 && e_df < 1e-6 && e_bank < 1e-6,
+         name);
+    T_OK(npid_write_last(half, b2) == -2, "part: npid_write_last refuses a part step");
+    npid_free(whole);
+    npid_free(half);
+}
+
 int main(void) {
     ssl_set_threads(2);
+    for (int cm = 0; cm < 2; cm++) {
+        test_part(NEG_K, BANK_WRITE_GRAD, cm);
+        test_part(NEG_K, BANK_WRITE_NPID, cm);
+        test_part(NEG_ALL, BANK_WRITE_GRAD, cm);
+        test_part(NEG_NONE, BANK_WRITE_NPID, cm);
+    }
     for (int cm = 0; cm < 2; cm++) {
         test_loss(0, cm, 1);
         test_loss(20, cm, 1);

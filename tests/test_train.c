@@ -14,7 +14,8 @@
  * --write-mismatched-ckpt DATA FILE a checkpoint whose configuration names
  * another architecture than its tensors; --compare-features A B TOL exits
  * 0 when the features streams A and B have the same shape and
- * max |a - b| <= TOL max |b| (tests/cli/precision.sh). The step
+ * max |a - b| <= TOL max |b| (tests/cli/precision.sh); --ckpt-diff A B the
+ * largest differences between two checkpoints' banks and tensors. The step
  * fixture against PyTorch is tests/test_step.c. */
 #include "t.h"
 #include "train_fixture.h"
@@ -390,7 +391,34 @@ static int compare_features(char **argv) {
     return ok ? 0 : 1;
 }
 
+/* --ckpt-diff A B: "bank X params Y", the largest absolute differences
+ * between two checkpoints' banks and between their network tensors
+ * (parameters and buffers) for tests/cli/mpi.sh; exit 1 when they cannot
+ * be compared. */
+static int ckpt_diff(const char *a, const char *b) {
+    ssl_ckpt x, y;
+    ssl_err err;
+    if (ckpt_load(&x, a, 1, CKPT_LOAD_ALL, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    if (ckpt_load(&y, b, 1, CKPT_LOAD_ALL, &err)) { fprintf(stderr, "%s\n", err.msg); ckpt_destroy(&x); return 1; }
+    int rc = 1;
+    if (x.n == y.n && x.d == y.d && net_ntensors(x.net) == net_ntensors(y.net)) {
+        double db = 0, dp = 0;
+        for (int64_t i = 0; i < x.n * x.d; i++) db = fmax(db, fabs(x.bank[i] - y.bank[i]));
+        rc = 0;
+        for (int i = 0; i < net_ntensors(x.net); i++) {
+            net_tensor *s = net_tensor_at(x.net, i), *t = net_tensor_at(y.net, i);
+            if (s->numel != t->numel) rc = 1;
+            for (int64_t k = 0; !rc && k < s->numel; k++) dp = fmax(dp, fabs(s->data[k] - t->data[k]));
+        }
+        printf("bank %.3g params %.3g\n", db, dp);
+    }
+    ckpt_destroy(&x);
+    ckpt_destroy(&y);
+    return rc;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 4 && !strcmp(argv[1], "--ckpt-diff")) return ckpt_diff(argv[2], argv[3]);
     if (argc == 4 && !strcmp(argv[1], "--write-mismatched-ckpt"))
         return write_mismatched(argv[2], argv[3]);
     if (argc == 6 && !strcmp(argv[1], "--write-dataset")) {

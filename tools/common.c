@@ -14,11 +14,20 @@
 #include <unistd.h>
 
 #include "eval/fewshot.h"
+#include "run/dist.h"
 #include "stream/dataset.h"
 #include "util/threads.h"
 
 const char *prog = "ssl";
 int verbosity = 1;
+int tool_rank = 0, tool_ranks = 1;
+
+static int env_int(const char *a, const char *b, const char *c, int dflt) {
+    const char *s = getenv(a);
+    if (!s && b) s = getenv(b);
+    if (!s && c) s = getenv(c);
+    return s && *s ? atoi(s) : dflt;
+}
 
 void tool_init(int argc, char **argv) {
     (void)argc;
@@ -26,9 +35,32 @@ void tool_init(int argc, char **argv) {
         const char *s = strrchr(argv[0], '/');
         prog = s ? s + 1 : argv[0];
     }
+    tool_ranks = env_int("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", 1);
+    tool_rank = env_int("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", 0);
+    if (tool_ranks < 1) tool_ranks = 1;
 }
 
+void tool_single_process(void) {
+    if (tool_ranks > 1)
+        usage_error("runs as one process, not as %d MPI ranks (only ssl-train is data "
+                    "parallel): run it without mpirun", tool_ranks);
+}
+
+void tool_dist_start(int *argc, char ***argv) {
+    if (tool_ranks <= 1 && !dist_available()) return;
+    if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMI_SIZE") && !getenv("PMIX_RANK"))
+        return;                   /* not under mpirun: one process, no MPI */
+    ssl_err err;
+    if (dist_init(argc, argv, &err)) die("%s", err.msg);
+    tool_rank = dist_rank();
+    tool_ranks = dist_size();
+    if (tool_rank != 0) verbosity = 0;
+}
+
+void tool_dist_end(void) { dist_finalize(); }
+
 static void vmsg(const char *fmt, va_list ap) {
+    if (tool_rank != 0) return;
     char buf[2048];
     vsnprintf(buf, sizeof buf, fmt, ap);
     /* One line: fold any newline a message may carry. */
@@ -42,13 +74,15 @@ void warnx_(const char *fmt, ...) {
 
 void die(const char *fmt, ...) {
     va_list ap; va_start(ap, fmt); vmsg(fmt, ap); va_end(ap);
+    dist_abort(EXIT_RUNTIME);     /* MPI still active: this rank alone failed */
     exit(EXIT_RUNTIME);
 }
 
 void usage_error(const char *fmt, ...) {
     char buf[2048];
     va_list ap; va_start(ap, fmt); vsnprintf(buf, sizeof buf, fmt, ap); va_end(ap);
-    fprintf(stderr, "%s: %s (try '%s --help')\n", prog, buf, prog);
+    if (tool_rank == 0) fprintf(stderr, "%s: %s (try '%s --help')\n", prog, buf, prog);
+    dist_abort(EXIT_USAGE);
     exit(EXIT_USAGE);
 }
 

@@ -18,8 +18,24 @@
 extern const char *prog;          /* set by tool_init */
 extern int verbosity;             /* 0 with -q, 1 default, 2+ with -v */
 
-/* Set prog from argv[0] (basename) and install nothing else. */
+/* Set prog from argv[0] (basename) and, under mpirun, the rank and size
+ * it gave this process (tool_rank, tool_ranks; from the environment:
+ * Open MPI's OMPI_COMM_WORLD_RANK/SIZE, else PMI_RANK/SIZE or PMIX_RANK;
+ * 0 and 1 outside mpirun). A rank other than 0 prints nothing (errors
+ * included): rank 0 speaks for the run. */
 void tool_init(int argc, char **argv);
+extern int tool_rank, tool_ranks;
+
+/* A tool that runs as one process: under mpirun with more than one rank,
+ * a usage error (from rank 0) and exit 2 on every rank. */
+void tool_single_process(void);
+/* ssl-train: under mpirun, start MPI (run/dist.h); verbosity 0 on the
+ * ranks other than 0. Built without MPI, more than one rank is an error.
+ * While MPI is active, die() and usage_error() end every rank
+ * (MPI_Abort) unless tool_dist_end() was called first: a failure that all
+ * ranks agreed on (the library's) ends each rank on its own. */
+void tool_dist_start(int *argc, char ***argv);
+void tool_dist_end(void);
 
 /* "prog: message\n" on stderr. */
 void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -2,14 +2,16 @@
 # tools/deps.sh: install what ssl-tools needs on Debian 12 (run as root, or
 # as a user with sudo). Without arguments: the build and the demo. With
 # --test: also what the test suite, sanitizer, valgrind and fuzz runs and
-# the PyTorch comparisons need. Installs only packages that are missing.
+# the PyTorch comparisons need, Open MPI among them (make then builds
+# ssl-train with MPI and tests/cli/mpi.sh runs 2 ranks). Installs only
+# packages that are missing.
 set -e
 pkgs="build-essential pkg-config libopenblas-dev libopenblas0-pthread libarchive-dev
       libmsgpack-dev libzstd-dev libpng-dev libjpeg-dev groff-base
       dataset-fashion-mnist gnuplot-nox"
 if [ "${1:-}" = "--test" ]; then
     pkgs="$pkgs valgrind clang python3 python3-numpy python3-msgpack python3-zstandard
-          python3-torch zstd"
+          python3-torch zstd openmpi-bin libopenmpi-dev"
 fi
 missing=
 for p in $pkgs; do

@@ -74,6 +74,7 @@ int main(int argc, char **argv) {
     opts o = {.layer = "backbone", .batch = 256};
     int c;
     tool_init(argc, argv);
+    tool_single_process();
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":o:qvhV", long_opts, NULL)) != -1) {
         switch (c) {

@@ -103,6 +103,7 @@ int main(int argc, char **argv) {
     int c, threads = 0;
     run_init_opts_default(&o);
     tool_init(argc, argv);
+    tool_single_process();
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":o:qvhV", long_opts, NULL)) != -1) {
         switch (c) {

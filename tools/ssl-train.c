@@ -17,6 +17,7 @@
 
 #include "common.h"
 #include "nn/ops/ops.h"
+#include "run/dist.h"
 #include "run/run.h"
 
 static const char usage_text[] =
@@ -65,7 +66,12 @@ static const char usage_text[] =
     "      --in-place          write the checkpoint over CKPT\n"
     "      --keep-every N      also keep the checkpoint of every N-th epoch beside\n"
     "                          OUT, named with the epoch: run.ckpt -> run.e0005.ckpt\n"
-    "      --threads N         threads (0: all cores)\n"
+    "      --threads N         threads (0: all cores; per rank under mpirun)\n"
+    "Under mpirun -n R (a build with MPI): R data-parallel ranks, B / R images each\n"
+    "      --sync-bn           BatchNorm statistics over the global batch (default:\n"
+    "                          each rank's own, as PyTorch DDP)\n"
+    "      --check-replicas N  compare the ranks' network and bank checksums every N\n"
+    "                          steps; stop if they differ (debugging)\n"
     "  -q, --quiet / -v, --verbose   less / more on stderr\n"
     "  -h, --help, -V, --version\n";
 
@@ -74,7 +80,7 @@ enum {
     O_NOCUTMIX, O_BATCH, O_LR, O_WD, O_MOM, O_SCHED, O_MILES, O_GAMMA, O_WARMUP, O_FLIP,
     O_JITTER, O_GRAY, O_CROP, O_BLUR, O_EPOCHS, O_CKEVERY, O_MAXSTEPS, O_DET, O_SEED, O_LOG,
     O_MON, O_MONK, O_MONS, O_THREADS, O_KLKEEP, O_KLFWD, O_KLTERMS, O_MONBB, O_INPLACE,
-    O_KEEP, O_PREC
+    O_KEEP, O_PREC, O_SYNCBN, O_CHECKREP
 };
 
 static const struct option long_opts[] = {
@@ -93,15 +99,16 @@ static const struct option long_opts[] = {
     {"monitor-sigma", 1, 0, O_MONS},
     {"monitor-backbone", 0, 0, O_MONBB}, {"output", 1, 0, 'o'}, {"in-place", 0, 0, O_INPLACE},
     {"keep-every", 1, 0, O_KEEP}, {"threads", 1, 0, O_THREADS}, {"precision", 1, 0, O_PREC},
+    {"sync-bn", 0, 0, O_SYNCBN}, {"check-replicas", 1, 0, O_CHECKREP},
     {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},
     {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 
 typedef struct {
     sv *ov;                       /* flag overrides, train_config keys */
     const char *recipe, *ckpt, *data, *out, *log, *monitor;
-    int has_seed, threads, has_threads, monitor_backbone, in_place;
+    int has_seed, threads, has_threads, monitor_backbone, in_place, sync_bn;
     uint64_t seed;
-    long long max_steps, keep_every;
+    long long max_steps, keep_every, check_replicas;
 } opts;
 
 typedef struct {
@@ -127,6 +134,12 @@ static double step_ips(const train_status *st) {
     return busy > 0 ? st->images / busy : 0;
 }
 
+/* The share of the step time spent inside collectives (R > 1). */
+static double comm_share(const train_status *st) {
+    double busy = st->t_aug + st->t_net + st->t_bank;
+    return busy > 0 ? st->t_comm / busy : 0;
+}
+
 static void on_step(void *vctx, const train_status *st) {
     run_ctx *c = vctx;
     int64_t done = st->step - c->step0;
@@ -138,10 +151,14 @@ static void on_step(void *vctx, const train_status *st) {
                 "{\"event\":\"step\",\"epoch\":%lld,\"step\":%lld,\"step_in_epoch\":%lld,"
                 "\"loss\":%.6g,\"ce\":%.6g,\"kl\":%.6g,\"inst_acc\":%.6g,\"lr\":%.6g,\"lam\":%.6g,"
                 "\"img_s\":%.1f,\"step_img_s\":%.1f,\"eta_s\":%.0f,\"rss_mib\":%.0f,"
-                "\"seconds\":%.3f}\n",
+                "\"seconds\":%.3f",
                 (long long)st->epoch, (long long)st->step, (long long)st->step_in_epoch,
                 st->loss, st->ce, st->kl, st->inst_acc, st->lr, st->lam, ips, sips,
                 isfinite(eta) ? eta : -1, rss, st->seconds);
+        if (st->ranks > 1)
+            fprintf(c->log, ",\"ranks\":%d,\"comm_share\":%.4f,\"step_bytes\":%lld",
+                    st->ranks, comm_share(st), (long long)st->step_bytes);
+        fputs("}\n", c->log);
         fflush(c->log);
     }
     if (verbosity < 1) return;
@@ -149,23 +166,25 @@ static void on_step(void *vctx, const train_status *st) {
     int last = st->step == st->total_steps;
     if (!last && now - c->last_print < (c->tty ? 0.25 : 10)) return;
     c->last_print = now;
-    char e[32];
+    char e[32], comm[48] = "";
     fmt_eta(e, sizeof e, eta);
+    if (st->ranks > 1)
+        snprintf(comm, sizeof comm, " (%d ranks, comm %.0f%%)", st->ranks, 100 * comm_share(st));
     if (c->tty) {
         int w = 20, fill = st->total_steps ? (int)(w * st->step / st->total_steps) : w;
         char bar[32];
         for (int i = 0; i < w; i++) bar[i] = i < fill ? '#' : '.';
         bar[w] = 0;
-        fprintf(stderr, "\r%s: [%s] epoch %lld/%lld step %lld/%lld loss %.4f lr %.4g %.0f img/s "
+        fprintf(stderr, "\r%s: [%s] epoch %lld/%lld step %lld/%lld loss %.4f lr %.4g %.0f img/s%s "
                 "ETA %s RSS %.0f MiB\033[K", prog, bar, (long long)st->epoch + 1,
                 (long long)c->epochs, (long long)st->step_in_epoch,
-                (long long)st->steps_per_epoch, st->loss, st->lr, sips, e, rss);
+                (long long)st->steps_per_epoch, st->loss, st->lr, sips, comm, e, rss);
         c->bar = 1;
     } else {
-        fprintf(stderr, "%s: epoch %lld/%lld step %lld/%lld loss %.4f lr %.4g %.0f img/s ETA %s "
+        fprintf(stderr, "%s: epoch %lld/%lld step %lld/%lld loss %.4f lr %.4g %.0f img/s%s ETA %s "
                 "RSS %.0f MiB\n", prog, (long long)st->epoch + 1, (long long)c->epochs,
                 (long long)st->step_in_epoch, (long long)st->steps_per_epoch, st->loss, st->lr,
-                sips, e, rss);
+                sips, comm, e, rss);
     }
 }
 
@@ -195,6 +214,10 @@ static void on_epoch(void *vctx, const train_status *st) {
         log_num(c->log, "img_s", ips);
         log_num(c->log, "step_img_s", step_ips(st));
         log_num(c->log, "aug_share", busy > 0 ? st->t_aug / busy : NAN);
+        if (st->ranks > 1) {
+            fprintf(c->log, ",\"ranks\":%d", st->ranks);
+            log_num(c->log, "comm_share", comm_share(st));
+        }
         log_num(c->log, "rss_mib", peak_rss_mib());
         log_num(c->log, "seconds", st->seconds);
         fprintf(c->log, "}\n");
@@ -225,7 +248,7 @@ static void on_start(void *vctx, const sv *config, uint64_t seed, int64_t step,
     c->epochs = tc->epochs;
     c->step0 = step;
     /* Opened once the run is known to start, so a refused run leaves no log. */
-    if (c->o->log && !(c->log = fopen(c->o->log, "a")))
+    if (c->o->log && tool_rank == 0 && !(c->log = fopen(c->o->log, "a")))
         die("%s: %s", c->o->log, strerror(errno));
     if (verbosity >= 2) {
         fprintf(stderr, "%s: configuration (seed %llu, step %lld): ", prog,
@@ -240,7 +263,10 @@ static void on_save(void *vctx, const char *path, int64_t step) {
     info(2, "checkpoint written: %s (step %lld)", path, (long long)step);
 }
 
-static int run(opts *o) {
+static int run(opts *o, int *argc, char ***argv) {
+    tool_dist_start(argc, argv);
+    if (tool_ranks > 1 && (!strcmp(o->ckpt, "-") || !strcmp(o->data, "-")))
+        usage_error("under mpirun every rank reads CKPT and DATA itself: give files, not stdin");
     run_ctx rc = {.o = o, .tty = isatty(STDERR_FILENO)};
     char by[64];
     snprintf(by, sizeof by, "ssl-train %s", SSL_VERSION);
@@ -254,13 +280,17 @@ static int run(opts *o) {
         .monitor = o->monitor,
         .monitor_backbone = o->monitor_backbone, .recipe = o->recipe, .flags = o->ov, .has_seed = o->has_seed, .seed = o->seed,
         .threads = o->threads, .has_threads = o->has_threads, .max_steps = o->max_steps,
-        .winograd = conv_mode_from_env(), .no_bf16 = no_bf16_from_env(), .created_by = by,
-        .stop = &stop_signal,
+        .winograd = conv_mode_from_env(), .no_bf16 = no_bf16_from_env(), .sync_bn = o->sync_bn,
+        .check_replicas = o->check_replicas, .created_by = by, .stop = &stop_signal,
         .report = {.ctx = &rc, .notice = on_notice}, .on_start = on_start,
         .on_step = on_step, .on_epoch = on_epoch, .on_save = on_save};
     train_status st;
     ssl_err err;
     int r = run_train(&to, &st, &err);
+    /* Every rank is here together (run_train's failures are collective);
+     * a signal that reached one rank stopped them all: all report it. */
+    int sig = dist_max_int((int)stop_signal);
+    tool_dist_end();
     if (rc.bar) fputc('\n', stderr);
     if (r < 0) {
         if (err.code == SSL_EARG) usage_error("%s", err.msg);
@@ -268,11 +298,11 @@ static int run(opts *o) {
     }
     if (rc.log && fclose(rc.log)) die("%s: %s", o->log, strerror(errno));
     int status = 0;
-    if (stop_signal) {
+    if (sig) {
         info(1, "stopped by signal %d at epoch %lld, step %lld; checkpoint written to %s",
-             (int)stop_signal, (long long)(st.steps_per_epoch ? st.step / st.steps_per_epoch : 0),
+             sig, (long long)(st.steps_per_epoch ? st.step / st.steps_per_epoch : 0),
              (long long)st.step, o->out);
-        status = 128 + stop_signal;
+        status = 128 + sig;
     } else {
         info(2, "done: step %lld, %.1f s", (long long)st.step, st.seconds);
     }
@@ -352,9 +382,16 @@ int main(int argc, char **argv) {
         case 'o': o.out = optarg; break;
         case O_INPLACE: o.in_place = 1; break;
         case O_KEEP: o.keep_every = parse_int("--keep-every", optarg, 1, 1 << 20); break;
+        case O_SYNCBN: o.sync_bn = 1; break;
+        case O_CHECKREP: o.check_replicas = parse_int("--check-replicas", optarg, 1, 1LL << 40); break;
         case 'q': verbosity = 0; break;
         case 'v': verbosity++; break;
-        case 'h': fputs(usage_text, stdout); sv_free(o.ov); return 0;
+        case 'h':
+            fputs(usage_text, stdout);
+            puts(dist_available() ? "This build has MPI (make MPI=0 builds without)."
+                                  : "This build has no MPI (make MPI=1, with libopenmpi-dev).");
+            sv_free(o.ov);
+            return 0;
         case 'V': print_version();
         default: bad_option(c, argv);
         }
@@ -373,5 +410,5 @@ int main(int argc, char **argv) {
     if (!strcmp(o.out, "-")) usage_error("-o: checkpoints are written to a file, not stdout");
     refuse_tty_input(o.ckpt);
     refuse_tty_input(o.data);
-    return run(&o);
+    return run(&o, &argc, &argv);
 }

@@ -294,8 +294,7 @@ double aug_beta(rng *r, double a, double b) {
 /* Box rows of image k: [k][y][x1 .. x2) is one contiguous run of floats. */
 #define CUTMIX_CHUNK 1024
 
-float cutmix_batch_box(float *x, int B, int h, int w, int c, float alpha, rng *r,
-                       int32_t *perm, int box[4]) {
+float cutmix_draw(int B, int h, int w, float alpha, rng *r, int32_t *perm, int box[4]) {
     for (int b = 0; b < B; b++) perm[b] = b;
     box[0] = box[1] = box[2] = box[3] = 0;
     if (B <= 0 || h <= 0 || w <= 0 || !(alpha > 0)) return 1.0f;
@@ -311,6 +310,23 @@ float cutmix_batch_box(float *x, int B, int h, int w, int c, float alpha, rng *r
     x1 = x1 < 0 ? 0 : x1; y1 = y1 < 0 ? 0 : y1;
     x2 = x2 > w ? w : x2; y2 = y2 > h ? h : y2;
     box[0] = y1; box[1] = x1; box[2] = y2; box[3] = x2;
+    return (float)(1.0 - (double)(x2 - x1) * (y2 - y1) / ((double)w * h));
+}
+
+void cutmix_paste(float *dst, const float *src, int h, int w, int c, const int box[4]) {
+    int y1 = box[0], x1 = box[1], y2 = box[2], x2 = box[3];
+    if (!(x2 > x1 && y2 > y1)) return;
+    size_t run = (size_t)(x2 - x1) * c;
+    for (int y = y1; y < y2; y++) {
+        size_t off = ((size_t)y * w + x1) * c;
+        memcpy(dst + off, src + off, run * sizeof *dst);
+    }
+}
+
+float cutmix_batch_box(float *x, int B, int h, int w, int c, float alpha, rng *r,
+                       int32_t *perm, int box[4]) {
+    float lamf = cutmix_draw(B, h, w, alpha, r, perm, box);
+    int y1 = box[0], x1 = box[1], y2 = box[2], x2 = box[3];
     if (x2 > x1 && y2 > y1) {
         /* In place, cycle by cycle of perm: image k takes the box of
          * perm[k]; the first image's box is saved before it is overwritten
@@ -341,7 +357,7 @@ float cutmix_batch_box(float *x, int B, int h, int w, int c, float alpha, rng *r
         for (int b = 0; b < B; b++)
             if (perm[b] < 0) perm[b] = -perm[b] - 1;
     }
-    return (float)(1.0 - (double)(x2 - x1) * (y2 - y1) / ((double)w * h));
+    return lamf;
 }
 
 float cutmix_batch(float *x, int B, int h, int w, int c, float alpha, rng *r, int32_t *perm) {

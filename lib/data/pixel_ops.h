@@ -97,4 +97,10 @@ double aug_beta(rng *r, double a, double b);
  * perm is the identity and lam 1). */
 float cutmix_batch_box(float *x, int B, int h, int w, int c, float alpha, rng *r,
                        int32_t *perm, int box[4]);
+/* The draws of cutmix_batch_box alone (the same draws from r): perm [B],
+ * box, and lam as returned; no image is touched. A data-parallel replica
+ * mixes its own rows with cutmix_paste. */
+float cutmix_draw(int B, int h, int w, float alpha, rng *r, int32_t *perm, int box[4]);
+/* The box of src [h, w, c] pasted into dst (one image; box empty: no-op). */
+void cutmix_paste(float *dst, const float *src, int h, int w, int c, const int box[4]);
 #endif

@@ -321,6 +321,29 @@ double net_grad_sumsq(const net *n) {
     return s;
 }
 
+float *net_grad_arena(net *n, int64_t *count) {
+    *count = n->nparams;
+    return n->grads;
+}
+
+float *net_buffer_arena(net *n, int64_t *count) {
+    *count = n->nbufs;
+    return n->bufs;
+}
+
+static uint64_t fnv(uint64_t h, const float *p, int64_t n) {
+    const unsigned char *b = (const unsigned char *)p;
+    for (int64_t i = 0; i < n * (int64_t)sizeof *p; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+uint64_t net_checksum(const net *n) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = fnv(h, n->params, n->nparams);
+    h = fnv(h, n->moms, n->nparams);
+    return fnv(h, n->bufs, n->nbufs);
+}
+
 void net_set_winograd(net *n, int mode) {
     net_mobile_set_winograd(n, mode);
     n->conv1.s.winograd = mode;

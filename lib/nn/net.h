@@ -120,6 +120,14 @@ void net_backward(net *n, const float *dout);
 void net_sgd_step(net *n, float lr, float momentum, float wd);
 /* Sum of squares of all gradients; non-finite if any gradient is. */
 double net_grad_sumsq(const net *n);
+/* The arenas: every parameter's gradient (*count floats, in net_tensor
+ * order, for summing across data-parallel replicas), and a checksum of
+ * every parameter, momentum and buffer (FNV-1a of their bytes: replicas
+ * that hold the same bits have the same sum). */
+float *net_grad_arena(net *n, int64_t *count);
+/* The buffers (BN running statistics), *count floats. */
+float *net_buffer_arena(net *n, int64_t *count);
+uint64_t net_checksum(const net *n);
 
 /* Configuration <-> value map (for checkpoint metadata). */
 sv *net_config_to_sv(const net_config *cfg);

@@ -10,6 +10,7 @@
 #include "data/augment.h"
 #include "nn/net.h"
 #include "nn/ops/ops.h"
+#include "run/dist.h"
 #include "ssl/npid.h"
 #include "util/clock.h"
 #include "util/threads.h"
@@ -171,7 +172,16 @@ typedef struct {
     int64_t spe;                  /* steps per epoch */
 } save_ctx;
 
+static int save_files(void *vctx, const train_status *st, ssl_err *err);
+
+/* Rank 0 writes (atomically: ckpt_save renames into place); every rank
+ * learns whether it could. */
 static int save(void *vctx, const train_status *st, ssl_err *err) {
+    int rc = dist_rank() == 0 ? save_files(vctx, st, err) : 0;
+    return dist_agree(rc, err);
+}
+
+static int save_files(void *vctx, const train_status *st, ssl_err *err) {
     save_ctx *c = vctx;
     (void)st;
     if (ckpt_save(c->ck, c->o->out, c->o->created_by, err)) return -1;
@@ -300,64 +310,124 @@ static int resolve(const run_train_opts *o, const sv *meta, const ssl_dataset *d
     return 0;
 }
 
+/* The inputs of a run: datasets loaded, the configuration resolved
+ * (resolve's 0 or 1), or -1 with err. */
+static int open_inputs(const run_train_opts *o, ckpt_reader *cr, ssl_dataset *d,
+                       ssl_dataset *mon, int *has_mon, const char *dname, train_config *tc,
+                       uint64_t *seed, int *threads, ssl_err *err) {
+    if (dataset_load(d, o->data, err)) return not_usage(err);
+    /* The monitor is a kNN on labels: both sets checked before any work. */
+    if (o->monitor && !d->labelled)
+        return ssl_fail(err, SSL_EDATA, "--monitor: %s has no labels; the kNN monitor needs a "
+                        "labelled training set", dname);
+    if (o->monitor) {
+        if (dataset_load(mon, o->monitor, err)) return not_usage(err);
+        *has_mon = 1;
+        if (!mon->labelled)
+            return ssl_fail(err, SSL_EDATA, "--monitor: %s has no labels; the kNN monitor needs "
+                            "a labelled test set", stdin_name(o->monitor));
+    }
+    return resolve(o, ckpt_meta(cr), d, dname, tc, seed, threads, err);
+}
+
+/* FNV-1a of v as JSON text (0 if it cannot be written). */
+static uint64_t sv_hash(const sv *v) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return 0;
+    sv_write_json(v, f, -1);
+    if (fclose(f)) return 0;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)buf[i]) * 0x100000001b3ULL;
+    free(buf);
+    return h;
+}
+
+/* R ranks: the same settings, checkpoint metadata and dataset on every
+ * rank (each compared by a hash with rank 0's), else -1 with err naming
+ * the first rank that differs (the same verdict on every rank). */
+static int same_inputs(const run_train_opts *o, ckpt_reader *cr, const ssl_dataset *d,
+                       const train_config *tc, uint64_t seed, const char *dname, ssl_err *err) {
+    sv *flags = train_config_to_sv(tc), *data = train_data_sv(d);
+    int bad = !flags || !data || sv_set(flags, "seed", sv_int((int64_t)seed)) ||
+              sv_set(flags, "max_steps", sv_int(o->max_steps)) ||
+              sv_set(flags, "sync_bn", sv_int(o->sync_bn)) ||
+              sv_set(flags, "check_replicas", sv_int(o->check_replicas));
+    uint64_t hf = bad ? 0 : sv_hash(flags), hd = bad ? 0 : sv_hash(data);
+    uint64_t hc = sv_hash(ckpt_meta(cr));
+    sv_free(flags);
+    sv_free(data);
+    if (bad) ssl_fail(err, SSL_ENOMEM, "out of memory");
+    if (dist_agree(bad, err)) return -1;
+    int r;
+    if ((r = dist_differs(hf)))
+        return ssl_fail(err, SSL_EARG, "rank %d was given other settings than rank 0 (every rank "
+                        "needs the same flags)", r);
+    if ((r = dist_differs(hc)))
+        return ssl_fail(err, SSL_EDATA, "rank %d: its checkpoint %s differs from rank 0's",
+                        r, stdin_name(o->ckpt));
+    if ((r = dist_differs(hd)))
+        return ssl_fail(err, SSL_EDATA, "rank %d: its dataset %s differs from rank 0's", r, dname);
+    return 0;
+}
+
 int run_train(const run_train_opts *o, train_status *st, ssl_err *err) {
     memset(st, 0, sizeof *st);
     const char *dname = stdin_name(o->data);
-    ckpt_reader *cr = ckpt_open(o->ckpt, err);
-    if (!cr) return not_usage(err);
     ssl_dataset d, mon;
     memset(&d, 0, sizeof d);
     memset(&mon, 0, sizeof mon);
     ssl_ckpt ck;
     memset(&ck, 0, sizeof ck);
     trainer *t = NULL;
-    int rc = -1, has_mon = 0;
+    int rc = -1, has_mon = 0, R = dist_size();
     train_config tc;
-    uint64_t seed;
-    int threads = 0;
-    if (dataset_load(&d, o->data, err)) { not_usage(err); goto out; }
-    /* The monitor is a kNN on labels: both sets checked before any work. */
-    if (o->monitor && !d.labelled) {
-        ssl_fail(err, SSL_EDATA, "--monitor: %s has no labels; the kNN monitor needs a labelled "
-                 "training set", dname);
-        goto out;
-    }
-    if (o->monitor) {
-        if (dataset_load(&mon, o->monitor, err)) { not_usage(err); goto out; }
-        has_mon = 1;
-        if (!mon.labelled) {
-            ssl_fail(err, SSL_EDATA, "--monitor: %s has no labels; the kNN monitor needs a "
-                     "labelled test set", stdin_name(o->monitor));
-            goto out;
-        }
-    }
-    int r = resolve(o, ckpt_meta(cr), &d, dname, &tc, &seed, &threads, err);
-    if (r < 0) goto out;
+    uint64_t seed = 0;
+    int threads = 0, r = -1;
+    ckpt_reader *cr = ckpt_open(o->ckpt, err);
+    if (!cr) not_usage(err);
+    else r = open_inputs(o, cr, &d, &mon, &has_mon, dname, &tc, &seed, &threads, err);
+    /* R ranks: all have their inputs, or all stop with the first failure. */
+    if (dist_agree(r < 0, err)) goto out;
+    if (R > 1 && same_inputs(o, cr, &d, &tc, seed, dname, err)) goto out;
     if (r > 0) {                  /* nothing to train */
         st->step = sv_get_int(ckpt_meta(cr), "step", 0);
         rc = 0;
         goto out;
     }
     if (run_check_precision(train_precision(&tc), o->no_bf16, err)) goto out;
+    if (tc.batch % R) {
+        ssl_fail(err, SSL_EARG, "--batch %lld does not split over %d ranks (%lld / %d is not "
+                 "whole): give a multiple of %d", (long long)tc.batch, R, (long long)tc.batch, R,
+                 R);
+        goto out;
+    }
     ssl_set_threads(threads);
-    if (ckpt_read(cr, &ck, (int)tc.batch, CKPT_LOAD_ALL, err)) { not_usage(err); goto out; }
+    /* Each rank's network runs its B / R rows. */
+    r = ckpt_read(cr, &ck, (int)(tc.batch / R), CKPT_LOAD_ALL, err) ? not_usage(err) : 0;
     ckpt_close(cr);
     cr = NULL;
-    net_set_winograd(ck.net, o->winograd);
-    ck.seed = seed;
-    /* The checkpoint records the resolved settings it was trained with. */
-    int bad = sv_set(ck.config, "train", train_config_to_sv(&tc));
-    bad |= sv_set(ck.config, "critical", train_critical_keys());
-    bad |= sv_set(ck.config, "threads", sv_int(ssl_threads()));
-    if (bad) {
-        ssl_fail(err, SSL_ENOMEM, "out of memory");
-        goto out;
+    if (!r) {
+        net_set_winograd(ck.net, o->winograd);
+        ck.seed = seed;
+        /* The checkpoint records the resolved settings it was trained with. */
+        int bad = sv_set(ck.config, "train", train_config_to_sv(&tc));
+        bad |= sv_set(ck.config, "critical", train_critical_keys());
+        bad |= sv_set(ck.config, "threads", sv_int(ssl_threads()));
+        if (bad) r = ssl_fail(err, SSL_ENOMEM, "out of memory");
     }
-    if (!(t = trainer_new(&ck, &d, &tc, seed, err))) {
+    if (!r && !(t = trainer_new(&ck, &d, &tc, seed, err))) {
         ssl_prefix(err, "%s: ", dname);
-        not_usage(err);
+        r = not_usage(err);
+    }
+    if (dist_agree(r, err)) goto out;
+    if (R > 1 && (r = dist_differs(trainer_checksum(t)))) {
+        ssl_fail(err, SSL_EDATA, "rank %d: the network or bank read from %s differs from rank "
+                 "0's", r, stdin_name(o->ckpt));
         goto out;
     }
+    trainer_set_parallel(t, o->sync_bn, o->check_replicas);
     if (o->on_start) o->on_start(o->report.ctx, ck.config, seed, ck.step, &tc);
     save_ctx sc = {o, &ck, d.n / tc.batch};
     train_hooks h = {.max_steps = o->max_steps, .stop = o->stop,

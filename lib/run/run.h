@@ -115,6 +115,12 @@ typedef struct {
     int winograd;                 /* CONV_WINOGRAD_* */
     int no_bf16;                  /* 1: refuse bf16 as on a CPU without AVX512-BF16
                                    * (the precision is the train key "precision") */
+    /* Data parallel (R = dist_size() > 1, run/dist.h): every rank calls
+     * run_train with the same options; the checks, the failures and the
+     * stop are collective, rank 0 writes the checkpoints and runs the
+     * monitor. No effect with one process. */
+    int sync_bn;                  /* BatchNorm statistics over the global batch */
+    int64_t check_replicas;       /* > 0: compare the ranks' checksums every N steps */
     const char *created_by;       /* recorded in the checkpoint ("ssl-train 0.1.0") */
     volatile sig_atomic_t *stop;  /* set by a signal handler: save and stop after the step */
     run_report report;
@@ -138,7 +144,12 @@ typedef struct {
  * already done the configured epochs trains nothing and writes nothing (a
  * notice says so). Returns 0 when finished (or nothing to do), 1 when
  * stopped early (checkpoint written), -1 with err. *st holds the last
- * status. */
+ * status. With R = dist_size() > 1 ranks (run/dist.h) every rank makes
+ * this call: a failure on any rank (a missing file, a refused setting)
+ * is every rank's, with that rank's message; the ranks' settings,
+ * checkpoint metadata, dataset and loaded network and bank must equal
+ * rank 0's; the batch must be a multiple of R (SSL_EARG); rank 0 writes
+ * the checkpoints and runs the monitor. */
 int run_train(const run_train_opts *o, train_status *st, ssl_err *err);
 
 /* The name of the copy --keep-every keeps of epoch `epoch` beside out:

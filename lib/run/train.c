@@ -19,8 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/pixel_ops.h"
 #include "eval/knn.h"
 #include "nn/ops/ops.h"
+#include "run/dist.h"
 #include "util/clock.h"
 
 void train_order(int64_t *order, int64_t n, uint64_t seed, uint64_t epoch) {
@@ -91,6 +93,19 @@ struct trainer {
     double ep_loss, ep_ce, ep_kl, ep_acc;
     int64_t ep_n;
     double t_aug, t_net, t_bank;
+    /* Data parallel (R > 1): this rank's rows [off, off + Bl) of each
+     * global batch of B; on one process Bl = B, off = 0. */
+    int R, rank, Bl, off;
+    int sync_bn;
+    int64_t check_every;          /* compare the replicas' checksums every N steps */
+    float *xp;                    /* [Bl] CutMix partners' views */
+    int64_t *pidx;                /* [Bl] their dataset indices */
+    float *zg;                    /* [B, d] the global batch's z (npid write) */
+    float *upd;                   /* [K', d] the grad write's update */
+    volatile sig_atomic_t *stop;  /* this rank's stop request (train_run's) */
+    int stop_all;                 /* some rank asked to stop: all stop after this step */
+    int64_t step_bytes;           /* payload of the last step's collectives */
+    double t_comm;                /* seconds of the steps inside collectives */
 };
 
 trainer *trainer_new(ssl_ckpt *ck, const ssl_dataset *d, const train_config *cfg,
@@ -128,16 +143,38 @@ trainer *trainer_new(ssl_ckpt *ck, const ssl_dataset *d, const train_config *cfg
     train_sched(cfg, &t->sch);
     train_data_norm(sv_get(ck->config, "data"), d, t->mean, t->std);
     t->order_epoch = -1;
-    size_t xs = (size_t)t->B * t->aug.out_h * t->aug.out_w * d->c;
-    t->x = malloc(xs * sizeof *t->x);
-    t->df = malloc((size_t)t->B * ck->d * sizeof *t->df);
+    t->R = dist_size();
+    t->rank = dist_rank();
+    if (t->B % t->R) {
+        ssl_fail(err, SSL_EARG, "--batch %d does not split over %d ranks (%d / %d is not whole): "
+                 "give a multiple of %d", t->B, t->R, t->B, t->R, t->R);
+        free(t);
+        return NULL;
+    }
+    t->Bl = t->B / t->R;
+    t->off = t->rank * t->Bl;
+    size_t img = (size_t)t->aug.out_h * t->aug.out_w * d->c;
+    int bad = 0;
+    t->x = malloc((size_t)t->Bl * img * sizeof *t->x);
+    t->df = malloc((size_t)t->Bl * ck->d * sizeof *t->df);
     t->order = malloc((size_t)d->n * sizeof *t->order);
     t->perm = malloc((size_t)t->B * sizeof *t->perm);
+    if (t->R > 1) {
+        int64_t kmax = !strcmp(cfg->negatives, "all") ? d->n
+                     : !strcmp(cfg->negatives, "0") ? t->B
+                     : cfg->k_negatives < d->n - t->B ? t->B + cfg->k_negatives : d->n;
+        bad = !(t->xp = malloc((size_t)t->Bl * img * sizeof *t->xp)) ||
+              !(t->pidx = malloc((size_t)t->Bl * sizeof *t->pidx)) ||
+              (t->nc.write == BANK_WRITE_NPID &&
+               !(t->zg = malloc((size_t)t->B * ck->d * sizeof *t->zg))) ||
+              (t->nc.write == BANK_WRITE_GRAD &&
+               !(t->upd = malloc((size_t)kmax * ck->d * sizeof *t->upd)));
+    }
     if (!(t->np = npid_new(&t->nc, d->n, ck->d, t->B, err))) {
         trainer_free(t);
         return NULL;
     }
-    if (!t->x || !t->df || !t->order || !t->perm) {
+    if (bad || !t->x || !t->df || !t->order || !t->perm) {
         ssl_fail(err, SSL_ENOMEM, "out of memory (batch %d, bank %lld x %d)", t->B,
                  (long long)d->n, ck->d);
         trainer_free(t);
@@ -150,10 +187,38 @@ void trainer_free(trainer *t) {
     if (!t) return;
     npid_free(t->np);
     free(t->x), free(t->df), free(t->order), free(t->perm);
+    free(t->xp), free(t->pidx), free(t->zg), free(t->upd);
+    if (t->sync_bn) bn_set_sync(NULL, NULL);
     free(t);
 }
 
+void trainer_set_parallel(trainer *t, int sync_bn, int64_t check_every) {
+    t->sync_bn = sync_bn && t->R > 1;
+    bn_set_sync(t->sync_bn ? dist_bn_sum : NULL, NULL);
+    t->check_every = check_every;
+}
+
+uint64_t trainer_checksum(const trainer *t) {
+    uint64_t h = net_checksum(t->ck->net);
+    const unsigned char *b = (const unsigned char *)t->ck->bank;
+    size_t n = (size_t)t->ck->n * t->ck->d * sizeof(float);
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
 const float *trainer_last_input(const trainer *t) { return t->x; }
+
+static int fail_loss(const trainer *t, ssl_err *err) {
+    return ssl_fail(err, SSL_ENUM, "the loss is not finite at step %lld (epoch %lld): "
+                    "training stopped; the last checkpoint written is the last good one",
+                    (long long)t->ck->step, (long long)(t->ck->step / t->spe));
+}
+
+static int fail_grad(const trainer *t, double loss, ssl_err *err) {
+    return ssl_fail(err, SSL_ENUM, "a gradient is not finite at step %lld (loss %g): "
+                    "training stopped; the last checkpoint written is the last good one",
+                    (long long)t->ck->step, loss);
+}
 
 int trainer_step_on(trainer *t, const float *x, int B, const int64_t *idx,
                     const int32_t *perm, float lam, double lr, npid_stats *ns,
@@ -174,26 +239,108 @@ int trainer_step_on(trainer *t, const float *x, int B, const int64_t *idx,
         ssl_prefix(err, "bank step: ");
         return -1;
     }
-    if (rc) {
-        ssl_fail(err, SSL_ENUM, "the loss is not finite at step %lld (epoch %lld): "
-                 "training stopped; the last checkpoint written is the last good one",
-                 (long long)t->ck->step, (long long)(t->ck->step / t->spe));
-        return -1;
-    }
+    if (rc) return fail_loss(t, err);
     double t2 = ssl_clock();
     net_zero_grad(n);
     net_backward(n, t->df);
     double g = net_grad_sumsq(n);
-    if (!isfinite(g)) {
-        ssl_fail(err, SSL_ENUM, "a gradient is not finite at step %lld (loss %g): "
-                 "training stopped; the last checkpoint written is the last good one",
-                 (long long)t->ck->step, ns->loss);
-        return -1;
-    }
+    if (!isfinite(g)) return fail_grad(t, ns->loss, err);
     net_sgd_step(n, (float)lr, (float)t->cfg.momentum, (float)t->cfg.wd);
     double t3 = ssl_clock();
     t->t_net += (t1 - t0) + (t3 - t2);
     t->t_bank += t2 - t1;
+    return 0;
+}
+
+/* This rank's rows of the global batch idx [B] into t->x, mixed by the
+ * global batch's CutMix (perm [B] into t->perm): row b is global row
+ * off + b, which takes the box of global row perm[off + b], augmented here
+ * from its dataset index (the draws are keyed by index, so the view is
+ * the one its own rank makes). Returns lam; *perm NULL without CutMix. */
+static float dist_batch(trainer *t, const int64_t *idx, int64_t e, const int32_t **perm) {
+    const ssl_dataset *d = t->d;
+    int h = t->aug.out_h, w = t->aug.out_w, c = d->c;
+    size_t img = (size_t)h * w * c;
+    augment_batch(&t->aug, d->images, idx + t->off, t->Bl, c, d->h, d->w, t->mean, t->std,
+                  t->seed, (uint64_t)e, t->x);
+    *perm = NULL;
+    if (!(t->cfg.cutmix > 0)) return 1;
+    rng r;
+    int box[4];
+    rng_init(&r, t->seed ^ RNG_CUTMIX, (uint64_t)t->ck->step, 0);
+    float lam = cutmix_draw(t->B, h, w, (float)t->cfg.cutmix, &r, t->perm, box);
+    for (int b = 0; b < t->Bl; b++) t->pidx[b] = idx[t->perm[t->off + b]];
+    augment_batch(&t->aug, d->images, t->pidx, t->Bl, c, d->h, d->w, t->mean, t->std, t->seed,
+                  (uint64_t)e, t->xp);
+    for (int b = 0; b < t->Bl; b++)
+        if (t->perm[t->off + b] != t->off + b)
+            cutmix_paste(t->x + b * img, t->xp + b * img, h, w, c, box);
+    *perm = t->perm;
+    return lam;
+}
+
+/* trainer_step_on for R ranks: this rank's Bl rows through the network,
+ * npid_step_part against the global batch, the statistics (and the stop
+ * requests) summed, the bank written with the global batch's z (npid) or
+ * the summed update (grad), the gradients summed before the SGD step: one
+ * allreduce of the whole gradient arena after the backward pass. */
+static int step_on_dist(trainer *t, const int64_t *idx, const int32_t *perm, float lam,
+                        double lr, npid_stats *ns, ssl_err *err) {
+    net *n = t->ck->net;
+    const int d = t->ck->d;
+    int64_t b0 = dist_bytes();
+    double w0 = dist_wait_seconds(), t0 = ssl_clock();
+    if (net_forward(n, t->x, t->Bl, 1)) {
+        ssl_fail(err, SSL_EARG, "batch %d is larger than the network's maximum", t->Bl);
+        return -1;
+    }
+    double t1 = ssl_clock();
+    rng rn;
+    rng_init(&rn, t->seed ^ RNG_NEGATIVES, (uint64_t)t->ck->step, 0);
+    memset(ns, 0, sizeof *ns);
+    int rc = npid_step_part(t->np, net_output(n), t->Bl, t->off, t->B, idx, perm, lam,
+                            t->ck->bank, &rn, t->df, ns);
+    if (rc == -2) {               /* the same arguments, so the same verdict, on every rank */
+        ssl_forward(err, npid_error(t->np));
+        ssl_prefix(err, "bank step: ");
+        return -1;
+    }
+    double sums[5] = {ns->loss, ns->ce, ns->kl, ns->inst_acc, t->stop && *t->stop};
+    dist_sum_double(sums, 5);
+    ns->loss = sums[0], ns->ce = sums[1], ns->kl = sums[2], ns->inst_acc = sums[3];
+    t->stop_all = sums[4] > 0;
+    if (!isfinite(ns->loss)) return fail_loss(t, err);
+    if (t->nc.write == BANK_WRITE_NPID) {
+        dist_gather_float(npid_last_z(t->np), (int64_t)t->Bl * d, t->zg);
+        npid_write_npid(t->ck->bank, d, idx, t->B, t->zg, t->nc.m);
+    } else {
+        int64_t K;
+        npid_columns(t->np, &K);
+        npid_grad_update(t->np, t->upd);
+        dist_sum_float(t->upd, K * d);
+        npid_apply_update(t->np, t->ck->bank, t->upd);
+    }
+    double t2 = ssl_clock();
+    net_zero_grad(n);
+    net_backward(n, t->df);
+    int64_t ng;
+    float *g = net_grad_arena(n, &ng);
+    dist_sum_float(g, ng);
+    double gs = net_grad_sumsq(n);
+    if (!isfinite(gs)) return fail_grad(t, ns->loss, err);
+    net_sgd_step(n, (float)lr, (float)t->cfg.momentum, (float)t->cfg.wd);
+    if (!t->sync_bn) {
+        /* Per-rank statistics moved each rank's running statistics its own
+         * way: rank 0's are the run's (PyTorch DDP's broadcast_buffers). */
+        int64_t nb;
+        float *bufs = net_buffer_arena(n, &nb);
+        dist_bcast(bufs, nb * (int64_t)sizeof *bufs, 0);
+    }
+    double t3 = ssl_clock();
+    t->t_net += (t1 - t0) + (t3 - t2);
+    t->t_bank += t2 - t1;
+    t->step_bytes = dist_bytes() - b0;
+    t->t_comm += dist_wait_seconds() - w0;
     return 0;
 }
 
@@ -209,11 +356,15 @@ int trainer_step(trainer *t, train_status *st, ssl_err *err) {
     }
     const int64_t *idx = t->order + pos * t->B;
     double t0 = ssl_clock();
-    augment_batch(&t->aug, d->images, idx, t->B, d->c, d->h, d->w, t->mean, t->std, t->seed,
-                  (uint64_t)e, t->x);
     const int32_t *perm = NULL;
     float lam = 1;
-    if (t->cfg.cutmix > 0) {
+    if (t->R > 1) {
+        lam = dist_batch(t, idx, e, &perm);
+    } else {
+        augment_batch(&t->aug, d->images, idx, t->B, d->c, d->h, d->w, t->mean, t->std, t->seed,
+                      (uint64_t)e, t->x);
+    }
+    if (t->R == 1 && t->cfg.cutmix > 0) {
         rng r;
         rng_init(&r, t->seed ^ RNG_CUTMIX, (uint64_t)ck->step, 0);
         lam = cutmix_batch(t->x, t->B, t->aug.out_h, t->aug.out_w, d->c, (float)t->cfg.cutmix,
@@ -223,9 +374,16 @@ int trainer_step(trainer *t, train_status *st, ssl_err *err) {
     t->t_aug += ssl_clock() - t0;
     double lr = lr_sched_rate(&t->sch, (int)e, ck->step, t->spe);
     npid_stats ns;
-    if (trainer_step_on(t, t->x, t->B, idx, perm, lam, lr, &ns, err)) return -1;
+    if (t->R > 1 ? step_on_dist(t, idx, perm, lam, lr, &ns, err)
+                 : trainer_step_on(t, t->x, t->B, idx, perm, lam, lr, &ns, err))
+        return -1;
     ck->step++;
     ck->epoch = ck->step / t->spe;
+    if (t->R > 1 && t->check_every > 0 && ck->step % t->check_every == 0) {
+        int r = dist_differs(trainer_checksum(t));
+        if (r) return ssl_fail(err, SSL_EDATA, "--check-replicas: rank %d's network or bank "
+                               "differs from rank 0's after step %lld", r, (long long)ck->step);
+    }
     t->ep_loss += ns.loss;
     t->ep_ce += ns.ce;
     t->ep_kl += ns.kl;
@@ -249,6 +407,9 @@ int trainer_step(trainer *t, train_status *st, ssl_err *err) {
     st->t_aug = t->t_aug;
     st->t_net = t->t_net;
     st->t_bank = t->t_bank;
+    st->t_comm = t->t_comm;
+    st->step_bytes = t->step_bytes;
+    st->ranks = t->R;
     st->images += t->B;
     return 0;
 }
@@ -259,7 +420,7 @@ int trainer_step(trainer *t, train_status *st, ssl_err *err) {
 static int monitor_forward(trainer *t, const ssl_dataset *d, float *head, float *feat,
                            ssl_err *err) {
     net *n = t->ck->net;
-    int dim = t->ck->d, F = net_feature_dim(n), B = t->B;
+    int dim = t->ck->d, F = net_feature_dim(n), B = t->Bl;   /* the network's batch */
     size_t img = (size_t)d->c * d->h * d->w;
     float *x = malloc((size_t)B * img * sizeof *x);
     if (!x) {
@@ -360,8 +521,12 @@ int train_run(trainer *t, const train_hooks *h, train_status *st, ssl_err *err) 
     st->step = ck->step;
     st->epoch = ck->step / t->spe;
     st->step_in_epoch = ck->step % t->spe;
+    t->stop = h->stop;
+    t->stop_all = 0;
     while (ck->step < total) {
-        if ((h->max_steps >= 0 && done >= h->max_steps) || (h->stop && *h->stop)) {
+        /* R ranks stop together: after a step in which some rank was asked. */
+        int stop = t->R > 1 ? t->stop_all : h->stop && *h->stop;
+        if ((h->max_steps >= 0 && done >= h->max_steps) || stop) {
             stopped = 1;
             break;
         }
@@ -372,12 +537,13 @@ int train_run(trainer *t, const train_hooks *h, train_status *st, ssl_err *err) 
         int epoch_end = ck->step % t->spe == 0;
         if (epoch_end) {
             st->knn_top1 = st->knn_top5 = st->knn_bb_top1 = st->knn_bb_top5 = NAN;
-            if (h->monitor &&
+            /* The monitor runs on rank 0 (the replicas are the same). */
+            int mrc = h->monitor && t->rank == 0 &&
                 trainer_monitor(t, h->monitor, (int)t->cfg.monitor_k, t->cfg.monitor_sigma,
                                 &st->knn_top1, &st->knn_top5,
                                 h->monitor_backbone ? &st->knn_bb_top1 : NULL,
-                                h->monitor_backbone ? &st->knn_bb_top5 : NULL, err))
-                return -1;
+                                h->monitor_backbone ? &st->knn_bb_top5 : NULL, err);
+            if (dist_agree(mrc, err)) return -1;
             if (h->on_epoch) h->on_epoch(h->ctx, st);
         }
         if (epoch_end || (t->cfg.ckpt_every_steps > 0 && ck->step % t->cfg.ckpt_every_steps == 0)) {

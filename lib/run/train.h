@@ -132,7 +132,10 @@ typedef struct {
     double knn_bb_top1, knn_bb_top5;  /* backbone monitor (NAN when not run) */
     double seconds;               /* wall time of this run so far */
     double t_aug, t_net, t_bank;  /* seconds in augmentation, network, npid step */
-    int64_t images;               /* images trained in this run */
+    double t_comm;                /* of those, seconds inside collectives (R > 1) */
+    int64_t step_bytes;           /* payload of the last step's collectives (R > 1) */
+    int ranks;                    /* R: data-parallel processes */
+    int64_t images;               /* images trained in this run (global batches) */
 } train_status;
 
 typedef struct trainer trainer;
@@ -156,6 +159,17 @@ int trainer_step(trainer *t, train_status *st, ssl_err *err);
 int trainer_step_on(trainer *t, const float *x, int B, const int64_t *idx,
                     const int32_t *perm, float lam, double lr, npid_stats *ns,
                     ssl_err *err);
+/* Data parallel (run/dist.h, ssl-train(1) DATA PARALLEL): with R = dist_size()
+ * > 1 ranks, trainer_new refuses a batch B that R does not divide, the
+ * network (max_batch >= B / R) runs this rank's B / R rows of every
+ * global batch, and trainer_step does the collectives (every rank calls
+ * it in step). sync_bn: BatchNorm statistics over the global batch
+ * (bn_set_sync; reset by trainer_free); check_every > 0: every that many
+ * steps, compare the ranks' checksums (trainer_checksum) and fail when
+ * they differ. No effect with one process. */
+void trainer_set_parallel(trainer *t, int sync_bn, int64_t check_every);
+/* FNV-1a over the network's parameters, momenta and buffers and the bank. */
+uint64_t trainer_checksum(const trainer *t);
 /* The last batch trainer_step fed to the network (after CutMix), for tests. */
 const float *trainer_last_input(const trainer *t);
 

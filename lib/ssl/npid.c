@@ -47,7 +47,9 @@ struct npid {
     int32_t *pool;                /* [N] identity between steps (NEG_K) */
     int64_t *swaps;               /* [kmax] swap log of the partial shuffle */
     int64_t ncols;
-    int pending_B;                /* batch of the last step not yet written, or 0 */
+    int pending_B;                /* batch of the last step not yet written, or 0;
+                                   * -1: its grad update taken (npid_grad_update) */
+    int pending_part;             /* that step held part of its batch (npid_step_part) */
     float pending_lam;            /* its CutMix lam (1 without CutMix) */
     ssl_err err;
 };
@@ -519,7 +521,9 @@ static int64_t pick_columns(npid *p, int B, const int64_t *idx, rng *r) {
     return K;
 }
 
-static int check_args(npid *p, const float *f, int B, const int64_t *idx,
+/* B: this replica's rows [off, off + B) of the global batch of Bg rows
+ * idx [Bg] (B == Bg, off 0 on one process). */
+static int check_args(npid *p, const float *f, int B, int off, int Bg, const int64_t *idx,
                       const int32_t *perm, float lam, const float *bank, rng *r,
                       const float *df) {
     if (!f || !idx || !bank || !df) {
@@ -528,6 +532,11 @@ static int check_args(npid *p, const float *f, int B, const int64_t *idx,
     }
     if (B < 1 || B > p->max_batch) {
         ssl_fail(&p->err, SSL_EARG, "npid_step: batch %d not in [1, %d]", B, p->max_batch);
+        return -2;
+    }
+    if (Bg < B || Bg > p->max_batch || off < 0 || off > Bg - B) {
+        ssl_fail(&p->err, SSL_EARG, "npid_step: rows [%d, %d) of a batch of %d (at most %d)",
+                 off, off + B, Bg, p->max_batch);
         return -2;
     }
     if (p->cfg.neg == NEG_K && !r) {
@@ -539,15 +548,15 @@ static int check_args(npid *p, const float *f, int B, const int64_t *idx,
             ssl_fail(&p->err, SSL_EARG, "npid_step: CutMix lam %g not in [0, 1]", lam);
             return -2;
         }
-        for (int b = 0; b < B; b++)
-            if (perm[b] < 0 || perm[b] >= B) {
+        for (int b = 0; b < Bg; b++)
+            if (perm[b] < 0 || perm[b] >= Bg) {
                 ssl_fail(&p->err, SSL_EARG, "npid_step: perm[%d] = %d not in [0, %d)",
-                         b, (int)perm[b], B);
+                         b, (int)perm[b], Bg);
                 return -2;
             }
     }
     int bad = -1;
-    for (int b = 0; b < B && bad < 0; b++) {
+    for (int b = 0; b < Bg && bad < 0; b++) {
         if (idx[b] < 0 || idx[b] >= p->N) {
             ssl_fail(&p->err, SSL_EARG, "npid_step: idx[%d] = %lld not in [0, %lld)",
                      b, (long long)idx[b], (long long)p->N);
@@ -570,27 +579,35 @@ static int check_args(npid *p, const float *f, int B, const int64_t *idx,
 int npid_step(npid *p, const float *f, int B, const int64_t *idx,
               const int32_t *perm, float lam, float *bank, rng *r,
               float *df, int write_bank, npid_stats *st) {
+    int rc = npid_step_part(p, f, B, 0, B, idx, perm, lam, bank, r, df, st);
+    if (!rc && write_bank) npid_write_last(p, bank);
+    return rc;
+}
+
+int npid_step_part(npid *p, const float *f, int B, int off, int Bg, const int64_t *idx,
+                   const int32_t *perm, float lam, const float *bank, rng *r, float *df,
+                   npid_stats *st) {
     p->pending_B = 0;
-    int rc = check_args(p, f, B, idx, perm, lam, bank, r, df);
+    int rc = check_args(p, f, B, off, Bg, idx, perm, lam, bank, r, df);
     if (rc) return rc;                 /* check_args leaves mark clear on error */
     const int d = p->d;
     const int all = p->cfg.neg == NEG_ALL;
     row_job rj = {p, f, df};
     ssl_parallel_for(B, 8, normalize_batch, &rj);
 
-    int64_t K = pick_columns(p, B, idx, r);
-    for (int b = 0; b < B; b++) p->mark[idx[b]] = 0;
+    int64_t K = pick_columns(p, Bg, idx, r);
+    for (int b = 0; b < Bg; b++) p->mark[idx[b]] = 0;
     p->ncols = K;
     const float *W;
     for (int b = 0; b < B; b++) {
-        int pb = perm ? perm[b] : b;
-        p->t1[b] = all ? idx[b] : b;
+        int gb = off + b, pb = perm ? perm[gb] : gb;
+        p->t1[b] = all ? idx[gb] : gb;
         p->t2[b] = all ? idx[pb] : pb;
     }
     if (all) {
         W = bank;                      /* sel is a permutation of the rows */
     } else {
-        write_job gj = {bank, NULL, p->sel, p->ws, d, 0};
+        write_job gj = {(float *)bank, NULL, p->sel, p->ws, d, 0};
         ssl_parallel_for(K, 64, gather_rows, &gj);
         W = p->ws;
     }
@@ -598,7 +615,8 @@ int npid_step(npid *p, const float *f, int B, const int64_t *idx,
     /* s [B, K] = z [B, d] W^T */
     gemm_dispatch_prec(p->cfg.prec, 0, 1, B, (int)K, d, 1.0f, p->z, d, W, d, 0.0f, p->s, (int)K,
                        p->gws);
-    loss_job lj = {p->s, K, B, p->t1, perm ? p->t2 : NULL, lam, p->cfg.tau,
+    /* The loss terms are divided by the global batch (loss_job.B). */
+    loss_job lj = {p->s, K, Bg, p->t1, perm ? p->t2 : NULL, lam, p->cfg.tau,
                    p->cfg.lambda, p->cfg.alpha, p->ds, p->pt, p->row_ce, p->row_kl,
                    p->row_ok, kl_mode(&p->cfg)};
     ssl_parallel_for(B, 1, loss_rows, &lj);
@@ -609,14 +627,14 @@ int npid_step(npid *p, const float *f, int B, const int64_t *idx,
         kl += p->row_kl[b];
         hits += p->row_ok[b];
     }
-    ce /= B;
-    kl /= B;
+    ce /= Bg;
+    kl /= Bg;
     double loss = ce + p->cfg.lambda * kl;
     if (st) {
         st->loss = loss;
         st->ce = ce;
         st->kl = kl;
-        st->inst_acc = (double)hits / B;
+        st->inst_acc = (double)hits / Bg;
         st->ncols = K;
     }
     if (!isfinite(loss)) {
@@ -630,8 +648,59 @@ int npid_step(npid *p, const float *f, int B, const int64_t *idx,
     ssl_parallel_for(B, 8, grad_batch, &rj);
 
     p->pending_B = B;
+    p->pending_part = B != Bg;
     p->pending_lam = perm ? lam : 1.0f;
-    if (write_bank) npid_write_last(p, bank);
+    return 0;
+}
+
+const float *npid_last_z(const npid *p) { return p->z; }
+
+/* g = y - p^tau of the pending rows (in place over p^tau). */
+static void pending_targets(npid *p) {
+    target_job tj = {p->pt, p->t1, p->t2, p->ncols, p->pending_lam};
+    ssl_parallel_for(p->pending_B, 1, target_rows, &tj);
+}
+
+int npid_grad_update(npid *p, float *upd) {
+    const int B = p->pending_B, d = p->d;
+    if (B < 1 || !upd || p->cfg.write != BANK_WRITE_GRAD) {
+        ssl_fail(&p->err, SSL_EARG, "npid_grad_update: no grad-write step to take");
+        return -2;
+    }
+    pending_targets(p);
+    const int64_t K = p->ncols;
+    /* upd [K, d] = step * g^T [K, B] z [B, d] */
+    gemm_dispatch_prec(p->cfg.prec, 1, 0, (int)K, d, B, p->cfg.bank_lr, p->pt, (int)K, p->z, d,
+                       0.0f, upd, d, p->gws);
+    p->pending_B = -1;                 /* taken: only npid_apply_update is left */
+    return 0;
+}
+
+typedef struct { float *dst; const float *src; int64_t n; } add_job;
+
+static void add_range(void *ctx, int64_t i0, int64_t i1, int tid) {
+    const add_job *j = ctx;
+    (void)tid;
+    for (int64_t i = i0; i < i1; i++) j->dst[i] += j->src[i];
+}
+
+int npid_apply_update(npid *p, float *bank, const float *upd) {
+    const int d = p->d;
+    if (p->pending_B != -1 || !bank || !upd) {
+        ssl_fail(&p->err, SSL_EARG, "npid_apply_update: no update taken by npid_grad_update");
+        return -2;
+    }
+    p->pending_B = 0;
+    const int64_t K = p->ncols;
+    const int all = p->cfg.neg == NEG_ALL;
+    add_job aj = {all ? bank : p->ws, upd, K * d};
+    ssl_parallel_for(K * d, 1 << 16, add_range, &aj);
+    if (all) {
+        l2norm_forward(bank, bank, K, d, L2_EPS);
+    } else {
+        write_job j = {bank, NULL, p->sel, p->ws, d, 0};
+        ssl_parallel_for(K, 64, scatter_rows, &j);
+    }
     return 0;
 }
 
@@ -639,8 +708,8 @@ int npid_step(npid *p, const float *f, int B, const int64_t *idx,
  * z, p^tau, the targets, the columns and (not `all`) the gathered rows. */
 int npid_write_last(npid *p, float *bank) {
     const int B = p->pending_B, d = p->d;
-    if (B < 1 || !bank) {
-        ssl_fail(&p->err, SSL_EARG, "npid_write_last: no step to write");
+    if (B < 1 || !bank || p->pending_part) {
+        ssl_fail(&p->err, SSL_EARG, "npid_write_last: no step (of a whole batch) to write");
         return -2;
     }
     p->pending_B = 0;

@@ -77,6 +77,34 @@ int npid_step(npid *p, const float *f, int B, const int64_t *idx,
               const int32_t *perm, float lam, float *bank, rng *r,
               float *df, int write_bank, npid_stats *st);
 
+/* Data parallel: npid_step for the rows [off, off + B) of a global batch
+ * of Bg rows that R replicas share, f [B, d] this replica's head outputs,
+ * idx [Bg] and perm [Bg] (or NULL) the global batch's. The columns (the
+ * global batch, then the negatives drawn from r), the targets and the
+ * divisor of the loss are the global batch's, so df is this replica's
+ * rows of the global df, and st's loss, ce, kl and inst_acc are this
+ * replica's shares of the global means (their sums over the replicas are
+ * the global values). The bank is not written: the npid write is
+ * npid_write_npid of the global batch's npid_last_z rows (gathered from
+ * every replica), the grad write npid_grad_update, the sum of the
+ * replicas' updates, then npid_apply_update. npid_step(p, f, B, idx, ...)
+ * is npid_step_part(p, f, B, 0, B, idx, ...) and the write. Returns as
+ * npid_step. */
+int npid_step_part(npid *p, const float *f, int B, int off, int Bg, const int64_t *idx,
+                   const int32_t *perm, float lam, const float *bank, rng *r, float *df,
+                   npid_stats *st);
+/* z [B, d]: the L2-normalised rows f of the last step. */
+const float *npid_last_z(const npid *p);
+/* The grad write's update of the last successful step (whole or part):
+ * upd [K', d] = bank_lr * g^T z over that step's rows, g = y - p^tau,
+ * in the order of npid_columns. 0, or -2 if there is no such step, it
+ * was written, or the rule is not grad. */
+int npid_grad_update(npid *p, float *upd);
+/* After npid_grad_update: bank[sel[k]] <- normalize(bank[sel[k]] +
+ * upd[k]) for every column k, the bank as the step saw it. upd: the sum
+ * of every replica's update. 0, or -2 without a taken update. */
+int npid_apply_update(npid *p, float *bank, const float *upd);
+
 /* The bank write of the last successful npid_step that was called with
  * write_bank = 0, on the same bank, unchanged since: lets a caller check the
  * network's gradients first and write the bank only for a good step. Valid

@@ -44,10 +44,11 @@ LIBS="$(pkg-config --libs $PKGS) -lopenblas -lm -pthread"
 # the augmentation defaults and the schedules.
 LIB_SRC="util/value util/json util/outfile stream/safetensors stream/sslt_common stream/sslt_read stream/sslt_write stream/dataset
          data/prep_idx data/prep_cifar data/prep_images data/prep_archive data/image data/prep
-         util/threads util/rng util/err util/clock run/prep eval/pair eval/fewshot
+         util/threads util/rng util/err util/clock run/prep run/dist eval/pair eval/fewshot
          run/ckpt run/train_config nn/net_config nn/net_build nn/net nn/lr_sched
          nn/ops/conv nn/ops/conv_shape nn/ops/conv_direct nn/ops/conv_winograd nn/ops/bn nn/ops/act
-         nn/ops/linear nn/ops/pool data/augment data/pixel_ops"
+         nn/ops/linear nn/ops/pool nn/ops/gemm nn/ops/dwconv nn/ops/se nn/net_mobile data/augment
+         data/pixel_ops"
 mkdir -p "$OUT/obj" "$OUT/crashes" || exit 1
 
 objs=

@@ -52,6 +52,7 @@ typedef struct {
     float *y, *dx;
     float *dres;              /* sums pass: the masked g written (or NULL) */
     const float *x, *dy, *dy2, *yin, *res, *gamma, *beta, *mean, *rstd;
+    const float *x0;          /* forward statistics: the shift per channel */
     const float *msc, *msh;   /* MASK_X: the forward's scale, shift */
     double *p1, *p2;          /* per-block partial sums [nblk][C] */
     const float *scale, *shift;   /* per-channel affine for the epilogue */
@@ -107,7 +108,7 @@ static void stats_block(void *vctx, int64_t b0, int64_t b1, int tid) {
         int64_t r0 = blk * k->N / k->nblk, r1 = (blk + 1) * k->N / k->nblk;
         for (int c0 = 0; c0 < C; c0 += 16) {
             __mmask16 m = cmask(C - c0);
-            __m512 x0 = ld(k->x + c0, m);
+            __m512 x0 = ld(k->x0 + c0, m);
             __m512d sl = lo_pd(x0), sh = hi_pd(x0);
             __m512d a1l = _mm512_setzero_pd(), a1h = a1l, a2l = a1l, a2h = a1l;
             const float *xp = k->x + r0 * C + c0;
@@ -216,7 +217,7 @@ static void affine_range(void *vctx, int64_t r0, int64_t r1, int tid) {
 static void stats_block(void *vctx, int64_t b0, int64_t b1, int tid) {
     bn_ctx *k = vctx;
     int C = k->C;
-    const float *x0 = k->x;
+    const float *x0 = k->x0;
     for (int64_t blk = b0; blk < b1; blk++) {
         double *restrict a1 = k->p1 + blk * C, *restrict a2 = k->p2 + blk * C;
         for (int c = 0; c < C; c++) a1[c] = a2[c] = 0;
@@ -339,6 +340,82 @@ static void reduce_blocks(double *s1, double *s2, const bn_ctx *k) {
         }
 }
 
+/* ---- statistics across replicas (bn_set_sync) ---- */
+
+static bn_sync_fn sync_fn;
+static void *sync_ctx;
+static const float zeros[MAXC_STACK];
+
+void bn_set_sync(bn_sync_fn fn, void *ctx) {
+    sync_fn = fn;
+    sync_ctx = ctx;
+}
+
+/* s1, s2 [C] and the row count summed over the replicas: returns the
+ * total rows. (Out of memory for its 2 C + 1 doubles: channel by channel.) */
+static double sync_sums(double *s1, double *s2, int C, int64_t N) {
+    double *buf = malloc((2 * (size_t)C + 1) * sizeof *buf);
+    if (!buf) {
+        double b[3] = {0};
+        for (int c = 0; c < C; c++) {
+            b[0] = s1[c], b[1] = s2[c], b[2] = (double)N;
+            sync_fn(sync_ctx, b, 3);
+            s1[c] = b[0], s2[c] = b[1];
+        }
+        return b[2];
+    }
+    memcpy(buf, s1, (size_t)C * sizeof *buf);
+    memcpy(buf + C, s2, (size_t)C * sizeof *buf);
+    buf[2 * C] = (double)N;
+    sync_fn(sync_ctx, buf, 2 * (int64_t)C + 1);
+    memcpy(s1, buf, (size_t)C * sizeof *buf);
+    memcpy(s2, buf + C, (size_t)C * sizeof *buf);
+    double Nt = buf[2 * C];
+    free(buf);
+    return Nt;
+}
+
+/* Channel c of the reference forward once its mean mu and biased variance
+ * v over Nt rows are known: mean, rstd, y and the running statistics. */
+static void ref_channel_out(float *y, float *mean, float *rstd, const float *x,
+                            const float *gamma, const float *beta, const float *res,
+                            int relu, int64_t N, int C, float *running_mean,
+                            float *running_var, float momentum, float eps, int c, double mu,
+                            double v, double Nt) {
+    double rs = 1.0 / sqrt(v + eps);
+    mean[c] = (float)mu;
+    rstd[c] = (float)rs;
+    for (int64_t r = 0; r < N; r++) {
+        int64_t i = r * C + c;
+        double o = (x[i] - mu) * rs * gamma[c] + beta[c] + (res ? res[i] : 0.0);
+        y[i] = (float)(relu && o < 0 ? 0 : o);
+    }
+    if (running_mean) running_mean[c] = (float)((1 - momentum) * running_mean[c] + momentum * mu);
+    if (running_var)
+        running_var[c] = (float)((1 - momentum) * running_var[c] +
+                                 momentum * (Nt > 1 ? v * Nt / (Nt - 1) : v));
+}
+
+/* bn_forward_train_ref across replicas (C > MAXC_STACK), channel by
+ * channel: the sums shifted by the running mean (or 0), then summed. */
+static void ref_forward_sync(float *y, float *mean, float *rstd, const float *x,
+                             const float *gamma, const float *beta, const float *res,
+                             int relu, int64_t N, int C, float *running_mean,
+                             float *running_var, float momentum, float eps) {
+    for (int c = 0; c < C; c++) {
+        double x0 = running_mean ? running_mean[c] : 0, s1 = 0, s2 = 0;
+        for (int64_t r = 0; r < N; r++) {
+            double d = x[r * C + c] - x0;
+            s1 += d;
+            s2 += d * d;
+        }
+        double Nt = sync_sums(&s1, &s2, 1, N), m1 = s1 / Nt;
+        double v = s2 / Nt - m1 * m1;
+        ref_channel_out(y, mean, rstd, x, gamma, beta, res, relu, N, C, running_mean,
+                        running_var, momentum, eps, c, x0 + m1, v < 0 ? 0 : v, Nt);
+    }
+}
+
 static int64_t row_grain(int C) { int64_t g = 16384 / (C > 0 ? C : 1); return g < 1 ? 1 : g; }
 
 void bn_forward_train(float *y, float *mean, float *rstd, const float *x,
@@ -355,8 +432,10 @@ void bn_forward_train_aff(float *y, float *mean, float *rstd, float *scale_out,
                           float *running_mean, float *running_var, float momentum,
                           float eps) {
     if (C > MAXC_STACK) {
-        bn_forward_train_ref(y, mean, rstd, x, gamma, beta, res, relu, N, C,
-                             running_mean, running_var, momentum, eps);
+        if (sync_fn) ref_forward_sync(y, mean, rstd, x, gamma, beta, res, relu, N, C,
+                                      running_mean, running_var, momentum, eps);
+        else bn_forward_train_ref(y, mean, rstd, x, gamma, beta, res, relu, N, C,
+                                  running_mean, running_var, momentum, eps);
         if (!scale_out) return;
         /* y again from a float affine, so that it is act(AFF(x, scale,
          * shift) + res) as promised */
@@ -376,11 +455,16 @@ void bn_forward_train_aff(float *y, float *mean, float *rstd, float *scale_out,
     float *scale = scale_out ? scale_out : scale_st, *shift = shift_out ? shift_out : shift_st;
     bn_ctx k = { 0 };
     k.x = x; k.N = N; k.C = C; k.p1 = p1; k.p2 = p2; k.nblk = n_blocks(N, C);
+    /* Shifted by the first row; across replicas by a shift they share:
+     * the running mean (or 0). */
+    k.x0 = !sync_fn ? x : running_mean ? running_mean : zeros;
     ssl_parallel_for(k.nblk, 1, stats_block, &k);
     reduce_blocks(s1, s2, &k);
+    double Nt = (double)N;
+    if (sync_fn) Nt = sync_sums(s1, s2, C, N);
     for (int c = 0; c < C; c++) {
-        double m1 = s1[c] / (double)N;
-        double mu = (double)x[c] + m1, var = s2[c] / (double)N - m1 * m1;
+        double m1 = s1[c] / Nt;
+        double mu = (double)k.x0[c] + m1, var = s2[c] / Nt - m1 * m1;
         if (var < 0) var = 0;
         double rs = 1.0 / sqrt(var + eps);
         mean[c] = (float)mu;
@@ -390,7 +474,7 @@ void bn_forward_train_aff(float *y, float *mean, float *rstd, float *scale_out,
         if (running_mean)
             running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mu);
         if (running_var) {
-            double unb = N > 1 ? var * (double)N / (double)(N - 1) : var;
+            double unb = Nt > 1 ? var * Nt / (Nt - 1) : var;
             running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unb);
         }
     }
@@ -446,13 +530,17 @@ static void backward_run(bn_ctx *k, float *dx, float *dgamma, float *dbeta,
     k->p1 = p1; k->p2 = p2; k->nblk = n_blocks(N, C);
     ssl_parallel_for(k->nblk, 1, bwd_block, k);
     reduce_blocks(s1, s2, k);
+    double Nt = (double)N;
+    for (int c = 0; c < C; c++) {     /* this replica's share of dgamma, dbeta */
+        dbeta[c] += (float)s1[c];
+        dgamma[c] += (float)(s2[c] * k->rstd[c]);
+    }
+    if (sync_fn) Nt = sync_sums(s1, s2, C, N);
     for (int c = 0; c < C; c++) {
         double gx = s2[c] * k->rstd[c];        /* sum g * xhat */
-        dbeta[c] += (float)s1[c];
-        dgamma[c] += (float)gx;
         scale[c] = gamma[c] * k->rstd[c];
-        sh[c] = (float)(s1[c] / (double)N);
-        sh[C + c] = (float)(gx / (double)N);
+        sh[c] = (float)(s1[c] / Nt);
+        sh[C + c] = (float)(gx / Nt);
     }
     if (k->dres) {   /* g is now in dres, already masked */
         k->dy = k->dres; k->dy2 = NULL; k->yin = NULL; k->mask = MASK_NONE;
@@ -523,18 +611,8 @@ void bn_forward_train_ref(float *y, float *mean, float *rstd, const float *x,
         double mu = s / (double)N;
         for (int64_t r = 0; r < N; r++) { double d = x[r * C + c] - mu; v += d * d; }
         v /= (double)N;
-        double rs = 1.0 / sqrt(v + eps);
-        mean[c] = (float)mu;
-        rstd[c] = (float)rs;
-        for (int64_t r = 0; r < N; r++) {
-            int64_t i = r * C + c;
-            double o = (x[i] - mu) * rs * gamma[c] + beta[c] + (res ? res[i] : 0.0);
-            y[i] = (float)(relu && o < 0 ? 0 : o);
-        }
-        if (running_mean) running_mean[c] = (float)((1 - momentum) * running_mean[c] + momentum * mu);
-        if (running_var)
-            running_var[c] = (float)((1 - momentum) * running_var[c] +
-                                     momentum * (N > 1 ? v * N / (N - 1) : v));
+        ref_channel_out(y, mean, rstd, x, gamma, beta, res, relu, N, C, running_mean,
+                        running_var, momentum, eps, c, mu, v, (double)N);
     }
 }
 
@@ -573,11 +651,13 @@ static void backward_ref_m(float *dx, float *dgamma, float *dbeta, const float *
         }
         dbeta[c] += (float)s1;
         dgamma[c] += (float)s2;
+        double Nt = (double)N;
+        if (sync_fn) Nt = sync_sums(&s1, &s2, 1, N);
         for (int64_t r = 0; r < N; r++) {
             int64_t i = r * C + c;
             double g = grad_ref(dy, dy2, y, msc, msh, x, i, c);
             double xh = (x[i] - mean[c]) * rstd[c];
-            dx[i] = (float)(gamma[c] * rstd[c] * (g - s1 / N - xh * s2 / N));
+            dx[i] = (float)(gamma[c] * rstd[c] * (g - s1 / Nt - xh * s2 / Nt));
         }
     }
 }

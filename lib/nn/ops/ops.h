@@ -181,6 +181,18 @@ void bn_backward_xmask(float *dx, float *dgamma, float *dbeta, const float *dy,
 void bn_backward_res(float *dx, float *dres, float *dgamma, float *dbeta, const float *dy,
                      const float *dy2, const float *y, const float *x, const float *mean,
                      const float *rstd, const float *gamma, int64_t N, int C);
+/* Data parallel (SyncBatchNorm): while fn is set, every training-mode
+ * forward and backward above sums its per-channel statistics over the
+ * replicas with fn(ctx, buf, n) (in place, the same sum on every replica:
+ * an allreduce), so that R replicas of B rows compute what one process of
+ * R B rows computes, to rounding: the forward's shifted sums (the shift is
+ * the running mean, or 0 without running statistics, instead of the first
+ * row) and row count, the backward's sum g and sum g xhat. dgamma and
+ * dbeta get this replica's own share (the gradient sum across replicas
+ * adds the shares). NULL (the default): per-process statistics, as
+ * before. Not thread-safe: set it between steps. */
+typedef void (*bn_sync_fn)(void *ctx, double *buf, int64_t n);
+void bn_set_sync(bn_sync_fn fn, void *ctx);
 /* Plain loops (double), same contracts. */
 void bn_forward_train_ref(float *y, float *mean, float *rstd, const float *x,
                           const float *gamma, const float *beta, const float *res,
