@@ -128,3 +128,32 @@ uint32_t sslt_crc32(uint32_t crc, const void *data, size_t n) {
     while (n--) c = crc_table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
     return ~c;
 }
+
+/* ---- CRC-32 of a concatenation ----
+ * crc(A B) = crc(A) x^(8 len(B)) + crc(B) over GF(2) modulo the CRC
+ * polynomial, in the reflected bit order of the table above (bit 31 is
+ * x^0). x^(8 len) is built from the squares x^(2^k). */
+
+static uint32_t multmodp(uint32_t a, uint32_t b) {
+    uint32_t m = (uint32_t)1 << 31, p = 0;
+    for (;;) {
+        if (a & m) {
+            p ^= b;
+            if ((a & (m - 1)) == 0) break;
+        }
+        m >>= 1;
+        b = b & 1 ? (b >> 1) ^ 0xEDB88320u : b >> 1;
+    }
+    return p;
+}
+
+uint32_t sslt_crc32_combine(uint32_t crc1, uint32_t crc2, uint64_t len2) {
+    uint32_t base = (uint32_t)1 << 30;   /* x^1 */
+    for (int i = 0; i < 3; i++) base = multmodp(base, base);   /* x^8 */
+    uint32_t xn = (uint32_t)1 << 31;     /* x^0; becomes x^(8 len2) */
+    for (uint64_t n = len2; n; n >>= 1) {
+        if (n & 1) xn = multmodp(base, xn);
+        base = multmodp(base, base);
+    }
+    return multmodp(xn, crc1) ^ crc2;
+}
