@@ -108,6 +108,11 @@ net_tensor *net_find(net *n, const char *name);
  * kept for net_backward; train == 0: BN uses running statistics.
  * Returns 0, or -1 if B > max_batch. Outputs valid until the next forward. */
 int net_forward(net *n, const float *x, int B, int train);
+/* The backbone alone in evaluation mode (train == 0 above): net_features
+ * is set, the head does not run (net_output is not updated: with a head,
+ * use net_forward). The features are the bits net_forward gives. Returns
+ * 0, or -1 if B > max_batch. */
+int net_forward_features(net *n, const float *x, int B);
 const float *net_features(const net *n);         /* [B, F] pooled backbone output */
 const float *net_output(const net *n);           /* [B, d] head output (= features for "none") */
 
