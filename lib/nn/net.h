@@ -73,6 +73,10 @@ typedef struct net net;
  * configuration or one over the limits above ("... more than the 256 GiB
  * allowed"). */
 net *net_new(const net_config *cfg, int max_batch, ssl_err *err);
+/* The same with every tensor, gradient and momentum zero instead of
+ * net_init's values, for a caller that sets them all (a checkpoint's
+ * reader): no random draws, and memory untouched until used. */
+net *net_new_zero(const net_config *cfg, int max_batch, ssl_err *err);
 /* What net_new(cfg, max_batch) would allocate, without allocating it:
  * *params parameters and *bytes in all (either pointer may be NULL).
  * 0, or -1 with err on a bad configuration. */

@@ -210,7 +210,7 @@ int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, ssl_err *e
     }
     net_config nc;
     if (net_config_from_sv(&nc, netcfg, err) ||
-        !(c->net = net_new(&nc, max_batch > 0 ? max_batch : 1, err))) {
+        !(c->net = net_new_zero(&nc, max_batch > 0 ? max_batch : 1, err))) {
         if (err && err->code != SSL_ENOMEM) err->code = SSL_EDATA;
         ssl_prefix(err, "%s: config.net: ", cr->name);
         return -1;
@@ -229,8 +229,7 @@ int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, ssl_err *e
     for (int i = 0; i < nt; i++) {
         net_tensor *t = net_tensor_at(c->net, i);
         if (expect(cr, t->name, SSLT_F32, t->ndim, t->shape, &ti, err)) goto fail;
-        int head = !strncmp(t->name, "head.", 5);
-        if (head && (flags & CKPT_SKIP_HEAD)) memset(t->data, 0, (size_t)t->numel * sizeof *t->data);
+        int head = !strncmp(t->name, "head.", 5);   /* skipped: left zero (net_new_zero) */
         slots[ti].dst = head && (flags & CKPT_SKIP_HEAD) ? NULL : t->data;
         slots[ti].found = 1;
         if (t->is_buffer) continue;
