@@ -47,7 +47,8 @@ LIB_SRC="util/value util/json util/outfile stream/safetensors stream/sslt_common
          util/threads util/rng util/err util/clock run/prep eval/pair eval/fewshot
          run/ckpt run/train_config nn/net_config nn/net_build nn/net nn/lr_sched
          nn/ops/conv nn/ops/conv_shape nn/ops/conv_direct nn/ops/conv_winograd nn/ops/bn nn/ops/act
-         nn/ops/linear nn/ops/pool data/augment data/pixel_ops"
+         nn/ops/linear nn/ops/pool nn/ops/dwconv nn/ops/gemm nn/ops/se nn/net_mobile
+         data/augment data/pixel_ops"
 mkdir -p "$OUT/obj" "$OUT/crashes" || exit 1
 
 objs=
