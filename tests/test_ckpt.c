@@ -7,12 +7,15 @@
  * configured network (named, with both shapes), an unexpected tensor, a
  * missing file, a truncated file, an unwritable path; MobileNets: the
  * round trip, and tensors of another architecture or width than the
- * configuration says. */
+ * configuration says; reading the network alone (the bank and momentum
+ * skipped without decompression, the head too for the backbone's
+ * features). */
 #include "t.h"
 #include "train_fixture.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "run/ckpt.h"
 #include "ssl/npid.h"
@@ -237,6 +240,99 @@ static void mobile(void) {
     ckpt_destroy(&a);
 }
 
+/* The offset of a byte inside the third block of the first frame of path
+ * whose content exceeds min_content bytes (a chunk of the bank), or -1. */
+static long inside_third_block(const unsigned char *b, size_t n, unsigned long long min_content) {
+    size_t off = 0;
+    while (off < n) {
+        size_t fs = ZSTD_findFrameCompressedSize(b + off, n - off);
+        if (ZSTD_isError(fs)) return -1;
+        if (ZSTD_getFrameContentSize(b + off, n - off) > min_content) {
+            const unsigned char *p = b + off;
+            static const size_t did[4] = {0, 1, 2, 4}, fcs[4] = {0, 2, 4, 8};
+            unsigned fhd = p[4], single = fhd >> 5 & 1;
+            size_t h = 4 + 1 + !single + did[fhd & 3] + (fcs[fhd >> 6] ? fcs[fhd >> 6] : single);
+            for (int blk = 0; blk < 2; blk++) {   /* over the first two blocks */
+                uint32_t bh = p[h] | (uint32_t)p[h + 1] << 8 | (uint32_t)p[h + 2] << 16;
+                if (bh & 1) return -1;
+                h += 3 + ((bh >> 1 & 3) == 1 ? 1 : bh >> 3);
+            }
+            return h + 3 + 100 < fs ? (long)(off + h + 3 + 100) : -1;
+        }
+        off += fs;
+    }
+    return -1;
+}
+
+/* Readers of the network alone (ssl-extract, ssl-export): the bank and the
+ * momentum are skipped without decompression, so damage inside the bank's
+ * data does not stop them and does stop a full load; with CKPT_SKIP_HEAD
+ * the head is not read either (zero), and the backbone's features alone
+ * (net_forward_features) are net_forward's, bit for bit. */
+static void network_alone(void) {
+    ssl_ckpt a, b;
+    ssl_err err = {0};
+    make_ckpt(&a, "mlp3", 16);
+    free(a.bank);
+    free(a.bank_labels);
+    a.n = 20000;                  /* 1.28 MB: one chunk of about 10 zstd blocks */
+    a.bank = malloc(sizeof(float) * a.n * a.d);
+    a.bank_labels = malloc(sizeof(int32_t) * a.n);
+    npid_bank_random(a.bank, a.n, a.d, 4);
+    for (int i = 0; i < a.n; i++) a.bank_labels[i] = i % 3;
+    T_EQ(ckpt_save(&a, tmp("n.ckpt"), "test", &err), 0, "a checkpoint with a 1.28 MB bank");
+    T_EQ(ckpt_load(&b, tmp("n.ckpt"), 2, CKPT_SKIP_HEAD, &err), 0, "load without the head");
+    int bb_same = 1, head_zero = 1;
+    for (int i = 0; i < net_ntensors(a.net); i++) {
+        net_tensor *x = net_tensor_at(a.net, i), *y = net_tensor_at(b.net, i);
+        if (strncmp(x->name, "head.", 5)) bb_same &= !memcmp(x->data, y->data, x->numel * sizeof(float));
+        else for (int64_t k = 0; k < y->numel; k++) head_zero &= y->data[k] == 0;
+    }
+    T_OK(bb_same && head_zero && !b.bank, "without the head: the backbone bit for bit, the head zero");
+    float x[2 * 28 * 28], feat[2 * 64];
+    rng r;
+    rng_init(&r, 7, 1, 1);
+    for (int i = 0; i < 2 * 28 * 28; i++) x[i] = (float)rng_normal(&r);
+    int F = net_feature_dim(a.net);
+    net_forward(a.net, x, 2, 0);
+    memcpy(feat, net_features(a.net), sizeof(float) * 2 * F);
+    T_OK(F <= 64 && net_forward_features(b.net, x, 2) == 0 &&
+         !memcmp(feat, net_features(b.net), sizeof(float) * 2 * F),
+         "net_forward_features: the features of net_forward, bit for bit, without the head");
+    T_EQ(net_forward_features(b.net, x, 3), -1, "net_forward_features: a batch over max_batch refused");
+    ckpt_destroy(&b);
+
+    size_t n;
+    unsigned char *buf = NULL;
+    FILE *f = fopen(tmp("n.ckpt"), "rb");
+    long sz = file_size(tmp("n.ckpt")), at = -1;
+    if (f && sz > 0 && (buf = malloc((size_t)sz)) && (n = fread(buf, 1, (size_t)sz, f)) == (size_t)sz)
+        at = inside_third_block(buf, n, 1000000);
+    if (f) fclose(f);
+    T_OK(at > 0, "a byte inside the bank's data");
+    if (at > 0) {
+        buf[at] ^= 0x40;
+        FILE *g = fopen(tmp("n.ckpt"), "wb");
+        fwrite(buf, 1, (size_t)sz, g);
+        fclose(g);
+        T_EQ(ckpt_load(&b, tmp("n.ckpt"), 2, 0, &err), 0,
+             "damage inside the bank: the network alone loads (the bank is not read)");
+        T_OK(same_tensors(&a, &b, 0), "... bit for bit");
+        ckpt_destroy(&b);
+        T_OK(ckpt_load(&b, tmp("n.ckpt"), 2, CKPT_LOAD_BANK, &err) < 0 && strstr(err.msg, "n.ckpt: record"),
+             "damage inside the bank: loading the bank fails");
+        printf("# %s\n", err.msg);
+        /* Truncated inside the bank: an error either way. */
+        g = fopen(tmp("n.ckpt"), "wb");
+        fwrite(buf, 1, (size_t)at, g);
+        fclose(g);
+        T_OK(ckpt_load(&b, tmp("n.ckpt"), 2, 0, &err) < 0 && strstr(err.msg, "truncated"),
+             "truncated inside the bank: the network alone is refused too");
+    }
+    free(buf);
+    ckpt_destroy(&a);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "%s/ckpt.XXXXXX", getenv("SSL_TEST_TMP") ? getenv("SSL_TEST_TMP") : "/tmp");
     if (!mkdtemp(tmpdir)) return perror("mkdtemp"), 1;
@@ -244,8 +340,10 @@ int main(void) {
     roundtrip();
     errors();
     mobile();
+    network_alone();
     const char *names[] = {"a.ckpt", "a2.ckpt", "d.sslt", "shape.ckpt", "extra.ckpt",
-                           "missing.ckpt", "good.ckpt", "cut.ckpt", "m.ckpt", "m2.ckpt", "m3.ckpt"};
+                           "missing.ckpt", "good.ckpt", "cut.ckpt", "m.ckpt", "m2.ckpt", "m3.ckpt",
+                           "n.ckpt"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) unlink(tmp(names[i]));
     rmdir(tmpdir);
     return t_done();

@@ -19,6 +19,25 @@ static void on_notice(void *ctx, const char *msg) {
     snprintf(nt->last, sizeof nt->last, "%s", msg);
 }
 
+static int saves_n;
+static int64_t saves_step[16];
+
+static void on_save(void *ctx, const char *path, int64_t step) {
+    (void)ctx, (void)path;
+    if (saves_n < 16) saves_step[saves_n] = step;
+    saves_n++;
+}
+
+static int same_file(const char *a, const char *b) {
+    FILE *f = fopen(a, "rb"), *g = fopen(b, "rb");
+    int same = f && g, x;
+    while (same && (x = fgetc(f)) != EOF) same = fgetc(g) == x;
+    if (same) same = fgetc(g) == EOF;
+    if (f) fclose(f);
+    if (g) fclose(g);
+    return same;
+}
+
 static char tmpdir[256];
 
 /* A path in the test's folder; each call gets its own string, which lives
@@ -170,6 +189,35 @@ int main(void) {
          "--keep-every: the kept copy is at epoch 2, the lr as given");
     ckpt_destroy(&a);
     to.keep_every = 0;
+
+    /* --ckpt-every-epochs 2 on those three epochs: written after epoch 2
+     * and the last only, and the same bits as a run that wrote every
+     * epoch; with --keep-every 1 every epoch is written again. */
+    saves_n = 0;
+    to.on_save = on_save;
+    to.out = tmp("e2.ckpt");
+    to.ckpt_every_epochs = 2;
+    T_EQ(run_train(&to, &st, &err), 0, "--ckpt-every-epochs 2: three epochs");
+    T_OK(saves_n == 2 && saves_step[0] == 6 && saves_step[1] == 9,
+         "--ckpt-every-epochs 2: written at step 6 (epoch 2) and 9 (the last) only");
+    T_OK(same_file(tmp("e2.ckpt"), tmp("k.ckpt")),
+         "--ckpt-every-epochs 2: the same bytes as writing every epoch");
+    saves_n = 0;
+    to.keep_every = 1;
+    to.out = tmp("e3.ckpt");
+    T_EQ(run_train(&to, &st, &err), 0, "--ckpt-every-epochs 2 --keep-every 1");
+    T_OK(saves_n == 6 && access(tmp("e3.e0001.ckpt"), F_OK) == 0,
+         "--keep-every 1 wins: every epoch written and kept");
+    saves_n = 0;
+    to.keep_every = 0;
+    to.out = tmp("e4.ckpt");
+    to.max_steps = 4;
+    T_EQ(run_train(&to, &st, &err), 1, "--ckpt-every-epochs 2 --max-steps 4: stopped early");
+    T_OK(saves_n == 1 && saves_step[0] == 4, "--ckpt-every-epochs 2: a stop is written (step 4) "
+         "and epoch 1 is not");
+    to.max_steps = -1;
+    to.ckpt_every_epochs = 0;
+    to.on_save = NULL;
     char kp[64];
     T_OK(!run_keep_path(kp, sizeof kp, "run.ckpt", 5) && !strcmp(kp, "run.e0005.ckpt"),
          "keep path: before the extension");

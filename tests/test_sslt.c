@@ -213,9 +213,9 @@ static void test_crc(void) {
     for (int i = 0; i < 1000; i++) buf[i] = (unsigned char)(i * 131 + 7);
     int ok = 1;
     for (int off = 0; off < 9; off++)
-        for (int n = 0; n < 40; n++)
+        for (int n = 0; n < 300; n++)   /* 64 and up: PCLMULQDQ where the CPU has it */
             if (sslt_crc32(0, buf + off, n) != crc_bitwise(buf + off, n)) ok = 0;
-    T_OK(ok, "crc32 slicing-by-8 matches bitwise at all alignments");
+    T_OK(ok, "crc32 (slicing-by-8, carry-less multiply) matches bitwise at all alignments, lengths 0-299");
     T_EQ(sslt_crc32(sslt_crc32(0, buf, 333), buf + 333, 667), crc_bitwise(buf, 1000),
          "crc32 chains");
 }

@@ -50,6 +50,8 @@ static const char usage_text[] =
     "  --flip P, --jitter P, --gray P, --crop-scale MIN, --blur P   augmentation\n"
     "  --epochs E              total epochs, at least 1 (200)\n"
     "  --ckpt-every-steps N    also write the checkpoint every N steps\n"
+    "  --ckpt-every-epochs N   write it after every N-th epoch only (and the last,\n"
+    "                          and on a stop); a crash loses up to N epochs (1)\n"
     "  --max-steps N           stop after N steps in this run (checkpoint written)\n"
     "  --deterministic         keep the thread count of the run (bit-exact resume)\n"
     "  --precision fp32|bf16   arithmetic of the matrix products (fp32; bf16: bfloat16\n"
@@ -80,7 +82,7 @@ enum {
     O_NOCUTMIX, O_BATCH, O_LR, O_WD, O_MOM, O_SCHED, O_MILES, O_GAMMA, O_WARMUP, O_FLIP,
     O_JITTER, O_GRAY, O_CROP, O_BLUR, O_EPOCHS, O_CKEVERY, O_MAXSTEPS, O_DET, O_SEED, O_LOG,
     O_MON, O_MONK, O_MONS, O_THREADS, O_KLKEEP, O_KLFWD, O_KLTERMS, O_MONBB, O_INPLACE,
-    O_KEEP, O_PREC, O_SYNCBN, O_CHECKREP
+    O_KEEP, O_PREC, O_SYNCBN, O_CHECKREP, O_CKEPOCHS
 };
 
 static const struct option long_opts[] = {
@@ -94,6 +96,7 @@ static const struct option long_opts[] = {
     {"warmup", 1, 0, O_WARMUP}, {"flip", 1, 0, O_FLIP}, {"jitter", 1, 0, O_JITTER},
     {"gray", 1, 0, O_GRAY}, {"crop-scale", 1, 0, O_CROP}, {"blur", 1, 0, O_BLUR},
     {"epochs", 1, 0, O_EPOCHS}, {"ckpt-every-steps", 1, 0, O_CKEVERY},
+    {"ckpt-every-epochs", 1, 0, O_CKEPOCHS},
     {"max-steps", 1, 0, O_MAXSTEPS}, {"deterministic", 0, 0, O_DET}, {"seed", 1, 0, O_SEED},
     {"log", 1, 0, O_LOG}, {"monitor", 1, 0, O_MON}, {"monitor-k", 1, 0, O_MONK},
     {"monitor-sigma", 1, 0, O_MONS},
@@ -108,7 +111,7 @@ typedef struct {
     const char *recipe, *ckpt, *data, *out, *log, *monitor;
     int has_seed, threads, has_threads, monitor_backbone, in_place, sync_bn;
     uint64_t seed;
-    long long max_steps, keep_every, check_replicas;
+    long long max_steps, keep_every, check_replicas, ckpt_every_epochs;
 } opts;
 
 typedef struct {
@@ -218,6 +221,8 @@ static void on_epoch(void *vctx, const train_status *st) {
             fprintf(c->log, ",\"ranks\":%d", st->ranks);
             log_num(c->log, "comm_share", comm_share(st));
         }
+        log_num(c->log, "monitor_s", st->t_monitor);
+        log_num(c->log, "save_s", st->t_save);
         log_num(c->log, "rss_mib", peak_rss_mib());
         log_num(c->log, "seconds", st->seconds);
         fprintf(c->log, "}\n");
@@ -277,6 +282,7 @@ static int run(opts *o, int *argc, char ***argv) {
     sigaction(SIGTERM, &sa, NULL);
     run_train_opts to = {
         .ckpt = o->ckpt, .data = o->data, .out = o->out, .keep_every = o->keep_every,
+        .ckpt_every_epochs = o->ckpt_every_epochs,
         .monitor = o->monitor,
         .monitor_backbone = o->monitor_backbone, .recipe = o->recipe, .flags = o->ov, .has_seed = o->has_seed, .seed = o->seed,
         .threads = o->threads, .has_threads = o->has_threads, .max_steps = o->max_steps,
@@ -384,6 +390,7 @@ int main(int argc, char **argv) {
         case O_KEEP: o.keep_every = parse_int("--keep-every", optarg, 1, 1 << 20); break;
         case O_SYNCBN: o.sync_bn = 1; break;
         case O_CHECKREP: o.check_replicas = parse_int("--check-replicas", optarg, 1, 1LL << 40); break;
+        case O_CKEPOCHS: o.ckpt_every_epochs = parse_int("--ckpt-every-epochs", optarg, 1, 1 << 20); break;
         case 'q': verbosity = 0; break;
         case 'v': verbosity++; break;
         case 'h':

@@ -1,4 +1,4 @@
-/* knn.c: weighted kNN evaluation (see knn.h): blocked sgemm of queries
+/* knn.c: weighted kNN evaluation (see knn.h): blocked GEMM of queries
  * against training rows, a per-query bounded heap of the best Kmax
  * neighbours, then one vote per (K, sigma) pair from the sorted list. */
 #include "eval/knn.h"
@@ -10,8 +10,6 @@
 
 #include "nn/ops/ops.h"
 #include "util/threads.h"
-
-#include <cblas.h>
 
 /* Bound on the neighbour lists held at once (entries of float + int64). */
 #define KNN_MAX_LIST_ENTRIES ((int64_t)1 << 22)
@@ -118,8 +116,15 @@ int knn_topk(const float *train, int64_t ntrain, const float *test, int64_t ntes
     if (qblock > ntest) qblock = ntest > 0 ? ntest : 1;
     float *c = malloc((size_t)qblock * (size_t)tblock * sizeof *c);
     int *cnt = malloc((size_t)qblock * sizeof *cnt);
+    /* The library's GEMM (nn/ops/gemm.c) where the build has it: the same
+     * bits at any thread count, and its speed does not hang on OpenBLAS
+     * recognising the CPU (without OPENBLAS_CORETYPE, Debian's 0.3.21 ran
+     * these products at a fifth of it on the development machine). */
+    float *ws = gemm_available()
+                    ? malloc((size_t)gemm_workspace((int)qblock, (int)tblock, dim) * sizeof *ws)
+                    : NULL;
     if (!c || !cnt) {
-        free(c); free(cnt);
+        free(c); free(cnt); free(ws);
         return -1;
     }
     for (int64_t q0 = 0; q0 < ntest; q0 += qblock) {
@@ -128,8 +133,8 @@ int knn_topk(const float *train, int64_t ntrain, const float *test, int64_t ntes
         select_ctx x = { c, 0, 0, sims + q0 * kmax, idx + q0 * kmax, cnt, kmax };
         for (int64_t t0 = 0; t0 < ntrain; t0 += tblock) {
             int64_t tn = ntrain - t0 < tblock ? ntrain - t0 : tblock;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)qn, (int)tn, dim,
-                        1.0f, test + q0 * dim, dim, train + t0 * dim, dim, 0.0f, c, (int)tn);
+            gemm_dispatch(0, 1, (int)qn, (int)tn, dim, 1.0f, test + q0 * dim, dim,
+                          train + t0 * dim, dim, 0.0f, c, (int)tn, ws);
             x.tn = tn; x.t0 = t0;
             ssl_parallel_for(qn, 8, select_rows, &x);
         }
@@ -137,6 +142,7 @@ int knn_topk(const float *train, int64_t ntrain, const float *test, int64_t ntes
     }
     free(c);
     free(cnt);
+    free(ws);
     return 0;
 }
 

@@ -19,9 +19,10 @@
  *     rank, so "top-5" means the true class is among the first 5 classes
  *     of that order.
  * Threads: selection and voting run in parallel over the queries of a
- * block (util/threads.h); sgemm uses OpenBLAS's threads. Results do not
- * depend on the thread count except through sgemm's rounding, which
- * OpenBLAS keeps fixed for a given thread count. */
+ * block (util/threads.h); the products run on gemm_dispatch (nn/ops): the
+ * library's GEMM on AVX-512 builds, whose sums do not depend on the thread
+ * count, so neither do the results; OpenBLAS's sgemm elsewhere, whose
+ * rounding OpenBLAS keeps fixed for a given thread count. */
 #ifndef SSL_KNN_H
 #define SSL_KNN_H
 #include <stdint.h>

@@ -155,8 +155,8 @@ static void lin_fwd(net *n, lin_l *l, const float *in, int B) {
     net_toc(n, l->prof, t0, 0);
 }
 
-int net_forward(net *n, const float *x, int B, int train) {
-    if (B < 1 || B > n->max_batch) return -1;
+/* The backbone and the pooling into n->feat. */
+static void forward_features(net *n, const float *x, int B, int train) {
     n->x = x;
     n->B = B;
     n->trained = train != 0;
@@ -166,6 +166,17 @@ int net_forward(net *n, const float *x, int B, int train) {
     int avg_slot = n->head ? n->lin[0].prof - 1 : n->nprof - 1;
     avgpool_forward(n->feat, h, B, n->feat_h, n->feat_w, n->F);
     net_toc(n, avg_slot, t0, 0);
+}
+
+int net_forward_features(net *n, const float *x, int B) {
+    if (B < 1 || B > n->max_batch) return -1;
+    forward_features(n, x, B, 0);
+    return 0;
+}
+
+int net_forward(net *n, const float *x, int B, int train) {
+    if (B < 1 || B > n->max_batch) return -1;
+    forward_features(n, x, B, train);
     if (n->head == 1) {
         lin_fwd(n, &n->lin[0], n->feat, B);
     } else if (n->head == 2) {

@@ -73,6 +73,10 @@ typedef struct net net;
  * configuration or one over the limits above ("... more than the 256 GiB
  * allowed"). */
 net *net_new(const net_config *cfg, int max_batch, ssl_err *err);
+/* The same with every tensor, gradient and momentum zero instead of
+ * net_init's values, for a caller that sets them all (a checkpoint's
+ * reader): no random draws, and memory untouched until used. */
+net *net_new_zero(const net_config *cfg, int max_batch, ssl_err *err);
 /* What net_new(cfg, max_batch) would allocate, without allocating it:
  * *params parameters and *bytes in all (either pointer may be NULL).
  * 0, or -1 with err on a bad configuration. */
@@ -108,6 +112,11 @@ net_tensor *net_find(net *n, const char *name);
  * kept for net_backward; train == 0: BN uses running statistics.
  * Returns 0, or -1 if B > max_batch. Outputs valid until the next forward. */
 int net_forward(net *n, const float *x, int B, int train);
+/* The backbone alone in evaluation mode (train == 0 above): net_features
+ * is set, the head does not run (net_output is not updated: with a head,
+ * use net_forward). The features are the bits net_forward gives. Returns
+ * 0, or -1 if B > max_batch. */
+int net_forward_features(net *n, const float *x, int B);
 const float *net_features(const net *n);         /* [B, F] pooled backbone output */
 const float *net_output(const net *n);           /* [B, d] head output (= features for "none") */
 

@@ -388,7 +388,7 @@ int net_cost(const net_config *cfg, int64_t *params, int64_t *backbone_params, d
     return 0;
 }
 
-net *net_new(const net_config *cfg, int max_batch, ssl_err *err) {
+net *net_new_zero(const net_config *cfg, int max_batch, ssl_err *err) {
     int64_t np, bytes;
     if (net_size(cfg, max_batch, &np, &bytes, err) < 0) return NULL;
     /* Refused before anything large is allocated, so that a configuration
@@ -403,7 +403,11 @@ net *net_new(const net_config *cfg, int max_batch, ssl_err *err) {
                  "allowed", bytes / 1073741824.0, max_batch, (long long)(NET_MAX_BYTES >> 30));
         return NULL;
     }
-    net *n = net_build(cfg, max_batch, 0, err);
+    return net_build(cfg, max_batch, 0, err);   /* arenas are calloc'ed: zero */
+}
+
+net *net_new(const net_config *cfg, int max_batch, ssl_err *err) {
+    net *n = net_new_zero(cfg, max_batch, err);
     if (n) net_init(n, 0);
     return n;
 }

@@ -5,7 +5,10 @@
  * Loading maps each tensor of the header to a destination (a net tensor,
  * its momentum, the bank, the labels, or nowhere when the caller did not
  * ask for it), checks names, dtypes and shapes before any data is read,
- * then copies chunks straight into place: no second copy of the bank. */
+ * then copies chunks straight into place: no second copy of the bank.
+ * Tensors that go nowhere are skipped by the stream reader without being
+ * decompressed (sslt_reader_skip): ssl-extract reads the network's 35 MB
+ * of a demo checkpoint, not the 200 MB of bank and momentum. */
 #include "run/ckpt.h"
 
 #include <stdio.h>
@@ -24,6 +27,11 @@ static void shape_str(char *buf, size_t len, int ndim, const int64_t *shape) {
 
 int ckpt_save(const ssl_ckpt *c, const char *path, const char *created_by,
               ssl_err *err) {
+    return ckpt_save_level(c, path, created_by, CKPT_ZSTD_LEVEL, err);
+}
+
+int ckpt_save_level(const ssl_ckpt *c, const char *path, const char *created_by, int level,
+                    ssl_err *err) {
     const char *name = path && strcmp(path, "-") ? path : "<stdout>";
     int nt = net_ntensors(c->net), nparams = 0;
     for (int i = 0; i < nt; i++)
@@ -84,7 +92,7 @@ int ckpt_save(const ssl_ckpt *c, const char *path, const char *created_by,
         ssl_fail(err, SSL_ENOMEM, "%s: out of memory", name);
         goto out;
     }
-    if (!(w = sslt_writer_open(path, 0, err))) goto out;
+    if (!(w = sslt_writer_open(path, level, err))) goto out;
     if (sslt_write_section(w, CKPT_KIND, meta, k, ts, data)) {
         ssl_forward(err, sslt_writer_error(w));
         sslt_writer_abort(w);
@@ -192,6 +200,7 @@ int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, ssl_err *e
     const sslt_header *h = cr->h;
     const sv *meta = h->meta;
     slot *slots = NULL;
+    int *skip = NULL;
     memset(c, 0, sizeof *c);
     const sv *cfg = sv_get(meta, "config");
     const sv *netcfg = sv_get(cfg, "net");
@@ -201,7 +210,7 @@ int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, ssl_err *e
     }
     net_config nc;
     if (net_config_from_sv(&nc, netcfg, err) ||
-        !(c->net = net_new(&nc, max_batch > 0 ? max_batch : 1, err))) {
+        !(c->net = net_new_zero(&nc, max_batch > 0 ? max_batch : 1, err))) {
         if (err && err->code != SSL_ENOMEM) err->code = SSL_EDATA;
         ssl_prefix(err, "%s: config.net: ", cr->name);
         return -1;
@@ -220,7 +229,8 @@ int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, ssl_err *e
     for (int i = 0; i < nt; i++) {
         net_tensor *t = net_tensor_at(c->net, i);
         if (expect(cr, t->name, SSLT_F32, t->ndim, t->shape, &ti, err)) goto fail;
-        slots[ti].dst = t->data;
+        int head = !strncmp(t->name, "head.", 5);   /* skipped: left zero (net_new_zero) */
+        slots[ti].dst = head && (flags & CKPT_SKIP_HEAD) ? NULL : t->data;
         slots[ti].found = 1;
         if (t->is_buffer) continue;
         snprintf(mname, sizeof mname, MOM_PREFIX "%s", t->name);
@@ -251,6 +261,18 @@ int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, ssl_err *e
          * header declaring a huge bank costs only what the stream holds. */
         slots[bi].grow = (void **)&c->bank;
         if (!c->unlabelled) slots[li].grow = (void **)&c->bank_labels;
+    }
+    /* What is not loaded is not decompressed either: only its records'
+     * fields and frames are read (sslt_reader_skip). */
+    skip = calloc(h->ntensors ? (size_t)h->ntensors : 1, sizeof *skip);
+    if (!skip) {
+        ssl_fail(err, SSL_ENOMEM, "%s: out of memory", cr->name);
+        goto fail;
+    }
+    for (int i = 0; i < h->ntensors; i++) skip[i] = !slots[i].dst && !slots[i].grow;
+    if (sslt_reader_skip(cr->r, skip)) {
+        ssl_forward(err, sslt_reader_error(cr->r));
+        goto fail;
     }
     int cti;
     int64_t row, nrows;
@@ -288,9 +310,11 @@ int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, ssl_err *e
         goto fail;
     }
     free(slots);
+    free(skip);
     return 0;
 fail:
     free(slots);
+    free(skip);
     ckpt_destroy(c);
     return -1;
 }

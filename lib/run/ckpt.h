@@ -13,7 +13,9 @@
  * write the same bytes.
  *
  * Writing goes through sslt_writer (temporary file, fsync, rename), so a
- * crash never leaves a half-written checkpoint under the real name.
+ * crash never leaves a half-written checkpoint under the real name; its
+ * records are compressed on the thread pool (sslt_write_section), at
+ * CKPT_ZSTD_LEVEL.
  * Reading checks the kind, that every expected tensor is present with the
  * expected dtype and shape (the error names the tensor and both shapes),
  * and that there are no unexpected tensors. */
@@ -27,6 +29,13 @@
 
 #define CKPT_KIND "checkpoint"
 #define CKPT_FORMAT 1
+/* The zstd level of checkpoints. Their floats (bank, weights, momentum)
+ * barely compress: zstd's Huffman coding of literals (levels 1 and up)
+ * saves 7% of a bank of unit rows at about 4x the CPU time of level -1 to
+ * write and 5x to read, and level -1 leaves them uncompressed (raw blocks)
+ * but still compresses what repeats (a fresh network's zero momentum).
+ * tests/bench/overheads.sh measures both. */
+#define CKPT_ZSTD_LEVEL (-1)
 
 typedef struct {
     net *net;                     /* owned */
@@ -45,12 +54,18 @@ typedef struct {
 #define CKPT_LOAD_BANK 1          /* bank and bank_labels */
 #define CKPT_LOAD_MOMENTUM 2      /* SGD momentum (else left zero) */
 #define CKPT_LOAD_ALL (CKPT_LOAD_BANK | CKPT_LOAD_MOMENTUM)
+/* For the backbone's features alone (net_forward_features): the head's
+ * weights ("head.*") are not read either, and are left zero. */
+#define CKPT_SKIP_HEAD 4
 
 /* Write c to path ("-": stdout) atomically. created_by: a short string
  * ("ssl-train 0.1.0"). The network's momentum buffers are written as
  * they are (zero for a fresh network). Returns 0, or -1 with err. */
 int ckpt_save(const ssl_ckpt *c, const char *path, const char *created_by,
               ssl_err *err);
+/* The same at another zstd level (benchmarks, tests). */
+int ckpt_save_level(const ssl_ckpt *c, const char *path, const char *created_by, int level,
+                    ssl_err *err);
 
 /* Two-phase reading, so that a caller can look at the stored configuration
  * before it sizes the network (and so that stdin can be read once). */
@@ -62,9 +77,12 @@ ckpt_reader *ckpt_open(const char *path, ssl_err *err);
  * ckpt_close. */
 const sv *ckpt_meta(const ckpt_reader *r);
 /* Build the network (batches up to max_batch) and read the tensors that
- * flags ask for into a zeroed *c (the others are verified for presence
- * and shape, and skipped). Returns 0, or -1 with err; on error *c is
- * left destroyed. */
+ * flags ask for into a zeroed *c. The others are verified for presence
+ * and shape and skipped without being decompressed: their records'
+ * fields and order are checked, their data's checksums are not
+ * (sslt_reader_skip), so damage inside the bank does not stop a reader
+ * of the network alone (ssl-info --check finds it). Returns 0, or -1
+ * with err; on error *c is left destroyed. */
 int ckpt_read(ckpt_reader *r, ssl_ckpt *c, int max_batch, int flags, ssl_err *err);
 void ckpt_close(ckpt_reader *r);  /* NULL is a no-op */
 

@@ -434,7 +434,8 @@ int run_train(const run_train_opts *o, train_status *st, ssl_err *err) {
                      .monitor = has_mon ? &mon : NULL,
                      .monitor_backbone = has_mon && o->monitor_backbone, .ctx = o->report.ctx,
                      .on_step = o->on_step, .on_epoch = o->on_epoch, .save = save,
-                     .save_ctx = &sc};
+                     .save_ctx = &sc, .save_epochs = o->ckpt_every_epochs,
+                     .keep_epochs = o->keep_every};
     rc = train_run(t, &h, st, err);
     if (rc < 0) not_usage(err);
 out:
@@ -454,7 +455,8 @@ int run_extract(const run_extract_opts *o, run_extract_result *res, ssl_err *err
     ssl_ckpt ck;
     memset(&ck, 0, sizeof ck);
     if (run_check_precision(o->precision, o->no_bf16, err)) return -1;
-    if (ckpt_load(&ck, o->ckpt, o->batch, 0, err)) return not_usage(err);
+    /* The backbone's features need neither the head nor the bank. */
+    if (ckpt_load(&ck, o->ckpt, o->batch, o->head ? 0 : CKPT_SKIP_HEAD, err)) return not_usage(err);
     net_set_winograd(ck.net, o->winograd);
     net_set_precision(ck.net, o->precision);
     const net_config *nc = net_get_config(ck.net);
@@ -501,7 +503,8 @@ int run_extract(const run_extract_opts *o, run_extract_result *res, ssl_err *err
     int64_t cnt;
     while ((cnt = dstream_next(s, images, labels, o->batch)) > 0) {
         preprocess_batch(images, (int)cnt, in->c, in->h, in->w, mean, std, x);
-        net_forward(ck.net, x, (int)cnt, 0);
+        if (o->head) net_forward(ck.net, x, (int)cnt, 0);
+        else net_forward_features(ck.net, x, (int)cnt);
         const float *f = o->head ? net_output(ck.net) : net_features(ck.net);
         if (features_writer_rows(fw, f, labels, cnt, err)) {
             if (err && err->code == SSL_EDATA) ssl_prefix(err, "%s: ", dname);
@@ -588,7 +591,7 @@ static sv *export_meta(const run_export_opts *o, const ssl_ckpt *ck) {
 int run_export(const run_export_opts *o, run_export_result *res, ssl_err *err) {
     memset(res, 0, sizeof *res);
     ssl_ckpt ck;
-    if (ckpt_load(&ck, o->ckpt, 1, 0, err)) return not_usage(err);
+    if (ckpt_load(&ck, o->ckpt, 1, o->head ? 0 : CKPT_SKIP_HEAD, err)) return not_usage(err);
     int nt = net_ntensors(ck.net), k = 0, rc = -1;
     /* At most one num_batches_tracked per BN, i.e. per two net tensors. */
     st_tensor *ts = calloc((size_t)nt * 3 / 2 + 1, sizeof *ts);

@@ -103,6 +103,8 @@ typedef struct {
     const char *out;              /* the checkpoint written after every epoch (a file) */
     int64_t keep_every;           /* > 0: also keep every N-th epoch's checkpoint
                                    * (run_keep_path); 0: none */
+    int64_t ckpt_every_epochs;    /* > 1: write out after every N-th epoch only (and
+                                   * after the last, and when stopping); 0, 1: every epoch */
     const char *monitor;          /* test set for the kNN monitor, or NULL */
     int monitor_backbone;         /* the monitor also runs the backbone's kNN */
     const char *recipe;           /* --recipe, or NULL: the checkpoint's */
@@ -138,9 +140,11 @@ typedef struct {
  * scaled linearly to the batch when neither the checkpoint nor the flags
  * give one, with a notice), check a resume, clip, set the threads, and
  * train until the configured epochs are done, max_steps are done or *stop
- * is set; the checkpoint is written to out (atomically) after every epoch,
- * every ckpt_every_steps and when stopping, and with keep_every N also to
- * run_keep_path(out, epoch) after every N-th epoch. A checkpoint that has
+ * is set; the checkpoint is written to out (atomically) after every epoch
+ * (with ckpt_every_epochs N after every N-th and the last), every
+ * ckpt_every_steps and when stopping, and with keep_every K also to
+ * run_keep_path(out, epoch) after every K-th epoch (written to out then
+ * too, whatever N says). A checkpoint that has
  * already done the configured epochs trains nothing and writes nothing (a
  * notice says so). Returns 0 when finished (or nothing to do), 1 when
  * stopped early (checkpoint written), -1 with err. *st holds the last

@@ -430,7 +430,8 @@ static int monitor_forward(trainer *t, const ssl_dataset *d, float *head, float 
     for (int64_t s = 0; s < d->n; s += B) {
         int cnt = (int)(d->n - s < B ? d->n - s : B);
         preprocess_batch(d->images + s * img, cnt, d->c, d->h, d->w, t->mean, t->std, x);
-        net_forward(n, x, cnt, 0);
+        if (head) net_forward(n, x, cnt, 0);
+        else net_forward_features(n, x, cnt);
         if (head) memcpy(head + s * dim, net_output(n), (size_t)cnt * dim * sizeof *head);
         if (feat) memcpy(feat + s * F, net_features(n), (size_t)cnt * F * sizeof *feat);
     }
@@ -509,6 +510,15 @@ out:
     return rc;
 }
 
+/* The save hook, timed into st->t_save. */
+static int save_now(const train_hooks *h, train_status *st, ssl_err *err) {
+    if (!h->save) return 0;
+    double t0 = ssl_clock();
+    int rc = h->save(h->save_ctx ? h->save_ctx : h->ctx, st, err);
+    st->t_save += ssl_clock() - t0;
+    return rc;
+}
+
 int train_run(trainer *t, const train_hooks *h, train_status *st, ssl_err *err) {
     ssl_ckpt *ck = t->ck;
     int64_t total = t->cfg.epochs * t->spe, done = 0, saved = -1;
@@ -537,6 +547,7 @@ int train_run(trainer *t, const train_hooks *h, train_status *st, ssl_err *err) 
         int epoch_end = ck->step % t->spe == 0;
         if (epoch_end) {
             st->knn_top1 = st->knn_top5 = st->knn_bb_top1 = st->knn_bb_top5 = NAN;
+            double t0 = ssl_clock();
             /* The monitor runs on rank 0 (the replicas are the same). */
             int mrc = h->monitor && t->rank == 0 &&
                 trainer_monitor(t, h->monitor, (int)t->cfg.monitor_k, t->cfg.monitor_sigma,
@@ -544,13 +555,17 @@ int train_run(trainer *t, const train_hooks *h, train_status *st, ssl_err *err) 
                                 h->monitor_backbone ? &st->knn_bb_top1 : NULL,
                                 h->monitor_backbone ? &st->knn_bb_top5 : NULL, err);
             if (dist_agree(mrc, err)) return -1;
+            st->t_monitor += ssl_clock() - t0;
             if (h->on_epoch) h->on_epoch(h->ctx, st);
         }
-        if (epoch_end || (t->cfg.ckpt_every_steps > 0 && ck->step % t->cfg.ckpt_every_steps == 0)) {
-            if (h->save && h->save(h->save_ctx ? h->save_ctx : h->ctx, st, err)) return -1;
+        int64_t ep = ck->step / t->spe;
+        int epoch_save = epoch_end && (h->save_epochs <= 1 || ep % h->save_epochs == 0 ||
+                                       (h->keep_epochs > 0 && ep % h->keep_epochs == 0));
+        if (epoch_save || (t->cfg.ckpt_every_steps > 0 && ck->step % t->cfg.ckpt_every_steps == 0)) {
+            if (save_now(h, st, err)) return -1;
             saved = ck->step;
         }
     }
-    if (saved != ck->step && h->save && h->save(h->save_ctx ? h->save_ctx : h->ctx, st, err)) return -1;
+    if (saved != ck->step && save_now(h, st, err)) return -1;
     return stopped;
 }

@@ -135,6 +135,7 @@ typedef struct {
     double t_comm;                /* of those, seconds inside collectives (R > 1) */
     int64_t step_bytes;           /* payload of the last step's collectives (R > 1) */
     int ranks;                    /* R: data-parallel processes */
+    double t_monitor, t_save;     /* seconds in the monitor and in the save hook */
     int64_t images;               /* images trained in this run (global batches) */
 } train_status;
 
@@ -196,10 +197,15 @@ typedef struct {
     /* Called after every epoch (after the monitor). */
     void (*on_epoch)(void *ctx, const train_status *st);
     /* Write the checkpoint; 0 or -1 with err. Called (with save_ctx, or
-     * ctx when save_ctx is NULL) at every epoch end, every
-     * cfg->ckpt_every_steps steps, and when stopping early. */
+     * ctx when save_ctx is NULL) at epoch ends (below), every
+     * cfg->ckpt_every_steps steps, after the last step and when stopping
+     * early. */
     int (*save)(void *ctx, const train_status *st, ssl_err *err);
     void *save_ctx;
+    /* > 1: at epoch ends, save only after every save_epochs-th epoch and
+     * every keep_epochs-th (when > 0); 0 or 1: after every epoch. The
+     * last step and an early stop are saved whatever these say. */
+    int64_t save_epochs, keep_epochs;
 } train_hooks;
 
 /* Train until cfg->epochs epochs are complete, max_steps are done or *stop

@@ -125,6 +125,16 @@ int sslt_reader_next(sslt_reader *r, const sslt_header **h);
  * (data valid until the next call), 0 when the section's end record has
  * been read and verified, -1 on error. */
 int sslt_reader_chunk(sslt_reader *r, int *ti, int64_t *row, int64_t *nrows, const void **data);
+/* Skip tensors of the current section that the caller does not need:
+ * from now on, chunks of every tensor i with skip[i] != 0 (an array of
+ * the header's ntensors) are not returned by sslt_reader_chunk, and their
+ * data is neither decompressed nor checksummed: only each record's fields
+ * and the frame's structure are read (the fields are checked as usual:
+ * tensor, row order, rows, data size), and the end record's CRC-32 of
+ * such a tensor is not compared. Other tensors are verified in full. A
+ * later call replaces the set. 0, or -1 (not inside a section, out of
+ * memory) with the reader's error. */
+int sslt_reader_skip(sslt_reader *r, const int *skip);
 /* For the readers of kinds that are one section (a dataset, features, a
  * checkpoint): after the section's end record, check that the stream ends
  * there. 0 at a clean end; -1 with the reader's error when another section
@@ -151,4 +161,8 @@ int64_t sslt_writer_records(const sslt_writer *w);
 
 /* ---- helpers ---- */
 uint32_t sslt_crc32(uint32_t crc, const void *data, size_t n);
+/* The CRC-32 of A followed by B from crc1 = CRC-32 of A, crc2 = CRC-32 of
+ * B and B's length: sslt_crc32(sslt_crc32(0, a), b) without reading a or
+ * b again (zlib's crc32_combine). */
+uint32_t sslt_crc32_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
 #endif

@@ -15,7 +15,19 @@
  * checked for presence and type; tensor shapes are validated before any
  * allocation depending on them; chunks must come in row order; the end
  * record's counts and CRC-32s must match what was read. Errors read
- * "NAME: record N: problem". */
+ * "NAME: record N: problem".
+ *
+ * Skipping (sslt_reader_skip): a chunk of a tensor the caller does not
+ * want is recognised without decompressing its data. Only the frame header
+ * and the frame's first block are decompressed (the writer ends the first
+ * block after the record's fields, so that block is a few dozen bytes;
+ * older files have a first block of up to 128 KiB); when the fields name a
+ * skipped tensor and the data bin is the record's last field, filling it
+ * exactly, the fields are unpacked with an empty bin in its place and the
+ * rest of the frame is passed over by its block headers (RFC 8878 3.1.1.2:
+ * 3 bytes each, giving the block's stored size), never decompressed or
+ * checksummed. Anything else (a first block that is the last, fields in
+ * another order) is decompressed and checked as usual. */
 #include <errno.h>
 #include <fcntl.h>
 #include <msgpack.h>
@@ -32,6 +44,7 @@
 #define IN_BLOCK (128u << 10)     /* read(2) size */
 #define FRAME_HEADER_MAX 18       /* ZSTD_FRAMEHEADERSIZE_MAX */
 #define MP_MAX_DEPTH 40
+#define BLOCK_MAX (128u << 10)    /* ZSTD_BLOCKSIZE_MAX: the largest block (RFC 8878) */
 
 enum { ST_OUTSIDE, ST_SECTION, ST_FAILED };
 
@@ -50,6 +63,14 @@ struct sslt_reader {
     int64_t *rows;                /* rows read per tensor in this section */
     uint32_t *crc;
     int64_t nchunks;
+    /* sslt_reader_skip: per tensor, bit 0: its chunks are to be skipped;
+     * bit 1: a chunk was skipped, so its CRC-32 cannot be compared */
+    int *skip;
+    int nskip;                    /* tensors with bit 0 set */
+    unsigned char *stub;          /* a skipped record's fields, with an empty bin */
+    size_t stub_cap;
+    int rec_skipped;              /* the current record is a skipped chunk ... */
+    uint64_t skipped_len;         /* ... whose data bin held this many bytes */
     ssl_err err;
 };
 
@@ -104,9 +125,12 @@ static void header_clear(sslt_reader *r) {
     sv_free(r->hdr.meta);
     free(r->rows);
     free(r->crc);
+    free(r->skip);
     memset(&r->hdr, 0, sizeof r->hdr);
     r->rows = NULL;
     r->crc = NULL;
+    r->skip = NULL;
+    r->nskip = 0;
 }
 
 void sslt_reader_close(sslt_reader *r) {
@@ -117,6 +141,7 @@ void sslt_reader_close(sslt_reader *r) {
     ZSTD_freeDCtx(r->dctx);
     free(r->in);
     free(r->rec);
+    free(r->stub);
     free(r->name);
     free(r);
 }
@@ -195,14 +220,78 @@ static const unsigned char *mp_skip(const unsigned char *p, const unsigned char 
     return p;
 }
 
+/* ---- skipping a frame by its block headers ---- */
+
+/* At least n (<= IN_BLOCK) bytes buffered at r->in + r->in_pos: 0, 1 when
+ * the input ends with fewer, -1 on a read error. */
+static int need(sslt_reader *r, size_t n) {
+    while (r->in_len - r->in_pos < n) {
+        int k = fill(r);
+        if (k <= 0) return k < 0 ? -1 : 1;
+    }
+    return 0;
+}
+
+/* Pass over n bytes of the frame being read. 0, or -1 (truncated). */
+static int consume(sslt_reader *r, uint64_t n) {
+    for (;;) {
+        size_t have = r->in_len - r->in_pos;
+        if (have >= n) {
+            r->in_pos += (size_t)n;
+            r->compressed += (int64_t)n;
+            return 0;
+        }
+        r->in_pos = r->in_len;
+        r->compressed += (int64_t)have;
+        n -= have;
+        int k = fill(r);
+        if (k < 0) return -1;
+        if (k == 0) return rfail(r, SSL_EDATA, "truncated (stream ends inside a zstd frame)");
+    }
+}
+
+/* The size of a frame header whose descriptor byte is fhd (RFC 8878
+ * 3.1.1.1: magic, descriptor, window descriptor unless single-segment,
+ * dictionary id, content size). */
+static size_t frame_header_size(unsigned fhd) {
+    static const size_t did[4] = {0, 1, 2, 4}, fcs[4] = {0, 2, 4, 8};
+    int single = fhd >> 5 & 1;
+    size_t f = fcs[fhd >> 6];
+    if (!f && single) f = 1;
+    return 4 + 1 + (size_t)!single + did[fhd & 3] + f;
+}
+
+/* Pass over the rest of a frame from a block header on, by the block
+ * headers alone (RFC 8878 3.1.1.2), and its checksum. 0, or -1. */
+static int skip_blocks(sslt_reader *r, int checksum) {
+    for (;;) {
+        int k = need(r, 3);
+        if (k) return k < 0 ? -1 : rfail(r, SSL_EDATA, "truncated (stream ends inside a zstd frame)");
+        const unsigned char *b = r->in + r->in_pos;
+        uint32_t bh = b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16, bs = bh >> 3;
+        unsigned type = bh >> 1 & 3;
+        if (type == 3) return rfail(r, SSL_EDATA, "damaged zstd frame: reserved block type");
+        if (bs > BLOCK_MAX)
+            return rfail(r, SSL_EDATA, "damaged zstd frame: a block of %u bytes", (unsigned)bs);
+        if (consume(r, 3 + (type == 1 ? 1 : bs))) return -1;
+        if (bh & 1) break;
+    }
+    return checksum ? consume(r, 4) : 0;
+}
+
+static int try_skip(sslt_reader *r, size_t have, unsigned long long size, int checksum);
+
 /* ---- one record ---- */
 
 static const char *const rec_types[] = {"header", "chunk", "end"};
 
 /* Read, decompress and unpack the next record. Returns 1 with *map set
  * (it lives in r->unp and r->rec until the next record), 0 at a clean end
- * of input (nothing left), -1 on error. */
+ * of input (nothing left), -1 on error. A chunk of a skipped tensor comes
+ * back with r->rec_skipped set: *map holds its fields, its data bin empty
+ * (r->skipped_len says how long it was). */
 static int next_record(sslt_reader *r, const msgpack_object **map) {
+    r->rec_skipped = 0;
     while (r->in_len - r->in_pos < FRAME_HEADER_MAX && !r->eof)
         if (fill(r) < 0) return -1;
     size_t avail = r->in_len - r->in_pos;
@@ -240,6 +329,21 @@ static int next_record(sslt_reader *r, const msgpack_object **map) {
         return rfail(r, SSL_EDATA, "zstd frame needs a window of %.1f MiB, more than the %u MiB this format uses",
                      /* MiB rounded up to a tenth: never shown as equal to the limit */
                      (double)((window * 10 + 1048575) / 1048576) / 10, (1u << SSLT_WINDOW_LOG) >> 20);
+    /* Skipping tensors: feed zstd the frame header and the first block
+     * only (limit), unless that block is the frame's last. */
+    int checksum = p[4] >> 2 & 1;
+    size_t limit = SIZE_MAX, fed = 0;
+    if (r->nskip && r->state == ST_SECTION) {
+        size_t fhs = frame_header_size(p[4]);
+        int k = need(r, fhs + 3);
+        if (k < 0) return -1;
+        p = r->in + r->in_pos;    /* need may have moved the buffer */
+        if (k == 0) {
+            uint32_t bh = p[fhs] | (uint32_t)p[fhs + 1] << 8 | (uint32_t)p[fhs + 2] << 16;
+            unsigned type = bh >> 1 & 3;
+            if (!(bh & 1) && type != 3) limit = fhs + 3 + (type == 1 ? 1 : bh >> 3);
+        }
+    }
     /* The buffer grows as content actually arrives (from 1 MiB, doubling),
      * so a frame header declaring a large size costs nothing by itself. */
     size_t first = size + 1 < (1u << 20) ? (size_t)size + 1 : (1u << 20);
@@ -253,12 +357,24 @@ static int next_record(sslt_reader *r, const msgpack_object **map) {
     ZSTD_DCtx_reset(r->dctx, ZSTD_reset_session_only);
     ZSTD_outBuffer out = {r->rec, r->rec_cap - 1 < size ? r->rec_cap - 1 : (size_t)size, 0};
     for (;;) {
-        ZSTD_inBuffer in = {r->in + r->in_pos, r->in_len - r->in_pos, 0};
+        size_t give = r->in_len - r->in_pos;
+        if (give > limit - fed) give = limit - fed;
+        ZSTD_inBuffer in = {r->in + r->in_pos, give, 0};
         size_t rc = ZSTD_decompressStream(r->dctx, &out, &in);
         r->in_pos += in.pos;
+        fed += in.pos;
         r->compressed += (int64_t)in.pos;
         if (ZSTD_isError(rc)) return rfail(r, SSL_EDATA, "damaged zstd frame: %s", ZSTD_getErrorName(rc));
         if (rc == 0) break;
+        if (fed == limit) {       /* the first block is in: skip the rest? */
+            limit = SIZE_MAX;
+            int k = try_skip(r, out.pos, size, checksum);
+            if (k < 0) return -1;
+            if (k > 0) {
+                *map = &r->unp.data;
+                return 1;
+            }
+        }
         if (out.pos == out.size && out.size < size) {
             size_t nc = r->rec_cap * 2 < size + 1 ? r->rec_cap * 2 : (size_t)size + 1;
             unsigned char *q = realloc(r->rec, nc);
@@ -309,6 +425,53 @@ static const msgpack_object *mp_get(const msgpack_object *m, const char *key) {
 static int mp_is_str(const msgpack_object *o, const char *s) {
     return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == strlen(s) &&
            !memcmp(o->via.str.ptr, s, o->via.str.size);
+}
+
+/* After the first block of a frame (have bytes of content in r->rec):
+ * 1 when the record is a chunk of a tensor being skipped whose data bin is
+ * its last field and ends the content (size bytes); the rest of the frame
+ * has then been passed over and r->unp holds the fields with an empty bin.
+ * 0 when the frame must be decompressed after all (r->unp is overwritten
+ * by the full record later), -1 on an input error. */
+static int try_skip(sslt_reader *r, size_t have, unsigned long long size, int checksum) {
+    const unsigned char *b = r->rec, *e = b + have, *p = b;
+    uint64_t n;
+    if (have < 1) return 0;
+    if (*p >= 0x80 && *p <= 0x8f) n = *p++ & 0x0f;
+    else if (*p == 0xde && have >= 3) n = be(p + 1, 2), p += 3;
+    else if (*p == 0xdf && have >= 5) n = be(p + 1, 4), p += 5;
+    else return 0;
+    for (uint64_t i = 0; i + 1 < n && p; i++) p = mp_skip(p, e, 1), p = p ? mp_skip(p, e, 1) : NULL;
+    static const unsigned char key[5] = {0xa4, 'd', 'a', 't', 'a'};
+    if (!n || !p || e - p < 6 || memcmp(p, key, 5)) return 0;
+    p += 5;
+    int h = *p == 0xc4 ? 1 : *p == 0xc5 ? 2 : *p == 0xc6 ? 4 : 0;
+    if (!h || e - p < 1 + h) return 0;
+    uint64_t len = be(p + 1, h);
+    size_t off = (size_t)(p - b);
+    if (off + 1 + h + len != size) return 0;
+    if (off + 2 > r->stub_cap) {
+        unsigned char *q = realloc(r->stub, off + 2);
+        if (!q) return rfail(r, SSL_ENOMEM, "out of memory");
+        r->stub = q;
+        r->stub_cap = off + 2;
+    }
+    memcpy(r->stub, b, off);
+    r->stub[off] = 0xc4;          /* bin 8 of length 0 */
+    r->stub[off + 1] = 0;
+    size_t used = 0;
+    if (msgpack_unpack_next(&r->unp, (const char *)r->stub, off + 2, &used) !=
+            MSGPACK_UNPACK_SUCCESS || used != off + 2 || r->unp.data.type != MSGPACK_OBJECT_MAP)
+        return 0;
+    const msgpack_object *m = &r->unp.data, *t = mp_get(m, "tensor");
+    if (!m->via.map.size || mp_get(m, "data") != &m->via.map.ptr[m->via.map.size - 1].val ||
+        !mp_is_str(mp_get(m, "type"), "chunk") || !t || t->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        t->via.u64 >= (uint64_t)r->hdr.ntensors || !(r->skip[t->via.u64] & 1))
+        return 0;
+    if (skip_blocks(r, checksum)) return -1;
+    r->rec_skipped = 1;
+    r->skipped_len = len;
+    return 1;
 }
 
 /* An integer field >= 0: 0 and *v, or -1 (error set) naming the field. */
@@ -421,16 +584,18 @@ static int parse_chunk(sslt_reader *r, const msgpack_object *m, int *ti, int64_t
     const msgpack_object *d = mp_get(m, "data");
     if (!d || d->type != MSGPACK_OBJECT_BIN) return rfail(r, SSL_EDATA, "chunk: 'data' is not bin");
     uint64_t want = (uint64_t)n * sslt_tensor_row_bytes(st);
-    if (d->via.bin.size != want)
-        return rfail(r, SSL_EDATA, "chunk of %s: %u data bytes for %lld rows, expected %llu", st->name,
-                     d->via.bin.size, (long long)n, (unsigned long long)want);
-    r->crc[t] = sslt_crc32(r->crc[t], d->via.bin.ptr, d->via.bin.size);
+    uint64_t got = r->rec_skipped ? r->skipped_len : d->via.bin.size;
+    if (got != want)
+        return rfail(r, SSL_EDATA, "chunk of %s: %llu data bytes for %lld rows, expected %llu", st->name,
+                     (unsigned long long)got, (long long)n, (unsigned long long)want);
+    if (r->rec_skipped) r->skip[t] |= 2;     /* its CRC-32 is no longer known */
+    else r->crc[t] = sslt_crc32(r->crc[t], d->via.bin.ptr, d->via.bin.size);
     r->rows[t] += n;
     r->nchunks++;
     *ti = (int)t;
     *row = rw;
     *nrows = n;
-    *data = d->via.bin.ptr;
+    *data = r->rec_skipped ? NULL : d->via.bin.ptr;
     return 0;
 }
 
@@ -454,7 +619,7 @@ static int check_end(sslt_reader *r, const msgpack_object *m) {
         if (a->via.u64 != (uint64_t)r->rows[i])
             return rfail(r, SSL_EDATA, "end: tensor %s: %llu rows recorded, %lld read", t->name,
                          (unsigned long long)a->via.u64, (long long)r->rows[i]);
-        if (c->via.u64 != r->crc[i])
+        if (c->via.u64 != r->crc[i] && !(r->skip && r->skip[i] & 2))
             return rfail(r, SSL_EDATA, "tensor %s: CRC-32 mismatch (data damaged)", t->name);
     }
     if (chunks != r->nchunks)
@@ -465,19 +630,36 @@ static int check_end(sslt_reader *r, const msgpack_object *m) {
 }
 
 int sslt_reader_chunk(sslt_reader *r, int *ti, int64_t *row, int64_t *nrows, const void **data) {
-    if (r->state == ST_FAILED) return -1;
-    if (r->state != ST_SECTION) return 0;
-    int type;
-    const msgpack_object *m;
-    int k = read_typed(r, &type, &m);
-    if (k < 0) return -1;
-    if (k == 0) {
-        r->recno++;
-        return rfail(r, SSL_EDATA, "truncated (stream ends before the section's end record)");
+    for (;;) {
+        if (r->state == ST_FAILED) return -1;
+        if (r->state != ST_SECTION) return 0;
+        int type;
+        const msgpack_object *m;
+        int k = read_typed(r, &type, &m);
+        if (k < 0) return -1;
+        if (k == 0) {
+            r->recno++;
+            return rfail(r, SSL_EDATA, "truncated (stream ends before the section's end record)");
+        }
+        if (type == 0) return rfail(r, SSL_EDATA, "header inside a section (the previous one has no end record)");
+        if (type == 2) return check_end(r, m) ? -1 : 0;
+        if (parse_chunk(r, m, ti, row, nrows, data)) return -1;
+        if (!r->rec_skipped) return 1;
     }
-    if (type == 0) return rfail(r, SSL_EDATA, "header inside a section (the previous one has no end record)");
-    if (type == 2) return check_end(r, m) ? -1 : 0;
-    return parse_chunk(r, m, ti, row, nrows, data) ? -1 : 1;
+}
+
+int sslt_reader_skip(sslt_reader *r, const int *skip) {
+    if (r->state == ST_FAILED) return -1;
+    if (r->state != ST_SECTION) return rfail(r, SSL_EARG, "no section to skip tensors of");
+    int n = r->hdr.ntensors;
+    if (!r->skip && !(r->skip = calloc(n ? (size_t)n : 1, sizeof *r->skip)))
+        return rfail(r, SSL_ENOMEM, "out of memory");
+    r->nskip = 0;
+    for (int i = 0; i < n; i++) {
+        r->skip[i] = (r->skip[i] & 2) | (skip[i] != 0);
+        r->nskip += skip[i] != 0;
+    }
+    return 0;
 }
 
 int sslt_reader_next(sslt_reader *r, const sslt_header **h) {

@@ -5,7 +5,9 @@
  * threads so that output is deterministic), then written with write(2).
  * Chunk records are not copied: the map's fields up to the bin header are
  * packed into a small buffer and the data is fed to the compressor straight
- * from the caller's memory. A regular file is written under a temporary
+ * from the caller's memory; the fields are flushed as the frame's first
+ * block, so a reader can tell which tensor a chunk holds without
+ * decompressing its data (sslt_reader_skip). A regular file is written under a temporary
  * name and renamed into place after fsync at close (util/outfile.h); pipes
  * and devices are written directly. Errors are sticky: after
  * the first one every call fails with the same message, which names the
@@ -22,6 +24,7 @@
 #include "stream/sslt.h"
 #include "stream/sslt_impl.h"
 #include "util/outfile.h"
+#include "util/threads.h"
 
 struct sslt_writer {
     ssl_outfile out;              /* fd, name for messages, temporary name */
@@ -38,6 +41,11 @@ struct sslt_writer {
     int64_t *rows;
     uint32_t *crc;
     int64_t nchunks;
+    int level;
+    /* sslt_write_section's workers: one compressor and field buffer each */
+    ZSTD_CCtx *pcctx[SSL_MAX_THREADS];
+    msgpack_sbuffer psb[SSL_MAX_THREADS];
+    int npar;
     ssl_err err;
 };
 
@@ -61,39 +69,65 @@ static int write_all(sslt_writer *w, const void *buf, size_t n) {
     return w->failed ? -1 : 0;
 }
 
+/* The frame parameters of every record: level, content size, checksum,
+ * no worker threads (the output is the same on every machine), and a
+ * window within SSLT_WINDOW_LOG (levels 20-22 would use up to 128 MiB). */
+static void cctx_setup(ZSTD_CCtx *c, int level) {
+    ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level);
+    ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+    ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1);
+    ZSTD_CCtx_setParameter(c, ZSTD_c_nbWorkers, 0);
+    if (level > 19) ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, SSLT_WINDOW_LOG);
+}
+
+/* Compress head[0..hn) followed by data[0..n) as one frame into *z (grown
+ * to fit): 0 with *zn its size, or -1 with *zerr a zstd error code (0: out
+ * of memory). With data, the fields end the first block, so that a reader
+ * that skips this tensor decompresses them alone (sslt_read.c). */
+static int compress_frame(ZSTD_CCtx *c, const void *head, size_t hn, const void *data, size_t n,
+                          unsigned char **z, size_t *zcap, size_t *zn, size_t *zerr) {
+    size_t bound = ZSTD_compressBound(hn + n), rc = 0;
+    *zerr = 0;
+    if (bound > *zcap) {
+        unsigned char *q = realloc(*z, bound);
+        if (!q) return -1;
+        *z = q;
+        *zcap = bound;
+    }
+    ZSTD_CCtx_reset(c, ZSTD_reset_session_only);
+    ZSTD_CCtx_setPledgedSrcSize(c, hn + n);
+    ZSTD_outBuffer out = {*z, *zcap, 0};
+    ZSTD_inBuffer in = {head, hn, 0};
+    if (n) {
+        while (in.pos < in.size)
+            if (ZSTD_isError(rc = ZSTD_compressStream2(c, &out, &in, ZSTD_e_continue))) goto zfail;
+        do
+            if (ZSTD_isError(rc = ZSTD_compressStream2(c, &out, &in, ZSTD_e_flush))) goto zfail;
+        while (rc);
+        in = (ZSTD_inBuffer){data, n, 0};
+    }
+    do
+        if (ZSTD_isError(rc = ZSTD_compressStream2(c, &out, &in, ZSTD_e_end))) goto zfail;
+    while (rc);
+    *zn = out.pos;
+    return 0;
+zfail:
+    *zerr = rc;
+    return -1;
+}
+
 /* Compress sbuf's content followed by data[0..n) as one frame and write it. */
 static int write_record(sslt_writer *w, const void *data, size_t n) {
-    size_t total = w->sbuf.size + n;
+    size_t total = w->sbuf.size + n, zn, zerr;
     if (total > SSLT_MAX_RECORD_BYTES)
         return wfail(w, SSL_EARG, "record of %zu bytes exceeds the limit of %u", total,
                      SSLT_MAX_RECORD_BYTES);
-    size_t bound = ZSTD_compressBound(total);
-    if (bound > w->zcap) {
-        unsigned char *z = realloc(w->zbuf, bound);
-        if (!z) return wfail(w, SSL_ENOMEM, "out of memory");
-        w->zbuf = z;
-        w->zcap = bound;
-    }
-    ZSTD_CCtx_reset(w->cctx, ZSTD_reset_session_only);
-    ZSTD_CCtx_setPledgedSrcSize(w->cctx, total);
-    ZSTD_outBuffer out = {w->zbuf, w->zcap, 0};
-    ZSTD_inBuffer in = {w->sbuf.data, w->sbuf.size, 0};
-    size_t rc = 0;
-    if (n) {
-        /* The fields first, then the data straight from the caller. */
-        while (in.pos < in.size) {
-            rc = ZSTD_compressStream2(w->cctx, &out, &in, ZSTD_e_continue);
-            if (ZSTD_isError(rc)) return wfail(w, SSL_EIO, "zstd: %s", ZSTD_getErrorName(rc));
-        }
-        in = (ZSTD_inBuffer){data, n, 0};
-    }
-    do {
-        rc = ZSTD_compressStream2(w->cctx, &out, &in, ZSTD_e_end);
-        if (ZSTD_isError(rc)) return wfail(w, SSL_EIO, "zstd: %s", ZSTD_getErrorName(rc));
-    } while (rc);
+    if (compress_frame(w->cctx, w->sbuf.data, w->sbuf.size, data, n, &w->zbuf, &w->zcap, &zn, &zerr))
+        return zerr ? wfail(w, SSL_EIO, "zstd: %s", ZSTD_getErrorName(zerr))
+                    : wfail(w, SSL_ENOMEM, "out of memory");
     w->sbuf.size = 0;
     w->records++;
-    return write_all(w, w->zbuf, out.pos);
+    return write_all(w, w->zbuf, zn);
 }
 
 static void pack_s(msgpack_packer *pk, const char *s) {
@@ -103,12 +137,25 @@ static void pack_s(msgpack_packer *pk, const char *s) {
 }
 
 /* The fields every record starts with; nfields counts the rest. */
+static void pack_fields(msgpack_packer *pk, const char *type, int nfields) {
+    msgpack_pack_map(pk, 3 + nfields);
+    pack_s(pk, "magic"); pack_s(pk, SSLT_MAGIC);
+    pack_s(pk, "version"); msgpack_pack_int(pk, SSLT_VERSION);
+    pack_s(pk, "type"); pack_s(pk, type);
+}
+
 static void pack_head(sslt_writer *w, const char *type, int nfields) {
     w->sbuf.size = 0;
-    msgpack_pack_map(&w->pk, 3 + nfields);
-    pack_s(&w->pk, "magic"); pack_s(&w->pk, SSLT_MAGIC);
-    pack_s(&w->pk, "version"); msgpack_pack_int(&w->pk, SSLT_VERSION);
-    pack_s(&w->pk, "type"); pack_s(&w->pk, type);
+    pack_fields(&w->pk, type, nfields);
+}
+
+/* A chunk record's fields, up to its data's bin header. */
+static void pack_chunk(msgpack_packer *pk, int ti, int64_t row, int64_t n, size_t bytes) {
+    pack_fields(pk, "chunk", 4);
+    pack_s(pk, "tensor"); msgpack_pack_int(pk, ti);
+    pack_s(pk, "row"); msgpack_pack_int64(pk, row);
+    pack_s(pk, "rows"); msgpack_pack_int64(pk, n);
+    pack_s(pk, "data"); msgpack_pack_bin(pk, bytes);
 }
 
 /* A writer on the open output o (taken over: aborted on failure). */
@@ -128,13 +175,8 @@ static sslt_writer *writer_new(ssl_outfile *o, int level, ssl_err *err) {
         return NULL;
     }
     w->out = *o;
-    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
-    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
-    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_contentSizeFlag, 1);
-    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, 0);
-    /* Levels 20-22 would use windows up to 128 MiB; keep every frame
-     * within the window readers accept (sslt.h, SSLT_WINDOW_LOG). */
-    if (level > 19) ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_windowLog, SSLT_WINDOW_LOG);
+    w->level = level;
+    cctx_setup(w->cctx, level);
     msgpack_sbuffer_init(&w->sbuf);
     msgpack_packer_init(&w->pk, &w->sbuf, msgpack_sbuffer_write);
     w->chunk_bytes = SSLT_CHUNK_BYTES;
@@ -251,11 +293,8 @@ int sslt_writer_rows(sslt_writer *w, int ti, const void *data, int64_t nrows) {
     while (nrows > 0) {
         int64_t n = nrows < per ? nrows : per;
         size_t bytes = (size_t)n * rb;
-        pack_head(w, "chunk", 4);
-        pack_s(&w->pk, "tensor"); msgpack_pack_int(&w->pk, ti);
-        pack_s(&w->pk, "row"); msgpack_pack_int64(&w->pk, w->rows[ti]);
-        pack_s(&w->pk, "rows"); msgpack_pack_int64(&w->pk, n);
-        pack_s(&w->pk, "data"); msgpack_pack_bin(&w->pk, bytes);
+        w->sbuf.size = 0;
+        pack_chunk(&w->pk, ti, w->rows[ti], n, bytes);
         if (write_record(w, p, bytes)) return -1;
         w->crc[ti] = sslt_crc32(w->crc[ti], p, bytes);
         w->rows[ti] += n;
@@ -286,9 +325,82 @@ int sslt_writer_end(sslt_writer *w) {
     return rc;
 }
 
+/* ---- sslt_write_section: chunk records compressed in parallel ----
+ * The records are those sslt_writer_rows would write, in the same order;
+ * batches of them are compressed on the thread pool (util/threads.h), each
+ * by one single-threaded compressor, and written in order. A frame's bytes
+ * depend on its content and level only, so the stream is the same bytes
+ * at every thread count. CRC-32s are per chunk, then combined. */
+
+#define PAR_BATCH_PER_THREAD 2
+
+typedef struct {
+    int ti;
+    int64_t row, n;
+    const unsigned char *data;
+    size_t bytes;
+    /* the worker's result */
+    unsigned char *z;
+    size_t zn, zcap, zerr;
+    uint32_t crc;
+    int failed;
+} zjob;
+
+typedef struct {
+    sslt_writer *w;
+    zjob *jobs;
+} zbatch;
+
+static void zwork(void *vctx, int64_t b, int64_t e, int tid) {
+    zbatch *x = vctx;
+    sslt_writer *w = x->w;
+    msgpack_sbuffer *sb = &w->psb[tid];
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    for (int64_t i = b; i < e; i++) {
+        zjob *j = &x->jobs[i];
+        sb->size = 0;
+        pack_chunk(&pk, j->ti, j->row, j->n, j->bytes);
+        j->crc = sslt_crc32(0, j->data, j->bytes);
+        j->failed = compress_frame(w->pcctx[tid], sb->data, sb->size, j->data, j->bytes, &j->z,
+                                   &j->zcap, &j->zn, &j->zerr) != 0;
+    }
+}
+
+/* Compress jobs[0..n) in parallel and write them in order. */
+static int write_batch(sslt_writer *w, zjob *jobs, int n) {
+    zbatch x = {w, jobs};
+    ssl_parallel_for(n, 1, zwork, &x);
+    for (int i = 0; i < n; i++) {
+        zjob *j = &jobs[i];
+        if (j->failed)
+            return j->zerr ? wfail(w, SSL_EIO, "zstd: %s", ZSTD_getErrorName(j->zerr))
+                           : wfail(w, SSL_ENOMEM, "out of memory");
+        if (write_all(w, j->z, j->zn)) return -1;
+        w->records++;
+        w->crc[j->ti] = sslt_crc32_combine(w->crc[j->ti], j->crc, j->bytes);
+        w->rows[j->ti] += j->n;
+        w->nchunks++;
+    }
+    return 0;
+}
+
 int sslt_write_section(sslt_writer *w, const char *kind, const sv *meta, int ntensors,
                        const sslt_tensor *tensors, const void *const *data) {
     if (sslt_writer_begin(w, kind, meta, ntensors, tensors)) return -1;
+    int T = ssl_threads() < 1 ? 1 : ssl_threads() > SSL_MAX_THREADS ? SSL_MAX_THREADS : ssl_threads();
+    for (; w->npar < T; w->npar++) {
+        if (!(w->pcctx[w->npar] = ZSTD_createCCtx())) return wfail(w, SSL_ENOMEM, "out of memory");
+        cctx_setup(w->pcctx[w->npar], w->level);
+        msgpack_sbuffer_init(&w->psb[w->npar]);
+    }
+    int G = T * PAR_BATCH_PER_THREAD, ng = 0, rc = 0;
+    zjob *jobs = calloc((size_t)G, sizeof *jobs);
+    int64_t *at = calloc(ntensors ? (size_t)ntensors : 1, sizeof *at);
+    if (!jobs || !at) {
+        free(jobs), free(at);
+        return wfail(w, SSL_ENOMEM, "out of memory");
+    }
     /* Interleave by rows: tensors advance together in steps of the smallest
      * chunk among the unfinished ones, so a reader streaming images and
      * labels side by side holds about one chunk of each. */
@@ -296,30 +408,51 @@ int sslt_write_section(sslt_writer *w, const char *kind, const sv *meta, int nte
         int64_t lo = INT64_MAX, step = INT64_MAX;
         for (int i = 0; i < ntensors; i++) {
             const sslt_tensor *t = &w->tensors[i];
-            if (w->rows[i] >= sslt_tensor_rows(t)) continue;
-            if (w->rows[i] < lo) lo = w->rows[i];
+            if (at[i] >= sslt_tensor_rows(t)) continue;
+            if (at[i] < lo) lo = at[i];
             int64_t c = chunk_rows(w, t);
             if (c < step) step = c;
         }
         if (lo == INT64_MAX) break;
         int64_t hi = lo > INT64_MAX - step ? INT64_MAX : lo + step;
-        for (int i = 0; i < ntensors; i++) {
+        for (int i = 0; i < ntensors && !rc; i++) {
             const sslt_tensor *t = &w->tensors[i];
-            int64_t stop = sslt_tensor_rows(t) < hi ? sslt_tensor_rows(t) : hi;
-            if (w->rows[i] >= stop) continue;
-            const unsigned char *p = data[i];
-            if (sslt_writer_rows(w, i, p + (size_t)w->rows[i] * sslt_tensor_row_bytes(t),
-                                 stop - w->rows[i]))
-                return -1;
+            int64_t stop = sslt_tensor_rows(t) < hi ? sslt_tensor_rows(t) : hi, per = chunk_rows(w, t);
+            size_t rb = sslt_tensor_row_bytes(t);
+            while (at[i] < stop && !rc) {
+                int64_t n = stop - at[i] < per ? stop - at[i] : per;
+                if ((size_t)n * rb > SSLT_MAX_RECORD_BYTES - 4096) {
+                    rc = wfail(w, SSL_EARG, "record of %zu bytes exceeds the limit of %u",
+                               (size_t)n * rb, SSLT_MAX_RECORD_BYTES);
+                    break;
+                }
+                zjob *j = &jobs[ng++];
+                j->ti = i;
+                j->row = at[i];
+                j->n = n;
+                j->data = (const unsigned char *)data[i] + (size_t)at[i] * rb;
+                j->bytes = (size_t)n * rb;
+                at[i] += n;
+                if (ng == G) rc = write_batch(w, jobs, ng), ng = 0;
+            }
         }
+        if (rc) break;
     }
-    return sslt_writer_end(w);
+    if (!rc && ng) rc = write_batch(w, jobs, ng);
+    for (int i = 0; i < G; i++) free(jobs[i].z);
+    free(jobs);
+    free(at);
+    return rc ? -1 : sslt_writer_end(w);
 }
 
 /* Free everything; close the output and remove its temporary file when
  * they are still open (after a failure or an abort). */
 static void writer_free(sslt_writer *w) {
     section_free(w);
+    for (int i = 0; i < w->npar; i++) {
+        ZSTD_freeCCtx(w->pcctx[i]);
+        msgpack_sbuffer_destroy(&w->psb[i]);
+    }
     outfile_abort(&w->out);
     free(w->zbuf);
     msgpack_sbuffer_destroy(&w->sbuf);

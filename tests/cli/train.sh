@@ -151,6 +151,16 @@ ssl-train --batch 8 -k 8 --lr 0.05 --threads 2 -v --epochs 1 --ckpt-every-steps 
 check "--ckpt-every-steps 2: written at step 2 and at the epoch end" \
     "$(grep -cE 'checkpoint written: .*e.ckpt \(step (2|3)\)' "$T/e.err")" -eq 2
 
+ssl-train --batch 8 -k 8 --lr 0.05 --threads 2 -v --epochs 3 --ckpt-every-epochs 2 "$T/0.ckpt" "$T/d.sslt" -o "$T/ce.ckpt" 2>"$T/ce.err"
+check "--ckpt-every-epochs 2: written after epoch 2 (step 6) and the last (step 9) only" \
+    "$(grep -E 'checkpoint written: .*ce.ckpt' "$T/ce.err" | sed 's/.*(step \([0-9]*\))/\1/' | tr '\n' ' ')" = "6 9 "
+check "--ckpt-every-epochs 2: the checkpoint of writing every epoch" \
+    "$(cmp "$T/ce.ckpt" "$T/k.ckpt" >/dev/null 2>&1 && echo same)" = same
+fails "--ckpt-every-epochs 0 refused" 2 "^ssl-train: --ckpt-every-epochs: 0 is out of range" \
+    ssl-train $TR --ckpt-every-epochs 0 "$T/0.ckpt" "$T/d.sslt" -o "$T/x.ckpt"
+check "the epoch line carries the monitor's and the saves' seconds" \
+    "$(grep -c '"event":"epoch",.*"monitor_s":[0-9.e+-]*,"save_s":[0-9.e+-]*,' "$T/run.jsonl")" -eq 1
+
 # --deterministic: the thread count goes with the run.
 D="--batch 8 -k 8 --lr 0.05 -q --deterministic"
 ok "deterministic, 1 thread, 2 epochs" ssl-train $D --threads 1 --epochs 2 "$T/0.ckpt" "$T/d.sslt" -o "$T/da.ckpt"
