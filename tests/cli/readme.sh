@@ -33,7 +33,7 @@ fi
 mkdir "$T/run"
 sed -e "s|\$PWD/bin|$BIN|" -e "s|cd \"\$(mktemp -d)\"|cd '$T/run'|" \
     -e 's|--subset 2000 --seed 1|--subset 3 --seed 1|' -e 's|--split test \$FM|--split test --subset 2 --seed 1 $FM|' \
-    -e 's|--width 0.25|--width 0.0625|' -e 's|--dim 2048|--dim 32 --hidden 32|' -e 's|--epochs 15|--epochs 1|' \
+    -e 's|--width 0.25|--width 0.0625|' -e 's|--dim 2048|--dim 32 --hidden 32|' -e 's|--epochs 40|--epochs 1|' \
     -e 's|^ssl-lineval --seed 1|ssl-lineval --seed 1 --epochs 5|' "$T/block.sh" >"$T/tiny.sh"
 check "readme: only sizes rewritten (7 lines)" "$(diff "$T/block.sh" "$T/tiny.sh" | grep -c '^>')" -eq 7
 (cd "$TOP" && sh -e "$T/tiny.sh") >"$T/run.out" 2>"$T/run.err"; rc=$?
