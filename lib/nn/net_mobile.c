@@ -229,6 +229,22 @@ void net_mobile_free(net *n) {
     net_free_floats(n->se_ws);
 }
 
+int net_dw_layer(const net *n, int i, int *H, int *W, int *C, int *k, int *stride) {
+    int count = 0;
+    for (int b = 0; b < n->nmb; b++)
+        for (int j = 0; j < n->mb[b].n; j++) {
+            const conv_l *c = &n->mb[b].l[j].conv;
+            if (!c->dw) continue;
+            if (count++ != i) continue;
+            if (H) *H = c->s.H;
+            if (W) *W = c->s.W;
+            if (C) *C = c->s.C;
+            if (k) *k = c->s.KH;
+            if (stride) *stride = c->s.stride;
+        }
+    return count;
+}
+
 void net_mobile_set_winograd(net *n, int mode) {
     n->mstem.conv.s.winograd = mode;
     n->mlast.conv.s.winograd = mode;

@@ -12,7 +12,7 @@
  * (64 MiB, far beyond any cache), the best of 5 runs each.
  *
  * The shapes are those the network (--arch, --width, 32x32x3 input, the
- * cifar stem) runs, read from its layer table, each distinct one (input
+ * cifar stem) runs, read from its layer table (net_dw_layer), each distinct one (input
  * size, channels, kernel, stride) once with the layers that share it, at
  * batch --batch:
  *   fwd     reads in, writes out;
@@ -30,7 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/net_impl.h"
+#include "nn/net.h"
+#include "nn/ops/ops.h"
 #include "util/clock.h"
 #include "util/rng.h"
 #include "util/threads.h"
@@ -96,21 +97,24 @@ static double stream(float *a, const float *b, const float *c, int triad) {
 }
 
 /* ---- the network's depthwise shapes ---- */
+#define MAX_SHAPES 64
 typedef struct { conv_shape s; int layers; } dw_shape;
 
-static int add_shape(dw_shape *t, int n, const conv_l *c) {
-    if (!c->dw) return n;
-    for (int i = 0; i < n; i++) {
-        const conv_shape *s = &t[i].s;
-        if (s->H == c->s.H && s->W == c->s.W && s->C == c->s.C && s->KH == c->s.KH &&
-            s->stride == c->s.stride) {
-            t[i].layers++;
-            return n;
+/* Adds layer i of n to the distinct shapes t[0..ns); returns the new ns. */
+static int add_shape(dw_shape *t, int ns, const net *n, int i) {
+    int H, W, C, k, st;
+    net_dw_layer(n, i, &H, &W, &C, &k, &st);
+    for (int j = 0; j < ns; j++) {
+        const conv_shape *s = &t[j].s;
+        if (s->H == H && s->W == W && s->C == C && s->KH == k && s->stride == st) {
+            t[j].layers++;
+            return ns;
         }
     }
-    t[n].s = c->s;
-    t[n].layers = 1;
-    return n + 1;
+    if (ns == MAX_SHAPES || conv_shape_init(&t[ns].s, 1, H, W, C, C, k, k, st, k / 2) < 0)
+        return ns;
+    t[ns].layers = 1;
+    return ns + 1;
 }
 
 static void usage(FILE *f) {
@@ -151,14 +155,14 @@ int main(int argc, char **argv) {
     ssl_err err = {0};
     net *n = net_new(&c, 1, &err);        /* batch 1: only its layer table is read */
     if (!n) { fprintf(stderr, "bench_dwconv: %s\n", err.msg); return 1; }
-    if (!n->mobile) {
+    int nl = net_dw_layer(n, 0, NULL, NULL, NULL, NULL, NULL);
+    if (!nl) {
         fprintf(stderr, "bench_dwconv: --arch: '%s' has no depthwise convolutions\n", c.arch);
         return 2;
     }
-    dw_shape tab[NET_MAX_MBLOCKS];
+    dw_shape tab[MAX_SHAPES];
     int ns = 0;
-    for (int i = 0; i < n->nmb; i++)
-        for (int j = 0; j < n->mb[i].n; j++) ns = add_shape(tab, ns, &n->mb[i].l[j].conv);
+    for (int i = 0; i < nl; i++) ns = add_shape(tab, ns, n, i);
     net_free(n);
 
     /* bandwidth on 1 thread, then on `threads` */
