@@ -14,6 +14,10 @@
  *  - bn_backward_res (dres = (dy + dy2) * (y > 0), dx from dres) ==
  *    add_inplace, relu_backward, bn_backward with y NULL; dy2 NULL, and
  *    dres in place over dy and over dy2.
+ *  - bn_forward_train_aff with a MobileNet activation (ReLU6, hard-swish;
+ *    ReLU through bn_backward_act too) == the same without, then
+ *    act_forward; bn_backward_act == act_backward at the pre-activation,
+ *    then bn_backward.
  * Shapes: C below, at and above 16 and not multiples of it, the reference
  * fallbacks (C > 2048 backward, C > 4096 forward), N below the 256-row
  * reduction block, not a multiple of it, and with several blocks.
@@ -258,6 +262,54 @@ static void test_res_aliasing(int64_t N, int C) {
     free_inputs(&in);
 }
 
+/* The MobileNets' activations fused into BN: bn_forward_train_aff with act
+ * == bn_forward_train_aff without, then act_forward (y, and the same
+ * mean, rstd, scale, shift); bn_backward_act == act_backward at the
+ * pre-activation, then bn_backward (dx, dgamma, dbeta); 1 thread == 2. */
+static void test_act_case(int64_t N, int C, int data, int act) {
+    static const char *dname[] = { "random", "kink", "nan" };
+    static const char *aname[] = { "none", "relu", "relu6", "hswish", "hsigmoid" };
+    char nm[160], tag[96];
+    snprintf(tag, sizeof tag, "bn+%s N%lld C%d %s", aname[act], (long long)N, C, dname[data]);
+    size_t n = (size_t)N * C;
+    inputs in = make_inputs(N, C, data);
+    if (act != ACT_RELU)        /* pre-activations across the kinks at -3, 0, 3 and 6 */
+        for (int c = 0; c < C; c++) in.b[c] = in.b[c] * 4 + (act == ACT_RELU6 ? 2 : 0);
+    float *y[2], *dx[2], *dg[2], *db[2];
+    int ok_y = 1, ok_b = 1;
+    for (int t = 0; t < 2; t++) {
+        ssl_set_threads(t + 1);
+        float *v = malloc(n * 4), *m0 = malloc(C * 4), *r0 = malloc(C * 4), *sc0 = malloc(C * 4);
+        float *sh0 = malloc(C * 4), *m1 = malloc(C * 4), *r1 = malloc(C * 4);
+        float *sc1 = malloc(C * 4), *sh1 = malloc(C * 4), *ye = malloc(n * 4), *g = malloc(n * 4);
+        float *dxe = malloc(n * 4), *dge = copy(in.dg0, C), *dbe = copy(in.db0, C);
+        bn_forward_train_aff(v, m0, r0, sc0, sh0, in.x, in.g, in.b, NULL, ACT_NONE, N, C, NULL,
+                             NULL, 0.1f, 1e-5f);
+        act_forward(ye, v, (int64_t)n, act);
+        y[t] = malloc(n * 4);
+        bn_forward_train_aff(y[t], m1, r1, sc1, sh1, in.x, in.g, in.b, NULL, act, N, C, NULL,
+                             NULL, 0.1f, 1e-5f);
+        ok_y &= same(y[t], ye, n) && same(m0, m1, C) && same(r0, r1, C) && same(sc0, sc1, C) &&
+                same(sh0, sh1, C);
+        act_backward(g, in.dy, v, (int64_t)n, act);
+        bn_backward(dxe, dge, dbe, g, NULL, in.x, m0, r0, in.g, N, C);
+        dx[t] = malloc(n * 4); dg[t] = copy(in.dg0, C); db[t] = copy(in.db0, C);
+        bn_backward_act(dx[t], dg[t], db[t], in.dy, in.x, sc1, sh1, act, m1, r1, in.g, N, C);
+        ok_b &= same(dx[t], dxe, n) && same(dg[t], dge, C) && same(db[t], dbe, C);
+        free(v); free(m0); free(r0); free(sc0); free(sh0); free(m1); free(r1); free(sc1);
+        free(sh1); free(ye); free(g); free(dxe); free(dge); free(dbe);
+    }
+    snprintf(nm, sizeof nm, "%s: forward_train_aff with act == without, then act_forward", tag);
+    T_OK(ok_y, nm);
+    snprintf(nm, sizeof nm, "%s: backward_act == act_backward, backward (dx, dgamma, dbeta)", tag);
+    T_OK(ok_b, nm);
+    snprintf(nm, sizeof nm, "%s: 1 thread == 2 threads", tag);
+    T_OK(same(y[0], y[1], n) && same(dx[0], dx[1], n) && same(dg[0], dg[1], C) &&
+         same(db[0], db[1], C), nm);
+    for (int t = 0; t < 2; t++) { free(y[t]); free(dx[t]); free(dg[t]); free(db[t]); }
+    free_inputs(&in);
+}
+
 int main(void) {
     rng_init(&R, 7, 0, 0);
     static const struct { int64_t N; int C; } shapes[] = {
@@ -272,5 +324,12 @@ int main(void) {
     test_res_aliasing(300, 16);
     test_res_aliasing(1000, 19);
     test_res_aliasing(70, 2050);
+    static const struct { int64_t N; int C; } ashapes[] = {
+        { 7, 3 }, { 300, 16 }, { 257, 17 }, { 4099, 33 }, { 515, 130 }, { 70, 2050 }, { 9, 4100 },
+    };
+    for (size_t i = 0; i < sizeof ashapes / sizeof ashapes[0]; i++)
+        for (int d = DATA_RANDOM; d <= DATA_NAN; d++)
+            for (int act = ACT_RELU; act <= ACT_HSWISH; act++)
+                test_act_case(ashapes[i].N, ashapes[i].C, d, act);
     return t_done();
 }

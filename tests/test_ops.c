@@ -18,7 +18,10 @@
  * the depthwise convolution and SE, whose sums are short).
  * The MobileNet ops: depthwise convolution (3x3, 5x5, strides 1 and 2)
  * against its double reference and by finite differences, same bits at 1,
- * 2 and 3 threads; ReLU6, hard-swish, hard-sigmoid against their formulas,
+ * 2 and 3 threads, its eval epilogue (dwconv_forward_affine) bit for bit
+ * against dwconv_forward then bn_apply_affine, and the convolutions' eval
+ * epilogue with ReLU6 and hard-swish against conv2d_forward, BN, then
+ * act_forward; ReLU6, hard-swish, hard-sigmoid against their formulas,
  * by finite differences 0.1 from the kinks, and at the kinks against
  * PyTorch's rules; squeeze-and-excitation against the same in double and
  * by finite differences (eps 1e-3, with its kink margin checked). */
@@ -186,7 +189,7 @@ static void test_conv_threads(int B, int H, int W, int C, int OC) {
 
 /* conv2d_forward_affine == conv2d_forward then bn_forward_eval, bit for bit. */
 static void test_conv_affine(int B, int H, int C, int OC, int k, int stride, int pad, int res,
-                             int relu) {
+                             int act) {
     conv_shape s;
     char nm[128];
     shape_init(&s, B, H, H, C, OC, k, k, stride, pad);
@@ -196,12 +199,14 @@ static void test_conv_affine(int B, int H, int C, int OC, int k, int stride, int
     float *g = rnd(OC, 0.5, 1.5), *b = rnd(OC, -1, 1), *rm = rnd(OC, -1, 1), *rv = rnd(OC, 0.5, 2);
     float *ws = malloc((size_t)conv2d_workspace(&s) * 4), *sc = malloc(OC * 4), *sh = malloc(OC * 4);
     float *a = malloc(nout * 4), *e = malloc(nout * 4);
+    static const char *an[] = { "", " relu", " relu6", " hswish", " hsigmoid" };
     conv2d_forward(e, in, w, NULL, &s, ws);
-    bn_forward_eval(e, e, g, b, r, relu, (int64_t)B * s.OH * s.OW, OC, rm, rv, 1e-5f);
+    bn_forward_eval(e, e, g, b, r, act == ACT_RELU, (int64_t)B * s.OH * s.OW, OC, rm, rv, 1e-5f);
+    if (act > ACT_RELU) act_forward(e, e, (int64_t)nout, act);
     bn_eval_affine(sc, sh, g, b, rm, rv, OC, 1e-5f);
-    conv2d_forward_affine(a, in, w, sc, sh, r, relu, &s, ws);
+    conv2d_forward_affine(a, in, w, sc, sh, r, act, &s, ws);
     snprintf(nm, sizeof nm, "conv+bn eval %dx%dx%d oc%d k%d s%d%s%s: fused == unfused", B, H, C,
-             OC, k, stride, res ? " res" : "", relu ? " relu" : "");
+             OC, k, stride, res ? " res" : "", an[act]);
     T_OK(!memcmp(a, e, nout * 4), nm);
     free(in); free(w); free(r); free(g); free(b); free(rm); free(rv); free(ws); free(sc);
     free(sh); free(a); free(e);
@@ -544,6 +549,18 @@ static void test_dwconv(int B, int H, int W, int C, int k, int stride, int fd) {
     dwconv_forward_ref(ref, c.in, c.w, &c.s);
     snprintf(nm, sizeof nm, "%s: forward vs ref", tag);
     check_close(c.out, ref, nout, 1e-5, nm);
+    /* the eval epilogue: == forward, then bn_apply_affine */
+    for (int act = ACT_NONE; act <= ACT_HSWISH; act++) {
+        float *sc = rnd(C, -2, 2), *sh = rnd(C, -1, 1), *res = act % 2 ? rnd(nout, -1, 1) : NULL;
+        float *a = malloc(nout * 4), *e = malloc(nout * 4);
+        dwconv_forward(e, c.in, c.w, &c.s, c.ws);
+        bn_apply_affine(e, e, sc, sh, res, act, (int64_t)B * c.s.OH * c.s.OW, C);
+        dwconv_forward_affine(a, c.in, c.w, sc, sh, res, act, &c.s, c.ws);
+        snprintf(nm, sizeof nm, "%s: forward_affine (act %d%s) == forward, bn_apply_affine", tag,
+                 act, res ? ", res" : "");
+        T_OK(!memcmp(a, e, nout * 4), nm);
+        free(sc); free(sh); free(res); free(a); free(e);
+    }
     float *din = malloc(nin * 4), *din_r = malloc(nin * 4), *dw0 = rnd(nw, -1, 1);
     float *dw = malloc(nw * 4), *dw_r = malloc(nw * 4);
     for (size_t i = 0; i < nin; i++) din[i] = 7;             /* written, not added */
@@ -840,6 +857,10 @@ int main(void) {
     test_conv_affine(20, 4, 130, 70, 3, 1, 1, 1, 1);     /* k chunks, channel tail */
     test_conv_affine(2, 9, 19, 40, 1, 2, 0, 0, 0);
     test_conv_affine(2, 8, 5, 33, 3, 2, 1, 0, 1);
+    /* the MobileNets' activations in the epilogue: 1x1, the stem */
+    test_conv_affine(2, 9, 24, 40, 1, 1, 0, 0, ACT_RELU6);
+    test_conv_affine(2, 8, 16, 72, 1, 1, 0, 0, ACT_HSWISH);
+    test_conv_affine(3, 8, 3, 16, 3, 1, 1, 0, ACT_HSWISH);
     /* Winograd: the qualifying shapes above with the mode forced, then
      * channel pairs of 16..128, even and odd sizes down to 1 (partial
      * tiles), one to five images, several tasks and weight-gradient
@@ -865,6 +886,7 @@ int main(void) {
     test_conv_affine(3, 8, 16, 16, 3, 1, 1, 1, 1);
     test_conv_affine(2, 7, 64, 64, 3, 1, 1, 1, 0);
     test_conv_affine(2, 7, 16, 48, 3, 1, 1, 0, 1);
+    test_conv_affine(2, 7, 16, 48, 3, 1, 1, 0, ACT_HSWISH);
     wg_mode = CONV_WINOGRAD_AUTO;
     test_wg(1, 1, 1, 16, 16);
     test_wg(2, 2, 2, 16, 32);
@@ -909,6 +931,10 @@ int main(void) {
     test_dwconv(11, 8, 8, 40, 3, 1, 0);
     test_dwconv(10, 16, 16, 72, 5, 2, 0);
     test_dwconv(3, 32, 32, 144, 3, 1, 0);
+    test_dwconv(2, 13, 13, 16, 5, 1, 1);         /* strips of 8 and 4, then pixels */
+    test_dwconv(2, 19, 19, 16, 3, 2, 1);
+    test_dwconv(2, 12, 12, 24, 3, 2, 0);
+    test_dwconv(2, 17, 17, 20, 5, 2, 0);
     test_act(ACT_RELU, "relu", -2, 2);
     test_act(ACT_RELU6, "relu6", -2, 8);
     test_act(ACT_HSWISH, "hardswish", -5, 5);

@@ -44,17 +44,17 @@ void net_conv_fwd(net *n, conv_l *c, const float *in, int B) {
     net_toc(n, c->prof, t0, 0);
 }
 
-void net_bn_fwd(net *n, bn_l *b, const float *x, const float *res, int relu, int B,
+void net_bn_fwd(net *n, bn_l *b, const float *x, const float *res, int act, int B,
                    int train) {
     double t0 = net_tic(n);
     float *y = b->out;
     int64_t N = (int64_t)B * b->rows;
     if (train)
         bn_forward_train_aff(y, b->mean, b->rstd, b->scale, b->shift, x, tdata(n, b->g),
-                             tdata(n, b->b), res, relu, N, b->C, tdata(n, b->rm), tdata(n, b->rv),
+                             tdata(n, b->b), res, act, N, b->C, tdata(n, b->rm), tdata(n, b->rv),
                              b->momentum, b->eps);
     else
-        bn_forward_eval(y, x, tdata(n, b->g), tdata(n, b->b), res, relu, N, b->C, tdata(n, b->rm),
+        bn_forward_eval(y, x, tdata(n, b->g), tdata(n, b->b), res, act, N, b->C, tdata(n, b->rm),
                         tdata(n, b->rv), b->eps);
     net_toc(n, b->prof, t0, 0);
 }
@@ -94,7 +94,7 @@ static const float *backbone_train(net *n, const float *x, int B) {
 /* Eval mode: conv c then BN b folded into the convolution's epilogue,
  * out = act(bn(conv(in)) + res). Timed as the convolution. */
 void net_conv_bn_eval(net *n, conv_l *c, bn_l *b, const float *in, const float *res,
-                         int relu, int B, float *out) {
+                         int act, int B, float *out) {
     double t0 = net_tic(n);
     conv_shape s = c->s;
     s.B = B;
@@ -102,10 +102,9 @@ void net_conv_bn_eval(net *n, conv_l *c, bn_l *b, const float *in, const float *
     bn_eval_affine(sc, sh, tdata(n, b->g), tdata(n, b->b), tdata(n, b->rm), tdata(n, b->rv), b->C,
                    b->eps);
     if (c->dw) {
-        dwconv_forward(out, in, tdata(n, c->w), &s, n->ws);
-        bn_apply_affine(out, out, sc, sh, res, relu, (int64_t)B * s.OH * s.OW, s.OC);
+        dwconv_forward_affine(out, in, tdata(n, c->w), sc, sh, res, act, &s, n->ws);
     } else {
-        conv2d_forward_affine(out, in, tdata(n, c->w), sc, sh, res, relu, &s, n->ws);
+        conv2d_forward_affine(out, in, tdata(n, c->w), sc, sh, res, act, &s, n->ws);
     }
     net_toc(n, c->prof, t0, 0);
 }
@@ -211,15 +210,19 @@ void net_conv_bwd(net *n, conv_l *c, float *din, const float *dout, const float 
 }
 
 /* Backward of BN b (input x), output gradient dy (+ dy2 if not NULL:
- * relu only); relu: it has the fused ReLU (and no residual), whose mask is
- * recomputed from x, so b->out is not read. */
+ * ReLU only); act: its fused activation (ACT_*, 1 = ReLU; no residual),
+ * whose gradient is taken at the pre-activation recomputed from x, so
+ * b->out is not read. */
 void net_bn_bwd(net *n, bn_l *b, float *dx, const float *dy, const float *dy2,
-                   const float *x, int relu) {
+                   const float *x, int act) {
     double t0 = net_tic(n);
     int64_t N = (int64_t)n->B * b->rows;
-    if (relu)
+    if (act == ACT_RELU)
         bn_backward_xmask(dx, tgrad(n, b->g), tgrad(n, b->b), dy, dy2, x, b->scale, b->shift, b->mean,
                           b->rstd, tdata(n, b->g), N, b->C);
+    else if (act)
+        bn_backward_act(dx, tgrad(n, b->g), tgrad(n, b->b), dy, x, b->scale, b->shift, act,
+                        b->mean, b->rstd, tdata(n, b->g), N, b->C);
     else
         bn_backward(dx, tgrad(n, b->g), tgrad(n, b->b), dy, NULL, x, b->mean, b->rstd, tdata(n, b->g),
                     N, b->C);

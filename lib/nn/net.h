@@ -160,4 +160,10 @@ void net_set_precision(net *n, int prec);
  * backward accumulate seconds per layer; print writes a table to f. */
 void net_profile_enable(net *n, int on);
 void net_profile_print(const net *n, void *FILE_f);
+
+/* The depthwise convolutions of the backbone (the MobileNets'), for
+ * benchmarks: of the i-th (in layer order), when i is in range, its input
+ * H, W, channels C, kernel k (k x k) and stride into the non-NULL
+ * pointers. Returns how many there are (0 for a ResNet). */
+int net_dw_layer(const net *n, int i, int *H, int *W, int *C, int *k, int *stride);
 #endif

@@ -55,13 +55,12 @@ typedef struct {
 /* ---- MobileNets (net_mobile.c) ---- */
 #define NET_MAX_MBLOCKS 20
 
-/* convolution (full or depthwise) -> BN -> activation */
+/* convolution (full or depthwise) -> BN -> activation, the activation
+ * fused into the BN: bn.out is the layer's output */
 typedef struct {
     conv_l conv;
     bn_l bn;
     int act;                 /* ACT_* (nn/ops/ops.h) */
-    float *act_out;          /* [max_batch, OH, OW, OC] = act(bn.out) for hard-swish; NULL
-                              * otherwise (ReLU, ReLU6: in place in bn.out) */
 } cba_l;
 
 /* squeeze-and-excitation (se_forward) */
@@ -165,18 +164,20 @@ int net_add_bn(net *n, bn_l *b, const char *name, int C, int64_t rows, ssl_err *
 void net_free_conv(conv_l *c);
 void net_free_bn(bn_l *b);
 
-/* net.c: the layer steps the backbones share (profiled, batch B). */
+/* net.c: the layer steps the backbones share (profiled, batch B). act:
+ * the activation fused into the BN (ACT_*, nn/ops/ops.h; 1 = ReLU, so the
+ * ResNets pass a relu flag). */
 double net_tic(const net *n);
 void net_toc(net *n, int slot, double t0, int bwd);
 void net_conv_fwd(net *n, conv_l *c, const float *in, int B);
-void net_bn_fwd(net *n, bn_l *b, const float *x, const float *res, int relu, int B, int train);
+void net_bn_fwd(net *n, bn_l *b, const float *x, const float *res, int act, int B, int train);
 /* eval mode: out = act(bn(conv(in)) + res), BN folded into the conv */
-void net_conv_bn_eval(net *n, conv_l *c, bn_l *b, const float *in, const float *res, int relu,
+void net_conv_bn_eval(net *n, conv_l *c, bn_l *b, const float *in, const float *res, int act,
                       int B, float *out);
 void net_conv_bwd(net *n, conv_l *c, float *din, const float *dout, const float *in,
                   int accumulate);
 void net_bn_bwd(net *n, bn_l *b, float *dx, const float *dy, const float *dy2, const float *x,
-                int relu);
+                int act);
 
 /* net_mobile.c: the MobileNet backbones. build: the layer table from
  * n->cfg (arch mobilenetv2 or mobilenetv3s), setting feat_h, feat_w, F;

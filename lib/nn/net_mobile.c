@@ -21,15 +21,17 @@
  *
  * Data flow (NHWC), per layer: convolution (full, conv2d_*, or depthwise,
  * dwconv_*) -> BN -> activation (ReLU6; V3: ReLU or hard-swish; none after
- * the projection); an identity shortcut (stride 1, in == out channels) is
- * added in the projection BN's epilogue. SE: se_forward on the depthwise
- * layer's output. In training mode each layer keeps its convolution
- * output and its BN output for the backward, the hard-swish layers their
- * activation output too (ReLU and ReLU6 run in place on the BN output,
- * which gives their gradient's mask as well); nothing is recomputed. In
- * evaluation mode each BN is folded into its
- * convolution and the activations rotate through the four buffers n->g,
- * as for the ResNets. The backward walks the blocks in reverse over three
+ * the projection), the activation fused into the BN's pass; an identity
+ * shortcut (stride 1, in == out channels) is added in the projection BN's
+ * epilogue. SE: se_forward on the depthwise layer's output. In training
+ * mode each layer keeps its convolution output and its output (the
+ * activation's) for the backward; the backward takes the activation's
+ * gradient inside the BN's (bn_backward_act), at the pre-activation
+ * recomputed from the convolution output and the BN's saved affine, the
+ * same bits as a separate pass over a kept pre-activation. In evaluation
+ * mode each BN and its activation are folded into its convolution's
+ * epilogue and the activations rotate through the four buffers n->g, as
+ * for the ResNets. The backward walks the blocks in reverse over three
  * of those buffers: a block's output gradient becomes its input gradient
  * in place (written, or, with a shortcut, accumulated onto). */
 #include <stdio.h>
@@ -60,7 +62,7 @@ static const int V3S[11][6] = {
     {5, 576, 96, 1, 1, 1}, {5, 576, 96, 1, 1, 1},
 };
 
-static const float *cba_out(const cba_l *l) { return l->act_out ? l->act_out : l->bn.out; }
+static const float *cba_out(const cba_l *l) { return l->bn.out; }
 static const float *mb_out(const mb_block *b) { return b->l[b->n - 1].bn.out; }
 
 /* ---- building ---- */
@@ -81,11 +83,6 @@ static int add_cba(net *n, cba_l *l, const char *cname, const char *bname, int *
         l->bn.momentum = 0.01f;
     }
     l->act = act;
-    /* ReLU and ReLU6 run in place on the BN output: their gradient's mask
-     * is the same read from the output (y > 0; 0 < y < 6) */
-    if ((act == ACT_HSWISH || act == ACT_HSIGMOID) &&
-        !(l->act_out = net_alloc_floats(n, (int64_t)n->max_batch * *H * *W * OC)))
-        return oom(err);
     return 0;
 }
 
@@ -216,7 +213,6 @@ int net_mobile_build(net *n, ssl_err *err) {
 static void free_cba(cba_l *l) {
     net_free_conv(&l->conv);
     net_free_bn(&l->bn);
-    net_free_floats(l->act_out);
 }
 
 void net_mobile_free(net *n) {
@@ -233,6 +229,22 @@ void net_mobile_free(net *n) {
     net_free_floats(n->se_ws);
 }
 
+int net_dw_layer(const net *n, int i, int *H, int *W, int *C, int *k, int *stride) {
+    int count = 0;
+    for (int b = 0; b < n->nmb; b++)
+        for (int j = 0; j < n->mb[b].n; j++) {
+            const conv_l *c = &n->mb[b].l[j].conv;
+            if (!c->dw) continue;
+            if (count++ != i) continue;
+            if (H) *H = c->s.H;
+            if (W) *W = c->s.W;
+            if (C) *C = c->s.C;
+            if (k) *k = c->s.KH;
+            if (stride) *stride = c->s.stride;
+        }
+    return count;
+}
+
 void net_mobile_set_winograd(net *n, int mode) {
     n->mstem.conv.s.winograd = mode;
     n->mlast.conv.s.winograd = mode;
@@ -242,23 +254,10 @@ void net_mobile_set_winograd(net *n, int mode) {
 
 /* ---- forward ---- */
 
-/* An activation's seconds go to its BN's row of the profile (no call). */
-static void act_time(net *n, int slot, double t0, int bwd) {
-    if (!n->prof_on) return;
-    double dt = net_tic(n) - t0;
-    if (bwd) n->prof[slot].t_bwd += dt; else n->prof[slot].t_fwd += dt;
-}
-
-static int64_t cba_numel(const cba_l *l, int B) { return (int64_t)B * l->bn.rows * l->bn.C; }
-
+/* The activations are timed with their BN (fused into its passes). */
 static void cba_train(net *n, cba_l *l, const float *in, const float *res, int B) {
     net_conv_fwd(n, &l->conv, in, B);
-    net_bn_fwd(n, &l->bn, l->conv.out, res, 0, B, 1);
-    if (l->act) {
-        double t0 = net_tic(n);
-        act_forward(l->act_out ? l->act_out : l->bn.out, l->bn.out, cba_numel(l, B), l->act);
-        act_time(n, l->bn.prof, t0, 0);
-    }
+    net_bn_fwd(n, &l->bn, l->conv.out, res, l->act, B, 1);
 }
 
 static void se_fwd(net *n, se_l *se, const float *in, int B, float *out) {
@@ -289,15 +288,9 @@ const float *net_mobile_train(net *n, const float *x, int B) {
     return cba_out(&n->mlast);
 }
 
-/* Evaluation mode: BN folded into the convolution (ReLU too), the other
- * activations in place after it. */
+/* Evaluation mode: BN and activation folded into the convolution. */
 static void cba_eval(net *n, cba_l *l, const float *in, const float *res, int B, float *out) {
-    net_conv_bn_eval(n, &l->conv, &l->bn, in, res, l->act == ACT_RELU, B, out);
-    if (l->act != ACT_NONE && l->act != ACT_RELU) {
-        double t0 = net_tic(n);
-        act_forward(out, out, cba_numel(l, B), l->act);
-        act_time(n, l->bn.prof, t0, 0);
-    }
+    net_conv_bn_eval(n, &l->conv, &l->bn, in, res, l->act, B, out);
 }
 
 /* The first of the four buffers that is neither a nor b. */
@@ -334,19 +327,13 @@ const float *net_mobile_eval(net *n, const float *x, int B) {
 
 /* ---- backward ---- */
 
-/* Layer l with input in: dout (its output's gradient) is clobbered, tmp
- * receives the convolution output's gradient, din (NULL: none; may equal
- * dout) the input's, written or accumulated. bn.out holds the activation's
- * input (hard-swish) or, in place, its output (ReLU, ReLU6): either gives
- * the gradient's mask. */
+/* Layer l with input in: dout is its output's gradient, tmp receives the
+ * convolution output's gradient, din (NULL: none; may equal dout) the
+ * input's, written or accumulated. The activation's gradient is taken in
+ * the BN's backward (net_bn_bwd). */
 static void cba_bwd(net *n, cba_l *l, float *din, float *dout, float *tmp, const float *in,
                     int accumulate) {
-    if (l->act) {
-        double t0 = net_tic(n);
-        act_backward(dout, dout, l->bn.out, cba_numel(l, n->B), l->act);
-        act_time(n, l->bn.prof, t0, 1);
-    }
-    net_bn_bwd(n, &l->bn, tmp, dout, NULL, l->conv.out, 0);
+    net_bn_bwd(n, &l->bn, tmp, dout, NULL, l->conv.out, l->act);
     net_conv_bwd(n, &l->conv, din, tmp, in, accumulate);
 }
 

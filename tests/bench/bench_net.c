@@ -13,6 +13,10 @@
  * and alternates their iterations in this one process, printing both and
  * the ratio bf16 / fp32 of their medians (an A/B that both sides see
  * under the same load).
+ * --cpu-time (with --threads 1) times the iterations in this thread's CPU
+ * time instead of wall time, which leaves out the waits for a core on a
+ * shared machine (for comparing builds there; OpenBLAS, which only the
+ * MobileNets' SE layers use, runs on the same thread at --threads 1).
  *
  * The peak is measured, not quoted, as it depends on the CPU: the
  * development machines (AMD EPYC, 2 cores) have given an AVX-512 FMA loop
@@ -98,6 +102,15 @@ static double measure_peak(int threads) {
 #endif
 }
 
+static int cpu_time;
+
+static double now(void) {
+    if (!cpu_time) return ssl_clock();
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -130,11 +143,11 @@ static int ab(net *n, const net_config *c, int B, int iters, int warmup, int tra
     for (size_t i = 0; i < nx; i++) x[i] = (float)rng_normal(&r);
     for (size_t i = 0; i < nd; i++) dout[i] = (float)rng_normal(&r) * 1e-3f;
     for (int it = 0; it < warmup + iters; it++) {
-        double t0 = ssl_clock();
+        double t0 = now();
         step(n, x, dout, B, train);
-        double t1 = ssl_clock();
+        double t1 = now();
         step(h, x, dout, B, train);
-        double t2 = ssl_clock();
+        double t2 = now();
         if (it >= warmup) { t[it - warmup] = t1 - t0; u[it - warmup] = t2 - t1; }
     }
     qsort(t, (size_t)iters, sizeof *t, cmp_d);
@@ -154,8 +167,8 @@ static void usage(FILE *f) {
     fprintf(f, "usage: bench_net [--arch resnet18|resnet34|resnet50|mobilenetv2|mobilenetv3s]\n"
                "  [--stem cifar|imagenet]\n"
                "  [--width W] [--size S] [--in-ch C] [--head none|linear|mlp3] [--batch B]\n"
-               "  [--mode train|infer] [--iters N] [--warmup N] [--threads N] [--profile] [--json]\n"
-               "  [--precision fp32|bf16|ab]\n");
+               "  [--mode train|infer] [--iters N] [--warmup N] [--threads N] [--cpu-time] [--profile]\n"
+               "  [--json] [--precision fp32|bf16|ab]\n");
 }
 
 int main(int argc, char **argv) {
@@ -169,7 +182,8 @@ int main(int argc, char **argv) {
         { "size", 1, 0, 'S' }, { "in-ch", 1, 0, 'c' }, { "head", 1, 0, 'H' },
         { "batch", 1, 0, 'b' }, { "mode", 1, 0, 'm' }, { "iters", 1, 0, 'i' },
         { "warmup", 1, 0, 'W' }, { "threads", 1, 0, 't' }, { "profile", 0, 0, 'p' },
-        { "json", 0, 0, 'j' }, { "precision", 1, 0, 'P' }, { "help", 0, 0, 'h' },
+        { "json", 0, 0, 'j' }, { "precision", 1, 0, 'P' }, { "cpu-time", 0, 0, 'C' },
+        { "help", 0, 0, 'h' },
         { 0, 0, 0, 0 }
     };
     int o;
@@ -195,6 +209,7 @@ int main(int argc, char **argv) {
         case 't': threads = (int)num("--threads", optarg, 1, 64); break;
         case 'p': profile = 1; break;
         case 'j': json = 1; break;
+        case 'C': cpu_time = 1; break;
         case 'm':
             if (!strcmp(optarg, "train")) train = 1;
             else if (!strcmp(optarg, "infer")) train = 0;
@@ -209,6 +224,10 @@ int main(int argc, char **argv) {
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
+    }
+    if (cpu_time && threads != 1) {
+        fprintf(stderr, "bench_net: --cpu-time needs --threads 1\n");
+        return 2;
     }
     ssl_set_threads(threads);
     if (prec && !gemm_bf16_available()) {
@@ -232,9 +251,9 @@ int main(int argc, char **argv) {
     double *t = malloc((size_t)iters * sizeof *t);
     for (int it = 0; it < warmup + iters; it++) {
         if (profile && it == warmup) net_profile_enable(n, 1);
-        double t0 = ssl_clock();
+        double t0 = now();
         step(n, x, dout, B, train);
-        if (it >= warmup) t[it - warmup] = ssl_clock() - t0;
+        if (it >= warmup) t[it - warmup] = now() - t0;
     }
     qsort(t, (size_t)iters, sizeof *t, cmp_d);
     double med = iters % 2 ? t[iters / 2] : 0.5 * (t[iters / 2 - 1] + t[iters / 2]);

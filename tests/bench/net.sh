@@ -2,10 +2,13 @@
 # net.sh: network throughput, ours and (when python3-torch is present)
 # PyTorch's, measured in the same run: CIFAR ResNet-18 at 32x32x3, 2 threads,
 # training step (forward + backward + SGD) and inference, widths 1 and 0.25,
-# and the CIFAR MobileNetV2 and MobileNetV3-small at width 1, with each
+# and the CIFAR MobileNetV2 and MobileNetV3-small at the model-size
+# pipeline's widths (1, 0.5, 0.25; pipelines/model-size.mk), with each
 # side's peak RSS (PyTorch's includes the interpreter and torch); then one
 # per-layer profile of ours for each MobileNet (bench_net --profile: where
-# the time goes, the depthwise layers included).
+# the time goes, the depthwise layers included). PyTorch runs the same
+# modules (examples/ssl_resnet.py, torchvision's definitions with the
+# CIFAR stem), channels-last, fp32, on the same thread count.
 # This shared machine changes speed by tens of percent from one minute to
 # the next, so each configuration runs ROUNDS alternating rounds (ours,
 # then PyTorch) and prints every round's ratio and their median.
@@ -17,10 +20,14 @@
 # per round and as a median; then bench_net --precision ab, our bf16 and
 # fp32 alternating in one process.
 # Environment: BIN (default bin), NET_BENCH_ITERS (timed iterations per
-# measurement, default 3), NET_BENCH_ROUNDS (default 3).
+# measurement, default 3), NET_BENCH_ROUNDS (default 3), NET_BENCH_ONLY (run
+# only the configurations "WIDTH BATCH MODE ARCH" containing this substring,
+# e.g. mobilenetv3s or "256 infer"; the profiles only for the MobileNets it
+# names).
 BIN=${BIN:-bin}
 ITERS=${NET_BENCH_ITERS:-3}
 ROUNDS=${NET_BENCH_ROUNDS:-3}
+ONLY=${NET_BENCH_ONLY:-}
 B="$BIN/bench/bench_net"
 [ -x "$B" ] || { echo "net.sh: $B not built (make bench)"; exit 1; }
 have_torch=0
@@ -61,12 +68,15 @@ else
   echo "bf16: not measured (this CPU has no avx512_bf16)"
 fi
 for cfg in "1 128 train" "0.25 256 train" "1 256 infer" "0.25 256 infer" \
-           "1 128 train mobilenetv2" "1 256 infer mobilenetv2" \
-           "1 128 train mobilenetv3s" "1 256 infer mobilenetv3s"; do
+           "1 128 train mobilenetv2" "0.5 256 train mobilenetv2" "0.25 256 train mobilenetv2" \
+           "1 256 infer mobilenetv2" "0.5 256 infer mobilenetv2" "0.25 256 infer mobilenetv2" \
+           "1 128 train mobilenetv3s" "0.5 256 train mobilenetv3s" "0.25 256 train mobilenetv3s" \
+           "1 256 infer mobilenetv3s" "0.5 256 infer mobilenetv3s" "0.25 256 infer mobilenetv3s"; do
     set -- $cfg
     # the ResNet-18 rows ran above, with bf16, where the CPU has it
     [ "$have_bf16" = 1 ] && [ -z "${4:-}" ] && continue
     arch=${4:-resnet18}
+    case "$1 $2 $3 $arch" in *"$ONLY"*) ;; *) continue ;; esac
     ratios=
     r=1
     while [ "$r" -le "$ROUNDS" ]; do
@@ -94,6 +104,7 @@ for cfg in "1 128 train" "0.25 256 train" "1 256 infer" "0.25 256 infer" \
     fi
 done
 for a in mobilenetv2 mobilenetv3s; do
+    case "$a" in *"$ONLY"*) ;; *) case "$ONLY" in *"$a"*) ;; *) continue ;; esac ;; esac
     echo "per-layer profile, $a, training, batch 128:"
     "$B" --arch "$a" --batch 128 --mode train --iters "$ITERS" --threads 2 --profile
 done

@@ -25,6 +25,7 @@
  * the results are the same bits as the separate passes.
  * The *_ref versions are plain loops for the tests. */
 #include "nn/ops/ops.h"
+#include "nn/ops/act_impl.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -45,8 +46,10 @@
 #endif
 
 /* How the backward gets g from dy: MASK_NONE g = dy; MASK_Y g = dy masked
- * by yin > 0; MASK_X g = dy masked by AFF(x, msc, msh) > 0. */
-enum { MASK_NONE, MASK_Y, MASK_X };
+ * by yin > 0; MASK_X g = dy masked by AFF(x, msc, msh) > 0; MASK_RELU6,
+ * MASK_HSWISH g = dact(dy, AFF(x, msc, msh)) (act_impl.h) for that
+ * activation (bn_backward_act). */
+enum { MASK_NONE, MASK_Y, MASK_X, MASK_RELU6, MASK_HSWISH };
 
 typedef struct {
     float *y, *dx;
@@ -57,7 +60,7 @@ typedef struct {
     double *p1, *p2;          /* per-block partial sums [nblk][C] */
     const float *scale, *shift;   /* per-channel affine for the epilogue */
     int64_t N, nblk;
-    int C, relu, mask;
+    int C, act, mask;         /* act: the forward epilogue's ACT_* */
 } bn_ctx;
 
 /* Reductions: rows are cut into nblk blocks fixed by N and C alone (not by
@@ -139,6 +142,10 @@ grad_vec(const bn_ctx *k, int mode, int two, int64_t off, __mmask16 m, __m512 x,
     else if (mode == MASK_X)
         g = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_fmadd_ps(x, sc, sh),
                                                    _mm512_setzero_ps(), _CMP_GT_OQ), g);
+    else if (mode == MASK_RELU6)
+        g = dact16(g, _mm512_fmadd_ps(x, sc, sh), ACT_RELU6);
+    else if (mode == MASK_HSWISH)
+        g = dact16(g, _mm512_fmadd_ps(x, sc, sh), ACT_HSWISH);
     return g;
 }
 
@@ -152,7 +159,7 @@ bwd_block_t(const bn_ctx *k, int64_t blk, int mode, int two, int wres) {
     for (int c0 = 0; c0 < C; c0 += 16) {
         __mmask16 m = cmask(C - c0);
         __m512 mu = ld(k->mean + c0, m), sc = mu, sh = mu;
-        if (mode == MASK_X) { sc = ld(k->msc + c0, m); sh = ld(k->msh + c0, m); }
+        if (mode >= MASK_X) { sc = ld(k->msc + c0, m); sh = ld(k->msh + c0, m); }
         __m512d ml = lo_pd(mu), mh = hi_pd(mu);
         __m512d a1l = _mm512_setzero_pd(), a1h = a1l, a2l = a1l, a2h = a1l;
         int64_t off = r0 * C + c0;
@@ -181,7 +188,7 @@ bwd_dx_t(const bn_ctx *k, int64_t r0, int64_t r1, int mode, int two) {
         for (int c0 = 0; c0 < C; c0 += 16) {
             __mmask16 m = cmask(C - c0);
             __m512 x = ld(k->x + off + c0, m), sc = x, sh = x;
-            if (mode == MASK_X) { sc = ld(k->msc + c0, m); sh = ld(k->msh + c0, m); }
+            if (mode >= MASK_X) { sc = ld(k->msc + c0, m); sh = ld(k->msh + c0, m); }
             __m512 g = grad_vec(k, mode, two, off + c0, m, x, sc, sh);
             __m512 xh = _mm512_mul_ps(_mm512_sub_ps(x, ld(k->mean + c0, m)),
                                       ld(k->rstd + c0, m));
@@ -204,7 +211,8 @@ static void affine_range(void *vctx, int64_t r0, int64_t r1, int tid) {
                                        ld(k->scale + c0, m),
                                        ld(k->shift + c0, m));
             if (k->res) v = _mm512_add_ps(v, ld(k->res + off + c0, m));
-            if (k->relu) v = _mm512_max_ps(v, z);
+            if (k->act == ACT_RELU) v = _mm512_max_ps(v, z);
+            else if (k->act) v = act16(v, k->act);
             st(k->y + off + c0, m, v);
         }
     }
@@ -240,6 +248,8 @@ grad_at(const bn_ctx *k, int mode, int two, int64_t i, int c, float x) {
     if (two) g = g + k->dy2[i];
     if (mode == MASK_Y) g = k->yin[i] > 0 ? g : 0.0f;
     else if (mode == MASK_X) g = AFF(x, k->msc[c], k->msh[c]) > 0 ? g : 0.0f;
+    else if (mode == MASK_RELU6) g = dact1(g, AFF(x, k->msc[c], k->msh[c]), ACT_RELU6);
+    else if (mode == MASK_HSWISH) g = dact1(g, AFF(x, k->msc[c], k->msh[c]), ACT_HSWISH);
     return g;
 }
 
@@ -271,14 +281,17 @@ static void affine_range(void *vctx, int64_t r0, int64_t r1, int tid) {
         const float *restrict xr = k->x + r * C;
         float *restrict yr = k->y + r * C;
         const float *restrict rr = k->res ? k->res + r * C : NULL;
-        if (rr && k->relu) {
+        if (k->act > ACT_RELU) {
+            for (int c = 0; c < C; c++)
+                yr[c] = act1(AFF(xr[c], sc[c], sh[c]) + (rr ? rr[c] : 0.0f), k->act);
+        } else if (rr && k->act) {
             for (int c = 0; c < C; c++) {
                 float v = AFF(xr[c], sc[c], sh[c]) + rr[c];
                 yr[c] = v > 0 ? v : 0;
             }
         } else if (rr) {
             for (int c = 0; c < C; c++) yr[c] = AFF(xr[c], sc[c], sh[c]) + rr[c];
-        } else if (k->relu) {
+        } else if (k->act) {
             for (int c = 0; c < C; c++) {
                 float v = AFF(xr[c], sc[c], sh[c]);
                 yr[c] = v > 0 ? v : 0;
@@ -315,6 +328,8 @@ static void bwd_block(void *vctx, int64_t b0, int64_t b1, int tid) {
     for (int64_t blk = b0; blk < b1; blk++) {
         if (k->mask == MASK_X && k->dy2) bwd_block_t(k, blk, MASK_X, 1, 0);
         else if (k->mask == MASK_X) bwd_block_t(k, blk, MASK_X, 0, 0);
+        else if (k->mask == MASK_RELU6) bwd_block_t(k, blk, MASK_RELU6, 0, 0);
+        else if (k->mask == MASK_HSWISH) bwd_block_t(k, blk, MASK_HSWISH, 0, 0);
         else if (k->mask == MASK_NONE) bwd_block_t(k, blk, MASK_NONE, 0, 0);
         else if (!k->dres) bwd_block_t(k, blk, MASK_Y, 0, 0);
         else if (k->dy2) bwd_block_t(k, blk, MASK_Y, 1, 1);
@@ -326,6 +341,8 @@ static void bwd_dx_range(void *vctx, int64_t r0, int64_t r1, int tid) {
     const bn_ctx *k = vctx;
     if (k->mask == MASK_X && k->dy2) bwd_dx_t(k, r0, r1, MASK_X, 1);
     else if (k->mask == MASK_X) bwd_dx_t(k, r0, r1, MASK_X, 0);
+    else if (k->mask == MASK_RELU6) bwd_dx_t(k, r0, r1, MASK_RELU6, 0);
+    else if (k->mask == MASK_HSWISH) bwd_dx_t(k, r0, r1, MASK_HSWISH, 0);
     else if (k->mask == MASK_Y) bwd_dx_t(k, r0, r1, MASK_Y, 0);
     else bwd_dx_t(k, r0, r1, MASK_NONE, 0);
 }
@@ -428,15 +445,18 @@ void bn_forward_train(float *y, float *mean, float *rstd, const float *x,
 
 void bn_forward_train_aff(float *y, float *mean, float *rstd, float *scale_out,
                           float *shift_out, const float *x, const float *gamma,
-                          const float *beta, const float *res, int relu, int64_t N, int C,
+                          const float *beta, const float *res, int act, int64_t N, int C,
                           float *running_mean, float *running_var, float momentum,
                           float eps) {
     if (C > MAXC_STACK) {
-        if (sync_fn) ref_forward_sync(y, mean, rstd, x, gamma, beta, res, relu, N, C,
+        if (sync_fn) ref_forward_sync(y, mean, rstd, x, gamma, beta, res, act == ACT_RELU, N, C,
                                       running_mean, running_var, momentum, eps);
-        else bn_forward_train_ref(y, mean, rstd, x, gamma, beta, res, relu, N, C,
+        else bn_forward_train_ref(y, mean, rstd, x, gamma, beta, res, act == ACT_RELU, N, C,
                                   running_mean, running_var, momentum, eps);
-        if (!scale_out) return;
+        if (!scale_out) {
+            if (act > ACT_RELU) act_forward(y, y, N * C, act);
+            return;
+        }
         /* y again from a float affine, so that it is act(AFF(x, scale,
          * shift) + res) as promised */
         bn_ctx k = { 0 };
@@ -445,7 +465,7 @@ void bn_forward_train_aff(float *y, float *mean, float *rstd, float *scale_out,
             scale_out[c] = (float)(gamma[c] * rs);
             shift_out[c] = (float)(beta[c] - (double)mean[c] * gamma[c] * rs);
         }
-        k.x = x; k.N = N; k.C = C; k.y = y; k.res = res; k.relu = relu;
+        k.x = x; k.N = N; k.C = C; k.y = y; k.res = res; k.act = act;
         k.scale = scale_out; k.shift = shift_out;
         ssl_parallel_for(N, row_grain(C), affine_range, &k);
         return;
@@ -478,7 +498,7 @@ void bn_forward_train_aff(float *y, float *mean, float *rstd, float *scale_out,
             running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unb);
         }
     }
-    k.y = y; k.res = res; k.scale = scale; k.shift = shift; k.relu = relu;
+    k.y = y; k.res = res; k.scale = scale; k.shift = shift; k.act = act;
     ssl_parallel_for(N, row_grain(C), affine_range, &k);
 }
 
@@ -511,10 +531,10 @@ void bn_forward_eval(float *y, const float *x, const float *gamma, const float *
 }
 
 void bn_apply_affine(float *y, const float *x, const float *scale, const float *shift,
-                     const float *res, int relu, int64_t N, int C) {
+                     const float *res, int act, int64_t N, int C) {
     bn_ctx a = { 0 };
     a.x = x; a.y = y; a.res = res; a.scale = scale; a.shift = shift;
-    a.N = N; a.C = C; a.relu = relu;
+    a.N = N; a.C = C; a.act = act;
     ssl_parallel_for(N, row_grain(C), affine_range, &a);
 }
 
@@ -579,6 +599,34 @@ void bn_backward_xmask(float *dx, float *dgamma, float *dbeta, const float *dy,
     bn_ctx k = { 0 };
     k.x = x; k.dy = dy; k.dy2 = dy2; k.mask = MASK_X; k.msc = scale; k.msh = shift;
     k.mean = mean; k.rstd = rstd; k.N = N; k.C = C;
+    backward_run(&k, dx, dgamma, dbeta, gamma);
+}
+
+void bn_backward_act(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                     const float *scale, const float *shift, int act, const float *mean,
+                     const float *rstd, const float *gamma, int64_t N, int C) {
+    if (act == ACT_NONE) {
+        bn_backward(dx, dgamma, dbeta, dy, NULL, x, mean, rstd, gamma, N, C);
+        return;
+    }
+    if (act == ACT_RELU) {
+        bn_backward_xmask(dx, dgamma, dbeta, dy, NULL, x, scale, shift, mean, rstd, gamma, N, C);
+        return;
+    }
+    if (C > MAXC_STACK / 2 || (act != ACT_RELU6 && act != ACT_HSWISH)) {
+        /* the activation's gradient as a pass of its own (dx as scratch) */
+        float *g = dx;
+        for (int64_t r = 0; r < N; r++)
+            for (int c = 0; c < C; c++) {
+                int64_t i = r * C + c;
+                g[i] = dact1(dy[i], AFF(x[i], scale[c], shift[c]), act);
+            }
+        backward_ref_m(dx, dgamma, dbeta, g, NULL, NULL, NULL, NULL, x, mean, rstd, gamma, N, C);
+        return;
+    }
+    bn_ctx k = { 0 };
+    k.x = x; k.dy = dy; k.mask = act == ACT_RELU6 ? MASK_RELU6 : MASK_HSWISH;
+    k.msc = scale; k.msh = shift; k.mean = mean; k.rstd = rstd; k.N = N; k.C = C;
     backward_run(&k, dx, dgamma, dbeta, gamma);
 }
 

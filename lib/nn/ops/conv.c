@@ -245,11 +245,11 @@ void conv2d_forward(float *out, const float *in, const float *w, const float *bi
 
 void conv2d_forward_affine(float *out, const float *in, const float *w,
                            const float *scale, const float *shift, const float *res,
-                           int relu, const conv_shape *s, float *ws) {
-    cd_epilogue ep = { scale, shift, res, relu };
+                           int act, const conv_shape *s, float *ws) {
+    cd_epilogue ep = { scale, shift, res, act };
     if (forward_avx512(out, in, w, &ep, s, ws)) return;
     conv2d_forward(out, in, w, NULL, s, ws);
-    bn_apply_affine(out, out, scale, shift, res, relu, (int64_t)s->B * s->OH * s->OW, s->OC);
+    bn_apply_affine(out, out, scale, shift, res, act, (int64_t)s->B * s->OH * s->OW, s->OC);
 }
 
 void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,

@@ -20,6 +20,7 @@
  *   weight gradient: the transposed tile (vectors over 16 input channels)
  *     where C % 16 == 0, else the KP x 16J tile over a pixel table. */
 #include "nn/ops/conv_direct.h"
+#include "nn/ops/act_impl.h"
 
 #include <string.h>
 
@@ -217,7 +218,8 @@ epilogue(__m512 *acc, int P, int J, int np, int left, const int64_t *obase,
         for (int p = 0; p < np; p++) {
             __m512 v = _mm512_fmadd_ps(acc[p * J + j], sc, sh);
             if (ep->res) v = _mm512_add_ps(v, load16(ep->res + obase[p] + 16 * j, l));
-            if (ep->relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+            if (ep->act == ACT_RELU) v = _mm512_max_ps(v, _mm512_setzero_ps());
+            else if (ep->act) v = act16(v, ep->act);
             acc[p * J + j] = v;
         }
     }

@@ -54,10 +54,10 @@ void cd_backward_data_strided(float *din, const float *dout, const float *wpk,
 
 /* Optional epilogue of cd_forward, applied in registers before the store:
  * out = act(out * scale[oc] + shift[oc] + res) (res [B, OH, OW, OC] or
- * NULL; act ReLU when relu != 0). */
+ * NULL; act an ACT_*, ACT_RELU = 1, the same bits as act_forward). */
 typedef struct {
     const float *scale, *shift, *res;
-    int relu;
+    int act;
 } cd_epilogue;
 
 /* out [B, OH, OW, OC] = epilogue((accumulate ? out : 0) + conv(in, wpk)),

@@ -40,6 +40,7 @@
  * thread with its own scratch; every output element is computed by one
  * task in a fixed order, so no result depends on the thread count. */
 #include "nn/ops/conv_winograd.h"
+#include "nn/ops/act_impl.h"
 
 #include <string.h>
 
@@ -485,7 +486,8 @@ out_store(float *o, const float *res, __m512 v, int accumulate, const cd_epilogu
     if (ep) {
         v = _mm512_fmadd_ps(v, sc, sh);
         if (ep->res) v = ADD(v, _mm512_loadu_ps(res));
-        if (ep->relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+        if (ep->act == ACT_RELU) v = _mm512_max_ps(v, _mm512_setzero_ps());
+        else if (ep->act) v = act16(v, ep->act);
     }
     _mm512_storeu_ps(o, v);
 }

@@ -77,12 +77,13 @@ void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
                      int accumulate, float *ws);
 /* Convolution with a per-channel affine epilogue (an eval-mode BN folded
  * in, see bn_eval_affine): out[B,OH,OW,OC] = act(conv(in, w) * scale[oc] +
- * shift[oc] + res), res [B,OH,OW,OC] or NULL, act ReLU when relu != 0.
- * Written; the same bits as conv2d_forward then bn_forward_eval. ws as
- * for conv2d_forward. */
+ * shift[oc] + res), res [B,OH,OW,OC] or NULL, act an ACT_* (below; 1 =
+ * ACT_RELU, so a relu flag is one). Written; the same bits as
+ * conv2d_forward then bn_apply_affine (bn_forward_eval for ACT_RELU, then
+ * act_forward for the others). ws as for conv2d_forward. */
 void conv2d_forward_affine(float *out, const float *in, const float *w,
                            const float *scale, const float *shift, const float *res,
-                           int relu, const conv_shape *s, float *ws);
+                           int act, const conv_shape *s, float *ws);
 /* Direct loops (double accumulation), same contracts, no workspace. */
 void conv2d_forward_ref(float *out, const float *in, const float *w, const float *bias,
                         const conv_shape *s);
@@ -104,6 +105,13 @@ int64_t dwconv_workspace(const conv_shape *s);
  * dwconv_workspace(s) floats, clobbered. */
 void dwconv_forward(float *out, const float *in, const float *w, const conv_shape *s,
                     float *ws);
+/* dwconv_forward with an eval-mode BN, a residual and an activation
+ * applied to the sums in registers: out = act(fma(dwconv(in, w), scale[c],
+ * shift[c]) + res), res [B,OH,OW,C] or NULL, act an ACT_*. The same bits as
+ * dwconv_forward then bn_apply_affine. */
+void dwconv_forward_affine(float *out, const float *in, const float *w, const float *scale,
+                           const float *shift, const float *res, int act,
+                           const conv_shape *s, float *ws);
 /* dw[C,1,KH,KW] += dL/dw; din[B,H,W,C] (if not NULL) written (accumulate
  * == 0) or accumulated (accumulate != 0). in and w are the forward's
  * inputs. */
@@ -131,24 +139,28 @@ void bn_forward_train(float *y, float *mean, float *rstd, const float *x,
  * shift[C] (both or neither; NULL: as bn_forward_train) written, the float
  * rounding of gamma * rstd and beta - mean * gamma * rstd, such that
  * y = act(fma(x, scale, shift) + res) exactly (one rounding in the fma;
- * x * scale + shift where the target has no FMA). bn_backward_xmask uses
- * them. The same bits in y, mean, rstd and the running statistics as
- * bn_forward_train up to 4096 channels; above, y is computed from the
- * affine instead of in double (a last-bit difference). */
+ * x * scale + shift where the target has no FMA), where act is any ACT_*
+ * (below; ACT_RELU is 1, so a relu flag is one): the MobileNets'
+ * activations fused into the BN pass, the same bits as act_forward after
+ * it. bn_backward_xmask and bn_backward_act use them. The same bits in y,
+ * mean, rstd and the running statistics as bn_forward_train (and
+ * act_forward) up to 4096 channels; above, y is computed from the affine
+ * instead of in double (a last-bit difference). */
 void bn_forward_train_aff(float *y, float *mean, float *rstd, float *scale, float *shift,
                           const float *x, const float *gamma, const float *beta,
-                          const float *res, int relu, int64_t N, int C,
+                          const float *res, int act, int64_t N, int C,
                           float *running_mean, float *running_var, float momentum,
                           float eps);
 /* The affine of an eval-mode BN: scale[c] = gamma / sqrt(var + eps),
  * shift[c] = beta - mean * scale (computed in double, then rounded). */
 void bn_eval_affine(float *scale, float *shift, const float *gamma, const float *beta,
                     const float *running_mean, const float *running_var, int C, float eps);
-/* y = act(fma(x, scale[c], shift[c]) + res), res [N, C] or NULL, act ReLU
- * when relu != 0: the affine pass of bn_forward_eval (and of the training
- * forward), the one rounding rule of bn.c. y written; y may equal x. */
+/* y = act(fma(x, scale[c], shift[c]) + res), res [N, C] or NULL, act an
+ * ACT_* (1 = ACT_RELU): the affine pass of bn_forward_eval (and of the
+ * training forward), the one rounding rule of bn.c. y written; y may
+ * equal x. */
 void bn_apply_affine(float *y, const float *x, const float *scale, const float *shift,
-                     const float *res, int relu, int64_t N, int C);
+                     const float *res, int act, int64_t N, int C);
 /* Eval mode: normalise with the running statistics. y written; y may
  * equal x. */
 void bn_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
@@ -172,6 +184,16 @@ void bn_backward_xmask(float *dx, float *dgamma, float *dbeta, const float *dy,
                        const float *dy2, const float *x, const float *scale,
                        const float *shift, const float *mean, const float *rstd,
                        const float *gamma, int64_t N, int C);
+/* Backward of a BN with a fused activation act (any ACT_*) and no
+ * residual, y = act(v), v = fma(x, scale, shift) with scale, shift as
+ * bn_forward_train_aff saved them: the activation's gradient is taken at
+ * v recomputed from x, in both passes, so neither v nor y is read or kept.
+ * dx written (dx != dy); dgamma, dbeta accumulated. The same bits as
+ * act_backward(g, dy, v, act) then bn_backward with y NULL (ACT_RELU:
+ * bn_backward_xmask; ACT_NONE: bn_backward). */
+void bn_backward_act(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                     const float *scale, const float *shift, int act, const float *mean,
+                     const float *rstd, const float *gamma, int64_t N, int C);
 /* Backward of a BN with the fused residual and ReLU, whose output gradient
  * is dy + dy2 (dy2 may be NULL): dres = (dy + dy2) * (y > 0), the
  * residual's gradient, and dx (from dres) written; dgamma, dbeta
