@@ -436,8 +436,8 @@ static void run_all(const char *path) {
 int main(void) {
     rng_init(&R, 16, 6, 0);
     ssl_set_threads(2);
-    setenv("SSL_NO_AMX", "1", 1);              /* read at gemm_bf16_amx's first call */
-    T_OK(!gemm_bf16_amx(), "gemm_bf16: SSL_NO_AMX=1 selects VDPBF16PS");
+    gemm_bf16_set_amx(0);
+    T_OK(!gemm_bf16_amx(), "gemm_bf16: gemm_bf16_set_amx(0) selects VDPBF16PS");
     test_round();
     if (!gemm_bf16_available()) {
         printf("SKIP: gemm_bf16: this CPU has no AVX512-BF16\n");

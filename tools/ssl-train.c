@@ -249,6 +249,7 @@ static int run(opts *o) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    no_amx_from_env();
     run_train_opts to = {
         .ckpt = o->ckpt, .data = o->data, .out = o->out, .keep_every = o->keep_every,
         .monitor = o->monitor,

@@ -67,7 +67,6 @@ float bf16_round(float x) {
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #include <pthread.h>
-#include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -115,21 +114,8 @@ static void amx_probe(void) {
     amx_ready = ok;
 }
 
-static int amx_default(void) {
-    static int v = -1;                     /* SSL_NO_AMX, read once */
-    int d = __atomic_load_n(&v, __ATOMIC_RELAXED);
-    if (d < 0) {
-        const char *e = getenv("SSL_NO_AMX");
-        d = !(e && *e && strcmp(e, "0"));
-        __atomic_store_n(&v, d, __ATOMIC_RELAXED);
-    }
-    return d;
-}
-
 int gemm_bf16_amx(void) {
-    int c = __atomic_load_n(&amx_choice, __ATOMIC_RELAXED);
-    if (c < 0) c = amx_default();
-    if (!c) return 0;
+    if (!__atomic_load_n(&amx_choice, __ATOMIC_RELAXED)) return 0;
     pthread_once(&amx_once, amx_probe);
     return amx_ready;
 }
