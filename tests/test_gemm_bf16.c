@@ -201,6 +201,8 @@ static const int shapes[][3] = {
     {1, 1, 1}, {1, 17, 15}, {15, 1, 17}, {17, 15, 1}, {7, 47, 9}, {9, 49, 16}, {8, 48, 2},
     {8, 48, 512}, {15, 97, 255}, {17, 255, 513}, {255, 17, 1025}, {257, 257, 17},
     {33, 1000, 300}, {300, 50, 41}, {64, 800, 600}, {130, 1, 1}, {1, 130, 700},
+    /* shapes AMX takes (ops.h): edges of M, N and K past 512 */
+    {48, 97, 96}, {300, 70, 1025}, {16, 1, 32}, {272, 50, 544}, {32, 33, 64}, {256, 130, 600},
 };
 static const float ab[][2] = { {1, 0}, {1, 1}, {-0.5f, 2}, {0.3f, -1}, {2, 0} };
 #define NSHAPES (int)(sizeof shapes / sizeof shapes[0])
@@ -245,7 +247,7 @@ static void test_cases(void) {
 
 static void test_check_fails(void) {
     gcase g;
-    make_case(&g, 0, 1, 37, 53, 119, 3, -0.5f, 1);
+    make_case(&g, 0, 1, 48, 53, 1000, 3, -0.5f, 1);   /* K and K - 1 on AMX where it runs */
     float *C = run_bf16(&g, g.K, 0);
     double w0 = worst(&g, C, g.exact_b, g.bound_b);
     free(C);
@@ -272,8 +274,8 @@ static void test_check_fails(void) {
              "passes check 1", "%.3g, %.3g", w3, w3a);
     free(C); free(At); free(Bt);
     free_case(&g);
-    /* +-1 entries: check 1 alone catches a dropped k at K = 100 */
-    make_case(&g, 1, 0, 20, 40, 100, 0, 1, 0);
+    /* +-1 entries: check 1 alone catches a dropped k at K = 96 */
+    make_case(&g, 1, 0, 32, 40, 96, 0, 1, 0);
     for (size_t i = 0; i < (size_t)g.K * g.lda; i++) g.A[i] = g.A[i] < 0 ? -1.0f : 1.0f;
     for (size_t i = 0; i < (size_t)g.K * g.ldb; i++) g.B[i] = g.B[i] < 0 ? -1.0f : 1.0f;
     free(g.exact); free(g.acc_bound); free(g.exact_b); free(g.bound_b);
@@ -283,7 +285,7 @@ static void test_check_fails(void) {
     free(C);
     C = run_bf16(&g, g.K - 1, 0);
     double v1 = worst(&g, C, g.exact, g.acc_bound);
-    t_report(v0 <= 1 && v1 > 1, "gemm_bf16 check: entries +-1, K 100: the accuracy bound alone "
+    t_report(v0 <= 1 && v1 > 1, "gemm_bf16 check: entries +-1, K 96: the accuracy bound alone "
              "rejects a missing k", "full %.3g, K - 1 %.3g", v0, v1);
     free(C);
     free_case(&g);
@@ -331,7 +333,8 @@ static void test_blas_rules(void) {
 static void test_bits(void) {
     static const int sh[][5] = {
         {0, 1, 256, 600, 300}, {0, 0, 70, 2000, 1025}, {1, 0, 1000, 100, 64},
-        {1, 1, 33, 47, 1000}, {0, 0, 3, 5, 7},
+        {1, 1, 33, 47, 1000}, {0, 0, 3, 5, 7}, {0, 1, 256, 600, 1100}, {1, 0, 272, 100, 544},
+        {0, 0, 48, 2000, 96}, {1, 1, 32, 47, 1000},
     };
     int same = 1, same_ws = 1;
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
@@ -395,18 +398,60 @@ static void test_linear(void) {
     free_case(&f); free_case(&w); free_case(&x);
 }
 
-int main(void) {
-    rng_init(&R, 16, 6, 0);
-    ssl_set_threads(2);
-    test_round();
-    if (!gemm_bf16_available()) {
-        printf("SKIP: gemm_bf16: this CPU has no AVX512-BF16\n");
-        return t_done();
+/* The same cases on both paths: their bits side by side (reported: the two
+ * units may order a pair's two products differently). */
+static void test_paths_agree(void) {
+    static const int sh[][5] = { {0, 1, 256, 600, 1100}, {1, 0, 272, 100, 544}, {0, 0, 48, 97, 96} };
+    long diff = 0, n_all = 0;
+    double w = 0;
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        gcase g;
+        make_case(&g, sh[s][0], sh[s][1], sh[s][2], sh[s][3], sh[s][4], 0, 1, 0);
+        gemm_bf16_set_amx(0);
+        float *c0 = run_bf16(&g, g.K, 0);
+        gemm_bf16_set_amx(1);
+        float *c1 = run_bf16(&g, g.K, 0);
+        for (int64_t i = 0; i < (int64_t)g.M * g.ldc; i++) {
+            diff += memcmp(c0 + i, c1 + i, sizeof(float)) != 0;
+            n_all++;
+        }
+        double w0 = worst(&g, c0, g.exact_b, g.bound_b), w1 = worst(&g, c1, g.exact_b, g.bound_b);
+        w = fmax(w, fmax(w0, w1));
+        free(c0); free(c1);
+        free_case(&g);
     }
+    t_report(w <= 1, "gemm_bf16: AMX and VDPBF16PS both within the exactness bound", "%.3g", w);
+    printf("  (AMX and VDPBF16PS differ in %ld of %ld elements)\n", diff, n_all);
+}
+
+static void run_all(const char *path) {
+    printf("-- gemm_bf16 on %s\n", path);
     test_cases();
     test_check_fails();
     test_blas_rules();
     test_bits();
     test_linear();
+}
+
+int main(void) {
+    rng_init(&R, 16, 6, 0);
+    ssl_set_threads(2);
+    gemm_bf16_set_amx(0);
+    T_OK(!gemm_bf16_amx(), "gemm_bf16: gemm_bf16_set_amx(0) selects VDPBF16PS");
+    test_round();
+    if (!gemm_bf16_available()) {
+        printf("SKIP: gemm_bf16: this CPU has no AVX512-BF16\n");
+        return t_done();
+    }
+    gemm_bf16_set_amx(0);
+    run_all("AVX512-BF16 (VDPBF16PS)");
+    gemm_bf16_set_amx(1);
+    if (gemm_bf16_amx()) {
+        run_all("AMX (TDPBF16PS)");
+        test_paths_agree();
+    } else {
+        printf("SKIP: gemm_bf16 on AMX: no AMX-BF16 on this CPU or no permission from the kernel\n");
+    }
+    gemm_bf16_set_amx(-1);
     return t_done();
 }

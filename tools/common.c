@@ -226,6 +226,13 @@ int no_bf16_from_env(void) {
     usage_error("SSL_NO_BF16: '%s' is not 0 or 1", v);
 }
 
+void no_amx_from_env(void) {
+    const char *v = getenv("SSL_NO_AMX");
+    if (!v || !*v || !strcmp(v, "0")) return;
+    if (!strcmp(v, "1")) { gemm_bf16_set_amx(0); return; }
+    usage_error("SSL_NO_AMX: '%s' is not 0 or 1", v);
+}
+
 int parse_precision(const char *flag, const char *s) {
     static const char *const precisions[] = {"fp32", "bf16", NULL};
     return parse_choice(flag, s, precisions) == 1 ? PREC_BF16 : PREC_FP32;

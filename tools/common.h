@@ -78,6 +78,10 @@ int conv_mode_from_env(void);
  * --precision bf16 is refused as there (tests); 0 or unset: the CPU
  * decides; anything else is a usage error. */
 int no_bf16_from_env(void);
+/* SSL_NO_AMX=1: --precision bf16's products on AVX512-BF16 (VDPBF16PS)
+ * even where the CPU has AMX (gemm_bf16_set_amx(0)); 0 or unset: AMX
+ * where the CPU and the kernel allow it; anything else is a usage error. */
+void no_amx_from_env(void);
 /* --precision: "fp32" -> PREC_FP32, "bf16" -> PREC_BF16 (nn/ops/ops.h);
  * anything else a usage error naming flag. */
 int parse_precision(const char *flag, const char *s);

@@ -52,6 +52,7 @@ static void failed(const ssl_err *err) {
 static int run(const opts *o) {
     progress_line pl;
     progress_init(&pl, "img");
+    no_amx_from_env();
     run_extract_opts eo = {.ckpt = o->ckpt, .data = o->data, .out = o->out,
                            .head = !strcmp(o->layer, "head"), .batch = o->batch,
                            .winograd = conv_mode_from_env(), .precision = o->precision,

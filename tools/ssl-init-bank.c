@@ -138,6 +138,7 @@ int main(int argc, char **argv) {
     refuse_tty_output(out);
     o.winograd = conv_mode_from_env();
     o.no_bf16 = no_bf16_from_env();
+    no_amx_from_env();
     ssl_set_threads(threads);
     return run(&o, data, out);
 }

@@ -280,6 +280,7 @@ static int run(opts *o, int *argc, char ***argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    no_amx_from_env();
     run_train_opts to = {
         .ckpt = o->ckpt, .data = o->data, .out = o->out, .keep_every = o->keep_every,
         .ckpt_every_epochs = o->ckpt_every_epochs,

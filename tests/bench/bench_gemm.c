@@ -3,7 +3,9 @@
  * 128 -> 2048 -> 2048 -> 2048, batch 256, k 4096 negatives, bank dim 2048),
  * alternating the two in one process so that both see the same machine;
  * where the CPU has AVX512-BF16, gemm_bf16 (--precision bf16's product)
- * as a third in each round, with its ratio to gemm.
+ * on VDPBF16PS as a third in each round, with its ratio to gemm, and where
+ * it also has AMX, gemm_bf16 on the tile unit as a fourth (its ratio to
+ * gemm, "amx/gemm"; shapes AMX does not take run VDPBF16PS there too).
  *
  * usage: bench_gemm [--threads N] [--rounds R] [--cpu-time] [MxNxK:AB ...]
  * A shape names C [M, N] and the reduction K, AB the transposes of A and B
@@ -74,8 +76,9 @@ static double timed(const shape *s, int ours, const float *A, const float *B, fl
                     float *ws, int reps) {
     int lda = s->ta ? s->M : s->K, ldb = s->tb ? s->K : s->N;
     double t0 = now();
+    if (ours >= 2) gemm_bf16_set_amx(ours == 3);
     for (int i = 0; i < reps; i++) {
-        if (ours == 2)
+        if (ours >= 2)
             gemm_bf16(s->ta, s->tb, s->M, s->N, s->K, s->alpha, A, lda, B, ldb, s->beta, C,
                       s->N, ws);
         else if (ours)
@@ -91,14 +94,18 @@ static double timed(const shape *s, int ours, const float *A, const float *B, fl
 
 /* One shape: *tg, *tb, *t16 the median seconds per product of gemm,
  * OpenBLAS and gemm_bf16 (0 where the CPU has no AVX512-BF16). */
-static int bench(const shape *s, int rounds, double *tg, double *tb, double *t16) {
+static int bench(const shape *s, int rounds, double *tg, double *tb, double *t16, double *tx) {
     size_t na = (size_t)s->M * s->K, nb = (size_t)s->K * s->N, nc = (size_t)s->M * s->N;
     int64_t nw = gemm_workspace(s->M, s->N, s->K);
     float *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B), *C = malloc(nc * sizeof *C);
     float *ws = malloc(sizeof(float) * (size_t)nw);
-    int bf = gemm_bf16_available();
-    double *g = malloc(sizeof *g * 5 * rounds), *o = g + rounds, *r = o + rounds;
-    double *h = r + rounds, *rh = h + rounds;
+    int bf = gemm_bf16_available(), amx = 0;
+    if (bf) {
+        gemm_bf16_set_amx(1);
+        amx = gemm_bf16_amx();
+    }
+    double *g = malloc(sizeof *g * 7 * rounds), *o = g + rounds, *r = o + rounds;
+    double *h = r + rounds, *rh = h + rounds, *x = rh + rounds, *rx = x + rounds;
     if (!A || !B || !C || !ws || !g) {
         fprintf(stderr, "bench_gemm: out of memory\n");
         return 1;
@@ -112,6 +119,7 @@ static int bench(const shape *s, int rounds, double *tg, double *tb, double *t16
     /* warm both up (first-touch pages, OpenBLAS's buffers), size the reps */
     double t = timed(s, 1, A, B, C, ws, 1) + timed(s, 0, A, B, C, ws, 1);
     if (bf) timed(s, 2, A, B, C, ws, 1);
+    if (amx) timed(s, 3, A, B, C, ws, 1);
     int reps = (int)(0.2 / (t / 2 > 1e-6 ? t / 2 : 1e-6)) + 1;
     for (int i = 0; i < rounds; i++) {
         g[i] = timed(s, 1, A, B, C, ws, reps);
@@ -119,10 +127,13 @@ static int bench(const shape *s, int rounds, double *tg, double *tb, double *t16
         r[i] = o[i] / g[i];
         h[i] = bf ? timed(s, 2, A, B, C, ws, reps) : 0;
         rh[i] = bf ? g[i] / h[i] : 0;
+        x[i] = amx ? timed(s, 3, A, B, C, ws, reps) : 0;
+        rx[i] = amx ? g[i] / x[i] : 0;
     }
     *tg = median(g, rounds);
     *tb = median(o, rounds);
     *t16 = bf ? median(h, rounds) : 0;
+    *tx = amx ? median(x, rounds) : 0;
     double rm = median(r, rounds);
     printf("%-12s %dx%dx%d:%c%c x%d: gemm %.1f, OpenBLAS %.1f GFLOP/s; ratio %.2f (%.2f-%.2f)",
            s->name, s->M, s->N, s->K, s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->count,
@@ -131,6 +142,11 @@ static int bench(const shape *s, int rounds, double *tg, double *tb, double *t16
         double rhm = median(rh, rounds);
         printf("; bf16 %.1f GFLOP/s, bf16/gemm %.2f (%.2f-%.2f)", flop / *t16 * 1e-9, rhm, rh[0],
                rh[rounds - 1]);
+    }
+    if (amx) {
+        double rxm = median(rx, rounds);
+        printf("; amx %.1f GFLOP/s, amx/gemm %.2f (%.2f-%.2f)", flop / *tx * 1e-9, rxm, rx[0],
+               rx[rounds - 1]);
     }
     printf("\n");
     fflush(stdout);
@@ -183,10 +199,11 @@ int main(int argc, char **argv) {
     }
     printf("%d threads, %d rounds, %s time\n", ssl_threads(), rounds,
            cpu_time ? "thread CPU" : "wall");
-    double fg = 0, fo = 0, fh = 0, flop = 0;
+    double fg = 0, fo = 0, fh = 0, fx = 0, flop = 0;
     for (int i = 0; i < ns; i++) {
-        double tg, to, th;
-        if (bench(&list[i], rounds, &tg, &to, &th)) return 1;
+        double tg, to, th, tx;
+        if (bench(&list[i], rounds, &tg, &to, &th, &tx)) return 1;
+        fx += list[i].count * tx;
         fg += list[i].count * tg;
         fo += list[i].count * to;
         fh += list[i].count * th;
@@ -199,6 +216,9 @@ int main(int argc, char **argv) {
     if (ns > 1 && fh > 0)
         printf("all, bf16: %.1f ms, %.1f GFLOP/s; bf16/gemm %.2f\n", fh * 1e3, flop / fh * 1e-9,
                fg / fh);
+    if (ns > 1 && fx > 0)
+        printf("all, amx: %.1f ms, %.1f GFLOP/s; amx/gemm %.2f\n", fx * 1e3, flop / fx * 1e-9,
+               fg / fx);
     free(list);
     return 0;
 }

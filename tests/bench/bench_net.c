@@ -12,7 +12,9 @@
  * AVX512-BF16); --precision ab builds the network twice, fp32 and bf16,
  * and alternates their iterations in this one process, printing both and
  * the ratio bf16 / fp32 of their medians (an A/B that both sides see
- * under the same load).
+ * under the same load). The bf16 GEMM runs on AMX where the CPU has it
+ * (SSL_NO_AMX=1: VDPBF16PS, as in the tools); the Winograd products on
+ * VDPBF16PS.
  * --cpu-time (with --threads 1) times the iterations in this thread's CPU
  * time instead of wall time, which leaves out the waits for a core on a
  * shared machine (for comparing builds there; OpenBLAS, which only the
@@ -234,6 +236,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_net: --precision bf16: this CPU has no AVX512-BF16\n");
         return 1;
     }
+    const char *no_amx = getenv("SSL_NO_AMX");     /* as the tools read it */
+    if (no_amx && !strcmp(no_amx, "1")) gemm_bf16_set_amx(0);
+    if (prec) fprintf(stderr, "bench_net: bf16 matrix products on %s\n",
+                      gemm_bf16_amx() ? "AMX where the shape allows, else VDPBF16PS"
+                                      : "VDPBF16PS");
     double peak = measure_peak(threads);
     ssl_err err = {0};
     net *n = net_new(&c, B, &err);

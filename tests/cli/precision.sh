@@ -6,7 +6,8 @@
 # default unchanged (no flag = --precision fp32, bit for bit), and where
 # the CPU has AVX512-BF16: bf16 runs end to end, give other bits than fp32
 # but close features, repeat exactly, and stop on a non-finite loss with
-# the checkpoint intact. Tiny synthetic data.
+# the checkpoint intact; SSL_NO_AMX: 0 or 1, else a usage error. Tiny
+# synthetic data.
 . "$TOP/tests/lib.sh"
 gen="$BIN/tests/test_train"
 NET="--width 0.125 --head mlp3 --hidden 32 --dim 16 --threads 2"
@@ -27,6 +28,9 @@ fails "--precision fp16 is a usage error" 2 "--precision" \
     ssl-train $TR --epochs 1 --precision fp16 "$T/0.ckpt" "$T/d.sslt" -o "$T/x.ckpt"
 fails "SSL_NO_BF16=yes is a usage error" 2 "SSL_NO_BF16" \
     env SSL_NO_BF16=yes ssl-extract "$T/0.ckpt" "$T/d.sslt" -o "$T/x.feat"
+fails "SSL_NO_AMX=yes is a usage error" 2 "SSL_NO_AMX" \
+    env SSL_NO_AMX=yes ssl-extract "$T/0.ckpt" "$T/d.sslt" -o "$T/x.feat"
+check "nothing written on a bad SSL_NO_AMX" ! -e "$T/x.feat"
 ok "SSL_NO_BF16=1 leaves fp32 alone" env SSL_NO_BF16=1 ssl-extract "$T/0.ckpt" "$T/d.sslt" -o "$T/n.feat"
 
 # fp32 is the default, bit for bit
@@ -58,6 +62,7 @@ fails "a bf16 run continued with --precision fp32 is refused" 1 \
 check "nothing written when refused" ! -e "$T/x.ckpt"
 fails "a bf16 run continued where the CPU lacks AVX512-BF16 is refused" 2 "--precision bf16: .*($NOCPU)" \
     env SSL_NO_BF16=1 ssl-train $TR --epochs 2 "$T/b.ckpt" "$T/d.sslt" -o "$T/x.ckpt"
+ok "train in bf16 with SSL_NO_AMX=1 (VDPBF16PS only)" env SSL_NO_AMX=1 ssl-train $TR --epochs 1 --precision bf16 "$T/0.ckpt" "$T/d.sslt" -o "$T/bv.ckpt"
 ok "a bf16 run continues in bf16 without the flag" ssl-train -q --threads 2 --epochs 2 --in-place "$T/b1.ckpt" "$T/d.sslt"
 check "bf16: 2 epochs == 1 + 1, bit for bit" "$(cmp "$T/b2.ckpt" "$T/b1.ckpt" >/dev/null 2>&1 && echo same)" = same
 

@@ -66,6 +66,9 @@ float bf16_round(float x) {
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static int detect(void) {
     /* libgcc's checks include the OS's support of the zmm state (XCR0) */
@@ -88,6 +91,37 @@ int gemm_bf16_available(void) {
         __atomic_store_n(&known, v, __ATOMIC_RELAXED);
     }
     return v;
+}
+
+/* ---- AMX: the CPU's tile unit, and Linux's permission to use it ----
+ * AMX-TILE and AMX-BF16 (CPUID.(7,0):EDX[24], [22]) on top of
+ * AVX512-BF16 (the packing), and the kernel's grant of the tile data
+ * state (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA), once per
+ * process: the grant covers all its threads; it fails on kernels before
+ * 5.16 and where the OS does not enable the state). */
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+
+static int amx_ready;                      /* written once by amx_probe */
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+static int amx_choice = -1;                /* gemm_bf16_set_amx's; -1 the default */
+
+static void amx_probe(void) {
+    unsigned a, b, c, d;
+    int ok = detect() && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 24 & 1) &&
+             (d >> 22 & 1);
+    if (ok) ok = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+    amx_ready = ok;
+}
+
+int gemm_bf16_amx(void) {
+    if (!__atomic_load_n(&amx_choice, __ATOMIC_RELAXED)) return 0;
+    pthread_once(&amx_once, amx_probe);
+    return amx_ready;
+}
+
+void gemm_bf16_set_amx(int on) {
+    __atomic_store_n(&amx_choice, on < 0 ? -1 : !!on, __ATOMIC_RELAXED);
 }
 
 #pragma GCC push_options
@@ -173,8 +207,18 @@ static void pack_a_copy(word *ap, const float *A, int64_t lda, int64_t i0, int m
     }
 }
 
+/* Pairs [kcp, kps) of each of bp's panels (nc columns) zeroed: the AMX
+ * path's reduction runs in steps of 16 pairs. */
+static void zero_tail(word *bp, int nc, int kcp, int kps) {
+    if (kps > kcp)
+        for (int c = 0; c < nc; c += BNR)
+            memset(bp + (int64_t)(c / BNR) * BNR * kps + (int64_t)kcp * BNR, 0,
+                   sizeof(word) * BNR * (size_t)(kps - kcp));
+}
+
+/* (kps >= ceil(kc / 2): the panels' pairs, the tail zeroed) */
 static void pack_b_copy(word *bp, const float *B, int64_t ldb, int64_t j0, int nc, int64_t p0,
-                        int kc) {
+                        int kc, int kps) {
     int kcp = (kc + 1) / 2;
     for (int p = 0; p < kcp; p++) {         /* op(B)[k][n] = B[k][n] */
         const float *s0 = B + (p0 + 2 * p) * ldb + j0;
@@ -184,18 +228,19 @@ static void pack_b_copy(word *bp, const float *B, int64_t ldb, int64_t j0, int n
                 int n = nc - c - g;
                 __m512i w = pair_rows(load16(s0 + c + g, n),
                                       odd ? _mm512_setzero_ps() : load16(s0 + ldb + c + g, n));
-                _mm512_storeu_si512(bp + (int64_t)(c / BNR) * BNR * kcp + (int64_t)p * BNR + g, w);
+                _mm512_storeu_si512(bp + (int64_t)(c / BNR) * BNR * kps + (int64_t)p * BNR + g, w);
             }
     }
+    zero_tail(bp, nc, kcp, kps);
 }
 
 static void pack_b_t(word *bp, const float *B, int64_t ldb, int64_t j0, int nc, int64_t p0,
-                     int kc) {
+                     int kc, int kps) {
     int kcp = (kc + 1) / 2;
     for (int c = 0; c < nc; c += BNR)
         for (int g = 0; g < BNR; g += 16) {   /* op(B)[k][n] = B[n][k] */
             int n = nc - c - g < 16 ? nc - c - g : 16;
-            word *dst = bp + (int64_t)(c / BNR) * BNR * kcp + g;
+            word *dst = bp + (int64_t)(c / BNR) * BNR * kps + g;
             for (int k0 = 0; k0 < kc; k0 += 32) {
                 int kl = kc - k0 < 32 ? kc - k0 : 32;
                 __m512 v[16];
@@ -207,6 +252,7 @@ static void pack_b_t(word *bp, const float *B, int64_t ldb, int64_t j0, int nc, 
                     _mm512_storeu_ps((float *)dst + (int64_t)(k0 / 2 + t) * BNR, v[t]);
             }
         }
+    zero_tail(bp, nc, kcp, kps);
 }
 
 /* C[np rows][left columns] (<= BMR, BNR) at c (row stride ldc) from
@@ -261,6 +307,7 @@ typedef struct {
     int64_t part_n;          /* words per part */
     int split_n;             /* parts cut the column panels (else the row panels) */
     int64_t units, per;      /* panels to cut, panels per part */
+    int amx;                 /* on the tile unit (amx_block) */
 } job;
 
 /* C[m0:m1, n0:n1] (all K). */
@@ -272,8 +319,8 @@ static void block(const job *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1, 
         for (int64_t pc = 0; pc < g->K; pc += GEMM_BF16_KC) {
             int kc = (int)min64(GEMM_BF16_KC, g->K - pc), kcp = (kc + 1) / 2;
             wb_rule wb = { g->alpha, pc ? 1.0f : g->beta, pc || g->beta != 0.0f };
-            if (g->tb) pack_b_t(bp, g->B, g->ldb, jc, nc, pc, kc);
-            else pack_b_copy(bp, g->B, g->ldb, jc, nc, pc, kc);
+            if (g->tb) pack_b_t(bp, g->B, g->ldb, jc, nc, pc, kc, kcp);
+            else pack_b_copy(bp, g->B, g->ldb, jc, nc, pc, kc, kcp);
             for (int64_t ic = m0; ic < m1; ic += BMC) {
                 int mc = (int)min64(BMC, m1 - ic);
                 if (g->ta) pack_a_copy(ap, g->A, g->lda, ic, mc, pc, kc);
@@ -289,21 +336,198 @@ static void block(const job *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1, 
     }
 }
 
+/* ---- AMX (TMUL) ----
+ * The same blocks, packed B panels and k blocks, with the products on the
+ * tile unit: TDPBF16PS adds to a 16 x 16 fp32 tile C the products of a
+ * 16-row A tile (each row 16 words, 32 k) and a B tile (16 rows of pairs,
+ * 16 columns of words): per element, per pair, the two products
+ * a_k b_k + a_k+1 b_k+1 in fp32 in k order, as VDPBF16PS sums them (the
+ * hardware flushes subnormal inputs and outputs to zero; the bf16 inputs
+ * have none). A block of KC k is a chain of steps of 16 pairs from a zero
+ * tile, folded into C as the VDPBF16PS path folds: each element's sums,
+ * roundings and their order depend only on K, so the bits depend neither
+ * on the thread count nor on the tile an element falls in. ap here is
+ * row-major, ap[row][pair] (kps = kcp rounded up to 16 pairs, the pad
+ * zero), 16 rows a tile (rows beyond mc zero); B panels as above with
+ * their pairs zero-padded to kps. The register tile of C is 2 x 2 tiles
+ * (32 rows, 32 columns: tmm0-3; A tmm4-5, B tmm6-7). */
+#define AMX_KS 16                /* pairs per TDPBF16PS */
+
+static int64_t amx_part_words(int M, int N, int K) {
+    int64_t kps = round_up((min64(GEMM_BF16_KC, K) + 1) / 2, AMX_KS);
+    return min64(BMC, round_up(M, 16)) * kps + kps * min64(BNC, round_up(N, BNR));
+}
+
+static void pack_a_rows(word *ap, const float *A, int64_t lda, int ta, int64_t i0, int mc,
+                        int64_t p0, int kc, int kps) {
+    int kcp = (kc + 1) / 2, rows = (int)round_up(mc, 16);
+    if (!ta) {                        /* op(A)[m][k] = A[m][k]: k along memory */
+        for (int r = 0; r < rows; r++) {
+            word *dst = ap + (int64_t)r * kps;
+            if (r >= mc) { memset(dst, 0, sizeof(word) * (size_t)kps); continue; }
+            const float *src = A + (i0 + r) * lda + p0;
+            for (int k0 = 0; k0 < 2 * kps; k0 += 32) {
+                int kl = kc - k0;
+                _mm512_storeu_ps((float *)dst + k0 / 2, pair_run(src + k0, kl < 0 ? 0 : kl));
+            }
+        }
+        return;
+    }
+    for (int r = 0; r < rows; r += 16) {  /* op(A)[m][k] = A[k][m]: 16 pairs x 16 rows, transposed */
+        int n = mc - r < 16 ? mc - r : 16;
+        for (int pb = 0; pb < kps; pb += 16) {
+            __m512 v[16];
+            for (int t = 0; t < 16; t++) {
+                int p = pb + t;
+                if (p >= kcp) { v[t] = _mm512_setzero_ps(); continue; }
+                const float *s0 = A + (p0 + 2 * p) * lda + i0 + r;
+                v[t] = _mm512_castsi512_ps(pair_rows(load16(s0, n), 2 * p + 1 < kc
+                                                                       ? load16(s0 + lda, n)
+                                                                       : _mm512_setzero_ps()));
+            }
+            tr16(v);
+            for (int i = 0; i < 16; i++)
+                _mm512_storeu_ps((float *)ap + (int64_t)(r + i) * kps + pb, v[i]);
+        }
+    }
+}
+
+typedef struct __attribute__((aligned(64))) {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tilecfg;
+
+__attribute__((target("amx-tile")))
+static void amx_begin(void) {
+    tilecfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) { cfg.colsb[t] = 64; cfg.rows[t] = 16; }
+    _tile_loadconfig(&cfg);
+}
+
+__attribute__((target("amx-tile")))
+static void amx_end(void) { _tile_release(); }
+
+/* C tile (16 x 16 fp32 at t, rows of 16) folded into C[np][left]. */
+static void fold_tile(const float *t, float *c, int64_t ldc, int np, int left,
+                      const wb_rule *wb) {
+    __mmask16 m = lane_mask(left);
+    __m512 alpha = _mm512_set1_ps(wb->alpha), beta = _mm512_set1_ps(wb->beta);
+    for (int i = 0; i < np; i++) {
+        __m512 acc = _mm512_load_ps(t + 16 * i), v;
+        float *ci = c + i * ldc;
+        if (wb->readc)
+            v = _mm512_fmadd_ps(acc, alpha, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, ci), beta));
+        else
+            v = _mm512_mul_ps(acc, alpha);
+        _mm512_mask_storeu_ps(ci, m, v);
+    }
+}
+
+/* B tile t (16 columns) of a packed block, at pair 0. */
+static inline const word *btile(const word *bp, int t, int kps) {
+    return bp + (int64_t)(t / (BNR / 16)) * BNR * kps + (t % (BNR / 16)) * 16;
+}
+
+/* C[mr rows][nr columns] (<= 32, 32) at c from ap's rows (row stride kps)
+ * and B tiles b0, b1 (b1 unread where nr <= 16). */
+__attribute__((target("amx-tile,amx-bf16")))
+static void amx_kernel(int kps, const word *ap, const word *b0, const word *b1, float *c,
+                       int64_t ldc, int mr, int nr, const wb_rule *wb) {
+    const int64_t as = (int64_t)kps * sizeof(word), bs = BNR * sizeof(word);
+    const word *a1 = ap + 16 * (int64_t)kps;
+    _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+    if (mr > 16 && nr > 16) {
+        for (int p = 0; p < kps; p += AMX_KS) {
+            _tile_loadd(4, ap + p, as);
+            _tile_loadd(6, b0 + (int64_t)p * BNR, bs);
+            _tile_loadd(7, b1 + (int64_t)p * BNR, bs);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_loadd(5, a1 + p, as);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+        }
+    } else {
+        for (int p = 0; p < kps; p += AMX_KS) {
+            _tile_loadd(4, ap + p, as);
+            _tile_loadd(6, b0 + (int64_t)p * BNR, bs);
+            _tile_dpbf16ps(0, 4, 6);
+            if (nr > 16) {
+                _tile_loadd(7, b1 + (int64_t)p * BNR, bs);
+                _tile_dpbf16ps(1, 4, 7);
+            }
+            if (mr > 16) {
+                _tile_loadd(5, a1 + p, as);
+                _tile_dpbf16ps(2, 5, 6);
+            }
+        }
+    }
+    float t[4][256] __attribute__((aligned(64)));
+    _tile_stored(0, t[0], 64);
+    if (nr > 16) _tile_stored(1, t[1], 64);
+    if (mr > 16) _tile_stored(2, t[2], 64);
+    if (mr > 16 && nr > 16) _tile_stored(3, t[3], 64);
+    int m0 = mr < 16 ? mr : 16, n0 = nr < 16 ? nr : 16;
+    fold_tile(t[0], c, ldc, m0, n0, wb);
+    if (nr > 16) fold_tile(t[1], c + 16, ldc, m0, nr - 16, wb);
+    if (mr > 16) fold_tile(t[2], c + 16 * ldc, ldc, mr - 16, n0, wb);
+    if (mr > 16 && nr > 16) fold_tile(t[3], c + 16 * ldc + 16, ldc, mr - 16, nr - 16, wb);
+}
+
+/* block() on the tile unit (the calling thread's tiles configured). */
+static void amx_block(const job *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1, word *ws) {
+    int64_t kps_max = round_up((min64(GEMM_BF16_KC, g->K) + 1) / 2, AMX_KS);
+    word *ap = ws, *bp = ws + min64(BMC, round_up(g->M, 16)) * kps_max;
+    for (int64_t jc = n0; jc < n1; jc += BNC) {
+        int nc = (int)min64(BNC, n1 - jc);
+        for (int64_t pc = 0; pc < g->K; pc += GEMM_BF16_KC) {
+            int kc = (int)min64(GEMM_BF16_KC, g->K - pc);
+            int kps = (int)round_up((kc + 1) / 2, AMX_KS);
+            wb_rule wb = { g->alpha, pc ? 1.0f : g->beta, pc || g->beta != 0.0f };
+            if (g->tb) pack_b_t(bp, g->B, g->ldb, jc, nc, pc, kc, kps);
+            else pack_b_copy(bp, g->B, g->ldb, jc, nc, pc, kc, kps);
+            for (int64_t ic = m0; ic < m1; ic += BMC) {
+                int mc = (int)min64(BMC, m1 - ic);
+                pack_a_rows(ap, g->A, g->lda, g->ta, ic, mc, pc, kc, kps);
+                for (int jr = 0; jr < nc; jr += 32)
+                    for (int ir = 0; ir < mc; ir += 32)
+                        amx_kernel(kps, ap + (int64_t)ir * kps, btile(bp, jr / 16, kps),
+                                   btile(bp, jr / 16 + 1, kps),
+                                   g->C + (ic + ir) * g->ldc + jc + jr, g->ldc,
+                                   mc - ir < 32 ? mc - ir : 32, nc - jr < 32 ? nc - jr : 32,
+                                   &wb);
+            }
+        }
+    }
+}
+
 static void part(void *ctx, int64_t p0, int64_t p1, int tid) {
     const job *g = ctx;
     (void)tid;
+    if (g->amx) amx_begin();
     for (int64_t p = p0; p < p1; p++) {
         int64_t u0 = p * g->per, u1 = min64(u0 + g->per, g->units);
         if (u0 >= u1) continue;
         word *ws = g->ws + p * g->part_n;
+        void (*blk)(const job *, int64_t, int64_t, int64_t, int64_t, word *) =
+            g->amx ? amx_block : block;
         if (g->split_n)
-            block(g, 0, g->M, u0 * BNR, min64(u1 * BNR, g->N), ws);
+            blk(g, 0, g->M, u0 * BNR, min64(u1 * BNR, g->N), ws);
         else
-            block(g, u0 * BMR, min64(u1 * BMR, g->M), 0, g->N, ws);
+            blk(g, u0 * BMR, min64(u1 * BMR, g->M), 0, g->N, ws);
     }
+    if (g->amx) amx_end();
 }
 
 static void run(job *g) {
+    /* the tile path where its blocks fit gemm_bf16_workspace's parts:
+     * min(M, 256) rounded up to 8 a multiple of 16 and ceil(K / 2) a
+     * multiple of 16 or K above 511 (the head's and the bank's products) */
+    int64_t pw = part_words(g->M, g->N, g->K);
+    g->amx = amx_part_words(g->M, g->N, g->K) <= pw && gemm_bf16_amx();
     int64_t np = (g->N + BNR - 1) / BNR, mp = (g->M + BMR - 1) / BMR;
     int t = ssl_threads() < BMAX_PARTS ? ssl_threads() : BMAX_PARTS;
     g->split_n = np >= 4 * t || np >= mp;
@@ -317,6 +541,8 @@ static void run(job *g) {
 #else   /* not x86: no AVX512-BF16 */
 
 int gemm_bf16_available(void) { return 0; }
+int gemm_bf16_amx(void) { return 0; }
+void gemm_bf16_set_amx(int on) { (void)on; }
 #endif
 
 void gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
@@ -333,7 +559,7 @@ void gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A,
     }
 #if defined(__x86_64__) || defined(__i386__)
     job g = { ta, tb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, (word *)ws,
-              part_words(M, N, K), 0, 0, 0 };
+              part_words(M, N, K), 0, 0, 0, 0 };
     run(&g);
 #else
     (void)ta; (void)tb; (void)A; (void)lda; (void)B; (void)ldb; (void)ws;

@@ -294,6 +294,19 @@ float bf16_round(float x);
 int64_t gemm_bf16_workspace(int M, int N, int K);
 void gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                const float *B, int ldb, float beta, float *C, int ldc, float *ws);
+/* 1 if gemm_bf16 runs its products on AMX (the tile unit's TDPBF16PS):
+ * where the CPU has AMX-TILE and AMX-BF16, Linux grants the process the
+ * tile state (arch_prctl, asked once) and gemm_bf16_set_amx(0) has not
+ * been called (the tools call it for SSL_NO_AMX=1); 0: on AVX512-BF16's
+ * VDPBF16PS. Both
+ * keep gemm_bf16's contract, bound and per-thread-count bits, and give
+ * the same bits (test_gemm_bf16). AMX takes the shapes whose packed blocks
+ * fit the workspace (min(M, 256) rounded up to 8 a multiple of 16, and
+ * ceil(K / 2) a multiple of 16 or K > 511), VDPBF16PS the others.
+ * gemm_bf16_set_amx(0) forces VDPBF16PS, 1 or -1 (the default) AMX where
+ * it can run; not during a product. */
+int gemm_bf16_amx(void);
+void gemm_bf16_set_amx(int on);
 /* What the library's callers run for precision prec: gemm_bf16 for
  * PREC_BF16 where gemm_bf16_available() and ws is not NULL, gemm_dispatch
  * otherwise. */
