@@ -35,27 +35,9 @@
 #include "util/clock.h"
 #include "util/rng.h"
 #include "util/threads.h"
+#include "bench_util.h"
 
 #define MAX_REPS 64
-
-/* CPU seconds of the whole process (every thread): what an operation
- * costs on a machine shared with other work, where wall time also counts
- * the waits for a core. */
-static double cpu_clock(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static void die(const char *what, const ssl_err *err) {
     fprintf(stderr, "bench_ckpt: %s: %s\n", what, err ? err->msg : "failed");
@@ -257,10 +239,10 @@ int main(int argc, char **argv) {
         for (int i = 0; i < nops; i++) {
             if (ops[i].parts && !parts) continue;
             bs.level = ops[i].level;
-            double w0 = ssl_clock(), c0 = cpu_clock();
+            double w0 = ssl_clock(), c0 = bench_process_cpu();
             ops[i].fn(&bs);
             ops[i].wall[k] = ssl_clock() - w0;
-            ops[i].cpu[k] = cpu_clock() - c0;
+            ops[i].cpu[k] = bench_process_cpu() - c0;
             ops[i].mb = bs.mb;
         }
     double mb = file_mb(path);
@@ -270,8 +252,8 @@ int main(int argc, char **argv) {
            (long long)rows, dim, params / 1e6, raw, threads, reps);
     for (int i = 0; i < nops; i++) {
         if (ops[i].parts && !parts) continue;
-        printf("  %-46s %7.3f s wall %7.3f s CPU", ops[i].what, median(ops[i].wall, reps),
-               median(ops[i].cpu, reps));
+        printf("  %-46s %7.3f s wall %7.3f s CPU", ops[i].what, bench_median(ops[i].wall, reps),
+               bench_median(ops[i].cpu, reps));
         if (ops[i].fn == op_bank_level)
             printf("  %6.1f MB (%.3f of raw)", ops[i].mb, ops[i].mb / ((double)rows * dim * 4 / 1e6));
         if (ops[i].fn == op_save_l3) printf("  %6.1f MB", ops[i].mb);

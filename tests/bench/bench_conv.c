@@ -10,6 +10,7 @@
  * data gradient less that of the same call without it, per iteration. */
 #include <stdio.h>
 #include <stdlib.h>
+#include "bench_util.h"
 #include <time.h>
 
 #include "nn/ops/ops.h"
@@ -24,16 +25,6 @@ static float *randn(int64_t n, uint64_t seed) {
     rng_init(&r, seed, 0, 0);
     for (int64_t i = 0; i < n; i++) p[i] = (float)rng_normal(&r);
     return p;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 static int parse_int(const char *s, const char *what, int lo, int hi) {
@@ -84,7 +75,7 @@ int main(int argc, char **argv) {
         tw[it] = t3 - t2;
         td[it] = (t2 - t1) - (t3 - t2);
     }
-    double f = median(tf, iters), d = median(td, iters), g = median(tw, iters);
+    double f = bench_median(tf, iters), d = bench_median(td, iters), g = bench_median(tw, iters);
     printf("B%d %dx%dx%d -> %dx%dx%d k%d s%d p%d t%d wg%d: fwd %.2f ms %.1f GFLOP/s; "
            "data %.2f ms %.1f; weights %.2f ms %.1f\n",
            s.B, s.H, s.W, s.C, s.OH, s.OW, s.OC, s.KH, s.stride, s.pad, threads,

@@ -35,6 +35,7 @@
 #include "util/clock.h"
 #include "util/rng.h"
 #include "util/threads.h"
+#include "bench_util.h"
 
 #define STREAM_N (1L << 24)
 
@@ -57,16 +58,6 @@ static float *alloc_randn(int64_t n, uint64_t seed) {
     rng_init(&r, seed, 0, 0);
     for (int64_t i = 0; i < n; i++) p[i] = (float)rng_normal(&r);
     return p;
-}
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* ---- memory bandwidth ---- */
@@ -204,7 +195,7 @@ int main(int argc, char **argv) {
             tw[it] = t3 - t2;
             td[it] = (t2 - t1) - (t3 - t2);
         }
-        double f = median(tf, iters), d = median(td, iters), g = median(tw, iters);
+        double f = bench_median(tf, iters), d = bench_median(td, iters), g = bench_median(tw, iters);
         double bytes = 4.0 * (nin + nout);                  /* each pass: one of each */
         double gf = bytes / f * 1e-9, gd = d > 0 ? bytes / d * 1e-9 : 0, gw = bytes / g * 1e-9;
         char data[64];

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "bench_util.h"
 
 #include "nn/ops/ops.h"
 #include "util/clock.h"
@@ -56,19 +57,7 @@ static int cpu_time;
 
 static double now(void) {
     if (!cpu_time) return ssl_clock();
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    return bench_thread_cpu();
 }
 
 /* Seconds per product, the mean of enough repetitions for ~0.2 s. */
@@ -130,21 +119,21 @@ static int bench(const shape *s, int rounds, double *tg, double *tb, double *t16
         x[i] = amx ? timed(s, 3, A, B, C, ws, reps) : 0;
         rx[i] = amx ? g[i] / x[i] : 0;
     }
-    *tg = median(g, rounds);
-    *tb = median(o, rounds);
-    *t16 = bf ? median(h, rounds) : 0;
-    *tx = amx ? median(x, rounds) : 0;
-    double rm = median(r, rounds);
+    *tg = bench_median(g, rounds);
+    *tb = bench_median(o, rounds);
+    *t16 = bf ? bench_median(h, rounds) : 0;
+    *tx = amx ? bench_median(x, rounds) : 0;
+    double rm = bench_median(r, rounds);
     printf("%-12s %dx%dx%d:%c%c x%d: gemm %.1f, OpenBLAS %.1f GFLOP/s; ratio %.2f (%.2f-%.2f)",
            s->name, s->M, s->N, s->K, s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->count,
            flop / *tg * 1e-9, flop / *tb * 1e-9, rm, r[0], r[rounds - 1]);
     if (bf) {
-        double rhm = median(rh, rounds);
+        double rhm = bench_median(rh, rounds);
         printf("; bf16 %.1f GFLOP/s, bf16/gemm %.2f (%.2f-%.2f)", flop / *t16 * 1e-9, rhm, rh[0],
                rh[rounds - 1]);
     }
     if (amx) {
-        double rxm = median(rx, rounds);
+        double rxm = bench_median(rx, rounds);
         printf("; amx %.1f GFLOP/s, amx/gemm %.2f (%.2f-%.2f)", flop / *tx * 1e-9, rxm, rx[0],
                rx[rounds - 1]);
     }

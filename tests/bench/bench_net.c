@@ -37,6 +37,7 @@
 #include "nn/net.h"
 #include "nn/ops/ops.h"
 #include "util/clock.h"
+#include "bench_util.h"
 #include "util/rng.h"
 #include "util/threads.h"
 
@@ -108,14 +109,7 @@ static int cpu_time;
 
 static double now(void) {
     if (!cpu_time) return ssl_clock();
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
+    return bench_thread_cpu();
 }
 
 static void step(net *n, const float *x, const float *dout, int B, int train) {
@@ -152,10 +146,7 @@ static int ab(net *n, const net_config *c, int B, int iters, int warmup, int tra
         double t2 = now();
         if (it >= warmup) { t[it - warmup] = t1 - t0; u[it - warmup] = t2 - t1; }
     }
-    qsort(t, (size_t)iters, sizeof *t, cmp_d);
-    qsort(u, (size_t)iters, sizeof *u, cmp_d);
-    double m32 = iters % 2 ? t[iters / 2] : 0.5 * (t[iters / 2 - 1] + t[iters / 2]);
-    double m16 = iters % 2 ? u[iters / 2] : 0.5 * (u[iters / 2 - 1] + u[iters / 2]);
+    double m32 = bench_median(t, iters), m16 = bench_median(u, iters);
     printf("%-8s w%-5g %-5s B%-4d threads %d: fp32 %8.1f img/s, bf16 %8.1f img/s, "
            "bf16/fp32 %.2f (A/B, alternating)\n", c->arch, c->width, train ? "train" : "infer",
            B, threads, B / m32, B / m16, m32 / m16);
@@ -262,8 +253,7 @@ int main(int argc, char **argv) {
         step(n, x, dout, B, train);
         if (it >= warmup) t[it - warmup] = now() - t0;
     }
-    qsort(t, (size_t)iters, sizeof *t, cmp_d);
-    double med = iters % 2 ? t[iters / 2] : 0.5 * (t[iters / 2 - 1] + t[iters / 2]);
+    double med = bench_median(t, iters);
     double ips = B / med, gf = ips * net_flops(n) * (train ? 3 : 1) * 1e-9;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
