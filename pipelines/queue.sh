@@ -33,7 +33,9 @@ chain() { # index MAKE-ARGUMENTS...
         i=$((i + 1))
         [ $(( (i - 1) % chains + 1 )) -eq "$k" ] || continue
         if [ -f "$arch/$r/archived" ]; then echo "$prog: $r: already archived, skipped"; continue; fi
-        if make -C "$here" OUT="$out" "$@" "$out/$r/trained.linear.csv" "$out/$r/trained.knn.csv" &&
+        # A model-size run also keeps its network's size (sizes.sh reads it).
+        case $r in model-size/*) extra=$out/$r/network.csv ;; *) extra= ;; esac
+        if make -C "$here" OUT="$out" "$@" "$out/$r/trained.linear.csv" "$out/$r/trained.knn.csv" $extra &&
            sh "$here/archive.sh" "$out" "$arch" "$out/$r"; then
             echo "$prog: $r: done $(date -u +%Y-%m-%dT%H:%M:%SZ)"
         else

@@ -112,6 +112,12 @@ amruns=$(printf '%s\n' "$msruns" | sed "s,$MS,$AM,g")
 ok "summary over the archived model-size runs" sh "$TOP/pipelines/summary.sh" "$AM" $amruns
 ok "sizes.sh over the archived model-size runs" sh "$TOP/pipelines/sizes.sh" "$AM" $amruns
 check "same sizes.csv from the archive" "$(cmp "$AM/sizes.csv" "$MS/sizes.csv" && echo same)" = same
+# queue.sh makes a model-size run's network.csv, so that its archive has it
+rm "$MS/paper-w0.0625-s1/network.csv"
+ok "queue: a model-size run" Q "$O" "$T/qarch2" model-size/fashion-mnist/paper-w0.0625-s1 -- $QV
+check "queue: the model-size run's archive has its network.csv" \
+    "$(cmp "$T/qarch2/model-size/fashion-mnist/paper-w0.0625-s1/network.csv" "$AM/paper-w0.0625-s1/network.csv" && echo same)" = same
+ok "model-size's sizes again after the new network.csv" M model-size
 rm "$AM/npid-mobilenetv2-w0.25-s1/network.csv"
 fails "sizes.sh: a run without network.csv" 1 "npid-mobilenetv2-w0.25-s1: no network.csv" \
     sh "$TOP/pipelines/sizes.sh" "$AM" $amruns
