@@ -74,6 +74,8 @@ static const char usage_text[] =
     "                          each rank's own, as PyTorch DDP)\n"
     "      --check-replicas N  compare the ranks' network and bank checksums every N\n"
     "                          steps; stop if they differ (debugging)\n"
+    "      --bucket-mb X       sum the gradients in buckets of X MiB started during\n"
+    "                          the backward, overlapping it (4); 0: one sum after it\n"
     "  -q, --quiet / -v, --verbose   less / more on stderr\n"
     "  -h, --help, -V, --version\n";
 
@@ -82,7 +84,7 @@ enum {
     O_NOCUTMIX, O_BATCH, O_LR, O_WD, O_MOM, O_SCHED, O_MILES, O_GAMMA, O_WARMUP, O_FLIP,
     O_JITTER, O_GRAY, O_CROP, O_BLUR, O_EPOCHS, O_CKEVERY, O_MAXSTEPS, O_DET, O_SEED, O_LOG,
     O_MON, O_MONK, O_MONS, O_THREADS, O_KLKEEP, O_KLFWD, O_KLTERMS, O_MONBB, O_INPLACE,
-    O_KEEP, O_PREC, O_SYNCBN, O_CHECKREP, O_CKEPOCHS
+    O_KEEP, O_PREC, O_SYNCBN, O_CHECKREP, O_CKEPOCHS, O_BUCKET
 };
 
 static const struct option long_opts[] = {
@@ -103,13 +105,15 @@ static const struct option long_opts[] = {
     {"monitor-backbone", 0, 0, O_MONBB}, {"output", 1, 0, 'o'}, {"in-place", 0, 0, O_INPLACE},
     {"keep-every", 1, 0, O_KEEP}, {"threads", 1, 0, O_THREADS}, {"precision", 1, 0, O_PREC},
     {"sync-bn", 0, 0, O_SYNCBN}, {"check-replicas", 1, 0, O_CHECKREP},
+    {"bucket-mb", 1, 0, O_BUCKET},
     {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},
     {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
 
 typedef struct {
     sv *ov;                       /* flag overrides, train_config keys */
     const char *recipe, *ckpt, *data, *out, *log, *monitor;
-    int has_seed, threads, has_threads, monitor_backbone, in_place, sync_bn;
+    int has_seed, threads, has_threads, monitor_backbone, in_place, sync_bn, has_bucket_mb;
+    double bucket_mb;
     uint64_t seed;
     long long max_steps, keep_every, check_replicas, ckpt_every_epochs;
 } opts;
@@ -159,8 +163,9 @@ static void on_step(void *vctx, const train_status *st) {
                 st->loss, st->ce, st->kl, st->inst_acc, st->lr, st->lam, ips, sips,
                 isfinite(eta) ? eta : -1, rss, st->seconds);
         if (st->ranks > 1)
-            fprintf(c->log, ",\"ranks\":%d,\"comm_share\":%.4f,\"step_bytes\":%lld",
-                    st->ranks, comm_share(st), (long long)st->step_bytes);
+            fprintf(c->log, ",\"ranks\":%d,\"comm_share\":%.4f,\"step_bytes\":%lld,"
+                    "\"buckets\":%d", st->ranks, comm_share(st), (long long)st->step_bytes,
+                    st->step_buckets);
         fputs("}\n", c->log);
         fflush(c->log);
     }
@@ -288,6 +293,7 @@ static int run(opts *o, int *argc, char ***argv) {
         .monitor_backbone = o->monitor_backbone, .recipe = o->recipe, .flags = o->ov, .has_seed = o->has_seed, .seed = o->seed,
         .threads = o->threads, .has_threads = o->has_threads, .max_steps = o->max_steps,
         .winograd = conv_mode_from_env(), .no_bf16 = no_bf16_from_env(), .sync_bn = o->sync_bn,
+        .bucket_mb = o->bucket_mb, .has_bucket_mb = o->has_bucket_mb,
         .check_replicas = o->check_replicas, .created_by = by, .stop = &stop_signal,
         .report = {.ctx = &rc, .notice = on_notice}, .on_start = on_start,
         .on_step = on_step, .on_epoch = on_epoch, .on_save = on_save};
@@ -391,6 +397,10 @@ int main(int argc, char **argv) {
         case O_KEEP: o.keep_every = parse_int("--keep-every", optarg, 1, 1 << 20); break;
         case O_SYNCBN: o.sync_bn = 1; break;
         case O_CHECKREP: o.check_replicas = parse_int("--check-replicas", optarg, 1, 1LL << 40); break;
+        case O_BUCKET:
+            o.bucket_mb = parse_double("--bucket-mb", optarg, 0, TRAIN_BUCKET_MB_MAX);
+            o.has_bucket_mb = 1;
+            break;
         case O_CKEPOCHS: o.ckpt_every_epochs = parse_int("--ckpt-every-epochs", optarg, 1, 1 << 20); break;
         case 'q': verbosity = 0; break;
         case 'v': verbosity++; break;

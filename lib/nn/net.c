@@ -22,6 +22,7 @@
  * memory. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn/net_impl.h"
@@ -207,6 +208,7 @@ void net_conv_bwd(net *n, conv_l *c, float *din, const float *dout, const float 
         conv2d_backward(din, tgrad(n, c->w), NULL, dout, in, tdata(n, c->w), &s, accumulate,
                         n->ws);
     net_toc(n, c->prof, t0, 1);
+    net_grad_done(n, c->w);
 }
 
 /* Backward of BN b (input x), output gradient dy (+ dy2 if not NULL:
@@ -227,6 +229,8 @@ void net_bn_bwd(net *n, bn_l *b, float *dx, const float *dy, const float *dy2,
         bn_backward(dx, tgrad(n, b->g), tgrad(n, b->b), dy, NULL, x, b->mean, b->rstd, tdata(n, b->g),
                     N, b->C);
     net_toc(n, b->prof, t0, 1);
+    net_grad_done(n, b->b);
+    net_grad_done(n, b->g);
 }
 
 /* Backward of a block's last BN b (residual + ReLU): its output gradient
@@ -238,6 +242,8 @@ static void bn_bwd_res(net *n, bn_l *b, float *dx, float *dres, const float *dy,
     bn_backward_res(dx, dres, tgrad(n, b->g), tgrad(n, b->b), dy, dy2, b->out, x, b->mean, b->rstd,
                     tdata(n, b->g), (int64_t)n->B * b->rows, b->C);
     net_toc(n, b->prof, t0, 1);
+    net_grad_done(n, b->b);
+    net_grad_done(n, b->g);
 }
 
 static void lin_bwd(net *n, lin_l *l, float *din, const float *dout, const float *in) {
@@ -245,9 +251,53 @@ static void lin_bwd(net *n, lin_l *l, float *din, const float *dout, const float
     linear_backward(din, tgrad(n, l->w), tgrad(n, l->b), dout, in, tdata(n, l->w), n->B, l->in,
                     l->out, n->ws, n->prec);
     net_toc(n, l->prof, t0, 1);
+    net_grad_done(n, l->b);
+    net_grad_done(n, l->w);
 }
 
+int net_set_grad_hook(net *n, net_grad_ready_fn fn, void *ctx, ssl_err *err) {
+    if (fn && !n->gdone && !(n->gdone = malloc((size_t)n->nt)))
+        return ssl_fail(err, SSL_ENOMEM, "out of memory");
+    n->ghook = fn;
+    n->gctx = ctx;
+    return 0;
+}
+
+void net_grad_done(net *n, int i) {
+    if (!n->ghook) return;
+    n->gdone[i] = 1;
+    int w = n->gwm;
+    while (w > 0 && (n->gdone[w - 1] || n->t[w - 1].is_buffer)) w--;
+    if (w == n->gwm) return;
+    n->gwm = w;
+    /* the first gradient at or above table index w */
+    int64_t lo = n->nparams;
+    for (int j = w; j < n->nt; j++)
+        if (!n->t[j].is_buffer) { lo = n->t[j].grad - n->grads; break; }
+    if (lo < n->glo) {
+        n->glo = lo;
+        n->ghook(n->gctx, lo);
+    }
+}
+
+static void backward(net *n, const float *dout);
+
 void net_backward(net *n, const float *dout) {
+    if (n->ghook) {
+        memset(n->gdone, 0, (size_t)n->nt);
+        n->gwm = n->nt;
+        n->glo = n->nparams;
+    }
+    backward(n, dout);
+    /* Every layer reports its parameters, so lo has reached 0; this is
+     * only a guard that the caller always hears the end. */
+    if (n->ghook && n->glo > 0) {
+        n->glo = 0;
+        n->ghook(n->gctx, 0);
+    }
+}
+
+static void backward(net *n, const float *dout) {
     int B = n->B;
     /* head: gradient w.r.t. the pooled features ends in dfeat */
     const float *dfeat = dout;

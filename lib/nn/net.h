@@ -124,6 +124,18 @@ void net_zero_grad(net *n);
 /* dout: [B, d] gradient of the loss w.r.t. net_output of the last
  * training-mode forward. Accumulates into the parameter gradients. */
 void net_backward(net *n, const float *dout);
+/* Gradients ready during net_backward (data-parallel bucketing, like
+ * PyTorch DDP's autograd hooks): fn(ctx, lo) is called, on the calling
+ * thread, each time the backward has finished the gradients of a further
+ * stretch of the arena, meaning every gradient at arena offset >= lo
+ * (net_grad_arena) is final for this backward. The arena is in table order
+ * (forward order) and the backward runs the layers in reverse, so lo falls
+ * layer by layer; it is strictly decreasing within a backward and the last
+ * call has lo 0. The calls are a function of the network alone (the same
+ * offsets, in the same order, every backward). fn NULL: none (the default).
+ * 0, or -1 with err when out of memory. */
+typedef void (*net_grad_ready_fn)(void *ctx, int64_t lo);
+int net_set_grad_hook(net *n, net_grad_ready_fn fn, void *ctx, ssl_err *err);
 /* PyTorch SGD: g += wd*p; v = mom*v + g; p -= lr*v. Every parameter
  * (BN and biases included), buffers excluded. */
 void net_sgd_step(net *n, float lr, float momentum, float wd);

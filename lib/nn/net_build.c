@@ -421,7 +421,7 @@ void net_free_bn(bn_l *b) {
 void net_free(net *n) {
     if (!n) return;
     for (int i = 0; i < n->nt; i++) free((char *)n->t[i].name);
-    free(n->t); free(n->kind); free(n->fan_in);
+    free(n->t); free(n->kind); free(n->fan_in); free(n->gdone);
     net_free_floats(n->params); net_free_floats(n->grads); net_free_floats(n->moms);
     net_free_floats(n->bufs); net_free_floats(n->ws); net_free_floats(n->aff);
     for (int i = 0; i < 4; i++) net_free_floats(n->g[i]);

@@ -136,6 +136,14 @@ struct net {
     /* net_size's dry run: count what would be allocated, allocate nothing */
     int dry;
     int64_t dry_floats;
+    /* net_set_grad_hook: gdone [nt] marks the tensors whose gradient this
+     * backward has finished; every tensor >= gwm is done (or a buffer) and
+     * glo is the arena offset of the first such gradient */
+    net_grad_ready_fn ghook;
+    void *gctx;
+    unsigned char *gdone;
+    int gwm;
+    int64_t glo;
     /* profile */
     int prof_on;
     net_prof prof[NET_MAX_PROF];
@@ -178,6 +186,9 @@ void net_conv_bwd(net *n, conv_l *c, float *din, const float *dout, const float 
                   int accumulate);
 void net_bn_bwd(net *n, bn_l *b, float *dx, const float *dy, const float *dy2, const float *x,
                 int act);
+/* The gradient of tensor i is final for this backward (net_set_grad_hook);
+ * every layer's backward calls it for each of its parameters. */
+void net_grad_done(net *n, int i);
 
 /* net_mobile.c: the MobileNet backbones. build: the layer table from
  * n->cfg (arch mobilenetv2 or mobilenetv3s), setting feat_h, feat_w, F;

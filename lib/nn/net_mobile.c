@@ -358,6 +358,10 @@ void net_mobile_backward(net *n, float *g) {
                         cur, dwout, tdata(n, s->w1), tdata(n, s->w2), s->pooled, s->z1, s->z2,
                         s->sc, n->B, s->P, s->C, s->S, n->se_ws);
             net_toc(n, s->prof, t0, 1);
+            net_grad_done(n, s->b2);
+            net_grad_done(n, s->w2);
+            net_grad_done(n, s->b1);
+            net_grad_done(n, s->w1);
             float *x = cur; cur = fr; fr = x;
         }
         /* depthwise, then expansion; the first layer's input gradient

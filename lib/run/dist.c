@@ -72,6 +72,43 @@ void dist_sum_double(double *buf, int64_t n) {
     if (size > 1) sum(buf, n, MPI_DOUBLE, sizeof *buf);
 }
 
+/* The non-blocking sums in flight. A full table waits for them all
+ * before the next starts: the same on every rank, so the collectives still
+ * match. */
+#define MAX_REQS 1024
+static MPI_Request reqs[MAX_REQS];
+static int nreqs;
+
+void dist_wait_all(void) {
+    if (!nreqs) return;
+    double t0 = ssl_clock();
+    MPI_Waitall(nreqs, reqs, MPI_STATUSES_IGNORE);
+    nreqs = 0;
+    wait_s += ssl_clock() - t0;
+}
+
+void dist_progress(void) {
+    if (!nreqs) return;
+    double t0 = ssl_clock();
+    int done;
+    MPI_Testall(nreqs, reqs, &done, MPI_STATUSES_IGNORE);
+    if (done) nreqs = 0;
+    wait_s += ssl_clock() - t0;
+}
+
+void dist_isum_float(float *buf, int64_t n) {
+    if (size == 1) return;
+    for (int64_t o = 0; o < n; o += PIECE) {
+        if (nreqs == MAX_REQS) dist_wait_all();
+        double t0 = ssl_clock();
+        int c = (int)(n - o < PIECE ? n - o : PIECE);
+        MPI_Iallreduce(MPI_IN_PLACE, buf + o, c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+                       &reqs[nreqs++]);
+        wait_s += ssl_clock() - t0;
+    }
+    bytes += n * (int64_t)sizeof *buf;
+}
+
 void dist_gather_float(const float *in, int64_t n, float *out) {
     if (size == 1) {
         if (out != in) memcpy(out, in, (size_t)n * sizeof *in);
@@ -153,6 +190,9 @@ void dist_gather_float(const float *in, int64_t n, float *out) {
 }
 
 void dist_bcast(void *buf, int64_t nbytes, int root) { (void)buf, (void)nbytes, (void)root; }
+void dist_isum_float(float *buf, int64_t n) { (void)buf, (void)n; }
+void dist_progress(void) {}
+void dist_wait_all(void) {}
 int dist_max_int(int v) { return v; }
 int dist_agree(int rc, ssl_err *err) { (void)err; return rc ? -1 : 0; }
 int dist_differs(uint64_t h) { (void)h; return 0; }

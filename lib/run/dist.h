@@ -11,7 +11,9 @@
  *
  * dist_wait_seconds and dist_bytes count the collectives of this rank:
  * the wall time spent inside them (communication and waiting for the
- * slower ranks) and their payload (the buffer each passes: what one rank
+ * slower ranks; for the non-blocking sums, the time inside the calls that
+ * start, test and wait for them, not the time they are in flight) and
+ * their payload (the buffer each passes: what one rank
  * contributes, not what the algorithm moves on the wire). */
 #ifndef SSL_DIST_H
 #define SSL_DIST_H
@@ -39,6 +41,20 @@ int dist_size(void);
 /* Sums over the ranks, in place; every rank gets the same bits. */
 void dist_sum_float(float *buf, int64_t n);
 void dist_sum_double(double *buf, int64_t n);
+/* Non-blocking sums over the ranks (the gradient buckets, ssl-train(1)
+ * --bucket-mb): dist_isum_float starts the in-place sum of buf [n]
+ * (MPI_Iallreduce) and returns at once; buf is the collective's until
+ * dist_wait_all returns. dist_progress lets the sums in flight advance
+ * (MPI_Testall: Open MPI moves a non-blocking collective only inside MPI
+ * calls) without blocking; dist_wait_all blocks until every one is done.
+ * They are collectives like the others: every rank starts the same sums in
+ * the same order, and blocking collectives may run while they are in
+ * flight (MPI matches each kind in the order the ranks call them). The
+ * time inside all three counts in dist_wait_seconds, the payload in
+ * dist_bytes. With one process they do nothing. */
+void dist_isum_float(float *buf, int64_t n);
+void dist_progress(void);
+void dist_wait_all(void);
 /* out [size * n] = every rank's in [n], in rank order. */
 void dist_gather_float(const float *in, int64_t n, float *out);
 /* The largest v over the ranks. */

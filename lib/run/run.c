@@ -344,6 +344,11 @@ static uint64_t sv_hash(const sv *v) {
     return h;
 }
 
+/* The gradient bucket: the flag's, or the default. */
+static double run_bucket_mb(const run_train_opts *o) {
+    return o->has_bucket_mb ? o->bucket_mb : TRAIN_BUCKET_MB;
+}
+
 /* R ranks: the same settings, checkpoint metadata and dataset on every
  * rank (each compared by a hash with rank 0's), else -1 with err naming
  * the first rank that differs (the same verdict on every rank). */
@@ -353,7 +358,8 @@ static int same_inputs(const run_train_opts *o, ckpt_reader *cr, const ssl_datas
     int bad = !flags || !data || sv_set(flags, "seed", sv_int((int64_t)seed)) ||
               sv_set(flags, "max_steps", sv_int(o->max_steps)) ||
               sv_set(flags, "sync_bn", sv_int(o->sync_bn)) ||
-              sv_set(flags, "check_replicas", sv_int(o->check_replicas));
+              sv_set(flags, "check_replicas", sv_int(o->check_replicas)) ||
+              sv_set(flags, "bucket_mb", sv_float(run_bucket_mb(o)));
     uint64_t hf = bad ? 0 : sv_hash(flags), hd = bad ? 0 : sv_hash(data);
     uint64_t hc = sv_hash(ckpt_meta(cr));
     sv_free(flags);
@@ -427,7 +433,8 @@ int run_train(const run_train_opts *o, train_status *st, ssl_err *err) {
                  "0's", r, stdin_name(o->ckpt));
         goto out;
     }
-    trainer_set_parallel(t, o->sync_bn, o->check_replicas);
+    r = trainer_set_parallel(t, o->sync_bn, o->check_replicas, run_bucket_mb(o), err);
+    if (dist_agree(r, err)) goto out;
     if (o->on_start) o->on_start(o->report.ctx, ck.config, seed, ck.step, &tc);
     save_ctx sc = {o, &ck, d.n / tc.batch};
     train_hooks h = {.max_steps = o->max_steps, .stop = o->stop,

@@ -123,6 +123,9 @@ typedef struct {
      * monitor. No effect with one process. */
     int sync_bn;                  /* BatchNorm statistics over the global batch */
     int64_t check_replicas;       /* > 0: compare the ranks' checksums every N steps */
+    double bucket_mb;             /* gradient bucket, MiB (trainer_set_parallel; 0: one
+                                   * sum after the backward), if has_bucket_mb */
+    int has_bucket_mb;            /* else TRAIN_BUCKET_MB */
     const char *created_by;       /* recorded in the checkpoint ("ssl-train 0.1.0") */
     volatile sig_atomic_t *stop;  /* set by a signal handler: save and stop after the step */
     run_report report;

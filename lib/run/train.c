@@ -97,6 +97,10 @@ struct trainer {
      * global batch of B; on one process Bl = B, off = 0. */
     int R, rank, Bl, off;
     int sync_bn;
+    int64_t bucket;               /* gradient bucket, floats; 0: one sum after the backward */
+    float *garena;                /* the gradient arena (net_grad_arena) */
+    int64_t bk_end;               /* the end of the gradients not yet in a bucket */
+    int nbuckets;                 /* buckets started in this step */
     int64_t check_every;          /* compare the replicas' checksums every N steps */
     float *xp;                    /* [Bl] CutMix partners' views */
     int64_t *pidx;                /* [Bl] their dataset indices */
@@ -189,13 +193,37 @@ void trainer_free(trainer *t) {
     free(t->x), free(t->df), free(t->order), free(t->perm);
     free(t->xp), free(t->pidx), free(t->zg), free(t->upd);
     if (t->sync_bn) bn_set_sync(NULL, NULL);
+    if (t->bucket) net_set_grad_hook(t->ck->net, NULL, NULL, NULL);
     free(t);
 }
 
-void trainer_set_parallel(trainer *t, int sync_bn, int64_t check_every) {
+/* net_set_grad_hook's callback in step_on_dist: the gradients from lo to
+ * the end of the arena are final. A bucket closes at t->bucket floats or
+ * at lo 0, and its sum starts; the sums in flight advance. */
+static void on_grads(void *ctx, int64_t lo) {
+    trainer *t = ctx;
+    if (t->bk_end - lo >= t->bucket || lo == 0) {
+        dist_isum_float(t->garena + lo, t->bk_end - lo);
+        t->bk_end = lo;
+        t->nbuckets++;
+    }
+    dist_progress();
+}
+
+int trainer_set_parallel(trainer *t, int sync_bn, int64_t check_every, double bucket_mb,
+                         ssl_err *err) {
+    if (!(bucket_mb >= 0 && bucket_mb <= TRAIN_BUCKET_MB_MAX))
+        return ssl_fail(err, SSL_EARG, "bucket of %g MiB: give 0 to %g", bucket_mb,
+                        TRAIN_BUCKET_MB_MAX);
     t->sync_bn = sync_bn && t->R > 1;
     bn_set_sync(t->sync_bn ? dist_bn_sum : NULL, NULL);
     t->check_every = check_every;
+    int64_t ng;
+    t->garena = net_grad_arena(t->ck->net, &ng);
+    /* at least one float: a tiny bucket is one per layer */
+    t->bucket = bucket_mb > 0 && t->R > 1 ? (int64_t)(bucket_mb * (1 << 20) / sizeof(float)) : 0;
+    if (bucket_mb > 0 && t->R > 1 && t->bucket < 1) t->bucket = 1;
+    return net_set_grad_hook(t->ck->net, t->bucket ? on_grads : NULL, t, err);
 }
 
 uint64_t trainer_checksum(const trainer *t) {
@@ -282,8 +310,14 @@ static float dist_batch(trainer *t, const int64_t *idx, int64_t e, const int32_t
 /* trainer_step_on for R ranks: this rank's Bl rows through the network,
  * npid_step_part against the global batch, the statistics (and the stop
  * requests) summed, the bank written with the global batch's z (npid) or
- * the summed update (grad), the gradients summed before the SGD step: one
- * allreduce of the whole gradient arena after the backward pass. */
+ * the summed update (grad), the gradients summed before the SGD step.
+ * With buckets (t->bucket > 0) the sums overlap the backward: the grad
+ * write's update is summed while it runs and applied after it (the
+ * backward does not read the bank: the bits of applying it before), and
+ * the gradients go in buckets started as the backward finishes them
+ * (on_grads); with t->bucket 0, today's blocking schedule: the update
+ * summed and applied before the backward, one allreduce of the whole
+ * gradient arena after it. */
 static int step_on_dist(trainer *t, const int64_t *idx, const int32_t *perm, float lam,
                         double lr, npid_stats *ns, ssl_err *err) {
     net *n = t->ck->net;
@@ -317,15 +351,26 @@ static int step_on_dist(trainer *t, const int64_t *idx, const int32_t *perm, flo
         int64_t K;
         npid_columns(t->np, &K);
         npid_grad_update(t->np, t->upd);
-        dist_sum_float(t->upd, K * d);
-        npid_apply_update(t->np, t->ck->bank, t->upd);
+        if (t->bucket) {
+            dist_isum_float(t->upd, K * d);
+        } else {
+            dist_sum_float(t->upd, K * d);
+            npid_apply_update(t->np, t->ck->bank, t->upd);
+        }
     }
     double t2 = ssl_clock();
     net_zero_grad(n);
-    net_backward(n, t->df);
     int64_t ng;
     float *g = net_grad_arena(n, &ng);
-    dist_sum_float(g, ng);
+    t->bk_end = ng;
+    t->nbuckets = t->bucket ? 0 : 1;
+    net_backward(n, t->df);       /* with t->bucket, on_grads starts the buckets' sums */
+    if (!t->bucket) {
+        dist_sum_float(g, ng);
+    } else {
+        dist_wait_all();
+        if (t->nc.write == BANK_WRITE_GRAD) npid_apply_update(t->np, t->ck->bank, t->upd);
+    }
     double gs = net_grad_sumsq(n);
     if (!isfinite(gs)) return fail_grad(t, ns->loss, err);
     net_sgd_step(n, (float)lr, (float)t->cfg.momentum, (float)t->cfg.wd);
@@ -409,6 +454,7 @@ int trainer_step(trainer *t, train_status *st, ssl_err *err) {
     st->t_bank = t->t_bank;
     st->t_comm = t->t_comm;
     st->step_bytes = t->step_bytes;
+    st->step_buckets = t->nbuckets;
     st->ranks = t->R;
     st->images += t->B;
     return 0;

@@ -134,6 +134,8 @@ typedef struct {
     double t_aug, t_net, t_bank;  /* seconds in augmentation, network, npid step */
     double t_comm;                /* of those, seconds inside collectives (R > 1) */
     int64_t step_bytes;           /* payload of the last step's collectives (R > 1) */
+    int step_buckets;             /* sums of the gradient arena in the last step (R > 1:
+                                   * 1 with bucket_mb 0, trainer_set_parallel) */
     int ranks;                    /* R: data-parallel processes */
     double t_monitor, t_save;     /* seconds in the monitor and in the save hook */
     int64_t images;               /* images trained in this run (global batches) */
@@ -167,8 +169,23 @@ int trainer_step_on(trainer *t, const float *x, int B, const int64_t *idx,
  * it in step). sync_bn: BatchNorm statistics over the global batch
  * (bn_set_sync; reset by trainer_free); check_every > 0: every that many
  * steps, compare the ranks' checksums (trainer_checksum) and fail when
- * they differ. No effect with one process. */
-void trainer_set_parallel(trainer *t, int sync_bn, int64_t check_every);
+ * they differ. bucket_mb > 0: the gradients are summed in buckets of about
+ * that many MiB (2^20 bytes), each started (dist_isum_float) as soon as
+ * the backward has finished it, last layers first, overlapped with the rest
+ * of the backward (net_set_grad_hook), and the grad write's update is
+ * summed while the backward runs; 0: no overlap, the update summed before
+ * the backward and one sum of the whole gradient arena after it. The buckets are a function of the network
+ * and bucket_mb, so every rank starts the same sums in the same order (the
+ * ranks must be given the same bucket_mb). With 2 ranks every bucket size
+ * gives the same bits (a + b); with more, the sums' order may depend on
+ * the message sizes. 0, or -1 with err (out of memory, bucket_mb < 0). No
+ * effect with one process. */
+/* --bucket-mb's default, MiB. */
+#define TRAIN_BUCKET_MB 4.0
+/* --bucket-mb's largest value, MiB. */
+#define TRAIN_BUCKET_MB_MAX 65536.0
+int trainer_set_parallel(trainer *t, int sync_bn, int64_t check_every, double bucket_mb,
+                         ssl_err *err);
 /* FNV-1a over the network's parameters, momenta and buffers and the bank. */
 uint64_t trainer_checksum(const trainer *t);
 /* The last batch trainer_step fed to the network (after CutMix), for tests. */

@@ -4,15 +4,22 @@
 #    same bank and network to float tolerance (1e-4), with the grad and the
 #    npid bank writes, with and without CutMix, negatives k and all; without
 #    --sync-bn the losses differ (the comparison can fail);
+#  - buckets (--bucket-mb): R = 2 with the default bucket, with small
+#    buckets (several per step, overlapped with the backward) and with
+#    --bucket-mb 0 (one allreduce after the backward) give the same bits
+#    (checkpoint and losses), with the grad and the npid writes, with and
+#    without --sync-bn;
 #  - determinism: two R = 2 runs with --deterministic are the same bits, and
 #    --check-replicas finds the ranks' replicas the same after every step;
+#    two R = 3 runs with the same small buckets are the same bits;
 #  - faults: a rank killed mid-run -> mpirun exits non-zero, the last
 #    checkpoint loads, and a resume with R = 1 continues its schedule;
 #    SIGTERM to mpirun or to one rank: a step boundary, a checkpoint with
 #    every finished step, a resume with R = 2;
-#  - bad input: a batch that 2 does not divide, different flags on the two
-#    ranks, a checkpoint missing on one rank: one message from rank 0, every
-#    rank stops; the tools that run as one process refuse 2 ranks.
+#  - bad input: a batch that 2 does not divide, different flags (and
+#    different --bucket-mb) on the two ranks, a checkpoint missing on one
+#    rank: one message from rank 0, every rank stops; the tools that run as
+#    one process refuse 2 ranks; a bad --bucket-mb is a usage error.
 # SKIP when mpirun is missing or ssl-train was built without MPI (make asan
 # builds without); tools/deps.sh --test installs Open MPI so CI runs it.
 . "$TOP/tests/lib.sh"
@@ -90,6 +97,28 @@ else pass "per-rank BatchNorm statistics change the losses (max rel. difference 
 check "the log has the ranks' figures" \
     "$(grep '"event":"step"' "$T/nosync.jsonl" | grep -c '"ranks":2,"comm_share":[0-9.]*,"step_bytes":[1-9]')" -eq 24
 
+# Buckets: with 2 ranks each sum is a + b, exact in any grouping, so every
+# bucket size gives the bits of --bucket-mb 0 (no overlap). 0.02 MiB cuts
+# this network's gradients (44 000 floats) into several buckets a step.
+buckets() { grep '"event":"step"' "$1" | tail -n 1 | sed -E 's/.*"buckets":([0-9]+).*/\1/'; }
+same_run() {   # NAME A B: checkpoints and loss columns of A and B the same bits
+    losses "$T/$2.jsonl" >"$T/la"; losses "$T/$3.jsonl" >"$T/lb"
+    check "$1: the same checkpoint bits" "$(cmp "$T/$2.ckpt" "$T/$3.ckpt" >/dev/null 2>&1 && echo same)" = same
+    check "$1: the same 24 losses" "$(wc -l <"$T/la")-$(cmp "$T/la" "$T/lb" >/dev/null 2>&1 && echo same)" = 24-same
+}
+for c in "grad-cutmix:--sync-bn" "npid-cutmix:--sync-bn --bank-write npid" "nosync:"; do
+    name=${c%%:*}; flags=${c#*:}
+    [ "$name" = nosync ] && ref=nosync || ref=$name-2
+    for b in 0 0.02; do
+        ok "$name: 2 ranks, --bucket-mb $b" $MPI -n 2 ssl-train $TR $flags --bucket-mb $b \
+            --log "$T/$name-b$b.jsonl" "$T/0.ckpt" "$T/d.sslt" -o "$T/$name-b$b.ckpt"
+        same_run "$name: --bucket-mb $b against the default (4)" "$ref" "$name-b$b"
+    done
+    check "$name: --bucket-mb 0 sums the gradients once a step" "$(buckets "$T/$name-b0.jsonl")" -eq 1
+    check "$name: the default sums them once (this network is under 4 MiB)" "$(buckets "$T/$ref.jsonl")" -eq 1
+    check "$name: --bucket-mb 0.02 in several buckets a step" "$(buckets "$T/$name-b0.02.jsonl")" -ge 4
+done
+
 # Determinism: the same R and --deterministic, the same bits.
 DT="--batch 16 -k 16 --lr 0.002 --epochs 2 --threads 1 -q --deterministic"
 ok "deterministic run a" $MPI -n 2 ssl-train $DT "$T/0.ckpt" "$T/d.sslt" -o "$T/det-a.ckpt"
@@ -97,6 +126,15 @@ ok "deterministic run b, replicas compared every step" $MPI -n 2 ssl-train $DT -
     "$T/0.ckpt" "$T/d.sslt" -o "$T/det-b.ckpt"
 check "two deterministic runs of 2 ranks: the same bits" \
     "$(cmp "$T/det-a.ckpt" "$T/det-b.ckpt" >/dev/null 2>&1 && echo same)" = same
+# R = 3 (oversubscribed): MPI may group a sum of three differently for
+# another message size, so only the same bucket size must repeat.
+D3="--batch 15 -k 16 --lr 0.002 --epochs 2 --threads 1 -q --deterministic --sync-bn --bucket-mb 0.02"
+ok "3 ranks, small buckets, run a" $MPI -n 3 ssl-train $D3 --log "$T/r3a.jsonl" "$T/0.ckpt" "$T/d.sslt" -o "$T/r3-a.ckpt"
+ok "3 ranks, small buckets, run b, replicas compared every step" $MPI -n 3 ssl-train $D3 \
+    --check-replicas 1 "$T/0.ckpt" "$T/d.sslt" -o "$T/r3-b.ckpt"
+check "two runs of 3 ranks with the same buckets: the same bits" \
+    "$(cmp "$T/r3-a.ckpt" "$T/r3-b.ckpt" >/dev/null 2>&1 && echo same)" = same
+check "3 ranks: several buckets a step" "$(buckets "$T/r3a.jsonl")" -ge 4
 
 # Faults. interrupt NAME N SIGNAL WHOM [FLAGS]: a long run of 2 ranks
 # logging to NAME.jsonl, writing NAME.ckpt; after N steps SIGNAL goes to
@@ -147,6 +185,13 @@ fails "a batch 2 does not divide" 2 "^ssl-train: --batch 15 does not split over 
 fails "different flags on the ranks" 2 "^ssl-train: rank 1 was given other settings than rank 0" \
     $MPI -n 1 ssl-train -q --tau 0.1 --epochs 1 "$T/0.ckpt" "$T/d.sslt" -o "$T/x.ckpt" : \
     -n 1 ssl-train -q --tau 0.2 --epochs 1 "$T/0.ckpt" "$T/d.sslt" -o "$T/x.ckpt"
+fails "a different --bucket-mb on rank 1" 2 "^ssl-train: rank 1 was given other settings than rank 0" \
+    $MPI -n 1 ssl-train -q --bucket-mb 1 --epochs 1 "$T/0.ckpt" "$T/d.sslt" -o "$T/x.ckpt" : \
+    -n 1 ssl-train -q --bucket-mb 2 --epochs 1 "$T/0.ckpt" "$T/d.sslt" -o "$T/x.ckpt"
+for v in -1 abc 1e9 nan ""; do
+    fails "--bucket-mb '$v' refused" 2 "^ssl-train: --bucket-mb: .*(out of range \[0, 65536\]|is not a decimal number)" \
+        ssl-train -q --bucket-mb "$v" --epochs 1 "$T/0.ckpt" "$T/d.sslt" -o "$T/x.ckpt"
+done
 fails "a checkpoint missing on rank 1" 1 "^ssl-train: rank 1: .*nothere.ckpt" \
     $MPI -n 1 ssl-train -q --epochs 1 "$T/0.ckpt" "$T/d.sslt" -o "$T/x.ckpt" : \
     -n 1 ssl-train -q --epochs 1 "$T/nothere.ckpt" "$T/d.sslt" -o "$T/x.ckpt"
