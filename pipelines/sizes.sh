@@ -32,11 +32,11 @@ awk -F, -v tmpf="$tmp" -v prog="$prog" '
               printf "%s,%s,%s,%s,%s,%s\n", c, net[c], ns[c], kl[c], (c in knn ? knn[c] : ","), (c in lin ? lin[c] : ",") } }' \
     "$dir/summary.csv" > "$dir/sizes.csv.tmp" || die "$dir/summary.csv: not a summary of these runs"
 awk -F, 'NR == 1 { next }
-    function pm(m, s) { return m == "" ? "-" : sprintf("%.4f ± %.4f", m, s) }
-    { rows[++n] = sprintf("| %s | %s | %s | %.3fM | %.3fM | %.4g | %s | %s |", $1, $2, $3, $4 / 1e6, $5 / 1e6, $6,
-                          pm($9, $10), pm($11, $12)); k = $8 }
-    END { print "| config | arch | width | params | backbone | GFLOP/image | kNN " k " top-1 | linear top-1 |"
-          print "|---|---|---|---|---|---|---|---|"
+    function pm(m, s, n) { return m == "" ? "-" : n > 1 ? sprintf("%.4f ± %.4f", m, s) : sprintf("%.4f", m) }
+    { rows[++n] = sprintf("| %s | %s | %s | %.3fM | %.3fM | %.4g | %s | %s | %s |", $1, $2, $3, $4 / 1e6, $5 / 1e6, $6,
+                          $7, pm($9, $10, $7), pm($11, $12, $7)); k = $8 }
+    END { print "| config | arch | width | params | backbone | GFLOP/image | seeds | kNN " k " top-1 | linear top-1 |"
+          print "|---|---|---|---|---|---|---|---|---|"
           for (i = 1; i <= n; i++) print rows[i] }' "$dir/sizes.csv.tmp" > "$dir/sizes.md.tmp" || exit 1
 mv "$dir/sizes.md.tmp" "$dir/sizes.md"
 mv "$dir/sizes.csv.tmp" "$dir/sizes.csv"
