@@ -8,12 +8,23 @@
  * ReLU and hard-sigmoid (act.c); what is new here is the channel scaling
  * out = x * sc and its backward, dsc = sum over pixels of dout * x (in
  * double, per image in pixel order) and dx = dout * sc + dpooled / P.
- * The passes over [B, P, C] run in parallel over images. */
+ * The passes over [B, P, C] run in parallel over images; with AVX-512
+ * they run 16 channels at a time (masked tails), the same arithmetic in
+ * the same order per element as the plain loops (dx = fma(dout, sc,
+ * dpooled * (1/P)); the double sums of exact float products), so the
+ * same bits. */
 #include "nn/ops/ops.h"
 
 #include <string.h>
 
 #include "util/threads.h"
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+static inline __mmask16 lanes(int left) {
+    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+}
+#endif
 
 typedef struct {
     float *out;
@@ -32,7 +43,16 @@ static void scale_rows(void *v, int64_t b0, int64_t b1, int tid) {
         const float *s = k->sc + b * C;
         for (int64_t p = 0; p < k->P; p++) {
             int64_t o = (b * k->P + p) * C;
+#ifdef __AVX512F__
+            for (int c = 0; c < C; c += 16) {
+                __mmask16 m = lanes(C - c);
+                __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, k->x + o + c),
+                                         _mm512_maskz_loadu_ps(m, s + c));
+                _mm512_mask_storeu_ps(k->out + o + c, m, v);
+            }
+#else
             for (int c = 0; c < C; c++) k->out[o + c] = k->x[o + c] * s[c];
+#endif
         }
     }
 }
@@ -61,7 +81,28 @@ static void dscale_rows(void *v, int64_t b0, int64_t b1, int tid) {
             for (int j = 0; j < m; j++) acc[j] = 0;
             for (int64_t p = 0; p < k->P; p++) {
                 int64_t o = (b * k->P + p) * C + c0;
+#ifdef __AVX512F__
+                for (int j = 0; j < m; j += 16) {
+                    __mmask16 mk = lanes(m - j);
+                    __mmask8 ml = (__mmask8)(mk & 0xff), mh = (__mmask8)(mk >> 8);
+                    __m512 d = _mm512_maskz_loadu_ps(mk, k->dout + o + j);
+                    __m512 x = _mm512_maskz_loadu_ps(mk, k->x + o + j);
+                    __m512d dl = _mm512_cvtps_pd(_mm512_castps512_ps256(d));
+                    __m512d dh = _mm512_cvtps_pd(_mm256_castpd_ps(
+                        _mm512_extractf64x4_pd(_mm512_castps_pd(d), 1)));
+                    __m512d xl = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
+                    __m512d xh = _mm512_cvtps_pd(_mm256_castpd_ps(
+                        _mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
+                    __m512d al = _mm512_maskz_loadu_pd(ml, acc + j);
+                    __m512d ah = _mm512_maskz_loadu_pd(mh, acc + j + 8);
+                    /* the products of floats are exact in double: fma or
+                     * not, the same sums */
+                    _mm512_mask_storeu_pd(acc + j, ml, _mm512_fmadd_pd(dl, xl, al));
+                    _mm512_mask_storeu_pd(acc + j + 8, mh, _mm512_fmadd_pd(dh, xh, ah));
+                }
+#else
                 for (int j = 0; j < m; j++) acc[j] += (double)k->dout[o + j] * k->x[o + j];
+#endif
             }
             for (int j = 0; j < m; j++) k->dsc[b * C + c0 + j] = (float)acc[j];
         }
@@ -76,7 +117,18 @@ static void dx_rows(void *v, int64_t b0, int64_t b1, int tid) {
         const float *s = k->sc + b * C, *dp = k->dp + b * C;
         for (int64_t p = 0; p < k->P; p++) {
             int64_t o = (b * k->P + p) * C;
+#ifdef __AVX512F__
+            __m512 vi = _mm512_set1_ps(inv);
+            for (int c = 0; c < C; c += 16) {
+                __mmask16 m = lanes(C - c);
+                __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, k->dout + o + c),
+                                           _mm512_maskz_loadu_ps(m, s + c),
+                                           _mm512_mul_ps(_mm512_maskz_loadu_ps(m, dp + c), vi));
+                _mm512_mask_storeu_ps(k->out + o + c, m, v);
+            }
+#else
             for (int c = 0; c < C; c++) k->out[o + c] = k->dout[o + c] * s[c] + dp[c] * inv;
+#endif
         }
     }
 }
