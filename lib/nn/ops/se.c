@@ -3,8 +3,9 @@
  *
  * Composed of the library's own pieces: the global average pool
  * (avgpool_forward, pool.c), the two small fully connected layers
- * (linear_* without a workspace, so OpenBLAS sgemm: the 1x1 convolutions
- * fc1, fc2 on a 1x1 map),
+ * (linear_* with a workspace, so gemm.c's products, whose bits do not
+ * depend on the thread count: the 1x1 convolutions fc1, fc2 on a 1x1
+ * map),
  * ReLU and hard-sigmoid (act.c); what is new here is the channel scaling
  * out = x * sc and its backward, dsc = sum over pixels of dout * x (in
  * double, per image in pixel order) and dx = dout * sc + dpooled / P.
@@ -34,7 +35,13 @@ typedef struct {
     int C;
 } se_ctx;
 
-int64_t se_workspace(int B, int C, int S) { return (int64_t)B * (2 * (int64_t)S + 2 * C); }
+/* [h or dz1, dz2, dp: B * (2S + 2C)][the products' workspace] */
+static int64_t se_own(int B, int C, int S) { return (int64_t)B * (2 * (int64_t)S + 2 * C); }
+
+int64_t se_workspace(int B, int C, int S) {
+    int64_t a = linear_workspace(B, C, S), b = linear_workspace(B, S, C);
+    return se_own(B, C, S) + (a > b ? a : b);
+}
 
 static void scale_rows(void *v, int64_t b0, int64_t b1, int tid) {
     se_ctx *k = v;
@@ -60,11 +67,12 @@ static void scale_rows(void *v, int64_t b0, int64_t b1, int tid) {
 void se_forward(float *out, float *pooled, float *z1, float *z2, float *sc, const float *x,
                 const float *w1, const float *b1, const float *w2, const float *b2, int B,
                 int64_t P, int C, int S, float *ws) {
-    float *h = ws;
+    float *h = ws, *lw = ws + se_own(B, C, S);
+    if (!linear_workspace(B, C, S)) lw = NULL;       /* no gemm.c: sgemm */
     avgpool_forward(pooled, x, B, (int)P, 1, C);
-    linear_forward(z1, pooled, w1, b1, B, C, S, NULL, PREC_FP32);
+    linear_forward(z1, pooled, w1, b1, B, C, S, lw, PREC_FP32);
     act_forward(h, z1, (int64_t)B * S, ACT_RELU);
-    linear_forward(z2, h, w2, b2, B, S, C, NULL, PREC_FP32);
+    linear_forward(z2, h, w2, b2, B, S, C, lw, PREC_FP32);
     act_forward(sc, z2, (int64_t)B * C, ACT_HSIGMOID);
     se_ctx k = { .out = out, .x = x, .sc = sc, .P = P, .C = C };
     ssl_parallel_for(B, 1, scale_rows, &k);
@@ -138,14 +146,15 @@ void se_backward(float *dx, float *dw1, float *db1, float *dw2, float *db2, cons
                  const float *z1, const float *z2, const float *sc, int B, int64_t P, int C,
                  int S, float *ws) {
     float *h = ws, *dz1 = h + (int64_t)B * S, *dz2 = dz1 + (int64_t)B * S;
-    float *dp = dz2 + (int64_t)B * C;
+    float *dp = dz2 + (int64_t)B * C, *lw = ws + se_own(B, C, S);
+    if (!linear_workspace(B, C, S)) lw = NULL;
     se_ctx k = { .out = dx, .x = x, .dout = dout, .sc = sc, .dp = dp, .dsc = dz2, .P = P,
                  .C = C };
     ssl_parallel_for(B, 1, dscale_rows, &k);
     act_backward(dz2, dz2, z2, (int64_t)B * C, ACT_HSIGMOID);
     act_forward(h, z1, (int64_t)B * S, ACT_RELU);
-    linear_backward(dz1, dw2, db2, dz2, h, w2, B, S, C, NULL, PREC_FP32);
+    linear_backward(dz1, dw2, db2, dz2, h, w2, B, S, C, lw, PREC_FP32);
     act_backward(dz1, dz1, z1, (int64_t)B * S, ACT_RELU);
-    linear_backward(dp, dw1, db1, dz1, pooled, w1, B, C, S, NULL, PREC_FP32);
+    linear_backward(dp, dw1, db1, dz1, pooled, w1, B, C, S, lw, PREC_FP32);
     ssl_parallel_for(B, 1, dx_rows, &k);
 }
