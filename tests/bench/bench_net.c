@@ -17,8 +17,9 @@
  * VDPBF16PS.
  * --cpu-time (with --threads 1) times the iterations (and --profile's
  * layers) in this thread's CPU time instead of wall time, which leaves out the waits for a core on a
- * shared machine (for comparing builds there; OpenBLAS, which only the
- * MobileNets' SE layers use, runs on the same thread at --threads 1).
+ * shared machine (for comparing builds there; OpenBLAS, which the
+ * networks use only in builds without AVX-512, runs on the same thread at
+ * --threads 1).
  *
  * The peak is measured, not quoted, as it depends on the CPU: the
  * development machines (AMD EPYC, 2 cores) have given an AVX-512 FMA loop
