@@ -468,6 +468,33 @@ static void test_mobile_structure(void) {
  * threads (direct and depthwise convolutions, BN, activations, V3-small's
  * SE layers on gemm.c; no sgemm without a head). Not claimed without
  * AVX-512, where the convolutions and SE run on OpenBLAS sgemm. */
+/* Evaluation runs each MobileNet block on sub-batches of images (the
+ * inner activations in cache): a batch of 9 (several sub-batches of the
+ * early blocks, a remainder) gives the same bits as its images one by
+ * one. */
+static void test_mobile_eval_batch(const char *arch) {
+    ssl_err err = {0};
+    char nm[128];
+    net_config c = cfg_of(arch, "cifar", 1.0f, 3, 32, 32, "none", 0, 0);
+    net *n = net_new(&c, 9, &err);
+    if (!n) { T_OK(0, "mobile eval batch: net_new"); return; }
+    net_init(n, 5);
+    int64_t ni = 32 * 32 * 3, no = net_out_dim(n);
+    float *x = malloc(9 * ni * 4), *all = malloc(9 * no * 4);
+    for (int64_t i = 0; i < 9 * ni; i++) x[i] = (float)sin(0.07 * (double)i);
+    net_forward(n, x, 9, 0);
+    memcpy(all, net_output(n), 9 * no * 4);
+    int same = 1;
+    for (int b = 0; b < 9; b++) {
+        net_forward(n, x + b * ni, 1, 0);
+        same &= !memcmp(all + b * no, net_output(n), no * 4);
+    }
+    snprintf(nm, sizeof nm, "%s eval: a batch of 9 = its images one by one, bit for bit", arch);
+    T_OK(same, nm);
+    free(x); free(all);
+    net_free(n);
+}
+
 static void test_mobile_threads(const char *arch) {
     ssl_err err = {0};
     char nm[128];
@@ -575,6 +602,8 @@ int main(void) {
     test_mobile_structure();
     test_mobile_threads("mobilenetv2");
     test_mobile_threads("mobilenetv3s");
+    test_mobile_eval_batch("mobilenetv2");
+    test_mobile_eval_batch("mobilenetv3s");
     run_fixture("r18_cifar_mlp3");
     run_fixture("r18_imagenet_linear");
     run_fixture("r50_cifar_linear");

@@ -36,7 +36,8 @@ double net_tic(const net *n) { return n->prof_on ? prof_clock(n) : 0; }
 void net_toc(net *n, int slot, double t0, int bwd) {
     if (!n->prof_on) return;
     double dt = prof_clock(n) - t0;
-    if (bwd) n->prof[slot].t_bwd += dt; else { n->prof[slot].t_fwd += dt; n->prof[slot].calls++; }
+    if (bwd) n->prof[slot].t_bwd += dt;
+    else { n->prof[slot].t_fwd += dt; n->prof[slot].calls += !n->prof_more; }
 }
 
 void net_conv_fwd(net *n, conv_l *c, const float *in, int B) {

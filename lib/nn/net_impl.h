@@ -138,6 +138,7 @@ struct net {
     int64_t dry_floats;
     /* profile */
     int prof_on;
+    int prof_more;           /* 1: a further part of the same call (no call counted) */
     net_prof prof[NET_MAX_PROF];
     int nprof;
 };
