@@ -89,6 +89,18 @@ static int64_t n_blocks(int64_t N, int C) {
  * order, so the bits are those of one sweep over the block. */
 static int64_t chunk_rows(int C) { int64_t r = 8192 / (C > 0 ? C : 1); return r < 1 ? 1 : r; }
 
+/* Row block blk of k: its rows [r0, r1) and its partial sums p1, p2
+ * (zeroed). */
+static void block_begin(const bn_ctx *k, int64_t blk, int64_t *r0, int64_t *r1, double **p1,
+                        double **p2) {
+    *r0 = blk * k->N / k->nblk;
+    *r1 = (blk + 1) * k->N / k->nblk;
+    *p1 = k->p1 + blk * k->C;
+    *p2 = k->p2 + blk * k->C;
+    memset(*p1, 0, (size_t)k->C * sizeof **p1);
+    memset(*p2, 0, (size_t)k->C * sizeof **p2);
+}
+
 static __mmask16 cmask(int left) {
     return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
 }
@@ -122,10 +134,9 @@ static void stats_block(void *vctx, int64_t b0, int64_t b1, int tid) {
     bn_ctx *k = vctx;
     int C = k->C;
     for (int64_t blk = b0; blk < b1; blk++) {
-        int64_t r0 = blk * k->N / k->nblk, r1 = (blk + 1) * k->N / k->nblk;
-        double *p1 = k->p1 + blk * C, *p2 = k->p2 + blk * C;
-        memset(p1, 0, (size_t)C * sizeof *p1);
-        memset(p2, 0, (size_t)C * sizeof *p2);
+        int64_t r0, r1;
+        double *p1, *p2;
+        block_begin(k, blk, &r0, &r1, &p1, &p2);
         for (int64_t q0 = r0; q0 < r1; q0 += chunk_rows(C)) {
             int64_t q1 = q0 + chunk_rows(C) < r1 ? q0 + chunk_rows(C) : r1;
             for (int c0 = 0; c0 < C; c0 += 16) {
@@ -177,34 +188,33 @@ grad_vec(const bn_ctx *k, int mode, int two, int64_t off, __mmask16 m, __m512 x,
 static inline __attribute__((always_inline)) void
 bwd_block_t(const bn_ctx *k, int64_t blk, int mode, int two, int wres) {
     int C = k->C;
-    int64_t r0 = blk * k->N / k->nblk, r1 = (blk + 1) * k->N / k->nblk;
-    double *p1 = k->p1 + blk * C, *p2 = k->p2 + blk * C;
-    memset(p1, 0, (size_t)C * sizeof *p1);
-    memset(p2, 0, (size_t)C * sizeof *p2);
+    int64_t r0, r1;
+    double *p1, *p2;
+    block_begin(k, blk, &r0, &r1, &p1, &p2);
     for (int64_t q0 = r0; q0 < r1; q0 += chunk_rows(C)) {
-      int64_t q1 = q0 + chunk_rows(C) < r1 ? q0 + chunk_rows(C) : r1;
-      for (int c0 = 0; c0 < C; c0 += 16) {
-        __mmask16 m = cmask(C - c0);
-        __m512 mu = ld(k->mean + c0, m), sc = mu, sh = mu;
-        if (mode >= MASK_X) { sc = ld(k->msc + c0, m); sh = ld(k->msh + c0, m); }
-        __m512d ml = lo_pd(mu), mh = hi_pd(mu);
-        __m512d a1l, a1h, a2l, a2h;
-        load2(&a1l, &a1h, p1 + c0, m);
-        load2(&a2l, &a2h, p2 + c0, m);
-        int64_t off = q0 * C + c0;
-        for (int64_t r = q0; r < q1; r++, off += C) {
-            __m512 x = ld(k->x + off, m);
-            __m512 g = grad_vec(k, mode, two, off, m, x, sc, sh);
-            if (wres) st(k->dres + off, m, g);
-            __m512d gl = lo_pd(g), gh = hi_pd(g);
-            a1l = _mm512_add_pd(a1l, gl);
-            a1h = _mm512_add_pd(a1h, gh);
-            a2l = _mm512_fmadd_pd(gl, _mm512_sub_pd(lo_pd(x), ml), a2l);
-            a2h = _mm512_fmadd_pd(gh, _mm512_sub_pd(hi_pd(x), mh), a2h);
+        int64_t q1 = q0 + chunk_rows(C) < r1 ? q0 + chunk_rows(C) : r1;
+        for (int c0 = 0; c0 < C; c0 += 16) {
+            __mmask16 m = cmask(C - c0);
+            __m512 mu = ld(k->mean + c0, m), sc = mu, sh = mu;
+            if (mode >= MASK_X) { sc = ld(k->msc + c0, m); sh = ld(k->msh + c0, m); }
+            __m512d ml = lo_pd(mu), mh = hi_pd(mu);
+            __m512d a1l, a1h, a2l, a2h;
+            load2(&a1l, &a1h, p1 + c0, m);
+            load2(&a2l, &a2h, p2 + c0, m);
+            int64_t off = q0 * C + c0;
+            for (int64_t r = q0; r < q1; r++, off += C) {
+                __m512 x = ld(k->x + off, m);
+                __m512 g = grad_vec(k, mode, two, off, m, x, sc, sh);
+                if (wres) st(k->dres + off, m, g);
+                __m512d gl = lo_pd(g), gh = hi_pd(g);
+                a1l = _mm512_add_pd(a1l, gl);
+                a1h = _mm512_add_pd(a1h, gh);
+                a2l = _mm512_fmadd_pd(gl, _mm512_sub_pd(lo_pd(x), ml), a2l);
+                a2h = _mm512_fmadd_pd(gh, _mm512_sub_pd(hi_pd(x), mh), a2h);
+            }
+            store2(p1 + c0, C - c0, a1l, a1h);
+            store2(p2 + c0, C - c0, a2l, a2h);
         }
-        store2(p1 + c0, C - c0, a1l, a1h);
-        store2(p2 + c0, C - c0, a2l, a2h);
-      }
     }
 }
 
