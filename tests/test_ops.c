@@ -163,14 +163,16 @@ static void test_conv(int B, int H, int W, int C, int OC, int k, int stride, int
 /* The same bits with 1 and 2 threads (forward, dinput, dweight): a
  * property of the direct kernels; OpenBLAS's sgemm (the fallback without
  * AVX-512) splits its sums by thread count. */
-static void test_conv_threads(int B, int H, int W, int C, int OC) {
+static void test_conv_threads_k(int B, int H, int W, int C, int OC, int k, int stride,
+                               int pad) {
     if (!cd_available()) {
         T_SKIP("conv: same bits with 1 and 2 threads", "built without AVX-512 (sgemm path)");
         return;
     }
     conv_shape s;
-    shape_init(&s, B, H, W, C, OC, 3, 3, 1, 1);
-    size_t nin = (size_t)B * H * W * C, nw = (size_t)OC * C * 9;
+    char nm[128];
+    shape_init(&s, B, H, W, C, OC, k, k, stride, pad);
+    size_t nin = (size_t)B * H * W * C, nw = (size_t)OC * C * k * k;
     size_t nout = (size_t)B * s.OH * s.OW * OC;
     float *in = rnd(nin, -1, 1), *w = rnd(nw, -1, 1), *r = rnd(nout, -1, 1);
     float *ws = malloc((size_t)conv2d_workspace(&s) * 4);
@@ -181,10 +183,16 @@ static void test_conv_threads(int B, int H, int W, int C, int OC) {
         conv2d_forward(o[t], in, w, NULL, &s, ws);
         conv2d_backward(di[t], dw[t], NULL, r, in, w, &s, 0, ws);
     }
+    snprintf(nm, sizeof nm, "conv %dx%dx%dx%d oc%d k%d s%d: same bits with 1 and 2 threads",
+             B, H, W, C, OC, k, stride);
     T_OK(!memcmp(o[0], o[1], nout * 4) && !memcmp(di[0], di[1], nin * 4) &&
-         !memcmp(dw[0], dw[1], nw * 4), "conv: same bits with 1 and 2 threads");
+         !memcmp(dw[0], dw[1], nw * 4), nm);
     for (int t = 0; t < 2; t++) { free(o[t]); free(di[t]); free(dw[t]); }
     free(in); free(w); free(r); free(ws);
+}
+
+static void test_conv_threads(int B, int H, int W, int C, int OC) {
+    test_conv_threads_k(B, H, W, C, OC, 3, 1, 1);
 }
 
 /* conv2d_forward_affine == conv2d_forward then bn_forward_eval, bit for bit. */
@@ -795,6 +803,33 @@ static void test_se(int B, int P, int C, int S) {
     free(dw1); free(db1); free(dw2); free(db2);
 }
 
+/* The direct kernels' narrow last channel blocks (cd_nblocks: 144 = 64 +
+ * 64 + 16, 112 = 64 + 32 + 16, 88 and 96 = 64 + 32, 72 = 64 + 16, 40 = 32
+ * + 16), as outputs (forward, weight gradient) and as inputs
+ * (backward-data, stride 1 and by parity class); with C 32 the tail
+ * blocks take the row kernels. Run last, so the random inputs of the
+ * tests above stay as they were. */
+static void test_conv_tail_blocks(void) {
+    wg_mode = CONV_WINOGRAD_OFF;
+    conv_fd = 0;
+    test_conv(2, 8, 8, 24, 144, 1, 1, 0, 0);
+    test_conv(2, 8, 8, 144, 24, 1, 1, 0, 1);
+    test_conv(2, 16, 16, 32, 112, 3, 1, 1, 0);
+    test_conv(2, 9, 9, 112, 32, 3, 2, 1, 0);
+    test_conv(2, 8, 8, 96, 88, 3, 2, 1, 0);
+    test_conv(2, 7, 7, 72, 72, 5, 1, 2, 0);
+    test_conv(3, 8, 8, 88, 96, 1, 2, 0, 0);
+    conv_fd = 1;
+    test_conv(2, 5, 5, 8, 40, 1, 1, 0, 1);
+    test_conv(2, 5, 5, 40, 8, 3, 2, 1, 0);
+    test_conv(1, 4, 4, 72, 6, 1, 1, 0, 0);
+    test_conv_threads_k(20, 8, 8, 24, 144, 1, 1, 0);
+    test_conv_threads_k(20, 8, 8, 144, 24, 1, 1, 0);
+    test_conv_threads_k(9, 8, 8, 112, 40, 3, 2, 1);
+    test_conv_affine(2, 8, 24, 144, 1, 1, 0, 1, ACT_RELU6);
+    test_conv_affine(2, 16, 32, 112, 3, 1, 1, 1, ACT_HSWISH);
+}
+
 int main(void) {
     rng_init(&R, 42, 0, 0);
     ssl_set_threads(2);
@@ -947,5 +982,6 @@ int main(void) {
          "conv shape: PyTorch output size (28, k3 s2 p1 -> 14)");
     T_OK(conv_shape_init(&s, 1, 7, 7, 1, 1, 3, 3, 2, 1) == 0 && s.OH == 4,
          "conv shape: 7 -> 4 (floor((7+2-3)/2)+1)");
+    test_conv_tail_blocks();
     return t_done();
 }

@@ -29,11 +29,16 @@
 #include "util/clock.h"
 #include "util/threads.h"
 
-double net_tic(const net *n) { return n->prof_on ? ssl_clock() : 0; }
+static double prof_clock(const net *n) {
+    return n->prof_on == 2 ? ssl_thread_clock() : ssl_clock();
+}
+
+double net_tic(const net *n) { return n->prof_on ? prof_clock(n) : 0; }
 void net_toc(net *n, int slot, double t0, int bwd) {
     if (!n->prof_on) return;
-    double dt = ssl_clock() - t0;
-    if (bwd) n->prof[slot].t_bwd += dt; else { n->prof[slot].t_fwd += dt; n->prof[slot].calls++; }
+    double dt = prof_clock(n) - t0;
+    if (bwd) n->prof[slot].t_bwd += dt;
+    else { n->prof[slot].t_fwd += dt; n->prof[slot].calls += !n->prof_more; }
 }
 
 void net_conv_fwd(net *n, conv_l *c, const float *in, int B) {
@@ -429,7 +434,7 @@ void net_set_precision(net *n, int prec) {
 }
 
 void net_profile_enable(net *n, int on) {
-    n->prof_on = on != 0;
+    n->prof_on = on == 2 ? 2 : on != 0;
     for (int i = 0; i < n->nprof; i++) {
         n->prof[i].t_fwd = n->prof[i].t_bwd = 0;
         n->prof[i].calls = 0;

@@ -169,7 +169,10 @@ void net_set_winograd(net *n, int mode);
 void net_set_precision(net *n, int prec);
 
 /* Optional per-layer timing (for make bench): when enabled, forward and
- * backward accumulate seconds per layer; print writes a table to f. */
+ * backward accumulate seconds per layer; print writes a table to f. on:
+ * 0 off, 1 wall time, 2 the calling thread's CPU time (with one thread,
+ * where all the work runs on it: leaves out the waits for a core on a
+ * shared machine). */
 void net_profile_enable(net *n, int on);
 void net_profile_print(const net *n, void *FILE_f);
 

@@ -146,6 +146,7 @@ struct net {
     int64_t glo;
     /* profile */
     int prof_on;
+    int prof_more;           /* 1: a further part of the same call (no call counted) */
     net_prof prof[NET_MAX_PROF];
     int nprof;
 };

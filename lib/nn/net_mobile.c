@@ -31,7 +31,12 @@
  * same bits as a separate pass over a kept pre-activation. In evaluation
  * mode each BN and its activation are folded into its convolution's
  * epilogue and the activations rotate through the four buffers n->g, as
- * for the ResNets. The backward walks the blocks in reverse over three
+ * for the ResNets, except that each block runs on sub-batches of images
+ * small enough for its inner activations (expansion, depthwise and SE
+ * outputs) to stay in the L2 cache, in two of the buffers reused from
+ * their start, instead of passing whole batches of them through memory;
+ * every element is computed as in a whole-batch pass (no kernel's sums
+ * depend on the batch), so the bits are the same. The backward walks the blocks in reverse over three
  * of those buffers: a block's output gradient becomes its input gradient
  * in place (written, or, with a shortcut, accumulated onto). */
 #include <stdio.h>
@@ -293,34 +298,62 @@ static void cba_eval(net *n, cba_l *l, const float *in, const float *res, int B,
     net_conv_bn_eval(n, &l->conv, &l->bn, in, res, l->act, B, out);
 }
 
-/* The first of the four buffers that is neither a nor b. */
-static float *spare(net *n, const float *a, const float *b) {
+/* The first of the four buffers that is none of a, b, c. */
+static float *spare(net *n, const float *a, const float *b, const float *c) {
     for (int i = 0; i < 4; i++)
-        if (n->g[i] != a && n->g[i] != b) return n->g[i];
+        if (n->g[i] != a && n->g[i] != b && n->g[i] != c) return n->g[i];
     return NULL;
+}
+
+/* Floats of a block's inner activations per image (all but its output). */
+#define EVAL_INNER_FLOATS (256 * 1024)  /* per sub-batch, at most (1 MiB: L2) */
+
+static int64_t inner_per_image(const mb_block *b) {
+    int64_t f = b->has_se ? b->se.P * b->se.C : 0;
+    for (int j = 0; j < b->n - 1; j++) {
+        const conv_shape *s = &b->l[j].conv.s;
+        f += (int64_t)s->OH * s->OW * s->OC;
+    }
+    return f;
+}
+
+/* Block b on images [0, B) of h into o, in sub-batches through the
+ * buffers t and u (used from their start). */
+static void block_eval(net *n, mb_block *b, const float *h, float *o, float *t, float *u,
+                       int B) {
+    const conv_shape *s0 = &b->l[0].conv.s, *s1 = &b->l[b->n - 1].conv.s;
+    int64_t in_img = (int64_t)s0->H * s0->W * s0->C, out_img = (int64_t)s1->OH * s1->OW * s1->OC;
+    int64_t bs = EVAL_INNER_FLOATS / inner_per_image(b);
+    if (bs < 1) bs = 1;
+    for (int b0 = 0; b0 < B; b0 += (int)bs) {
+        int nb = B - b0 < bs ? B - b0 : (int)bs;
+        const float *in = h + b0 * in_img, *cur = in;
+        n->prof_more = b0 > 0;
+        for (int j = 0; j < b->n; j++) {
+            int last = j == b->n - 1;
+            float *out;
+            if (last && b->has_se) {
+                out = cur == t ? u : t;
+                se_fwd(n, &b->se, cur, nb, out);
+                cur = out;
+            }
+            out = last ? o + b0 * out_img : cur == t ? u : t;
+            cba_eval(n, &b->l[j], cur, last && b->res ? in : NULL, nb, out);
+            cur = out;
+        }
+    }
+    n->prof_more = 0;
 }
 
 const float *net_mobile_eval(net *n, const float *x, int B) {
     cba_eval(n, &n->mstem, x, NULL, B, n->g[0]);
     const float *h = n->g[0];
     for (int i = 0; i < n->nmb; i++) {
-        mb_block *b = &n->mb[i];
-        const float *cur = h;
-        for (int j = 0; j < b->n; j++) {
-            int last = j == b->n - 1;
-            float *out;
-            if (last && b->has_se) {
-                out = spare(n, h, cur);
-                se_fwd(n, &b->se, cur, B, out);
-                cur = out;
-            }
-            out = spare(n, h, cur);
-            cba_eval(n, &b->l[j], cur, last && b->res ? h : NULL, B, out);
-            cur = out;
-        }
-        h = cur;
+        float *o = spare(n, h, NULL, NULL), *t = spare(n, h, o, NULL), *u = spare(n, h, o, t);
+        block_eval(n, &n->mb[i], h, o, t, u, B);
+        h = o;
     }
-    float *out = spare(n, h, h);
+    float *out = spare(n, h, NULL, NULL);
     cba_eval(n, &n->mlast, h, NULL, B, out);
     return out;
 }

@@ -15,10 +15,11 @@
  * under the same load). The bf16 GEMM runs on AMX where the CPU has it
  * (SSL_NO_AMX=1: VDPBF16PS, as in the tools); the Winograd products on
  * VDPBF16PS.
- * --cpu-time (with --threads 1) times the iterations in this thread's CPU
- * time instead of wall time, which leaves out the waits for a core on a
- * shared machine (for comparing builds there; OpenBLAS, which only the
- * MobileNets' SE layers use, runs on the same thread at --threads 1).
+ * --cpu-time (with --threads 1) times the iterations (and --profile's
+ * layers) in this thread's CPU time instead of wall time, which leaves out the waits for a core on a
+ * shared machine (for comparing builds there; OpenBLAS, which the
+ * networks use only in builds without AVX-512, runs on the same thread at
+ * --threads 1).
  *
  * The peak is measured, not quoted, as it depends on the CPU: the
  * development machines (AMD EPYC, 2 cores) have given an AVX-512 FMA loop
@@ -248,7 +249,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < nd; i++) dout[i] = (float)rng_normal(&r) * 1e-3f;
     double *t = malloc((size_t)iters * sizeof *t);
     for (int it = 0; it < warmup + iters; it++) {
-        if (profile && it == warmup) net_profile_enable(n, 1);
+        if (profile && it == warmup) net_profile_enable(n, cpu_time ? 2 : 1);
         double t0 = now();
         step(n, x, dout, B, train);
         if (it >= warmup) t[it - warmup] = now() - t0;

@@ -19,11 +19,20 @@
 # ours-bf16/ours-fp32, PyTorch-bf16/PyTorch-fp32, ours-fp32/PyTorch-fp32)
 # per round and as a median; then bench_net --precision ab, our bf16 and
 # fp32 alternating in one process.
+# The MobileNet rows (ours in fp32) run PyTorch in fp32 and, where the CPU
+# has AVX512-BF16, under bf16 autocast too, and print ours against
+# PyTorch's best path: the faster of the two in that round (a path PyTorch
+# cannot run, as Debian's torch 1.13 cannot take ReLU6's backward in bf16
+# for MobileNetV2's training step, prints "n/a" and counts as absent).
 # Environment: BIN (default bin), NET_BENCH_ITERS (timed iterations per
 # measurement, default 3), NET_BENCH_ROUNDS (default 3), NET_BENCH_ONLY (run
 # only the configurations "WIDTH BATCH MODE ARCH" containing this substring,
 # e.g. mobilenetv3s or "256 infer"; the profiles only for the MobileNets it
-# names).
+# names), NET_BENCH_THREADS (the thread counts of the MobileNet rows,
+# default 2; e.g. "1 2"), NET_BENCH_CPU_TIME=1 (the 1-thread MobileNet rows
+# timed in CPU time on both sides, bench_net --cpu-time and
+# torch_resnet.py's NET_BENCH_CPU_TIME: leaves out the waits for a core on
+# a shared machine).
 BIN=${BIN:-bin}
 ITERS=${NET_BENCH_ITERS:-3}
 ROUNDS=${NET_BENCH_ROUNDS:-3}
@@ -40,6 +49,7 @@ grep -q avx512_bf16 /proc/cpuinfo && have_bf16=1
 if [ "$have_bf16" = 1 ]; then
   for cfg in "1 128 train" "0.25 256 train" "1 256 infer" "0.25 256 infer"; do
     set -- $cfg
+    case "$1 $2 $3 resnet18" in *"$ONLY"*) ;; *) continue ;; esac
     r1=; r2=; r3=; r4=
     r=1
     while [ "$r" -le "$ROUNDS" ]; do
@@ -67,41 +77,63 @@ if [ "$have_bf16" = 1 ]; then
 else
   echo "bf16: not measured (this CPU has no avx512_bf16)"
 fi
+THREADS=${NET_BENCH_THREADS:-2}
+CPU_TIME=${NET_BENCH_CPU_TIME:-}
+unset NET_BENCH_CPU_TIME
+TORCH="/usr/bin/python3 $TOP/tests/bench/torch_resnet.py"
+# torch img/s for: width batch mode arch precision threads ("n/a" if it fails)
+torch_ips() {
+    v=$(NET_BENCH_CPU_TIME=$tct MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 $TORCH "$@" 2>/dev/null | awk '{print $3}')
+    echo "${v:-n/a}"
+}
+best() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == "n/a" || a + 0 >= b + 0) print a; else print b }'; }
 for cfg in "1 128 train" "0.25 256 train" "1 256 infer" "0.25 256 infer" \
            "1 128 train mobilenetv2" "0.5 256 train mobilenetv2" "0.25 256 train mobilenetv2" \
            "1 256 infer mobilenetv2" "0.5 256 infer mobilenetv2" "0.25 256 infer mobilenetv2" \
            "1 128 train mobilenetv3s" "0.5 256 train mobilenetv3s" "0.25 256 train mobilenetv3s" \
            "1 256 infer mobilenetv3s" "0.5 256 infer mobilenetv3s" "0.25 256 infer mobilenetv3s"; do
+  for th in $THREADS; do
     set -- $cfg
-    # the ResNet-18 rows ran above, with bf16, where the CPU has it
-    [ "$have_bf16" = 1 ] && [ -z "${4:-}" ] && continue
     arch=${4:-resnet18}
+    # the ResNet-18 rows ran above, with bf16, where the CPU has it; they
+    # run on 2 threads
+    [ "$have_bf16" = 1 ] && [ -z "${4:-}" ] && continue
+    [ -z "${4:-}" ] && [ "$th" != 2 ] && continue
     case "$1 $2 $3 $arch" in *"$ONLY"*) ;; *) continue ;; esac
-    ratios=
+    ct=; tct=
+    if [ "$CPU_TIME" = 1 ] && [ "$th" = 1 ]; then ct=--cpu-time; tct=1; fi
+    ratios=; bratios=
     r=1
     while [ "$r" -le "$ROUNDS" ]; do
-        ours=$("$B" --arch "$arch" --width "$1" --batch "$2" --mode "$3" --iters "$ITERS" --threads 2)
-        echo "$ours"
+        ours=$("$B" --arch "$arch" --width "$1" --batch "$2" --mode "$3" --iters "$ITERS" --threads "$th" $ct)
+        echo "$ours (threads $th${ct:+, CPU time})"
         if [ "$have_torch" = 1 ]; then
-            tl=$(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 \
-                /usr/bin/python3 "$TOP/tests/bench/torch_resnet.py" "$1" "$2" "$3" "$ITERS" "$arch")
+            tl=$(NET_BENCH_CPU_TIME=$tct MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 \
+                $TORCH "$1" "$2" "$3" "$ITERS" "$arch" fp32 "$th")
             t=$(echo "$tl" | awk '{print $3}')
             trss=$(echo "$tl" | awk '{print $5}')
             o=$(echo "$ours" | field img/s)
             orss=$(echo "$ours" | field MiB)
-            ratio=$(awk -v a="$o" -v b="$t" 'BEGIN { printf "%.2f", a / b }')
+            ratio=$(div "$o" "$t")
             ratios="$ratios $ratio"
-            echo "    PyTorch $t img/s, peak RSS $trss MiB; ours/PyTorch $ratio" \
-                 "(RSS $(awk -v a="$orss" -v b="$trss" 'BEGIN { printf "%.2f", a / b }'))"
+            line="    PyTorch fp32 $t img/s, peak RSS $trss MiB; ours/PyTorch-fp32 $ratio (RSS $(div "$orss" "$trss"))"
+            if [ "$have_bf16" = 1 ] && [ -n "${4:-}" ]; then
+                t16=$(torch_ips "$1" "$2" "$3" "$ITERS" "$arch" bf16 "$th")
+                tb=$(best "$t" "$t16")
+                bratios="$bratios $(div "$o" "$tb")"
+                line="$line; PyTorch bf16 (autocast) $t16 img/s; ours/PyTorch-best $(div "$o" "$tb")"
+            fi
+            echo "$line"
         fi
         r=$((r + 1))
     done
     if [ "$have_torch" = 1 ]; then
-        echo "  $arch w$1 $3 B$2: ours/PyTorch per round:$ratios; median" \
-             "$(echo $ratios | tr ' ' '\n' | sort -n | awk '{a[NR] = $1} END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }')"
+        echo "  $arch w$1 $3 B$2 threads $th: ours/PyTorch-fp32 per round:$ratios; median $(echo $ratios | med)"
+        [ -n "$bratios" ] && echo "  $arch w$1 $3 B$2 threads $th: ours/PyTorch-best per round:$bratios; median $(echo $bratios | med)"
     else
         echo "    PyTorch: not measured (/usr/bin/python3 cannot import torch)"
     fi
+  done
 done
 for a in mobilenetv2 mobilenetv3s; do
     case "$a" in *"$ONLY"*) ;; *) case "$ONLY" in *"$a"*) ;; *) continue ;; esac ;; esac

@@ -1,15 +1,19 @@
 #!/usr/bin/python3
 """torch_resnet.py: PyTorch's throughput on the same networks as bench_net.
 
-usage: torch_resnet.py WIDTH BATCH MODE(train|infer) [ITERS [ARCH [PRECISION]]]
+usage: torch_resnet.py WIDTH BATCH MODE(train|infer) [ITERS [ARCH [PRECISION [THREADS]]]]
 Prints one line: "torch img/s X rss_mib Y" (Y: this process's peak RSS,
 the interpreter and torch included). The CIFAR-style network ARCH
 (default resnet18; mobilenetv2, mobilenetv3s), the module of
-examples/ssl_resnet.py, channels_last, torch.set_num_threads(2),
+examples/ssl_resnet.py, channels_last, torch.set_num_threads(THREADS)
+(default 2),
 median of ITERS timed iterations after one warm-up; PRECISION bf16 runs
 the forward under torch.autocast('cpu', dtype=torch.bfloat16) (PyTorch's
 mixed precision: convolutions and linear layers in bf16), fp32 (the
-default) without. Run it with
+default) without. With NET_BENCH_CPU_TIME=1 (and THREADS 1) the
+iterations are timed in this process's CPU time (time.process_time),
+which leaves out the waits for a core on a shared machine, as
+bench_net --cpu-time does. Run it with
 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 (tests/bench/net.sh
 does)."""
 import os
@@ -28,14 +32,20 @@ def main():
     iters = int(sys.argv[4]) if len(sys.argv) > 4 else 5
     arch = sys.argv[5] if len(sys.argv) > 5 else 'resnet18'
     bf16 = len(sys.argv) > 6 and sys.argv[6] == 'bf16'
-    torch.set_num_threads(2)
+    threads = int(sys.argv[7]) if len(sys.argv) > 7 else 2
+    torch.set_num_threads(threads)
     torch.manual_seed(0)
     net = Net(arch, 'cifar', width, 3, 'none', 0, 0).to(memory_format=torch.channels_last)
     x = torch.randn(batch, 3, 32, 32).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(net.parameters(), lr=1e-6, momentum=0.9, weight_decay=5e-4)
+    clock = time.perf_counter
+    if os.environ.get('NET_BENCH_CPU_TIME') == '1':
+        if threads != 1:
+            sys.exit('torch_resnet.py: NET_BENCH_CPU_TIME=1 needs THREADS 1')
+        clock = time.process_time
     times = []
     for it in range(iters + 1):
-        t0 = time.perf_counter()
+        t0 = clock()
         if mode == 'train':
             net.train()
             opt.zero_grad()
@@ -48,7 +58,7 @@ def main():
             with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
                 net(x)
         if it > 0:
-            times.append(time.perf_counter() - t0)
+            times.append(clock() - t0)
     times.sort()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print('torch img/s %.1f rss_mib %.0f' % (batch / times[len(times) // 2], rss))

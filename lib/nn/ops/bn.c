@@ -81,7 +81,26 @@ static int64_t n_blocks(int64_t N, int C) {
 #include <immintrin.h>
 
 /* AVX-512 versions: 16 channels at a time (masked tail), the row-block
- * sums in double in registers, channels outer and rows inner. */
+ * sums in double in registers, channels outer and rows inner, over
+ * chunks of CHUNK_ROWS rows (about 32 KiB of x, so a chunk read for the
+ * first 16 channels is still in L1 for the others, instead of each
+ * channel vector striding over the whole block): the sums live in
+ * p1/p2 between chunks, each channel's still summed over the rows in
+ * order, so the bits are those of one sweep over the block. */
+static int64_t chunk_rows(int C) { int64_t r = 8192 / (C > 0 ? C : 1); return r < 1 ? 1 : r; }
+
+/* Row block blk of k: its rows [r0, r1) and its partial sums p1, p2
+ * (zeroed). */
+static void block_begin(const bn_ctx *k, int64_t blk, int64_t *r0, int64_t *r1, double **p1,
+                        double **p2) {
+    *r0 = blk * k->N / k->nblk;
+    *r1 = (blk + 1) * k->N / k->nblk;
+    *p1 = k->p1 + blk * k->C;
+    *p2 = k->p2 + blk * k->C;
+    memset(*p1, 0, (size_t)k->C * sizeof **p1);
+    memset(*p2, 0, (size_t)k->C * sizeof **p2);
+}
+
 static __mmask16 cmask(int left) {
     return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
 }
@@ -96,6 +115,13 @@ static __m512d lo_pd(__m512 v) { return _mm512_cvtps_pd(_mm512_castps512_ps256(v
 static __m512d hi_pd(__m512 v) {
     return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
 }
+/* The inverse of store2: the 16 doubles at d of which m says which are
+ * real (the others 0). */
+static inline void load2(__m512d *lo, __m512d *hi, const double *d, __mmask16 m) {
+    *lo = _mm512_maskz_loadu_pd((__mmask8)(m & 0xff), d);
+    *hi = _mm512_maskz_loadu_pd((__mmask8)(m >> 8), d + 8);
+}
+
 static void store2(double *d, int left, __m512d lo, __m512d hi) {
     __mmask16 m = cmask(left);
     _mm512_mask_storeu_pd(d, (__mmask8)(m & 0xff), lo);
@@ -108,23 +134,30 @@ static void stats_block(void *vctx, int64_t b0, int64_t b1, int tid) {
     bn_ctx *k = vctx;
     int C = k->C;
     for (int64_t blk = b0; blk < b1; blk++) {
-        int64_t r0 = blk * k->N / k->nblk, r1 = (blk + 1) * k->N / k->nblk;
-        for (int c0 = 0; c0 < C; c0 += 16) {
-            __mmask16 m = cmask(C - c0);
-            __m512 x0 = ld(k->x0 + c0, m);
-            __m512d sl = lo_pd(x0), sh = hi_pd(x0);
-            __m512d a1l = _mm512_setzero_pd(), a1h = a1l, a2l = a1l, a2h = a1l;
-            const float *xp = k->x + r0 * C + c0;
-            for (int64_t r = r0; r < r1; r++, xp += C) {
-                __m512 v = ld(xp, m);
-                __m512d dl = _mm512_sub_pd(lo_pd(v), sl), dh = _mm512_sub_pd(hi_pd(v), sh);
-                a1l = _mm512_add_pd(a1l, dl);
-                a1h = _mm512_add_pd(a1h, dh);
-                a2l = _mm512_fmadd_pd(dl, dl, a2l);
-                a2h = _mm512_fmadd_pd(dh, dh, a2h);
+        int64_t r0, r1;
+        double *p1, *p2;
+        block_begin(k, blk, &r0, &r1, &p1, &p2);
+        for (int64_t q0 = r0; q0 < r1; q0 += chunk_rows(C)) {
+            int64_t q1 = q0 + chunk_rows(C) < r1 ? q0 + chunk_rows(C) : r1;
+            for (int c0 = 0; c0 < C; c0 += 16) {
+                __mmask16 m = cmask(C - c0);
+                __m512 x0 = ld(k->x0 + c0, m);
+                __m512d sl = lo_pd(x0), sh = hi_pd(x0);
+                __m512d a1l, a1h, a2l, a2h;
+                load2(&a1l, &a1h, p1 + c0, m);
+                load2(&a2l, &a2h, p2 + c0, m);
+                const float *xp = k->x + q0 * C + c0;
+                for (int64_t r = q0; r < q1; r++, xp += C) {
+                    __m512 v = ld(xp, m);
+                    __m512d dl = _mm512_sub_pd(lo_pd(v), sl), dh = _mm512_sub_pd(hi_pd(v), sh);
+                    a1l = _mm512_add_pd(a1l, dl);
+                    a1h = _mm512_add_pd(a1h, dh);
+                    a2l = _mm512_fmadd_pd(dl, dl, a2l);
+                    a2h = _mm512_fmadd_pd(dh, dh, a2h);
+                }
+                store2(p1 + c0, C - c0, a1l, a1h);
+                store2(p2 + c0, C - c0, a2l, a2h);
             }
-            store2(k->p1 + blk * C + c0, C - c0, a1l, a1h);
-            store2(k->p2 + blk * C + c0, C - c0, a2l, a2h);
         }
     }
 }
@@ -155,26 +188,33 @@ grad_vec(const bn_ctx *k, int mode, int two, int64_t off, __mmask16 m, __m512 x,
 static inline __attribute__((always_inline)) void
 bwd_block_t(const bn_ctx *k, int64_t blk, int mode, int two, int wres) {
     int C = k->C;
-    int64_t r0 = blk * k->N / k->nblk, r1 = (blk + 1) * k->N / k->nblk;
-    for (int c0 = 0; c0 < C; c0 += 16) {
-        __mmask16 m = cmask(C - c0);
-        __m512 mu = ld(k->mean + c0, m), sc = mu, sh = mu;
-        if (mode >= MASK_X) { sc = ld(k->msc + c0, m); sh = ld(k->msh + c0, m); }
-        __m512d ml = lo_pd(mu), mh = hi_pd(mu);
-        __m512d a1l = _mm512_setzero_pd(), a1h = a1l, a2l = a1l, a2h = a1l;
-        int64_t off = r0 * C + c0;
-        for (int64_t r = r0; r < r1; r++, off += C) {
-            __m512 x = ld(k->x + off, m);
-            __m512 g = grad_vec(k, mode, two, off, m, x, sc, sh);
-            if (wres) st(k->dres + off, m, g);
-            __m512d gl = lo_pd(g), gh = hi_pd(g);
-            a1l = _mm512_add_pd(a1l, gl);
-            a1h = _mm512_add_pd(a1h, gh);
-            a2l = _mm512_fmadd_pd(gl, _mm512_sub_pd(lo_pd(x), ml), a2l);
-            a2h = _mm512_fmadd_pd(gh, _mm512_sub_pd(hi_pd(x), mh), a2h);
+    int64_t r0, r1;
+    double *p1, *p2;
+    block_begin(k, blk, &r0, &r1, &p1, &p2);
+    for (int64_t q0 = r0; q0 < r1; q0 += chunk_rows(C)) {
+        int64_t q1 = q0 + chunk_rows(C) < r1 ? q0 + chunk_rows(C) : r1;
+        for (int c0 = 0; c0 < C; c0 += 16) {
+            __mmask16 m = cmask(C - c0);
+            __m512 mu = ld(k->mean + c0, m), sc = mu, sh = mu;
+            if (mode >= MASK_X) { sc = ld(k->msc + c0, m); sh = ld(k->msh + c0, m); }
+            __m512d ml = lo_pd(mu), mh = hi_pd(mu);
+            __m512d a1l, a1h, a2l, a2h;
+            load2(&a1l, &a1h, p1 + c0, m);
+            load2(&a2l, &a2h, p2 + c0, m);
+            int64_t off = q0 * C + c0;
+            for (int64_t r = q0; r < q1; r++, off += C) {
+                __m512 x = ld(k->x + off, m);
+                __m512 g = grad_vec(k, mode, two, off, m, x, sc, sh);
+                if (wres) st(k->dres + off, m, g);
+                __m512d gl = lo_pd(g), gh = hi_pd(g);
+                a1l = _mm512_add_pd(a1l, gl);
+                a1h = _mm512_add_pd(a1h, gh);
+                a2l = _mm512_fmadd_pd(gl, _mm512_sub_pd(lo_pd(x), ml), a2l);
+                a2h = _mm512_fmadd_pd(gh, _mm512_sub_pd(hi_pd(x), mh), a2h);
+            }
+            store2(p1 + c0, C - c0, a1l, a1h);
+            store2(p2 + c0, C - c0, a2l, a2h);
         }
-        store2(k->p1 + blk * C + c0, C - c0, a1l, a1h);
-        store2(k->p2 + blk * C + c0, C - c0, a2l, a2h);
     }
 }
 

@@ -31,16 +31,43 @@
 #define GROUP_FLOATS (256 * 1024)
 #define CHUNK_FLOATS (64 * 1024)     /* weight panel floats per k chunk (256 KiB) */
 
-int cd_block(int OC) { return OC <= 16 ? 16 : OC <= 32 ? 32 : 64; }
+/* Output-channel blocks: OC <= 32 is one block of 16 or 32; above, blocks
+ * of 64, then the OC % 64 channels left in the narrowest blocks that hold
+ * them (1-16: 16; 17-32: 32; 33-48: 32 + 16; 49-63: 64), so a layer pads
+ * at most 15 channels (144: 64 + 64 + 16 rather than 3 x 64; 96: 64 + 32).
+ * Block ob holds channels [cd_block_start(ob), + cd_block_width(ob)). */
+int cd_nblocks(int OC) {
+    if (OC <= 32) return 1;
+    int r = OC % 64;
+    return OC / 64 + (r == 0 ? 0 : r > 32 && r <= 48 ? 2 : 1);
+}
 
-static int64_t nblocks(int OC) { int nb = cd_block(OC); return (OC + nb - 1) / nb; }
+int cd_block_start(int OC, int ob) {
+    if (ob <= OC / 64) return 64 * ob;
+    return 64 * (OC / 64) + 32;     /* the 16 after the 32 of a 33-48 tail */
+}
+
+int cd_block_width(int OC, int ob) {
+    if (OC <= 16) return 16;
+    if (OC <= 32) return 32;
+    if (ob < OC / 64) return 64;
+    int r = OC % 64;
+    if (ob > OC / 64) return 16;
+    return r <= 16 ? 16 : r <= 48 ? 32 : 64;
+}
+
+/* Channels of all the blocks together (OC rounded up as they pad it). */
+static int64_t padded(int OC) {
+    int nb = cd_nblocks(OC) - 1;
+    return cd_block_start(OC, nb) + cd_block_width(OC, nb);
+}
 
 int64_t cd_packed_size(const conv_shape *s) {
-    return nblocks(s->OC) * cd_block(s->OC) * (int64_t)s->KH * s->KW * s->C;
+    return padded(s->OC) * s->KH * s->KW * s->C;
 }
 
 int64_t cd_packed_size_bwd_data(const conv_shape *s) {
-    return nblocks(s->C) * cd_block(s->C) * (int64_t)s->KH * s->KW * s->OC;
+    return padded(s->C) * s->KH * s->KW * s->OC;
 }
 
 int cd_bwd_data_shape(conv_shape *t, const conv_shape *s) {
@@ -72,32 +99,36 @@ int64_t cd_scratch(const conv_shape *s) {
 }
 
 void cd_pack(float *wpk, const float *w, const conv_shape *s) {
-    int NB = cd_block(s->OC), KK = s->KH * s->KW;
-    int64_t K = (int64_t)KK * s->C, nob = nblocks(s->OC);
-    for (int64_t ob = 0; ob < nob; ob++)
+    int KK = s->KH * s->KW, nob = cd_nblocks(s->OC);
+    int64_t K = (int64_t)KK * s->C;
+    for (int ob = 0; ob < nob; ob++) {
+        int NB = cd_block_width(s->OC, ob), o0 = cd_block_start(s->OC, ob);
         for (int t = 0; t < KK; t++)
             for (int c = 0; c < s->C; c++) {
-                float *dst = wpk + (ob * K + (int64_t)t * s->C + c) * NB;
+                float *dst = wpk + o0 * K + ((int64_t)t * s->C + c) * NB;
                 for (int j = 0; j < NB; j++) {
-                    int64_t oc = ob * NB + j;
+                    int64_t oc = o0 + j;
                     dst[j] = oc < s->OC ? w[(oc * s->C + c) * KK + t] : 0.0f;
                 }
             }
+    }
 }
 
 void cd_pack_bwd_data(float *wpk, const float *w, const conv_shape *s) {
     /* transposed conv: input channels OC, outputs C, taps flipped */
-    int NB = cd_block(s->C), KK = s->KH * s->KW;
-    int64_t K = (int64_t)KK * s->OC, nob = nblocks(s->C);
-    for (int64_t ob = 0; ob < nob; ob++)
+    int KK = s->KH * s->KW, nob = cd_nblocks(s->C);
+    int64_t K = (int64_t)KK * s->OC;
+    for (int ob = 0; ob < nob; ob++) {
+        int NB = cd_block_width(s->C, ob), c0 = cd_block_start(s->C, ob);
         for (int t = 0; t < KK; t++)
             for (int oc = 0; oc < s->OC; oc++) {
-                float *dst = wpk + (ob * K + (int64_t)t * s->OC + oc) * NB;
+                float *dst = wpk + c0 * K + ((int64_t)t * s->OC + oc) * NB;
                 for (int j = 0; j < NB; j++) {
-                    int64_t c = ob * NB + j;
+                    int64_t c = c0 + j;
                     dst[j] = c < s->C ? w[((int64_t)oc * s->C + c) * KK + (KK - 1 - t)] : 0.0f;
                 }
             }
+    }
 }
 
 /* Copies images [b0, b0+n) of in into buf with a zero border of s->pad;
@@ -167,18 +198,19 @@ static int class_taps(int *kh_out, int *kw_out, const conv_shape *s, int cls) {
 }
 
 void cd_pack_bwd_data_strided(float *wpk, const float *w, const conv_shape *s) {
-    int NB = cd_block(s->C), KK = s->KH * s->KW, ncls = s->stride * s->stride;
-    int64_t K = (int64_t)KK * s->OC, nob = nblocks(s->C);
+    int KK = s->KH * s->KW, ncls = s->stride * s->stride, nob = cd_nblocks(s->C);
+    int64_t K = (int64_t)KK * s->OC;
     int kh[KK], kw[KK];
-    for (int64_t ob = 0; ob < nob; ob++) {
+    for (int ob = 0; ob < nob; ob++) {
+        int NB = cd_block_width(s->C, ob), c0 = cd_block_start(s->C, ob);
         int64_t t = 0;
         for (int cls = 0; cls < ncls; cls++) {
             int nt = class_taps(kh, kw, s, cls);
             for (int i = 0; i < nt; i++, t++)
                 for (int oc = 0; oc < s->OC; oc++) {
-                    float *dst = wpk + (ob * K + t * s->OC + oc) * NB;
+                    float *dst = wpk + c0 * K + (t * s->OC + oc) * NB;
                     for (int j = 0; j < NB; j++) {
-                        int64_t c = ob * NB + j;
+                        int64_t c = c0 + j;
                         dst[j] = c < s->C
                                      ? w[(((int64_t)oc * s->C + c) * s->KH + kh[i]) * s->KW + kw[i]]
                                      : 0.0f;
@@ -462,7 +494,7 @@ typedef struct {
     const conv_shape *s;
     const float *in, *wpk, *dout;
     float *out, *dwp, *scratch;
-    int accumulate, G, ngroups, nob, NB, nslices;
+    int accumulate, G, ngroups, nob, nslices;
     int64_t ntasks, buf_n;
     int nparts;
     const cd_epilogue *ep;
@@ -490,17 +522,11 @@ static void tap_offsets(int64_t *tapoff, const conv_shape *s) {
 static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
     cd_ctx *x = vctx;
     const conv_shape *s = x->s;
-    int NB = x->NB, J = NB / 16, P = fwd_pixels(J), KK = s->KH * s->KW, C = s->C;
+    int KK = s->KH * s->KW, C = s->C;
     int Hp = s->H + 2 * s->pad, Wp = s->W + 2 * s->pad;
     int64_t OHW = (int64_t)s->OH * s->OW, K = (int64_t)KK * C;
     int64_t tapoff[KK];
     tap_offsets(tapoff, s);
-    int tchunk = (int)(CHUNK_FLOATS / ((int64_t)C * NB));
-    if (tchunk < 1) tchunk = 1;
-    int RP = 0;
-    row_fn row = s->KH == 3 && s->KW == 3 && s->stride == 1 && tchunk >= 9
-                     ? pick_row(1, C, NB, s->OW, &RP) : NULL;
-    if (!row) row = pick_row(0, s->stride * C, NB, s->OW, &RP);
     for (int64_t part = i0; part < i1; part++) {
         float *buf = x->scratch + part * x->buf_n;
         int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
@@ -510,15 +536,23 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
             int g = (int)(task / x->nob), ob = (int)(task % x->nob);
             int b0 = g * x->G, nimg = s->B - b0 < x->G ? s->B - b0 : x->G;
             if (g != have) { src = load_group(buf, x, b0, nimg); have = g; }
-            int left = s->OC - ob * NB;
-            const float *wpan = x->wpk + ob * K * NB;
+            /* this block's width, tile and k chunk */
+            int NB = cd_block_width(s->OC, ob), o0 = cd_block_start(s->OC, ob);
+            int J = NB / 16, P = fwd_pixels(J), RP = 0;
+            int tchunk = (int)(CHUNK_FLOATS / ((int64_t)C * NB));
+            if (tchunk < 1) tchunk = 1;
+            row_fn row = s->KH == 3 && s->KW == 3 && s->stride == 1 && tchunk >= 9
+                             ? pick_row(1, C, NB, s->OW, &RP) : NULL;
+            if (!row) row = pick_row(0, s->stride * C, NB, s->OW, &RP);
+            int left = s->OC - o0;
+            const float *wpan = x->wpk + o0 * K;
             int64_t npx = nimg * OHW;
-            float *outg = x->out + (int64_t)b0 * OHW * s->OC + (int64_t)ob * NB;
+            float *outg = x->out + (int64_t)b0 * OHW * s->OC + o0;
             cd_epilogue ep = { 0 };
             if (x->ep) {
                 ep = *x->ep;
-                ep.scale += ob * NB;
-                ep.shift += ob * NB;
+                ep.scale += o0;
+                ep.shift += o0;
                 if (ep.res) ep.res += outg - x->out;
             }
             for (int t0 = 0; t0 < KK; t0 += tchunk) {
@@ -568,8 +602,7 @@ void cd_forward(float *out, const float *in, const float *wpk, const conv_shape 
     x.in = in; x.wpk = wpk; x.out = out; x.scratch = scratch; x.ep = ep;
     setup_groups(&x, s);
     x.accumulate = accumulate;
-    x.NB = cd_block(s->OC);
-    x.nob = (int)nblocks(s->OC);
+    x.nob = cd_nblocks(s->OC);
     x.ntasks = (int64_t)x.ngroups * x.nob;
     x.nparts = ssl_parts(x.ntasks, CD_MAX_PARTS);
     ssl_parallel_for(x.nparts, 1, fwd_part, &x);
@@ -645,13 +678,20 @@ static void bw_tasks(const cd_ctx *x, int64_t part, int64_t tt, bw_tile_fn fn) {
 static void bww_one(const cd_ctx *x, int64_t tile, float *dws, const float *src,
                     const int32_t *pix, int npix, int b0, const int64_t *tapoff) {
     const conv_shape *s = x->s;
-    int NB = x->NB, J = NB / 16, KP = bww_rows(J), C = s->C, OC = s->OC;
+    int C = s->C, OC = s->OC, ob = 0, NB, KP;
+    int64_t per_ob;
+    for (;; ob++, tile -= per_ob) {     /* the block, and the tile within it */
+        NB = cd_block_width(OC, ob);
+        KP = bww_rows(NB / 16);
+        per_ob = bww_tiles_per_ob(s, KP);
+        if (tile < per_ob) break;
+    }
+    int J = NB / 16, o0 = cd_block_start(OC, ob);
     int64_t K = (int64_t)s->KH * s->KW * C, ncc = (C + KP - 1) / KP;
-    int64_t per_ob = bww_tiles_per_ob(s, KP);
-    int flat = C < KP, ob = (int)(tile / per_ob), nk;
+    int flat = C < KP, nk;
     int64_t k0, offs[24], toff;
     if (flat) {
-        k0 = tile % per_ob * KP;
+        k0 = tile * KP;
         nk = K - k0 < KP ? (int)(K - k0) : KP;
         for (int k = 0; k < KP; k++) {
             int64_t kk = k0 + (k < nk ? k : nk - 1);
@@ -659,15 +699,15 @@ static void bww_one(const cd_ctx *x, int64_t tile, float *dws, const float *src,
         }
         toff = 0;
     } else {
-        int t = (int)(tile % per_ob / ncc), c0 = (int)(tile % ncc) * KP;
+        int t = (int)(tile / ncc), c0 = (int)(tile % ncc) * KP;
         nk = C - c0 < KP ? C - c0 : KP;
         toff = tapoff[t] + c0;
         for (int k = 0; k < KP; k++) offs[k] = toff + (k < nk ? k : nk - 1);
         k0 = (int64_t)t * C + c0;
     }
-    float *d = dws + (ob * K + k0) * NB;
-    const float *gd = x->dout + (int64_t)b0 * s->OH * s->OW * OC + ob * NB;
-    int left = OC - ob * NB;
+    float *d = dws + o0 * K + k0 * NB;
+    const float *gd = x->dout + (int64_t)b0 * s->OH * s->OW * OC + o0;
+    int left = OC - o0;
     if (nk == KP && !flat) {
         if (J == 1) bww_full_1(d, nk, offs, toff, src, pix, npix, OC, gd, left);
         else if (J == 2) bww_full_2(d, nk, offs, toff, src, pix, npix, OC, gd, left);
@@ -679,9 +719,17 @@ static void bww_one(const cd_ctx *x, int64_t tile, float *dws, const float *src,
     }
 }
 
+/* The weight-gradient tiles of all the blocks. */
+static int64_t bww_tiles(const conv_shape *s) {
+    int64_t n = 0;
+    for (int ob = 0; ob < cd_nblocks(s->OC); ob++)
+        n += bww_tiles_per_ob(s, bww_rows(cd_block_width(s->OC, ob) / 16));
+    return n;
+}
+
 static void bww_part(void *vctx, int64_t i0, int64_t i1, int tid) {
     const cd_ctx *x = vctx;
-    int64_t tt = x->nob * bww_tiles_per_ob(x->s, bww_rows(x->NB / 16));
+    int64_t tt = bww_tiles(x->s);
     for (int64_t part = i0; part < i1; part++) bw_tasks(x, part, tt, bww_one);
 }
 
@@ -757,21 +805,21 @@ void cd_backward_weights(float *dw, const float *dout, const float *in,
     cd_ctx x = { 0 };
     x.in = in; x.dout = dout; x.dwp = dwp; x.scratch = scratch;
     setup_groups(&x, s);
-    x.NB = cd_block(s->OC);
-    x.nob = (int)nblocks(s->OC);
     x.nslices = bww_slices(s);
     int KK = s->KH * s->KW, tr = bwt_applies(s);
     int64_t np = cd_packed_size(s), K = (int64_t)KK * s->C;
     memset(dwp, 0, (size_t)(x.nslices * np) * sizeof(float));
     x.ntasks = x.nslices * (tr ? bwt_tiles(s)
-                               : x.nob * bww_tiles_per_ob(s, bww_rows(x.NB / 16)));
+                               : bww_tiles(s));
     x.nparts = ssl_parts(x.ntasks, CD_MAX_PARTS);
     ssl_parallel_for(x.nparts, 1, tr ? bwt_part : bww_part, &x);
     /* dw += the slices' sums, in slice order. Element k = t*C + c of output
-     * channel oc: dwt[oc][k] (transposed) or dwp[oc / NB][k][oc % NB]. */
-    int NB = x.NB, es = tr ? 1 : NB;
-    for (int oc = 0; oc < s->OC; oc++) {
-        const float *src = dwp + (tr ? (int64_t)oc * K : (int64_t)(oc / NB) * K * NB + oc % NB);
+     * channel oc: dwt[oc][k] (transposed) or, in oc's block (channels o0..,
+     * NB wide), dwp[o0 * K + k * NB + oc - o0]. */
+    for (int oc = 0, ob = 0; oc < s->OC; oc++) {
+        if (oc >= cd_block_start(s->OC, ob) + cd_block_width(s->OC, ob)) ob++;
+        int o0 = cd_block_start(s->OC, ob), NB = cd_block_width(s->OC, ob), es = tr ? 1 : NB;
+        const float *src = dwp + (tr ? (int64_t)oc * K : o0 * K + oc - o0);
         float *d = dw + (int64_t)oc * K;
         for (int c = 0; c < s->C; c++)
             for (int t = 0; t < KK; t++) {
@@ -788,7 +836,7 @@ typedef struct {
     conv_shape d;             /* padded dout */
     const float *dout, *wpk;
     float *din, *scratch;
-    int accumulate, G, nob, NB;
+    int accumulate, G, nob;
     int64_t ntasks, buf_n;
     int nparts;
 } sd_ctx;
@@ -796,13 +844,13 @@ typedef struct {
 static void sd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
     sd_ctx *x = vctx;
     const conv_shape *s = x->s;
-    int NB = x->NB, J = NB / 16, P = fwd_pixels(J), KK = s->KH * s->KW, st = s->stride;
+    int KK = s->KH * s->KW, st = s->stride;
     int Q = x->d.pad, Hq = s->OH + 2 * Q, Wq = s->OW + 2 * Q, OC = s->OC, NC = st * st;
     int64_t K = (int64_t)KK * OC;
     /* per parity class, fixed by the shape: its taps (offsets into the
-     * padded dout), din pixels Hc x Wc, row kernel and weight panel */
-    int kh[KK], kw[KK], nt[NC], Hc[NC], Wc[NC], RP[NC];
-    int64_t tapoff[NC][KK], woff[NC];
+     * padded dout), din pixels Hc x Wc, first tap in the weight panel */
+    int kh[KK], kw[KK], nt[NC], Hc[NC], Wc[NC], RP[NC], t0[NC];
+    int64_t tapoff[NC][KK];
     row_fn row[NC];
     for (int cls = 0, w = 0; cls < NC; cls++) {
         int ph = cls / st, pw = cls % st;
@@ -813,8 +861,7 @@ static void sd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
         }
         Hc[cls] = ph < s->H ? (s->H - ph + st - 1) / st : 0;
         Wc[cls] = pw < s->W ? (s->W - pw + st - 1) / st : 0;
-        row[cls] = nt[cls] > 0 ? pick_row(0, OC, NB, Wc[cls], &RP[cls]) : NULL;
-        woff[cls] = (int64_t)w * OC * NB;
+        t0[cls] = w;
         w += nt[cls];
     }
     for (int64_t part = i0; part < i1; part++) {
@@ -826,12 +873,17 @@ static void sd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
             int g = (int)(task / x->nob), ob = (int)(task % x->nob);
             int b0 = g * x->G, nimg = s->B - b0 < x->G ? s->B - b0 : x->G;
             if (g != have) { src = pad_group(buf, x->dout, &x->d, b0, nimg); have = g; }
-            int left = s->C - ob * NB;
-            float *dg = x->din + (int64_t)b0 * s->H * s->W * s->C + (int64_t)ob * NB;
+            /* this block's width and kernels */
+            int NB = cd_block_width(s->C, ob), c0 = cd_block_start(s->C, ob);
+            int J = NB / 16, P = fwd_pixels(J);
+            for (int cls = 0; cls < NC; cls++)
+                row[cls] = nt[cls] > 0 ? pick_row(0, OC, NB, Wc[cls], &RP[cls]) : NULL;
+            int left = s->C - c0;
+            float *dg = x->din + (int64_t)b0 * s->H * s->W * s->C + c0;
             for (int cls = 0; cls < NC; cls++) {
                 if (nt[cls] == 0 && x->accumulate) continue;   /* nothing to add */
                 int ph = cls / st, pw = cls % st, wc = Wc[cls];
-                const float *wt = x->wpk + ob * K * NB + woff[cls];
+                const float *wt = x->wpk + c0 * K + (int64_t)t0[cls] * OC * NB;
                 int64_t base[16], obase[16];
                 if (row[cls]) {
                     /* a row of the class: dout pixels OC apart, din st*C */
@@ -873,8 +925,7 @@ void cd_backward_data_strided(float *din, const float *dout, const float *wpk,
     x.s = s; x.dout = dout; x.wpk = wpk; x.din = din; x.scratch = scratch;
     x.accumulate = accumulate;
     sd_dout_shape(&x.d, s);
-    x.NB = cd_block(s->C);
-    x.nob = (int)nblocks(s->C);
+    x.nob = cd_nblocks(s->C);
     x.G = group_images(&x.d);
     x.ntasks = (int64_t)((s->B + x.G - 1) / x.G) * x.nob;
     x.buf_n = (int64_t)x.G * (x.d.H + 2 * x.d.pad) * (x.d.W + 2 * x.d.pad) * x.d.C;

@@ -10,7 +10,9 @@
  *                16*J channels, or 48 k x 8 channels with the vector over
  *                input channels; summed per batch slice, then over slices)
  * with k = (kh*KW + kw)*C + c. Weights are packed per block of NB = 16*J
- * output channels: wpk[ob][k][NB], zero beyond OC. Backward-data of a
+ * output channels (64, with narrower blocks for the last OC % 64; see
+ * cd_nblocks): block ob, from channel o0, at wpk[o0 * K + k * NB + j], zero
+ * beyond OC. Backward-data of a
  * stride-1 convolution is the forward of the transposed, flipped weight
  * (cd_pack_bwd_data) over dout with pad KH-1-pad.
  *
@@ -26,8 +28,13 @@
 
 /* 1 if the direct kernels were compiled in. */
 int cd_available(void);
-/* NB, the output-channel block, for OC output channels (16, 32 or 64). */
-int cd_block(int OC);
+/* The output-channel blocks for OC output channels: their count, and
+ * block ob's first channel and width NB (16, 32 or 64): one block of 16 or
+ * 32 up to 32 channels, then blocks of 64 with the last OC % 64 channels
+ * in the narrowest that hold them (16, 32, 32 + 16 or 64). */
+int cd_nblocks(int OC);
+int cd_block_start(int OC, int ob);
+int cd_block_width(int OC, int ob);
 /* Floats of packed weight for s (forward) and for its backward-data
  * (transposed) convolution. */
 int64_t cd_packed_size(const conv_shape *s);

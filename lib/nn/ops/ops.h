@@ -324,9 +324,9 @@ void gemm_dispatch_prec(int prec, int ta, int tb, int M, int N, int K, float alp
  *   out[b,p,c] = x[b,p,c] sc[b,c]
  * (the weights [S, C, 1, 1] of a 1x1 Conv2d are the same memory as a
  * Linear's [S, C]). pooled, z1, z2 and sc are the caller's buffers, kept
- * for the backward. The fully connected layers run on OpenBLAS sgemm
- * (linear_* without a workspace), so the bits may depend on the thread
- * count as there. */
+ * for the backward. The fully connected layers run on gemm.c's products
+ * (linear_* with a workspace; OpenBLAS sgemm only where gemm_available()
+ * is 0), so the bits do not depend on the thread count. */
 /* Floats of workspace se_forward/backward need for batches up to B. */
 int64_t se_workspace(int B, int C, int S);
 /* out [B, P, C] written; pooled, z1, z2, sc written. */
