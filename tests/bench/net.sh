@@ -33,6 +33,7 @@
 # timed in CPU time on both sides, bench_net --cpu-time and
 # torch_resnet.py's NET_BENCH_CPU_TIME: leaves out the waits for a core on
 # a shared machine).
+TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 BIN=${BIN:-bin}
 ITERS=${NET_BENCH_ITERS:-3}
 ROUNDS=${NET_BENCH_ROUNDS:-3}
