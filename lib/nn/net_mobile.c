@@ -36,9 +36,10 @@
  * outputs) to stay in the L2 cache, in two of the buffers reused from
  * their start, instead of passing whole batches of them through memory;
  * every element is computed as in a whole-batch pass (no kernel's sums
- * depend on the batch), so the bits are the same. The backward walks the blocks in reverse over three
- * of those buffers: a block's output gradient becomes its input gradient
- * in place (written, or, with a shortcut, accumulated onto). */
+ * depend on the batch), so the bits are the same. The backward walks the
+ * blocks in reverse over three of those buffers: a block's output
+ * gradient becomes its input gradient in place (written, or, with a
+ * shortcut, accumulated onto). */
 #include <stdio.h>
 #include <string.h>
 

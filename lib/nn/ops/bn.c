@@ -26,6 +26,7 @@
  * The *_ref versions are plain loops for the tests. */
 #include "nn/ops/ops.h"
 #include "nn/ops/act_impl.h"
+#include "nn/ops/simd_impl.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -88,6 +89,10 @@ static int64_t n_blocks(int64_t N, int C) {
  * p1/p2 between chunks, each channel's still summed over the rows in
  * order, so the bits are those of one sweep over the block. */
 static int64_t chunk_rows(int C) { int64_t r = 8192 / (C > 0 ? C : 1); return r < 1 ? 1 : r; }
+/* The end of the chunk of rows from q0 in a block ending at r1. */
+static inline int64_t chunk_end(int64_t q0, int64_t r1, int C) {
+    return q0 + chunk_rows(C) < r1 ? q0 + chunk_rows(C) : r1;
+}
 
 /* Row block blk of k: its rows [r0, r1) and its partial sums p1, p2
  * (zeroed). */
@@ -101,19 +106,12 @@ static void block_begin(const bn_ctx *k, int64_t blk, int64_t *r0, int64_t *r1, 
     memset(*p2, 0, (size_t)k->C * sizeof **p2);
 }
 
-static __mmask16 cmask(int left) {
-    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-}
 /* Plain moves for whole vectors (masked stores are slow on this core). */
 static inline __m512 ld(const float *p, __mmask16 m) {
     return m == 0xffff ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
 }
 static inline void st(float *p, __mmask16 m, __m512 v) {
     if (m == 0xffff) _mm512_storeu_ps(p, v); else _mm512_mask_storeu_ps(p, m, v);
-}
-static __m512d lo_pd(__m512 v) { return _mm512_cvtps_pd(_mm512_castps512_ps256(v)); }
-static __m512d hi_pd(__m512 v) {
-    return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
 }
 /* The inverse of store2: the 16 doubles at d of which m says which are
  * real (the others 0). */
@@ -123,7 +121,7 @@ static inline void load2(__m512d *lo, __m512d *hi, const double *d, __mmask16 m)
 }
 
 static void store2(double *d, int left, __m512d lo, __m512d hi) {
-    __mmask16 m = cmask(left);
+    __mmask16 m = tail_mask16(left);
     _mm512_mask_storeu_pd(d, (__mmask8)(m & 0xff), lo);
     _mm512_mask_storeu_pd(d + 8, (__mmask8)(m >> 8), hi);
 }
@@ -138,9 +136,9 @@ static void stats_block(void *vctx, int64_t b0, int64_t b1, int tid) {
         double *p1, *p2;
         block_begin(k, blk, &r0, &r1, &p1, &p2);
         for (int64_t q0 = r0; q0 < r1; q0 += chunk_rows(C)) {
-            int64_t q1 = q0 + chunk_rows(C) < r1 ? q0 + chunk_rows(C) : r1;
+            int64_t q1 = chunk_end(q0, r1, C);
             for (int c0 = 0; c0 < C; c0 += 16) {
-                __mmask16 m = cmask(C - c0);
+                __mmask16 m = tail_mask16(C - c0);
                 __m512 x0 = ld(k->x0 + c0, m);
                 __m512d sl = lo_pd(x0), sh = hi_pd(x0);
                 __m512d a1l, a1h, a2l, a2h;
@@ -192,9 +190,9 @@ bwd_block_t(const bn_ctx *k, int64_t blk, int mode, int two, int wres) {
     double *p1, *p2;
     block_begin(k, blk, &r0, &r1, &p1, &p2);
     for (int64_t q0 = r0; q0 < r1; q0 += chunk_rows(C)) {
-        int64_t q1 = q0 + chunk_rows(C) < r1 ? q0 + chunk_rows(C) : r1;
+        int64_t q1 = chunk_end(q0, r1, C);
         for (int c0 = 0; c0 < C; c0 += 16) {
-            __mmask16 m = cmask(C - c0);
+            __mmask16 m = tail_mask16(C - c0);
             __m512 mu = ld(k->mean + c0, m), sc = mu, sh = mu;
             if (mode >= MASK_X) { sc = ld(k->msc + c0, m); sh = ld(k->msh + c0, m); }
             __m512d ml = lo_pd(mu), mh = hi_pd(mu);
@@ -226,7 +224,7 @@ bwd_dx_t(const bn_ctx *k, int64_t r0, int64_t r1, int mode, int two) {
     for (int64_t r = r0; r < r1; r++) {
         int64_t off = r * C;
         for (int c0 = 0; c0 < C; c0 += 16) {
-            __mmask16 m = cmask(C - c0);
+            __mmask16 m = tail_mask16(C - c0);
             __m512 x = ld(k->x + off + c0, m), sc = x, sh = x;
             if (mode >= MASK_X) { sc = ld(k->msc + c0, m); sh = ld(k->msh + c0, m); }
             __m512 g = grad_vec(k, mode, two, off + c0, m, x, sc, sh);
@@ -246,7 +244,7 @@ static void affine_range(void *vctx, int64_t r0, int64_t r1, int tid) {
     for (int64_t r = r0; r < r1; r++) {
         int64_t off = r * C;
         for (int c0 = 0; c0 < C; c0 += 16) {
-            __mmask16 m = cmask(C - c0);
+            __mmask16 m = tail_mask16(C - c0);
             __m512 v = _mm512_fmadd_ps(ld(k->x + off + c0, m),
                                        ld(k->scale + c0, m),
                                        ld(k->shift + c0, m));

@@ -8,9 +8,7 @@
 
 #include "util/threads.h"
 
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
+#include "nn/ops/simd_impl.h"
 
 typedef struct {
     float *out, *din;
@@ -88,13 +86,10 @@ static void avg_fwd_range(void *vctx, int64_t b0, int64_t b1, int tid) {
                 /* 16 channels at a time, each still summed in double in
                  * pixel order: the same bits */
                 for (int j = 0; j < m; j += 16) {
-                    int left = m - j;
-                    __mmask16 mk = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+                    __mmask16 mk = tail_mask16(m - j);
                     __mmask8 ml = (__mmask8)(mk & 0xff), mh = (__mmask8)(mk >> 8);
                     __m512 v = _mm512_maskz_loadu_ps(mk, src + j);
-                    __m512d vl = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
-                    __m512d vh = _mm512_cvtps_pd(_mm256_castpd_ps(
-                        _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+                    __m512d vl = lo_pd(v), vh = hi_pd(v);
                     _mm512_mask_storeu_pd(acc + j, ml,
                                           _mm512_add_pd(_mm512_maskz_loadu_pd(ml, acc + j), vl));
                     _mm512_mask_storeu_pd(acc + j + 8, mh,

@@ -20,12 +20,7 @@
 
 #include "util/threads.h"
 
-#ifdef __AVX512F__
-#include <immintrin.h>
-static inline __mmask16 lanes(int left) {
-    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-}
-#endif
+#include "nn/ops/simd_impl.h"
 
 typedef struct {
     float *out;
@@ -52,7 +47,7 @@ static void scale_rows(void *v, int64_t b0, int64_t b1, int tid) {
             int64_t o = (b * k->P + p) * C;
 #ifdef __AVX512F__
             for (int c = 0; c < C; c += 16) {
-                __mmask16 m = lanes(C - c);
+                __mmask16 m = tail_mask16(C - c);
                 __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, k->x + o + c),
                                          _mm512_maskz_loadu_ps(m, s + c));
                 _mm512_mask_storeu_ps(k->out + o + c, m, v);
@@ -91,16 +86,11 @@ static void dscale_rows(void *v, int64_t b0, int64_t b1, int tid) {
                 int64_t o = (b * k->P + p) * C + c0;
 #ifdef __AVX512F__
                 for (int j = 0; j < m; j += 16) {
-                    __mmask16 mk = lanes(m - j);
+                    __mmask16 mk = tail_mask16(m - j);
                     __mmask8 ml = (__mmask8)(mk & 0xff), mh = (__mmask8)(mk >> 8);
                     __m512 d = _mm512_maskz_loadu_ps(mk, k->dout + o + j);
                     __m512 x = _mm512_maskz_loadu_ps(mk, k->x + o + j);
-                    __m512d dl = _mm512_cvtps_pd(_mm512_castps512_ps256(d));
-                    __m512d dh = _mm512_cvtps_pd(_mm256_castpd_ps(
-                        _mm512_extractf64x4_pd(_mm512_castps_pd(d), 1)));
-                    __m512d xl = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
-                    __m512d xh = _mm512_cvtps_pd(_mm256_castpd_ps(
-                        _mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
+                    __m512d dl = lo_pd(d), dh = hi_pd(d), xl = lo_pd(x), xh = hi_pd(x);
                     __m512d al = _mm512_maskz_loadu_pd(ml, acc + j);
                     __m512d ah = _mm512_maskz_loadu_pd(mh, acc + j + 8);
                     /* the products of floats are exact in double: fma or
@@ -128,7 +118,7 @@ static void dx_rows(void *v, int64_t b0, int64_t b1, int tid) {
 #ifdef __AVX512F__
             __m512 vi = _mm512_set1_ps(inv);
             for (int c = 0; c < C; c += 16) {
-                __mmask16 m = lanes(C - c);
+                __mmask16 m = tail_mask16(C - c);
                 __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, k->dout + o + c),
                                            _mm512_maskz_loadu_ps(m, s + c),
                                            _mm512_mul_ps(_mm512_maskz_loadu_ps(m, dp + c), vi));
