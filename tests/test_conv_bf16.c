@@ -17,7 +17,8 @@
  *    most gamma(2) Va, U's rounding to float by u |U| (u = 2^-24), each bf
  *    by u_b of its input, and a product of two bf16 is exact in fp32, so
  *    bf(V) bf(U) = V U + e with |e| <= ((1 + u_b)^2 (1 + gamma(2)) (1 + u) - 1) Va Ua.
- *    M's fp32 chain (VDPBF16PS: two roundings per channel pair) and the
+ *    M's fp32 chain (VDPBF16PS or AMX's TDPBF16PS: two roundings per
+ *    channel pair, one chain over all C) and the
  *    output transform's sums (at most 4 roundings per term of Y) put every
  *    term through at most n = C + 6 roundings more, so
  *      |Y - exact| <= ((1 + u_b)^2 (1 + gamma(2)) (1 + u) (1 + gamma(n)) - 1)
@@ -33,8 +34,11 @@
  * Both references carry a slack of 2^-40 of their magnitude (the double
  * sums' own error).
  *
+ * All of it runs twice: on VDPBF16PS (gemm_bf16_set_amx(0)) and, where
+ * the CPU has it, on AMX.
  * The checks can fail: the kernel run on an input whose last channel is
- * zeroed (one channel's products dropped) fails check 2; the fp32
+ * zeroed (one channel's products dropped) fails check 2, as does one
+ * whose first 32 channels are (an AMX block of the reduction); the fp32
  * Winograd kernel's result fails check 2 (it rounds nothing) and passes
  * check 1.
  *
@@ -58,6 +62,7 @@
 #include <stdint.h>
 
 #include "nn/net.h"
+#include "nn/ops/conv_winograd.h"
 #include "nn/ops/ops.h"
 #include "t.h"
 #include "util/rng.h"
@@ -231,14 +236,31 @@ static double rel_max(const float *y, const double *exact, size_t n) {
     return m > 0 ? e / m : e;
 }
 
+/* On AMX the reductions (C forward, OC backward-data) of 16 and 48 take a
+ * last block of 32 channels half zero, and tile counts that are not
+ * multiples of 16 (12, 18, 9, 60) rows of zeros; shape 6's 144 tiles make
+ * two forward blocks on either unit (84 + 60 on VDPBF16PS, 96 + 48 on
+ * AMX) and two backward-data blocks (84 + 60, 128 + 16). */
+/* t_report named "label: name". */
+static void rep(int ok, const char *label, const char *name, const char *detail) {
+    char full[200];
+    snprintf(full, sizeof full, "%s: %s", label, name);
+    t_report(ok, full, "%s", detail);
+}
+
 static const int shapes[][5] = {   /* B, H, W, C, OC */
     {2, 8, 8, 16, 16}, {1, 7, 5, 32, 48}, {2, 4, 4, 64, 32}, {1, 3, 3, 16, 64}, {3, 6, 10, 48, 32},
+    {2, 16, 18, 32, 64},
 };
 #define NSH (int)(sizeof shapes / sizeof shapes[0])
 
-static void test_kernels(void) {
+/* The checks below for the unit gemm_bf16_amx() selects (label: its
+ * name); amx: every shape's products must then run on AMX (wg_amx), else
+ * none may. */
+static void test_kernels(const char *label, int amx) {
     double w1f = 0, w2f = 0, w1d = 0, w2d = 0, amp = 0, relw = 0;
     int bad = 0, dw_same = 1, bits = 1, fails_drop = 1, fails_fp32 = 1, fp32_acc = 1;
+    int unit = 1, fails_kb = 1, kb_tried = 0;
     char what[200] = "";
     for (int si = 0; si < NSH; si++) {
         int B = shapes[si][0], H = shapes[si][1], W = shapes[si][2], C = shapes[si][3],
@@ -278,6 +300,16 @@ static void test_kernels(void) {
         for (size_t i = C - 1; i < nx; i += C) xz[i] = 0;
         conv2d_forward(y1, xz, w, NULL, &s, ws);
         fails_drop &= worst(y1, r.ref_b, r.bound2, ny) > 1;
+        /* a k block dropped: what a tile loop starting at the second block
+         * of 32 channels would give */
+        unit &= wg_amx(&s) == amx;
+        if (C % 32 == 0) {
+            memcpy(xz, x, sizeof(float) * nx);
+            for (size_t i = 0; i < nx; i += C) memset(xz + i, 0, 32 * sizeof(float));
+            conv2d_forward(y1, xz, w, NULL, &s, ws);
+            fails_kb &= worst(y1, r.ref_b, r.bound2, ny) > 1;
+            kb_tried++;
+        }
         s.prec = PREC_FP32;
         conv2d_forward(y1, x, w, NULL, &s, ws);
         fails_fp32 &= worst(y1, r.ref_b, r.bound2, ny) > 1;
@@ -300,6 +332,9 @@ static void test_kernels(void) {
         if (!(a <= 1 && b <= 1) && !bad++)
             snprintf(what, sizeof what, "backward-data %dx%dx%dx%d -> %d: %.3g, %.3g x bounds", B,
                      H, W, C, OC, a, b);
+        conv_shape t;
+        cd_bwd_data_shape(&t, &s);
+        unit &= wg_amx(&t) == amx;
         s.prec = PREC_FP32;
         conv2d_backward(NULL, dw32, NULL, dy, x, w, &s, 0, ws);
         dw_same &= !memcmp(dw, dw32, sizeof(float) * nw);
@@ -307,15 +342,18 @@ static void test_kernels(void) {
         free(x); free(w); free(dy); free(ws); free(y); free(din); free(y1); free(y3); free(xz);
         free(wt); free(dw); free(dw32);
     }
-    t_report(!bad, "Winograd in bf16: forward and backward-data within both bounds", "%s", what);
-    printf("  (worst error / bound: forward %.3g accuracy, %.3g exactness; backward-data %.3g, "
-           "%.3g; Winograd's amplification of the bound's magnitude at most %.3g; worst error "
-           "%.3g of the largest output)\n", w1f, w2f, w1d, w2d, amp, relw);
-    T_OK(bits, "Winograd in bf16: 1, 2 and 3 threads give the same bits");
-    T_OK(dw_same, "Winograd in bf16: the weight gradient is fp32's, bit for bit");
-    T_OK(fails_drop, "bf16 check: a product missing the last input channel fails");
-    T_OK(fails_fp32 && fp32_acc, "bf16 check: the fp32 kernel fails the exactness check and "
-         "passes the accuracy check");
+    rep(unit, label, amx ? "every shape's products on AMX" : "no shape's products on AMX", "");
+    rep(!bad, label, "Winograd in bf16: forward and backward-data within both bounds", what);
+    printf("  (%s: worst error / bound: forward %.3g accuracy, %.3g exactness; backward-data "
+           "%.3g, %.3g; Winograd's amplification of the bound's magnitude at most %.3g; worst "
+           "error %.3g of the largest output)\n", label, w1f, w2f, w1d, w2d, amp, relw);
+    rep(bits, label, "Winograd in bf16: 1, 2 and 3 threads give the same bits", "");
+    rep(dw_same, label, "Winograd in bf16: the weight gradient is fp32's, bit for bit", "");
+    rep(fails_drop, label, "bf16 check: a product missing the last input channel fails", "");
+    rep(fails_kb && kb_tried, label,
+        "bf16 check: a product missing the first block of 32 input channels fails", "");
+    rep(fails_fp32 && fp32_acc, label,
+        "bf16 check: the fp32 kernel fails the exactness check and passes the accuracy check", "");
 }
 
 /* The direct kernels ignore prec: a strided and a 1x1 layer give fp32's bits. */
@@ -413,7 +451,15 @@ int main(void) {
         printf("SKIP: conv bf16: this CPU has no AVX512-BF16\n");
         return t_done();
     }
-    test_kernels();
+    gemm_bf16_set_amx(0);
+    test_kernels("VDPBF16PS", 0);
+    gemm_bf16_set_amx(1);
+    if (gemm_bf16_amx())
+        test_kernels("AMX", 1);
+    else
+        printf("SKIP: conv bf16 on AMX: no AMX-BF16 on this CPU or no permission from the "
+               "kernel\n");
+    gemm_bf16_set_amx(-1);
     test_direct_fp32();
     test_network();
     return t_done();

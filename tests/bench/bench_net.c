@@ -12,9 +12,11 @@
  * AVX512-BF16); --precision ab builds the network twice, fp32 and bf16,
  * and alternates their iterations in this one process, printing both and
  * the ratio bf16 / fp32 of their medians (an A/B that both sides see
- * under the same load). The bf16 GEMM runs on AMX where the CPU has it
- * (SSL_NO_AMX=1: VDPBF16PS, as in the tools); the Winograd products on
- * VDPBF16PS.
+ * under the same load); --precision abc adds, in each round, the bf16
+ * network with AMX turned off (gemm_bf16_set_amx(0)) and prints the three
+ * medians and their ratios (needs AMX). The bf16 products (the GEMMs and
+ * the Winograd products of 32k channels) run on AMX where the CPU has it
+ * (SSL_NO_AMX=1: VDPBF16PS, as in the tools).
  * --cpu-time (with --threads 1) times the iterations (and --profile's
  * layers) in this thread's CPU time instead of wall time, which leaves out the waits for a core on a
  * shared machine (for comparing builds there; OpenBLAS, which the
@@ -124,8 +126,11 @@ static void step(net *n, const float *x, const float *dout, int B, int train) {
     }
 }
 
-/* --precision ab: fp32 (n) and bf16 (a second copy) alternating. */
-static int ab(net *n, const net_config *c, int B, int iters, int warmup, int train, int threads) {
+/* --precision ab: fp32 (n) and bf16 (a second copy) alternating; abc:
+ * also bf16 with AMX off (gemm_bf16_set_amx(0) around its steps: the
+ * products on VDPBF16PS) and on, in that order each round. */
+static int ab(net *n, const net_config *c, int B, int iters, int warmup, int train, int threads,
+              int three) {
     ssl_err err = {0};
     net *h = net_new(c, B, &err);
     if (!h) { fprintf(stderr, "bench_net: %s\n", err.msg); return 1; }
@@ -133,24 +138,42 @@ static int ab(net *n, const net_config *c, int B, int iters, int warmup, int tra
     net_set_precision(h, PREC_BF16);
     size_t nx = (size_t)B * c->in_h * c->in_w * c->in_ch, nd = (size_t)B * net_out_dim(n);
     float *x = malloc(nx * sizeof *x), *dout = malloc(nd * sizeof *dout);
-    double *t = malloc(sizeof *t * 2 * (size_t)iters), *u = t + iters;
+    double *t = malloc(sizeof *t * 3 * (size_t)iters), *u = t + iters, *v = u + iters;
     if (!x || !dout || !t) { fprintf(stderr, "bench_net: out of memory\n"); return 1; }
     rng r;
     rng_init(&r, 1, 0, 0);
     for (size_t i = 0; i < nx; i++) x[i] = (float)rng_normal(&r);
     for (size_t i = 0; i < nd; i++) dout[i] = (float)rng_normal(&r) * 1e-3f;
     for (int it = 0; it < warmup + iters; it++) {
-        double t0 = now();
+        double t0 = now(), t3 = t0;
         step(n, x, dout, B, train);
         double t1 = now();
+        if (three) {
+            gemm_bf16_set_amx(0);
+            step(h, x, dout, B, train);
+            gemm_bf16_set_amx(1);
+            t3 = now();
+        }
         step(h, x, dout, B, train);
         double t2 = now();
-        if (it >= warmup) { t[it - warmup] = t1 - t0; u[it - warmup] = t2 - t1; }
+        if (it >= warmup) {
+            t[it - warmup] = t1 - t0;
+            u[it - warmup] = t2 - t3;
+            v[it - warmup] = t3 - t1;
+        }
     }
     double m32 = bench_median(t, iters), m16 = bench_median(u, iters);
-    printf("%-8s w%-5g %-5s B%-4d threads %d: fp32 %8.1f img/s, bf16 %8.1f img/s, "
-           "bf16/fp32 %.2f (A/B, alternating)\n", c->arch, c->width, train ? "train" : "infer",
-           B, threads, B / m32, B / m16, m32 / m16);
+    if (three) {
+        double mv = bench_median(v, iters);
+        printf("%-8s w%-5g %-5s B%-4d threads %d: fp32 %8.1f img/s, bf16 VDPBF16PS %8.1f, "
+               "bf16 AMX %8.1f; amx/fp32 %.2f, vdp/fp32 %.2f, amx/vdp %.2f (alternating)\n",
+               c->arch, c->width, train ? "train" : "infer", B, threads, B / m32, B / mv,
+               B / m16, m32 / m16, m32 / mv, mv / m16);
+    } else {
+        printf("%-8s w%-5g %-5s B%-4d threads %d: fp32 %8.1f img/s, bf16 %8.1f img/s, "
+               "bf16/fp32 %.2f (A/B, alternating)\n", c->arch, c->width, train ? "train" : "infer",
+               B, threads, B / m32, B / m16, m32 / m16);
+    }
     free(x); free(dout); free(t);
     net_free(h);
     net_free(n);
@@ -162,7 +185,7 @@ static void usage(FILE *f) {
                "  [--stem cifar|imagenet]\n"
                "  [--width W] [--size S] [--in-ch C] [--head none|linear|mlp3] [--batch B]\n"
                "  [--mode train|infer] [--iters N] [--warmup N] [--threads N] [--cpu-time] [--profile]\n"
-               "  [--json] [--precision fp32|bf16|ab]\n");
+               "  [--json] [--precision fp32|bf16|ab|abc]\n");
 }
 
 int main(int argc, char **argv) {
@@ -213,7 +236,8 @@ int main(int argc, char **argv) {
             if (!strcmp(optarg, "fp32")) prec = 0;
             else if (!strcmp(optarg, "bf16")) prec = 1;
             else if (!strcmp(optarg, "ab")) prec = 2;
-            else { fprintf(stderr, "bench_net: --precision: '%s' is not fp32, bf16 or ab\n", optarg); return 2; }
+            else if (!strcmp(optarg, "abc")) prec = 3;
+            else { fprintf(stderr, "bench_net: --precision: '%s' is not fp32, bf16, ab or abc\n", optarg); return 2; }
             break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -239,7 +263,11 @@ int main(int argc, char **argv) {
     if (!n) { fprintf(stderr, "bench_net: %s\n", err.msg); return 1; }
     net_init(n, 1);
     if (prec == 1) net_set_precision(n, PREC_BF16);
-    if (prec == 2) return ab(n, &c, B, iters, warmup, train, threads);
+    if (prec == 3 && !gemm_bf16_amx()) {
+        fprintf(stderr, "bench_net: --precision abc: no AMX here (or SSL_NO_AMX=1)\n");
+        return 1;
+    }
+    if (prec >= 2) return ab(n, &c, B, iters, warmup, train, threads, prec == 3);
     size_t nx = (size_t)B * c.in_h * c.in_w * c.in_ch, nd = (size_t)B * net_out_dim(n);
     float *x = malloc(nx * sizeof *x), *dout = malloc(nd * sizeof *dout);
     if (!x || !dout) { fprintf(stderr, "bench_net: out of memory\n"); return 1; }

@@ -33,8 +33,11 @@
  *
  * In bf16 (a shape's prec PREC_BF16, where the CPU has AVX512-BF16) the
  * forward's products (so the backward-data's too) take U and V rounded to
- * bf16 and sum in fp32 (below, WG_GEMM_BF); the transforms, and the
- * whole weight gradient, stay fp32.
+ * bf16 and sum in fp32: on the tile unit (AMX, TDPBF16PS) where
+ * gemm_bf16_amx() says the CPU has it and Linux granted it (below,
+ * amx_plane: V written in bf16 by the input transform, blocks of a
+ * multiple of 32 tiles), else on VDPBF16PS (WG_GEMM_BF). The transforms,
+ * and the whole weight gradient, stay fp32.
  *
  * Tasks are cut into at most WG_MAX_PARTS contiguous ranges, one per
  * thread with its own scratch; every output element is computed by one
@@ -85,9 +88,31 @@ static int fwd_tiles(const conv_shape *s) {
     return n < T ? T : (int)n;
 }
 
+/* Tiles per block on AMX (bf16 shapes): V + M under FWD_FLOATS as above,
+ * V in bf16 (planes of 32 channels, rows of 16 words), a multiple of 32
+ * tiles (the register tile's rows) and at least 32. (Measured, one
+ * thread's CPU time of the forward under load, batch 256: a 4 times larger
+ * budget made the 64-channel layer at 32x32 1.5 times slower and the 256-
+ * and 512-channel ones no faster.) */
+static int fwd_tiles_amx(const conv_shape *s) {
+    int64_t n = FWD_FLOATS / (16 * ((int64_t)(s->C + 31) / 32 * 16 + s->OC)) / 32 * 32;
+    return n < 32 ? 32 : (int)n;
+}
+
+static int64_t fwd_part_floats(int NP, int KV, const conv_shape *s) {
+    int NB = fwd_nb(s->OC);
+    return 16 * (KV * gstride(NP) + s->OC / NB * mstride(NP, NB));
+}
+
+/* (a bf16 shape's size holds either path, as gemm_bf16_amx may change
+ * between the caller's sizing and the call) */
 int64_t wg_scratch(const conv_shape *s) {
-    int NP = fwd_tiles(s), NB = fwd_nb(s->OC);
-    return WG_MAX_PARTS * 16 * (s->C / 16 * gstride(NP) + s->OC / NB * mstride(NP, NB));
+    int64_t n = fwd_part_floats(fwd_tiles(s), s->C / 16, s);
+    if (s->prec == PREC_BF16) {
+        int64_t a = fwd_part_floats(fwd_tiles_amx(s), (s->C + 31) / 32, s);
+        if (a > n) n = a;
+    }
+    return WG_MAX_PARTS * n;
 }
 
 /* Weight-gradient blocking: a task's block of dU is ncp x nop parts of
@@ -253,54 +278,66 @@ col_bt(__m512 *c, const float *const *xr, const __mmask16 *mr, int iw, int W, in
 }
 
 /* Tiles q0 .. q0+nt-1 of x [B, H, W, C], channel groups cg0 .. cg0+ncg-1,
- * into V[xi][cg][t][16] (NP tiles per group, cg counted from cg0); tiles
- * nt .. ntp-1 zero. Along a tile row, neighbouring tiles share two input
- * columns, so each column's B^T d is computed once. Rows and columns
- * outside the image read as zero (masked loads do not touch memory for
- * masked-off lanes). */
+ * into V (tile t of group cg, counted from cg0, and position xi at V +
+ * PLANE + xi * XS + 16 t, written by STORE(v, xs, d[16]): gs and ncg in
+ * scope). Along a tile row, neighbouring tiles share two input columns,
+ * so each column's B^T d is computed once. Rows and columns outside the
+ * image read as zero (masked loads do not touch memory for masked-off
+ * lanes). A macro, as the bf16 store needs AVX512-BF16's target. */
+#define WG_IN_TILES(NAME, XS, PLANE, STORE)                                              \
+static void NAME(float *V, int64_t gs, const float *x, const conv_shape *s, int cg0,     \
+                 int ncg, int64_t q0, int nt) {                                          \
+    int C = s->C, H = s->H, W = s->W;                                                    \
+    int64_t xs = (XS);                                                                   \
+    tile_run r = { 0 };                                                                  \
+    while (next_run(&r, s, q0, nt)) {                                                    \
+        const float *xr[4];                                                              \
+        __mmask16 mr[4];                                                                 \
+        for (int i = 0; i < 4; i++) {                                                    \
+            int h = 2 * r.th - 1 + i, in = h >= 0 && h < H;                              \
+            mr[i] = in ? 0xffff : 0;                                                     \
+            xr[i] = in ? x + ((int64_t)r.b * H + h) * W * C + 16 * cg0 : x;              \
+        }                                                                                \
+        for (int cg = 0; cg < ncg; cg++) {                                               \
+            const float *xc[4] = { xr[0] + 16 * cg, xr[1] + 16 * cg, xr[2] + 16 * cg,    \
+                                   xr[3] + 16 * cg };                                    \
+            float *vt = V + (PLANE) + (int64_t)r.t * 16;                                 \
+            int iw = 2 * r.tw0 - 1;                                                      \
+            __m512 c0[4], c1[4], d[16];                                                  \
+            col_bt(c0, xc, mr, iw, W, C);                                                \
+            col_bt(c1, xc, mr, iw + 1, W, C);                                            \
+            for (int k = 0; k < r.n; k++, vt += 16, iw += 2) {                           \
+                __m512 c2[4], c3[4];                                                     \
+                /* rows 2 and 3 are new to this tile row: fetch ahead,                   \
+                 * into the next rows past the right edge */                             \
+                __builtin_prefetch(xc[2] + (int64_t)(iw + 2 + 2 * PF_TILES) * C, 0, 3);  \
+                __builtin_prefetch(xc[3] + (int64_t)(iw + 2 + 2 * PF_TILES) * C, 0, 3);  \
+                __builtin_prefetch(xc[2] + (int64_t)(iw + 3 + 2 * PF_TILES) * C, 0, 3);  \
+                __builtin_prefetch(xc[3] + (int64_t)(iw + 3 + 2 * PF_TILES) * C, 0, 3);  \
+                col_bt(c2, xc, mr, iw + 2, W, C);                                        \
+                col_bt(c3, xc, mr, iw + 3, W, C);                                        \
+                _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {                    \
+                    d[4 * i] = SUB(c0[i], c2[i]);                                        \
+                    d[4 * i + 1] = ADD(c1[i], c2[i]);                                    \
+                    d[4 * i + 2] = SUB(c2[i], c1[i]);                                    \
+                    d[4 * i + 3] = SUB(c1[i], c3[i]);                                    \
+                    c0[i] = c2[i];                                                       \
+                    c1[i] = c3[i];                                                       \
+                }                                                                        \
+                STORE(vt, xs, d);                                                        \
+            }                                                                            \
+        }                                                                                \
+    }                                                                                    \
+}
+
+/* fp32: V[xi][cg][t][16], groups gs floats apart. */
+WG_IN_TILES(in_tiles, ncg * gs, cg * gs, store16)
+
+/* in_tiles with NP tiles per group, and tiles nt .. ntp-1 zero. */
 static void in_transform(float *V, int NP, const float *x, const conv_shape *s, int cg0,
                          int ncg, int64_t q0, int nt, int ntp) {
-    int C = s->C, H = s->H, W = s->W;
     int64_t gs = gstride(NP), xs = ncg * gs;
-    tile_run r = { 0 };
-    while (next_run(&r, s, q0, nt)) {
-        const float *xr[4];
-        __mmask16 mr[4];
-        for (int i = 0; i < 4; i++) {
-            int h = 2 * r.th - 1 + i, in = h >= 0 && h < H;
-            mr[i] = in ? 0xffff : 0;
-            xr[i] = in ? x + ((int64_t)r.b * H + h) * W * C + 16 * cg0 : x;
-        }
-        for (int cg = 0; cg < ncg; cg++) {
-            const float *xc[4] = { xr[0] + 16 * cg, xr[1] + 16 * cg, xr[2] + 16 * cg,
-                                   xr[3] + 16 * cg };
-            float *vt = V + cg * gs + (int64_t)r.t * 16;
-            int iw = 2 * r.tw0 - 1;
-            __m512 c0[4], c1[4], d[16];
-            col_bt(c0, xc, mr, iw, W, C);
-            col_bt(c1, xc, mr, iw + 1, W, C);
-            for (int k = 0; k < r.n; k++, vt += 16, iw += 2) {
-                __m512 c2[4], c3[4];
-                /* rows 2 and 3 are new to this tile row: fetch ahead,
-                 * into the next rows past the right edge */
-                __builtin_prefetch(xc[2] + (int64_t)(iw + 2 + 2 * PF_TILES) * C, 0, 3);
-                __builtin_prefetch(xc[3] + (int64_t)(iw + 2 + 2 * PF_TILES) * C, 0, 3);
-                __builtin_prefetch(xc[2] + (int64_t)(iw + 3 + 2 * PF_TILES) * C, 0, 3);
-                __builtin_prefetch(xc[3] + (int64_t)(iw + 3 + 2 * PF_TILES) * C, 0, 3);
-                col_bt(c2, xc, mr, iw + 2, W, C);
-                col_bt(c3, xc, mr, iw + 3, W, C);
-                _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {
-                    d[4 * i] = SUB(c0[i], c2[i]);
-                    d[4 * i + 1] = ADD(c1[i], c2[i]);
-                    d[4 * i + 2] = SUB(c2[i], c1[i]);
-                    d[4 * i + 3] = SUB(c1[i], c3[i]);
-                    c0[i] = c2[i];
-                    c1[i] = c3[i];
-                }
-                store16(vt, xs, d);
-            }
-        }
-    }
+    in_tiles(V, gs, x, s, cg0, ncg, q0, nt);
     for (int xi = 0; xi < 16; xi++)
         for (int cg = 0; cg < ncg; cg++)
             for (int t = nt; t < ntp; t++)
@@ -376,6 +413,7 @@ WG_GEMM(14, 2)
  * it. */
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")
+#include "nn/ops/amx_impl.h"
 
 /* Planes [nplanes] of V, gs floats apart: tiles [0, ntp) to bf16 pairs. */
 static void v_to_bf16(float *V, int64_t nplanes, int64_t gs, int ntp) {
@@ -405,6 +443,9 @@ static void u_to_bf16(float *u, int CI, int CO) {
                 __m512i w = _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(r1, r0));
                 _mm512_storeu_si512(blk + (int64_t)p * NB + j, w);
             }
+        /* AMX's B tiles take 16 pairs: rows up to a multiple of 16 zero
+         * (CI / 2 .. 16 ceil(CI / 32) <= CI: floats already read) */
+        memset(blk + (int64_t)CI / 2 * NB, 0, sizeof(float) * NB * (size_t)((CI + 31) / 32 * 16 - CI / 2));
     }
 }
 
@@ -435,12 +476,112 @@ static void gemm_bf_##T##_##J(float *m, const float *v, int64_t vs,             
 }
 WG_GEMM_BF(28, 1)
 WG_GEMM_BF(14, 2)
+
+/* ---- AMX (use_amx: where gemm_bf16_amx()) ----
+ * The same products on the tile unit (TDPBF16PS, as gemm_bf16.c's AMX
+ * path): an A tile is 16 tiles' rows of 16 pair words (32 channels), a B
+ * tile 16 of U's pair rows (the same 32 channels) by 16 output channels,
+ * both bf16 as above, sums fp32: per element, per pair, the two products
+ * in channel order, each pair's sum rounded as VDPBF16PS rounds it, one
+ * chain over all C from a zero tile. in_transform_amx writes V in bf16
+ * directly, as planes kb of rows of 16 words (groups 2kb and 2kb + 1 of
+ * 16 channels; a missing last group zero); U is u_to_bf16's: block (xi,
+ * ob)'s rows 16 kb .. 16 kb + 15 are B tile kb, NB words apart (rows past
+ * C / 2 zero). The register tile is 32 tiles by NB output channels: C
+ * tmm0-3, A tmm4-5, B tmm6-7; C tiles go straight into M. A block holds
+ * fwd_tiles_amx(s) tiles, a multiple of 32, more than the VDPBF16PS and
+ * fp32 blocks: bf16 V is half the size, and a block reads all of U (8
+ * MiB in bf16 at 512 channels), which the tile unit otherwise waits
+ * for. */
+
+/* d[16] to bf16 at v + xi * xs (16 values, 8 words each). */
+static inline __attribute__((always_inline)) void store16_bf(float *v, int64_t xs,
+                                                             const __m512 *d) {
+    _Pragma("GCC unroll 16") for (int xi = 0; xi < 16; xi++)
+        _mm256_storeu_si256((__m256i *)(v + xi * xs), (__m256i)_mm512_cvtneps_pbh(d[xi]));
+}
+
+/* V[xi][kb][t][16 words], planes of rows gs words apart: group cg's 16
+ * channels in the words 8 (cg % 2) .. of plane cg / 2. */
+WG_IN_TILES(in_tiles_amx, (ncg + 1) / 2 * gs, cg / 2 * gs + cg % 2 * 8, store16_bf)
+
+/* in_tiles_amx over all C / 16 groups, gs = gstride(NP); with an odd
+ * count the last plane's second halves zero; rows nt .. nr-1 (nr <= NP)
+ * zero. */
+static void in_transform_amx(float *V, int NP, const float *x, const conv_shape *s, int64_t q0,
+                             int nt, int nr) {
+    int CG = s->C / 16, KB = (CG + 1) / 2;
+    int64_t gs = gstride(NP);
+    in_tiles_amx(V, gs, x, s, 0, CG, q0, nt);
+    for (int xi = 0; xi < 16; xi++) {
+        float *v = V + xi * KB * gs;
+        if (CG % 2)
+            for (int t = 0; t < nt; t++)
+                _mm256_storeu_ps(v + (KB - 1) * gs + 16 * t + 8, _mm256_setzero_ps());
+        for (int kb = 0; kb < KB; kb++)
+            for (int t = nt; t < nr; t++)
+                _mm512_storeu_ps(v + kb * gs + 16 * t, _mm512_setzero_ps());
+    }
+}
+
+/* m[t][NB] (NB 16 or 32) for tiles [0, nr) (a multiple of 16) = sum over
+ * KB blocks of 32 channels of V's rows (plane kb at v + kb kbs, tile t at
+ * 16 t) times U's (block kb at u + 16 kb NB). */
+__attribute__((target("amx-tile,amx-bf16")))
+static void amx_plane(float *m, int NB, int nr, const float *v, int64_t kbs, const float *u,
+                      int KB) {
+    const int64_t us = (int64_t)NB * sizeof(float);
+    for (int t0 = 0; t0 < nr; t0 += 32) {
+        int two = t0 + 16 < nr, wide = NB == 32;
+        const float *a0 = v + 16 * (int64_t)t0, *a1 = a0 + 256;
+        float *m0 = m + (int64_t)t0 * NB, *m1 = m0 + 16 * NB;
+        _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+        if (two && wide) {
+            for (int kb = 0; kb < KB; kb++) {
+                const float *b = u + (int64_t)kb * 16 * NB;
+                _tile_loadd(4, a0 + kb * kbs, 64);
+                _tile_loadd(6, b, us);
+                _tile_loadd(7, b + 16, us);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_loadd(5, a1 + kb * kbs, 64);
+                _tile_dpbf16ps(1, 4, 7);
+                _tile_dpbf16ps(2, 5, 6);
+                _tile_dpbf16ps(3, 5, 7);
+            }
+        } else {
+            for (int kb = 0; kb < KB; kb++) {
+                const float *b = u + (int64_t)kb * 16 * NB;
+                _tile_loadd(4, a0 + kb * kbs, 64);
+                _tile_loadd(6, b, us);
+                _tile_dpbf16ps(0, 4, 6);
+                if (wide) {
+                    _tile_loadd(7, b + 16, us);
+                    _tile_dpbf16ps(1, 4, 7);
+                }
+                if (two) {
+                    _tile_loadd(5, a1 + kb * kbs, 64);
+                    _tile_dpbf16ps(2, 5, 6);
+                }
+            }
+        }
+        _tile_stored(0, m0, us);
+        if (wide) _tile_stored(1, m0 + 16, us);
+        if (two) _tile_stored(2, m1, us);
+        if (two && wide) _tile_stored(3, m1 + 16, us);
+    }
+}
 #pragma GCC pop_options
 
 /* 1 if shape s runs its products in bf16. */
 static int use_bf16(const conv_shape *s) {
     return s->prec == PREC_BF16 && gemm_bf16_available();
 }
+
+/* 1 if shape s runs its products on AMX: bf16 and the tile unit granted
+ * (gemm_bf16_amx). */
+static int use_amx(const conv_shape *s) { return use_bf16(s) && gemm_bf16_amx(); }
+
+int wg_amx(const conv_shape *s) { return wg_applies(s) && use_amx(s); }
 
 void wg_pack(float *u, const float *w, const conv_shape *s) {
     pack(u, w, s->C, s->OC, 0);
@@ -543,7 +684,7 @@ typedef struct {
     const float *in, *u, *dout;
     float *out, *du, *dw, *scratch;
     const cd_epilogue *ep;
-    int accumulate, NP, nslices, ncp, nop;
+    int accumulate, NP, nslices, ncp, nop, amx;
     int64_t ntiles, ntasks, part_n;
     int nparts;
 } wg_ctx;
@@ -552,18 +693,24 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
     const wg_ctx *x = vctx;
     const conv_shape *s = x->s;
     int C = s->C, OC = s->OC, CG = C / 16, NP = x->NP, NB = fwd_nb(OC), NOB = OC / NB;
-    int T = fwd_rows(NB), bf = use_bf16(s);
+    int T = fwd_rows(NB), bf = use_bf16(s), amx = x->amx;
+    int KV = amx ? (CG + 1) / 2 : CG;    /* V's planes per xi */
     (void)tid;
+    if (amx) amx_begin();
     for (int64_t part = i0; part < i1; part++) {
         int64_t gs = gstride(NP), ms = mstride(NP, NB);
-        float *V = x->scratch + part * x->part_n, *M = V + 16 * CG * gs;
+        float *V = x->scratch + part * x->part_n, *M = V + 16 * KV * gs;
         int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
         for (int64_t task = a; task < e; task++) {
             int64_t q0 = task * NP;
             int nt = x->ntiles - q0 < NP ? (int)(x->ntiles - q0) : NP;
-            int ntp = (nt + T - 1) / T * T;
-            in_transform(V, NP, x->in, s, 0, CG, q0, nt, ntp);
-            if (bf) v_to_bf16(V, 16 * (int64_t)CG, gs, ntp);
+            int ntp = (nt + T - 1) / T * T, nr = (nt + 15) / 16 * 16;
+            if (amx) {
+                in_transform_amx(V, NP, x->in, s, q0, nt, nr);
+            } else {
+                in_transform(V, NP, x->in, s, 0, CG, q0, nt, ntp);
+                if (bf) v_to_bf16(V, 16 * (int64_t)CG, gs, ntp);
+            }
             /* the next block's input and output, spread over the products */
             pf_span pi = { 0 }, po = { 0 };
             int lines = 0;
@@ -571,14 +718,20 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
                 int nn = x->ntiles - q0 - NP < NP ? (int)(x->ntiles - q0 - NP) : NP;
                 pf_init(&pi, x->in, s, C, 1, q0 + NP, nn, 0);
                 pf_init(&po, x->out, s, OC, 0, q0 + NP, nn, 1);
-                int calls = 16 * NOB * (ntp / T);
+                int calls = 16 * NOB * (amx ? 1 : ntp / T);
                 lines = (int)(((pi.end - pi.p) + (po.end - po.p)) / 64 / calls) + 1;
             }
             for (int xi = 0; xi < 16; xi++)
                 for (int ob = 0; ob < NOB; ob++) {
                     const float *up = x->u + ((int64_t)xi * NOB + ob) * C * NB;
-                    const float *vp = V + xi * CG * gs;
+                    const float *vp = V + xi * KV * gs;
                     float *mp = M + (xi * NOB + ob) * ms;
+                    if (amx) {
+                        pf_step(&pi, lines);
+                        pf_step(&po, pi.p < pi.end ? 0 : lines);
+                        amx_plane(mp, NB, nr, vp, gs, up, KV);
+                        continue;
+                    }
                     for (int t0 = 0; t0 < ntp; t0 += T) {
                         pf_step(&pi, lines);
                         pf_step(&po, pi.p < pi.end ? 0 : lines);
@@ -595,6 +748,7 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
             out_transform(x->out, M, NP, s, q0, nt, x->accumulate, x->ep);
         }
     }
+    if (amx) amx_end();
 }
 
 void wg_forward(float *out, const float *in, const float *u, const conv_shape *s,
@@ -602,7 +756,8 @@ void wg_forward(float *out, const float *in, const float *u, const conv_shape *s
     wg_ctx x = { 0 };
     x.s = s; x.in = in; x.u = u; x.out = out; x.scratch = scratch; x.ep = ep;
     x.accumulate = accumulate;
-    x.NP = fwd_tiles(s);
+    x.amx = use_amx(s);
+    x.NP = x.amx ? fwd_tiles_amx(s) : fwd_tiles(s);
     x.ntiles = ntiles(s);
     x.ntasks = (x.ntiles + x.NP - 1) / x.NP;
     x.part_n = wg_scratch(s) / WG_MAX_PARTS;
@@ -772,6 +927,7 @@ void wg_backward_weights(float *dw, const float *dout, const float *in,
 #else   /* no AVX-512: conv.c never calls these */
 
 int wg_available(void) { return 0; }
+int wg_amx(const conv_shape *s) { (void)s; return 0; }
 void wg_pack(float *u, const float *w, const conv_shape *s) { (void)u; (void)w; (void)s; }
 void wg_pack_bwd_data(float *u, const float *w, const conv_shape *s) {
     (void)u; (void)w; (void)s;

@@ -41,6 +41,11 @@ void wg_pack(float *u, const float *w, const conv_shape *s);
 /* u = w transformed for the forward of t = cd_bwd_data_shape(s): the
  * transposed, flipped kernel (inputs OC, outputs C). */
 void wg_pack_bwd_data(float *u, const float *w, const conv_shape *s);
+/* 1 if wg_forward runs s's products on AMX (TDPBF16PS): s a Winograd
+ * shape in bf16 and gemm_bf16_amx(); other bf16 shapes run them on
+ * VDPBF16PS. Both keep the bounds of tests/test_conv_bf16.c and give the
+ * same bits at any thread count, not always each other's bits. */
+int wg_amx(const conv_shape *s);
 
 /* Floats of scratch wg_forward needs for s (up to 8 threads). */
 int64_t wg_scratch(const conv_shape *s);

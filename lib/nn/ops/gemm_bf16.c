@@ -128,6 +128,7 @@ void gemm_bf16_set_amx(int on) {
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")
 #include <immintrin.h>
 
+#include "nn/ops/amx_impl.h"
 #include "nn/ops/tr16_impl.h"
 
 typedef struct { float alpha, beta; int readc; } wb_rule;
@@ -391,24 +392,6 @@ static void pack_a_rows(word *ap, const float *A, int64_t lda, int ta, int64_t i
         }
     }
 }
-
-typedef struct __attribute__((aligned(64))) {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tilecfg;
-
-__attribute__((target("amx-tile")))
-static void amx_begin(void) {
-    tilecfg cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) { cfg.colsb[t] = 64; cfg.rows[t] = 16; }
-    _tile_loadconfig(&cfg);
-}
-
-__attribute__((target("amx-tile")))
-static void amx_end(void) { _tile_release(); }
 
 /* C tile (16 x 16 fp32 at t, rows of 16) folded into C[np][left]. */
 static void fold_tile(const float *t, float *c, int64_t ldc, int np, int left,

@@ -49,8 +49,9 @@ enum { CONV_WINOGRAD_OFF = 0, CONV_WINOGRAD_AUTO = 1, CONV_WINOGRAD_ALWAYS = 2 }
 /* A shape's prec PREC_BF16 (gemm_bf16.c's enum), where the CPU has
  * AVX512-BF16 (gemm_bf16_available()), runs the Winograd forward and
  * backward-data products with bf16 inputs (the transformed input and
- * weight rounded to 8 significant bits) and fp32 sums
- * (tests/test_conv_bf16.c bounds the error); the direct kernels, the
+ * weight rounded to 8 significant bits) and fp32 sums, on AMX where
+ * gemm_bf16_amx() (tests/test_conv_bf16.c bounds the error of both
+ * units); the direct kernels, the
  * weight gradients and the im2col path stay fp32 whatever it says. */
 
 /* Fills s (winograd = CONV_WINOGRAD_AUTO); OH = (H + 2 pad - KH) /
