@@ -30,6 +30,7 @@
 
 #include "nn/net.h"
 #include "nn/ops/conv_direct.h"
+#include "nn/ops/ops.h"
 #include "t.h"
 #include "util/threads.h"
 
@@ -537,6 +538,72 @@ static void test_mobile_threads(const char *arch) {
     net_free(n);
 }
 
+/* Evaluation mode cuts the batch into one slice per thread, each thread
+ * running every layer on its own images (net_set_batch_split): at 1, 2
+ * and 3 threads and batches of 1, 2, 3, 5 and 7 images (odd slices,
+ * slices of one image, more threads than images), the outputs are the
+ * bits of the whole batch at one thread without the split, and those of
+ * each image alone (every image has different pixels, so a slice that
+ * starts an image off, reads another slice's buffers or writes another's
+ * rows fails). Four backbones: MobileNetV2, MobileNetV3-small (SE's
+ * per-image buffers), the CIFAR ResNet-18 and the ImageNet-stem one (the
+ * max-pool's), with heads after the split; the ResNet also in bf16 where
+ * the CPU has it. */
+static void test_eval_split(const char *arch, const char *stem, float width, int size,
+                            const char *head, int prec) {
+    ssl_err err = {0};
+    char nm[192];
+    snprintf(nm, sizeof nm, "%s %s w%g %s%s eval: batch split at 1-3 threads, batches 1-7 = "
+             "the whole batch at 1 thread = each image alone, bit for bit", arch, stem, width,
+             head, prec == PREC_BF16 ? " bf16" : "");
+    net_config c = cfg_of(arch, stem, width, 3, size, size, head, 32, 16);
+    net *n = net_new(&c, 7, &err);
+    if (!n) { T_OK(0, "eval split: net_new"); return; }
+    if (!net_set_batch_split(n, NET_SPLIT_ALWAYS)) {
+        T_SKIP(nm, "built without AVX-512 (the split does not run)");
+        net_free(n);
+        return;
+    }
+    net_init(n, 9);
+    if (prec == PREC_BF16) net_set_precision(n, PREC_BF16);
+    int64_t ni = (int64_t)size * size * 3, no = net_out_dim(n);
+    float *x = malloc(7 * ni * 4), *ref = malloc(7 * no * 4), *one = malloc(7 * no * 4);
+    for (int64_t i = 0; i < 7 * ni; i++) x[i] = (float)sin(0.013 * (double)i + 0.001 * (double)(i % 97));
+    /* BN running statistics away from (0, 1), so the folded affine matters */
+    for (int k = 0; k < 3; k++) net_forward(n, x, 7, 1);
+    ssl_set_threads(1);
+    net_set_batch_split(n, NET_SPLIT_OFF);
+    net_forward(n, x, 7, 0);
+    memcpy(ref, net_output(n), 7 * no * 4);
+    int same = 1, differ = 0;
+    for (int b = 0; b < 7; b++) {
+        net_forward(n, x + b * ni, 1, 0);
+        memcpy(one + b * no, net_output(n), no * 4);
+        if (b && memcmp(one + b * no, one, no * 4)) differ = 1;
+    }
+    same &= !memcmp(ref, one, 7 * no * 4);
+    net_set_batch_split(n, NET_SPLIT_ALWAYS);
+    static const int batches[] = { 1, 2, 3, 5, 7 };
+    for (int t = 1; t <= 3; t++) {
+        ssl_set_threads(t);
+        for (int k = 0; k < 5; k++) {
+            int B = batches[k];
+            for (int b0 = 0; b0 + B <= 7; b0 += B) {
+                net_forward(n, x + b0 * ni, B, 0);
+                if (memcmp(net_output(n), ref + b0 * no, (size_t)B * no * 4)) {
+                    if (same) fprintf(stderr, "  %s: differs at %d threads, batch %d from image %d\n",
+                                      arch, t, B, b0);
+                    same = 0;
+                }
+            }
+        }
+    }
+    ssl_set_threads(2);
+    T_OK(same && differ, nm);
+    free(x); free(ref); free(one);
+    net_free(n);
+}
+
 static void test_config_sv(void) {
     ssl_err err = {0};
     net_config c = cfg_of("resnet34", "imagenet", 0.5f, 1, 64, 48, "mlp3", 2048, 128), d;
@@ -604,6 +671,11 @@ int main(void) {
     test_mobile_threads("mobilenetv3s");
     test_mobile_eval_batch("mobilenetv2");
     test_mobile_eval_batch("mobilenetv3s");
+    test_eval_split("mobilenetv2", "cifar", 0.5f, 32, "none", PREC_FP32);
+    test_eval_split("mobilenetv3s", "cifar", 0.5f, 32, "mlp3", PREC_FP32);
+    test_eval_split("resnet18", "cifar", 0.25f, 16, "linear", PREC_FP32);
+    test_eval_split("resnet18", "imagenet", 0.25f, 32, "none", PREC_FP32);
+    if (gemm_bf16_available()) test_eval_split("resnet18", "cifar", 0.25f, 16, "none", PREC_BF16);
     run_fixture("r18_cifar_mlp3");
     run_fixture("r18_imagenet_linear");
     run_fixture("r50_cifar_linear");

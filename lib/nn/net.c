@@ -19,13 +19,17 @@
  * the separate passes. In evaluation mode each BN is folded into its
  * convolution's epilogue and the activations rotate through those same
  * four buffers (see backbone_eval), so inference touches a fraction of the
- * memory. */
+ * memory; with more than one thread the batch is cut into one slice per
+ * thread, each running every layer on its own images with no barrier
+ * between layers (see forward_eval), instead of the threads sharing each
+ * layer as in training. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nn/net_impl.h"
+#include "nn/ops/conv_direct.h"
 #include "util/clock.h"
 #include "util/threads.h"
 
@@ -98,38 +102,40 @@ static const float *backbone_train(net *n, const float *x, int B) {
 }
 
 /* Eval mode: conv c then BN b folded into the convolution's epilogue,
- * out = act(bn(conv(in)) + res). Timed as the convolution. */
-void net_conv_bn_eval(net *n, conv_l *c, bn_l *b, const float *in, const float *res,
-                         int act, int B, float *out) {
-    double t0 = net_tic(n);
+ * out = act(bn(conv(in)) + res), in e's workspace. Timed as the
+ * convolution (when e records the profile). */
+void net_conv_bn_eval(net *n, const net_eval *e, conv_l *c, bn_l *b, const float *in,
+                      const float *res, int act, int B, float *out) {
+    double t0 = e->prof ? net_tic(n) : 0;
     conv_shape s = c->s;
     s.B = B;
-    float *sc = n->aff, *sh = n->aff + b->C;
+    float *sc = e->aff, *sh = e->aff + b->C;
     bn_eval_affine(sc, sh, tdata(n, b->g), tdata(n, b->b), tdata(n, b->rm), tdata(n, b->rv), b->C,
                    b->eps);
     if (c->dw) {
-        dwconv_forward_affine(out, in, tdata(n, c->w), sc, sh, res, act, &s, n->ws);
+        dwconv_forward_affine(out, in, tdata(n, c->w), sc, sh, res, act, &s, e->ws);
     } else {
-        conv2d_forward_affine(out, in, tdata(n, c->w), sc, sh, res, act, &s, n->ws);
+        conv2d_forward_affine(out, in, tdata(n, c->w), sc, sh, res, act, &s, e->ws);
     }
-    net_toc(n, c->prof, t0, 0);
+    if (e->prof) net_toc(n, c->prof, t0, 0);
 }
 
 /* Evaluation-mode backbone: nothing is kept for a backward, so the
- * activations rotate through the four gradient buffers (n->g, max_act
- * floats each), each BN folded into its convolution. The per-layer buffers
- * stay untouched: a process that only extracts features never pages them
- * in. Returns the last stage's output. */
-static const float *backbone_eval(net *n, const float *x, int B) {
-    float **g = n->g;
-    net_conv_bn_eval(n, &n->conv1, &n->bn1, x, NULL, 1, B, g[0]);
+ * activations rotate through the four buffers e->g (n->g, max_act floats
+ * each, or a slice's stretch of them), each BN folded into its
+ * convolution. The per-layer buffers stay untouched: a process that only
+ * extracts features never pages them in. Returns the last stage's
+ * output. */
+static const float *backbone_eval(net *n, const net_eval *e, const float *x, int B) {
+    float *const *g = e->g;
+    net_conv_bn_eval(n, e, &n->conv1, &n->bn1, x, NULL, 1, B, g[0]);
     const float *h = g[0];
     if (n->imagenet) {
-        double t0 = net_tic(n);
+        double t0 = e->prof ? net_tic(n) : 0;
         conv_shape *s = &n->conv1.s;
-        maxpool_forward(g[1], n->pool_arg, h, B, s->OH, s->OW, s->OC, 3, 2, 1, n->pool_h,
-                        n->pool_w);
-        net_toc(n, n->bn1.prof + 1, t0, 0);
+        maxpool_forward(g[1], n->pool_arg + e->b0 * n->pool_h * n->pool_w * s->OC, h, B, s->OH,
+                        s->OW, s->OC, 3, 2, 1, n->pool_h, n->pool_w);
+        if (e->prof) net_toc(n, n->bn1.prof + 1, t0, 0);
         h = g[1];
     }
     for (int i = 0; i < n->nblk; i++) {
@@ -140,12 +146,13 @@ static const float *backbone_eval(net *n, const float *x, int B) {
             if (g[j] != h) fr[k++] = g[j];
         const float *res = h, *cur = h;
         if (b->has_ds) {
-            net_conv_bn_eval(n, &b->ds, &b->dsbn, h, NULL, 0, B, fr[2]);
+            net_conv_bn_eval(n, e, &b->ds, &b->dsbn, h, NULL, 0, B, fr[2]);
             res = fr[2];
         }
         for (int j = 0; j < b->n; j++) {
             float *o = fr[j % 2];
-            net_conv_bn_eval(n, &b->conv[j], &b->bn[j], cur, j == b->n - 1 ? res : NULL, 1, B, o);
+            net_conv_bn_eval(n, e, &b->conv[j], &b->bn[j], cur, j == b->n - 1 ? res : NULL, 1,
+                             B, o);
             cur = o;
         }
         h = cur;
@@ -160,18 +167,116 @@ static void lin_fwd(net *n, lin_l *l, const float *in, int B) {
     net_toc(n, l->prof, t0, 0);
 }
 
+/* Floats rounded up to whole 64-byte lines (the blocks of n->xws stay
+ * aligned as net_alloc_floats aligns its blocks). */
+static int64_t round_up16(int64_t v) { return (v + 15) & ~(int64_t)15; }
+
+static int avg_slot(const net *n) { return n->head ? n->lin[0].prof - 1 : n->nprof - 1; }
+
+/* Evaluation mode, images [e->b0, e->b0 + B) of x (x at image b0): the
+ * backbone and the pooling into their rows of n->feat. */
+static void eval_slice(net *n, const net_eval *e, const float *x, int B) {
+    const float *h = n->mobile ? net_mobile_eval(n, e, x, B) : backbone_eval(n, e, x, B);
+    double t0 = e->prof ? net_tic(n) : 0;
+    avgpool_forward(n->feat + e->b0 * n->F, h, B, n->feat_h, n->feat_w, n->F);
+    if (e->prof) net_toc(n, avg_slot(n), t0, 0);
+}
+
+/* The batch split. In evaluation mode BN uses its running statistics, so
+ * every image's features depend on that image alone, and the batch can be
+ * cut into one contiguous slice per thread, each thread running every
+ * layer on its own slice with no barrier between layers (instead of one
+ * ssl_parallel_for per op, with a barrier after each: the MobileNets have
+ * over 50 small layers). The ops called from inside a worker run
+ * serially on one part (util/threads.h, ssl_parts), so each thread needs
+ * only its own scratch: thread 0 n->ws, n->aff, n->se_ws, the others a
+ * block of n->xws each; the activations rotate through each slice's
+ * stretch of the four buffers n->g (image b0's offset at the largest
+ * activation per image), and the SE and max-pool buffers and n->feat are
+ * per image, so the slices share nothing they write and no memory is
+ * added for activations. Every kernel's sums are per image, in an order
+ * that depends on neither the batch nor the part count (ops.h: the
+ * AVX-512 kernels give the same bits at any thread count), so the
+ * features are the bits of a whole-batch pass at any thread count and
+ * any split (tests/test_net.c). Not where the convolutions or gemm fall
+ * back on OpenBLAS (builds without AVX-512): its sums depend on its
+ * threads, and it is not to be called from inside a worker. */
+typedef struct { net *n; const float *x; int64_t in_img, act_img; } split_job;
+
+static void split_range(void *v, int64_t b0, int64_t b1, int tid) {
+    split_job *k = v;
+    net *n = k->n;
+    net_eval e = { .b0 = b0, .prof = tid == 0 };
+    for (int j = 0; j < 4; j++) e.g[j] = n->g[j] + b0 * k->act_img;
+    if (tid == 0) {
+        e.ws = n->ws; e.aff = n->aff; e.se_ws = n->se_ws;
+    } else {
+        e.ws = n->xws + (tid - 1) * n->xws_stride;
+        e.aff = e.ws + round_up16(n->ws_n);
+        e.se_ws = e.aff + round_up16(2 * (int64_t)n->max_c);
+    }
+    eval_slice(n, &e, k->x + b0 * k->in_img, (int)(b1 - b0));
+}
+
+/* How many threads the batch split of B images runs on (1: it does not
+ * run: net_set_batch_split says where it does), with the scratch of the threads other than the first allocated:
+ * n->xws, for ssl_threads() - 1 of them, kept for later calls. Memory
+ * that a thread's ops never touch stays unpaged (calloc), so the scratch
+ * costs what those ops use: the largest layer's packed weights and one
+ * part's buffers. */
+static int split_threads(net *n, int B) {
+    int T = ssl_threads();
+    if (n->split == NET_SPLIT_OFF || T < 2 || B < 2 || !cd_available() || !gemm_available() ||
+        (n->split == NET_SPLIT_AUTO && n->max_wconv > NET_SPLIT_MAX_WEIGHTS))
+        return 1;
+    if (n->xws_threads < T) {
+        int64_t stride = round_up16(n->ws_n) + round_up16(2 * (int64_t)n->max_c) +
+                         round_up16(n->se_ws_n);
+        float *p = net_alloc_floats(n, (T - 1) * stride);
+        if (!p) return 1;        /* out of memory: the whole-batch pass, the same bits */
+        net_free_floats(n->xws);
+        n->xws = p;
+        n->xws_threads = T;
+        n->xws_stride = stride;
+    }
+    return T;
+}
+
+/* Evaluation mode: the backbone and the pooling into n->feat, split by
+ * batch across the threads where it may be, else as one pass whose ops
+ * share the pool. */
+static void forward_eval(net *n, const float *x, int B) {
+    if (split_threads(n, B) < 2) {
+        net_eval e = { { n->g[0], n->g[1], n->g[2], n->g[3] }, n->ws, n->aff, n->se_ws, 0, 1 };
+        eval_slice(n, &e, x, B);
+        return;
+    }
+    const net_config *c = &n->cfg;
+    /* max_act is max_batch times the largest activation of one image */
+    split_job k = { n, x, (int64_t)c->in_h * c->in_w * c->in_ch, n->max_act / n->max_batch };
+    ssl_parallel_for(B, 1, split_range, &k);
+}
+
 /* The backbone and the pooling into n->feat. */
 static void forward_features(net *n, const float *x, int B, int train) {
     n->x = x;
     n->B = B;
     n->trained = train != 0;
-    const float *h = n->mobile ? (train ? net_mobile_train(n, x, B) : net_mobile_eval(n, x, B))
-                               : (train ? backbone_train(n, x, B) : backbone_eval(n, x, B));
+    if (!train) {
+        forward_eval(n, x, B);
+        return;
+    }
+    const float *h = n->mobile ? net_mobile_train(n, x, B) : backbone_train(n, x, B);
     double t0 = net_tic(n);
-    int avg_slot = n->head ? n->lin[0].prof - 1 : n->nprof - 1;
     avgpool_forward(n->feat, h, B, n->feat_h, n->feat_w, n->F);
-    net_toc(n, avg_slot, t0, 0);
+    net_toc(n, avg_slot(n), t0, 0);
 }
+
+int net_set_batch_split(net *n, int mode) {
+    n->split = mode == NET_SPLIT_OFF || mode == NET_SPLIT_ALWAYS ? mode : NET_SPLIT_AUTO;
+    return cd_available() && gemm_available();
+}
+
 
 int net_forward_features(net *n, const float *x, int B) {
     if (B < 1 || B > n->max_batch) return -1;
@@ -323,9 +428,8 @@ static void backward(net *n, const float *dout) {
      * BN backward that reads it adds it, not a pass of its own. */
     const float *g2 = NULL;
     double t0 = net_tic(n);
-    int avg_slot = n->head ? n->lin[0].prof - 1 : n->nprof - 1;
     avgpool_backward(g, dfeat, B, n->feat_h, n->feat_w, n->F);
-    net_toc(n, avg_slot, t0, 1);
+    net_toc(n, avg_slot(n), t0, 1);
     if (n->mobile) {
         net_mobile_backward(n, g);
         return;

@@ -118,6 +118,24 @@ int net_forward(net *n, const float *x, int B, int train);
  * 0, or -1 if B > max_batch. */
 int net_forward_features(net *n, const float *x, int B);
 const float *net_features(const net *n);         /* [B, F] pooled backbone output */
+/* Evaluation mode with more than one thread (ssl_set_threads) may cut
+ * the batch into one slice of images per thread, each thread running
+ * every layer of the backbone on its own slice with no barrier between
+ * layers, instead of sharing the threads in each layer as training does.
+ * The head, if any, runs after it on the whole batch, sharing its layers.
+ * mode: NET_SPLIT_OFF never; NET_SPLIT_AUTO (net_new's default) where
+ * every convolution's weight has at most NET_SPLIT_MAX_WEIGHTS floats
+ * (each thread packs its own copy of a layer's weights: the MobileNets,
+ * ResNets up to width 0.5; ResNet-18 at width 1, 2.4 million in its
+ * widest layers, ran slower split, with 12% more CPU time per image);
+ * NET_SPLIT_ALWAYS whatever the weights. Both ways give the same bits
+ * (every image's features depend on that image alone, and the kernels'
+ * sums on neither the batch nor the thread count); the split runs only
+ * where the convolutions and matrix products are the AVX-512 kernels
+ * (not OpenBLAS). Returns 1 if it can run in this build, else 0. */
+enum { NET_SPLIT_OFF = 0, NET_SPLIT_AUTO = 1, NET_SPLIT_ALWAYS = 2 };
+#define NET_SPLIT_MAX_WEIGHTS ((int64_t)1 << 20)
+int net_set_batch_split(net *n, int mode);
 const float *net_output(const net *n);           /* [B, d] head output (= features for "none") */
 
 void net_zero_grad(net *n);

@@ -93,6 +93,7 @@ int net_add_conv(net *n, conv_l *c, const char *name, int H, int W, int C, int O
     snprintf(buf, sizeof buf, "%s.weight", name);
     c->w = net_add_tensor(n, buf, 4, shape, NT_WEIGHT);
     if (c->w >= 0) n->fan_in[c->w] = (int64_t)cin * k * k;
+    if ((int64_t)OC * cin * k * k > n->max_wconv) n->max_wconv = (int64_t)OC * cin * k * k;
     int64_t outn = (int64_t)n->max_batch * c->s.OH * c->s.OW * OC;
     int64_t inn = (int64_t)n->max_batch * H * W * C;
     c->out = net_alloc_floats(n, outn);
@@ -355,6 +356,7 @@ static net *net_build(const net_config *cfg, int max_batch, int dry, ssl_err *er
     n->mobile = arch_family(n->cfg.arch);
     n->max_batch = max_batch;
     n->dry = dry;
+    n->split = NET_SPLIT_AUTO;
     if (build(n, err) < 0 || finalize(n, err) < 0) {
         net_free(n);
         return NULL;
@@ -424,6 +426,7 @@ void net_free(net *n) {
     free(n->t); free(n->kind); free(n->fan_in); free(n->gdone);
     net_free_floats(n->params); net_free_floats(n->grads); net_free_floats(n->moms);
     net_free_floats(n->bufs); net_free_floats(n->ws); net_free_floats(n->aff);
+    net_free_floats(n->xws);
     for (int i = 0; i < 4; i++) net_free_floats(n->g[i]);
     for (int i = 0; i < 2; i++) net_free_floats(n->hg[i]);
     net_free_conv(&n->conv1); net_free_bn(&n->bn1);

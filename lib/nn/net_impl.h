@@ -82,6 +82,18 @@ typedef struct {
     int res;                 /* identity shortcut, added in the project BN's epilogue */
 } mb_block;
 
+/* The working memory of one evaluation-mode pass of the backbone over
+ * images [b0, b0 + B) (net.c's eval_slice): the whole batch on the
+ * calling thread, whose ops share the pool, or one thread's slice of it
+ * in the batch split, where each thread runs every layer on its own
+ * images with ops that run serially (net.c, forward_eval). */
+typedef struct {
+    float *g[4];             /* activation buffers: n->g, or this slice's stretch of each */
+    float *ws, *aff, *se_ws; /* conv/linear workspace, folded BN affine, SE workspace */
+    int64_t b0;              /* first image (SE's and the max-pool's per-image buffers) */
+    int prof;                /* 1: this pass records the profile (one thread) */
+} net_eval;
+
 typedef struct {
     int in, out;             /* features */
     int w, b;                /* tensor indices */
@@ -133,6 +145,16 @@ struct net {
     int64_t max_act;
     float *aff;              /* [2 * max_c]: folded eval BN scale, shift */
     int max_c;               /* widest BN */
+    /* batch-split inference (net.c, forward_eval): split a NET_SPLIT_*
+     * (net_set_batch_split); max_wconv: the largest convolution weight's
+     * floats (the AUTO rule); xws: the scratch of threads
+     * 1..xws_threads-1, xws_stride floats each (ws, aff, se_ws), allocated
+     * on first use */
+    int split;
+    int64_t max_wconv;
+    float *xws;
+    int xws_threads;
+    int64_t xws_stride;
     /* net_size's dry run: count what would be allocated, allocate nothing */
     int dry;
     int64_t dry_floats;
@@ -180,9 +202,10 @@ double net_tic(const net *n);
 void net_toc(net *n, int slot, double t0, int bwd);
 void net_conv_fwd(net *n, conv_l *c, const float *in, int B);
 void net_bn_fwd(net *n, bn_l *b, const float *x, const float *res, int act, int B, int train);
-/* eval mode: out = act(bn(conv(in)) + res), BN folded into the conv */
-void net_conv_bn_eval(net *n, conv_l *c, bn_l *b, const float *in, const float *res, int act,
-                      int B, float *out);
+/* eval mode: out = act(bn(conv(in)) + res), BN folded into the conv, in
+ * e's workspace */
+void net_conv_bn_eval(net *n, const net_eval *e, conv_l *c, bn_l *b, const float *in,
+                      const float *res, int act, int B, float *out);
 void net_conv_bwd(net *n, conv_l *c, float *din, const float *dout, const float *in,
                   int accumulate);
 void net_bn_bwd(net *n, bn_l *b, float *dx, const float *dy, const float *dy2, const float *x,
@@ -193,12 +216,13 @@ void net_grad_done(net *n, int i);
 
 /* net_mobile.c: the MobileNet backbones. build: the layer table from
  * n->cfg (arch mobilenetv2 or mobilenetv3s), setting feat_h, feat_w, F;
- * train/eval: the forward of x, returning the last layer's output;
+ * train/eval: the forward of x, returning the last layer's output (eval:
+ * images e->b0.. of the batch, in e's buffers);
  * backward: g [B, feat_h, feat_w, F] the gradient of that output
  * (n->g[0], clobbered), into the parameter gradients. */
 int net_mobile_build(net *n, ssl_err *err);
 const float *net_mobile_train(net *n, const float *x, int B);
-const float *net_mobile_eval(net *n, const float *x, int B);
+const float *net_mobile_eval(net *n, const net_eval *e, const float *x, int B);
 void net_mobile_backward(net *n, float *g);
 void net_mobile_free(net *n);
 void net_mobile_set_winograd(net *n, int mode);

@@ -30,8 +30,9 @@
  * recomputed from the convolution output and the BN's saved affine, the
  * same bits as a separate pass over a kept pre-activation. In evaluation
  * mode each BN and its activation are folded into its convolution's
- * epilogue and the activations rotate through the four buffers n->g, as
- * for the ResNets, except that each block runs on sub-batches of images
+ * epilogue and the activations rotate through the four buffers n->g (or,
+ * in net.c's batch split, a thread's stretch of each), as for the
+ * ResNets, except that each block runs on sub-batches of images
  * small enough for its inner activations (expansion, depthwise and SE
  * outputs) to stay in the L2 cache, in two of the buffers reused from
  * their start, instead of passing whole batches of them through memory;
@@ -266,11 +267,16 @@ static void cba_train(net *n, cba_l *l, const float *in, const float *res, int B
     net_bn_fwd(n, &l->bn, l->conv.out, res, l->act, B, 1);
 }
 
-static void se_fwd(net *n, se_l *se, const float *in, int B, float *out) {
-    double t0 = net_tic(n);
-    se_forward(out, se->pooled, se->z1, se->z2, se->sc, in, tdata(n, se->w1), tdata(n, se->b1),
-               tdata(n, se->w2), tdata(n, se->b2), B, se->P, se->C, se->S, n->se_ws);
-    net_toc(n, se->prof, t0, 0);
+/* SE's per-image buffers from image e->b0's rows (e NULL: the whole batch,
+ * in training mode), its workspace e's. */
+static void se_fwd(net *n, const net_eval *e, se_l *se, const float *in, int B, float *out) {
+    int prof = !e || e->prof;
+    double t0 = prof ? net_tic(n) : 0;
+    int64_t b0 = e ? e->b0 : 0;
+    se_forward(out, se->pooled + b0 * se->C, se->z1 + b0 * se->S, se->z2 + b0 * se->C,
+               se->sc + b0 * se->C, in, tdata(n, se->w1), tdata(n, se->b1), tdata(n, se->w2),
+               tdata(n, se->b2), B, se->P, se->C, se->S, e ? e->se_ws : n->se_ws);
+    if (prof) net_toc(n, se->prof, t0, 0);
 }
 
 const float *net_mobile_train(net *n, const float *x, int B) {
@@ -282,7 +288,7 @@ const float *net_mobile_train(net *n, const float *x, int B) {
         for (int j = 0; j < b->n; j++) {
             int last = j == b->n - 1;
             if (last && b->has_se) {
-                se_fwd(n, &b->se, cur, B, b->se.out);
+                se_fwd(n, NULL, &b->se, cur, B, b->se.out);
                 cur = b->se.out;
             }
             cba_train(n, &b->l[j], cur, last && b->res ? h : NULL, B);
@@ -295,14 +301,15 @@ const float *net_mobile_train(net *n, const float *x, int B) {
 }
 
 /* Evaluation mode: BN and activation folded into the convolution. */
-static void cba_eval(net *n, cba_l *l, const float *in, const float *res, int B, float *out) {
-    net_conv_bn_eval(n, &l->conv, &l->bn, in, res, l->act, B, out);
+static void cba_eval(net *n, const net_eval *e, cba_l *l, const float *in, const float *res,
+                     int B, float *out) {
+    net_conv_bn_eval(n, e, &l->conv, &l->bn, in, res, l->act, B, out);
 }
 
-/* The first of the four buffers that is none of a, b, c. */
-static float *spare(net *n, const float *a, const float *b, const float *c) {
+/* The first of e's four buffers that is none of a, b, c. */
+static float *spare(const net_eval *e, const float *a, const float *b, const float *c) {
     for (int i = 0; i < 4; i++)
-        if (n->g[i] != a && n->g[i] != b && n->g[i] != c) return n->g[i];
+        if (e->g[i] != a && e->g[i] != b && e->g[i] != c) return e->g[i];
     return NULL;
 }
 
@@ -319,9 +326,10 @@ static int64_t inner_per_image(const mb_block *b) {
 }
 
 /* Block b on images [0, B) of h into o, in sub-batches through the
- * buffers t and u (used from their start). */
-static void block_eval(net *n, mb_block *b, const float *h, float *o, float *t, float *u,
-                       int B) {
+ * buffers t and u and the SE's per-image buffers (from their start, or
+ * for a slice of the batch split, from its first image's rows). */
+static void block_eval(net *n, const net_eval *e, mb_block *b, const float *h, float *o,
+                       float *t, float *u, int B) {
     const conv_shape *s0 = &b->l[0].conv.s, *s1 = &b->l[b->n - 1].conv.s;
     int64_t in_img = (int64_t)s0->H * s0->W * s0->C, out_img = (int64_t)s1->OH * s1->OW * s1->OC;
     int64_t bs = EVAL_INNER_FLOATS / inner_per_image(b);
@@ -329,33 +337,33 @@ static void block_eval(net *n, mb_block *b, const float *h, float *o, float *t, 
     for (int b0 = 0; b0 < B; b0 += (int)bs) {
         int nb = B - b0 < bs ? B - b0 : (int)bs;
         const float *in = h + b0 * in_img, *cur = in;
-        n->prof_more = b0 > 0;
+        if (e->prof) n->prof_more = b0 > 0;
         for (int j = 0; j < b->n; j++) {
             int last = j == b->n - 1;
             float *out;
             if (last && b->has_se) {
                 out = cur == t ? u : t;
-                se_fwd(n, &b->se, cur, nb, out);
+                se_fwd(n, e, &b->se, cur, nb, out);
                 cur = out;
             }
             out = last ? o + b0 * out_img : cur == t ? u : t;
-            cba_eval(n, &b->l[j], cur, last && b->res ? in : NULL, nb, out);
+            cba_eval(n, e, &b->l[j], cur, last && b->res ? in : NULL, nb, out);
             cur = out;
         }
     }
-    n->prof_more = 0;
+    if (e->prof) n->prof_more = 0;
 }
 
-const float *net_mobile_eval(net *n, const float *x, int B) {
-    cba_eval(n, &n->mstem, x, NULL, B, n->g[0]);
-    const float *h = n->g[0];
+const float *net_mobile_eval(net *n, const net_eval *e, const float *x, int B) {
+    cba_eval(n, e, &n->mstem, x, NULL, B, e->g[0]);
+    const float *h = e->g[0];
     for (int i = 0; i < n->nmb; i++) {
-        float *o = spare(n, h, NULL, NULL), *t = spare(n, h, o, NULL), *u = spare(n, h, o, t);
-        block_eval(n, &n->mb[i], h, o, t, u, B);
+        float *o = spare(e, h, NULL, NULL), *t = spare(e, h, o, NULL), *u = spare(e, h, o, t);
+        block_eval(n, e, &n->mb[i], h, o, t, u, B);
         h = o;
     }
-    float *out = spare(n, h, NULL, NULL);
-    cba_eval(n, &n->mlast, h, NULL, B, out);
+    float *out = spare(e, h, NULL, NULL);
+    cba_eval(n, e, &n->mlast, h, NULL, B, out);
     return out;
 }
 

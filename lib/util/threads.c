@@ -66,6 +66,7 @@ void ssl_set_threads(int n) {
 int ssl_threads(void) { return nthreads; }
 
 int ssl_parts(int64_t ntasks, int max_parts) {
+    if (in_worker) return 1;          /* its parallel_for runs serially */
     int p = nthreads < max_parts ? nthreads : max_parts;
     if (p > ntasks) p = (int)ntasks;
     return p < 1 ? 1 : p;

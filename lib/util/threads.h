@@ -23,6 +23,10 @@ typedef void (*ssl_range_fn)(void *ctx, int64_t begin, int64_t end, int tid);
 void ssl_parallel_for(int64_t n, int64_t grain, ssl_range_fn fn, void *ctx);
 /* How many contiguous parts to cut ntasks tasks into for one
  * ssl_parallel_for(parts, 1, ...): the thread count, at most max_parts
- * (the callers' per-part scratch) and ntasks, at least 1. */
+ * (the callers' per-part scratch) and ntasks, at least 1; 1 from inside a
+ * worker (where the parallel_for runs serially), so that such a call
+ * touches only part 0's scratch and threads that each run one on their
+ * own scratch (the networks' batch-split inference, nn/net.c) never
+ * share any. */
 int ssl_parts(int64_t ntasks, int max_parts);
 #endif

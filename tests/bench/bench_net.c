@@ -17,6 +17,15 @@
  * medians and their ratios (needs AMX). The bf16 products (the GEMMs and
  * the Winograd products of 32k channels) run on AMX where the CPU has it
  * (SSL_NO_AMX=1: VDPBF16PS, as in the tools).
+ * --split off runs inference with the threads sharing each layer (one
+ * ssl_parallel_for per op), on with the batch split, each thread running
+ * every layer on its own slice of the batch, auto (the default, as in the
+ * tools) with the split where net_set_batch_split's rule allows it;
+ * --split ab alternates off and on on the same network, iteration by
+ * iteration in this one process, and prints both and the ratio split /
+ * per-op of their medians (an A/B that both sides see under the same
+ * load), and the process's CPU time per image of each. The two give the
+ * same bits.
  * --cpu-time (with --threads 1) times the iterations (and --profile's
  * layers) in this thread's CPU time instead of wall time, which leaves out the waits for a core on a
  * shared machine (for comparing builds there; OpenBLAS, which the
@@ -126,6 +135,45 @@ static void step(net *n, const float *x, const float *dout, int B, int train) {
     }
 }
 
+/* --split ab: inference with the per-op threads and with the batch split
+ * alternating on one network; beside the wall time, the CPU time of the
+ * whole process per image (all threads: what each way costs in work, its
+ * waits for a core on a loaded machine left out). */
+static int split_ab(net *n, const net_config *c, int B, int iters, int warmup, int threads) {
+    size_t nx = (size_t)B * c->in_h * c->in_w * c->in_ch;
+    float *x = malloc(nx * sizeof *x);
+    double *t = malloc(sizeof *t * 4 * (size_t)iters), *u = t + iters, *ct = u + iters,
+           *cu = ct + iters;
+    if (!x || !t) { fprintf(stderr, "bench_net: out of memory\n"); return 1; }
+    rng r;
+    rng_init(&r, 1, 0, 0);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)rng_normal(&r);
+    for (int it = 0; it < warmup + iters; it++) {
+        net_set_batch_split(n, NET_SPLIT_OFF);
+        double t0 = now(), c0 = bench_process_cpu();
+        net_forward(n, x, B, 0);
+        double t1 = now(), c1 = bench_process_cpu();
+        net_set_batch_split(n, NET_SPLIT_ALWAYS);
+        net_forward(n, x, B, 0);
+        double t2 = now(), c2 = bench_process_cpu();
+        if (it >= warmup) {
+            int i = it - warmup;
+            t[i] = t1 - t0; u[i] = t2 - t1; ct[i] = c1 - c0; cu[i] = c2 - c1;
+        }
+    }
+    double mo = bench_median(t, iters), ms = bench_median(u, iters);
+    double co = bench_median(ct, iters), cs = bench_median(cu, iters);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("%-8s w%-5g infer B%-4d threads %d: per-op %8.1f img/s, split %8.1f img/s, "
+           "split/per-op %.2f (A/B, alternating); CPU ms/img per-op %.3f, split %.3f; "
+           "RSS %.0f MiB\n", c->arch, c->width, B, threads, B / mo, B / ms, mo / ms,
+           1e3 * co / B, 1e3 * cs / B, ru.ru_maxrss / 1024.0);
+    free(x); free(t);
+    net_free(n);
+    return 0;
+}
+
 /* --precision ab: fp32 (n) and bf16 (a second copy) alternating; abc:
  * also bf16 with AMX off (gemm_bf16_set_amx(0) around its steps: the
  * products on VDPBF16PS) and on, in that order each round. */
@@ -185,7 +233,7 @@ static void usage(FILE *f) {
                "  [--stem cifar|imagenet]\n"
                "  [--width W] [--size S] [--in-ch C] [--head none|linear|mlp3] [--batch B]\n"
                "  [--mode train|infer] [--iters N] [--warmup N] [--threads N] [--cpu-time] [--profile]\n"
-               "  [--json] [--precision fp32|bf16|ab|abc]\n");
+               "  [--json] [--precision fp32|bf16|ab|abc] [--split off|auto|on|ab]\n");
 }
 
 int main(int argc, char **argv) {
@@ -194,13 +242,14 @@ int main(int argc, char **argv) {
     strcpy(c.arch, "resnet18"); strcpy(c.stem, "cifar"); strcpy(c.head, "none");
     c.width = 1; c.in_ch = 3; c.in_h = c.in_w = 32; c.hidden = 2048; c.dim = 128;
     int B = 128, iters = 5, warmup = 1, threads = 2, profile = 0, json = 0, train = 1, prec = 0;
+    int split = NET_SPLIT_AUTO;
     static const struct option opts[] = {
         { "arch", 1, 0, 'a' }, { "stem", 1, 0, 's' }, { "width", 1, 0, 'w' },
         { "size", 1, 0, 'S' }, { "in-ch", 1, 0, 'c' }, { "head", 1, 0, 'H' },
         { "batch", 1, 0, 'b' }, { "mode", 1, 0, 'm' }, { "iters", 1, 0, 'i' },
         { "warmup", 1, 0, 'W' }, { "threads", 1, 0, 't' }, { "profile", 0, 0, 'p' },
         { "json", 0, 0, 'j' }, { "precision", 1, 0, 'P' }, { "cpu-time", 0, 0, 'C' },
-        { "help", 0, 0, 'h' },
+        { "split", 1, 0, 'x' }, { "help", 0, 0, 'h' },
         { 0, 0, 0, 0 }
     };
     int o;
@@ -239,12 +288,23 @@ int main(int argc, char **argv) {
             else if (!strcmp(optarg, "abc")) prec = 3;
             else { fprintf(stderr, "bench_net: --precision: '%s' is not fp32, bf16, ab or abc\n", optarg); return 2; }
             break;
+        case 'x':
+            if (!strcmp(optarg, "off")) split = NET_SPLIT_OFF;
+            else if (!strcmp(optarg, "auto")) split = NET_SPLIT_AUTO;
+            else if (!strcmp(optarg, "on")) split = NET_SPLIT_ALWAYS;
+            else if (!strcmp(optarg, "ab")) split = 3;
+            else { fprintf(stderr, "bench_net: --split: '%s' is not off, auto, on or ab\n", optarg); return 2; }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
     if (cpu_time && threads != 1) {
         fprintf(stderr, "bench_net: --cpu-time needs --threads 1\n");
+        return 2;
+    }
+    if (split == 3 && (train || prec == 2)) {
+        fprintf(stderr, "bench_net: --split ab needs --mode infer and no --precision ab\n");
         return 2;
     }
     ssl_set_threads(threads);
@@ -268,6 +328,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (prec >= 2) return ab(n, &c, B, iters, warmup, train, threads, prec == 3);
+    if (split == 3) return split_ab(n, &c, B, iters, warmup, threads);
+    net_set_batch_split(n, split);
     size_t nx = (size_t)B * c.in_h * c.in_w * c.in_ch, nd = (size_t)B * net_out_dim(n);
     float *x = malloc(nx * sizeof *x), *dout = malloc(nd * sizeof *dout);
     if (!x || !dout) { fprintf(stderr, "bench_net: out of memory\n"); return 1; }
