@@ -173,13 +173,19 @@ static int64_t round_up16(int64_t v) { return (v + 15) & ~(int64_t)15; }
 
 static int avg_slot(const net *n) { return n->head ? n->lin[0].prof - 1 : n->nprof - 1; }
 
+/* The global average pool of the last stage's h (images [b0, b0 + B))
+ * into their rows of n->feat, timed where prof. */
+static void pool_features(net *n, const float *h, int64_t b0, int B, int prof) {
+    double t0 = prof ? net_tic(n) : 0;
+    avgpool_forward(n->feat + b0 * n->F, h, B, n->feat_h, n->feat_w, n->F);
+    if (prof) net_toc(n, avg_slot(n), t0, 0);
+}
+
 /* Evaluation mode, images [e->b0, e->b0 + B) of x (x at image b0): the
  * backbone and the pooling into their rows of n->feat. */
 static void eval_slice(net *n, const net_eval *e, const float *x, int B) {
     const float *h = n->mobile ? net_mobile_eval(n, e, x, B) : backbone_eval(n, e, x, B);
-    double t0 = e->prof ? net_tic(n) : 0;
-    avgpool_forward(n->feat + e->b0 * n->F, h, B, n->feat_h, n->feat_w, n->F);
-    if (e->prof) net_toc(n, avg_slot(n), t0, 0);
+    pool_features(n, h, e->b0, B, e->prof);
 }
 
 /* The batch split. In evaluation mode BN uses its running statistics, so
@@ -267,16 +273,13 @@ static void forward_features(net *n, const float *x, int B, int train) {
         return;
     }
     const float *h = n->mobile ? net_mobile_train(n, x, B) : backbone_train(n, x, B);
-    double t0 = net_tic(n);
-    avgpool_forward(n->feat, h, B, n->feat_h, n->feat_w, n->F);
-    net_toc(n, avg_slot(n), t0, 0);
+    pool_features(n, h, 0, B, 1);
 }
 
 int net_set_batch_split(net *n, int mode) {
     n->split = mode == NET_SPLIT_OFF || mode == NET_SPLIT_ALWAYS ? mode : NET_SPLIT_AUTO;
     return cd_available() && gemm_available();
 }
-
 
 int net_forward_features(net *n, const float *x, int B) {
     if (B < 1 || B > n->max_batch) return -1;
