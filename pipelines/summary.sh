@@ -134,7 +134,7 @@ while read -r config; do
         run=${R##*/}; [ "${run%-s*}" = "$config" ] || continue
         di=$((di + 1))
         grep '"event":"epoch"' "$R/train.jsonl" 2>/dev/null |
-            sed -n 's/.*"epoch":\([0-9]*\),.*"knn_top1":\([0-9.eE+-]*\).*/\1 \2/p' > "$R/knn-curve.dat"
+            sed -n 's/.*"epoch":\([0-9]*\),.*"knn_top1":\([0-9][0-9.eE+-]*\).*/\1 \2/p' > "$R/knn-curve.dat"
         [ -s "$R/knn-curve.dat" ] || continue
         plot="$plot${plot:+, }'$R/knn-curve.dat' using 1:2 with linespoints lc $ci dt $di title '$run'"
     done
@@ -158,7 +158,7 @@ curves knn-curve.dat "$dir/curves.csv" "$@"
 bb=
 for R in "$@"; do
     grep '"event":"epoch"' "$R/train.jsonl" 2>/dev/null |
-        sed -n 's/.*"epoch":\([0-9]*\),.*"knn_backbone_top1":\([0-9.eE+-]*\).*/\1 \2/p' > "$R/backbone-curve.dat"
+        sed -n 's/.*"epoch":\([0-9]*\),.*"knn_backbone_top1":\([0-9][0-9.eE+-]*\).*/\1 \2/p' > "$R/backbone-curve.dat"
     [ -s "$R/backbone-curve.dat" ] && bb=1
 done
 rm -f "$dir/backbone-curves.csv"

@@ -68,7 +68,7 @@ mv "$dir/results.md.tmp" "$dir/results.md"
 # beside raw pixels' first kNN figure.
 if [ -s "$dir/train.jsonl" ] && command -v gnuplot >/dev/null 2>&1; then
     grep '"event":"epoch"' "$dir/train.jsonl" |
-        sed -n 's/.*"epoch":\([0-9]*\),.*"knn_top1":\([0-9.eE+-]*\).*/\1 \2/p' > "$dir/knn-curve.dat"
+        sed -n 's/.*"epoch":\([0-9]*\),.*"knn_top1":\([0-9][0-9.eE+-]*\).*/\1 \2/p' > "$dir/knn-curve.dat"
     raw=$(awk -F'\t' '$1 == "raw" && $2 == "knn" && $5 == "all" { print $7; exit }' "$tmp")
     if [ -s "$dir/knn-curve.dat" ]; then
         p="'$dir/knn-curve.dat' using 1:2 with linespoints title 'trained (bank monitor)'"

@@ -61,6 +61,9 @@ static const char usage_text[] =
     "                          (default: the checkpoint's)\n"
     "  --log FILE              append JSON lines (every step and epoch) to FILE\n"
     "  --monitor TEST          weighted kNN of TEST against the bank every epoch\n"
+    "  --monitor-every-epochs N\n"
+    "                          the monitor after every N-th epoch only, and the\n"
+    "                          last (1: every epoch)\n"
     "  --monitor-k K, --monitor-sigma S   (200, 0.1)\n"
     "  --monitor-backbone      the monitor also runs the backbone's kNN (the test\n"
     "                          images against the training images, as ssl-knn)\n"
@@ -84,7 +87,7 @@ enum {
     O_NOCUTMIX, O_BATCH, O_LR, O_WD, O_MOM, O_SCHED, O_MILES, O_GAMMA, O_WARMUP, O_FLIP,
     O_JITTER, O_GRAY, O_CROP, O_BLUR, O_EPOCHS, O_CKEVERY, O_MAXSTEPS, O_DET, O_SEED, O_LOG,
     O_MON, O_MONK, O_MONS, O_THREADS, O_KLKEEP, O_KLFWD, O_KLTERMS, O_MONBB, O_INPLACE,
-    O_KEEP, O_PREC, O_SYNCBN, O_CHECKREP, O_CKEPOCHS, O_BUCKET
+    O_KEEP, O_PREC, O_SYNCBN, O_CHECKREP, O_CKEPOCHS, O_BUCKET, O_MONEVERY
 };
 
 static const struct option long_opts[] = {
@@ -101,7 +104,7 @@ static const struct option long_opts[] = {
     {"ckpt-every-epochs", 1, 0, O_CKEPOCHS},
     {"max-steps", 1, 0, O_MAXSTEPS}, {"deterministic", 0, 0, O_DET}, {"seed", 1, 0, O_SEED},
     {"log", 1, 0, O_LOG}, {"monitor", 1, 0, O_MON}, {"monitor-k", 1, 0, O_MONK},
-    {"monitor-sigma", 1, 0, O_MONS},
+    {"monitor-sigma", 1, 0, O_MONS}, {"monitor-every-epochs", 1, 0, O_MONEVERY},
     {"monitor-backbone", 0, 0, O_MONBB}, {"output", 1, 0, 'o'}, {"in-place", 0, 0, O_INPLACE},
     {"keep-every", 1, 0, O_KEEP}, {"threads", 1, 0, O_THREADS}, {"precision", 1, 0, O_PREC},
     {"sync-bn", 0, 0, O_SYNCBN}, {"check-replicas", 1, 0, O_CHECKREP},
@@ -115,7 +118,7 @@ typedef struct {
     int has_seed, threads, has_threads, monitor_backbone, in_place, sync_bn, has_bucket_mb;
     double bucket_mb;
     uint64_t seed;
-    long long max_steps, keep_every, check_replicas, ckpt_every_epochs;
+    long long max_steps, keep_every, check_replicas, ckpt_every_epochs, monitor_every;
 } opts;
 
 typedef struct {
@@ -289,7 +292,7 @@ static int run(opts *o, int *argc, char ***argv) {
     run_train_opts to = {
         .ckpt = o->ckpt, .data = o->data, .out = o->out, .keep_every = o->keep_every,
         .ckpt_every_epochs = o->ckpt_every_epochs,
-        .monitor = o->monitor,
+        .monitor = o->monitor, .monitor_epochs = o->monitor_every,
         .monitor_backbone = o->monitor_backbone, .recipe = o->recipe, .flags = o->ov, .has_seed = o->has_seed, .seed = o->seed,
         .threads = o->threads, .has_threads = o->has_threads, .max_steps = o->max_steps,
         .winograd = conv_mode_from_env(), .no_bf16 = no_bf16_from_env(), .sync_bn = o->sync_bn,
@@ -402,6 +405,7 @@ int main(int argc, char **argv) {
             o.has_bucket_mb = 1;
             break;
         case O_CKEPOCHS: o.ckpt_every_epochs = parse_int("--ckpt-every-epochs", optarg, 1, 1 << 20); break;
+        case O_MONEVERY: o.monitor_every = parse_int("--monitor-every-epochs", optarg, 1, 1 << 20); break;
         case 'q': verbosity = 0; break;
         case 'v': verbosity++; break;
         case 'h':

@@ -439,7 +439,8 @@ int run_train(const run_train_opts *o, train_status *st, ssl_err *err) {
     save_ctx sc = {o, &ck, d.n / tc.batch};
     train_hooks h = {.max_steps = o->max_steps, .stop = o->stop,
                      .monitor = has_mon ? &mon : NULL,
-                     .monitor_backbone = has_mon && o->monitor_backbone, .ctx = o->report.ctx,
+                     .monitor_backbone = has_mon && o->monitor_backbone,
+                     .monitor_epochs = o->monitor_epochs, .ctx = o->report.ctx,
                      .on_step = o->on_step, .on_epoch = o->on_epoch, .save = save,
                      .save_ctx = &sc, .save_epochs = o->ckpt_every_epochs,
                      .keep_epochs = o->keep_every};

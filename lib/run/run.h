@@ -107,6 +107,8 @@ typedef struct {
                                    * after the last, and when stopping); 0, 1: every epoch */
     const char *monitor;          /* test set for the kNN monitor, or NULL */
     int monitor_backbone;         /* the monitor also runs the backbone's kNN */
+    int64_t monitor_epochs;       /* > 1: the monitor after every N-th epoch only (and
+                                   * the last); 0, 1: every epoch */
     const char *recipe;           /* --recipe, or NULL: the checkpoint's */
     const sv *flags;              /* train_config keys given as flags (a map, or NULL) */
     int has_seed;

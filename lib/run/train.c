@@ -591,11 +591,14 @@ int train_run(trainer *t, const train_hooks *h, train_status *st, ssl_err *err) 
         st->seconds = ssl_clock() - start;
         if (h->on_step) h->on_step(h->ctx, st);
         int epoch_end = ck->step % t->spe == 0;
+        int64_t ep = ck->step / t->spe;
         if (epoch_end) {
             st->knn_top1 = st->knn_top5 = st->knn_bb_top1 = st->knn_bb_top5 = NAN;
             double t0 = ssl_clock();
+            int mon_now = h->monitor_epochs <= 1 || ep % h->monitor_epochs == 0 ||
+                          ep >= t->cfg.epochs;
             /* The monitor runs on rank 0 (the replicas are the same). */
-            int mrc = h->monitor && t->rank == 0 &&
+            int mrc = h->monitor && mon_now && t->rank == 0 &&
                 trainer_monitor(t, h->monitor, (int)t->cfg.monitor_k, t->cfg.monitor_sigma,
                                 &st->knn_top1, &st->knn_top5,
                                 h->monitor_backbone ? &st->knn_bb_top1 : NULL,
@@ -604,7 +607,6 @@ int train_run(trainer *t, const train_hooks *h, train_status *st, ssl_err *err) 
             st->t_monitor += ssl_clock() - t0;
             if (h->on_epoch) h->on_epoch(h->ctx, st);
         }
-        int64_t ep = ck->step / t->spe;
         int epoch_save = epoch_end && (h->save_epochs <= 1 || ep % h->save_epochs == 0 ||
                                        (h->keep_epochs > 0 && ep % h->keep_epochs == 0));
         if (epoch_save || (t->cfg.ckpt_every_steps > 0 && ck->step % t->cfg.ckpt_every_steps == 0)) {

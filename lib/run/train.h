@@ -208,6 +208,8 @@ typedef struct {
     volatile sig_atomic_t *stop;  /* set (by a signal handler) to stop after the step */
     const ssl_dataset *monitor;   /* test set for the kNN monitor, or NULL */
     int monitor_backbone;         /* the monitor also runs the backbone's kNN */
+    int64_t monitor_epochs;       /* > 1: run the monitor after every monitor_epochs-th
+                                   * epoch only, and after the last; 0, 1: every epoch */
     void *ctx;
     /* Called after every step. */
     void (*on_step)(void *ctx, const train_status *st);

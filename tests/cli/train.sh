@@ -122,6 +122,18 @@ rm -f "$T/x.ckpt"
 check "an epoch line with the kNN monitor" "$(grep -c '"event":"epoch","epoch":1,"step":3,.*"knn_top1":0\.[0-9]' "$T/run.jsonl")" -eq 1
 check "the epoch line carries mean ce and kl" "$(grep -c '"event":"epoch",.*"loss":[0-9.e+-]*,"ce":[0-9.e+-]*,"kl":[0-9.e+-]*,' "$T/run.jsonl")" -eq 1
 
+# --monitor-every-epochs 2 over 5 epochs: the monitor after epochs 2, 4 and
+# 5 (the last), null after 1 and 3; training itself is unchanged.
+ok "--monitor-every-epochs 2" ssl-train $TR --epochs 5 --log "$T/me.jsonl" \
+    --monitor "$T/e.sslt" --monitor-k 5 --monitor-every-epochs 2 "$T/0.ckpt" "$T/d.sslt" -o "$T/me.ckpt"
+check "--monitor-every-epochs: kNN after epochs 2, 4, 5 only" \
+    "$(sed -n 's/.*"event":"epoch","epoch":\([0-9]*\),.*"knn_top1":\([0-9n]\).*/\1\2/p' "$T/me.jsonl" | tr '\n' ' ')" = "1n 20 3n 40 50 "
+ok "the same run, monitor every epoch" ssl-train $TR --epochs 5 \
+    --monitor "$T/e.sslt" --monitor-k 5 "$T/0.ckpt" "$T/d.sslt" -o "$T/me1.ckpt"
+check "--monitor-every-epochs leaves training alone" "$(cmp "$T/me.ckpt" "$T/me1.ckpt" >/dev/null 2>&1 && echo same)" = same
+fails "--monitor-every-epochs 0 refused" 2 "^ssl-train: --monitor-every-epochs: 0 is out of range" \
+    ssl-train $TR --monitor "$T/e.sslt" --monitor-every-epochs 0 "$T/0.ckpt" "$T/d.sslt" -o "$T/x.ckpt"
+
 # The backbone monitor: the same top-1 as ssl-extract + ssl-knn of the
 # checkpoint after epoch 1 (the monitor runs before the next epoch).
 ok "--monitor-backbone" ssl-train $TR --epochs 2 --max-steps 3 --log "$T/bb.jsonl" \
