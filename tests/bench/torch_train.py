@@ -27,7 +27,10 @@ the same CE per step. Compare curves over several seeds, not one.
 Options: --epochs E (schedule length, 10), --run-epochs R (epochs to run,
 E), --batch, --lr, -k, --tau, --lambda, --cutmix A (0: off), --write
 grad|npid, --no-aug, --seed, --threads (2), --knn TEST.sslt, --save
-FILE.pt. Needs python3-torch, python3-torchvision, python3-numpy,
+FILE.pt, --bf16 (the network's forward and the bank product under
+torch.autocast('cpu', dtype=torch.bfloat16), as ssl-train --precision bf16;
+the loss, the bank and its write stay fp32). The last line before the kNN gives the seconds of training
+(tests/bench/job.sh reads it). Needs python3-torch, python3-torchvision, python3-numpy,
 python3-msgpack, python3-zstandard. Run with /usr/bin/python3.
 """
 import argparse
@@ -97,6 +100,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--knn", default="")
     ap.add_argument("--save", default="")
+    ap.add_argument("--bf16", action="store_true")
     a = ap.parse_args()
     import torchvision.transforms as T
 
@@ -122,6 +126,7 @@ def main():
     flip = T.RandomHorizontalFlip()
     B, spe = a.batch, N // a.batch
     tgt = torch.arange(B)
+    t_start = time.time()
     for e in range(a.run_epochs or a.epochs):
         lr = a.lr * 0.5 * (1 + math.cos(math.pi * e / a.epochs))
         for g in opt.param_groups:
@@ -143,12 +148,15 @@ def main():
                 y1, y2 = np.clip(cy - ch // 2, 0, H), np.clip(cy + ch // 2, 0, H)
                 x[:, :, y1:y2, x1:x2] = x[perm, :, y1:y2, x1:x2].clone()
                 lam = 1 - (x2 - x1) * (y2 - y1) / (W * H)
-            z = F.normalize(model(x), dim=1)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+                f = model(x)
+            z = F.normalize(f.float(), dim=1)
             batch = set(idx.tolist())
             neg = [v for v in random.sample(range(N), min(N, a.k + B)) if v not in batch][:a.k]
             sel = torch.cat([idx, torch.tensor(neg, dtype=torch.long)])
             Ws = bank[sel].clone()
-            logits = z @ Ws.t()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+                logits = (z @ Ws.t()).float()
             logp = F.log_softmax(logits / a.tau, dim=1)
             ce = -(lam * logp[tgt, tgt] + (1 - lam) * logp[tgt, perm]).mean()
             p = F.softmax(logits, dim=1)
@@ -171,6 +179,7 @@ def main():
             accs.append((logits.argmax(1) == tgt).float().mean().item())
         print("epoch %d ce %.4f inst_acc %.4f lr %.4g %.0f img/s" %
               (e + 1, np.mean(ces), np.mean(accs), lr, spe * B / (time.time() - t0)), flush=True)
+    print("train seconds %.2f" % (time.time() - t_start), flush=True)
     if a.save:
         torch.save({"model": model.state_dict(), "bank": bank}, a.save)
     if a.knn:
