@@ -11,7 +11,7 @@ pkgs="build-essential pkg-config libopenblas-dev libopenblas0-pthread libarchive
       dataset-fashion-mnist gnuplot-nox"
 if [ "${1:-}" = "--test" ]; then
     pkgs="$pkgs valgrind clang python3 python3-numpy python3-msgpack python3-zstandard
-          python3-torch zstd openmpi-bin libopenmpi-dev"
+          python3-torch python3-torchvision zstd openmpi-bin libopenmpi-dev"
 fi
 missing=
 for p in $pkgs; do
