@@ -36,6 +36,17 @@
  *
  * All of it runs twice: on VDPBF16PS (gemm_bf16_set_amx(0)) and, where
  * the CPU has it, on AMX.
+ *
+ * The weight gradient is bf16 on AMX only (on VDPBF16PS it must be
+ * fp32's, bit for bit). Its product is over the batch's tiles, not the
+ * channels: the same two checks with the reduction length T (the tile
+ * count) in place of C, derived next to wgrad_ref below; and the same
+ * bits at 1, 2 and 3 threads. Its checks can fail too: dy with its first
+ * two tiles zeroed (a pair of the reduction's bf16 words dropped) fails
+ * check 2 where T <= 512 (beyond, check 2's bound, about T^2 2^-24 |p|,
+ * is wider than two tiles' share), dy with its first 32 tiles zeroed (a
+ * k block) fails it where T >= 64, and the fp32 kernel fails check 2
+ * (where T <= 512) and passes check 1.
  * The checks can fail: the kernel run on an input whose last channel is
  * zeroed (one channel's products dropped) fails check 2, as does one
  * whose first 32 channels are (an AMX block of the reduction); the fp32
@@ -52,8 +63,9 @@
  * 0.056-0.071 of its largest element away from fp32, and the whole
  * gradient (all tensors, relative L2 norm) 0.33-0.45 away: a batch of 8
  * makes the BatchNorm parameters' gradients sums with heavy cancellation.
- * Ours measured 0.061 and 0.56 (its data gradients go through the bf16
- * Winograd products, its weight products stay fp32). The test asks for
+ * Ours measured 0.061 and 0.56 when only its data gradients went through
+ * the bf16 Winograd products, 0.055 and 0.41 on AMX with the Winograd
+ * weight gradients in bf16 too (other random inputs). The test asks for
  * the output within 2^-3 (about twice PyTorch's worst) and the gradient
  * within 0.9 in L2 (twice PyTorch's worst; 1 would be a zero or
  * unrelated gradient): they catch a broken layer, a wrong sign or a
@@ -96,11 +108,61 @@ static float bt_row(int r, float a, float b, float c, float d) {
     }
 }
 
+/* Tile (b, th, tw)'s V = B^T d B at channel c of x [B, H, W, C] as the
+ * kernel computes it in fp32 (columns first, rows of d combined, then
+ * rows), and Va = |B^T| |d| |B|. */
+static void tile_v(float *v, double *va, const float *x, int H, int W, int C, int b, int th,
+                   int tw, int c) {
+    float d[4][4], cc[4][4];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) {
+            int h = 2 * th - 1 + i, ww = 2 * tw - 1 + j;
+            d[i][j] = h >= 0 && h < H && ww >= 0 && ww < W
+                          ? x[(((size_t)b * H + h) * W + ww) * C + c] : 0.0f;
+        }
+    for (int rr = 0; rr < 4; rr++)
+        for (int j = 0; j < 4; j++)
+            cc[rr][j] = bt_row(rr, d[0][j], d[1][j], d[2][j], d[3][j]);
+    for (int rr = 0; rr < 4; rr++)
+        for (int s = 0; s < 4; s++) {
+            double a = 0;
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++) a += fabs(BT[rr][i]) * fabs(d[i][j]) * fabs(BT[s][j]);
+            v[4 * rr + s] = bt_row(s, cc[rr][0], cc[rr][1], cc[rr][2], cc[rr][3]);
+            va[4 * rr + s] = a;
+        }
+}
+
+/* tile_v for all C channels: Vb[xi * C + c] = bf(V), Va[xi * C + c]. */
+static void tile_vb(float *Vb, double *Va, const float *x, int H, int W, int C, int b, int th,
+                    int tw) {
+    for (int c = 0; c < C; c++) {
+        float v[16];
+        double va[16];
+        tile_v(v, va, x, H, W, C, b, th, tw, c);
+        for (int xi = 0; xi < 16; xi++) {
+            Vb[xi * C + c] = bf16_round(v[xi]);
+            Va[xi * C + c] = va[xi];
+        }
+    }
+}
+
 typedef struct {
     double *exact, *bound1;       /* check 1 */
     double *ref_b, *bound2;       /* check 2 */
     double amp;                   /* sum of check 1's magnitudes / direct sum |x||w| */
 } wref;
+
+/* Element o of the references: the exact value, check 1's bound c1 m1,
+ * the bf16 replica, check 2's bound c2 m2, each bound with the slack of
+ * the double sums, 2^-40 of its magnitude m. */
+static void wref_put(wref *r, size_t o, double exact, double c1, double m1, double ref_b,
+                     double c2, double m2) {
+    r->exact[o] = exact;
+    r->bound1[o] = c1 * m1 + ldexp(m1, -40);
+    r->ref_b[o] = ref_b;
+    r->bound2[o] = c2 * m2 + ldexp(m2, -40);
+}
 
 /* References for out [B, H, W, OC] = conv3x3 pad 1 of x [B, H, W, C] with
  * w [OC, C, 3, 3]. */
@@ -139,30 +201,7 @@ static void wino_ref(wref *r, const float *x, const float *w, int B, int H, int 
     for (int b = 0; b < B; b++)
         for (int th = 0; th < TH; th++)
             for (int tw = 0; tw < TW; tw++) {
-                for (int c = 0; c < C; c++) {
-                    float d[4][4];
-                    for (int i = 0; i < 4; i++)
-                        for (int j = 0; j < 4; j++) {
-                            int h = 2 * th - 1 + i, ww = 2 * tw - 1 + j;
-                            d[i][j] = h >= 0 && h < H && ww >= 0 && ww < W
-                                          ? x[(((size_t)b * H + h) * W + ww) * C + c] : 0.0f;
-                        }
-                    /* columns first (rows of d combined), then rows */
-                    float cc[4][4];
-                    for (int rr = 0; rr < 4; rr++)
-                        for (int j = 0; j < 4; j++)
-                            cc[rr][j] = bt_row(rr, d[0][j], d[1][j], d[2][j], d[3][j]);
-                    for (int rr = 0; rr < 4; rr++)
-                        for (int s = 0; s < 4; s++) {
-                            float v = bt_row(s, cc[rr][0], cc[rr][1], cc[rr][2], cc[rr][3]);
-                            double va = 0;
-                            for (int i = 0; i < 4; i++)
-                                for (int j = 0; j < 4; j++)
-                                    va += fabs(BT[rr][i]) * fabs(d[i][j]) * fabs(BT[s][j]);
-                            Vb[(4 * rr + s) * C + c] = bf16_round(v);
-                            Va[(4 * rr + s) * C + c] = va;
-                        }
-                }
+                tile_vb(Vb, Va, x, H, W, C, b, th, tw);
                 for (int oc = 0; oc < OC; oc++) {
                     double Mb[16], Mab[16], Maa[16];
                     for (int xi = 0; xi < 16; xi++) {
@@ -200,11 +239,8 @@ static void wino_ref(wref *r, const float *x, const float *w, int B, int H, int 
                                         e += t;
                                         ea += fabs(t);
                                     }
-                            size_t o = (((size_t)b * H + h) * W + ww) * OC + oc;
-                            r->exact[o] = e;
-                            r->bound1[o] = c1 * ya + ldexp(ya, -40);
-                            r->ref_b[o] = y;
-                            r->bound2[o] = c2 * yb + ldexp(yb, -40);
+                            wref_put(r, (((size_t)b * H + h) * W + ww) * OC + oc, e, c1, ya, y,
+                                     c2, yb);
                             mag_w += ya;
                             mag_d += ea;
                         }
@@ -212,6 +248,128 @@ static void wino_ref(wref *r, const float *x, const float *w, int B, int H, int 
             }
     r->amp = mag_d > 0 ? mag_w / mag_d : 0;
     free(Ub); free(Ua); free(Vb); free(Va);
+}
+
+/* Tile (b, th, tw)'s dM = A dY A^T at output channel oc of dy [B, H, W,
+ * OC] as the kernel's dout_transform computes it in fp32 (A = [1 0; 1 1;
+ * 1 -1; 0 -1]: rows of A dY first, then each times A^T; outputs outside
+ * the image zero), and dMa = |A| |dY| |A^T|. */
+static void tile_dm(float *m, double *ma, const float *dy, int H, int W, int OC, int b, int th,
+                    int tw, int oc) {
+    static const double A[4][2] = { {1, 0}, {1, 1}, {1, -1}, {0, -1} };
+    float y[2][2];
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+            int h = 2 * th + i, ww = 2 * tw + j;
+            y[i][j] = h < H && ww < W ? dy[(((size_t)b * H + h) * W + ww) * OC + oc] : 0.0f;
+        }
+    float e[4][2] = { { y[0][0], y[0][1] }, { y[0][0] + y[1][0], y[0][1] + y[1][1] },
+                      { y[0][0] - y[1][0], y[0][1] - y[1][1] }, { 0 - y[1][0], 0 - y[1][1] } };
+    for (int i = 0; i < 4; i++) {
+        m[4 * i] = e[i][0];
+        m[4 * i + 1] = e[i][0] + e[i][1];
+        m[4 * i + 2] = e[i][0] - e[i][1];
+        m[4 * i + 3] = 0 - e[i][1];
+        for (int j = 0; j < 4; j++) {
+            double a = 0;
+            for (int p = 0; p < 2; p++)
+                for (int q = 0; q < 2; q++) a += fabs(A[i][p]) * fabs(y[p][q]) * fabs(A[j][q]);
+            ma[4 * i + j] = a;
+        }
+    }
+}
+
+/* References for the weight gradient dw [OC, C, 3, 3] of out = conv3x3
+ * pad 1 of x [B, H, W, C], given dy [B, H, W, OC] (dw starting at zero).
+ * The kernel on AMX computes dw = G^T dU G, dU[xi][c][oc] = sum over the
+ * T tiles t of bf(V_t[xi][c]) bf(dM_t[xi][oc]), V as for the forward,
+ * dM = A dY A^T (each element at most two fp32 additions deep, as V's),
+ * the sum an fp32 chain per batch slice in tile order (TDPBF16PS: one
+ * rounding per product), the slices added and G^T dU G formed in double,
+ * rounded once to float. So, as for the forward (u_b = 2^-8, u = 2^-24,
+ * n = T the longest chain),
+ *   check 1: |dw - exact| <= ((1 + u_b)^2 (1 + gamma(2))^2 (1 + gamma(n)) (1 + u) - 1)
+ *              sum_xi |G|_a,kh |G|_b,kw sum_t Va dMa
+ *   check 2: |dw - dw_b| <= ((1 + gamma(n)) (1 + u) - 1)
+ *              sum_xi |G|_a,kh |G|_b,kw sum_t |bf(V) bf(dM)|
+ * with dw_b the same formula in double from bf(V) and bf(dM) replicated
+ * exactly, and the 2^-40 slack of the double sums. The reduction is over
+ * tiles, not channels: T is B ceil(H/2) ceil(W/2), so check 2 is about
+ * T 2^-24 of the magnitude; a dropped pair of tiles moves a result by
+ * about 2/T of it. */
+static void wgrad_ref(wref *r, const float *x, const float *dy, int B, int H, int W, int C,
+                      int OC) {
+    size_t nw = (size_t)OC * C * 9, np = 16 * (size_t)C * OC;
+    r->exact = calloc(nw, sizeof(double));
+    r->bound1 = calloc(nw, sizeof(double));
+    r->ref_b = calloc(nw, sizeof(double));
+    r->bound2 = calloc(nw, sizeof(double));
+    double *Sb = calloc(np, sizeof(double)), *Sab = calloc(np, sizeof(double));
+    double *Saa = calloc(np, sizeof(double));
+    float *Vb = malloc(sizeof(float) * 16 * (size_t)C), *Mb = malloc(sizeof(float) * 16 * (size_t)OC);
+    double *Va = malloc(sizeof(double) * 16 * (size_t)C), *Ma = malloc(sizeof(double) * 16 * (size_t)OC);
+    int TH = (H + 1) / 2, TW = (W + 1) / 2;
+    for (int b = 0; b < B; b++)
+        for (int th = 0; th < TH; th++)
+            for (int tw = 0; tw < TW; tw++) {
+                tile_vb(Vb, Va, x, H, W, C, b, th, tw);
+                for (int oc = 0; oc < OC; oc++) {
+                    float m[16];
+                    double ma[16];
+                    tile_dm(m, ma, dy, H, W, OC, b, th, tw, oc);
+                    for (int xi = 0; xi < 16; xi++) {
+                        Mb[xi * OC + oc] = bf16_round(m[xi]);
+                        Ma[xi * OC + oc] = ma[xi];
+                    }
+                }
+                for (int xi = 0; xi < 16; xi++)
+                    for (int c = 0; c < C; c++) {
+                        double v = Vb[xi * C + c], va = Va[xi * C + c];
+                        double *sb = Sb + ((size_t)xi * C + c) * OC, *sab = Sab + (sb - Sb);
+                        double *saa = Saa + (sb - Sb);
+                        const float *m = Mb + xi * OC;
+                        const double *ma = Ma + xi * OC;
+                        for (int oc = 0; oc < OC; oc++) {
+                            double p = v * m[oc];
+                            sb[oc] += p;
+                            sab[oc] += fabs(p);
+                            saa[oc] += va * ma[oc];
+                        }
+                    }
+            }
+    double ub = ldexp(1.0, -8), u = ldexp(1.0, -24), n = (double)B * TH * TW;
+    double c1 = (1 + ub) * (1 + ub) * (1 + gam(2)) * (1 + gam(2)) * (1 + gam(n)) * (1 + u) - 1;
+    double c2 = (1 + gam(n)) * (1 + u) - 1, mag_w = 0, mag_d = 0;
+    for (int oc = 0; oc < OC; oc++)
+        for (int c = 0; c < C; c++)
+            for (int kh = 0; kh < 3; kh++)
+                for (int kw = 0; kw < 3; kw++) {
+                    double y = 0, yb = 0, ya = 0;
+                    for (int a = 0; a < 4; a++)
+                        for (int bb = 0; bb < 4; bb++) {
+                            double g = G[a][kh] * G[bb][kw];
+                            size_t k = ((size_t)(4 * a + bb) * C + c) * OC + oc;
+                            y += g * Sb[k];
+                            yb += fabs(g) * Sab[k];
+                            ya += fabs(g) * Saa[k];
+                        }
+                    double e = 0, ea = 0;
+                    for (int b = 0; b < B; b++)
+                        for (int h = 0; h < H; h++)
+                            for (int ww = 0; ww < W; ww++) {
+                                int ih = h - 1 + kh, iw = ww - 1 + kw;
+                                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                                double t = (double)x[(((size_t)b * H + ih) * W + iw) * C + c] *
+                                           dy[(((size_t)b * H + h) * W + ww) * OC + oc];
+                                e += t;
+                                ea += fabs(t);
+                            }
+                    wref_put(r, (((size_t)oc * C + c) * 3 + kh) * 3 + kw, e, c1, ya, y, c2, yb);
+                    mag_w += ya;
+                    mag_d += ea;
+                }
+    r->amp = mag_d > 0 ? mag_w / mag_d : 0;
+    free(Sb); free(Sab); free(Saa); free(Vb); free(Mb); free(Va); free(Ma);
 }
 
 static void wref_free(wref *r) { free(r->exact); free(r->bound1); free(r->ref_b); free(r->bound2); }
@@ -240,7 +398,12 @@ static double rel_max(const float *y, const double *exact, size_t n) {
  * last block of 32 channels half zero, and tile counts that are not
  * multiples of 16 (12, 18, 9, 60) rows of zeros; shape 6's 144 tiles make
  * two forward blocks on either unit (84 + 60 on VDPBF16PS, 96 + 48 on
- * AMX) and two backward-data blocks (84 + 60, 128 + 16). */
+ * AMX) and two backward-data blocks (84 + 60, 128 + 16). The weight
+ * gradient's reduction is over tiles (k blocks of 32, the last of 12, 8,
+ * 4, 45, 144 tiles partial); shape 5's three input groups leave one
+ * without a partner in the 2 x 2 register tile; shape 7 cuts its 256 x
+ * 128 channels into 4 x 2 tasks; shape 8's 5120 tiles make four slices of
+ * 1280, each two blocks (1024 + 256). */
 /* t_report named "label: name". */
 static void rep(int ok, const char *label, const char *name, const char *detail) {
     char full[200];
@@ -250,7 +413,7 @@ static void rep(int ok, const char *label, const char *name, const char *detail)
 
 static const int shapes[][5] = {   /* B, H, W, C, OC */
     {2, 8, 8, 16, 16}, {1, 7, 5, 32, 48}, {2, 4, 4, 64, 32}, {1, 3, 3, 16, 64}, {3, 6, 10, 48, 32},
-    {2, 16, 18, 32, 64},
+    {2, 16, 18, 32, 64}, {1, 8, 8, 256, 128}, {20, 32, 32, 16, 16},
 };
 #define NSH (int)(sizeof shapes / sizeof shapes[0])
 
@@ -261,6 +424,9 @@ static void test_kernels(const char *label, int amx) {
     double w1f = 0, w2f = 0, w1d = 0, w2d = 0, amp = 0, relw = 0;
     int bad = 0, dw_same = 1, bits = 1, fails_drop = 1, fails_fp32 = 1, fp32_acc = 1;
     int unit = 1, fails_kb = 1, kb_tried = 0;
+    double w1w = 0, w2w = 0, ampw = 0, relww = 0;
+    int wfails_pair = 1, wpair_tried = 0, wfails_kb = 1, wkb_tried = 0, wfails_fp32 = 1;
+    int wfp32_acc = 1;
     char what[200] = "";
     for (int si = 0; si < NSH; si++) {
         int B = shapes[si][0], H = shapes[si][1], W = shapes[si][2], C = shapes[si][3],
@@ -337,18 +503,83 @@ static void test_kernels(const char *label, int amx) {
         unit &= wg_amx(&t) == amx;
         s.prec = PREC_FP32;
         conv2d_backward(NULL, dw32, NULL, dy, x, w, &s, 0, ws);
-        dw_same &= !memcmp(dw, dw32, sizeof(float) * nw);
+        s.prec = PREC_BF16;
         wref_free(&r);
+        /* the weight gradient: on AMX in bf16, else fp32's */
+        if (!amx) {
+            dw_same &= !memcmp(dw, dw32, sizeof(float) * nw);
+        } else {
+            wgrad_ref(&r, x, dy, B, H, W, C, OC);
+            a = worst(dw, r.exact, r.bound1, nw);
+            b = worst(dw, r.ref_b, r.bound2, nw);
+            rl = rel_max(dw, r.exact, nw);
+            if (a > w1w) w1w = a;
+            if (b > w2w) w2w = b;
+            if (r.amp > ampw) ampw = r.amp;
+            if (rl > relww) relww = rl;
+            if (!(a <= 1 && b <= 1) && !bad++)
+                snprintf(what, sizeof what, "weight gradient %dx%dx%dx%d -> %d: %.3g, %.3g x bounds",
+                         B, H, W, C, OC, a, b);
+            float *dw1 = calloc(nw, sizeof(float)), *dw3 = calloc(nw, sizeof(float));
+            ssl_set_threads(1);
+            conv2d_backward(NULL, dw1, NULL, dy, x, w, &s, 0, ws);
+            ssl_set_threads(3);
+            conv2d_backward(NULL, dw3, NULL, dy, x, w, &s, 0, ws);
+            ssl_set_threads(2);
+            bits &= !memcmp(dw, dw1, sizeof(float) * nw) && !memcmp(dw, dw3, sizeof(float) * nw);
+            /* perturbations: dy's first two tiles (one pair of the
+             * reduction), its first 32 (a k block) zeroed */
+            int TH = (H + 1) / 2, TW = (W + 1) / 2, T = B * TH * TW;
+            float *dyz = malloc(sizeof(float) * ny);
+            for (int drop = 2; drop <= 32; drop += 30) {
+                if (drop == 2 ? T > 512 : T < 64) continue;
+                memcpy(dyz, dy, sizeof(float) * ny);
+                for (int bi = 0; bi < B; bi++)
+                    for (int h = 0; h < H; h++)
+                        for (int ww = 0; ww < W; ww++)
+                            if ((bi * TH + h / 2) * TW + ww / 2 < drop)
+                                memset(dyz + (((size_t)bi * H + h) * W + ww) * OC, 0,
+                                       sizeof(float) * OC);
+                memset(dw1, 0, sizeof(float) * nw);
+                conv2d_backward(NULL, dw1, NULL, dyz, x, w, &s, 0, ws);
+                int f = worst(dw1, r.ref_b, r.bound2, nw) > 1;
+                if (drop == 2) { wfails_pair &= f; wpair_tried++; }
+                else { wfails_kb &= f; wkb_tried++; }
+            }
+            /* (check 2's bound grows as T^2 |p|, the rounding's error as
+             * sqrt(T) 2^-8 |p|: at 5120 tiles check 2 no longer sees it) */
+            if (T <= 512) wfails_fp32 &= worst(dw32, r.ref_b, r.bound2, nw) > 1;
+            wfp32_acc &= worst(dw32, r.exact, r.bound1, nw) <= 1;
+            wref_free(&r);
+            free(dw1); free(dw3); free(dyz);
+        }
         free(x); free(w); free(dy); free(ws); free(y); free(din); free(y1); free(y3); free(xz);
         free(wt); free(dw); free(dw32);
     }
     rep(unit, label, amx ? "every shape's products on AMX" : "no shape's products on AMX", "");
-    rep(!bad, label, "Winograd in bf16: forward and backward-data within both bounds", what);
+    rep(!bad, label, amx ? "Winograd in bf16: forward, backward-data and weight gradient within "
+                           "both bounds" : "Winograd in bf16: forward and backward-data within both bounds",
+        what);
     printf("  (%s: worst error / bound: forward %.3g accuracy, %.3g exactness; backward-data "
            "%.3g, %.3g; Winograd's amplification of the bound's magnitude at most %.3g; worst "
            "error %.3g of the largest output)\n", label, w1f, w2f, w1d, w2d, amp, relw);
-    rep(bits, label, "Winograd in bf16: 1, 2 and 3 threads give the same bits", "");
-    rep(dw_same, label, "Winograd in bf16: the weight gradient is fp32's, bit for bit", "");
+    rep(bits, label, amx ? "Winograd in bf16: 1, 2 and 3 threads give the same bits (forward and "
+                           "weight gradient)" : "Winograd in bf16: 1, 2 and 3 threads give the same bits",
+        "");
+    if (!amx) {
+        rep(dw_same, label, "Winograd in bf16: the weight gradient is fp32's, bit for bit", "");
+    } else {
+        printf("  (%s: weight gradient: worst error / bound %.3g accuracy, %.3g exactness; "
+               "Winograd's amplification at most %.3g; worst error %.3g of the largest)\n",
+               label, w1w, w2w, ampw, relww);
+        rep(wpair_tried && wfails_pair, label,
+            "bf16 weight-gradient check: a sum missing a pair of tiles fails", "");
+        rep(wkb_tried && wfails_kb, label,
+            "bf16 weight-gradient check: a sum missing a k block of 32 tiles fails", "");
+        rep(wfails_fp32 && wfp32_acc, label,
+            "bf16 weight-gradient check: the fp32 kernel fails the exactness check and passes "
+            "the accuracy check", "");
+    }
     rep(fails_drop, label, "bf16 check: a product missing the last input channel fails", "");
     rep(fails_kb && kb_tried, label,
         "bf16 check: a product missing the first block of 32 input channels fails", "");

@@ -3,13 +3,19 @@
  * of the backward-data and of the weight gradient, each the median over
  * the iterations (this machine's speed moves between runs; medians are
  * steadier than minima).
- * Usage: bench_conv B H W C OC K stride pad [threads [iters [winograd]]].
+ * Usage: bench_conv B H W C OC K stride pad [threads [iters [winograd
+ * [precision]]]].
  * winograd: the shape's CONV_WINOGRAD_* mode, 0 (direct kernels only), 1
  * (the default dispatch) or 2 (Winograd wherever it applies: 3x3 s1 p1, C
- * and OC multiples of 16). The backward-data time is that of conv2d_backward with the
+ * and OC multiples of 16). precision: fp32 (the default) or bf16 (the
+ * shape's prec PREC_BF16: needs AVX512-BF16; on AMX unless SSL_NO_AMX=1).
+ * With threads 1 the times are the thread's CPU time (bench_thread_cpu),
+ * which leaves out the waits for a core on a shared machine; with more,
+ * wall time. The backward-data time is that of conv2d_backward with the
  * data gradient less that of the same call without it, per iteration. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "bench_util.h"
 #include <time.h>
 
@@ -39,9 +45,9 @@ static int parse_int(const char *s, const char *what, int lo, int hi) {
 
 int main(int argc, char **argv) {
     static const char *names[8] = { "B", "H", "W", "C", "OC", "K", "stride", "pad" };
-    if (argc < 9 || argc > 12) {
+    if (argc < 9 || argc > 13) {
         fprintf(stderr, "usage: bench_conv B H W C OC K stride pad [threads [iters "
-                        "[winograd]]]\n");
+                        "[winograd [fp32|bf16]]]]\n");
         return 2;
     }
     int a[8];
@@ -54,6 +60,19 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (argc > 11) s.winograd = parse_int(argv[11], "winograd", 0, 2);
+    if (argc > 12) {
+        if (!strcmp(argv[12], "bf16")) s.prec = PREC_BF16;
+        else if (strcmp(argv[12], "fp32")) {
+            fprintf(stderr, "bench_conv: bad precision: %s (fp32 or bf16)\n", argv[12]);
+            return 2;
+        }
+        const char *no_amx = getenv("SSL_NO_AMX");     /* as the tools read it */
+        if (no_amx && !strcmp(no_amx, "1")) gemm_bf16_set_amx(0);
+        if (s.prec == PREC_BF16 && !gemm_bf16_available()) {
+            fprintf(stderr, "bench_conv: bf16: this CPU has no AVX512-BF16\n");
+            return 2;
+        }
+    }
     ssl_set_threads(threads);
     int64_t nin = (int64_t)s.B * s.H * s.W * s.C, nout = (int64_t)s.B * s.OH * s.OW * s.OC;
     int64_t nw = (int64_t)s.OC * s.C * s.KH * s.KW;
@@ -62,24 +81,26 @@ int main(int argc, char **argv) {
     double *tf = malloc(3 * (size_t)iters * sizeof *tf), *td = tf + iters, *tw = td + iters;
     if (!tf) { fprintf(stderr, "bench_conv: out of memory\n"); return 1; }
     double fl = 2.0 * nout * s.C * s.KH * s.KW;
+    double (*clk)(void) = threads == 1 ? bench_thread_cpu : ssl_clock;
     conv2d_forward(out, in, w, NULL, &s, ws);                 /* warm up */
     for (int it = 0; it < iters; it++) {
-        double t0 = ssl_clock();
+        double t0 = clk();
         conv2d_forward(out, in, w, NULL, &s, ws);
-        double t1 = ssl_clock();
+        double t1 = clk();
         conv2d_backward(din, dw, NULL, dout, in, w, &s, 0, ws);
-        double t2 = ssl_clock();
+        double t2 = clk();
         conv2d_backward(NULL, dw, NULL, dout, in, w, &s, 0, ws);
-        double t3 = ssl_clock();
+        double t3 = clk();
         tf[it] = t1 - t0;
         tw[it] = t3 - t2;
         td[it] = (t2 - t1) - (t3 - t2);
     }
     double f = bench_median(tf, iters), d = bench_median(td, iters), g = bench_median(tw, iters);
-    printf("B%d %dx%dx%d -> %dx%dx%d k%d s%d p%d t%d wg%d: fwd %.2f ms %.1f GFLOP/s; "
+    printf("B%d %dx%dx%d -> %dx%dx%d k%d s%d p%d t%d wg%d%s: fwd %.2f ms %.1f GFLOP/s; "
            "data %.2f ms %.1f; weights %.2f ms %.1f\n",
            s.B, s.H, s.W, s.C, s.OH, s.OW, s.OC, s.KH, s.stride, s.pad, threads,
-           s.winograd, 1e3 * f, fl / f * 1e-9, 1e3 * d, fl / d * 1e-9, 1e3 * g,
+           s.winograd, s.prec == PREC_BF16 ? (gemm_bf16_amx() ? " bf16-amx" : " bf16") : "",
+           1e3 * f, fl / f * 1e-9, 1e3 * d, fl / d * 1e-9, 1e3 * g,
            fl / g * 1e-9);
     free(in); free(w); free(dout); free(out); free(din); free(dw); free(ws); free(tf);
     return 0;

@@ -36,8 +36,10 @@
  * bf16 and sum in fp32: on the tile unit (AMX, TDPBF16PS) where
  * gemm_bf16_amx() says the CPU has it and Linux granted it (below,
  * amx_plane: V written in bf16 by the input transform, blocks of a
- * multiple of 32 tiles), else on VDPBF16PS (WG_GEMM_BF). The transforms,
- * and the whole weight gradient, stay fp32.
+ * multiple of 32 tiles), else on VDPBF16PS (WG_GEMM_BF). On AMX the
+ * weight gradient's products too (bww_part_amx: V and dM rounded to bf16
+ * in pairs of tiles, the reduction over tiles, sums fp32); on VDPBF16PS
+ * it stays fp32. The transforms stay fp32.
  *
  * Tasks are cut into at most WG_MAX_PARTS contiguous ranges, one per
  * thread with its own scratch; every output element is computed by one
@@ -145,13 +147,40 @@ static int bww_slices(const conv_shape *s) {
     return S;
 }
 
+/* On AMX (below): NP a multiple of 32, sized so that the block's bf16
+ * tiles take about 1 MiB (half the L2 of the Xeon it was written on; not
+ * tuned). */
+#define BWW_AMX_WORDS (256 * 1024)      /* a block's A and B tiles, 4-byte words */
+#define BWW_AMX_MAX 1024                /* tiles per block, at most */
+
+static int bww_tiles_amx(const conv_shape *s) {
+    int ncp, nop;
+    bww_split(&ncp, &nop, s);
+    int64_t cp = (s->C / 16 + ncp - 1) / ncp, op = (s->OC / 16 + nop - 1) / nop;
+    int64_t n = BWW_AMX_WORDS / (16 * 256 * (cp + op)) * 32;
+    if (n > BWW_AMX_MAX) n = BWW_AMX_MAX;
+    return n < 32 ? 32 : (int)n;
+}
+
+/* Floats of a task's scratch on AMX: the stage (32 tiles, fp32) and the
+ * block's A and B tiles. */
+static int64_t bww_amx_floats(const conv_shape *s) {
+    int ncp, nop;
+    bww_split(&ncp, &nop, s);
+    int64_t cp = (s->C / 16 + ncp - 1) / ncp, op = (s->OC / 16 + nop - 1) / nop;
+    return 16 * (cp + op) * (gstride(32) + (int64_t)bww_tiles_amx(s) / 32 * 256);
+}
+
 int64_t wg_bww_size(const conv_shape *s) { return bww_slices(s) * wg_packed_size(s); }
 
+/* (a bf16 shape's size holds either path, as for wg_scratch) */
 int64_t wg_scratch_bww(const conv_shape *s) {
     int ncp, nop;
     bww_split(&ncp, &nop, s);
     int64_t cp = (s->C / 16 + ncp - 1) / ncp, op = (s->OC / 16 + nop - 1) / nop;
-    return WG_MAX_PARTS * 16 * (cp + op) * gstride(bww_tiles(s));
+    int64_t n = 16 * (cp + op) * gstride(bww_tiles(s));
+    if (s->prec == PREC_BF16 && bww_amx_floats(s) > n) n = bww_amx_floats(s);
+    return WG_MAX_PARTS * n;
 }
 
 /* Where Winograd pays. Measured with bench_conv (2 threads, this 2-core
@@ -424,12 +453,15 @@ static void v_to_bf16(float *V, int64_t nplanes, int64_t gs, int ntp) {
     }
 }
 
+/* The words of _mm512_cvtne2ps_pbh(r1, r0) that interleave r0 and r1:
+ * word 2j from r0[j], 2j + 1 from r1[j]. */
+static const uint16_t bf_inter[32] = { 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                       8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30,
+                                       15, 31 };
+
 /* u[xi][ob][ci][NB] (pack's, CI inputs, CO outputs) to bf16 pairs of ci. */
 static void u_to_bf16(float *u, int CI, int CO) {
-    static const uint16_t inter[32] = { 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
-                                        8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30,
-                                        15, 31 };
-    __m512i idx = _mm512_loadu_si512(inter);
+    __m512i idx = _mm512_loadu_si512(bf_inter);
     int NB = fwd_nb(CO);
     int64_t nblk = 16 * (int64_t)(CO / NB);
     for (int64_t b = 0; b < nblk; b++) {
@@ -822,28 +854,46 @@ static void bww_kernel(float *du, int64_t ld, const float *v, const float *g, in
         _mm512_storeu_ps(du + k * ld, acc[k]);
 }
 
+/* Task task of the weight gradient: its slice's tiles [qa, qe), its
+ * input groups c0 .. c0+nc-1 and output groups o0 .. o0+no-1 of 16
+ * channels, its slice's dU (du), whose block of the task it zeroes. */
+typedef struct { int c0, nc, o0, no; int64_t qa, qe; float *du; } bww_task;
+
+static bww_task bww_task_begin(const wg_ctx *x, int64_t task) {
+    const conv_shape *s = x->s;
+    int C = s->C, OC = s->OC, CG = C / 16, OG = OC / 16;
+    int pp = x->ncp * x->nop, sl = (int)(task / pp);
+    int cp = (int)(task % pp / x->nop), op = (int)(task % x->nop);
+    bww_task t;
+    t.c0 = cp * CG / x->ncp;
+    t.nc = (cp + 1) * CG / x->ncp - t.c0;
+    t.o0 = op * OG / x->nop;
+    t.no = (op + 1) * OG / x->nop - t.o0;
+    t.qa = sl * x->ntiles / x->nslices;
+    t.qe = (sl + 1) * x->ntiles / x->nslices;
+    t.du = x->du + sl * wg_packed_size(s);
+    for (int xi = 0; xi < 16; xi++)
+        for (int c = 16 * t.c0; c < 16 * (t.c0 + t.nc); c++)
+            memset(t.du + ((int64_t)xi * C + c) * OC + 16 * t.o0, 0,
+                   (size_t)t.no * 16 * sizeof(float));
+    return t;
+}
+
 static void bww_part(void *vctx, int64_t i0, int64_t i1, int tid) {
     const wg_ctx *x = vctx;
     const conv_shape *s = x->s;
-    int C = s->C, OC = s->OC, NP = x->NP, CG = C / 16, OG = OC / 16;
+    int C = s->C, OC = s->OC, NP = x->NP, CG = C / 16;
     int cpn = (CG + x->ncp - 1) / x->ncp;
-    int64_t P = wg_packed_size(s);
     (void)tid;
     for (int64_t part = i0; part < i1; part++) {
         int64_t gs = gstride(NP);
         float *V = x->scratch + part * x->part_n, *dM = V + 16 * cpn * gs;
         int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
         for (int64_t task = a; task < e; task++) {
-            int pp = x->ncp * x->nop, sl = (int)(task / pp);
-            int cp = (int)(task % pp / x->nop), op = (int)(task % x->nop);
-            int c0 = cp * CG / x->ncp, nc = (cp + 1) * CG / x->ncp - c0;
-            int o0 = op * OG / x->nop, no = (op + 1) * OG / x->nop - o0;
-            int64_t qa = sl * x->ntiles / x->nslices, qe = (sl + 1) * x->ntiles / x->nslices;
-            float *dus = x->du + sl * P;
-            for (int xi = 0; xi < 16; xi++)
-                for (int c = 16 * c0; c < 16 * (c0 + nc); c++)
-                    memset(dus + ((int64_t)xi * C + c) * OC + 16 * o0, 0,
-                           (size_t)no * 16 * sizeof(float));
+            bww_task t = bww_task_begin(x, task);
+            int c0 = t.c0, nc = t.nc, o0 = t.o0, no = t.no;
+            int64_t qa = t.qa, qe = t.qe;
+            float *dus = t.du;
             for (int64_t q0 = qa; q0 < qe; q0 += NP) {
                 int nt = qe - q0 < NP ? (int)(qe - q0) : NP;
                 in_transform(V, NP, x->in, s, c0, nc, q0, nt, nt);
@@ -868,6 +918,150 @@ static void bww_part(void *vctx, int64_t i0, int64_t i1, int tid) {
             }
         }
     }
+}
+
+/* ---- weight gradient on AMX (use_amx: bf16 shapes where gemm_bf16_amx()) ----
+ * The same tasks and slices as above (so the same dU layout and
+ * bww_finish), the product per xi, dU[c][oc] += sum_t V[t][c] dM[t][oc],
+ * on the tile unit: its reduction is the TILE index, so both operands are
+ * rounded to bf16 with pairs of consecutive tiles (2p, 2p + 1) in one
+ * word (the even tile in the low half). Per 32 tiles (a k block) and
+ * group of 16 channels: z_p = the pair words of tiles 2p, 2p + 1 for the
+ * 16 channels (p < 16); dM's B tile is z itself (row p, word oc), V's A
+ * tile its 16 x 16 transpose (row c, word p). A block of NP tiles
+ * (bww_tiles_amx, a multiple of 32) is transformed in fp32 32 tiles at a
+ * time, as in_transform and dout_transform do it for the fp32 path, into
+ * a small stage, then paired into the block's A and B tiles: A[xi][g][kb]
+ * and B[xi][o][kb], 256 words each (tiles past the slice's end zero).
+ * The register tile is 2 x 2 C tiles of 16 x 16 fp32 (input groups g,
+ * g + 1 by output groups o, o + 1: tmm0-3, A tmm4-5, B tmm6-7), loaded
+ * from the task's block of dU, summed over the block's k blocks in order
+ * and stored back. Sums fp32 as TDPBF16PS makes them (per element, per
+ * pair, the two products in tile order), one chain per slice from zero
+ * over its tiles in order, whatever the thread count (and whatever the
+ * block size: a C tile is loaded and stored between blocks unrounded). */
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")
+#include "nn/ops/tr16_impl.h"
+
+/* z[p] (p < 16) = the pair words of tiles 2p, 2p + 1 of a stage plane
+ * (tile t's 16 channels at src + 16 t), tiles n .. 31 zero. */
+static inline __attribute__((always_inline)) void pair16(__m512i *z, const float *src, int n) {
+    __m512i idx = _mm512_loadu_si512(bf_inter);
+    _Pragma("GCC unroll 16") for (int p = 0; p < 16; p++) {
+        __mmask16 m0 = 2 * p < n ? 0xffff : 0, m1 = 2 * p + 1 < n ? 0xffff : 0;
+        __m512 r0 = _mm512_maskz_loadu_ps(m0, src + 32 * p);
+        __m512 r1 = _mm512_maskz_loadu_ps(m1, src + 32 * p + 16);
+        z[p] = _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(r1, r0));
+    }
+}
+
+/* k block kb of the block's tiles: the stage's planes (V: nc groups, dM:
+ * no groups, per xi; n tiles) into A[xi][g][kb] (transposed) and
+ * B[xi][o][kb]; nkb: k blocks per (xi, group). */
+static void bww_pair(float *A, float *Bt, const float *Vs, const float *Ms, int nc, int no,
+                     int kb, int nkb, int n) {
+    int64_t gs = gstride(32);
+    for (int xi = 0; xi < 16; xi++) {
+        for (int g = 0; g < nc; g++) {
+            __m512i z[16];
+            pair16(z, Vs + (xi * nc + g) * gs, n);
+            tr16((__m512 *)z);
+            float *a = A + (((int64_t)xi * nc + g) * nkb + kb) * 256;
+            _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)
+                _mm512_storeu_si512(a + 16 * r, z[r]);
+        }
+        for (int o = 0; o < no; o++) {
+            __m512i z[16];
+            pair16(z, Ms + (xi * no + o) * gs, n);
+            float *b = Bt + (((int64_t)xi * no + o) * nkb + kb) * 256;
+            _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)
+                _mm512_storeu_si512(b + 16 * r, z[r]);
+        }
+    }
+}
+#pragma GCC pop_options
+
+/* du[16 g + c][16 o + j] (rows ld floats apart) += sum over k blocks kb
+ * < kbn of A[g][kb] times B[o][kb], for nc input and no output groups
+ * (A's and B's (group, kb) tiles 256 words apart, groups nkb tiles). */
+__attribute__((target("amx-tile,amx-bf16")))
+static void bww_amx_xi(float *du, int64_t ld, const float *A, const float *Bt, int nc, int no,
+                       int nkb, int kbn) {
+    const int64_t cs = ld * (int64_t)sizeof(float), gs = (int64_t)nkb * 256;
+    for (int g = 0; g < nc; g += 2)
+        for (int o = 0; o < no; o += 2) {
+            int tc = g + 1 < nc, to = o + 1 < no;
+            float *c0 = du + 16 * ((int64_t)g * ld + o), *c2 = c0 + 16 * ld;
+            const float *a0 = A + g * gs, *a1 = a0 + gs, *b0 = Bt + o * gs, *b1 = b0 + gs;
+            _tile_loadd(0, c0, cs);
+            if (to) _tile_loadd(1, c0 + 16, cs);
+            if (tc) _tile_loadd(2, c2, cs);
+            if (tc && to) _tile_loadd(3, c2 + 16, cs);
+            if (tc && to) {
+                for (int kb = 0; kb < kbn; kb++) {
+                    _tile_loadd(4, a0 + kb * 256, 64);
+                    _tile_loadd(6, b0 + kb * 256, 64);
+                    _tile_loadd(7, b1 + kb * 256, 64);
+                    _tile_dpbf16ps(0, 4, 6);
+                    _tile_loadd(5, a1 + kb * 256, 64);
+                    _tile_dpbf16ps(1, 4, 7);
+                    _tile_dpbf16ps(2, 5, 6);
+                    _tile_dpbf16ps(3, 5, 7);
+                }
+            } else {
+                for (int kb = 0; kb < kbn; kb++) {
+                    _tile_loadd(4, a0 + kb * 256, 64);
+                    _tile_loadd(6, b0 + kb * 256, 64);
+                    _tile_dpbf16ps(0, 4, 6);
+                    if (to) {
+                        _tile_loadd(7, b1 + kb * 256, 64);
+                        _tile_dpbf16ps(1, 4, 7);
+                    }
+                    if (tc) {
+                        _tile_loadd(5, a1 + kb * 256, 64);
+                        _tile_dpbf16ps(2, 5, 6);
+                    }
+                }
+            }
+            _tile_stored(0, c0, cs);
+            if (to) _tile_stored(1, c0 + 16, cs);
+            if (tc) _tile_stored(2, c2, cs);
+            if (tc && to) _tile_stored(3, c2 + 16, cs);
+        }
+}
+
+/* bww_part's tasks on AMX (scratch: bww_amx_floats(s) per part). */
+static void bww_part_amx(void *vctx, int64_t i0, int64_t i1, int tid) {
+    const wg_ctx *x = vctx;
+    const conv_shape *s = x->s;
+    int C = s->C, OC = s->OC, NP = x->NP, CG = C / 16, OG = OC / 16, nkb = NP / 32;
+    int cpn = (CG + x->ncp - 1) / x->ncp, opn = (OG + x->nop - 1) / x->nop;
+    int64_t gs = gstride(32);
+    (void)tid;
+    amx_begin();
+    for (int64_t part = i0; part < i1; part++) {
+        float *Vs = x->scratch + part * x->part_n, *Ms = Vs + 16 * cpn * gs;
+        float *A = Ms + 16 * opn * gs, *Bt = A + 16 * (int64_t)cpn * nkb * 256;
+        int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
+        for (int64_t task = a; task < e; task++) {
+            bww_task t = bww_task_begin(x, task);
+            for (int64_t q0 = t.qa; q0 < t.qe; q0 += NP) {
+                int nt = t.qe - q0 < NP ? (int)(t.qe - q0) : NP, kbn = (nt + 31) / 32;
+                for (int kb = 0; kb < kbn; kb++) {
+                    int n = nt - 32 * kb < 32 ? nt - 32 * kb : 32;
+                    in_transform(Vs, 32, x->in, s, t.c0, t.nc, q0 + 32 * kb, n, n);
+                    dout_transform(Ms, 32, x->dout, s, t.o0, t.no, q0 + 32 * kb, n);
+                    bww_pair(A, Bt, Vs, Ms, t.nc, t.no, kb, nkb, n);
+                }
+                for (int xi = 0; xi < 16; xi++)
+                    bww_amx_xi(t.du + ((int64_t)xi * C + 16 * t.c0) * OC + 16 * t.o0, OC,
+                               A + (int64_t)xi * t.nc * nkb * 256,
+                               Bt + (int64_t)xi * t.no * nkb * 256, t.nc, t.no, nkb, kbn);
+            }
+        }
+    }
+    amx_end();
 }
 
 /* dw += G^T (sum over slices of dU, in slice order) G, in double (rounded
@@ -913,14 +1107,15 @@ void wg_backward_weights(float *dw, const float *dout, const float *in,
                          const conv_shape *s, float *du, float *scratch) {
     wg_ctx x = { 0 };
     x.s = s; x.in = in; x.dout = dout; x.du = du; x.dw = dw; x.scratch = scratch;
-    x.NP = bww_tiles(s);
+    x.amx = use_amx(s);
+    x.NP = x.amx ? bww_tiles_amx(s) : bww_tiles(s);
     x.ntiles = ntiles(s);
     x.nslices = bww_slices(s);
     bww_split(&x.ncp, &x.nop, s);
     x.ntasks = (int64_t)x.nslices * x.ncp * x.nop;
     x.part_n = wg_scratch_bww(s) / WG_MAX_PARTS;
     x.nparts = ssl_parts(x.ntasks, WG_MAX_PARTS);
-    ssl_parallel_for(x.nparts, 1, bww_part, &x);
+    ssl_parallel_for(x.nparts, 1, x.amx ? bww_part_amx : bww_part, &x);
     ssl_parallel_for(s->OC / 8, 2, bww_finish, &x);
 }
 

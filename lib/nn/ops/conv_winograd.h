@@ -41,9 +41,10 @@ void wg_pack(float *u, const float *w, const conv_shape *s);
 /* u = w transformed for the forward of t = cd_bwd_data_shape(s): the
  * transposed, flipped kernel (inputs OC, outputs C). */
 void wg_pack_bwd_data(float *u, const float *w, const conv_shape *s);
-/* 1 if wg_forward runs s's products on AMX (TDPBF16PS): s a Winograd
- * shape in bf16 and gemm_bf16_amx(); other bf16 shapes run them on
- * VDPBF16PS. Both keep the bounds of tests/test_conv_bf16.c and give the
+/* 1 if wg_forward (and wg_backward_weights) run s's products on AMX
+ * (TDPBF16PS): s a Winograd shape in bf16 and gemm_bf16_amx(); other
+ * bf16 shapes run the forward's on VDPBF16PS and the weight gradient in
+ * fp32. Both keep the bounds of tests/test_conv_bf16.c and give the
  * same bits at any thread count, not always each other's bits. */
 int wg_amx(const conv_shape *s);
 
@@ -59,7 +60,10 @@ void wg_forward(float *out, const float *in, const float *u, const conv_shape *s
 int64_t wg_bww_size(const conv_shape *s);
 int64_t wg_scratch_bww(const conv_shape *s);
 /* dw [OC, C, 3, 3] += dL/dw from dout [B, H, W, OC] and in [B, H, W, C].
- * du: wg_bww_size(s) floats; scratch: wg_scratch_bww(s) floats. */
+ * du: wg_bww_size(s) floats; scratch: wg_scratch_bww(s) floats. Where
+ * wg_amx(s), the products over the tiles run on AMX with bf16 inputs and
+ * fp32 sums (the bounds of tests/test_conv_bf16.c); elsewhere fp32, in
+ * every precision. The same bits at any thread count. */
 void wg_backward_weights(float *dw, const float *dout, const float *in,
                          const conv_shape *s, float *du, float *scratch);
 #endif
