@@ -154,9 +154,9 @@ static const float *pad_group(float *buf, const float *in, const conv_shape *s, 
 }
 
 
-/* Floats of one part's padded-group buffer for s. */
+/* Floats of one part's padded-group buffer for s (also without padding:
+ * an input transform copies the group there). */
 static int64_t group_buffer(const conv_shape *s) {
-    if (s->pad == 0) return 0;
     return (int64_t)group_images(s) * (s->H + 2 * s->pad) * (s->W + 2 * s->pad) * s->C;
 }
 
@@ -498,10 +498,42 @@ typedef struct {
     int64_t ntasks, buf_n;
     int nparts;
     const cd_epilogue *ep;
+    const conv_in_xf *xf;     /* input transform (NULL: none) */
 } cd_ctx;
 
+/* y = xf(x) for n vectors of C channels (c the channel of x[0] = 0):
+ * bn_apply_affine's rounding and activation (bn.c's affine pass). */
+static void xf_rows(float *y, const float *x, int64_t n, int C, const conv_in_xf *xf) {
+    const __m512 z = _mm512_setzero_ps();
+    for (int64_t r = 0; r < n; r++, x += C, y += C)
+        for (int c0 = 0; c0 < C; c0 += 16) {
+            int left = C - c0;
+            __m512 v = _mm512_fmadd_ps(load16(x + c0, left), load16(xf->scale + c0, left),
+                                       load16(xf->shift + c0, left));
+            if (xf->act == ACT_RELU) v = _mm512_max_ps(v, z);
+            else if (xf->act) v = act16(v, xf->act);
+            store16(y + c0, left, v);
+        }
+}
+
+/* The group's input as the kernels read it: padded (pad_group), and
+ * through x->xf into buf where there is one. */
 static const float *load_group(float *buf, const cd_ctx *x, int b0, int nimg) {
-    return pad_group(buf, x->in, x->s, b0, nimg);
+    const conv_shape *s = x->s;
+    if (!x->xf) return pad_group(buf, x->in, s, b0, nimg);
+    const float *src = x->in + (int64_t)b0 * s->H * s->W * s->C;
+    if (s->pad == 0) {
+        xf_rows(buf, src, (int64_t)nimg * s->H * s->W, s->C, x->xf);
+        return buf;
+    }
+    int p = s->pad, Wp = s->W + 2 * p, Hp = s->H + 2 * p;
+    pad_group(buf, x->in, s, b0, nimg);
+    for (int b = 0; b < nimg; b++)
+        for (int h = 0; h < s->H; h++) {
+            float *d = buf + (((int64_t)b * Hp + h + p) * Wp + p) * s->C;
+            xf_rows(d, d, s->W, s->C, x->xf);
+        }
+    return buf;
 }
 
 /* Sets x->s, G, ngroups, buf_n for shape s. */
@@ -598,8 +630,13 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
 
 void cd_forward(float *out, const float *in, const float *wpk, const conv_shape *s,
                 int accumulate, const cd_epilogue *ep, float *scratch) {
+    cd_forward_xf(out, in, NULL, wpk, s, accumulate, ep, scratch);
+}
+
+void cd_forward_xf(float *out, const float *in, const conv_in_xf *xf, const float *wpk,
+                   const conv_shape *s, int accumulate, const cd_epilogue *ep, float *scratch) {
     cd_ctx x = { 0 };
-    x.in = in; x.wpk = wpk; x.out = out; x.scratch = scratch; x.ep = ep;
+    x.in = in; x.wpk = wpk; x.out = out; x.scratch = scratch; x.ep = ep; x.xf = xf;
     setup_groups(&x, s);
     x.accumulate = accumulate;
     x.nob = cd_nblocks(s->OC);
@@ -802,8 +839,14 @@ static void bwt_part(void *vctx, int64_t i0, int64_t i1, int tid) {
 
 void cd_backward_weights(float *dw, const float *dout, const float *in,
                          const conv_shape *s, float *dwp, float *scratch) {
+    cd_backward_weights_xf(dw, dout, in, NULL, s, dwp, scratch);
+}
+
+void cd_backward_weights_xf(float *dw, const float *dout, const float *in,
+                            const conv_in_xf *xf, const conv_shape *s, float *dwp,
+                            float *scratch) {
     cd_ctx x = { 0 };
-    x.in = in; x.dout = dout; x.dwp = dwp; x.scratch = scratch;
+    x.in = in; x.dout = dout; x.dwp = dwp; x.scratch = scratch; x.xf = xf;
     setup_groups(&x, s);
     x.nslices = bww_slices(s);
     int KK = s->KH * s->KW, tr = bwt_applies(s);
@@ -949,5 +992,16 @@ void cd_backward_data_strided(float *din, const float *dout, const float *wpk,
 void cd_backward_weights(float *dw, const float *dout, const float *in,
                          const conv_shape *s, float *dwp, float *scratch) {
     (void)dw; (void)dout; (void)in; (void)s; (void)dwp; (void)scratch;
+}
+void cd_forward_xf(float *out, const float *in, const conv_in_xf *xf, const float *wpk,
+                   const conv_shape *s, int accumulate, const cd_epilogue *ep, float *scratch) {
+    (void)xf;
+    cd_forward(out, in, wpk, s, accumulate, ep, scratch);
+}
+void cd_backward_weights_xf(float *dw, const float *dout, const float *in,
+                            const conv_in_xf *xf, const conv_shape *s, float *dwp,
+                            float *scratch) {
+    (void)xf;
+    cd_backward_weights(dw, dout, in, s, dwp, scratch);
 }
 #endif
