@@ -316,9 +316,10 @@ static int finalize(net *n, ssl_err *err) {
     n->bufs = net_alloc_floats(n, nb);
     n->ws = net_alloc_floats(n, n->ws_n);
     n->aff = net_alloc_floats(n, 2 * (int64_t)n->max_c);
+    n->bn_coef = net_alloc_floats(n, 3 * (int64_t)n->max_c);
     for (int i = 0; i < 4; i++) n->g[i] = net_alloc_floats(n, n->max_act);
-    if (!n->params || !n->grads || !n->moms || !n->bufs || !n->ws || !n->aff || !n->g[0] ||
-        !n->g[1] || !n->g[2] || !n->g[3]) {
+    if (!n->params || !n->grads || !n->moms || !n->bufs || !n->ws || !n->aff || !n->bn_coef ||
+        !n->g[0] || !n->g[1] || !n->g[2] || !n->g[3]) {
         ssl_fail(err, SSL_ENOMEM, "out of memory (%lld parameters, %lld activation floats)",
                  (long long)np, (long long)n->max_act);
         return -1;
@@ -426,6 +427,7 @@ void net_free(net *n) {
     free(n->t); free(n->kind); free(n->fan_in); free(n->gdone);
     net_free_floats(n->params); net_free_floats(n->grads); net_free_floats(n->moms);
     net_free_floats(n->bufs); net_free_floats(n->ws); net_free_floats(n->aff);
+    net_free_floats(n->bn_coef);
     net_free_floats(n->xws);
     for (int i = 0; i < 4; i++) net_free_floats(n->g[i]);
     for (int i = 0; i < 2; i++) net_free_floats(n->hg[i]);
