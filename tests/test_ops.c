@@ -213,7 +213,7 @@ static void test_conv_xf(int B, int H, int W, int C, int OC) {
     float *pre = rnd(nin, -4, 8), *isc = rnd(C, -1.5f, 1.5f), *ish = rnd(C, -1, 1);
     float *w = rnd(nw, -1, 1), *r = rnd(nout, -1, 1), *din0 = rnd(nin, -1, 1);
     float *dw0 = rnd(nw, -1, 1), *in = malloc(nin * 4);
-    float *ws = malloc((size_t)conv2d_workspace(&s) * 4);
+    float *ws = malloc((size_t)conv2d_xf_workspace(&s) * 4);
     float *o[2], *di[2], *dw[2];
     for (int i = 0; i < 2; i++) {
         o[i] = malloc(nout * 4); di[i] = malloc(nin * 4); dw[i] = malloc(nw * 4);

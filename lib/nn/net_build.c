@@ -100,7 +100,11 @@ int net_add_conv(net *n, conv_l *c, const char *name, int H, int W, int C, int O
     if (c->w < 0 || !c->out) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return -1; }
     if (outn > n->max_act) n->max_act = outn;
     if (inn > n->max_act) n->max_act = inn;
-    int64_t ws = dw ? dwconv_workspace(&c->s) : conv2d_workspace(&c->s);
+    /* the MobileNets' pointwise convolutions may read through a BN
+     * (net_mobile.c, pfused) */
+    int64_t ws = dw ? dwconv_workspace(&c->s)
+                 : n->mobile && conv2d_xf_applies(&c->s) ? conv2d_xf_workspace(&c->s)
+                 : conv2d_workspace(&c->s);
     if (ws > n->ws_n) n->ws_n = ws;
     c->prof = net_new_prof(n, name, 2.0 * c->s.OH * c->s.OW * OC * (double)cin * k * k, PROF_CONV);
     return 0;

@@ -256,6 +256,12 @@ int conv2d_xf_applies(const conv_shape *s) {
     return cd_available() && is_pointwise(s);
 }
 
+int64_t conv2d_xf_workspace(const conv_shape *s) {
+    int64_t w = conv2d_workspace(s);
+    if (!cd_available()) return w;
+    return max64(w, max64(direct_p1(s), cd_bww_size(s)) + cd_scratch_xf(s));
+}
+
 void conv2d_forward_xf(float *out, const float *in, const conv_in_xf *xf, const float *w,
                        const conv_shape *s, float *ws) {
     cd_pack(ws, w, s);

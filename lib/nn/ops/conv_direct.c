@@ -92,10 +92,15 @@ static int group_images(const conv_shape *s) {
 }
 
 static int64_t group_buffer(const conv_shape *s);
+static int64_t group_buffer_x(const conv_shape *s, int xf);
 
 /* Per part: the padded group, then (weight gradient) its pixel table. */
 int64_t cd_scratch(const conv_shape *s) {
     return CD_MAX_PARTS * (group_buffer(s) + (int64_t)group_images(s) * s->OH * s->OW);
+}
+
+int64_t cd_scratch_xf(const conv_shape *s) {
+    return CD_MAX_PARTS * (group_buffer_x(s, 1) + (int64_t)group_images(s) * s->OH * s->OW);
 }
 
 void cd_pack(float *wpk, const float *w, const conv_shape *s) {
@@ -154,11 +159,14 @@ static const float *pad_group(float *buf, const float *in, const conv_shape *s, 
 }
 
 
-/* Floats of one part's padded-group buffer for s (also without padding:
- * an input transform copies the group there). */
-static int64_t group_buffer(const conv_shape *s) {
+/* Floats of one part's padded-group buffer for s; xf: for an input
+ * transform, which copies even an unpadded group there. */
+static int64_t group_buffer_x(const conv_shape *s, int xf) {
+    if (s->pad == 0 && !xf) return 0;
     return (int64_t)group_images(s) * (s->H + 2 * s->pad) * (s->W + 2 * s->pad) * s->C;
 }
+
+static int64_t group_buffer(const conv_shape *s) { return group_buffer_x(s, 0); }
 
 /* ---- backward-data of strided convolutions ----
  * din pixel (ih, iw) = (s*u + ph, s*v + pw) of parity class (ph, pw) reads
@@ -536,10 +544,10 @@ static const float *load_group(float *buf, const cd_ctx *x, int b0, int nimg) {
     return buf;
 }
 
-/* Sets x->s, G, ngroups, buf_n for shape s. */
+/* Sets x->s, G, ngroups, buf_n for shape s (and x->xf). */
 static void setup_groups(cd_ctx *x, const conv_shape *s) {
     x->s = s;
-    x->buf_n = group_buffer(s);
+    x->buf_n = group_buffer_x(s, x->xf != NULL);
     x->G = group_images(x->s);
     x->ngroups = (s->B + x->G - 1) / x->G;
 }

@@ -73,7 +73,8 @@ void cd_forward(float *out, const float *in, const float *wpk, const conv_shape 
                 int accumulate, const cd_epilogue *ep, float *scratch);
 /* cd_forward and cd_backward_weights reading their input in through the
  * transform xf (NULL: none; ops.h, conv_in_xf), group by group into the
- * scratch's group buffer. */
+ * scratch's group buffer: scratch cd_scratch_xf(s) floats (with xf). */
+int64_t cd_scratch_xf(const conv_shape *s);
 void cd_forward_xf(float *out, const float *in, const conv_in_xf *xf, const float *wpk,
                    const conv_shape *s, int accumulate, const cd_epilogue *ep, float *scratch);
 void cd_backward_weights_xf(float *dw, const float *dout, const float *in,

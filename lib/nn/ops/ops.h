@@ -103,8 +103,10 @@ typedef struct {
  * conv2d_xf_applies(s): the pointwise (1x1, stride 1, no padding) shapes
  * on the AVX-512 kernels; the transformed input is made group by group in
  * the kernels' per-thread scratch (in L2). din is the gradient of the
- * transformed input. ws: conv2d_workspace(s). */
+ * transformed input. ws: conv2d_xf_workspace(s) floats (at least
+ * conv2d_workspace(s)). */
 int conv2d_xf_applies(const conv_shape *s);
+int64_t conv2d_xf_workspace(const conv_shape *s);
 void conv2d_forward_xf(float *out, const float *in, const conv_in_xf *xf,
                        const float *w, const conv_shape *s, float *ws);
 void conv2d_backward_xf(float *din, float *dw, const float *dout, const float *in,
