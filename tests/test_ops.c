@@ -19,7 +19,9 @@
  * The MobileNet ops: depthwise convolution (3x3, 5x5, strides 1 and 2)
  * against its double reference and by finite differences, same bits at 1,
  * 2 and 3 threads, its eval epilogue (dwconv_forward_affine) bit for bit
- * against dwconv_forward then bn_apply_affine, and the convolutions' eval
+ * against dwconv_forward then bn_apply_affine, its backward with the BN's
+ * dx pass inside (dwconv_backward_bn) bit for bit against bn_backward_act
+ * then dwconv_backward, and the convolutions' eval
  * epilogue with ReLU6 and hard-swish against conv2d_forward, BN, then
  * act_forward; ReLU6, hard-swish, hard-sigmoid against their formulas,
  * by finite differences 0.1 from the kinks, and at the kinks against
@@ -189,6 +191,59 @@ static void test_conv_threads_k(int B, int H, int W, int C, int OC, int k, int s
          !memcmp(dw[0], dw[1], nw * 4), nm);
     for (int t = 0; t < 2; t++) { free(o[t]); free(di[t]); free(dw[t]); }
     free(in); free(w); free(r); free(ws);
+}
+
+/* The pointwise convolutions' input transform (conv_in_xf), bit for bit
+ * against bn_apply_affine then conv2d_forward / conv2d_backward (din
+ * written and accumulated, dweight accumulated) at 1, 2 and 3 threads,
+ * for ReLU6, ReLU, none and hard-swish; conv2d_xf_applies says pointwise
+ * only. */
+static void test_conv_xf(int B, int H, int W, int C, int OC) {
+    char nm[160];
+    conv_shape s;
+    shape_init(&s, B, H, W, C, OC, 3, 3, 1, 1);
+    T_OK(!conv2d_xf_applies(&s), "conv2d_xf_applies: not a 3x3 convolution");
+    if (!cd_available()) {
+        T_SKIP("conv2d_forward_xf, conv2d_backward_xf", "built without AVX-512 (sgemm path)");
+        return;
+    }
+    shape_init(&s, B, H, W, C, OC, 1, 1, 1, 0);
+    T_OK(conv2d_xf_applies(&s), "conv2d_xf_applies: a pointwise convolution");
+    size_t nin = (size_t)B * H * W * C, nw = (size_t)OC * C, nout = (size_t)B * H * W * OC;
+    float *pre = rnd(nin, -4, 8), *isc = rnd(C, -1.5f, 1.5f), *ish = rnd(C, -1, 1);
+    float *w = rnd(nw, -1, 1), *r = rnd(nout, -1, 1), *din0 = rnd(nin, -1, 1);
+    float *dw0 = rnd(nw, -1, 1), *in = malloc(nin * 4);
+    float *ws = malloc((size_t)conv2d_xf_workspace(&s) * 4);
+    float *o[2], *di[2], *dw[2];
+    for (int i = 0; i < 2; i++) {
+        o[i] = malloc(nout * 4); di[i] = malloc(nin * 4); dw[i] = malloc(nw * 4);
+    }
+    static const int acts[] = { ACT_RELU6, ACT_RELU, ACT_NONE, ACT_HSWISH };
+    for (int a = 0; a < 4; a++) {
+        conv_in_xf xf = { .scale = isc, .shift = ish, .act = acts[a] };
+        bn_apply_affine(in, pre, isc, ish, NULL, acts[a], (int64_t)B * H * W, C);
+        int ok = 1;
+        for (int t = 1; t <= 3; t++)
+            for (int acc = 0; acc < 2; acc++) {
+                ssl_set_threads(t);
+                for (int i = 0; i < 2; i++) {
+                    memcpy(di[i], din0, nin * 4);
+                    memcpy(dw[i], dw0, nw * 4);
+                }
+                conv2d_forward(o[0], in, w, NULL, &s, ws);
+                conv2d_backward(di[0], dw[0], NULL, r, in, w, &s, acc, ws);
+                conv2d_forward_xf(o[1], pre, &xf, w, &s, ws);
+                conv2d_backward_xf(di[1], dw[1], r, pre, &xf, w, &s, acc, ws);
+                ok &= !memcmp(o[0], o[1], nout * 4) && !memcmp(di[0], di[1], nin * 4) &&
+                      !memcmp(dw[0], dw[1], nw * 4);
+            }
+        ssl_set_threads(2);
+        snprintf(nm, sizeof nm, "conv2d_*_xf %dx%dx%dx%d oc%d act %d == bn_apply_affine, "
+                 "conv2d_forward, conv2d_backward (1, 2, 3 threads)", B, H, W, C, OC, acts[a]);
+        T_OK(ok, nm);
+    }
+    for (int i = 0; i < 2; i++) { free(o[i]); free(di[i]); free(dw[i]); }
+    free(pre); free(isc); free(ish); free(w); free(r); free(din0); free(dw0); free(in); free(ws);
 }
 
 static void test_conv_threads(int B, int H, int W, int C, int OC) {
@@ -613,6 +668,96 @@ static void test_dwconv(int B, int H, int W, int C, int k, int stride, int fd) {
     free(din_r); free(dw0); free(dw); free(dw_r); free(din0);
 }
 
+/* The depthwise layer's fusions with its BNs (training mode), bit for
+ * bit against the separate passes: dwconv_forward_xf == bn_apply_affine
+ * then dwconv_forward; dwconv_backward_bn (the output BN's dx pass
+ * inside, the input read through the transform or not) ==
+ * bn_backward_act then dwconv_backward on the transformed input: din
+ * (written and accumulated), dweight, dgamma, dbeta, for every output
+ * activation it takes and the input transforms with kernels of their own
+ * (ReLU6, ReLU) and without (hard-swish), at 1, 2 and 3 threads (so also
+ * the same bits across them); bn_backward_act_split refuses the rest. */
+static void test_dwconv_bn(int B, int H, int W, int C, int k, int stride) {
+    conv_shape s;
+    char nm[200];
+    if (conv_shape_init(&s, B, H, W, C, C, k, k, stride, k / 2) < 0) {
+        T_OK(0, "dwconv_bn: shape");
+        return;
+    }
+    int64_t N = (int64_t)B * s.OH * s.OW;
+    size_t nin = (size_t)B * H * W * C, nw = (size_t)C * k * k, nout = (size_t)N * C;
+    float *pre = rnd(nin, -4, 8), *w = rnd(nw, -1, 1), *x = rnd(nout, -2, 2);
+    float *dy = rnd(nout, -1, 1), *din0 = rnd(nin, -1, 1), *dw0 = rnd(nw, -1, 1);
+    float *gam = rnd(C, 0.5f, 2), *g0 = rnd(C, -1, 1), *b0 = rnd(C, -1, 1);
+    float *isc = rnd(C, -1.5f, 1.5f), *ish = rnd(C, -1, 1);
+    float *y = malloc(nout * 4), *mean = malloc(C * 4), *rstd = malloc(C * 4);
+    float *sc = malloc(C * 4), *sh = malloc(C * 4), *tmp = malloc(nout * 4);
+    float *in = malloc(nin * 4), *o1 = malloc(nout * 4), *o2 = malloc(nout * 4);
+    float *coef = malloc(3 * C * 4);
+    float *ws = malloc((size_t)dwconv_workspace(&s) * 4);
+    float *scr = malloc((size_t)dwconv_bn_scratch(&s) * 4);
+    static const int xacts[] = { -1, ACT_RELU6, ACT_RELU, ACT_HSWISH };
+    for (int xi = 0; xi < 4; xi++) {
+        int xact = xacts[xi];
+        conv_in_xf xf = { .scale = isc, .shift = ish, .act = xact }, *xp = xact < 0 ? NULL : &xf;
+        if (xp) bn_apply_affine(in, pre, isc, ish, NULL, xact, (int64_t)B * H * W, C);
+        else memcpy(in, pre, nin * 4);
+        if (xp) {
+            int ok = 1;
+            for (int t = 1; t <= 3; t++) {
+                ssl_set_threads(t);
+                dwconv_forward(o1, in, w, &s, ws);
+                dwconv_forward_xf(o2, pre, xp, w, &s, ws);
+                ok &= !memcmp(o1, o2, nout * 4);
+            }
+            snprintf(nm, sizeof nm, "dwconv_forward_xf %dx%dx%dx%d k%d s%d act %d == "
+                     "bn_apply_affine, dwconv_forward (1, 2, 3 threads)", B, H, W, C, k, stride,
+                     xact);
+            T_OK(ok, nm);
+        }
+        for (int act = ACT_NONE; act <= ACT_HSWISH; act++)
+            for (int accum = 0; accum < 2; accum++) {
+                /* output pre-activations across the kinks at -3, 0, 3 and 6 */
+                float *be = rnd(C, -4, 4);
+                bn_forward_train_aff(y, mean, rstd, sc, sh, x, gam, be, NULL, act, N, C, NULL,
+                                     NULL, 0.1f, 1e-5f);
+                float *di[4], *dwt[4], *dg[4], *db[4];
+                for (int t = 0; t < 4; t++) {     /* 0: separate passes; 1-3 threads */
+                    ssl_set_threads(t ? t : 2);
+                    di[t] = malloc(nin * 4); memcpy(di[t], din0, nin * 4);
+                    dwt[t] = malloc(nw * 4); memcpy(dwt[t], dw0, nw * 4);
+                    dg[t] = malloc(C * 4); memcpy(dg[t], g0, C * 4);
+                    db[t] = malloc(C * 4); memcpy(db[t], b0, C * 4);
+                    bn_dx_src d = { .dy = dy, .x = x, .scale = sc, .shift = sh, .mean = mean,
+                                    .rstd = rstd, .coef = coef, .act = act, .C = C };
+                    if (t == 0) {
+                        bn_backward_act(tmp, dg[t], db[t], dy, x, sc, sh, act, mean, rstd, gam,
+                                        N, C);
+                        dwconv_backward(di[t], dwt[t], tmp, in, w, &s, accum, ws);
+                    } else {
+                        bn_backward_act_sums(coef, dg[t], db[t], &d, gam, N);
+                        dwconv_backward_bn(di[t], dwt[t], &d, xp ? pre : in, xp, w, &s, accum, ws,
+                                           scr);
+                    }
+                }
+                ssl_set_threads(2);
+                int ok = 1;
+                for (int t = 1; t < 4; t++)
+                    ok &= !memcmp(di[0], di[t], nin * 4) && !memcmp(dwt[0], dwt[t], nw * 4) &&
+                          !memcmp(dg[0], dg[t], C * 4) && !memcmp(db[0], db[t], C * 4);
+                snprintf(nm, sizeof nm, "dwconv_backward_bn %dx%dx%dx%d k%d s%d act %d, input "
+                         "act %d%s == bn_backward_act, dwconv_backward (1, 2, 3 threads)", B, H, W,
+                         C, k, stride, act, xact, accum ? ", accumulated" : "");
+                T_OK(ok, nm);
+                for (int t = 0; t < 4; t++) { free(di[t]); free(dwt[t]); free(dg[t]); free(db[t]); }
+                free(be);
+            }
+    }
+    free(pre); free(w); free(x); free(dy); free(din0); free(dw0); free(gam); free(g0); free(b0);
+    free(isc); free(ish); free(y); free(mean); free(rstd); free(sc); free(sh); free(tmp);
+    free(in); free(o1); free(o2); free(coef); free(ws); free(scr);
+}
+
 typedef struct { int64_t n; int act; float *x, *y, *r; } act_case;
 
 static double act_loss(void *v) {
@@ -826,6 +971,9 @@ static void test_conv_tail_blocks(void) {
     test_conv_threads_k(20, 8, 8, 24, 144, 1, 1, 0);
     test_conv_threads_k(20, 8, 8, 144, 24, 1, 1, 0);
     test_conv_threads_k(9, 8, 8, 112, 40, 3, 2, 1);
+    test_conv_xf(20, 8, 8, 24, 144);
+    test_conv_xf(20, 8, 8, 144, 24);
+    test_conv_xf(3, 7, 7, 40, 19);             /* vector tails */
     test_conv_affine(2, 8, 24, 144, 1, 1, 0, 1, ACT_RELU6);
     test_conv_affine(2, 16, 32, 112, 3, 1, 1, 1, ACT_HSWISH);
 }
@@ -970,6 +1118,14 @@ int main(void) {
     test_dwconv(2, 19, 19, 16, 3, 2, 1);
     test_dwconv(2, 12, 12, 24, 3, 2, 0);
     test_dwconv(2, 17, 17, 20, 5, 2, 0);
+    test_dwconv_bn(2, 6, 5, 8, 3, 1);
+    test_dwconv_bn(11, 8, 8, 40, 3, 1);         /* several slices */
+    test_dwconv_bn(10, 9, 9, 72, 5, 2);
+    test_dwconv_bn(3, 13, 13, 19, 3, 2);
+    test_dwconv_bn(9, 7, 7, 24, 5, 1);
+    T_OK(bn_backward_act_split(ACT_RELU6, 2048) && !bn_backward_act_split(ACT_RELU6, 2049) &&
+         !bn_backward_act_split(ACT_HSIGMOID, 16),
+         "bn_backward_act_split: ReLU6 up to 2048 channels, not hard-sigmoid");
     test_act(ACT_RELU, "relu", -2, 2);
     test_act(ACT_RELU6, "relu6", -2, 8);
     test_act(ACT_HSWISH, "hardswish", -5, 5);

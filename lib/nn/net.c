@@ -23,6 +23,7 @@
  * thread, each running every layer on its own images with no barrier
  * between layers (see forward_eval), instead of the threads sharing each
  * layer as in training. */
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,6 +277,8 @@ static void forward_features(net *n, const float *x, int B, int train) {
     pool_features(n, h, 0, B, 1);
 }
 
+void net_set_fusion(net *n, int on) { n->nofuse = !on; }
+
 int net_set_batch_split(net *n, int mode) {
     n->split = mode == NET_SPLIT_OFF || mode == NET_SPLIT_ALWAYS ? mode : NET_SPLIT_AUTO;
     return cd_available() && gemm_available();
@@ -344,6 +347,41 @@ void net_bn_bwd(net *n, bn_l *b, float *dx, const float *dy, const float *dy2,
     net_toc(n, b->prof, t0, 1);
     net_grad_done(n, b->b);
     net_grad_done(n, b->g);
+}
+
+/* Backward of BN b (activation act, no residual) and the depthwise
+ * convolution c before it, fused where bn_backward_act_split allows
+ * (dwconv_backward_bn: the BN's dx never goes to memory), else
+ * net_bn_bwd into tmp then net_conv_bwd: dy the BN's output gradient, din
+ * the convolution's input gradient (written, or accumulated), which must
+ * not overlap dy; in the convolution's input, read through xf (NULL:
+ * none; only where fused); tmp: [B, OH, OW, C] of scratch. Each part is
+ * timed under its layer (the dx pass under the convolution's). */
+void net_bn_dwconv_bwd(net *n, bn_l *b, conv_l *c, float *din, const float *dy,
+                       const float *in, const conv_in_xf *xf, int act, int accumulate,
+                       float *tmp) {
+    if (!bn_backward_act_split(act, b->C)) {
+        assert(!xf);
+        net_bn_bwd(n, b, tmp, dy, NULL, c->out, act);
+        net_conv_bwd(n, c, din, tmp, in, accumulate);
+        return;
+    }
+    double t0 = net_tic(n);
+    bn_dx_src d = { .dy = dy, .x = c->out, .scale = b->scale, .shift = b->shift,
+                    .mean = b->mean, .rstd = b->rstd, .coef = n->bn_coef, .act = act,
+                    .C = b->C };
+    bn_backward_act_sums(n->bn_coef, tgrad(n, b->g), tgrad(n, b->b), &d, tdata(n, b->g),
+                         (int64_t)n->B * b->rows);
+    net_toc(n, b->prof, t0, 1);
+    net_grad_done(n, b->b);
+    net_grad_done(n, b->g);
+    t0 = net_tic(n);
+    conv_shape s = c->s;
+    s.B = n->B;
+    dwconv_backward_bn(din, tgrad(n, c->w), &d, in, xf, tdata(n, c->w), &s, accumulate, n->ws,
+                       tmp);
+    net_toc(n, c->prof, t0, 1);
+    net_grad_done(n, c->w);
 }
 
 /* Backward of a block's last BN b (residual + ReLU): its output gradient

@@ -100,7 +100,11 @@ int net_add_conv(net *n, conv_l *c, const char *name, int H, int W, int C, int O
     if (c->w < 0 || !c->out) { ssl_fail(err, SSL_ENOMEM, "out of memory"); return -1; }
     if (outn > n->max_act) n->max_act = outn;
     if (inn > n->max_act) n->max_act = inn;
-    int64_t ws = dw ? dwconv_workspace(&c->s) : conv2d_workspace(&c->s);
+    /* the MobileNets' pointwise convolutions may read through a BN
+     * (net_mobile.c, pfused) */
+    int64_t ws = dw ? dwconv_workspace(&c->s)
+                 : n->mobile && conv2d_xf_applies(&c->s) ? conv2d_xf_workspace(&c->s)
+                 : conv2d_workspace(&c->s);
     if (ws > n->ws_n) n->ws_n = ws;
     c->prof = net_new_prof(n, name, 2.0 * c->s.OH * c->s.OW * OC * (double)cin * k * k, PROF_CONV);
     return 0;
@@ -316,9 +320,10 @@ static int finalize(net *n, ssl_err *err) {
     n->bufs = net_alloc_floats(n, nb);
     n->ws = net_alloc_floats(n, n->ws_n);
     n->aff = net_alloc_floats(n, 2 * (int64_t)n->max_c);
+    n->bn_coef = net_alloc_floats(n, 3 * (int64_t)n->max_c);
     for (int i = 0; i < 4; i++) n->g[i] = net_alloc_floats(n, n->max_act);
-    if (!n->params || !n->grads || !n->moms || !n->bufs || !n->ws || !n->aff || !n->g[0] ||
-        !n->g[1] || !n->g[2] || !n->g[3]) {
+    if (!n->params || !n->grads || !n->moms || !n->bufs || !n->ws || !n->aff || !n->bn_coef ||
+        !n->g[0] || !n->g[1] || !n->g[2] || !n->g[3]) {
         ssl_fail(err, SSL_ENOMEM, "out of memory (%lld parameters, %lld activation floats)",
                  (long long)np, (long long)n->max_act);
         return -1;
@@ -426,6 +431,7 @@ void net_free(net *n) {
     free(n->t); free(n->kind); free(n->fan_in); free(n->gdone);
     net_free_floats(n->params); net_free_floats(n->grads); net_free_floats(n->moms);
     net_free_floats(n->bufs); net_free_floats(n->ws); net_free_floats(n->aff);
+    net_free_floats(n->bn_coef);
     net_free_floats(n->xws);
     for (int i = 0; i < 4; i++) net_free_floats(n->g[i]);
     for (int i = 0; i < 2; i++) net_free_floats(n->hg[i]);

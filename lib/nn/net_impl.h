@@ -80,6 +80,8 @@ typedef struct {
     int has_se;
     se_l se;                 /* after the depthwise layer l[n - 2] */
     int res;                 /* identity shortcut, added in the project BN's epilogue */
+    int xf, pf;              /* the last training forward read l[0] (xf), l[n - 2] (pf)
+                              * through conv_in_xf (net_mobile.c, xfused, pfused) */
 } mb_block;
 
 /* The working memory of one evaluation-mode pass of the backbone over
@@ -144,6 +146,7 @@ struct net {
     float *hg[2];            /* head gradient buffers [max_batch, max head width] */
     int64_t max_act;
     float *aff;              /* [2 * max_c]: folded eval BN scale, shift */
+    float *bn_coef;          /* [3 * max_c]: a BN backward's dx coefficients (bn_dx_src) */
     int max_c;               /* widest BN */
     /* batch-split inference (net.c, forward_eval): split a NET_SPLIT_*
      * (net_set_batch_split); max_wconv: the largest convolution weight's
@@ -152,6 +155,9 @@ struct net {
      * on first use */
     int split;
     int64_t max_wconv;
+    /* net_set_fusion: nofuse 1 turns the MobileNets' depthwise fusions
+     * off; fused: whether the last training forward ran them */
+    int nofuse, fused;
     float *xws;
     int xws_threads;
     int64_t xws_stride;
@@ -210,6 +216,9 @@ void net_conv_bwd(net *n, conv_l *c, float *din, const float *dout, const float 
                   int accumulate);
 void net_bn_bwd(net *n, bn_l *b, float *dx, const float *dy, const float *dy2, const float *x,
                 int act);
+void net_bn_dwconv_bwd(net *n, bn_l *b, conv_l *c, float *din, const float *dy,
+                       const float *in, const conv_in_xf *xf, int act, int accumulate,
+                       float *tmp);
 /* The gradient of tensor i is final for this backward (net_set_grad_hook);
  * every layer's backward calls it for each of its parameters. */
 void net_grad_done(net *n, int i);

@@ -28,7 +28,18 @@
  * activation's) for the backward; the backward takes the activation's
  * gradient inside the BN's (bn_backward_act), at the pre-activation
  * recomputed from the convolution output and the BN's saved affine, the
- * same bits as a separate pass over a kept pre-activation. In evaluation
+ * same bits as a separate pass over a kept pre-activation. More fusions
+ * around each depthwise layer (net_set_fusion; nn/ops/ops.h, conv_in_xf
+ * and dwconv_backward_bn), each the same bits as the passes it replaces:
+ * the BNs read only by the next convolution (the expansion's with ReLU6
+ * or ReLU, read by the depthwise: xfused; the depthwise's, read by the
+ * projection where there is no SE: pfused) only gather their statistics
+ * and affine, and that convolution reads the BN's input (its convolution
+ * output) through the affine and activation, in the forward and in its
+ * weight gradient, so those BN outputs are never written; and the
+ * depthwise BN's backward runs its dx pass inside the depthwise backward,
+ * image by image into the fourth buffer, so that gradient is never
+ * written out and read back (net_bn_dwconv_bwd). In evaluation
  * mode each BN and its activation are folded into its convolution's
  * epilogue and the activations rotate through the four buffers n->g (or,
  * in net.c's batch split, a thread's stretch of each), as for the
@@ -38,9 +49,10 @@
  * their start, instead of passing whole batches of them through memory;
  * every element is computed as in a whole-batch pass (no kernel's sums
  * depend on the batch), so the bits are the same. The backward walks the
- * blocks in reverse over three of those buffers: a block's output
- * gradient becomes its input gradient in place (written, or, with a
- * shortcut, accumulated onto). */
+ * blocks in reverse over three of those buffers (the fourth is the
+ * depthwise backward's scratch): a block's output gradient becomes its
+ * input gradient in place (written, or, with a shortcut, accumulated
+ * onto). */
 #include <stdio.h>
 #include <string.h>
 
@@ -267,6 +279,58 @@ static void cba_train(net *n, cba_l *l, const float *in, const float *res, int B
     net_bn_fwd(n, &l->bn, l->conv.out, res, l->act, B, 1);
 }
 
+/* The fusions of the training step (net_set_fusion) that keep a BN's
+ * output from being written: the BN gathers its statistics and affine
+ * only, and the next convolution reads the BN's input (its convolution's
+ * output) through that affine and activation (conv_in_xf), in its forward
+ * and its weight gradient.
+ * xfused: the expansion's BN, read by the depthwise: ReLU6 or ReLU (the
+ * transforms with kernels of their own), and a depthwise BN whose
+ * backward fuses (net_bn_dwconv_bwd, which then takes the transform).
+ * pfused: the depthwise BN, read by the projection (a pointwise
+ * convolution, conv2d_xf_applies), where no SE reads it. */
+static int xfused(const mb_block *b) {
+    const cba_l *e = &b->l[0];
+    return b->n == 3 && (e->act == ACT_RELU6 || e->act == ACT_RELU) &&
+           bn_backward_act_split(b->l[1].act, b->l[1].bn.C);
+}
+
+static int pfused(const mb_block *b) {
+    return !b->has_se && conv2d_xf_applies(&b->l[b->n - 1].conv.s);
+}
+
+static conv_in_xf xf_of(const cba_l *e) {
+    conv_in_xf xf = { .scale = e->bn.scale, .shift = e->bn.shift, .act = e->act };
+    return xf;
+}
+
+/* 1 if layer j of block b reads its input through layer j - 1's BN (as
+ * the last training forward decided). */
+static int reads_through(const mb_block *b, int j) {
+    return (j == 1 && b->xf) || (j == b->n - 1 && b->pf);
+}
+
+/* Training-mode convolution c of in through xf. */
+static void conv_fwd_xf(net *n, conv_l *c, const float *in, const conv_in_xf *xf, int B) {
+    double t0 = net_tic(n);
+    conv_shape s = c->s;
+    s.B = B;
+    if (c->dw) dwconv_forward_xf(c->out, in, xf, tdata(n, c->w), &s, n->ws);
+    else conv2d_forward_xf(c->out, in, xf, tdata(n, c->w), &s, n->ws);
+    net_toc(n, c->prof, t0, 0);
+}
+
+/* Training-mode BN of layer l without its output pass (a reader applies
+ * it): statistics, affine, running statistics. */
+static void bn_stats(net *n, cba_l *l, int B) {
+    double t0 = net_tic(n);
+    bn_l *b = &l->bn;
+    bn_forward_train_aff(NULL, b->mean, b->rstd, b->scale, b->shift, l->conv.out,
+                         tdata(n, b->g), tdata(n, b->b), NULL, l->act, (int64_t)B * b->rows,
+                         b->C, tdata(n, b->rm), tdata(n, b->rv), b->momentum, b->eps);
+    net_toc(n, b->prof, t0, 0);
+}
+
 /* SE's per-image buffers from image e->b0's rows (e NULL: the whole batch,
  * in training mode), its workspace e's. */
 static void se_fwd(net *n, const net_eval *e, se_l *se, const float *in, int B, float *out) {
@@ -280,19 +344,34 @@ static void se_fwd(net *n, const net_eval *e, se_l *se, const float *in, int B, 
 }
 
 const float *net_mobile_train(net *n, const float *x, int B) {
+    n->fused = !n->nofuse;
     cba_train(n, &n->mstem, x, NULL, B);
     const float *h = cba_out(&n->mstem);
     for (int i = 0; i < n->nmb; i++) {
         mb_block *b = &n->mb[i];
         const float *cur = h;
+        b->xf = n->fused && xfused(b);
+        b->pf = n->fused && pfused(b);
         for (int j = 0; j < b->n; j++) {
+            cba_l *l = &b->l[j];
             int last = j == b->n - 1;
             if (last && b->has_se) {
                 se_fwd(n, NULL, &b->se, cur, B, b->se.out);
                 cur = b->se.out;
             }
-            cba_train(n, &b->l[j], cur, last && b->res ? h : NULL, B);
-            cur = cba_out(&b->l[j]);
+            if (reads_through(b, j)) {
+                conv_in_xf xf = xf_of(&b->l[j - 1]);
+                conv_fwd_xf(n, &l->conv, b->l[j - 1].conv.out, &xf, B);
+            } else {
+                net_conv_fwd(n, &l->conv, cur, B);
+            }
+            if (!last && reads_through(b, j + 1)) {
+                bn_stats(n, l, B);
+                cur = NULL;
+            } else {
+                net_bn_fwd(n, &l->bn, l->conv.out, last && b->res ? h : NULL, l->act, B, 1);
+                cur = cba_out(l);
+            }
         }
         h = cur;
     }
@@ -381,6 +460,7 @@ static void cba_bwd(net *n, cba_l *l, float *din, float *dout, float *tmp, const
 
 void net_mobile_backward(net *n, float *g) {
     float *t = g == n->g[1] ? n->g[0] : n->g[1], *u = g == n->g[2] ? n->g[0] : n->g[2];
+    float *v = n->g[3] != g ? n->g[3] : n->g[0];    /* the fourth: the depthwise's scratch */
     const float *h = n->nmb ? mb_out(&n->mb[n->nmb - 1]) : cba_out(&n->mstem);
     cba_bwd(n, &n->mlast, g, g, t, h, 0);
     for (int i = n->nmb - 1; i >= 0; i--) {
@@ -391,7 +471,18 @@ void net_mobile_backward(net *n, float *g) {
         const float *dwout = cba_out(&b->l[L - 1]);
         /* projection: g (kept for the shortcut) -> u, its input's gradient */
         net_bn_bwd(n, &p->bn, t, g, NULL, p->conv.out, 0);
-        net_conv_bwd(n, &p->conv, u, t, b->has_se ? b->se.out : dwout, 0);
+        if (b->pf) {
+            conv_in_xf xf = xf_of(&b->l[L - 1]);
+            double t0 = net_tic(n);
+            conv_shape s = p->conv.s;
+            s.B = n->B;
+            conv2d_backward_xf(u, tgrad(n, p->conv.w), t, b->l[L - 1].conv.out, &xf,
+                               tdata(n, p->conv.w), &s, 0, n->ws);
+            net_toc(n, p->conv.prof, t0, 1);
+            net_grad_done(n, p->conv.w);
+        } else {
+            net_conv_bwd(n, &p->conv, u, t, b->has_se ? b->se.out : dwout, 0);
+        }
         float *cur = u, *fr = t;
         if (b->has_se) {
             double t0 = net_tic(n);
@@ -407,10 +498,22 @@ void net_mobile_backward(net *n, float *g) {
             float *x = cur; cur = fr; fr = x;
         }
         /* depthwise, then expansion; the first layer's input gradient
-         * goes to g: written, or added to the shortcut's g */
+         * goes to g: written, or added to the shortcut's g. The depthwise
+         * takes its BN's dx pass in (net_bn_dwconv_bwd), its input
+         * gradient into fr, which then becomes cur. */
         for (int j = L - 1; j >= 0; j--) {
+            cba_l *l = &b->l[j];
             const float *lin = j > 0 ? cba_out(&b->l[j - 1]) : in;
-            cba_bwd(n, &b->l[j], j > 0 ? cur : g, cur, fr, lin, j > 0 ? 0 : b->res);
+            if (j == L - 1 && n->fused) {
+                conv_in_xf xf = xf_of(&b->l[0]);
+                int fx = j > 0 && b->xf;
+                net_bn_dwconv_bwd(n, &l->bn, &l->conv, j > 0 ? fr : g, cur,
+                                  fx ? b->l[0].conv.out : lin, fx ? &xf : NULL, l->act,
+                                  j > 0 ? 0 : b->res, v);
+                if (j > 0) { float *x = cur; cur = fr; fr = x; }
+            } else {
+                cba_bwd(n, l, j > 0 ? cur : g, cur, fr, lin, j > 0 ? 0 : b->res);
+            }
         }
     }
     cba_bwd(n, &n->mstem, NULL, g, t, n->x, 0);

@@ -26,6 +26,11 @@
  * per-op of their medians (an A/B that both sides see under the same
  * load), and the process's CPU time per image of each. The two give the
  * same bits.
+ * --fuse off turns the MobileNets' training-mode fusions around the
+ * depthwise layers off (net_set_fusion: the separate passes, the same
+ * bits); --fuse ab alternates off and on on the same network, step by
+ * step in this one process (training only), and prints both, the ratio
+ * on / off of their medians and the process's CPU time per image of each.
  * --cpu-time (with --threads 1) times the iterations (and --profile's
  * layers) in this thread's CPU time instead of wall time, which leaves out the waits for a core on a
  * shared machine (for comparing builds there; OpenBLAS, which the
@@ -174,6 +179,41 @@ static int split_ab(net *n, const net_config *c, int B, int iters, int warmup, i
     return 0;
 }
 
+/* --fuse ab: training steps with the MobileNets' depthwise fusions off
+ * and on alternating on one network (wall and process CPU time). */
+static int fuse_ab(net *n, const net_config *c, int B, int iters, int warmup, int threads) {
+    size_t nx = (size_t)B * c->in_h * c->in_w * c->in_ch, nd = (size_t)B * net_out_dim(n);
+    float *x = malloc(nx * sizeof *x), *dout = malloc(nd * sizeof *dout);
+    double *t = malloc(sizeof *t * 4 * (size_t)iters), *u = t + iters, *ct = u + iters,
+           *cu = ct + iters;
+    if (!x || !dout || !t) { fprintf(stderr, "bench_net: out of memory\n"); return 1; }
+    rng r;
+    rng_init(&r, 1, 0, 0);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)rng_normal(&r);
+    for (size_t i = 0; i < nd; i++) dout[i] = (float)rng_normal(&r) * 1e-3f;
+    for (int it = 0; it < warmup + iters; it++) {
+        net_set_fusion(n, 0);
+        double t0 = now(), c0 = bench_process_cpu();
+        step(n, x, dout, B, 1);
+        double t1 = now(), c1 = bench_process_cpu();
+        net_set_fusion(n, 1);
+        step(n, x, dout, B, 1);
+        double t2 = now(), c2 = bench_process_cpu();
+        if (it >= warmup) {
+            int i = it - warmup;
+            t[i] = t1 - t0; u[i] = t2 - t1; ct[i] = c1 - c0; cu[i] = c2 - c1;
+        }
+    }
+    double mo = bench_median(t, iters), mf = bench_median(u, iters);
+    double co = bench_median(ct, iters), cf = bench_median(cu, iters);
+    printf("%-8s w%-5g train B%-4d threads %d: fusion off %8.1f img/s, on %8.1f img/s, "
+           "on/off %.2f (A/B, alternating); CPU ms/img off %.3f, on %.3f\n", c->arch, c->width,
+           B, threads, B / mo, B / mf, mo / mf, 1e3 * co / B, 1e3 * cf / B);
+    free(x); free(dout); free(t);
+    net_free(n);
+    return 0;
+}
+
 /* --precision ab: fp32 (n) and bf16 (a second copy) alternating; abc:
  * also bf16 with AMX off (gemm_bf16_set_amx(0) around its steps: the
  * products on VDPBF16PS) and on, in that order each round. */
@@ -233,7 +273,8 @@ static void usage(FILE *f) {
                "  [--stem cifar|imagenet]\n"
                "  [--width W] [--size S] [--in-ch C] [--head none|linear|mlp3] [--batch B]\n"
                "  [--mode train|infer] [--iters N] [--warmup N] [--threads N] [--cpu-time] [--profile]\n"
-               "  [--json] [--precision fp32|bf16|ab|abc] [--split off|auto|on|ab]\n");
+               "  [--json] [--precision fp32|bf16|ab|abc] [--split off|auto|on|ab]\n"
+               "  [--fuse on|off|ab]\n");
 }
 
 int main(int argc, char **argv) {
@@ -242,14 +283,14 @@ int main(int argc, char **argv) {
     strcpy(c.arch, "resnet18"); strcpy(c.stem, "cifar"); strcpy(c.head, "none");
     c.width = 1; c.in_ch = 3; c.in_h = c.in_w = 32; c.hidden = 2048; c.dim = 128;
     int B = 128, iters = 5, warmup = 1, threads = 2, profile = 0, json = 0, train = 1, prec = 0;
-    int split = NET_SPLIT_AUTO;
+    int split = NET_SPLIT_AUTO, fuse = 1;
     static const struct option opts[] = {
         { "arch", 1, 0, 'a' }, { "stem", 1, 0, 's' }, { "width", 1, 0, 'w' },
         { "size", 1, 0, 'S' }, { "in-ch", 1, 0, 'c' }, { "head", 1, 0, 'H' },
         { "batch", 1, 0, 'b' }, { "mode", 1, 0, 'm' }, { "iters", 1, 0, 'i' },
         { "warmup", 1, 0, 'W' }, { "threads", 1, 0, 't' }, { "profile", 0, 0, 'p' },
         { "json", 0, 0, 'j' }, { "precision", 1, 0, 'P' }, { "cpu-time", 0, 0, 'C' },
-        { "split", 1, 0, 'x' }, { "help", 0, 0, 'h' },
+        { "split", 1, 0, 'x' }, { "fuse", 1, 0, 'f' }, { "help", 0, 0, 'h' },
         { 0, 0, 0, 0 }
     };
     int o;
@@ -295,12 +336,22 @@ int main(int argc, char **argv) {
             else if (!strcmp(optarg, "ab")) split = 3;
             else { fprintf(stderr, "bench_net: --split: '%s' is not off, auto, on or ab\n", optarg); return 2; }
             break;
+        case 'f':
+            if (!strcmp(optarg, "off")) fuse = 0;
+            else if (!strcmp(optarg, "on")) fuse = 1;
+            else if (!strcmp(optarg, "ab")) fuse = 2;
+            else { fprintf(stderr, "bench_net: --fuse: '%s' is not on, off or ab\n", optarg); return 2; }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
     if (cpu_time && threads != 1) {
         fprintf(stderr, "bench_net: --cpu-time needs --threads 1\n");
+        return 2;
+    }
+    if (fuse == 2 && (!train || prec >= 2 || split == 3)) {
+        fprintf(stderr, "bench_net: --fuse ab needs --mode train, no --precision ab and no --split ab\n");
         return 2;
     }
     if (split == 3 && (train || prec == 2)) {
@@ -329,6 +380,8 @@ int main(int argc, char **argv) {
     }
     if (prec >= 2) return ab(n, &c, B, iters, warmup, train, threads, prec == 3);
     if (split == 3) return split_ab(n, &c, B, iters, warmup, threads);
+    if (fuse == 2) return fuse_ab(n, &c, B, iters, warmup, threads);
+    net_set_fusion(n, fuse);
     net_set_batch_split(n, split);
     size_t nx = (size_t)B * c.in_h * c.in_w * c.in_ch, nd = (size_t)B * net_out_dim(n);
     float *x = malloc(nx * sizeof *x), *dout = malloc(nd * sizeof *dout);

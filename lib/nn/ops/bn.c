@@ -440,7 +440,7 @@ static void ref_channel_out(float *y, float *mean, float *rstd, const float *x,
     double rs = 1.0 / sqrt(v + eps);
     mean[c] = (float)mu;
     rstd[c] = (float)rs;
-    for (int64_t r = 0; r < N; r++) {
+    for (int64_t r = 0; y && r < N; r++) {
         int64_t i = r * C + c;
         double o = (x[i] - mu) * rs * gamma[c] + beta[c] + (res ? res[i] : 0.0);
         y[i] = (float)(relu && o < 0 ? 0 : o);
@@ -492,7 +492,7 @@ void bn_forward_train_aff(float *y, float *mean, float *rstd, float *scale_out,
         else bn_forward_train_ref(y, mean, rstd, x, gamma, beta, res, act == ACT_RELU, N, C,
                                   running_mean, running_var, momentum, eps);
         if (!scale_out) {
-            if (act > ACT_RELU) act_forward(y, y, N * C, act);
+            if (act > ACT_RELU && y) act_forward(y, y, N * C, act);
             return;
         }
         /* y again from a float affine, so that it is act(AFF(x, scale,
@@ -505,7 +505,7 @@ void bn_forward_train_aff(float *y, float *mean, float *rstd, float *scale_out,
         }
         k.x = x; k.N = N; k.C = C; k.y = y; k.res = res; k.act = act;
         k.scale = scale_out; k.shift = shift_out;
-        ssl_parallel_for(N, row_grain(C), affine_range, &k);
+        if (y) ssl_parallel_for(N, row_grain(C), affine_range, &k);
         return;
     }
     double p1[PART_DOUBLES], p2[PART_DOUBLES], s1[MAXC_STACK], s2[MAXC_STACK];
@@ -537,7 +537,7 @@ void bn_forward_train_aff(float *y, float *mean, float *rstd, float *scale_out,
         }
     }
     k.y = y; k.res = res; k.scale = scale; k.shift = shift; k.act = act;
-    ssl_parallel_for(N, row_grain(C), affine_range, &k);
+    if (y) ssl_parallel_for(N, row_grain(C), affine_range, &k);
 }
 
 void bn_eval_affine(float *scale, float *shift, const float *gamma, const float *beta,
@@ -576,13 +576,13 @@ void bn_apply_affine(float *y, const float *x, const float *scale, const float *
     ssl_parallel_for(N, row_grain(C), affine_range, &a);
 }
 
-/* Both passes of the backward for k (x, dy, mask and its inputs set),
- * C <= MAXC_STACK / 2. The sums pass writes k->dres when set; the dx pass
- * then reads it unmasked. */
-static void backward_run(bn_ctx *k, float *dx, float *dgamma, float *dbeta,
-                         const float *gamma) {
+/* The sums pass of the backward for k (x, dy, mask and its inputs set),
+ * C <= MAXC_STACK / 2: dgamma, dbeta accumulated; the dx pass's
+ * coefficients written: scale [C] = gamma rstd, sh [2 C] = s1/N, then
+ * (sum g xhat)/N. Writes k->dres when set. */
+static void backward_sums(bn_ctx *k, float *scale, float *sh, float *dgamma, float *dbeta,
+                          const float *gamma) {
     double p1[PART_DOUBLES], p2[PART_DOUBLES], s1[MAXC_STACK / 2], s2[MAXC_STACK / 2];
-    float scale[MAXC_STACK / 2], sh[MAXC_STACK];
     int64_t N = k->N;
     int C = k->C;
     k->p1 = p1; k->p2 = p2; k->nblk = n_blocks(N, C);
@@ -600,11 +600,57 @@ static void backward_run(bn_ctx *k, float *dx, float *dgamma, float *dbeta,
         sh[c] = (float)(s1[c] / Nt);
         sh[C + c] = (float)(gx / Nt);
     }
+    k->p1 = k->p2 = NULL;
+}
+
+/* Both passes of the backward for k (x, dy, mask and its inputs set),
+ * C <= MAXC_STACK / 2. The sums pass writes k->dres when set; the dx pass
+ * then reads it unmasked. */
+static void backward_run(bn_ctx *k, float *dx, float *dgamma, float *dbeta,
+                         const float *gamma) {
+    float scale[MAXC_STACK / 2], sh[MAXC_STACK];
+    backward_sums(k, scale, sh, dgamma, dbeta, gamma);
     if (k->dres) {   /* g is now in dres, already masked */
         k->dy = k->dres; k->dy2 = NULL; k->yin = NULL; k->mask = MASK_NONE;
     }
     k->dx = dx; k->scale = scale; k->shift = sh;
-    ssl_parallel_for(N, row_grain(C), bwd_dx_range, k);
+    ssl_parallel_for(k->N, row_grain(k->C), bwd_dx_range, k);
+}
+
+/* ---- bn_backward_act in two halves (the dx pass run by its consumer) ---- */
+
+/* The mask of bn_backward_act's loops for act, or -1 where it has none. */
+static int act_mask(int act) {
+    return act == ACT_NONE ? MASK_NONE : act == ACT_RELU ? MASK_X : act == ACT_RELU6 ? MASK_RELU6
+           : act == ACT_HSWISH ? MASK_HSWISH : -1;
+}
+
+int bn_backward_act_split(int act, int C) {
+    return C > 0 && C <= MAXC_STACK / 2 && act_mask(act) >= 0;
+}
+
+/* k as bn_backward_act sets it for d (bn_backward, bn_backward_xmask
+ * without dy2, or its own MASK_RELU6 / MASK_HSWISH). */
+static void split_ctx(bn_ctx *k, const bn_dx_src *d, int64_t N) {
+    k->x = d->x; k->dy = d->dy; k->mask = act_mask(d->act);
+    if (k->mask >= MASK_X) { k->msc = d->scale; k->msh = d->shift; }
+    k->mean = d->mean; k->rstd = d->rstd; k->N = N; k->C = d->C;
+}
+
+void bn_backward_act_sums(float *coef, float *dgamma, float *dbeta, const bn_dx_src *d,
+                          const float *gamma, int64_t N) {
+    bn_ctx k = { 0 };
+    split_ctx(&k, d, N);
+    backward_sums(&k, coef, coef + d->C, dgamma, dbeta, gamma);
+}
+
+void bn_backward_act_rows(float *dx, const bn_dx_src *d, int64_t r0, int64_t r1) {
+    bn_ctx k = { 0 };
+    split_ctx(&k, d, r1 - r0);
+    k.x += r0 * d->C;
+    k.dy += r0 * d->C;
+    k.dx = dx; k.scale = d->coef; k.shift = d->coef + d->C;
+    bwd_dx_range(&k, 0, r1 - r0, 0);
 }
 
 static void backward_ref_m(float *dx, float *dgamma, float *dbeta, const float *dy,

@@ -252,6 +252,32 @@ void conv2d_forward_affine(float *out, const float *in, const float *w,
     bn_apply_affine(out, out, scale, shift, res, act, (int64_t)s->B * s->OH * s->OW, s->OC);
 }
 
+int conv2d_xf_applies(const conv_shape *s) {
+    return cd_available() && is_pointwise(s);
+}
+
+int64_t conv2d_xf_workspace(const conv_shape *s) {
+    int64_t w = conv2d_workspace(s);
+    if (!cd_available()) return w;
+    return max64(w, max64(direct_p1(s), cd_bww_size(s)) + cd_scratch_xf(s));
+}
+
+void conv2d_forward_xf(float *out, const float *in, const conv_in_xf *xf, const float *w,
+                       const conv_shape *s, float *ws) {
+    cd_pack(ws, w, s);
+    cd_forward_xf(out, in, xf, ws, s, 0, NULL, ws + direct_p1(s));
+}
+
+void conv2d_backward_xf(float *din, float *dw, const float *dout, const float *in,
+                        const conv_in_xf *xf, const float *w, const conv_shape *s,
+                        int accumulate, float *ws) {
+    conv_shape t;
+    cd_backward_weights_xf(dw, dout, in, xf, s, ws, ws + cd_bww_size(s));
+    if (!din || cd_bwd_data_shape(&t, s) < 0) return;
+    cd_pack_bwd_data(ws, w, s);
+    cd_forward(din, dout, ws, &t, accumulate, NULL, ws + direct_p1(s));
+}
+
 void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
                      const float *in, const float *w, const conv_shape *s,
                      int accumulate, float *ws) {

@@ -92,10 +92,15 @@ static int group_images(const conv_shape *s) {
 }
 
 static int64_t group_buffer(const conv_shape *s);
+static int64_t group_buffer_x(const conv_shape *s, int xf);
 
 /* Per part: the padded group, then (weight gradient) its pixel table. */
 int64_t cd_scratch(const conv_shape *s) {
     return CD_MAX_PARTS * (group_buffer(s) + (int64_t)group_images(s) * s->OH * s->OW);
+}
+
+int64_t cd_scratch_xf(const conv_shape *s) {
+    return CD_MAX_PARTS * (group_buffer_x(s, 1) + (int64_t)group_images(s) * s->OH * s->OW);
 }
 
 void cd_pack(float *wpk, const float *w, const conv_shape *s) {
@@ -154,11 +159,14 @@ static const float *pad_group(float *buf, const float *in, const conv_shape *s, 
 }
 
 
-/* Floats of one part's padded-group buffer for s. */
-static int64_t group_buffer(const conv_shape *s) {
-    if (s->pad == 0) return 0;
+/* Floats of one part's padded-group buffer for s; xf: for an input
+ * transform, which copies even an unpadded group there. */
+static int64_t group_buffer_x(const conv_shape *s, int xf) {
+    if (s->pad == 0 && !xf) return 0;
     return (int64_t)group_images(s) * (s->H + 2 * s->pad) * (s->W + 2 * s->pad) * s->C;
 }
+
+static int64_t group_buffer(const conv_shape *s) { return group_buffer_x(s, 0); }
 
 /* ---- backward-data of strided convolutions ----
  * din pixel (ih, iw) = (s*u + ph, s*v + pw) of parity class (ph, pw) reads
@@ -498,16 +506,48 @@ typedef struct {
     int64_t ntasks, buf_n;
     int nparts;
     const cd_epilogue *ep;
+    const conv_in_xf *xf;     /* input transform (NULL: none) */
 } cd_ctx;
 
-static const float *load_group(float *buf, const cd_ctx *x, int b0, int nimg) {
-    return pad_group(buf, x->in, x->s, b0, nimg);
+/* y = xf(x) for n vectors of C channels (c the channel of x[0] = 0):
+ * bn_apply_affine's rounding and activation (bn.c's affine pass). */
+static void xf_rows(float *y, const float *x, int64_t n, int C, const conv_in_xf *xf) {
+    const __m512 z = _mm512_setzero_ps();
+    for (int64_t r = 0; r < n; r++, x += C, y += C)
+        for (int c0 = 0; c0 < C; c0 += 16) {
+            int left = C - c0;
+            __m512 v = _mm512_fmadd_ps(load16(x + c0, left), load16(xf->scale + c0, left),
+                                       load16(xf->shift + c0, left));
+            if (xf->act == ACT_RELU) v = _mm512_max_ps(v, z);
+            else if (xf->act) v = act16(v, xf->act);
+            store16(y + c0, left, v);
+        }
 }
 
-/* Sets x->s, G, ngroups, buf_n for shape s. */
+/* The group's input as the kernels read it: padded (pad_group), and
+ * through x->xf into buf where there is one. */
+static const float *load_group(float *buf, const cd_ctx *x, int b0, int nimg) {
+    const conv_shape *s = x->s;
+    if (!x->xf) return pad_group(buf, x->in, s, b0, nimg);
+    const float *src = x->in + (int64_t)b0 * s->H * s->W * s->C;
+    if (s->pad == 0) {
+        xf_rows(buf, src, (int64_t)nimg * s->H * s->W, s->C, x->xf);
+        return buf;
+    }
+    int p = s->pad, Wp = s->W + 2 * p, Hp = s->H + 2 * p;
+    pad_group(buf, x->in, s, b0, nimg);
+    for (int b = 0; b < nimg; b++)
+        for (int h = 0; h < s->H; h++) {
+            float *d = buf + (((int64_t)b * Hp + h + p) * Wp + p) * s->C;
+            xf_rows(d, d, s->W, s->C, x->xf);
+        }
+    return buf;
+}
+
+/* Sets x->s, G, ngroups, buf_n for shape s (and x->xf). */
 static void setup_groups(cd_ctx *x, const conv_shape *s) {
     x->s = s;
-    x->buf_n = group_buffer(s);
+    x->buf_n = group_buffer_x(s, x->xf != NULL);
     x->G = group_images(x->s);
     x->ngroups = (s->B + x->G - 1) / x->G;
 }
@@ -598,8 +638,13 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
 
 void cd_forward(float *out, const float *in, const float *wpk, const conv_shape *s,
                 int accumulate, const cd_epilogue *ep, float *scratch) {
+    cd_forward_xf(out, in, NULL, wpk, s, accumulate, ep, scratch);
+}
+
+void cd_forward_xf(float *out, const float *in, const conv_in_xf *xf, const float *wpk,
+                   const conv_shape *s, int accumulate, const cd_epilogue *ep, float *scratch) {
     cd_ctx x = { 0 };
-    x.in = in; x.wpk = wpk; x.out = out; x.scratch = scratch; x.ep = ep;
+    x.in = in; x.wpk = wpk; x.out = out; x.scratch = scratch; x.ep = ep; x.xf = xf;
     setup_groups(&x, s);
     x.accumulate = accumulate;
     x.nob = cd_nblocks(s->OC);
@@ -802,8 +847,14 @@ static void bwt_part(void *vctx, int64_t i0, int64_t i1, int tid) {
 
 void cd_backward_weights(float *dw, const float *dout, const float *in,
                          const conv_shape *s, float *dwp, float *scratch) {
+    cd_backward_weights_xf(dw, dout, in, NULL, s, dwp, scratch);
+}
+
+void cd_backward_weights_xf(float *dw, const float *dout, const float *in,
+                            const conv_in_xf *xf, const conv_shape *s, float *dwp,
+                            float *scratch) {
     cd_ctx x = { 0 };
-    x.in = in; x.dout = dout; x.dwp = dwp; x.scratch = scratch;
+    x.in = in; x.dout = dout; x.dwp = dwp; x.scratch = scratch; x.xf = xf;
     setup_groups(&x, s);
     x.nslices = bww_slices(s);
     int KK = s->KH * s->KW, tr = bwt_applies(s);
@@ -949,5 +1000,16 @@ void cd_backward_data_strided(float *din, const float *dout, const float *wpk,
 void cd_backward_weights(float *dw, const float *dout, const float *in,
                          const conv_shape *s, float *dwp, float *scratch) {
     (void)dw; (void)dout; (void)in; (void)s; (void)dwp; (void)scratch;
+}
+void cd_forward_xf(float *out, const float *in, const conv_in_xf *xf, const float *wpk,
+                   const conv_shape *s, int accumulate, const cd_epilogue *ep, float *scratch) {
+    (void)xf;
+    cd_forward(out, in, wpk, s, accumulate, ep, scratch);
+}
+void cd_backward_weights_xf(float *dw, const float *dout, const float *in,
+                            const conv_in_xf *xf, const conv_shape *s, float *dwp,
+                            float *scratch) {
+    (void)xf;
+    cd_backward_weights(dw, dout, in, s, dwp, scratch);
 }
 #endif

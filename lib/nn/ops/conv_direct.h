@@ -71,6 +71,15 @@ typedef struct {
  * ep NULL: no epilogue. scratch: cd_scratch(s) floats. */
 void cd_forward(float *out, const float *in, const float *wpk, const conv_shape *s,
                 int accumulate, const cd_epilogue *ep, float *scratch);
+/* cd_forward and cd_backward_weights reading their input in through the
+ * transform xf (NULL: none; ops.h, conv_in_xf), group by group into the
+ * scratch's group buffer: scratch cd_scratch_xf(s) floats (with xf). */
+int64_t cd_scratch_xf(const conv_shape *s);
+void cd_forward_xf(float *out, const float *in, const conv_in_xf *xf, const float *wpk,
+                   const conv_shape *s, int accumulate, const cd_epilogue *ep, float *scratch);
+void cd_backward_weights_xf(float *dw, const float *dout, const float *in,
+                            const conv_in_xf *xf, const conv_shape *s, float *dwp,
+                            float *scratch);
 /* Floats of the weight gradient's packed partial sums (cd_backward_weights'
  * dwp): one packed weight per batch slice. */
 int64_t cd_bww_size(const conv_shape *s);

@@ -36,7 +36,16 @@
  * (and runs every other shape).
  * dwconv_forward_affine applies an eval-mode BN's affine, a residual and
  * an activation to the sums in registers (the same bits as
- * dwconv_forward, then bn_apply_affine).
+ * dwconv_forward, then bn_apply_affine). dwconv_backward_bn takes the
+ * following BN's backward dx pass in: each task computes its image's
+ * output gradient (bn_backward_act_rows) into its slice's scratch (an
+ * image of it: in L2 for the MobileNets' shapes) just before the
+ * image's weight and input gradients read it, so that gradient is never
+ * written to memory and read back. An input transform (conv_in_xf: the
+ * BN before the layer, its output never written) is applied to every
+ * input vector as the forward and the weight gradient load it, the
+ * padded taps still skipped; ReLU6 and ReLU get kernels of their own,
+ * other activations a switch at run time.
  * Without AVX-512 the same loops run on a plain 16-float struct.
  *
  * dwconv_*_ref are direct loops in double for the tests. */
@@ -134,7 +143,34 @@ typedef struct {
     /* dwconv_forward_affine's epilogue (scale NULL: none) */
     const float *scale, *shift, *res;
     int act;
+    /* dwconv_backward_bn: dout from this BN backward (NULL: read dout),
+     * one image of it per slice in gbuf */
+    const bn_dx_src *bn;
+    float *gbuf;
+    /* conv_in_xf: the input read as act(fma(in, isc, ish)) (isc NULL: as is) */
+    const float *isc, *ish;
+    int iact;
 } dw_ctx;
+
+/* The input transform as compiled into a kernel: XA_OFF none, XA_RT the
+ * activation k->iact chosen at run time, else that ACT_* (fixed). */
+enum { XA_OFF = -1, XA_RT = -2 };
+
+/* The per-channel transform of channels c0..: into xs, xh. */
+INLINE void xin_load(const dw_ctx *k, int XA, int c0, vm m, vf *xs, vf *xh) {
+    if (XA == XA_OFF) { *xs = *xh = vzero(); return; }
+    *xs = vld(k->isc + c0, m);
+    *xh = vld(k->ish + c0, m);
+}
+
+/* An input vector as the convolution reads it: bn_apply_affine's pass
+ * (bn.c: fma, then the activation) applied to x, for the same bits. */
+INLINE vf xin(const dw_ctx *k, int XA, vf x, vf xs, vf xh) {
+    if (XA == XA_OFF) return x;
+    x = vaff(x, xs, xh);
+    int act = XA == XA_RT ? k->iact : XA;
+    return act == ACT_NONE ? x : vact(x, act);
+}
 
 /* The forward's store of the sums acc of output element o (offset off in
  * out, channels c0..): the epilogue first, if any. */
@@ -150,17 +186,18 @@ INLINE void fwd_store(const dw_ctx *k, int64_t off, int c0, vm m, vf acc) {
 /* One output pixel (b, oh, ow) of image img, channels c0.. (the loop that
  * finishes the rows and runs the shapes without strips). */
 INLINE void fwd_px(const dw_ctx *k, const float *img, int64_t off, int oh, int ow, int c0,
-                   vm m, int KH, int KW) {
+                   vm m, int KH, int KW, int XA) {
     const conv_shape *s = k->s;
     int C = s->C, st = s->stride, pad = s->pad;
-    vf acc = vzero();
+    vf acc = vzero(), xs, xh;
+    xin_load(k, XA, c0, m, &xs, &xh);
     for (int kh = 0; kh < KH; kh++) {
         int ih = oh * st - pad + kh;
         if (ih < 0 || ih >= s->H) continue;
         for (int kw = 0; kw < KW; kw++) {
             int iw = ow * st - pad + kw;
             if (iw < 0 || iw >= s->W) continue;
-            acc = vfma(vld(img + ((int64_t)ih * s->W + iw) * C + c0, m),
+            acc = vfma(xin(k, XA, vld(img + ((int64_t)ih * s->W + iw) * C + c0, m), xs, xh),
                        vld(k->wp + (int64_t)(kh * KW + kw) * C + c0, m), acc);
         }
     }
@@ -172,10 +209,11 @@ INLINE void fwd_px(const dw_ctx *k, const float *img, int64_t off, int oh, int o
  * feeds sum t through tap kw = j - t S; j ascending gives each sum its
  * taps in kw order. */
 INLINE void fwd_strip(const dw_ctx *k, const float *img, int64_t off, int oh, int ow0, int c0,
-                      vm m, int K, int S, int T) {
+                      vm m, int K, int S, int T, int XA) {
     const conv_shape *s = k->s;
     int C = s->C, P = K / 2;
-    vf acc[8], wv[5];
+    vf acc[8], wv[5], xs, xh;
+    xin_load(k, XA, c0, m, &xs, &xh);
     UNROLL for (int t = 0; t < T; t++) acc[t] = vzero();
     for (int kh = 0; kh < K; kh++) {
         int ih = oh * S - P + kh;
@@ -186,7 +224,7 @@ INLINE void fwd_strip(const dw_ctx *k, const float *img, int64_t off, int oh, in
         UNROLL for (int j = 0; j < (T - 1) * S + K; j++) {
             int iw = ow0 * S - P + j;
             if (iw < 0 || iw >= s->W) continue;
-            vf x = vld(row + (int64_t)iw * C, m);
+            vf x = xin(k, XA, vld(row + (int64_t)iw * C, m), xs, xh);
             UNROLL for (int kw = 0; kw < K; kw++) {
                 int d = j - kw;
                 if (d >= 0 && d % S == 0 && d / S < T) acc[d / S] = vfma(x, wv[kw], acc[d / S]);
@@ -198,7 +236,8 @@ INLINE void fwd_strip(const dw_ctx *k, const float *img, int64_t off, int oh, in
 
 /* ---- forward: output rows r = b * OH + oh ---- */
 /* K, S: compile-time kernel and stride of the strips (0: no strips). */
-INLINE void fwd_rows_k(const dw_ctx *k, int64_t r0, int64_t r1, int KH, int KW, int K, int S) {
+INLINE void fwd_rows_k(const dw_ctx *k, int64_t r0, int64_t r1, int KH, int KW, int K, int S,
+                       int XA) {
     const conv_shape *s = k->s;
     int C = s->C;
     for (int64_t r = r0; r < r1; r++) {
@@ -209,14 +248,16 @@ INLINE void fwd_rows_k(const dw_ctx *k, int64_t r0, int64_t r1, int KH, int KW, 
         if (K) {
             for (; ow + 8 <= s->OW; ow += 8)
                 for (int c0 = 0; c0 < C; c0 += 16)
-                    fwd_strip(k, img, o + (int64_t)ow * C + c0, oh, ow, c0, vmask(C - c0), K, S, 8);
+                    fwd_strip(k, img, o + (int64_t)ow * C + c0, oh, ow, c0, vmask(C - c0), K, S, 8,
+                              XA);
             for (; ow + 4 <= s->OW; ow += 4)
                 for (int c0 = 0; c0 < C; c0 += 16)
-                    fwd_strip(k, img, o + (int64_t)ow * C + c0, oh, ow, c0, vmask(C - c0), K, S, 4);
+                    fwd_strip(k, img, o + (int64_t)ow * C + c0, oh, ow, c0, vmask(C - c0), K, S, 4,
+                              XA);
         }
         for (; ow < s->OW; ow++)
             for (int c0 = 0; c0 < C; c0 += 16)
-                fwd_px(k, img, o + (int64_t)ow * C + c0, oh, ow, c0, vmask(C - c0), KH, KW);
+                fwd_px(k, img, o + (int64_t)ow * C + c0, oh, ow, c0, vmask(C - c0), KH, KW, XA);
     }
 }
 
@@ -225,17 +266,33 @@ static int strip_shape(const conv_shape *s, int K) {
     return s->KH == K && s->KW == K && s->pad == K / 2 && (s->stride == 1 || s->stride == 2);
 }
 
-static void fwd_rows(void *v, int64_t r0, int64_t r1, int tid) {
-    const dw_ctx *k = v;
+/* The transform a kernel is compiled for: ReLU6 and ReLU fixed, other
+ * activations at run time. */
+static int xa_of(const dw_ctx *k) {
+    if (!k->isc) return XA_OFF;
+    return k->iact == ACT_RELU6 || k->iact == ACT_RELU ? k->iact : XA_RT;
+}
+
+INLINE void fwd_rows_x(const dw_ctx *k, int64_t r0, int64_t r1, int XA) {
     const conv_shape *s = k->s;
     int KH = s->KH, KW = s->KW;
-    if (strip_shape(s, 3) && s->stride == 1) fwd_rows_k(k, r0, r1, 3, 3, 3, 1);
-    else if (strip_shape(s, 3)) fwd_rows_k(k, r0, r1, 3, 3, 3, 2);
-    else if (strip_shape(s, 5) && s->stride == 1) fwd_rows_k(k, r0, r1, 5, 5, 5, 1);
-    else if (strip_shape(s, 5)) fwd_rows_k(k, r0, r1, 5, 5, 5, 2);
-    else if (KH == 3 && KW == 3) fwd_rows_k(k, r0, r1, 3, 3, 0, 0);
-    else if (KH == 5 && KW == 5) fwd_rows_k(k, r0, r1, 5, 5, 0, 0);
-    else fwd_rows_k(k, r0, r1, KH, KW, 0, 0);
+    if (strip_shape(s, 3) && s->stride == 1) fwd_rows_k(k, r0, r1, 3, 3, 3, 1, XA);
+    else if (strip_shape(s, 3)) fwd_rows_k(k, r0, r1, 3, 3, 3, 2, XA);
+    else if (strip_shape(s, 5) && s->stride == 1) fwd_rows_k(k, r0, r1, 5, 5, 5, 1, XA);
+    else if (strip_shape(s, 5)) fwd_rows_k(k, r0, r1, 5, 5, 5, 2, XA);
+    else if (KH == 3 && KW == 3) fwd_rows_k(k, r0, r1, 3, 3, 0, 0, XA);
+    else if (KH == 5 && KW == 5) fwd_rows_k(k, r0, r1, 5, 5, 0, 0, XA);
+    else fwd_rows_k(k, r0, r1, KH, KW, 0, 0, XA);
+}
+
+static void fwd_rows(void *v, int64_t r0, int64_t r1, int tid) {
+    const dw_ctx *k = v;
+    switch (xa_of(k)) {
+    case XA_OFF: fwd_rows_x(k, r0, r1, XA_OFF); break;
+    case ACT_RELU6: fwd_rows_x(k, r0, r1, ACT_RELU6); break;
+    case ACT_RELU: fwd_rows_x(k, r0, r1, ACT_RELU); break;
+    default: fwd_rows_x(k, r0, r1, XA_RT); break;
+    }
 }
 
 static void forward_run(dw_ctx *k, const float *w, float *ws) {
@@ -250,6 +307,13 @@ static void forward_run(dw_ctx *k, const float *w, float *ws) {
 void dwconv_forward(float *out, const float *in, const float *w, const conv_shape *s,
                     float *ws) {
     dw_ctx k = { .s = s, .in = in, .out = out };
+    forward_run(&k, w, ws);
+}
+
+void dwconv_forward_xf(float *out, const float *in, const conv_in_xf *xf, const float *w,
+                       const conv_shape *s, float *ws) {
+    dw_ctx k = { .s = s, .in = in, .out = out };
+    if (xf) { k.isc = xf->scale; k.ish = xf->shift; k.iact = xf->act; }
     forward_run(&k, w, ws);
 }
 
@@ -322,12 +386,11 @@ INLINE void bwd_strip(const dw_ctx *k, const float *g, float *p, int ih, int iw0
     UNROLL for (int t = 0; t < T; t++) bwd_store(k, p + (int64_t)t * C, m, acc[t]);
 }
 
-/* Input row r = b * H + ih, all channels: strips of 8, then 4, each over
- * the channel blocks; then pixels. */
-INLINE void bwd_row(const dw_ctx *k, int64_t r, int KH, int KW, int K, int S) {
+/* Input row r = b * H + ih (g: image b's dout), all channels: strips of
+ * 8, then 4, each over the channel blocks; then pixels. */
+INLINE void bwd_row(const dw_ctx *k, const float *g, int64_t r, int KH, int KW, int K, int S) {
     const conv_shape *s = k->s;
-    int C = s->C, b = (int)(r / s->H), ih = (int)(r % s->H), iw = 0;
-    const float *g = k->dout + (int64_t)b * s->OH * s->OW * C;
+    int C = s->C, ih = (int)(r % s->H), iw = 0;
     float *d = k->din + r * s->W * C;
     if (K) {
         for (; iw + 8 <= s->W; iw += 8)
@@ -354,10 +417,11 @@ INLINE void bwd_row(const dw_ctx *k, int64_t r, int KH, int KW, int K, int S) {
 /* One output pixel (oh, ow) into ia, channels c0.. (img, g: image b's
  * input and output gradient). */
 INLINE void bww_px(const dw_ctx *k, const float *img, const float *g, float *ia, int oh, int ow,
-                   int c0, vm m, int KH, int KW) {
+                   int c0, vm m, int KH, int KW, int XA) {
     const conv_shape *s = k->s;
     int C = s->C, st = s->stride, pad = s->pad;
-    vf d = vld(g + ((int64_t)oh * s->OW + ow) * C + c0, m);
+    vf d = vld(g + ((int64_t)oh * s->OW + ow) * C + c0, m), xs, xh;
+    xin_load(k, XA, c0, m, &xs, &xh);
     for (int kh = 0; kh < KH; kh++) {
         int ih = oh * st - pad + kh;
         if (ih < 0 || ih >= s->H) continue;
@@ -365,7 +429,8 @@ INLINE void bww_px(const dw_ctx *k, const float *img, const float *g, float *ia,
             int iw = ow * st - pad + kw;
             if (iw < 0 || iw >= s->W) continue;
             float *p = ia + (int64_t)(kh * KW + kw) * C + c0;
-            vst(p, m, vfma(d, vld(img + ((int64_t)ih * s->W + iw) * C + c0, m), vld(p, m)));
+            vst(p, m, vfma(d, xin(k, XA, vld(img + ((int64_t)ih * s->W + iw) * C + c0, m), xs, xh),
+                           vld(p, m)));
         }
     }
 }
@@ -374,10 +439,11 @@ INLINE void bww_px(const dw_ctx *k, const float *img, const float *g, float *ia,
  * vector j of kernel row kh feeds tap kw of pixel t = (j - kw) / S; j
  * ascending gives each tap's sum its pixels in order. */
 INLINE void bww_strip(const dw_ctx *k, const float *img, const float *g, float *ia, int oh,
-                      int ow0, int c0, vm m, int K, int S, int T) {
+                      int ow0, int c0, vm m, int K, int S, int T, int XA) {
     const conv_shape *s = k->s;
     int C = s->C, P = K / 2;
-    vf acc[25], d[8];
+    vf acc[25], d[8], xs, xh;
+    xin_load(k, XA, c0, m, &xs, &xh);
     UNROLL for (int i = 0; i < K * K; i++) acc[i] = vld(ia + (int64_t)i * C + c0, m);
     UNROLL for (int t = 0; t < T; t++) d[t] = vld(g + ((int64_t)oh * s->OW + ow0 + t) * C + c0, m);
     for (int kh = 0; kh < K; kh++) {
@@ -387,7 +453,7 @@ INLINE void bww_strip(const dw_ctx *k, const float *img, const float *g, float *
         UNROLL for (int j = 0; j < (T - 1) * S + K; j++) {
             int iw = ow0 * S - P + j;
             if (iw < 0 || iw >= s->W) continue;
-            vf x = vld(row + (int64_t)iw * C, m);
+            vf x = xin(k, XA, vld(row + (int64_t)iw * C, m), xs, xh);
             UNROLL for (int kw = 0; kw < K; kw++) {
                 int e = j - kw;
                 if (e >= 0 && e % S == 0 && e / S < T)
@@ -402,35 +468,53 @@ INLINE void bww_strip(const dw_ctx *k, const float *img, const float *g, float *
  * vectors in registers. */
 #define BWW_T(K) ((K) == 3 ? 8 : 4)
 
-INLINE void bww_task_k(const dw_ctx *k, int sl, float *ia, int KH, int KW, int K, int S) {
+INLINE void bww_task_k(const dw_ctx *k, int sl, float *ia, int KH, int KW, int K, int S,
+                       int XA) {
     const conv_shape *s = k->s;
     int C = s->C;
     int64_t kk = (int64_t)KH * KW * C;
     int b0 = (int)((int64_t)sl * s->B / k->ns), b1 = (int)((int64_t)(sl + 1) * s->B / k->ns);
     float *part = k->part + sl * kk;
+    int64_t opx = (int64_t)s->OH * s->OW;
     for (int b = b0; b < b1; b++) {
         const float *img = k->in + (int64_t)b * s->H * s->W * C;
-        const float *g = k->dout + (int64_t)b * s->OH * s->OW * C;
+        const float *g = k->dout + b * opx * C;
+        if (k->bn) {    /* this image's dout, from the BN backward */
+            float *gb = k->gbuf + sl * opx * C;
+            bn_backward_act_rows(gb, k->bn, b * opx, (b + 1) * opx);
+            g = gb;
+        }
         memset(ia, 0, (size_t)kk * sizeof(float));
         for (int oh = 0; oh < s->OH; oh++) {
             int ow = 0;
             if (K) {
                 for (; ow + BWW_T(K) <= s->OW; ow += BWW_T(K))
                     for (int c0 = 0; c0 < C; c0 += 16)
-                        bww_strip(k, img, g, ia, oh, ow, c0, vmask(C - c0), K, S, BWW_T(K));
+                        bww_strip(k, img, g, ia, oh, ow, c0, vmask(C - c0), K, S, BWW_T(K), XA);
                 for (; ow + 4 <= s->OW; ow += 4)
                     for (int c0 = 0; c0 < C; c0 += 16)
-                        bww_strip(k, img, g, ia, oh, ow, c0, vmask(C - c0), K, S, 4);
+                        bww_strip(k, img, g, ia, oh, ow, c0, vmask(C - c0), K, S, 4, XA);
             }
             for (; ow < s->OW; ow++)
                 for (int c0 = 0; c0 < C; c0 += 16)
-                    bww_px(k, img, g, ia, oh, ow, c0, vmask(C - c0), KH, KW);
+                    bww_px(k, img, g, ia, oh, ow, c0, vmask(C - c0), KH, KW, XA);
         }
         if (b == b0) memcpy(part, ia, (size_t)kk * sizeof(float));
         else for (int64_t i = 0; i < kk; i++) part[i] += ia[i];
         if (k->din)
-            for (int ih = 0; ih < s->H; ih++) bwd_row(k, (int64_t)b * s->H + ih, KH, KW, K, S);
+            for (int ih = 0; ih < s->H; ih++) bwd_row(k, g, (int64_t)b * s->H + ih, KH, KW, K, S);
     }
+}
+
+INLINE void bww_task_x(const dw_ctx *k, int sl, float *ia, int KH, int KW, int XA) {
+    const conv_shape *s = k->s;
+    if (strip_shape(s, 3) && s->stride == 1) bww_task_k(k, sl, ia, 3, 3, 3, 1, XA);
+    else if (strip_shape(s, 3)) bww_task_k(k, sl, ia, 3, 3, 3, 2, XA);
+    else if (strip_shape(s, 5) && s->stride == 1) bww_task_k(k, sl, ia, 5, 5, 5, 1, XA);
+    else if (strip_shape(s, 5)) bww_task_k(k, sl, ia, 5, 5, 5, 2, XA);
+    else if (KH == 3 && KW == 3) bww_task_k(k, sl, ia, 3, 3, 0, 0, XA);
+    else if (KH == 5 && KW == 5) bww_task_k(k, sl, ia, 5, 5, 0, 0, XA);
+    else bww_task_k(k, sl, ia, KH, KW, 0, 0, XA);
 }
 
 static void bww_tasks(void *v, int64_t t0, int64_t t1, int tid) {
@@ -440,31 +524,51 @@ static void bww_tasks(void *v, int64_t t0, int64_t t1, int tid) {
     for (int64_t t = t0; t < t1; t++) {
         int sl = (int)t;
         float *ia = k->part + (int64_t)(k->ns + sl) * KH * KW * s->C;
-        if (strip_shape(s, 3) && s->stride == 1) bww_task_k(k, sl, ia, 3, 3, 3, 1);
-        else if (strip_shape(s, 3)) bww_task_k(k, sl, ia, 3, 3, 3, 2);
-        else if (strip_shape(s, 5) && s->stride == 1) bww_task_k(k, sl, ia, 5, 5, 5, 1);
-        else if (strip_shape(s, 5)) bww_task_k(k, sl, ia, 5, 5, 5, 2);
-        else if (KH == 3 && KW == 3) bww_task_k(k, sl, ia, 3, 3, 0, 0);
-        else if (KH == 5 && KW == 5) bww_task_k(k, sl, ia, 5, 5, 0, 0);
-        else bww_task_k(k, sl, ia, KH, KW, 0, 0);
+        switch (xa_of(k)) {
+        case XA_OFF: bww_task_x(k, sl, ia, KH, KW, XA_OFF); break;
+        case ACT_RELU6: bww_task_x(k, sl, ia, KH, KW, ACT_RELU6); break;
+        case ACT_RELU: bww_task_x(k, sl, ia, KH, KW, ACT_RELU); break;
+        default: bww_task_x(k, sl, ia, KH, KW, XA_RT); break;
+        }
     }
+}
+
+/* The backward for k (in, dout or bn, din, accumulate set). */
+static void backward_run(dw_ctx *k, float *dw, const float *w, float *ws) {
+    const conv_shape *s = k->s;
+    int C = s->C, KK = s->KH * s->KW;
+    int64_t kk = (int64_t)KK * C;
+    k->wp = ws;
+    k->part = ws + kk;
+    k->ns = slices(s->B);
+    if (k->din) pack(ws, w, s);
+    ssl_parallel_for(k->ns, 1, bww_tasks, k);
+    /* slices in order, then onto dw */
+    for (int c = 0; c < C; c++)
+        for (int t = 0; t < KK; t++) {
+            float acc = k->part[(int64_t)t * C + c];
+            for (int sl = 1; sl < k->ns; sl++) acc += k->part[sl * kk + (int64_t)t * C + c];
+            dw[(int64_t)c * KK + t] += acc;
+        }
 }
 
 void dwconv_backward(float *din, float *dw, const float *dout, const float *in,
                      const float *w, const conv_shape *s, int accumulate, float *ws) {
-    int C = s->C, KK = s->KH * s->KW;
-    int64_t kk = (int64_t)KK * C;
-    dw_ctx k = { .s = s, .in = in, .dout = dout, .wp = ws, .din = din, .part = ws + kk,
-                 .accumulate = accumulate, .ns = slices(s->B) };
-    if (din) pack(ws, w, s);
-    ssl_parallel_for(k.ns, 1, bww_tasks, &k);
-    /* slices in order, then onto dw */
-    for (int c = 0; c < C; c++)
-        for (int t = 0; t < KK; t++) {
-            float acc = k.part[(int64_t)t * C + c];
-            for (int sl = 1; sl < k.ns; sl++) acc += k.part[sl * kk + (int64_t)t * C + c];
-            dw[(int64_t)c * KK + t] += acc;
-        }
+    dw_ctx k = { .s = s, .in = in, .dout = dout, .din = din, .accumulate = accumulate };
+    backward_run(&k, dw, w, ws);
+}
+
+int64_t dwconv_bn_scratch(const conv_shape *s) {
+    return slices(s->B) * (int64_t)s->OH * s->OW * s->C;
+}
+
+void dwconv_backward_bn(float *din, float *dw, const bn_dx_src *d, const float *in,
+                        const conv_in_xf *xf, const float *w, const conv_shape *s, int accumulate,
+                        float *ws, float *scratch) {
+    dw_ctx k = { .s = s, .in = in, .dout = d->dy, .din = din, .accumulate = accumulate,
+                 .bn = d, .gbuf = scratch };
+    if (xf) { k.isc = xf->scale; k.ish = xf->shift; k.iact = xf->act; }
+    backward_run(&k, dw, w, ws);
 }
 
 /* ---- reference: direct loops in double ---- */

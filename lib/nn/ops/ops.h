@@ -85,6 +85,33 @@ void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
 void conv2d_forward_affine(float *out, const float *in, const float *w,
                            const float *scale, const float *shift, const float *res,
                            int act, const conv_shape *s, float *ws);
+/* An input transform: a convolution that reads act(fma(in[.., c],
+ * scale[c], shift[c])) wherever it would read in (its padding stays zero),
+ * in being the input of the BN before it and scale, shift, act that BN's
+ * affine and activation as bn_forward_train_aff saved them (no residual),
+ * so that the BN need not write its output (training mode). The same bits
+ * as bn_apply_affine, then the convolution on its output. act: an ACT_*. */
+typedef struct {
+    const float *scale, *shift;     /* [C] */
+    int act;
+} conv_in_xf;
+/* conv2d_forward (no bias) and
+ * conv2d_backward (no bias gradient) reading act(fma(in, xf->scale[c],
+ * xf->shift[c])) wherever they read in, so that the BN before the
+ * convolution need not write its output: the same bits as bn_apply_affine
+ * then conv2d_forward / conv2d_backward on its output. Only where
+ * conv2d_xf_applies(s): the pointwise (1x1, stride 1, no padding) shapes
+ * on the AVX-512 kernels; the transformed input is made group by group in
+ * the kernels' per-thread scratch (in L2). din is the gradient of the
+ * transformed input. ws: conv2d_xf_workspace(s) floats (at least
+ * conv2d_workspace(s)). */
+int conv2d_xf_applies(const conv_shape *s);
+int64_t conv2d_xf_workspace(const conv_shape *s);
+void conv2d_forward_xf(float *out, const float *in, const conv_in_xf *xf,
+                       const float *w, const conv_shape *s, float *ws);
+void conv2d_backward_xf(float *din, float *dw, const float *dout, const float *in,
+                        const conv_in_xf *xf, const float *w, const conv_shape *s,
+                        int accumulate, float *ws);
 /* Direct loops (double accumulation), same contracts, no workspace. */
 void conv2d_forward_ref(float *out, const float *in, const float *w, const float *bias,
                         const conv_shape *s);
@@ -118,6 +145,39 @@ void dwconv_forward_affine(float *out, const float *in, const float *w, const fl
  * inputs. */
 void dwconv_backward(float *din, float *dw, const float *dout, const float *in,
                      const float *w, const conv_shape *s, int accumulate, float *ws);
+/* The training-mode fusions with the BNs around a depthwise layer, so
+ * that neither the input BN's output nor the output BN's input gradient
+ * goes through memory (both the same bits as the separate passes):
+ *  - an input transform xf (NULL: none): the convolution reads
+ *    act(fma(in[.., c], xf->scale[c], xf->shift[c])) wherever it reads in
+ *    (the padding stays zero), i.e. in is the previous BN's input and xf
+ *    its affine and activation as bn_forward_train_aff saved them (no
+ *    residual): the same bits as bn_apply_affine then the convolution.
+ *    ReLU6 and ReLU have kernels of their own; other activations work,
+ *    slower. din is still the gradient of the transformed input.
+ *  - dwconv_backward_bn: the output gradient is the input gradient of the
+ *    BN after the convolution (bn_backward_act's dx; d: its sums already
+ *    run, d->x the convolution's output), computed image by image into
+ *    scratch (bn_backward_act_rows) just before the image's weight and
+ *    input gradients read it: the same bits as bn_backward_act then
+ *    dwconv_backward. din must not overlap d->dy. scratch:
+ *    dwconv_bn_scratch(s) floats (at most B OH OW C); ws as for
+ *    dwconv_backward. */
+/* A training-mode BN backward whose dx pass is deferred to its consumer
+ * (bn_backward_act_sums, below, fills coef) */
+typedef struct {
+    const float *dy, *x;            /* [N, C]: the output gradient, the BN's input */
+    const float *scale, *shift;     /* [C]: the forward's affine (bn_forward_train_aff) */
+    const float *mean, *rstd;       /* [C]: the forward's statistics */
+    const float *coef;              /* [3 C]: bn_backward_act_sums' */
+    int act, C;
+} bn_dx_src;
+void dwconv_forward_xf(float *out, const float *in, const conv_in_xf *xf, const float *w,
+                       const conv_shape *s, float *ws);
+int64_t dwconv_bn_scratch(const conv_shape *s);
+void dwconv_backward_bn(float *din, float *dw, const bn_dx_src *d, const float *in,
+                        const conv_in_xf *xf, const float *w, const conv_shape *s, int accumulate,
+                        float *ws, float *scratch);
 /* Direct loops (double accumulation), same contracts, no workspace. */
 void dwconv_forward_ref(float *out, const float *in, const float *w, const conv_shape *s);
 void dwconv_backward_ref(float *din, float *dw, const float *dout, const float *in,
@@ -146,7 +206,9 @@ void bn_forward_train(float *y, float *mean, float *rstd, const float *x,
  * it. bn_backward_xmask and bn_backward_act use them. The same bits in y,
  * mean, rstd and the running statistics as bn_forward_train (and
  * act_forward) up to 4096 channels; above, y is computed from the affine
- * instead of in double (a last-bit difference). */
+ * instead of in double (a last-bit difference). y NULL: no output pass
+ * (the statistics, the affine and the running statistics only; for a
+ * consumer that applies the affine itself, conv_in_xf). */
 void bn_forward_train_aff(float *y, float *mean, float *rstd, float *scale, float *shift,
                           const float *x, const float *gamma, const float *beta,
                           const float *res, int act, int64_t N, int C,
@@ -195,6 +257,22 @@ void bn_backward_xmask(float *dx, float *dgamma, float *dbeta, const float *dy,
 void bn_backward_act(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                      const float *scale, const float *shift, int act, const float *mean,
                      const float *rstd, const float *gamma, int64_t N, int C);
+/* bn_backward_act in two halves, so that its dx pass can run inside the
+ * op that reads dx (dwconv_backward_bn), image by image while that op's
+ * tiles are in cache, instead of as a pass of its own over [N, C] that
+ * writes dx to memory for the op to read back. d describes the backward
+ * (dy, x, the forward's scale, shift, mean, rstd, act, C; coef set after
+ * the sums). bn_backward_act_sums runs the sums pass (threaded):
+ * dgamma, dbeta accumulated, coef [3 C] written. bn_backward_act_rows then
+ * writes dx for rows [r0, r1) of [N, C] to dx[(r - r0) C + c], on the
+ * calling thread: the same bits as bn_backward_act's dx there. Only where
+ * bn_backward_act_split(act, C) is 1: act ACT_NONE, ACT_RELU, ACT_RELU6 or
+ * ACT_HSWISH, 1 <= C <= 2048. (bn_dx_src: with the depthwise
+ * convolution, above.) */
+int bn_backward_act_split(int act, int C);
+void bn_backward_act_sums(float *coef, float *dgamma, float *dbeta, const bn_dx_src *d,
+                          const float *gamma, int64_t N);
+void bn_backward_act_rows(float *dx, const bn_dx_src *d, int64_t r0, int64_t r1);
 /* Backward of a BN with the fused residual and ReLU, whose output gradient
  * is dy + dy2 (dy2 may be NULL): dres = (dy + dy2) * (y > 0), the
  * residual's gradient, and dx (from dres) written; dgamma, dbeta
