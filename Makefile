@@ -131,7 +131,7 @@ manlint:
 # Without MPI: Open MPI's own allocations at exit are not ours to report
 # (tests/cli/mpi.sh then says SKIP; the plain suite runs it).
 asan:
-	$(MAKE) BUILD=build-asan BIN=bin-asan OPT=-O1 MPI=0 \
+	SSL_TEST_SANITIZER=1 $(MAKE) BUILD=build-asan BIN=bin-asan OPT=-O1 MPI=0 \
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  EXTRA_LDLIBS="-fsanitize=address,undefined" check
 
