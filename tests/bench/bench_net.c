@@ -140,6 +140,44 @@ static void step(net *n, const float *x, const float *dout, int B, int train) {
     }
 }
 
+/* Alternating A/B rounds: side(ctx, 0) then side(ctx, 1) each round;
+ * med[0..3] = the medians after warmup of A's and B's wall seconds, then
+ * of their process CPU seconds. 0, or 1 out of memory. */
+static int ab_rounds(void (*side)(void *ctx, int b), void *ctx, int iters, int warmup,
+                     double med[4]) {
+    double *t = malloc(sizeof *t * 4 * (size_t)iters);
+    if (!t) return 1;
+    for (int it = 0; it < warmup + iters; it++) {
+        double t0 = now(), c0 = bench_process_cpu();
+        side(ctx, 0);
+        double t1 = now(), c1 = bench_process_cpu();
+        side(ctx, 1);
+        double t2 = now(), c2 = bench_process_cpu();
+        if (it >= warmup) {
+            int i = it - warmup;
+            t[i] = t1 - t0; t[iters + i] = t2 - t1;
+            t[2 * iters + i] = c1 - c0; t[3 * iters + i] = c2 - c1;
+        }
+    }
+    for (int k = 0; k < 4; k++) med[k] = bench_median(t + k * iters, iters);
+    free(t);
+    return 0;
+}
+
+typedef struct { net *n; const float *x, *dout; int B; } ab_side_ctx;
+
+static void split_side(void *v, int b) {
+    ab_side_ctx *a = v;
+    net_set_batch_split(a->n, b ? NET_SPLIT_ALWAYS : NET_SPLIT_OFF);
+    net_forward(a->n, a->x, a->B, 0);
+}
+
+static void fuse_side(void *v, int b) {
+    ab_side_ctx *a = v;
+    net_set_fusion(a->n, b);
+    step(a->n, a->x, a->dout, a->B, 1);
+}
+
 /* --split ab: inference with the per-op threads and with the batch split
  * alternating on one network; beside the wall time, the CPU time of the
  * whole process per image (all threads: what each way costs in work, its
@@ -147,34 +185,21 @@ static void step(net *n, const float *x, const float *dout, int B, int train) {
 static int split_ab(net *n, const net_config *c, int B, int iters, int warmup, int threads) {
     size_t nx = (size_t)B * c->in_h * c->in_w * c->in_ch;
     float *x = malloc(nx * sizeof *x);
-    double *t = malloc(sizeof *t * 4 * (size_t)iters), *u = t + iters, *ct = u + iters,
-           *cu = ct + iters;
-    if (!x || !t) { fprintf(stderr, "bench_net: out of memory\n"); return 1; }
+    double m[4];
+    if (!x) { fprintf(stderr, "bench_net: out of memory\n"); return 1; }
     rng r;
     rng_init(&r, 1, 0, 0);
     for (size_t i = 0; i < nx; i++) x[i] = (float)rng_normal(&r);
-    for (int it = 0; it < warmup + iters; it++) {
-        net_set_batch_split(n, NET_SPLIT_OFF);
-        double t0 = now(), c0 = bench_process_cpu();
-        net_forward(n, x, B, 0);
-        double t1 = now(), c1 = bench_process_cpu();
-        net_set_batch_split(n, NET_SPLIT_ALWAYS);
-        net_forward(n, x, B, 0);
-        double t2 = now(), c2 = bench_process_cpu();
-        if (it >= warmup) {
-            int i = it - warmup;
-            t[i] = t1 - t0; u[i] = t2 - t1; ct[i] = c1 - c0; cu[i] = c2 - c1;
-        }
-    }
-    double mo = bench_median(t, iters), ms = bench_median(u, iters);
-    double co = bench_median(ct, iters), cs = bench_median(cu, iters);
+    ab_side_ctx a = { n, x, NULL, B };
+    if (ab_rounds(split_side, &a, iters, warmup, m)) { fprintf(stderr, "bench_net: out of memory\n"); return 1; }
+    double mo = m[0], ms = m[1], co = m[2], cs = m[3];
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("%-8s w%-5g infer B%-4d threads %d: per-op %8.1f img/s, split %8.1f img/s, "
            "split/per-op %.2f (A/B, alternating); CPU ms/img per-op %.3f, split %.3f; "
            "RSS %.0f MiB\n", c->arch, c->width, B, threads, B / mo, B / ms, mo / ms,
            1e3 * co / B, 1e3 * cs / B, ru.ru_maxrss / 1024.0);
-    free(x); free(t);
+    free(x);
     net_free(n);
     return 0;
 }
@@ -184,32 +209,19 @@ static int split_ab(net *n, const net_config *c, int B, int iters, int warmup, i
 static int fuse_ab(net *n, const net_config *c, int B, int iters, int warmup, int threads) {
     size_t nx = (size_t)B * c->in_h * c->in_w * c->in_ch, nd = (size_t)B * net_out_dim(n);
     float *x = malloc(nx * sizeof *x), *dout = malloc(nd * sizeof *dout);
-    double *t = malloc(sizeof *t * 4 * (size_t)iters), *u = t + iters, *ct = u + iters,
-           *cu = ct + iters;
-    if (!x || !dout || !t) { fprintf(stderr, "bench_net: out of memory\n"); return 1; }
+    double m[4];
+    if (!x || !dout) { fprintf(stderr, "bench_net: out of memory\n"); return 1; }
     rng r;
     rng_init(&r, 1, 0, 0);
     for (size_t i = 0; i < nx; i++) x[i] = (float)rng_normal(&r);
     for (size_t i = 0; i < nd; i++) dout[i] = (float)rng_normal(&r) * 1e-3f;
-    for (int it = 0; it < warmup + iters; it++) {
-        net_set_fusion(n, 0);
-        double t0 = now(), c0 = bench_process_cpu();
-        step(n, x, dout, B, 1);
-        double t1 = now(), c1 = bench_process_cpu();
-        net_set_fusion(n, 1);
-        step(n, x, dout, B, 1);
-        double t2 = now(), c2 = bench_process_cpu();
-        if (it >= warmup) {
-            int i = it - warmup;
-            t[i] = t1 - t0; u[i] = t2 - t1; ct[i] = c1 - c0; cu[i] = c2 - c1;
-        }
-    }
-    double mo = bench_median(t, iters), mf = bench_median(u, iters);
-    double co = bench_median(ct, iters), cf = bench_median(cu, iters);
+    ab_side_ctx a = { n, x, dout, B };
+    if (ab_rounds(fuse_side, &a, iters, warmup, m)) { fprintf(stderr, "bench_net: out of memory\n"); return 1; }
+    double mo = m[0], mf = m[1], co = m[2], cf = m[3];
     printf("%-8s w%-5g train B%-4d threads %d: fusion off %8.1f img/s, on %8.1f img/s, "
            "on/off %.2f (A/B, alternating); CPU ms/img off %.3f, on %.3f\n", c->arch, c->width,
            B, threads, B / mo, B / mf, mo / mf, 1e3 * co / B, 1e3 * cf / B);
-    free(x); free(dout); free(t);
+    free(x); free(dout);
     net_free(n);
     return 0;
 }
