@@ -45,6 +45,22 @@ int run_check_precision(int precision, int no_bf16, ssl_err *err) {
     return 0;
 }
 
+int run_step_cost(const net_config *nc, const npid_config *npid, int64_t N, int B,
+                  run_step_flops *f, ssl_err *err) {
+    net_config bb = *nc;
+    double body;
+    snprintf(bb.head, sizeof bb.head, "none");
+    net *n = net_new(nc, 1, err);
+    if (!n) return -1;
+    if (net_cost(&bb, NULL, NULL, &body, err) < 0) { net_free(n); return -1; }
+    f->backbone = 3.0 * B * body;
+    f->head = 3.0 * B * (net_flops(n) - body);
+    f->ncols = npid_ncols(npid, N, B);
+    f->bank = npid_step_flops(npid, N, B, net_out_dim(n));
+    net_free(n);
+    return 0;
+}
+
 /* ---- the starting checkpoint ---- */
 
 void run_init_opts_default(run_init_opts *o) {

@@ -18,7 +18,9 @@
 #include <stdint.h>
 
 #include "data/prep.h"
+#include "nn/net.h"
 #include "run/ckpt.h"
+#include "ssl/npid.h"
 #include "run/train.h"
 #include "stream/safetensors.h"
 #include "stream/dataset.h"
@@ -40,6 +42,29 @@ typedef struct {
  * refused (SSL_EARG) with "--precision bf16: this CPU lacks the
  * AVX512_BF16 instruction set (avx512_bf16); use --precision fp32". */
 int run_check_precision(int precision, int no_bf16, ssl_err *err);
+
+/* ---- the work of a training step (make bench) ---- */
+/* FLOPs per batch of B of one training step (forward and backward), in
+ * three parts, for reports of GFLOP/s against the FMA peak:
+ *   backbone, head: 3x their forward FLOPs (net_flops: 2 x the
+ *     multiply-adds of the convolutions and linear layers, BN, ReLU and
+ *     pooling not counted), as bench_net counts a training step: the
+ *     forward, the input gradient and the weight gradient each do the
+ *     forward's multiply-adds (the stem's input gradient, which is not
+ *     computed, is counted too: 0.13% of the backbone at ResNet-18 width
+ *     0.25 on 28x28). Winograd convolutions count as the direct
+ *     convolution's multiply-adds (the work they replace), so a step can
+ *     exceed the peak;
+ *   bank: npid_step_flops (the logits, dz and the grad write's deltas),
+ *     with K' = npid_ncols(npid, N, B).
+ * The head's part is net_flops of nc less that of nc with head "none".
+ * 0, or -1 with err on a bad network configuration. */
+typedef struct {
+    double backbone, head, bank;
+    int64_t ncols;                /* K' */
+} run_step_flops;
+int run_step_cost(const net_config *nc, const npid_config *npid, int64_t N, int B,
+                  run_step_flops *f, ssl_err *err);
 
 /* ---- datasets (ssl-prep) ---- */
 typedef struct {

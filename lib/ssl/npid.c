@@ -576,6 +576,17 @@ static int check_args(npid *p, const float *f, int B, int off, int Bg, const int
     return 0;
 }
 
+int64_t npid_ncols(const npid_config *cfg, int64_t N, int B) {
+    if (cfg->neg == NEG_ALL) return N;
+    if (cfg->neg == NEG_NONE) return B;
+    return B + (cfg->k < N - B ? cfg->k : N - B);       /* pick_columns' want */
+}
+
+double npid_step_flops(const npid_config *cfg, int64_t N, int B, int d) {
+    double products = cfg->write == BANK_WRITE_GRAD ? 3 : 2;
+    return products * 2.0 * B * (double)npid_ncols(cfg, N, B) * d;
+}
+
 int npid_step(npid *p, const float *f, int B, const int64_t *idx,
               const int32_t *perm, float lam, float *bank, rng *r,
               float *df, int write_bank, npid_stats *st) {

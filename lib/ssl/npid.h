@@ -64,6 +64,18 @@ const ssl_err *npid_error(const npid *p);
  * order). Valid until the next step. *ncols gets K'. */
 const int64_t *npid_columns(const npid *p, int64_t *ncols);
 
+/* K' of a step of B rows against a bank of N rows (the columns
+ * npid_step picks): N with negatives all, B + min(k, N - B) with k (the
+ * clip of npid_new), B with none (in-batch only). */
+int64_t npid_ncols(const npid_config *cfg, int64_t N, int B);
+/* The FLOPs of one step's bank products, forward and backward, for reports
+ * (make bench): each product is B K' d multiply-adds, 2 B K' d FLOPs, and a
+ * step does the logits s = z Ws^T, dz = dS Ws and, with the grad write, the
+ * deltas g^T z (npid_grad_update); so 4 B K' d with the npid write, 6 B K' d
+ * with the grad write. Left out: the normalisation, the softmax rows and
+ * the writes' element-wise work (O(B d + B K' + K' d)). */
+double npid_step_flops(const npid_config *cfg, int64_t N, int B, int d);
+
 /* One step. f: [B, d] head outputs; idx: [B] distinct dataset indices;
  * perm/lam: CutMix (perm NULL for none): row b's target is column b with
  * weight lam and column perm[b] with weight 1 - lam; r: draws the
