@@ -37,10 +37,8 @@
  * networks use only in builds without AVX-512, runs on the same thread at
  * --threads 1).
  *
- * The peak is measured, not quoted, as it depends on the CPU: the
- * development machines (AMD EPYC, 2 cores) have given an AVX-512 FMA loop
- * 210-220 GFLOP/s per core on one CPU and 115-117 on another (Zen 4, one
- * 512-bit FMA per cycle). The FLOPs are the network's nominal ones, those
+ * The peak is measured, not quoted, as it depends on the CPU
+ * (bench_util.h: bench_fp32_peak). The FLOPs are the network's nominal ones, those
  * of direct convolutions; the Winograd kernels do fewer multiplies, so
  * the fraction of the peak can exceed 100%. */
 #include <errno.h>
@@ -58,10 +56,6 @@
 #include "util/rng.h"
 #include "util/threads.h"
 
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
-
 static long num(const char *flag, const char *s, long lo, long hi) {
     char *end;
     errno = 0;
@@ -71,55 +65,6 @@ static long num(const char *flag, const char *s, long lo, long hi) {
         exit(2);
     }
     return v;
-}
-
-/* ---- the FMA peak: 12 independent accumulator chains per thread ---- */
-#define PEAK_ITERS 20000000L
-
-static void fma_loop(void *ctx, int64_t i0, int64_t i1, int tid) {
-    float *sink = ctx;
-#ifdef __AVX512F__
-    /* distinct starting values, so the compiler cannot merge the chains */
-    __m512 a0 = _mm512_set1_ps(1e-3f), a1 = _mm512_set1_ps(2e-3f), a2 = _mm512_set1_ps(3e-3f);
-    __m512 a3 = _mm512_set1_ps(4e-3f), a4 = _mm512_set1_ps(5e-3f), a5 = _mm512_set1_ps(6e-3f);
-    __m512 a6 = _mm512_set1_ps(7e-3f), a7 = _mm512_set1_ps(8e-3f), a8 = _mm512_set1_ps(9e-3f);
-    __m512 a9 = _mm512_set1_ps(1e-2f), a10 = _mm512_set1_ps(2e-2f), a11 = _mm512_set1_ps(3e-2f);
-    __m512 m = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(1e-4f);
-    for (long i = 0; i < PEAK_ITERS; i++) {
-        a0 = _mm512_fmadd_ps(a0, m, c); a1 = _mm512_fmadd_ps(a1, m, c);
-        a2 = _mm512_fmadd_ps(a2, m, c); a3 = _mm512_fmadd_ps(a3, m, c);
-        a4 = _mm512_fmadd_ps(a4, m, c); a5 = _mm512_fmadd_ps(a5, m, c);
-        a6 = _mm512_fmadd_ps(a6, m, c); a7 = _mm512_fmadd_ps(a7, m, c);
-        a8 = _mm512_fmadd_ps(a8, m, c); a9 = _mm512_fmadd_ps(a9, m, c);
-        a10 = _mm512_fmadd_ps(a10, m, c); a11 = _mm512_fmadd_ps(a11, m, c);
-    }
-    __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
-                             _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
-    t = _mm512_add_ps(t, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
-    for (int64_t i = i0; i < i1; i++) sink[i] = _mm512_reduce_add_ps(t);
-#else
-    (void)i1;
-    sink[i0] = 0;
-#endif
-}
-
-/* GFLOP/s of the FMA loop on `threads` threads, the best of 3 runs; 0
- * without AVX-512. */
-static double measure_peak(int threads) {
-#ifdef __AVX512F__
-    float sink[64];
-    double best = 0;
-    for (int r = 0; r < 3; r++) {
-        double t0 = ssl_clock();
-        ssl_parallel_for(threads, 1, fma_loop, sink);
-        double g = threads * (double)PEAK_ITERS * 12 * 32 / (ssl_clock() - t0) * 1e-9;
-        if (g > best) best = g;
-    }
-    return best;
-#else
-    (void)threads;
-    return 0;
-#endif
 }
 
 static int cpu_time;
@@ -380,7 +325,7 @@ int main(int argc, char **argv) {
     if (prec) fprintf(stderr, "bench_net: bf16 matrix products on %s\n",
                       gemm_bf16_amx() ? "AMX where the shape allows, else VDPBF16PS"
                                       : "VDPBF16PS");
-    double peak = measure_peak(threads);
+    double peak = bench_fp32_peak(threads);
     ssl_err err = {0};
     net *n = net_new(&c, B, &err);
     if (!n) { fprintf(stderr, "bench_net: %s\n", err.msg); return 1; }

@@ -1,12 +1,19 @@
-/* bench_util.h: what the bench programs share: medians of timings and
+/* bench_util.h: what the bench programs share: medians of timings,
  * CPU-time clocks (for comparing builds on a machine shared with other
- * work, where wall time also counts the waits for a core). Header only:
- * each bench program is one .c file. */
+ * work, where wall time also counts the waits for a core) and the
+ * measured FMA peaks. Header only: each bench program is one .c file. */
 #ifndef SSL_BENCH_UTIL_H
 #define SSL_BENCH_UTIL_H
 
 #include <stdlib.h>
 #include <time.h>
+
+#include "util/clock.h"
+#include "util/threads.h"
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 static int bench_cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -30,6 +37,90 @@ static inline double bench_process_cpu(void) {
     struct timespec t;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+/* ---- the peaks: 12 independent accumulator chains per thread ----
+ * Measured, not quoted, as they depend on the CPU: the development
+ * machines (AMD EPYC, 2 cores) have given the AVX-512 FMA loop 210-220
+ * GFLOP/s per core on one CPU and 115-117 on another (Zen 4, one 512-bit
+ * FMA per cycle). A VFMADDPS on 16 floats is 32 FLOPs, a VDPBF16PS (16
+ * lanes, each the sum of 2 bf16 products) 64. */
+#define BENCH_PEAK_ITERS 20000000L
+
+#ifdef __AVX512F__
+#define BENCH_CHAINS(OP)                                                              \
+    for (long i = 0; i < BENCH_PEAK_ITERS; i++) {                                     \
+        OP(a0); OP(a1); OP(a2); OP(a3); OP(a4); OP(a5);                               \
+        OP(a6); OP(a7); OP(a8); OP(a9); OP(a10); OP(a11);                             \
+    }                                                                                 \
+    __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)), \
+                             _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7))); \
+    t = _mm512_add_ps(t, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11))); \
+    for (int64_t i = i0; i < i1; i++) sink[i] = _mm512_reduce_add_ps(t);
+/* distinct starting values, so the compiler cannot merge the chains */
+#define BENCH_ACCS                                                                    \
+    __m512 a0 = _mm512_set1_ps(1e-3f), a1 = _mm512_set1_ps(2e-3f), a2 = _mm512_set1_ps(3e-3f); \
+    __m512 a3 = _mm512_set1_ps(4e-3f), a4 = _mm512_set1_ps(5e-3f), a5 = _mm512_set1_ps(6e-3f); \
+    __m512 a6 = _mm512_set1_ps(7e-3f), a7 = _mm512_set1_ps(8e-3f), a8 = _mm512_set1_ps(9e-3f); \
+    __m512 a9 = _mm512_set1_ps(1e-2f), a10 = _mm512_set1_ps(2e-2f), a11 = _mm512_set1_ps(3e-2f);
+
+__attribute__((unused))
+static void bench_fma_loop(void *ctx, int64_t i0, int64_t i1, int tid) {
+    float *sink = ctx;
+    (void)tid;
+    BENCH_ACCS
+    __m512 m = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(1e-4f);
+#define FMA_OP(a) a = _mm512_fmadd_ps(a, m, c)
+    BENCH_CHAINS(FMA_OP)
+#undef FMA_OP
+}
+
+__attribute__((target("avx512bf16"), unused))
+static void bench_dpbf16_loop(void *ctx, int64_t i0, int64_t i1, int tid) {
+    float *sink = ctx;
+    (void)tid;
+    BENCH_ACCS
+    __m512bh x = (__m512bh)_mm512_set1_epi16(0x3c00), y = (__m512bh)_mm512_set1_epi16(0x3a00);
+#define DP_OP(a) a = _mm512_dpbf16_ps(a, x, y)
+    BENCH_CHAINS(DP_OP)
+#undef DP_OP
+}
+
+__attribute__((unused))
+static double bench_peak_of(void (*loop)(void *, int64_t, int64_t, int), double flop_per_op,
+                            int threads) {
+    float sink[64];
+    double best = 0;
+    for (int r = 0; r < 3; r++) {
+        double t0 = ssl_clock();
+        ssl_parallel_for(threads, 1, loop, sink);
+        double g = threads * (double)BENCH_PEAK_ITERS * 12 * flop_per_op / (ssl_clock() - t0) * 1e-9;
+        if (g > best) best = g;
+    }
+    return best;
+}
+#endif
+
+/* GFLOP/s of the fp32 FMA loop on `threads` threads, the best of 3 runs;
+ * 0 without AVX-512. */
+static inline double bench_fp32_peak(int threads) {
+#ifdef __AVX512F__
+    return bench_peak_of(bench_fma_loop, 32, threads);
+#else
+    (void)threads;
+    return 0;
+#endif
+}
+
+/* The same with VDPBF16PS (bf16 products, fp32 sums); call it only where
+ * the CPU has AVX512-BF16 (gemm_bf16_available()). 0 without AVX-512. */
+static inline double bench_bf16_peak(int threads) {
+#ifdef __AVX512F__
+    return bench_peak_of(bench_dpbf16_loop, 64, threads);
+#else
+    (void)threads;
+    return 0;
+#endif
 }
 
 #endif
