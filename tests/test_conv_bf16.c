@@ -69,11 +69,18 @@
  * the output within 2^-3 (about twice PyTorch's worst) and the gradient
  * within 0.9 in L2 (twice PyTorch's worst; 1 would be a zero or
  * unrelated gradient): they catch a broken layer, a wrong sign or a
- * missing term, not a rounding difference. */
+ * missing term, not a rounding difference. That network's output and
+ * gradients must also be the same bits at 1, 2 and 3 threads.
+ *
+ * Policy: conv_bf16_prec gives the Winograd shapes with 16 input or
+ * output channels fp32 (bf16 measured slower there), the others bf16, and
+ * net_set_precision follows it layer by layer (a white-box check through
+ * nn/net_impl.h); fp32 sets every layer back. */
 #include <float.h>
 #include <stdint.h>
 
 #include "nn/net.h"
+#include "nn/net_impl.h"
 #include "nn/ops/conv_winograd.h"
 #include "nn/ops/ops.h"
 #include "t.h"
@@ -601,6 +608,55 @@ static void test_direct_fp32(void) {
     free(x); free(w); free(ws); free(a); free(b);
 }
 
+/* conv_bf16_prec (ops.h): the Winograd shapes with 16 input or output
+ * channels stay fp32 in a bf16 network (measured slower in bf16), the
+ * others take bf16; net_set_precision follows it layer by layer. */
+static void test_policy(void) {
+    static const int sh[][5] = {   /* C, OC, stride, k, expected bf16 */
+        {16, 16, 1, 3, 0}, {16, 64, 1, 3, 0}, {64, 16, 1, 3, 0}, {32, 32, 1, 3, 1},
+        {32, 48, 1, 3, 1}, {128, 128, 1, 3, 1}, {16, 32, 2, 3, 1}, {16, 32, 1, 1, 1},
+    };
+    int ok = 1;
+    char what[120] = "";
+    for (int i = 0; i < (int)(sizeof sh / sizeof sh[0]); i++) {
+        conv_shape s;
+        conv_shape_init(&s, 2, 8, 8, sh[i][0], sh[i][1], sh[i][3], sh[i][3], sh[i][2],
+                        sh[i][3] / 2);
+        int want = sh[i][4] ? PREC_BF16 : PREC_FP32;
+        if (conv_bf16_prec(&s) != want && ok) {
+            ok = 0;
+            snprintf(what, sizeof what, "C %d OC %d stride %d k %d", sh[i][0], sh[i][1],
+                     sh[i][2], sh[i][3]);
+        }
+    }
+    t_report(ok, "conv_bf16_prec: fp32 for the Winograd shapes of 16 channels in or out, "
+             "bf16 elsewhere", "%s", what);
+    /* a CIFAR ResNet-18 of width 0.25: stages of 16, 32, 64, 128 channels */
+    net_config c;
+    memset(&c, 0, sizeof c);
+    strcpy(c.arch, "resnet18"); strcpy(c.stem, "cifar"); strcpy(c.head, "none");
+    c.width = 0.25f; c.in_ch = 3; c.in_h = c.in_w = 16;
+    ssl_err err;
+    net *n = net_new(&c, 2, &err);
+    if (!n) { t_report(0, "net_set_precision policy", "%s", err.msg); return; }
+    net_set_precision(n, PREC_BF16);
+    int stage1 = 1, later = 1, stem = n->conv1.s.prec == PREC_BF16;
+    for (int i = 0; i < n->nblk; i++)
+        for (int j = 0; j < n->blk[i].n; j++) {
+            const conv_shape *s = &n->blk[i].conv[j].s;
+            if (s->C == 16 && s->OC == 16) stage1 &= s->prec == PREC_FP32;
+            else later &= s->prec == PREC_BF16;
+        }
+    t_report(stage1 && later && stem, "net_set_precision(bf16): the 16-channel stage fp32, the "
+             "other convolutions bf16", "stage1 %d later %d stem %d", stage1, later, stem);
+    net_set_precision(n, PREC_FP32);
+    int all32 = n->conv1.s.prec == PREC_FP32;
+    for (int i = 0; i < n->nblk; i++)
+        for (int j = 0; j < n->blk[i].n; j++) all32 &= n->blk[i].conv[j].s.prec == PREC_FP32;
+    T_OK(all32, "net_set_precision(fp32): every convolution fp32 again");
+    net_free(n);
+}
+
 /* largest |a - b| over largest |b|, n floats */
 static double rel_f(const float *a, const float *b, size_t n) {
     double e = 0, m = 0;
@@ -661,6 +717,22 @@ static void test_network(void) {
         }
     }
     double l2 = sqrt(l2n / l2d);
+    /* the same bits at 1 and 3 threads as at 2 (output and every gradient) */
+    int same = 1;
+    float *out2 = malloc(nd * sizeof(float)), *g2 = malloc(sizeof(float) * (size_t)n16->nparams);
+    memcpy(out2, net_output(n16), nd * sizeof(float));
+    memcpy(g2, n16->grads, sizeof(float) * (size_t)n16->nparams);
+    for (int th = 1; th <= 3; th += 2) {
+        ssl_set_threads(th);
+        net_zero_grad(n16);
+        net_forward(n16, x, B, 1);
+        same &= !memcmp(out2, net_output(n16), nd * sizeof(float));
+        net_backward(n16, dout);
+        same &= !memcmp(g2, n16->grads, sizeof(float) * (size_t)n16->nparams);
+    }
+    ssl_set_threads(2);
+    T_OK(same, "network in bf16: the same output and gradients at 1, 2 and 3 threads");
+    free(out2); free(g2);
     t_report(diff && ef <= 0.125, "network in bf16: forward output within 2^-3 of fp32's largest",
              "%.3g (bits differ: %d)", ef, diff);
     t_report(l2 <= 0.9, "network in bf16: the gradient within 0.9 of fp32's in L2", "%.3g", l2);
@@ -692,6 +764,7 @@ int main(void) {
                "kernel\n");
     gemm_bf16_set_amx(-1);
     test_direct_fp32();
+    test_policy();
     test_network();
     return t_done();
 }

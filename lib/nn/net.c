@@ -570,12 +570,15 @@ void net_set_winograd(net *n, int mode) {
 
 void net_set_precision(net *n, int prec) {
     n->prec = prec == PREC_BF16 ? PREC_BF16 : PREC_FP32;
-    n->conv1.s.prec = n->prec;
+    /* in bf16, each convolution where conv_bf16_prec says bf16 is faster */
+#define CONV_PREC(s) ((s).prec = n->prec == PREC_BF16 ? conv_bf16_prec(&(s)) : PREC_FP32)
+    CONV_PREC(n->conv1.s);
     for (int i = 0; i < n->nblk; i++) {
         net_block *b = &n->blk[i];
-        for (int j = 0; j < b->n; j++) b->conv[j].s.prec = n->prec;
-        if (b->has_ds) b->ds.s.prec = n->prec;
+        for (int j = 0; j < b->n; j++) CONV_PREC(b->conv[j].s);
+        if (b->has_ds) CONV_PREC(b->ds.s);
     }
+#undef CONV_PREC
 }
 
 void net_profile_enable(net *n, int on) {

@@ -194,6 +194,10 @@ int64_t wg_scratch_bww(const conv_shape *s) {
  * (16 * 4 per 9 pixels, 16 per 4) while a 1x8 row breaks even (16 * 4 per
  * 8) and a 1x1 image loses 1.5x (16 per 1). So: Winograd for all three
  * parts where the tiles hold fewer than 8 multiplies per pixel. */
+int conv_bf16_prec(const conv_shape *s) {
+    return wg_applies(s) && (s->C < 32 || s->OC < 32) ? PREC_FP32 : PREC_BF16;
+}
+
 int wg_preferred(const conv_shape *s) {
     int64_t tiles = (int64_t)((s->OH + 1) / 2) * ((s->OW + 1) / 2);
     return wg_applies(s) && 2 * tiles < (int64_t)s->OH * s->OW;

@@ -54,6 +54,18 @@ enum { CONV_WINOGRAD_OFF = 0, CONV_WINOGRAD_AUTO = 1, CONV_WINOGRAD_ALWAYS = 2 }
  * units); the direct kernels, the
  * weight gradients and the im2col path stay fp32 whatever it says. */
 
+/* The precision a bf16 network gives shape s: PREC_BF16, except
+ * PREC_FP32 for the Winograd shapes (wg_applies) with fewer than 32 input
+ * or output channels. There one AMX pair row holds 32 channels, half of
+ * it zero at 16, and the transforms outweigh the products: measured (one
+ * thread's CPU time under load, batch 256, 28x28x16 -> 16) the bf16
+ * forward and backward-data 1.25-1.35x slower than fp32's on AMX and
+ * 1.6x on VDPBF16PS, the weight gradient no faster (tests/bench:
+ * bench_conv 256 28 28 16 16 3 1 1 1 15 1 fp32|bf16). Where gemm_bf16 is
+ * unavailable it makes no difference (the shape's products are fp32
+ * anyway). */
+int conv_bf16_prec(const conv_shape *s);
+
 /* Fills s (winograd = CONV_WINOGRAD_AUTO); OH = (H + 2 pad - KH) /
  * stride + 1 (floor), likewise OW.
  * Returns 0, or -1 when the output would be empty or an argument is <= 0. */
