@@ -165,7 +165,9 @@ int net_set_grad_hook(net *n, net_grad_ready_fn fn, void *ctx, ssl_err *err);
 /* PyTorch SGD: g += wd*p; v = mom*v + g; p -= lr*v. Every parameter
  * (BN and biases included), buffers excluded. */
 void net_sgd_step(net *n, float lr, float momentum, float wd);
-/* Sum of squares of all gradients; non-finite if any gradient is. */
+/* Sum of squares of all gradients, in double (a fixed order of partial
+ * sums: the same value at any thread count); non-finite if any gradient
+ * is. */
 double net_grad_sumsq(const net *n);
 /* The arenas: every parameter's gradient (*count floats, in net_tensor
  * order, for summing across data-parallel replicas), and a checksum of
