@@ -74,13 +74,12 @@
  *
  * Policy: conv_bf16_prec gives the Winograd shapes with 16 input or
  * output channels fp32 (bf16 measured slower there), the others bf16, and
- * net_set_precision follows it layer by layer (a white-box check through
- * nn/net_impl.h); fp32 sets every layer back. */
+ * net_set_precision follows it layer by layer (net_conv_prec); fp32 sets
+ * every layer back. */
 #include <float.h>
 #include <stdint.h>
 
 #include "nn/net.h"
-#include "nn/net_impl.h"
 #include "nn/ops/conv_winograd.h"
 #include "nn/ops/ops.h"
 #include "t.h"
@@ -639,21 +638,25 @@ static void test_policy(void) {
     ssl_err err;
     net *n = net_new(&c, 2, &err);
     if (!n) { t_report(0, "net_set_precision policy", "%s", err.msg); return; }
+    static const char *const fp32_layers[] = {
+        "backbone.layer1.0.conv1", "backbone.layer1.0.conv2", "backbone.layer1.1.conv1",
+        "backbone.layer1.1.conv2",
+    };
+    static const char *const bf16_layers[] = {
+        "backbone.conv1", "backbone.layer2.0.conv1", "backbone.layer2.0.conv2",
+        "backbone.layer2.0.downsample.0", "backbone.layer2.1.conv1", "backbone.layer3.1.conv2",
+        "backbone.layer4.0.conv2", "backbone.layer4.1.conv2",
+    };
     net_set_precision(n, PREC_BF16);
-    int stage1 = 1, later = 1, stem = n->conv1.s.prec == PREC_BF16;
-    for (int i = 0; i < n->nblk; i++)
-        for (int j = 0; j < n->blk[i].n; j++) {
-            const conv_shape *s = &n->blk[i].conv[j].s;
-            if (s->C == 16 && s->OC == 16) stage1 &= s->prec == PREC_FP32;
-            else later &= s->prec == PREC_BF16;
-        }
-    t_report(stage1 && later && stem, "net_set_precision(bf16): the 16-channel stage fp32, the "
-             "other convolutions bf16", "stage1 %d later %d stem %d", stage1, later, stem);
+    int stage1 = 1, later = 1, all32 = 1;
+    for (int i = 0; i < 4; i++) stage1 &= net_conv_prec(n, fp32_layers[i]) == PREC_FP32;
+    for (int i = 0; i < 8; i++) later &= net_conv_prec(n, bf16_layers[i]) == PREC_BF16;
+    t_report(stage1 && later, "net_set_precision(bf16): the 16-channel stage fp32, the other "
+             "convolutions bf16", "stage1 %d later %d", stage1, later);
     net_set_precision(n, PREC_FP32);
-    int all32 = n->conv1.s.prec == PREC_FP32;
-    for (int i = 0; i < n->nblk; i++)
-        for (int j = 0; j < n->blk[i].n; j++) all32 &= n->blk[i].conv[j].s.prec == PREC_FP32;
-    T_OK(all32, "net_set_precision(fp32): every convolution fp32 again");
+    for (int i = 0; i < 8; i++) all32 &= net_conv_prec(n, bf16_layers[i]) == PREC_FP32;
+    T_OK(all32 && net_conv_prec(n, "backbone.nothing") == -1,
+         "net_set_precision(fp32): every convolution fp32 again; an unknown name is -1");
     net_free(n);
 }
 
@@ -719,16 +722,18 @@ static void test_network(void) {
     double l2 = sqrt(l2n / l2d);
     /* the same bits at 1 and 3 threads as at 2 (output and every gradient) */
     int same = 1;
-    float *out2 = malloc(nd * sizeof(float)), *g2 = malloc(sizeof(float) * (size_t)n16->nparams);
+    int64_t np;
+    float *ga = net_grad_arena(n16, &np);
+    float *out2 = malloc(nd * sizeof(float)), *g2 = malloc(sizeof(float) * (size_t)np);
     memcpy(out2, net_output(n16), nd * sizeof(float));
-    memcpy(g2, n16->grads, sizeof(float) * (size_t)n16->nparams);
+    memcpy(g2, ga, sizeof(float) * (size_t)np);
     for (int th = 1; th <= 3; th += 2) {
         ssl_set_threads(th);
         net_zero_grad(n16);
         net_forward(n16, x, B, 1);
         same &= !memcmp(out2, net_output(n16), nd * sizeof(float));
         net_backward(n16, dout);
-        same &= !memcmp(g2, n16->grads, sizeof(float) * (size_t)n16->nparams);
+        same &= !memcmp(g2, ga, sizeof(float) * (size_t)np);
     }
     ssl_set_threads(2);
     T_OK(same, "network in bf16: the same output and gradients at 1, 2 and 3 threads");

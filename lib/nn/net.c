@@ -608,6 +608,19 @@ void net_set_precision(net *n, int prec) {
 #undef CONV_PREC
 }
 
+int net_conv_prec(const net *n, const char *name) {
+    const conv_l *c = &n->conv1;
+    if (n->mobile) return -1;
+    if (!strcmp(n->prof[c->prof].name, name)) return c->s.prec;
+    for (int i = 0; i < n->nblk; i++) {
+        const net_block *b = &n->blk[i];
+        for (int j = 0; j < b->n; j++)
+            if (!strcmp(n->prof[b->conv[j].prof].name, name)) return b->conv[j].s.prec;
+        if (b->has_ds && !strcmp(n->prof[b->ds.prof].name, name)) return b->ds.s.prec;
+    }
+    return -1;
+}
+
 void net_profile_enable(net *n, int on) {
     n->prof_on = on == 2 ? 2 : on != 0;
     for (int i = 0; i < n->nprof; i++) {

@@ -190,11 +190,17 @@ void net_set_winograd(net *n, int mode);
 /* The precision of the network's matrix products: PREC_FP32 (net_new's
  * default) or PREC_BF16 (nn/ops/ops.h): the head's linear layers and the
  * ResNets' Winograd convolutions (forward and backward-data) take bf16
- * inputs with fp32 sums; the direct convolutions, the weight gradients of
- * the convolutions, the parameters, their gradients, SGD and BatchNorm
- * stay fp32. The caller checks gemm_bf16_available() first (without it
+ * inputs with fp32 sums, each convolution as conv_bf16_prec (ops.h)
+ * chooses (fp32 for those with 16 channels in or out); the direct
+ * convolutions, the weight gradients of the convolutions, the
+ * parameters, their gradients, SGD and BatchNorm stay fp32. The caller checks gemm_bf16_available() first (without it
  * everything runs in fp32). */
 void net_set_precision(net *n, int prec);
+/* The precision a ResNet's convolution (its profile name, e.g.
+ * "backbone.layer1.0.conv1", "backbone.layer2.0.downsample.0") was given
+ * by net_set_precision, or -1 when there is no such convolution (or the
+ * network is a MobileNet). */
+int net_conv_prec(const net *n, const char *name);
 
 /* Optional per-layer timing (for make bench): when enabled, forward and
  * backward accumulate seconds per layer; print writes a table to f. on:
