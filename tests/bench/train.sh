@@ -10,6 +10,8 @@
 # Figures come from ssl-train's JSON log (epoch line: step_img_s over the
 # training steps, aug_share = augmentation / (augmentation + network +
 # bank)).
+# No FLOPs are counted here: step.sh runs the demo-shaped step (k not
+# clipped, 5120 images) with its FLOPs and fraction of the FMA peak.
 # PyTorch reference (REFERENCE.md, same machine type): about 265 img/s for
 # the authors' code (paper), 350 (our PyTorch, npid write) and 200-230
 # (grad write). Speed is reported, never asserted.
