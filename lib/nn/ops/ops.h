@@ -51,8 +51,9 @@ enum { CONV_WINOGRAD_OFF = 0, CONV_WINOGRAD_AUTO = 1, CONV_WINOGRAD_ALWAYS = 2 }
  * backward-data products with bf16 inputs (the transformed input and
  * weight rounded to 8 significant bits) and fp32 sums, on AMX where
  * gemm_bf16_amx() (tests/test_conv_bf16.c bounds the error of both
- * units); the direct kernels, the
- * weight gradients and the im2col path stay fp32 whatever it says. */
+ * units), and the pointwise shapes (1x1, stride 1, no padding) as
+ * gemm_bf16 products (conv2d_bf16_applies, below); the other direct
+ * kernels and the im2col path stay fp32 whatever it says. */
 
 /* Fills s (winograd = CONV_WINOGRAD_AUTO); OH = (H + 2 pad - KH) /
  * stride + 1 (floor), likewise OW.
@@ -101,7 +102,7 @@ typedef struct {
  * convolution need not write its output: the same bits as bn_apply_affine
  * then conv2d_forward / conv2d_backward on its output. Only where
  * conv2d_xf_applies(s): the pointwise (1x1, stride 1, no padding) shapes
- * on the AVX-512 kernels; the transformed input is made group by group in
+ * on the AVX-512 kernels in fp32 (not where conv2d_bf16_applies(s)); the transformed input is made group by group in
  * the kernels' per-thread scratch (in L2). din is the gradient of the
  * transformed input. ws: conv2d_xf_workspace(s) floats (at least
  * conv2d_workspace(s)). */
@@ -112,6 +113,24 @@ void conv2d_forward_xf(float *out, const float *in, const conv_in_xf *xf,
 void conv2d_backward_xf(float *din, float *dw, const float *dout, const float *in,
                         const conv_in_xf *xf, const float *w, const conv_shape *s,
                         int accumulate, float *ws);
+/* The pointwise convolutions in bf16 (the MobileNets' 1x1 layers,
+ * --precision bf16): where conv2d_bf16_applies(s) (prec PREC_BF16, a 1x1
+ * stride-1 unpadded shape, gemm_bf16_available()), conv2d_forward,
+ * conv2d_forward_affine and conv2d_backward run as gemm_bf16 products
+ * over the M = B OH OW pixel rows:
+ *   forward          out[M, OC]  = in[M, C] w[OC, C]^T   (K = C)
+ *   weight gradient  dw[OC, C]  += dout[M, OC]^T in[M, C] (K = M)
+ *   backward-data    din[M, C]   = or += dout[M, OC] w[OC, C] (K = OC)
+ * each within gemm_bf16's bound for its K (tests/test_conv_bf16.c), the
+ * same bits at any thread count, on AMX where gemm_bf16_amx() and the
+ * shape suits it. conv2d_forward_affine's epilogue runs as a pass after
+ * the product (bn_apply_affine: the same bits as conv2d_forward then
+ * bn_apply_affine, here too). conv2d_xf_applies(s) is 0 for such a shape:
+ * the caller writes the BN's output and the product reads it.
+ * conv2d_bf16_workspace(s): floats of workspace they need (whatever s's
+ * prec now says; at least conv2d_workspace(s)). */
+int conv2d_bf16_applies(const conv_shape *s);
+int64_t conv2d_bf16_workspace(const conv_shape *s);
 /* Direct loops (double accumulation), same contracts, no workspace. */
 void conv2d_forward_ref(float *out, const float *in, const float *w, const float *bias,
                         const conv_shape *s);
