@@ -506,16 +506,22 @@ static void part(void *ctx, int64_t p0, int64_t p1, int tid) {
 }
 
 static void run(job *g) {
-    /* the tile path where its blocks fit gemm_bf16_workspace's parts:
-     * min(M, 256) rounded up to 8 a multiple of 16 and ceil(K / 2) a
-     * multiple of 16 or K above 511 (the head's and the bank's products) */
-    int64_t pw = part_words(g->M, g->N, g->K);
-    g->amx = amx_part_words(g->M, g->N, g->K) <= pw && gemm_bf16_amx();
+    /* the tile path where its blocks (their pairs padded to steps of 16)
+     * fit at least two parts of gemm_bf16_workspace's BMAX_PARTS; then at
+     * most as many parts as fit (all eight where min(M, 256) rounded up
+     * to 8 is a multiple of 16 and ceil(K / 2) a multiple of 16 or K is
+     * above 511: the head's and the bank's products; fewer for the
+     * pointwise convolutions' small K, padded up to 32). Which unit runs
+     * depends on M, N and K only, never on the thread count. */
+    int64_t pw = part_words(g->M, g->N, g->K), aw = amx_part_words(g->M, g->N, g->K);
+    int64_t fit = min64(BMAX_PARTS, BMAX_PARTS * pw / aw);
+    g->amx = fit >= 2 && gemm_bf16_amx();
+    if (g->amx) g->part_n = aw;
     int64_t np = (g->N + BNR - 1) / BNR, mp = (g->M + BMR - 1) / BMR;
     int t = ssl_threads() < BMAX_PARTS ? ssl_threads() : BMAX_PARTS;
     g->split_n = np >= 4 * t || np >= mp;
     g->units = g->split_n ? np : mp;
-    int parts = ssl_parts(g->units, BMAX_PARTS);
+    int parts = ssl_parts(g->units, g->amx ? (int)fit : BMAX_PARTS);
     g->per = (g->units + parts - 1) / parts;
     ssl_parallel_for(parts, 1, part, g);
 }

@@ -397,10 +397,15 @@ void gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A,
  * tile state (arch_prctl, asked once) and gemm_bf16_set_amx(0) has not
  * been called (the tools call it for SSL_NO_AMX=1); 0: on AVX512-BF16's
  * VDPBF16PS. Both
- * keep gemm_bf16's contract, bound and per-thread-count bits, and give
- * the same bits (test_gemm_bf16). AMX takes the shapes whose packed blocks
- * fit the workspace (min(M, 256) rounded up to 8 a multiple of 16, and
- * ceil(K / 2) a multiple of 16 or K > 511), VDPBF16PS the others.
+ * keep gemm_bf16's contract, bound and per-thread-count bits, but not
+ * each other's bits (a pair's two products may be added in another order;
+ * test_gemm_bf16). AMX takes the shapes whose packed blocks, their pairs
+ * padded to steps of 16, fit at least two of the workspace's eight parts
+ * (then running on at most as many parts as fit: all eight where min(M,
+ * 256) rounded up to 8 is a multiple of 16 and ceil(K / 2) a multiple of
+ * 16 or K > 511; fewer for a small K padded up to 32, as the MobileNets'
+ * 1x1 convolutions have), VDPBF16PS the others: which unit runs depends on
+ * M, N and K only.
  * gemm_bf16_set_amx(0) forces VDPBF16PS, 1 or -1 (the default) AMX where
  * it can run; not during a product. */
 int gemm_bf16_amx(void);
