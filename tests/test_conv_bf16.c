@@ -705,12 +705,17 @@ static void test_pointwise(const char *label) {
         double d1 = 0, d2 = 0;
         if (!pw_within(dxt, &rd0, nx, &d1, &d2) && !bad++)
             snprintf(what, sizeof what, "backward-data (written) %dx%dx%dx%d -> %d", B, H, W, C, OC);
-        /* the affine epilogue: the bits of the forward then bn_apply_affine */
+        /* the affine epilogue (on the product's last k block): the bits
+         * of the forward then bn_apply_affine, each activation, with and
+         * without a residual */
         float *sc = rnd(OC), *sh = rnd(OC), *res = rnd(ny);
-        conv2d_forward_affine(y2, x, w, sc, sh, res, ACT_HSWISH, &s, ws);
         float *y3 = malloc(sizeof(float) * ny);
-        bn_apply_affine(y3, y, sc, sh, res, ACT_HSWISH, M, OC);
-        aff_same &= !memcmp(y2, y3, sizeof(float) * ny);
+        for (int act = ACT_NONE; act <= ACT_HSWISH; act++) {
+            const float *rs = act % 2 ? res : NULL;
+            conv2d_forward_affine(y2, x, w, sc, sh, rs, act, &s, ws);
+            bn_apply_affine(y3, y, sc, sh, rs, act, M, OC);
+            aff_same &= !memcmp(y2, y3, sizeof(float) * ny);
+        }
         /* 1, 2 and 3 threads */
         for (int th = 1; th <= 3; th += 2) {
             ssl_set_threads(th);
@@ -770,8 +775,8 @@ static void test_pointwise(const char *label) {
     printf("  (%s pointwise: worst error / bound, accuracy and exactness: forward %.3g %.3g, "
            "weight gradient %.3g %.3g, backward-data %.3g %.3g)\n", label, w1[0], w2[0], w1[1],
            w2[1], w1[2], w2[2]);
-    rep(aff_same, label, "pointwise in bf16: the affine forward is the forward then "
-                         "bn_apply_affine, bit for bit", "");
+    rep(aff_same, label, "pointwise in bf16: the affine forward (its epilogue fused) is the "
+                         "forward then bn_apply_affine, bit for bit (ReLU, ReLU6, hard-swish, none)", "");
     rep(bits, label, "pointwise in bf16: 1, 2 and 3 threads give the same bits (all three "
                      "products)", "");
     rep(f_drop, label, "pointwise bf16 check: a forward missing the last input channel fails", "");

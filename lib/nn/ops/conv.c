@@ -33,7 +33,8 @@
  *
  * With prec PREC_BF16 the pointwise shapes take a fourth path: their
  * three products on gemm_bf16 (conv2d_bf16_applies below; its workspace
- * is conv2d_bf16_workspace's).
+ * is conv2d_bf16_workspace's), the affine forward's epilogue inside the
+ * product (gemm_bf16_affine).
  *
  * conv2d_*_ref are direct loops in double, used by the tests. */
 #include "nn/ops/ops.h"
@@ -295,9 +296,9 @@ void conv2d_forward_affine(float *out, const float *in, const float *w,
                            const float *scale, const float *shift, const float *res,
                            int act, const conv_shape *s, float *ws) {
     cd_epilogue ep = { scale, shift, res, act };
-    if (conv2d_bf16_applies(s)) {          /* the epilogue as a pass after the product */
-        pw_bf16_forward(out, in, w, s, ws);
-        bn_apply_affine(out, out, scale, shift, res, act, pw_rows(s), s->OC);
+    if (conv2d_bf16_applies(s)) {          /* the epilogue on the product's last k block */
+        gemm_bf16_affine(0, 1, (int)pw_rows(s), s->OC, s->C, in, s->C, w, s->C, out, s->OC,
+                         scale, shift, res, act, ws);
         return;
     }
     if (forward_avx512(out, in, w, &ep, s, ws)) return;

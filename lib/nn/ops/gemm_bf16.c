@@ -128,10 +128,38 @@ void gemm_bf16_set_amx(int on) {
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")
 #include <immintrin.h>
 
+#include "nn/ops/act_impl.h"
 #include "nn/ops/amx_impl.h"
 #include "nn/ops/tr16_impl.h"
 
-typedef struct { float alpha, beta; int readc; } wb_rule;
+/* How a block's sums go into C; ep (the last k block of
+ * gemm_bf16_affine) then applies act(fma(c, scale[j], shift[j]) +
+ * res[i, j]) to each element c[i, j] as it is stored, the operations of
+ * bn_apply_affine in its order (c0: C, whose row stride ldc res shares). */
+typedef struct {
+    float alpha, beta;
+    int readc, ep, act;
+    const float *scale, *shift, *res, *c0;
+    int64_t ldc;
+} wb_rule;
+
+/* Row and column of C at c. */
+static inline void c_at(const wb_rule *wb, const float *c, int64_t *row, int64_t *col) {
+    int64_t off = c - wb->c0;
+    *row = off / wb->ldc;
+    *col = off % wb->ldc;
+}
+
+/* The epilogue on C[row, col .. col + 15], mask m. */
+static inline __attribute__((always_inline)) __m512 epi16(__m512 v, int64_t row, int64_t col,
+                                                          const wb_rule *wb, __mmask16 m) {
+    v = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, wb->scale + col),
+                        _mm512_maskz_loadu_ps(m, wb->shift + col));
+    if (wb->res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, wb->res + row * wb->ldc + col));
+    if (wb->act == ACT_RELU) v = _mm512_max_ps(v, _mm512_setzero_ps());
+    else if (wb->act) v = act16(v, wb->act);
+    return v;
+}
 
 static __mmask16 lane_mask(int left) {
     return left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
@@ -277,6 +305,8 @@ static void kernel(int kcp, const word *ap, const word *bp, float *c, int64_t ld
         }
     }
     __m512 alpha = _mm512_set1_ps(wb->alpha), beta = _mm512_set1_ps(wb->beta);
+    int64_t r0 = 0, c0 = 0;
+    if (wb->ep) c_at(wb, c, &r0, &c0);
     _Pragma("GCC unroll 8") for (int i = 0; i < BMR; i++) {
         if (i >= np) break;
         float *ci = c + i * ldc;
@@ -292,6 +322,7 @@ static void kernel(int kcp, const word *ap, const word *bp, float *c, int64_t ld
             } else {
                 v = _mm512_mul_ps(acc[i][j], alpha);
             }
+            if (wb->ep) v = epi16(v, r0 + i, c0 + 16 * j, wb, m);
             if (l >= 16) _mm512_storeu_ps(ci + 16 * j, v);
             else _mm512_mask_storeu_ps(ci + 16 * j, m, v);
         }
@@ -309,7 +340,17 @@ typedef struct {
     int split_n;             /* parts cut the column panels (else the row panels) */
     int64_t units, per;      /* panels to cut, panels per part */
     int amx;                 /* on the tile unit (amx_block) */
+    const float *scale, *shift, *res;   /* gemm_bf16_affine's epilogue (scale NULL: none) */
+    int act;
 } job;
+
+/* The write-back rule of the k block from pc. */
+static wb_rule wb_of(const job *g, int64_t pc) {
+    wb_rule wb = { g->alpha, pc ? 1.0f : g->beta, pc || g->beta != 0.0f,
+                   g->scale && pc + GEMM_BF16_KC >= g->K, g->act, g->scale, g->shift, g->res,
+                   g->C, g->ldc };
+    return wb;
+}
 
 /* C[m0:m1, n0:n1] (all K). */
 static void block(const job *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1, word *ws) {
@@ -319,7 +360,7 @@ static void block(const job *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1, 
         int nc = (int)min64(BNC, n1 - jc);
         for (int64_t pc = 0; pc < g->K; pc += GEMM_BF16_KC) {
             int kc = (int)min64(GEMM_BF16_KC, g->K - pc), kcp = (kc + 1) / 2;
-            wb_rule wb = { g->alpha, pc ? 1.0f : g->beta, pc || g->beta != 0.0f };
+            wb_rule wb = wb_of(g, pc);
             if (g->tb) pack_b_t(bp, g->B, g->ldb, jc, nc, pc, kc, kcp);
             else pack_b_copy(bp, g->B, g->ldb, jc, nc, pc, kc, kcp);
             for (int64_t ic = m0; ic < m1; ic += BMC) {
@@ -398,6 +439,8 @@ static void fold_tile(const float *t, float *c, int64_t ldc, int np, int left,
                       const wb_rule *wb) {
     __mmask16 m = lane_mask(left);
     __m512 alpha = _mm512_set1_ps(wb->alpha), beta = _mm512_set1_ps(wb->beta);
+    int64_t r0 = 0, c0 = 0;
+    if (wb->ep) c_at(wb, c, &r0, &c0);
     for (int i = 0; i < np; i++) {
         __m512 acc = _mm512_load_ps(t + 16 * i), v;
         float *ci = c + i * ldc;
@@ -405,6 +448,7 @@ static void fold_tile(const float *t, float *c, int64_t ldc, int np, int left,
             v = _mm512_fmadd_ps(acc, alpha, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, ci), beta));
         else
             v = _mm512_mul_ps(acc, alpha);
+        if (wb->ep) v = epi16(v, r0 + i, c0, wb, m);
         _mm512_mask_storeu_ps(ci, m, v);
     }
 }
@@ -469,7 +513,7 @@ static void amx_block(const job *g, int64_t m0, int64_t m1, int64_t n0, int64_t 
         for (int64_t pc = 0; pc < g->K; pc += GEMM_BF16_KC) {
             int kc = (int)min64(GEMM_BF16_KC, g->K - pc);
             int kps = (int)round_up((kc + 1) / 2, AMX_KS);
-            wb_rule wb = { g->alpha, pc ? 1.0f : g->beta, pc || g->beta != 0.0f };
+            wb_rule wb = wb_of(g, pc);
             if (g->tb) pack_b_t(bp, g->B, g->ldb, jc, nc, pc, kc, kps);
             else pack_b_copy(bp, g->B, g->ldb, jc, nc, pc, kc, kps);
             for (int64_t ic = m0; ic < m1; ic += BMC) {
@@ -548,11 +592,27 @@ void gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A,
     }
 #if defined(__x86_64__) || defined(__i386__)
     job g = { ta, tb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, (word *)ws,
-              part_words(M, N, K), 0, 0, 0, 0 };
+              part_words(M, N, K), 0, 0, 0, 0, NULL, NULL, NULL, 0 };
     run(&g);
 #else
     (void)ta; (void)tb; (void)A; (void)lda; (void)B; (void)ldb; (void)ws;
 #endif
+}
+
+void gemm_bf16_affine(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                      const float *B, int ldb, float *C, int ldc, const float *scale,
+                      const float *shift, const float *res, int act, float *ws) {
+    if (M < 1 || N < 1) return;
+#if defined(__x86_64__) || defined(__i386__)
+    if (K >= 1) {
+        job g = { ta, tb, M, N, K, 1.0f, 0.0f, A, B, C, lda, ldb, ldc, (word *)ws,
+                  part_words(M, N, K), 0, 0, 0, 0, scale, shift, res, act };
+        run(&g);
+        return;
+    }
+#endif
+    gemm_bf16(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, ws);
+    bn_apply_affine(C, C, scale, shift, res, act, M, N);   /* (ldc == N there) */
 }
 
 void gemm_dispatch_prec(int prec, int ta, int tb, int M, int N, int K, float alpha,

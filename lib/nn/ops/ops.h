@@ -123,9 +123,9 @@ void conv2d_backward_xf(float *din, float *dw, const float *dout, const float *i
  *   backward-data    din[M, C]   = or += dout[M, OC] w[OC, C] (K = OC)
  * each within gemm_bf16's bound for its K (tests/test_conv_bf16.c), the
  * same bits at any thread count, on AMX where gemm_bf16_amx() and the
- * shape suits it. conv2d_forward_affine's epilogue runs as a pass after
- * the product (bn_apply_affine: the same bits as conv2d_forward then
- * bn_apply_affine, here too). conv2d_xf_applies(s) is 0 for such a shape:
+ * shape suits it. conv2d_forward_affine's epilogue runs inside the
+ * product as it stores each element (gemm_bf16_affine: the same bits as
+ * conv2d_forward then bn_apply_affine, here too). conv2d_xf_applies(s) is 0 for such a shape:
  * the caller writes the BN's output and the product reads it.
  * conv2d_bf16_workspace(s): floats of workspace they need (whatever s's
  * prec now says; at least conv2d_workspace(s)). */
@@ -410,6 +410,14 @@ void gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A,
  * it can run; not during a product. */
 int gemm_bf16_amx(void);
 void gemm_bf16_set_amx(int on);
+/* gemm_bf16 (alpha 1, beta 0) with an affine epilogue on each element as
+ * its last k block is stored: C[i, j] = act(fma(c, scale[j], shift[j]) +
+ * res[i * ldc + j]) (res NULL: none; act an ACT_*), the same bits as
+ * gemm_bf16 then bn_apply_affine (the 1x1 convolutions' eval-mode BN,
+ * shortcut and activation; conv2d_forward_affine). */
+void gemm_bf16_affine(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                      const float *B, int ldb, float *C, int ldc, const float *scale,
+                      const float *shift, const float *res, int act, float *ws);
 /* What the library's callers run for precision prec: gemm_bf16 for
  * PREC_BF16 where gemm_bf16_available() and ws is not NULL, gemm_dispatch
  * otherwise. */
