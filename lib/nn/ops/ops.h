@@ -92,7 +92,7 @@ void conv2d_forward_affine(float *out, const float *in, const float *w,
  * affine and activation as bn_forward_train_aff saved them (no residual),
  * so that the BN need not write its output (training mode). The same bits
  * as bn_apply_affine, then the convolution on its output. act: an ACT_*. */
-typedef struct {
+typedef struct conv_in_xf_s {
     const float *scale, *shift;     /* [C] */
     int act;
 } conv_in_xf;
@@ -102,7 +102,7 @@ typedef struct {
  * convolution need not write its output: the same bits as bn_apply_affine
  * then conv2d_forward / conv2d_backward on its output. Only where
  * conv2d_xf_applies(s): the pointwise (1x1, stride 1, no padding) shapes
- * on the AVX-512 kernels in fp32 (not where conv2d_bf16_applies(s)); the transformed input is made group by group in
+ * on the AVX-512 kernels (in bf16, conv2d_bf16_applies, on gemm_bf16_xf); the transformed input is made group by group in
  * the kernels' per-thread scratch (in L2). din is the gradient of the
  * transformed input. ws: conv2d_xf_workspace(s) floats (at least
  * conv2d_workspace(s)). */
@@ -125,8 +125,10 @@ void conv2d_backward_xf(float *din, float *dw, const float *dout, const float *i
  * same bits at any thread count, on AMX where gemm_bf16_amx() and the
  * shape suits it. conv2d_forward_affine's epilogue runs inside the
  * product as it stores each element (gemm_bf16_affine: the same bits as
- * conv2d_forward then bn_apply_affine, here too). conv2d_xf_applies(s) is 0 for such a shape:
- * the caller writes the BN's output and the product reads it.
+ * conv2d_forward then bn_apply_affine, here too), and conv2d_forward_xf
+ * and conv2d_backward_xf apply their input transform as the product
+ * rounds its input to bf16 (gemm_bf16_xf: the bits of bn_apply_affine
+ * then conv2d_forward / conv2d_backward, here too).
  * conv2d_bf16_workspace(s): floats of workspace they need (whatever s's
  * prec now says; at least conv2d_workspace(s)). */
 int conv2d_bf16_applies(const conv_shape *s);
@@ -418,6 +420,17 @@ void gemm_bf16_set_amx(int on);
 void gemm_bf16_affine(int ta, int tb, int M, int N, int K, const float *A, int lda,
                       const float *B, int ldb, float *C, int ldc, const float *scale,
                       const float *shift, const float *res, int act, float *ws);
+/* gemm_bf16 reading A (ta 0 only) and B (tb 0 only) through an input
+ * transform, act(fma(x, scale[j], shift[j])) on the element of memory
+ * column j (xa, xb: a conv_in_xf, below; NULL: none), applied as the
+ * inputs are rounded to bf16: the same bits as bn_apply_affine on the
+ * input, then gemm_bf16 (the MobileNets' projection reading the
+ * depthwise BN's input through its affine, conv2d_forward_xf and
+ * conv2d_backward_xf in bf16). */
+struct conv_in_xf_s;
+void gemm_bf16_xf(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                  const struct conv_in_xf_s *xa, const float *B, int ldb,
+                  const struct conv_in_xf_s *xb, float beta, float *C, int ldc, float *ws);
 /* What the library's callers run for precision prec: gemm_bf16 for
  * PREC_BF16 where gemm_bf16_available() and ws is not NULL, gemm_dispatch
  * otherwise. */
