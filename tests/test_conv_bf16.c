@@ -593,6 +593,231 @@ static void test_kernels(const char *label, int amx) {
         "bf16 check: the fp32 kernel fails the exactness check and passes the accuracy check", "");
 }
 
+/* ---- the pointwise convolutions in bf16 (conv2d_bf16_applies) ----
+ * A 1x1 stride-1 unpadded convolution with prec PREC_BF16 runs three
+ * gemm_bf16 products over the M = B H W pixel rows (ops.h):
+ *   forward          y[m, oc]   = sum_{c < C}   x[m, c] w[oc, c]
+ *   weight gradient  dw[oc, c] += sum_{m < M}   dy[m, oc] x[m, c]
+ *   backward-data    dx[m, c]   = (+=) sum_{oc < OC} dy[m, oc] w[oc, c]
+ * each a sum of K products (K = C, M, OC) folded into a C0 (zero, or the
+ * accumulated gradient: beta 1). gemm_bf16's bound (ops.h, derived in
+ * test_gemm_bf16.c) with u_b = 2^-8 the bf16 rounding and
+ * n = K + ceil(K / 512) + 2 the fp32 roundings an element's chain goes
+ * through (one per pair step, each k block's fold into C, and C0's):
+ *   1. accuracy, against the exact sum in double:
+ *        |y - exact| <= ((1 + u_b)^2 (1 + gamma(n)) - 1) sum_k |a_k b_k|
+ *                       + gamma(n) |c0|
+ *      (each bf16 input errs by u_b of itself, the product of two bf16 is
+ *      exact in fp32, then the n roundings);
+ *   2. exactness, against the sum of the bf16-rounded inputs bf(a) bf(b)
+ *      in double (the products the kernel adds, exactly):
+ *        |y - ref_b| <= gamma(n) (sum_k |bf(a_k) bf(b_k)| + |c0|),
+ *      about K 2^-24 of the magnitude, 2^16 times tighter than 1.
+ * Both carry a slack of 2^-40 of their magnitude (the double sums'
+ * own error). The checks can fail: the input with its last channel
+ * zeroed (a dropped k of the forward), dy with its first pixel row zeroed
+ * (a dropped k of the weight gradient), the largest weight of an output
+ * channel one bf16 ulp up (a wrongly rounded input: an error of 2^-8
+ * |x w| on one term, seen where check 2's K 2^-24 sum |x w| is smaller,
+ * so for C <= 144 here), and the fp32 direct kernels' results (they round
+ * nothing; the weight gradient where M <= 512) all fail check 2; the fp32
+ * results pass check 1. */
+static const int pw_shapes[][5] = {   /* B, H, W, C, OC: M = B H W */
+    {3, 5, 5, 16, 24},     /* M 75, not a multiple of 16 */
+    {2, 3, 3, 144, 24},    /* M 18 */
+    {1, 7, 9, 96, 576},    /* M 63 */
+    {2, 4, 4, 24, 144},    /* M 32 */
+    {1, 4, 4, 576, 96},    /* M 16, C above a k block of 512 */
+    {4, 16, 17, 32, 96},   /* M 1088: the weight gradient over three k blocks */
+};
+
+typedef struct { double *exact, *bound1, *ref_b, *bound2; } pref;
+
+/* c[i, j] = c0[i, j] + sum_k a(i, k) b(k, j), a(i, k) = A[i sai + k sak],
+ * b(k, j) = B[k sbk + j sbn]; c0 NULL: 0. The references and bounds. */
+static void pw_ref(pref *r, const float *A, int64_t sai, int64_t sak, const float *B,
+                   int64_t sbk, int64_t sbn, const float *c0, int M, int N, int K) {
+    size_t n = (size_t)M * N;
+    r->exact = malloc(n * sizeof(double)); r->bound1 = malloc(n * sizeof(double));
+    r->ref_b = malloc(n * sizeof(double)); r->bound2 = malloc(n * sizeof(double));
+    double ub = ldexp(1.0, -8), g = gam(K + (K + 511) / 512 + 2), slack = ldexp(1.0, -40);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double e = 0, m1 = 0, rb = 0, m2 = 0;
+            for (int k = 0; k < K; k++) {
+                float a = A[i * sai + k * sak], b = B[k * sbk + j * sbn];
+                double p = (double)a * b, pb = (double)bf16_round(a) * bf16_round(b);
+                e += p; m1 += fabs(p); rb += pb; m2 += fabs(pb);
+            }
+            double c = c0 ? c0[(size_t)i * N + j] : 0;
+            size_t o = (size_t)i * N + j;
+            r->exact[o] = e + c;
+            r->bound1[o] = ((1 + ub) * (1 + ub) * (1 + g) - 1) * m1 + g * fabs(c) +
+                           slack * (m1 + fabs(c));
+            r->ref_b[o] = rb + c;
+            r->bound2[o] = g * (m2 + fabs(c)) + slack * (m2 + fabs(c));
+        }
+}
+
+static void pref_free(pref *r) { free(r->exact); free(r->bound1); free(r->ref_b); free(r->bound2); }
+
+/* One product's checks: y within both bounds (*w1, *w2 the worst
+ * ratios); returns 1 where both hold. */
+static int pw_within(const float *y, const pref *r, size_t n, double *w1, double *w2) {
+    double a = worst(y, r->exact, r->bound1, n), b = worst(y, r->ref_b, r->bound2, n);
+    if (a > *w1) *w1 = a;
+    if (b > *w2) *w2 = b;
+    return a <= 1 && b <= 1;
+}
+
+static void test_pointwise(const char *label) {
+    int bad = 0, bits = 1, applies = 1, aff_same = 1, xf_same = 1;
+    int ulp_tried = 0, f_drop = 1, f_ulp = 1, f_fp32 = 1, fp32_acc = 1, fd_drop = 1, fd_fp32 = 1, fx_fp32 = 1;
+    double w1[3] = { 0 }, w2[3] = { 0 };
+    char what[200] = "";
+    for (size_t si = 0; si < sizeof pw_shapes / sizeof pw_shapes[0]; si++) {
+        const int *q = pw_shapes[si];
+        int B = q[0], H = q[1], W = q[2], C = q[3], OC = q[4], M = B * H * W;
+        conv_shape s;
+        conv_shape_init(&s, B, H, W, C, OC, 1, 1, 1, 0);
+        s.prec = PREC_BF16;
+        applies &= conv2d_bf16_applies(&s);
+        size_t nx = (size_t)M * C, ny = (size_t)M * OC, nw = (size_t)OC * C;
+        float *x = rnd(nx), *w = rnd(nw), *dy = rnd(ny), *dw0 = rnd(nw), *dx0 = rnd(nx);
+        float *ws = malloc(sizeof(float) * (size_t)conv2d_bf16_workspace(&s));
+        float *y = malloc(sizeof(float) * ny), *y2 = malloc(sizeof(float) * ny);
+        float *dw = malloc(sizeof(float) * nw), *dx = malloc(sizeof(float) * nx);
+        float *dwt = malloc(sizeof(float) * nw), *dxt = malloc(sizeof(float) * nx);
+        float *xz = malloc(sizeof(float) * nx), *wz = malloc(sizeof(float) * nw);
+        pref rf, rw, rd;
+        pw_ref(&rf, x, C, 1, w, 1, C, NULL, M, OC, C);          /* forward */
+        pw_ref(&rw, dy, 1, OC, x, C, 1, dw0, OC, C, M);         /* weight gradient onto dw0 */
+        pw_ref(&rd, dy, OC, 1, w, C, 1, dx0, M, C, OC);         /* backward-data onto dx0 */
+        conv2d_forward(y, x, w, NULL, &s, ws);
+        if (!pw_within(y, &rf, ny, &w1[0], &w2[0]) && !bad++)
+            snprintf(what, sizeof what, "forward %dx%dx%dx%d -> %d", B, H, W, C, OC);
+        memcpy(dw, dw0, sizeof(float) * nw);
+        memcpy(dx, dx0, sizeof(float) * nx);
+        conv2d_backward(dx, dw, NULL, dy, x, w, &s, 1, ws);
+        if (!pw_within(dw, &rw, nw, &w1[1], &w2[1]) && !bad++)
+            snprintf(what, sizeof what, "weight gradient %dx%dx%dx%d -> %d", B, H, W, C, OC);
+        if (!pw_within(dx, &rd, nx, &w1[2], &w2[2]) && !bad++)
+            snprintf(what, sizeof what, "backward-data %dx%dx%dx%d -> %d", B, H, W, C, OC);
+        /* written (accumulate 0): dx0 not read */
+        pref rd0;
+        pw_ref(&rd0, dy, OC, 1, w, C, 1, NULL, M, C, OC);
+        memcpy(dwt, dw0, sizeof(float) * nw);
+        conv2d_backward(dxt, dwt, NULL, dy, x, w, &s, 0, ws);
+        double d1 = 0, d2 = 0;
+        if (!pw_within(dxt, &rd0, nx, &d1, &d2) && !bad++)
+            snprintf(what, sizeof what, "backward-data (written) %dx%dx%dx%d -> %d", B, H, W, C, OC);
+        /* the affine epilogue (on the product's last k block): the bits
+         * of the forward then bn_apply_affine, each activation, with and
+         * without a residual */
+        float *sc = rnd(OC), *sh = rnd(OC), *res = rnd(ny);
+        float *y3 = malloc(sizeof(float) * ny);
+        for (int act = ACT_NONE; act <= ACT_HSWISH; act++) {
+            const float *rs = act % 2 ? res : NULL;
+            conv2d_forward_affine(y2, x, w, sc, sh, rs, act, &s, ws);
+            bn_apply_affine(y3, y, sc, sh, rs, act, M, OC);
+            aff_same &= !memcmp(y2, y3, sizeof(float) * ny);
+        }
+        /* the input transform (a BN's affine and activation read by the
+         * product): the bits of bn_apply_affine, then the convolution */
+        applies &= conv2d_xf_applies(&s);
+        float *xt = malloc(sizeof(float) * nx);
+        for (int act = ACT_RELU; act <= ACT_HSWISH; act++) {
+            float *xs = rnd(C), *xh = rnd(C);
+            conv_in_xf xf = { xs, xh, act };
+            bn_apply_affine(xt, x, xs, xh, NULL, act, M, C);
+            conv2d_forward(y3, xt, w, NULL, &s, ws);
+            conv2d_forward_xf(y2, x, &xf, w, &s, ws);
+            xf_same &= !memcmp(y2, y3, sizeof(float) * ny);
+            memcpy(dwt, dw0, sizeof(float) * nw);
+            memcpy(dxt, dx0, sizeof(float) * nx);
+            conv2d_backward(dxt, dwt, NULL, dy, xt, w, &s, 1, ws);
+            float *dw2 = malloc(sizeof(float) * nw), *dx2 = malloc(sizeof(float) * nx);
+            memcpy(dw2, dw0, sizeof(float) * nw);
+            memcpy(dx2, dx0, sizeof(float) * nx);
+            conv2d_backward_xf(dx2, dw2, dy, x, &xf, w, &s, 1, ws);
+            xf_same &= !memcmp(dw2, dwt, sizeof(float) * nw) && !memcmp(dx2, dxt, sizeof(float) * nx);
+            free(xs); free(xh); free(dw2); free(dx2);
+        }
+        free(xt);
+        /* 1, 2 and 3 threads */
+        for (int th = 1; th <= 3; th += 2) {
+            ssl_set_threads(th);
+            conv2d_forward(y2, x, w, NULL, &s, ws);
+            memcpy(dwt, dw0, sizeof(float) * nw);
+            memcpy(dxt, dx0, sizeof(float) * nx);
+            conv2d_backward(dxt, dwt, NULL, dy, x, w, &s, 1, ws);
+            bits &= !memcmp(y, y2, sizeof(float) * ny) && !memcmp(dw, dwt, sizeof(float) * nw) &&
+                    !memcmp(dx, dxt, sizeof(float) * nx);
+        }
+        ssl_set_threads(2);
+        /* perturbations: channel 0 of x zeroed (a dropped k of the forward
+         * and of dy's columns in the weight gradient: dw's row c = 0 is
+         * then dw0's); one weight one bf16 ulp up; the fp32 kernels */
+        memcpy(xz, x, sizeof(float) * nx);
+        for (size_t i = (size_t)C - 1; i < nx; i += C) xz[i] = 0;
+        conv2d_forward(y2, xz, w, NULL, &s, ws);
+        f_drop &= worst(y2, rf.ref_b, rf.bound2, ny) > 1;
+        float *dyz = malloc(sizeof(float) * ny);
+        memcpy(dyz, dy, sizeof(float) * ny);
+        memset(dyz, 0, sizeof(float) * OC);             /* the first pixel row: a dropped k */
+        memcpy(dwt, dw0, sizeof(float) * nw);
+        conv2d_backward(NULL, dwt, NULL, dyz, x, w, &s, 1, ws);
+        fd_drop &= worst(dwt, rw.ref_b, rw.bound2, nw) > 1;
+        free(dyz);
+        if (C <= 144) {     /* (beyond, check 2's K 2^-24 sum |x w| outgrows one ulp's 2^-8 |x w|) */
+            size_t j = 0;   /* the largest weight of output channel 0, one bf16 ulp up */
+            for (size_t c = 1; c < (size_t)C; c++)
+                if (fabsf(w[c]) > fabsf(w[j])) j = c;
+            memcpy(wz, w, sizeof(float) * nw);
+            int e;
+            frexpf(bf16_round(wz[j]), &e);
+            wz[j] = bf16_round(wz[j]) + ldexpf(1.0f, e - 8);
+            conv2d_forward(y2, x, wz, NULL, &s, ws);
+            f_ulp &= worst(y2, rf.ref_b, rf.bound2, ny) > 1;
+            ulp_tried++;
+        }
+        s.prec = PREC_FP32;
+        conv2d_forward(y2, x, w, NULL, &s, ws);
+        f_fp32 &= worst(y2, rf.ref_b, rf.bound2, ny) > 1;
+        fp32_acc &= worst(y2, rf.exact, rf.bound1, ny) <= 1;
+        memcpy(dwt, dw0, sizeof(float) * nw);
+        memcpy(dxt, dx0, sizeof(float) * nx);
+        conv2d_backward(dxt, dwt, NULL, dy, x, w, &s, 1, ws);
+        fd_fp32 &= worst(dwt, rw.ref_b, rw.bound2, nw) > 1 || M > 512;
+        fx_fp32 &= worst(dxt, rd.ref_b, rd.bound2, nx) > 1;
+        fp32_acc &= worst(dwt, rw.exact, rw.bound1, nw) <= 1 &&
+                    worst(dxt, rd.exact, rd.bound1, nx) <= 1;
+        pref_free(&rf); pref_free(&rw); pref_free(&rd); pref_free(&rd0);
+        free(x); free(w); free(dy); free(dw0); free(dx0); free(ws); free(y); free(y2); free(y3);
+        free(dw); free(dx); free(dwt); free(dxt); free(xz); free(wz); free(sc); free(sh);
+        free(res);
+    }
+    rep(applies, label, "pointwise in bf16: conv2d_bf16_applies and conv2d_xf_applies", "");
+    rep(!bad, label, "pointwise in bf16: forward, weight gradient and backward-data within both "
+                     "bounds", what);
+    printf("  (%s pointwise: worst error / bound, accuracy and exactness: forward %.3g %.3g, "
+           "weight gradient %.3g %.3g, backward-data %.3g %.3g)\n", label, w1[0], w2[0], w1[1],
+           w2[1], w1[2], w2[2]);
+    rep(aff_same, label, "pointwise in bf16: the affine forward (its epilogue fused) is the "
+                         "forward then bn_apply_affine, bit for bit (ReLU, ReLU6, hard-swish, none)", "");
+    rep(xf_same, label, "pointwise in bf16: the input transform (forward and both gradients) is "
+                        "bn_apply_affine then the convolution, bit for bit (ReLU, ReLU6, hard-swish)", "");
+    rep(bits, label, "pointwise in bf16: 1, 2 and 3 threads give the same bits (all three "
+                     "products)", "");
+    rep(f_drop, label, "pointwise bf16 check: a forward missing the last input channel fails", "");
+    rep(fd_drop, label, "pointwise bf16 check: a weight gradient missing a pixel row fails", "");
+    rep(f_ulp && ulp_tried, label,
+        "pointwise bf16 check: one weight one bf16 ulp off fails (C <= 144)", "");
+    rep(f_fp32 && fd_fp32 && fx_fp32 && fp32_acc, label,
+        "pointwise bf16 check: the fp32 kernels fail the exactness check and pass the accuracy "
+        "check", "");
+}
+
 /* The direct kernels ignore prec: a strided and a 1x1 layer give fp32's bits. */
 static void test_direct_fp32(void) {
     conv_shape s;
@@ -640,21 +865,21 @@ static void test_policy(void) {
     if (!n) { t_report(0, "net_set_precision policy", "%s", err.msg); return; }
     static const char *const fp32_layers[] = {
         "backbone.layer1.0.conv1", "backbone.layer1.0.conv2", "backbone.layer1.1.conv1",
-        "backbone.layer1.1.conv2",
+        "backbone.layer1.1.conv2", "backbone.layer2.0.downsample.0",   /* 1x1: fp32 */
     };
     static const char *const bf16_layers[] = {
         "backbone.conv1", "backbone.layer2.0.conv1", "backbone.layer2.0.conv2",
-        "backbone.layer2.0.downsample.0", "backbone.layer2.1.conv1", "backbone.layer3.1.conv2",
+        "backbone.layer2.1.conv1", "backbone.layer3.1.conv2",
         "backbone.layer4.0.conv2", "backbone.layer4.1.conv2",
     };
     net_set_precision(n, PREC_BF16);
     int stage1 = 1, later = 1, all32 = 1;
-    for (int i = 0; i < 4; i++) stage1 &= net_conv_prec(n, fp32_layers[i]) == PREC_FP32;
-    for (int i = 0; i < 8; i++) later &= net_conv_prec(n, bf16_layers[i]) == PREC_BF16;
-    t_report(stage1 && later, "net_set_precision(bf16): the 16-channel stage fp32, the other "
-             "convolutions bf16", "stage1 %d later %d", stage1, later);
+    for (int i = 0; i < 5; i++) stage1 &= net_conv_prec(n, fp32_layers[i]) == PREC_FP32;
+    for (int i = 0; i < 7; i++) later &= net_conv_prec(n, bf16_layers[i]) == PREC_BF16;
+    t_report(stage1 && later, "net_set_precision(bf16): the 16-channel stage and the 1x1 "
+             "convolutions fp32, the other convolutions bf16", "stage1 %d later %d", stage1, later);
     net_set_precision(n, PREC_FP32);
-    for (int i = 0; i < 8; i++) all32 &= net_conv_prec(n, bf16_layers[i]) == PREC_FP32;
+    for (int i = 0; i < 7; i++) all32 &= net_conv_prec(n, bf16_layers[i]) == PREC_FP32;
     T_OK(all32 && net_conv_prec(n, "backbone.nothing") == -1,
          "net_set_precision(fp32): every convolution fp32 again; an unknown name is -1");
     net_free(n);
@@ -671,39 +896,21 @@ static double rel_f(const float *a, const float *b, size_t n) {
     return m > 0 ? e / m : e;
 }
 
-static void test_network(void) {
-    net_config c;
-    memset(&c, 0, sizeof c);
-    strcpy(c.arch, "resnet18"); strcpy(c.stem, "cifar"); strcpy(c.head, "mlp3");
-    c.width = 0.25f; c.in_ch = 3; c.in_h = c.in_w = 16; c.hidden = 64; c.dim = 32;
-    const int B = 8;
-    ssl_err err;
-    net *n32 = net_new(&c, B, &err), *n16 = net_new(&c, B, &err);
-    if (!n32 || !n16) { t_report(0, "network", "%s", err.msg); return; }
-    net_init(n32, 3);
-    net_init(n16, 3);
-    net_set_precision(n16, PREC_BF16);
-    size_t nx = (size_t)B * 16 * 16 * 3, nd = (size_t)B * net_out_dim(n32);
-    float *x = rnd(nx), *dout = rnd(nd);
-    net_zero_grad(n32);
-    net_zero_grad(n16);
-    net_forward(n32, x, B, 1);
-    net_forward(n16, x, B, 1);
-    double ef = rel_f(net_output(n16), net_output(n32), nd);
-    int diff = memcmp(net_output(n16), net_output(n32), nd * sizeof(float)) != 0;
-    net_backward(n32, dout);
-    net_backward(n16, dout);
-    /* each parameter tensor's gradient against fp32's */
-    double eg = 0, gmax = 0, l2n = 0, l2d = 0;
-    const char *where = "";
-    int nt = net_ntensors(n32);
+/* The gradients of a and b (the same architecture): the largest error of
+ * a tensor over its largest element (at least 2^-10 of the largest of
+ * all: *eg, *where) and the relative L2 distance of all of them. */
+static double grad_l2(net *a32, net *b16, double *eg, const char **where) {
+    double gmax = 0, l2n = 0, l2d = 0;
+    int nt = net_ntensors(a32);
+    *eg = 0;
+    *where = "";
     for (int i = 0; i < nt; i++) {
-        net_tensor *a = net_tensor_at(n32, i);
+        net_tensor *a = net_tensor_at(a32, i);
         for (int64_t k = 0; a->grad && k < a->numel; k++)
             if (fabs(a->grad[k]) > gmax) gmax = fabs(a->grad[k]);
     }
     for (int i = 0; i < nt; i++) {
-        net_tensor *a = net_tensor_at(n32, i), *b = net_tensor_at(n16, i);
+        net_tensor *a = net_tensor_at(a32, i), *b = net_tensor_at(b16, i);
         if (!a->grad) continue;
         double e = 0, m = gmax / 1024;
         for (int64_t k = 0; k < a->numel; k++) {
@@ -712,38 +919,142 @@ static void test_network(void) {
             if (fabs(a->grad[k]) > m) m = fabs(a->grad[k]);
         }
         e /= m;
-        if (!(e <= eg)) { eg = e; where = a->name; }
+        if (!(e <= *eg)) { *eg = e; *where = a->name; }
         for (int64_t k = 0; k < a->numel; k++) {
             double d = (double)b->grad[k] - a->grad[k];
             l2n += d * d;
             l2d += (double)a->grad[k] * a->grad[k];
         }
     }
-    double l2 = sqrt(l2n / l2d);
-    /* the same bits at 1 and 3 threads as at 2 (output and every gradient) */
+    return sqrt(l2n / l2d);
+}
+
+/* 1 if every gradient of a and b has the same bits */
+static int grads_same(net *a, net *b) {
+    for (int i = 0; i < net_ntensors(a); i++) {
+        net_tensor *x = net_tensor_at(a, i), *y = net_tensor_at(b, i);
+        if (x->grad && memcmp(x->grad, y->grad, sizeof(float) * (size_t)x->numel)) return 0;
+    }
+    return 1;
+}
+
+/* arch (CIFAR stem, width, mlp3 head, 16x16 inputs, batch 8, BN in
+ * training mode) in bf16 against fp32: the output within tol_out of
+ * fp32's largest element, the gradient within tol_g in L2 (the ResNet's
+ * tolerances are argued at the top of this file).
+ * The MobileNets: no bf16 PyTorch runs MobileNetV2's training step here
+ * (Debian's torch 1.13 lacks ReLU6's bf16 backward), and their training
+ * forward at batch 8 is ill-conditioned: BatchNorm over 8 to 32 rows per
+ * channel makes the fp32 MobileNetV2 move by 0.13-0.2 of its largest
+ * output, and its gradient by 0.7-0.9 in L2, when only its input is
+ * rounded to bf16 (V3-small: 0.010-0.018 and 0.06-0.13). That response,
+ * measured in the test (the yardstick), sets the tolerances: bf16 within
+ * 8 times it (measured 1.2-3.8 times over three draws of the inputs). For
+ * V2 that catches little in training mode; the tight check is
+ * evaluation mode (BN folded, the epilogue inside the bf16 product, the
+ * activations' 2^-7 per product compounding over 52 layers): within 2^-5
+ * of the largest fp32 output (measured 0.008 for V2, 0.001-0.002 for
+ * V3-small). Both modes also give the same bits at 1, 2 and 3 threads. */
+static void test_network(const char *arch, float width, double tol_out, double tol_g) {
+    net_config c;
+    memset(&c, 0, sizeof c);
+    strcpy(c.arch, arch); strcpy(c.stem, "cifar"); strcpy(c.head, "mlp3");
+    c.width = width; c.in_ch = 3; c.in_h = c.in_w = 16; c.hidden = 64; c.dim = 32;
+    const int B = 8;
+    int mobile = strncmp(arch, "mobilenet", 9) == 0;
+    if (mobile) rng_init(&R, 19, 7, 0);     /* its own draws, whatever ran before */
+    char name[160];
+    ssl_err err;
+    net *n32 = net_new(&c, B, &err), *n16 = net_new(&c, B, &err);
+    net *m16 = net_new(&c, B, &err);
+    if (!n32 || !n16 || !m16) { t_report(0, arch, "%s", err.msg); return; }
+    net_init(n32, 3);
+    net_init(n16, 3);
+    net_set_precision(n16, PREC_BF16);
+    size_t nx = (size_t)B * 16 * 16 * 3, nd = (size_t)B * net_out_dim(n32);
+    float *x = rnd(nx), *dout = rnd(nd), *o16 = malloc(nd * sizeof(float));
+    net_zero_grad(n32);
+    net_zero_grad(n16);
+    net_forward(n32, x, B, 1);
+    net_forward(n16, x, B, 1);
+    double ef = rel_f(net_output(n16), net_output(n32), nd);
+    int diff = memcmp(net_output(n16), net_output(n32), nd * sizeof(float)) != 0;
+    memcpy(o16, net_output(n16), nd * sizeof(float));
+    net_backward(n32, dout);
+    net_backward(n16, dout);
+    double eg;
+    const char *where;
+    double l2 = grad_l2(n32, n16, &eg, &where);
+    double yo = 0, yg = 0;
+    if (mobile) {
+        /* the yardstick: the fp32 network on x rounded to bf16 */
+        float *xb = malloc(nx * sizeof(float));
+        for (size_t i = 0; i < nx; i++) xb[i] = bf16_round(x[i]);
+        net_init(m16, 3);
+        net_zero_grad(m16);
+        net_forward(m16, xb, B, 1);
+        yo = rel_f(net_output(m16), net_output(n32), nd);
+        net_backward(m16, dout);
+        double e2;
+        const char *w2;
+        yg = grad_l2(n32, m16, &e2, &w2);
+        tol_out = 8 * yo;
+        tol_g = 8 * yg;
+        free(xb);
+    }
+    snprintf(name, sizeof name, "%s in bf16: forward output within %s%.3g of fp32's largest",
+             arch, mobile ? "8 x the yardstick, " : "", tol_out);
+    t_report(diff && ef <= tol_out, name, "%.3g (bits differ: %d)", ef, diff);
+    snprintf(name, sizeof name, "%s in bf16: the gradient within %s%.3g of fp32's in L2", arch,
+             mobile ? "8 x the yardstick, " : "", tol_g);
+    t_report(l2 <= tol_g, name, "%.3g", l2);
+    printf("  (%s: output %.3g, worst gradient %.3g (%s) of the largest, all gradients "
+           "%.3g in L2", arch, ef, eg, where, l2);
+    if (mobile) printf("; fp32 on the input rounded to bf16: output %.3g, gradients %.3g", yo, yg);
+    printf(")\n");
+    /* the training step at 1 and 3 threads: the bits of 2 */
     int same = 1;
-    int64_t np;
-    float *ga = net_grad_arena(n16, &np);
-    float *out2 = malloc(nd * sizeof(float)), *g2 = malloc(sizeof(float) * (size_t)np);
-    memcpy(out2, net_output(n16), nd * sizeof(float));
-    memcpy(g2, ga, sizeof(float) * (size_t)np);
+    net_init(m16, 3);
+    net_set_precision(m16, PREC_BF16);
     for (int th = 1; th <= 3; th += 2) {
         ssl_set_threads(th);
-        net_zero_grad(n16);
-        net_forward(n16, x, B, 1);
-        same &= !memcmp(out2, net_output(n16), nd * sizeof(float));
-        net_backward(n16, dout);
-        same &= !memcmp(g2, ga, sizeof(float) * (size_t)np);
+        net_zero_grad(m16);
+        net_forward(m16, x, B, 1);
+        same &= !memcmp(net_output(m16), o16, nd * sizeof(float));
+        net_backward(m16, dout);
+        same &= grads_same(m16, n16);
+        net_init(m16, 3);        /* the running statistics back */
     }
     ssl_set_threads(2);
-    T_OK(same, "network in bf16: the same output and gradients at 1, 2 and 3 threads");
-    free(out2); free(g2);
-    t_report(diff && ef <= 0.125, "network in bf16: forward output within 2^-3 of fp32's largest",
-             "%.3g (bits differ: %d)", ef, diff);
-    t_report(l2 <= 0.9, "network in bf16: the gradient within 0.9 of fp32's in L2", "%.3g", l2);
-    printf("  (network: output %.3g, worst gradient %.3g (%s) of the largest, all gradients "
-           "%.3g in L2)\n", ef, eg, where, l2);
-    free(x); free(dout);
+    if (!mobile) {
+        snprintf(name, sizeof name, "%s in bf16: 1, 2 and 3 threads give the same bits "
+                 "(training output and gradients)", arch);
+        T_OK(same, name);
+    } else {
+        /* evaluation mode (the same weights, running statistics set by
+         * one training forward each, which n32 and n16 both had) */
+        ssl_set_threads(2);
+        net_forward(n32, x, B, 0);
+        net_forward(n16, x, B, 0);
+        double ee = rel_f(net_output(n16), net_output(n32), nd);
+        int ediff = memcmp(net_output(n16), net_output(n32), nd * sizeof(float)) != 0;
+        memcpy(o16, net_output(n16), nd * sizeof(float));
+        for (int th = 1; th <= 3; th += 2) {
+            ssl_set_threads(th);
+            net_forward(n16, x, B, 0);
+            same &= !memcmp(net_output(n16), o16, nd * sizeof(float));
+        }
+        ssl_set_threads(2);
+        snprintf(name, sizeof name, "%s in bf16: evaluation-mode output within 2^-5 of fp32's "
+                 "largest", arch);
+        t_report(ediff && ee <= 0x1p-5, name, "%.3g (bits differ: %d)", ee, ediff);
+        printf("  (%s: evaluation-mode output %.3g of the largest)\n", arch, ee);
+        snprintf(name, sizeof name, "%s in bf16: 1, 2 and 3 threads give the same bits "
+                 "(training output and gradients, evaluation output)", arch);
+        T_OK(same, name);
+    }
+    net_free(m16);
+    free(x); free(dout); free(o16);
     net_free(n32);
     net_free(n16);
 }
@@ -761,15 +1072,20 @@ int main(void) {
     }
     gemm_bf16_set_amx(0);
     test_kernels("VDPBF16PS", 0);
+    test_pointwise("VDPBF16PS");
     gemm_bf16_set_amx(1);
-    if (gemm_bf16_amx())
+    if (gemm_bf16_amx()) {
         test_kernels("AMX", 1);
-    else
+        test_pointwise("AMX");
+    } else {
         printf("SKIP: conv bf16 on AMX: no AMX-BF16 on this CPU or no permission from the "
                "kernel\n");
+    }
     gemm_bf16_set_amx(-1);
     test_direct_fp32();
     test_policy();
-    test_network();
+    test_network("resnet18", 0.25f, 0.125, 0.9);
+    test_network("mobilenetv2", 0.5f, 0, 0);
+    test_network("mobilenetv3s", 0.5f, 0, 0);
     return t_done();
 }

@@ -595,17 +595,23 @@ void net_set_winograd(net *n, int mode) {
     }
 }
 
+/* A ResNet's layer s in precision prec: the 1x1 convolutions of
+ * ResNet-50 stay fp32 (their workspace is conv2d_workspace's, not
+ * conv2d_bf16_workspace's: gemm_bf16 is not measured on them). */
+static int resnet_prec(const conv_shape *s, int prec) {
+    if (prec != PREC_BF16 || (s->KH == 1 && s->KW == 1)) return PREC_FP32;
+    return conv_bf16_prec(s);   /* fp32 for Winograd shapes under 32 channels */
+}
+
 void net_set_precision(net *n, int prec) {
     n->prec = prec == PREC_BF16 ? PREC_BF16 : PREC_FP32;
-    /* in bf16, each convolution where conv_bf16_prec says bf16 is faster */
-#define CONV_PREC(s) ((s).prec = n->prec == PREC_BF16 ? conv_bf16_prec(&(s)) : PREC_FP32)
-    CONV_PREC(n->conv1.s);
+    net_mobile_set_precision(n, n->prec);
+    n->conv1.s.prec = resnet_prec(&n->conv1.s, n->prec);
     for (int i = 0; i < n->nblk; i++) {
         net_block *b = &n->blk[i];
-        for (int j = 0; j < b->n; j++) CONV_PREC(b->conv[j].s);
-        if (b->has_ds) CONV_PREC(b->ds.s);
+        for (int j = 0; j < b->n; j++) b->conv[j].s.prec = resnet_prec(&b->conv[j].s, n->prec);
+        if (b->has_ds) b->ds.s.prec = resnet_prec(&b->ds.s, n->prec);
     }
-#undef CONV_PREC
 }
 
 int net_conv_prec(const net *n, const char *name) {

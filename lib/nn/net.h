@@ -188,11 +188,13 @@ int net_config_from_sv(net_config *cfg, const sv *m, ssl_err *err);
 void net_set_winograd(net *n, int mode);
 
 /* The precision of the network's matrix products: PREC_FP32 (net_new's
- * default) or PREC_BF16 (nn/ops/ops.h): the head's linear layers and the
- * ResNets' Winograd convolutions (forward and backward-data) take bf16
- * inputs with fp32 sums, each convolution as conv_bf16_prec (ops.h)
- * chooses (fp32 for those with 16 channels in or out); the direct
- * convolutions, the weight gradients of the convolutions, the
+ * default) or PREC_BF16 (nn/ops/ops.h): the head's linear layers, the
+ * ResNets' Winograd convolutions (forward and backward-data; the weight
+ * gradient on AMX), each as conv_bf16_prec (ops.h) chooses (fp32 for
+ * those with fewer than 32 channels in or out), and the MobileNets' 1x1
+ * convolutions (forward, backward-data and weight gradient,
+ * conv2d_bf16_applies) take bf16 inputs with fp32 sums; the other direct
+ * convolutions (stems, strided, depthwise, ResNet-50's 1x1), SE, the
  * parameters, their gradients, SGD and BatchNorm stay fp32. The caller checks gemm_bf16_available() first (without it
  * everything runs in fp32). */
 void net_set_precision(net *n, int prec);

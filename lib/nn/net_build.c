@@ -101,10 +101,14 @@ int net_add_conv(net *n, conv_l *c, const char *name, int H, int W, int C, int O
     if (outn > n->max_act) n->max_act = outn;
     if (inn > n->max_act) n->max_act = inn;
     /* the MobileNets' pointwise convolutions may read through a BN
-     * (net_mobile.c, pfused) */
+     * (net_mobile.c, pfused), or run on gemm_bf16 (--precision bf16) */
     int64_t ws = dw ? dwconv_workspace(&c->s)
                  : n->mobile && conv2d_xf_applies(&c->s) ? conv2d_xf_workspace(&c->s)
                  : conv2d_workspace(&c->s);
+    if (!dw && n->mobile) {
+        int64_t wb = conv2d_bf16_workspace(&c->s);
+        if (wb > ws) ws = wb;
+    }
     if (ws > n->ws_n) n->ws_n = ws;
     c->prof = net_new_prof(n, name, 2.0 * c->s.OH * c->s.OW * OC * (double)cin * k * k, PROF_CONV);
     return 0;

@@ -235,4 +235,7 @@ const float *net_mobile_eval(net *n, const net_eval *e, const float *x, int B);
 void net_mobile_backward(net *n, float *g);
 void net_mobile_free(net *n);
 void net_mobile_set_winograd(net *n, int mode);
+/* prec on every convolution of a MobileNet (the pointwise ones run on
+ * gemm_bf16 in bf16; the stem and the depthwise ones ignore it) */
+void net_mobile_set_precision(net *n, int prec);
 #endif

@@ -271,6 +271,13 @@ void net_mobile_set_winograd(net *n, int mode) {
         for (int j = 0; j < n->mb[i].n; j++) n->mb[i].l[j].conv.s.winograd = mode;
 }
 
+void net_mobile_set_precision(net *n, int prec) {
+    n->mstem.conv.s.prec = prec;
+    n->mlast.conv.s.prec = prec;
+    for (int i = 0; i < n->nmb; i++)
+        for (int j = 0; j < n->mb[i].n; j++) n->mb[i].l[j].conv.s.prec = prec;
+}
+
 /* ---- forward ---- */
 
 /* The activations are timed with their BN (fused into its passes). */

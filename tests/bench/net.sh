@@ -19,11 +19,15 @@
 # ours-bf16/ours-fp32, PyTorch-bf16/PyTorch-fp32, ours-fp32/PyTorch-fp32)
 # per round and as a median; then bench_net --precision ab, our bf16 and
 # fp32 alternating in one process.
-# The MobileNet rows (ours in fp32) run PyTorch in fp32 and, where the CPU
-# has AVX512-BF16, under bf16 autocast too, and print ours against
-# PyTorch's best path: the faster of the two in that round (a path PyTorch
+# The MobileNet rows run ours in fp32 and PyTorch in fp32 and, where the
+# CPU has AVX512-BF16, ours with --precision bf16 (the 1x1 convolutions on
+# gemm_bf16) and PyTorch under bf16 autocast too, and print ours against
+# PyTorch's best path: the faster of its two in that round (a path PyTorch
 # cannot run, as Debian's torch 1.13 cannot take ReLU6's backward in bf16
-# for MobileNetV2's training step, prints "n/a" and counts as absent).
+# for MobileNetV2's training step, prints "n/a" and counts as absent), as
+# ours-fp32/PyTorch-best and ours-best/PyTorch-best (ours-best: the faster
+# of our two in that round); then bench_net --precision ab for the row,
+# our bf16 and fp32 alternating in one process.
 # Environment: BIN (default bin), NET_BENCH_ITERS (timed iterations per
 # measurement, default 3), NET_BENCH_ROUNDS (default 3), NET_BENCH_ONLY (run
 # only the configurations "WIDTH BATCH MODE ARCH" containing this substring,
@@ -103,17 +107,24 @@ for cfg in "1 128 train" "0.25 256 train" "1 256 infer" "0.25 256 infer" \
     case "$1 $2 $3 $arch" in *"$ONLY"*) ;; *) continue ;; esac
     ct=; tct=
     if [ "$CPU_TIME" = 1 ] && [ "$th" = 1 ]; then ct=--cpu-time; tct=1; fi
-    ratios=; bratios=
+    ratios=; bratios=; oratios=; pratios=
     r=1
     while [ "$r" -le "$ROUNDS" ]; do
         ours=$("$B" --arch "$arch" --width "$1" --batch "$2" --mode "$3" --iters "$ITERS" --threads "$th" $ct)
         echo "$ours (threads $th${ct:+, CPU time})"
+        o=$(echo "$ours" | field img/s)
+        ob=$o
+        if [ "$have_bf16" = 1 ] && [ -n "${4:-}" ]; then
+            o16=$("$B" --arch "$arch" --width "$1" --batch "$2" --mode "$3" --iters "$ITERS" --threads "$th" $ct --precision bf16 | field img/s)
+            ob=$(best "$o" "$o16")
+            pratios="$pratios $(div "$o16" "$o")"
+            echo "    ours bf16 $o16 img/s; ours bf16/fp32 $(div "$o16" "$o")"
+        fi
         if [ "$have_torch" = 1 ]; then
             tl=$(NET_BENCH_CPU_TIME=$tct MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 \
                 $TORCH "$1" "$2" "$3" "$ITERS" "$arch" fp32 "$th")
             t=$(echo "$tl" | awk '{print $3}')
             trss=$(echo "$tl" | awk '{print $5}')
-            o=$(echo "$ours" | field img/s)
             orss=$(echo "$ours" | field MiB)
             ratio=$(div "$o" "$t")
             ratios="$ratios $ratio"
@@ -122,7 +133,8 @@ for cfg in "1 128 train" "0.25 256 train" "1 256 infer" "0.25 256 infer" \
                 t16=$(torch_ips "$1" "$2" "$3" "$ITERS" "$arch" bf16 "$th")
                 tb=$(best "$t" "$t16")
                 bratios="$bratios $(div "$o" "$tb")"
-                line="$line; PyTorch bf16 (autocast) $t16 img/s; ours/PyTorch-best $(div "$o" "$tb")"
+                oratios="$oratios $(div "$ob" "$tb")"
+                line="$line; PyTorch bf16 (autocast) $t16 img/s; ours-fp32/PyTorch-best $(div "$o" "$tb"), ours-best/PyTorch-best $(div "$ob" "$tb")"
             fi
             echo "$line"
         fi
@@ -130,9 +142,14 @@ for cfg in "1 128 train" "0.25 256 train" "1 256 infer" "0.25 256 infer" \
     done
     if [ "$have_torch" = 1 ]; then
         echo "  $arch w$1 $3 B$2 threads $th: ours/PyTorch-fp32 per round:$ratios; median $(echo $ratios | med)"
-        [ -n "$bratios" ] && echo "  $arch w$1 $3 B$2 threads $th: ours/PyTorch-best per round:$bratios; median $(echo $bratios | med)"
+        [ -n "$bratios" ] && echo "  $arch w$1 $3 B$2 threads $th: ours-fp32/PyTorch-best per round:$bratios; median $(echo $bratios | med)"
+        [ -n "$oratios" ] && echo "  $arch w$1 $3 B$2 threads $th: ours-best/PyTorch-best per round:$oratios; median $(echo $oratios | med)"
     else
         echo "    PyTorch: not measured (/usr/bin/python3 cannot import torch)"
+    fi
+    if [ -n "$pratios" ]; then
+        echo "  $arch w$1 $3 B$2 threads $th: ours bf16/fp32 per round:$pratios; median $(echo $pratios | med)"
+        "$B" --arch "$arch" --width "$1" --batch "$2" --mode "$3" --iters "$ITERS" --threads "$th" $ct --precision ab
     fi
   done
 done

@@ -3,7 +3,12 @@
 # ssl-train with resume bit for bit (2 epochs == 1 + 1), ssl-extract's
 # backbone width, and the errors: an unknown --arch lists the known ones,
 # a checkpoint whose configuration names another architecture than its
-# tensors is refused naming a tensor. Tiny synthetic 28x28 data.
+# tensors is refused naming a tensor; where the CPU has AVX512-BF16,
+# --precision bf16 reaches the MobileNets' backbone (its 1x1
+# convolutions): ssl-train records it and gives other bits than fp32,
+# 2 epochs == 1 + 1 in bf16 too, and ssl-extract's backbone features in
+# bf16 differ from fp32's (the head plays no part in them) but stay
+# close. Tiny synthetic 28x28 data.
 . "$TOP/tests/lib.sh"
 gen="$BIN/tests/test_train"
 HEAD="--head mlp3 --hidden 32 --dim 16 --threads 2"
@@ -43,4 +48,28 @@ fails "ssl-train refuses it" 1 "mm.ckpt: tensor 'backbone\.features\..*' is miss
 fails "ssl-extract refuses it" 1 "mm.ckpt: tensor 'backbone\.features\..*' is missing" \
     ssl-extract "$T/mm.ckpt" "$T/d.sslt" -o "$T/x.feat"
 check "nothing written when refused" ! -e "$T/x.ckpt" -a ! -e "$T/x.feat"
+if ! grep -q avx512_bf16 /proc/cpuinfo; then
+    skip "MobileNets in bf16" "this CPU has no avx512_bf16"
+    done_tests
+fi
+for a in mobilenetv2 mobilenetv3s; do
+    ok "$a: train in bf16, 2 epochs" ssl-train $TR --epochs 2 --precision bf16 "$T/$a.ckpt" "$T/d.sslt" -o "$T/$a-b2.ckpt"
+    check "$a: bf16 recorded with the run" \
+        "$(ssl-info --json "$T/$a-b2.ckpt" | grep -c '"train":{[^}]*"precision":"bf16"')" -eq 1
+    check "$a: bf16 training gives other bits than fp32" \
+        "$(cmp "$T/$a-b2.ckpt" "$T/$a-2.ckpt" >/dev/null 2>&1 || echo differ)" = differ
+    ok "$a: 1 epoch in bf16" ssl-train $TR --epochs 1 --precision bf16 "$T/$a.ckpt" "$T/d.sslt" -o "$T/$a-b1.ckpt"
+    ok "$a: continue in bf16 to epoch 2" ssl-train --threads 2 -q --epochs 2 --in-place "$T/$a-b1.ckpt" "$T/d.sslt"
+    check "$a: bf16: 2 epochs == 1 + 1, bit for bit" \
+        "$(cmp "$T/$a-b2.ckpt" "$T/$a-b1.ckpt" >/dev/null 2>&1 && echo same)" = same
+    # the backbone alone (no head): bf16 reaches its convolutions. The
+    # tolerance, as in precision.sh: 2^-5 of the largest fp32 feature
+    # (test_conv_bf16 measures these networks' evaluation-mode outputs
+    # within 0.008 of the largest).
+    ok "$a: backbone features in bf16" ssl-extract --threads 2 --precision bf16 "$T/$a-2.ckpt" "$T/d.sslt" -o "$T/$a-b.feat"
+    check "$a: bf16 backbone features differ from fp32's" \
+        "$(cmp "$T/$a-b.feat" "$T/$a.feat" >/dev/null 2>&1 || echo differ)" = differ
+    ok "$a: bf16 backbone features within 2^-5 of the largest fp32 one" \
+        "$gen" --compare-features "$T/$a-b.feat" "$T/$a.feat" 0.03125
+done
 done_tests

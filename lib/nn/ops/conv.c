@@ -31,6 +31,11 @@
  * everywhere for comparisons. Its workspace needs are included in
  * conv2d_workspace whatever the field says.
  *
+ * With prec PREC_BF16 the pointwise shapes take a fourth path: their
+ * three products on gemm_bf16 (conv2d_bf16_applies below; its workspace
+ * is conv2d_bf16_workspace's), the affine forward's epilogue inside the
+ * product (gemm_bf16_affine).
+ *
  * conv2d_*_ref are direct loops in double, used by the tests. */
 #include "nn/ops/ops.h"
 
@@ -47,6 +52,48 @@
 
 static int is_pointwise(const conv_shape *s) {
     return s->KH == 1 && s->KW == 1 && s->stride == 1 && s->pad == 0;
+}
+
+/* ---- the pointwise convolutions in bf16 (ops.h: conv2d_bf16_applies) ----
+ * A 1x1 stride-1 unpadded convolution is a matrix product over the
+ * M = B OH OW pixel rows; with prec PREC_BF16 its three products run on
+ * gemm_bf16 (the input, weight and output gradient rounded to bf16 while
+ * packed, fp32 sums in an order that depends only on the reduction
+ * length: the same bits at any thread count). */
+int conv2d_bf16_applies(const conv_shape *s) {
+    return s->prec == PREC_BF16 && is_pointwise(s) && gemm_bf16_available();
+}
+
+static int64_t pw_rows(const conv_shape *s) { return (int64_t)s->B * s->OH * s->OW; }
+
+int64_t conv2d_bf16_workspace(const conv_shape *s) {
+    int64_t w = conv2d_workspace(s);
+    if (!is_pointwise(s) || !gemm_bf16_available()) return w;
+    int M = (int)pw_rows(s);
+    int64_t f = gemm_bf16_workspace(M, s->OC, s->C);          /* forward */
+    int64_t d = gemm_bf16_workspace(M, s->C, s->OC);          /* backward-data */
+    int64_t g = gemm_bf16_workspace(s->OC, s->C, M);          /* weight gradient */
+    if (f > w) w = f;
+    if (d > w) w = d;
+    if (g > w) w = g;
+    return w;
+}
+
+/* out[M, OC] = in[M, C] w[OC, C]^T */
+static void pw_bf16_forward(float *out, const float *in, const float *w, const conv_shape *s,
+                            float *ws) {
+    gemm_bf16(0, 1, (int)pw_rows(s), s->OC, s->C, 1.0f, in, s->C, w, s->C, 0.0f, out, s->OC,
+              ws);
+}
+
+/* dw[OC, C] += dout[M, OC]^T in[M, C]; din[M, C] = (+=) dout w[OC, C] */
+static void pw_bf16_backward(float *din, float *dw, const float *dout, const float *in,
+                             const float *w, const conv_shape *s, int accumulate, float *ws) {
+    int M = (int)pw_rows(s);
+    gemm_bf16(1, 0, s->OC, s->C, M, 1.0f, dout, s->OC, in, s->C, 1.0f, dw, s->C, ws);
+    if (din)
+        gemm_bf16(0, 0, M, s->C, s->OC, 1.0f, dout, s->OC, w, s->C, accumulate ? 1.0f : 0.0f,
+                  din, s->C, ws);
 }
 
 /* Images per col block. */
@@ -220,7 +267,9 @@ void conv2d_forward(float *out, const float *in, const float *w, const float *bi
     int64_t K = (int64_t)s->KH * s->KW * s->C;
     int64_t OHW = (int64_t)s->OH * s->OW;
     float *wp = ws, *col = ws + 2 * (int64_t)s->OC * K;
-    if (forward_avx512(out, in, w, NULL, s, ws)) {
+    if (conv2d_bf16_applies(s)) {
+        pw_bf16_forward(out, in, w, s, ws);
+    } else if (forward_avx512(out, in, w, NULL, s, ws)) {
         /* done */
     } else if (is_pointwise(s)) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(s->B * OHW), s->OC,
@@ -247,6 +296,11 @@ void conv2d_forward_affine(float *out, const float *in, const float *w,
                            const float *scale, const float *shift, const float *res,
                            int act, const conv_shape *s, float *ws) {
     cd_epilogue ep = { scale, shift, res, act };
+    if (conv2d_bf16_applies(s)) {          /* the epilogue on the product's last k block */
+        gemm_bf16_affine(0, 1, (int)pw_rows(s), s->OC, s->C, in, s->C, w, s->C, out, s->OC,
+                         scale, shift, res, act, ws);
+        return;
+    }
     if (forward_avx512(out, in, w, &ep, s, ws)) return;
     conv2d_forward(out, in, w, NULL, s, ws);
     bn_apply_affine(out, out, scale, shift, res, act, (int64_t)s->B * s->OH * s->OW, s->OC);
@@ -264,6 +318,11 @@ int64_t conv2d_xf_workspace(const conv_shape *s) {
 
 void conv2d_forward_xf(float *out, const float *in, const conv_in_xf *xf, const float *w,
                        const conv_shape *s, float *ws) {
+    if (conv2d_bf16_applies(s)) {          /* the transform as the input is rounded */
+        gemm_bf16_xf(0, 1, (int)pw_rows(s), s->OC, s->C, 1.0f, in, s->C, xf, w, s->C, NULL,
+                     0.0f, out, s->OC, ws);
+        return;
+    }
     cd_pack(ws, w, s);
     cd_forward_xf(out, in, xf, ws, s, 0, NULL, ws + direct_p1(s));
 }
@@ -272,6 +331,15 @@ void conv2d_backward_xf(float *din, float *dw, const float *dout, const float *i
                         const conv_in_xf *xf, const float *w, const conv_shape *s,
                         int accumulate, float *ws) {
     conv_shape t;
+    if (conv2d_bf16_applies(s)) {          /* dw += dout^T xf(in); din = (+=) dout w */
+        int M = (int)pw_rows(s);
+        gemm_bf16_xf(1, 0, s->OC, s->C, M, 1.0f, dout, s->OC, NULL, in, s->C, xf, 1.0f, dw,
+                     s->C, ws);
+        if (din)
+            gemm_bf16(0, 0, M, s->C, s->OC, 1.0f, dout, s->OC, w, s->C,
+                      accumulate ? 1.0f : 0.0f, din, s->C, ws);
+        return;
+    }
     cd_backward_weights_xf(dw, dout, in, xf, s, ws, ws + cd_bww_size(s));
     if (!din || cd_bwd_data_shape(&t, s) < 0) return;
     cd_pack_bwd_data(ws, w, s);
@@ -289,6 +357,10 @@ void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
             const float *g = dout + r * s->OC;
             for (int c = 0; c < s->OC; c++) dbias[c] += g[c];
         }
+    }
+    if (conv2d_bf16_applies(s)) {
+        pw_bf16_backward(din, dw, dout, in, w, s, accumulate, ws);
+        return;
     }
     if (cd_available()) {
         conv_shape t;

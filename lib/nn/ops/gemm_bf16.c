@@ -128,10 +128,38 @@ void gemm_bf16_set_amx(int on) {
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")
 #include <immintrin.h>
 
+#include "nn/ops/act_impl.h"
 #include "nn/ops/amx_impl.h"
 #include "nn/ops/tr16_impl.h"
 
-typedef struct { float alpha, beta; int readc; } wb_rule;
+/* How a block's sums go into C; ep (the last k block of
+ * gemm_bf16_affine) then applies act(fma(c, scale[j], shift[j]) +
+ * res[i, j]) to each element c[i, j] as it is stored, the operations of
+ * bn_apply_affine in its order (c0: C, whose row stride ldc res shares). */
+typedef struct {
+    float alpha, beta;
+    int readc, ep, act;
+    const float *scale, *shift, *res, *c0;
+    int64_t ldc;
+} wb_rule;
+
+/* Row and column of C at c. */
+static inline void c_at(const wb_rule *wb, const float *c, int64_t *row, int64_t *col) {
+    int64_t off = c - wb->c0;
+    *row = off / wb->ldc;
+    *col = off % wb->ldc;
+}
+
+/* The epilogue on C[row, col .. col + 15], mask m. */
+static inline __attribute__((always_inline)) __m512 epi16(__m512 v, int64_t row, int64_t col,
+                                                          const wb_rule *wb, __mmask16 m) {
+    v = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, wb->scale + col),
+                        _mm512_maskz_loadu_ps(m, wb->shift + col));
+    if (wb->res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, wb->res + row * wb->ldc + col));
+    if (wb->act == ACT_RELU) v = _mm512_max_ps(v, _mm512_setzero_ps());
+    else if (wb->act) v = act16(v, wb->act);
+    return v;
+}
 
 static __mmask16 lane_mask(int left) {
     return left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
@@ -159,6 +187,30 @@ static inline __attribute__((always_inline)) __m512 pair_run(const float *x, int
     return _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(hi, lo));
 }
 
+/* gemm_bf16_xf's input transform: act(fma(v, scale[col], shift[col]))
+ * on the n real lanes of 16 (col their first column), bn_apply_affine's
+ * operations without a residual; the other lanes stay zero. */
+typedef struct { const float *scale, *shift; int act; } xf_t;
+
+static inline __attribute__((always_inline)) __m512 xf16(__m512 v, const xf_t *x, int64_t col,
+                                                         int n) {
+    if (n <= 0) return _mm512_setzero_ps();
+    __mmask16 m = lane_mask(n);
+    v = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, x->scale + col),
+                        _mm512_maskz_loadu_ps(m, x->shift + col));
+    if (x->act == ACT_RELU) v = _mm512_max_ps(v, _mm512_setzero_ps());
+    else if (x->act) v = act16(v, x->act);
+    return _mm512_maskz_mov_ps(m, v);
+}
+
+/* pair_run of the transformed x (col: x's first column); xf NULL: none. */
+static inline __attribute__((always_inline)) __m512 pair_run_xf(const float *x, int kl,
+                                                                const xf_t *xf, int64_t col) {
+    if (!xf) return pair_run(x, kl);
+    __m512 lo = xf16(load16(x, kl), xf, col, kl), hi = xf16(load16(x + 16, kl - 16), xf, col + 16, kl - 16);
+    return _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+}
+
 /* ---- packing ----
  * ap: mc rows from row i0 of op(A), kc k from p0, as panels of BMR rows:
  * ap[panel][pair][BMR] words, kcp = ceil(kc / 2) pairs, zero beyond mc.
@@ -168,7 +220,7 @@ static inline __attribute__((always_inline)) __m512 pair_run(const float *x, int
  * where it runs across rows (op(A) = A^T, op(B) = B), rows k and k + 1
  * are interleaved. */
 static void pack_a_t(word *ap, const float *A, int64_t lda, int64_t i0, int mc, int64_t p0,
-                     int kc) {
+                     int kc, const xf_t *xf) {
     int kcp = (kc + 1) / 2, npan = (mc + BMR - 1) / BMR;
     for (int r = 0; r < mc; r += 16) {
         int n = mc - r < 16 ? mc - r : 16;
@@ -177,7 +229,8 @@ static void pack_a_t(word *ap, const float *A, int64_t lda, int64_t i0, int mc, 
             int kl = kc - k0 < 32 ? kc - k0 : 32;
             __m512 v[16];
             for (int i = 0; i < 16; i++)
-                v[i] = i < n ? pair_run(A + (i0 + r + i) * lda + p0 + k0, kl) : _mm512_setzero_ps();
+                v[i] = i < n ? pair_run_xf(A + (i0 + r + i) * lda + p0 + k0, kl, xf, p0 + k0)
+                             : _mm512_setzero_ps();
             tr16(v);
             for (int t = 0; t < (kl + 1) / 2; t++) {
                 int64_t o = (int64_t)(k0 / 2 + t) * BMR;
@@ -219,7 +272,7 @@ static void zero_tail(word *bp, int nc, int kcp, int kps) {
 
 /* (kps >= ceil(kc / 2): the panels' pairs, the tail zeroed) */
 static void pack_b_copy(word *bp, const float *B, int64_t ldb, int64_t j0, int nc, int64_t p0,
-                        int kc, int kps) {
+                        int kc, int kps, const xf_t *xf) {
     int kcp = (kc + 1) / 2;
     for (int p = 0; p < kcp; p++) {         /* op(B)[k][n] = B[k][n] */
         const float *s0 = B + (p0 + 2 * p) * ldb + j0;
@@ -227,8 +280,13 @@ static void pack_b_copy(word *bp, const float *B, int64_t ldb, int64_t j0, int n
         for (int c = 0; c < nc; c += BNR)
             for (int g = 0; g < BNR; g += 16) {
                 int n = nc - c - g;
-                __m512i w = pair_rows(load16(s0 + c + g, n),
-                                      odd ? _mm512_setzero_ps() : load16(s0 + ldb + c + g, n));
+                __m512 r0 = load16(s0 + c + g, n),
+                       r1 = odd ? _mm512_setzero_ps() : load16(s0 + ldb + c + g, n);
+                if (xf) {
+                    r0 = xf16(r0, xf, j0 + c + g, n);
+                    if (!odd) r1 = xf16(r1, xf, j0 + c + g, n);
+                }
+                __m512i w = pair_rows(r0, r1);
                 _mm512_storeu_si512(bp + (int64_t)(c / BNR) * BNR * kps + (int64_t)p * BNR + g, w);
             }
     }
@@ -277,6 +335,8 @@ static void kernel(int kcp, const word *ap, const word *bp, float *c, int64_t ld
         }
     }
     __m512 alpha = _mm512_set1_ps(wb->alpha), beta = _mm512_set1_ps(wb->beta);
+    int64_t r0 = 0, c0 = 0;
+    if (wb->ep) c_at(wb, c, &r0, &c0);
     _Pragma("GCC unroll 8") for (int i = 0; i < BMR; i++) {
         if (i >= np) break;
         float *ci = c + i * ldc;
@@ -292,6 +352,7 @@ static void kernel(int kcp, const word *ap, const word *bp, float *c, int64_t ld
             } else {
                 v = _mm512_mul_ps(acc[i][j], alpha);
             }
+            if (wb->ep) v = epi16(v, r0 + i, c0 + 16 * j, wb, m);
             if (l >= 16) _mm512_storeu_ps(ci + 16 * j, v);
             else _mm512_mask_storeu_ps(ci + 16 * j, m, v);
         }
@@ -309,7 +370,18 @@ typedef struct {
     int split_n;             /* parts cut the column panels (else the row panels) */
     int64_t units, per;      /* panels to cut, panels per part */
     int amx;                 /* on the tile unit (amx_block) */
+    const float *scale, *shift, *res;   /* gemm_bf16_affine's epilogue (scale NULL: none) */
+    int act;
+    const xf_t *xa, *xb;     /* gemm_bf16_xf's input transforms (NULL: none) */
 } job;
+
+/* The write-back rule of the k block from pc. */
+static wb_rule wb_of(const job *g, int64_t pc) {
+    wb_rule wb = { g->alpha, pc ? 1.0f : g->beta, pc || g->beta != 0.0f,
+                   g->scale && pc + GEMM_BF16_KC >= g->K, g->act, g->scale, g->shift, g->res,
+                   g->C, g->ldc };
+    return wb;
+}
 
 /* C[m0:m1, n0:n1] (all K). */
 static void block(const job *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1, word *ws) {
@@ -319,13 +391,13 @@ static void block(const job *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1, 
         int nc = (int)min64(BNC, n1 - jc);
         for (int64_t pc = 0; pc < g->K; pc += GEMM_BF16_KC) {
             int kc = (int)min64(GEMM_BF16_KC, g->K - pc), kcp = (kc + 1) / 2;
-            wb_rule wb = { g->alpha, pc ? 1.0f : g->beta, pc || g->beta != 0.0f };
+            wb_rule wb = wb_of(g, pc);
             if (g->tb) pack_b_t(bp, g->B, g->ldb, jc, nc, pc, kc, kcp);
-            else pack_b_copy(bp, g->B, g->ldb, jc, nc, pc, kc, kcp);
+            else pack_b_copy(bp, g->B, g->ldb, jc, nc, pc, kc, kcp, g->xb);
             for (int64_t ic = m0; ic < m1; ic += BMC) {
                 int mc = (int)min64(BMC, m1 - ic);
                 if (g->ta) pack_a_copy(ap, g->A, g->lda, ic, mc, pc, kc);
-                else pack_a_t(ap, g->A, g->lda, ic, mc, pc, kc);
+                else pack_a_t(ap, g->A, g->lda, ic, mc, pc, kc, g->xa);
                 for (int jr = 0; jr < nc; jr += BNR)
                     for (int ir = 0; ir < mc; ir += BMR)
                         kernel(kcp, ap + (int64_t)ir * kcp, bp + (int64_t)jr * kcp,
@@ -360,7 +432,7 @@ static int64_t amx_part_words(int M, int N, int K) {
 }
 
 static void pack_a_rows(word *ap, const float *A, int64_t lda, int ta, int64_t i0, int mc,
-                        int64_t p0, int kc, int kps) {
+                        int64_t p0, int kc, int kps, const xf_t *xf) {
     int kcp = (kc + 1) / 2, rows = (int)round_up(mc, 16);
     if (!ta) {                        /* op(A)[m][k] = A[m][k]: k along memory */
         for (int r = 0; r < rows; r++) {
@@ -369,7 +441,8 @@ static void pack_a_rows(word *ap, const float *A, int64_t lda, int ta, int64_t i
             const float *src = A + (i0 + r) * lda + p0;
             for (int k0 = 0; k0 < 2 * kps; k0 += 32) {
                 int kl = kc - k0;
-                _mm512_storeu_ps((float *)dst + k0 / 2, pair_run(src + k0, kl < 0 ? 0 : kl));
+                _mm512_storeu_ps((float *)dst + k0 / 2,
+                                 pair_run_xf(src + k0, kl < 0 ? 0 : kl, xf, p0 + k0));
             }
         }
         return;
@@ -398,6 +471,8 @@ static void fold_tile(const float *t, float *c, int64_t ldc, int np, int left,
                       const wb_rule *wb) {
     __mmask16 m = lane_mask(left);
     __m512 alpha = _mm512_set1_ps(wb->alpha), beta = _mm512_set1_ps(wb->beta);
+    int64_t r0 = 0, c0 = 0;
+    if (wb->ep) c_at(wb, c, &r0, &c0);
     for (int i = 0; i < np; i++) {
         __m512 acc = _mm512_load_ps(t + 16 * i), v;
         float *ci = c + i * ldc;
@@ -405,6 +480,7 @@ static void fold_tile(const float *t, float *c, int64_t ldc, int np, int left,
             v = _mm512_fmadd_ps(acc, alpha, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, ci), beta));
         else
             v = _mm512_mul_ps(acc, alpha);
+        if (wb->ep) v = epi16(v, r0 + i, c0, wb, m);
         _mm512_mask_storeu_ps(ci, m, v);
     }
 }
@@ -469,12 +545,12 @@ static void amx_block(const job *g, int64_t m0, int64_t m1, int64_t n0, int64_t 
         for (int64_t pc = 0; pc < g->K; pc += GEMM_BF16_KC) {
             int kc = (int)min64(GEMM_BF16_KC, g->K - pc);
             int kps = (int)round_up((kc + 1) / 2, AMX_KS);
-            wb_rule wb = { g->alpha, pc ? 1.0f : g->beta, pc || g->beta != 0.0f };
+            wb_rule wb = wb_of(g, pc);
             if (g->tb) pack_b_t(bp, g->B, g->ldb, jc, nc, pc, kc, kps);
-            else pack_b_copy(bp, g->B, g->ldb, jc, nc, pc, kc, kps);
+            else pack_b_copy(bp, g->B, g->ldb, jc, nc, pc, kc, kps, g->xb);
             for (int64_t ic = m0; ic < m1; ic += BMC) {
                 int mc = (int)min64(BMC, m1 - ic);
-                pack_a_rows(ap, g->A, g->lda, g->ta, ic, mc, pc, kc, kps);
+                pack_a_rows(ap, g->A, g->lda, g->ta, ic, mc, pc, kc, kps, g->xa);
                 for (int jr = 0; jr < nc; jr += 32)
                     for (int ir = 0; ir < mc; ir += 32)
                         amx_kernel(kps, ap + (int64_t)ir * kps, btile(bp, jr / 16, kps),
@@ -506,16 +582,22 @@ static void part(void *ctx, int64_t p0, int64_t p1, int tid) {
 }
 
 static void run(job *g) {
-    /* the tile path where its blocks fit gemm_bf16_workspace's parts:
-     * min(M, 256) rounded up to 8 a multiple of 16 and ceil(K / 2) a
-     * multiple of 16 or K above 511 (the head's and the bank's products) */
-    int64_t pw = part_words(g->M, g->N, g->K);
-    g->amx = amx_part_words(g->M, g->N, g->K) <= pw && gemm_bf16_amx();
+    /* the tile path where its blocks (their pairs padded to steps of 16)
+     * fit at least two parts of gemm_bf16_workspace's BMAX_PARTS; then at
+     * most as many parts as fit (all eight where min(M, 256) rounded up
+     * to 8 is a multiple of 16 and ceil(K / 2) a multiple of 16 or K is
+     * above 511: the head's and the bank's products; fewer for the
+     * pointwise convolutions' small K, padded up to 32). Which unit runs
+     * depends on M, N and K only, never on the thread count. */
+    int64_t pw = part_words(g->M, g->N, g->K), aw = amx_part_words(g->M, g->N, g->K);
+    int64_t fit = min64(BMAX_PARTS, BMAX_PARTS * pw / aw);
+    g->amx = fit >= 2 && gemm_bf16_amx();
+    if (g->amx) g->part_n = aw;
     int64_t np = (g->N + BNR - 1) / BNR, mp = (g->M + BMR - 1) / BMR;
     int t = ssl_threads() < BMAX_PARTS ? ssl_threads() : BMAX_PARTS;
     g->split_n = np >= 4 * t || np >= mp;
     g->units = g->split_n ? np : mp;
-    int parts = ssl_parts(g->units, BMAX_PARTS);
+    int parts = ssl_parts(g->units, g->amx ? (int)fit : BMAX_PARTS);
     g->per = (g->units + parts - 1) / parts;
     ssl_parallel_for(parts, 1, part, g);
 }
@@ -542,11 +624,45 @@ void gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A,
     }
 #if defined(__x86_64__) || defined(__i386__)
     job g = { ta, tb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, (word *)ws,
-              part_words(M, N, K), 0, 0, 0, 0 };
+              part_words(M, N, K), 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL, NULL };
     run(&g);
 #else
     (void)ta; (void)tb; (void)A; (void)lda; (void)B; (void)ldb; (void)ws;
 #endif
+}
+
+void gemm_bf16_affine(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                      const float *B, int ldb, float *C, int ldc, const float *scale,
+                      const float *shift, const float *res, int act, float *ws) {
+    if (M < 1 || N < 1) return;
+#if defined(__x86_64__) || defined(__i386__)
+    if (K >= 1) {
+        job g = { ta, tb, M, N, K, 1.0f, 0.0f, A, B, C, lda, ldb, ldc, (word *)ws,
+                  part_words(M, N, K), 0, 0, 0, 0, scale, shift, res, act, NULL, NULL };
+        run(&g);
+        return;
+    }
+#endif
+    gemm_bf16(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, ws);
+    bn_apply_affine(C, C, scale, shift, res, act, M, N);   /* (ldc == N there) */
+}
+
+void gemm_bf16_xf(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                  const conv_in_xf *xa, const float *B, int ldb, const conv_in_xf *xb,
+                  float beta, float *C, int ldc, float *ws) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (M >= 1 && N >= 1 && K >= 1 && alpha != 0.0f) {
+        xf_t fa = { xa ? xa->scale : NULL, xa ? xa->shift : NULL, xa ? xa->act : 0 };
+        xf_t fb = { xb ? xb->scale : NULL, xb ? xb->shift : NULL, xb ? xb->act : 0 };
+        job g = { ta, tb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, (word *)ws,
+                  part_words(M, N, K), 0, 0, 0, 0, NULL, NULL, NULL, 0, xa && !ta ? &fa : NULL,
+                  xb && !tb ? &fb : NULL };
+        run(&g);
+        return;
+    }
+#endif
+    (void)xa; (void)xb;
+    gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws);
 }
 
 void gemm_dispatch_prec(int prec, int ta, int tb, int M, int N, int K, float alpha,

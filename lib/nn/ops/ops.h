@@ -51,8 +51,9 @@ enum { CONV_WINOGRAD_OFF = 0, CONV_WINOGRAD_AUTO = 1, CONV_WINOGRAD_ALWAYS = 2 }
  * backward-data products with bf16 inputs (the transformed input and
  * weight rounded to 8 significant bits) and fp32 sums, on AMX where
  * gemm_bf16_amx() (tests/test_conv_bf16.c bounds the error of both
- * units); the direct kernels, the
- * weight gradients and the im2col path stay fp32 whatever it says. */
+ * units), and the pointwise shapes (1x1, stride 1, no padding) as
+ * gemm_bf16 products (conv2d_bf16_applies, below); the other direct
+ * kernels and the im2col path stay fp32 whatever it says. */
 
 /* The precision a bf16 network gives shape s: PREC_BF16, except
  * PREC_FP32 for the Winograd shapes (wg_applies) with fewer than 32 input
@@ -103,7 +104,7 @@ void conv2d_forward_affine(float *out, const float *in, const float *w,
  * affine and activation as bn_forward_train_aff saved them (no residual),
  * so that the BN need not write its output (training mode). The same bits
  * as bn_apply_affine, then the convolution on its output. act: an ACT_*. */
-typedef struct {
+typedef struct conv_in_xf_s {
     const float *scale, *shift;     /* [C] */
     int act;
 } conv_in_xf;
@@ -113,7 +114,7 @@ typedef struct {
  * convolution need not write its output: the same bits as bn_apply_affine
  * then conv2d_forward / conv2d_backward on its output. Only where
  * conv2d_xf_applies(s): the pointwise (1x1, stride 1, no padding) shapes
- * on the AVX-512 kernels; the transformed input is made group by group in
+ * on the AVX-512 kernels (in bf16, conv2d_bf16_applies, on gemm_bf16_xf); the transformed input is made group by group in
  * the kernels' per-thread scratch (in L2). din is the gradient of the
  * transformed input. ws: conv2d_xf_workspace(s) floats (at least
  * conv2d_workspace(s)). */
@@ -124,6 +125,26 @@ void conv2d_forward_xf(float *out, const float *in, const conv_in_xf *xf,
 void conv2d_backward_xf(float *din, float *dw, const float *dout, const float *in,
                         const conv_in_xf *xf, const float *w, const conv_shape *s,
                         int accumulate, float *ws);
+/* The pointwise convolutions in bf16 (the MobileNets' 1x1 layers,
+ * --precision bf16): where conv2d_bf16_applies(s) (prec PREC_BF16, a 1x1
+ * stride-1 unpadded shape, gemm_bf16_available()), conv2d_forward,
+ * conv2d_forward_affine and conv2d_backward run as gemm_bf16 products
+ * over the M = B OH OW pixel rows:
+ *   forward          out[M, OC]  = in[M, C] w[OC, C]^T   (K = C)
+ *   weight gradient  dw[OC, C]  += dout[M, OC]^T in[M, C] (K = M)
+ *   backward-data    din[M, C]   = or += dout[M, OC] w[OC, C] (K = OC)
+ * each within gemm_bf16's bound for its K (tests/test_conv_bf16.c), the
+ * same bits at any thread count, on AMX where gemm_bf16_amx() and the
+ * shape suits it. conv2d_forward_affine's epilogue runs inside the
+ * product as it stores each element (gemm_bf16_affine: the same bits as
+ * conv2d_forward then bn_apply_affine, here too), and conv2d_forward_xf
+ * and conv2d_backward_xf apply their input transform as the product
+ * rounds its input to bf16 (gemm_bf16_xf: the bits of bn_apply_affine
+ * then conv2d_forward / conv2d_backward, here too).
+ * conv2d_bf16_workspace(s): floats of workspace they need (whatever s's
+ * prec now says; at least conv2d_workspace(s)). */
+int conv2d_bf16_applies(const conv_shape *s);
+int64_t conv2d_bf16_workspace(const conv_shape *s);
 /* Direct loops (double accumulation), same contracts, no workspace. */
 void conv2d_forward_ref(float *out, const float *in, const float *w, const float *bias,
                         const conv_shape *s);
@@ -390,14 +411,38 @@ void gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A,
  * tile state (arch_prctl, asked once) and gemm_bf16_set_amx(0) has not
  * been called (the tools call it for SSL_NO_AMX=1); 0: on AVX512-BF16's
  * VDPBF16PS. Both
- * keep gemm_bf16's contract, bound and per-thread-count bits, and give
- * the same bits (test_gemm_bf16). AMX takes the shapes whose packed blocks
- * fit the workspace (min(M, 256) rounded up to 8 a multiple of 16, and
- * ceil(K / 2) a multiple of 16 or K > 511), VDPBF16PS the others.
+ * keep gemm_bf16's contract, bound and per-thread-count bits, but not
+ * each other's bits (a pair's two products may be added in another order;
+ * test_gemm_bf16). AMX takes the shapes whose packed blocks, their pairs
+ * padded to steps of 16, fit at least two of the workspace's eight parts
+ * (then running on at most as many parts as fit: all eight where min(M,
+ * 256) rounded up to 8 is a multiple of 16 and ceil(K / 2) a multiple of
+ * 16 or K > 511; fewer for a small K padded up to 32, as the MobileNets'
+ * 1x1 convolutions have), VDPBF16PS the others: which unit runs depends on
+ * M, N and K only.
  * gemm_bf16_set_amx(0) forces VDPBF16PS, 1 or -1 (the default) AMX where
  * it can run; not during a product. */
 int gemm_bf16_amx(void);
 void gemm_bf16_set_amx(int on);
+/* gemm_bf16 (alpha 1, beta 0) with an affine epilogue on each element as
+ * its last k block is stored: C[i, j] = act(fma(c, scale[j], shift[j]) +
+ * res[i * ldc + j]) (res NULL: none; act an ACT_*), the same bits as
+ * gemm_bf16 then bn_apply_affine (the 1x1 convolutions' eval-mode BN,
+ * shortcut and activation; conv2d_forward_affine). */
+void gemm_bf16_affine(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                      const float *B, int ldb, float *C, int ldc, const float *scale,
+                      const float *shift, const float *res, int act, float *ws);
+/* gemm_bf16 reading A (ta 0 only) and B (tb 0 only) through an input
+ * transform, act(fma(x, scale[j], shift[j])) on the element of memory
+ * column j (xa, xb: a conv_in_xf, below; NULL: none), applied as the
+ * inputs are rounded to bf16: the same bits as bn_apply_affine on the
+ * input, then gemm_bf16 (the MobileNets' projection reading the
+ * depthwise BN's input through its affine, conv2d_forward_xf and
+ * conv2d_backward_xf in bf16). */
+struct conv_in_xf_s;
+void gemm_bf16_xf(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                  const struct conv_in_xf_s *xa, const float *B, int ldb,
+                  const struct conv_in_xf_s *xb, float beta, float *C, int ldc, float *ws);
 /* What the library's callers run for precision prec: gemm_bf16 for
  * PREC_BF16 where gemm_bf16_available() and ws is not NULL, gemm_dispatch
  * otherwise. */
