@@ -190,9 +190,9 @@ static int ab(net *n, const net_config *c, int B, int iters, int warmup, int tra
     for (size_t i = 0; i < nx; i++) x[i] = (float)rng_normal(&r);
     for (size_t i = 0; i < nd; i++) dout[i] = (float)rng_normal(&r) * 1e-3f;
     for (int it = 0; it < warmup + iters; it++) {
-        double t0 = now(), t3 = t0;
+        double t0 = now();
         step(n, x, dout, B, train);
-        double t1 = now();
+        double t1 = now(), t3 = t1;     /* the bf16 (AMX) step's start */
         if (three) {
             gemm_bf16_set_amx(0);
             step(h, x, dout, B, train);
