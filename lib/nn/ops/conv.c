@@ -35,6 +35,7 @@
 #include "nn/ops/ops.h"
 
 #include <cblas.h>
+#include "nn/ops/conv_amx.h"
 #include "nn/ops/conv_direct.h"
 #include "nn/ops/conv_winograd.h"
 #include <math.h>
@@ -119,7 +120,7 @@ int64_t conv2d_workspace(const conv_shape *s) {
         w = max64(w, 16 + wg_packed_size(s) + max64(wg_scratch(s), wg_scratch(&t)));
         w = max64(w, 16 + wg_bww_size(s) + wg_scratch_bww(s));
     }
-    return w;
+    return max64(w, ca_workspace(s));
 }
 
 /* wp[oc][(kh*KW + kw)*C + c] = w[oc][c][kh][kw] */
@@ -247,6 +248,10 @@ void conv2d_forward_affine(float *out, const float *in, const float *w,
                            const float *scale, const float *shift, const float *res,
                            int act, const conv_shape *s, float *ws) {
     cd_epilogue ep = { scale, shift, res, act };
+    if (ca_applies(s)) {         /* bf16 on AMX: stems, strided, 1x1 (conv_amx.h) */
+        ca_forward(out, in, w, &ep, s, ws);
+        return;
+    }
     if (forward_avx512(out, in, w, &ep, s, ws)) return;
     conv2d_forward(out, in, w, NULL, s, ws);
     bn_apply_affine(out, out, scale, shift, res, act, (int64_t)s->B * s->OH * s->OW, s->OC);
