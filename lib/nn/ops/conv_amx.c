@@ -5,10 +5,13 @@
  * 2j + e = bf(w[16 ob + j, 32 kb + 2r + e]), zero for k >= K. A part of
  * the work is a chunk of CA_ROWS output pixels: their im2col rows in
  * bf16 (Kp = 32 NKB words each, zero beyond K, zero rows past the last
- * pixel), then for each pair of channel blocks and each 32 rows, four
- * C tiles (two A tiles x two B tiles) summed over kb, stored to a 32 x 32
- * float block and written out through the epilogue (the same operations
- * as conv_direct.c's, act_impl.h's act16). */
+ * pixel), then, k block by k block (CA_KBLK x 32 k, so that the rows of
+ * the chunk and of the weights in use stay in L1), for each pair of
+ * channel blocks and each 32 rows, four C tiles (two A tiles x two B
+ * tiles) summed over the k block into the chunk's fp32 sums (loaded back
+ * for the next k block: the same chain); then the sums written out
+ * through the epilogue (the same operations as conv_direct.c's,
+ * act_impl.h's act16). */
 #include "nn/ops/conv_amx.h"
 
 #include <string.h>
@@ -17,7 +20,8 @@
 
 #include "util/threads.h"
 
-#define CA_ROWS 64           /* output pixels per chunk (a multiple of 32) */
+#define CA_ROWS 128          /* output pixels per chunk (a multiple of 32) */
+#define CA_KBLK 8            /* k blocks of 32 per pass over the chunk */
 #define CA_MAX_PARTS 16
 
 static int64_t kpad(const conv_shape *s) {
@@ -30,9 +34,10 @@ static int64_t wb_floats(const conv_shape *s) {
     return (kpad(s) * s->OC / 2 + 15) / 16 * 16;
 }
 
-/* floats of one part's scratch: the chunk's rows, then a 32 x 32 block */
+/* floats of one part's scratch: the chunk's rows, then its fp32 sums
+ * (CA_ROWS x OC) */
 static int64_t part_floats(const conv_shape *s) {
-    return CA_ROWS * kpad(s) / 2 + 32 * 32;
+    return CA_ROWS * kpad(s) / 2 + (int64_t)CA_ROWS * s->OC;
 }
 
 #ifdef __AVX512F__
@@ -114,15 +119,29 @@ static void im2col_bf16(uint16_t *a, const float *in, const conv_shape *s, int64
     }
 }
 
-/* c[32][32] = the 32 rows of a (Kp words apart) times channel blocks ob
- * (and ob + 1 where two) of wb */
+/* The sums of 32 rows of a (Kp words apart) and channel blocks ob (and
+ * ob + 1 where two) of wb, k blocks [kb0, kb1): c (rows cs bytes apart)
+ * = (first ? 0 : c) + those products, in increasing k (fp32 c stored and
+ * reloaded exactly, so the chain is one over all K whatever the k
+ * blocking) */
 __attribute__((target("amx-tile,amx-bf16")))
-static void tiles(float *c, const uint16_t *a, int Kp, const uint16_t *wb, int NKB, int two) {
+static void tiles(float *c, int cs, const uint16_t *a, int Kp, const uint16_t *wb, int NKB,
+                  int kb0, int kb1, int two, int first) {
     const uint16_t *a0 = a, *a1 = a + (int64_t)16 * Kp;
     const uint16_t *b0 = wb, *b1 = wb + (int64_t)NKB * 512;
-    _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+    float *c1 = c + (int64_t)16 * (cs / 4);
+    if (first) {
+        _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+    } else {
+        _tile_loadd(0, c, cs);
+        _tile_loadd(2, c1, cs);
+        if (two) {
+            _tile_loadd(1, c + 16, cs);
+            _tile_loadd(3, c1 + 16, cs);
+        }
+    }
     if (two) {
-        for (int kb = 0; kb < NKB; kb++) {
+        for (int kb = kb0; kb < kb1; kb++) {
             _tile_loadd(4, a0 + kb * 32, 2 * Kp);
             _tile_loadd(6, b0 + kb * 512, 64);
             _tile_loadd(7, b1 + kb * 512, 64);
@@ -133,7 +152,7 @@ static void tiles(float *c, const uint16_t *a, int Kp, const uint16_t *wb, int N
             _tile_dpbf16ps(3, 5, 7);
         }
     } else {
-        for (int kb = 0; kb < NKB; kb++) {
+        for (int kb = kb0; kb < kb1; kb++) {
             _tile_loadd(4, a0 + kb * 32, 2 * Kp);
             _tile_loadd(6, b0 + kb * 512, 64);
             _tile_dpbf16ps(0, 4, 6);
@@ -141,11 +160,11 @@ static void tiles(float *c, const uint16_t *a, int Kp, const uint16_t *wb, int N
             _tile_dpbf16ps(2, 5, 6);
         }
     }
-    _tile_stored(0, c, 128);
-    _tile_stored(2, c + 16 * 32, 128);
+    _tile_stored(0, c, cs);
+    _tile_stored(2, c1, cs);
     if (two) {
-        _tile_stored(1, c + 16, 128);
-        _tile_stored(3, c + 16 * 32 + 16, 128);
+        _tile_stored(1, c + 16, cs);
+        _tile_stored(3, c1 + 16, cs);
     }
 }
 
@@ -174,26 +193,30 @@ static void part(void *v, int64_t pb, int64_t pe, int tid) {
             int64_t p0 = ch * CA_ROWS;
             int np = (int)(x->npix - p0 < CA_ROWS ? x->npix - p0 : CA_ROWS);
             im2col_bf16(a, x->in, s, p0, np);
-            for (int ob = 0; ob < NOB; ob += 2) {
-                int two = ob + 1 < NOB, nw = two ? 32 : 16;
-                const uint16_t *wbo = x->wb + (int64_t)ob * NKB * 512;
-                for (int r0 = 0; r0 < np; r0 += 32) {
-                    tiles(c, a + (int64_t)r0 * Kp, Kp, wbo, NKB, two);
-                    int nr = np - r0 < 32 ? np - r0 : 32;
-                    for (int i = 0; i < nr; i++) {
-                        int64_t o = (p0 + r0 + i) * OC + 16 * ob;
-                        for (int j = 0; j < nw; j += 16) {
-                            __m512 acc = _mm512_load_ps(c + i * 32 + j);
-                            if (ep) {
-                                acc = _mm512_fmadd_ps(acc, _mm512_loadu_ps(ep->scale + 16 * ob + j),
-                                                      _mm512_loadu_ps(ep->shift + 16 * ob + j));
-                                if (ep->res) acc = _mm512_add_ps(acc, _mm512_loadu_ps(ep->res + o + j));
-                                if (ep->act == ACT_RELU) acc = _mm512_max_ps(acc, _mm512_setzero_ps());
-                                else if (ep->act) acc = act16(acc, ep->act);
-                            }
-                            _mm512_storeu_ps(x->out + o + j, acc);
-                        }
+            /* k blocks of CA_KBLK x 32 outermost, so that a block's rows of a
+             * and of each channel pair's weights stay in L1 while used */
+            for (int kb0 = 0; kb0 < NKB; kb0 += CA_KBLK) {
+                int kb1 = kb0 + CA_KBLK < NKB ? kb0 + CA_KBLK : NKB;
+                for (int ob = 0; ob < NOB; ob += 2) {
+                    const uint16_t *wbo = x->wb + (int64_t)ob * NKB * 512;
+                    for (int r0 = 0; r0 < np; r0 += 32)
+                        tiles(c + (int64_t)r0 * OC + 16 * ob, 4 * OC, a + (int64_t)r0 * Kp, Kp,
+                              wbo, NKB, kb0, kb1, ob + 1 < NOB, kb0 == 0);
+                }
+            }
+            for (int i = 0; i < np; i++) {
+                int64_t o = (p0 + i) * OC;
+                const float *ci = c + (int64_t)i * OC;
+                for (int j = 0; j < OC; j += 16) {
+                    __m512 acc = _mm512_load_ps(ci + j);
+                    if (ep) {
+                        acc = _mm512_fmadd_ps(acc, _mm512_loadu_ps(ep->scale + j),
+                                              _mm512_loadu_ps(ep->shift + j));
+                        if (ep->res) acc = _mm512_add_ps(acc, _mm512_loadu_ps(ep->res + o + j));
+                        if (ep->act == ACT_RELU) acc = _mm512_max_ps(acc, _mm512_setzero_ps());
+                        else if (ep->act) acc = act16(acc, ep->act);
                     }
+                    _mm512_storeu_ps(x->out + o + j, acc);
                 }
             }
         }
