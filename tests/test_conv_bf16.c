@@ -865,21 +865,21 @@ static void test_policy(void) {
     if (!n) { t_report(0, "net_set_precision policy", "%s", err.msg); return; }
     static const char *const fp32_layers[] = {
         "backbone.layer1.0.conv1", "backbone.layer1.0.conv2", "backbone.layer1.1.conv1",
-        "backbone.layer1.1.conv2", "backbone.layer2.0.downsample.0",   /* 1x1: fp32 */
+        "backbone.layer1.1.conv2",
     };
     static const char *const bf16_layers[] = {
         "backbone.conv1", "backbone.layer2.0.conv1", "backbone.layer2.0.conv2",
-        "backbone.layer2.1.conv1", "backbone.layer3.1.conv2",
+        "backbone.layer2.0.downsample.0", "backbone.layer2.1.conv1", "backbone.layer3.1.conv2",
         "backbone.layer4.0.conv2", "backbone.layer4.1.conv2",
     };
     net_set_precision(n, PREC_BF16);
     int stage1 = 1, later = 1, all32 = 1;
-    for (int i = 0; i < 5; i++) stage1 &= net_conv_prec(n, fp32_layers[i]) == PREC_FP32;
-    for (int i = 0; i < 7; i++) later &= net_conv_prec(n, bf16_layers[i]) == PREC_BF16;
-    t_report(stage1 && later, "net_set_precision(bf16): the 16-channel stage and the 1x1 "
-             "convolutions fp32, the other convolutions bf16", "stage1 %d later %d", stage1, later);
+    for (int i = 0; i < 4; i++) stage1 &= net_conv_prec(n, fp32_layers[i]) == PREC_FP32;
+    for (int i = 0; i < 8; i++) later &= net_conv_prec(n, bf16_layers[i]) == PREC_BF16;
+    t_report(stage1 && later, "net_set_precision(bf16): the 16-channel stage fp32, the other "
+             "convolutions bf16", "stage1 %d later %d", stage1, later);
     net_set_precision(n, PREC_FP32);
-    for (int i = 0; i < 7; i++) all32 &= net_conv_prec(n, bf16_layers[i]) == PREC_FP32;
+    for (int i = 0; i < 8; i++) all32 &= net_conv_prec(n, bf16_layers[i]) == PREC_FP32;
     T_OK(all32 && net_conv_prec(n, "backbone.nothing") == -1,
          "net_set_precision(fp32): every convolution fp32 again; an unknown name is -1");
     net_free(n);

@@ -595,11 +595,12 @@ void net_set_winograd(net *n, int mode) {
     }
 }
 
-/* A ResNet's layer s in precision prec: the 1x1 convolutions of
+/* A ResNet's layer s in precision prec: the stride-1 1x1 convolutions of
  * ResNet-50 stay fp32 (their workspace is conv2d_workspace's, not
- * conv2d_bf16_workspace's: gemm_bf16 is not measured on them). */
+ * conv2d_bf16_workspace's: gemm_bf16 is not measured on them); the 1x1
+ * stride-2 downsamples follow prec (conv_amx.c's in evaluation). */
 static int resnet_prec(const conv_shape *s, int prec) {
-    if (prec != PREC_BF16 || (s->KH == 1 && s->KW == 1)) return PREC_FP32;
+    if (prec != PREC_BF16 || (s->KH == 1 && s->KW == 1 && s->stride == 1)) return PREC_FP32;
     return conv_bf16_prec(s);   /* fp32 for Winograd shapes under 32 channels */
 }
 

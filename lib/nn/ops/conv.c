@@ -40,6 +40,7 @@
 #include "nn/ops/ops.h"
 
 #include <cblas.h>
+#include "nn/ops/conv_amx.h"
 #include "nn/ops/conv_direct.h"
 #include "nn/ops/conv_winograd.h"
 #include <math.h>
@@ -166,7 +167,7 @@ int64_t conv2d_workspace(const conv_shape *s) {
         w = max64(w, 16 + wg_packed_size(s) + max64(wg_scratch(s), wg_scratch(&t)));
         w = max64(w, 16 + wg_bww_size(s) + wg_scratch_bww(s));
     }
-    return w;
+    return max64(w, ca_workspace(s));
 }
 
 /* wp[oc][(kh*KW + kw)*C + c] = w[oc][c][kh][kw] */
@@ -299,6 +300,10 @@ void conv2d_forward_affine(float *out, const float *in, const float *w,
     if (conv2d_bf16_applies(s)) {          /* the epilogue on the product's last k block */
         gemm_bf16_affine(0, 1, (int)pw_rows(s), s->OC, s->C, in, s->C, w, s->C, out, s->OC,
                          scale, shift, res, act, ws);
+        return;
+    }
+    if (ca_applies(s)) {         /* bf16 on AMX: strided 3x3, 1x1 stride 2 (conv_amx.h) */
+        ca_forward(out, in, w, &ep, s, ws);
         return;
     }
     if (forward_avx512(out, in, w, &ep, s, ws)) return;

@@ -52,8 +52,15 @@ enum { CONV_WINOGRAD_OFF = 0, CONV_WINOGRAD_AUTO = 1, CONV_WINOGRAD_ALWAYS = 2 }
  * weight rounded to 8 significant bits) and fp32 sums, on AMX where
  * gemm_bf16_amx() (tests/test_conv_bf16.c bounds the error of both
  * units), and the pointwise shapes (1x1, stride 1, no padding) as
- * gemm_bf16 products (conv2d_bf16_applies, below); the other direct
- * kernels and the im2col path stay fp32 whatever it says. */
+ * gemm_bf16 products (conv2d_bf16_applies, below). In
+ * conv2d_forward_affine (evaluation's forward with BN folded in) it also
+ * runs the other shapes Winograd does not take, with 16 or more input
+ * channels and OC a multiple of 16 (the strided 3x3 and the 1x1 stride-2
+ * downsamples), on AMX where gemm_bf16_amx(): im2col rows and weights
+ * rounded to bf16, one fp32 chain over all K (conv_amx.h;
+ * tests/test_conv_amx.c bounds its error). Elsewhere the direct kernels
+ * (the stems, those shapes' training forward and backward), their
+ * weight gradients and the im2col path stay fp32 whatever it says. */
 
 /* The precision a bf16 network gives shape s: PREC_BF16, except
  * PREC_FP32 for the Winograd shapes (wg_applies) with fewer than 32 input
@@ -94,7 +101,9 @@ void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
  * shift[oc] + res), res [B,OH,OW,OC] or NULL, act an ACT_* (below; 1 =
  * ACT_RELU, so a relu flag is one). Written; the same bits as
  * conv2d_forward then bn_apply_affine (bn_forward_eval for ACT_RELU, then
- * act_forward for the others). ws as for conv2d_forward. */
+ * act_forward for the others), except for the bf16 shapes that run on
+ * conv_amx.c (above: conv2d_forward keeps those fp32). ws as for
+ * conv2d_forward. */
 void conv2d_forward_affine(float *out, const float *in, const float *w,
                            const float *scale, const float *shift, const float *res,
                            int act, const conv_shape *s, float *ws);

@@ -1,0 +1,217 @@
+/* test_conv_amx.c: the bf16 AMX forward of the non-Winograd convolutions
+ * (lib/nn/ops/conv_amx.c: strided, 1x1 and unpadded shapes with at least
+ * 16 input channels, through conv2d_forward_affine, the evaluation-mode
+ * forward with BN folded in), against double-precision references.
+ *
+ * The kernel computes, per output pixel and channel,
+ *   S = sum_k bf(x_k) bf(w_k)  (K = KH KW C products, fp32 sums),
+ *   y = act(fma(S, scale, shift) + res),
+ * bf() the rounding to bf16 (bf16_round: u_b = 2^-8 taken as its
+ * relative error, twice the unit roundoff of an 8-bit significand). A
+ * product of two bf16 is exact in fp32; TDPBF16PS adds a pair of
+ * products per step into one fp32 chain over all K (at most two roundings
+ * per pair, so at most K roundings for the chain, K + 2 taken); the
+ * epilogue's fma and the add of res are two more roundings, and ReLU
+ * does not widen a difference. Write m = sum_k |x_k w_k| (>= |S|).
+ * 1. Accuracy, against the exact y (double):
+ *      |y - exact| <= |scale| ((1 + u_b)^2 (1 + gamma(K + 2)) - 1) m
+ *                     + gamma(3) (|scale| (1 + 2^-6) m + |shift| + |res|)
+ *    (the (1 + 2^-6) covers S's own deviation from the exact sum).
+ * 2. Exactness of the kernel, against y computed in double from the
+ *    bf16-rounded inputs (Sb = sum bf(x) bf(w) exactly):
+ *      |y - y_b| <= |scale| gamma(K + 2) m_b + gamma(3) (|scale| m_b +
+ *                   |shift| + |res|),  m_b = sum |bf(x) bf(w)|,
+ *    about K 2^-24 m_b: 2^16 times tighter than check 1.
+ * Both carry a slack of 2^-40 of their magnitude (the double sums' error).
+ * The checks can fail: the input with its last channel zeroed (one
+ * channel's products dropped) fails check 2, as does one with its first
+ * 32 channels zeroed (an AMX k block, where C >= 32); the fp32 direct
+ * kernel (prec PREC_FP32) fails check 2 and passes check 1.
+ * Also: the same bits at 1, 2 and 3 threads, and a batch gives the bits
+ * of its images run one by one. Skipped where the CPU has no AMX-BF16
+ * (conv_amx.c then never runs). */
+#include <stdint.h>
+
+#include "nn/ops/conv_amx.h"
+#include "nn/ops/ops.h"
+#include "t.h"
+#include "util/rng.h"
+#include "util/threads.h"
+
+static rng R;
+
+static float *rnd(size_t n) {
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    for (size_t i = 0; i < n; i++) p[i] = (float)(2 * rng_uniform(&R) - 1);
+    return p;
+}
+
+static double gam(double n) {
+    double u = ldexp(1.0, -24);
+    return n * u / (1 - n * u);
+}
+
+typedef struct { double *exact, *b1, *rb, *b2; } ref;
+
+static void make_ref(ref *r, const float *x, const float *w, const float *sc, const float *sh,
+                     const float *res, int act, const conv_shape *s) {
+    size_t ny = (size_t)s->B * s->OH * s->OW * s->OC;
+    r->exact = malloc(ny * sizeof(double)); r->b1 = malloc(ny * sizeof(double));
+    r->rb = malloc(ny * sizeof(double)); r->b2 = malloc(ny * sizeof(double));
+    int K = s->KH * s->KW * s->C;
+    double ub = ldexp(1.0, -8);
+    double c1 = (1 + ub) * (1 + ub) * (1 + gam(K + 2)) - 1, c2 = gam(K + 2), g3 = gam(3);
+    for (int b = 0; b < s->B; b++)
+        for (int oh = 0; oh < s->OH; oh++)
+            for (int ow = 0; ow < s->OW; ow++)
+                for (int oc = 0; oc < s->OC; oc++) {
+                    double S = 0, m = 0, Sb = 0, mb = 0;
+                    for (int kh = 0; kh < s->KH; kh++)
+                        for (int kw = 0; kw < s->KW; kw++) {
+                            int ih = oh * s->stride - s->pad + kh, iw = ow * s->stride - s->pad + kw;
+                            if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W) continue;
+                            for (int c = 0; c < s->C; c++) {
+                                double xv = x[(((size_t)b * s->H + ih) * s->W + iw) * s->C + c];
+                                double wv = w[(((size_t)oc * s->C + c) * s->KH + kh) * s->KW + kw];
+                                double p = (double)bf16_round((float)xv) * bf16_round((float)wv);
+                                S += xv * wv; m += fabs(xv * wv);
+                                Sb += p; mb += fabs(p);
+                            }
+                        }
+                    size_t o = (((size_t)b * s->OH + oh) * s->OW + ow) * s->OC + oc;
+                    double rv = res ? res[o] : 0, a = fabs(sc[oc]);
+                    double y = S * sc[oc] + sh[oc] + rv, yb = Sb * sc[oc] + sh[oc] + rv;
+                    if (act == ACT_RELU) { y = y > 0 ? y : 0; yb = yb > 0 ? yb : 0; }
+                    double tail = fabs(sh[oc]) + fabs(rv);
+                    r->exact[o] = y;
+                    r->b1[o] = a * c1 * m + g3 * (a * (1 + ldexp(1.0, -6)) * m + tail) +
+                               ldexp(m * a + tail, -40);
+                    r->rb[o] = yb;
+                    r->b2[o] = a * c2 * mb + g3 * (a * mb + tail) + ldexp(mb * a + tail, -40);
+                }
+}
+
+static void free_ref(ref *r) { free(r->exact); free(r->b1); free(r->rb); free(r->b2); }
+
+static double worst(const float *y, const double *want, const double *bound, size_t n) {
+    double w = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs(y[i] - want[i]), r = e == 0 ? 0 : bound[i] > 0 ? e / bound[i] : INFINITY;
+        if (!(r <= w)) w = isnan(r) ? INFINITY : r;
+    }
+    return w;
+}
+
+/* B, H, W, C, OC, k, stride, pad: the ResNets' strided 3x3 and 1x1
+ * downsamples; OC 16 and 48 (a channel block without a partner); K = 400
+ * and 144 (a last k block partly zero); 144 and 60 pixels (chunks of 64,
+ * the last partial; a last 32-row block partial); an unpadded 3x3 */
+static const int shapes[][8] = {
+    {2, 8, 8, 16, 32, 3, 2, 1},   {3, 7, 9, 48, 16, 3, 2, 1},  {2, 8, 8, 64, 128, 1, 2, 0},
+    {2, 16, 18, 32, 64, 3, 2, 1}, {1, 4, 4, 16, 48, 5, 1, 2},  {1, 6, 7, 32, 32, 3, 1, 0},
+    {2, 8, 8, 256, 64, 3, 2, 1},
+};
+#define NSH (int)(sizeof shapes / sizeof shapes[0])
+
+static void test_shapes(void) {
+    double w1 = 0, w2 = 0;
+    int bad = 0, applies = 1, bits = 1, onebyone = 1, fails_drop = 1, fails_kb = 1, kb_tried = 0;
+    int fails_fp32 = 1, fp32_acc = 1;
+    char what[160] = "";
+    for (int si = 0; si < NSH; si++) {
+        const int *q = shapes[si];
+        conv_shape s;
+        conv_shape_init(&s, q[0], q[1], q[2], q[3], q[4], q[5], q[5], q[6], q[7]);
+        s.prec = PREC_BF16;
+        applies &= ca_applies(&s);
+        size_t nx = (size_t)s.B * s.H * s.W * s.C, ny = (size_t)s.B * s.OH * s.OW * s.OC;
+        size_t nw = (size_t)s.OC * s.C * s.KH * s.KW;
+        float *x = rnd(nx), *w = rnd(nw), *sc = rnd(s.OC), *sh = rnd(s.OC), *res = rnd(ny);
+        int act = si % 2 ? ACT_RELU : 0;
+        const float *rp = si % 3 ? res : NULL;
+        float *ws = malloc(sizeof(float) * (size_t)conv2d_workspace(&s));
+        float *y = malloc(sizeof(float) * ny), *y1 = malloc(sizeof(float) * ny);
+        ref r;
+        make_ref(&r, x, w, sc, sh, rp, act, &s);
+        conv2d_forward_affine(y, x, w, sc, sh, rp, act, &s, ws);
+        double a = worst(y, r.exact, r.b1, ny), b = worst(y, r.rb, r.b2, ny);
+        if (a > w1) w1 = a;
+        if (b > w2) w2 = b;
+        if (!(a <= 1 && b <= 1) && !bad++)
+            snprintf(what, sizeof what, "shape %d: %.3g, %.3g x bounds", si, a, b);
+        for (int t = 1; t <= 3; t += 2) {
+            ssl_set_threads(t);
+            conv2d_forward_affine(y1, x, w, sc, sh, rp, act, &s, ws);
+            bits &= !memcmp(y, y1, sizeof(float) * ny);
+        }
+        ssl_set_threads(2);
+        /* one image at a time */
+        conv_shape s1;
+        conv_shape_init(&s1, 1, q[1], q[2], q[3], q[4], q[5], q[5], q[6], q[7]);
+        s1.prec = PREC_BF16;
+        size_t ix = nx / s.B, iy = ny / s.B;
+        for (int i = 0; i < s.B; i++) {
+            conv2d_forward_affine(y1, x + i * ix, w, sc, sh, rp ? rp + i * iy : NULL, act, &s1, ws);
+            onebyone &= !memcmp(y + i * iy, y1, sizeof(float) * iy);
+        }
+        /* perturbations */
+        float *xz = malloc(sizeof(float) * nx);
+        memcpy(xz, x, sizeof(float) * nx);
+        for (size_t i = s.C - 1; i < nx; i += s.C) xz[i] = 0;
+        conv2d_forward_affine(y1, xz, w, sc, sh, rp, act, &s, ws);
+        fails_drop &= worst(y1, r.rb, r.b2, ny) > 1;
+        if (s.C >= 32) {
+            memcpy(xz, x, sizeof(float) * nx);
+            for (size_t i = 0; i < nx; i += s.C) memset(xz + i, 0, 32 * sizeof(float));
+            conv2d_forward_affine(y1, xz, w, sc, sh, rp, act, &s, ws);
+            fails_kb &= worst(y1, r.rb, r.b2, ny) > 1;
+            kb_tried++;
+        }
+        s.prec = PREC_FP32;
+        conv2d_forward_affine(y1, x, w, sc, sh, rp, act, &s, ws);
+        fails_fp32 &= worst(y1, r.rb, r.b2, ny) > 1;
+        fp32_acc &= worst(y1, r.exact, r.b1, ny) <= 1;
+        free_ref(&r);
+        free(x); free(w); free(sc); free(sh); free(res); free(ws); free(y); free(y1); free(xz);
+    }
+    T_OK(applies, "conv_amx: every test shape runs on AMX (ca_applies)");
+    t_report(!bad, "conv_amx forward: within the accuracy bound and the kernel's exactness bound",
+             "%s (worst %.3g, %.3g of the bounds)", what, w1, w2);
+    printf("  conv_amx: worst error %.3g of check 1's bound, %.3g of check 2's\n", w1, w2);
+    T_OK(bits, "conv_amx forward: the same bits at 1, 2 and 3 threads");
+    T_OK(onebyone, "conv_amx forward: a batch gives the bits of its images one by one");
+    T_OK(fails_drop, "conv_amx check 2 fails with the last input channel dropped");
+    T_OK(fails_kb && kb_tried, "conv_amx check 2 fails with the first k block of 32 dropped");
+    T_OK(fails_fp32, "conv_amx check 2 fails on the fp32 kernel (it rounds nothing)");
+    T_OK(fp32_acc, "conv_amx check 1 passes on the fp32 kernel");
+}
+
+/* where ca_applies: not the Winograd shapes, not under 16 input channels
+ * (the stems: measured slower), not fp32 */
+static void test_policy(void) {
+    conv_shape s;
+    int ok = 1;
+    conv_shape_init(&s, 2, 8, 8, 32, 32, 3, 3, 1, 1);   /* Winograd */
+    s.prec = PREC_BF16;
+    ok &= !ca_applies(&s);
+    conv_shape_init(&s, 2, 8, 8, 3, 64, 3, 3, 1, 1);    /* a stem */
+    s.prec = PREC_BF16;
+    ok &= !ca_applies(&s);
+    conv_shape_init(&s, 2, 8, 8, 32, 64, 3, 3, 2, 1);   /* strided, fp32 */
+    ok &= !ca_applies(&s);
+    s.prec = PREC_BF16;
+    ok &= ca_applies(&s);
+    T_OK(ok, "conv_amx: only the non-Winograd bf16 shapes with 16 or more input channels");
+}
+
+int main(void) {
+    rng_init(&R, 17, 3, 0);
+    ssl_set_threads(2);
+    if (!gemm_bf16_available() || !gemm_bf16_amx()) {
+        printf("SKIP: conv amx: no AMX-BF16 on this CPU or no permission from the kernel\n");
+        return t_done();
+    }
+    test_shapes();
+    test_policy();
+    return t_done();
+}
