@@ -1,9 +1,11 @@
 /* bench_npid.c: time npid_step (logits, loss, df, bank write) per shape.
  *
- * usage: bench_npid [SHAPE...] [--steps N] [--threads N]
+ * usage: bench_npid [SHAPE...] [--steps N] [--threads N] [--precision fp32|bf16]
  * SHAPE: paper (B=512, d=2048, k=10000, N=50000, tau 0.2, lambda 20,
- * CutMix, grad write) or npid (B=128, d=128, all negatives, N=50000,
- * tau 0.1, lambda 0, npid write); both when none is named. Prints one line
+ * CutMix, grad write), demo (the demo's bank: B=256, d=2048, k=4096,
+ * N=20000, otherwise as paper; bench_step's bank part) or npid (B=128,
+ * d=128, all negatives, N=50000, tau 0.1, lambda 0, npid write); paper
+ * and npid when none is named. Prints one line
  * per shape on stdout:
  *     paper: B=512 d=2048 K'=10512 N=50000 write=grad: 312.4 ms/step, 212.3 GFLOP/s
  * GFLOP/s counts the big products only: 2 B K' d for s = z Ws^T, the same
@@ -20,17 +22,18 @@
 #include "util/rng.h"
 #include "util/threads.h"
 
-static int bench(const char *shape, int steps) {
-    int paper = !strcmp(shape, "paper");
+static int bench(const char *shape, int steps, int prec) {
+    int demo = !strcmp(shape, "demo"), paper = demo || !strcmp(shape, "paper");
     if (!paper && strcmp(shape, "npid")) {
-        fprintf(stderr, "bench_npid: %s: unknown shape (paper or npid)\n", shape);
+        fprintf(stderr, "bench_npid: %s: unknown shape (paper, demo or npid)\n", shape);
         return 2;
     }
-    const int64_t N = 50000;
-    const int B = paper ? 512 : 128, d = paper ? 2048 : 128;
-    npid_config cfg = {paper ? NEG_K : NEG_ALL, 10000, paper ? 0.2f : 0.1f,
+    const int64_t N = demo ? 20000 : 50000;
+    const int B = demo ? 256 : paper ? 512 : 128, d = paper ? 2048 : 128;
+    npid_config cfg = {paper ? NEG_K : NEG_ALL, demo ? 4096 : 10000, paper ? 0.2f : 0.1f,
                        paper ? 20.0f : 0.0f, 0.5f, 0.5f,
                        paper ? BANK_WRITE_GRAD : BANK_WRITE_NPID, 1.0f};
+    cfg.prec = prec;
     ssl_err err = {0};
     npid *p = npid_new(&cfg, N, d, B, &err);
     if (!p) { fprintf(stderr, "bench_npid: %s\n", err.msg); return 1; }
@@ -69,23 +72,28 @@ static int bench(const char *shape, int steps) {
     }
     double ms = 1e3 * total / steps;
     double flop = (paper ? 3.0 : 2.0) * 2.0 * B * (double)st.ncols * d;
-    printf("%s: B=%d d=%d K'=%lld N=%lld write=%s threads=%d: %.1f ms/step (best %.1f), %.1f GFLOP/s\n",
-           shape, B, d, (long long)st.ncols, (long long)N, paper ? "grad" : "npid",
-           ssl_threads(), ms, 1e3 * best, flop / (ms * 1e-3) * 1e-9);
+    printf("%s: B=%d d=%d K'=%lld N=%lld write=%s%s threads=%d: %.1f ms/step (best %.1f), "
+           "%.1f GFLOP/s\n", shape, B, d, (long long)st.ncols, (long long)N,
+           paper ? "grad" : "npid", prec == PREC_BF16 ? " bf16" : "", ssl_threads(), ms, 1e3 * best, flop / (ms * 1e-3) * 1e-9);
     npid_free(p);
     free(bank); free(f); free(df); free(order);
     return 0;
 }
 
 int main(int argc, char **argv) {
-    int steps = 5, threads = 2, nshape = 0;
+    int steps = 5, threads = 2, nshape = 0, prec = PREC_FP32;
     const char *shapes[8];
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc && !strcmp(argv[i + 1], "bf16"))
+            prec = PREC_BF16, i++;
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc && !strcmp(argv[i + 1], "fp32"))
+            prec = PREC_FP32, i++;
         else if (argv[i][0] != '-' && nshape < 8) shapes[nshape++] = argv[i];
         else {
-            fprintf(stderr, "usage: bench_npid [paper|npid...] [--steps N] [--threads N]\n");
+            fprintf(stderr, "usage: bench_npid [paper|demo|npid...] [--steps N] [--threads N] "
+                            "[--precision fp32|bf16]\n");
             return 2;
         }
     }
@@ -93,7 +101,7 @@ int main(int argc, char **argv) {
     ssl_set_threads(threads);
     if (!nshape) { shapes[0] = "paper"; shapes[1] = "npid"; nshape = 2; }
     for (int i = 0; i < nshape; i++) {
-        int rc = bench(shapes[i], steps);
+        int rc = bench(shapes[i], steps, prec);
         if (rc) return rc;
     }
     return 0;
