@@ -204,6 +204,181 @@ static void test_policy(void) {
     T_OK(ok, "conv_amx: only the non-Winograd bf16 shapes with 16 or more input channels");
 }
 
+/* ---- training (conv2d_forward, conv2d_backward; conv2d_train_bf16) ----
+ * The parts conv2d_train_bf16 names run with bf16 inputs and fp32 sums:
+ * the forward on the kernel above (its checks 1 and 2 with scale 1,
+ * shift 0, no residual); the weight gradient dw[oc, k] = sum_p dout[p, oc]
+ * col[p, k] over the M = B OH OW pixels as gemm_bf16 products over blocks
+ * of whole images folded with beta 1, one fp32 chain per element of at
+ * most n = 2 M + 4 roundings whatever the blocking (one per pair step,
+ * one per 512-k restart and block fold: M + 2 ceil(M / 512) + 2 blocks
+ * + 2 <= 2 M + 4), then added to a zero dw (exact); the backward-data
+ * din[q, c] = sum of its taps' dcol = sum_oc dout[p, oc] w[oc, c, kh, kw],
+ * one gemm_bf16 chain over OC (OC + ceil(OC / 512) + 2 roundings) and
+ * then at most KH KW fp32 adds of the taps: n = OC + ceil(OC/512) + 2 + KH KW.
+ * With m = sum |a b| and m_b = sum |bf(a) bf(b)| over an element's terms:
+ *   1. |y - exact| <= ((1 + u_b)^2 (1 + gamma(n)) - 1) m   (u_b = 2^-8)
+ *   2. |y - y_b|   <= gamma(n) m_b   (y_b: the same sums of bf16-rounded
+ *      inputs, exactly), about n 2^-24 m_b,
+ * each with 2^-40 of its magnitude as slack. Check 2 fails with one
+ * input channel's (or output channel's gradient's) products dropped and
+ * on the fp32 kernels; the parts left in fp32 pass check 1. The same bits
+ * at 1, 2 and 3 threads. */
+typedef struct { double *ex, *b1, *rb, *b2; } gref;
+
+static void gref_alloc(gref *g, size_t n) {
+    g->ex = calloc(n, sizeof(double)); g->b1 = calloc(n, sizeof(double));
+    g->rb = calloc(n, sizeof(double)); g->b2 = calloc(n, sizeof(double));
+}
+
+static void gref_free(gref *g) { free(g->ex); free(g->b1); free(g->rb); free(g->b2); }
+
+/* The references of dw (g) and din (d); m sums kept in b1 and b2 until
+ * the bounds are made. */
+static void grad_ref(gref *g, gref *d, const float *x, const float *w, const float *dy,
+                     const conv_shape *s) {
+    int64_t M = (int64_t)s->B * s->OH * s->OW;
+    size_t nw = (size_t)s->OC * s->C * s->KH * s->KW, nx = (size_t)s->B * s->H * s->W * s->C;
+    gref_alloc(g, nw); gref_alloc(d, nx);
+    for (int b = 0; b < s->B; b++)
+        for (int oh = 0; oh < s->OH; oh++)
+            for (int ow = 0; ow < s->OW; ow++)
+                for (int kh = 0; kh < s->KH; kh++)
+                    for (int kw = 0; kw < s->KW; kw++) {
+                        int ih = oh * s->stride - s->pad + kh, iw = ow * s->stride - s->pad + kw;
+                        if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W) continue;
+                        size_t xo = (((size_t)b * s->H + ih) * s->W + iw) * s->C;
+                        const float *gy = dy + (((size_t)b * s->OH + oh) * s->OW + ow) * s->OC;
+                        for (int oc = 0; oc < s->OC; oc++)
+                            for (int c = 0; c < s->C; c++) {
+                                size_t wi = (((size_t)oc * s->C + c) * s->KH + kh) * s->KW + kw;
+                                double gv = gy[oc], xv = x[xo + c], wv = w[wi];
+                                double gb = bf16_round(gy[oc]);
+                                double pw = gb * bf16_round(x[xo + c]);
+                                double pd = gb * bf16_round(w[wi]);
+                                g->ex[wi] += gv * xv; g->b1[wi] += fabs(gv * xv);
+                                g->rb[wi] += pw; g->b2[wi] += fabs(pw);
+                                d->ex[xo + c] += gv * wv; d->b1[xo + c] += fabs(gv * wv);
+                                d->rb[xo + c] += pd; d->b2[xo + c] += fabs(pd);
+                            }
+                    }
+    double ub = ldexp(1.0, -8);
+    double ng = 2.0 * M + 4, nd = s->OC + (s->OC + 511) / 512 + 2 + s->KH * s->KW;
+    for (size_t i = 0; i < nw; i++) {
+        double m = g->b1[i], mb = g->b2[i];
+        g->b1[i] = ((1 + ub) * (1 + ub) * (1 + gam(ng)) - 1) * m + ldexp(m, -40);
+        g->b2[i] = gam(ng) * mb + ldexp(mb, -40);
+    }
+    for (size_t i = 0; i < nx; i++) {
+        double m = d->b1[i], mb = d->b2[i];
+        d->b1[i] = ((1 + ub) * (1 + ub) * (1 + gam(nd)) - 1) * m + ldexp(m, -40);
+        d->b2[i] = gam(nd) * mb + ldexp(mb, -40);
+    }
+}
+
+/* dw (from zero) and din of conv2d_backward */
+static void run_bwd(float *dw, float *din, const float *dy, const float *x, const float *w,
+                    const conv_shape *s, float *ws) {
+    memset(dw, 0, sizeof(float) * (size_t)s->OC * s->C * s->KH * s->KW);
+    conv2d_backward(din, dw, NULL, dy, x, w, s, 0, ws);
+}
+
+/* B, H, W, C, OC, k, stride, pad: 3x3 and 1x1 stride 2 with the
+ * forward and weight gradient in bf16 only (C 32, 64), all three (C
+ * 128), and one with several im2col blocks (B 4 at 32x32x128) */
+static const int tshapes[][8] = {
+    {2, 8, 8, 32, 64, 3, 2, 1},   {3, 8, 8, 64, 48, 1, 2, 0},   {2, 8, 8, 128, 32, 3, 2, 1},
+    {2, 6, 6, 128, 64, 1, 2, 0},  {4, 32, 32, 128, 16, 3, 2, 1},
+};
+#define NTSH (int)(sizeof tshapes / sizeof tshapes[0])
+
+static void test_train(void) {
+    int bad = 0, bits = 1, fails_drop = 1, fails_fp32 = 1, parts = 0;
+    double wf = 0, wg = 0, wd = 0;
+    char what[160] = "";
+    for (int si = 0; si < NTSH; si++) {
+        const int *q = tshapes[si];
+        conv_shape s;
+        conv_shape_init(&s, q[0], q[1], q[2], q[3], q[4], q[5], q[5], q[6], q[7]);
+        s.prec = PREC_BF16;
+        int tb = conv2d_train_bf16(&s);
+        parts |= tb;
+        size_t nx = (size_t)s.B * s.H * s.W * s.C, ny = (size_t)s.B * s.OH * s.OW * s.OC;
+        size_t nw = (size_t)s.OC * s.C * s.KH * s.KW;
+        float *x = rnd(nx), *w = rnd(nw), *dy = rnd(ny), *one = malloc(sizeof(float) * s.OC);
+        float *zero = calloc((size_t)s.OC, sizeof(float));
+        for (int i = 0; i < s.OC; i++) one[i] = 1;
+        float *ws = malloc(sizeof(float) * (size_t)conv2d_workspace(&s));
+        float *y = malloc(sizeof(float) * ny), *y1 = malloc(sizeof(float) * ny);
+        float *dw = malloc(sizeof(float) * nw), *dw1 = malloc(sizeof(float) * nw);
+        float *din = malloc(sizeof(float) * nx), *din1 = malloc(sizeof(float) * nx);
+        ref r;
+        gref g, d;
+        make_ref(&r, x, w, one, zero, NULL, 0, &s);
+        grad_ref(&g, &d, x, w, dy, &s);
+        conv2d_forward(y, x, w, NULL, &s, ws);
+        run_bwd(dw, din, dy, x, w, &s, ws);
+        double e[3][2] = {
+            { worst(y, r.exact, r.b1, ny), worst(y, r.rb, r.b2, ny) },
+            { worst(dw, g.ex, g.b1, nw), worst(dw, g.rb, g.b2, nw) },
+            { worst(din, d.ex, d.b1, nx), worst(din, d.rb, d.b2, nx) },
+        };
+        int flag[3] = { CONV_BF16_FWD, CONV_BF16_BWW, CONV_BF16_BWD };
+        for (int k = 0; k < 3; k++) {
+            int in16 = (tb & flag[k]) != 0;
+            if (!(e[k][0] <= 1 && (!in16 || e[k][1] <= 1)) && !bad++)
+                snprintf(what, sizeof what, "shape %d part %d: %.3g, %.3g x bounds", si, k,
+                         e[k][0], e[k][1]);
+            if (in16) {
+                double *wk = k == 0 ? &wf : k == 1 ? &wg : &wd;
+                if (e[k][1] > *wk) *wk = e[k][1];
+            }
+        }
+        for (int t = 1; t <= 3; t += 2) {
+            ssl_set_threads(t);
+            conv2d_forward(y1, x, w, NULL, &s, ws);
+            run_bwd(dw1, din1, dy, x, w, &s, ws);
+            bits &= !memcmp(y, y1, sizeof(float) * ny) && !memcmp(dw, dw1, sizeof(float) * nw) &&
+                    !memcmp(din, din1, sizeof(float) * nx);
+        }
+        ssl_set_threads(2);
+        /* perturbations: the last input channel dropped (dw), the last
+         * output channel's gradient dropped (din) */
+        float *xz = malloc(sizeof(float) * nx), *dz = malloc(sizeof(float) * ny);
+        memcpy(xz, x, sizeof(float) * nx);
+        for (size_t i = s.C - 1; i < nx; i += s.C) xz[i] = 0;
+        memcpy(dz, dy, sizeof(float) * ny);
+        for (size_t i = s.OC - 1; i < ny; i += s.OC) dz[i] = 0;
+        if (tb & CONV_BF16_BWW) {
+            run_bwd(dw1, din1, dy, xz, w, &s, ws);
+            fails_drop &= worst(dw1, g.rb, g.b2, nw) > 1;
+        }
+        if (tb & CONV_BF16_BWD) {
+            run_bwd(dw1, din1, dz, x, w, &s, ws);
+            fails_drop &= worst(din1, d.rb, d.b2, nx) > 1;
+        }
+        s.prec = PREC_FP32;
+        conv2d_forward(y1, x, w, NULL, &s, ws);
+        run_bwd(dw1, din1, dy, x, w, &s, ws);
+        if (tb & CONV_BF16_FWD) fails_fp32 &= worst(y1, r.rb, r.b2, ny) > 1;
+        if (tb & CONV_BF16_BWW) fails_fp32 &= worst(dw1, g.rb, g.b2, nw) > 1;
+        if (tb & CONV_BF16_BWD) fails_fp32 &= worst(din1, d.rb, d.b2, nx) > 1;
+        free_ref(&r); gref_free(&g); gref_free(&d);
+        free(x); free(w); free(dy); free(one); free(zero); free(ws); free(y); free(y1);
+        free(dw); free(dw1); free(din); free(din1); free(xz); free(dz);
+    }
+    T_OK(parts == (CONV_BF16_FWD | CONV_BF16_BWW | CONV_BF16_BWD),
+         "conv bf16 training: the test shapes cover the bf16 forward, weight gradient and "
+         "backward-data");
+    t_report(!bad, "conv bf16 training: forward, weight gradient, backward-data within bounds",
+             "%s", what);
+    printf("  conv bf16 training: worst check 2 errors %.3g (fwd), %.3g (dw), %.3g (din) of "
+           "the bounds\n", wf, wg, wd);
+    T_OK(bits, "conv bf16 training: the same bits at 1, 2 and 3 threads");
+    T_OK(fails_drop, "conv bf16 training: check 2 fails with a channel's products dropped");
+    T_OK(fails_fp32, "conv bf16 training: check 2 fails on the fp32 kernels");
+}
+
 int main(void) {
     rng_init(&R, 17, 3, 0);
     ssl_set_threads(2);
@@ -213,5 +388,6 @@ int main(void) {
     }
     test_shapes();
     test_policy();
+    test_train();
     return t_done();
 }

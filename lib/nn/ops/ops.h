@@ -58,9 +58,12 @@ enum { CONV_WINOGRAD_OFF = 0, CONV_WINOGRAD_AUTO = 1, CONV_WINOGRAD_ALWAYS = 2 }
  * channels and OC a multiple of 16 (the strided 3x3 and the 1x1 stride-2
  * downsamples), on AMX where gemm_bf16_amx(): im2col rows and weights
  * rounded to bf16, one fp32 chain over all K (conv_amx.h;
- * tests/test_conv_amx.c bounds its error). Elsewhere the direct kernels
- * (the stems, those shapes' training forward and backward), their
- * weight gradients and the im2col path stay fp32 whatever it says. */
+ * tests/test_conv_amx.c bounds its error). In training (conv2d_forward,
+ * conv2d_backward) those shapes run in bf16 the parts measured faster
+ * there (conv2d_train_bf16, below: the forward on conv_amx, the weight
+ * gradient and the backward-data as gemm_bf16 products on im2col
+ * blocks). Elsewhere the direct kernels (the stems, the parts of those
+ * shapes left fp32) and the im2col path stay fp32 whatever it says. */
 
 /* The precision a bf16 network gives shape s: PREC_BF16, except
  * PREC_FP32 for the Winograd shapes (wg_applies) with fewer than 32 input
@@ -73,6 +76,17 @@ enum { CONV_WINOGRAD_OFF = 0, CONV_WINOGRAD_AUTO = 1, CONV_WINOGRAD_ALWAYS = 2 }
  * unavailable it makes no difference (the shape's products are fp32
  * anyway). */
 int conv_bf16_prec(const conv_shape *s);
+/* The parts of a training step (conv2d_forward, conv2d_backward) that run
+ * in bf16 for shape s, CONV_BF16_* bits; 0 for all but the shapes
+ * conv_amx takes (the strided 3x3 and the 1x1 stride-2 downsamples, 16
+ * or more input channels, prec PREC_BF16, AMX), and among those only the
+ * parts measured faster than the fp32 direct kernels (conv.c: sb_prefer):
+ * the forward on conv_amx (the bound of tests/test_conv_amx.c), the
+ * weight gradient dw += dout^T col and the backward-data dcol = dout w
+ * (then col2im, fp32 sums of the taps) as gemm_bf16 products on fp32
+ * im2col blocks of whole images. The same bits at any thread count. */
+enum { CONV_BF16_FWD = 1, CONV_BF16_BWW = 2, CONV_BF16_BWD = 4 };
+int conv2d_train_bf16(const conv_shape *s);
 
 /* Fills s (winograd = CONV_WINOGRAD_AUTO); OH = (H + 2 pad - KH) /
  * stride + 1 (floor), likewise OW.
