@@ -58,29 +58,23 @@ int64_t ca_workspace(const conv_shape *s) {
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")
 #include "nn/ops/amx_impl.h"
 
-/* fp32 to bf16, round to nearest even (NaN kept quiet), as VCVTNEPS2BF16 */
-static uint16_t bf16_1(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
-    u += 0x7fffu + ((u >> 16) & 1);
-    return (uint16_t)(u >> 16);
-}
-
+/* w [OC][C][KH][KW] as bf16 words (bf16_round: the rounding of the
+ * rows' VCVTNEPS2BF16, subnormals to zero) at k = (kh*KW + kw)*C + c in
+ * pairs: wb[ob][kb][(k%32)/2][16 channels][k%2]; k from K to Kp zero. */
 static void pack_w(uint16_t *wb, const float *w, const conv_shape *s) {
-    int C = s->C, KK = s->KH * s->KW, K = KK * C, NKB = (int)(kpad(s) / 32);
+    int C = s->C, KK = s->KH * s->KW, NKB = (int)(kpad(s) / 32);
+    memset(wb, 0, sizeof(uint16_t) * (size_t)NKB * 32 * s->OC);
     for (int oc = 0; oc < s->OC; oc++) {
-        int ob = oc / 16, j = oc % 16;
+        uint16_t *dst = wb + (int64_t)(oc / 16) * NKB * 512 + 2 * (oc % 16);
         const float *src = w + (int64_t)oc * C * KK;
-        for (int k = 0; k < NKB * 32; k++) {
-            int kb = k / 32, r = (k % 32) / 2, e = k % 2;
-            uint16_t v = 0;
-            if (k < K) {
-                int t = k / C, c = k % C;
-                v = bf16_1(src[(int64_t)c * KK + t]);
+        for (int t = 0; t < KK; t++)
+            for (int c = 0; c < C; c++) {
+                int k = t * C + c;
+                float r = bf16_round(src[(int64_t)c * KK + t]);
+                uint32_t u;
+                memcpy(&u, &r, 4);
+                dst[(k >> 5) * 512 + ((k & 31) >> 1) * 32 + (k & 1)] = (uint16_t)(u >> 16);
             }
-            wb[(((int64_t)ob * NKB + kb) * 16 + r) * 32 + 2 * j + e] = v;
-        }
     }
 }
 
