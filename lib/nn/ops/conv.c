@@ -37,7 +37,7 @@
  * product (gemm_bf16_affine). The shapes conv_amx takes (strided 3x3,
  * 1x1 stride 2) run the forward on conv_amx and the weight gradient and
  * backward-data as gemm_bf16 products on the im2col blocks, the parts
- * measured faster than the direct kernels (sb_prefer below).
+ * measured faster than the direct kernels (conv2d_train_bf16 below).
  *
  * conv2d_*_ref are direct loops in double, used by the tests. */
 #include "nn/ops/ops.h"
@@ -109,7 +109,7 @@ static void pw_bf16_backward(float *din, float *dw, const float *dout, const flo
  *     dwp[OC, K] += dout_blk^T col_blk,   dcol_blk = dout_blk wp, col2im
  * (each within gemm_bf16's bound for its reduction length; the blocks
  * depend on the shape only, so the same bits at any thread count).
- * Each part only where sb_prefer says it measured faster than the fp32
+ * Each part only where conv2d_train_bf16 says it measured faster than the fp32
  * direct kernels. Workspace: [wp][dwp][col block][gemm_bf16's]. */
 #define SB_COL_BUDGET (1LL << 20)
 
@@ -137,8 +137,8 @@ static int64_t sb_workspace(const conv_shape *s) {
     return 2 * (int64_t)s->OC * K + (int64_t)rows * K + (g > d ? g : d);
 }
 
-/* Which parts of shape s run in bf16 in training: SB_FWD (the forward),
- * SB_BWW (the weight gradient), SB_BWD (the backward-data). Measured
+/* Which parts of shape s run in bf16 in training: CONV_BF16_FWD (the forward),
+ * CONV_BF16_BWW (the weight gradient), CONV_BF16_BWD (the backward-data). Measured
  * against the fp32 direct kernels, one thread's CPU time under load, the
  * ResNet-18 CIFAR shapes at widths 1 (B 128) and 0.25 (B 256)
  * (tests/bench: bench_conv B H W C OC 3|1 2 1|0 1 5 1 fp32|bf16): the
@@ -146,16 +146,13 @@ static int64_t sb_workspace(const conv_shape *s) {
  * (3x3) or 64 (1x1), even or slower below; the backward-data (two passes
  * over an fp32 col block around its product) 1.9-2.3x faster from 128
  * input channels, 0.85-1.25x at 64, slower below. */
-enum { SB_FWD = CONV_BF16_FWD, SB_BWW = CONV_BF16_BWW, SB_BWD = CONV_BF16_BWD };
-static int sb_prefer(const conv_shape *s) {
+int conv2d_train_bf16(const conv_shape *s) {
     if (!ca_applies(s) || is_pointwise(s)) return 0;
     int p = 0;
-    if (s->C >= (s->KH == 1 && s->KW == 1 ? 64 : 32)) p |= SB_FWD | SB_BWW;
-    if (s->C >= 128) p |= SB_BWD;
+    if (s->C >= (s->KH == 1 && s->KW == 1 ? 64 : 32)) p |= CONV_BF16_FWD | CONV_BF16_BWW;
+    if (s->C >= 128) p |= CONV_BF16_BWD;
     return p;
 }
-
-int conv2d_train_bf16(const conv_shape *s) { return sb_prefer(s); }
 
 /* Images per col block. */
 static int block_images(const conv_shape *s) { return images_per_block(s, COL_BUDGET); }
@@ -324,7 +321,7 @@ void conv2d_forward(float *out, const float *in, const float *w, const float *bi
     float *wp = ws, *col = ws + 2 * (int64_t)s->OC * K;
     if (conv2d_bf16_applies(s)) {
         pw_bf16_forward(out, in, w, s, ws);
-    } else if (sb_prefer(s) & SB_FWD) {
+    } else if (conv2d_train_bf16(s) & CONV_BF16_FWD) {
         ca_forward(out, in, w, NULL, s, ws);
     } else if (forward_avx512(out, in, w, NULL, s, ws)) {
         /* done */
@@ -448,14 +445,14 @@ void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
         pw_bf16_backward(din, dw, dout, in, w, s, accumulate, ws);
         return;
     }
-    int sb = sb_prefer(s);
-    if (sb & SB_BWW) {                     /* and the data gradient where SB_BWD */
-        sb_backward(sb & SB_BWD ? din : NULL, dw, dout, in, w, s, accumulate, ws);
-        if (!din || (sb & SB_BWD)) return;
+    int sb = conv2d_train_bf16(s);
+    if (sb & CONV_BF16_BWW) {                     /* and the data gradient where CONV_BF16_BWD */
+        sb_backward(sb & CONV_BF16_BWD ? din : NULL, dw, dout, in, w, s, accumulate, ws);
+        if (!din || (sb & CONV_BF16_BWD)) return;
     }
     if (cd_available()) {
         conv_shape t;
-        if (sb & SB_BWW)
+        if (sb & CONV_BF16_BWW)
             ;                              /* done above */
         else if (use_winograd(s))
             wg_backward_weights(dw, dout, in, s, wg_base(ws), wg_base(ws) + wg_bww_size(s));
