@@ -1,6 +1,6 @@
 # ssl-train under mpirun (ssl-train(1), DATA PARALLEL), 2 ranks:
 #  - equivalence: R = 2 ranks of B/2 with --sync-bn against one process of
-#    B, from the same checkpoint, 24 steps: the same loss per step and the
+#    B, from the same checkpoint, 8 steps: the same loss per step and the
 #    same bank and network to float tolerance (1e-4), with the grad and the
 #    npid bank writes, with and without CutMix, negatives k and all; without
 #    --sync-bn the losses differ (the comparison can fail);
@@ -42,8 +42,13 @@ ok "make another dataset" "$gen" --write-dataset "$T/e.sslt" 48 16 1
 # A linear head and --bank-lr 0.2: this tiny run is otherwise chaotic, in
 # one process too (the mlp3 head's BatchNorm over 16 rows, the grad write
 # at --bank-lr 1, negatives all without CutMix: there the Winograd and
-# direct kernels' rounding alone moves the loss by 0.1 within 24 steps);
-# here they agree to 1e-5, and so must R = 2 and R = 1.
+# direct kernels' rounding alone moves the loss by 0.1 within 24 steps).
+# Even so, after 2-3 epochs one rounding difference can grow to 1e-2
+# (seen on an AVX2 machine, where the convolutions run on OpenBLAS sgemm
+# and a batch of 8 rounds differently from one of 16), so the equivalence
+# runs are 2 epochs: there R = 2 and R = 1 agree to 3e-6 on that machine
+# (the 24-step runs agreed to 1e-5 on an AVX-512 one), and per-rank
+# BatchNorm moves them by more than 3e-2.
 ok "init" ssl-init-bank --width 0.0625 --head linear --dim 16 --batch 16 --seed 1 \
     --threads 1 "$T/d.sslt" -o "$T/0.ckpt"
 
@@ -68,8 +73,8 @@ wait_steps() {
 }
 below() { awk -v x="$1" -v t="$2" 'BEGIN { exit !(x != "count" && x + 0 <= t + 0) }'; }
 
-TR="--batch 16 -k 16 --lr 0.002 --bank-lr 0.2 --epochs 6 --threads 1 -q"
-# name and flags of each equivalence case: 4 steps per epoch, 24 steps.
+TR="--batch 16 -k 16 --lr 0.002 --bank-lr 0.2 --epochs 2 --threads 1 -q"
+# name and flags of each equivalence case: 4 steps per epoch, 8 steps.
 for c in "grad-cutmix:" \
          "grad-nocutmix:--no-cutmix" \
          "grad-all:--negatives all" \
@@ -80,7 +85,7 @@ for c in "grad-cutmix:" \
         -o "$T/$name-1.ckpt"
     ok "$name: 2 ranks of 8 with --sync-bn" $MPI -n 2 ssl-train $TR $flags --sync-bn \
         --log "$T/$name-2.jsonl" "$T/0.ckpt" "$T/d.sslt" -o "$T/$name-2.ckpt"
-    check "$name: 24 steps logged once (rank 0 only)" "$(grep -c '"event":"step"' "$T/$name-2.jsonl")" -eq 24
+    check "$name: 8 steps logged once (rank 0 only)" "$(grep -c '"event":"step"' "$T/$name-2.jsonl")" -eq 8
     m=$(maxrel "$T/$name-1.jsonl" "$T/$name-2.jsonl")
     if below "$m" 1e-4; then pass "$name: the same loss per step (max rel. difference $m)"
     else fail "$name: the same loss per step" "max rel. difference $m"; fi
@@ -92,10 +97,10 @@ done
 ok "grad-cutmix: 2 ranks without --sync-bn" $MPI -n 2 ssl-train $TR --log "$T/nosync.jsonl" \
     "$T/0.ckpt" "$T/d.sslt" -o "$T/nosync.ckpt"
 m=$(maxrel "$T/grad-cutmix-1.jsonl" "$T/nosync.jsonl")
-if below "$m" 1e-4; then fail "per-rank BatchNorm statistics change the losses" "max rel. difference $m"
+if [ "$m" = count ] || below "$m" 1e-4; then fail "per-rank BatchNorm statistics change the losses" "max rel. difference $m"
 else pass "per-rank BatchNorm statistics change the losses (max rel. difference $m)"; fi
 check "the log has the ranks' figures" \
-    "$(grep '"event":"step"' "$T/nosync.jsonl" | grep -c '"ranks":2,"comm_share":[0-9.]*,"step_bytes":[1-9]')" -eq 24
+    "$(grep '"event":"step"' "$T/nosync.jsonl" | grep -c '"ranks":2,"comm_share":[0-9.]*,"step_bytes":[1-9]')" -eq 8
 
 # Buckets: with 2 ranks each sum is a + b, exact in any grouping, so every
 # bucket size gives the bits of --bucket-mb 0 (no overlap). 0.02 MiB cuts
@@ -104,7 +109,7 @@ buckets() { grep '"event":"step"' "$1" | tail -n 1 | sed -E 's/.*"buckets":([0-9
 same_run() {   # NAME A B: checkpoints and loss columns of A and B the same bits
     losses "$T/$2.jsonl" >"$T/la"; losses "$T/$3.jsonl" >"$T/lb"
     check "$1: the same checkpoint bits" "$(cmp "$T/$2.ckpt" "$T/$3.ckpt" >/dev/null 2>&1 && echo same)" = same
-    check "$1: the same 24 losses" "$(wc -l <"$T/la")-$(cmp "$T/la" "$T/lb" >/dev/null 2>&1 && echo same)" = 24-same
+    check "$1: the same 8 losses" "$(wc -l <"$T/la")-$(cmp "$T/la" "$T/lb" >/dev/null 2>&1 && echo same)" = 8-same
 }
 for c in "grad-cutmix:--sync-bn" "npid-cutmix:--sync-bn --bank-write npid" "nosync:"; do
     name=${c%%:*}; flags=${c#*:}
