@@ -472,7 +472,8 @@ static void test_mobile_structure(void) {
 /* Evaluation runs each MobileNet block on sub-batches of images (the
  * inner activations in cache): a batch of 9 (several sub-batches of the
  * early blocks, a remainder) gives the same bits as its images one by
- * one. */
+ * one (without AVX-512, where the convolutions run on OpenBLAS sgemm and
+ * its rounding depends on the batch, to 1e-4). */
 static void test_mobile_eval_batch(const char *arch) {
     ssl_err err = {0};
     char nm[128];
@@ -486,12 +487,24 @@ static void test_mobile_eval_batch(const char *arch) {
     net_forward(n, x, 9, 0);
     memcpy(all, net_output(n), 9 * no * 4);
     int same = 1;
+    double worst = 0;
     for (int b = 0; b < 9; b++) {
         net_forward(n, x + b * ni, 1, 0);
-        same &= !memcmp(all + b * no, net_output(n), no * 4);
+        const float *y = net_output(n);
+        same &= !memcmp(all + b * no, y, no * 4);
+        for (int64_t j = 0; j < no; j++) {
+            double d = fabs((double)all[b * no + j] - y[j]) / (1e-3 + fabs((double)y[j]));
+            if (d > worst) worst = d;
+        }
     }
-    snprintf(nm, sizeof nm, "%s eval: a batch of 9 = its images one by one, bit for bit", arch);
-    T_OK(same, nm);
+    if (cd_available() && gemm_available()) {
+        snprintf(nm, sizeof nm, "%s eval: a batch of 9 = its images one by one, bit for bit", arch);
+        T_OK(same, nm);
+    } else {    /* OpenBLAS sgemm rounds a batch of 9 and one of 1 differently */
+        snprintf(nm, sizeof nm, "%s eval: a batch of 9 = its images one by one (sgemm path, "
+                 "max rel. difference %.2g <= 1e-4)", arch, worst);
+        T_OK(worst <= 1e-4, nm);
+    }
     free(x); free(all);
     net_free(n);
 }
