@@ -24,6 +24,7 @@
 #define CA_KBLK 8            /* k blocks of 32 per pass over the chunk */
 #define CA_MAX_PARTS 16
 
+#ifdef __AVX512F__
 static int64_t kpad(const conv_shape *s) {
     int64_t K = (int64_t)s->KH * s->KW * s->C;
     return (K + 31) / 32 * 32;
@@ -40,7 +41,6 @@ static int64_t part_floats(const conv_shape *s) {
     return CA_ROWS * kpad(s) / 2 + (int64_t)CA_ROWS * s->OC;
 }
 
-#ifdef __AVX512F__
 #include <immintrin.h>
 
 #include "nn/ops/act_impl.h"
