@@ -15,7 +15,6 @@
 #include "nn/lr_sched.h"
 #include "stream/sslt.h"
 
-#include <cblas.h>
 
 #define EVAL_BLOCK 1024
 
@@ -72,7 +71,7 @@ static int rank_of(const float *l, int C, int y) {
 double lineval_loss_grad(const float *w, const float *b, const float *x, const int32_t *y,
                          int B, int F, int C, float *dw, float *db, float *logits,
                          int64_t *correct) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, C, F, 1.0f, x, F, w, F, 0.0f,
+    sgemm_par(0, 1, B, C, F, 1.0f, x, F, w, F, 0.0f,
                 logits, C);
     double loss = 0;
     int64_t ok = 0;
@@ -91,7 +90,7 @@ double lineval_loss_grad(const float *w, const float *b, const float *x, const i
             l[c] = (float)((p - (c == y[i])) / B);      /* now dL/dlogit */
         }
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, F, B, 1.0f, logits, C, x, F, 1.0f,
+    sgemm_par(1, 0, C, F, B, 1.0f, logits, C, x, F, 1.0f,
                 dw, F);
     for (int i = 0; i < B; i++)
         for (int c = 0; c < C; c++) db[c] += logits[(int64_t)i * C + c];
@@ -229,7 +228,7 @@ int lineval_evaluate(const lineval_model *m, const float *x, const int32_t *y, i
         int bn = n - b0 < blk ? (int)(n - b0) : (int)blk;
         memcpy(xb, x + b0 * F, (size_t)bn * F * sizeof *xb);
         lineval_apply_norm(m, xb, bn);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bn, C, F, 1.0f, xb, F, m->weight, F,
+        sgemm_par(0, 1, bn, C, F, 1.0f, xb, F, m->weight, F,
                     0.0f, l, C);
         for (int i = 0; i < bn; i++) {
             float *li = l + (int64_t)i * C;

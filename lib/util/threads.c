@@ -50,7 +50,14 @@ void ssl_set_threads(int n) {
         n = c > 0 ? (int)c : 1;
     }
     if (n > SSL_MAX_THREADS) n = SSL_MAX_THREADS;
+#ifdef __AVX512F__
     openblas_set_num_threads(n);
+#else
+    /* sgemm_par (nn/ops/gemm.c) runs OpenBLAS on our threads: its own
+     * would spin (sched_yield) through every step of ours between calls,
+     * a quarter of the demo step's time on 2 cores */
+    openblas_set_num_threads(1);
+#endif
     pthread_mutex_lock(&mu);
     nthreads = n;
     while (nworkers < n - 1) {

@@ -42,7 +42,6 @@
  * conv2d_*_ref are direct loops in double, used by the tests. */
 #include "nn/ops/ops.h"
 
-#include <cblas.h>
 #include "nn/ops/conv_amx.h"
 #include "nn/ops/conv_direct.h"
 #include "nn/ops/conv_winograd.h"
@@ -326,7 +325,7 @@ void conv2d_forward(float *out, const float *in, const float *w, const float *bi
     } else if (forward_avx512(out, in, w, NULL, s, ws)) {
         /* done */
     } else if (is_pointwise(s)) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(s->B * OHW), s->OC,
+        sgemm_par(0, 1, (int)(s->B * OHW), s->OC,
                     (int)K, 1.0f, in, (int)K, w, (int)K, 0.0f, out, s->OC);
     } else {
         pack_weight(wp, w, s);
@@ -335,7 +334,7 @@ void conv2d_forward(float *out, const float *in, const float *w, const float *bi
             int bn = s->B - b0 < nb ? s->B - b0 : nb;
             im2col_ctx x = { s, in + (int64_t)b0 * s->H * s->W * s->C, col, NULL, 0 };
             ssl_parallel_for(bn * OHW, 64, im2col_range, &x);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(bn * OHW), s->OC,
+            sgemm_par(0, 1, (int)(bn * OHW), s->OC,
                         (int)K, 1.0f, col, (int)K, wp, (int)K, 0.0f,
                         out + b0 * OHW * s->OC, s->OC);
         }
@@ -473,10 +472,10 @@ void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
         return;
     }
     if (is_pointwise(s)) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s->OC, (int)K, (int)M, 1.0f,
+        sgemm_par(1, 0, s->OC, (int)K, (int)M, 1.0f,
                     dout, s->OC, in, (int)K, 1.0f, dw, (int)K);
         if (din)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)K, s->OC,
+            sgemm_par(0, 0, (int)M, (int)K, s->OC,
                         1.0f, dout, s->OC, w, (int)K, accumulate ? 1.0f : 0.0f, din,
                         (int)K);
         return;
@@ -489,10 +488,10 @@ void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
         im2col_ctx x = { s, in + b0 * HWC, col, din ? din + b0 * HWC : NULL, accumulate };
         const float *g = dout + b0 * OHW * s->OC;
         ssl_parallel_for(bn * OHW, 64, im2col_range, &x);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s->OC, (int)K, (int)(bn * OHW),
+        sgemm_par(1, 0, s->OC, (int)K, (int)(bn * OHW),
                     1.0f, g, s->OC, col, (int)K, b0 ? 1.0f : 0.0f, dwp, (int)K);
         if (din) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(bn * OHW), (int)K,
+            sgemm_par(0, 0, (int)(bn * OHW), (int)K,
                         s->OC, 1.0f, g, s->OC, wp, (int)K, 0.0f, col, (int)K);
             ssl_parallel_for((int64_t)bn * s->H * s->W, 32, col2im_range, &x);
         }

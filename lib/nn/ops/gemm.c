@@ -359,15 +359,67 @@ void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int 
     ssl_parallel_for(parts, 1, gemm_part, &g);
 }
 
+#ifndef __AVX512F__
+/* sgemm_par's parts: contiguous ranges of rows (split_n 0) or columns of C,
+ * `per` of them each (a multiple of 16), one cblas_sgemm call per part. */
+typedef struct {
+    int ta, tb, M, N, K;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    int lda, ldb, ldc, split_n, per;
+} sp_job;
+
+static void sp_part(void *ctx, int64_t p0, int64_t p1, int tid) {
+    const sp_job *g = ctx;
+    (void)tid;
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t u0 = p * g->per, u1 = min64(u0 + g->per, g->split_n ? g->N : g->M);
+        if (u0 >= u1) continue;
+        const float *A = g->A, *B = g->B;
+        float *C = g->C;
+        int M = g->M, N = g->N;
+        if (g->split_n) {                 /* columns u0..u1 of op(B) and C */
+            B += g->tb ? u0 * g->ldb : u0;
+            C += u0;
+            N = (int)(u1 - u0);
+        } else {                          /* rows u0..u1 of op(A) and C */
+            A += g->ta ? u0 : u0 * g->lda;
+            C += u0 * g->ldc;
+            M = (int)(u1 - u0);
+        }
+        cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans,
+                    g->tb ? CblasTrans : CblasNoTrans, M, N, g->K, g->alpha, A, g->lda, B,
+                    g->ldb, g->beta, C, g->ldc);
+    }
+}
+#endif
+
+void sgemm_par(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+               const float *B, int ldb, float beta, float *C, int ldc) {
+#ifndef __AVX512F__
+    /* the larger side of C, cut into one range per thread (multiples of
+     * 16); products under 4 MFLOP in one call */
+    int split_n = N > M, side = split_n ? N : M;
+    int parts = 2.0 * M * N * K < 4e6 ? 1 : ssl_parts((side + 15) / 16, SSL_MAX_THREADS);
+    if (parts > 1) {
+        int per = (int)round_up((side + parts - 1) / parts, 16);
+        sp_job g = { ta, tb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, split_n, per };
+        ssl_parallel_for((side + per - 1) / per, 1, sp_part, &g);
+        return;
+    }
+#endif
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 void gemm_dispatch(int ta, int tb, int M, int N, int K, float alpha, const float *A,
                    int lda, const float *B, int ldb, float beta, float *C, int ldc,
                    float *ws) {
     if (ws && gemm_available())
         gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws);
     else
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-                    tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
-                    ldc);
+        sgemm_par(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,

@@ -399,6 +399,16 @@ void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int 
 void gemm_dispatch(int ta, int tb, int M, int N, int K, float alpha, const float *A,
                    int lda, const float *B, int ldb, float beta, float *C, int ldc,
                    float *ws);
+/* OpenBLAS's cblas_sgemm (row-major, gemm's arguments). Built without
+ * AVX-512, where OpenBLAS runs every convolution and product, it runs on
+ * this library's threads: C cut into one range of rows or columns per
+ * thread (the larger side, multiples of 16), one single-threaded
+ * cblas_sgemm each (ssl_set_threads keeps OpenBLAS at one thread there,
+ * so no OpenBLAS thread spins while ours work); an element's sum does not
+ * depend on which range holds it. With AVX-512 one call on OpenBLAS's own
+ * threads, as before. */
+void sgemm_par(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+               const float *B, int ldb, float beta, float *C, int ldc);
 /* Plain loops, double accumulation, same contract (no workspace). */
 void gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
