@@ -156,11 +156,19 @@ int conv2d_train_bf16(const conv_shape *s) {
 /* Images per col block. */
 static int block_images(const conv_shape *s) { return images_per_block(s, COL_BUDGET); }
 
+/* [wp][dwp][col block]; the col block also holds the backward-data's
+ * blocks of dout (stride 1: a convolution of dout, below) */
 static int64_t im2col_workspace(const conv_shape *s) {
     int64_t K = (int64_t)s->KH * s->KW * s->C;
     int64_t w = 2 * (int64_t)s->OC * K;
-    if (!is_pointwise(s)) w += (int64_t)block_images(s) * s->OH * s->OW * K;
-    return w;
+    if (is_pointwise(s)) return w;
+    int64_t col = (int64_t)block_images(s) * s->OH * s->OW * K;
+    conv_shape t;
+    if (cd_bwd_data_shape(&t, s) == 0) {
+        int64_t tcol = (int64_t)block_images(&t) * t.OH * t.OW * t.KH * t.KW * t.C;
+        if (tcol > col) col = tcol;
+    }
+    return w + col;
 }
 
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -229,6 +237,19 @@ static void pack_weight(float *wp, const float *w, const conv_shape *s) {
         for (int c = 0; c < C; c++)
             for (int k = 0; k < KK; k++) dst[k * C + c] = src[c * KK + k];
     }
+}
+
+/* The backward-data of a stride-1 convolution as the forward of t
+ * (cd_bwd_data_shape: dout in, din out, OC and C swapped, pad KH-1-pad)
+ * with the kernel flipped: wt[c][(kh*KW + kw)*OC + oc] =
+ * w[oc][c][KH-1-kh][KW-1-kw], pack_weight's layout for t. */
+static void pack_weight_bwd_data(float *wt, const float *w, const conv_shape *s) {
+    int C = s->C, OC = s->OC, KK = s->KH * s->KW;
+    for (int oc = 0; oc < OC; oc++)
+        for (int c = 0; c < C; c++) {
+            const float *src = w + ((int64_t)oc * C + c) * KK;
+            for (int k = 0; k < KK; k++) wt[((int64_t)c * KK + KK - 1 - k) * OC + oc] = src[k];
+        }
 }
 
 /* dw[oc][c][kh][kw] += dwp[oc][(kh*KW + kw)*C + c] */
@@ -481,7 +502,14 @@ void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
         return;
     }
     float *wp = ws, *dwp = ws + (int64_t)s->OC * K, *col = ws + 2 * (int64_t)s->OC * K;
-    if (din) pack_weight(wp, w, s);
+    conv_shape t;
+    /* stride 1: din = the forward of dout (t) with the flipped kernel, an
+     * im2col of dout and one product, instead of a product into col and
+     * its scatter back (col2im, a seventh of the demo step without
+     * AVX-512) */
+    int fwd_bwd = din && cd_bwd_data_shape(&t, s) == 0;
+    if (fwd_bwd) pack_weight_bwd_data(wp, w, s);
+    else if (din) pack_weight(wp, w, s);
     int nb = block_images(s);
     for (int b0 = 0; b0 < s->B; b0 += nb) {
         int bn = s->B - b0 < nb ? s->B - b0 : nb;
@@ -490,13 +518,23 @@ void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
         ssl_parallel_for(bn * OHW, 64, im2col_range, &x);
         sgemm_par(1, 0, s->OC, (int)K, (int)(bn * OHW),
                     1.0f, g, s->OC, col, (int)K, b0 ? 1.0f : 0.0f, dwp, (int)K);
-        if (din) {
+        if (din && !fwd_bwd) {
             sgemm_par(0, 0, (int)(bn * OHW), (int)K,
                         s->OC, 1.0f, g, s->OC, wp, (int)K, 0.0f, col, (int)K);
             ssl_parallel_for((int64_t)bn * s->H * s->W, 32, col2im_range, &x);
         }
     }
     unpack_add_grad(dw, dwp, s);
+    if (!fwd_bwd) return;
+    int64_t KT = (int64_t)t.KH * t.KW * t.C, THW = (int64_t)t.OH * t.OW;
+    int nt = block_images(&t);
+    for (int b0 = 0; b0 < t.B; b0 += nt) {
+        int bn = t.B - b0 < nt ? t.B - b0 : nt;
+        im2col_ctx x = { &t, dout + b0 * OHW * s->OC, col, NULL, 0 };
+        ssl_parallel_for(bn * THW, 64, im2col_range, &x);
+        sgemm_par(0, 1, (int)(bn * THW), t.OC, (int)KT, 1.0f, col, (int)KT, wp, (int)KT,
+                  accumulate ? 1.0f : 0.0f, din + b0 * HWC, t.OC);
+    }
 }
 
 /* ---- reference: direct loops ---- */
