@@ -282,8 +282,15 @@ static void im2col_range(void *vctx, int64_t r0, int64_t r1, int tid) {
         int oh = p / s->OW, ow = p % s->OW;
         const float *img = x->in + (int64_t)b * s->H * s->W * C;
         float *dst = x->col + r * K;
+        int iw0 = ow * s->stride - s->pad;
         for (int kh = 0; kh < s->KH; kh++) {
             int ih = oh * s->stride - s->pad + kh;
+            /* stride 1 inside the image: the row's KW taps are one run */
+            if (s->stride == 1 && ih >= 0 && ih < s->H && iw0 >= 0 && iw0 + s->KW <= s->W) {
+                memcpy(dst, img + ((int64_t)ih * s->W + iw0) * C, bytes * s->KW);
+                dst += (int64_t)s->KW * C;
+                continue;
+            }
             for (int kw = 0; kw < s->KW; kw++, dst += C) {
                 int iw = ow * s->stride - s->pad + kw;
                 if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W)
