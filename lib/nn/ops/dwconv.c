@@ -79,6 +79,62 @@ static inline vf vaff(vf x, vf sc, vf sh) { return _mm512_fmadd_ps(x, sc, sh); }
 static inline vf vact(vf x, int act) {
     return act == ACT_RELU ? _mm512_max_ps(x, _mm512_setzero_ps()) : act16(x, act);
 }
+#elif defined(__AVX2__) && defined(__FMA__)
+/* AVX2: 16 lanes as two ymm, the partial vectors by maskload/maskstore
+ * (lanes past the mask read as 0, not touched by the store); the same
+ * operations per lane as the AVX-512 and plain versions (one rounding
+ * per FMA, act1's max/min then multiply then divide) */
+#include <immintrin.h>
+typedef struct { __m256 lo, hi; } vf;
+typedef int vm;
+static inline vm vmask(int n) { return n >= 16 ? 16 : n; }
+static inline vf vzero(void) { vf r = { _mm256_setzero_ps(), _mm256_setzero_ps() }; return r; }
+static inline __m256i lanes8(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static inline vf vld(const float *p, vm m) {
+    vf r;
+    if (m == 16) { r.lo = _mm256_loadu_ps(p); r.hi = _mm256_loadu_ps(p + 8); return r; }
+    r.lo = _mm256_maskload_ps(p, lanes8(m));
+    r.hi = m > 8 ? _mm256_maskload_ps(p + 8, lanes8(m - 8)) : _mm256_setzero_ps();
+    return r;
+}
+static inline void vst(float *p, vm m, vf v) {
+    if (m == 16) { _mm256_storeu_ps(p, v.lo); _mm256_storeu_ps(p + 8, v.hi); return; }
+    _mm256_maskstore_ps(p, lanes8(m), v.lo);
+    if (m > 8) _mm256_maskstore_ps(p + 8, lanes8(m - 8), v.hi);
+}
+static inline vf vfma(vf a, vf b, vf c) {
+    c.lo = _mm256_fmadd_ps(a.lo, b.lo, c.lo);
+    c.hi = _mm256_fmadd_ps(a.hi, b.hi, c.hi);
+    return c;
+}
+static inline vf vadd(vf a, vf b) {
+    a.lo = _mm256_add_ps(a.lo, b.lo);
+    a.hi = _mm256_add_ps(a.hi, b.hi);
+    return a;
+}
+static inline vf vaff(vf x, vf sc, vf sh) { return vfma(x, sc, sh); }
+static inline __m256 act8(__m256 x, int act) {
+    const __m256 z = _mm256_setzero_ps(), six = _mm256_set1_ps(6), three = _mm256_set1_ps(3);
+    __m256 t;
+    switch (act) {   /* max(x, 0) returns 0 for x NaN or -0, as act1 */
+    case ACT_RELU: return _mm256_max_ps(x, z);
+    case ACT_RELU6: return _mm256_min_ps(_mm256_max_ps(x, z), six);
+    case ACT_HSWISH:
+        t = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(x, three), z), six);
+        return _mm256_div_ps(_mm256_mul_ps(x, t), six);
+    case ACT_HSIGMOID:
+        t = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(x, three), z), six);
+        return _mm256_div_ps(t, six);
+    default: return x;
+    }
+}
+static inline vf vact(vf x, int act) {
+    x.lo = act8(x.lo, act);
+    x.hi = act8(x.hi, act);
+    return x;
+}
 #else
 typedef struct { float v[16]; } vf;
 typedef int vm;
