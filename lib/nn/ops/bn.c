@@ -318,6 +318,18 @@ bwd_block_t(const bn_ctx *k, int64_t blk, int mode, int two, int wres) {
     }
 }
 
+/* One row of y = act(AFF(x) (+ res)) for an act > ACT_RELU, a constant
+ * where inlined, so that the loop vectorizes (act1 on a variable act and a
+ * residual that may be NULL kept it scalar). */
+static inline __attribute__((always_inline)) void
+affine_act_row(float *restrict yr, const float *restrict xr, const float *restrict rr,
+               const float *restrict sc, const float *restrict sh, int C, int act) {
+    if (rr)
+        for (int c = 0; c < C; c++) yr[c] = act1(AFF(xr[c], sc[c], sh[c]) + rr[c], act);
+    else
+        for (int c = 0; c < C; c++) yr[c] = act1(AFF(xr[c], sc[c], sh[c]) + 0.0f, act);
+}
+
 static void affine_range(void *vctx, int64_t r0, int64_t r1, int tid) {
     bn_ctx *k = vctx;
     int C = k->C;
@@ -327,8 +339,12 @@ static void affine_range(void *vctx, int64_t r0, int64_t r1, int tid) {
         float *restrict yr = k->y + r * C;
         const float *restrict rr = k->res ? k->res + r * C : NULL;
         if (k->act > ACT_RELU) {
-            for (int c = 0; c < C; c++)
-                yr[c] = act1(AFF(xr[c], sc[c], sh[c]) + (rr ? rr[c] : 0.0f), k->act);
+            switch (k->act) {
+            case ACT_RELU6: affine_act_row(yr, xr, rr, sc, sh, C, ACT_RELU6); break;
+            case ACT_HSWISH: affine_act_row(yr, xr, rr, sc, sh, C, ACT_HSWISH); break;
+            case ACT_HSIGMOID: affine_act_row(yr, xr, rr, sc, sh, C, ACT_HSIGMOID); break;
+            default: affine_act_row(yr, xr, rr, sc, sh, C, k->act); break;
+            }
         } else if (rr && k->act) {
             for (int c = 0; c < C; c++) {
                 float v = AFF(xr[c], sc[c], sh[c]) + rr[c];
