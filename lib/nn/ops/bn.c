@@ -24,6 +24,17 @@
  * The float adds and masks are those of add_inplace and relu_backward, so
  * the results are the same bits as the separate passes.
  * The *_ref versions are plain loops for the tests. */
+/* Without AVX-512 the plain loops below do the work, and GCC 12's -O2
+ * vectorizes only loops that need no remainder (its very-cheap cost
+ * model): the dynamic model vectorizes them over the channels, each
+ * channel's sum still taken over the rows in order (no reassociation
+ * without -ffast-math). The backward's masks (g = cond ? dy : 0, then
+ * summed in double) if-convert only where comparisons are taken not to
+ * trap; nothing reads the FP exception flags, so no value changes. Before
+ * the includes, so that act1 and dact1 inline under the same options. */
+#ifndef __AVX512F__
+#pragma GCC optimize("vect-cost-model=dynamic", "no-trapping-math")
+#endif
 #include "nn/ops/ops.h"
 #include "nn/ops/act_impl.h"
 #include "nn/ops/simd_impl.h"
@@ -258,12 +269,7 @@ static void affine_range(void *vctx, int64_t r0, int64_t r1, int tid) {
 
 #else   /* plain loops */
 
-/* GCC 12's -O2 vectorizes only loops that need no remainder (its
- * very-cheap cost model), so these channel loops ran scalar on AVX2:
- * the dynamic model lets it vectorize them over the channels, each
- * channel's sum still taken over the rows in order (no reassociation
- * without -ffast-math), so the bits stay those of the scalar loops. */
-#pragma GCC optimize("vect-cost-model=dynamic")
+
 
 /* Forward statistics, shifted by the first row (x0) against cancellation:
  * p1 = sum d, p2 = sum d^2, d = x - x0. */
