@@ -1,5 +1,6 @@
 /* act_impl.h: the MobileNets' activations and their gradients, one element
- * (act1, dact1) or 16 (act16, dact16, AVX-512 builds), for the kernels that
+ * (act1, dact1), 16 (act16, dact16, AVX-512 builds) or 8 (act8, AVX2 builds
+ * without AVX-512: dwconv.c's vectors), for the kernels that
  * apply them in their own passes (act.c) or fused into others' epilogues
  * (bn.c, dwconv.c, conv_direct.c), so that every path gives the same bits.
  * ACT_* and the definitions at the kinks are in ops.h. Private to
@@ -8,7 +9,7 @@
 #define SSL_ACT_IMPL_H
 #include "nn/ops/ops.h"
 
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -72,6 +73,24 @@ static inline __m512 dact16(__m512 g, __m512 x, int act) {
         m = _mm512_cmp_ps_mask(x, m3, _CMP_GT_OQ) & _mm512_cmp_ps_mask(x, three, _CMP_LT_OQ);
         return _mm512_maskz_mov_ps(m, _mm512_div_ps(g, six));
     default: return g;
+    }
+}
+#endif
+
+#if !defined(__AVX512F__) && defined(__AVX2__)
+static inline __m256 act8(__m256 x, int act) {
+    const __m256 z = _mm256_setzero_ps(), six = _mm256_set1_ps(6), three = _mm256_set1_ps(3);
+    __m256 t;
+    switch (act) {   /* max(x, 0) returns 0 for x NaN or -0, as act1 */
+    case ACT_RELU: return _mm256_max_ps(x, z);
+    case ACT_RELU6: return _mm256_min_ps(_mm256_max_ps(x, z), six);
+    case ACT_HSWISH:
+        t = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(x, three), z), six);
+        return _mm256_div_ps(_mm256_mul_ps(x, t), six);
+    case ACT_HSIGMOID:
+        t = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(x, three), z), six);
+        return _mm256_div_ps(t, six);
+    default: return x;
     }
 }
 #endif

@@ -115,21 +115,6 @@ static inline vf vadd(vf a, vf b) {
     return a;
 }
 static inline vf vaff(vf x, vf sc, vf sh) { return vfma(x, sc, sh); }
-static inline __m256 act8(__m256 x, int act) {
-    const __m256 z = _mm256_setzero_ps(), six = _mm256_set1_ps(6), three = _mm256_set1_ps(3);
-    __m256 t;
-    switch (act) {   /* max(x, 0) returns 0 for x NaN or -0, as act1 */
-    case ACT_RELU: return _mm256_max_ps(x, z);
-    case ACT_RELU6: return _mm256_min_ps(_mm256_max_ps(x, z), six);
-    case ACT_HSWISH:
-        t = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(x, three), z), six);
-        return _mm256_div_ps(_mm256_mul_ps(x, t), six);
-    case ACT_HSIGMOID:
-        t = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(x, three), z), six);
-        return _mm256_div_ps(t, six);
-    default: return x;
-    }
-}
 static inline vf vact(vf x, int act) {
     x.lo = act8(x.lo, act);
     x.hi = act8(x.hi, act);
