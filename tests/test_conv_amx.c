@@ -1,7 +1,9 @@
-/* test_conv_amx.c: the bf16 AMX forward of the non-Winograd convolutions
- * (lib/nn/ops/conv_amx.c: strided, 1x1 and unpadded shapes with at least
- * 16 input channels, through conv2d_forward_affine, the evaluation-mode
- * forward with BN folded in), against double-precision references.
+/* test_conv_amx.c: the bf16 forward of the non-Winograd convolutions
+ * (lib/nn/ops/conv_amx.c on AMX: strided, 1x1 and unpadded shapes with at
+ * least 16 input channels; without AMX, on VDPBF16PS, conv.c's
+ * sb_forward: the strided shapes with at least 64), through
+ * conv2d_forward_affine (the evaluation-mode forward with BN folded in),
+ * and their bf16 training parts, against double-precision references.
  *
  * The kernel computes, per output pixel and channel,
  *   S = sum_k bf(x_k) bf(w_k)  (K = KH KW C products, fp32 sums),
@@ -10,16 +12,18 @@
  * relative error, twice the unit roundoff of an 8-bit significand). A
  * product of two bf16 is exact in fp32; TDPBF16PS adds a pair of
  * products per step into one fp32 chain over all K (at most two roundings
- * per pair, so at most K roundings for the chain, K + 2 taken); the
+ * per pair, so at most K roundings for the chain); gemm_bf16's
+ * VDPBF16PS the same, restarted every 512 k and folded into C (one more
+ * rounding per block of 512): n = K + 2 + 2 ceil(K / 512) taken; the
  * epilogue's fma and the add of res are two more roundings, and ReLU
  * does not widen a difference. Write m = sum_k |x_k w_k| (>= |S|).
  * 1. Accuracy, against the exact y (double):
- *      |y - exact| <= |scale| ((1 + u_b)^2 (1 + gamma(K + 2)) - 1) m
+ *      |y - exact| <= |scale| ((1 + u_b)^2 (1 + gamma(n)) - 1) m
  *                     + gamma(3) (|scale| (1 + 2^-6) m + |shift| + |res|)
  *    (the (1 + 2^-6) covers S's own deviation from the exact sum).
  * 2. Exactness of the kernel, against y computed in double from the
  *    bf16-rounded inputs (Sb = sum bf(x) bf(w) exactly):
- *      |y - y_b| <= |scale| gamma(K + 2) m_b + gamma(3) (|scale| m_b +
+ *      |y - y_b| <= |scale| gamma(n) m_b + gamma(3) (|scale| m_b +
  *                   |shift| + |res|),  m_b = sum |bf(x) bf(w)|,
  *    about K 2^-24 m_b: 2^16 times tighter than check 1.
  * Both carry a slack of 2^-40 of their magnitude (the double sums' error).
@@ -28,8 +32,9 @@
  * 32 channels zeroed (an AMX k block, where C >= 32); the fp32 direct
  * kernel (prec PREC_FP32) fails check 2 and passes check 1.
  * Also: the same bits at 1, 2 and 3 threads, and a batch gives the bits
- * of its images run one by one. Skipped where the CPU has no AMX-BF16
- * (conv_amx.c then never runs). */
+ * of its images run one by one. All of it runs on each unit the CPU has
+ * (AMX; VDPBF16PS, gemm_bf16_set_amx(0)), on the shapes that unit takes;
+ * skipped without AVX512-BF16. */
 #include <stdint.h>
 
 #include "nn/ops/conv_amx.h"
@@ -60,7 +65,8 @@ static void make_ref(ref *r, const float *x, const float *w, const float *sc, co
     r->rb = malloc(ny * sizeof(double)); r->b2 = malloc(ny * sizeof(double));
     int K = s->KH * s->KW * s->C;
     double ub = ldexp(1.0, -8);
-    double c1 = (1 + ub) * (1 + ub) * (1 + gam(K + 2)) - 1, c2 = gam(K + 2), g3 = gam(3);
+    double n = K + 2 + 2 * ((K + 511) / 512);
+    double c1 = (1 + ub) * (1 + ub) * (1 + gam(n)) - 1, c2 = gam(n), g3 = gam(3);
     for (int b = 0; b < s->B; b++)
         for (int oh = 0; oh < s->OH; oh++)
             for (int ow = 0; ow < s->OW; ow++)
@@ -113,17 +119,32 @@ static const int shapes[][8] = {
 };
 #define NSH (int)(sizeof shapes / sizeof shapes[0])
 
-static void test_shapes(void) {
+static void rep(int ok, const char *label, const char *name) {
+    char full[200];
+    snprintf(full, sizeof full, "%s: %s", label, name);
+    t_report(ok, full, "%s", "");
+}
+
+/* The forward on the unit selected (amx: conv_amx, else sb_forward) */
+static void test_shapes(const char *label, int amx) {
     double w1 = 0, w2 = 0;
     int bad = 0, applies = 1, bits = 1, onebyone = 1, fails_drop = 1, fails_kb = 1, kb_tried = 0;
-    int fails_fp32 = 1, fp32_acc = 1;
+    int fails_fp32 = 1, fp32_acc = 1, nrun = 0;
     char what[160] = "";
     for (int si = 0; si < NSH; si++) {
         const int *q = shapes[si];
         conv_shape s;
         conv_shape_init(&s, q[0], q[1], q[2], q[3], q[4], q[5], q[5], q[6], q[7]);
         s.prec = PREC_BF16;
-        applies &= ca_applies(&s);
+        if (amx) {
+            applies &= ca_applies(&s);
+        } else {
+            /* VDPBF16PS: those of 64 or more input channels */
+            int on = (conv2d_train_bf16(&s) & CONV_BF16_FWD) != 0;
+            applies &= !ca_applies(&s) && on == (s.C >= 64);
+            if (!on) continue;
+        }
+        nrun++;
         size_t nx = (size_t)s.B * s.H * s.W * s.C, ny = (size_t)s.B * s.OH * s.OW * s.OC;
         size_t nw = (size_t)s.OC * s.C * s.KH * s.KW;
         float *x = rnd(nx), *w = rnd(nw), *sc = rnd(s.OC), *sh = rnd(s.OC), *res = rnd(ny);
@@ -174,16 +195,21 @@ static void test_shapes(void) {
         free_ref(&r);
         free(x); free(w); free(sc); free(sh); free(res); free(ws); free(y); free(y1); free(xz);
     }
-    T_OK(applies, "conv_amx: every test shape runs on AMX (ca_applies)");
-    t_report(!bad, "conv_amx forward: within the accuracy bound and the kernel's exactness bound",
-             "%s (worst %.3g, %.3g of the bounds)", what, w1, w2);
-    printf("  conv_amx: worst error %.3g of check 1's bound, %.3g of check 2's\n", w1, w2);
-    T_OK(bits, "conv_amx forward: the same bits at 1, 2 and 3 threads");
-    T_OK(onebyone, "conv_amx forward: a batch gives the bits of its images one by one");
-    T_OK(fails_drop, "conv_amx check 2 fails with the last input channel dropped");
-    T_OK(fails_kb && kb_tried, "conv_amx check 2 fails with the first k block of 32 dropped");
-    T_OK(fails_fp32, "conv_amx check 2 fails on the fp32 kernel (it rounds nothing)");
-    T_OK(fp32_acc, "conv_amx check 1 passes on the fp32 kernel");
+    rep(applies && nrun >= 2, label, amx ? "every test shape runs on AMX (ca_applies)"
+                                         : "the test shapes of 64 or more input "
+                                           "channels run on VDPBF16PS, no other");
+    char full[200];
+    snprintf(full, sizeof full, "%s: bf16 forward: within the accuracy bound and the kernel's "
+             "exactness bound", label);
+    t_report(!bad, full, "%s (worst %.3g, %.3g of the bounds)", what, w1, w2);
+    printf("  %s: worst error %.3g of check 1's bound, %.3g of check 2's\n", label, w1, w2);
+    rep(bits, label, "bf16 forward: the same bits at 1, 2 and 3 threads");
+    rep(onebyone, label, "bf16 forward: a batch gives the bits of its images one by one");
+    rep(fails_drop, label, "bf16 forward check 2 fails with the last input channel dropped");
+    rep(fails_kb && kb_tried, label,
+        "bf16 forward check 2 fails with the first k block of 32 dropped");
+    rep(fails_fp32, label, "bf16 forward check 2 fails on the fp32 kernel (it rounds nothing)");
+    rep(fp32_acc, label, "bf16 forward check 1 passes on the fp32 kernel");
 }
 
 /* where ca_applies: not the Winograd shapes, not under 16 input channels
@@ -202,6 +228,28 @@ static void test_policy(void) {
     s.prec = PREC_BF16;
     ok &= ca_applies(&s);
     T_OK(ok, "conv_amx: only the non-Winograd bf16 shapes with 16 or more input channels");
+}
+
+/* Without AMX (VDPBF16PS): the training parts from 64 input channels */
+static void test_policy_vdp(void) {
+    conv_shape s;
+    int all = CONV_BF16_FWD | CONV_BF16_BWW | CONV_BF16_BWD, ok = 1;
+    conv_shape_init(&s, 2, 8, 8, 32, 64, 3, 3, 2, 1);
+    s.prec = PREC_BF16;
+    ok &= conv2d_train_bf16(&s) == 0 && !ca_applies(&s);
+    conv_shape_init(&s, 2, 8, 8, 64, 128, 3, 3, 2, 1);
+    s.prec = PREC_BF16;
+    ok &= conv2d_train_bf16(&s) == all;
+    conv_shape_init(&s, 2, 8, 8, 64, 128, 1, 1, 2, 0);
+    s.prec = PREC_BF16;
+    ok &= conv2d_train_bf16(&s) == all;
+    s.prec = PREC_FP32;
+    ok &= conv2d_train_bf16(&s) == 0;
+    conv_shape_init(&s, 2, 8, 8, 64, 64, 3, 3, 1, 1);   /* Winograd */
+    s.prec = PREC_BF16;
+    ok &= conv2d_train_bf16(&s) == 0;
+    T_OK(ok, "VDPBF16PS: the strided shapes train in bf16 from 64 input channels, all three "
+             "parts");
 }
 
 /* ---- training (conv2d_forward, conv2d_backward; conv2d_train_bf16) ----
@@ -292,7 +340,7 @@ static const int tshapes[][8] = {
 };
 #define NTSH (int)(sizeof tshapes / sizeof tshapes[0])
 
-static void test_train(void) {
+static void test_train(const char *label) {
     int bad = 0, bits = 1, fails_drop = 1, fails_fp32 = 1, parts = 0;
     double wf = 0, wg = 0, wd = 0;
     char what[160] = "";
@@ -367,27 +415,38 @@ static void test_train(void) {
         free(x); free(w); free(dy); free(one); free(zero); free(ws); free(y); free(y1);
         free(dw); free(dw1); free(din); free(din1); free(xz); free(dz);
     }
-    T_OK(parts == (CONV_BF16_FWD | CONV_BF16_BWW | CONV_BF16_BWD),
-         "conv bf16 training: the test shapes cover the bf16 forward, weight gradient and "
-         "backward-data");
-    t_report(!bad, "conv bf16 training: forward, weight gradient, backward-data within bounds",
-             "%s", what);
-    printf("  conv bf16 training: worst check 2 errors %.3g (fwd), %.3g (dw), %.3g (din) of "
-           "the bounds\n", wf, wg, wd);
-    T_OK(bits, "conv bf16 training: the same bits at 1, 2 and 3 threads");
-    T_OK(fails_drop, "conv bf16 training: check 2 fails with a channel's products dropped");
-    T_OK(fails_fp32, "conv bf16 training: check 2 fails on the fp32 kernels");
+    rep(parts == (CONV_BF16_FWD | CONV_BF16_BWW | CONV_BF16_BWD), label,
+        "conv bf16 training: the test shapes cover the bf16 forward, weight gradient and "
+        "backward-data");
+    char full[200];
+    snprintf(full, sizeof full, "%s: conv bf16 training: forward, weight gradient, "
+             "backward-data within bounds", label);
+    t_report(!bad, full, "%s", what);
+    printf("  %s: conv bf16 training: worst check 2 errors %.3g (fwd), %.3g (dw), %.3g (din) "
+           "of the bounds\n", label, wf, wg, wd);
+    rep(bits, label, "conv bf16 training: the same bits at 1, 2 and 3 threads");
+    rep(fails_drop, label, "conv bf16 training: check 2 fails with a channel's products dropped");
+    rep(fails_fp32, label, "conv bf16 training: check 2 fails on the fp32 kernels");
 }
 
 int main(void) {
     rng_init(&R, 17, 3, 0);
     ssl_set_threads(2);
-    if (!gemm_bf16_available() || !gemm_bf16_amx()) {
-        printf("SKIP: conv amx: no AMX-BF16 on this CPU or no permission from the kernel\n");
+    if (!gemm_bf16_available()) {
+        printf("SKIP: conv bf16 (strided): no AVX512-BF16 on this CPU\n");
         return t_done();
     }
-    test_shapes();
-    test_policy();
-    test_train();
+    if (gemm_bf16_amx()) {
+        test_shapes("AMX", 1);
+        test_policy();
+        test_train("AMX");
+    } else {
+        printf("SKIP: conv amx: no AMX-BF16 on this CPU or no permission from the kernel\n");
+    }
+    gemm_bf16_set_amx(0);
+    test_shapes("VDPBF16PS", 0);
+    test_policy_vdp();
+    test_train("VDPBF16PS");
+    gemm_bf16_set_amx(-1);
     return t_done();
 }

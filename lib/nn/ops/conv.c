@@ -35,7 +35,8 @@
  * three products on gemm_bf16 (conv2d_bf16_applies below; its workspace
  * is conv2d_bf16_workspace's), the affine forward's epilogue inside the
  * product (gemm_bf16_affine). The shapes conv_amx takes (strided 3x3,
- * 1x1 stride 2) run the forward on conv_amx and the weight gradient and
+ * 1x1 stride 2) run the forward on conv_amx (AMX) or as a gemm_bf16
+ * product on im2col blocks (VDPBF16PS), and the weight gradient and
  * backward-data as gemm_bf16 products on the im2col blocks, the parts
  * measured faster than the direct kernels (conv2d_train_bf16 below).
  *
@@ -102,9 +103,12 @@ static void pw_bf16_backward(float *din, float *dw, const float *dout, const flo
 /* ---- the strided convolutions in bf16 in training ----
  * The shapes conv_amx takes (ca_applies: the strided 3x3 and the 1x1
  * stride-2 downsamples, C >= 16) run their training forward on
- * ca_forward (no epilogue) and their weight gradient and backward-data
- * as gemm_bf16 products on fp32 im2col blocks of SB_COL_BUDGET floats
- * (whole images, one at least):
+ * ca_forward (no epilogue) where the CPU has AMX, else on sb_forward (the
+ * same im2col blocks times wp^T on gemm_bf16's VDPBF16PS, the epilogue
+ * of conv2d_forward_affine in the product), and their weight gradient
+ * and backward-data as gemm_bf16 products on fp32 im2col blocks of
+ * SB_COL_BUDGET floats (whole images, one at least):
+ *     out_blk = col_blk wp^T,
  *     dwp[OC, K] += dout_blk^T col_blk,   dcol_blk = dout_blk wp, col2im
  * (each within gemm_bf16's bound for its reduction length; the blocks
  * depend on the shape only, so the same bits at any thread count).
@@ -133,20 +137,30 @@ static int64_t sb_workspace(const conv_shape *s) {
     int rows = sb_images(s) * s->OH * s->OW;
     int64_t g = gemm_bf16_workspace(s->OC, (int)K, rows);
     int64_t d = gemm_bf16_workspace(rows, (int)K, s->OC);
+    int64_t f = gemm_bf16_workspace(rows, s->OC, (int)K);
+    if (f > g) g = f;
     return 2 * (int64_t)s->OC * K + (int64_t)rows * K + (g > d ? g : d);
 }
 
 /* Which parts of shape s run in bf16 in training: CONV_BF16_FWD (the forward),
- * CONV_BF16_BWW (the weight gradient), CONV_BF16_BWD (the backward-data). Measured
- * against the fp32 direct kernels, one thread's CPU time under load, the
- * ResNet-18 CIFAR shapes at widths 1 (B 128) and 0.25 (B 256)
- * (tests/bench: bench_conv B H W C OC 3|1 2 1|0 1 5 1 fp32|bf16): the
- * forward and the weight gradient 1.3-6x faster from 32 input channels
- * (3x3) or 64 (1x1), even or slower below; the backward-data (two passes
- * over an fp32 col block around its product) 1.9-2.3x faster from 128
- * input channels, 0.85-1.25x at 64, slower below. */
+ * CONV_BF16_BWW (the weight gradient), CONV_BF16_BWD (the backward-data),
+ * each where it measured faster than the fp32 direct kernels (one
+ * thread, the ResNet-18 CIFAR shapes at widths 1 (B 128) and 0.25 (B 256);
+ * tests/bench: bench_conv B H W C OC 3|1 2 1|0 1 3 1 fp32|bf16).
+ * On AMX (Intel Xeon, CPU time under load): the forward and the weight
+ * gradient 1.3-6x faster from 32 input channels (3x3) or 64 (1x1), even
+ * or slower below; the backward-data (two passes over an fp32 col block
+ * around its product) 1.9-2.3x faster from 128 input channels,
+ * 0.85-1.25x at 64, slower below.
+ * On VDPBF16PS (sb_forward for the forward; AMD Zen 4, 2026-12-07, the
+ * other core busy): from 64 input channels all three parts 1.25-1.8x
+ * faster (3x3: 1.4-1.8x; 1x1 at 32x32x64: forward and backward-data
+ * 1.25-1.35x, weight gradient 1.0-1.06x); at 32 channels even or slower
+ * (3x3 16x16x32: forward 0.98x, backward-data 1.0x, weight gradient 1.1x). */
 int conv2d_train_bf16(const conv_shape *s) {
-    if (!ca_applies(s) || is_pointwise(s)) return 0;
+    if (s->prec != PREC_BF16 || !sb_eligible(s)) return 0;
+    if (!ca_applies(s))          /* VDPBF16PS */
+        return s->C >= 64 ? CONV_BF16_FWD | CONV_BF16_BWW | CONV_BF16_BWD : 0;
     int p = 0;
     if (s->C >= (s->KH == 1 && s->KW == 1 ? 64 : 32)) p |= CONV_BF16_FWD | CONV_BF16_BWW;
     if (s->C >= 128) p |= CONV_BF16_BWD;
@@ -341,6 +355,32 @@ static void bias_range(void *vctx, int64_t r0, int64_t r1, int tid) {
     }
 }
 
+/* The forward of the strided shapes in bf16 without AMX: im2col blocks
+ * (sb_backward's) times wp^T on gemm_bf16, with epilogue ep (NULL: none)
+ * on each block's last k block (gemm_bf16_affine). */
+static void sb_forward(float *out, const float *in, const float *w, const cd_epilogue *ep,
+                       const conv_shape *s, float *ws) {
+    int64_t K = (int64_t)s->KH * s->KW * s->C;
+    int64_t OHW = (int64_t)s->OH * s->OW, HWC = (int64_t)s->H * s->W * s->C;
+    int nb = sb_images(s);
+    float *wp = ws, *col = ws + 2 * (int64_t)s->OC * K;
+    float *gws = col + (int64_t)nb * OHW * K;
+    pack_weight(wp, w, s);
+    for (int b0 = 0; b0 < s->B; b0 += nb) {
+        int bn = s->B - b0 < nb ? s->B - b0 : nb;
+        int rows = (int)(bn * OHW);
+        int64_t o = b0 * OHW * s->OC;
+        im2col_ctx x = { s, in + b0 * HWC, col, NULL, 0 };
+        ssl_parallel_for(rows, 64, im2col_range, &x);
+        if (ep)
+            gemm_bf16_affine(0, 1, rows, s->OC, (int)K, col, (int)K, wp, (int)K, out + o, s->OC,
+                             ep->scale, ep->shift, ep->res ? ep->res + o : NULL, ep->act, gws);
+        else
+            gemm_bf16(0, 1, rows, s->OC, (int)K, 1.0f, col, (int)K, wp, (int)K, 0.0f, out + o,
+                      s->OC, gws);
+    }
+}
+
 void conv2d_forward(float *out, const float *in, const float *w, const float *bias,
                     const conv_shape *s, float *ws) {
     int64_t K = (int64_t)s->KH * s->KW * s->C;
@@ -349,7 +389,8 @@ void conv2d_forward(float *out, const float *in, const float *w, const float *bi
     if (conv2d_bf16_applies(s)) {
         pw_bf16_forward(out, in, w, s, ws);
     } else if (conv2d_train_bf16(s) & CONV_BF16_FWD) {
-        ca_forward(out, in, w, NULL, s, ws);
+        if (ca_applies(s)) ca_forward(out, in, w, NULL, s, ws);
+        else sb_forward(out, in, w, NULL, s, ws);
     } else if (forward_avx512(out, in, w, NULL, s, ws)) {
         /* done */
     } else if (is_pointwise(s)) {
@@ -384,6 +425,10 @@ void conv2d_forward_affine(float *out, const float *in, const float *w,
     }
     if (ca_applies(s)) {         /* bf16 on AMX: strided 3x3, 1x1 stride 2 (conv_amx.h) */
         ca_forward(out, in, w, &ep, s, ws);
+        return;
+    }
+    if (conv2d_train_bf16(s) & CONV_BF16_FWD) {   /* the same shapes on VDPBF16PS */
+        sb_forward(out, in, w, &ep, s, ws);
         return;
     }
     if (forward_avx512(out, in, w, &ep, s, ws)) return;

@@ -36,10 +36,10 @@
  * bf16 and sum in fp32: on the tile unit (AMX, TDPBF16PS) where
  * gemm_bf16_amx() says the CPU has it and Linux granted it (below,
  * amx_plane: V written in bf16 by the input transform, blocks of a
- * multiple of 32 tiles), else on VDPBF16PS (WG_GEMM_BF). On AMX the
- * weight gradient's products too (bww_part_amx: V and dM rounded to bf16
- * in pairs of tiles, the reduction over tiles, sums fp32); on VDPBF16PS
- * it stays fp32. The transforms stay fp32.
+ * multiple of 32 tiles), else on VDPBF16PS (WG_GEMM_BF). The weight
+ * gradient's products too (bww_part_bf: V and dM rounded to bf16 in pairs
+ * of tiles, the reduction over tiles, sums fp32), on AMX or else on
+ * VDPBF16PS (bww_bf_xi). The transforms stay fp32.
  *
  * Tasks are cut into at most WG_MAX_PARTS contiguous ranges, one per
  * thread with its own scratch; every output element is computed by one
@@ -961,16 +961,17 @@ static inline __attribute__((always_inline)) void pair16(__m512i *z, const float
 }
 
 /* k block kb of the block's tiles: the stage's planes (V: nc groups, dM:
- * no groups, per xi; n tiles) into A[xi][g][kb] (transposed) and
- * B[xi][o][kb]; nkb: k blocks per (xi, group). */
+ * no groups, per xi; n tiles) into A[xi][g][kb] (transposed where
+ * transpose: AMX's row c, word p; else row p, word c, as VDPBF16PS
+ * broadcasts it) and B[xi][o][kb]; nkb: k blocks per (xi, group). */
 static void bww_pair(float *A, float *Bt, const float *Vs, const float *Ms, int nc, int no,
-                     int kb, int nkb, int n) {
+                     int kb, int nkb, int n, int transpose) {
     int64_t gs = gstride(32);
     for (int xi = 0; xi < 16; xi++) {
         for (int g = 0; g < nc; g++) {
             __m512i z[16];
             pair16(z, Vs + (xi * nc + g) * gs, n);
-            tr16((__m512 *)z);
+            if (transpose) tr16((__m512 *)z);
             float *a = A + (((int64_t)xi * nc + g) * nkb + kb) * 256;
             _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)
                 _mm512_storeu_si512(a + 16 * r, z[r]);
@@ -982,6 +983,56 @@ static void bww_pair(float *A, float *Bt, const float *Vs, const float *Ms, int 
             _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)
                 _mm512_storeu_si512(b + 16 * r, z[r]);
         }
+    }
+}
+
+/* ---- the same weight gradient on VDPBF16PS (use_bf16 without AMX) ----
+ * bww_part_bf's blocks, A untransposed (row p: the pair words of tiles
+ * 2p, 2p + 1 for the group's 16 input channels), and per element the
+ * same chain: du += the k blocks' pairs in tile order, each VDPBF16PS
+ * adding one pair's two products in fp32 (VDPBF16PS's own order, as
+ * TDPBF16PS's; the bits differ between the two units, not between thread
+ * counts). Register tile: R rows of du (input channels c0 .. c0 + R - 1
+ * of a group) by J groups of 16 output channels, a word of A broadcast,
+ * J rows of B loaded per pair. */
+#define BWW_BF(R, J)                                                                     \
+static void bww_bf_##R##_##J(float *du, int64_t ld, const float *a, const float *b,     \
+                             int64_t gs, int kbn) {                                      \
+    __m512 acc[R][J];                                                                    \
+    _Pragma("GCC unroll 16") for (int r = 0; r < R; r++)                                \
+        _Pragma("GCC unroll 2") for (int j = 0; j < J; j++)                            \
+            acc[r][j] = _mm512_loadu_ps(du + r * ld + 16 * j);                           \
+    for (int kb = 0; kb < kbn; kb++, a += 256, b += 256)                                 \
+        _Pragma("GCC unroll 4") for (int p = 0; p < 16; p++) {                          \
+            __m512bh w[J];                                                               \
+            _Pragma("GCC unroll 2") for (int j = 0; j < J; j++)                         \
+                w[j] = (__m512bh)_mm512_loadu_ps(b + j * gs + 16 * p);                   \
+            _Pragma("GCC unroll 16") for (int r = 0; r < R; r++) {                      \
+                __m512bh v = (__m512bh)_mm512_set1_ps(a[16 * p + r]);                    \
+                _Pragma("GCC unroll 2") for (int j = 0; j < J; j++)                     \
+                    acc[r][j] = _mm512_dpbf16_ps(acc[r][j], v, w[j]);                   \
+            }                                                                            \
+        }                                                                                \
+    _Pragma("GCC unroll 16") for (int r = 0; r < R; r++)                                \
+        _Pragma("GCC unroll 2") for (int j = 0; j < J; j++)                            \
+            _mm512_storeu_ps(du + r * ld + 16 * j, acc[r][j]);                           \
+}
+BWW_BF(8, 2)
+BWW_BF(16, 1)
+
+/* bww_amx_xi's sums on VDPBF16PS, A untransposed (bww_pair). */
+static void bww_bf_xi(float *du, int64_t ld, const float *A, const float *Bt, int nc, int no,
+                      int nkb, int kbn) {
+    const int64_t gs = (int64_t)nkb * 256;
+    for (int g = 0; g < nc; g++) {
+        float *d = du + 16 * (int64_t)g * ld;
+        const float *a = A + g * gs;
+        int o = 0;
+        for (; o + 2 <= no; o += 2) {
+            bww_bf_8_2(d + 16 * o, ld, a, Bt + o * gs, gs, kbn);
+            bww_bf_8_2(d + 8 * ld + 16 * o, ld, a + 8, Bt + o * gs, gs, kbn);
+        }
+        if (o < no) bww_bf_16_1(d + 16 * o, ld, a, Bt + o * gs, gs, kbn);
     }
 }
 #pragma GCC pop_options
@@ -1035,15 +1086,16 @@ static void bww_amx_xi(float *du, int64_t ld, const float *A, const float *Bt, i
         }
 }
 
-/* bww_part's tasks on AMX (scratch: bww_amx_floats(s) per part). */
-static void bww_part_amx(void *vctx, int64_t i0, int64_t i1, int tid) {
+/* bww_part's tasks in bf16: on AMX (x->amx), else on VDPBF16PS (scratch:
+ * bww_amx_floats(s) per part). */
+static void bww_part_bf(void *vctx, int64_t i0, int64_t i1, int tid) {
     const wg_ctx *x = vctx;
     const conv_shape *s = x->s;
     int C = s->C, OC = s->OC, NP = x->NP, CG = C / 16, OG = OC / 16, nkb = NP / 32;
     int cpn = (CG + x->ncp - 1) / x->ncp, opn = (OG + x->nop - 1) / x->nop;
     int64_t gs = gstride(32);
     (void)tid;
-    amx_begin();
+    if (x->amx) amx_begin();
     for (int64_t part = i0; part < i1; part++) {
         float *Vs = x->scratch + part * x->part_n, *Ms = Vs + 16 * cpn * gs;
         float *A = Ms + 16 * opn * gs, *Bt = A + 16 * (int64_t)cpn * nkb * 256;
@@ -1056,16 +1108,16 @@ static void bww_part_amx(void *vctx, int64_t i0, int64_t i1, int tid) {
                     int n = nt - 32 * kb < 32 ? nt - 32 * kb : 32;
                     in_transform(Vs, 32, x->in, s, t.c0, t.nc, q0 + 32 * kb, n, n);
                     dout_transform(Ms, 32, x->dout, s, t.o0, t.no, q0 + 32 * kb, n);
-                    bww_pair(A, Bt, Vs, Ms, t.nc, t.no, kb, nkb, n);
+                    bww_pair(A, Bt, Vs, Ms, t.nc, t.no, kb, nkb, n, x->amx);
                 }
                 for (int xi = 0; xi < 16; xi++)
-                    bww_amx_xi(t.du + ((int64_t)xi * C + 16 * t.c0) * OC + 16 * t.o0, OC,
+                    (x->amx ? bww_amx_xi : bww_bf_xi)(t.du + ((int64_t)xi * C + 16 * t.c0) * OC + 16 * t.o0, OC,
                                A + (int64_t)xi * t.nc * nkb * 256,
                                Bt + (int64_t)xi * t.no * nkb * 256, t.nc, t.no, nkb, kbn);
             }
         }
     }
-    amx_end();
+    if (x->amx) amx_end();
 }
 
 /* dw += G^T (sum over slices of dU, in slice order) G, in double (rounded
@@ -1112,14 +1164,15 @@ void wg_backward_weights(float *dw, const float *dout, const float *in,
     wg_ctx x = { 0 };
     x.s = s; x.in = in; x.dout = dout; x.du = du; x.dw = dw; x.scratch = scratch;
     x.amx = use_amx(s);
-    x.NP = x.amx ? bww_tiles_amx(s) : bww_tiles(s);
+    int bf = use_bf16(s);
+    x.NP = bf ? bww_tiles_amx(s) : bww_tiles(s);
     x.ntiles = ntiles(s);
     x.nslices = bww_slices(s);
     bww_split(&x.ncp, &x.nop, s);
     x.ntasks = (int64_t)x.nslices * x.ncp * x.nop;
     x.part_n = wg_scratch_bww(s) / WG_MAX_PARTS;
     x.nparts = ssl_parts(x.ntasks, WG_MAX_PARTS);
-    ssl_parallel_for(x.nparts, 1, x.amx ? bww_part_amx : bww_part, &x);
+    ssl_parallel_for(x.nparts, 1, bf ? bww_part_bf : bww_part, &x);
     ssl_parallel_for(s->OC / 8, 2, bww_finish, &x);
 }
 

@@ -47,9 +47,10 @@ typedef struct {
  * between calls. */
 enum { CONV_WINOGRAD_OFF = 0, CONV_WINOGRAD_AUTO = 1, CONV_WINOGRAD_ALWAYS = 2 };
 /* A shape's prec PREC_BF16 (gemm_bf16.c's enum), where the CPU has
- * AVX512-BF16 (gemm_bf16_available()), runs the Winograd forward and
- * backward-data products with bf16 inputs (the transformed input and
- * weight rounded to 8 significant bits) and fp32 sums, on AMX where
+ * AVX512-BF16 (gemm_bf16_available()), runs the Winograd forward,
+ * backward-data and weight-gradient products with bf16 inputs (the
+ * transformed input and weight, or input and output gradient, rounded to
+ * 8 significant bits) and fp32 sums, on AMX where
  * gemm_bf16_amx() (tests/test_conv_bf16.c bounds the error of both
  * units), and the pointwise shapes (1x1, stride 1, no padding) as
  * gemm_bf16 products (conv2d_bf16_applies, below). In
@@ -58,11 +59,12 @@ enum { CONV_WINOGRAD_OFF = 0, CONV_WINOGRAD_AUTO = 1, CONV_WINOGRAD_ALWAYS = 2 }
  * channels and OC a multiple of 16 (the strided 3x3 and the 1x1 stride-2
  * downsamples), on AMX where gemm_bf16_amx(): im2col rows and weights
  * rounded to bf16, one fp32 chain over all K (conv_amx.h;
- * tests/test_conv_amx.c bounds its error). In training (conv2d_forward,
- * conv2d_backward) those shapes run in bf16 the parts measured faster
- * there (conv2d_train_bf16, below: the forward on conv_amx, the weight
- * gradient and the backward-data as gemm_bf16 products on im2col
- * blocks). Elsewhere the direct kernels (the stems, the parts of those
+ * tests/test_conv_amx.c bounds its error); without AMX those with 64 or
+ * more input channels, as a gemm_bf16 product on im2col blocks. In
+ * training (conv2d_forward, conv2d_backward) those shapes run in bf16 the
+ * parts measured faster there (conv2d_train_bf16, below: the forward on
+ * conv_amx or gemm_bf16, the weight gradient and the backward-data as
+ * gemm_bf16 products on im2col blocks). Elsewhere the direct kernels (the stems, the parts of those
  * shapes left fp32) and the im2col path stay fp32 whatever it says. */
 
 /* The precision a bf16 network gives shape s: PREC_BF16, except
@@ -79,9 +81,11 @@ int conv_bf16_prec(const conv_shape *s);
 /* The parts of a training step (conv2d_forward, conv2d_backward) that run
  * in bf16 for shape s, CONV_BF16_* bits; 0 for all but the shapes
  * conv_amx takes (the strided 3x3 and the 1x1 stride-2 downsamples, 16
- * or more input channels, prec PREC_BF16, AMX), and among those only the
- * parts measured faster than the fp32 direct kernels (conv.c: sb_prefer):
- * the forward on conv_amx (the bound of tests/test_conv_amx.c), the
+ * or more input channels, prec PREC_BF16, AVX512-BF16), and among those
+ * only the parts measured faster than the fp32 direct kernels on the
+ * CPU's unit (conv.c, above conv2d_train_bf16): the forward on conv_amx
+ * (AMX) or as a gemm_bf16 product on im2col blocks (VDPBF16PS; the
+ * bounds of tests/test_conv_amx.c), the
  * weight gradient dw += dout^T col and the backward-data dcol = dout w
  * (then col2im, fp32 sums of the taps) as gemm_bf16 products on fp32
  * im2col blocks of whole images. The same bits at any thread count. */
