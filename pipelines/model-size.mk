@@ -10,7 +10,10 @@
 # Output: $(OUT)/model-size/$(MS_DATA)/summary.{csv,md}, runs.csv,
 # knn-curves.png, and sizes.{csv,md}: per configuration its parameters
 # and GFLOP per image beside its top-1 (pipelines/sizes.sh, from each
-# run's network.csv, what ssl-info says of its init.ckpt).
+# run's network.csv, what ssl-info says of its init.ckpt), and its
+# training step's img/s where pipelines/speeds.sh has measured them into
+# speeds.csv (by hand, on a quiet machine: the runs' own times, taken
+# beside other jobs, compare nothing).
 
 MS_ARCHS  ?= resnet18
 MS_WIDTHS ?= 0.25 0.5 1

@@ -5,7 +5,10 @@
 # its top-1 from DIR/summary.csv (summary.sh): the first kNN result and the
 # linear one, on all labels. Writes DIR/sizes.csv
 #   config,arch,width,params,backbone_params,gflop,n_seeds,knn,knn_top1_mean,knn_top1_std,linear_top1_mean,linear_top1_std
-# and DIR/sizes.md. Stops, naming the run, when a network.csv is missing.
+# and DIR/sizes.md. Where DIR/speeds.csv exists (speeds.sh: each
+# network's training step measured in one sitting), both gain its img/s
+# (step_img_s, "-" for a network it lacks). Stops, naming the run, when a
+# network.csv is missing.
 prog=sizes.sh
 . "$(dirname "$0")/results.sh"
 [ $# -ge 2 ] || { echo "usage: sizes.sh DIR RUN..." >&2; exit 2; }
@@ -31,12 +34,23 @@ awk -F, -v tmpf="$tmp" -v prog="$prog" '
           for (i = 1; i <= n; i++) { c = order[i]
               printf "%s,%s,%s,%s,%s,%s\n", c, net[c], ns[c], kl[c], (c in knn ? knn[c] : ","), (c in lin ? lin[c] : ",") } }' \
     "$dir/summary.csv" > "$dir/sizes.csv.tmp" || die "$dir/summary.csv: not a summary of these runs"
-awk -F, 'NR == 1 { next }
+sp=
+if [ -e "$dir/speeds.csv" ]; then
+    sp=$dir/speeds.csv
+    [ "$(sed -n 1p "$sp" | cut -d, -f1-3)" = "arch,width,img_s" ] ||
+        die "$sp: not a speeds.sh table (arch,width,img_s,...)"
+    awk -F, -v spf="$sp" 'BEGIN { while ((getline l < spf) > 0) { split(l, a, ","); v[a[1] "," a[2] + 0] = a[3] } }
+        NR == 1 { print $0 ",step_img_s"; next }
+        { k = $2 "," $3 + 0; print $0 "," (k in v ? v[k] : "") }' "$dir/sizes.csv.tmp" > "$dir/sizes.csv.sp" &&
+        mv "$dir/sizes.csv.sp" "$dir/sizes.csv.tmp" || exit 1
+fi
+awk -F, -v sp="$sp" 'NR == 1 { next }
     function pm(m, s, n) { return m == "" ? "-" : n > 1 ? sprintf("%.4f ± %.4f", m, s) : sprintf("%.4f", m) }
-    { rows[++n] = sprintf("| %s | %s | %s | %.3fM | %.3fM | %.4g | %s | %s | %s |", $1, $2, $3, $4 / 1e6, $5 / 1e6, $6,
-                          $7, pm($9, $10, $7), pm($11, $12, $7)); k = $8 }
-    END { print "| config | arch | width | params | backbone | GFLOP/image | seeds | kNN " k " top-1 | linear top-1 |"
-          print "|---|---|---|---|---|---|---|---|---|"
+    { rows[++n] = sprintf("| %s | %s | %s | %.3fM | %.3fM | %.4g |%s %s | %s | %s |", $1, $2, $3, $4 / 1e6, $5 / 1e6, $6,
+                          sp == "" ? "" : " " ($13 == "" ? "-" : $13) " |", $7, pm($9, $10, $7), pm($11, $12, $7)); k = $8 }
+    END { print "| config | arch | width | params | backbone | GFLOP/image |" (sp == "" ? "" : " step img/s |") \
+                " seeds | kNN " k " top-1 | linear top-1 |"
+          print "|---|---|---|---|---|---|" (sp == "" ? "" : "---|") "---|---|---|"
           for (i = 1; i <= n; i++) print rows[i] }' "$dir/sizes.csv.tmp" > "$dir/sizes.md.tmp" || exit 1
 mv "$dir/sizes.md.tmp" "$dir/sizes.md"
 mv "$dir/sizes.csv.tmp" "$dir/sizes.csv"

@@ -112,6 +112,22 @@ amruns=$(printf '%s\n' "$msruns" | sed "s,$MS,$AM,g")
 ok "summary over the archived model-size runs" sh "$TOP/pipelines/summary.sh" "$AM" $amruns
 ok "sizes.sh over the archived model-size runs" sh "$TOP/pipelines/sizes.sh" "$AM" $amruns
 check "same sizes.csv from the archive" "$(cmp "$AM/sizes.csv" "$MS/sizes.csv" && echo same)" = same
+# speeds.sh's table (its figures are speed, measured in make bench's
+# kind of sitting, not here): a network's img/s joins its rows; "-" elsewhere
+printf 'arch,width,img_s,threads,commit,date,cpu\nmobilenetv2,0.25,123.4,1,c,d,e\n' > "$AM/speeds.csv"
+ok "sizes.sh with a speeds.csv" sh "$TOP/pipelines/sizes.sh" "$AM" $amruns
+check "sizes.csv: step_img_s of mobilenetv2 width 0.25 only" \
+    "$(awk -F, 'NR == 1 { print $13 } NR > 1 { print $2 "=" $13 }' "$AM/sizes.csv" | sort -u | tr '\n' ' ')" \
+    = "mobilenetv2=123.4 mobilenetv3s= resnet18= step_img_s "
+check "sizes.md: a step img/s column" \
+    "$(grep -c '^| paper-mobilenetv2-w0.25 | mobilenetv2 | 0.25 | [0-9.]*M | [0-9.]*M | [0-9.e-]* | 123.4 | 2 |' "$AM/sizes.md")" = 1
+printf 'config,knn\n' > "$AM/speeds.csv"
+fails "sizes.sh: a speeds.csv of another kind" 1 "speeds.csv: not a speeds.sh table" \
+    sh "$TOP/pipelines/sizes.sh" "$AM" $amruns
+rm "$AM/speeds.csv"
+fails "speeds.sh: no run" 2 "usage: speeds.sh DIR RUN" sh "$TOP/pipelines/speeds.sh" "$AM"
+fails "speeds.sh: a run without network.csv" 1 "speeds.sh: .*/nowhere: no network.csv" \
+    env BENCH_STEP=/bin/true sh "$TOP/pipelines/speeds.sh" "$AM" "$AM/nowhere"
 # queue.sh makes a model-size run's network.csv, so that its archive has it
 rm "$MS/paper-w0.0625-s1/network.csv"
 ok "queue: a model-size run" Q "$O" "$T/qarch2" model-size/fashion-mnist/paper-w0.0625-s1 -- $QV
