@@ -34,6 +34,16 @@ static void t_report(int ok, const char *name, const char *fmt, ...) {
     fflush(stdout);
 }
 
+/* t_report with the name "LABEL: NAME" (a check run once per unit,
+ * setting, ...); detail as t_report's detail, printed on failure. */
+static void t_rep(int ok, const char *label, const char *name, const char *detail)
+    __attribute__((unused));
+static void t_rep(int ok, const char *label, const char *name, const char *detail) {
+    char full[200];
+    snprintf(full, sizeof full, "%s: %s", label, name);
+    t_report(ok, full, "%s", detail);
+}
+
 /* A boolean check. */
 #define T_OK(cond, name) t_report(!!(cond), (name), "%s", #cond)
 /* Integers equal. */

@@ -120,12 +120,6 @@ static const int shapes[][8] = {
 };
 #define NSH (int)(sizeof shapes / sizeof shapes[0])
 
-static void rep(int ok, const char *label, const char *name) {
-    char full[200];
-    snprintf(full, sizeof full, "%s: %s", label, name);
-    t_report(ok, full, "%s", "");
-}
-
 /* The forward on the unit selected (amx: conv_amx, else sb_forward) */
 static void test_shapes(const char *label, int amx) {
     double w1 = 0, w2 = 0;
@@ -196,21 +190,22 @@ static void test_shapes(const char *label, int amx) {
         free_ref(&r);
         free(x); free(w); free(sc); free(sh); free(res); free(ws); free(y); free(y1); free(xz);
     }
-    rep(applies && nrun >= 2, label, amx ? "every test shape runs on AMX (ca_applies)"
+    t_rep(applies && nrun >= 2, label, amx ? "every test shape runs on AMX (ca_applies)"
                                          : "the test shapes of 64 or more input "
-                                           "channels run on VDPBF16PS, no other");
-    char full[200];
-    snprintf(full, sizeof full, "%s: bf16 forward: within the accuracy bound and the kernel's "
-             "exactness bound", label);
-    t_report(!bad, full, "%s (worst %.3g, %.3g of the bounds)", what, w1, w2);
+                                           "channels run on VDPBF16PS, no other", "");
+    char detail[240];
+    snprintf(detail, sizeof detail, "%s (worst %.3g, %.3g of the bounds)", what, w1, w2);
+    t_rep(!bad, label, "bf16 forward: within the accuracy bound and the kernel's exactness bound",
+          detail);
     printf("  %s: worst error %.3g of check 1's bound, %.3g of check 2's\n", label, w1, w2);
-    rep(bits, label, "bf16 forward: the same bits at 1, 2 and 3 threads");
-    rep(onebyone, label, "bf16 forward: a batch gives the bits of its images one by one");
-    rep(fails_drop, label, "bf16 forward check 2 fails with the last input channel dropped");
-    rep(fails_kb && kb_tried, label,
-        "bf16 forward check 2 fails with the first k block of 32 dropped");
-    rep(fails_fp32, label, "bf16 forward check 2 fails on the fp32 kernel (it rounds nothing)");
-    rep(fp32_acc, label, "bf16 forward check 1 passes on the fp32 kernel");
+    t_rep(bits, label, "bf16 forward: the same bits at 1, 2 and 3 threads", "");
+    t_rep(onebyone, label, "bf16 forward: a batch gives the bits of its images one by one", "");
+    t_rep(fails_drop, label, "bf16 forward check 2 fails with the last input channel dropped", "");
+    t_rep(fails_kb && kb_tried, label,
+        "bf16 forward check 2 fails with the first k block of 32 dropped", "");
+    t_rep(fails_fp32, label, "bf16 forward check 2 fails on the fp32 kernel (it rounds nothing)",
+          "");
+    t_rep(fp32_acc, label, "bf16 forward check 1 passes on the fp32 kernel", "");
 }
 
 /* where ca_applies: not the Winograd shapes, not under 16 input channels
@@ -416,18 +411,17 @@ static void test_train(const char *label) {
         free(x); free(w); free(dy); free(one); free(zero); free(ws); free(y); free(y1);
         free(dw); free(dw1); free(din); free(din1); free(xz); free(dz);
     }
-    rep(parts == (CONV_BF16_FWD | CONV_BF16_BWW | CONV_BF16_BWD), label,
+    t_rep(parts == (CONV_BF16_FWD | CONV_BF16_BWW | CONV_BF16_BWD), label,
         "conv bf16 training: the test shapes cover the bf16 forward, weight gradient and "
-        "backward-data");
-    char full[200];
-    snprintf(full, sizeof full, "%s: conv bf16 training: forward, weight gradient, "
-             "backward-data within bounds", label);
-    t_report(!bad, full, "%s", what);
+        "backward-data", "");
+    t_rep(!bad, label, "conv bf16 training: forward, weight gradient, backward-data within bounds",
+          what);
     printf("  %s: conv bf16 training: worst check 2 errors %.3g (fwd), %.3g (dw), %.3g (din) "
            "of the bounds\n", label, wf, wg, wd);
-    rep(bits, label, "conv bf16 training: the same bits at 1, 2 and 3 threads");
-    rep(fails_drop, label, "conv bf16 training: check 2 fails with a channel's products dropped");
-    rep(fails_fp32, label, "conv bf16 training: check 2 fails on the fp32 kernels");
+    t_rep(bits, label, "conv bf16 training: the same bits at 1, 2 and 3 threads", "");
+    t_rep(fails_drop, label, "conv bf16 training: check 2 fails with a channel's products dropped",
+          "");
+    t_rep(fails_fp32, label, "conv bf16 training: check 2 fails on the fp32 kernels", "");
 }
 
 int main(void) {

@@ -410,12 +410,6 @@ static double rel_max(const float *y, const double *exact, size_t n) {
  * 128 channels into 4 x 2 tasks; shape 8's 5120 tiles make four slices of
  * 1280, each two blocks (1024 + 256). */
 /* t_report named "label: name". */
-static void rep(int ok, const char *label, const char *name, const char *detail) {
-    char full[200];
-    snprintf(full, sizeof full, "%s: %s", label, name);
-    t_report(ok, full, "%s", detail);
-}
-
 static const int shapes[][5] = {   /* B, H, W, C, OC */
     {2, 8, 8, 16, 16}, {1, 7, 5, 32, 48}, {2, 4, 4, 64, 32}, {1, 3, 3, 16, 64}, {3, 6, 10, 48, 32},
     {2, 16, 18, 32, 64}, {1, 8, 8, 256, 128}, {20, 32, 32, 16, 16},
@@ -559,30 +553,30 @@ static void test_kernels(const char *label, int amx) {
         free(x); free(w); free(dy); free(ws); free(y); free(din); free(y1); free(y3); free(xz);
         free(wt); free(dw); free(dw32);
     }
-    rep(unit, label, amx ? "every shape's products on AMX" : "no shape's products on AMX", "");
-    rep(!bad, label, "Winograd in bf16: forward, backward-data and weight gradient within "
+    t_rep(unit, label, amx ? "every shape's products on AMX" : "no shape's products on AMX", "");
+    t_rep(!bad, label, "Winograd in bf16: forward, backward-data and weight gradient within "
                      "both bounds", what);
     printf("  (%s: worst error / bound: forward %.3g accuracy, %.3g exactness; backward-data "
            "%.3g, %.3g; Winograd's amplification of the bound's magnitude at most %.3g; worst "
            "error %.3g of the largest output)\n", label, w1f, w2f, w1d, w2d, amp, relw);
-    rep(bits, label, "Winograd in bf16: 1, 2 and 3 threads give the same bits (forward and "
+    t_rep(bits, label, "Winograd in bf16: 1, 2 and 3 threads give the same bits (forward and "
                      "weight gradient)", "");
     {
         printf("  (%s: weight gradient: worst error / bound %.3g accuracy, %.3g exactness; "
                "Winograd's amplification at most %.3g; worst error %.3g of the largest)\n",
                label, w1w, w2w, ampw, relww);
-        rep(wpair_tried && wfails_pair, label,
+        t_rep(wpair_tried && wfails_pair, label,
             "bf16 weight-gradient check: a sum missing a pair of tiles fails", "");
-        rep(wkb_tried && wfails_kb, label,
+        t_rep(wkb_tried && wfails_kb, label,
             "bf16 weight-gradient check: a sum missing a k block of 32 tiles fails", "");
-        rep(wfails_fp32 && wfp32_acc, label,
+        t_rep(wfails_fp32 && wfp32_acc, label,
             "bf16 weight-gradient check: the fp32 kernel fails the exactness check and passes "
             "the accuracy check", "");
     }
-    rep(fails_drop, label, "bf16 check: a product missing the last input channel fails", "");
-    rep(fails_kb && kb_tried, label,
+    t_rep(fails_drop, label, "bf16 check: a product missing the last input channel fails", "");
+    t_rep(fails_kb && kb_tried, label,
         "bf16 check: a product missing the first block of 32 input channels fails", "");
-    rep(fails_fp32 && fp32_acc, label,
+    t_rep(fails_fp32 && fp32_acc, label,
         "bf16 check: the fp32 kernel fails the exactness check and passes the accuracy check", "");
 }
 
@@ -790,23 +784,24 @@ static void test_pointwise(const char *label) {
         free(dw); free(dx); free(dwt); free(dxt); free(xz); free(wz); free(sc); free(sh);
         free(res);
     }
-    rep(applies, label, "pointwise in bf16: conv2d_bf16_applies and conv2d_xf_applies", "");
-    rep(!bad, label, "pointwise in bf16: forward, weight gradient and backward-data within both "
+    t_rep(applies, label, "pointwise in bf16: conv2d_bf16_applies and conv2d_xf_applies", "");
+    t_rep(!bad, label, "pointwise in bf16: forward, weight gradient and backward-data within both "
                      "bounds", what);
     printf("  (%s pointwise: worst error / bound, accuracy and exactness: forward %.3g %.3g, "
            "weight gradient %.3g %.3g, backward-data %.3g %.3g)\n", label, w1[0], w2[0], w1[1],
            w2[1], w1[2], w2[2]);
-    rep(aff_same, label, "pointwise in bf16: the affine forward (its epilogue fused) is the "
+    t_rep(aff_same, label, "pointwise in bf16: the affine forward (its epilogue fused) is the "
                          "forward then bn_apply_affine, bit for bit (ReLU, ReLU6, hard-swish, none)", "");
-    rep(xf_same, label, "pointwise in bf16: the input transform (forward and both gradients) is "
+    t_rep(xf_same, label, "pointwise in bf16: the input transform (forward and both gradients) is "
                         "bn_apply_affine then the convolution, bit for bit (ReLU, ReLU6, hard-swish)", "");
-    rep(bits, label, "pointwise in bf16: 1, 2 and 3 threads give the same bits (all three "
+    t_rep(bits, label, "pointwise in bf16: 1, 2 and 3 threads give the same bits (all three "
                      "products)", "");
-    rep(f_drop, label, "pointwise bf16 check: a forward missing the last input channel fails", "");
-    rep(fd_drop, label, "pointwise bf16 check: a weight gradient missing a pixel row fails", "");
-    rep(f_ulp && ulp_tried, label,
+    t_rep(f_drop, label, "pointwise bf16 check: a forward missing the last input channel fails",
+          "");
+    t_rep(fd_drop, label, "pointwise bf16 check: a weight gradient missing a pixel row fails", "");
+    t_rep(f_ulp && ulp_tried, label,
         "pointwise bf16 check: one weight one bf16 ulp off fails (C <= 144)", "");
-    rep(f_fp32 && fd_fp32 && fx_fp32 && fp32_acc, label,
+    t_rep(f_fp32 && fd_fp32 && fx_fp32 && fp32_acc, label,
         "pointwise bf16 check: the fp32 kernels fail the exactness check and pass the accuracy "
         "check", "");
 }

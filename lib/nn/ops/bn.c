@@ -269,8 +269,6 @@ static void affine_range(void *vctx, int64_t r0, int64_t r1, int tid) {
 
 #else   /* plain loops */
 
-
-
 /* Forward statistics, shifted by the first row (x0) against cancellation:
  * p1 = sum d, p2 = sum d^2, d = x - x0. */
 static void stats_block(void *vctx, int64_t b0, int64_t b1, int tid) {
