@@ -248,8 +248,9 @@ static inline __attribute__((always_inline)) void g_transform(__m512d *u, const 
  * eight output channels at a time, gathered. */
 typedef struct { float *u; const float *w; int CI, CO, flip; } pack_ctx;
 
-/* pack's groups of eight outputs [g0, g1) */
-static void pack_range(void *vctx, int64_t g0, int64_t g1, int tid) {
+/* pack's blocks of NB outputs [b0, b1), each input's NB outputs together
+ * (whole cache lines of u) */
+static void pack_range(void *vctx, int64_t b0, int64_t b1, int tid) {
     const pack_ctx *k = vctx;
     float *u = k->u;
     const float *w = k->w;
@@ -258,8 +259,9 @@ static void pack_range(void *vctx, int64_t g0, int64_t g1, int tid) {
     int64_t xs = (int64_t)NOB * CI * NB;
     __m256i lane = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
     (void)tid;
-    for (int co0 = 8 * (int)g0; co0 < 8 * g1; co0 += 8)
-        for (int ci = 0; ci < CI; ci++) {
+    for (int64_t ob = b0; ob < b1; ob++)
+    for (int ci = 0; ci < CI; ci++)
+        for (int co0 = (int)ob * NB; co0 < (ob + 1) * NB; co0 += 8) {
             /* tap k of (co0 + lane, ci) at w + i + step * lane (+ k, or - k flipped) */
             int i = flip ? (ci * CO + co0) * 9 + 8 : (co0 * CI + ci) * 9;
             __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(i),
@@ -277,7 +279,7 @@ static void pack_range(void *vctx, int64_t g0, int64_t g1, int tid) {
 /* Each element from its own weights: the same bits at any thread count. */
 static void pack(float *u, const float *w, int CI, int CO, int flip) {
     pack_ctx k = { u, w, CI, CO, flip };
-    ssl_parallel_for(CO / 8, 4, pack_range, &k);
+    ssl_parallel_for(CO / fwd_nb(CO), 1, pack_range, &k);
 }
 
 
