@@ -408,7 +408,7 @@ static double rel_max(const float *y, const double *exact, size_t n) {
  * 4, 45, 144 tiles partial); shape 5's three input groups leave one
  * without a partner in the 2 x 2 register tile; shape 7 cuts its 256 x
  * 256 channels into 2 x 2 tasks; shape 8's 5120 tiles make four slices of
- * 1280, each two blocks (1024 + 256). */
+ * 1280, each two blocks on AMX (1024 + 256), ten of 128 on VDPBF16PS. */
 /* t_report named "label: name". */
 static const int shapes[][5] = {   /* B, H, W, C, OC */
     {2, 8, 8, 16, 16}, {1, 7, 5, 32, 48}, {2, 4, 4, 64, 32}, {1, 3, 3, 16, 64}, {3, 6, 10, 48, 32},
