@@ -437,7 +437,7 @@ void conv2d_forward_affine(float *out, const float *in, const float *w,
 }
 
 int conv2d_xf_applies(const conv_shape *s) {
-    return cd_available() && is_pointwise(s);
+    return cd_available() && (is_pointwise(s) || use_winograd(s));
 }
 
 int64_t conv2d_xf_workspace(const conv_shape *s) {
@@ -448,6 +448,12 @@ int64_t conv2d_xf_workspace(const conv_shape *s) {
 
 void conv2d_forward_xf(float *out, const float *in, const conv_in_xf *xf, const float *w,
                        const conv_shape *s, float *ws) {
+    if (!is_pointwise(s)) {                /* Winograd: xf in the input transform */
+        float *u = wg_base(ws);
+        wg_pack(u, w, s);
+        wg_forward_xf(out, in, xf, u, s, 0, NULL, u + wg_packed_size(s));
+        return;
+    }
     if (conv2d_bf16_applies(s)) {          /* the transform as the input is rounded */
         gemm_bf16_xf(0, 1, (int)pw_rows(s), s->OC, s->C, 1.0f, in, s->C, xf, w, s->C, NULL,
                      0.0f, out, s->OC, ws);
@@ -461,6 +467,14 @@ void conv2d_backward_xf(float *din, float *dw, const float *dout, const float *i
                         const conv_in_xf *xf, const float *w, const conv_shape *s,
                         int accumulate, float *ws) {
     conv_shape t;
+    if (!is_pointwise(s)) {                /* Winograd, as conv2d_backward takes it */
+        wg_backward_weights_xf(dw, dout, in, xf, s, wg_base(ws), wg_base(ws) + wg_bww_size(s));
+        if (!din || cd_bwd_data_shape(&t, s) < 0) return;
+        float *u = wg_base(ws);
+        wg_pack_bwd_data(u, w, s);
+        wg_forward(din, dout, u, &t, accumulate, NULL, u + wg_packed_size(s));
+        return;
+    }
     if (conv2d_bf16_applies(s)) {          /* dw += dout^T xf(in); din = (+=) dout w */
         int M = (int)pw_rows(s);
         gemm_bf16_xf(1, 0, s->OC, s->C, M, 1.0f, dout, s->OC, NULL, in, s->C, xf, 1.0f, dw,

@@ -322,11 +322,34 @@ static inline __attribute__((always_inline)) void store16(float *v, int64_t xs,
     _mm512_storeu_ps(v12 + 2 * xs, d[14]); _mm512_storeu_ps(v12 + x3, d[15]);
 }
 
+/* The input transform xf (conv_in_xf) of one group of 16 channels:
+ * act(fma(x, sc, sh)), as bn_apply_affine computes it; act < 0: none. */
+typedef struct { __m512 sc, sh; int act; } xf16;
+
+static inline __attribute__((always_inline)) __m512 xf_apply(__m512 v, const xf16 *f) {
+    v = _mm512_fmadd_ps(v, f->sc, f->sh);
+    return f->act == ACT_RELU ? _mm512_max_ps(v, _mm512_setzero_ps())
+           : f->act ? act16(v, f->act) : v;
+}
+
+/* xf's group of channels c0 .. c0+15 (act -1 where xf is NULL). */
+static inline xf16 xf_group(const conv_in_xf *xf, int c0) {
+    xf16 f = { _mm512_setzero_ps(), _mm512_setzero_ps(), -1 };
+    if (xf) {
+        f.sc = _mm512_loadu_ps(xf->scale + c0);
+        f.sh = _mm512_loadu_ps(xf->shift + c0);
+        f.act = xf->act;
+    }
+    return f;
+}
+
 /* c[4] = B^T times input column iw of a tile row (rows xr[i], lanes
  * masked off by mr[i] where row i is outside the image; zero where the
- * column is). */
+ * column is), the input read through f where f->act >= 0 (the padding
+ * stays zero). */
 static inline __attribute__((always_inline)) void
-col_bt(__m512 *c, const float *const *xr, const __mmask16 *mr, int iw, int W, int C) {
+col_bt(__m512 *c, const float *const *xr, const __mmask16 *mr, int iw, int W, int C,
+       const xf16 *f) {
     __m512 d0 = _mm512_setzero_ps(), d1 = d0, d2 = d0, d3 = d0;
     if (iw >= 0 && iw < W) {
         int64_t o = (int64_t)iw * C;
@@ -334,6 +357,12 @@ col_bt(__m512 *c, const float *const *xr, const __mmask16 *mr, int iw, int W, in
         d1 = _mm512_maskz_loadu_ps(mr[1], xr[1] + o);
         d2 = _mm512_maskz_loadu_ps(mr[2], xr[2] + o);
         d3 = _mm512_maskz_loadu_ps(mr[3], xr[3] + o);
+        if (f->act >= 0) {
+            d0 = _mm512_maskz_mov_ps(mr[0], xf_apply(d0, f));
+            d1 = _mm512_maskz_mov_ps(mr[1], xf_apply(d1, f));
+            d2 = _mm512_maskz_mov_ps(mr[2], xf_apply(d2, f));
+            d3 = _mm512_maskz_mov_ps(mr[3], xf_apply(d3, f));
+        }
     }
     c[0] = SUB(d0, d2);
     c[1] = ADD(d1, d2);
@@ -341,7 +370,8 @@ col_bt(__m512 *c, const float *const *xr, const __mmask16 *mr, int iw, int W, in
     c[3] = SUB(d1, d3);
 }
 
-/* Tiles q0 .. q0+nt-1 of x [B, H, W, C], channel groups cg0 .. cg0+ncg-1,
+/* Tiles q0 .. q0+nt-1 of x [B, H, W, C] (read through xf unless NULL),
+ * channel groups cg0 .. cg0+ncg-1,
  * into V (tile t of group cg, counted from cg0, and position xi at V +
  * PLANE + xi * XS + 16 t, written by STORE(v, xs, d[16]): gs and ncg in
  * scope). Along a tile row, neighbouring tiles share two input columns,
@@ -349,8 +379,8 @@ col_bt(__m512 *c, const float *const *xr, const __mmask16 *mr, int iw, int W, in
  * image read as zero (masked loads do not touch memory for masked-off
  * lanes). A macro, as the bf16 store needs AVX512-BF16's target. */
 #define WG_IN_TILES(NAME, XS, PLANE, STORE)                                              \
-static void NAME(float *V, int64_t gs, const float *x, const conv_shape *s, int cg0,     \
-                 int ncg, int64_t q0, int nt) {                                          \
+static void NAME(float *V, int64_t gs, const float *x, const conv_in_xf *xf,            \
+                 const conv_shape *s, int cg0, int ncg, int64_t q0, int nt) {            \
     int C = s->C, H = s->H, W = s->W;                                                    \
     int64_t xs = (XS);                                                                   \
     tile_run r = { 0 };                                                                  \
@@ -368,8 +398,9 @@ static void NAME(float *V, int64_t gs, const float *x, const conv_shape *s, int 
             float *vt = V + (PLANE) + (int64_t)r.t * 16;                                 \
             int iw = 2 * r.tw0 - 1;                                                      \
             __m512 c0[4], c1[4], d[16];                                                  \
-            col_bt(c0, xc, mr, iw, W, C);                                                \
-            col_bt(c1, xc, mr, iw + 1, W, C);                                            \
+            xf16 f = xf_group(xf, 16 * (cg0 + cg));                                      \
+            col_bt(c0, xc, mr, iw, W, C, &f);                                            \
+            col_bt(c1, xc, mr, iw + 1, W, C, &f);                                        \
             for (int k = 0; k < r.n; k++, vt += 16, iw += 2) {                           \
                 __m512 c2[4], c3[4];                                                     \
                 /* rows 2 and 3 are new to this tile row: fetch ahead,                   \
@@ -378,8 +409,8 @@ static void NAME(float *V, int64_t gs, const float *x, const conv_shape *s, int 
                 __builtin_prefetch(xc[3] + (int64_t)(iw + 2 + 2 * PF_TILES) * C, 0, 3);  \
                 __builtin_prefetch(xc[2] + (int64_t)(iw + 3 + 2 * PF_TILES) * C, 0, 3);  \
                 __builtin_prefetch(xc[3] + (int64_t)(iw + 3 + 2 * PF_TILES) * C, 0, 3);  \
-                col_bt(c2, xc, mr, iw + 2, W, C);                                        \
-                col_bt(c3, xc, mr, iw + 3, W, C);                                        \
+                col_bt(c2, xc, mr, iw + 2, W, C, &f);                                    \
+                col_bt(c3, xc, mr, iw + 3, W, C, &f);                                    \
                 _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {                    \
                     d[4 * i] = SUB(c0[i], c2[i]);                                        \
                     d[4 * i + 1] = ADD(c1[i], c2[i]);                                    \
@@ -398,10 +429,10 @@ static void NAME(float *V, int64_t gs, const float *x, const conv_shape *s, int 
 WG_IN_TILES(in_tiles, ncg * gs, cg * gs, store16)
 
 /* in_tiles with NP tiles per group, and tiles nt .. ntp-1 zero. */
-static void in_transform(float *V, int NP, const float *x, const conv_shape *s, int cg0,
-                         int ncg, int64_t q0, int nt, int ntp) {
+static void in_transform(float *V, int NP, const float *x, const conv_in_xf *xf,
+                         const conv_shape *s, int cg0, int ncg, int64_t q0, int nt, int ntp) {
     int64_t gs = gstride(NP), xs = ncg * gs;
-    in_tiles(V, gs, x, s, cg0, ncg, q0, nt);
+    in_tiles(V, gs, x, xf, s, cg0, ncg, q0, nt);
     for (int xi = 0; xi < 16; xi++)
         for (int cg = 0; cg < ncg; cg++)
             for (int t = nt; t < ntp; t++)
@@ -583,11 +614,11 @@ WG_IN_TILES(in_tiles_amx, (ncg + 1) / 2 * gs, cg / 2 * gs + cg % 2 * 8, store16_
 /* in_tiles_amx over all C / 16 groups, gs = gstride(NP); with an odd
  * count the last plane's second halves zero; rows nt .. nr-1 (nr <= NP)
  * zero. */
-static void in_transform_amx(float *V, int NP, const float *x, const conv_shape *s, int64_t q0,
-                             int nt, int nr) {
+static void in_transform_amx(float *V, int NP, const float *x, const conv_in_xf *xf,
+                             const conv_shape *s, int64_t q0, int nt, int nr) {
     int CG = s->C / 16, KB = (CG + 1) / 2;
     int64_t gs = gstride(NP);
-    in_tiles_amx(V, gs, x, s, 0, CG, q0, nt);
+    in_tiles_amx(V, gs, x, xf, s, 0, CG, q0, nt);
     for (int xi = 0; xi < 16; xi++) {
         float *v = V + xi * KB * gs;
         if (CG % 2)
@@ -759,6 +790,7 @@ typedef struct {
     const float *in, *u, *dout;
     float *out, *du, *dw, *scratch;
     const cd_epilogue *ep;
+    const conv_in_xf *xf;     /* the input read through it (NULL: as it is) */
     int accumulate, NP, nslices, ncp, nop, amx;
     int64_t ntiles, ntasks, part_n;
     int nparts;
@@ -781,9 +813,9 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
             int nt = x->ntiles - q0 < NP ? (int)(x->ntiles - q0) : NP;
             int ntp = (nt + T - 1) / T * T, nr = (nt + 15) / 16 * 16;
             if (amx) {
-                in_transform_amx(V, NP, x->in, s, q0, nt, nr);
+                in_transform_amx(V, NP, x->in, x->xf, s, q0, nt, nr);
             } else {
-                in_transform(V, NP, x->in, s, 0, CG, q0, nt, ntp);
+                in_transform(V, NP, x->in, x->xf, s, 0, CG, q0, nt, ntp);
                 if (bf) v_to_bf16(V, 16 * (int64_t)CG, gs, ntp);
             }
             /* the next block's input and output, spread over the products */
@@ -828,8 +860,13 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
 
 void wg_forward(float *out, const float *in, const float *u, const conv_shape *s,
                 int accumulate, const cd_epilogue *ep, float *scratch) {
+    wg_forward_xf(out, in, NULL, u, s, accumulate, ep, scratch);
+}
+
+void wg_forward_xf(float *out, const float *in, const conv_in_xf *xf, const float *u,
+                   const conv_shape *s, int accumulate, const cd_epilogue *ep, float *scratch) {
     wg_ctx x = { 0 };
-    x.s = s; x.in = in; x.u = u; x.out = out; x.scratch = scratch; x.ep = ep;
+    x.s = s; x.in = in; x.xf = xf; x.u = u; x.out = out; x.scratch = scratch; x.ep = ep;
     x.accumulate = accumulate;
     x.amx = use_amx(s);
     x.NP = x.amx ? fwd_tiles_amx(s) : fwd_tiles(s);
@@ -939,7 +976,7 @@ static void bww_part(void *vctx, int64_t i0, int64_t i1, int tid) {
             float *dus = t.du;
             for (int64_t q0 = qa; q0 < qe; q0 += NP) {
                 int nt = qe - q0 < NP ? (int)(qe - q0) : NP;
-                in_transform(V, NP, x->in, s, c0, nc, q0, nt, nt);
+                in_transform(V, NP, x->in, x->xf, s, c0, nc, q0, nt, nt);
                 dout_transform(dM, NP, x->dout, s, o0, no, q0, nt);
                 /* the next block's input and dout, spread over the products */
                 pf_span pi = { 0 }, po = { 0 };
@@ -1149,7 +1186,7 @@ static void bww_part_bf(void *vctx, int64_t i0, int64_t i1, int tid) {
                 int nt = t.qe - q0 < NP ? (int)(t.qe - q0) : NP, kbn = (nt + 31) / 32;
                 for (int kb = 0; kb < kbn; kb++) {
                     int n = nt - 32 * kb < 32 ? nt - 32 * kb : 32;
-                    in_transform(Vs, 32, x->in, s, t.c0, t.nc, q0 + 32 * kb, n, n);
+                    in_transform(Vs, 32, x->in, x->xf, s, t.c0, t.nc, q0 + 32 * kb, n, n);
                     dout_transform(Ms, 32, x->dout, s, t.o0, t.no, q0 + 32 * kb, n);
                     bww_pair(A, Bt, Vs, Ms, t.nc, t.no, kb, nkb, n, x->amx);
                 }
@@ -1216,8 +1253,14 @@ static void bww_finish(void *vctx, int64_t b0, int64_t b1, int tid) {
 
 void wg_backward_weights(float *dw, const float *dout, const float *in,
                          const conv_shape *s, float *du, float *scratch) {
+    wg_backward_weights_xf(dw, dout, in, NULL, s, du, scratch);
+}
+
+void wg_backward_weights_xf(float *dw, const float *dout, const float *in,
+                            const conv_in_xf *xf, const conv_shape *s, float *du,
+                            float *scratch) {
     wg_ctx x = { 0 };
-    x.s = s; x.in = in; x.dout = dout; x.du = du; x.dw = dw; x.scratch = scratch;
+    x.s = s; x.in = in; x.xf = xf; x.dout = dout; x.du = du; x.dw = dw; x.scratch = scratch;
     x.amx = use_amx(s);
     int bf = use_bf16(s);
     x.NP = bf ? bww_tiles_amx(s) : bww_tiles(s);
@@ -1247,5 +1290,14 @@ void wg_forward(float *out, const float *in, const float *u, const conv_shape *s
 void wg_backward_weights(float *dw, const float *dout, const float *in,
                          const conv_shape *s, float *du, float *scratch) {
     (void)dw; (void)dout; (void)in; (void)s; (void)du; (void)scratch;
+}
+void wg_forward_xf(float *out, const float *in, const conv_in_xf *xf, const float *u,
+                   const conv_shape *s, int accumulate, const cd_epilogue *ep, float *scratch) {
+    (void)out; (void)in; (void)xf; (void)u; (void)s; (void)accumulate; (void)ep; (void)scratch;
+}
+void wg_backward_weights_xf(float *dw, const float *dout, const float *in,
+                            const conv_in_xf *xf, const conv_shape *s, float *du,
+                            float *scratch) {
+    (void)dw; (void)dout; (void)in; (void)xf; (void)s; (void)du; (void)scratch;
 }
 #endif

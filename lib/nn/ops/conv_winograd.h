@@ -55,6 +55,10 @@ int64_t wg_scratch(const conv_shape *s);
  * wg_scratch(s) floats. */
 void wg_forward(float *out, const float *in, const float *u, const conv_shape *s,
                 int accumulate, const cd_epilogue *ep, float *scratch);
+/* wg_forward reading xf(in) (conv_in_xf, ops.h: the padding stays zero):
+ * the same bits as wg_forward on bn_apply_affine's output. */
+void wg_forward_xf(float *out, const float *in, const conv_in_xf *xf, const float *u,
+                   const conv_shape *s, int accumulate, const cd_epilogue *ep, float *scratch);
 
 /* Floats of the weight gradient's per-slice sums (du) and of its scratch. */
 int64_t wg_bww_size(const conv_shape *s);
@@ -66,4 +70,8 @@ int64_t wg_scratch_bww(const conv_shape *s);
  * every precision. The same bits at any thread count. */
 void wg_backward_weights(float *dw, const float *dout, const float *in,
                          const conv_shape *s, float *du, float *scratch);
+/* wg_backward_weights reading xf(in), as wg_forward_xf. */
+void wg_backward_weights_xf(float *dw, const float *dout, const float *in,
+                            const conv_in_xf *xf, const conv_shape *s, float *du,
+                            float *scratch);
 #endif

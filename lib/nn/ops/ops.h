@@ -142,7 +142,10 @@ typedef struct conv_in_xf_s {
  * then conv2d_forward / conv2d_backward on its output. Only where
  * conv2d_xf_applies(s): the pointwise (1x1, stride 1, no padding) shapes
  * on the AVX-512 kernels (in bf16, conv2d_bf16_applies, on gemm_bf16_xf); the transformed input is made group by group in
- * the kernels' per-thread scratch (in L2). din is the gradient of the
+ * the kernels' per-thread scratch (in L2); and the shapes that run on the
+ * Winograd kernels (forward and weight gradient: the transform as the
+ * input transform reads each pixel, the padding zero; ResNet's second
+ * convolution of a block, net.c). din is the gradient of the
  * transformed input. ws: conv2d_xf_workspace(s) floats (at least
  * conv2d_workspace(s)). */
 int conv2d_xf_applies(const conv_shape *s);
