@@ -509,19 +509,25 @@ static void test_mobile_eval_batch(const char *arch) {
     net_free(n);
 }
 
-static void test_mobile_threads(const char *arch) {
+/* A training step's output and gradients at 1, 2 and 3 threads and with
+ * the training-mode fusions off (net_set_fusion: the MobileNets' around
+ * the depthwise layers, the ResNet blocks' BN read through by the 3x3
+ * convolution after it), bit for bit. */
+static void test_train_threads(const char *arch, float width, int prec) {
     ssl_err err = {0};
-    char nm[128];
-    snprintf(nm, sizeof nm, "%s: forward and gradients, same bits at 1, 2 and 3 threads, and "
-             "with the depthwise fusions off (net_set_fusion)", arch);
+    char nm[160];
+    snprintf(nm, sizeof nm, "%s w%g%s: forward and gradients, same bits at 1, 2 and 3 threads, "
+             "and with the fusions off (net_set_fusion)", arch, width,
+             prec == PREC_BF16 ? " bf16" : "");
     if (!cd_available() || !gemm_available()) {
         T_SKIP(nm, "built without AVX-512 (sgemm path)");
         return;
     }
-    net_config c = cfg_of(arch, "cifar", 0.5f, 3, 32, 32, "none", 0, 0);
+    net_config c = cfg_of(arch, "cifar", width, 3, 32, 32, "none", 0, 0);
     net *n = net_new(&c, 3, &err);
-    if (!n) { T_OK(0, "mobile threads: net_new"); return; }
+    if (!n) { T_OK(0, "train threads: net_new"); return; }
     net_init(n, 11);
+    if (prec == PREC_BF16) net_set_precision(n, PREC_BF16);
     int64_t nx = 3 * 32 * 32 * 3, np = 0, no = 3 * (int64_t)net_out_dim(n);
     float *x = malloc(nx * 4), *dout = malloc(no * 4);
     for (int64_t i = 0; i < nx; i++) x[i] = (float)sin(0.1 * (double)i);
@@ -725,8 +731,11 @@ int main(void) {
     test_sgd();
     test_grad_sumsq();
     test_mobile_structure();
-    test_mobile_threads("mobilenetv2");
-    test_mobile_threads("mobilenetv3s");
+    test_train_threads("mobilenetv2", 0.5f, PREC_FP32);
+    test_train_threads("mobilenetv3s", 0.5f, PREC_FP32);
+    test_train_threads("resnet18", 0.5f, PREC_FP32);
+    test_train_threads("resnet50", 0.25f, PREC_FP32);
+    if (gemm_bf16_available()) test_train_threads("resnet18", 0.5f, PREC_BF16);
     test_mobile_eval_batch("mobilenetv2");
     test_mobile_eval_batch("mobilenetv3s");
     test_eval_split("mobilenetv2", "cifar", 0.5f, 32, "none", PREC_FP32);

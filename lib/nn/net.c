@@ -84,14 +84,17 @@ void net_bn_fwd(net *n, bn_l *b, const float *x, const float *res, int act, int 
 /* 1 if a block's convolution j > 0 (3x3) reads the BN before it through
  * that BN's affine and ReLU (conv2d_forward_xf, conv2d_backward_xf: the
  * Winograd shapes), so that the BN's output is never written: the same
- * bits, two passes over the activation fewer. */
-static int block_xf(const net_block *b, int j) {
-    return j > 0 && b->conv[j].s.KH == 3 && conv2d_xf_applies(&b->conv[j].s);
+ * bits, two passes over the activation fewer (net_set_fusion(n, 0) turns
+ * it off from the next training forward; the backward follows its
+ * forward: n->fused). */
+static int block_xf(const net *n, const net_block *b, int j) {
+    return n->fused && j > 0 && b->conv[j].s.KH == 3 && conv2d_xf_applies(&b->conv[j].s);
 }
 
 /* Training-mode backbone: every layer keeps its output for the backward
  * (but the BNs that block_xf skips). Returns the last stage's output. */
 static const float *backbone_train(net *n, const float *x, int B) {
+    n->fused = !n->nofuse;
     net_conv_fwd(n, &n->conv1, x, B);
     net_bn_fwd(n, &n->bn1, n->conv1.out, NULL, 1, B, 1);
     const float *h = n->bn1.out;
@@ -112,7 +115,7 @@ static const float *backbone_train(net *n, const float *x, int B) {
             res = b->dsbn.out;
         }
         for (int j = 0; j < b->n; j++) {
-            if (block_xf(b, j)) {
+            if (block_xf(n, b, j)) {
                 conv_in_xf xf = { b->bn[j - 1].scale, b->bn[j - 1].shift, ACT_RELU };
                 double t0 = net_tic(n);
                 conv_shape s = b->conv[j].s;
@@ -124,7 +127,7 @@ static const float *backbone_train(net *n, const float *x, int B) {
                 net_conv_fwd(n, &b->conv[j], h, B);
             }
             int last = j == b->n - 1;
-            bn_fwd_to(n, &b->bn[j], !last && block_xf(b, j + 1) ? NULL : b->bn[j].out,
+            bn_fwd_to(n, &b->bn[j], !last && block_xf(n, b, j + 1) ? NULL : b->bn[j].out,
                       b->conv[j].out, last ? res : NULL, 1, B, 1);
             h = b->bn[j].out;
         }
@@ -515,7 +518,7 @@ static void backward(net *n, const float *dout) {
         for (int j = L; j >= 0; j--) {
             const float *cin = j > 0 ? b->bn[j - 1].out : in;
             float *din = j > 0 ? t2 : gin;
-            if (block_xf(b, j)) {
+            if (block_xf(n, b, j)) {
                 conv_in_xf xf = { b->bn[j - 1].scale, b->bn[j - 1].shift, ACT_RELU };
                 double t0c = net_tic(n);
                 conv_shape s = b->conv[j].s;

@@ -136,13 +136,15 @@ const float *net_features(const net *n);         /* [B, F] pooled backbone outpu
 enum { NET_SPLIT_OFF = 0, NET_SPLIT_AUTO = 1, NET_SPLIT_ALWAYS = 2 };
 #define NET_SPLIT_MAX_WEIGHTS ((int64_t)1 << 20)
 int net_set_batch_split(net *n, int mode);
-/* The MobileNets' training-mode fusions around each depthwise layer
+/* The training-mode fusions: the MobileNets' around each depthwise layer
  * (the expansion's BN applied as the depthwise reads its input, the
- * depthwise BN's dx pass inside the depthwise backward; net_mobile.c): on
- * (1, net_new's default) or off (0, the separate passes), for A/B
+ * depthwise BN's dx pass inside the depthwise backward; net_mobile.c),
+ * and the ResNet blocks' first BN + ReLU applied as the 3x3 convolution
+ * after it reads its input (on the Winograd kernels; net.c): on (1,
+ * net_new's default) or off (0, the separate passes), for A/B
  * measurements (bench_net --fuse ab). The same bits either way. Takes
  * effect at the next training forward (a backward follows its forward's
- * setting); no effect on the ResNets. */
+ * setting). */
 void net_set_fusion(net *n, int on);
 const float *net_output(const net *n);           /* [B, d] head output (= features for "none") */
 

@@ -155,8 +155,10 @@ struct net {
      * on first use */
     int split;
     int64_t max_wconv;
-    /* net_set_fusion: nofuse 1 turns the MobileNets' depthwise fusions
-     * off; fused: whether the last training forward ran them */
+    /* net_set_fusion: nofuse 1 turns the training-mode fusions off (the
+     * MobileNets' around the depthwise layers, the ResNet blocks' BN read
+     * through by the 3x3 convolution after it); fused: whether the last
+     * training forward ran them */
     int nofuse, fused;
     float *xws;
     int xws_threads;

@@ -26,8 +26,9 @@
  * per-op of their medians (an A/B that both sides see under the same
  * load), and the process's CPU time per image of each. The two give the
  * same bits.
- * --fuse off turns the MobileNets' training-mode fusions around the
- * depthwise layers off (net_set_fusion: the separate passes, the same
+ * --fuse off turns the training-mode fusions off (net_set_fusion: the
+ * MobileNets' around the depthwise layers, the ResNet blocks' BN read
+ * through by the next 3x3 convolution; the separate passes, the same
  * bits); --fuse ab alternates off and on on the same network, step by
  * step in this one process (training only), and prints both, the ratio
  * on / off of their medians and the process's CPU time per image of each.
@@ -149,7 +150,7 @@ static int split_ab(net *n, const net_config *c, int B, int iters, int warmup, i
     return 0;
 }
 
-/* --fuse ab: training steps with the MobileNets' depthwise fusions off
+/* --fuse ab: training steps with the fusions off
  * and on alternating on one network (wall and process CPU time). */
 static int fuse_ab(net *n, const net_config *c, int B, int iters, int warmup, int threads) {
     size_t nx = (size_t)B * c->in_h * c->in_w * c->in_ch, nd = (size_t)B * net_out_dim(n);

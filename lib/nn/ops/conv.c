@@ -235,9 +235,15 @@ int64_t conv2d_workspace(const conv_shape *s) {
         w = max64(w, direct_p1(s) + cd_scratch_bwd_data_strided(s));
     if (wg_available() && wg_applies(s)) {
         /* [U][scratch] for the forwards and backward-data, [dU][scratch]
-         * for the weight gradient, whatever the switch says now */
-        w = max64(w, 16 + wg_packed_size(s) + max64(wg_scratch(s), wg_scratch(&t)));
-        w = max64(w, 16 + wg_bww_size(s) + wg_scratch_bww(s));
+         * for the weight gradient, whatever the switch says now, and in
+         * either precision (net_set_precision changes prec after the
+         * networks sized their workspace) */
+        for (int p = 0; p < 2; p++) {
+            conv_shape a = *s, at = t;
+            a.prec = at.prec = p ? PREC_BF16 : PREC_FP32;
+            w = max64(w, 16 + wg_packed_size(&a) + max64(wg_scratch(&a), wg_scratch(&at)));
+            w = max64(w, 16 + wg_bww_size(&a) + wg_scratch_bww(&a));
+        }
     }
     return max64(max64(w, ca_workspace(s)), sb_workspace(s));
 }
