@@ -51,20 +51,23 @@ void net_toc(net *n, int slot, double t0, int bwd) {
     else { n->prof[slot].t_fwd += dt; n->prof[slot].calls += !n->prof_more; }
 }
 
-void net_conv_fwd(net *n, conv_l *c, const float *in, int B) {
+void net_conv_fwd_xf(net *n, conv_l *c, const float *in, const conv_in_xf *xf, int B) {
     double t0 = net_tic(n);
     conv_shape s = c->s;
     s.B = B;
-    if (c->dw) dwconv_forward(c->out, in, tdata(n, c->w), &s, n->ws);
+    if (c->dw && xf) dwconv_forward_xf(c->out, in, xf, tdata(n, c->w), &s, n->ws);
+    else if (c->dw) dwconv_forward(c->out, in, tdata(n, c->w), &s, n->ws);
+    else if (xf) conv2d_forward_xf(c->out, in, xf, tdata(n, c->w), &s, n->ws);
     else conv2d_forward(c->out, in, tdata(n, c->w), NULL, &s, n->ws);
     net_toc(n, c->prof, t0, 0);
 }
 
-/* net_bn_fwd writing y (NULL, training: only the statistics, the running
- * ones and the affine in b->scale, b->shift). */
-static void bn_fwd_to(net *n, bn_l *b, float *y, const float *x, const float *res, int act,
-                      int B, int train) {
+void net_conv_fwd(net *n, conv_l *c, const float *in, int B) { net_conv_fwd_xf(n, c, in, NULL, B); }
+
+void net_bn_fwd(net *n, bn_l *b, const float *x, const float *res, int act, int B,
+                   int train) {
     double t0 = net_tic(n);
+    float *y = b->out;
     int64_t N = (int64_t)B * b->rows;
     if (train)
         bn_forward_train_aff(y, b->mean, b->rstd, b->scale, b->shift, x, tdata(n, b->g),
@@ -76,9 +79,12 @@ static void bn_fwd_to(net *n, bn_l *b, float *y, const float *x, const float *re
     net_toc(n, b->prof, t0, 0);
 }
 
-void net_bn_fwd(net *n, bn_l *b, const float *x, const float *res, int act, int B,
-                   int train) {
-    bn_fwd_to(n, b, b->out, x, res, act, B, train);
+void net_bn_stats(net *n, bn_l *b, const float *x, int act, int B) {
+    double t0 = net_tic(n);
+    bn_forward_train_aff(NULL, b->mean, b->rstd, b->scale, b->shift, x, tdata(n, b->g),
+                         tdata(n, b->b), NULL, act, (int64_t)B * b->rows, b->C, tdata(n, b->rm),
+                         tdata(n, b->rv), b->momentum, b->eps);
+    net_toc(n, b->prof, t0, 0);
 }
 
 /* 1 if a block's convolution j > 0 (3x3) reads the BN before it through
@@ -89,6 +95,12 @@ void net_bn_fwd(net *n, bn_l *b, const float *x, const float *res, int act, int 
  * forward: n->fused). */
 static int block_xf(const net *n, const net_block *b, int j) {
     return n->fused && j > 0 && b->conv[j].s.KH == 3 && conv2d_xf_applies(&b->conv[j].s);
+}
+
+/* That read-through: BN j - 1's affine, then ReLU. */
+static conv_in_xf block_in_xf(const net_block *b, int j) {
+    conv_in_xf xf = { b->bn[j - 1].scale, b->bn[j - 1].shift, ACT_RELU };
+    return xf;
 }
 
 /* Training-mode backbone: every layer keeps its output for the backward
@@ -116,19 +128,16 @@ static const float *backbone_train(net *n, const float *x, int B) {
         }
         for (int j = 0; j < b->n; j++) {
             if (block_xf(n, b, j)) {
-                conv_in_xf xf = { b->bn[j - 1].scale, b->bn[j - 1].shift, ACT_RELU };
-                double t0 = net_tic(n);
-                conv_shape s = b->conv[j].s;
-                s.B = B;
-                conv2d_forward_xf(b->conv[j].out, b->conv[j - 1].out, &xf, tdata(n, b->conv[j].w),
-                                  &s, n->ws);
-                net_toc(n, b->conv[j].prof, t0, 0);
+                conv_in_xf xf = block_in_xf(b, j);
+                net_conv_fwd_xf(n, &b->conv[j], b->conv[j - 1].out, &xf, B);
             } else {
                 net_conv_fwd(n, &b->conv[j], h, B);
             }
             int last = j == b->n - 1;
-            bn_fwd_to(n, &b->bn[j], !last && block_xf(n, b, j + 1) ? NULL : b->bn[j].out,
-                      b->conv[j].out, last ? res : NULL, 1, B, 1);
+            if (!last && block_xf(n, b, j + 1))
+                net_bn_stats(n, &b->bn[j], b->conv[j].out, 1, B);
+            else
+                net_bn_fwd(n, &b->bn[j], b->conv[j].out, last ? res : NULL, 1, B, 1);
             h = b->bn[j].out;
         }
     }
@@ -346,18 +355,27 @@ const float *net_output(const net *n) {
     return n->feat;
 }
 
-void net_conv_bwd(net *n, conv_l *c, float *din, const float *dout, const float *in,
-                     int accumulate) {
+void net_conv_bwd_xf(net *n, conv_l *c, float *din, const float *dout, const float *in,
+                     const conv_in_xf *xf, int accumulate) {
     double t0 = net_tic(n);
     conv_shape s = c->s;
     s.B = n->B;
+    assert(!(c->dw && xf));
     if (c->dw)
         dwconv_backward(din, tgrad(n, c->w), dout, in, tdata(n, c->w), &s, accumulate, n->ws);
+    else if (xf)
+        conv2d_backward_xf(din, tgrad(n, c->w), dout, in, xf, tdata(n, c->w), &s, accumulate,
+                           n->ws);
     else
         conv2d_backward(din, tgrad(n, c->w), NULL, dout, in, tdata(n, c->w), &s, accumulate,
                         n->ws);
     net_toc(n, c->prof, t0, 1);
     net_grad_done(n, c->w);
+}
+
+void net_conv_bwd(net *n, conv_l *c, float *din, const float *dout, const float *in,
+                  int accumulate) {
+    net_conv_bwd_xf(n, c, din, dout, in, NULL, accumulate);
 }
 
 /* Backward of BN b (input x), output gradient dy (+ dy2 if not NULL:
@@ -519,14 +537,8 @@ static void backward(net *n, const float *dout) {
             const float *cin = j > 0 ? b->bn[j - 1].out : in;
             float *din = j > 0 ? t2 : gin;
             if (block_xf(n, b, j)) {
-                conv_in_xf xf = { b->bn[j - 1].scale, b->bn[j - 1].shift, ACT_RELU };
-                double t0c = net_tic(n);
-                conv_shape s = b->conv[j].s;
-                s.B = n->B;
-                conv2d_backward_xf(din, tgrad(n, b->conv[j].w), t1, b->conv[j - 1].out, &xf,
-                                   tdata(n, b->conv[j].w), &s, 0, n->ws);
-                net_toc(n, b->conv[j].prof, t0c, 1);
-                net_grad_done(n, b->conv[j].w);
+                conv_in_xf xf = block_in_xf(b, j);
+                net_conv_bwd_xf(n, &b->conv[j], din, t1, b->conv[j - 1].out, &xf, 0);
             } else {
                 net_conv_bwd(n, &b->conv[j], din, t1, cin, 0);
             }

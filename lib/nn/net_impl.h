@@ -209,13 +209,24 @@ void net_free_bn(bn_l *b);
 double net_tic(const net *n);
 void net_toc(net *n, int slot, double t0, int bwd);
 void net_conv_fwd(net *n, conv_l *c, const float *in, int B);
+/* net_conv_fwd reading in through xf (NULL: as it is; conv2d_xf_applies
+ * or a depthwise layer) */
+void net_conv_fwd_xf(net *n, conv_l *c, const float *in, const conv_in_xf *xf, int B);
 void net_bn_fwd(net *n, bn_l *b, const float *x, const float *res, int act, int B, int train);
+/* training-mode BN of x without its output pass (a reader applies it
+ * through xf): statistics, running statistics, the affine in b->scale,
+ * b->shift */
+void net_bn_stats(net *n, bn_l *b, const float *x, int act, int B);
 /* eval mode: out = act(bn(conv(in)) + res), BN folded into the conv, in
  * e's workspace */
 void net_conv_bn_eval(net *n, const net_eval *e, conv_l *c, bn_l *b, const float *in,
                       const float *res, int act, int B, float *out);
 void net_conv_bwd(net *n, conv_l *c, float *din, const float *dout, const float *in,
                   int accumulate);
+/* net_conv_bwd reading in through xf (NULL: as it is; not a depthwise
+ * layer: net_bn_dwconv_bwd takes those) */
+void net_conv_bwd_xf(net *n, conv_l *c, float *din, const float *dout, const float *in,
+                     const conv_in_xf *xf, int accumulate);
 void net_bn_bwd(net *n, bn_l *b, float *dx, const float *dy, const float *dy2, const float *x,
                 int act);
 void net_bn_dwconv_bwd(net *n, bn_l *b, conv_l *c, float *din, const float *dy,

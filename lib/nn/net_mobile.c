@@ -317,26 +317,6 @@ static int reads_through(const mb_block *b, int j) {
     return (j == 1 && b->xf) || (j == b->n - 1 && b->pf);
 }
 
-/* Training-mode convolution c of in through xf. */
-static void conv_fwd_xf(net *n, conv_l *c, const float *in, const conv_in_xf *xf, int B) {
-    double t0 = net_tic(n);
-    conv_shape s = c->s;
-    s.B = B;
-    if (c->dw) dwconv_forward_xf(c->out, in, xf, tdata(n, c->w), &s, n->ws);
-    else conv2d_forward_xf(c->out, in, xf, tdata(n, c->w), &s, n->ws);
-    net_toc(n, c->prof, t0, 0);
-}
-
-/* Training-mode BN of layer l without its output pass (a reader applies
- * it): statistics, affine, running statistics. */
-static void bn_stats(net *n, cba_l *l, int B) {
-    double t0 = net_tic(n);
-    bn_l *b = &l->bn;
-    bn_forward_train_aff(NULL, b->mean, b->rstd, b->scale, b->shift, l->conv.out,
-                         tdata(n, b->g), tdata(n, b->b), NULL, l->act, (int64_t)B * b->rows,
-                         b->C, tdata(n, b->rm), tdata(n, b->rv), b->momentum, b->eps);
-    net_toc(n, b->prof, t0, 0);
-}
 
 /* SE's per-image buffers from image e->b0's rows (e NULL: the whole batch,
  * in training mode), its workspace e's. */
@@ -368,12 +348,12 @@ const float *net_mobile_train(net *n, const float *x, int B) {
             }
             if (reads_through(b, j)) {
                 conv_in_xf xf = xf_of(&b->l[j - 1]);
-                conv_fwd_xf(n, &l->conv, b->l[j - 1].conv.out, &xf, B);
+                net_conv_fwd_xf(n, &l->conv, b->l[j - 1].conv.out, &xf, B);
             } else {
                 net_conv_fwd(n, &l->conv, cur, B);
             }
             if (!last && reads_through(b, j + 1)) {
-                bn_stats(n, l, B);
+                net_bn_stats(n, &l->bn, l->conv.out, l->act, B);
                 cur = NULL;
             } else {
                 net_bn_fwd(n, &l->bn, l->conv.out, last && b->res ? h : NULL, l->act, B, 1);
@@ -480,13 +460,7 @@ void net_mobile_backward(net *n, float *g) {
         net_bn_bwd(n, &p->bn, t, g, NULL, p->conv.out, 0);
         if (b->pf) {
             conv_in_xf xf = xf_of(&b->l[L - 1]);
-            double t0 = net_tic(n);
-            conv_shape s = p->conv.s;
-            s.B = n->B;
-            conv2d_backward_xf(u, tgrad(n, p->conv.w), t, b->l[L - 1].conv.out, &xf,
-                               tdata(n, p->conv.w), &s, 0, n->ws);
-            net_toc(n, p->conv.prof, t0, 1);
-            net_grad_done(n, p->conv.w);
+            net_conv_bwd_xf(n, &p->conv, u, t, b->l[L - 1].conv.out, &xf, 0);
         } else {
             net_conv_bwd(n, &p->conv, u, t, b->has_se ? b->se.out : dwout, 0);
         }

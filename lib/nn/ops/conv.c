@@ -207,21 +207,49 @@ static int64_t direct_p1(const conv_shape *s) {
     return max64(cd_packed_size(s), cd_packed_size_bwd_data(s));
 }
 
-/* The AVX-512 forward, Winograd or direct, with epilogue ep (NULL:
- * none). Returns 0 when the build has neither. */
-static int forward_avx512(float *out, const float *in, const float *w,
+/* The AVX-512 forward, Winograd or direct, reading in through xf (NULL:
+ * as it is), with epilogue ep (NULL: none). Returns 0 when the build has
+ * neither. */
+static int forward_avx512(float *out, const float *in, const conv_in_xf *xf, const float *w,
                           const cd_epilogue *ep, const conv_shape *s, float *ws) {
     if (use_winograd(s)) {
         float *u = wg_base(ws);
         wg_pack(u, w, s);
-        wg_forward(out, in, u, s, 0, ep, u + wg_packed_size(s));
+        wg_forward_xf(out, in, xf, u, s, 0, ep, u + wg_packed_size(s));
     } else if (cd_available()) {
         cd_pack(ws, w, s);
-        cd_forward(out, in, ws, s, 0, ep, ws + direct_p1(s));
+        cd_forward_xf(out, in, xf, ws, s, 0, ep, ws + direct_p1(s));
     } else {
         return 0;
     }
     return 1;
+}
+
+/* The AVX-512 backward (cd_available()): the weight gradient, Winograd
+ * or direct, reading in through xf (NULL: as it is), unless skip_dw;
+ * then the data gradient (din NULL: none). */
+static void backward_avx512(float *din, float *dw, const float *dout, const float *in,
+                            const conv_in_xf *xf, const float *w, const conv_shape *s,
+                            int accumulate, int skip_dw, float *ws) {
+    conv_shape t;
+    if (skip_dw)
+        ;
+    else if (use_winograd(s))
+        wg_backward_weights_xf(dw, dout, in, xf, s, wg_base(ws), wg_base(ws) + wg_bww_size(s));
+    else
+        cd_backward_weights_xf(dw, dout, in, xf, s, ws, ws + cd_bww_size(s));
+    if (!din) return;
+    if (use_winograd(s) && cd_bwd_data_shape(&t, s) == 0) {
+        float *u = wg_base(ws);
+        wg_pack_bwd_data(u, w, s);
+        wg_forward(din, dout, u, &t, accumulate, NULL, u + wg_packed_size(s));
+    } else if (cd_bwd_data_shape(&t, s) == 0) {
+        cd_pack_bwd_data(ws, w, s);
+        cd_forward(din, dout, ws, &t, accumulate, NULL, ws + direct_p1(s));
+    } else {
+        cd_pack_bwd_data_strided(ws, w, s);
+        cd_backward_data_strided(din, dout, ws, s, accumulate, ws + direct_p1(s));
+    }
 }
 
 int64_t conv2d_workspace(const conv_shape *s) {
@@ -397,7 +425,7 @@ void conv2d_forward(float *out, const float *in, const float *w, const float *bi
     } else if (conv2d_train_bf16(s) & CONV_BF16_FWD) {
         if (ca_applies(s)) ca_forward(out, in, w, NULL, s, ws);
         else sb_forward(out, in, w, NULL, s, ws);
-    } else if (forward_avx512(out, in, w, NULL, s, ws)) {
+    } else if (forward_avx512(out, in, NULL, w, NULL, s, ws)) {
         /* done */
     } else if (is_pointwise(s)) {
         sgemm_par(0, 1, (int)(s->B * OHW), s->OC,
@@ -437,7 +465,7 @@ void conv2d_forward_affine(float *out, const float *in, const float *w,
         sb_forward(out, in, w, &ep, s, ws);
         return;
     }
-    if (forward_avx512(out, in, w, &ep, s, ws)) return;
+    if (forward_avx512(out, in, NULL, w, &ep, s, ws)) return;
     conv2d_forward(out, in, w, NULL, s, ws);
     bn_apply_affine(out, out, scale, shift, res, act, (int64_t)s->B * s->OH * s->OW, s->OC);
 }
@@ -454,33 +482,16 @@ int64_t conv2d_xf_workspace(const conv_shape *s) {
 
 void conv2d_forward_xf(float *out, const float *in, const conv_in_xf *xf, const float *w,
                        const conv_shape *s, float *ws) {
-    if (!is_pointwise(s)) {                /* Winograd: xf in the input transform */
-        float *u = wg_base(ws);
-        wg_pack(u, w, s);
-        wg_forward_xf(out, in, xf, u, s, 0, NULL, u + wg_packed_size(s));
-        return;
-    }
-    if (conv2d_bf16_applies(s)) {          /* the transform as the input is rounded */
+    if (conv2d_bf16_applies(s))            /* the transform as the input is rounded */
         gemm_bf16_xf(0, 1, (int)pw_rows(s), s->OC, s->C, 1.0f, in, s->C, xf, w, s->C, NULL,
                      0.0f, out, s->OC, ws);
-        return;
-    }
-    cd_pack(ws, w, s);
-    cd_forward_xf(out, in, xf, ws, s, 0, NULL, ws + direct_p1(s));
+    else                                   /* Winograd: in the input transform */
+        forward_avx512(out, in, xf, w, NULL, s, ws);
 }
 
 void conv2d_backward_xf(float *din, float *dw, const float *dout, const float *in,
                         const conv_in_xf *xf, const float *w, const conv_shape *s,
                         int accumulate, float *ws) {
-    conv_shape t;
-    if (!is_pointwise(s)) {                /* Winograd, as conv2d_backward takes it */
-        wg_backward_weights_xf(dw, dout, in, xf, s, wg_base(ws), wg_base(ws) + wg_bww_size(s));
-        if (!din || cd_bwd_data_shape(&t, s) < 0) return;
-        float *u = wg_base(ws);
-        wg_pack_bwd_data(u, w, s);
-        wg_forward(din, dout, u, &t, accumulate, NULL, u + wg_packed_size(s));
-        return;
-    }
     if (conv2d_bf16_applies(s)) {          /* dw += dout^T xf(in); din = (+=) dout w */
         int M = (int)pw_rows(s);
         gemm_bf16_xf(1, 0, s->OC, s->C, M, 1.0f, dout, s->OC, NULL, in, s->C, xf, 1.0f, dw,
@@ -490,10 +501,7 @@ void conv2d_backward_xf(float *din, float *dw, const float *dout, const float *i
                       accumulate ? 1.0f : 0.0f, din, s->C, ws);
         return;
     }
-    cd_backward_weights_xf(dw, dout, in, xf, s, ws, ws + cd_bww_size(s));
-    if (!din || cd_bwd_data_shape(&t, s) < 0) return;
-    cd_pack_bwd_data(ws, w, s);
-    cd_forward(din, dout, ws, &t, accumulate, NULL, ws + direct_p1(s));
+    backward_avx512(din, dw, dout, in, xf, w, s, accumulate, 0, ws);
 }
 
 static void sb_backward(float *din, float *dw, const float *dout, const float *in,
@@ -542,26 +550,8 @@ void conv2d_backward(float *din, float *dw, float *dbias, const float *dout,
         sb_backward(sb & CONV_BF16_BWD ? din : NULL, dw, dout, in, w, s, accumulate, ws);
         if (!din || (sb & CONV_BF16_BWD)) return;
     }
-    if (cd_available()) {
-        conv_shape t;
-        if (sb & CONV_BF16_BWW)
-            ;                              /* done above */
-        else if (use_winograd(s))
-            wg_backward_weights(dw, dout, in, s, wg_base(ws), wg_base(ws) + wg_bww_size(s));
-        else
-            cd_backward_weights(dw, dout, in, s, ws, ws + cd_bww_size(s));
-        if (!din) return;
-        if (use_winograd(s) && cd_bwd_data_shape(&t, s) == 0) {
-            float *u = wg_base(ws);
-            wg_pack_bwd_data(u, w, s);
-            wg_forward(din, dout, u, &t, accumulate, NULL, u + wg_packed_size(s));
-        } else if (cd_bwd_data_shape(&t, s) == 0) {
-            cd_pack_bwd_data(ws, w, s);
-            cd_forward(din, dout, ws, &t, accumulate, NULL, ws + direct_p1(s));
-        } else {
-            cd_pack_bwd_data_strided(ws, w, s);
-            cd_backward_data_strided(din, dout, ws, s, accumulate, ws + direct_p1(s));
-        }
+    if (cd_available()) {                 /* (the weight gradient done above where sb says) */
+        backward_avx512(din, dw, dout, in, NULL, w, s, accumulate, sb & CONV_BF16_BWW, ws);
         return;
     }
     if (is_pointwise(s)) {
