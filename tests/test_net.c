@@ -215,7 +215,19 @@ static void check_array(const float *ours, const rec *r, int64_t n, const char *
     t_report(e <= r->tol, nm, "max rel err.msg %.3g", e);
 }
 
-static void run_fixture(const char *casename) {
+/* mode: the convolutions' CONV_WINOGRAD_* mode. Under AUTO_F2 (Winograd
+ * F(2x2, 3x3) only, whose error is close to the direct kernels') every
+ * group is checked. Under AUTO, whose F(4x4, 3x3) errs about 10x more
+ * (5e-6 of the output's scale against 5e-7; tests/test_ops.c bounds it),
+ * only the forward outputs are: the fixtures' ReLU inputs come within
+ * 2e-6 of zero (each .txt's first line), so that error flips a few ReLU
+ * masks, and at batch 4 one flip moves a BN layer's gradients by up to
+ * 2e-2 of their scale (r18_imagenet_linear, layer2.1.bn1.bias). Such
+ * jumps are not F(4x4)'s alone: between F(2x2) and the direct kernels a
+ * CIFAR ResNet-18 at batch 8 and 128 differs by 1e-2 and 5e-3 in some
+ * weight gradient, at batch 1 to 4 by under 1e-5 (F(4x4) and F(2x2)
+ * there by under 3e-5, in F(4x4) at batch 32 by 2e-2). */
+static void run_fixture_mode(const char *casename, int mode) {
     fixture f;
     char nm[256];
     ssl_err err = {0};
@@ -229,6 +241,11 @@ static void run_fixture(const char *casename) {
     t_report(n != NULL, nm, "%s", err.msg);
     if (!n) return;
     fixture_fill(n);
+    net_set_winograd(n, mode);
+    int full = mode == CONV_WINOGRAD_AUTO_F2;
+    char cn[160];
+    snprintf(cn, sizeof cn, "%s%s", casename, full ? "" : " (winograd auto: forward only)");
+    casename = cn;
     const rec *x = get(&f, "x"), *R = get(&f, "R");
     int d = net_out_dim(n), F = net_feature_dim(n), B = f.B;
     if (!x || !R || R->n != (int64_t)B * d) {
@@ -242,13 +259,15 @@ static void run_fixture(const char *casename) {
     check_array(net_output(n), get(&f, "out"), (int64_t)B * d, casename, "train forward output");
     check_array(net_features(n), get(&f, "feat"), (int64_t)B * F, casename, "pooled features");
     net_backward(n, R->v);
-    check_group(n, &f, "grad:", 0, casename);
-    check_group(n, &f, "buf1:", 2, casename);
+    if (full) {
+        check_group(n, &f, "grad:", 0, casename);
+        check_group(n, &f, "buf1:", 2, casename);
+    }
     net_forward(n, x->v, B, 0);
     check_array(net_output(n), get(&f, "eval_out"), (int64_t)B * d, casename, "eval forward output");
     int has_sgd = 0;
     for (int i = 0; i < f.n; i++) has_sgd |= !strncmp(f.r[i].key, "sgd:", 4);
-    if (has_sgd) {
+    if (has_sgd && full) {
         net_sgd_step(n, f.lr, 0.9f, 5e-4f);
         net_zero_grad(n);
         net_forward(n, x->v, B, 1);
@@ -260,6 +279,11 @@ static void run_fixture(const char *casename) {
     net_free(n);
     for (int i = 0; i < f.n; i++) free(f.r[i].v);
     free(f.r);
+}
+
+static void run_fixture(const char *casename) {
+    run_fixture_mode(casename, CONV_WINOGRAD_AUTO_F2);
+    run_fixture_mode(casename, CONV_WINOGRAD_AUTO);
 }
 
 static net_config cfg_of(const char *arch, const char *stem, float width, int in_ch, int h,

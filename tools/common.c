@@ -215,8 +215,8 @@ int parse_choice(const char *flag, const char *s, const char *const *choices) {
 int conv_mode_from_env(void) {
     const char *v = getenv("SSL_CONV_WINOGRAD");
     if (!v || !*v) return CONV_WINOGRAD_AUTO;
-    if ((v[0] == '0' || v[0] == '1' || v[0] == '2') && v[1] == 0) return v[0] - '0';
-    usage_error("SSL_CONV_WINOGRAD: '%s' is not 0, 1 or 2", v);
+    if (v[0] >= '0' && v[0] <= '4' && v[1] == 0) return v[0] - '0';
+    usage_error("SSL_CONV_WINOGRAD: '%s' is not 0, 1, 2, 3 or 4", v);
 }
 
 int no_bf16_from_env(void) {

@@ -70,8 +70,10 @@ int parse_choice(const char *flag, const char *s, const char *const *choices);
 
 /* The convolution kernels the environment asks for: SSL_CONV_WINOGRAD
  * 0 (direct kernels only), 1 or unset (the default dispatch), 2 (Winograd
- * wherever it applies); anything else is a usage error. The library reads
- * no environment: the tools pass this on (net_set_winograd). */
+ * F(2x2, 3x3) wherever it applies), 3 (the default dispatch with F(2x2)
+ * only), 4 (Winograd wherever it applies, F(4x4, 3x3) in fp32): the
+ * CONV_WINOGRAD_* values; anything else is a usage error. The library
+ * reads no environment: the tools pass this on (net_set_winograd). */
 int conv_mode_from_env(void);
 
 /* SSL_NO_BF16=1: act as if the CPU had no AVX512-BF16, so that

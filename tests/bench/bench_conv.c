@@ -6,8 +6,9 @@
  * Usage: bench_conv B H W C OC K stride pad [threads [iters [winograd
  * [precision]]]].
  * winograd: the shape's CONV_WINOGRAD_* mode, 0 (direct kernels only), 1
- * (the default dispatch) or 2 (Winograd wherever it applies: 3x3 s1 p1, C
- * and OC multiples of 16). precision: fp32 (the default) or bf16 (the
+ * (the default dispatch), 2 (Winograd F(2x2, 3x3) wherever it applies:
+ * 3x3 s1 p1, C and OC multiples of 16), 3 (the default dispatch with
+ * F(2x2) only) or 4 (F(4x4, 3x3) wherever it applies, in fp32). precision: fp32 (the default) or bf16 (the
  * shape's prec PREC_BF16: needs AVX512-BF16; on AMX unless SSL_NO_AMX=1).
  * With threads 1 the times are the thread's CPU time (bench_thread_cpu),
  * which leaves out the waits for a core on a shared machine; with more,
@@ -59,7 +60,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_conv: bad shape\n");
         return 2;
     }
-    if (argc > 11) s.winograd = parse_int(argv[11], "winograd", 0, 2);
+    if (argc > 11) s.winograd = parse_int(argv[11], "winograd", 0, 4);
     if (argc > 12) {
         if (!strcmp(argv[12], "bf16")) s.prec = PREC_BF16;
         else if (strcmp(argv[12], "fp32")) {

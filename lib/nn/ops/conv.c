@@ -197,8 +197,9 @@ static float *wg_base(float *ws) {
 /* 1 if shape s runs on the Winograd kernels. */
 static int use_winograd(const conv_shape *s) {
     if (!wg_available() || !wg_applies(s)) return 0;
-    return s->winograd == CONV_WINOGRAD_ALWAYS ||
-           (s->winograd == CONV_WINOGRAD_AUTO && wg_preferred(s));
+    return s->winograd == CONV_WINOGRAD_ALWAYS || s->winograd == CONV_WINOGRAD_ALWAYS_F4 ||
+           ((s->winograd == CONV_WINOGRAD_AUTO || s->winograd == CONV_WINOGRAD_AUTO_F2) &&
+            wg_preferred(s));
 }
 
 /* Direct path layout: [packed weight P1][scratch] for the forwards and
@@ -263,12 +264,13 @@ int64_t conv2d_workspace(const conv_shape *s) {
         w = max64(w, direct_p1(s) + cd_scratch_bwd_data_strided(s));
     if (wg_available() && wg_applies(s)) {
         /* [U][scratch] for the forwards and backward-data, [dU][scratch]
-         * for the weight gradient, whatever the switch says now, and in
-         * either precision (net_set_precision changes prec after the
-         * networks sized their workspace) */
-        for (int p = 0; p < 2; p++) {
+         * for the weight gradient, whatever the switch says now (F(2x2)
+         * or F(4x4)), and in either precision (net_set_precision changes
+         * prec after the networks sized their workspace) */
+        for (int p = 0; p < 4; p++) {
             conv_shape a = *s, at = t;
-            a.prec = at.prec = p ? PREC_BF16 : PREC_FP32;
+            a.prec = at.prec = p & 1 ? PREC_BF16 : PREC_FP32;
+            a.winograd = at.winograd = p & 2 ? CONV_WINOGRAD_ALWAYS_F4 : CONV_WINOGRAD_ALWAYS;
             w = max64(w, 16 + wg_packed_size(&a) + max64(wg_scratch(&a), wg_scratch(&at)));
             w = max64(w, 16 + wg_bww_size(&a) + wg_scratch_bww(&a));
         }

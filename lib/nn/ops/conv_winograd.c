@@ -1,6 +1,9 @@
 /* conv_winograd.c: Winograd F(2x2, 3x3) convolution kernels
  * (conv_winograd.h), after Lavin & Gray, "Fast Algorithms for
- * Convolutional Neural Networks" (2015):
+ * Convolutional Neural Networks" (2015), and F(4x4, 3x3) for the fp32
+ * shapes where it saves multiplies (wg_f4; its matrices and kernels are
+ * below, "F(4x4, 3x3)"; what follows describes F(2x2), whose blocks,
+ * tasks and order of sums F(4x4) keeps with 36 planes for 16):
  *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
  *   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
  *   A^T = [1 1 1 0; 0 1 -1 -1]
@@ -64,6 +67,7 @@
 #define BWW_SLICE_FLOATS (256 * 1024)  /* all slices' dU, at most */
 #define BWW_BF_PART_FLOATS (256 * 1024)     /* the same in bf16 (bww_split; AMX not measured) */
 #define BWW_BF_SLICE_FLOATS (1024 * 1024)
+#define BWW4_PART_FLOATS (128 * 1024)       /* the same for F(4x4, 3x3) */
 
 int wg_applies(const conv_shape *s) {
     /* (the weight gathers index it with int32) */
@@ -72,10 +76,33 @@ int wg_applies(const conv_shape *s) {
            (int64_t)s->C * s->OC * 9 < INT32_MAX;
 }
 
-int64_t wg_packed_size(const conv_shape *s) { return 16 * (int64_t)s->C * s->OC; }
-
 static int64_t ntiles(const conv_shape *s) {
     return (int64_t)s->B * ((s->OH + 1) / 2) * ((s->OW + 1) / 2);
+}
+
+/* F(4x4, 3x3)'s tiles: 4x4 outputs each. */
+static int64_t ntiles4(const conv_shape *s) {
+    return (int64_t)s->B * ((s->OH + 3) / 4) * ((s->OW + 3) / 4);
+}
+
+/* 1 if the forward (and so the backward-data) of s runs F(4x4, 3x3):
+ * fp32 products (bf16's keep F(2x2): the larger transform's error would
+ * add to bf16's) and, under CONV_WINOGRAD_AUTO, fewer multiplies than
+ * F(2x2) once the last tiles' padding is counted (36 per 4x4 tile
+ * against 16 per 2x2 tile: for square images every size but 1, 2, 5 and
+ * 6, whose padding eats the gain; mostly 1.78x fewer, 14x14 1.36x, 9x9
+ * 1.23x). The weight gradient follows where wg_bww_f4 says. */
+static int wg_f4(const conv_shape *s) {
+    if (s->prec == PREC_BF16 && gemm_bf16_available()) return 0;
+    if (s->winograd == CONV_WINOGRAD_ALWAYS_F4) return 1;
+    if (s->winograd != CONV_WINOGRAD_AUTO) return 0;
+    int64_t t2 = (int64_t)((s->OH + 1) / 2) * ((s->OW + 1) / 2);
+    int64_t t4 = (int64_t)((s->OH + 3) / 4) * ((s->OW + 3) / 4);
+    return 36 * t4 < 16 * t2;
+}
+
+int64_t wg_packed_size(const conv_shape *s) {
+    return (wg_f4(s) ? 36 : 16) * (int64_t)s->C * s->OC;
 }
 
 /* Forward blocking: NB output channels per micro-kernel (16J), T tiles
@@ -113,9 +140,26 @@ static int64_t fwd_part_floats(int NP, int KV, const conv_shape *s) {
     return 16 * (KV * gstride(NP) + s->OC / NB * mstride(NP, NB));
 }
 
+/* F(4x4, 3x3)'s blocks: V and M of 36 planes under FWD4_FLOATS (a
+ * multiple of T tiles, T at least). */
+#define FWD4_FLOATS (192 * 1024)
+
+static int fwd4_tiles(const conv_shape *s) {
+    int T = fwd_rows(fwd_nb(s->OC));
+    int64_t n = FWD4_FLOATS / (36 * (int64_t)(s->C + s->OC)) / T * T;
+    if (n > 252) n = 252;
+    return n < T ? T : (int)n;
+}
+
+static int64_t fwd4_part_floats(const conv_shape *s) {
+    int NP = fwd4_tiles(s), NB = fwd_nb(s->OC);
+    return 36 * (s->C / 16 * gstride(NP) + s->OC / NB * mstride(NP, NB));
+}
+
 /* (a bf16 shape's size holds either path, as gemm_bf16_amx may change
  * between the caller's sizing and the call) */
 int64_t wg_scratch(const conv_shape *s) {
+    if (wg_f4(s)) return WG_MAX_PARTS * fwd4_part_floats(s);
     int64_t n = fwd_part_floats(fwd_tiles(s), s->C / 16, s);
     if (s->prec == PREC_BF16) {
         int64_t a = fwd_part_floats(fwd_tiles_amx(s), (s->C + 31) / 32, s);
@@ -128,10 +172,29 @@ int64_t wg_scratch(const conv_shape *s) {
  * the (input, output) channel groups, at most BWW_PART_FLOATS floats; its
  * V and dM hold NP tiles (a multiple of 16) in about BWW_FLOATS; the
  * batch is cut into bww_slices slices. All fixed by the shape. */
+/* 1 if the weight gradient of s runs F(4x4, 3x3): where the forward does
+ * and the batch has 256 tiles or more. Its dU (36 C OC floats per slice,
+ * read and written once per block of tiles, then summed) weighs more
+ * against the products the fewer tiles there are: at 128 tiles
+ * (4x4x512, batch 128) F(4x4) was no faster than F(2x2) (31.6 against
+ * 31.7 ms, 33.8-37.9 over repeats), at 256 (4x4x128, batch 256) 1.3x
+ * faster, at 512 (8x8x256, batch 128) 1.2x (bench_conv, 2 threads, Zen 4). */
+static int wg_bww_f4(const conv_shape *s) {
+    return wg_f4(s) && (s->winograd == CONV_WINOGRAD_ALWAYS_F4 || ntiles4(s) >= 256);
+}
+
+static int bww_planes(const conv_shape *s) { return wg_bww_f4(s) ? 36 : 16; }
+
+/* Floats of a slice's dU. */
+static int64_t bww_packed(const conv_shape *s) {
+    return bww_planes(s) * (int64_t)s->C * s->OC;
+}
+
 static void bww_split(int *ncp, int *nop, const conv_shape *s) {
     int CG = s->C / 16, OG = s->OC / 16, a = 1, b = 1;
-    int64_t lim = s->prec == PREC_BF16 ? BWW_BF_PART_FLOATS : BWW_PART_FLOATS;
-    while ((int64_t)((CG + a - 1) / a) * ((OG + b - 1) / b) * 256 * 16 > lim) {
+    int64_t lim = s->prec == PREC_BF16 ? BWW_BF_PART_FLOATS
+                  : wg_bww_f4(s) ? BWW4_PART_FLOATS : BWW_PART_FLOATS;
+    while ((int64_t)((CG + a - 1) / a) * ((OG + b - 1) / b) * 256 * bww_planes(s) > lim) {
         if ((CG + a - 1) / a >= (OG + b - 1) / b) a++;
         else b++;
     }
@@ -143,16 +206,17 @@ static int bww_tiles(const conv_shape *s) {
     int ncp, nop;
     bww_split(&ncp, &nop, s);
     int64_t cp = (s->C / 16 + ncp - 1) / ncp, op = (s->OC / 16 + nop - 1) / nop;
-    int64_t n = BWW_FLOATS / (256 * (cp + op)) / 16 * 16;
+    int64_t n = BWW_FLOATS / (16 * bww_planes(s) * (cp + op)) / 16 * 16;
     if (n > 512) n = 512;
     return n < 16 ? 16 : (int)n;
 }
 
 static int bww_slices(const conv_shape *s) {
-    int64_t blocks = (ntiles(s) + bww_tiles(s) - 1) / bww_tiles(s);
+    int64_t nt = wg_bww_f4(s) ? ntiles4(s) : ntiles(s);
+    int64_t blocks = (nt + bww_tiles(s) - 1) / bww_tiles(s);
     int S = 4;
     int64_t lim = s->prec == PREC_BF16 ? BWW_BF_SLICE_FLOATS : BWW_SLICE_FLOATS;
-    while (S > 1 && (S > blocks || S * wg_packed_size(s) > lim)) S /= 2;
+    while (S > 1 && (S > blocks || S * bww_packed(s) > lim)) S /= 2;
     return S;
 }
 
@@ -186,14 +250,14 @@ static int64_t bww_amx_floats(const conv_shape *s) {
     return 16 * (cp + op) * (gstride(32) + (int64_t)bww_tiles_amx(s) / 32 * 256);
 }
 
-int64_t wg_bww_size(const conv_shape *s) { return bww_slices(s) * wg_packed_size(s); }
+int64_t wg_bww_size(const conv_shape *s) { return bww_slices(s) * bww_packed(s); }
 
 /* (a bf16 shape's size holds either path, as for wg_scratch) */
 int64_t wg_scratch_bww(const conv_shape *s) {
     int ncp, nop;
     bww_split(&ncp, &nop, s);
     int64_t cp = (s->C / 16 + ncp - 1) / ncp, op = (s->OC / 16 + nop - 1) / nop;
-    int64_t n = 16 * (cp + op) * gstride(bww_tiles(s));
+    int64_t n = bww_planes(s) * (cp + op) * gstride(bww_tiles(s));
     if (s->prec == PREC_BF16 && bww_amx_floats(s) > n) n = bww_amx_floats(s);
     return WG_MAX_PARTS * n;
 }
@@ -293,10 +357,10 @@ static void pack(float *u, const float *w, int CI, int CO, int flip) {
  * image b, tile row th, tiles tw0 .. tw0+n-1, the first the block's t-th. */
 typedef struct { int b, th, tw0, n, t; } tile_run;
 
-static int next_run(tile_run *r, const conv_shape *s, int64_t q0, int nt) {
+static int next_run_m(tile_run *r, const conv_shape *s, int64_t q0, int nt, int m) {
     int64_t q = q0 + r->t + r->n;          /* after the previous run */
     if (q >= q0 + nt) return 0;
-    int TH = (s->OH + 1) / 2, TW = (s->OW + 1) / 2;
+    int TH = (s->OH + m - 1) / m, TW = (s->OW + m - 1) / m;
     int64_t per = (int64_t)TH * TW, rem = q % per;
     r->b = (int)(q / per);
     r->th = (int)(rem / TW);
@@ -304,6 +368,12 @@ static int next_run(tile_run *r, const conv_shape *s, int64_t q0, int nt) {
     r->t = (int)(q - q0);
     r->n = TW - r->tw0 < q0 + nt - q ? TW - r->tw0 : (int)(q0 + nt - q);
     return 1;
+}
+
+/* The runs of F(2x2, 3x3)'s tiles (m = 2: 2x2 outputs); m = 4 for
+ * F(4x4, 3x3)'s. */
+static inline int next_run(tile_run *r, const conv_shape *s, int64_t q0, int nt) {
+    return next_run_m(r, s, q0, nt, 2);
 }
 
 /* Stores d[16] at v + xi * xs: four bases and two strides, so that the
@@ -445,16 +515,21 @@ static void in_transform(float *V, int NP, const float *x, const conv_in_xf *xf,
  * one contiguous span, fetched a few cache lines per call of pf_step. */
 typedef struct { const char *p, *end; int write; } pf_span;
 
-static void pf_init(pf_span *f, const float *x, const conv_shape *s, int C, int halo,
-                    int64_t q0, int nt, int write) {
-    int TH = (s->OH + 1) / 2, TW = (s->OW + 1) / 2;
+static void pf_init_m(pf_span *f, const float *x, const conv_shape *s, int C, int halo,
+                      int64_t q0, int nt, int write, int m) {
+    int TH = (s->OH + m - 1) / m, TW = (s->OW + m - 1) / m;
     int64_t per = (int64_t)TH * TW, qa = q0, qe = q0 + nt - 1;
-    int64_t ra = qa / per * s->H + 2 * (qa % per / TW) - halo;
-    int64_t re = qe / per * s->H + 2 * (qe % per / TW) + 2 + halo;   /* past the last row */
+    int64_t ra = qa / per * s->H + m * (qa % per / TW) - halo;
+    int64_t re = qe / per * s->H + m * (qe % per / TW) + m + halo;   /* past the last row */
     int64_t lo = ra < 0 ? 0 : ra, hi = re > (int64_t)s->B * s->H ? (int64_t)s->B * s->H : re;
     f->p = (const char *)(x + lo * s->W * C);
     f->end = (const char *)(x + hi * s->W * C);
     f->write = write;
+}
+
+static void pf_init(pf_span *f, const float *x, const conv_shape *s, int C, int halo,
+                    int64_t q0, int nt, int write) {
+    pf_init_m(f, x, s, C, halo, q0, nt, write, 2);
 }
 
 static inline void pf_step(pf_span *f, int lines) {
@@ -689,12 +764,22 @@ static int use_amx(const conv_shape *s) { return use_bf16(s) && gemm_bf16_amx();
 
 int wg_amx(const conv_shape *s) { return wg_applies(s) && use_amx(s); }
 
+static void pack4(float *u, const float *w, int CI, int CO, int flip);   /* F(4x4), below */
+
 void wg_pack(float *u, const float *w, const conv_shape *s) {
+    if (wg_f4(s)) {
+        pack4(u, w, s->C, s->OC, 0);
+        return;
+    }
     pack(u, w, s->C, s->OC, 0);
     if (use_bf16(s)) u_to_bf16(u, s->C, s->OC);
 }
 
 void wg_pack_bwd_data(float *u, const float *w, const conv_shape *s) {
+    if (wg_f4(s)) {
+        pack4(u, w, s->OC, s->C, 1);
+        return;
+    }
     pack(u, w, s->OC, s->C, 1);
     if (use_bf16(s)) u_to_bf16(u, s->OC, s->C);
 }
@@ -858,6 +943,259 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
     if (amx) amx_end();
 }
 
+/* ---- F(4x4, 3x3): the fp32 forward and backward-data (wg_f4) ----
+ *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
+ *          0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+ *   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+ *          1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+ *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+ * (Lavin & Gray's points 0, +-1, +-2.) Tile (b, th, tw) is the 4x4 output
+ * at rows 4th.., columns 4tw..; it reads the 6x6 input at rows 4th-1 ..
+ * 4th+4, columns likewise. The 36 positions xi = 6r + s are 36 products
+ * over the channels, on F(2x2)'s micro-kernels; the blocks, tasks,
+ * prefetch and the order of every sum are F(2x2)'s, so the results do not
+ * depend on the thread count either. */
+
+/* u[6r + s] = (G g G^T)[r][s], eight kernels at a time in double (G's
+ * sixths are not exact, so the result rounds twice: to double, then once
+ * to float, well within the forward's tolerance). */
+static inline __attribute__((always_inline)) void g6_row(__m512d *u, __m512d a, __m512d b,
+                                                         __m512d c) {
+    __m512d q = _mm512_set1_pd(0.25), s6 = _mm512_set1_pd(1.0 / 6);
+    __m512d s12 = _mm512_set1_pd(1.0 / 12), s24 = _mm512_set1_pd(1.0 / 24);
+    __m512d ac = _mm512_add_pd(a, c);
+    __m512d e = _mm512_fmadd_pd(s24, a, _mm512_mul_pd(s6, c));
+    u[0] = _mm512_mul_pd(q, a);
+    u[1] = _mm512_mul_pd(_mm512_set1_pd(-1.0 / 6), _mm512_add_pd(ac, b));
+    u[2] = _mm512_mul_pd(_mm512_set1_pd(-1.0 / 6), _mm512_sub_pd(ac, b));
+    u[3] = _mm512_fmadd_pd(s12, b, e);
+    u[4] = _mm512_fnmadd_pd(s12, b, e);
+    u[5] = c;
+}
+
+static void pack4_range(void *vctx, int64_t b0, int64_t b1, int tid) {
+    const pack_ctx *k = vctx;
+    float *u = k->u;
+    const float *w = k->w;
+    int CI = k->CI, CO = k->CO, flip = k->flip;
+    int NB = fwd_nb(CO), NOB = CO / NB;
+    int64_t xs = (int64_t)NOB * CI * NB;
+    __m256i lane = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+    (void)tid;
+    for (int64_t ob = b0; ob < b1; ob++)
+    for (int ci = 0; ci < CI; ci++)
+        for (int co0 = (int)ob * NB; co0 < (ob + 1) * NB; co0 += 8) {
+            int i = flip ? (ci * CO + co0) * 9 + 8 : (co0 * CI + ci) * 9;
+            __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(i),
+                                           _mm256_mullo_epi32(lane, _mm256_set1_epi32(flip ? 9 : 9 * CI)));
+            __m512d g[9], t[6][3], v[6];
+            for (int j = 0; j < 9; j++)
+                g[j] = _mm512_cvtps_pd(_mm256_i32gather_ps(
+                    w, _mm256_add_epi32(idx, _mm256_set1_epi32(flip ? -j : j)), 4));
+            for (int b = 0; b < 3; b++) {     /* G g: column b */
+                __m512d c[6];
+                g6_row(c, g[b], g[3 + b], g[6 + b]);
+                for (int r = 0; r < 6; r++) t[r][b] = c[r];
+            }
+            float *d = u + ((int64_t)(co0 / NB) * CI + ci) * NB + co0 % NB;
+            for (int r = 0; r < 6; r++) {     /* (G g) G^T: row r */
+                g6_row(v, t[r][0], t[r][1], t[r][2]);
+                for (int s = 0; s < 6; s++)
+                    _mm256_storeu_ps(d + (6 * r + s) * xs, _mm512_cvtpd_ps(v[s]));
+            }
+        }
+}
+
+static void pack4(float *u, const float *w, int CI, int CO, int flip) {
+    pack_ctx k = { u, w, CI, CO, flip };
+    ssl_parallel_for(CO / fwd_nb(CO), 1, pack4_range, &k);
+}
+
+/* o[6] = B^T d for d[6]. */
+static inline __attribute__((always_inline)) void bt6(__m512 *o, const __m512 *d) {
+    __m512 four = _mm512_set1_ps(4), five = _mm512_set1_ps(5), two = _mm512_set1_ps(2);
+    __m512 a = _mm512_fnmadd_ps(four, d[2], d[4]);       /* d4 - 4 d2 */
+    __m512 b = _mm512_fnmadd_ps(four, d[1], d[3]);       /* d3 - 4 d1 */
+    __m512 e = SUB(d[4], d[2]);
+    __m512 g = _mm512_mul_ps(two, SUB(d[3], d[1]));
+    o[0] = _mm512_fmadd_ps(four, d[0], _mm512_fnmadd_ps(five, d[2], d[4]));
+    o[1] = ADD(a, b);
+    o[2] = SUB(a, b);
+    o[3] = ADD(e, g);
+    o[4] = SUB(e, g);
+    o[5] = _mm512_fmadd_ps(four, d[1], _mm512_fnmadd_ps(five, d[3], d[5]));
+}
+
+/* c[6] = B^T times input column iw of a tile row, as col_bt. */
+static inline __attribute__((always_inline)) void
+col_bt6(__m512 *c, const float *const *xr, const __mmask16 *mr, int iw, int W, int C,
+        const xf16 *f) {
+    __m512 d[6];
+    if (iw >= 0 && iw < W) {
+        int64_t o = (int64_t)iw * C;
+        _Pragma("GCC unroll 6") for (int i = 0; i < 6; i++) {
+            d[i] = _mm512_maskz_loadu_ps(mr[i], xr[i] + o);
+            if (f->act >= 0) d[i] = _mm512_maskz_mov_ps(mr[i], xf_apply(d[i], f));
+        }
+    } else {
+        _Pragma("GCC unroll 6") for (int i = 0; i < 6; i++) d[i] = _mm512_setzero_ps();
+    }
+    bt6(c, d);
+}
+
+/* Tiles q0 .. q0+nt-1 of x, channel groups cg0 .. cg0+ncg-1, into
+ * V[xi][cg][t][16] (cg counted from cg0, groups gs floats apart, 36
+ * planes), tiles nt .. ntp-1 zero; as in_tiles: neighbouring tiles of a
+ * tile row share two input columns, transformed once. */
+static void in4_transform(float *V, int NP, const float *x, const conv_in_xf *xf,
+                          const conv_shape *s, int cg0, int ncg, int64_t q0, int nt, int ntp) {
+    int C = s->C, H = s->H, W = s->W;
+    int64_t gs = gstride(NP), xs = ncg * gs;
+    tile_run r = { 0 };
+    while (next_run_m(&r, s, q0, nt, 4)) {
+        const float *xr[6];
+        __mmask16 mr[6];
+        for (int i = 0; i < 6; i++) {
+            int h = 4 * r.th - 1 + i, in = h >= 0 && h < H;
+            mr[i] = in ? 0xffff : 0;
+            xr[i] = in ? x + ((int64_t)r.b * H + h) * W * C + 16 * cg0 : x;
+        }
+        for (int cg = 0; cg < ncg; cg++) {
+            const float *xc[6];
+            for (int i = 0; i < 6; i++) xc[i] = xr[i] + 16 * cg;
+            float *vt = V + cg * gs + (int64_t)r.t * 16;
+            int iw = 4 * r.tw0 - 1;
+            __m512 c[6][6];                       /* c[column][row of B^T d] */
+            xf16 f = xf_group(xf, 16 * (cg0 + cg));
+            col_bt6(c[0], xc, mr, iw, W, C, &f);
+            col_bt6(c[1], xc, mr, iw + 1, W, C, &f);
+            for (int k = 0; k < r.n; k++, vt += 16, iw += 4) {
+                _Pragma("GCC unroll 4") for (int i = 2; i < 6; i++)
+                    __builtin_prefetch(xc[i] + (int64_t)(iw + 2 + 4 * PF_TILES) * C, 0, 3);
+                _Pragma("GCC unroll 4") for (int j = 2; j < 6; j++)
+                    col_bt6(c[j], xc, mr, iw + j, W, C, &f);
+                _Pragma("GCC unroll 6") for (int i = 0; i < 6; i++) {
+                    __m512 e[6] = { c[0][i], c[1][i], c[2][i], c[3][i], c[4][i], c[5][i] }, d[6];
+                    bt6(d, e);
+                    float *vp = vt + 6 * i * xs;
+                    _Pragma("GCC unroll 6") for (int j = 0; j < 6; j++)
+                        _mm512_storeu_ps(vp + j * xs, d[j]);
+                }
+                _Pragma("GCC unroll 6") for (int i = 0; i < 6; i++) {
+                    c[0][i] = c[4][i];
+                    c[1][i] = c[5][i];
+                }
+            }
+        }
+    }
+    for (int xi = 0; xi < 36; xi++)
+        for (int cg = 0; cg < ncg; cg++)
+            for (int t = nt; t < ntp; t++)
+                _mm512_storeu_ps(V + xi * xs + cg * gs + (int64_t)t * 16, _mm512_setzero_ps());
+}
+
+/* y[4] = A^T m for m[6]. */
+static inline __attribute__((always_inline)) void at6(__m512 *y, const __m512 *m) {
+    __m512 a = ADD(m[1], m[2]), b = SUB(m[1], m[2]), c = ADD(m[3], m[4]), d = SUB(m[3], m[4]);
+    y[0] = ADD(ADD(m[0], a), c);
+    y[1] = _mm512_fmadd_ps(_mm512_set1_ps(2), d, b);
+    y[2] = _mm512_fmadd_ps(_mm512_set1_ps(4), c, a);
+    y[3] = ADD(_mm512_fmadd_ps(_mm512_set1_ps(8), d, b), m[5]);
+}
+
+/* M back into tiles q0 .. q0+nt-1 of out: Y = A^T M A, then out_store;
+ * pixels outside the image dropped. */
+static inline __attribute__((always_inline)) void
+out4_transform_k(float *out, const float *M, int NP, const conv_shape *s, int64_t q0, int nt,
+                 int accumulate, const cd_epilogue *ep) {
+    int OC = s->OC, NB = fwd_nb(OC), OW = s->OW;
+    int64_t ms = mstride(NP, NB), xs = OC / NB * ms, rs = (int64_t)OW * OC;
+    const float *res = ep && ep->res ? ep->res : out;
+    tile_run r = { 0 };
+    while (next_run_m(&r, s, q0, nt, 4)) {
+        int nrow = s->OH - 4 * r.th < 4 ? s->OH - 4 * r.th : 4;
+        int64_t o0 = (((int64_t)r.b * s->OH + 4 * r.th) * OW + 4 * r.tw0) * OC;
+        for (int oc = 0; oc < OC; oc += 16) {
+            const float *m = M + oc / NB * ms + (int64_t)r.t * NB + oc % NB;
+            float *o = out + o0 + oc;
+            const float *rp = res + o0 + oc;
+            __m512 sc = _mm512_setzero_ps(), sh = sc;
+            if (ep) {
+                sc = _mm512_loadu_ps(ep->scale + oc);
+                sh = _mm512_loadu_ps(ep->shift + oc);
+            }
+            for (int k = 0; k < r.n; k++, m += NB, o += 4 * OC, rp += 4 * OC) {
+                int ncol = OW - 4 * (r.tw0 + k) < 4 ? OW - 4 * (r.tw0 + k) : 4;
+                __m512 q[6][4];
+                _Pragma("GCC unroll 6") for (int i = 0; i < 6; i++) {
+                    __m512 mm[6];
+                    _Pragma("GCC unroll 6") for (int j = 0; j < 6; j++)
+                        mm[j] = _mm512_loadu_ps(m + (6 * i + j) * xs);
+                    at6(q[i], mm);
+                }
+                for (int a = 0; a < nrow; a++)
+                    __builtin_prefetch(o + a * rs + 4 * PF_TILES * OC, 1, 3);
+                _Pragma("GCC unroll 4") for (int b = 0; b < 4; b++) {
+                    __m512 e[6] = { q[0][b], q[1][b], q[2][b], q[3][b], q[4][b], q[5][b] }, y[4];
+                    at6(y, e);
+                    if (b >= ncol) continue;
+                    for (int a = 0; a < nrow; a++)
+                        out_store(o + a * rs + b * OC, rp + a * rs + b * OC, y[a], accumulate, ep,
+                                  sc, sh);
+                }
+            }
+        }
+    }
+}
+
+static void out4_transform(float *out, const float *M, int NP, const conv_shape *s, int64_t q0,
+                           int nt, int accumulate, const cd_epilogue *ep) {
+    if (ep) out4_transform_k(out, M, NP, s, q0, nt, accumulate, ep);
+    else if (accumulate) out4_transform_k(out, M, NP, s, q0, nt, 1, NULL);
+    else out4_transform_k(out, M, NP, s, q0, nt, 0, NULL);
+}
+
+static void fwd4_part(void *vctx, int64_t i0, int64_t i1, int tid) {
+    const wg_ctx *x = vctx;
+    const conv_shape *s = x->s;
+    int C = s->C, OC = s->OC, CG = C / 16, NP = x->NP, NB = fwd_nb(OC), NOB = OC / NB;
+    int T = fwd_rows(NB);
+    (void)tid;
+    for (int64_t part = i0; part < i1; part++) {
+        int64_t gs = gstride(NP), ms = mstride(NP, NB);
+        float *V = x->scratch + part * x->part_n, *M = V + 36 * CG * gs;
+        int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
+        for (int64_t task = a; task < e; task++) {
+            int64_t q0 = task * NP;
+            int nt = x->ntiles - q0 < NP ? (int)(x->ntiles - q0) : NP;
+            int ntp = (nt + T - 1) / T * T;
+            in4_transform(V, NP, x->in, x->xf, s, 0, CG, q0, nt, ntp);
+            pf_span pi = { 0 }, po = { 0 };
+            int lines = 0;
+            if (task + 1 < e) {
+                int nn = x->ntiles - q0 - NP < NP ? (int)(x->ntiles - q0 - NP) : NP;
+                pf_init_m(&pi, x->in, s, C, 1, q0 + NP, nn, 0, 4);
+                pf_init_m(&po, x->out, s, OC, 0, q0 + NP, nn, 1, 4);
+                int calls = 36 * NOB * (ntp / T);
+                lines = (int)(((pi.end - pi.p) + (po.end - po.p)) / 64 / calls) + 1;
+            }
+            for (int xi = 0; xi < 36; xi++)
+                for (int ob = 0; ob < NOB; ob++) {
+                    const float *up = x->u + ((int64_t)xi * NOB + ob) * C * NB;
+                    const float *vp = V + xi * CG * gs;
+                    float *mp = M + (xi * NOB + ob) * ms;
+                    for (int t0 = 0; t0 < ntp; t0 += T) {
+                        pf_step(&pi, lines);
+                        pf_step(&po, pi.p < pi.end ? 0 : lines);
+                        if (NB == 32) gemm_14_2(mp + t0 * NB, vp + t0 * 16, gs, up, CG);
+                        else gemm_28_1(mp + t0 * NB, vp + t0 * 16, gs, up, CG);
+                    }
+                }
+            out4_transform(x->out, M, NP, s, q0, nt, x->accumulate, x->ep);
+        }
+    }
+}
+
 void wg_forward(float *out, const float *in, const float *u, const conv_shape *s,
                 int accumulate, const cd_epilogue *ep, float *scratch) {
     wg_forward_xf(out, in, NULL, u, s, accumulate, ep, scratch);
@@ -868,6 +1206,15 @@ void wg_forward_xf(float *out, const float *in, const conv_in_xf *xf, const floa
     wg_ctx x = { 0 };
     x.s = s; x.in = in; x.xf = xf; x.u = u; x.out = out; x.scratch = scratch; x.ep = ep;
     x.accumulate = accumulate;
+    if (wg_f4(s)) {
+        x.NP = fwd4_tiles(s);
+        x.ntiles = ntiles4(s);
+        x.ntasks = (x.ntiles + x.NP - 1) / x.NP;
+        x.part_n = wg_scratch(s) / WG_MAX_PARTS;
+        x.nparts = ssl_parts(x.ntasks, WG_MAX_PARTS);
+        ssl_parallel_for(x.nparts, 1, fwd4_part, &x);
+        return;
+    }
     x.amx = use_amx(s);
     x.NP = x.amx ? fwd_tiles_amx(s) : fwd_tiles(s);
     x.ntiles = ntiles(s);
@@ -951,8 +1298,8 @@ static bww_task bww_task_begin(const wg_ctx *x, int64_t task) {
     t.no = (op + 1) * OG / x->nop - t.o0;
     t.qa = sl * x->ntiles / x->nslices;
     t.qe = (sl + 1) * x->ntiles / x->nslices;
-    t.du = x->du + sl * wg_packed_size(s);
-    for (int xi = 0; xi < 16; xi++)
+    t.du = x->du + sl * bww_packed(s);
+    for (int xi = 0; xi < bww_planes(s); xi++)
         for (int c = 16 * t.c0; c < 16 * (t.c0 + t.nc); c++)
             memset(t.du + ((int64_t)xi * C + c) * OC + 16 * t.o0, 0,
                    (size_t)t.no * 16 * sizeof(float));
@@ -1218,7 +1565,7 @@ static void bww_finish(void *vctx, int64_t b0, int64_t b1, int tid) {
     const wg_ctx *x = vctx;
     const conv_shape *s = x->s;
     int C = s->C, OC = s->OC;
-    int64_t P = wg_packed_size(s), xs = (int64_t)C * OC;
+    int64_t P = bww_packed(s), xs = (int64_t)C * OC;
     __m512d h = _mm512_set1_pd(0.5);
     (void)tid;
     for (int64_t cb = b0; cb < b1; cb++)
@@ -1251,6 +1598,147 @@ static void bww_finish(void *vctx, int64_t b0, int64_t b1, int tid) {
         }
 }
 
+/* ---- F(4x4, 3x3) weight gradient (fp32, wg_f4) ----
+ * F(2x2)'s tasks and slices with 36 planes: V = B^T d B (in4_transform),
+ * dM = A dY A^T (dout4_transform; A = (A^T)^T, 6x4), dU[xi] += sum over
+ * tiles of V[xi] dM[xi] (bww_kernel), dw += G^T dU G (bww4_finish). */
+
+/* o[6] = A y for y[4]: A's rows (1 0 0 0), (1 1 1 1), (1 -1 1 -1),
+ * (1 2 4 8), (1 -2 4 -8), (0 0 0 1). */
+static inline __attribute__((always_inline)) void a6(__m512 *o, const __m512 *y) {
+    __m512 p = ADD(y[0], y[2]), q = ADD(y[1], y[3]);
+    __m512 r = _mm512_fmadd_ps(_mm512_set1_ps(4), y[2], y[0]);
+    __m512 t = _mm512_mul_ps(_mm512_set1_ps(2), _mm512_fmadd_ps(_mm512_set1_ps(4), y[3], y[1]));
+    o[0] = y[0];
+    o[1] = ADD(p, q);
+    o[2] = SUB(p, q);
+    o[3] = ADD(r, t);
+    o[4] = SUB(r, t);
+    o[5] = y[3];
+}
+
+/* dM[xi][g][t][16] of tiles q0 .. q0+nt-1 of dout, groups o0 .. o0+no-1
+ * of 16 output channels; outputs outside the image count as zero. */
+static void dout4_transform(float *dM, int NP, const float *dout, const conv_shape *s, int o0,
+                            int no, int64_t q0, int nt) {
+    int OC = s->OC, OW = s->OW;
+    int64_t gs = gstride(NP), xs = no * gs, rs = (int64_t)OW * OC;
+    tile_run r = { 0 };
+    while (next_run_m(&r, s, q0, nt, 4)) {
+        int nrow = s->OH - 4 * r.th < 4 ? s->OH - 4 * r.th : 4;
+        const float *y0 = dout + (((int64_t)r.b * s->OH + 4 * r.th) * OW + 4 * r.tw0) * OC +
+                          16 * o0;
+        for (int g = 0; g < no; g++) {
+            const float *y = y0 + 16 * g;
+            float *mt = dM + g * gs + (int64_t)r.t * 16;
+            for (int k = 0; k < r.n; k++, y += 4 * OC, mt += 16) {
+                int ncol = OW - 4 * (r.tw0 + k) < 4 ? OW - 4 * (r.tw0 + k) : 4;
+                __m512 c[4][6];                   /* c[column b][A over the rows] */
+                _Pragma("GCC unroll 4") for (int b = 0; b < 4; b++) {
+                    __m512 v[4];
+                    _Pragma("GCC unroll 4") for (int a = 0; a < 4; a++)
+                        v[a] = a < nrow && b < ncol ? _mm512_loadu_ps(y + a * rs + b * OC)
+                                                    : _mm512_setzero_ps();
+                    a6(c[b], v);
+                }
+                _Pragma("GCC unroll 6") for (int i = 0; i < 6; i++) {
+                    __m512 v[4] = { c[0][i], c[1][i], c[2][i], c[3][i] }, d[6];
+                    a6(d, v);
+                    _Pragma("GCC unroll 6") for (int j = 0; j < 6; j++)
+                        _mm512_storeu_ps(mt + (6 * i + j) * xs, d[j]);
+                }
+            }
+        }
+    }
+}
+
+static void bww4_part(void *vctx, int64_t i0, int64_t i1, int tid) {
+    const wg_ctx *x = vctx;
+    const conv_shape *s = x->s;
+    int C = s->C, OC = s->OC, NP = x->NP, CG = C / 16;
+    int cpn = (CG + x->ncp - 1) / x->ncp;
+    (void)tid;
+    for (int64_t part = i0; part < i1; part++) {
+        int64_t gs = gstride(NP);
+        float *V = x->scratch + part * x->part_n, *dM = V + 36 * cpn * gs;
+        int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
+        for (int64_t task = a; task < e; task++) {
+            bww_task t = bww_task_begin(x, task);
+            for (int64_t q0 = t.qa; q0 < t.qe; q0 += NP) {
+                int nt = t.qe - q0 < NP ? (int)(t.qe - q0) : NP;
+                in4_transform(V, NP, x->in, x->xf, s, t.c0, t.nc, q0, nt, nt);
+                dout4_transform(dM, NP, x->dout, s, t.o0, t.no, q0, nt);
+                pf_span pi = { 0 }, po = { 0 };
+                int lines = 0;
+                if (q0 + NP < t.qe) {
+                    int nn = t.qe - q0 - NP < NP ? (int)(t.qe - q0 - NP) : NP;
+                    pf_init_m(&pi, x->in, s, C, 1, q0 + NP, nn, 0, 4);
+                    pf_init_m(&po, x->dout, s, OC, 0, q0 + NP, nn, 0, 4);
+                    lines = (int)(((pi.end - pi.p) + (po.end - po.p)) / 64 /
+                                  (36 * t.nc * t.no)) + 1;
+                }
+                for (int xi = 0; xi < 36; xi++)
+                    for (int g = 0; g < t.nc; g++)
+                        for (int o = 0; o < t.no; o++) {
+                            pf_step(&pi, lines);
+                            pf_step(&po, pi.p < pi.end ? 0 : lines);
+                            bww_kernel(t.du + ((int64_t)xi * C + 16 * (t.c0 + g)) * OC +
+                                           16 * (t.o0 + o),
+                                       OC, V + (xi * t.nc + g) * gs, dM + (xi * t.no + o) * gs, nt);
+                        }
+            }
+        }
+    }
+}
+
+/* o[3] = G^T d for d[6], in double: G^T's rows (1/4 -1/6 -1/6 1/24 1/24 0),
+ * (0 -1/6 1/6 1/12 -1/12 0), (0 -1/6 -1/6 1/6 1/6 1). */
+static inline __attribute__((always_inline)) void gt6(__m512d *o, const __m512d *d) {
+    __m512d p12 = _mm512_add_pd(d[1], d[2]), m12 = _mm512_sub_pd(d[2], d[1]);
+    __m512d p34 = _mm512_add_pd(d[3], d[4]), m34 = _mm512_sub_pd(d[3], d[4]);
+    __m512d s6 = _mm512_set1_pd(1.0 / 6);
+    o[0] = _mm512_fmadd_pd(_mm512_set1_pd(0.25), d[0],
+                           _mm512_fmadd_pd(_mm512_set1_pd(1.0 / 24), p34,
+                                           _mm512_mul_pd(_mm512_set1_pd(-1.0 / 6), p12)));
+    o[1] = _mm512_fmadd_pd(s6, m12, _mm512_mul_pd(_mm512_set1_pd(1.0 / 12), m34));
+    o[2] = _mm512_add_pd(_mm512_mul_pd(s6, _mm512_sub_pd(p34, p12)), d[5]);
+}
+
+/* dw += G^T (sum over slices of dU, in slice order) G, in double, as
+ * bww_finish. */
+static void bww4_finish(void *vctx, int64_t b0, int64_t b1, int tid) {
+    const wg_ctx *x = vctx;
+    const conv_shape *s = x->s;
+    int C = s->C, OC = s->OC;
+    int64_t P = bww_packed(s), xs = (int64_t)C * OC;
+    (void)tid;
+    for (int64_t cb = b0; cb < b1; cb++)
+    for (int64_t g = 0; g < OC / 8; g++)
+        for (int c = 8 * (int)cb; c < 8 * cb + 8; c++) {
+            __m512d t[6][3];                       /* t[s][a] = (G^T dU)[a][s] */
+            const float *p = x->du + (int64_t)c * OC + 8 * g;
+            for (int sc = 0; sc < 6; sc++) {
+                __m512d d[6], o[3];
+                for (int r = 0; r < 6; r++) {
+                    const float *q = p + (6 * r + sc) * xs;
+                    d[r] = _mm512_cvtps_pd(_mm256_loadu_ps(q));
+                    for (int sl = 1; sl < x->nslices; sl++)
+                        d[r] = _mm512_add_pd(d[r], _mm512_cvtps_pd(_mm256_loadu_ps(q + sl * P)));
+                }
+                gt6(o, d);
+                for (int a = 0; a < 3; a++) t[sc][a] = o[a];
+            }
+            float r[9][8], *dw = x->dw + (8 * g * C + c) * 9;
+            for (int a = 0; a < 3; a++) {
+                __m512d d[6] = { t[0][a], t[1][a], t[2][a], t[3][a], t[4][a], t[5][a] }, o[3];
+                gt6(o, d);
+                for (int b = 0; b < 3; b++) _mm256_storeu_ps(r[3 * a + b], _mm512_cvtpd_ps(o[b]));
+            }
+            for (int l = 0; l < 8; l++, dw += (int64_t)9 * C)
+                for (int k = 0; k < 9; k++) dw[k] += r[k][l];
+        }
+}
+
 void wg_backward_weights(float *dw, const float *dout, const float *in,
                          const conv_shape *s, float *du, float *scratch) {
     wg_backward_weights_xf(dw, dout, in, NULL, s, du, scratch);
@@ -1261,6 +1749,18 @@ void wg_backward_weights_xf(float *dw, const float *dout, const float *in,
                             float *scratch) {
     wg_ctx x = { 0 };
     x.s = s; x.in = in; x.xf = xf; x.dout = dout; x.du = du; x.dw = dw; x.scratch = scratch;
+    if (wg_bww_f4(s)) {
+        x.NP = bww_tiles(s);
+        x.ntiles = ntiles4(s);
+        x.nslices = bww_slices(s);
+        bww_split(&x.ncp, &x.nop, s);
+        x.ntasks = (int64_t)x.nslices * x.ncp * x.nop;
+        x.part_n = wg_scratch_bww(s) / WG_MAX_PARTS;
+        x.nparts = ssl_parts(x.ntasks, WG_MAX_PARTS);
+        ssl_parallel_for(x.nparts, 1, bww4_part, &x);
+        ssl_parallel_for(s->C / 8, 1, bww4_finish, &x);
+        return;
+    }
     x.amx = use_amx(s);
     int bf = use_bf16(s);
     x.NP = bf ? bww_tiles_amx(s) : bww_tiles(s);

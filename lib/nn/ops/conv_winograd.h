@@ -1,9 +1,12 @@
-/* conv_winograd.h: Winograd F(2x2, 3x3) convolution behind conv.c (private).
+/* conv_winograd.h: Winograd F(2x2, 3x3) and F(4x4, 3x3) convolution
+ * behind conv.c (private).
  *
  * For 3x3 stride-1 pad-1 convolutions on NHWC float32 with C and OC
  * multiples of 16 (any H, W >= 1: the right and bottom tiles may be
  * partial). A 2x2 output tile costs 16 multiplies per (input, output)
- * channel pair instead of the direct method's 36:
+ * channel pair instead of the direct method's 36; a 4x4 tile (F(4x4):
+ * the fp32 shapes where it saves multiplies, the shape's winograd field
+ * permitting, ops.h) 36 instead of 144:
  *   forward      Y = A^T [sum_c U[c] .* V[c]] A, U = G g G^T, V = B^T d B
  *   backward-data the forward of the transposed, flipped weight over dout
  *                (wg_pack_bwd_data and cd_bwd_data_shape's shape)
@@ -32,7 +35,8 @@ int wg_applies(const conv_shape *s);
  * direct kernels. */
 int wg_preferred(const conv_shape *s);
 
-/* Floats of transformed weight (16 * C * OC, both directions). */
+/* Floats of transformed weight (16 * C * OC, or 36 * C * OC where the
+ * forward of s runs F(4x4); both directions). */
 int64_t wg_packed_size(const conv_shape *s);
 /* u = w [OC, C, 3, 3] transformed for the forward of s (in bf16 pairs
  * when s->prec is PREC_BF16 and the CPU has AVX512-BF16: then wg_forward

@@ -37,15 +37,20 @@ typedef struct {
 } conv_shape;
 
 /* The 3x3 stride-1 pad-1 convolutions with C and OC multiples of 16 have
- * a second kernel, Winograd F(2x2, 3x3) (conv_winograd.c, AVX-512 builds
- * only). A shape's winograd field chooses: OFF never uses it; AUTO
- * (conv_shape_init's default) uses it for the shapes and parts (forward,
- * backward-data, weight gradient) where it was measured faster than the
- * direct kernels; ALWAYS wherever it applies (tests, benchmarks). Both
- * kernels give the same bits at any thread count, but not the same bits
- * as each other. conv2d_workspace covers both, so the field may change
- * between calls. */
-enum { CONV_WINOGRAD_OFF = 0, CONV_WINOGRAD_AUTO = 1, CONV_WINOGRAD_ALWAYS = 2 };
+ * a second kernel, Winograd F(2x2, 3x3) or F(4x4, 3x3) (conv_winograd.c,
+ * AVX-512 builds only). A shape's winograd field chooses: OFF never uses
+ * it; AUTO (conv_shape_init's default) uses it for the shapes and parts
+ * (forward, backward-data, weight gradient) where it was measured faster
+ * than the direct kernels, F(4x4) where its products are fp32 and it
+ * saves multiplies (the weight gradient from 256 tiles a batch); ALWAYS
+ * F(2x2) wherever it applies (tests, benchmarks); AUTO_F2 AUTO with
+ * F(2x2) only (comparisons); ALWAYS_F4 F(4x4) in fp32 wherever it applies
+ * (tests). The kernels give the same bits at any thread count, but not
+ * the same bits as each other (F(4x4) errs about 10x more than F(2x2),
+ * 5e-6 of the output's scale: tests/test_ops.c). conv2d_workspace covers
+ * them all, so the field may change between calls. */
+enum { CONV_WINOGRAD_OFF = 0, CONV_WINOGRAD_AUTO = 1, CONV_WINOGRAD_ALWAYS = 2,
+       CONV_WINOGRAD_AUTO_F2 = 3, CONV_WINOGRAD_ALWAYS_F4 = 4 };
 /* A shape's prec PREC_BF16 (gemm_bf16.c's enum), where the CPU has
  * AVX512-BF16 (gemm_bf16_available()), runs the Winograd forward,
  * backward-data and weight-gradient products with bf16 inputs (the
