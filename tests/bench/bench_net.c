@@ -32,6 +32,10 @@
  * bits); --fuse ab alternates off and on on the same network, step by
  * step in this one process (training only), and prints both, the ratio
  * on / off of their medians and the process's CPU time per image of each.
+ * --winograd N sets the convolutions' CONV_WINOGRAD_* mode (net_set_winograd),
+ * as SSL_CONV_WINOGRAD does in the tools: 0 the direct kernels only, 1
+ * the default, 2 F(2x2, 3x3) wherever it applies, 3 the default with
+ * F(2x2) only, 4 F(4x4, 3x3) in fp32 wherever it applies.
  * --cpu-time (with --threads 1) times the iterations (and --profile's
  * layers) in this thread's CPU time instead of wall time, which leaves out the waits for a core on a
  * shared machine (for comparing builds there; OpenBLAS, which the
@@ -232,7 +236,7 @@ static void usage(FILE *f) {
                "  [--width W] [--size S] [--in-ch C] [--head none|linear|mlp3] [--batch B]\n"
                "  [--mode train|infer] [--iters N] [--warmup N] [--threads N] [--cpu-time] [--profile]\n"
                "  [--json] [--precision fp32|bf16|ab|abc] [--split off|auto|on|ab]\n"
-               "  [--fuse on|off|ab]\n");
+               "  [--fuse on|off|ab] [--winograd 0-4]\n");
 }
 
 int main(int argc, char **argv) {
@@ -241,14 +245,15 @@ int main(int argc, char **argv) {
     strcpy(c.arch, "resnet18"); strcpy(c.stem, "cifar"); strcpy(c.head, "none");
     c.width = 1; c.in_ch = 3; c.in_h = c.in_w = 32; c.hidden = 2048; c.dim = 128;
     int B = 128, iters = 5, warmup = 1, threads = 2, profile = 0, json = 0, train = 1, prec = 0;
-    int split = NET_SPLIT_AUTO, fuse = 1;
+    int split = NET_SPLIT_AUTO, fuse = 1, wmode = CONV_WINOGRAD_AUTO;
     static const struct option opts[] = {
         { "arch", 1, 0, 'a' }, { "stem", 1, 0, 's' }, { "width", 1, 0, 'w' },
         { "size", 1, 0, 'S' }, { "in-ch", 1, 0, 'c' }, { "head", 1, 0, 'H' },
         { "batch", 1, 0, 'b' }, { "mode", 1, 0, 'm' }, { "iters", 1, 0, 'i' },
         { "warmup", 1, 0, 'W' }, { "threads", 1, 0, 't' }, { "profile", 0, 0, 'p' },
         { "json", 0, 0, 'j' }, { "precision", 1, 0, 'P' }, { "cpu-time", 0, 0, 'C' },
-        { "split", 1, 0, 'x' }, { "fuse", 1, 0, 'f' }, { "help", 0, 0, 'h' },
+        { "split", 1, 0, 'x' }, { "fuse", 1, 0, 'f' }, { "winograd", 1, 0, 'g' },
+        { "help", 0, 0, 'h' },
         { 0, 0, 0, 0 }
     };
     int o;
@@ -275,6 +280,7 @@ int main(int argc, char **argv) {
         case 'p': profile = 1; break;
         case 'j': json = 1; break;
         case 'C': cpu_time = 1; break;
+        case 'g': wmode = (int)num("--winograd", optarg, 0, 4); break;
         case 'm':
             if (!strcmp(optarg, "train")) train = 1;
             else if (!strcmp(optarg, "infer")) train = 0;
@@ -331,6 +337,7 @@ int main(int argc, char **argv) {
     net *n = net_new(&c, B, &err);
     if (!n) { fprintf(stderr, "bench_net: %s\n", err.msg); return 1; }
     net_init(n, 1);
+    net_set_winograd(n, wmode);
     if (prec == 1) net_set_precision(n, PREC_BF16);
     if (prec == 3 && !gemm_bf16_amx()) {
         fprintf(stderr, "bench_net: --precision abc: no AMX here (or SSL_NO_AMX=1)\n");
