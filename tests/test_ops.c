@@ -246,6 +246,52 @@ static void test_conv_xf(int B, int H, int W, int C, int OC) {
     free(pre); free(isc); free(ish); free(w); free(r); free(din0); free(dw0); free(in); free(ws);
 }
 
+/* The Winograd shapes' input transform (wg_forward_xf,
+ * wg_backward_weights_xf through conv2d_*_xf) bit for bit against
+ * bn_apply_affine then conv2d_forward / conv2d_backward, at 1 and 3
+ * threads, with the Winograd mode wg_mode (ALWAYS: F(2x2); ALWAYS_F4:
+ * F(4x4), several input-channel parts of the weight gradient from 256
+ * channels). */
+static void test_wg_xf(int B, int H, int W, int C, int OC) {
+    char nm[160];
+    conv_shape s;
+    if (!wg_available()) {
+        T_SKIP("winograd xf", "built without AVX-512");
+        return;
+    }
+    shape_init(&s, B, H, W, C, OC, 3, 3, 1, 1);
+    snprintf(nm, sizeof nm, "conv2d_xf_applies: winograd %dx%dx%dx%d oc%d", B, H, W, C, OC);
+    T_OK(conv2d_xf_applies(&s), nm);
+    size_t nin = (size_t)B * H * W * C, nw = (size_t)OC * C * 9, nout = (size_t)B * H * W * OC;
+    float *pre = rnd(nin, -4, 8), *isc = rnd(C, -1.5f, 1.5f), *ish = rnd(C, -1, 1);
+    float *w = rnd(nw, -1, 1), *r = rnd(nout, -1, 1), *dw0 = rnd(nw, -1, 1);
+    float *in = malloc(nin * 4), *ws = malloc((size_t)conv2d_workspace(&s) * 4);
+    float *o[2], *di[2], *dw[2];
+    for (int i = 0; i < 2; i++) {
+        o[i] = malloc(nout * 4); di[i] = malloc(nin * 4); dw[i] = malloc(nw * 4);
+    }
+    conv_in_xf xf = { .scale = isc, .shift = ish, .act = ACT_RELU };
+    bn_apply_affine(in, pre, isc, ish, NULL, ACT_RELU, (int64_t)B * H * W, C);
+    int ok = 1;
+    for (int t = 1; t <= 3; t += 2) {
+        ssl_set_threads(t);
+        for (int i = 0; i < 2; i++) memcpy(dw[i], dw0, nw * 4);
+        conv2d_forward(o[0], in, w, NULL, &s, ws);
+        conv2d_backward(di[0], dw[0], NULL, r, in, w, &s, 0, ws);
+        conv2d_forward_xf(o[1], pre, &xf, w, &s, ws);
+        conv2d_backward_xf(di[1], dw[1], r, pre, &xf, w, &s, 0, ws);
+        ok &= !memcmp(o[0], o[1], nout * 4) && !memcmp(di[0], di[1], nin * 4) &&
+              !memcmp(dw[0], dw[1], nw * 4);
+    }
+    ssl_set_threads(2);
+    snprintf(nm, sizeof nm, "winograd%s %dx%dx%dx%d oc%d: conv2d_*_xf == bn_apply_affine, "
+             "conv2d_forward, conv2d_backward (1, 3 threads)",
+             wg_mode == CONV_WINOGRAD_ALWAYS_F4 ? " F(4x4)" : "", B, H, W, C, OC);
+    T_OK(ok, nm);
+    for (int i = 0; i < 2; i++) { free(o[i]); free(di[i]); free(dw[i]); }
+    free(pre); free(isc); free(ish); free(w); free(r); free(dw0); free(in); free(ws);
+}
+
 static void test_conv_threads(int B, int H, int W, int C, int OC) {
     test_conv_threads_k(B, H, W, C, OC, 3, 1, 1);
 }
@@ -1127,6 +1173,9 @@ int main(void) {
     test_wg(4, 14, 14, 48, 48);
     test_wg(2, 4, 4, 128, 16);
     test_wg(2, 4, 4, 16, 128);
+    wg_mode = CONV_WINOGRAD_ALWAYS;
+    test_wg_xf(3, 9, 7, 32, 16);
+    test_wg_xf(2, 8, 8, 256, 32);
     /* F(4x4, 3x3): sizes whose tiles are whole, partial at the right, the
      * bottom or both (down to 1x1), several forward tasks (5x32x32 at 16
      * channels: 320 tiles), 16- and 32-channel output blocks; the backward
@@ -1142,6 +1191,8 @@ int main(void) {
     test_wg(2, 6, 10, 32, 16);
     test_wg(1, 28, 28, 16, 48);
     test_wg(2, 3, 2, 128, 16);
+    test_wg_xf(3, 9, 7, 32, 16);
+    test_wg_xf(2, 8, 8, 256, 32);
     conv_fd = 1;
     test_conv(3, 9, 8, 16, 16, 3, 1, 1, 1);
     test_conv(2, 4, 4, 32, 16, 3, 1, 1, 0);
