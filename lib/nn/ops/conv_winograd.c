@@ -312,11 +312,29 @@ static inline __attribute__((always_inline)) void g_transform(__m512d *u, const 
     }
 }
 
+/* u[6r + s] = (G g G^T)[r][s], eight kernels at a time in double (G's
+ * sixths are not exact, so the result rounds twice: to double, then once
+ * to float, well within the forward's tolerance). */
+static inline __attribute__((always_inline)) void g6_row(__m512d *u, __m512d a, __m512d b,
+                                                         __m512d c) {
+    __m512d q = _mm512_set1_pd(0.25), s6 = _mm512_set1_pd(1.0 / 6);
+    __m512d s12 = _mm512_set1_pd(1.0 / 12), s24 = _mm512_set1_pd(1.0 / 24);
+    __m512d ac = _mm512_add_pd(a, c);
+    __m512d e = _mm512_fmadd_pd(s24, a, _mm512_mul_pd(s6, c));
+    u[0] = _mm512_mul_pd(q, a);
+    u[1] = _mm512_mul_pd(_mm512_set1_pd(-1.0 / 6), _mm512_add_pd(ac, b));
+    u[2] = _mm512_mul_pd(_mm512_set1_pd(-1.0 / 6), _mm512_sub_pd(ac, b));
+    u[3] = _mm512_fmadd_pd(s12, b, e);
+    u[4] = _mm512_fnmadd_pd(s12, b, e);
+    u[5] = c;
+}
+
 /* u[xi][ob][ci][NB] for a convolution of CI inputs and CO outputs whose
  * kernel (co, ci) is w[co][ci] (flip 0) or w[ci][co] rotated by 180
  * degrees (flip 1: the transposed convolution of w [CI, CO, 3, 3]);
- * eight output channels at a time, gathered. */
-typedef struct { float *u; const float *w; int CI, CO, flip; } pack_ctx;
+ * eight output channels at a time, gathered; F(2x2)'s 16 positions, or
+ * F(4x4)'s 36 where f4. */
+typedef struct { float *u; const float *w; int CI, CO, flip, f4; } pack_ctx;
 
 /* pack's blocks of NB outputs [b0, b1), each input's NB outputs together
  * (whole cache lines of u) */
@@ -340,15 +358,29 @@ static void pack_range(void *vctx, int64_t b0, int64_t b1, int tid) {
             for (int k = 0; k < 9; k++)
                 g[k] = _mm512_cvtps_pd(_mm256_i32gather_ps(
                     w, _mm256_add_epi32(idx, _mm256_set1_epi32(flip ? -k : k)), 4));
-            g_transform(v, g);
             float *d = u + ((int64_t)(co0 / NB) * CI + ci) * NB + co0 % NB;
-            for (int xi = 0; xi < 16; xi++) _mm256_storeu_ps(d + xi * xs, _mm512_cvtpd_ps(v[xi]));
+            if (!k->f4) {
+                g_transform(v, g);
+                for (int xi = 0; xi < 16; xi++)
+                    _mm256_storeu_ps(d + xi * xs, _mm512_cvtpd_ps(v[xi]));
+                continue;
+            }
+            __m512d t[6][3];
+            for (int b = 0; b < 3; b++) {     /* G g: column b */
+                g6_row(v, g[b], g[3 + b], g[6 + b]);
+                for (int r = 0; r < 6; r++) t[r][b] = v[r];
+            }
+            for (int r = 0; r < 6; r++) {     /* (G g) G^T: row r */
+                g6_row(v, t[r][0], t[r][1], t[r][2]);
+                for (int c = 0; c < 6; c++)
+                    _mm256_storeu_ps(d + (6 * r + c) * xs, _mm512_cvtpd_ps(v[c]));
+            }
         }
 }
 
 /* Each element from its own weights: the same bits at any thread count. */
-static void pack(float *u, const float *w, int CI, int CO, int flip) {
-    pack_ctx k = { u, w, CI, CO, flip };
+static void pack(float *u, const float *w, int CI, int CO, int flip, int f4) {
+    pack_ctx k = { u, w, CI, CO, flip, f4 };
     ssl_parallel_for(CO / fwd_nb(CO), 1, pack_range, &k);
 }
 
@@ -626,7 +658,7 @@ static void bf16_range(void *vctx, int64_t b0, int64_t b1, int tid) {
 }
 
 static void u_to_bf16(float *u, int CI, int CO) {
-    pack_ctx k = { u, NULL, CI, CO, 0 };
+    pack_ctx k = { u, NULL, CI, CO, 0, 0 };
     ssl_parallel_for(16 * (int64_t)(CO / fwd_nb(CO)), 1, bf16_range, &k);
 }
 
@@ -764,23 +796,13 @@ static int use_amx(const conv_shape *s) { return use_bf16(s) && gemm_bf16_amx();
 
 int wg_amx(const conv_shape *s) { return wg_applies(s) && use_amx(s); }
 
-static void pack4(float *u, const float *w, int CI, int CO, int flip);   /* F(4x4), below */
-
 void wg_pack(float *u, const float *w, const conv_shape *s) {
-    if (wg_f4(s)) {
-        pack4(u, w, s->C, s->OC, 0);
-        return;
-    }
-    pack(u, w, s->C, s->OC, 0);
+    pack(u, w, s->C, s->OC, 0, wg_f4(s));
     if (use_bf16(s)) u_to_bf16(u, s->C, s->OC);
 }
 
 void wg_pack_bwd_data(float *u, const float *w, const conv_shape *s) {
-    if (wg_f4(s)) {
-        pack4(u, w, s->OC, s->C, 1);
-        return;
-    }
-    pack(u, w, s->OC, s->C, 1);
+    pack(u, w, s->OC, s->C, 1, wg_f4(s));
     if (use_bf16(s)) u_to_bf16(u, s->OC, s->C);
 }
 
@@ -876,72 +898,10 @@ typedef struct {
     float *out, *du, *dw, *scratch;
     const cd_epilogue *ep;
     const conv_in_xf *xf;     /* the input read through it (NULL: as it is) */
-    int accumulate, NP, nslices, ncp, nop, amx;
+    int accumulate, NP, nslices, ncp, nop, amx, f4;   /* f4: F(4x4) */
     int64_t ntiles, ntasks, part_n;
     int nparts;
 } wg_ctx;
-
-static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
-    const wg_ctx *x = vctx;
-    const conv_shape *s = x->s;
-    int C = s->C, OC = s->OC, CG = C / 16, NP = x->NP, NB = fwd_nb(OC), NOB = OC / NB;
-    int T = fwd_rows(NB), bf = use_bf16(s), amx = x->amx;
-    int KV = amx ? (CG + 1) / 2 : CG;    /* V's planes per xi */
-    (void)tid;
-    if (amx) amx_begin();
-    for (int64_t part = i0; part < i1; part++) {
-        int64_t gs = gstride(NP), ms = mstride(NP, NB);
-        float *V = x->scratch + part * x->part_n, *M = V + 16 * KV * gs;
-        int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
-        for (int64_t task = a; task < e; task++) {
-            int64_t q0 = task * NP;
-            int nt = x->ntiles - q0 < NP ? (int)(x->ntiles - q0) : NP;
-            int ntp = (nt + T - 1) / T * T, nr = (nt + 15) / 16 * 16;
-            if (amx) {
-                in_transform_amx(V, NP, x->in, x->xf, s, q0, nt, nr);
-            } else {
-                in_transform(V, NP, x->in, x->xf, s, 0, CG, q0, nt, ntp);
-                if (bf) v_to_bf16(V, 16 * (int64_t)CG, gs, ntp);
-            }
-            /* the next block's input and output, spread over the products */
-            pf_span pi = { 0 }, po = { 0 };
-            int lines = 0;
-            if (task + 1 < e) {
-                int nn = x->ntiles - q0 - NP < NP ? (int)(x->ntiles - q0 - NP) : NP;
-                pf_init(&pi, x->in, s, C, 1, q0 + NP, nn, 0);
-                pf_init(&po, x->out, s, OC, 0, q0 + NP, nn, 1);
-                int calls = 16 * NOB * (amx ? 1 : ntp / T);
-                lines = (int)(((pi.end - pi.p) + (po.end - po.p)) / 64 / calls) + 1;
-            }
-            for (int xi = 0; xi < 16; xi++)
-                for (int ob = 0; ob < NOB; ob++) {
-                    const float *up = x->u + ((int64_t)xi * NOB + ob) * C * NB;
-                    const float *vp = V + xi * KV * gs;
-                    float *mp = M + (xi * NOB + ob) * ms;
-                    if (amx) {
-                        pf_step(&pi, lines);
-                        pf_step(&po, pi.p < pi.end ? 0 : lines);
-                        amx_plane(mp, NB, nr, vp, gs, up, KV);
-                        continue;
-                    }
-                    for (int t0 = 0; t0 < ntp; t0 += T) {
-                        pf_step(&pi, lines);
-                        pf_step(&po, pi.p < pi.end ? 0 : lines);
-                        if (bf && NB == 32)
-                            gemm_bf_14_2(mp + t0 * NB, vp + t0 * 16, gs, up, CG);
-                        else if (bf)
-                            gemm_bf_28_1(mp + t0 * NB, vp + t0 * 16, gs, up, CG);
-                        else if (NB == 32)
-                            gemm_14_2(mp + t0 * NB, vp + t0 * 16, gs, up, CG);
-                        else
-                            gemm_28_1(mp + t0 * NB, vp + t0 * 16, gs, up, CG);
-                    }
-                }
-            out_transform(x->out, M, NP, s, q0, nt, x->accumulate, x->ep);
-        }
-    }
-    if (amx) amx_end();
-}
 
 /* ---- F(4x4, 3x3): the fp32 forward and backward-data (wg_f4) ----
  *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
@@ -955,61 +915,6 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
  * over the channels, on F(2x2)'s micro-kernels; the blocks, tasks,
  * prefetch and the order of every sum are F(2x2)'s, so the results do not
  * depend on the thread count either. */
-
-/* u[6r + s] = (G g G^T)[r][s], eight kernels at a time in double (G's
- * sixths are not exact, so the result rounds twice: to double, then once
- * to float, well within the forward's tolerance). */
-static inline __attribute__((always_inline)) void g6_row(__m512d *u, __m512d a, __m512d b,
-                                                         __m512d c) {
-    __m512d q = _mm512_set1_pd(0.25), s6 = _mm512_set1_pd(1.0 / 6);
-    __m512d s12 = _mm512_set1_pd(1.0 / 12), s24 = _mm512_set1_pd(1.0 / 24);
-    __m512d ac = _mm512_add_pd(a, c);
-    __m512d e = _mm512_fmadd_pd(s24, a, _mm512_mul_pd(s6, c));
-    u[0] = _mm512_mul_pd(q, a);
-    u[1] = _mm512_mul_pd(_mm512_set1_pd(-1.0 / 6), _mm512_add_pd(ac, b));
-    u[2] = _mm512_mul_pd(_mm512_set1_pd(-1.0 / 6), _mm512_sub_pd(ac, b));
-    u[3] = _mm512_fmadd_pd(s12, b, e);
-    u[4] = _mm512_fnmadd_pd(s12, b, e);
-    u[5] = c;
-}
-
-static void pack4_range(void *vctx, int64_t b0, int64_t b1, int tid) {
-    const pack_ctx *k = vctx;
-    float *u = k->u;
-    const float *w = k->w;
-    int CI = k->CI, CO = k->CO, flip = k->flip;
-    int NB = fwd_nb(CO), NOB = CO / NB;
-    int64_t xs = (int64_t)NOB * CI * NB;
-    __m256i lane = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
-    (void)tid;
-    for (int64_t ob = b0; ob < b1; ob++)
-    for (int ci = 0; ci < CI; ci++)
-        for (int co0 = (int)ob * NB; co0 < (ob + 1) * NB; co0 += 8) {
-            int i = flip ? (ci * CO + co0) * 9 + 8 : (co0 * CI + ci) * 9;
-            __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(i),
-                                           _mm256_mullo_epi32(lane, _mm256_set1_epi32(flip ? 9 : 9 * CI)));
-            __m512d g[9], t[6][3], v[6];
-            for (int j = 0; j < 9; j++)
-                g[j] = _mm512_cvtps_pd(_mm256_i32gather_ps(
-                    w, _mm256_add_epi32(idx, _mm256_set1_epi32(flip ? -j : j)), 4));
-            for (int b = 0; b < 3; b++) {     /* G g: column b */
-                __m512d c[6];
-                g6_row(c, g[b], g[3 + b], g[6 + b]);
-                for (int r = 0; r < 6; r++) t[r][b] = c[r];
-            }
-            float *d = u + ((int64_t)(co0 / NB) * CI + ci) * NB + co0 % NB;
-            for (int r = 0; r < 6; r++) {     /* (G g) G^T: row r */
-                g6_row(v, t[r][0], t[r][1], t[r][2]);
-                for (int s = 0; s < 6; s++)
-                    _mm256_storeu_ps(d + (6 * r + s) * xs, _mm512_cvtpd_ps(v[s]));
-            }
-        }
-}
-
-static void pack4(float *u, const float *w, int CI, int CO, int flip) {
-    pack_ctx k = { u, w, CI, CO, flip };
-    ssl_parallel_for(CO / fwd_nb(CO), 1, pack4_range, &k);
-}
 
 /* o[6] = B^T d for d[6]. */
 static inline __attribute__((always_inline)) void bt6(__m512 *o, const __m512 *d) {
@@ -1155,45 +1060,72 @@ static void out4_transform(float *out, const float *M, int NP, const conv_shape 
     else out4_transform_k(out, M, NP, s, q0, nt, 0, NULL);
 }
 
-static void fwd4_part(void *vctx, int64_t i0, int64_t i1, int tid) {
+/* The forward's tasks: F(2x2) (16 planes; bf16 on VDPBF16PS or AMX where
+ * the shape says) or F(4x4) (x->f4: 36 planes, fp32). */
+static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
     const wg_ctx *x = vctx;
     const conv_shape *s = x->s;
     int C = s->C, OC = s->OC, CG = C / 16, NP = x->NP, NB = fwd_nb(OC), NOB = OC / NB;
-    int T = fwd_rows(NB);
+    int T = fwd_rows(NB), bf = use_bf16(s), amx = x->amx, f4 = x->f4;
+    int P = f4 ? 36 : 16, m = f4 ? 4 : 2;  /* planes; outputs per tile side */
+    int KV = amx ? (CG + 1) / 2 : CG;    /* V's planes per xi */
     (void)tid;
+    if (amx) amx_begin();
     for (int64_t part = i0; part < i1; part++) {
         int64_t gs = gstride(NP), ms = mstride(NP, NB);
-        float *V = x->scratch + part * x->part_n, *M = V + 36 * CG * gs;
+        float *V = x->scratch + part * x->part_n, *M = V + P * KV * gs;
         int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
         for (int64_t task = a; task < e; task++) {
             int64_t q0 = task * NP;
             int nt = x->ntiles - q0 < NP ? (int)(x->ntiles - q0) : NP;
-            int ntp = (nt + T - 1) / T * T;
-            in4_transform(V, NP, x->in, x->xf, s, 0, CG, q0, nt, ntp);
+            int ntp = (nt + T - 1) / T * T, nr = (nt + 15) / 16 * 16;
+            if (amx) {
+                in_transform_amx(V, NP, x->in, x->xf, s, q0, nt, nr);
+            } else if (f4) {
+                in4_transform(V, NP, x->in, x->xf, s, 0, CG, q0, nt, ntp);
+            } else {
+                in_transform(V, NP, x->in, x->xf, s, 0, CG, q0, nt, ntp);
+                if (bf) v_to_bf16(V, 16 * (int64_t)CG, gs, ntp);
+            }
+            /* the next block's input and output, spread over the products */
             pf_span pi = { 0 }, po = { 0 };
             int lines = 0;
             if (task + 1 < e) {
                 int nn = x->ntiles - q0 - NP < NP ? (int)(x->ntiles - q0 - NP) : NP;
-                pf_init_m(&pi, x->in, s, C, 1, q0 + NP, nn, 0, 4);
-                pf_init_m(&po, x->out, s, OC, 0, q0 + NP, nn, 1, 4);
-                int calls = 36 * NOB * (ntp / T);
+                pf_init_m(&pi, x->in, s, C, 1, q0 + NP, nn, 0, m);
+                pf_init_m(&po, x->out, s, OC, 0, q0 + NP, nn, 1, m);
+                int calls = P * NOB * (amx ? 1 : ntp / T);
                 lines = (int)(((pi.end - pi.p) + (po.end - po.p)) / 64 / calls) + 1;
             }
-            for (int xi = 0; xi < 36; xi++)
+            for (int xi = 0; xi < P; xi++)
                 for (int ob = 0; ob < NOB; ob++) {
                     const float *up = x->u + ((int64_t)xi * NOB + ob) * C * NB;
-                    const float *vp = V + xi * CG * gs;
+                    const float *vp = V + xi * KV * gs;
                     float *mp = M + (xi * NOB + ob) * ms;
+                    if (amx) {
+                        pf_step(&pi, lines);
+                        pf_step(&po, pi.p < pi.end ? 0 : lines);
+                        amx_plane(mp, NB, nr, vp, gs, up, KV);
+                        continue;
+                    }
                     for (int t0 = 0; t0 < ntp; t0 += T) {
                         pf_step(&pi, lines);
                         pf_step(&po, pi.p < pi.end ? 0 : lines);
-                        if (NB == 32) gemm_14_2(mp + t0 * NB, vp + t0 * 16, gs, up, CG);
-                        else gemm_28_1(mp + t0 * NB, vp + t0 * 16, gs, up, CG);
+                        if (bf && NB == 32)
+                            gemm_bf_14_2(mp + t0 * NB, vp + t0 * 16, gs, up, CG);
+                        else if (bf)
+                            gemm_bf_28_1(mp + t0 * NB, vp + t0 * 16, gs, up, CG);
+                        else if (NB == 32)
+                            gemm_14_2(mp + t0 * NB, vp + t0 * 16, gs, up, CG);
+                        else
+                            gemm_28_1(mp + t0 * NB, vp + t0 * 16, gs, up, CG);
                     }
                 }
-            out4_transform(x->out, M, NP, s, q0, nt, x->accumulate, x->ep);
+            if (f4) out4_transform(x->out, M, NP, s, q0, nt, x->accumulate, x->ep);
+            else out_transform(x->out, M, NP, s, q0, nt, x->accumulate, x->ep);
         }
     }
+    if (amx) amx_end();
 }
 
 void wg_forward(float *out, const float *in, const float *u, const conv_shape *s,
@@ -1206,18 +1138,10 @@ void wg_forward_xf(float *out, const float *in, const conv_in_xf *xf, const floa
     wg_ctx x = { 0 };
     x.s = s; x.in = in; x.xf = xf; x.u = u; x.out = out; x.scratch = scratch; x.ep = ep;
     x.accumulate = accumulate;
-    if (wg_f4(s)) {
-        x.NP = fwd4_tiles(s);
-        x.ntiles = ntiles4(s);
-        x.ntasks = (x.ntiles + x.NP - 1) / x.NP;
-        x.part_n = wg_scratch(s) / WG_MAX_PARTS;
-        x.nparts = ssl_parts(x.ntasks, WG_MAX_PARTS);
-        ssl_parallel_for(x.nparts, 1, fwd4_part, &x);
-        return;
-    }
-    x.amx = use_amx(s);
-    x.NP = x.amx ? fwd_tiles_amx(s) : fwd_tiles(s);
-    x.ntiles = ntiles(s);
+    x.f4 = wg_f4(s);
+    x.amx = !x.f4 && use_amx(s);
+    x.NP = x.f4 ? fwd4_tiles(s) : x.amx ? fwd_tiles_amx(s) : fwd_tiles(s);
+    x.ntiles = x.f4 ? ntiles4(s) : ntiles(s);
     x.ntasks = (x.ntiles + x.NP - 1) / x.NP;
     x.part_n = wg_scratch(s) / WG_MAX_PARTS;
     x.nparts = ssl_parts(x.ntasks, WG_MAX_PARTS);
@@ -1304,47 +1228,6 @@ static bww_task bww_task_begin(const wg_ctx *x, int64_t task) {
             memset(t.du + ((int64_t)xi * C + c) * OC + 16 * t.o0, 0,
                    (size_t)t.no * 16 * sizeof(float));
     return t;
-}
-
-static void bww_part(void *vctx, int64_t i0, int64_t i1, int tid) {
-    const wg_ctx *x = vctx;
-    const conv_shape *s = x->s;
-    int C = s->C, OC = s->OC, NP = x->NP, CG = C / 16;
-    int cpn = (CG + x->ncp - 1) / x->ncp;
-    (void)tid;
-    for (int64_t part = i0; part < i1; part++) {
-        int64_t gs = gstride(NP);
-        float *V = x->scratch + part * x->part_n, *dM = V + 16 * cpn * gs;
-        int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
-        for (int64_t task = a; task < e; task++) {
-            bww_task t = bww_task_begin(x, task);
-            int c0 = t.c0, nc = t.nc, o0 = t.o0, no = t.no;
-            int64_t qa = t.qa, qe = t.qe;
-            float *dus = t.du;
-            for (int64_t q0 = qa; q0 < qe; q0 += NP) {
-                int nt = qe - q0 < NP ? (int)(qe - q0) : NP;
-                in_transform(V, NP, x->in, x->xf, s, c0, nc, q0, nt, nt);
-                dout_transform(dM, NP, x->dout, s, o0, no, q0, nt);
-                /* the next block's input and dout, spread over the products */
-                pf_span pi = { 0 }, po = { 0 };
-                int lines = 0;
-                if (q0 + NP < qe) {
-                    int nn = qe - q0 - NP < NP ? (int)(qe - q0 - NP) : NP;
-                    pf_init(&pi, x->in, s, C, 1, q0 + NP, nn, 0);
-                    pf_init(&po, x->dout, s, OC, 0, q0 + NP, nn, 0);
-                    lines = (int)(((pi.end - pi.p) + (po.end - po.p)) / 64 / (16 * nc * no)) + 1;
-                }
-                for (int xi = 0; xi < 16; xi++)
-                    for (int g = 0; g < nc; g++)
-                        for (int o = 0; o < no; o++) {
-                            pf_step(&pi, lines);
-                            pf_step(&po, pi.p < pi.end ? 0 : lines);
-                            bww_kernel(dus + ((int64_t)xi * C + 16 * (c0 + g)) * OC + 16 * (o0 + o),
-                                       OC, V + (xi * nc + g) * gs, dM + (xi * no + o) * gs, nt);
-                        }
-            }
-        }
-    }
 }
 
 /* ---- weight gradient on AMX (use_amx: bf16 shapes where gemm_bf16_amx()) ----
@@ -1652,32 +1535,41 @@ static void dout4_transform(float *dM, int NP, const float *dout, const conv_sha
     }
 }
 
-static void bww4_part(void *vctx, int64_t i0, int64_t i1, int tid) {
+/* The weight gradient's tasks in fp32: F(2x2) (16 planes) or F(4x4)
+ * (x->f4, 36). */
+static void bww_part(void *vctx, int64_t i0, int64_t i1, int tid) {
     const wg_ctx *x = vctx;
     const conv_shape *s = x->s;
-    int C = s->C, OC = s->OC, NP = x->NP, CG = C / 16;
+    int C = s->C, OC = s->OC, NP = x->NP, CG = C / 16, f4 = x->f4;
+    int P = f4 ? 36 : 16, m = f4 ? 4 : 2;
     int cpn = (CG + x->ncp - 1) / x->ncp;
     (void)tid;
     for (int64_t part = i0; part < i1; part++) {
         int64_t gs = gstride(NP);
-        float *V = x->scratch + part * x->part_n, *dM = V + 36 * cpn * gs;
+        float *V = x->scratch + part * x->part_n, *dM = V + P * cpn * gs;
         int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
         for (int64_t task = a; task < e; task++) {
             bww_task t = bww_task_begin(x, task);
             for (int64_t q0 = t.qa; q0 < t.qe; q0 += NP) {
                 int nt = t.qe - q0 < NP ? (int)(t.qe - q0) : NP;
-                in4_transform(V, NP, x->in, x->xf, s, t.c0, t.nc, q0, nt, nt);
-                dout4_transform(dM, NP, x->dout, s, t.o0, t.no, q0, nt);
+                if (f4) {
+                    in4_transform(V, NP, x->in, x->xf, s, t.c0, t.nc, q0, nt, nt);
+                    dout4_transform(dM, NP, x->dout, s, t.o0, t.no, q0, nt);
+                } else {
+                    in_transform(V, NP, x->in, x->xf, s, t.c0, t.nc, q0, nt, nt);
+                    dout_transform(dM, NP, x->dout, s, t.o0, t.no, q0, nt);
+                }
+                /* the next block's input and dout, spread over the products */
                 pf_span pi = { 0 }, po = { 0 };
                 int lines = 0;
                 if (q0 + NP < t.qe) {
                     int nn = t.qe - q0 - NP < NP ? (int)(t.qe - q0 - NP) : NP;
-                    pf_init_m(&pi, x->in, s, C, 1, q0 + NP, nn, 0, 4);
-                    pf_init_m(&po, x->dout, s, OC, 0, q0 + NP, nn, 0, 4);
+                    pf_init_m(&pi, x->in, s, C, 1, q0 + NP, nn, 0, m);
+                    pf_init_m(&po, x->dout, s, OC, 0, q0 + NP, nn, 0, m);
                     lines = (int)(((pi.end - pi.p) + (po.end - po.p)) / 64 /
-                                  (36 * t.nc * t.no)) + 1;
+                                  (P * t.nc * t.no)) + 1;
                 }
-                for (int xi = 0; xi < 36; xi++)
+                for (int xi = 0; xi < P; xi++)
                     for (int g = 0; g < t.nc; g++)
                         for (int o = 0; o < t.no; o++) {
                             pf_step(&pi, lines);
@@ -1749,30 +1641,19 @@ void wg_backward_weights_xf(float *dw, const float *dout, const float *in,
                             float *scratch) {
     wg_ctx x = { 0 };
     x.s = s; x.in = in; x.xf = xf; x.dout = dout; x.du = du; x.dw = dw; x.scratch = scratch;
-    if (wg_bww_f4(s)) {
-        x.NP = bww_tiles(s);
-        x.ntiles = ntiles4(s);
-        x.nslices = bww_slices(s);
-        bww_split(&x.ncp, &x.nop, s);
-        x.ntasks = (int64_t)x.nslices * x.ncp * x.nop;
-        x.part_n = wg_scratch_bww(s) / WG_MAX_PARTS;
-        x.nparts = ssl_parts(x.ntasks, WG_MAX_PARTS);
-        ssl_parallel_for(x.nparts, 1, bww4_part, &x);
-        ssl_parallel_for(s->C / 8, 1, bww4_finish, &x);
-        return;
-    }
+    x.f4 = wg_bww_f4(s);
     x.amx = use_amx(s);
     int bf = use_bf16(s);
     x.NP = bf ? bww_tiles_amx(s) : bww_tiles(s);
     if (bf && !x.amx && x.NP > BWW_BF_MAX) x.NP = BWW_BF_MAX;
-    x.ntiles = ntiles(s);
+    x.ntiles = x.f4 ? ntiles4(s) : ntiles(s);
     x.nslices = bww_slices(s);
     bww_split(&x.ncp, &x.nop, s);
     x.ntasks = (int64_t)x.nslices * x.ncp * x.nop;
     x.part_n = wg_scratch_bww(s) / WG_MAX_PARTS;
     x.nparts = ssl_parts(x.ntasks, WG_MAX_PARTS);
     ssl_parallel_for(x.nparts, 1, bf ? bww_part_bf : bww_part, &x);
-    ssl_parallel_for(s->C / 8, 1, bww_finish, &x);
+    ssl_parallel_for(s->C / 8, 1, x.f4 ? bww4_finish : bww_finish, &x);
 }
 
 #else   /* no AVX-512: conv.c never calls these */
