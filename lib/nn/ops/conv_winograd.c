@@ -76,14 +76,11 @@ int wg_applies(const conv_shape *s) {
            (int64_t)s->C * s->OC * 9 < INT32_MAX;
 }
 
-static int64_t ntiles(const conv_shape *s) {
-    return (int64_t)s->B * ((s->OH + 1) / 2) * ((s->OW + 1) / 2);
+/* The batch's tiles of m x m outputs (2: F(2x2), 4: F(4x4)). */
+static int64_t ntiles_m(const conv_shape *s, int m) {
+    return (int64_t)s->B * ((s->OH + m - 1) / m) * ((s->OW + m - 1) / m);
 }
 
-/* F(4x4, 3x3)'s tiles: 4x4 outputs each. */
-static int64_t ntiles4(const conv_shape *s) {
-    return (int64_t)s->B * ((s->OH + 3) / 4) * ((s->OW + 3) / 4);
-}
 
 /* 1 if the forward (and so the backward-data) of s runs F(4x4, 3x3):
  * fp32 products (bf16's keep F(2x2): the larger transform's error would
@@ -96,9 +93,7 @@ static int wg_f4(const conv_shape *s) {
     if (s->prec == PREC_BF16 && gemm_bf16_available()) return 0;
     if (s->winograd == CONV_WINOGRAD_ALWAYS_F4) return 1;
     if (s->winograd != CONV_WINOGRAD_AUTO) return 0;
-    int64_t t2 = (int64_t)((s->OH + 1) / 2) * ((s->OW + 1) / 2);
-    int64_t t4 = (int64_t)((s->OH + 3) / 4) * ((s->OW + 3) / 4);
-    return 36 * t4 < 16 * t2;
+    return 36 * ntiles_m(s, 4) < 16 * ntiles_m(s, 2);
 }
 
 int64_t wg_packed_size(const conv_shape *s) {
@@ -117,9 +112,15 @@ static int fwd_rows(int NB) { return NB == 32 ? 14 : 28; }
 static int64_t gstride(int NP) { return (int64_t)NP * 16 + 16; }
 static int64_t mstride(int NP, int NB) { return (int64_t)NP * NB + 16; }
 
+/* F(4x4)'s blocks: V and M of 36 planes under FWD4_FLOATS. */
+#define FWD4_FLOATS (192 * 1024)
+
+/* Tiles per forward block off AMX: V and M of its planes (16, or 36 for
+ * F(4x4)) under FWD_FLOATS (FWD4_FLOATS), a multiple of T, T at least. */
 static int fwd_tiles(const conv_shape *s) {
-    int T = fwd_rows(fwd_nb(s->OC));
-    int64_t n = FWD_FLOATS / (16 * (int64_t)(s->C + s->OC)) / T * T;
+    int T = fwd_rows(fwd_nb(s->OC)), f4 = wg_f4(s);
+    int64_t n = (f4 ? FWD4_FLOATS : FWD_FLOATS) / ((f4 ? 36 : 16) * (int64_t)(s->C + s->OC)) /
+                T * T;
     if (n > 252) n = 252;
     return n < T ? T : (int)n;
 }
@@ -135,34 +136,19 @@ static int fwd_tiles_amx(const conv_shape *s) {
     return n < 32 ? 32 : (int)n;
 }
 
-static int64_t fwd_part_floats(int NP, int KV, const conv_shape *s) {
+/* Floats of a forward task's V and M: NP tiles, KV groups of V per
+ * plane, P planes. */
+static int64_t fwd_part_floats(int NP, int KV, int P, const conv_shape *s) {
     int NB = fwd_nb(s->OC);
-    return 16 * (KV * gstride(NP) + s->OC / NB * mstride(NP, NB));
-}
-
-/* F(4x4, 3x3)'s blocks: V and M of 36 planes under FWD4_FLOATS (a
- * multiple of T tiles, T at least). */
-#define FWD4_FLOATS (192 * 1024)
-
-static int fwd4_tiles(const conv_shape *s) {
-    int T = fwd_rows(fwd_nb(s->OC));
-    int64_t n = FWD4_FLOATS / (36 * (int64_t)(s->C + s->OC)) / T * T;
-    if (n > 252) n = 252;
-    return n < T ? T : (int)n;
-}
-
-static int64_t fwd4_part_floats(const conv_shape *s) {
-    int NP = fwd4_tiles(s), NB = fwd_nb(s->OC);
-    return 36 * (s->C / 16 * gstride(NP) + s->OC / NB * mstride(NP, NB));
+    return P * (KV * gstride(NP) + s->OC / NB * mstride(NP, NB));
 }
 
 /* (a bf16 shape's size holds either path, as gemm_bf16_amx may change
  * between the caller's sizing and the call) */
 int64_t wg_scratch(const conv_shape *s) {
-    if (wg_f4(s)) return WG_MAX_PARTS * fwd4_part_floats(s);
-    int64_t n = fwd_part_floats(fwd_tiles(s), s->C / 16, s);
+    int64_t n = fwd_part_floats(fwd_tiles(s), s->C / 16, wg_f4(s) ? 36 : 16, s);
     if (s->prec == PREC_BF16) {
-        int64_t a = fwd_part_floats(fwd_tiles_amx(s), (s->C + 31) / 32, s);
+        int64_t a = fwd_part_floats(fwd_tiles_amx(s), (s->C + 31) / 32, 16, s);
         if (a > n) n = a;
     }
     return WG_MAX_PARTS * n;
@@ -180,7 +166,7 @@ int64_t wg_scratch(const conv_shape *s) {
  * 31.7 ms, 33.8-37.9 over repeats), at 256 (4x4x128, batch 256) 1.3x
  * faster, at 512 (8x8x256, batch 128) 1.2x (bench_conv, 2 threads, Zen 4). */
 static int wg_bww_f4(const conv_shape *s) {
-    return wg_f4(s) && (s->winograd == CONV_WINOGRAD_ALWAYS_F4 || ntiles4(s) >= 256);
+    return wg_f4(s) && (s->winograd == CONV_WINOGRAD_ALWAYS_F4 || ntiles_m(s, 4) >= 256);
 }
 
 static int bww_planes(const conv_shape *s) { return wg_bww_f4(s) ? 36 : 16; }
@@ -212,7 +198,7 @@ static int bww_tiles(const conv_shape *s) {
 }
 
 static int bww_slices(const conv_shape *s) {
-    int64_t nt = wg_bww_f4(s) ? ntiles4(s) : ntiles(s);
+    int64_t nt = ntiles_m(s, wg_bww_f4(s) ? 4 : 2);
     int64_t blocks = (nt + bww_tiles(s) - 1) / bww_tiles(s);
     int S = 4;
     int64_t lim = s->prec == PREC_BF16 ? BWW_BF_SLICE_FLOATS : BWW_SLICE_FLOATS;
@@ -846,52 +832,6 @@ out_store(float *o, const float *res, __m512 v, int accumulate, const cd_epilogu
     _mm512_storeu_ps(o, v);
 }
 
-/* M back into tiles q0 .. q0+nt-1 of out [B, OH, OW, OC]: Y = A^T M A,
- * then out_store; pixels outside the image are dropped. accumulate and
- * ep are constants where the callers below inline it. */
-static inline __attribute__((always_inline)) void
-out_transform_k(float *out, const float *M, int NP, const conv_shape *s, int64_t q0, int nt,
-                int accumulate, const cd_epilogue *ep) {
-    int OC = s->OC, NB = fwd_nb(OC), OW = s->OW;
-    int64_t ms = mstride(NP, NB), xs = OC / NB * ms, rs = (int64_t)OW * OC;
-    const float *res = ep && ep->res ? ep->res : out;
-    tile_run r = { 0 };
-    while (next_run(&r, s, q0, nt)) {
-        int two = s->OH - 2 * r.th >= 2;             /* a second output row */
-        int full = r.n - (2 * (r.tw0 + r.n) > OW);   /* tiles with two columns */
-        int64_t o0 = (((int64_t)r.b * s->OH + 2 * r.th) * OW + 2 * r.tw0) * OC;
-        for (int oc = 0; oc < OC; oc += 16) {
-            const float *m = M + oc / NB * ms + (int64_t)r.t * NB + oc % NB;
-            float *o = out + o0 + oc;
-            const float *rp = res + o0 + oc;
-            __m512 sc = _mm512_setzero_ps(), sh = sc;
-            if (ep) {
-                sc = _mm512_loadu_ps(ep->scale + oc);
-                sh = _mm512_loadu_ps(ep->shift + oc);
-            }
-            for (int k = 0; k < r.n; k++, m += NB, o += 2 * OC, rp += 2 * OC) {
-                __m512 y[4];
-                at_m_a(y, m, xs);
-                __builtin_prefetch(o + 2 * PF_TILES * OC, 1, 3);
-                out_store(o, rp, y[0], accumulate, ep, sc, sh);
-                if (k < full) out_store(o + OC, rp + OC, y[1], accumulate, ep, sc, sh);
-                if (two) {
-                    __builtin_prefetch(o + rs + 2 * PF_TILES * OC, 1, 3);
-                    out_store(o + rs, rp + rs, y[2], accumulate, ep, sc, sh);
-                    if (k < full) out_store(o + rs + OC, rp + rs + OC, y[3], accumulate, ep, sc, sh);
-                }
-            }
-        }
-    }
-}
-
-static void out_transform(float *out, const float *M, int NP, const conv_shape *s, int64_t q0,
-                          int nt, int accumulate, const cd_epilogue *ep) {
-    if (ep) out_transform_k(out, M, NP, s, q0, nt, accumulate, ep);
-    else if (accumulate) out_transform_k(out, M, NP, s, q0, nt, 1, NULL);
-    else out_transform_k(out, M, NP, s, q0, nt, 0, NULL);
-}
-
 typedef struct {
     const conv_shape *s;
     const float *in, *u, *dout;
@@ -1008,20 +948,23 @@ static inline __attribute__((always_inline)) void at6(__m512 *y, const __m512 *m
     y[3] = ADD(_mm512_fmadd_ps(_mm512_set1_ps(8), d, b), m[5]);
 }
 
-/* M back into tiles q0 .. q0+nt-1 of out: Y = A^T M A, then out_store;
- * pixels outside the image dropped. */
+/* M back into tiles q0 .. q0+nt-1 of out [B, OH, OW, OC]: Y = A^T M A
+ * (F(2x2): at_m_a, m = 2; F(4x4): at6 twice, m = 4), then out_store;
+ * pixels outside the image are dropped. accumulate, ep and m are
+ * constants where out_transform inlines it. */
 static inline __attribute__((always_inline)) void
-out4_transform_k(float *out, const float *M, int NP, const conv_shape *s, int64_t q0, int nt,
-                 int accumulate, const cd_epilogue *ep) {
+out_transform_k(float *out, const float *M, int NP, const conv_shape *s, int64_t q0, int nt,
+                int accumulate, const cd_epilogue *ep, int m) {
     int OC = s->OC, NB = fwd_nb(OC), OW = s->OW;
     int64_t ms = mstride(NP, NB), xs = OC / NB * ms, rs = (int64_t)OW * OC;
     const float *res = ep && ep->res ? ep->res : out;
     tile_run r = { 0 };
-    while (next_run_m(&r, s, q0, nt, 4)) {
-        int nrow = s->OH - 4 * r.th < 4 ? s->OH - 4 * r.th : 4;
-        int64_t o0 = (((int64_t)r.b * s->OH + 4 * r.th) * OW + 4 * r.tw0) * OC;
+    while (next_run_m(&r, s, q0, nt, m)) {
+        int nrow = s->OH - m * r.th < m ? s->OH - m * r.th : m;   /* output rows */
+        int full = r.n - (2 * (r.tw0 + r.n) > OW);   /* F(2x2): tiles with two columns */
+        int64_t o0 = (((int64_t)r.b * s->OH + m * r.th) * OW + m * r.tw0) * OC;
         for (int oc = 0; oc < OC; oc += 16) {
-            const float *m = M + oc / NB * ms + (int64_t)r.t * NB + oc % NB;
+            const float *mp = M + oc / NB * ms + (int64_t)r.t * NB + oc % NB;
             float *o = out + o0 + oc;
             const float *rp = res + o0 + oc;
             __m512 sc = _mm512_setzero_ps(), sh = sc;
@@ -1029,13 +972,27 @@ out4_transform_k(float *out, const float *M, int NP, const conv_shape *s, int64_
                 sc = _mm512_loadu_ps(ep->scale + oc);
                 sh = _mm512_loadu_ps(ep->shift + oc);
             }
-            for (int k = 0; k < r.n; k++, m += NB, o += 4 * OC, rp += 4 * OC) {
+            for (int k = 0; k < r.n; k++, mp += NB, o += m * OC, rp += m * OC) {
+                if (m == 2) {
+                    __m512 y[4];
+                    at_m_a(y, mp, xs);
+                    __builtin_prefetch(o + 2 * PF_TILES * OC, 1, 3);
+                    out_store(o, rp, y[0], accumulate, ep, sc, sh);
+                    if (k < full) out_store(o + OC, rp + OC, y[1], accumulate, ep, sc, sh);
+                    if (nrow == 2) {
+                        __builtin_prefetch(o + rs + 2 * PF_TILES * OC, 1, 3);
+                        out_store(o + rs, rp + rs, y[2], accumulate, ep, sc, sh);
+                        if (k < full)
+                            out_store(o + rs + OC, rp + rs + OC, y[3], accumulate, ep, sc, sh);
+                    }
+                    continue;
+                }
                 int ncol = OW - 4 * (r.tw0 + k) < 4 ? OW - 4 * (r.tw0 + k) : 4;
                 __m512 q[6][4];
                 _Pragma("GCC unroll 6") for (int i = 0; i < 6; i++) {
                     __m512 mm[6];
                     _Pragma("GCC unroll 6") for (int j = 0; j < 6; j++)
-                        mm[j] = _mm512_loadu_ps(m + (6 * i + j) * xs);
+                        mm[j] = _mm512_loadu_ps(mp + (6 * i + j) * xs);
                     at6(q[i], mm);
                 }
                 for (int a = 0; a < nrow; a++)
@@ -1053,11 +1010,14 @@ out4_transform_k(float *out, const float *M, int NP, const conv_shape *s, int64_
     }
 }
 
-static void out4_transform(float *out, const float *M, int NP, const conv_shape *s, int64_t q0,
-                           int nt, int accumulate, const cd_epilogue *ep) {
-    if (ep) out4_transform_k(out, M, NP, s, q0, nt, accumulate, ep);
-    else if (accumulate) out4_transform_k(out, M, NP, s, q0, nt, 1, NULL);
-    else out4_transform_k(out, M, NP, s, q0, nt, 0, NULL);
+static void out_transform(float *out, const float *M, int NP, const conv_shape *s, int64_t q0,
+                          int nt, int accumulate, const cd_epilogue *ep, int f4) {
+    if (f4 && ep) out_transform_k(out, M, NP, s, q0, nt, accumulate, ep, 4);
+    else if (f4 && accumulate) out_transform_k(out, M, NP, s, q0, nt, 1, NULL, 4);
+    else if (f4) out_transform_k(out, M, NP, s, q0, nt, 0, NULL, 4);
+    else if (ep) out_transform_k(out, M, NP, s, q0, nt, accumulate, ep, 2);
+    else if (accumulate) out_transform_k(out, M, NP, s, q0, nt, 1, NULL, 2);
+    else out_transform_k(out, M, NP, s, q0, nt, 0, NULL, 2);
 }
 
 /* The forward's tasks: F(2x2) (16 planes; bf16 on VDPBF16PS or AMX where
@@ -1121,8 +1081,7 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
                             gemm_28_1(mp + t0 * NB, vp + t0 * 16, gs, up, CG);
                     }
                 }
-            if (f4) out4_transform(x->out, M, NP, s, q0, nt, x->accumulate, x->ep);
-            else out_transform(x->out, M, NP, s, q0, nt, x->accumulate, x->ep);
+            out_transform(x->out, M, NP, s, q0, nt, x->accumulate, x->ep, f4);
         }
     }
     if (amx) amx_end();
@@ -1140,8 +1099,8 @@ void wg_forward_xf(float *out, const float *in, const conv_in_xf *xf, const floa
     x.accumulate = accumulate;
     x.f4 = wg_f4(s);
     x.amx = !x.f4 && use_amx(s);
-    x.NP = x.f4 ? fwd4_tiles(s) : x.amx ? fwd_tiles_amx(s) : fwd_tiles(s);
-    x.ntiles = x.f4 ? ntiles4(s) : ntiles(s);
+    x.NP = x.amx ? fwd_tiles_amx(s) : fwd_tiles(s);
+    x.ntiles = ntiles_m(s, x.f4 ? 4 : 2);
     x.ntasks = (x.ntiles + x.NP - 1) / x.NP;
     x.part_n = wg_scratch(s) / WG_MAX_PARTS;
     x.nparts = ssl_parts(x.ntasks, WG_MAX_PARTS);
@@ -1646,7 +1605,7 @@ void wg_backward_weights_xf(float *dw, const float *dout, const float *in,
     int bf = use_bf16(s);
     x.NP = bf ? bww_tiles_amx(s) : bww_tiles(s);
     if (bf && !x.amx && x.NP > BWW_BF_MAX) x.NP = BWW_BF_MAX;
-    x.ntiles = x.f4 ? ntiles4(s) : ntiles(s);
+    x.ntiles = ntiles_m(s, x.f4 ? 4 : 2);
     x.nslices = bww_slices(s);
     bww_split(&x.ncp, &x.nop, s);
     x.ntasks = (int64_t)x.nslices * x.ncp * x.nop;
