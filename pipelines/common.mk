@@ -7,7 +7,10 @@
 #   init.ckpt      ssl-init-bank $(cat R/init.flags)
 #   trained.ckpt   [$(MPIRUN)] ssl-train $(cat R/train.flags), log in R/train.jsonl;
 #                  resumable: an interrupted run continues from R/run.ckpt
-#                  and appends to the log, a fresh start truncates it
+#                  and appends to the log, a fresh start truncates it; one
+#                  training at a time: the recipe holds R/.train.lock
+#                  (flock(1)) and stops, touching nothing, while another
+#                  make (or queue.sh) holds it
 #   NAME.train.feat / NAME.test.feat   ssl-extract $(cat R/extract.flags)
 #   NAME.knn.csv / NAME.linear.csv     ssl-knn / ssl-lineval --csv with
 #                  R/knn.flags / R/lineval.flags (NAME: a checkpoint, or
@@ -82,12 +85,14 @@ $(1)/train.sslt $(1)/test.sslt: $(1)/%.sslt: $(2)/%.sslt
 $(1)/init.ckpt: $(1)/train.sslt $(1)/init.flags
 	$(TIMED) $$@.time ssl-init-bank $(TFLAG) -q $$$$(cat $(1)/init.flags) $(1)/train.sslt -o $$@
 $(1)/trained.ckpt: $(1)/init.ckpt $(1)/train.sslt $(1)/test.sslt $(1)/train.flags
-	@if [ -f $(1)/run.ckpt ] && [ $(1)/run.ckpt -nt $(1)/init.ckpt ] && [ $(1)/run.ckpt -nt $(1)/train.flags ]; then \
+	@exec 9>>$(1)/.train.lock; flock -n 9 || { \
+	  echo "pipelines: $(1): another make is training this run (it holds $(1)/.train.lock); not starting a second" >&2; exit 1; }; \
+	if [ -f $(1)/run.ckpt ] && [ $(1)/run.ckpt -nt $(1)/init.ckpt ] && [ $(1)/run.ckpt -nt $(1)/train.flags ]; then \
 	  echo "pipelines: $(1): resuming from run.ckpt"; start=$(1)/run.ckpt; a=-a; \
 	else start=$(1)/init.ckpt; a=; rm -f $(1)/run.ckpt $$@.time; : > $(1)/train.jsonl; fi; \
 	echo "$(if $(MPIRUN),$(MPIRUN) )ssl-train $(TFLAG) $$$$(cat $(1)/train.flags) --monitor $(1)/test.sslt --log $(1)/train.jsonl $$$$start $(1)/train.sslt -o $(1)/run.ckpt"; \
 	$(TIMED) $$$$a $$@.time $(MPIRUN) ssl-train $(TFLAG) $$$$(cat $(1)/train.flags) --monitor $(1)/test.sslt \
-	  --log $(1)/train.jsonl $$$$start $(1)/train.sslt -o $(1)/run.ckpt
+	  --log $(1)/train.jsonl $$$$start $(1)/train.sslt -o $(1)/run.ckpt && \
 	mv $(1)/run.ckpt $$@
 endef
 

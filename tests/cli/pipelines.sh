@@ -192,6 +192,24 @@ check "resume: the training resumed" "$(grep -c 'resuming from run.ckpt' "$T/.ou
 check "resume: the log kept the interrupted run's epochs" \
     "$(grep '"event":"epoch"' "$F/train.jsonl" | sed 's/.*"epoch":\([0-9]*\),.*/\1/' | tr '\n' ' ')" = "1 2 3 "
 
+# One training of a run at a time: while another process holds the run's
+# .train.lock (as a make training it does), a make that would train it
+# stops with a message and leaves the log and the checkpoints alone.
+rm -f "$T/held"
+(flock 9 && : > "$T/held" && exec sleep 60) 9>>"$F/.train.lock" &
+holder=$!
+i=0; while [ ! -f "$T/held" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+M fashion-mnist FM_EPOCHS=4 >"$T/.out" 2>"$T/.err"; rc=$?
+check "lock: a second training stops (make's status 2)" "$rc" = 2
+check "lock: it says why, naming the run" \
+    "$(grep -c "^pipelines: $F: another make is training this run" "$T/.err")" = 1
+check "lock: no ssl-train started" "$(grep -c 'ssl-train' "$T/.out")" = 0
+check "lock: the log is untouched" "$(grep -c '"event":"epoch"' "$F/train.jsonl")" = 3
+check "lock: trained.ckpt is kept" -f "$F/trained.ckpt"
+kill $holder 2>/dev/null; wait $holder 2>/dev/null
+ok "lock: released, the same make trains" M fashion-mnist FM_EPOCHS=4
+check "lock: ...a fresh run of 4 epochs" "$(grep -c '"event":"epoch"' "$F/train.jsonl")" = 4
+
 # Summaries over missing, failed or mixed runs stop, naming the run.
 S="sh $TOP/pipelines/summary.sh"
 fails "summary: missing run" 1 "summary.sh: $A/nope-s1: no such run" $S "$T" "$A/npid-s1" "$A/nope-s1"
