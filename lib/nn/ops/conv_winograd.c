@@ -85,11 +85,12 @@ static int64_t ntiles_m(const conv_shape *s, int m) {
 /* 1 if the forward (and so the backward-data) of s runs F(4x4, 3x3):
  * fp32 products (bf16's keep F(2x2): rounding F(4x4)'s transformed
  * values to bf16 gives 4-6x F(2x2)'s error, F(3x3)'s 3x, both several
- * times bf16's own rounding; tests/bench/winograd_bf16_error.py) and, under CONV_WINOGRAD_AUTO, fewer multiplies than
- * F(2x2) once the last tiles' padding is counted (36 per 4x4 tile
- * against 16 per 2x2 tile: for square images every size but 1, 2, 5 and
- * 6, whose padding eats the gain; mostly 1.78x fewer, 14x14 1.36x, 9x9
- * 1.23x). The weight gradient follows where wg_bww_f4 says. */
+ * times bf16's own rounding; tests/bench/winograd_bf16_error.py) and,
+ * under CONV_WINOGRAD_AUTO, fewer multiplies than F(2x2) once the last
+ * tiles' padding is counted (36 per 4x4 tile against 16 per 2x2 tile:
+ * for square images every size but 1, 2, 5 and 6, whose padding eats the
+ * gain; mostly 1.78x fewer, 14x14 1.36x, 9x9 1.23x). The weight gradient
+ * follows where wg_bww_f4 says. */
 static int wg_f4(const conv_shape *s) {
     if (s->prec == PREC_BF16 && gemm_bf16_available()) return 0;
     if (s->winograd == CONV_WINOGRAD_ALWAYS_F4) return 1;
