@@ -81,7 +81,6 @@ static int64_t ntiles_m(const conv_shape *s, int m) {
     return (int64_t)s->B * ((s->OH + m - 1) / m) * ((s->OW + m - 1) / m);
 }
 
-
 /* 1 if the forward (and so the backward-data) of s runs F(4x4, 3x3):
  * fp32 products (bf16's keep F(2x2): rounding F(4x4)'s transformed
  * values to bf16 gives 4-6x F(2x2)'s error, F(3x3)'s 3x, both several
