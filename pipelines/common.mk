@@ -18,6 +18,8 @@
 #   NAME.knn-few.csv / NAME.linear-few.csv   the same with --labels-per-class
 #                  (R/knn-few.flags, R/linear-few.flags)
 # Every output F also gets F.time: its wall seconds and the git commit.
+# PRECISION=bf16 adds --precision bf16 to the init, train and extract
+# flags of every run (below).
 #
 # Flags files ("stamps") are rewritten only when their content changes and
 # every step depends on its own, so a changed setting reruns exactly the
@@ -30,6 +32,17 @@
 KNN_FLAGS     ?= -k 200 --sigma 0.1
 LINEVAL_FLAGS ?= --seed 1
 EXTRACT_FLAGS ?=
+# PRECISION=bf16: --precision bf16 for every run's ssl-init-bank, ssl-train
+# and ssl-extract (bfloat16 products, fp32 sums: CPUs with AVX512-BF16; the
+# tools refuse it elsewhere); fp32 or empty: the tools' default, fp32, with
+# flags (and so stamps) as before.
+PRECISION     ?=
+ifneq ($(strip $(PRECISION)),)
+ifneq ($(words $(PRECISION))$(filter fp32 bf16,$(PRECISION)),1$(strip $(PRECISION)))
+$(error PRECISION='$(PRECISION)': not fp32 or bf16)
+endif
+endif
+PFLAG  := $(if $(filter bf16,$(PRECISION)),--precision bf16)
 FEW_LABELS    ?= 1,10,100
 FEW_DRAWS     ?= 5
 TFLAG  := --threads $(THREADS)
@@ -66,7 +79,7 @@ endef
 
 # $(call evals,R,GOALS): the evaluation stamps of run directory R.
 define evals
-$(call stamp,$(1)/extract.flags,$(EXTRACT_FLAGS),$(2))
+$(call stamp,$(1)/extract.flags,$(EXTRACT_FLAGS) $(PFLAG),$(2))
 $(call stamp,$(1)/knn.flags,$(KNN_FLAGS),$(2))
 $(call stamp,$(1)/lineval.flags,$(LINEVAL_FLAGS),$(2))
 $(call stamp,$(1)/knn-few.flags,$(KNN_FLAGS) --labels-per-class $(FEW_LABELS) --draws $(FEW_DRAWS),$(2))
@@ -76,8 +89,8 @@ endef
 # $(call experiment,R,D,INIT_FLAGS,TRAIN_FLAGS,GOALS): run directory R on
 # the streams of data directory D.
 define experiment
-$(call stamp,$(1)/init.flags,$(3),$(5))
-$(call stamp,$(1)/train.flags,$(4),$(5))
+$(call stamp,$(1)/init.flags,$(3) $(PFLAG),$(5))
+$(call stamp,$(1)/train.flags,$(4) $(PFLAG),$(5))
 $(call evals,$(1),$(5))
 $(1)/train.sslt $(1)/test.sslt: $(1)/%.sslt: $(2)/%.sslt
 	@mkdir -p $$(@D)

@@ -210,6 +210,36 @@ kill $holder 2>/dev/null; wait $holder 2>/dev/null
 ok "lock: released, the same make trains" M fashion-mnist FM_EPOCHS=4
 check "lock: ...a fresh run of 4 epochs" "$(grep -c '"event":"epoch"' "$F/train.jsonl")" = 4
 
+# PRECISION=bf16 adds --precision bf16 to the init, train and extract
+# stamps (and the random row's), so those steps and what follows rerun;
+# fp32 keeps the default's flags; anything else stops. Without
+# AVX512-BF16 (SSL_NO_BF16=1 pretends so) the first tool stops the make
+# with its message; with it, the demo runs in bf16.
+fails "PRECISION=fp16" 2 "PRECISION='fp16': not fp32 or bf16" M fashion-mnist PRECISION=fp16
+ok "PRECISION=fp32: the default's flags, up to date" M -q fashion-mnist FM_EPOCHS=4 PRECISION=fp32
+M -n fashion-mnist FM_EPOCHS=4 PRECISION=bf16 > "$T/pn.out" 2>&1
+check "PRECISION=bf16: make -n reruns init, training, extraction and their evaluations" \
+    "$(grep -oE ' ssl-(prep|init-bank|train|extract|knn|lineval) ' "$T/pn.out" | sort | uniq -c | awk '{ printf "%s%s %s", (NR > 1 ? " " : ""), $1, $2 }')" \
+    = "6 ssl-extract 2 ssl-init-bank 6 ssl-knn 6 ssl-lineval 1 ssl-train"
+check "PRECISION=bf16: ...not the raw pixels' evaluations" "$(grep -c '/raw\.' "$T/pn.out")" = 0
+check "PRECISION=bf16: make -n wrote no stamp" "$(grep -c -- '--precision' "$F/init.flags" "$F/train.flags" "$F/extract.flags" "$F/random.flags" | grep -vc ':0$')" = 0
+(SSL_NO_BF16=1; export SSL_NO_BF16; M fashion-mnist FM_EPOCHS=4 PRECISION=bf16) >"$T/.out" 2>"$T/.err"; rc=$?
+check "PRECISION=bf16 without AVX512-BF16: make stops (status 2)" "$rc" = 2
+check "PRECISION=bf16 without AVX512-BF16: the tool says why" \
+    "$(grep -c '^ssl-init-bank: --precision bf16: this CPU lacks the AVX512_BF16 instruction set' "$T/.err")" = 1
+check "PRECISION=bf16: in the init, train, extract and random stamps" \
+    "$(grep -l -- '--precision bf16$' "$F/init.flags" "$F/train.flags" "$F/extract.flags" "$F/random.flags" | wc -l)" = 4
+check "PRECISION=bf16 without AVX512-BF16: trained.ckpt is kept" -f "$F/trained.ckpt"
+if grep -q avx512_bf16 /proc/cpuinfo && [ "${SSL_NO_BF16:-0}" != 1 ]; then
+    ok "PRECISION=bf16: the demo in bf16" M fashion-mnist FM_EPOCHS=4 PRECISION=bf16
+    check "PRECISION=bf16: the checkpoint says bf16" \
+        "$(ssl-info --json "$F/trained.ckpt" | grep -o '"precision": *"[a-z0-9]*"' | sort -u | tr -d ' ')" = '"precision":"bf16"'
+    ok "PRECISION=bf16: up to date" M -q fashion-mnist FM_EPOCHS=4 PRECISION=bf16
+    check "PRECISION=bf16: results.md names it" "$(grep -c -- '--precision bf16' "$F/results.md")" -ge 1
+else
+    skip "PRECISION=bf16: the demo in bf16" "this CPU lacks AVX512-BF16"
+fi
+
 # Summaries over missing, failed or mixed runs stop, naming the run.
 S="sh $TOP/pipelines/summary.sh"
 fails "summary: missing run" 1 "summary.sh: $A/nope-s1: no such run" $S "$T" "$A/npid-s1" "$A/nope-s1"
