@@ -15,7 +15,8 @@
  * with NC 768, A's packing took 6.7 % of the demo-shaped step's GEMM time
  * and B's 7.0 % (rdtsc counters, one thread); NC 2304 cuts A's by a third
  * and the nine products' time by 3.5-5.7 % (bench_gemm, one thread, CPU
- * time, quiet, 3 alternating rounds). The B block (KC*NC, 2.3 MB) then
+ * time, quiet, 3 alternating rounds; at two threads, each with half the
+ * columns, the gain was within the noise). The B block (KC*NC, 2.3 MB) then
  * lives in L3; each B panel is still read once into L1 per A block.
  *
  * Each element of C is the FMA chain over its k in order, restarted from
