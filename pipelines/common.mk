@@ -37,10 +37,8 @@ EXTRACT_FLAGS ?=
 # tools refuse it elsewhere); fp32 or empty: the tools' default, fp32, with
 # flags (and so stamps) as before.
 PRECISION     ?=
-ifneq ($(strip $(PRECISION)),)
-ifneq ($(words $(PRECISION))$(filter fp32 bf16,$(PRECISION)),1$(strip $(PRECISION)))
+ifneq ($(filter-out fp32 bf16,$(PRECISION))$(word 2,$(PRECISION)),)
 $(error PRECISION='$(PRECISION)': not fp32 or bf16)
-endif
 endif
 PFLAG  := $(if $(filter bf16,$(PRECISION)),--precision bf16)
 FEW_LABELS    ?= 1,10,100
