@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""winograd_bf16_error.py: why the bf16 Winograd layers keep F(2x2, 3x3).
+"""winograd_bf16_error.py: what bf16 costs each Winograd algorithm in error.
 
 Simulates, in numpy, one 3x3 stride-1 convolution the way the kernels of
 lib/nn/ops/conv_winograd.c compute it: the weights transformed (U = G g
@@ -28,10 +28,13 @@ seed 1): rms / max error over the output's rms
   F(3x3) bf16     1.2e-2 / 8e-2 to 1e-1   (both point sets)
   F(4x4) bf16     1.4e-2 to 2.2e-2 / 8.4e-2 to 2.3e-1   (the three sets)
   F(4x4) fp32     2e-7 to 3e-7 / 1e-6 to 3.5e-6   (fp32 runs 0, +-1, +-2)
-so a bf16 F(4x4) would have 4 to 6 times F(2x2)'s rms error (single
-outputs off by up to a fifth of the rms), and F(3x3) 3 times: several
-times the error of bf16's own rounding (direct-bf16). The same holds at
-16 and 256 channels. Not run by make bench or make check (no speed
+so a bf16 F(4x4) has 4 to 6 times F(2x2)'s rms error (single outputs
+off by up to a fifth of the rms), and F(3x3) 3 times: several times the
+error of bf16's own rounding (direct-bf16). The same holds at 16 and 256
+channels. For that reason the bf16 layers kept F(2x2) until 2026-12-07;
+since then their forward and backward-data take F(4x4) on VDPBF16PS
+(1.4-1.5x faster layers), after 3 seeds of the demo's recipe trained
+with it as well as in fp32 (pipelines/RESULTS.md, bf16f4). Not run by make bench or make check (no speed
 figure, no test); run it by hand:
 
   /usr/bin/python3 tests/bench/winograd_bf16_error.py [--channels 16,64,256]

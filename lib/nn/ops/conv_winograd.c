@@ -1,6 +1,6 @@
 /* conv_winograd.c: Winograd F(2x2, 3x3) convolution kernels
  * (conv_winograd.h), after Lavin & Gray, "Fast Algorithms for
- * Convolutional Neural Networks" (2015), and F(4x4, 3x3) for the fp32
+ * Convolutional Neural Networks" (2015), and F(4x4, 3x3) for the
  * shapes where it saves multiplies (wg_f4; its matrices and kernels are
  * below, "F(4x4, 3x3)"; what follows describes F(2x2), whose blocks,
  * tasks and order of sums F(4x4) keeps with 36 planes for 16):
@@ -82,23 +82,43 @@ static int64_t ntiles_m(const conv_shape *s, int m) {
 }
 
 /* 1 if the forward (and so the backward-data) of s runs F(4x4, 3x3):
- * fp32 products (bf16's keep F(2x2): rounding F(4x4)'s transformed
- * values to bf16 gives 4-6x F(2x2)'s error, F(3x3)'s 3x, both several
- * times bf16's own rounding; tests/bench/winograd_bf16_error.py) and,
- * under CONV_WINOGRAD_AUTO, fewer multiplies than F(2x2) once the last
- * tiles' padding is counted (36 per 4x4 tile against 16 per 2x2 tile:
- * for square images every size but 1, 2, 5 and 6, whose padding eats the
- * gain; mostly 1.78x fewer, 14x14 1.36x, 9x9 1.23x). The weight gradient
- * follows where wg_bww_f4 says. */
-static int wg_f4(const conv_shape *s) {
-    if (s->prec == PREC_BF16 && gemm_bf16_available()) return 0;
+ * under CONV_WINOGRAD_AUTO where it takes fewer multiplies than F(2x2)
+ * once the last tiles' padding is counted (36 per 4x4 tile against 16 per
+ * 2x2 tile: for square images every size but 1, 2, 5 and 6, whose padding
+ * eats the gain; mostly 1.78x fewer, 14x14 1.36x, 9x9 1.23x), in fp32,
+ * and in bf16 on VDPBF16PS up to 256 channels in and out.
+ * bf16 F(4x4) rounds its transformed values to bf16, and its transforms
+ * amplify that rounding: 4-6x F(2x2)'s error (tests/bench/
+ * winograd_bf16_error.py), within the bound tests/test_conv_bf16_f4.c
+ * derives; 3 seeds of the demo's recipe train as well as with F(2x2)
+ * (pipelines/RESULTS.md, bf16f4). Against bf16 F(2x2) (bench_conv, 1
+ * thread, CPU time, Zen 4, 2026-12-07), forward and backward-data:
+ * B128 32x32x64 29.9 -> 20.1 ms, 16x16x128 24.7 -> 16.7, 8x8x256 23.3 ->
+ * 16.7, B256 7x7x64 3.35 -> 2.65, 4x4x128 3.27 -> 2.45, 14x14x32 3.57 ->
+ * 3.48; but 4x4x512 26.5 -> 27.2: its 36 planes of U (19 MB in bf16)
+ * stream from memory once per block of tiles. On AMX bf16 keeps F(2x2)
+ * (F(4x4) not written there). The weight gradient follows where
+ * wg_bww_f4 says. */
+static int wg_f4_on(const conv_shape *s, int amx) {
+    if (s->prec == PREC_BF16 && gemm_bf16_available()) {
+        if (amx) return 0;
+        if (s->winograd == CONV_WINOGRAD_ALWAYS_F4) return 1;
+        if (s->winograd != CONV_WINOGRAD_AUTO || s->C > 256 || s->OC > 256) return 0;
+        return 36 * ntiles_m(s, 4) < 16 * ntiles_m(s, 2);
+    }
     if (s->winograd == CONV_WINOGRAD_ALWAYS_F4) return 1;
     if (s->winograd != CONV_WINOGRAD_AUTO) return 0;
     return 36 * ntiles_m(s, 4) < 16 * ntiles_m(s, 2);
 }
 
+static int wg_f4(const conv_shape *s) { return wg_f4_on(s, gemm_bf16_amx()); }
+
+/* 1 if s runs F(4x4) on either unit: the sizes below hold either path, as
+ * gemm_bf16_amx may change between the caller's sizing and the call. */
+static int wg_f4_any(const conv_shape *s) { return wg_f4_on(s, 0) || wg_f4_on(s, 1); }
+
 int64_t wg_packed_size(const conv_shape *s) {
-    return (wg_f4(s) ? 36 : 16) * (int64_t)s->C * s->OC;
+    return (wg_f4_any(s) ? 36 : 16) * (int64_t)s->C * s->OC;
 }
 
 /* Forward blocking: NB output channels per micro-kernel (16J), T tiles
@@ -118,13 +138,16 @@ static int64_t mstride(int NP, int NB) { return (int64_t)NP * NB + 16; }
 
 /* Tiles per forward block off AMX: V and M of its planes (16, or 36 for
  * F(4x4)) under FWD_FLOATS (FWD4_FLOATS), a multiple of T, T at least. */
-static int fwd_tiles(const conv_shape *s) {
-    int T = fwd_rows(fwd_nb(s->OC)), f4 = wg_f4(s);
+static int fwd_tiles_m(const conv_shape *s, int f4) {
+    int T = fwd_rows(fwd_nb(s->OC));
     int64_t n = (f4 ? FWD4_FLOATS : FWD_FLOATS) / ((f4 ? 36 : 16) * (int64_t)(s->C + s->OC)) /
                 T * T;
     if (n > 252) n = 252;
     return n < T ? T : (int)n;
 }
+
+static int fwd_tiles(const conv_shape *s) { return fwd_tiles_m(s, wg_f4(s)); }
+static int fwd_tiles_f4(const conv_shape *s) { return fwd_tiles_m(s, 1); }
 
 /* Tiles per block on AMX (bf16 shapes): V + M under FWD_FLOATS as above,
  * V in bf16 (planes of 32 channels, rows of 16 words), a multiple of 32
@@ -148,6 +171,10 @@ static int64_t fwd_part_floats(int NP, int KV, int P, const conv_shape *s) {
  * between the caller's sizing and the call) */
 int64_t wg_scratch(const conv_shape *s) {
     int64_t n = fwd_part_floats(fwd_tiles(s), s->C / 16, wg_f4(s) ? 36 : 16, s);
+    if (wg_f4_any(s) && !wg_f4(s)) {
+        int64_t f = fwd_part_floats(fwd_tiles_f4(s), s->C / 16, 36, s);
+        if (f > n) n = f;
+    }
     if (s->prec == PREC_BF16) {
         int64_t a = fwd_part_floats(fwd_tiles_amx(s), (s->C + 31) / 32, 16, s);
         if (a > n) n = a;
@@ -167,6 +194,7 @@ int64_t wg_scratch(const conv_shape *s) {
  * 31.7 ms, 33.8-37.9 over repeats), at 256 (4x4x128, batch 256) 1.3x
  * faster, at 512 (8x8x256, batch 128) 1.2x (bench_conv, 2 threads, Zen 4). */
 static int wg_bww_f4(const conv_shape *s) {
+    if (s->prec == PREC_BF16 && gemm_bf16_available()) return 0;   /* bf16's stays F(2x2) */
     return wg_f4(s) && (s->winograd == CONV_WINOGRAD_ALWAYS_F4 || ntiles_m(s, 4) >= 256);
 }
 
@@ -644,9 +672,9 @@ static void bf16_range(void *vctx, int64_t b0, int64_t b1, int tid) {
     }
 }
 
-static void u_to_bf16(float *u, int CI, int CO) {
+static void u_to_bf16(float *u, int CI, int CO, int planes) {
     pack_ctx k = { u, NULL, CI, CO, 0, 0 };
-    ssl_parallel_for(16 * (int64_t)(CO / fwd_nb(CO)), 1, bf16_range, &k);
+    ssl_parallel_for(planes * (int64_t)(CO / fwd_nb(CO)), 1, bf16_range, &k);
 }
 
 /* M[t][NB] = sum over CG groups of 16 channels (8 pairs) of V's pair
@@ -785,12 +813,12 @@ int wg_amx(const conv_shape *s) { return wg_applies(s) && use_amx(s); }
 
 void wg_pack(float *u, const float *w, const conv_shape *s) {
     pack(u, w, s->C, s->OC, 0, wg_f4(s));
-    if (use_bf16(s)) u_to_bf16(u, s->C, s->OC);
+    if (use_bf16(s)) u_to_bf16(u, s->C, s->OC, wg_f4(s) ? 36 : 16);
 }
 
 void wg_pack_bwd_data(float *u, const float *w, const conv_shape *s) {
     pack(u, w, s->OC, s->C, 1, wg_f4(s));
-    if (use_bf16(s)) u_to_bf16(u, s->OC, s->C);
+    if (use_bf16(s)) u_to_bf16(u, s->OC, s->C, wg_f4(s) ? 36 : 16);
 }
 
 /* y[4] (the 2x2 output, row-major) = A^T M A for M[xi] at m0 + xi * xs. */
@@ -844,7 +872,8 @@ typedef struct {
     int nparts;
 } wg_ctx;
 
-/* ---- F(4x4, 3x3): the fp32 forward and backward-data (wg_f4) ----
+/* ---- F(4x4, 3x3): the forward and backward-data (wg_f4; in bf16 V is
+ * rounded to bf16 pairs after the transform, as F(2x2)'s) ----
  *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
  *          0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
  *   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
@@ -1044,6 +1073,7 @@ static void fwd_part(void *vctx, int64_t i0, int64_t i1, int tid) {
                 in_transform_amx(V, NP, x->in, x->xf, s, q0, nt, nr);
             } else if (f4) {
                 in4_transform(V, NP, x->in, x->xf, s, 0, CG, q0, nt, ntp);
+                if (bf) v_to_bf16(V, 36 * (int64_t)CG, gs, ntp);
             } else {
                 in_transform(V, NP, x->in, x->xf, s, 0, CG, q0, nt, ntp);
                 if (bf) v_to_bf16(V, 16 * (int64_t)CG, gs, ntp);

@@ -41,12 +41,14 @@ typedef struct {
  * AVX-512 builds only). A shape's winograd field chooses: OFF never uses
  * it; AUTO (conv_shape_init's default) uses it for the shapes and parts
  * (forward, backward-data, weight gradient) where it was measured faster
- * than the direct kernels, F(4x4) where its products are fp32 and it
- * saves multiplies (the weight gradient from 256 tiles a batch); ALWAYS
+ * than the direct kernels, F(4x4) where it saves multiplies (in fp32; in
+ * bf16 on VDPBF16PS, not AMX, its forward and backward-data up to 256
+ * channels; the fp32 weight gradient from 256 tiles a batch); ALWAYS
  * F(2x2) wherever it applies (tests, benchmarks); AUTO_F2 AUTO with
- * F(2x2) only (comparisons); ALWAYS_F4 F(4x4) in fp32 wherever it applies
- * (tests). The kernels give the same bits at any thread count, but not
- * the same bits as each other (F(4x4) errs about 10x more than F(2x2),
+ * F(2x2) only (comparisons); ALWAYS_F4 F(4x4) wherever it applies, in
+ * bf16 its forward and backward-data on VDPBF16PS (tests). The kernels
+ * give the same bits at any thread count, but not the same bits as each
+ * other (F(4x4) errs about 10x more than F(2x2),
  * 5e-6 of the output's scale: tests/test_ops.c). conv2d_workspace covers
  * them all, so the field may change between calls. */
 enum { CONV_WINOGRAD_OFF = 0, CONV_WINOGRAD_AUTO = 1, CONV_WINOGRAD_ALWAYS = 2,
