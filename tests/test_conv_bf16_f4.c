@@ -1,7 +1,9 @@
-/* test_conv_bf16_f4.c: the Winograd F(4x4, 3x3) forward and
- * backward-data in bf16 (lib/nn/ops/conv_winograd.c, wg_f4: a conv_shape
- * with prec PREC_BF16 on VDPBF16PS), against double-precision references,
- * as tests/test_conv_bf16.c checks F(2x2).
+/* test_conv_bf16_f4.c: the Winograd F(4x4, 3x3) forward, backward-data
+ * and weight gradient in bf16 (lib/nn/ops/conv_winograd.c, wg_f4 and
+ * wg_bww_f4: a conv_shape with prec PREC_BF16 on VDPBF16PS), against
+ * double-precision references, as tests/test_conv_bf16.c checks F(2x2).
+ * The forward's derivation follows; the weight gradient's is next to
+ * wgrad4_ref below.
  *
  * The kernel computes, per 4x4 output tile and output channel,
  *   Y = A^T M A,  M[xi] = sum_c bf(V[xi][c]) bf(U[xi][c]),  xi < 36,
@@ -40,8 +42,9 @@
  * The checks can fail: the input with its last channel zeroed (one
  * channel's products dropped) fails check 2; so do the fp32 F(4x4) kernel
  * (it rounds nothing; it passes check 1) and the bf16 F(2x2) kernel (its
- * roundings are other ones: proof that F(4x4) ran). The same bits at 1, 2
- * and 3 threads. And the policy: under CONV_WINOGRAD_AUTO a bf16 shape
+ * roundings are other ones: proof that F(4x4) ran); in the weight
+ * gradient, dy with a pair of tiles zeroed, the fp32 F(4x4) and the bf16
+ * F(2x2) kernels. The same bits at 1, 2 and 3 threads. And the policy: under CONV_WINOGRAD_AUTO a bf16 shape
  * takes F(4x4) (36 planes of transformed weights) where fp32 would, up to
  * 256 channels; 512 and AMX keep F(2x2). */
 #include <float.h>
@@ -261,6 +264,132 @@ static double rel_max(const float *y, const double *exact, size_t n) {
     return m > 0 ? e / m : e;
 }
 
+/* The weight gradient in bf16 F(4x4) (VDPBF16PS): dw = G^T dU G,
+ *   dU[xi][c][oc] = sum over the T tiles t of bf(V_t[xi][c]) bf(dM_t[xi][oc]),
+ * V as for the forward, dM = A dY A^T in fp32 (dout4_transform: a6 on the
+ * columns of the 4x4 output-gradient tile, then on the rows; each pass at
+ * most 2 roundings per term, so gamma(4) dMa, dMa = |A| |dY| |A^T|), the
+ * sum an fp32 chain per batch slice in tile order (VDPBF16PS: at most one
+ * rounding per tile), the slices added and G^T dU G formed in double,
+ * rounded once to float (G's sixths: the double's own error under 2^-50
+ * of the magnitude). With u_b = 2^-8, u = 2^-24 and n = T:
+ *   check 1: |dw - exact| <= ((1 + u_b)^2 (1 + gamma(4))^2 (1 + gamma(n))
+ *              (1 + u + 2^-50) - 1) sum_xi |G|_a,kh |G|_b,kw sum_t Va dMa
+ *   check 2: |dw - dw_b| <= ((1 + gamma(n)) (1 + u + 2^-50) - 1)
+ *              sum_xi |G|_a,kh |G|_b,kw sum_t |bf(V) bf(dM)|
+ * dw_b the same formula in double from bf(V) and bf(dM) replicated bit for
+ * bit (a6 with fmaf, in dout4_transform's order), and the 2^-40 slack. */
+static void a6f(float *o, const float *y) {
+    float p = y[0] + y[2], q = y[1] + y[3];
+    float r = fmaf(4.0f, y[2], y[0]);
+    float t = 2.0f * fmaf(4.0f, y[3], y[1]);
+    o[0] = y[0];
+    o[1] = p + q;
+    o[2] = p - q;
+    o[3] = r + t;
+    o[4] = r - t;
+    o[5] = y[3];
+}
+
+/* Tile (b, th, tw)'s bf(dM) and dMa for all OC channels of dy [B, H, W,
+ * OC]: Mb[xi * OC + oc], Ma[xi * OC + oc]. */
+static void tile_mb(float *Mb, double *Ma, const float *dy, int H, int W, int OC, int b,
+                    int th, int tw) {
+    for (int oc = 0; oc < OC; oc++) {
+        float y[4][4], col[4][6];
+        for (int a = 0; a < 4; a++)
+            for (int c = 0; c < 4; c++) {
+                int h = 4 * th + a, ww = 4 * tw + c;
+                y[a][c] = h < H && ww < W ? dy[(((size_t)b * H + h) * W + ww) * OC + oc] : 0.0f;
+            }
+        for (int c = 0; c < 4; c++) {         /* col[c] = A (column c of y) */
+            float v[4] = { y[0][c], y[1][c], y[2][c], y[3][c] };
+            a6f(col[c], v);
+        }
+        for (int i = 0; i < 6; i++) {         /* row i of (A y) times A^T */
+            float v[4] = { col[0][i], col[1][i], col[2][i], col[3][i] }, d[6];
+            a6f(d, v);
+            for (int j = 0; j < 6; j++) {
+                double a = 0;
+                for (int p = 0; p < 4; p++)
+                    for (int q = 0; q < 4; q++) a += fabs(AT[p][i]) * fabs(y[p][q]) * fabs(AT[q][j]);
+                Mb[(6 * i + j) * OC + oc] = bf16_round(d[j]);
+                Ma[(6 * i + j) * OC + oc] = a;
+            }
+        }
+    }
+}
+
+/* References for dw [OC, C, 3, 3] of out = conv3x3 pad 1 of x [B, H, W,
+ * C] given dy [B, H, W, OC] (dw from zero). */
+static void wgrad4_ref(wref *r, const float *x, const float *dy, int B, int H, int W, int C,
+                       int OC) {
+    size_t nw = (size_t)OC * C * 9, np = 36 * (size_t)C * OC;
+    r->exact = calloc(nw, sizeof(double));
+    r->bound1 = calloc(nw, sizeof(double));
+    r->ref_b = calloc(nw, sizeof(double));
+    r->bound2 = calloc(nw, sizeof(double));
+    double *Sb = calloc(np, sizeof(double)), *Sab = calloc(np, sizeof(double));
+    double *Saa = calloc(np, sizeof(double));
+    float *Vb = malloc(sizeof(float) * 36 * (size_t)C), *Mb = malloc(sizeof(float) * 36 * (size_t)OC);
+    double *Va = malloc(sizeof(double) * 36 * (size_t)C), *Ma = malloc(sizeof(double) * 36 * (size_t)OC);
+    int TH = (H + 3) / 4, TW = (W + 3) / 4;
+    for (int b = 0; b < B; b++)
+        for (int th = 0; th < TH; th++)
+            for (int tw = 0; tw < TW; tw++) {
+                tile_vb(Vb, Va, x, H, W, C, b, th, tw);
+                tile_mb(Mb, Ma, dy, H, W, OC, b, th, tw);
+                for (int xi = 0; xi < 36; xi++)
+                    for (int c = 0; c < C; c++) {
+                        double v = Vb[xi * C + c], va = Va[xi * C + c];
+                        size_t k0 = ((size_t)xi * C + c) * OC;
+                        for (int oc = 0; oc < OC; oc++) {
+                            double p = v * Mb[xi * OC + oc];
+                            Sb[k0 + oc] += p;
+                            Sab[k0 + oc] += fabs(p);
+                            Saa[k0 + oc] += va * Ma[xi * OC + oc];
+                        }
+                    }
+            }
+    double ub = ldexp(1.0, -8), u = ldexp(1.0, -24) + ldexp(1.0, -50), n = (double)B * TH * TW;
+    double c1 = (1 + ub) * (1 + ub) * (1 + gam(4)) * (1 + gam(4)) * (1 + gam(n)) * (1 + u) - 1;
+    double c2 = (1 + gam(n)) * (1 + u) - 1, mag_w = 0, mag_d = 0;
+    for (int oc = 0; oc < OC; oc++)
+        for (int c = 0; c < C; c++)
+            for (int kh = 0; kh < 3; kh++)
+                for (int kw = 0; kw < 3; kw++) {
+                    double y = 0, yb = 0, ya = 0;
+                    for (int a = 0; a < 6; a++)
+                        for (int bb = 0; bb < 6; bb++) {
+                            double g = G[a][kh] * G[bb][kw];
+                            size_t k = ((size_t)(6 * a + bb) * C + c) * OC + oc;
+                            y += g * Sb[k];
+                            yb += fabs(g) * Sab[k];
+                            ya += fabs(g) * Saa[k];
+                        }
+                    double e = 0, ea = 0;
+                    for (int b = 0; b < B; b++)
+                        for (int h = 0; h < H; h++)
+                            for (int ww = 0; ww < W; ww++) {
+                                int ih = h - 1 + kh, iw = ww - 1 + kw;
+                                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                                double t = (double)x[(((size_t)b * H + ih) * W + iw) * C + c] *
+                                           dy[(((size_t)b * H + h) * W + ww) * OC + oc];
+                                e += t;
+                                ea += fabs(t);
+                            }
+                    size_t o = (((size_t)oc * C + c) * 3 + kh) * 3 + kw;
+                    r->exact[o] = e;
+                    r->bound1[o] = c1 * ya + ldexp(ya, -40);
+                    r->ref_b[o] = y;
+                    r->bound2[o] = c2 * yb + ldexp(yb, -40);
+                    mag_w += ya;
+                    mag_d += ea;
+                }
+    r->amp = mag_d > 0 ? mag_w / mag_d : 0;
+    free(Sb); free(Sab); free(Saa); free(Vb); free(Mb); free(Va); free(Ma);
+}
+
 /* Partial last tiles (7x5, 6x10, 3x3, 16x18), one tile (4x4), reductions
  * of 16 to 256 channels, NB 16 (OC 48) and 32; shape 6's 320 tiles make
  * four forward blocks (84 tiles each, the last 68). */
@@ -273,6 +402,8 @@ static const int shapes[][5] = {   /* B, H, W, C, OC */
 static void test_kernels(void) {
     double w1f = 0, w2f = 0, w1d = 0, w2d = 0, amp = 0, relw = 0;
     int bad = 0, bits = 1, f4 = 1, fails_drop = 1, fails_fp32 = 1, fp32_acc = 1, fails_f2 = 1;
+    double w1w = 0, w2w = 0, ampw = 0, relww = 0;
+    int wbits = 1, wtried = 0, wfails_pair = 1, wfails_fp32 = 1, wfp32_acc = 1, wfails_f2 = 1;
     char what[200] = "";
     for (int si = 0; si < NSH; si++) {
         int B = shapes[si][0], H = shapes[si][1], W = shapes[si][2], C = shapes[si][3],
@@ -340,17 +471,64 @@ static void test_kernels(void) {
         if (!(a <= 1 && b <= 1) && !bad++)
             snprintf(what, sizeof what, "backward-data %dx%dx%dx%d -> %d: %.3g, %.3g x bounds", B,
                      H, W, C, OC, a, b);
+        float *dw1 = calloc(nw, sizeof(float)), *dw3 = calloc(nw, sizeof(float));
         ssl_set_threads(3);
-        memset(dw, 0, sizeof(float) * nw);
-        conv2d_backward(din1, dw, NULL, dy, x, w, &s, 0, ws);
+        conv2d_backward(din1, dw3, NULL, dy, x, w, &s, 0, ws);
+        ssl_set_threads(1);
+        conv2d_backward(NULL, dw1, NULL, dy, x, w, &s, 0, ws);
         ssl_set_threads(2);
         bits &= !memcmp(din, din1, sizeof(float) * nx);
+        wbits &= !memcmp(dw, dw1, sizeof(float) * nw) && !memcmp(dw, dw3, sizeof(float) * nw);
         wref_free(&r);
+        /* the weight gradient */
+        wgrad4_ref(&r, x, dy, B, H, W, C, OC);
+        a = worst(dw, r.exact, r.bound1, nw);
+        b = worst(dw, r.ref_b, r.bound2, nw);
+        rl = rel_max(dw, r.exact, nw);
+        if (a > w1w) w1w = a;
+        if (b > w2w) w2w = b;
+        if (r.amp > ampw) ampw = r.amp;
+        if (rl > relww) relww = rl;
+        if (!(a <= 1 && b <= 1) && !bad++)
+            snprintf(what, sizeof what, "weight gradient %dx%dx%dx%d -> %d: %.3g, %.3g x bounds",
+                     B, H, W, C, OC, a, b);
+        /* perturbations where check 2 sees them (T <= 512: its bound grows
+         * as T^2 2^-24 |p|): dy's first two tiles zeroed (a pair of the
+         * reduction); the fp32 F(4x4) and the bf16 F(2x2) weight gradients */
+        int TH = (H + 3) / 4, TW = (W + 3) / 4, T = B * TH * TW;
+        if (T <= 512) {
+            float *dyz = malloc(sizeof(float) * ny);
+            memcpy(dyz, dy, sizeof(float) * ny);
+            for (int bi = 0; bi < B; bi++)
+                for (int h = 0; h < H; h++)
+                    for (int ww = 0; ww < W; ww++)
+                        if ((bi * TH + h / 4) * TW + ww / 4 < 2)
+                            memset(dyz + (((size_t)bi * H + h) * W + ww) * OC, 0, sizeof(float) * OC);
+            memset(dw1, 0, sizeof(float) * nw);
+            conv2d_backward(NULL, dw1, NULL, dyz, x, w, &s, 0, ws);
+            wfails_pair &= worst(dw1, r.ref_b, r.bound2, nw) > 1;
+            s.prec = PREC_FP32;
+            memset(dw1, 0, sizeof(float) * nw);
+            conv2d_backward(NULL, dw1, NULL, dy, x, w, &s, 0, ws);
+            wfails_fp32 &= worst(dw1, r.ref_b, r.bound2, nw) > 1;
+            wfp32_acc &= worst(dw1, r.exact, r.bound1, nw) <= 1;
+            s.prec = PREC_BF16;
+            s.winograd = CONV_WINOGRAD_ALWAYS;
+            memset(dw1, 0, sizeof(float) * nw);
+            conv2d_backward(NULL, dw1, NULL, dy, x, w, &s, 0, ws);
+            wfails_f2 &= worst(dw1, r.ref_b, r.bound2, nw) > 1;
+            s.winograd = CONV_WINOGRAD_ALWAYS_F4;
+            wtried++;
+            free(dyz);
+        }
+        wref_free(&r);
+        free(dw1); free(dw3);
         free(x); free(w); free(dy); free(ws); free(y); free(y1); free(y3); free(din);
         free(din1); free(dw); free(xz); free(wt);
     }
     T_OK(f4, "bf16 F(4x4): ALWAYS_F4 packs 36 planes for the forward and backward-data");
-    t_report(!bad, "bf16 F(4x4): forward and backward-data within both bounds", "%s", what);
+    t_report(!bad, "bf16 F(4x4): forward, backward-data and weight gradient within both bounds",
+             "%s", what);
     printf("  (worst error / bound: forward %.3g accuracy, %.3g exactness; backward-data %.3g, "
            "%.3g; Winograd's amplification of the bound's magnitude at most %.3g; worst error "
            "%.3g of the largest output)\n", w1f, w2f, w1d, w2d, amp, relw);
@@ -360,6 +538,17 @@ static void test_kernels(void) {
          "bf16 F(4x4) check: the fp32 F(4x4) kernel fails the exactness check and passes the "
          "accuracy check");
     T_OK(fails_f2, "bf16 F(4x4) check: the bf16 F(2x2) kernel fails the exactness check");
+    printf("  (weight gradient: worst error / bound %.3g accuracy, %.3g exactness; Winograd's "
+           "amplification at most %.3g; worst error %.3g of the largest)\n", w1w, w2w, ampw,
+           relww);
+    T_OK(wbits, "bf16 F(4x4) weight gradient: 1, 2 and 3 threads give the same bits");
+    T_OK(wtried && wfails_pair,
+         "bf16 F(4x4) weight-gradient check: a sum missing a pair of tiles fails");
+    T_OK(wtried && wfails_fp32 && wfp32_acc,
+         "bf16 F(4x4) weight-gradient check: the fp32 F(4x4) kernel fails the exactness check "
+         "and passes the accuracy check");
+    T_OK(wtried && wfails_f2,
+         "bf16 F(4x4) weight-gradient check: the bf16 F(2x2) kernel fails the exactness check");
 }
 
 /* Under AUTO: F(4x4) (36 planes) for a bf16 shape where fp32 takes it, up

@@ -192,24 +192,37 @@ int64_t wg_scratch(const conv_shape *s) {
  * against the products the fewer tiles there are: at 128 tiles
  * (4x4x512, batch 128) F(4x4) was no faster than F(2x2) (31.6 against
  * 31.7 ms, 33.8-37.9 over repeats), at 256 (4x4x128, batch 256) 1.3x
- * faster, at 512 (8x8x256, batch 128) 1.2x (bench_conv, 2 threads, Zen 4). */
-static int wg_bww_f4(const conv_shape *s) {
-    if (s->prec == PREC_BF16 && gemm_bf16_available()) return 0;   /* bf16's stays F(2x2) */
-    return wg_f4(s) && (s->winograd == CONV_WINOGRAD_ALWAYS_F4 || ntiles_m(s, 4) >= 256);
+ * faster, at 512 (8x8x256, batch 128) 1.2x (bench_conv, 2 threads, Zen 4).
+ * In bf16 (VDPBF16PS) F(4x4) only under CONV_WINOGRAD_ALWAYS_F4 (tests):
+ * under AUTO it stays F(2x2) until its own accuracy run. Measured
+ * (bench_conv, 1 thread, CPU time, 2026-12-07), F(2x2) -> F(4x4): B128
+ * 32x32x64 32.7 -> 23.0 ms, B256 7x7x64 4.0 -> 3.5, 28x28x16 6.3 -> 4.7,
+ * but 16x16x128 27.5 -> 35.7 and 8x8x256 30.1 -> 41.5: with 36 planes
+ * bww_split cuts the channels into more parts, each transforming the
+ * input or dout again; 8 times BWW_BF_PART_FLOATS gave 22.5 and 24.7 ms
+ * on one thread, but then one task only, so one thread works. */
+static int wg_bww_f4_on(const conv_shape *s, int amx) {
+    if (s->prec == PREC_BF16 && gemm_bf16_available())
+        return wg_f4_on(s, amx) && s->winograd == CONV_WINOGRAD_ALWAYS_F4;
+    return wg_f4_on(s, amx) && (s->winograd == CONV_WINOGRAD_ALWAYS_F4 || ntiles_m(s, 4) >= 256);
 }
 
-static int bww_planes(const conv_shape *s) { return wg_bww_f4(s) ? 36 : 16; }
+static int wg_bww_f4(const conv_shape *s) { return wg_bww_f4_on(s, gemm_bf16_amx()); }
+
+/* The helpers below take f4 (wg_bww_f4's answer) explicitly, so that the
+ * sizes can hold either unit's path. */
+static int bww_planes(int f4) { return f4 ? 36 : 16; }
 
 /* Floats of a slice's dU. */
-static int64_t bww_packed(const conv_shape *s) {
-    return bww_planes(s) * (int64_t)s->C * s->OC;
+static int64_t bww_packed(const conv_shape *s, int f4) {
+    return bww_planes(f4) * (int64_t)s->C * s->OC;
 }
 
-static void bww_split(int *ncp, int *nop, const conv_shape *s) {
+static void bww_split(int *ncp, int *nop, const conv_shape *s, int f4) {
     int CG = s->C / 16, OG = s->OC / 16, a = 1, b = 1;
     int64_t lim = s->prec == PREC_BF16 ? BWW_BF_PART_FLOATS
-                  : wg_bww_f4(s) ? BWW4_PART_FLOATS : BWW_PART_FLOATS;
-    while ((int64_t)((CG + a - 1) / a) * ((OG + b - 1) / b) * 256 * bww_planes(s) > lim) {
+                  : f4 ? BWW4_PART_FLOATS : BWW_PART_FLOATS;
+    while ((int64_t)((CG + a - 1) / a) * ((OG + b - 1) / b) * 256 * bww_planes(f4) > lim) {
         if ((CG + a - 1) / a >= (OG + b - 1) / b) a++;
         else b++;
     }
@@ -217,21 +230,21 @@ static void bww_split(int *ncp, int *nop, const conv_shape *s) {
     *nop = b;
 }
 
-static int bww_tiles(const conv_shape *s) {
+static int bww_tiles(const conv_shape *s, int f4) {
     int ncp, nop;
-    bww_split(&ncp, &nop, s);
+    bww_split(&ncp, &nop, s, f4);
     int64_t cp = (s->C / 16 + ncp - 1) / ncp, op = (s->OC / 16 + nop - 1) / nop;
-    int64_t n = BWW_FLOATS / (16 * bww_planes(s) * (cp + op)) / 16 * 16;
+    int64_t n = BWW_FLOATS / (16 * bww_planes(f4) * (cp + op)) / 16 * 16;
     if (n > 512) n = 512;
     return n < 16 ? 16 : (int)n;
 }
 
-static int bww_slices(const conv_shape *s) {
-    int64_t nt = ntiles_m(s, wg_bww_f4(s) ? 4 : 2);
-    int64_t blocks = (nt + bww_tiles(s) - 1) / bww_tiles(s);
+static int bww_slices(const conv_shape *s, int f4) {
+    int64_t nt = ntiles_m(s, f4 ? 4 : 2);
+    int64_t blocks = (nt + bww_tiles(s, f4) - 1) / bww_tiles(s, f4);
     int S = 4;
     int64_t lim = s->prec == PREC_BF16 ? BWW_BF_SLICE_FLOATS : BWW_SLICE_FLOATS;
-    while (S > 1 && (S > blocks || S * bww_packed(s) > lim)) S /= 2;
+    while (S > 1 && (S > blocks || S * bww_packed(s, f4) > lim)) S /= 2;
     return S;
 }
 
@@ -247,34 +260,44 @@ static int bww_slices(const conv_shape *s) {
  * scratch is sized for AMX's, which is never smaller. */
 #define BWW_BF_MAX 128
 
-static int bww_tiles_amx(const conv_shape *s) {
+static int bww_tiles_amx(const conv_shape *s, int f4) {
     int ncp, nop;
-    bww_split(&ncp, &nop, s);
+    bww_split(&ncp, &nop, s, f4);
     int64_t cp = (s->C / 16 + ncp - 1) / ncp, op = (s->OC / 16 + nop - 1) / nop;
     int64_t n = BWW_AMX_WORDS / (16 * 256 * (cp + op)) * 32;
     if (n > BWW_AMX_MAX) n = BWW_AMX_MAX;
     return n < 32 ? 32 : (int)n;
 }
 
-/* Floats of a task's scratch on AMX: the stage (32 tiles, fp32) and the
- * block's A and B tiles. */
-static int64_t bww_amx_floats(const conv_shape *s) {
+/* Floats of a task's scratch in bf16 (either unit): the stage (32 tiles,
+ * fp32) and the block's A and B tiles, per plane. */
+static int64_t bww_amx_floats(const conv_shape *s, int f4) {
     int ncp, nop;
-    bww_split(&ncp, &nop, s);
+    bww_split(&ncp, &nop, s, f4);
     int64_t cp = (s->C / 16 + ncp - 1) / ncp, op = (s->OC / 16 + nop - 1) / nop;
-    return 16 * (cp + op) * (gstride(32) + (int64_t)bww_tiles_amx(s) / 32 * 256);
+    return bww_planes(f4) * (cp + op) * (gstride(32) + (int64_t)bww_tiles_amx(s, f4) / 32 * 256);
 }
 
-int64_t wg_bww_size(const conv_shape *s) { return bww_slices(s) * bww_packed(s); }
-
-/* (a bf16 shape's size holds either path, as for wg_scratch) */
-int64_t wg_scratch_bww(const conv_shape *s) {
+/* Floats of the task scratch for the path f4. */
+static int64_t bww_scratch_part(const conv_shape *s, int f4) {
     int ncp, nop;
-    bww_split(&ncp, &nop, s);
+    bww_split(&ncp, &nop, s, f4);
     int64_t cp = (s->C / 16 + ncp - 1) / ncp, op = (s->OC / 16 + nop - 1) / nop;
-    int64_t n = bww_planes(s) * (cp + op) * gstride(bww_tiles(s));
-    if (s->prec == PREC_BF16 && bww_amx_floats(s) > n) n = bww_amx_floats(s);
-    return WG_MAX_PARTS * n;
+    int64_t n = bww_planes(f4) * (cp + op) * gstride(bww_tiles(s, f4));
+    if (s->prec == PREC_BF16 && bww_amx_floats(s, f4) > n) n = bww_amx_floats(s, f4);
+    return n;
+}
+
+/* (a bf16 shape's sizes hold either unit's path, as for wg_scratch) */
+int64_t wg_bww_size(const conv_shape *s) {
+    int64_t a = bww_slices(s, wg_bww_f4_on(s, 0)) * bww_packed(s, wg_bww_f4_on(s, 0));
+    int64_t b = bww_slices(s, wg_bww_f4_on(s, 1)) * bww_packed(s, wg_bww_f4_on(s, 1));
+    return a > b ? a : b;
+}
+
+int64_t wg_scratch_bww(const conv_shape *s) {
+    int64_t a = bww_scratch_part(s, wg_bww_f4_on(s, 0)), b = bww_scratch_part(s, wg_bww_f4_on(s, 1));
+    return WG_MAX_PARTS * (a > b ? a : b);
 }
 
 /* Where Winograd pays. Measured with bench_conv (2 threads, this 2-core
@@ -572,11 +595,6 @@ static void pf_init_m(pf_span *f, const float *x, const conv_shape *s, int C, in
     f->p = (const char *)(x + lo * s->W * C);
     f->end = (const char *)(x + hi * s->W * C);
     f->write = write;
-}
-
-static void pf_init(pf_span *f, const float *x, const conv_shape *s, int C, int halo,
-                    int64_t q0, int nt, int write) {
-    pf_init_m(f, x, s, C, halo, q0, nt, write, 2);
 }
 
 static inline void pf_step(pf_span *f, int lines) {
@@ -1212,8 +1230,8 @@ static bww_task bww_task_begin(const wg_ctx *x, int64_t task) {
     t.no = (op + 1) * OG / x->nop - t.o0;
     t.qa = sl * x->ntiles / x->nslices;
     t.qe = (sl + 1) * x->ntiles / x->nslices;
-    t.du = x->du + sl * bww_packed(s);
-    for (int xi = 0; xi < bww_planes(s); xi++)
+    t.du = x->du + sl * bww_packed(s, x->f4);
+    for (int xi = 0; xi < bww_planes(x->f4); xi++)
         for (int c = 16 * t.c0; c < 16 * (t.c0 + t.nc); c++)
             memset(t.du + ((int64_t)xi * C + c) * OC + 16 * t.o0, 0,
                    (size_t)t.no * 16 * sizeof(float));
@@ -1261,9 +1279,9 @@ static inline __attribute__((always_inline)) void pair16(__m512i *z, const float
  * transpose: AMX's row c, word p; else row p, word c, as VDPBF16PS
  * broadcasts it) and B[xi][o][kb]; nkb: k blocks per (xi, group). */
 static void bww_pair(float *A, float *Bt, const float *Vs, const float *Ms, int nc, int no,
-                     int kb, int nkb, int n, int transpose) {
+                     int kb, int nkb, int n, int transpose, int P) {
     int64_t gs = gstride(32);
-    for (int xi = 0; xi < 16; xi++) {
+    for (int xi = 0; xi < P; xi++) {
         for (int g = 0; g < nc; g++) {
             __m512i z[16];
             pair16(z, Vs + (xi * nc + g) * gs, n);
@@ -1387,18 +1405,23 @@ static void bww_amx_xi(float *du, int64_t ld, const float *A, const float *Bt, i
 }
 
 /* bww_part's tasks in bf16: on AMX (x->amx), else on VDPBF16PS (scratch:
- * bww_amx_floats(s) per part). */
+ * bww_amx_floats(s, f4) per part); F(4x4) (x->f4, VDPBF16PS only) with
+ * 36 planes, transformed by in4_transform and dout4_transform. */
+static void dout4_transform(float *dM, int NP, const float *dout, const conv_shape *s, int o0,
+                            int no, int64_t q0, int nt);
+
 static void bww_part_bf(void *vctx, int64_t i0, int64_t i1, int tid) {
     const wg_ctx *x = vctx;
     const conv_shape *s = x->s;
     int C = s->C, OC = s->OC, NP = x->NP, CG = C / 16, OG = OC / 16, nkb = NP / 32;
     int cpn = (CG + x->ncp - 1) / x->ncp, opn = (OG + x->nop - 1) / x->nop;
+    int f4 = x->f4, P = f4 ? 36 : 16, m = f4 ? 4 : 2;
     int64_t gs = gstride(32);
     (void)tid;
     if (x->amx) amx_begin();
     for (int64_t part = i0; part < i1; part++) {
-        float *Vs = x->scratch + part * x->part_n, *Ms = Vs + 16 * cpn * gs;
-        float *A = Ms + 16 * opn * gs, *Bt = A + 16 * (int64_t)cpn * nkb * 256;
+        float *Vs = x->scratch + part * x->part_n, *Ms = Vs + P * cpn * gs;
+        float *A = Ms + P * opn * gs, *Bt = A + P * (int64_t)cpn * nkb * 256;
         int64_t a = part * x->ntasks / x->nparts, e = (part + 1) * x->ntasks / x->nparts;
         for (int64_t task = a; task < e; task++) {
             bww_task t = bww_task_begin(x, task);
@@ -1406,20 +1429,25 @@ static void bww_part_bf(void *vctx, int64_t i0, int64_t i1, int tid) {
                 int nt = t.qe - q0 < NP ? (int)(t.qe - q0) : NP, kbn = (nt + 31) / 32;
                 for (int kb = 0; kb < kbn; kb++) {
                     int n = nt - 32 * kb < 32 ? nt - 32 * kb : 32;
-                    in_transform(Vs, 32, x->in, x->xf, s, t.c0, t.nc, q0 + 32 * kb, n, n);
-                    dout_transform(Ms, 32, x->dout, s, t.o0, t.no, q0 + 32 * kb, n);
-                    bww_pair(A, Bt, Vs, Ms, t.nc, t.no, kb, nkb, n, x->amx);
+                    if (f4) {
+                        in4_transform(Vs, 32, x->in, x->xf, s, t.c0, t.nc, q0 + 32 * kb, n, n);
+                        dout4_transform(Ms, 32, x->dout, s, t.o0, t.no, q0 + 32 * kb, n);
+                    } else {
+                        in_transform(Vs, 32, x->in, x->xf, s, t.c0, t.nc, q0 + 32 * kb, n, n);
+                        dout_transform(Ms, 32, x->dout, s, t.o0, t.no, q0 + 32 * kb, n);
+                    }
+                    bww_pair(A, Bt, Vs, Ms, t.nc, t.no, kb, nkb, n, x->amx, P);
                 }
                 /* the next block's input and dout, spread over the products */
                 pf_span pi = { 0 }, po = { 0 };
                 int lines = 0;
                 if (q0 + NP < t.qe) {
                     int nn = t.qe - q0 - NP < NP ? (int)(t.qe - q0 - NP) : NP;
-                    pf_init(&pi, x->in, s, C, 1, q0 + NP, nn, 0);
-                    pf_init(&po, x->dout, s, OC, 0, q0 + NP, nn, 0);
-                    lines = (int)(((pi.end - pi.p) + (po.end - po.p)) / 64 / (16 * t.nc)) + 1;
+                    pf_init_m(&pi, x->in, s, C, 1, q0 + NP, nn, 0, m);
+                    pf_init_m(&po, x->dout, s, OC, 0, q0 + NP, nn, 0, m);
+                    lines = (int)(((pi.end - pi.p) + (po.end - po.p)) / 64 / (P * t.nc)) + 1;
                 }
-                for (int xi = 0; xi < 16; xi++)
+                for (int xi = 0; xi < P; xi++)
                     (x->amx ? bww_amx_xi : bww_bf_xi)(t.du + ((int64_t)xi * C + 16 * t.c0) * OC + 16 * t.o0, OC,
                                A + (int64_t)xi * t.nc * nkb * 256,
                                Bt + (int64_t)xi * t.no * nkb * 256, t.nc, t.no, nkb, kbn,
@@ -1438,7 +1466,7 @@ static void bww_finish(void *vctx, int64_t b0, int64_t b1, int tid) {
     const wg_ctx *x = vctx;
     const conv_shape *s = x->s;
     int C = s->C, OC = s->OC;
-    int64_t P = bww_packed(s), xs = (int64_t)C * OC;
+    int64_t P = bww_packed(s, x->f4), xs = (int64_t)C * OC;
     __m512d h = _mm512_set1_pd(0.5);
     (void)tid;
     for (int64_t cb = b0; cb < b1; cb++)
@@ -1592,7 +1620,7 @@ static void bww4_finish(void *vctx, int64_t b0, int64_t b1, int tid) {
     const wg_ctx *x = vctx;
     const conv_shape *s = x->s;
     int C = s->C, OC = s->OC;
-    int64_t P = bww_packed(s), xs = (int64_t)C * OC;
+    int64_t P = bww_packed(s, x->f4), xs = (int64_t)C * OC;
     (void)tid;
     for (int64_t cb = b0; cb < b1; cb++)
     for (int64_t g = 0; g < OC / 8; g++)
@@ -1634,11 +1662,11 @@ void wg_backward_weights_xf(float *dw, const float *dout, const float *in,
     x.f4 = wg_bww_f4(s);
     x.amx = use_amx(s);
     int bf = use_bf16(s);
-    x.NP = bf ? bww_tiles_amx(s) : bww_tiles(s);
+    x.NP = bf ? bww_tiles_amx(s, x.f4) : bww_tiles(s, x.f4);
     if (bf && !x.amx && x.NP > BWW_BF_MAX) x.NP = BWW_BF_MAX;
     x.ntiles = ntiles_m(s, x.f4 ? 4 : 2);
-    x.nslices = bww_slices(s);
-    bww_split(&x.ncp, &x.nop, s);
+    x.nslices = bww_slices(s, x.f4);
+    bww_split(&x.ncp, &x.nop, s, x.f4);
     x.ntasks = (int64_t)x.nslices * x.ncp * x.nop;
     x.part_n = wg_scratch_bww(s) / WG_MAX_PARTS;
     x.nparts = ssl_parts(x.ntasks, WG_MAX_PARTS);
