@@ -86,21 +86,9 @@
 #include "nn/ops/conv_winograd.h"
 #include "nn/ops/ops.h"
 #include "t.h"
+#include "wino_check.h"
 #include "util/rng.h"
 #include "util/threads.h"
-
-static rng R;
-
-static float *rnd(size_t n) {
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    for (size_t i = 0; i < n; i++) p[i] = (float)(2 * rng_uniform(&R) - 1);
-    return p;
-}
-
-static double gam(double n) {
-    double u = ldexp(1.0, -24);
-    return n * u / (1 - n * u);
-}
 
 static const double BT[4][4] = { {1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1} };
 static const double G[4][3] = { {1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1} };
@@ -156,32 +144,12 @@ static void tile_vb(float *Vb, double *Va, const float *x, int H, int W, int C, 
     }
 }
 
-typedef struct {
-    double *exact, *bound1;       /* check 1 */
-    double *ref_b, *bound2;       /* check 2 */
-    double amp;                   /* sum of check 1's magnitudes / direct sum |x||w| */
-} wref;
-
-/* Element o of the references: the exact value, check 1's bound c1 m1,
- * the bf16 replica, check 2's bound c2 m2, each bound with the slack of
- * the double sums, 2^-40 of its magnitude m. */
-static void wref_put(wref *r, size_t o, double exact, double c1, double m1, double ref_b,
-                     double c2, double m2) {
-    r->exact[o] = exact;
-    r->bound1[o] = c1 * m1 + ldexp(m1, -40);
-    r->ref_b[o] = ref_b;
-    r->bound2[o] = c2 * m2 + ldexp(m2, -40);
-}
-
 /* References for out [B, H, W, OC] = conv3x3 pad 1 of x [B, H, W, C] with
  * w [OC, C, 3, 3]. */
 static void wino_ref(wref *r, const float *x, const float *w, int B, int H, int W, int C,
                      int OC) {
     size_t no = (size_t)B * H * W * OC;
-    r->exact = calloc(no, sizeof(double));
-    r->bound1 = calloc(no, sizeof(double));
-    r->ref_b = calloc(no, sizeof(double));
-    r->bound2 = calloc(no, sizeof(double));
+    wref_alloc(r, no);
     /* U: float (as packed), its bf16, and Ua */
     float *Ub = malloc(sizeof(float) * 16 * (size_t)C * OC);
     double *Ua = malloc(sizeof(double) * 16 * (size_t)C * OC);
@@ -309,10 +277,7 @@ static void tile_dm(float *m, double *ma, const float *dy, int H, int W, int OC,
 static void wgrad_ref(wref *r, const float *x, const float *dy, int B, int H, int W, int C,
                       int OC) {
     size_t nw = (size_t)OC * C * 9, np = 16 * (size_t)C * OC;
-    r->exact = calloc(nw, sizeof(double));
-    r->bound1 = calloc(nw, sizeof(double));
-    r->ref_b = calloc(nw, sizeof(double));
-    r->bound2 = calloc(nw, sizeof(double));
+    wref_alloc(r, nw);
     double *Sb = calloc(np, sizeof(double)), *Sab = calloc(np, sizeof(double));
     double *Saa = calloc(np, sizeof(double));
     float *Vb = malloc(sizeof(float) * 16 * (size_t)C), *Mb = malloc(sizeof(float) * 16 * (size_t)OC);
@@ -379,28 +344,6 @@ static void wgrad_ref(wref *r, const float *x, const float *dy, int B, int H, in
                 }
     r->amp = mag_d > 0 ? mag_w / mag_d : 0;
     free(Sb); free(Sab); free(Saa); free(Vb); free(Mb); free(Va); free(Ma);
-}
-
-static void wref_free(wref *r) { free(r->exact); free(r->bound1); free(r->ref_b); free(r->bound2); }
-
-static double worst(const float *y, const double *ref, const double *bound, size_t n) {
-    double w = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs(y[i] - ref[i]), r = e == 0 ? 0 : bound[i] > 0 ? e / bound[i] : INFINITY;
-        if (!(r <= w)) w = isnan(r) ? INFINITY : r;
-    }
-    return w;
-}
-
-/* largest |y - exact| over largest |exact| */
-static double rel_max(const float *y, const double *exact, size_t n) {
-    double e = 0, m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs(y[i] - exact[i]);
-        if (!(d <= e)) e = d;
-        if (fabs(exact[i]) > m) m = fabs(exact[i]);
-    }
-    return m > 0 ? e / m : e;
 }
 
 /* On AMX the reductions (C forward, OC backward-data) of 16 and 48 take a

@@ -53,21 +53,9 @@
 #include "nn/ops/conv_winograd.h"
 #include "nn/ops/ops.h"
 #include "t.h"
+#include "wino_check.h"
 #include "util/rng.h"
 #include "util/threads.h"
-
-static rng R;
-
-static float *rnd(size_t n) {
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    for (size_t i = 0; i < n; i++) p[i] = (float)(2 * rng_uniform(&R) - 1);
-    return p;
-}
-
-static double gam(double n) {
-    double u = ldexp(1.0, -24);
-    return n * u / (1 - n * u);
-}
 
 static const double BT[6][6] = {
     {4, 0, -5, 0, 1, 0}, {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
@@ -142,21 +130,11 @@ static void tile_vb(float *Vb, double *Va, const float *x, int H, int W, int C, 
     }
 }
 
-typedef struct {
-    double *exact, *bound1;       /* check 1 */
-    double *ref_b, *bound2;       /* check 2 */
-    double amp;                   /* sum of check 1's magnitudes / direct sum |x||w| */
-} wref;
-
 /* References for out [B, H, W, OC] = conv3x3 pad 1 of x [B, H, W, C] with
  * w [OC, C, 3, 3]. */
 static void wino4_ref(wref *r, const float *x, const float *w, int B, int H, int W, int C,
                       int OC) {
-    size_t no = (size_t)B * H * W * OC;
-    r->exact = calloc(no, sizeof(double));
-    r->bound1 = calloc(no, sizeof(double));
-    r->ref_b = calloc(no, sizeof(double));
-    r->bound2 = calloc(no, sizeof(double));
+    wref_alloc(r, (size_t)B * H * W * OC);
     float *Ub = malloc(sizeof(float) * 36 * (size_t)C * OC);
     double *Ua = malloc(sizeof(double) * 36 * (size_t)C * OC);
     for (int oc = 0; oc < OC; oc++)
@@ -227,11 +205,8 @@ static void wino4_ref(wref *r, const float *x, const float *w, int B, int H, int
                                         e += t;
                                         ea += fabs(t);
                                     }
-                            size_t o = (((size_t)b * H + h) * W + ww) * OC + oc;
-                            r->exact[o] = e;
-                            r->bound1[o] = c1 * ya + ldexp(ya, -40);
-                            r->ref_b[o] = y;
-                            r->bound2[o] = c2 * yb + ldexp(yb, -40);
+                            wref_put(r, (((size_t)b * H + h) * W + ww) * OC + oc, e, c1, ya, y,
+                                     c2, yb);
                             mag_w += ya;
                             mag_d += ea;
                         }
@@ -239,29 +214,6 @@ static void wino4_ref(wref *r, const float *x, const float *w, int B, int H, int
             }
     r->amp = mag_d > 0 ? mag_w / mag_d : 0;
     free(Ub); free(Ua); free(Vb); free(Va);
-}
-
-static void wref_free(wref *r) { free(r->exact); free(r->bound1); free(r->ref_b); free(r->bound2); }
-
-/* Largest |y - ref| / bound (0 where they agree exactly). */
-static double worst(const float *y, const double *ref, const double *bound, size_t n) {
-    double w = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs(y[i] - ref[i]), r = e == 0 ? 0 : bound[i] > 0 ? e / bound[i] : INFINITY;
-        if (!(r <= w)) w = isnan(r) ? INFINITY : r;
-    }
-    return w;
-}
-
-/* largest |y - exact| over largest |exact| */
-static double rel_max(const float *y, const double *exact, size_t n) {
-    double e = 0, m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs(y[i] - exact[i]);
-        if (!(d <= e)) e = d;
-        if (fabs(exact[i]) > m) m = fabs(exact[i]);
-    }
-    return m > 0 ? e / m : e;
 }
 
 /* The weight gradient in bf16 F(4x4) (VDPBF16PS): dw = G^T dU G,
@@ -324,11 +276,8 @@ static void tile_mb(float *Mb, double *Ma, const float *dy, int H, int W, int OC
  * C] given dy [B, H, W, OC] (dw from zero). */
 static void wgrad4_ref(wref *r, const float *x, const float *dy, int B, int H, int W, int C,
                        int OC) {
-    size_t nw = (size_t)OC * C * 9, np = 36 * (size_t)C * OC;
-    r->exact = calloc(nw, sizeof(double));
-    r->bound1 = calloc(nw, sizeof(double));
-    r->ref_b = calloc(nw, sizeof(double));
-    r->bound2 = calloc(nw, sizeof(double));
+    size_t np = 36 * (size_t)C * OC;
+    wref_alloc(r, (size_t)OC * C * 9);
     double *Sb = calloc(np, sizeof(double)), *Sab = calloc(np, sizeof(double));
     double *Saa = calloc(np, sizeof(double));
     float *Vb = malloc(sizeof(float) * 36 * (size_t)C), *Mb = malloc(sizeof(float) * 36 * (size_t)OC);
@@ -378,11 +327,7 @@ static void wgrad4_ref(wref *r, const float *x, const float *dy, int B, int H, i
                                 e += t;
                                 ea += fabs(t);
                             }
-                    size_t o = (((size_t)oc * C + c) * 3 + kh) * 3 + kw;
-                    r->exact[o] = e;
-                    r->bound1[o] = c1 * ya + ldexp(ya, -40);
-                    r->ref_b[o] = y;
-                    r->bound2[o] = c2 * yb + ldexp(yb, -40);
+                    wref_put(r, (((size_t)oc * C + c) * 3 + kh) * 3 + kw, e, c1, ya, y, c2, yb);
                     mag_w += ya;
                     mag_d += ea;
                 }
