@@ -200,7 +200,13 @@ int64_t wg_scratch(const conv_shape *s) {
  * but 16x16x128 27.5 -> 35.7 and 8x8x256 30.1 -> 41.5: with 36 planes
  * bww_split cuts the channels into more parts, each transforming the
  * input or dout again; 8 times BWW_BF_PART_FLOATS gave 22.5 and 24.7 ms
- * on one thread, but then one task only, so one thread works. */
+ * on one thread, but then one task only, so one thread works, and that
+ * limit with at least 4 tasks 40-46 and 34-52 ms. So it pays only up to
+ * 64 channels (32x32x64 32.2 -> 26.8 ms the same hour), where the
+ * ResNet-18 of width 0.25 has none in bf16 and width 1 has four layers:
+ * about 1 % of a step, not worth 15 times F(2x2)'s error here (3 seeds
+ * trained with it evaluate as well as fp32 though: pipelines/RESULTS.md,
+ * bf16f4w). */
 static int wg_bww_f4_on(const conv_shape *s, int amx) {
     if (s->prec == PREC_BF16 && gemm_bf16_available())
         return wg_f4_on(s, amx) && s->winograd == CONV_WINOGRAD_ALWAYS_F4;
