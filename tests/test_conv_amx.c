@@ -41,21 +41,9 @@
 #include "nn/ops/conv_amx.h"
 #include "nn/ops/ops.h"
 #include "t.h"
+#include "bf16_check.h"
 #include "util/rng.h"
 #include "util/threads.h"
-
-static rng R;
-
-static float *rnd(size_t n) {
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    for (size_t i = 0; i < n; i++) p[i] = (float)(2 * rng_uniform(&R) - 1);
-    return p;
-}
-
-static double gam(double n) {
-    double u = ldexp(1.0, -24);
-    return n * u / (1 - n * u);
-}
 
 typedef struct { double *exact, *b1, *rb, *b2; } ref;
 
@@ -99,15 +87,6 @@ static void make_ref(ref *r, const float *x, const float *w, const float *sc, co
 }
 
 static void free_ref(ref *r) { free(r->exact); free(r->b1); free(r->rb); free(r->b2); }
-
-static double worst(const float *y, const double *want, const double *bound, size_t n) {
-    double w = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs(y[i] - want[i]), r = e == 0 ? 0 : bound[i] > 0 ? e / bound[i] : INFINITY;
-        if (!(r <= w)) w = isnan(r) ? INFINITY : r;
-    }
-    return w;
-}
 
 /* B, H, W, C, OC, k, stride, pad: the ResNets' strided 3x3 and 1x1
  * downsamples; OC 16 and 48 (a channel block without a partner); K = 400

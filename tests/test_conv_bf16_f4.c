@@ -53,7 +53,7 @@
 #include "nn/ops/conv_winograd.h"
 #include "nn/ops/ops.h"
 #include "t.h"
-#include "wino_check.h"
+#include "bf16_check.h"
 #include "util/rng.h"
 #include "util/threads.h"
 
@@ -194,17 +194,8 @@ static void wino4_ref(wref *r, const float *x, const float *w, int B, int H, int
                                     yb += fabs(a) * Mab[6 * rr + s];
                                     ya += fabs(a) * Maa[6 * rr + s];
                                 }
-                            double e = 0, ea = 0;   /* the exact convolution, directly */
-                            for (int c = 0; c < C; c++)
-                                for (int kh = 0; kh < 3; kh++)
-                                    for (int kw = 0; kw < 3; kw++) {
-                                        int ih = h - 1 + kh, iw = ww - 1 + kw;
-                                        if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-                                        double t = (double)x[(((size_t)b * H + ih) * W + iw) * C + c] *
-                                                   w[(((size_t)oc * C + c) * 3 + kh) * 3 + kw];
-                                        e += t;
-                                        ea += fabs(t);
-                                    }
+                            double e, ea;   /* the exact convolution, directly */
+                            direct_out(&e, &ea, x, w, H, W, C, b, h, ww, oc);
                             wref_put(r, (((size_t)b * H + h) * W + ww) * OC + oc, e, c1, ya, y,
                                      c2, yb);
                             mag_w += ya;
@@ -316,17 +307,8 @@ static void wgrad4_ref(wref *r, const float *x, const float *dy, int B, int H, i
                             yb += fabs(g) * Sab[k];
                             ya += fabs(g) * Saa[k];
                         }
-                    double e = 0, ea = 0;
-                    for (int b = 0; b < B; b++)
-                        for (int h = 0; h < H; h++)
-                            for (int ww = 0; ww < W; ww++) {
-                                int ih = h - 1 + kh, iw = ww - 1 + kw;
-                                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-                                double t = (double)x[(((size_t)b * H + ih) * W + iw) * C + c] *
-                                           dy[(((size_t)b * H + h) * W + ww) * OC + oc];
-                                e += t;
-                                ea += fabs(t);
-                            }
+                    double e, ea;
+                    direct_dw(&e, &ea, x, dy, B, H, W, C, OC, c, oc, kh, kw);
                     wref_put(r, (((size_t)oc * C + c) * 3 + kh) * 3 + kw, e, c1, ya, y, c2, yb);
                     mag_w += ya;
                     mag_d += ea;
