@@ -99,15 +99,17 @@ static int64_t ntiles_m(const conv_shape *s, int m) {
  * stream from memory once per block of tiles. On AMX bf16 keeps F(2x2)
  * (F(4x4) not written there). The weight gradient follows where
  * wg_bww_f4 says. */
+/* 1 if shape s runs its products in bf16. */
+static int use_bf16(const conv_shape *s) {
+    return s->prec == PREC_BF16 && gemm_bf16_available();
+}
+
+/* wg_f4 on the unit amx says (1: AMX, 0: VDPBF16PS; fp32 ignores it). */
 static int wg_f4_on(const conv_shape *s, int amx) {
-    if (s->prec == PREC_BF16 && gemm_bf16_available()) {
-        if (amx) return 0;
-        if (s->winograd == CONV_WINOGRAD_ALWAYS_F4) return 1;
-        if (s->winograd != CONV_WINOGRAD_AUTO || s->C > 256 || s->OC > 256) return 0;
-        return 36 * ntiles_m(s, 4) < 16 * ntiles_m(s, 2);
-    }
+    int bf = use_bf16(s);
+    if (bf && amx) return 0;
     if (s->winograd == CONV_WINOGRAD_ALWAYS_F4) return 1;
-    if (s->winograd != CONV_WINOGRAD_AUTO) return 0;
+    if (s->winograd != CONV_WINOGRAD_AUTO || (bf && (s->C > 256 || s->OC > 256))) return 0;
     return 36 * ntiles_m(s, 4) < 16 * ntiles_m(s, 2);
 }
 
@@ -147,7 +149,6 @@ static int fwd_tiles_m(const conv_shape *s, int f4) {
 }
 
 static int fwd_tiles(const conv_shape *s) { return fwd_tiles_m(s, wg_f4(s)); }
-static int fwd_tiles_f4(const conv_shape *s) { return fwd_tiles_m(s, 1); }
 
 /* Tiles per block on AMX (bf16 shapes): V + M under FWD_FLOATS as above,
  * V in bf16 (planes of 32 channels, rows of 16 words), a multiple of 32
@@ -170,9 +171,10 @@ static int64_t fwd_part_floats(int NP, int KV, int P, const conv_shape *s) {
 /* (a bf16 shape's size holds either path, as gemm_bf16_amx may change
  * between the caller's sizing and the call) */
 int64_t wg_scratch(const conv_shape *s) {
-    int64_t n = fwd_part_floats(fwd_tiles(s), s->C / 16, wg_f4(s) ? 36 : 16, s);
-    if (wg_f4_any(s) && !wg_f4(s)) {
-        int64_t f = fwd_part_floats(fwd_tiles_f4(s), s->C / 16, 36, s);
+    int64_t n = 0;
+    for (int amx = 0; amx < 2; amx++) {
+        int f4 = wg_f4_on(s, amx);
+        int64_t f = fwd_part_floats(fwd_tiles_m(s, f4), s->C / 16, f4 ? 36 : 16, s);
         if (f > n) n = f;
     }
     if (s->prec == PREC_BF16) {
@@ -208,9 +210,8 @@ int64_t wg_scratch(const conv_shape *s) {
  * trained with it evaluate as well as fp32 though: pipelines/RESULTS.md,
  * bf16f4w). */
 static int wg_bww_f4_on(const conv_shape *s, int amx) {
-    if (s->prec == PREC_BF16 && gemm_bf16_available())
-        return wg_f4_on(s, amx) && s->winograd == CONV_WINOGRAD_ALWAYS_F4;
-    return wg_f4_on(s, amx) && (s->winograd == CONV_WINOGRAD_ALWAYS_F4 || ntiles_m(s, 4) >= 256);
+    return wg_f4_on(s, amx) && (s->winograd == CONV_WINOGRAD_ALWAYS_F4 ||
+                                (!use_bf16(s) && ntiles_m(s, 4) >= 256));
 }
 
 static int wg_bww_f4(const conv_shape *s) { return wg_bww_f4_on(s, gemm_bf16_amx()); }
@@ -824,11 +825,6 @@ static void amx_plane(float *m, int NB, int nr, const float *v, int64_t kbs, con
 }
 #pragma GCC pop_options
 
-/* 1 if shape s runs its products in bf16. */
-static int use_bf16(const conv_shape *s) {
-    return s->prec == PREC_BF16 && gemm_bf16_available();
-}
-
 /* 1 if shape s runs its products on AMX: bf16 and the tile unit granted
  * (gemm_bf16_amx). */
 static int use_amx(const conv_shape *s) { return use_bf16(s) && gemm_bf16_amx(); }
@@ -836,13 +832,15 @@ static int use_amx(const conv_shape *s) { return use_bf16(s) && gemm_bf16_amx();
 int wg_amx(const conv_shape *s) { return wg_applies(s) && use_amx(s); }
 
 void wg_pack(float *u, const float *w, const conv_shape *s) {
-    pack(u, w, s->C, s->OC, 0, wg_f4(s));
-    if (use_bf16(s)) u_to_bf16(u, s->C, s->OC, wg_f4(s) ? 36 : 16);
+    int f4 = wg_f4(s);
+    pack(u, w, s->C, s->OC, 0, f4);
+    if (use_bf16(s)) u_to_bf16(u, s->C, s->OC, f4 ? 36 : 16);
 }
 
 void wg_pack_bwd_data(float *u, const float *w, const conv_shape *s) {
-    pack(u, w, s->OC, s->C, 1, wg_f4(s));
-    if (use_bf16(s)) u_to_bf16(u, s->OC, s->C, wg_f4(s) ? 36 : 16);
+    int f4 = wg_f4(s);
+    pack(u, w, s->OC, s->C, 1, f4);
+    if (use_bf16(s)) u_to_bf16(u, s->OC, s->C, f4 ? 36 : 16);
 }
 
 /* y[4] (the 2x2 output, row-major) = A^T M A for M[xi] at m0 + xi * xs. */

@@ -46,7 +46,7 @@ typedef struct {
  * channels; the fp32 weight gradient from 256 tiles a batch); ALWAYS
  * F(2x2) wherever it applies (tests, benchmarks); AUTO_F2 AUTO with
  * F(2x2) only (comparisons); ALWAYS_F4 F(4x4) wherever it applies, in
- * bf16 its forward and backward-data on VDPBF16PS (tests). The kernels
+ * bf16 on VDPBF16PS its weight gradient too (tests). The kernels
  * give the same bits at any thread count, but not the same bits as each
  * other (F(4x4) errs about 10x more than F(2x2),
  * 5e-6 of the output's scale: tests/test_ops.c). conv2d_workspace covers
