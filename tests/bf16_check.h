@@ -114,4 +114,84 @@ static __attribute__((unused)) void direct_dw(double *e, double *ea, const float
             }
 }
 
+/* Winograd F(m x m, 3x3) references, n = m + 2 positions a side (m 2 or
+ * 4): tile (b, th, tw)'s outputs for every output channel into r, from the
+ * tile's replicated bf(V) (Vb[xi * C + c]) and bound magnitudes Va, and
+ * bf(U), Ua ([xi][c][oc]): M[xi] = sum_c bf(V) bf(U) in double, Y = A^T M A
+ * (at: m rows of n), check 1's magnitude from Va Ua, check 2's from
+ * |bf(V) bf(U)|, the exact value by direct_out; adds to *mag_w, *mag_d. */
+static __attribute__((unused)) void wino_tile_ref(wref *r, const float *Vb, const double *Va,
+                                                  const float *Ub, const double *Ua,
+                                                  const double *at, int m, const float *x,
+                                                  const float *w, int H, int W, int C, int OC,
+                                                  int b, int th, int tw, double c1, double c2,
+                                                  double *mag_w, double *mag_d) {
+    int n = m + 2;
+    for (int oc = 0; oc < OC; oc++) {
+        double Mb[36], Mab[36], Maa[36];
+        for (int xi = 0; xi < n * n; xi++) {
+            double s = 0, sa = 0, saa = 0;
+            for (int c = 0; c < C; c++) {
+                size_t k = ((size_t)xi * C + c) * OC + oc;
+                double p = (double)Vb[xi * C + c] * Ub[k];
+                s += p;
+                sa += fabs(p);
+                saa += Va[xi * C + c] * Ua[k];
+            }
+            Mb[xi] = s; Mab[xi] = sa; Maa[xi] = saa;
+        }
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < m; j++) {
+                int h = m * th + i, ww = m * tw + j;
+                if (h >= H || ww >= W) continue;
+                double y = 0, yb = 0, ya = 0;
+                for (int rr = 0; rr < n; rr++)
+                    for (int s = 0; s < n; s++) {
+                        double a = at[i * n + rr] * at[j * n + s];
+                        y += a * Mb[n * rr + s];
+                        yb += fabs(a) * Mab[n * rr + s];
+                        ya += fabs(a) * Maa[n * rr + s];
+                    }
+                double e, ea;   /* the exact convolution, directly */
+                direct_out(&e, &ea, x, w, H, W, C, b, h, ww, oc);
+                wref_put(r, (((size_t)b * H + h) * W + ww) * OC + oc, e, c1, ya, y, c2, yb);
+                *mag_w += ya;
+                *mag_d += ea;
+            }
+    }
+}
+
+/* The weight gradient's references from the tile sums over the batch,
+ * Sb = sum_t bf(V) bf(dM), Sab = sum_t |bf(V) bf(dM)|, Saa = sum_t Va dMa
+ * ([xi][c][oc], n x n positions): dw = G^T S G (g: n rows of 3) with
+ * check 1's magnitude from Saa and check 2's from Sab, the exact value
+ * by direct_dw; sets r->amp. */
+static __attribute__((unused)) void wgrad_put_all(wref *r, const double *Sb, const double *Sab,
+                                                  const double *Saa, const double *g, int n,
+                                                  const float *x, const float *dy, int B,
+                                                  int H, int W, int C, int OC, double c1,
+                                                  double c2) {
+    double mag_w = 0, mag_d = 0;
+    for (int oc = 0; oc < OC; oc++)
+        for (int c = 0; c < C; c++)
+            for (int kh = 0; kh < 3; kh++)
+                for (int kw = 0; kw < 3; kw++) {
+                    double y = 0, yb = 0, ya = 0;
+                    for (int a = 0; a < n; a++)
+                        for (int bb = 0; bb < n; bb++) {
+                            double gg = g[a * 3 + kh] * g[bb * 3 + kw];
+                            size_t k = ((size_t)(n * a + bb) * C + c) * OC + oc;
+                            y += gg * Sb[k];
+                            yb += fabs(gg) * Sab[k];
+                            ya += fabs(gg) * Saa[k];
+                        }
+                    double e, ea;
+                    direct_dw(&e, &ea, x, dy, B, H, W, C, OC, c, oc, kh, kw);
+                    wref_put(r, (((size_t)oc * C + c) * 3 + kh) * 3 + kw, e, c1, ya, y, c2, yb);
+                    mag_w += ya;
+                    mag_d += ea;
+                }
+    r->amp = mag_d > 0 ? mag_w / mag_d : 0;
+}
+
 #endif

@@ -179,39 +179,8 @@ static void wino_ref(wref *r, const float *x, const float *w, int B, int H, int 
         for (int th = 0; th < TH; th++)
             for (int tw = 0; tw < TW; tw++) {
                 tile_vb(Vb, Va, x, H, W, C, b, th, tw);
-                for (int oc = 0; oc < OC; oc++) {
-                    double Mb[16], Mab[16], Maa[16];
-                    for (int xi = 0; xi < 16; xi++) {
-                        double m = 0, ma = 0, maa = 0;
-                        for (int c = 0; c < C; c++) {
-                            size_t k = ((size_t)xi * C + c) * OC + oc;
-                            double p = (double)Vb[xi * C + c] * Ub[k];
-                            m += p;
-                            ma += fabs(p);
-                            maa += Va[xi * C + c] * Ua[k];
-                        }
-                        Mb[xi] = m; Mab[xi] = ma; Maa[xi] = maa;
-                    }
-                    for (int i = 0; i < 2; i++)
-                        for (int j = 0; j < 2; j++) {
-                            int h = 2 * th + i, ww = 2 * tw + j;
-                            if (h >= H || ww >= W) continue;
-                            double y = 0, yb = 0, ya = 0;
-                            for (int rr = 0; rr < 4; rr++)
-                                for (int s = 0; s < 4; s++) {
-                                    double a = AT[i][rr] * AT[j][s];
-                                    y += a * Mb[4 * rr + s];
-                                    yb += fabs(a) * Mab[4 * rr + s];
-                                    ya += fabs(a) * Maa[4 * rr + s];
-                                }
-                            double e, ea;   /* the exact convolution, directly */
-                            direct_out(&e, &ea, x, w, H, W, C, b, h, ww, oc);
-                            wref_put(r, (((size_t)b * H + h) * W + ww) * OC + oc, e, c1, ya, y,
-                                     c2, yb);
-                            mag_w += ya;
-                            mag_d += ea;
-                        }
-                }
+                wino_tile_ref(r, Vb, Va, Ub, Ua, &AT[0][0], 2, x, w, H, W, C, OC, b, th, tw,
+                              c1, c2, &mag_w, &mag_d);
             }
     r->amp = mag_d > 0 ? mag_w / mag_d : 0;
     free(Ub); free(Ua); free(Vb); free(Va);
@@ -303,27 +272,8 @@ static void wgrad_ref(wref *r, const float *x, const float *dy, int B, int H, in
             }
     double ub = ldexp(1.0, -8), u = ldexp(1.0, -24), n = (double)B * TH * TW;
     double c1 = (1 + ub) * (1 + ub) * (1 + gam(2)) * (1 + gam(2)) * (1 + gam(n)) * (1 + u) - 1;
-    double c2 = (1 + gam(n)) * (1 + u) - 1, mag_w = 0, mag_d = 0;
-    for (int oc = 0; oc < OC; oc++)
-        for (int c = 0; c < C; c++)
-            for (int kh = 0; kh < 3; kh++)
-                for (int kw = 0; kw < 3; kw++) {
-                    double y = 0, yb = 0, ya = 0;
-                    for (int a = 0; a < 4; a++)
-                        for (int bb = 0; bb < 4; bb++) {
-                            double g = G[a][kh] * G[bb][kw];
-                            size_t k = ((size_t)(4 * a + bb) * C + c) * OC + oc;
-                            y += g * Sb[k];
-                            yb += fabs(g) * Sab[k];
-                            ya += fabs(g) * Saa[k];
-                        }
-                    double e, ea;
-                    direct_dw(&e, &ea, x, dy, B, H, W, C, OC, c, oc, kh, kw);
-                    wref_put(r, (((size_t)oc * C + c) * 3 + kh) * 3 + kw, e, c1, ya, y, c2, yb);
-                    mag_w += ya;
-                    mag_d += ea;
-                }
-    r->amp = mag_d > 0 ? mag_w / mag_d : 0;
+    double c2 = (1 + gam(n)) * (1 + u) - 1;
+    wgrad_put_all(r, Sb, Sab, Saa, &G[0][0], 4, x, dy, B, H, W, C, OC, c1, c2);
     free(Sb); free(Sab); free(Saa); free(Vb); free(Mb); free(Va); free(Ma);
 }
 
