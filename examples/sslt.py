@@ -7,6 +7,9 @@ zstd frames, each holding one msgpack map (a record); records form sections
 
     {"kind": str, "meta": dict, "tensors": {name: numpy array}}
 
+(a bf16 tensor, as a checkpoint's bank with --bank-dtype bf16, comes as
+float32: numpy has no bfloat16, and every bf16 value is one exactly)
+
 after checking the section's end record: per-tensor row counts, CRC-32 of
 each tensor's bytes (zlib.crc32) and the number of chunks. Damage and
 truncation raise SsltError("NAME: record N: problem"). Input is read in
@@ -56,7 +59,8 @@ MAX_DIMS = 8
 MAX_TENSORS = 65536
 MAX_RECORD_BYTES = 256 << 20
 MAX_TENSOR_BYTES = 1 << 40
-DTYPES = {"u8": "<u1", "i32": "<i4", "i64": "<i8", "f32": "<f4", "f64": "<f8"}
+DTYPES = {"u8": "<u1", "i32": "<i4", "i64": "<i8", "f32": "<f4", "f64": "<f8",
+          "bf16": "<u2"}      # bfloat16: read as uint16, returned as float32 (exact)
 _ZMAGIC = b"\x28\xb5\x2f\xfd"
 _BLOCK = 1 << 20
 
@@ -165,6 +169,11 @@ def _header(rec, err):
     return kind, meta, names, arrays
 
 
+def _bf16(a):
+    """A bf16 tensor's uint16 words as the float32 values they are the high halves of."""
+    return (a.astype("<u4") << 16).view("<f4")
+
+
 def read_stream(src):
     """Yield the sections of a stream: src is a path ("-" is stdin) or a
     binary file object. Raises SsltError on any damage."""
@@ -189,10 +198,11 @@ def _sections(f, name):
             if typ != "header":
                 raise err("%s record where a section header was expected" % typ)
             kind, meta, names, arrays = _header(rec, err)
+            dtypes = [t.get("dtype") for t in rec["tensors"]]
             flat = [a.reshape(-1).view(np.uint8) for a in arrays]
             rows = [0] * len(arrays)
             crcs = [0] * len(arrays)
-            sec = dict(kind=kind, meta=meta, names=names, arrays=arrays)
+            sec = dict(kind=kind, meta=meta, names=names, arrays=arrays, dtypes=dtypes)
             nchunks = 0
         elif typ == "header":
             raise err("header inside a section (the previous one has no end record)")
@@ -233,7 +243,8 @@ def _sections(f, name):
             if _int(rec, "chunks", err) != nchunks:
                 raise err("end: %d chunks recorded, %d read" % (rec["chunks"], nchunks))
             yield {"kind": sec["kind"], "meta": sec["meta"],
-                   "tensors": dict(zip(sec["names"], sec["arrays"]))}
+                   "tensors": dict(zip(sec["names"], (_bf16(a) if d == "bf16" else a
+                                                      for a, d in zip(sec["arrays"], sec["dtypes"]))))}
             sec = None
     if sec is not None:
         raise SsltError("%s: record %d: truncated (stream ends before the section's end record)"

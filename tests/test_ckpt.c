@@ -333,11 +333,76 @@ static void network_alone(void) {
     ckpt_destroy(&a);
 }
 
+
+/* A bf16 bank (ssl-init-bank --bank-dtype bf16): saved as a bf16 tensor
+ * (the checkpoint smaller by the bank's half), loaded back word for word
+ * into bank16 with bank_bf16 set; skipped with the bank; and a bank of
+ * another dtype (i32, retagged from a saved checkpoint) refused with the
+ * tensor and both dtypes named. */
+static void bank_bf16(void) {
+    ssl_ckpt a, b;
+    ssl_err err = {0};
+    make_ckpt(&a, "mlp3", 16);
+    a.n = 600;                    /* a bank big enough to see in the size */
+    free(a.bank);
+    free(a.bank_labels);
+    a.bank = malloc(sizeof(float) * a.n * a.d);
+    a.bank_labels = calloc((size_t)a.n, sizeof(int32_t));
+    npid_bank_random(a.bank, a.n, a.d, 5);
+    T_EQ(ckpt_save(&a, tmp("b32.ckpt"), "test", &err), 0, "bf16 bank: the f32 checkpoint");
+    a.bank16 = malloc(npid_bank_bytes(1, a.n, a.d));
+    npid_bank_random_bf16(a.bank16, a.n, a.d, 5);
+    free(a.bank);
+    a.bank = NULL;
+    a.bank_bf16 = 1;
+    T_EQ(ckpt_save(&a, tmp("b16.ckpt"), "test", &err), 0, "bf16 bank: save");
+    long s32 = file_size(tmp("b32.ckpt")), s16 = file_size(tmp("b16.ckpt"));
+    long half = (long)npid_bank_bytes(1, a.n, a.d);
+    char name[128];
+    snprintf(name, sizeof name, "bf16 bank: the checkpoint %ld bytes smaller (%ld -> %ld)",
+             s32 - s16, s32, s16);
+    T_OK(s32 - s16 > half - 4096 && s32 - s16 < half + 4096, name);
+    T_EQ(ckpt_load(&b, tmp("b16.ckpt"), 4, CKPT_LOAD_ALL, &err), 0, "bf16 bank: load");
+    T_OK(b.bank_bf16 && !b.bank && b.bank16 && b.n == 600 &&
+         !memcmp(a.bank16, b.bank16, npid_bank_bytes(1, a.n, a.d)) && same_tensors(&a, &b, 1),
+         "bf16 bank: round trip, word for word, the network too");
+    ckpt_destroy(&b);
+    T_EQ(ckpt_load(&b, tmp("b16.ckpt"), 4, 0, &err), 0, "bf16 bank: load the network alone");
+    T_OK(b.bank_bf16 && !b.bank16 && !b.bank && same_tensors(&a, &b, 0), "bf16 bank: skipped");
+    ckpt_destroy(&b);
+
+    /* b32.ckpt with its bank retagged i32 (the same 4 bytes an element) */
+    ssl_err e2 = {0};
+    sslt_reader *r = sslt_reader_open(tmp("b32.ckpt"), &e2);
+    const sslt_header *h = NULL;
+    int ok = r && sslt_reader_next(r, &h) == 1;
+    void **data = ok ? calloc((size_t)h->ntensors, sizeof *data) : NULL;
+    ok = ok && data && sslt_reader_read_all(r, data, NULL) == 0;
+    if (ok) {
+        sslt_tensor *ts = malloc(sizeof *ts * (size_t)h->ntensors);
+        memcpy(ts, h->tensors, sizeof *ts * (size_t)h->ntensors);
+        ts[sslt_find(h, "bank")].dtype = SSLT_I32;
+        sslt_writer *w = sslt_writer_open(tmp("bi32.ckpt"), 1, &e2);
+        ok = w && !sslt_write_section(w, h->kind, h->meta, h->ntensors, ts,
+                                      (const void *const *)data) &&
+             !sslt_writer_close(w, &e2);
+        for (int i = 0; i < h->ntensors; i++) free(data[i]);
+        free(ts);
+    }
+    free(data);
+    sslt_reader_close(r);
+    T_OK(ok && ckpt_load(&b, tmp("bi32.ckpt"), 2, CKPT_LOAD_ALL, &err) < 0 &&
+         strstr(err.msg, "'bank' is i32, expected f32"), "a bank of another dtype is refused");
+    printf("# %s\n", err.msg);
+    ckpt_destroy(&a);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "%s/ckpt.XXXXXX", getenv("SSL_TEST_TMP") ? getenv("SSL_TEST_TMP") : "/tmp");
     if (!mkdtemp(tmpdir)) return perror("mkdtemp"), 1;
     ssl_set_threads(1);
     roundtrip();
+    bank_bf16();
     errors();
     mobile();
     network_alone();

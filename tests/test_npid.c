@@ -150,7 +150,7 @@ static void test_loss_threads(void) {
 
 static npid_config config(npid_negatives neg, int64_t k, float tau, float lambda,
                           npid_write_rule w) {
-    npid_config c = {neg, k, tau, lambda, 0.5f, 0.5f, w, 1.0f, 0, 0, KL_TERMS_BOTH, PREC_FP32};
+    npid_config c = {neg, k, tau, lambda, 0.5f, 0.5f, w, 1.0f, 0, 0, KL_TERMS_BOTH, PREC_FP32, 0};
     return c;
 }
 
@@ -429,7 +429,7 @@ static void test_fixture(void) {
         for (int w = 0; w < 2; w++) {
             npid_config cfg = {mode ? NEG_K : NEG_ALL, N - B, (float)hy[0], (float)hy[1],
                                (float)hy[2], (float)hy[3], w ? BANK_WRITE_GRAD : BANK_WRITE_NPID,
-                               (float)hy[4], 0, 0, KL_TERMS_BOTH, PREC_FP32};
+                               (float)hy[4], 0, 0, KL_TERMS_BOTH, PREC_FP32, 0};
             npid *p = npid_new(&cfg, N, D, B, NULL);
             rng r;
             rng_init(&r, 1, RNG_NEGATIVES, 0);
@@ -580,6 +580,126 @@ static void test_part(npid_negatives neg, npid_write_rule w, int cutmix) {
     npid_free(half);
 }
 
+
+/* A bf16 bank (cfg.bank_bf16): a step on it is the float32 bank's step on
+ * the same (bf16-exact) values, bit for bit (loss, df), and every row it
+ * writes is that step's float32 row rounded to nearest even (bf16_round),
+ * the others unchanged: whole steps with both writes and negatives k, all
+ * and none, with CutMix, at fp32 and bf16 products, and a data-parallel
+ * step (npid_step_part, the sum of the halves' updates, npid_apply_update;
+ * npid_write_npid_rows). Also the random bank, and the row helpers. */
+static uint16_t word_of(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return (uint16_t)(u >> 16);
+}
+
+static void test_bank_bf16_case(npid_negatives neg, npid_write_rule w, int prec, int part) {
+    enum { N = 40, D = 24, B = 8, H = B / 2 };
+    npid_config c = config(neg, 12, 0.2f, 20, w);
+    c.prec = prec;
+    npid_config c16 = c;
+    c16.bank_bf16 = 1;
+    npid *p32 = npid_new(&c, N, D, B, NULL), *p16 = npid_new(&c16, N, D, B, NULL);
+    float bank[N * D], f[B * D], df32[B * D], df16[B * D], z[B * D], upd[N * D], upd2[N * D];
+    uint16_t b16[N * D], before[N * D];
+    int64_t idx[B] = {3, 17, 5, 22, 39, 0, 11, 28};
+    int32_t perm[B] = {5, 2, 7, 0, 6, 1, 4, 3};
+    rng r;
+    rng_init(&r, 7, 0, 0);
+    fill_uniform(&r, f, B * D, -1, 1);
+    fill_uniform(&r, bank, N * D, -1, 1);
+    l2norm_forward(bank, bank, N, D, L2_EPS);
+    for (int i = 0; i < N * D; i++) {
+        bank[i] = bf16_round(bank[i]);
+        b16[i] = word_of(bank[i]);
+    }
+    memcpy(before, b16, sizeof b16);
+    npid_stats s32, s16, s1;
+    int rc = 0;
+    if (!part) {
+        rng_init(&r, 9, 0, 0);
+        rc |= npid_step(p32, f, B, idx, perm, 0.7f, bank, &r, df32, 1, &s32);
+        rng_init(&r, 9, 0, 0);
+        rc |= npid_step(p16, f, B, idx, perm, 0.7f, b16, &r, df16, 1, &s16);
+    } else {                      /* two halves on each bank, then the summed write */
+        npid *q[2] = {p32, p16};
+        void *bk[2] = {bank, b16};
+        float *dfs[2] = {df32, df16};
+        npid_stats *st[2] = {&s32, &s16};
+        for (int v = 0; v < 2; v++) {
+            rng_init(&r, 9, 0, 0);
+            rc |= npid_step_part(q[v], f, H, 0, B, idx, perm, 0.7f, bk[v], &r, dfs[v], st[v]);
+            memcpy(z, npid_last_z(q[v]), sizeof(float) * H * D);
+            if (w == BANK_WRITE_GRAD) rc |= npid_grad_update(q[v], upd);
+            rng_init(&r, 9, 0, 0);
+            rc |= npid_step_part(q[v], f + H * D, H, H, B, idx, perm, 0.7f, bk[v], &r,
+                                 dfs[v] + H * D, &s1);
+            st[v]->loss += s1.loss;
+            memcpy(z + H * D, npid_last_z(q[v]), sizeof(float) * H * D);
+            if (w == BANK_WRITE_GRAD) {
+                int64_t K;
+                npid_columns(q[v], &K);
+                rc |= npid_grad_update(q[v], upd2);
+                for (int64_t i = 0; i < K * D; i++) upd[i] += upd2[i];
+                rc |= npid_apply_update(q[v], bk[v], upd);
+            } else {
+                npid_write_npid_rows(q[v], bk[v], idx, B, z);
+            }
+        }
+    }
+    int same_rows = 1, changed = 0;
+    for (int i = 0; i < N * D; i++) {
+        same_rows &= b16[i] == word_of(bf16_round(bank[i]));
+        changed += b16[i] != before[i];
+    }
+    char name[160];
+    snprintf(name, sizeof name, "bf16 bank: neg %d write %d prec %d%s: the float32 step's loss and "
+             "df bit for bit, its rows rounded (%d words changed)", (int)neg, (int)w, prec,
+             part ? " (two halves)" : "", changed);
+    T_OK(!rc && s32.loss == s16.loss && !memcmp(df32, df16, sizeof df32) && same_rows &&
+         changed > 0, name);
+    npid_free(p32);
+    npid_free(p16);
+}
+
+static void test_bank_bf16(void) {
+    for (int prec = 0; prec < 2; prec++) {
+        if (prec == PREC_BF16 && !gemm_bf16_available()) {
+            printf("SKIP: bf16 bank with bf16 products: no AVX512-BF16\n");
+            continue;
+        }
+        test_bank_bf16_case(NEG_K, BANK_WRITE_GRAD, prec, 0);
+        test_bank_bf16_case(NEG_K, BANK_WRITE_NPID, prec, 0);
+        test_bank_bf16_case(NEG_ALL, BANK_WRITE_GRAD, prec, 0);
+        test_bank_bf16_case(NEG_ALL, BANK_WRITE_NPID, prec, 0);
+        test_bank_bf16_case(NEG_NONE, BANK_WRITE_GRAD, prec, 0);
+        test_bank_bf16_case(NEG_K, BANK_WRITE_GRAD, prec, 1);
+        test_bank_bf16_case(NEG_K, BANK_WRITE_NPID, prec, 1);
+        test_bank_bf16_case(NEG_ALL, BANK_WRITE_GRAD, prec, 1);
+    }
+    enum { N = 50, D = 1100 };                /* rows longer than the 512-float pieces */
+    static float a[N * D], row[D];
+    static uint16_t h[N * D];
+    npid_bank_random(a, N, D, 42);
+    npid_bank_random_bf16(h, N, D, 42);
+    int ok = 1;
+    for (int i = 0; i < N * D; i++) ok &= h[i] == word_of(bf16_round(a[i]));
+    T_OK(ok, "bf16 bank: the random bank is the float32 one rounded");
+    npid_bank_get_row(h, 1, 7, D, row);
+    ok = 1;
+    for (int k = 0; k < D; k++) ok &= row[k] == bf16_round(a[7 * D + k]);
+    T_OK(ok, "bf16 bank: a row read back exactly");
+    float v[4] = {1.00390625f, 1.01171875f, -3e-39f, 0x1.fffffep+127f}, back[4];
+    uint16_t wv[4];
+    memset(wv, 0, sizeof wv);
+    npid_bank_put_row(wv, 1, 0, 4, v);
+    npid_bank_get_row(wv, 1, 0, 4, back);
+    T_OK(back[0] == 1.0f && back[1] == 1.015625f && back[2] == 0.0f && signbit(back[2]),
+         "bf16 bank: ties to even, a subnormal to a signed zero");
+    T_EQ(npid_bank_bytes(1, N, D) * 2, npid_bank_bytes(0, N, D), "bf16 bank: half the bytes");
+}
+
 int main(void) {
     ssl_set_threads(2);
     for (int cm = 0; cm < 2; cm++) {
@@ -601,5 +721,6 @@ int main(void) {
     test_fixture();
     test_errors();
     test_bank_init();
+    test_bank_bf16();
     return t_done();
 }

@@ -222,9 +222,11 @@ static void test_crc(void) {
 
 static void test_dtypes(void) {
     int ok = 1;
-    for (int t = SSLT_U8; t <= SSLT_F64; t++)
+    for (int t = SSLT_U8; t <= SSLT_BF16; t++)
         if (sslt_dtype_parse(sslt_dtype_name(t)) != t) ok = 0;
     T_OK(ok, "dtype names parse back");
+    T_EQ(sslt_dtype_size(SSLT_BF16), 2, "bf16 is two bytes");
+    T_EQ(sslt_dtype_parse("bf16"), SSLT_BF16, "bf16 parses");
     T_EQ(sslt_dtype_parse("f16"), -1, "unknown dtype");
     T_EQ(sslt_dtype_size(SSLT_I64), 8, "dtype size");
     T_EQ(sslt_tensor_rows(&sample_t[5]), 1, "scalar has one row");

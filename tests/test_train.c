@@ -137,7 +137,7 @@ static void bank_forward_tests(void) {
     train_aug_config(&tc, 28, 28, &aug);
     int dim = net_out_dim(a);
     float *bank = calloc((size_t)d.n * dim, sizeof *bank);
-    T_EQ(train_bank_forward(a, &d, &aug, d.mean, d.std, 4, 3, bank, NULL, NULL, &err), 0, "bank: forward pass");
+    T_EQ(train_bank_forward(a, &d, &aug, d.mean, d.std, 4, 3, bank, 0, NULL, NULL, &err), 0, "bank: forward pass");
     /* Recompute by hand: same order, same padding, same augmentation. */
     int64_t order[10], idx[4];
     train_order(order, 10, 3, TRAIN_INIT_EPOCH);
@@ -195,7 +195,7 @@ static void setup_net(ssl_ckpt *ck, const ssl_dataset *d, const train_config *tc
     sv_set(ck->config, "data", train_data_sv(d));
     aug_config aug;
     train_aug_config(tc, 28, 28, &aug);
-    train_bank_forward(ck->net, d, &aug, d->mean, d->std, (int)tc->batch, seed, ck->bank, NULL, NULL, &err);
+    train_bank_forward(ck->net, d, &aug, d->mean, d->std, (int)tc->batch, seed, ck->bank, 0, NULL, NULL, &err);
 }
 
 static void setup(ssl_ckpt *ck, const ssl_dataset *d, const train_config *tc, uint64_t seed) {

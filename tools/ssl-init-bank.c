@@ -27,6 +27,8 @@ static const char usage_text[] =
     "  --dim D                head output and bank width (paper: 2048, npid: 128)\n"
     "  --hidden H             mlp3 hidden width (2048)\n"
     "  --bank forward|random  bank initialisation (paper: forward, npid: random)\n"
+    "  --bank-dtype f32|bf16  the bank's storage (f32; bf16: half the memory and\n"
+    "                         checkpoint, rows rounded to bfloat16 when written)\n"
     "  --batch B              batch of the forward pass (paper: 512, npid: 128)\n"
     "  --flip P, --jitter P, --gray P, --crop-scale MIN\n"
     "                         augmentation of the forward pass (recipe defaults)\n"
@@ -41,7 +43,7 @@ static const char usage_text[] =
 
 enum {
     O_RECIPE = 256, O_ARCH, O_STEM, O_WIDTH, O_HEAD, O_DIM, O_HIDDEN, O_BANK, O_BATCH,
-    O_FLIP, O_JITTER, O_GRAY, O_CROP, O_SEED, O_THREADS, O_PREC
+    O_FLIP, O_JITTER, O_GRAY, O_CROP, O_SEED, O_THREADS, O_PREC, O_BANK_DTYPE
 };
 
 static const struct option long_opts[] = {
@@ -50,6 +52,7 @@ static const struct option long_opts[] = {
     {"hidden", 1, 0, O_HIDDEN}, {"bank", 1, 0, O_BANK}, {"batch", 1, 0, O_BATCH},
     {"flip", 1, 0, O_FLIP}, {"jitter", 1, 0, O_JITTER}, {"gray", 1, 0, O_GRAY},
     {"crop-scale", 1, 0, O_CROP}, {"seed", 1, 0, O_SEED}, {"precision", 1, 0, O_PREC},
+    {"bank-dtype", 1, 0, O_BANK_DTYPE},
     {"output", 1, 0, 'o'},
     {"threads", 1, 0, O_THREADS}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'},
     {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'}, {0, 0, 0, 0}};
@@ -83,8 +86,9 @@ static int run(const run_init_opts *o, const char *data, const char *out) {
     }
     const char *bank = sv_get_str(sv_get(ck.config, "init"), "bank", "?");
     int fwd = !strcmp(bank, "forward");
-    info(2, "bank %s: %lld x %d in %.2f s (%.0f img/s), peak RSS %.0f MiB", bank,
-         (long long)d.n, ck.d, dt, fwd ? d.n / (dt > 0 ? dt : 1e-9) : 0, peak_rss_mib());
+    info(2, "bank %s: %lld x %d %s in %.2f s (%.0f img/s), peak RSS %.0f MiB", bank,
+         (long long)d.n, ck.d, ck.bank_bf16 ? "bf16" : "f32", dt,
+         fwd ? d.n / (dt > 0 ? dt : 1e-9) : 0, peak_rss_mib());
     char by[64];
     snprintf(by, sizeof by, "ssl-init-bank %s", SSL_VERSION);
     if (ckpt_save(&ck, out, by, &err)) die("%s", err.msg);
@@ -98,6 +102,7 @@ int main(int argc, char **argv) {
     static const char *const stems[] = {"cifar", "imagenet", NULL};
     static const char *const heads[] = {"none", "linear", "mlp3", NULL};
     static const char *const banks[] = {"forward", "random", NULL};
+    static const char *const dtypes[] = {"f32", "bf16", NULL};
     run_init_opts o;
     const char *out = NULL, *data;
     int c, threads = 0;
@@ -123,6 +128,7 @@ int main(int argc, char **argv) {
         case O_SEED: o.seed = parse_seed("--seed", optarg); break;
         case O_THREADS: threads = (int)parse_int("--threads", optarg, 0, 1024); break;
         case O_PREC: o.precision = parse_precision("--precision", optarg); break;
+        case O_BANK_DTYPE: o.bank_bf16 = parse_choice("--bank-dtype", optarg, dtypes); break;
         case 'o': out = optarg; break;
         case 'q': verbosity = 0; break;
         case 'v': verbosity++; break;

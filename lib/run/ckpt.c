@@ -71,11 +71,11 @@ int ckpt_save_level(const ssl_ckpt *c, const char *path, const char *created_by,
         data[k++] = t->mom;
     }
     ts[k].name = "bank";
-    ts[k].dtype = SSLT_F32;
+    ts[k].dtype = c->bank_bf16 ? SSLT_BF16 : SSLT_F32;
     ts[k].ndim = 2;
     ts[k].shape[0] = c->n;
     ts[k].shape[1] = c->d;
-    data[k++] = c->bank;
+    data[k++] = ckpt_bank(c);
     if (!c->unlabelled) {
         ts[k].name = "bank_labels";
         ts[k].dtype = SSLT_I32;
@@ -154,6 +154,7 @@ void ckpt_destroy(ssl_ckpt *c) {
     if (!c) return;
     net_free(c->net);
     free(c->bank);
+    free(c->bank16);
     free(c->bank_labels);
     sv_free(c->config);
     memset(c, 0, sizeof *c);
@@ -252,14 +253,15 @@ int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, ssl_err *e
         goto fail;
     }
     c->n = h->tensors[bi].ndim == 2 ? h->tensors[bi].shape[0] : 0;
+    c->bank_bf16 = h->tensors[bi].dtype == SSLT_BF16;
     int64_t bshape[2] = {c->n, c->d};
-    if (expect(cr, "bank", SSLT_F32, 2, bshape, &bi, err)) goto fail;
+    if (expect(cr, "bank", c->bank_bf16 ? SSLT_BF16 : SSLT_F32, 2, bshape, &bi, err)) goto fail;
     c->unlabelled = li < 0;           /* trained on an unlabelled dataset */
     if (!c->unlabelled && expect(cr, "bank_labels", SSLT_I32, 1, bshape, &li, err)) goto fail;
     if (flags & CKPT_LOAD_BANK) {
         /* Grown as rows arrive (doubling, up to the declared size), so a
          * header declaring a huge bank costs only what the stream holds. */
-        slots[bi].grow = (void **)&c->bank;
+        slots[bi].grow = c->bank_bf16 ? (void **)&c->bank16 : (void **)&c->bank;
         if (!c->unlabelled) slots[li].grow = (void **)&c->bank_labels;
     }
     /* What is not loaded is not decompressed either: only its records'
@@ -304,7 +306,8 @@ int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, ssl_err *e
     }
     /* Complete and verified; an empty bank still gets its (1-byte) buffers. */
     if ((flags & CKPT_LOAD_BANK) &&
-        ((!c->bank && !(c->bank = malloc(1))) ||
+        ((!c->bank_bf16 && !c->bank && !(c->bank = malloc(1))) ||
+         (c->bank_bf16 && !c->bank16 && !(c->bank16 = malloc(1))) ||
          (!c->unlabelled && !c->bank_labels && !(c->bank_labels = malloc(1))))) {
         ssl_fail(err, SSL_ENOMEM, "%s: out of memory", cr->name);
         goto fail;

@@ -3,7 +3,8 @@
  *
  * Tensors: every net tensor under its own name in PyTorch layout (weights,
  * biases, BN running statistics), f32; the SGD momentum of every parameter
- * as "opt.momentum.<name>"; the memory bank "bank" f32 [N, d] and the
+ * as "opt.momentum.<name>"; the memory bank "bank" [N, d], f32 or bf16
+ * (ssl-init-bank --bank-dtype; ssl-train keeps it), and the
  * training labels of its rows "bank_labels" i32 [N] (for the kNN monitor),
  * absent when the training set has no labels.
  * Metadata: format (1), config (the resolved configuration: net, data,
@@ -41,7 +42,9 @@ typedef struct {
     net *net;                     /* owned */
     int64_t n;                    /* bank rows N */
     int d;                        /* bank width = net_out_dim */
-    float *bank;                  /* [n, d], owned (NULL if not loaded) */
+    int bank_bf16;                /* the bank's dtype: 0 f32 (bank), 1 bf16 (bank16) */
+    float *bank;                  /* [n, d] f32, owned (NULL if not loaded or bf16) */
+    uint16_t *bank16;             /* [n, d] bf16 words, owned (NULL if not loaded or f32) */
     int32_t *bank_labels;         /* [n], owned (NULL if not loaded or unlabelled) */
     int unlabelled;               /* the bank's dataset has no labels: no bank_labels */
     sv *config;                   /* owned map: net, data, init, [train], [critical] */
@@ -51,12 +54,17 @@ typedef struct {
 } ssl_ckpt;
 
 /* What ckpt_read loads besides the network weights and buffers. */
-#define CKPT_LOAD_BANK 1          /* bank and bank_labels */
+#define CKPT_LOAD_BANK 1          /* bank (or bank16) and bank_labels */
 #define CKPT_LOAD_MOMENTUM 2      /* SGD momentum (else left zero) */
 #define CKPT_LOAD_ALL (CKPT_LOAD_BANK | CKPT_LOAD_MOMENTUM)
 /* For the backbone's features alone (net_forward_features): the head's
  * weights ("head.*") are not read either, and are left zero. */
 #define CKPT_SKIP_HEAD 4
+
+/* The loaded bank, f32 or bf16 words (npid_config.bank_bf16 says which). */
+static inline void *ckpt_bank(const ssl_ckpt *c) {
+    return c->bank_bf16 ? (void *)c->bank16 : (void *)c->bank;
+}
 
 /* Write c to path ("-": stdout) atomically. created_by: a short string
  * ("ssl-train 0.1.0"). The network's momentum buffers are written as

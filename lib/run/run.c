@@ -121,16 +121,18 @@ int run_init_bank(const run_init_opts *o, const ssl_dataset *d, const char *dnam
     ck->n = d->n;
     ck->d = net_out_dim(ck->net);
     ck->seed = o->seed;
-    ck->bank = malloc((size_t)d->n * ck->d * sizeof(float));
+    ck->bank_bf16 = o->bank_bf16 != 0;
+    if (ck->bank_bf16) ck->bank16 = malloc(npid_bank_bytes(1, d->n, ck->d));
+    else ck->bank = malloc(npid_bank_bytes(0, d->n, ck->d));
     ck->unlabelled = !d->labelled;
     ck->bank_labels = d->labelled ? malloc((size_t)d->n * sizeof(int32_t)) : NULL;
     sv *init = sv_map(), *augm = sv_map();
     ck->config = sv_map();
-    if (!ck->bank || (d->labelled && !ck->bank_labels) || !init || !augm || !ck->config) {
+    if (!ckpt_bank(ck) || (d->labelled && !ck->bank_labels) || !init || !augm || !ck->config) {
         sv_free(init), sv_free(augm);
         ckpt_destroy(ck);
-        return ssl_fail(err, SSL_ENOMEM, "out of memory for a bank of %lld x %d floats",
-                        (long long)d->n, nc.dim);
+        return ssl_fail(err, SSL_ENOMEM, "out of memory for a bank of %lld x %d %s",
+                        (long long)d->n, nc.dim, o->bank_bf16 ? "bf16" : "floats");
     }
     if (d->labelled) memcpy(ck->bank_labels, d->labels, (size_t)d->n * sizeof(int32_t));
     sv_set(augm, "flip", sv_float(tc.flip));
@@ -139,6 +141,7 @@ int run_init_bank(const run_init_opts *o, const ssl_dataset *d, const char *dnam
     sv_set(augm, "crop_scale", sv_float(tc.crop_scale));
     sv_set(init, "recipe", sv_str(o->recipe));
     sv_set(init, "bank", sv_str(bank));
+    if (ck->bank_bf16) sv_set(init, "bank_dtype", sv_str("bf16"));   /* f32: no key, as before */
     sv_set(init, "seed", sv_int((int64_t)o->seed));
     sv_set(init, "batch", sv_int(B));
     sv_set(init, "precision", sv_str(o->precision == PREC_BF16 ? "bf16" : "fp32"));
@@ -158,14 +161,16 @@ int run_init_bank(const run_init_opts *o, const ssl_dataset *d, const char *dnam
     if (!strcmp(bank, "forward")) {
         double mean[SSL_MAX_CHANNELS], std[SSL_MAX_CHANNELS];
         train_data_norm(sv_get(ck->config, "data"), d, mean, std);
-        if (train_bank_forward(ck->net, d, &aug, mean, std, (int)B, o->seed, ck->bank,
-                               rep ? rep->progress : NULL, rep ? rep->ctx : NULL, err)) {
+        if (train_bank_forward(ck->net, d, &aug, mean, std, (int)B, o->seed, ckpt_bank(ck),
+                               ck->bank_bf16, rep ? rep->progress : NULL, rep ? rep->ctx : NULL,
+                               err)) {
             ssl_prefix(err, "%s: ", dname);
             ckpt_destroy(ck);
             return not_usage(err);
         }
     } else {
-        npid_bank_random(ck->bank, d->n, ck->d, o->seed);
+        if (ck->bank_bf16) npid_bank_random_bf16(ck->bank16, d->n, ck->d, o->seed);
+        else npid_bank_random(ck->bank, d->n, ck->d, o->seed);
     }
     if (seconds) *seconds = ssl_clock() - t0;
     return 0;

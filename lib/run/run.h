@@ -100,6 +100,7 @@ typedef struct {
     int64_t dim;                  /* <= 0: paper 2048, npid 128 */
     int64_t hidden;               /* mlp3 hidden width: 2048 */
     const char *bank;             /* NULL: paper "forward", npid "random" */
+    int bank_bf16;                /* 1: the bank in bf16 (--bank-dtype bf16), else f32 */
     int64_t batch;                /* <= 0: the recipe's training batch (paper 512, npid 128) */
     double flip, jitter, gray, crop_scale;   /* < 0: the recipe's augmentation */
     uint64_t seed;                /* weights, bank and the pass's order */

@@ -34,7 +34,8 @@ void train_order(int64_t *order, int64_t n, uint64_t seed, uint64_t epoch) {
 
 int train_bank_forward(net *n, const ssl_dataset *d, const aug_config *a,
                        const double *mean, const double *std, int B, uint64_t seed,
-                       float *bank, train_progress_fn progress, void *pctx, ssl_err *err) {
+                       void *bank, int bank_bf16, train_progress_fn progress, void *pctx,
+                       ssl_err *err) {
     int64_t N = d->n;
     int dim = net_out_dim(n);
     if (N < 1) {
@@ -46,8 +47,9 @@ int train_bank_forward(net *n, const ssl_dataset *d, const aug_config *a,
     int64_t *order = malloc((size_t)N * sizeof *order);
     int64_t *idx = malloc((size_t)B * sizeof *idx);
     float *x = malloc((size_t)B * a->out_h * a->out_w * d->c * sizeof *x);
-    if (!order || !idx || !x) {
-        free(order), free(idx), free(x);
+    float *row = malloc((size_t)dim * sizeof *row);
+    if (!order || !idx || !x || !row) {
+        free(order), free(idx), free(x), free(row);
         ssl_fail(err, SSL_ENOMEM, "out of memory");
         return -1;
     }
@@ -67,11 +69,13 @@ int train_bank_forward(net *n, const ssl_dataset *d, const aug_config *a,
             break;
         }
         const float *out = net_output(n);
-        for (int b = 0; b < cnt; b++)
-            l2norm_row(bank + idx[b] * dim, out + (size_t)b * dim, dim, L2_EPS);
+        for (int b = 0; b < cnt; b++) {
+            l2norm_row(row, out + (size_t)b * dim, dim, L2_EPS);
+            npid_bank_put_row(bank, bank_bf16, idx[b], dim, row);
+        }
         if (progress) progress(pctx, "bank pass", start + cnt, N);
     }
-    free(order), free(idx), free(x);
+    free(order), free(idx), free(x), free(row);
     return rc;
 }
 
@@ -120,7 +124,7 @@ trainer *trainer_new(ssl_ckpt *ck, const ssl_dataset *d, const train_config *cfg
                  d->h, d->w, ncfg->in_ch, ncfg->in_h, ncfg->in_w);
         return NULL;
     }
-    if (ck->n != d->n || !ck->bank) {
+    if (ck->n != d->n || !ckpt_bank(ck)) {
         ssl_fail(err, SSL_EARG, "the bank has %lld rows, the dataset %lld images",
                  (long long)ck->n, (long long)d->n);
         return NULL;
@@ -142,6 +146,7 @@ trainer *trainer_new(ssl_ckpt *ck, const ssl_dataset *d, const train_config *cfg
     t->B = (int)cfg->batch;
     t->spe = d->n / t->B;
     train_npid_config(cfg, &t->nc);
+    t->nc.bank_bf16 = ck->bank_bf16;
     net_set_precision(ck->net, train_precision(cfg));
     train_aug_config(cfg, d->h, d->w, &t->aug);
     train_sched(cfg, &t->sch);
@@ -228,8 +233,8 @@ int trainer_set_parallel(trainer *t, int sync_bn, int64_t check_every, double bu
 
 uint64_t trainer_checksum(const trainer *t) {
     uint64_t h = net_checksum(t->ck->net);
-    const unsigned char *b = (const unsigned char *)t->ck->bank;
-    size_t n = (size_t)t->ck->n * t->ck->d * sizeof(float);
+    const unsigned char *b = (const unsigned char *)ckpt_bank(t->ck);
+    size_t n = npid_bank_bytes(t->ck->bank_bf16, t->ck->n, t->ck->d);
     for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
     return h;
 }
@@ -261,7 +266,8 @@ int trainer_step_on(trainer *t, const float *x, int B, const int64_t *idx,
     rng rn;
     rng_init(&rn, t->seed ^ RNG_NEGATIVES, (uint64_t)t->ck->step, 0);
     memset(ns, 0, sizeof *ns);
-    int rc = npid_step(t->np, net_output(n), B, idx, perm, lam, t->ck->bank, &rn, t->df, 1, ns);
+    int rc = npid_step(t->np, net_output(n), B, idx, perm, lam, ckpt_bank(t->ck), &rn,
+                       t->df, 1, ns);
     if (rc == -2) {
         ssl_forward(err, npid_error(t->np));
         ssl_prefix(err, "bank step: ");
@@ -333,7 +339,7 @@ static int step_on_dist(trainer *t, const int64_t *idx, const int32_t *perm, flo
     rng_init(&rn, t->seed ^ RNG_NEGATIVES, (uint64_t)t->ck->step, 0);
     memset(ns, 0, sizeof *ns);
     int rc = npid_step_part(t->np, net_output(n), t->Bl, t->off, t->B, idx, perm, lam,
-                            t->ck->bank, &rn, t->df, ns);
+                            ckpt_bank(t->ck), &rn, t->df, ns);
     if (rc == -2) {               /* the same arguments, so the same verdict, on every rank */
         ssl_forward(err, npid_error(t->np));
         ssl_prefix(err, "bank step: ");
@@ -346,7 +352,7 @@ static int step_on_dist(trainer *t, const int64_t *idx, const int32_t *perm, flo
     if (!isfinite(ns->loss)) return fail_loss(t, err);
     if (t->nc.write == BANK_WRITE_NPID) {
         dist_gather_float(npid_last_z(t->np), (int64_t)t->Bl * d, t->zg);
-        npid_write_npid(t->ck->bank, d, idx, t->B, t->zg, t->nc.m);
+        npid_write_npid_rows(t->np, ckpt_bank(t->ck), idx, t->B, t->zg);
     } else {
         int64_t K;
         npid_columns(t->np, &K);
@@ -355,7 +361,7 @@ static int step_on_dist(trainer *t, const int64_t *idx, const int32_t *perm, flo
             dist_isum_float(t->upd, K * d);
         } else {
             dist_sum_float(t->upd, K * d);
-            npid_apply_update(t->np, t->ck->bank, t->upd);
+            npid_apply_update(t->np, ckpt_bank(t->ck), t->upd);
         }
     }
     double t2 = ssl_clock();
@@ -369,7 +375,7 @@ static int step_on_dist(trainer *t, const int64_t *idx, const int32_t *perm, flo
         dist_sum_float(g, ng);
     } else {
         dist_wait_all();
-        if (t->nc.write == BANK_WRITE_GRAD) npid_apply_update(t->np, t->ck->bank, t->upd);
+        if (t->nc.write == BANK_WRITE_GRAD) npid_apply_update(t->np, ckpt_bank(t->ck), t->upd);
     }
     double gs = net_grad_sumsq(n);
     if (!isfinite(gs)) return fail_grad(t, ns->loss, err);
@@ -525,6 +531,7 @@ int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
     float *head = malloc((size_t)(nt ? nt : 1) * dim * sizeof *head);
     float *tf = backbone ? malloc((size_t)(nt ? nt : 1) * F * sizeof *tf) : NULL;
     float *nf = backbone ? malloc((size_t)(N ? N : 1) * F * sizeof *nf) : NULL;
+    float *bank16 = NULL;         /* a bf16 bank read into float32 */
     int rc = -1;
     if (!head || (backbone && (!tf || !nf))) {
         ssl_fail(err, SSL_ENOMEM, "out of memory");
@@ -532,15 +539,26 @@ int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
     }
     if (monitor_forward(t, test, head, tf, err)) goto out;
     /* The bank is used in place when every row is unit length (it is, once
-     * written); a fresh random bank is normalised in a copy by knn. */
+     * written); a fresh random bank is normalised in a copy by knn. A bf16
+     * bank is read into float32 first (bf16 rows are unit length within
+     * bf16's rounding, 2^-8 relative: well inside the test's 1e-3). */
+    const float *bank = t->ck->bank;
+    if (t->ck->bank_bf16) {
+        if (!(bank16 = malloc((size_t)(N ? N : 1) * dim * sizeof *bank16))) {
+            ssl_fail(err, SSL_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (int64_t i = 0; i < N; i++) npid_bank_get_row(t->ck->bank16, 1, i, dim, bank16 + i * dim);
+        bank = bank16;
+    }
     int unit = 1;
     for (int64_t i = 0; i < N && unit; i++) {
         double s = 0;
-        const float *r = t->ck->bank + i * dim;
+        const float *r = bank + i * dim;
         for (int j = 0; j < dim; j++) s += (double)r[j] * r[j];
         unit = fabs(s - 1) < 1e-3;
     }
-    if (monitor_knn(t->ck->bank, t->ck->bank_labels, N, head, test->labels, nt, dim, nclasses,
+    if (monitor_knn(bank, t->ck->bank_labels, N, head, test->labels, nt, dim, nclasses,
                     k, sigma, unit, top1, top5, err))
         goto out;
     /* Backbone: the training images, un-augmented, as neighbours (what
@@ -552,7 +570,7 @@ int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
     rc = 0;
 out:
     if (rc) ssl_prefix(err, "monitor: ");
-    free(head), free(tf), free(nf);
+    free(head), free(tf), free(nf), free(bank16);
     return rc;
 }
 

@@ -112,11 +112,13 @@ typedef void (*train_progress_fn)(void *ctx, const char *what, int64_t done, int
  * training mode (running statistics updated), batches of B (the net's
  * max_batch must be >= B; B is clipped to N); the last partial batch is
  * padded with images already seen; bank[i] = normalised head output of
- * image i. Every row is written. mean/std: normalisation. progress (may
+ * image i (rounded to bf16 where bank_bf16). Every row is written.
+ * mean/std: normalisation. progress (may
  * be NULL) is called with pctx after every batch (images done of N). */
 int train_bank_forward(net *n, const ssl_dataset *d, const aug_config *a,
                        const double *mean, const double *std, int B, uint64_t seed,
-                       float *bank, train_progress_fn progress, void *pctx, ssl_err *err);
+                       void *bank, int bank_bf16, train_progress_fn progress, void *pctx,
+                       ssl_err *err);
 /* The order of that pass (and of training epoch e): a permutation of [0, n). */
 void train_order(int64_t *order, int64_t n, uint64_t seed, uint64_t epoch);
 

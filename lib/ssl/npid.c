@@ -37,7 +37,7 @@ struct npid {
     float *z, *dz;                /* [max_batch, d] */
     double *rnorm;                /* [max_batch] 1 / max(||f_b||, eps) */
     float *s, *ds, *pt;           /* [max_batch, kmax] logits, dL/ds, p^tau */
-    float *ws;                    /* [kmax, d] gathered rows (not for NEG_ALL) */
+    float *ws;                    /* [kmax, d] gathered rows (NEG_ALL: only with a bf16 bank) */
     float *gws;                   /* gemm's workspace (NULL: OpenBLAS) */
     int64_t *sel;                 /* [kmax] columns of the last step */
     int64_t *t1, *t2;             /* [max_batch] target columns */
@@ -278,10 +278,70 @@ void npid_bank_random(float *bank, int64_t N, int d, uint64_t seed) {
     ssl_parallel_for(N, 256, rand_rows, &j);
 }
 
+/* ---- the bank's rows: float32, or bfloat16 words ---- */
+
+/* bf16 words from float32, to nearest even as bf16_round (finite values:
+ * the bank's rows are unit vectors or uniform draws; a NaN or infinity
+ * never reaches a write, since a step with a non-finite loss writes
+ * nothing), written so that GCC vectorises it. */
+static void to_bf16(uint16_t *dst, const float *src, int d) {
+    for (int k = 0; k < d; k++) {
+        uint32_t u;
+        memcpy(&u, &src[k], sizeof u);
+        uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+        dst[k] = (uint16_t)((u & 0x7f800000u) ? r : (u >> 16) & 0x8000u);
+    }
+}
+
+static void from_bf16(float *dst, const uint16_t *src, int d) {
+    for (int k = 0; k < d; k++) {
+        uint32_t u = (uint32_t)src[k] << 16;
+        memcpy(&dst[k], &u, sizeof u);
+    }
+}
+
+size_t npid_bank_bytes(int bf16, int64_t N, int d) {
+    return (size_t)N * (size_t)d * (bf16 ? sizeof(uint16_t) : sizeof(float));
+}
+
+void npid_bank_get_row(const void *bank, int bf16, int64_t i, int d, float *dst) {
+    if (bf16) from_bf16(dst, (const uint16_t *)bank + i * d, d);
+    else memcpy(dst, (const float *)bank + i * d, sizeof(float) * (size_t)d);
+}
+
+void npid_bank_put_row(void *bank, int bf16, int64_t i, int d, const float *src) {
+    if (bf16) to_bf16((uint16_t *)bank + i * d, src, d);
+    else memcpy((float *)bank + i * d, src, sizeof(float) * (size_t)d);
+}
+
+typedef struct { uint16_t *bank; int d; uint64_t seed; } rand16_job;
+
+static void rand_rows_bf16(void *ctx, int64_t i0, int64_t i1, int tid) {
+    const rand16_job *j = ctx;
+    float row[512];
+    (void)tid;
+    for (int64_t i = i0; i < i1; i++) {      /* rand_rows' row, in pieces of 512 */
+        rng r;
+        rng_init(&r, j->seed ^ RNG_BANK, (uint64_t)i, 0);
+        const double a = 1.0 / sqrt(j->d / 3.0);
+        for (int k0 = 0; k0 < j->d; k0 += 512) {
+            int n = j->d - k0 < 512 ? j->d - k0 : 512;
+            for (int k = 0; k < n; k++) row[k] = (float)((2 * rng_uniform_d(&r) - 1) * a);
+            to_bf16(j->bank + i * j->d + k0, row, n);
+        }
+    }
+}
+
+void npid_bank_random_bf16(uint16_t *bank, int64_t N, int d, uint64_t seed) {
+    rand16_job j = {bank, d, seed};
+    ssl_parallel_for(N, 256, rand_rows_bf16, &j);
+}
+
 /* ---- bank writes ---- */
 
 typedef struct {
-    float *bank;
+    void *bank;
+    int bf16;                     /* the bank's rows are bf16 words */
     const float *z;
     const int64_t *rows;          /* npid: idx; grad: sel */
     float *work;                  /* grad: [K, d] rows to normalise and scatter */
@@ -289,69 +349,118 @@ typedef struct {
     float m;
 } write_job;
 
+/* (a bf16 row: the float32 arithmetic on the row read back, in the order
+ * of the float32 bank's, in pieces of 512 for the sum, then rounded) */
 static void write_npid_rows(void *ctx, int64_t b0, int64_t b1, int tid) {
     const write_job *j = ctx;
     const int d = j->d;
+    float buf[512];
     (void)tid;
     for (int64_t b = b0; b < b1; b++) {
-        float *w = j->bank + j->rows[b] * d;
         const float *z = j->z + b * d;
         double n = 0;
-        for (int k = 0; k < d; k++) {
-            w[k] = j->m * w[k] + (1 - j->m) * z[k];
-            n += (double)w[k] * w[k];
+        if (!j->bf16) {
+            float *w = (float *)j->bank + j->rows[b] * d;
+            for (int k = 0; k < d; k++) {
+                w[k] = j->m * w[k] + (1 - j->m) * z[k];
+                n += (double)w[k] * w[k];
+            }
+            n = sqrt(n);
+            float r = (float)(1.0 / (n > L2_EPS ? n : L2_EPS));
+            for (int k = 0; k < d; k++) w[k] *= r;
+            continue;
+        }
+        uint16_t *h = (uint16_t *)j->bank + j->rows[b] * d;
+        for (int k0 = 0; k0 < d; k0 += 512) {
+            int c = d - k0 < 512 ? d - k0 : 512;
+            from_bf16(buf, h + k0, c);
+            for (int k = 0; k < c; k++) {
+                float w = j->m * buf[k] + (1 - j->m) * z[k0 + k];
+                n += (double)w * w;
+            }
         }
         n = sqrt(n);
         float r = (float)(1.0 / (n > L2_EPS ? n : L2_EPS));
-        for (int k = 0; k < d; k++) w[k] *= r;
+        for (int k0 = 0; k0 < d; k0 += 512) {
+            int c = d - k0 < 512 ? d - k0 : 512;
+            from_bf16(buf, h + k0, c);
+            for (int k = 0; k < c; k++) buf[k] = (j->m * buf[k] + (1 - j->m) * z[k0 + k]) * r;
+            to_bf16(h + k0, buf, c);
+        }
     }
 }
 
 void npid_write_npid(float *bank, int d, const int64_t *idx, int B,
                      const float *z, float m) {
-    write_job j = {bank, z, idx, NULL, d, m};
+    write_job j = {bank, 0, z, idx, NULL, d, m};
     ssl_parallel_for(B, 8, write_npid_rows, &j);
 }
 
+/* (rows NULL: rows 0 .. K-1) */
 static void gather_rows(void *ctx, int64_t k0, int64_t k1, int tid) {
     const write_job *j = ctx;
     (void)tid;
     for (int64_t k = k0; k < k1; k++)
-        memcpy(j->work + k * j->d, j->bank + j->rows[k] * j->d, sizeof(float) * j->d);
+        npid_bank_get_row(j->bank, j->bf16, j->rows ? j->rows[k] : k, j->d, j->work + k * j->d);
+}
+
+/* bank rows 0 .. K-1 <- work's rows, rounded (a bf16 bank) */
+static void put_rows(void *ctx, int64_t k0, int64_t k1, int tid) {
+    const write_job *j = ctx;
+    (void)tid;
+    for (int64_t k = k0; k < k1; k++)
+        npid_bank_put_row(j->bank, j->bf16, k, j->d, j->work + k * j->d);
 }
 
 static void scatter_rows(void *ctx, int64_t k0, int64_t k1, int tid) {
     const write_job *j = ctx;
     (void)tid;
     for (int64_t k = k0; k < k1; k++) {
-        l2norm_row(j->bank + j->rows[k] * j->d, j->work + k * j->d, j->d, L2_EPS);
+        float *w = j->work + k * j->d;
+        if (!j->bf16) {
+            l2norm_row((float *)j->bank + j->rows[k] * j->d, w, j->d, L2_EPS);
+        } else {                  /* normalised in place in work, then rounded */
+            l2norm_row(w, w, j->d, L2_EPS);
+            to_bf16((uint16_t *)j->bank + j->rows[k] * j->d, w, j->d);
+        }
+    }
+}
+
+/* After the update of the columns c (work, or the float32 bank itself
+ * when sel is NULL): normalised into the bank rows sel (NULL: 0 .. K-1). */
+static void write_back(void *bank, int bf16, int d, const int64_t *sel, int64_t K, float *work) {
+    if (sel) {
+        write_job j = {bank, bf16, NULL, sel, work, d, 0};
+        ssl_parallel_for(K, 64, scatter_rows, &j);
+    } else if (!bf16) {
+        l2norm_forward(bank, bank, K, d, L2_EPS);
+    } else {                      /* as the float32 bank in place, then rounded */
+        l2norm_forward(work, work, K, d, L2_EPS);
+        write_job j = {bank, 1, NULL, NULL, work, d, 0};
+        ssl_parallel_for(K, 64, put_rows, &j);
     }
 }
 
 /* The grad write once work [K, d] already holds bank[sel] (or sel NULL:
  * the bank itself). g: [B, K]. gws: gemm's workspace, or NULL. */
-static void write_grad_gathered(float *bank, int d, const int64_t *sel, int64_t K,
+/* (sel NULL with a bf16 bank: work holds rows 0 .. K-1, read as floats) */
+static void write_grad_gathered(void *bank, int bf16, int d, const int64_t *sel, int64_t K,
                                 const float *g, const float *z, int B, float step,
                                 float *work, float *gws, int prec) {
-    float *c = sel ? work : bank;
+    float *c = sel || bf16 ? work : bank;
     /* c [K, d] += step * g^T [K, B] z [B, d] */
     gemm_dispatch_prec(prec, 1, 0, (int)K, d, B, step, g, (int)K, z, d, 1.0f, c, d, gws);
-    if (sel) {
-        write_job j = {bank, z, sel, work, d, 0};
-        ssl_parallel_for(K, 64, scatter_rows, &j);
-    } else {
-        l2norm_forward(bank, bank, K, d, L2_EPS);
-    }
+    write_back(bank, bf16, d, sel, K, work);
 }
 
 void npid_write_grad(float *bank, int d, const int64_t *sel, int64_t K,
                      const float *g, const float *z, int B, float step,
                      float *work) {
     if (sel) {
-        write_job j = {bank, z, sel, work, d, 0};
+        write_job j = {bank, 0, z, sel, work, d, 0};
         ssl_parallel_for(K, 64, gather_rows, &j);
     }
-    write_grad_gathered(bank, d, sel, K, g, z, B, step, work, NULL, PREC_FP32);
+    write_grad_gathered(bank, 0, d, sel, K, g, z, B, step, work, NULL, PREC_FP32);
 }
 
 /* ---- the workspace ---- */
@@ -404,7 +513,7 @@ npid *npid_new(const npid_config *cfg, int64_t N, int d, int max_batch, ssl_err 
     NPID_ALLOC(row_ce, max_batch);
     NPID_ALLOC(row_kl, max_batch);
     NPID_ALLOC(row_ok, max_batch);
-    if (cfg->neg != NEG_ALL) NPID_ALLOC(ws, (size_t)p->kmax * d);
+    if (cfg->neg != NEG_ALL || cfg->bank_bf16) NPID_ALLOC(ws, (size_t)p->kmax * d);
     /* the three products' shapes at the largest sizes (gemm_bf16_workspace
      * never exceeds gemm_workspace) */
     if (gemm_available() || (cfg->prec == PREC_BF16 && gemm_bf16_available())) {
@@ -451,6 +560,12 @@ const int64_t *npid_columns(const npid *p, int64_t *ncols) {
 }
 
 /* ---- one step ---- */
+
+/* With negatives all, column k is bank row k: the float32 bank's rows in
+ * place, a bf16 bank's read into float32 in ws in the same order (so the
+ * same products and sums as in place, bit for bit). Else the columns are
+ * the rows sel, gathered into ws. */
+static int rows_are_cols(const npid *p) { return p->cfg.neg == NEG_ALL; }
 
 typedef struct { npid *p; const float *f; float *df; } row_job;
 
@@ -524,7 +639,7 @@ static int64_t pick_columns(npid *p, int B, const int64_t *idx, rng *r) {
 /* B: this replica's rows [off, off + B) of the global batch of Bg rows
  * idx [Bg] (B == Bg, off 0 on one process). */
 static int check_args(npid *p, const float *f, int B, int off, int Bg, const int64_t *idx,
-                      const int32_t *perm, float lam, const float *bank, rng *r,
+                      const int32_t *perm, float lam, const void *bank, rng *r,
                       const float *df) {
     if (!f || !idx || !bank || !df) {
         ssl_fail(&p->err, SSL_EARG, "npid_step: NULL argument");
@@ -588,7 +703,7 @@ double npid_step_flops(const npid_config *cfg, int64_t N, int B, int d) {
 }
 
 int npid_step(npid *p, const float *f, int B, const int64_t *idx,
-              const int32_t *perm, float lam, float *bank, rng *r,
+              const int32_t *perm, float lam, void *bank, rng *r,
               float *df, int write_bank, npid_stats *st) {
     int rc = npid_step_part(p, f, B, 0, B, idx, perm, lam, bank, r, df, st);
     if (!rc && write_bank) npid_write_last(p, bank);
@@ -596,13 +711,13 @@ int npid_step(npid *p, const float *f, int B, const int64_t *idx,
 }
 
 int npid_step_part(npid *p, const float *f, int B, int off, int Bg, const int64_t *idx,
-                   const int32_t *perm, float lam, const float *bank, rng *r, float *df,
+                   const int32_t *perm, float lam, const void *bank, rng *r, float *df,
                    npid_stats *st) {
     p->pending_B = 0;
     int rc = check_args(p, f, B, off, Bg, idx, perm, lam, bank, r, df);
     if (rc) return rc;                 /* check_args leaves mark clear on error */
     const int d = p->d;
-    const int all = p->cfg.neg == NEG_ALL;
+    const int all = rows_are_cols(p);
     row_job rj = {p, f, df};
     ssl_parallel_for(B, 8, normalize_batch, &rj);
 
@@ -615,10 +730,14 @@ int npid_step_part(npid *p, const float *f, int B, int off, int Bg, const int64_
         p->t1[b] = all ? idx[gb] : gb;
         p->t2[b] = all ? idx[pb] : pb;
     }
-    if (all) {
+    if (all && !p->cfg.bank_bf16) {
         W = bank;                      /* sel is a permutation of the rows */
+    } else if (all) {                  /* rows 0 .. N-1 in order */
+        write_job gj = {(void *)bank, 1, NULL, NULL, p->ws, d, 0};
+        ssl_parallel_for(K, 64, gather_rows, &gj);
+        W = p->ws;
     } else {
-        write_job gj = {(float *)bank, NULL, p->sel, p->ws, d, 0};
+        write_job gj = {(void *)bank, p->cfg.bank_bf16, NULL, p->sel, p->ws, d, 0};
         ssl_parallel_for(K, 64, gather_rows, &gj);
         W = p->ws;
     }
@@ -695,7 +814,7 @@ static void add_range(void *ctx, int64_t i0, int64_t i1, int tid) {
     for (int64_t i = i0; i < i1; i++) j->dst[i] += j->src[i];
 }
 
-int npid_apply_update(npid *p, float *bank, const float *upd) {
+int npid_apply_update(npid *p, void *bank, const float *upd) {
     const int d = p->d;
     if (p->pending_B != -1 || !bank || !upd) {
         ssl_fail(&p->err, SSL_EARG, "npid_apply_update: no update taken by npid_grad_update");
@@ -703,21 +822,16 @@ int npid_apply_update(npid *p, float *bank, const float *upd) {
     }
     p->pending_B = 0;
     const int64_t K = p->ncols;
-    const int all = p->cfg.neg == NEG_ALL;
-    add_job aj = {all ? bank : p->ws, upd, K * d};
+    const int all = rows_are_cols(p), bf16 = p->cfg.bank_bf16;
+    add_job aj = {all && !bf16 ? bank : p->ws, upd, K * d};
     ssl_parallel_for(K * d, 1 << 16, add_range, &aj);
-    if (all) {
-        l2norm_forward(bank, bank, K, d, L2_EPS);
-    } else {
-        write_job j = {bank, NULL, p->sel, p->ws, d, 0};
-        ssl_parallel_for(K, 64, scatter_rows, &j);
-    }
+    write_back(bank, bf16, d, all ? NULL : p->sel, K, p->ws);
     return 0;
 }
 
 /* The write of the last step, from what the step left in the workspace:
  * z, p^tau, the targets, the columns and (not `all`) the gathered rows. */
-int npid_write_last(npid *p, float *bank) {
+int npid_write_last(npid *p, void *bank) {
     const int B = p->pending_B, d = p->d;
     if (B < 1 || !bank || p->pending_part) {
         ssl_fail(&p->err, SSL_EARG, "npid_write_last: no step (of a whole batch) to write");
@@ -725,13 +839,18 @@ int npid_write_last(npid *p, float *bank) {
     }
     p->pending_B = 0;
     if (p->cfg.write == BANK_WRITE_NPID) {
-        npid_write_npid(bank, d, p->sel, B, p->z, p->cfg.m);
+        npid_write_npid_rows(p, bank, p->sel, B, p->z);
     } else {
         const int64_t K = p->ncols;
         target_job tj = {p->pt, p->t1, p->t2, K, p->pending_lam};
         ssl_parallel_for(B, 1, target_rows, &tj);
-        write_grad_gathered(bank, d, p->cfg.neg == NEG_ALL ? NULL : p->sel, K, p->pt,
+        write_grad_gathered(bank, p->cfg.bank_bf16, d, rows_are_cols(p) ? NULL : p->sel, K, p->pt,
                             p->z, B, p->cfg.bank_lr, p->ws, p->gws, p->cfg.prec);
     }
     return 0;
+}
+
+void npid_write_npid_rows(npid *p, void *bank, const int64_t *idx, int B, const float *z) {
+    write_job j = {bank, p->cfg.bank_bf16, z, idx, NULL, p->d, p->cfg.m};
+    ssl_parallel_for(B, 8, write_npid_rows, &j);
 }

@@ -2,10 +2,11 @@
  * against the memory bank, CE + SqrtKL loss, the gradient w.r.t. the head
  * output, and the bank write (ssl-method(7), THE TRAINING STEP, steps 3-8).
  *
- * The memory bank is caller-owned float32 [N, d], rows L2-normalised
- * (except a fresh random bank). */
+ * The memory bank is caller-owned [N, d], float32 or (cfg.bank_bf16)
+ * bfloat16, rows L2-normalised (except a fresh random bank). */
 #ifndef SSL_NPID_H
 #define SSL_NPID_H
+#include <stddef.h>
 #include <stdint.h>
 
 #include "util/err.h"
@@ -37,6 +38,10 @@ typedef struct {
      * (gemm_bf16) where gemm_bf16_available(); the bank, the loss, the
      * softmax and the writes' normalisation stay fp32. */
     int prec;
+    /* 1: the bank's rows are bfloat16 (uint16_t, the high halves of
+     * float32; --bank-dtype bf16): read into float32 as they are gathered,
+     * written as float32 rows rounded to bf16 (npid_bank_round). 0: float32. */
+    int bank_bf16;
 } npid_config;
 
 typedef struct {
@@ -86,7 +91,7 @@ double npid_step_flops(const npid_config *cfg, int64_t N, int B, int d);
  * repeated, perm out of range, lam not in [0, 1]; npid_error says which).
  * The draw of the negatives is a function of the state of r only. */
 int npid_step(npid *p, const float *f, int B, const int64_t *idx,
-              const int32_t *perm, float lam, float *bank, rng *r,
+              const int32_t *perm, float lam, void *bank, rng *r,
               float *df, int write_bank, npid_stats *st);
 
 /* Data parallel: npid_step for the rows [off, off + B) of a global batch
@@ -103,7 +108,7 @@ int npid_step(npid *p, const float *f, int B, const int64_t *idx,
  * is npid_step_part(p, f, B, 0, B, idx, ...) and the write. Returns as
  * npid_step. */
 int npid_step_part(npid *p, const float *f, int B, int off, int Bg, const int64_t *idx,
-                   const int32_t *perm, float lam, const float *bank, rng *r, float *df,
+                   const int32_t *perm, float lam, const void *bank, rng *r, float *df,
                    npid_stats *st);
 /* z [B, d]: the L2-normalised rows f of the last step. */
 const float *npid_last_z(const npid *p);
@@ -115,14 +120,27 @@ int npid_grad_update(npid *p, float *upd);
 /* After npid_grad_update: bank[sel[k]] <- normalize(bank[sel[k]] +
  * upd[k]) for every column k, the bank as the step saw it. upd: the sum
  * of every replica's update. 0, or -2 without a taken update. */
-int npid_apply_update(npid *p, float *bank, const float *upd);
+int npid_apply_update(npid *p, void *bank, const float *upd);
 
 /* The bank write of the last successful npid_step that was called with
  * write_bank = 0, on the same bank, unchanged since: lets a caller check the
  * network's gradients first and write the bank only for a good step. Valid
  * once per step (until the next npid_step). Returns 0, or -2 when there is
  * no such step (none yet, it failed, or it was already written). */
-int npid_write_last(npid *p, float *bank);
+int npid_write_last(npid *p, void *bank);
+/* The npid write of the rows idx [B] (distinct) with z [B, d], in p's
+ * bank type and momentum: the data-parallel write of the global batch's
+ * npid_last_z rows, after a npid_step_part. */
+void npid_write_npid_rows(npid *p, void *bank, const int64_t *idx, int B, const float *z);
+
+/* ---- the bank's rows, float32 or bfloat16 (bf16 1: uint16_t words) ----
+ * A bf16 row is written from float32 values rounded to nearest even
+ * (bf16_round's rounding: the products' inputs round the same way), and
+ * read back exactly. The bank's own rows in the bank's type: */
+void npid_bank_get_row(const void *bank, int bf16, int64_t i, int d, float *dst);
+void npid_bank_put_row(void *bank, int bf16, int64_t i, int d, const float *src);
+/* Bytes of a bank of N rows of d. */
+size_t npid_bank_bytes(int bf16, int64_t N, int d);
 
 /* The loss on given logits s [B, K] (cosines), targets t1[b] (weight lam)
  * and t2[b] (weight 1 - lam; t2 NULL: lam = 1), with cfg's tau, lambda,
@@ -155,4 +173,6 @@ void npid_write_grad(float *bank, int d, const int64_t *sel, int64_t K,
 /* NPID's random bank: U(-a, a), a = 1/sqrt(d/3), not normalised. Row i
  * draws from rng_init(seed ^ RNG_BANK, i, 0): independent of threads. */
 void npid_bank_random(float *bank, int64_t N, int d, uint64_t seed);
+/* The same bank in bf16 (each row rounded from float32). */
+void npid_bank_random_bf16(uint16_t *bank, int64_t N, int d, uint64_t seed);
 #endif

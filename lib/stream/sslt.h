@@ -47,9 +47,11 @@
 /* Readers refuse tensors whose declared size exceeds this. */
 #define SSLT_MAX_TENSOR_BYTES ((int64_t)1 << 40)
 
-typedef enum { SSLT_U8 = 1, SSLT_I32, SSLT_I64, SSLT_F32, SSLT_F64 } sslt_dtype;
+/* SSLT_BF16: bfloat16, the high 16 bits of an IEEE 754 binary32 (the
+ * memory bank's --bank-dtype bf16), stored as a little-endian uint16. */
+typedef enum { SSLT_U8 = 1, SSLT_I32, SSLT_I64, SSLT_F32, SSLT_F64, SSLT_BF16 } sslt_dtype;
 
-const char *sslt_dtype_name(sslt_dtype t);       /* "u8", "i32", "i64", "f32", "f64" */
+const char *sslt_dtype_name(sslt_dtype t);       /* "u8", "i32", "i64", "f32", "f64", "bf16" */
 int sslt_dtype_parse(const char *name);          /* dtype or -1 */
 size_t sslt_dtype_size(sslt_dtype t);
 

@@ -14,21 +14,21 @@
 #include "stream/sslt.h"
 #include "stream/sslt_impl.h"
 
-static const char *const dtype_names[] = {NULL, "u8", "i32", "i64", "f32", "f64"};
-static const size_t dtype_sizes[] = {0, 1, 4, 8, 4, 8};
+static const char *const dtype_names[] = {NULL, "u8", "i32", "i64", "f32", "f64", "bf16"};
+static const size_t dtype_sizes[] = {0, 1, 4, 8, 4, 8, 2};
 
 const char *sslt_dtype_name(sslt_dtype t) {
-    return t >= SSLT_U8 && t <= SSLT_F64 ? dtype_names[t] : "?";
+    return t >= SSLT_U8 && t <= SSLT_BF16 ? dtype_names[t] : "?";
 }
 
 int sslt_dtype_parse(const char *name) {
-    for (int t = SSLT_U8; name && t <= SSLT_F64; t++)
+    for (int t = SSLT_U8; name && t <= SSLT_BF16; t++)
         if (!strcmp(name, dtype_names[t])) return t;
     return -1;
 }
 
 size_t sslt_dtype_size(sslt_dtype t) {
-    return t >= SSLT_U8 && t <= SSLT_F64 ? dtype_sizes[t] : 0;
+    return t >= SSLT_U8 && t <= SSLT_BF16 ? dtype_sizes[t] : 0;
 }
 
 int64_t sslt_tensor_rows(const sslt_tensor *t) { return t->ndim ? t->shape[0] : 1; }
@@ -47,7 +47,7 @@ int64_t sslt_tensor_bytes(const sslt_tensor *t) {
  * total bytes <= SSLT_MAX_TENSOR_BYTES without overflow); else -1 and why. */
 int sslt_check_tensor(const sslt_tensor *t, ssl_err *why) {
     if (!t->name || !*t->name) return ssl_fail(why, SSL_EDATA, "tensor without a name");
-    if (t->dtype < SSLT_U8 || t->dtype > SSLT_F64) {
+    if (t->dtype < SSLT_U8 || t->dtype > SSLT_BF16) {
         ssl_fail(why, SSL_EDATA, "tensor %s: bad dtype", t->name);
         return -1;
     }
