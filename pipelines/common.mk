@@ -19,7 +19,8 @@
 #                  (R/knn-few.flags, R/linear-few.flags)
 # Every output F also gets F.time: its wall seconds and the git commit.
 # PRECISION=bf16 adds --precision bf16 to the init, train and extract
-# flags of every run (below).
+# flags of every run, BANK_DTYPE=bf16 --bank-dtype bf16 to the init flags
+# (below).
 #
 # Flags files ("stamps") are rewritten only when their content changes and
 # every step depends on its own, so a changed setting reruns exactly the
@@ -41,6 +42,14 @@ ifneq ($(filter-out fp32 bf16,$(PRECISION))$(word 2,$(PRECISION)),)
 $(error PRECISION='$(PRECISION)': not fp32 or bf16)
 endif
 PFLAG  := $(if $(filter bf16,$(PRECISION)),--precision bf16)
+# BANK_DTYPE=bf16: every run's bank in bfloat16 (ssl-init-bank --bank-dtype
+# bf16: half the bank's memory and checkpoint share; any CPU); f32 or
+# empty: float32, with flags as before.
+BANK_DTYPE    ?=
+ifneq ($(filter-out f32 bf16,$(BANK_DTYPE))$(word 2,$(BANK_DTYPE)),)
+$(error BANK_DTYPE='$(BANK_DTYPE)': not f32 or bf16)
+endif
+BFLAG  := $(if $(filter bf16,$(BANK_DTYPE)),--bank-dtype bf16)
 FEW_LABELS    ?= 1,10,100
 FEW_DRAWS     ?= 5
 TFLAG  := --threads $(THREADS)
@@ -87,7 +96,7 @@ endef
 # $(call experiment,R,D,INIT_FLAGS,TRAIN_FLAGS,GOALS): run directory R on
 # the streams of data directory D.
 define experiment
-$(call stamp,$(1)/init.flags,$(3) $(PFLAG),$(5))
+$(call stamp,$(1)/init.flags,$(3) $(PFLAG) $(BFLAG),$(5))
 $(call stamp,$(1)/train.flags,$(4) $(PFLAG),$(5))
 $(call evals,$(1),$(5))
 $(1)/train.sslt $(1)/test.sslt: $(1)/%.sslt: $(2)/%.sslt

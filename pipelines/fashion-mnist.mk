@@ -44,7 +44,7 @@ FM_GOALS       := all fashion-mnist
 fashion-mnist: $(FM)/results.csv
 
 $(eval $(call experiment,$(FM),$(FM)/data,$(FM_NET) --seed $(FM_SEED) --bank forward,$(FM_TRAIN) --seed $(FM_SEED),$(FM_GOALS)))
-$(eval $(call stamp,$(FM)/random.flags,$(FM_NET) --seed $(FM_SEED) --bank random $(PFLAG),$(FM_GOALS)))
+$(eval $(call stamp,$(FM)/random.flags,$(FM_NET) --seed $(FM_SEED) --bank random $(PFLAG) $(BFLAG),$(FM_GOALS)))
 
 $(FM)/random.ckpt: $(FM)/train.sslt $(FM)/random.flags
 	$(TIMED) $@.time ssl-init-bank $(TFLAG) -q $$(cat $(FM)/random.flags) $< -o $@
