@@ -43,6 +43,25 @@ fails "bad width" 2 "--width" ssl-init-bank --width abc "$T/d.sslt"
 fails "bad head" 2 "--head: 'mlp9'" ssl-init-bank --head mlp9 "$T/d.sslt"
 fails "bad arch" 2 "--arch" ssl-init-bank --arch vgg "$T/d.sslt"
 fails "two operands" 2 "too many operands" ssl-init-bank "$T/d.sslt" "$T/d.sslt"
+# --bank-dtype bf16: the bank tensor bf16, the checkpoint smaller by half the
+# bank, the same network; trained by ssl-train, which keeps the dtype; the
+# float32 bank's bytes as before (no bank_dtype key).
+NETB="--width 0.125 --head mlp3 --hidden 32 --dim 512 --threads 2"
+ok "f32 bank, d 512" ssl-init-bank $NETB --batch 8 --seed 1 "$T/d.sslt" -o "$T/b32.ckpt"
+ok "bf16 bank" ssl-init-bank $NETB --batch 8 --seed 1 --bank-dtype bf16 "$T/d.sslt" -o "$T/b16.ckpt"
+ssl-info --json "$T/b16.ckpt" >"$T/b16.json" 2>&1
+check "bf16 bank is N x d bf16" "$(grep -c '"name":"bank","dtype":"bf16","shape":\[24,512\]' "$T/b16.json")" -eq 1
+check "bf16 bank recorded" "$(grep -c '"bank_dtype":"bf16"' "$T/b16.json")" -eq 1
+check "f32 bank: no bank_dtype key" "$(grep -c 'bank_dtype' "$T/f.json")" -eq 0
+s32=$(wc -c <"$T/b32.ckpt"); s16=$(wc -c <"$T/b16.ckpt")
+check "bf16 bank: the checkpoint smaller by about half the bank (24 x 512 x 2 bytes)" \
+    $((s32 - s16)) -gt 20000
+ok "bf16 bank: train one epoch" ssl-train -q --threads 2 --epochs 1 --batch 8 -k 8 "$T/b16.ckpt" "$T/d.sslt" -o "$T/b16t.ckpt"
+check "bf16 bank: ssl-train keeps the dtype" \
+    "$(ssl-info --json "$T/b16t.ckpt" 2>&1 | grep -c '"name":"bank","dtype":"bf16"')" -eq 1
+ok "random bf16 bank" ssl-init-bank --recipe npid $NET --bank random --bank-dtype bf16 "$T/d.sslt" -o "$T/r16.ckpt"
+fails "bad bank dtype" 2 "--bank-dtype: 'f16'" ssl-init-bank --bank-dtype f16 "$T/d.sslt"
+check "nothing left after a bad dtype" ! -e "$T/x.ckpt"
 printf 'garbage' >"$T/g.sslt"
 fails "garbage input" 1 "g.sslt" ssl-init-bank $NET "$T/g.sslt" -o "$T/x.ckpt"
 done_tests

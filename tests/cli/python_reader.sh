@@ -221,6 +221,17 @@ ok "python: ssl-init-bank reads it" ssl-init-bank -q --width 0.125 --head linear
 ok "python: ssl-train reads it" ssl-train -q --epochs 1 --batch 30 -k 30 --lr 0.01 --threads 2 \
     "$T/p.ckpt" "$T/nhwc.sslt" -o "$T/p2.ckpt"
 ok "python: ssl-extract reads it" ssl-extract --threads 2 "$T/p2.ckpt" "$T/nhwc.sslt" -o "$T/p.feat"
+# A bf16 bank (ssl-init-bank --bank-dtype bf16) comes back as float32: the
+# f32 bank of the same seed rounded to bf16 (the random bank).
+ok "python: a bf16 bank" ssl-init-bank -q --recipe npid --width 0.125 --dim 8 --batch 30 --bank random \
+    --bank-dtype bf16 --threads 2 "$T/nhwc.sslt" -o "$T/b16.ckpt"
+ok "python: the f32 bank" ssl-init-bank -q --recipe npid --width 0.125 --dim 8 --batch 30 --bank random \
+    --threads 2 "$T/nhwc.sslt" -o "$T/b32.ckpt"
+check "python: the bf16 bank read as float32, the f32 one rounded" "$("$PY" -c "import sys
+sys.path.insert(0, '$TOP/examples'); import sslt, numpy as np
+a = sslt.load('$T/b16.ckpt')['tensors']['bank']; b = sslt.load('$T/b32.ckpt')['tensors']['bank']
+u = b.view(np.uint32).astype(np.uint64); r = (((u + 0x7fff + ((u >> 16) & 1)) >> 16) << 16).astype(np.uint32).view(np.float32)
+print(a.dtype, a.shape, bool(np.array_equal(a, r)), bool(np.array_equal(a, b)))")" = "float32 (120, 8) True False"
 
 # --npz from the command line.
 ok "python: --npz" "$PY" "$TOP/examples/sslt.py" --npz "$T/n.npz" "$T/nhwc.sslt"
