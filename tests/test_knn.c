@@ -124,7 +124,7 @@ static void compare(const char *tag, const float *tr, const int32_t *ytr, int64_
                     const int64_t *order, const double *ss) {
     char name[512];
     ssl_err err = {0};
-    knn_config cfg = { ks, nk, sg, ns, qb, tb, 0 };
+    knn_config cfg = { ks, nk, sg, ns, qb, tb, 0, NULL, NULL };
     knn_report rep;
     int rc = knn_evaluate(tr, ytr, ntr, te, yte, nte, dim, C, &cfg, &rep, &err);
     snprintf(name, sizeof name, "%s: knn_evaluate returns 0 (%.200s)", tag, err.msg);
@@ -221,7 +221,7 @@ static void test_random(void) {
     ssl_set_threads(1);
 
     /* cfg.normalized: the caller's normalised rows give the same result. */
-    knn_config c1 = { ks, 5, sg, 3, 0, 0, 0 }, c2 = { ks, 5, sg, 3, 0, 0, 1 };
+    knn_config c1 = { ks, 5, sg, 3, 0, 0, 0, NULL, NULL }, c2 = { ks, 5, sg, 3, 0, 0, 1, NULL, NULL };
     knn_report r1, r2;
     knn_evaluate(tr, ytr, NTR, te, yte, NTE, DIM, C, &c1, &r1, NULL);
     knn_evaluate(ntr, ytr, NTR, nte, yte, NTE, DIM, C, &c2, &r2, NULL);
@@ -262,7 +262,7 @@ static void test_ties(void) {
     int32_t hy[4] = { 3, 1, 1, 3 }, qy[2] = { 3, 1 };
     const int hk[] = { 1, 2, 4 };
     const double hs[] = { 0.1 };
-    knn_config cfg = { hk, 3, hs, 1, 0, 0, 0 };
+    knn_config cfg = { hk, 3, hs, 1, 0, 0, 0, NULL, NULL };
     knn_report rep;
     T_EQ(knn_evaluate(h, hy, 4, q, qy, 2, 2, 4, &cfg, &rep, NULL), 0, "hand ties: runs");
     T_EQ(rep.res[0].class_correct1[3], 1, "hand ties: K=1 keeps the lowest index (class 3)");
@@ -281,16 +281,16 @@ static void test_errors(void) {
     knn_report rep;
     int k7 = 7, k6 = 6, k0 = 0;
     double s1 = 0.1, s0 = 0;
-    knn_config big = { &k7, 1, &s1, 1, 0, 0, 0 };
+    knn_config big = { &k7, 1, &s1, 1, 0, 0, 0, NULL, NULL };
     ssl_err_clear(&err);
     T_EQ(knn_evaluate(x, y, 6, x, y, 6, 3, 2, &big, &rep, &err), -1, "K > N_train fails");
     T_OK(strstr(err.msg, "larger than the training set") != NULL, "K > N_train: message says so");
-    knn_config eq = { &k6, 1, &s1, 1, 0, 0, 0 };
+    knn_config eq = { &k6, 1, &s1, 1, 0, 0, 0, NULL, NULL };
     T_EQ(knn_evaluate(x, y, 6, x, y, 6, 3, 2, &eq, &rep, &err), 0, "K = N_train runs");
     knn_report_destroy(&rep);
-    knn_config kz = { &k0, 1, &s1, 1, 0, 0, 0 };
+    knn_config kz = { &k0, 1, &s1, 1, 0, 0, 0, NULL, NULL };
     T_EQ(knn_evaluate(x, y, 6, x, y, 6, 3, 2, &kz, &rep, &err), -1, "K = 0 fails");
-    knn_config sz = { &k6, 1, &s0, 1, 0, 0, 0 };
+    knn_config sz = { &k6, 1, &s0, 1, 0, 0, 0, NULL, NULL };
     T_EQ(knn_evaluate(x, y, 6, x, y, 6, 3, 2, &sz, &rep, &err), -1, "sigma = 0 fails");
     T_EQ(knn_evaluate(x, y, 6, x, y, 0, 3, 2, &eq, &rep, &err), -1, "empty test set fails");
     T_EQ(knn_evaluate(x, y, 0, x, y, 6, 3, 2, &eq, &rep, &err), -1, "empty training set fails");
@@ -379,10 +379,66 @@ static int gen(const char *dir) {
     return fclose(f) ? 1 : 0;
 }
 
+
+/* Training rows from a callback (knn_config.rows: the monitor's bf16 bank,
+ * read a block at a time): the same neighbours, similarities and report as
+ * from the array, with blocks that split the rows unevenly; train NULL
+ * without a callback, or with rows not declared normalised, refused. */
+typedef struct { const float *x; int dim; int64_t calls; } rows_src;
+
+static void rows_cb(void *ctx, int64_t t0, int64_t n, float *dst) {
+    rows_src *s = ctx;
+    memcpy(dst, s->x + t0 * s->dim, sizeof(float) * (size_t)(n * s->dim));
+    s->calls++;
+}
+
+static void test_rows(void) {
+    enum { NTR = 700, NTE = 90, DIM = 24, C = 7, K = 15 };
+    static float tr[NTR * DIM], te[NTE * DIM], s1[NTE * K], s2[NTE * K];
+    static int64_t i1[NTE * K], i2[NTE * K];
+    static int32_t ytr[NTR], yte[NTE];
+    rng r;
+    rng_init(&r, 11, 0, 0);
+    for (int i = 0; i < NTR * DIM; i++) tr[i] = (float)rng_normal(&r);
+    for (int i = 0; i < NTE * DIM; i++) te[i] = (float)rng_normal(&r);
+    for (int i = 0; i < NTR; i++) ytr[i] = (int32_t)rng_below(&r, C);
+    for (int i = 0; i < NTE; i++) yte[i] = (int32_t)rng_below(&r, C);
+    l2norm_forward(tr, tr, NTR, DIM, L2_EPS);
+    l2norm_forward(te, te, NTE, DIM, L2_EPS);
+    rows_src src = {tr, DIM, 0};
+    int a = knn_topk(tr, NTR, te, NTE, DIM, K, 32, 100, s1, i1);
+    int b = knn_topk_rows(rows_cb, &src, NTR, te, NTE, DIM, K, 32, 100, s2, i2);
+    T_OK(!a && !b && !memcmp(s1, s2, sizeof s1) && !memcmp(i1, i2, sizeof i1) &&
+         src.calls == 3 * 7, "rows: knn_topk_rows = knn_topk (blocks of 100 rows, 3 of queries)");
+    int ks[2] = {5, K};
+    double sg[2] = {0.1, 0.5};
+    knn_config ca = { ks, 2, sg, 2, 0, 0, 1, NULL, NULL };
+    knn_config cb = { ks, 2, sg, 2, 0, 0, 1, rows_cb, &src };
+    knn_report ra, rb;
+    ssl_err err = {0};
+    a = knn_evaluate(tr, ytr, NTR, te, yte, NTE, DIM, C, &ca, &ra, &err);
+    b = knn_evaluate(NULL, ytr, NTR, te, yte, NTE, DIM, C, &cb, &rb, &err);
+    int same = !a && !b;
+    for (int i = 0; same && i < 4; i++)
+        same = ra.res[i].correct1 == rb.res[i].correct1 &&
+               ra.res[i].correct5 == rb.res[i].correct5 &&
+               !memcmp(ra.res[i].class_correct1, rb.res[i].class_correct1, sizeof(int64_t) * C);
+    T_OK(same, "rows: knn_evaluate from the callback = from the array");
+    if (!a) knn_report_destroy(&ra);
+    if (!b) knn_report_destroy(&rb);
+    cb.normalized = 0;
+    T_OK(knn_evaluate(NULL, ytr, NTR, te, yte, NTE, DIM, C, &cb, &rb, &err) < 0 &&
+             strstr(err.msg, "not normalised"),
+         "rows: a callback's rows must be declared normalised");
+    T_OK(knn_evaluate(NULL, ytr, NTR, te, yte, NTE, DIM, C, &ca, &rb, &err) < 0,
+         "rows: no array and no callback is refused");
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "--gen")) return gen(argv[2]);
     test_random();
     test_ties();
     test_errors();
+    test_rows();
     return t_done();
 }

@@ -169,7 +169,7 @@ static void print_table(const options *o, const row *rows, int nrows) {
 /* Evaluate rows [0, n) of train against te with the given k list. */
 static void evaluate(const options *o, const float *x, const int32_t *y, int64_t n,
                      const ssl_features *te, int dim, int nc, const int *k, knn_report *r) {
-    knn_config cfg = { k, o->nk, o->sigma, o->nsigma, 0, 0, 1 };
+    knn_config cfg = { k, o->nk, o->sigma, o->nsigma, 0, 0, 1, NULL, NULL };
     ssl_err err;
     if (knn_evaluate(x, y, n, te->x, te->labels, te->n, dim, nc, &cfg, r, &err))
         die("%s: %s", o->train_path, err.msg);

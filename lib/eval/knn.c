@@ -102,10 +102,10 @@ static void sort_rows(void *vctx, int64_t b, int64_t e, int tid) {
     }
 }
 
-int knn_topk(const float *train, int64_t ntrain, const float *test, int64_t ntest,
-             int dim, int kmax, int64_t qblock, int64_t tblock, float *sims,
-             int64_t *idx) {
-    if (!train || !test || !sims || !idx || dim < 1 || ntrain < 1 || ntest < 0 ||
+static int topk(const float *train, knn_rows_fn rows, void *rctx, int64_t ntrain,
+                const float *test, int64_t ntest, int dim, int kmax, int64_t qblock,
+                int64_t tblock, float *sims, int64_t *idx) {
+    if ((!train && !rows) || !test || !sims || !idx || dim < 1 || ntrain < 1 || ntest < 0 ||
         kmax < 1 || kmax > ntrain)
         return -1;
     if (qblock <= 0) qblock = KNN_QUERY_BLOCK;
@@ -116,6 +116,7 @@ int knn_topk(const float *train, int64_t ntrain, const float *test, int64_t ntes
     if (qblock > ntest) qblock = ntest > 0 ? ntest : 1;
     float *c = malloc((size_t)qblock * (size_t)tblock * sizeof *c);
     int *cnt = malloc((size_t)qblock * sizeof *cnt);
+    float *tb = rows ? malloc((size_t)tblock * (size_t)dim * sizeof *tb) : NULL;
     /* The library's GEMM (nn/ops/gemm.c) where the build has it: the same
      * bits at any thread count, and its speed does not hang on OpenBLAS
      * recognising the CPU (without OPENBLAS_CORETYPE, Debian's 0.3.21 ran
@@ -123,8 +124,8 @@ int knn_topk(const float *train, int64_t ntrain, const float *test, int64_t ntes
     float *ws = gemm_available()
                     ? malloc((size_t)gemm_workspace((int)qblock, (int)tblock, dim) * sizeof *ws)
                     : NULL;
-    if (!c || !cnt) {
-        free(c); free(cnt); free(ws);
+    if (!c || !cnt || (rows && !tb)) {
+        free(c); free(cnt); free(ws); free(tb);
         return -1;
     }
     for (int64_t q0 = 0; q0 < ntest; q0 += qblock) {
@@ -133,8 +134,9 @@ int knn_topk(const float *train, int64_t ntrain, const float *test, int64_t ntes
         select_ctx x = { c, 0, 0, sims + q0 * kmax, idx + q0 * kmax, cnt, kmax };
         for (int64_t t0 = 0; t0 < ntrain; t0 += tblock) {
             int64_t tn = ntrain - t0 < tblock ? ntrain - t0 : tblock;
+            if (rows) rows(rctx, t0, tn, tb);
             gemm_dispatch(0, 1, (int)qn, (int)tn, dim, 1.0f, test + q0 * dim, dim,
-                          train + t0 * dim, dim, 0.0f, c, (int)tn, ws);
+                          rows ? tb : train + t0 * dim, dim, 0.0f, c, (int)tn, ws);
             x.tn = tn; x.t0 = t0;
             ssl_parallel_for(qn, 8, select_rows, &x);
         }
@@ -143,7 +145,22 @@ int knn_topk(const float *train, int64_t ntrain, const float *test, int64_t ntes
     free(c);
     free(cnt);
     free(ws);
+    free(tb);
     return 0;
+}
+
+int knn_topk(const float *train, int64_t ntrain, const float *test, int64_t ntest,
+             int dim, int kmax, int64_t qblock, int64_t tblock, float *sims,
+             int64_t *idx) {
+    if (!train) return -1;
+    return topk(train, NULL, NULL, ntrain, test, ntest, dim, kmax, qblock, tblock, sims, idx);
+}
+
+int knn_topk_rows(knn_rows_fn rows, void *ctx, int64_t ntrain, const float *test,
+                  int64_t ntest, int dim, int kmax, int64_t qblock, int64_t tblock,
+                  float *sims, int64_t *idx) {
+    if (!rows) return -1;
+    return topk(NULL, rows, ctx, ntrain, test, ntest, dim, kmax, qblock, tblock, sims, idx);
 }
 
 /* ---- voting ---- */
@@ -211,6 +228,8 @@ int knn_evaluate(const float *train, const int32_t *ytrain, int64_t ntrain,
     if (dim < 1) return ssl_fail(err, SSL_EARG, "feature dimension must be at least 1");
     if (nclasses < 1) return ssl_fail(err, SSL_EARG, "no classes");
     if (!cfg || cfg->nk < 1 || cfg->nsigma < 1) return ssl_fail(err, SSL_EARG, "empty K or sigma list");
+    if (!train && (!cfg->rows || !cfg->normalized))
+        return ssl_fail(err, SSL_EARG, "no training rows (or rows from a callback not normalised)");
     int kmax = 0;
     for (int i = 0; i < cfg->nk; i++) {
         if (cfg->k[i] < 1) return ssl_fail(err, SSL_EARG, "K must be at least 1");
@@ -307,8 +326,8 @@ int knn_evaluate(const float *train, const int32_t *ytrain, int64_t ntrain,
 
     for (int64_t q0 = 0; q0 < ntest; q0 += qb) {
         int64_t qn = ntest - q0 < qb ? ntest - q0 : qb;
-        if (knn_topk(train, ntrain, test + q0 * dim, qn, dim, kmax, qn, cfg->train_block,
-                     sims, idx))
+        if (topk(train, train ? NULL : cfg->rows, cfg->rows_ctx, ntrain, test + q0 * dim, qn,
+                 dim, kmax, qn, cfg->train_block, sims, idx))
             goto oom;
         vote_ctx v = { sims, idx, ytrain, ytest + q0, kmax, nclasses, nuk, uk, kstart,
                        kpos, cfg->sigma, cfg->nsigma, nres, scratch, rank };

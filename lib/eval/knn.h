@@ -33,6 +33,11 @@
 #define KNN_QUERY_BLOCK 1024
 #define KNN_TRAIN_BLOCK 8192
 
+/* Training rows made block by block instead of read from an array (a
+ * bf16 memory bank read into float32 a block at a time): writes rows
+ * [t0, t0 + n) of the training set, [n, dim] floats, to dst. */
+typedef void (*knn_rows_fn)(void *ctx, int64_t t0, int64_t n, float *dst);
+
 typedef struct {
     const int *k;                 /* [nk] neighbour counts, each >= 1 */
     int nk;
@@ -41,6 +46,8 @@ typedef struct {
     int64_t query_block;          /* queries per GEMM block; 0: KNN_QUERY_BLOCK */
     int64_t train_block;          /* training rows per GEMM block; 0: KNN_TRAIN_BLOCK */
     int normalized;               /* 1: rows are already L2-normalised (no copies made) */
+    knn_rows_fn rows;             /* knn_evaluate with train NULL: the training rows from */
+    void *rows_ctx;               /* rows(rows_ctx, ...), a block at a time; normalized 1 */
 } knn_config;
 
 typedef struct {
@@ -69,11 +76,18 @@ typedef struct {
 int knn_topk(const float *train, int64_t ntrain, const float *test, int64_t ntest,
              int dim, int kmax, int64_t qblock, int64_t tblock, float *sims,
              int64_t *idx);
+/* The same with the training rows from rows(ctx, ...), made once per block
+ * of queries and block of training rows. */
+int knn_topk_rows(knn_rows_fn rows, void *ctx, int64_t ntrain, const float *test,
+                  int64_t ntest, int dim, int kmax, int64_t qblock, int64_t tblock,
+                  float *sims, int64_t *idx);
 
 /* Weighted kNN evaluation. train [ntrain, dim] with labels ytrain [ntrain],
  * test [ntest, dim] with ytest [ntest]; labels in [0, nclasses). Inputs
  * are not modified (unless cfg->normalized, they are copied and
- * normalised). Fills *rep (free with knn_report_destroy). Returns 0, or -1
+ * normalised). train NULL: the rows come from cfg->rows, already normalised
+ * (cfg->normalized; no copy of them is made: a block at a time, as the
+ * products need them). Fills *rep (free with knn_report_destroy). Returns 0, or -1
  * with err: empty sets, dim < 1, a K larger than ntrain, a sigma <= 0, a
  * label out of range, a non-finite feature, out of memory. */
 int knn_evaluate(const float *train, const int32_t *ytrain, int64_t ntrain,

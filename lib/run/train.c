@@ -493,12 +493,26 @@ static int monitor_forward(trainer *t, const ssl_dataset *d, float *head, float 
     return 0;
 }
 
-static int monitor_knn(const float *train, const int32_t *train_labels, int64_t N,
+/* A bf16 bank's rows for knn, a block at a time (knn_config.rows):
+ * read into float32, and normalised as knn normalises its copies unless
+ * every row is unit length already. */
+typedef struct { const uint16_t *bank; int d, unit; } bank16_rows;
+
+static void bank16_block(void *ctx, int64_t t0, int64_t n, float *dst) {
+    const bank16_rows *b = ctx;
+    for (int64_t i = 0; i < n; i++) npid_bank_get_row(b->bank, 1, t0 + i, b->d, dst + i * b->d);
+    if (!b->unit) l2norm_forward(dst, dst, n, b->d, L2_EPS);
+}
+
+/* (train NULL: the rows from rows/rctx, normalised) */
+static int monitor_knn(const float *train, knn_rows_fn rows, void *rctx,
+                       const int32_t *train_labels, int64_t N,
                        const float *test, const int32_t *test_labels, int64_t nt, int dim,
                        int nclasses, int k, double sigma, int normalized, double *top1,
                        double *top5, ssl_err *err) {
     int kk = k < N ? k : (int)N;
-    knn_config kc = {.k = &kk, .nk = 1, .sigma = &sigma, .nsigma = 1, .normalized = normalized};
+    knn_config kc = {.k = &kk, .nk = 1, .sigma = &sigma, .nsigma = 1, .normalized = normalized,
+                     .rows = rows, .rows_ctx = rctx};
     knn_report rep;
     if (knn_evaluate(train, train_labels, N, test, test_labels, nt, dim, nclasses, &kc, &rep,
                      err))
@@ -528,10 +542,9 @@ int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
         return ssl_fail(err, SSL_EDATA, "monitor: the kNN monitor needs labelled training and "
                         "test sets");
     int nclasses = t->d->nclasses > test->nclasses ? t->d->nclasses : test->nclasses;
-    float *head = malloc((size_t)(nt ? nt : 1) * dim * sizeof *head);
+    float *head = malloc((size_t)(nt + 1) * dim * sizeof *head);   /* + a row of scratch */
     float *tf = backbone ? malloc((size_t)(nt ? nt : 1) * F * sizeof *tf) : NULL;
     float *nf = backbone ? malloc((size_t)(N ? N : 1) * F * sizeof *nf) : NULL;
-    float *bank16 = NULL;         /* a bf16 bank read into float32 */
     int rc = -1;
     if (!head || (backbone && (!tf || !nf))) {
         ssl_fail(err, SSL_ENOMEM, "out of memory");
@@ -540,37 +553,37 @@ int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
     if (monitor_forward(t, test, head, tf, err)) goto out;
     /* The bank is used in place when every row is unit length (it is, once
      * written); a fresh random bank is normalised in a copy by knn. A bf16
-     * bank is read into float32 first (bf16 rows are unit length within
-     * bf16's rounding, 2^-8 relative: well inside the test's 1e-3). */
-    const float *bank = t->ck->bank;
-    if (t->ck->bank_bf16) {
-        if (!(bank16 = malloc((size_t)(N ? N : 1) * dim * sizeof *bank16))) {
-            ssl_fail(err, SSL_ENOMEM, "out of memory");
-            goto out;
-        }
-        for (int64_t i = 0; i < N; i++) npid_bank_get_row(t->ck->bank16, 1, i, dim, bank16 + i * dim);
-        bank = bank16;
-    }
-    int unit = 1;
+     * bank is read into float32 a block at a time by knn (bank16_block;
+     * normalised there unless unit: bf16 rows are unit length within
+     * bf16's rounding, well inside the test's 1e-3), never copied whole. */
+    int unit = 1, bf = t->ck->bank_bf16;
     for (int64_t i = 0; i < N && unit; i++) {
         double s = 0;
-        const float *r = bank + i * dim;
-        for (int j = 0; j < dim; j++) s += (double)r[j] * r[j];
+        if (bf) {
+            npid_bank_get_row(t->ck->bank16, 1, i, dim, head + (size_t)nt * dim);
+            const float *r = head + (size_t)nt * dim;
+            for (int j = 0; j < dim; j++) s += (double)r[j] * r[j];
+        } else {
+            const float *r = t->ck->bank + i * dim;
+            for (int j = 0; j < dim; j++) s += (double)r[j] * r[j];
+        }
         unit = fabs(s - 1) < 1e-3;
     }
-    if (monitor_knn(bank, t->ck->bank_labels, N, head, test->labels, nt, dim, nclasses,
-                    k, sigma, unit, top1, top5, err))
+    bank16_rows br = {t->ck->bank16, dim, unit};
+    if (monitor_knn(bf ? NULL : t->ck->bank, bf ? bank16_block : NULL, &br, t->ck->bank_labels,
+                    N, head, test->labels, nt, dim, nclasses, k, sigma, unit || bf, top1, top5,
+                    err))
         goto out;
     /* Backbone: the training images, un-augmented, as neighbours (what
      * ssl-extract and ssl-knn compute). */
     if (backbone && (monitor_forward(t, t->d, NULL, nf, err) ||
-                     monitor_knn(nf, t->d->labels, N, tf, test->labels, nt, F, nclasses, k,
-                                 sigma, 1, bb_top1, bb_top5, err)))
+                     monitor_knn(nf, NULL, NULL, t->d->labels, N, tf, test->labels, nt, F,
+                                 nclasses, k, sigma, 1, bb_top1, bb_top5, err)))
         goto out;
     rc = 0;
 out:
     if (rc) ssl_prefix(err, "monitor: ");
-    free(head), free(tf), free(nf), free(bank16);
+    free(head), free(tf), free(nf);
     return rc;
 }
 

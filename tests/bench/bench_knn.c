@@ -32,7 +32,7 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < nte; i++) yte[i] = (int32_t)rng_below(&r, C);
     int k = 200;
     double sigma = 0.1;
-    knn_config cfg = { &k, 1, &sigma, 1, 0, 0, 0 };
+    knn_config cfg = { &k, 1, &sigma, 1, 0, 0, 0, NULL, NULL };
     knn_report rep;
     ssl_err err = {0};
     double t = ssl_clock();
