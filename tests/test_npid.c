@@ -525,46 +525,67 @@ static void test_bank_init(void) {
     T_ALLCLOSE(x, want, 12, 1e-7, 1e-6, "l2norm_forward: in place");
 }
 
+/* The part tests' batch: rows, a CutMix permutation, inputs f [B, D] and a
+ * bank of N unit rows (B = 8). */
+static const int64_t part_idx[8] = {3, 17, 5, 22, 39, 0, 11, 28};
+static const int32_t part_perm[8] = {5, 2, 7, 0, 6, 1, 4, 3};
+
+static void part_inputs(float *f, float *bank, int N, int D, int B) {
+    rng r;
+    rng_init(&r, 7, 0, 0);
+    fill_uniform(&r, f, (int64_t)B * D, -1, 1);
+    fill_uniform(&r, bank, (int64_t)N * D, -1, 1);
+    l2norm_forward(bank, bank, N, D, L2_EPS);
+}
+
+/* The batch's two halves on q as two replicas run them (the same draw of
+ * negatives), then the write: npid_write_npid_rows of both halves' z, or
+ * the sum of their updates applied. df [B, D]; s0, s1 the halves'
+ * statistics. Returns the calls' status bits. */
+static int halves(npid *q, void *bank, const float *f, const int32_t *pm, int D, int B,
+                  npid_write_rule w, float *df, npid_stats *s0, npid_stats *s1) {
+    enum { MAXN = 64, MAXD = 32 };
+    const int H = B / 2;
+    float z[8 * MAXD], upd[MAXN * MAXD], upd2[MAXN * MAXD];
+    rng r;
+    int64_t K;
+    rng_init(&r, 9, 0, 0);
+    int rc = npid_step_part(q, f, H, 0, B, part_idx, pm, 0.7f, bank, &r, df, s0);
+    memcpy(z, npid_last_z(q), sizeof(float) * H * D);
+    npid_columns(q, &K);
+    if (w == BANK_WRITE_GRAD) rc |= npid_grad_update(q, upd);
+    rng_init(&r, 9, 0, 0);
+    rc |= npid_step_part(q, f + H * D, H, H, B, part_idx, pm, 0.7f, bank, &r, df + H * D, s1);
+    memcpy(z + H * D, npid_last_z(q), sizeof(float) * H * D);
+    if (w == BANK_WRITE_GRAD) {
+        rc |= npid_grad_update(q, upd2);
+        for (int64_t i = 0; i < K * D; i++) upd[i] += upd2[i];
+        rc |= npid_apply_update(q, bank, upd);
+    } else {
+        npid_write_npid_rows(q, bank, part_idx, B, z);
+    }
+    return rc;
+}
+
 /* npid_step_part: two halves of a batch (as two replicas would run them)
  * give the whole batch's df rows, loss shares that add to its loss, and,
  * through npid_write_npid of their z (npid) or the sum of their updates
  * (grad), its bank; with CutMix across the halves and negatives k and
  * all. Tolerance: the halves' sums round differently. */
 static void test_part(npid_negatives neg, npid_write_rule w, int cutmix) {
-    enum { N = 40, D = 8, B = 8, H = B / 2 };
+    enum { N = 40, D = 8, B = 8 };
     npid_config c = config(neg, 12, 0.2f, 20, w);
     npid *whole = npid_new(&c, N, D, B, NULL), *half = npid_new(&c, N, D, B, NULL);
-    float bank[N * D], b1[N * D], b2[N * D], f[B * D], df[B * D], dfp[B * D], z[B * D];
-    float upd[N * D], upd2[N * D];
-    int64_t idx[B] = {3, 17, 5, 22, 39, 0, 11, 28};
-    int32_t perm[B] = {5, 2, 7, 0, 6, 1, 4, 3};
-    rng r;
-    rng_init(&r, 7, 0, 0);
-    fill_uniform(&r, f, B * D, -1, 1);
-    fill_uniform(&r, bank, N * D, -1, 1);
-    l2norm_forward(bank, bank, N, D, L2_EPS);
+    float bank[N * D], b1[N * D], b2[N * D], f[B * D], df[B * D], dfp[B * D];
+    part_inputs(f, bank, N, D, B);
     memcpy(b1, bank, sizeof bank);
     memcpy(b2, bank, sizeof bank);
-    const int32_t *pm = cutmix ? perm : NULL;
+    const int32_t *pm = cutmix ? part_perm : NULL;
     npid_stats st, s0, s1;
+    rng r;
     rng_init(&r, 9, 0, 0);
-    int rc = npid_step(whole, f, B, idx, pm, 0.7f, b1, &r, df, 1, &st);
-    rng_init(&r, 9, 0, 0);
-    rc |= npid_step_part(half, f, H, 0, B, idx, pm, 0.7f, b2, &r, dfp, &s0);
-    memcpy(z, npid_last_z(half), sizeof(float) * H * D);
-    int64_t K;
-    npid_columns(half, &K);
-    if (w == BANK_WRITE_GRAD) rc |= npid_grad_update(half, upd);
-    rng_init(&r, 9, 0, 0);
-    rc |= npid_step_part(half, f + H * D, H, H, B, idx, pm, 0.7f, b2, &r, dfp + H * D, &s1);
-    memcpy(z + H * D, npid_last_z(half), sizeof(float) * H * D);
-    if (w == BANK_WRITE_GRAD) {
-        rc |= npid_grad_update(half, upd2);
-        for (int64_t i = 0; i < K * D; i++) upd[i] += upd2[i];
-        rc |= npid_apply_update(half, b2, upd);
-    } else {
-        npid_write_npid(b2, D, idx, B, z, c.m);
-    }
+    int rc = npid_step(whole, f, B, part_idx, pm, 0.7f, b1, &r, df, 1, &st);
+    rc |= halves(half, b2, f, pm, D, B, w, dfp, &s0, &s1);
     double e_df = 0, e_bank = 0;
     for (int i = 0; i < B * D; i++) e_df = fmax(e_df, fabs(df[i] - dfp[i]));
     for (int i = 0; i < N * D; i++) e_bank = fmax(e_bank, fabs(b1[i] - b2[i]));
@@ -595,21 +616,15 @@ static uint16_t word_of(float x) {
 }
 
 static void test_bank_bf16_case(npid_negatives neg, npid_write_rule w, int prec, int part) {
-    enum { N = 40, D = 24, B = 8, H = B / 2 };
+    enum { N = 40, D = 24, B = 8 };
     npid_config c = config(neg, 12, 0.2f, 20, w);
     c.prec = prec;
     npid_config c16 = c;
     c16.bank_bf16 = 1;
     npid *p32 = npid_new(&c, N, D, B, NULL), *p16 = npid_new(&c16, N, D, B, NULL);
-    float bank[N * D], f[B * D], df32[B * D], df16[B * D], z[B * D], upd[N * D], upd2[N * D];
+    float bank[N * D], f[B * D], df32[B * D], df16[B * D];
     uint16_t b16[N * D], before[N * D];
-    int64_t idx[B] = {3, 17, 5, 22, 39, 0, 11, 28};
-    int32_t perm[B] = {5, 2, 7, 0, 6, 1, 4, 3};
-    rng r;
-    rng_init(&r, 7, 0, 0);
-    fill_uniform(&r, f, B * D, -1, 1);
-    fill_uniform(&r, bank, N * D, -1, 1);
-    l2norm_forward(bank, bank, N, D, L2_EPS);
+    part_inputs(f, bank, N, D, B);
     for (int i = 0; i < N * D; i++) {
         bank[i] = bf16_round(bank[i]);
         b16[i] = word_of(bank[i]);
@@ -618,35 +633,16 @@ static void test_bank_bf16_case(npid_negatives neg, npid_write_rule w, int prec,
     npid_stats s32, s16, s1;
     int rc = 0;
     if (!part) {
+        rng r;
         rng_init(&r, 9, 0, 0);
-        rc |= npid_step(p32, f, B, idx, perm, 0.7f, bank, &r, df32, 1, &s32);
+        rc |= npid_step(p32, f, B, part_idx, part_perm, 0.7f, bank, &r, df32, 1, &s32);
         rng_init(&r, 9, 0, 0);
-        rc |= npid_step(p16, f, B, idx, perm, 0.7f, b16, &r, df16, 1, &s16);
+        rc |= npid_step(p16, f, B, part_idx, part_perm, 0.7f, b16, &r, df16, 1, &s16);
     } else {                      /* two halves on each bank, then the summed write */
-        npid *q[2] = {p32, p16};
-        void *bk[2] = {bank, b16};
-        float *dfs[2] = {df32, df16};
-        npid_stats *st[2] = {&s32, &s16};
-        for (int v = 0; v < 2; v++) {
-            rng_init(&r, 9, 0, 0);
-            rc |= npid_step_part(q[v], f, H, 0, B, idx, perm, 0.7f, bk[v], &r, dfs[v], st[v]);
-            memcpy(z, npid_last_z(q[v]), sizeof(float) * H * D);
-            if (w == BANK_WRITE_GRAD) rc |= npid_grad_update(q[v], upd);
-            rng_init(&r, 9, 0, 0);
-            rc |= npid_step_part(q[v], f + H * D, H, H, B, idx, perm, 0.7f, bk[v], &r,
-                                 dfs[v] + H * D, &s1);
-            st[v]->loss += s1.loss;
-            memcpy(z + H * D, npid_last_z(q[v]), sizeof(float) * H * D);
-            if (w == BANK_WRITE_GRAD) {
-                int64_t K;
-                npid_columns(q[v], &K);
-                rc |= npid_grad_update(q[v], upd2);
-                for (int64_t i = 0; i < K * D; i++) upd[i] += upd2[i];
-                rc |= npid_apply_update(q[v], bk[v], upd);
-            } else {
-                npid_write_npid_rows(q[v], bk[v], idx, B, z);
-            }
-        }
+        rc |= halves(p32, bank, f, part_perm, D, B, w, df32, &s32, &s1);
+        s32.loss += s1.loss;
+        rc |= halves(p16, b16, f, part_perm, D, B, w, df16, &s16, &s1);
+        s16.loss += s1.loss;
     }
     int same_rows = 1, changed = 0;
     for (int i = 0; i < N * D; i++) {
