@@ -160,6 +160,17 @@ ok "3 ranks, small buckets, run b, replicas compared every step" $MPI -n 3 ssl-t
 check "two runs of 3 ranks with the same buckets: the same bits" \
     "$(cmp "$T/r3-a.ckpt" "$T/r3-b.ckpt" >/dev/null 2>&1 && echo same)" = same
 check "3 ranks: several buckets a step" "$(buckets "$T/r3a.jsonl")" -ge 4
+# A bf16 bank (ssl-init-bank --bank-dtype bf16): the replicas' banks and
+# networks agree every step, with the grad write's summed update and the
+# npid write of the gathered z; the bank stays bf16.
+ok "bf16 bank: init" ssl-init-bank --width 0.0625 --head linear --dim 16 --batch 16 --seed 1 \
+    --threads 1 --bank-dtype bf16 "$T/d.sslt" -o "$T/b16.ckpt"
+for w in grad npid; do
+    ok "bf16 bank, $w write: 2 ranks, replicas compared every step" $MPI -n 2 ssl-train $DT \
+        --bank-write $w --check-replicas 1 "$T/b16.ckpt" "$T/d.sslt" -o "$T/b16-$w.ckpt"
+    check "bf16 bank, $w write: still bf16" \
+        "$(ssl-info --json "$T/b16-$w.ckpt" 2>&1 | grep -c '"name":"bank","dtype":"bf16"')" -eq 1
+done
 
 # Faults. interrupt NAME N SIGNAL WHOM [FLAGS]: a long run of 2 ranks
 # logging to NAME.jsonl, writing NAME.ckpt; after N steps SIGNAL goes to
