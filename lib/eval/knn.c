@@ -15,6 +15,9 @@
 #define KNN_MAX_LIST_ENTRIES ((int64_t)1 << 22)
 /* Bound on one block of similarities (floats): 128 MiB. */
 #define KNN_MAX_BLOCK_FLOATS ((int64_t)1 << 25)
+/* knn_topk_rows' block of training rows (8 MiB; with the default 8192
+ * rows of 2048 it would be 64 MiB, most of what a bf16 bank saves) */
+#define KNN_ROWS_BLOCK_FLOATS ((int64_t)1 << 21)
 
 /* ---- bounded heap: the root is the worst kept neighbour ---- */
 
@@ -111,6 +114,9 @@ static int topk(const float *train, knn_rows_fn rows, void *rctx, int64_t ntrain
     if (qblock <= 0) qblock = KNN_QUERY_BLOCK;
     if (tblock <= 0) tblock = KNN_TRAIN_BLOCK;
     if (tblock > ntrain) tblock = ntrain;
+    /* rows made into a buffer: at most KNN_ROWS_BLOCK_FLOATS of it */
+    if (rows && tblock > KNN_ROWS_BLOCK_FLOATS / dim) tblock = KNN_ROWS_BLOCK_FLOATS / dim;
+    if (tblock < 1) tblock = 1;
     if (tblock > KNN_MAX_BLOCK_FLOATS) tblock = KNN_MAX_BLOCK_FLOATS;
     if (qblock > KNN_MAX_BLOCK_FLOATS / tblock) qblock = KNN_MAX_BLOCK_FLOATS / tblock;
     if (qblock > ntest) qblock = ntest > 0 ? ntest : 1;

@@ -422,9 +422,15 @@ static void scatter_rows(void *ctx, int64_t k0, int64_t k1, int tid) {
         float *w = j->work + k * j->d;
         if (!j->bf16) {
             l2norm_row((float *)j->bank + j->rows[k] * j->d, w, j->d, L2_EPS);
-        } else {                  /* normalised in place in work, then rounded */
-            l2norm_row(w, w, j->d, L2_EPS);
-            to_bf16((uint16_t *)j->bank + j->rows[k] * j->d, w, j->d);
+        } else {                  /* l2norm_row's arithmetic, rounded as it is stored */
+            double n = sqrt(dot_d(w, w, j->d));
+            float r = (float)(1.0 / (n > L2_EPS ? n : L2_EPS)), buf[512];
+            uint16_t *h = (uint16_t *)j->bank + j->rows[k] * j->d;
+            for (int k0 = 0; k0 < j->d; k0 += 512) {
+                int c = j->d - k0 < 512 ? j->d - k0 : 512;
+                for (int i = 0; i < c; i++) buf[i] = w[k0 + i] * r;
+                to_bf16(h + k0, buf, c);
+            }
         }
     }
 }
