@@ -570,6 +570,8 @@ int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
         unit = fabs(s - 1) < 1e-3;
     }
     bank16_rows br = {t->ck->bank16, dim, unit};
+    /* (knn normalises the queries too when it normalises its copies) */
+    if (bf && !unit) l2norm_forward(head, head, nt, dim, L2_EPS);
     if (monitor_knn(bf ? NULL : t->ck->bank, bf ? bank16_block : NULL, &br, t->ck->bank_labels,
                     N, head, test->labels, nt, dim, nclasses, k, sigma, unit || bf, top1, top5,
                     err))
