@@ -4,7 +4,9 @@
 # lambda 20, CutMix, grad write) and the `npid` shape (B=128, d=128, all
 # negatives, N=50000, npid write), with 2 threads. When /usr/bin/python3 has
 # torch, the same computation runs in PyTorch (2 threads, autograd for df)
-# in the same run and the ratio is printed. Speed is reported, never asserted.
+# in the same run and the ratio is printed; then the demo shape (B=256,
+# k=4096, N=20000) with its bank in float32 and in bf16, alternating.
+# Speed is reported, never asserted.
 # Environment: BIN (default bin), NPID_BENCH_STEPS (default 5).
 TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 BIN=${BIN:-bin}
@@ -15,6 +17,16 @@ exe="$BIN/bench/bench_npid"
 tmp=$(mktemp "${TMPDIR:-/tmp}/npid-bench.XXXXXX") || exit 1
 trap 'rm -f "$tmp" "$tmp.py"' EXIT INT TERM
 "$exe" paper npid --steps "$STEPS" --threads 2 | tee "$tmp" || exit 1
+# The demo's bank step (bench_step's bank part) with the bank in float32
+# and in bf16 (ssl-init-bank --bank-dtype bf16), alternating, 3 rounds,
+# and each round's bf16-bank / f32-bank time.
+for r in 1 2 3; do
+    a=$("$exe" demo --steps "$STEPS" --threads 2 --bank-dtype f32) || exit 1
+    b=$("$exe" demo --steps "$STEPS" --threads 2 --bank-dtype bf16) || exit 1
+    printf '%s\n%s\n' "$a" "$b"
+    echo "bank bf16/f32 time, round $r: $(printf '%s\n%s\n' "$a" "$b" |
+        sed -n 's/.*: \([0-9.]*\) ms\/step.*/\1/p' | awk 'NR == 1 { f = $1 } NR == 2 { printf "%.2f", $1 / f }')"
+done
 
 if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     echo "pytorch: skipped (no torch under /usr/bin/python3)"
