@@ -259,22 +259,30 @@ double npid_loss(const float *s, int B, int K, const int32_t *t1,
 
 /* Dot product accumulated in double in 8 fixed lanes (the compiler turns the
  * lanes into one vector; the order, hence the result, is fixed). */
-typedef struct { float *bank; int d; uint64_t seed; } rand_job;
+typedef struct { void *bank; int bf16, d; uint64_t seed; } rand_job;
 
+static void to_bf16(uint16_t *dst, const float *src, int d);
+
+/* (a bf16 bank: each piece of 512 rounded as it is drawn) */
 static void rand_rows(void *ctx, int64_t i0, int64_t i1, int tid) {
     const rand_job *j = ctx;
     const double a = 1.0 / sqrt(j->d / 3.0);
+    float piece[512];
     (void)tid;
     for (int64_t i = i0; i < i1; i++) {
         rng r;
         rng_init(&r, j->seed ^ RNG_BANK, (uint64_t)i, 0);
-        float *w = j->bank + i * j->d;
-        for (int k = 0; k < j->d; k++) w[k] = (float)((2 * rng_uniform_d(&r) - 1) * a);
+        for (int k0 = 0; k0 < j->d; k0 += 512) {
+            int n = j->d - k0 < 512 ? j->d - k0 : 512;
+            float *w = j->bf16 ? piece : (float *)j->bank + i * j->d + k0;
+            for (int k = 0; k < n; k++) w[k] = (float)((2 * rng_uniform_d(&r) - 1) * a);
+            if (j->bf16) to_bf16((uint16_t *)j->bank + i * j->d + k0, piece, n);
+        }
     }
 }
 
 void npid_bank_random(float *bank, int64_t N, int d, uint64_t seed) {
-    rand_job j = {bank, d, seed};
+    rand_job j = {bank, 0, d, seed};
     ssl_parallel_for(N, 256, rand_rows, &j);
 }
 
@@ -317,27 +325,9 @@ void npid_bank_put_row(void *bank, int bf16, int64_t i, int d, const float *src)
     else memcpy((float *)bank + i * d, src, sizeof(float) * (size_t)d);
 }
 
-typedef struct { uint16_t *bank; int d; uint64_t seed; } rand16_job;
-
-static void rand_rows_bf16(void *ctx, int64_t i0, int64_t i1, int tid) {
-    const rand16_job *j = ctx;
-    float row[512];
-    (void)tid;
-    for (int64_t i = i0; i < i1; i++) {      /* rand_rows' row, in pieces of 512 */
-        rng r;
-        rng_init(&r, j->seed ^ RNG_BANK, (uint64_t)i, 0);
-        const double a = 1.0 / sqrt(j->d / 3.0);
-        for (int k0 = 0; k0 < j->d; k0 += 512) {
-            int n = j->d - k0 < 512 ? j->d - k0 : 512;
-            for (int k = 0; k < n; k++) row[k] = (float)((2 * rng_uniform_d(&r) - 1) * a);
-            to_bf16(j->bank + i * j->d + k0, row, n);
-        }
-    }
-}
-
 void npid_bank_random_bf16(uint16_t *bank, int64_t N, int d, uint64_t seed) {
-    rand16_job j = {bank, d, seed};
-    ssl_parallel_for(N, 256, rand_rows_bf16, &j);
+    rand_job j = {bank, 1, d, seed};
+    ssl_parallel_for(N, 256, rand_rows, &j);
 }
 
 /* ---- bank writes ---- */
