@@ -9,9 +9,13 @@
 #ifndef SSL_TESTS_BF16_CHECK_H
 #define SSL_TESTS_BF16_CHECK_H
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "nn/ops/ops.h"
 #include "util/rng.h"
+#include "util/threads.h"
 
 static rng R;
 
@@ -192,6 +196,68 @@ static __attribute__((unused)) void wgrad_put_all(wref *r, const double *Sb, con
                     mag_d += ea;
                 }
     r->amp = mag_d > 0 ? mag_w / mag_d : 0;
+}
+
+/* ---- the Winograd tests' scaffolding (test_conv_bf16.c, test_conv_bf16_f4.c) ---- */
+
+/* The worst errors over a test's shapes, per part, and the first part
+ * out of its bounds. */
+typedef struct {
+    double acc, exact;            /* worst error / bound: accuracy, exactness */
+    double amp, rel;              /* Winograd's amplification, worst error / largest */
+} part_worst;
+
+/* y [n] of part (shape B H W C -> OC) against r: the worst errors kept
+ * in *p (amp and rel only where keep_rel), and the first part outside a
+ * bound named in what (*bad counts them). */
+static __attribute__((unused)) void note_part(part_worst *p, int keep_rel, const char *part,
+                                              const float *y, const wref *r, size_t n, int *bad,
+                                              char *what, size_t wn, int B, int H, int W, int C,
+                                              int OC) {
+    double a = worst(y, r->exact, r->bound1, n), b = worst(y, r->ref_b, r->bound2, n);
+    if (keep_rel) {
+        double rl = rel_max(y, r->exact, n);
+        if (rl > p->rel) p->rel = rl;
+        if (r->amp > p->amp) p->amp = r->amp;
+    }
+    if (a > p->acc) p->acc = a;
+    if (b > p->exact) p->exact = b;
+    if (!(a <= 1 && b <= 1) && !(*bad)++)
+        snprintf(what, wn, "%s %dx%dx%dx%d -> %d: %.3g, %.3g x bounds", part, B, H, W, C, OC, a, b);
+}
+
+/* 1 if the forward of s at 1 and 3 threads gives y's bits (y1, y3:
+ * scratch; the pool left at 2 threads). */
+static __attribute__((unused)) int forward_same_bits(const float *y, const float *x,
+                                                     const float *w, const conv_shape *s,
+                                                     float *ws, float *y1, float *y3, size_t n) {
+    ssl_set_threads(1);
+    conv2d_forward(y1, x, w, NULL, s, ws);
+    ssl_set_threads(3);
+    conv2d_forward(y3, x, w, NULL, s, ws);
+    ssl_set_threads(2);
+    return !memcmp(y, y1, sizeof(float) * n) && !memcmp(y, y3, sizeof(float) * n);
+}
+
+/* wt [C][OC][9]: w [OC][C][9] transposed and flipped, the kernel whose
+ * forward over dy is the backward-data. */
+static __attribute__((unused)) void flip_weights(float *wt, const float *w, int OC, int C) {
+    for (int oc = 0; oc < OC; oc++)
+        for (int c = 0; c < C; c++)
+            for (int k = 0; k < 9; k++)
+                wt[((size_t)c * OC + oc) * 9 + k] = w[((size_t)oc * C + c) * 9 + 8 - k];
+}
+
+/* dyz = dy [B, H, W, OC] with its first `drop` m x m tiles zeroed. */
+static __attribute__((unused)) void zero_first_tiles(float *dyz, const float *dy, int B, int H,
+                                                     int W, int OC, int m, int drop) {
+    int TH = (H + m - 1) / m, TW = (W + m - 1) / m;
+    memcpy(dyz, dy, sizeof(float) * (size_t)B * H * W * OC);
+    for (int bi = 0; bi < B; bi++)
+        for (int h = 0; h < H; h++)
+            for (int ww = 0; ww < W; ww++)
+                if ((bi * TH + h / m) * TW + ww / m < drop)
+                    memset(dyz + (((size_t)bi * H + h) * W + ww) * OC, 0, sizeof(float) * OC);
 }
 
 #endif

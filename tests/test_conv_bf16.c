@@ -298,10 +298,9 @@ static const int shapes[][5] = {   /* B, H, W, C, OC */
  * name); amx: every shape's products must then run on AMX (wg_amx), else
  * none may. */
 static void test_kernels(const char *label, int amx) {
-    double w1f = 0, w2f = 0, w1d = 0, w2d = 0, amp = 0, relw = 0;
+    part_worst pf = {0}, pd = {0}, pw = {0};
     int bad = 0, bits = 1, fails_drop = 1, fails_fp32 = 1, fp32_acc = 1;
     int unit = 1, fails_kb = 1, kb_tried = 0;
-    double w1w = 0, w2w = 0, ampw = 0, relww = 0;
     int wfails_pair = 1, wpair_tried = 0, wfails_kb = 1, wkb_tried = 0, wfails_fp32 = 1;
     int wfp32_acc = 1;
     char what[200] = "";
@@ -320,23 +319,10 @@ static void test_kernels(const char *label, int amx) {
         wref r;
         wino_ref(&r, x, w, B, H, W, C, OC);
         conv2d_forward(y, x, w, NULL, &s, ws);
-        double a = worst(y, r.exact, r.bound1, ny), b = worst(y, r.ref_b, r.bound2, ny);
-        double rl = rel_max(y, r.exact, ny);
-        if (rl > relw) relw = rl;
-        if (a > w1f) w1f = a;
-        if (b > w2f) w2f = b;
-        if (r.amp > amp) amp = r.amp;
-        if (!(a <= 1 && b <= 1) && !bad++)
-            snprintf(what, sizeof what, "forward %dx%dx%dx%d -> %d: %.3g, %.3g x bounds", B, H, W,
-                     C, OC, a, b);
+        note_part(&pf, 1, "forward", y, &r, ny, &bad, what, sizeof what, B, H, W, C, OC);
         /* threads */
         float *y1 = malloc(sizeof(float) * ny), *y3 = malloc(sizeof(float) * ny);
-        ssl_set_threads(1);
-        conv2d_forward(y1, x, w, NULL, &s, ws);
-        ssl_set_threads(3);
-        conv2d_forward(y3, x, w, NULL, &s, ws);
-        ssl_set_threads(2);
-        bits &= !memcmp(y, y1, sizeof(float) * ny) && !memcmp(y, y3, sizeof(float) * ny);
+        bits &= forward_same_bits(y, x, w, &s, ws, y1, y3, ny);
         /* perturbations: the last input channel dropped; the fp32 kernel */
         float *xz = malloc(sizeof(float) * nx);
         memcpy(xz, x, sizeof(float) * nx);
@@ -361,20 +347,11 @@ static void test_kernels(const char *label, int amx) {
         wref_free(&r);
         /* backward-data: the forward of the transposed, flipped kernel over dy */
         float *wt = malloc(sizeof(float) * nw);
-        for (int oc = 0; oc < OC; oc++)
-            for (int c = 0; c < C; c++)
-                for (int k = 0; k < 9; k++)
-                    wt[((size_t)c * OC + oc) * 9 + k] = w[((size_t)oc * C + c) * 9 + 8 - k];
+        flip_weights(wt, w, OC, C);
         wino_ref(&r, dy, wt, B, H, W, OC, C);
         float *dw = calloc(nw, sizeof(float)), *dw32 = calloc(nw, sizeof(float));
         conv2d_backward(din, dw, NULL, dy, x, w, &s, 0, ws);
-        a = worst(din, r.exact, r.bound1, nx);
-        b = worst(din, r.ref_b, r.bound2, nx);
-        if (a > w1d) w1d = a;
-        if (b > w2d) w2d = b;
-        if (!(a <= 1 && b <= 1) && !bad++)
-            snprintf(what, sizeof what, "backward-data %dx%dx%dx%d -> %d: %.3g, %.3g x bounds", B,
-                     H, W, C, OC, a, b);
+        note_part(&pd, 0, "backward-data", din, &r, nx, &bad, what, sizeof what, B, H, W, C, OC);
         conv_shape t;
         cd_bwd_data_shape(&t, &s);
         unit &= wg_amx(&t) == amx;
@@ -385,16 +362,8 @@ static void test_kernels(const char *label, int amx) {
         /* the weight gradient, in bf16 on either unit */
         {
             wgrad_ref(&r, x, dy, B, H, W, C, OC);
-            a = worst(dw, r.exact, r.bound1, nw);
-            b = worst(dw, r.ref_b, r.bound2, nw);
-            rl = rel_max(dw, r.exact, nw);
-            if (a > w1w) w1w = a;
-            if (b > w2w) w2w = b;
-            if (r.amp > ampw) ampw = r.amp;
-            if (rl > relww) relww = rl;
-            if (!(a <= 1 && b <= 1) && !bad++)
-                snprintf(what, sizeof what, "weight gradient %dx%dx%dx%d -> %d: %.3g, %.3g x bounds",
-                         B, H, W, C, OC, a, b);
+            note_part(&pw, 1, "weight gradient", dw, &r, nw, &bad, what, sizeof what, B, H, W, C,
+                      OC);
             float *dw1 = calloc(nw, sizeof(float)), *dw3 = calloc(nw, sizeof(float));
             ssl_set_threads(1);
             conv2d_backward(NULL, dw1, NULL, dy, x, w, &s, 0, ws);
@@ -404,17 +373,11 @@ static void test_kernels(const char *label, int amx) {
             bits &= !memcmp(dw, dw1, sizeof(float) * nw) && !memcmp(dw, dw3, sizeof(float) * nw);
             /* perturbations: dy's first two tiles (one pair of the
              * reduction), its first 32 (a k block) zeroed */
-            int TH = (H + 1) / 2, TW = (W + 1) / 2, T = B * TH * TW;
+            int T = B * ((H + 1) / 2) * ((W + 1) / 2);
             float *dyz = malloc(sizeof(float) * ny);
             for (int drop = 2; drop <= 32; drop += 30) {
                 if (drop == 2 ? T > 512 : T < 64) continue;
-                memcpy(dyz, dy, sizeof(float) * ny);
-                for (int bi = 0; bi < B; bi++)
-                    for (int h = 0; h < H; h++)
-                        for (int ww = 0; ww < W; ww++)
-                            if ((bi * TH + h / 2) * TW + ww / 2 < drop)
-                                memset(dyz + (((size_t)bi * H + h) * W + ww) * OC, 0,
-                                       sizeof(float) * OC);
+                zero_first_tiles(dyz, dy, B, H, W, OC, 2, drop);
                 memset(dw1, 0, sizeof(float) * nw);
                 conv2d_backward(NULL, dw1, NULL, dyz, x, w, &s, 0, ws);
                 int f = worst(dw1, r.ref_b, r.bound2, nw) > 1;
@@ -436,13 +399,14 @@ static void test_kernels(const char *label, int amx) {
                      "both bounds", what);
     printf("  (%s: worst error / bound: forward %.3g accuracy, %.3g exactness; backward-data "
            "%.3g, %.3g; Winograd's amplification of the bound's magnitude at most %.3g; worst "
-           "error %.3g of the largest output)\n", label, w1f, w2f, w1d, w2d, amp, relw);
+           "error %.3g of the largest output)\n", label, pf.acc, pf.exact, pd.acc, pd.exact,
+           pf.amp, pf.rel);
     t_rep(bits, label, "Winograd in bf16: 1, 2 and 3 threads give the same bits (forward and "
                      "weight gradient)", "");
     {
         printf("  (%s: weight gradient: worst error / bound %.3g accuracy, %.3g exactness; "
                "Winograd's amplification at most %.3g; worst error %.3g of the largest)\n",
-               label, w1w, w2w, ampw, relww);
+               label, pw.acc, pw.exact, pw.amp, pw.rel);
         t_rep(wpair_tried && wfails_pair, label,
             "bf16 weight-gradient check: a sum missing a pair of tiles fails", "");
         t_rep(wkb_tried && wfails_kb, label,

@@ -277,9 +277,8 @@ static const int shapes[][5] = {   /* B, H, W, C, OC */
 #define NSH (int)(sizeof shapes / sizeof shapes[0])
 
 static void test_kernels(void) {
-    double w1f = 0, w2f = 0, w1d = 0, w2d = 0, amp = 0, relw = 0;
+    part_worst pf = {0}, pd = {0}, pw = {0};
     int bad = 0, bits = 1, f4 = 1, fails_drop = 1, fails_fp32 = 1, fp32_acc = 1, fails_f2 = 1;
-    double w1w = 0, w2w = 0, ampw = 0, relww = 0;
     int wbits = 1, wtried = 0, wfails_pair = 1, wfails_fp32 = 1, wfp32_acc = 1, wfails_f2 = 1;
     char what[200] = "";
     for (int si = 0; si < NSH; si++) {
@@ -301,21 +300,8 @@ static void test_kernels(void) {
         wref r;
         wino4_ref(&r, x, w, B, H, W, C, OC);
         conv2d_forward(y, x, w, NULL, &s, ws);
-        double a = worst(y, r.exact, r.bound1, ny), b = worst(y, r.ref_b, r.bound2, ny);
-        double rl = rel_max(y, r.exact, ny);
-        if (rl > relw) relw = rl;
-        if (a > w1f) w1f = a;
-        if (b > w2f) w2f = b;
-        if (r.amp > amp) amp = r.amp;
-        if (!(a <= 1 && b <= 1) && !bad++)
-            snprintf(what, sizeof what, "forward %dx%dx%dx%d -> %d: %.3g, %.3g x bounds", B, H, W,
-                     C, OC, a, b);
-        ssl_set_threads(1);
-        conv2d_forward(y1, x, w, NULL, &s, ws);
-        ssl_set_threads(3);
-        conv2d_forward(y3, x, w, NULL, &s, ws);
-        ssl_set_threads(2);
-        bits &= !memcmp(y, y1, sizeof(float) * ny) && !memcmp(y, y3, sizeof(float) * ny);
+        note_part(&pf, 1, "forward", y, &r, ny, &bad, what, sizeof what, B, H, W, C, OC);
+        bits &= forward_same_bits(y, x, w, &s, ws, y1, y3, ny);
         /* perturbations: the last input channel dropped; the fp32 F(4x4)
          * kernel; the bf16 F(2x2) kernel */
         float *xz = malloc(sizeof(float) * nx);
@@ -335,19 +321,10 @@ static void test_kernels(void) {
         wref_free(&r);
         /* backward-data: the forward of the transposed, flipped kernel over dy */
         float *wt = malloc(sizeof(float) * nw);
-        for (int oc = 0; oc < OC; oc++)
-            for (int c = 0; c < C; c++)
-                for (int k = 0; k < 9; k++)
-                    wt[((size_t)c * OC + oc) * 9 + k] = w[((size_t)oc * C + c) * 9 + 8 - k];
+        flip_weights(wt, w, OC, C);
         wino4_ref(&r, dy, wt, B, H, W, OC, C);
         conv2d_backward(din, dw, NULL, dy, x, w, &s, 0, ws);
-        a = worst(din, r.exact, r.bound1, nx);
-        b = worst(din, r.ref_b, r.bound2, nx);
-        if (a > w1d) w1d = a;
-        if (b > w2d) w2d = b;
-        if (!(a <= 1 && b <= 1) && !bad++)
-            snprintf(what, sizeof what, "backward-data %dx%dx%dx%d -> %d: %.3g, %.3g x bounds", B,
-                     H, W, C, OC, a, b);
+        note_part(&pd, 0, "backward-data", din, &r, nx, &bad, what, sizeof what, B, H, W, C, OC);
         float *dw1 = calloc(nw, sizeof(float)), *dw3 = calloc(nw, sizeof(float));
         ssl_set_threads(3);
         conv2d_backward(din1, dw3, NULL, dy, x, w, &s, 0, ws);
@@ -359,28 +336,14 @@ static void test_kernels(void) {
         wref_free(&r);
         /* the weight gradient */
         wgrad4_ref(&r, x, dy, B, H, W, C, OC);
-        a = worst(dw, r.exact, r.bound1, nw);
-        b = worst(dw, r.ref_b, r.bound2, nw);
-        rl = rel_max(dw, r.exact, nw);
-        if (a > w1w) w1w = a;
-        if (b > w2w) w2w = b;
-        if (r.amp > ampw) ampw = r.amp;
-        if (rl > relww) relww = rl;
-        if (!(a <= 1 && b <= 1) && !bad++)
-            snprintf(what, sizeof what, "weight gradient %dx%dx%dx%d -> %d: %.3g, %.3g x bounds",
-                     B, H, W, C, OC, a, b);
+        note_part(&pw, 1, "weight gradient", dw, &r, nw, &bad, what, sizeof what, B, H, W, C, OC);
         /* perturbations where check 2 sees them (T <= 512: its bound grows
          * as T^2 2^-24 |p|): dy's first two tiles zeroed (a pair of the
          * reduction); the fp32 F(4x4) and the bf16 F(2x2) weight gradients */
-        int TH = (H + 3) / 4, TW = (W + 3) / 4, T = B * TH * TW;
+        int T = B * ((H + 3) / 4) * ((W + 3) / 4);
         if (T <= 512) {
             float *dyz = malloc(sizeof(float) * ny);
-            memcpy(dyz, dy, sizeof(float) * ny);
-            for (int bi = 0; bi < B; bi++)
-                for (int h = 0; h < H; h++)
-                    for (int ww = 0; ww < W; ww++)
-                        if ((bi * TH + h / 4) * TW + ww / 4 < 2)
-                            memset(dyz + (((size_t)bi * H + h) * W + ww) * OC, 0, sizeof(float) * OC);
+            zero_first_tiles(dyz, dy, B, H, W, OC, 4, 2);
             memset(dw1, 0, sizeof(float) * nw);
             conv2d_backward(NULL, dw1, NULL, dyz, x, w, &s, 0, ws);
             wfails_pair &= worst(dw1, r.ref_b, r.bound2, nw) > 1;
@@ -408,7 +371,7 @@ static void test_kernels(void) {
              "%s", what);
     printf("  (worst error / bound: forward %.3g accuracy, %.3g exactness; backward-data %.3g, "
            "%.3g; Winograd's amplification of the bound's magnitude at most %.3g; worst error "
-           "%.3g of the largest output)\n", w1f, w2f, w1d, w2d, amp, relw);
+           "%.3g of the largest output)\n", pf.acc, pf.exact, pd.acc, pd.exact, pf.amp, pf.rel);
     T_OK(bits, "bf16 F(4x4): 1, 2 and 3 threads give the same bits (forward, backward-data)");
     T_OK(fails_drop, "bf16 F(4x4) check: a product missing the last input channel fails");
     T_OK(fails_fp32 && fp32_acc,
@@ -416,8 +379,8 @@ static void test_kernels(void) {
          "accuracy check");
     T_OK(fails_f2, "bf16 F(4x4) check: the bf16 F(2x2) kernel fails the exactness check");
     printf("  (weight gradient: worst error / bound %.3g accuracy, %.3g exactness; Winograd's "
-           "amplification at most %.3g; worst error %.3g of the largest)\n", w1w, w2w, ampw,
-           relww);
+           "amplification at most %.3g; worst error %.3g of the largest)\n", pw.acc, pw.exact,
+           pw.amp, pw.rel);
     T_OK(wbits, "bf16 F(4x4) weight gradient: 1, 2 and 3 threads give the same bits");
     T_OK(wtried && wfails_pair,
          "bf16 F(4x4) weight-gradient check: a sum missing a pair of tiles fails");
