@@ -78,7 +78,7 @@ int main(int argc, char **argv) {
     int64_t nin = (int64_t)s.B * s.H * s.W * s.C, nout = (int64_t)s.B * s.OH * s.OW * s.OC;
     int64_t nw = (int64_t)s.OC * s.C * s.KH * s.KW;
     float *in = randn(nin, 1), *w = randn(nw, 2), *dout = randn(nout, 3), *out = randn(nout, 4);
-    float *din = randn(nin, 5), *dw = randn(nw, 6), *ws = randn(conv2d_workspace(&s), 7);
+    float *din = randn(nin, 5), *dw = randn(nw, 6), *ws = randn(conv2d_bf16_workspace(&s), 7);
     double *tf = malloc(3 * (size_t)iters * sizeof *tf), *td = tf + iters, *tw = td + iters;
     if (!tf) { fprintf(stderr, "bench_conv: out of memory\n"); return 1; }
     double fl = 2.0 * nout * s.C * s.KH * s.KW;
