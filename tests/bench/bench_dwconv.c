@@ -60,33 +60,6 @@ static float *alloc_randn(int64_t n, uint64_t seed) {
     return p;
 }
 
-/* ---- memory bandwidth ---- */
-typedef struct { float *a; const float *b, *c; int triad; } stream_ctx;
-
-static void stream_range(void *v, int64_t i0, int64_t i1, int tid) {
-    stream_ctx *k = v;
-    float *restrict a = k->a;
-    const float *restrict b = k->b, *restrict c = k->c;
-    if (k->triad)
-        for (int64_t i = i0; i < i1; i++) a[i] = b[i] + 3.0f * c[i];
-    else
-        for (int64_t i = i0; i < i1; i++) a[i] = b[i];
-}
-
-/* GB/s of copy (triad 0) or triad (1), the best of 5 runs, on the pool's
- * current thread count. */
-static double stream(float *a, const float *b, const float *c, int triad) {
-    stream_ctx k = { a, b, c, triad };
-    double best = 0;
-    for (int r = 0; r < 5; r++) {
-        double t0 = ssl_clock();
-        ssl_parallel_for(STREAM_N, 1 << 16, stream_range, &k);
-        double gbs = (triad ? 12.0 : 8.0) * STREAM_N / (ssl_clock() - t0) * 1e-9;
-        if (gbs > best) best = gbs;
-    }
-    return best;
-}
-
 /* ---- the network's depthwise shapes ---- */
 #define MAX_SHAPES 64
 typedef struct { conv_shape s; int layers; } dw_shape;
@@ -160,11 +133,11 @@ int main(int argc, char **argv) {
     float *a = alloc_randn(STREAM_N, 1), *b = alloc_randn(STREAM_N, 2), *cc = alloc_randn(STREAM_N, 3);
     double copy1, triad1, copyT, triadT;
     ssl_set_threads(1);
-    copy1 = stream(a, b, cc, 0);
-    triad1 = stream(a, b, cc, 1);
+    copy1 = bench_stream(a, b, cc, STREAM_N, 0);
+    triad1 = bench_stream(a, b, cc, STREAM_N, 1);
     ssl_set_threads(threads);
-    copyT = stream(a, b, cc, 0);
-    triadT = stream(a, b, cc, 1);
+    copyT = bench_stream(a, b, cc, STREAM_N, 0);
+    triadT = bench_stream(a, b, cc, STREAM_N, 1);
     free(a); free(b); free(cc);
     printf("memory bandwidth: copy %.1f GB/s, triad %.1f GB/s on 1 thread; copy %.1f, "
            "triad %.1f on %d\n", copy1, triad1, copyT, triadT, threads);

@@ -153,4 +153,37 @@ static inline double bench_bf16_peak(int threads) {
 #endif
 }
 
+/* ---- memory bandwidth: STREAM-style copy a[i] = b[i] (8 bytes an
+ * element) and triad a[i] = b[i] + 3 c[i] (12 bytes) over n floats (far
+ * beyond the caches: 2^24, 64 MiB, in bench_dwconv and bench_mem), on the
+ * pool's current thread count; the write's read-for-ownership not
+ * counted. */
+typedef struct { float *a; const float *b, *c; int triad; } bench_stream_ctx;
+
+__attribute__((optimize("tree-vectorize")))
+static void bench_stream_range(void *v, int64_t i0, int64_t i1, int tid) {
+    bench_stream_ctx *k = v;
+    float *restrict a = k->a;
+    const float *restrict b = k->b, *restrict c = k->c;
+    (void)tid;
+    if (k->triad)
+        for (int64_t i = i0; i < i1; i++) a[i] = b[i] + 3.0f * c[i];
+    else
+        for (int64_t i = i0; i < i1; i++) a[i] = b[i];
+}
+
+/* GB/s of copy (triad 0) or triad (1), the best of 5 runs. */
+static inline double bench_stream(float *a, const float *b, const float *c, int64_t n,
+                                  int triad) {
+    bench_stream_ctx k = { a, b, c, triad };
+    double best = 0;
+    for (int r = 0; r < 5; r++) {
+        double t0 = ssl_clock();
+        ssl_parallel_for(n, 1 << 16, bench_stream_range, &k);
+        double gbs = (triad ? 12.0 : 8.0) * (double)n / (ssl_clock() - t0) * 1e-9;
+        if (gbs > best) best = gbs;
+    }
+    return best;
+}
+
 #endif
