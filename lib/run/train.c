@@ -557,16 +557,12 @@ int trainer_monitor(trainer *t, const ssl_dataset *test, int k, double sigma,
      * normalised there unless unit: bf16 rows are unit length within
      * bf16's rounding, well inside the test's 1e-3), never copied whole. */
     int unit = 1, bf = t->ck->bank_bf16;
+    float *scratch = head + (size_t)nt * dim;
     for (int64_t i = 0; i < N && unit; i++) {
         double s = 0;
-        if (bf) {
-            npid_bank_get_row(t->ck->bank16, 1, i, dim, head + (size_t)nt * dim);
-            const float *r = head + (size_t)nt * dim;
-            for (int j = 0; j < dim; j++) s += (double)r[j] * r[j];
-        } else {
-            const float *r = t->ck->bank + i * dim;
-            for (int j = 0; j < dim; j++) s += (double)r[j] * r[j];
-        }
+        if (bf) npid_bank_get_row(t->ck->bank16, 1, i, dim, scratch);
+        const float *r = bf ? scratch : t->ck->bank + i * dim;
+        for (int j = 0; j < dim; j++) s += (double)r[j] * r[j];
         unit = fabs(s - 1) < 1e-3;
     }
     bank16_rows br = {t->ck->bank16, dim, unit};

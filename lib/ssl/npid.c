@@ -731,12 +731,8 @@ int npid_step_part(npid *p, const float *f, int B, int off, int Bg, const int64_
     }
     if (all && !p->cfg.bank_bf16) {
         W = bank;                      /* sel is a permutation of the rows */
-    } else if (all) {                  /* rows 0 .. N-1 in order */
-        write_job gj = {(void *)bank, 1, NULL, NULL, p->ws, d, 0};
-        ssl_parallel_for(K, 64, gather_rows, &gj);
-        W = p->ws;
-    } else {
-        write_job gj = {(void *)bank, p->cfg.bank_bf16, NULL, p->sel, p->ws, d, 0};
+    } else {                           /* the rows sel (all: 0 .. N-1 in order) */
+        write_job gj = {(void *)bank, p->cfg.bank_bf16, NULL, all ? NULL : p->sel, p->ws, d, 0};
         ssl_parallel_for(K, 64, gather_rows, &gj);
         W = p->ws;
     }

@@ -40,7 +40,7 @@ typedef struct {
     int prec;
     /* 1: the bank's rows are bfloat16 (uint16_t, the high halves of
      * float32; --bank-dtype bf16): read into float32 as they are gathered,
-     * written as float32 rows rounded to bf16 (npid_bank_round). 0: float32. */
+     * written as float32 rows rounded to bf16 (npid_bank_put_row). 0: float32. */
     int bank_bf16;
 } npid_config;
 

@@ -365,20 +365,10 @@ kernel_nj(int kcp, const word *ap, const word *bp, float *c, int64_t ldc, int np
     }
 }
 
-static void kernel_1(int kcp, const word *ap, const word *bp, float *c, int64_t ldc, int np,
-                     int left, const wb_rule *wb) {
-    kernel_nj(kcp, ap, bp, c, ldc, np, left, wb, 1);
-}
-
-static void kernel_2(int kcp, const word *ap, const word *bp, float *c, int64_t ldc, int np,
-                     int left, const wb_rule *wb) {
-    kernel_nj(kcp, ap, bp, c, ldc, np, left, wb, 2);
-}
-
 static void kernel(int kcp, const word *ap, const word *bp, float *c, int64_t ldc, int np,
                    int left, const wb_rule *wb) {
-    if (left <= 16) kernel_1(kcp, ap, bp, c, ldc, np, left, wb);
-    else if (left <= 32) kernel_2(kcp, ap, bp, c, ldc, np, left, wb);
+    if (left <= 16) kernel_nj(kcp, ap, bp, c, ldc, np, left, wb, 1);
+    else if (left <= 32) kernel_nj(kcp, ap, bp, c, ldc, np, left, wb, 2);
     else kernel_nj(kcp, ap, bp, c, ldc, np, left, wb, BJ);
 }
 
