@@ -13,8 +13,9 @@ pass() { echo "PASS: $1"; }
 fail() { echo "FAIL: $1${2:+: $2}"; t_failed=1; }
 skip() { echo "SKIP: $1: $2"; }
 
-# ok NAME CMD...: the command exits 0.
-ok() { n=$1; shift; if "$@" >"$T/.out" 2>"$T/.err"; then pass "$n"; else fail "$n" "exit $? from $*: $(head -c 300 "$T/.err")"; fi; }
+# ok NAME CMD...: the command exits 0. On failure, the last 600 bytes of
+# its stderr (where the error is; progress lines come first).
+ok() { n=$1; shift; if "$@" >"$T/.out" 2>"$T/.err"; then pass "$n"; else fail "$n" "exit $? from $*: $(tail -c 600 "$T/.err")"; fi; }
 
 # fails NAME STATUS PATTERN CMD...: the command exits with STATUS, prints
 # exactly one line on stderr, and that line matches the grep -E PATTERN.
