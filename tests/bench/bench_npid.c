@@ -32,11 +32,11 @@ static int bench(const char *shape, int steps, int prec, int bank16) {
     }
     const int64_t N = demo ? 20000 : 50000;
     const int B = demo ? 256 : paper ? 512 : 128, d = paper ? 2048 : 128;
-    npid_config cfg = {paper ? NEG_K : NEG_ALL, demo ? 4096 : 10000, paper ? 0.2f : 0.1f,
-                       paper ? 20.0f : 0.0f, 0.5f, 0.5f,
-                       paper ? BANK_WRITE_GRAD : BANK_WRITE_NPID, 1.0f};
-    cfg.prec = prec;
-    cfg.bank_bf16 = bank16;
+    npid_config cfg = {.neg = paper ? NEG_K : NEG_ALL, .k = demo ? 4096 : 10000,
+                       .tau = paper ? 0.2f : 0.1f, .lambda = paper ? 20.0f : 0.0f,
+                       .alpha = 0.5f, .m = 0.5f,
+                       .write = paper ? BANK_WRITE_GRAD : BANK_WRITE_NPID, .bank_lr = 1.0f,
+                       .prec = prec, .bank_bf16 = bank16};
     ssl_err err = {0};
     npid *p = npid_new(&cfg, N, d, B, &err);
     if (!p) { fprintf(stderr, "bench_npid: %s\n", err.msg); return 1; }
