@@ -9,7 +9,7 @@
  * round trip, and tensors of another architecture or width than the
  * configuration says; reading the network alone (the bank and momentum
  * skipped without decompression, the head too for the backbone's
- * features). */
+ * features); a bank of 12.8 MB, read with huge pages on and off. */
 #include "t.h"
 #include "train_fixture.h"
 
@@ -19,6 +19,7 @@
 
 #include "run/ckpt.h"
 #include "ssl/npid.h"
+#include "util/mem.h"
 #include "util/threads.h"
 
 static char tmpdir[512];
@@ -109,6 +110,34 @@ static void roundtrip(void) {
     T_OK(same_file(tmp("a.ckpt"), tmp("a2.ckpt")), "the same state gives the same bytes");
     ckpt_destroy(&b);
     ckpt_destroy(&a);
+}
+
+/* A bank of 12.8 MB: read into a block that grows past 4 MiB, where
+ * ssl_grow_huge copies it into a new block advised for huge pages (and,
+ * with them off, realloc as before); the same bits either way. */
+static void big_bank(void) {
+    for (int huge = 1; huge >= 0; huge--) {
+        ssl_ckpt a, b;
+        ssl_err err = {0};
+        ssl_set_huge_pages(huge);
+        make_ckpt(&a, "mlp3", 16);
+        a.n = 200000;
+        float *bank = realloc(a.bank, sizeof(float) * a.n * a.d);
+        int32_t *lab = realloc(a.bank_labels, sizeof(int32_t) * a.n);
+        if (!bank || !lab) { T_OK(0, "big bank: out of memory"); return; }
+        a.bank = bank, a.bank_labels = lab;
+        npid_bank_random(a.bank, a.n, a.d, 4);
+        for (int64_t i = 0; i < a.n; i++) a.bank_labels[i] = (int32_t)(i % 10);
+        char name[64];
+        snprintf(name, sizeof name, "big bank, huge pages %s", huge ? "on" : "off");
+        T_EQ(ckpt_save(&a, tmp("big.ckpt"), "test", &err), 0, name);
+        int ok = ckpt_load(&b, tmp("big.ckpt"), 2, CKPT_LOAD_ALL, &err) == 0;
+        T_OK(ok && b.n == a.n && b.bank && !memcmp(a.bank, b.bank, sizeof(float) * a.n * a.d) &&
+             !memcmp(a.bank_labels, b.bank_labels, sizeof(int32_t) * a.n), name);
+        if (ok) ckpt_destroy(&b);
+        ckpt_destroy(&a);
+    }
+    ssl_set_huge_pages(1);
 }
 
 static void errors(void) {
@@ -402,13 +431,14 @@ int main(void) {
     if (!mkdtemp(tmpdir)) return perror("mkdtemp"), 1;
     ssl_set_threads(1);
     roundtrip();
+    big_bank();
     bank_bf16();
     errors();
     mobile();
     network_alone();
     const char *names[] = {"a.ckpt", "a2.ckpt", "d.sslt", "shape.ckpt", "extra.ckpt",
                            "missing.ckpt", "good.ckpt", "cut.ckpt", "m.ckpt", "m2.ckpt", "m3.ckpt",
-                           "n.ckpt"};
+                           "n.ckpt", "big.ckpt"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) unlink(tmp(names[i]));
     rmdir(tmpdir);
     return t_done();

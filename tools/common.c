@@ -16,6 +16,7 @@
 #include "eval/fewshot.h"
 #include "run/dist.h"
 #include "stream/dataset.h"
+#include "util/mem.h"
 #include "util/threads.h"
 
 const char *prog = "ssl";
@@ -38,6 +39,11 @@ void tool_init(int argc, char **argv) {
     tool_ranks = env_int("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", 1);
     tool_rank = env_int("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", 0);
     if (tool_ranks < 1) tool_ranks = 1;
+    const char *v = getenv("SSL_NO_HUGEPAGES");
+    if (v && *v && strcmp(v, "0")) {
+        if (strcmp(v, "1")) usage_error("SSL_NO_HUGEPAGES: '%s' is not 0 or 1", v);
+        ssl_set_huge_pages(0);
+    }
 }
 
 void tool_single_process(void) {

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "nn/net_impl.h"
+#include "util/mem.h"
 #include "util/rng.h"
 
 int net_add_tensor(net *n, const char *name, int ndim, const int64_t *shape, int kind) {
@@ -47,7 +48,8 @@ int net_add_tensor(net *n, const char *name, int ndim, const int64_t *shape, int
  * vector loads and stores never split a cache line (calloc's blocks sit
  * 16 bytes off one, which cost the Winograd kernels about 7%). calloc
  * underneath, so that large blocks stay untouched (not resident) until
- * used; the block's own pointer is kept just before the aligned start.
+ * used (and large ones on huge pages, ssl_advise_huge); the block's own
+ * pointer is kept just before the aligned start.
  * Free with free_floats. */
 static float dry_block[16] __attribute__((aligned(64)));
 
@@ -59,8 +61,10 @@ float *net_alloc_floats(net *n, int64_t count) {
         return dry_block;
     }
     if ((uint64_t)count > (SIZE_MAX - 128) / sizeof(float)) return NULL;
-    char *raw = calloc(1, (size_t)count * sizeof(float) + 64 + sizeof(void *));
+    size_t bytes = (size_t)count * sizeof(float) + 64 + sizeof(void *);
+    char *raw = calloc(1, bytes);
     if (!raw) return NULL;
+    ssl_advise_huge(raw, bytes);
     uintptr_t a = ((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63;
     ((void **)a)[-1] = raw;
     return (float *)a;

@@ -10,6 +10,7 @@
  * decompressed (sslt_reader_skip): ssl-extract reads the network's 35 MB
  * of a demo checkpoint, not the 200 MB of bank and momentum. */
 #include "run/ckpt.h"
+#include "util/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -288,7 +289,7 @@ int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, ssl_err *e
             size_t full = (size_t)sslt_tensor_bytes(&h->tensors[cti]), nc = s->cap ? s->cap : 65536;
             while (nc < need) nc *= 2;
             if (nc > full) nc = full;
-            void *q = realloc(*s->grow, nc);
+            void *q = ssl_grow_huge(*s->grow, s->cap, nc);
             if (!q) {
                 ssl_fail(err, SSL_ENOMEM, "%s: out of memory for a bank of %lld x %d", cr->name,
                          (long long)c->n, c->d);

@@ -12,6 +12,7 @@
 #include "nn/ops/ops.h"
 #include "run/dist.h"
 #include "ssl/npid.h"
+#include "util/mem.h"
 #include "util/clock.h"
 #include "util/threads.h"
 
@@ -122,8 +123,9 @@ int run_init_bank(const run_init_opts *o, const ssl_dataset *d, const char *dnam
     ck->d = net_out_dim(ck->net);
     ck->seed = o->seed;
     ck->bank_bf16 = o->bank_bf16 != 0;
-    if (ck->bank_bf16) ck->bank16 = malloc(npid_bank_bytes(1, d->n, ck->d));
-    else ck->bank = malloc(npid_bank_bytes(0, d->n, ck->d));
+    size_t bb = npid_bank_bytes(ck->bank_bf16, d->n, ck->d);
+    if (ck->bank_bf16) ssl_advise_huge(ck->bank16 = malloc(bb), bb);
+    else ssl_advise_huge(ck->bank = malloc(bb), bb);
     ck->unlabelled = !d->labelled;
     ck->bank_labels = d->labelled ? malloc((size_t)d->n * sizeof(int32_t)) : NULL;
     sv *init = sv_map(), *augm = sv_map();

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "nn/ops/ops.h"
+#include "util/mem.h"
 #include "util/threads.h"
 
 struct npid {
@@ -499,7 +500,8 @@ npid *npid_new(const npid_config *cfg, int64_t N, int d, int max_batch, ssl_err 
     else p->kmax = cfg->k < N - max_batch ? max_batch + cfg->k : N;
     size_t Bd = (size_t)max_batch * d, BK = (size_t)max_batch * p->kmax;
     int ok = 1;
-#define NPID_ALLOC(f, n) ok = ok && (p->f = malloc(sizeof *p->f * (n))) != NULL
+#define NPID_ALLOC(f, n) \
+    ok = ok && (p->f = malloc(sizeof *p->f * (n))) != NULL && (ssl_advise_huge(p->f, sizeof *p->f * (n)), 1)
     NPID_ALLOC(z, Bd);
     NPID_ALLOC(dz, Bd);
     NPID_ALLOC(rnorm, max_batch);

@@ -40,6 +40,7 @@
 
 #include "stream/sslt.h"
 #include "stream/sslt_impl.h"
+#include "util/mem.h"
 
 #define IN_BLOCK (128u << 10)     /* read(2) size */
 #define FRAME_HEADER_MAX 18       /* ZSTD_FRAMEHEADERSIZE_MAX */
@@ -377,7 +378,7 @@ static int next_record(sslt_reader *r, const msgpack_object **map) {
         }
         if (out.pos == out.size && out.size < size) {
             size_t nc = r->rec_cap * 2 < size + 1 ? r->rec_cap * 2 : (size_t)size + 1;
-            unsigned char *q = realloc(r->rec, nc);
+            unsigned char *q = ssl_grow_huge(r->rec, out.pos, nc);
             if (!q) return rfail(r, SSL_ENOMEM, "out of memory");
             r->rec = q;
             r->rec_cap = nc;

@@ -58,6 +58,7 @@
 #include "nn/ops/ops.h"
 #include "util/clock.h"
 #include "bench_util.h"
+#include "util/mem.h"
 #include "util/rng.h"
 #include "util/threads.h"
 
@@ -246,6 +247,8 @@ int main(int argc, char **argv) {
     c.width = 1; c.in_ch = 3; c.in_h = c.in_w = 32; c.hidden = 2048; c.dim = 128;
     int B = 128, iters = 5, warmup = 1, threads = 2, profile = 0, json = 0, train = 1, prec = 0;
     int split = NET_SPLIT_AUTO, fuse = 1, wmode = CONV_WINOGRAD_AUTO;
+    const char *nohuge = getenv("SSL_NO_HUGEPAGES");   /* as the tools: 1 for 4 KiB pages */
+    if (nohuge && !strcmp(nohuge, "1")) ssl_set_huge_pages(0);
     static const struct option opts[] = {
         { "arch", 1, 0, 'a' }, { "stem", 1, 0, 's' }, { "width", 1, 0, 'w' },
         { "size", 1, 0, 'S' }, { "in-ch", 1, 0, 'c' }, { "head", 1, 0, 'H' },

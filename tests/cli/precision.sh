@@ -6,7 +6,8 @@
 # default unchanged (no flag = --precision fp32, bit for bit), and where
 # the CPU has AVX512-BF16: bf16 runs end to end, give other bits than fp32
 # but close features, repeat exactly, and stop on a non-finite loss with
-# the checkpoint intact; SSL_NO_AMX: 0 or 1, else a usage error. Tiny
+# the checkpoint intact; SSL_NO_AMX and SSL_NO_HUGEPAGES: 0 or 1, else a
+# usage error (SSL_NO_HUGEPAGES=1: the same bits). Tiny
 # synthetic data.
 . "$TOP/tests/lib.sh"
 gen="$BIN/tests/test_train"
@@ -31,12 +32,17 @@ fails "SSL_NO_BF16=yes is a usage error" 2 "SSL_NO_BF16" \
 fails "SSL_NO_AMX=yes is a usage error" 2 "SSL_NO_AMX" \
     env SSL_NO_AMX=yes ssl-extract "$T/0.ckpt" "$T/d.sslt" -o "$T/x.feat"
 check "nothing written on a bad SSL_NO_AMX" ! -e "$T/x.feat"
+fails "SSL_NO_HUGEPAGES=yes is a usage error" 2 "SSL_NO_HUGEPAGES: 'yes' is not 0 or 1" \
+    env SSL_NO_HUGEPAGES=yes ssl-train $TR --epochs 1 "$T/0.ckpt" "$T/d.sslt" -o "$T/x.ckpt"
+check "nothing written on a bad SSL_NO_HUGEPAGES" ! -e "$T/x.ckpt"
 ok "SSL_NO_BF16=1 leaves fp32 alone" env SSL_NO_BF16=1 ssl-extract "$T/0.ckpt" "$T/d.sslt" -o "$T/n.feat"
 
 # fp32 is the default, bit for bit
 ok "train, no flag" ssl-train $TR --epochs 1 "$T/0.ckpt" "$T/d.sslt" -o "$T/f.ckpt"
 ok "train, --precision fp32" ssl-train $TR --epochs 1 --precision fp32 "$T/0.ckpt" "$T/d.sslt" -o "$T/f2.ckpt"
 check "--precision fp32 is the default, bit for bit" "$(cmp "$T/f.ckpt" "$T/f2.ckpt" >/dev/null 2>&1 && echo same)" = same
+ok "train, SSL_NO_HUGEPAGES=1" env SSL_NO_HUGEPAGES=1 ssl-train $TR --epochs 1 "$T/0.ckpt" "$T/d.sslt" -o "$T/f3.ckpt"
+check "SSL_NO_HUGEPAGES=1: the same bits" "$(cmp "$T/f.ckpt" "$T/f3.ckpt" >/dev/null 2>&1 && echo same)" = same
 check "fp32 recorded with the run" "$(ssl-info --json "$T/f.ckpt" | grep -c '"precision":"fp32"')" -ge 1
 check "precision is a critical key" "$(ssl-info --json "$T/f.ckpt" | grep -c '"critical":\[[^]]*"precision"')" -eq 1
 ok "extract, no flag" ssl-extract "$T/f.ckpt" "$T/d.sslt" -o "$T/f.feat"
