@@ -568,54 +568,39 @@ static void backward(net *n, const float *dout) {
 
 void net_zero_grad(net *n) { memset(n->grads, 0, (size_t)n->nparams * sizeof(float)); }
 
-typedef struct { float *p, *g, *v; float lr, mom, wd; } sgd_ctx;
+typedef struct { float *p, *g, *v; float lr, mom, wd; int bad; } sgd_ctx;
 
+/* The finite check ORs whether each gradient's exponent bits are all
+ * ones (NaN or infinity), an integer reduction vectorised with the step
+ * (a separate pass summing squares cost 4.2 ms of CPU per step at the
+ * demo network's 9.4M parameters). The loop reads its operands through
+ * restrict pointers and is compiled with tree-vectorize: -O2 alone left
+ * it scalar, reloading the context's fields every element. Elementwise,
+ * with the same contractions: the same bits as the scalar loop. */
+__attribute__((optimize("tree-vectorize")))
 static void sgd_range(void *vctx, int64_t i0, int64_t i1, int tid) {
     sgd_ctx *k = vctx;
-    for (int64_t i = i0; i < i1; i++) {
-        float g = k->g[i] + k->wd * k->p[i];
-        float v = k->mom * k->v[i] + g;
-        k->v[i] = v;
-        k->p[i] -= k->lr * v;
-    }
-}
-
-void net_sgd_step(net *n, float lr, float momentum, float wd) {
-    sgd_ctx k = { n->params, n->grads, n->moms, lr, momentum, wd };
-    ssl_parallel_for(n->nparams, 1 << 16, sgd_range, &k);
-}
-
-/* net_grad_sumsq: the arena in at most SUMSQ_PARTS fixed blocks (their
- * size a function of nparams alone), each summed in 8 interleaved double
- * chains (independent, not one chain of dependent additions: at the demo
- * network's 9.4M parameters 4.2-4.3 ms against the single chain's
- * 13.7-14.0, one thread's CPU time under load), the blocks' sums added in
- * order: the same value at any thread count. */
-#define SUMSQ_PARTS 1024
-typedef struct { const float *g; int64_t n, blk; double *part; } sumsq_ctx;
-
-static void sumsq_range(void *vctx, int64_t b0, int64_t b1, int tid) {
-    const sumsq_ctx *k = vctx;
+    float *restrict p = k->p;
+    float *restrict v = k->v;
+    const uint32_t *restrict gb = (const uint32_t *)k->g;
+    const float *restrict gf = k->g;
+    const float lr = k->lr, mom = k->mom, wd = k->wd;
+    uint32_t inf = 0;
     (void)tid;
-    for (int64_t b = b0; b < b1; b++) {
-        int64_t i = b * k->blk, e = i + k->blk < k->n ? i + k->blk : k->n;
-        double a[8] = {0};
-        for (; i + 8 <= e; i += 8)
-            for (int j = 0; j < 8; j++) a[j] += (double)k->g[i + j] * k->g[i + j];
-        for (int j = 0; i < e; i++, j++) a[j] += (double)k->g[i] * k->g[i];
-        k->part[b] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    for (int64_t i = i0; i < i1; i++) {
+        inf |= (gb[i] & 0x7f800000u) == 0x7f800000u;
+        float g = gf[i] + wd * p[i];
+        float vi = mom * v[i] + g;
+        v[i] = vi;
+        p[i] -= lr * vi;
     }
+    if (inf) __atomic_store_n(&k->bad, 1, __ATOMIC_RELAXED);
 }
 
-double net_grad_sumsq(const net *n) {
-    double part[SUMSQ_PARTS], s = 0;
-    int64_t blk = 1 << 16;
-    if (n->nparams > blk * SUMSQ_PARTS) blk = (n->nparams + SUMSQ_PARTS - 1) / SUMSQ_PARTS;
-    int64_t nb = (n->nparams + blk - 1) / blk;
-    sumsq_ctx k = { n->grads, n->nparams, blk, part };
-    ssl_parallel_for(nb, 1, sumsq_range, &k);
-    for (int64_t b = 0; b < nb; b++) s += part[b];
-    return s;
+int net_sgd_step(net *n, float lr, float momentum, float wd) {
+    sgd_ctx k = { n->params, n->grads, n->moms, lr, momentum, wd, 0 };
+    ssl_parallel_for(n->nparams, 1 << 16, sgd_range, &k);
+    return k.bad ? -1 : 0;
 }
 
 float *net_grad_arena(net *n, int64_t *count) {

@@ -165,12 +165,12 @@ void net_backward(net *n, const float *dout);
 typedef void (*net_grad_ready_fn)(void *ctx, int64_t lo);
 int net_set_grad_hook(net *n, net_grad_ready_fn fn, void *ctx, ssl_err *err);
 /* PyTorch SGD: g += wd*p; v = mom*v + g; p -= lr*v. Every parameter
- * (BN and biases included), buffers excluded. */
-void net_sgd_step(net *n, float lr, float momentum, float wd);
-/* Sum of squares of all gradients, in double (a fixed order of partial
- * sums: the same value at any thread count); non-finite if any gradient
- * is. */
-double net_grad_sumsq(const net *n);
+ * (BN and biases included), buffers excluded. Returns 0, or -1 when some
+ * gradient was not finite (NaN or infinite): the step then ran all the
+ * same, so the weights and momentum are not to be used (the trainer
+ * stops; its last checkpoint is the last good state). The check rides on
+ * the step's own pass over the gradients, not a pass of its own. */
+int net_sgd_step(net *n, float lr, float momentum, float wd);
 /* The arenas: every parameter's gradient (*count floats, in net_tensor
  * order, for summing across data-parallel replicas), and a checksum of
  * every parameter, momentum and buffer (FNV-1a of their bytes: replicas

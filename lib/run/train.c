@@ -4,8 +4,8 @@
  *
  * A step (ssl-method(7), THE TRAINING STEP): augment the batch (parallel
  * over images) -> CutMix -> net_forward (training mode) -> npid_step (loss,
- * df, bank write) -> net_zero_grad -> net_backward -> finite check ->
- * net_sgd_step. Augmentation runs serially before the network, not
+ * df, bank write) -> net_zero_grad -> net_backward -> net_sgd_step, which
+ * also checks the gradients are finite. Augmentation runs serially before the network, not
  * overlapped with it: on two cores a helper thread would take a core from
  * the GEMMs; its share of the step is reported by train_status.t_aug.
  *
@@ -277,9 +277,8 @@ int trainer_step_on(trainer *t, const float *x, int B, const int64_t *idx,
     double t2 = ssl_clock();
     net_zero_grad(n);
     net_backward(n, t->df);
-    double g = net_grad_sumsq(n);
-    if (!isfinite(g)) return fail_grad(t, ns->loss, err);
-    net_sgd_step(n, (float)lr, (float)t->cfg.momentum, (float)t->cfg.wd);
+    if (net_sgd_step(n, (float)lr, (float)t->cfg.momentum, (float)t->cfg.wd))
+        return fail_grad(t, ns->loss, err);
     double t3 = ssl_clock();
     t->t_net += (t1 - t0) + (t3 - t2);
     t->t_bank += t2 - t1;
@@ -377,9 +376,8 @@ static int step_on_dist(trainer *t, const int64_t *idx, const int32_t *perm, flo
         dist_wait_all();
         if (t->nc.write == BANK_WRITE_GRAD) npid_apply_update(t->np, ckpt_bank(t->ck), t->upd);
     }
-    double gs = net_grad_sumsq(n);
-    if (!isfinite(gs)) return fail_grad(t, ns->loss, err);
-    net_sgd_step(n, (float)lr, (float)t->cfg.momentum, (float)t->cfg.wd);
+    if (net_sgd_step(n, (float)lr, (float)t->cfg.momentum, (float)t->cfg.wd))
+        return fail_grad(t, ns->loss, err);
     if (!t->sync_bn) {
         /* Per-rank statistics moved each rank's running statistics its own
          * way: rank 0's are the run's (PyTorch DDP's broadcast_buffers). */
