@@ -42,7 +42,7 @@ LIBS="$(pkg-config --libs $PKGS) -lopenblas -lm -pthread"
 # what they call). The checkpoint reader builds a network from the stored
 # configuration, so the network and its ops come too; train_config.c uses
 # the augmentation defaults and the schedules.
-LIB_SRC="util/value util/json util/outfile stream/safetensors stream/sslt_common stream/sslt_read stream/sslt_write stream/dataset
+LIB_SRC="util/value util/json util/outfile util/mem stream/safetensors stream/sslt_common stream/sslt_read stream/sslt_write stream/dataset
          data/prep_idx data/prep_cifar data/prep_images data/prep_archive data/image data/prep
          util/threads util/rng util/err util/clock run/prep run/dist eval/pair eval/fewshot
          run/ckpt run/train_config nn/net_config nn/net_build nn/net nn/lr_sched
