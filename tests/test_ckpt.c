@@ -112,10 +112,9 @@ static void roundtrip(void) {
     ckpt_destroy(&a);
 }
 
-/* A bank of 12.8 MB: allocated whole and advised for huge pages, its
- * records (over 4 MiB) decompressed into a buffer that ssl_grow_huge
- * grows past 4 MiB by copying into a new advised block (and, with huge
- * pages off, by realloc as before); the same bits either way. */
+/* A bank of 12.8 MB: read into a block that grows past 4 MiB, where
+ * ssl_grow_huge copies it into a new block advised for huge pages (and,
+ * with them off, realloc as before); the same bits either way. */
 static void big_bank(void) {
     for (int huge = 1; huge >= 0; huge--) {
         ssl_ckpt a, b;

@@ -10,13 +10,11 @@
  * decompressed (sslt_reader_skip): ssl-extract reads the network's 35 MB
  * of a demo checkpoint, not the 200 MB of bank and momentum. */
 #include "run/ckpt.h"
+#include "util/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-
-#include "util/mem.h"
 
 #define MOM_PREFIX "opt.momentum."
 
@@ -116,7 +114,6 @@ struct ckpt_reader {
     sslt_reader *r;
     const sslt_header *h;
     char name[256];
-    size_t fbytes;                /* a regular file's size, else 0 (a pipe) */
 };
 
 ckpt_reader *ckpt_open(const char *path, ssl_err *err) {
@@ -126,10 +123,6 @@ ckpt_reader *ckpt_open(const char *path, ssl_err *err) {
         return NULL;
     }
     snprintf(cr->name, sizeof cr->name, "%s", path && strcmp(path, "-") ? path : "<stdin>");
-    struct stat st;
-    if (path && strcmp(path, "-") && !stat(path, &st) && S_ISREG(st.st_mode) &&
-        (uint64_t)st.st_size < SIZE_MAX / 4)
-        cr->fbytes = (size_t)st.st_size;
     if (!(cr->r = sslt_reader_open(path, err))) {
         free(cr);
         return NULL;
@@ -268,12 +261,7 @@ int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, ssl_err *e
     if (!c->unlabelled && expect(cr, "bank_labels", SSLT_I32, 1, bshape, &li, err)) goto fail;
     if (flags & CKPT_LOAD_BANK) {
         /* Grown as rows arrive (doubling, up to the declared size), so a
-         * header declaring a huge bank costs only what the stream holds;
-         * from a regular file, the first block is already twice the
-         * file's size (or the declared size, if less): a bank's rows
-         * hardly compress, so it is allocated once. Doubling from 64 KiB,
-         * the demo's 164 MB bank was zeroed and copied about twice over,
-         * 0.2-0.3 s of every start. */
+         * header declaring a huge bank costs only what the stream holds. */
         slots[bi].grow = c->bank_bf16 ? (void **)&c->bank16 : (void **)&c->bank;
         if (!c->unlabelled) slots[li].grow = (void **)&c->bank_labels;
     }
@@ -300,7 +288,6 @@ int ckpt_read(ckpt_reader *cr, ssl_ckpt *c, int max_batch, int flags, ssl_err *e
         if (s->grow && need > s->cap) {
             size_t full = (size_t)sslt_tensor_bytes(&h->tensors[cti]), nc = s->cap ? s->cap : 65536;
             while (nc < need) nc *= 2;
-            if (nc < 2 * cr->fbytes) nc = 2 * cr->fbytes;
             if (nc > full) nc = full;
             void *q = ssl_grow_huge(*s->grow, s->cap, nc);
             if (!q) {
