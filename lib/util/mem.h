@@ -8,10 +8,10 @@
  * bank, the network's activations and workspaces, the bank products'
  * buffers and the stream reader's records. Call it right after the
  * allocation, before the block is touched: each 2 MiB page then costs one
- * fault instead of 512 (a 30-step run of the demo's ssl-train takes
- * ~158000 faults with 4 KiB pages, ~45000 with these hints, 4-10% less
- * time), and the memory-bound passes over the activations miss the TLB
- * less (bench_net about 3% faster, within its noise). Only a hint: where THP is off ("never" in
+ * fault instead of 512 (the demo's ssl-train takes ~158000 faults with
+ * 4 KiB pages, ~45000 with these hints), and the memory-bound passes over
+ * the activations miss the TLB less: a 1-epoch demo run in bf16 takes
+ * 2-3% less time (3 paired runs; fp32 inside the noise). Only a hint: where THP is off ("never" in
  * /sys/kernel/mm/transparent_hugepage/enabled), or madvise fails, nothing
  * changes; the bits computed never depend on it. With THP "madvise" (the
  * Debian default) this is what enables it; with "always" it changes
