@@ -10,11 +10,12 @@
  * decompressed (sslt_reader_skip): ssl-extract reads the network's 35 MB
  * of a demo checkpoint, not the 200 MB of bank and momentum. */
 #include "run/ckpt.h"
-#include "util/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util/mem.h"
 
 #define MOM_PREFIX "opt.momentum."
 

@@ -15,8 +15,7 @@ void ssl_set_huge_pages(int on) { huge_off = !on; }
 
 void ssl_advise_huge(void *p, size_t bytes) {
 #ifdef MADV_HUGEPAGE
-    if (!p || bytes < HUGE_MIN) return;
-    if (huge_off) return;
+    if (!p || bytes < HUGE_MIN || huge_off) return;
     uintptr_t a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
     uintptr_t b = ((uintptr_t)p + bytes) & ~(HUGE_PAGE - 1);
     if (b > a) (void)madvise((void *)a, b - a, MADV_HUGEPAGE);
